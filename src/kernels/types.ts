@@ -1,0 +1,126 @@
+// The kernel contract: numbers in, numbers out. Every backend (plain TypeScript reference,
+// WebAssembly SIMD, WebAssembly relaxed SIMD) implements exactly this interface and is tested
+// against the reference on every tail size.
+//
+// Shape vocabulary used everywhere: B batch, T time, I input, H hidden, G gate width
+// (LSTM 4H, GRU 3H, RNN H), V vocabulary, D directions. All matrices are row-major.
+
+/** A dense float buffer. float64 exists so gradients can be checked by finite differences. */
+export type F = Float32Array | Float64Array;
+
+export type CellKind = 'lstm' | 'gru' | 'rnn_tanh' | 'rnn_relu';
+
+/** Gate width G for a cell with hidden size H. */
+export function gateWidth(kind: CellKind, H: number): number {
+  return kind === 'lstm' ? 4 * H : kind === 'gru' ? 3 * H : H;
+}
+
+/**
+ * What one direction of one layer keeps from forward for backward. Allocated by the caller with
+ * `allocCache`; the backend fills it. Hidden states are stored with one extra slot so that the
+ * matrix of previous states is contiguous for the weight-gradient product after the loop:
+ *   forward direction: slot 0 = h0, slot t+1 = h_t      -> Hprev rows = slots [0, T)
+ *   reverse direction: slot T = h0, slot t   = h_t      -> Hprev rows = slots [1, T+1)
+ * At a padded step (t >= lengths[b]) the state is carried unchanged.
+ */
+export interface SeqCache<A extends F = F> {
+  /** (T+1, B, H) hidden states, layout above. */
+  h: A;
+  /** (T+1, B, H) LSTM memory cells, same layout as h; empty for other cells. */
+  c: A;
+  /** (T, B, G) gate activations after their nonlinearity: LSTM i|f|g|o, GRU r|z|n; empty for RNN. */
+  gates: A;
+  /** (T, B, H) GRU only: resetAfter -> W_hn·h + b_hn; !resetAfter -> r ⊙ h_prev. Empty otherwise. */
+  aux: A;
+}
+
+export interface SeqShape {
+  kind: CellKind;
+  /** GRU only: true = PyTorch/cuDNN/Keras-2 (reset applied after the matmul), false = original. */
+  resetAfter: boolean;
+  T: number;
+  B: number;
+  H: number;
+  /** Per-sequence lengths (B), each in [0, T]; null means every sequence has length T. */
+  lengths: Int32Array | null;
+  /** Process t = T-1 .. 0; each sequence starts at its own last valid step lengths[b]-1. */
+  reverse: boolean;
+}
+
+export interface SeqForwardArgs<A extends F = F> extends SeqShape {
+  /**
+   * (T, B, G) input pre-activations x_t·W_ihᵀ + b_ih, with b_hh folded in for every gate except
+   * the GRU candidate n (whose b_hn sits inside the reset product). Read-only.
+   */
+  xg: A;
+  /** (G, H) recurrent weights W_hh, PyTorch layout and gate order. */
+  whh: A;
+  /** (H) GRU only: b_hn (the n-gate part of b_hh); null for other cells or when bias=false. */
+  bhn: A | null;
+  /** (B, H) initial hidden state. */
+  h0: A;
+  /** (B, H) initial cell state (LSTM only, else null). */
+  c0: A | null;
+  /**
+   * Output hidden states: row (t, b) at out[outOffset + (t*B + b)*ldOut .. + H). Padded steps
+   * are written as zeros (as PyTorch's packed sequences do).
+   */
+  out: A;
+  outOffset: number;
+  ldOut: number;
+  /** Filled by the backend, see SeqCache. */
+  cache: SeqCache<A>;
+}
+
+export interface SeqBackwardArgs<A extends F = F> extends SeqShape {
+  whh: A;
+  bhn: A | null;
+  cache: SeqCache<A>;
+  /** Gradient w.r.t. the outputs, same addressing as `out` in forward; null = zero. */
+  dOut: A | null;
+  dOutOffset: number;
+  ldDOut: number;
+  /** (B, H) gradient w.r.t. the final hidden state; null = zero. */
+  dhN: A | null;
+  /** (B, H) gradient w.r.t. the final cell state (LSTM); null = zero. */
+  dcN: A | null;
+  /** (T, B, G) written: dLoss/dxg. Zero at padded steps. */
+  dxg: A;
+  /**
+   * (T, B, G) written: dLoss/d(recurrent pre-activation h_prev·W_hhᵀ + b_hh), the operand of
+   * dW_hh = dghᵀ·Hprev and db_hh = Σ dgh. For LSTM and RNN it equals dxg and the backend may be
+   * given the same array. For GRU without resetAfter the n block pairs with cache.aux (r ⊙ h).
+   */
+  dgh: A;
+  /** (B, H) written: gradient w.r.t. h0. */
+  dh0: A;
+  /** (B, H) written: gradient w.r.t. c0 (LSTM), else null. */
+  dc0: A | null;
+}
+
+/**
+ * One compute backend. `gemm` is the BLAS-like workhorse:
+ *   C[M,N] = (accumulate ? C : 0) + op(A)[M,K] · op(B)[K,N]
+ * with op(A) = A (A is M×K, row stride lda) or Aᵀ (A is K×M, row stride lda) and likewise for B.
+ */
+export interface Backend {
+  readonly name: string;
+  gemm(
+    transA: boolean, transB: boolean, M: number, N: number, K: number,
+    A: F, lda: number, B: F, ldb: number, C: F, ldc: number, accumulate: boolean,
+  ): void;
+  seqForward(a: SeqForwardArgs): void;
+  seqBackward(a: SeqBackwardArgs): void;
+}
+
+export function allocCache<A extends F>(
+  make: (n: number) => A, kind: CellKind, T: number, B: number, H: number,
+): SeqCache<A> {
+  const G = gateWidth(kind, H);
+  return {
+    h: make((T + 1) * B * H),
+    c: make(kind === 'lstm' ? (T + 1) * B * H : 0),
+    gates: make(kind === 'rnn_tanh' || kind === 'rnn_relu' ? 0 : T * B * G),
+    aux: make(kind === 'gru' ? T * B * H : 0),
+  };
+}

@@ -1,0 +1,461 @@
+// RNN, LSTM and GRU layers: stacked, optionally bidirectional, with per-sequence lengths,
+// initial states, dropout between layers, a stateful mode (truncated BPTT) and exact
+// backpropagation through time.
+//
+// Shapes (PyTorch conventions): x [T, B, I] or [B, T, I] (batchFirst); output [.., D*H];
+// h0/hN, c0/cN [L*D, B, H]. Parameters per layer k and direction (suffix `_reverse`):
+//   weight_ih_l{k} (G, I_k)   weight_hh_l{k} (G, H)   bias_ih_l{k} (G)   bias_hh_l{k} (G)
+// with G = 4H (LSTM, gates i|f|g|o), 3H (GRU, gates r|z|n) or H (RNN).
+//
+// Mapping to other frameworks (per gate block, transpose W to get the Keras kernel):
+//   Keras LSTM kernel (I, 4H) gates i|f|c|o  = weight_ihᵀ; recurrent_kernel = weight_hhᵀ;
+//         bias = bias_ih + bias_hh.
+//   Keras GRU (reset_after=True) gates z|r|h: reorder r|z|n -> z|r|n; bias[0] = bias_ih, bias[1] = bias_hh.
+//   ONNX LSTM W (D, 4H, I) gates i|o|f|c; ONNX GRU W (D, 3H, I) gates z|r|h; ONNX RNN W (D, H, I);
+//         B = [Wb | Rb] = [bias_ih | bias_hh]; GRU linear_before_reset=1 equals resetAfter=true.
+//
+// Each forward runs, per layer and direction: one GEMM for the input projection of all T steps
+// (xg = X·W_ihᵀ + biases), then the backend's sequence loop (one recurrent product and one
+// fused gate pass per step). Backward runs the reverse loop, then the weight gradients as big
+// products: dW_ih += dxgᵀ·X, dW_hh += dghᵀ·Hprev, dX = dxg·W_ih.
+import { allocCache, backendFor, gateWidth } from '../kernels/index.js';
+import type { CellKind, F, SeqCache } from '../kernels/types.js';
+import { glorotUniform, orthogonal, uniformInit } from '../tensor/init.js';
+import { makeArray, ParamStore, type DType, type ParamSpec } from '../tensor/params.js';
+import { rng, type Rng } from '../tensor/rng.js';
+import { Tensor } from '../tensor/tensor.js';
+
+export interface RecurrentOptions {
+  inputSize: number;
+  hiddenSize: number;
+  /** Stacked layers (default 1). */
+  numLayers?: number;
+  /** Run a second, reversed direction and concatenate its outputs (default false). */
+  bidirectional?: boolean;
+  /** Inputs and outputs are [B, T, ·] instead of [T, B, ·] (default false, as PyTorch). */
+  batchFirst?: boolean;
+  /** Dropout on the outputs of every layer but the last, in training mode (default 0). */
+  dropout?: number;
+  /** Use bias_ih and bias_hh (default true). */
+  bias?: boolean;
+  /**
+   * 'keras' (default): Glorot-uniform W_ih, orthogonal W_hh (per gate block), zero biases
+   * (LSTM forget bias set to `forgetBias`). 'pytorch': every tensor uniform(-1/√H, 1/√H).
+   */
+  init?: 'keras' | 'pytorch';
+  /** Seed for initialisation and dropout (default 0). */
+  seed?: number;
+  /** 'float64' runs on the reference kernels; it exists for gradient checks (default float32). */
+  dtype?: DType;
+  /** Carry the final state into the next forward call (without gradient): truncated BPTT. */
+  stateful?: boolean;
+}
+
+export interface LSTMOptions extends RecurrentOptions {
+  /** Initial value of the forget-gate bias with init 'keras' (default 1, Jozefowicz et al. 2015). */
+  forgetBias?: number;
+}
+
+export interface GRUOptions extends RecurrentOptions {
+  /** true (default): PyTorch/cuDNN/Keras-2 GRU; false: original Cho et al. formulation (TF.js default). */
+  resetAfter?: boolean;
+}
+
+export interface RNNOptions extends RecurrentOptions {
+  nonlinearity?: 'tanh' | 'relu';
+}
+
+export type StateInput = Tensor<F> | null | undefined;
+
+export interface ForwardOptions {
+  h0?: StateInput;
+  c0?: StateInput;
+  /** Valid length of each sequence (B values in [0, T]). */
+  lengths?: ArrayLike<number> | null;
+}
+
+export interface ForwardResult<A extends F = Float32Array> {
+  output: Tensor<A>;
+  hN: Tensor<A>;
+  /** LSTM only. */
+  cN?: Tensor<A>;
+}
+
+export interface BackwardOptions {
+  dhN?: StateInput;
+  dcN?: StateInput;
+}
+
+export interface BackwardResult<A extends F = Float32Array> {
+  dx: Tensor<A>;
+  dh0: Tensor<A>;
+  /** LSTM only. */
+  dc0?: Tensor<A>;
+}
+
+interface DirCache {
+  cache: SeqCache;
+}
+
+interface LayerCache {
+  /** (T·B, I_l) time-major input of this layer (after dropout for l > 0). */
+  x: F;
+  inSize: number;
+  dirs: DirCache[];
+  /** Dropout mask applied to this layer's output (already scaled by 1/(1-p)), or null. */
+  mask: F | null;
+}
+
+interface ForwardCache {
+  T: number;
+  B: number;
+  lengths: Int32Array | null;
+  layers: LayerCache[];
+}
+
+function checkPositiveInt(v: unknown, name: string, owner: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    throw new RangeError(`${owner}: option '${name}' must be a positive integer, got ${String(v)}`);
+  }
+  return v;
+}
+
+export class Recurrent {
+  readonly kind: CellKind;
+  readonly inputSize: number;
+  readonly hiddenSize: number;
+  readonly numLayers: number;
+  readonly bidirectional: boolean;
+  readonly batchFirst: boolean;
+  readonly dropout: number;
+  readonly bias: boolean;
+  readonly dtype: DType;
+  readonly resetAfter: boolean;
+  stateful: boolean;
+  training = true;
+  readonly params: ParamStore;
+  protected readonly rng: Rng;
+  private fwd: ForwardCache | null = null;
+  private carried: { h: F; c: F | null; B: number } | null = null;
+
+  constructor(kind: CellKind, protected readonly options: RecurrentOptions & { forgetBias?: number; resetAfter?: boolean }) {
+    const owner = this.constructor.name;
+    if (options === null || typeof options !== 'object') throw new TypeError(`${owner}: expected an options object`);
+    this.kind = kind;
+    this.inputSize = checkPositiveInt(options.inputSize, 'inputSize', owner);
+    this.hiddenSize = checkPositiveInt(options.hiddenSize, 'hiddenSize', owner);
+    this.numLayers = checkPositiveInt(options.numLayers ?? 1, 'numLayers', owner);
+    this.bidirectional = options.bidirectional ?? false;
+    this.batchFirst = options.batchFirst ?? false;
+    this.dropout = options.dropout ?? 0;
+    if (!(this.dropout >= 0 && this.dropout < 1)) throw new RangeError(`${owner}: option 'dropout' must be in [0, 1), got ${this.dropout}`);
+    this.bias = options.bias ?? true;
+    this.dtype = options.dtype ?? 'float32';
+    if (this.dtype !== 'float32' && this.dtype !== 'float64') throw new RangeError(`${owner}: option 'dtype' must be 'float32' or 'float64'`);
+    this.resetAfter = options.resetAfter ?? true;
+    this.stateful = options.stateful ?? false;
+    this.rng = rng(options.seed ?? 0);
+    this.params = new ParamStore(this.paramSpecs(), this.dtype);
+    this.initialize(options.init ?? 'keras', options.forgetBias ?? 1);
+  }
+
+  get numDirections(): number {
+    return this.bidirectional ? 2 : 1;
+  }
+
+  get gateSize(): number {
+    return gateWidth(this.kind, this.hiddenSize);
+  }
+
+  /** Input width of layer l. */
+  layerInputSize(l: number): number {
+    return l === 0 ? this.inputSize : this.hiddenSize * this.numDirections;
+  }
+
+  static suffix(l: number, d: number): string {
+    return `_l${l}${d === 1 ? '_reverse' : ''}`;
+  }
+
+  paramSpecs(): ParamSpec[] {
+    const G = this.gateSize, H = this.hiddenSize;
+    const specs: ParamSpec[] = [];
+    for (let l = 0; l < this.numLayers; l++) {
+      for (let d = 0; d < this.numDirections; d++) {
+        const s = Recurrent.suffix(l, d);
+        specs.push({ name: `weight_ih${s}`, shape: [G, this.layerInputSize(l)] });
+        specs.push({ name: `weight_hh${s}`, shape: [G, H] });
+        if (this.bias) {
+          specs.push({ name: `bias_ih${s}`, shape: [G] });
+          specs.push({ name: `bias_hh${s}`, shape: [G] });
+        }
+      }
+    }
+    return specs;
+  }
+
+  private initialize(scheme: 'keras' | 'pytorch', forgetBias: number): void {
+    if (scheme !== 'keras' && scheme !== 'pytorch') throw new RangeError(`${this.constructor.name}: option 'init' must be 'keras' or 'pytorch', got ${String(scheme)}`);
+    const H = this.hiddenSize, G = this.gateSize, nGates = G / H;
+    const p = this.params;
+    for (const e of p.entries) {
+      const v = p.value(e.name);
+      if (scheme === 'pytorch') {
+        uniformInit(v, 1 / Math.sqrt(H), this.rng);
+      } else if (e.name.startsWith('weight_ih')) {
+        // Keras' kernel is (I, G): fan_in = I, fan_out = G.
+        glorotUniform(v, e.shape[1]!, G, this.rng);
+      } else if (e.name.startsWith('weight_hh')) {
+        for (let k = 0; k < nGates; k++) orthogonal(v.subarray(k * H * H, (k + 1) * H * H), H, H, this.rng);
+      } else if (this.kind === 'lstm' && e.name.startsWith('bias_ih')) {
+        v.fill(0);
+        v.subarray(H, 2 * H).fill(forgetBias);
+      } else {
+        v.fill(0);
+      }
+    }
+  }
+
+  train(): this { this.training = true; return this; }
+  eval(): this { this.training = false; return this; }
+
+  stateDict(): Record<string, F> { return this.params.toDict('data'); }
+  gradients(): Record<string, F> { return this.params.toDict('grad'); }
+  loadStateDict(dict: Record<string, ArrayLike<number>>): void { this.params.loadDict(dict, this.constructor.name); }
+  zeroGrad(): void { this.params.zeroGrad(); }
+  /** Forget the state carried by stateful mode. */
+  resetStates(): void { this.carried = null; }
+
+  private make(n: number): F {
+    return makeArray(this.dtype, n);
+  }
+
+  private checkState(s: StateInput, B: number, what: string): F | null {
+    if (s === null || s === undefined) return null;
+    const LD = this.numLayers * this.numDirections, H = this.hiddenSize;
+    const want = [LD, B, H];
+    if (!(s instanceof Tensor) || s.shape.length !== 3 || s.shape.some((d, i) => d !== want[i])) {
+      const got = s instanceof Tensor ? `[${s.shape.join(', ')}]` : typeof s;
+      throw new RangeError(`${this.constructor.name}: '${what}' must be a Tensor of shape [${want.join(', ')}] (numLayers*numDirections, B, H), got ${got}`);
+    }
+    return s.data;
+  }
+
+  /** Run the whole sequence. Keeps what backward needs until the next forward. */
+  forward(x: Tensor<F>, opts: ForwardOptions = {}): ForwardResult<any> {
+    const owner = this.constructor.name;
+    if (!(x instanceof Tensor) || x.shape.length !== 3) {
+      throw new RangeError(`${owner}.forward: x must be a 3-D Tensor ${this.batchFirst ? '[B, T, I]' : '[T, B, I]'}, got ${x instanceof Tensor ? `shape [${x.shape.join(', ')}]` : typeof x}`);
+    }
+    const [d0, d1, I] = x.shape as [number, number, number];
+    const T = this.batchFirst ? d1 : d0, B = this.batchFirst ? d0 : d1;
+    if (I !== this.inputSize) throw new RangeError(`${owner}.forward: x has ${I} features per step, but inputSize is ${this.inputSize}`);
+    const lengths = this.checkLengths(opts.lengths, T, B);
+    let h0 = this.checkState(opts.h0, B, 'h0');
+    let c0 = this.kind === 'lstm' ? this.checkState(opts.c0, B, 'c0') : null;
+    if (this.kind !== 'lstm' && opts.c0) throw new RangeError(`${owner}.forward: c0 is only for LSTM`);
+    if (this.stateful && this.carried) {
+      if (this.carried.B !== B) {
+        throw new RangeError(`${owner}.forward: stateful layer carries state for batch size ${this.carried.B}, got ${B}; call resetStates() first`);
+      }
+      h0 ??= this.carried.h;
+      c0 ??= this.carried.c;
+    }
+    const H = this.hiddenSize, D = this.numDirections, G = this.gateSize, L = this.numLayers;
+    const BH = B * H, TB = T * B;
+    const backend = backendFor(this.params.data);
+    let input = this.toTimeMajor(x.data, T, B, I);
+    const hN = this.make(L * D * BH);
+    const cN = this.kind === 'lstm' ? this.make(L * D * BH) : null;
+    const layers: LayerCache[] = [];
+    let out = input;
+    for (let l = 0; l < L; l++) {
+      const inSize = this.layerInputSize(l);
+      out = this.make(TB * D * H);
+      const dirs: DirCache[] = [];
+      for (let d = 0; d < D; d++) {
+        const s = Recurrent.suffix(l, d);
+        const wih = this.params.value(`weight_ih${s}`), whh = this.params.value(`weight_hh${s}`);
+        const xg = this.make(TB * G);
+        backend.gemm(false, true, TB, G, inSize, input, inSize, wih, inSize, xg, G, false);
+        let bhn: F | null = null;
+        if (this.bias) {
+          const bih = this.params.value(`bias_ih${s}`), bhh = this.params.value(`bias_hh${s}`);
+          // Fold b_ih + b_hh into xg, except the GRU candidate's b_hn (it sits inside r ⊙ (·)).
+          const foldTo = this.kind === 'gru' ? 2 * H : G;
+          for (let r = 0; r < TB; r++) {
+            const o = r * G;
+            for (let k = 0; k < G; k++) xg[o + k] += bih[k]! + (k < foldTo ? bhh[k]! : 0);
+          }
+          if (this.kind === 'gru') bhn = bhh.subarray(2 * H, 3 * H);
+        }
+        const idx = l * D + d;
+        const cache = allocCache((n) => this.make(n), this.kind, T, B, H);
+        backend.seqForward({
+          kind: this.kind, resetAfter: this.resetAfter, T, B, H, lengths, reverse: d === 1,
+          xg, whh, bhn,
+          h0: h0 ? h0.subarray(idx * BH, (idx + 1) * BH) : this.make(BH),
+          c0: this.kind === 'lstm' ? (c0 ? c0.subarray(idx * BH, (idx + 1) * BH) : this.make(BH)) : null,
+          out, outOffset: d * H, ldOut: D * H, cache,
+        });
+        // The final state is the last slot the loop wrote: T (forward) or 0 (reverse).
+        const fin = d === 1 ? 0 : T;
+        hN.set(cache.h.subarray(fin * BH, (fin + 1) * BH), idx * BH);
+        if (cN) cN.set(cache.c.subarray(fin * BH, (fin + 1) * BH), idx * BH);
+        dirs.push({ cache });
+      }
+      let mask: F | null = null;
+      if (this.training && this.dropout > 0 && l < L - 1) {
+        mask = this.make(out.length);
+        const keep = 1 - this.dropout, scale = 1 / keep;
+        for (let i = 0; i < out.length; i++) {
+          mask[i] = this.rng.next() < keep ? scale : 0;
+          out[i] *= mask[i]!;
+        }
+      }
+      layers.push({ x: input, inSize, dirs, mask });
+      input = out;
+    }
+    this.fwd = { T, B, lengths, layers };
+    if (this.stateful) this.carried = { h: hN.slice(), c: cN ? cN.slice() : null, B };
+    const shapeOut = this.batchFirst ? [B, T, D * H] : [T, B, D * H];
+    const result: ForwardResult<F> = {
+      output: new Tensor(this.fromTimeMajor(out, T, B, D * H), shapeOut),
+      hN: new Tensor(hN, [L * D, B, H]),
+    };
+    if (cN) result.cN = new Tensor(cN, [L * D, B, H]);
+    return result;
+  }
+
+  /**
+   * Backpropagate through time from the last forward call. Accumulates parameter gradients
+   * (call zeroGrad() between steps) and returns the gradients of the inputs and initial states.
+   */
+  backward(dOutput: Tensor<F> | null, opts: BackwardOptions = {}): BackwardResult<any> {
+    const owner = this.constructor.name;
+    const fc = this.fwd;
+    if (!fc) throw new Error(`${owner}.backward: call forward() first`);
+    const { T, B, lengths, layers } = fc;
+    const H = this.hiddenSize, D = this.numDirections, G = this.gateSize, L = this.numLayers;
+    const BH = B * H, TB = T * B;
+    const shapeOut = this.batchFirst ? [B, T, D * H] : [T, B, D * H];
+    if (dOutput !== null && (!(dOutput instanceof Tensor) || dOutput.shape.some((d, i) => d !== shapeOut[i]) || dOutput.shape.length !== 3)) {
+      throw new RangeError(`${owner}.backward: dOutput must have the output's shape [${shapeOut.join(', ')}]`);
+    }
+    const dhN = this.checkState(opts.dhN, B, 'dhN');
+    const dcN = this.kind === 'lstm' ? this.checkState(opts.dcN, B, 'dcN') : null;
+    const backend = backendFor(this.params.data);
+    let dOut: F | null = dOutput ? this.toTimeMajor(dOutput.data, T, B, D * H) : null;
+    const dh0 = this.make(L * D * BH);
+    const dc0 = this.kind === 'lstm' ? this.make(L * D * BH) : null;
+    let dX: F = this.make(0);
+    for (let l = L - 1; l >= 0; l--) {
+      const lc = layers[l]!;
+      const inSize = lc.inSize;
+      if (dOut && lc.mask) for (let i = 0; i < dOut.length; i++) dOut[i] *= lc.mask[i]!;
+      dX = this.make(TB * inSize);
+      for (let d = 0; d < D; d++) {
+        const s = Recurrent.suffix(l, d);
+        const wih = this.params.value(`weight_ih${s}`), whh = this.params.value(`weight_hh${s}`);
+        const idx = l * D + d;
+        const { cache } = lc.dirs[d]!;
+        const dxg = this.make(TB * G);
+        const dgh = this.kind === 'gru' ? this.make(TB * G) : dxg;
+        const dh0v = dh0.subarray(idx * BH, (idx + 1) * BH);
+        backend.seqBackward({
+          kind: this.kind, resetAfter: this.resetAfter, T, B, H, lengths, reverse: d === 1,
+          whh, bhn: this.kind === 'gru' && this.bias ? this.params.value(`bias_hh${s}`).subarray(2 * H) : null,
+          cache, dOut, dOutOffset: d * H, ldDOut: D * H,
+          dhN: dhN ? dhN.subarray(idx * BH, (idx + 1) * BH) : null,
+          dcN: dcN ? dcN.subarray(idx * BH, (idx + 1) * BH) : null,
+          dxg, dgh, dh0: dh0v, dc0: dc0 ? dc0.subarray(idx * BH, (idx + 1) * BH) : null,
+        });
+        // Weight gradients as big products over all T·B rows.
+        const dWih = this.params.gradOf(`weight_ih${s}`), dWhh = this.params.gradOf(`weight_hh${s}`);
+        backend.gemm(true, false, G, inSize, TB, dxg, G, lc.x, inSize, dWih, inSize, true);
+        const hPrev = d === 1 ? cache.h.subarray(BH) : cache.h.subarray(0, TB * H);
+        if (this.kind === 'gru' && !this.resetAfter) {
+          backend.gemm(true, false, 2 * H, H, TB, dgh, G, hPrev, H, dWhh, H, true);
+          backend.gemm(true, false, H, H, TB, dgh.subarray(2 * H), G, cache.aux, H, dWhh.subarray(2 * H * H), H, true);
+        } else {
+          backend.gemm(true, false, G, H, TB, dgh, G, hPrev, H, dWhh, H, true);
+        }
+        if (this.bias) {
+          colSumInto(this.params.gradOf(`bias_ih${s}`), dxg, TB, G);
+          colSumInto(this.params.gradOf(`bias_hh${s}`), dgh, TB, G);
+        }
+        backend.gemm(false, false, TB, inSize, G, dxg, G, wih, inSize, dX, inSize, d > 0);
+      }
+      dOut = dX;
+    }
+    const shapeIn = this.batchFirst ? [B, T, this.inputSize] : [T, B, this.inputSize];
+    const result: BackwardResult<F> = {
+      dx: new Tensor(this.fromTimeMajor(dX, T, B, this.inputSize), shapeIn),
+      dh0: new Tensor(dh0, [L * D, B, H]),
+    };
+    if (dc0) result.dc0 = new Tensor(dc0, [L * D, B, H]);
+    return result;
+  }
+
+  private checkLengths(lengths: ArrayLike<number> | null | undefined, T: number, B: number): Int32Array | null {
+    if (lengths === null || lengths === undefined) return null;
+    const owner = this.constructor.name;
+    if (lengths.length !== B) throw new RangeError(`${owner}.forward: lengths has ${lengths.length} entries, expected one per sequence (B = ${B})`);
+    const out = new Int32Array(B);
+    for (let b = 0; b < B; b++) {
+      const v = lengths[b]!;
+      if (!Number.isInteger(v) || v < 0 || v > T) throw new RangeError(`${owner}.forward: lengths[${b}] = ${v} must be an integer in [0, ${T}]`);
+      out[b] = v;
+    }
+    return out;
+  }
+
+  /** Copy (B,T,W) or (T,B,W) data into a fresh time-major (T,B,W) array of this layer's dtype. */
+  private toTimeMajor(src: F, T: number, B: number, W: number): F {
+    const out = this.make(T * B * W);
+    if (!this.batchFirst) { out.set(src); return out; }
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) out.set(src.subarray((b * T + t) * W, (b * T + t + 1) * W), (t * B + b) * W);
+    }
+    return out;
+  }
+
+  private fromTimeMajor(src: F, T: number, B: number, W: number): F {
+    if (!this.batchFirst) return src;
+    const out = this.make(T * B * W);
+    for (let t = 0; t < T; t++) {
+      for (let b = 0; b < B; b++) out.set(src.subarray((t * B + b) * W, (t * B + b + 1) * W), (b * T + t) * W);
+    }
+    return out;
+  }
+}
+
+/** acc[k] += Σ_r m[r, k] for an (rows, cols) matrix. */
+export function colSumInto(acc: F, m: F, rows: number, cols: number): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let k = 0; k < cols; k++) acc[k] += m[o + k]!;
+  }
+}
+
+/** Long short-term memory (Hochreiter & Schmidhuber 1997), PyTorch gate order i|f|g|o. */
+export class LSTM extends Recurrent {
+  constructor(options: LSTMOptions) {
+    super('lstm', options);
+  }
+}
+
+/** Gated recurrent unit (Cho et al. 2014), PyTorch gate order r|z|n. */
+export class GRU extends Recurrent {
+  constructor(options: GRUOptions) {
+    super('gru', options);
+  }
+}
+
+/** Elman RNN: h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) (or relu). */
+export class RNN extends Recurrent {
+  constructor(options: RNNOptions) {
+    const nl = options?.nonlinearity ?? 'tanh';
+    if (nl !== 'tanh' && nl !== 'relu') throw new RangeError(`RNN: option 'nonlinearity' must be 'tanh' or 'relu', got ${String(nl)}`);
+    super(nl === 'relu' ? 'rnn_relu' : 'rnn_tanh', options);
+  }
+}

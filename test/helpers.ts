@@ -1,0 +1,47 @@
+// Test harness: closeness checks and finite-difference gradients.
+import assert from 'node:assert/strict';
+import type { F } from '../src/kernels/types.js';
+import { rng } from '../src/tensor/rng.js';
+
+/** Assert |a - b| <= atol + rtol·|b| elementwise, naming the first offending index. */
+export function assertClose(a: ArrayLike<number>, b: ArrayLike<number>, atol: number, rtol: number, what: string): void {
+  assert.equal(a.length, b.length, `${what}: length ${a.length} vs ${b.length}`);
+  let worst = -1, worstErr = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!, y = b[i]!;
+    if (Number.isNaN(x) !== Number.isNaN(y)) assert.fail(`${what}[${i}]: ${x} vs ${y}`);
+    if (x === y) continue;
+    const err = Math.abs(x - y) - (atol + rtol * Math.abs(y));
+    if (!(err <= 0) && (worst < 0 || err > worstErr)) { worst = i; worstErr = err; }
+  }
+  if (worst >= 0) assert.fail(`${what}[${worst}]: got ${a[worst]} expected ${b[worst]} (atol ${atol}, rtol ${rtol})`);
+}
+
+export function randomArray(n: number, seed: number, scale = 1, dtype: 'float32' | 'float64' = 'float64'): F {
+  const r = rng(seed);
+  const out = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = r.uniform(-scale, scale);
+  return out;
+}
+
+/**
+ * Central finite differences of a scalar function of the values in `x` (perturbed in place).
+ * Returns the numerical gradient for each index.
+ */
+export function numericalGrad(x: F, f: () => number, eps = 1e-6): Float64Array {
+  const g = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    x[i] = v + eps; const fp = f();
+    x[i] = v - eps; const fm = f();
+    x[i] = v;
+    g[i] = (fp - fm) / (2 * eps);
+  }
+  return g;
+}
+
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
