@@ -1,0 +1,192 @@
+// safetensors encode/decode: byte-exact vectors derived by hand from the spec (the same files the
+// reference implementation's own tests expect), round trips, and every class of malformed input.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  decodeSafetensors, encodeSafetensors, firstNonFinite, SafetensorsError,
+  type SafeTensor,
+} from '../src/models/safetensors.js';
+
+/** u64 little-endian. */
+function u64(n: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < 8; i++) out.push(Math.floor(n / 2 ** (8 * i)) % 256);
+  return out;
+}
+
+/** Assemble a file by hand: size field, header text padded with spaces to 8 bytes, then data. */
+function build(header: string, data: number[] = [], pad = true): Uint8Array {
+  const h = [...new TextEncoder().encode(header)];
+  while (pad && h.length % 8 !== 0) h.push(0x20);
+  return new Uint8Array([...u64(h.length), ...h, ...data]);
+}
+
+const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
+// 0.0, 1.0, 2.0, 3.0, 4.0, 5.0 as IEEE-754 float32, little-endian (1.0 = 0x3F800000, 2.0 = 0x40000000...).
+const F32_0_TO_5 = [0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0, 160, 64];
+
+function expectError(fn: () => unknown, pattern: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof SafetensorsError, `expected SafetensorsError, got ${String(e)}`);
+    assert.match(e.message, pattern);
+    return true;
+  });
+}
+
+test('spec vector: one F32 tensor whose 64-byte header needs no padding', () => {
+  const header = '{"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}}';
+  assert.equal(header.length, 64);
+  const expected = new Uint8Array([64, 0, 0, 0, 0, 0, 0, 0, ...ascii(header), ...F32_0_TO_5]);
+  const out = encodeSafetensors({ 'attn.0': { dtype: 'F32', shape: [1, 2, 3], data: new Float32Array([0, 1, 2, 3, 4, 5]) } });
+  assert.deepEqual(out, expected);
+
+  const back = decodeSafetensors(expected);
+  assert.deepEqual(Object.keys(back.tensors), ['attn.0']);
+  assert.deepEqual(back.tensors['attn.0'], { dtype: 'F32', shape: [1, 2, 3], data: new Float32Array([0, 1, 2, 3, 4, 5]) });
+  assert.deepEqual(back.metadata, {});
+});
+
+test('spec vector: header padded with spaces to 8-byte alignment', () => {
+  const header = '{"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}}';
+  assert.equal(header.length, 65);
+  const expected = new Uint8Array([72, 0, 0, 0, 0, 0, 0, 0, ...ascii(header), 32, 32, 32, 32, 32, 32, 32, ...F32_0_TO_5]);
+  const out = encodeSafetensors({ attn0: { dtype: 'F32', shape: [1, 1, 2, 3], data: new Float32Array([0, 1, 2, 3, 4, 5]) } });
+  assert.deepEqual(out, expected);
+  assert.deepEqual(decodeSafetensors(expected).tensors.attn0!.data, new Float32Array([0, 1, 2, 3, 4, 5]));
+});
+
+test('spec vector: no tensors, with and without metadata', () => {
+  assert.deepEqual(encodeSafetensors({}), new Uint8Array([8, 0, 0, 0, 0, 0, 0, 0, 123, 125, 32, 32, 32, 32, 32, 32]));
+  const meta = '{"__metadata__":{"framework":"pt"}}';
+  const expected = new Uint8Array([40, 0, 0, 0, 0, 0, 0, 0, ...ascii(meta), 32, 32, 32, 32, 32]);
+  assert.deepEqual(encodeSafetensors({}, { framework: 'pt' }), expected);
+  assert.deepEqual(decodeSafetensors(expected), { tensors: {}, metadata: { framework: 'pt' } });
+});
+
+test('layout: descending dtype alignment then name, metadata first, every dtype little-endian', () => {
+  const out = encodeSafetensors({
+    b: { dtype: 'U8', shape: [3], data: new Uint8Array([1, 2, 255]) },
+    a: { dtype: 'U8', shape: [0], data: new Uint8Array(0) },
+    i: { dtype: 'I32', shape: [1], data: new Int32Array([-2]) },
+    f: { dtype: 'F32', shape: [], data: new Float32Array([-1.5]) },
+    d: { dtype: 'F64', shape: [1], data: new Float64Array([0.1]) },
+    l: { dtype: 'I64', shape: [1], data: new BigInt64Array([-3n]) },
+  }, { z: '1', a: 'é' });
+  const header = '{"__metadata__":{"a":"é","z":"1"},'
+    + '"l":{"dtype":"I64","shape":[1],"data_offsets":[0,8]},'
+    + '"d":{"dtype":"F64","shape":[1],"data_offsets":[8,16]},'
+    + '"f":{"dtype":"F32","shape":[],"data_offsets":[16,20]},'
+    + '"i":{"dtype":"I32","shape":[1],"data_offsets":[20,24]},'
+    + '"a":{"dtype":"U8","shape":[0],"data_offsets":[24,24]},'
+    + '"b":{"dtype":"U8","shape":[3],"data_offsets":[24,27]}}';
+  const data = [
+    0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // I64 -3 (two's complement)
+    0x9a, 0x99, 0x99, 0x99, 0x99, 0x99, 0xb9, 0x3f, // F64 0.1 = 0x3FB999999999999A
+    0x00, 0x00, 0xc0, 0xbf, //                         F32 -1.5 = 0xBFC00000
+    0xfe, 0xff, 0xff, 0xff, //                         I32 -2
+    1, 2, 255, //                                      U8
+  ];
+  assert.deepEqual(out, build(header, data));
+});
+
+test('integer-like names keep their sorted order in the header (not JS object key order)', () => {
+  const t = (v: number): SafeTensor => ({ dtype: 'F32', shape: [1], data: new Float32Array([v]) });
+  const out = encodeSafetensors({ b: t(1), 10: t(2), 2: t(3) });
+  const header = '{"10":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},'
+    + '"2":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},'
+    + '"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}';
+  assert.deepEqual(out, build(header, [0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 63]));
+});
+
+test('round trip: all dtypes, empty and scalar tensors, odd names, metadata', () => {
+  const tensors: Record<string, SafeTensor> = {
+    'lstm.weight_ih': { dtype: 'F32', shape: [2, 3], data: new Float32Array([0.5, -1, 3.25, 1e-30, -0, 7]) },
+    f64: { dtype: 'F64', shape: [2, 2], data: new Float64Array([Math.PI, -Math.E, 1e300, Number.MIN_VALUE]) },
+    ints: { dtype: 'I32', shape: [3], data: new Int32Array([-(2 ** 31), 0, 2 ** 31 - 1]) },
+    longs: { dtype: 'I64', shape: [2], data: new BigInt64Array([-(2n ** 63n), 2n ** 63n - 1n]) },
+    bytes: { dtype: 'U8', shape: [5], data: new Uint8Array([0, 1, 127, 128, 255]) },
+    empty: { dtype: 'F32', shape: [0, 4], data: new Float32Array(0) },
+    emptyI64: { dtype: 'I64', shape: [3, 0], data: new BigInt64Array(0) },
+    scalar: { dtype: 'F64', shape: [], data: new Float64Array([42]) },
+    ['__proto__']: { dtype: 'U8', shape: [1], data: new Uint8Array([9]) },
+    'naïve 名前 🙂': { dtype: 'I32', shape: [1, 1], data: new Int32Array([5]) },
+  };
+  const metadata = { format: 'rnnkit', 'quote"key': 'back\\slash\nnewline', emoji: '🙂' };
+  const bytes = encodeSafetensors(tensors, metadata);
+  assert.equal(new DataView(bytes.buffer).getBigUint64(0, true) % 8n, 0n);
+  const back = decodeSafetensors(bytes);
+  assert.deepEqual(back.metadata, metadata);
+  assert.deepEqual(Object.keys(back.tensors).sort(), Object.keys(tensors).sort());
+  assert.ok(Object.keys(back.tensors).includes('__proto__'));
+  for (const name of Object.keys(tensors)) assert.deepEqual(back.tensors[name], tensors[name], name);
+  assert.equal(Object.getPrototypeOf(back.tensors), Object.prototype, '"__proto__" must be an own key, not a prototype change');
+  // Negative zero survives bit-exactly.
+  assert.ok(Object.is(back.tensors['lstm.weight_ih']!.data[4], -0));
+  // Re-encoding the decoded file reproduces it byte for byte.
+  assert.deepEqual(encodeSafetensors(back.tensors, back.metadata), bytes);
+});
+
+test('decode copies data out: aligned, independent of the input, works from an unaligned Buffer view', () => {
+  const bytes = encodeSafetensors({ x: { dtype: 'F64', shape: [3], data: new Float64Array([1, 2, 3]) } });
+  const shifted = new Uint8Array(bytes.length + 3);
+  shifted.set(bytes, 3);
+  const view = shifted.subarray(3); // byteOffset 3: a Float64Array over it would throw
+  const back = decodeSafetensors(view);
+  const x = back.tensors.x!;
+  assert.equal(x.data.byteOffset, 0);
+  assert.deepEqual(x.data, new Float64Array([1, 2, 3]));
+  shifted.fill(0);
+  assert.deepEqual(x.data, new Float64Array([1, 2, 3]));
+});
+
+test('decode accepts header entries in any order and non-finite values', () => {
+  const header = '{"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}';
+  const back = decodeSafetensors(build(header, [0, 0, 0xc0, 0x7f, 0, 0, 0x80, 0x7f])); // NaN, +Inf
+  assert.deepEqual(Object.keys(back.tensors), ['a', 'b']);
+  assert.ok(Number.isNaN(back.tensors.a!.data[0]));
+  assert.equal(back.tensors.b!.data[0], Infinity);
+  assert.equal(firstNonFinite(back.tensors.a!), 0);
+  assert.equal(firstNonFinite({ dtype: 'F32', shape: [2], data: new Float32Array([1, -Infinity]) }), 1);
+  assert.equal(firstNonFinite({ dtype: 'I32', shape: [1], data: new Int32Array([1]) }), -1);
+});
+
+test('decode rejects malformed files with clear errors', () => {
+  const ok = '{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}';
+  const eight = [0, 0, 128, 63, 0, 0, 0, 64];
+  expectError(() => decodeSafetensors(new Uint8Array(5)), /truncated: 5 bytes/);
+  // Absurd size: refused from the 8-byte size field alone, no allocation.
+  expectError(() => decodeSafetensors(new Uint8Array([0, 0, 0, 0, 0, 0, 0, 1, 0x7b])), /header size 72057594037927936 is absurd/);
+  expectError(() => decodeSafetensors(new Uint8Array([...u64(100_000_001), 0x7b, 0x7d])), /absurd/);
+  expectError(() => decodeSafetensors(new Uint8Array([...u64(64), 0x7b, 0x7d])), /header size 64 is larger than the rest of the file \(2 bytes\)/);
+  expectError(() => decodeSafetensors(build('[1,2]')), /does not start with '\{'/);
+  expectError(() => decodeSafetensors(build('{"w":')), /not valid JSON/);
+  expectError(() => decodeSafetensors(new Uint8Array([...u64(2), 0x7b, 0xff])), /not valid UTF-8/);
+  expectError(() => decodeSafetensors(build('{"w":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}', [0, 0, 0, 0])), /tensor "w": unknown or unsupported dtype "F16"/);
+  expectError(() => decodeSafetensors(build('{"w":{"dtype":"X","shape":[2],"data_offsets":[0,8]}}', eight)), /unsupported dtype "X"/);
+  expectError(() => decodeSafetensors(build('{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', eight)), /shape \[3\] of F32 needs 12 bytes but data_offsets \[0, 8\] span 8/);
+  expectError(() => decodeSafetensors(build('{"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}', eight)), /shape must be an array of non-negative integers/);
+  expectError(() => decodeSafetensors(build('{"w":{"dtype":"F32","shape":"2","data_offsets":[0,8]}}', eight)), /shape must be an array/);
+  expectError(() => decodeSafetensors(build('{"w":{"dtype":"F32","shape":[2],"data_offsets":[0]}}', eight)), /data_offsets must be \[begin, end\]/);
+  expectError(() => decodeSafetensors(build('{"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}', eight)), /end before they begin/);
+  expectError(() => decodeSafetensors(build('{"w":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}', eight)), /extend past the end of the data \(8 bytes\)/);
+  expectError(() => decodeSafetensors(build(ok, eight.slice(0, 7))), /extend past the end of the data \(7 bytes\); file truncated/);
+  expectError(() => decodeSafetensors(build(ok, [...eight, 0])), /1 trailing bytes unaccounted for/);
+  expectError(() => decodeSafetensors(build('{"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', eight)), /leave a hole of 4 bytes/);
+  expectError(() => decodeSafetensors(build(
+    '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', eight)), /overlap the previous tensor/);
+  expectError(() => decodeSafetensors(build('{"__metadata__":{"k":1}}')), /__metadata__\["k"\] must be a string/);
+  expectError(() => decodeSafetensors(build('{"w":[1]}')), /header entry must be an object/);
+  expectError(() => decodeSafetensors(build(ok, eight), { maxBytes: 10 }), /over the limit of 10/);
+  // The source is named in every message.
+  expectError(() => decodeSafetensors(build('{"w":'), { source: '/models/m/weights.safetensors' }), /^\/models\/m\/weights\.safetensors: header is not valid JSON/);
+});
+
+test('encode rejects bad tensors before producing bytes', () => {
+  expectError(() => encodeSafetensors({ w: { dtype: 'F32', shape: [2], data: new Float64Array(2) as unknown as Float32Array } }), /tensor "w": dtype F32 needs a Float32Array, got Float64Array/);
+  expectError(() => encodeSafetensors({ w: { dtype: 'F32', shape: [2, 2], data: new Float32Array(3) } }), /shape \[2, 2\] has 4 elements but data has 3/);
+  expectError(() => encodeSafetensors({ w: { dtype: 'F16' as 'F32', shape: [1], data: new Float32Array(1) } }), /unsupported dtype "F16"/);
+  expectError(() => encodeSafetensors({ w: { dtype: 'F32', shape: [1.5], data: new Float32Array(1) } }), /non-negative integers/);
+  expectError(() => encodeSafetensors({ __metadata__: { dtype: 'U8', shape: [0], data: new Uint8Array(0) } }), /reserved/);
+  expectError(() => encodeSafetensors({ '\uD800': { dtype: 'U8', shape: [0], data: new Uint8Array(0) } }), /lone surrogate/);
+  expectError(() => encodeSafetensors({}, { k: 1 as unknown as string }), /metadata "k" must be a string/);
+});
