@@ -7,4 +7,19 @@ export {
   type RecurrentOptions, type LSTMOptions, type GRUOptions, type RNNOptions,
   type ForwardOptions, type ForwardResult, type BackwardOptions, type BackwardResult,
 } from './layers/recurrent.js';
-export { getBackend, setBackend, referenceBackend, type Backend, type CellKind } from './kernels/index.js';
+export { getBackend, setBackend, backendName, referenceBackend, type Backend, type CellKind } from './kernels/index.js';
+export { layers, type BidirectionalOptions } from './layers/factories.js';
+export { Embedding, Dense, Dropout, Activation } from './layers/core.js';
+export { RecurrentLayer, type RecurrentLayerOptions, type MergeMode } from './layers/rnn-layers.js';
+export type { Layer, Act, Shape } from './layers/layer.js';
+export { Sequential, NonFiniteLossError, type SequentialOptions, type CompileArgs, type FitArgs, type History, type Callback, type Logs } from './models/sequential.js';
+export { optimizers, getOptimizer, type Optimizer } from './optim/optimizers.js';
+export { clipByGlobalNorm, clipByValue, globalNorm } from './optim/clip.js';
+export * as losses from './models/losses.js';
+export { saveModel, loadModel } from './models/node/model-io.js';
+
+import { Sequential, type SequentialOptions } from './models/sequential.js';
+/** Keras/TF.js-style constructor: rnn.sequential({ layers: [...] }). */
+export function sequential(opts: SequentialOptions = {}): Sequential {
+  return new Sequential(opts);
+}

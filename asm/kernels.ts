@@ -1,0 +1,850 @@
+// rnnkit WebAssembly compute kernels (AssemblyScript).
+//
+// One source, two builds (tools/build-wasm.mjs):
+//   simd.wasm     `--enable simd`                    multiply-add = f32x4.mul + f32x4.add
+//   relaxed.wasm  `--enable simd --enable relaxed-simd`  multiply-add = f32x4.relaxed_madd (FMA)
+// The choice is the compiler's constant ASC_FEATURE_RELAXED_SIMD; the dead branch is removed at
+// compile time, so the plain build contains no relaxed opcode and validates everywhere.
+//
+// Memory model: the module owns no heap. The JavaScript loader (src/kernels/wasm/backend.ts)
+// lays out every input, output and scratch buffer in linear memory, grows the memory before the
+// call, and passes byte addresses. Nothing here allocates or grows memory. All matrices are
+// row-major float32; "ld" arguments are row strides in elements, pointers are byte addresses.
+//
+// Semantics follow src/kernels/types.ts and src/kernels/reference.ts exactly, except that the
+// gate nonlinearities use a rational approximation (|error| < 3.3e-7, see tanh4).
+
+// ------------------------------------------------------------------------------------------
+// SIMD helpers
+// ------------------------------------------------------------------------------------------
+
+/** a*b + c per lane: fused (one rounding) in the relaxed build, two roundings in the plain one. */
+// @ts-ignore: decorator
+@inline function fmadd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  else return f32x4.add(f32x4.mul(a, b), c);
+}
+
+/** c - a*b per lane (fused in the relaxed build). */
+// @ts-ignore: decorator
+@inline function fnmadd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_nmadd(a, b, c);
+  else return f32x4.sub(c, f32x4.mul(a, b));
+}
+
+// @ts-ignore: decorator
+@inline function splat(x: f32): v128 { return f32x4.splat(x); }
+
+/**
+ * tanh(x) per lane, as the [13/6] odd/even rational minimax approximation used by Eigen:
+ *   tanh(x) ≈ x·P(x²)/Q(x²) on |x| <= 7.9053111, where float32 tanh is within 2.4e-7 of ±1.
+ * Inputs are clamped to that range first with pmin/pmax (cheap on x64, unlike f32x4.min/max);
+ * the argument order makes NaN pass through the clamp (pmin(x,c) = c < x ? c : x), so NaN in
+ * gives NaN out, and ±Inf give ±0.99999976. Max abs error over [-20,20] measured 2.6e-7 (FMA)
+ * and 3.3e-7 (mul+add); test/kernels.test.ts checks < 1e-6 for both builds.
+ */
+// @ts-ignore: decorator
+@inline function tanh4(x: v128): v128 {
+  const clampHi = splat(7.90531110763549805);
+  const clampLo = splat(-7.90531110763549805);
+  x = f32x4.pmax(f32x4.pmin(x, clampHi), clampLo);
+  const x2 = f32x4.mul(x, x);
+  // Numerator x·(α1 + α3x² + ... + α13x¹²), Horner in x².
+  let p = fmadd(x2, splat(-2.76076847742355e-16), splat(2.00018790482477e-13));
+  p = fmadd(x2, p, splat(-8.60467152213735e-11));
+  p = fmadd(x2, p, splat(5.12229709037114e-8));
+  p = fmadd(x2, p, splat(1.48572235717979e-5));
+  p = fmadd(x2, p, splat(6.37261928875436e-4));
+  p = fmadd(x2, p, splat(4.89352455891786e-3));
+  p = f32x4.mul(x, p);
+  // Denominator β0 + β2x² + β4x⁴ + β6x⁶.
+  let q = fmadd(x2, splat(1.19825839466702e-6), splat(1.18534705686654e-4));
+  q = fmadd(x2, q, splat(2.26843463243900e-3));
+  q = fmadd(x2, q, splat(4.89352518554385e-3));
+  return f32x4.div(p, q);
+}
+
+/** σ(x) = ½ + ½·tanh(x/2): abs error is half of tanh4's (< 1.7e-7). */
+// @ts-ignore: decorator
+@inline function sigmoid4(x: v128): v128 {
+  const half = splat(0.5);
+  return fmadd(half, tanh4(f32x4.mul(half, x)), half);
+}
+
+/** relu per lane as the reference writes it, v > 0 ? v : 0 (NaN -> 0): pmax(0, v) = 0 < v ? v : 0. */
+// @ts-ignore: decorator
+@inline function relu4(x: v128): v128 {
+  return f32x4.pmax(f32x4.splat(0), x);
+}
+
+// Element access for the gate passes. The passes run 4 hidden units at a time (`full` = true)
+// and finish the H % 4 tail one unit at a time with the very same vector math on a splatted
+// scalar (`full` = false), so the tail is bit-identical to what a full vector would compute.
+// `full` is a literal at every call site; after inlining the branch folds away.
+// @ts-ignore: decorator
+@inline function ld(p: usize, full: bool): v128 {
+  return full ? v128.load(p) : v128.load32_splat(p);
+}
+// @ts-ignore: decorator
+@inline function st(p: usize, v: v128, full: bool): void {
+  if (full) v128.store(p, v);
+  else v128.store32_lane(p, v, 0);
+}
+
+/** Exported for the accuracy test: y[i] = tanh(x[i]) (which = 0) or σ(x[i]) (which = 1). */
+export function approx_activation(which: i32, x: usize, y: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const v = v128.load(x + o);
+    v128.store(y + o, which == 0 ? tanh4(v) : sigmoid4(v));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const v = v128.load32_splat(x + o);
+    v128.store32_lane(y + o, which == 0 ? tanh4(v) : sigmoid4(v), 0);
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// GEMM:  C[M,N] = (accumulate ? C : 0) + op(A)[M,K] · op(B)[K,N]
+//
+// Both operands are packed so that the inner loop reads two contiguous streams with immediate
+// offsets only (no address arithmetic per load): under V8 the kernel is front-end bound, and
+// every instruction saved in the loop shows up in GFLOP/s.
+//   op(B) is packed once per call into panels of NR = 8 columns: panel p holds columns
+//     [8p, 8p+8) as K consecutive rows of 8 floats (32 bytes), zero-padded past N.
+//   op(A) is packed per (K block, M block) into groups of 4 rows, k-major: group g holds rows
+//     [4g, 4g+4) as kc consecutive 4-float columns (16 bytes), zero-padded past M.
+// The register tile is 4 rows x 8 columns = 8 f32x4 accumulators (the measured sweet spot under
+// V8: larger tiles or unrolling spill registers). Per k step: two panel vectors, four broadcast
+// A elements (v128.load32_splat), 8 multiply-adds.
+//
+// op(A)[i,k] is read at A + i*rs + k*ks (bytes): rs/ks = (4*lda, 4) for A, (4, 4*lda) for Aᵀ.
+// Cache blocking: K is cut into blocks of <= KC and M into blocks of MC rows; the packed MC×KC
+// A block (64 KiB) stays in L2 across all panels, the current 8×KC panel slice (8 KiB) in L1
+// while it is swept over the MC rows.
+// ------------------------------------------------------------------------------------------
+
+const KC: i32 = 256;
+const MC: i32 = 64;
+
+/** The packed A block (single-threaded module: one static buffer). */
+const APACK: usize = memory.data(MC * KC * 4, 64);
+
+/** Bytes of the packed panels of a K×N operand. */
+export function packed_bytes(K: i32, N: i32): usize {
+  return (<usize>((N + 7) >> 3)) * <usize>K * 32;
+}
+
+/**
+ * 4×4 transpose: reads 4 floats at each of r0..r3 (rows), writes the 4 columns as 4 vectors at
+ * dst, dst + step, dst + 2 step, dst + 3 step.
+ */
+// @ts-ignore: decorator
+@inline function transpose4x4_store(r0: usize, r1: usize, r2: usize, r3: usize, dst: usize, step: usize): void {
+  const a = v128.load(r0), b = v128.load(r1), c = v128.load(r2), d = v128.load(r3);
+  const ab01 = i32x4.shuffle(a, b, 0, 4, 1, 5), ab23 = i32x4.shuffle(a, b, 2, 6, 3, 7);
+  const cd01 = i32x4.shuffle(c, d, 0, 4, 1, 5), cd23 = i32x4.shuffle(c, d, 2, 6, 3, 7);
+  v128.store(dst, i32x4.shuffle(ab01, cd01, 0, 1, 4, 5));
+  v128.store(dst + step, i32x4.shuffle(ab01, cd01, 2, 3, 6, 7));
+  v128.store(dst + 2 * step, i32x4.shuffle(ab23, cd23, 0, 1, 4, 5));
+  v128.store(dst + 3 * step, i32x4.shuffle(ab23, cd23, 2, 3, 6, 7));
+}
+
+/**
+ * Packs op(B) (K×N) into 8-column panels at P (packed_bytes(K, N) bytes).
+ * transB = false: op(B)[k,j] = B[k*ldb + j];  transB = true: op(B)[k,j] = B[j*ldb + k].
+ */
+export function pack_b_nr8(transB: bool, K: i32, N: i32, B: usize, ldb: i32, P: usize): void {
+  const np = (N + 7) >> 3;
+  const ldbB = <usize>ldb << 2;
+  const panelBytes = <usize>K * 32;
+  for (let jp = 0; jp < np; jp++) {
+    const j0 = jp << 3;
+    const nr = min(8, N - j0);
+    const dst0 = P + <usize>jp * panelBytes;
+    if (!transB) {
+      // Row k of the panel is 8 contiguous floats of row k of B.
+      let src = B + (<usize>j0 << 2);
+      let dst = dst0;
+      if (nr == 8) {
+        for (let k = 0; k < K; k++) {
+          v128.store(dst, v128.load(src));
+          v128.store(dst, v128.load(src, 16), 16);
+          src += ldbB; dst += 32;
+        }
+      } else {
+        for (let k = 0; k < K; k++) {
+          for (let c = 0; c < 8; c++) {
+            store<f32>(dst + (<usize>c << 2), c < nr ? load<f32>(src + (<usize>c << 2)) : 0);
+          }
+          src += ldbB; dst += 32;
+        }
+      }
+    } else {
+      // Column c of the panel is row j0+c of B (contiguous in k): transpose 4×4 blocks.
+      const row0 = B + <usize>j0 * ldbB;
+      let k = 0;
+      if (nr == 8) {
+        for (; k + 4 <= K; k += 4) {
+          const src = row0 + (<usize>k << 2), dst = dst0 + (<usize>k << 5);
+          transpose4x4_store(src, src + ldbB, src + 2 * ldbB, src + 3 * ldbB, dst, 32);
+          const src4 = src + 4 * ldbB;
+          transpose4x4_store(src4, src4 + ldbB, src4 + 2 * ldbB, src4 + 3 * ldbB, dst + 16, 32);
+        }
+      }
+      for (; k < K; k++) {
+        const dst = dst0 + (<usize>k << 5);
+        for (let c = 0; c < 8; c++) {
+          store<f32>(dst + (<usize>c << 2), c < nr ? load<f32>(row0 + <usize>c * ldbB + (<usize>k << 2)) : 0);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Packs op(A) rows [0, mc), k in [0, kc) into groups of 4 rows (k-major, 16 bytes per k) at
+ * dst, zero-padding the last group. op(A)[i,k] at a + i*rs + k*ks.
+ */
+function pack_a_4(mc: i32, kc: i32, a: usize, rs: usize, ks: usize, dst: usize): void {
+  const groupBytes = <usize>kc << 4;
+  for (let i = 0; i < mc; i += 4) {
+    const mr = min(4, mc - i);
+    const src = a + <usize>i * rs;
+    const d = dst + <usize>(i >> 2) * groupBytes;
+    if (mr == 4 && rs == 4) {
+      // Aᵀ: the 4 rows are contiguous at each k.
+      for (let k = 0; k < kc; k++) v128.store(d + (<usize>k << 4), v128.load(src + <usize>k * ks));
+    } else if (mr == 4 && ks == 4) {
+      // A: 4 rows, each contiguous in k: 4×4 transposes.
+      let k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        const s = src + (<usize>k << 2);
+        transpose4x4_store(s, s + rs, s + 2 * rs, s + 3 * rs, d + (<usize>k << 4), 16);
+      }
+      for (; k < kc; k++) {
+        const s = src + (<usize>k << 2), o = d + (<usize>k << 4);
+        store<f32>(o, load<f32>(s)); store<f32>(o, load<f32>(s + rs), 4);
+        store<f32>(o, load<f32>(s + 2 * rs), 8); store<f32>(o, load<f32>(s + 3 * rs), 12);
+      }
+    } else {
+      for (let k = 0; k < kc; k++) {
+        const s = src + <usize>k * ks, o = d + (<usize>k << 4);
+        for (let r = 0; r < 4; r++) store<f32>(o + (<usize>r << 2), r < mr ? load<f32>(s + <usize>r * rs) : 0);
+      }
+    }
+  }
+}
+
+/** 4×8 spill tile for edge tiles (rows < 4 or columns < 8). */
+const TILE: usize = memory.data(4 * 8 * 4, 16);
+
+/** Adds (or writes, when !acc) the valid mr×nr corner of TILE into C. */
+function store_edge_tile(c: usize, ldcB: usize, acc: bool, mr: i32, nr: i32): void {
+  for (let r = 0; r < mr; r++) {
+    const crow = c + <usize>r * ldcB;
+    const trow = TILE + (<usize>r << 5);
+    for (let j = 0; j < nr; j++) {
+      const o = <usize>j << 2;
+      const v = load<f32>(trow + o);
+      store<f32>(crow + o, acc ? load<f32>(crow + o) + v : v);
+    }
+  }
+}
+
+/**
+ * The register tile: C[0..mr, 0..nr) (+)= Σ_k A4[k, 0..4)ᵀ · panel[k, 0..8) over kc >= 1 steps.
+ * a: packed A group (16 bytes per k); b: panel slice (32 bytes per k); ldcB: C row stride in
+ * bytes. Rows >= mr / columns >= nr are computed on the zero padding and dropped.
+ */
+function gemm_f32_4x8(
+  kc: i32, a: usize, b: usize, c: usize, ldcB: usize, acc: bool, mr: i32, nr: i32,
+): void {
+  const full = mr == 4 && nr == 8;
+  let c00 = splat(0), c01 = splat(0), c10 = splat(0), c11 = splat(0);
+  let c20 = splat(0), c21 = splat(0), c30 = splat(0), c31 = splat(0);
+  if (full && acc) {
+    c00 = v128.load(c); c01 = v128.load(c, 16);
+    c10 = v128.load(c + ldcB); c11 = v128.load(c + ldcB, 16);
+    c20 = v128.load(c + 2 * ldcB); c21 = v128.load(c + 2 * ldcB, 16);
+    c30 = v128.load(c + 3 * ldcB); c31 = v128.load(c + 3 * ldcB, 16);
+  }
+  const bEnd = b + (<usize>kc << 5);
+  do {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    let x = v128.load32_splat(a);
+    c00 = fmadd(x, b0, c00); c01 = fmadd(x, b1, c01);
+    x = v128.load32_splat(a, 4);
+    c10 = fmadd(x, b0, c10); c11 = fmadd(x, b1, c11);
+    x = v128.load32_splat(a, 8);
+    c20 = fmadd(x, b0, c20); c21 = fmadd(x, b1, c21);
+    x = v128.load32_splat(a, 12);
+    c30 = fmadd(x, b0, c30); c31 = fmadd(x, b1, c31);
+    a += 16; b += 32;
+  } while (b < bEnd);
+  if (full) {
+    v128.store(c, c00); v128.store(c, c01, 16);
+    v128.store(c + ldcB, c10); v128.store(c + ldcB, c11, 16);
+    v128.store(c + 2 * ldcB, c20); v128.store(c + 2 * ldcB, c21, 16);
+    v128.store(c + 3 * ldcB, c30); v128.store(c + 3 * ldcB, c31, 16);
+  } else {
+    v128.store(TILE, c00); v128.store(TILE, c01, 16);
+    v128.store(TILE, c10, 32); v128.store(TILE, c11, 48);
+    v128.store(TILE, c20, 64); v128.store(TILE, c21, 80);
+    v128.store(TILE, c30, 96); v128.store(TILE, c31, 112);
+    store_edge_tile(c, ldcB, acc, mr, nr);
+  }
+}
+
+/**
+ * Single-row tile for a lone last row (M % 4 == 1, e.g. batch 1), reading row 0 of a packed A
+ * group: a 1×8 product has only two accumulators, too few to hide the multiply-add latency, so
+ * four consecutive k steps go to four accumulator pairs summed at the end (8 accumulators, like
+ * the 4×8 tile) instead of computing three rows of zero padding.
+ */
+function gemm_f32_1x8_ksplit4(kc: i32, a: usize, b: usize, c: usize, acc: bool, nr: i32): void {
+  let s0 = splat(0), s1 = splat(0), s2 = splat(0), s3 = splat(0);
+  let s4 = splat(0), s5 = splat(0), s6 = splat(0), s7 = splat(0);
+  let k = 0;
+  for (; k + 4 <= kc; k += 4) {
+    const x0 = v128.load32_splat(a);
+    const x1 = v128.load32_splat(a, 16);
+    const x2 = v128.load32_splat(a, 32);
+    const x3 = v128.load32_splat(a, 48);
+    s0 = fmadd(x0, v128.load(b), s0); s1 = fmadd(x0, v128.load(b, 16), s1);
+    s2 = fmadd(x1, v128.load(b, 32), s2); s3 = fmadd(x1, v128.load(b, 48), s3);
+    s4 = fmadd(x2, v128.load(b, 64), s4); s5 = fmadd(x2, v128.load(b, 80), s5);
+    s6 = fmadd(x3, v128.load(b, 96), s6); s7 = fmadd(x3, v128.load(b, 112), s7);
+    a += 64; b += 128;
+  }
+  for (; k < kc; k++) {
+    const x = v128.load32_splat(a);
+    s0 = fmadd(x, v128.load(b), s0); s1 = fmadd(x, v128.load(b, 16), s1);
+    a += 16; b += 32;
+  }
+  const r0 = f32x4.add(f32x4.add(s0, s2), f32x4.add(s4, s6));
+  const r1 = f32x4.add(f32x4.add(s1, s3), f32x4.add(s5, s7));
+  if (nr == 8) {
+    v128.store(c, acc ? f32x4.add(v128.load(c), r0) : r0);
+    v128.store(c, acc ? f32x4.add(v128.load(c, 16), r1) : r1, 16);
+  } else {
+    v128.store(TILE, r0); v128.store(TILE, r1, 16);
+    store_edge_tile(c, 0, acc, 1, nr);
+  }
+}
+
+/**
+ * C[M,N] (+)= op(A)·op(B) with op(B) already packed (pack_b_nr8). The panels may be a K-range
+ * of a larger packing: panel p starts at P + p*pstride and row k of the range at +32k, so the
+ * sequence drivers can multiply by row blocks of a once-packed weight matrix.
+ */
+export function gemm_packed(
+  M: i32, N: i32, K: i32, A: usize, rs: usize, ks: usize,
+  P: usize, pstride: usize, C: usize, ldc: i32, accumulate: bool,
+): void {
+  const ldcB = <usize>ldc << 2;
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate) for (let i = 0; i < M; i++) memory.fill(C + <usize>i * ldcB, 0, <usize>N << 2);
+    return;
+  }
+  const np = (N + 7) >> 3;
+  // Equal-sized K blocks (K = 300 -> 150 + 150 rather than 256 + 44).
+  const nkb = (K + KC - 1) / KC;
+  const kcMax = (K + nkb - 1) / nkb;
+  for (let pc = 0; pc < K; pc += kcMax) {
+    const kc = min(kcMax, K - pc);
+    const acc = accumulate || pc > 0;
+    const bK = P + (<usize>pc << 5);
+    const groupBytes = <usize>kc << 4;
+    for (let ic = 0; ic < M; ic += MC) {
+      const mc = min(MC, M - ic);
+      pack_a_4(mc, kc, A + <usize>ic * rs + <usize>pc * ks, rs, ks, APACK);
+      for (let jp = 0; jp < np; jp++) {
+        const nr = min(8, N - (jp << 3));
+        const b = bK + <usize>jp * pstride;
+        const cj = C + <usize>ic * ldcB + (<usize>jp << 5);
+        let a = APACK;
+        for (let i = 0; i < mc; i += 4) {
+          const mr = min(4, mc - i);
+          const ci = cj + <usize>i * ldcB;
+          if (mr == 1) gemm_f32_1x8_ksplit4(kc, a, b, ci, acc, nr);
+          else gemm_f32_4x8(kc, a, b, ci, ldcB, acc, mr, nr);
+          a += groupBytes;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The BLAS-like entry point. P: scratch of packed_bytes(K, N) bytes for the packed op(B).
+ */
+export function gemm(
+  transA: bool, transB: bool, M: i32, N: i32, K: i32,
+  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize,
+): void {
+  if (M <= 0 || N <= 0) return;
+  pack_b_nr8(transB, K, N, B, ldb, P);
+  const ldaB = <usize>lda << 2;
+  const rs: usize = transA ? 4 : ldaB;
+  const ks: usize = transA ? ldaB : 4;
+  gemm_packed(M, N, K, A, rs, ks, P, <usize>K * 32, C, ldc, accumulate);
+}
+
+// ------------------------------------------------------------------------------------------
+// Whole-sequence drivers. Cell kinds (same codes as backend.ts):
+// ------------------------------------------------------------------------------------------
+
+const LSTM: i32 = 0;
+const GRU: i32 = 1;
+const RNN_TANH: i32 = 2;
+const RNN_RELU: i32 = 3;
+
+function gate_width(kind: i32, H: i32): i32 {
+  return kind == LSTM ? 4 * H : kind == GRU ? 3 * H : H;
+}
+
+// @ts-ignore: decorator
+@inline function align64(n: usize): usize { return (n + 63) & ~(<usize>63); }
+
+/**
+ * Scratch bytes seq_forward needs: the packed W_hhᵀ (one K=H × N=G packing, or for GRU without
+ * resetAfter separate r|z and n packings, since the candidate's product runs after the reset)
+ * and the per-step recurrent product gh (B×G).
+ */
+export function seq_forward_scratch_bytes(kind: i32, resetAfter: bool, B: i32, H: i32): usize {
+  const G = gate_width(kind, H);
+  const packed = kind == GRU && !resetAfter
+    ? align64(packed_bytes(H, 2 * H)) + align64(packed_bytes(H, H))
+    : align64(packed_bytes(H, G));
+  return packed + align64(<usize>B * G * 4);
+}
+
+/** Scratch bytes seq_backward needs: W_hh packed as a K=G × N=H operand, and four B×H rows. */
+export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
+  const G = gate_width(kind, H);
+  return align64(packed_bytes(G, H)) + 4 * align64(<usize>B * H * 4);
+}
+
+// @ts-ignore: decorator
+@inline function row_valid(lengths: usize, b: i32, t: i32): bool {
+  return lengths == 0 || t < load<i32>(lengths + (<usize>b << 2));
+}
+
+// ---- forward gate passes, one batch row, hidden units [j, j+4) (or one unit when !full) ----
+
+/** LSTM: i,f,o = σ, g = tanh; c' = f⊙c + i⊙g; h' = o⊙tanh(c'). Pointers are at unit j. */
+// @ts-ignore: decorator
+@inline function lstm_fwd_units(
+  x: usize, gh: usize, H4: usize, cp: usize, gates: usize, cn: usize, hn: usize, out: usize, full: bool,
+): void {
+  const i = sigmoid4(f32x4.add(ld(x, full), ld(gh, full)));
+  const f = sigmoid4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)));
+  const g = tanh4(f32x4.add(ld(x + 2 * H4, full), ld(gh + 2 * H4, full)));
+  const o = sigmoid4(f32x4.add(ld(x + 3 * H4, full), ld(gh + 3 * H4, full)));
+  const c = fmadd(f, ld(cp, full), f32x4.mul(i, g));
+  const h = f32x4.mul(o, tanh4(c));
+  st(gates, i, full); st(gates + H4, f, full); st(gates + 2 * H4, g, full); st(gates + 3 * H4, o, full);
+  st(cn, c, full); st(hn, h, full); st(out, h, full);
+}
+
+/** GRU, reset after the product: aux = gh_n + b_hn; n = tanh(x_n + r⊙aux); h' = n + z⊙(h - n). */
+// @ts-ignore: decorator
+@inline function gru_ra_fwd_units(
+  x: usize, gh: usize, H4: usize, bhn: usize, hp: usize, gates: usize, aux: usize, hn: usize, out: usize, full: bool,
+): void {
+  const r = sigmoid4(f32x4.add(ld(x, full), ld(gh, full)));
+  const z = sigmoid4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)));
+  const a = f32x4.add(ld(gh + 2 * H4, full), ld(bhn, full));
+  const n = tanh4(fmadd(r, a, ld(x + 2 * H4, full)));
+  const h = fmadd(z, f32x4.sub(ld(hp, full), n), n);
+  st(gates, r, full); st(gates + H4, z, full); st(gates + 2 * H4, n, full);
+  st(aux, a, full); st(hn, h, full); st(out, h, full);
+}
+
+/** GRU, reset before the product, first half: r, z and aux = r⊙h_prev (the n product's operand). */
+// @ts-ignore: decorator
+@inline function gru_rb_fwd_rz_units(
+  x: usize, gh: usize, H4: usize, hp: usize, gates: usize, aux: usize, full: bool,
+): void {
+  const r = sigmoid4(f32x4.add(ld(x, full), ld(gh, full)));
+  const z = sigmoid4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)));
+  st(gates, r, full); st(gates + H4, z, full);
+  st(aux, f32x4.mul(r, ld(hp, full)), full);
+}
+
+/** GRU, reset before the product, second half: n = tanh(x_n + (r⊙h)·W_hnᵀ + b_hn). */
+// @ts-ignore: decorator
+@inline function gru_rb_fwd_n_units(
+  x: usize, gh: usize, H4: usize, bhn: usize, hp: usize, gates: usize, hn: usize, out: usize, full: bool,
+): void {
+  const z = ld(gates + H4, full);
+  const n = tanh4(f32x4.add(ld(x + 2 * H4, full), f32x4.add(ld(gh + 2 * H4, full), ld(bhn, full))));
+  const h = fmadd(z, f32x4.sub(ld(hp, full), n), n);
+  st(gates + 2 * H4, n, full); st(hn, h, full); st(out, h, full);
+}
+
+/** Vanilla RNN: h' = tanh(x + gh) or relu(x + gh). */
+// @ts-ignore: decorator
+@inline function rnn_fwd_units(x: usize, gh: usize, hn: usize, out: usize, relu: bool, full: bool): void {
+  const v = f32x4.add(ld(x, full), ld(gh, full));
+  const h = relu ? relu4(v) : tanh4(v);
+  st(hn, h, full); st(out, h, full);
+}
+
+/**
+ * Forward over the whole sequence for one direction of one layer (see SeqForwardArgs).
+ * The caller has placed h0 (and c0) in cache slot `reverse ? T : 0`. `out` points at the
+ * caller's outOffset; row (t,b) is at out + 4*(t*B + b)*ldOut. bhn always points at H floats
+ * (zeros when the layer has no bias). lengths = 0 means every sequence has length T.
+ * Padded rows: h, c carried; out row zero; gates (and aux) rows zero.
+ */
+export function seq_forward(
+  kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
+  xg: usize, whh: usize, bhn: usize, out: usize, ldOut: i32,
+  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize,
+): void {
+  const G = gate_width(kind, H);
+  const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
+  const ldOut4 = <usize>ldOut << 2;
+  const split = kind == GRU && !resetAfter;
+  const hv = H & ~3; // units handled 4 at a time; [hv, H) one at a time
+  // Pack W_hhᵀ (op(B)[k,g] = W_hh[g,k], K = H) once for the whole sequence.
+  const P = scratch;
+  let Pn: usize = 0, gh: usize;
+  if (split) {
+    pack_b_nr8(true, H, 2 * H, whh, H, P);
+    Pn = P + align64(packed_bytes(H, 2 * H));
+    pack_b_nr8(true, H, H, whh + 2 * <usize>H * H4, H, Pn);
+    gh = Pn + align64(packed_bytes(H, H));
+  } else {
+    pack_b_nr8(true, H, G, whh, H, P);
+    gh = P + align64(packed_bytes(H, G));
+  }
+  const pstride = <usize>H * 32;
+
+  for (let s = 0; s < T; s++) {
+    const t = reverse ? T - 1 - s : s;
+    const cur = reverse ? t : t + 1;
+    const prev = reverse ? t + 1 : t;
+    const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
+    const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
+    const xgT = xg + <usize>t * B * G4, gatesT = cgates + <usize>t * B * G4;
+    const auxT = caux + <usize>t * BH4;
+    const outT = out + <usize>t * B * ldOut4;
+
+    // One recurrent product per step: gh = h_prev · W_hhᵀ (B×G); GRU without resetAfter only
+    // the r|z columns here, the n columns after the reset below.
+    gemm_packed(B, split ? 2 * H : G, H, hPrev, H4, 4, P, pstride, gh, G, false);
+
+    for (let b = 0; b < B; b++) {
+      const bo = <usize>b * H4;
+      const x = xgT + <usize>b * G4, g = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
+      const hp = hPrev + bo, hn = hCur + bo, o = outT + <usize>b * ldOut4;
+      if (!row_valid(lengths, b, t)) {
+        // Padded step: carry the state, write a zero output (and zero gates/aux).
+        memory.copy(hn, hp, H4);
+        if (kind == LSTM) memory.copy(cCur + bo, cPrev + bo, H4);
+        memory.fill(o, 0, H4);
+        if (kind == LSTM || kind == GRU) memory.fill(gt, 0, G4);
+        if (kind == GRU) memory.fill(auxT + bo, 0, H4);
+        continue;
+      }
+      if (kind == LSTM) {
+        const cp = cPrev + bo, cn = cCur + bo;
+        let j = 0;
+        for (; j < hv; j += 4) {
+          const u = <usize>j << 2;
+          lstm_fwd_units(x + u, g + u, H4, cp + u, gt + u, cn + u, hn + u, o + u, true);
+        }
+        for (; j < H; j++) {
+          const u = <usize>j << 2;
+          lstm_fwd_units(x + u, g + u, H4, cp + u, gt + u, cn + u, hn + u, o + u, false);
+        }
+      } else if (kind == GRU) {
+        const a = auxT + bo;
+        if (resetAfter) {
+          let j = 0;
+          for (; j < hv; j += 4) {
+            const u = <usize>j << 2;
+            gru_ra_fwd_units(x + u, g + u, H4, bhn + u, hp + u, gt + u, a + u, hn + u, o + u, true);
+          }
+          for (; j < H; j++) {
+            const u = <usize>j << 2;
+            gru_ra_fwd_units(x + u, g + u, H4, bhn + u, hp + u, gt + u, a + u, hn + u, o + u, false);
+          }
+        } else {
+          let j = 0;
+          for (; j < hv; j += 4) {
+            const u = <usize>j << 2;
+            gru_rb_fwd_rz_units(x + u, g + u, H4, hp + u, gt + u, a + u, true);
+          }
+          for (; j < H; j++) {
+            const u = <usize>j << 2;
+            gru_rb_fwd_rz_units(x + u, g + u, H4, hp + u, gt + u, a + u, false);
+          }
+        }
+      } else {
+        const relu = kind == RNN_RELU;
+        let j = 0;
+        for (; j < hv; j += 4) {
+          const u = <usize>j << 2;
+          rnn_fwd_units(x + u, g + u, hn + u, o + u, relu, true);
+        }
+        for (; j < H; j++) {
+          const u = <usize>j << 2;
+          rnn_fwd_units(x + u, g + u, hn + u, o + u, relu, false);
+        }
+      }
+    }
+
+    if (split) {
+      // n columns: gh_n = (r⊙h_prev)·W_hnᵀ, the operand being this step's aux rows (zero for
+      // padded rows), then the candidate and the new state.
+      gemm_packed(B, H, H, auxT, H4, 4, Pn, pstride, gh + 2 * H4, G, false);
+      for (let b = 0; b < B; b++) {
+        if (!row_valid(lengths, b, t)) continue;
+        const bo = <usize>b * H4;
+        const x = xgT + <usize>b * G4, g = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
+        const hp = hPrev + bo, hn = hCur + bo, o = outT + <usize>b * ldOut4;
+        let j = 0;
+        for (; j < hv; j += 4) {
+          const u = <usize>j << 2;
+          gru_rb_fwd_n_units(x + u, g + u, H4, bhn + u, hp + u, gt + u, hn + u, o + u, true);
+        }
+        for (; j < H; j++) {
+          const u = <usize>j << 2;
+          gru_rb_fwd_n_units(x + u, g + u, H4, bhn + u, hp + u, gt + u, hn + u, o + u, false);
+        }
+      }
+    }
+  }
+}
+
+// ---- backward gate passes (derivatives of the forward equations above) ----
+
+/**
+ * LSTM: with tc = tanh(c'), dc += dh⊙o⊙(1-tc²);
+ *   d_ai = dc⊙g⊙i(1-i), d_af = dc⊙c⊙f(1-f), d_ag = dc⊙i⊙(1-g²), d_ao = dh⊙tc⊙o(1-o); dc <- dc⊙f.
+ * dx: the dxg (= dgh) row at unit j.
+ */
+// @ts-ignore: decorator
+@inline function lstm_bwd_units(
+  gates: usize, H4: usize, cCur: usize, cPrev: usize, dh: usize, dc: usize, dx: usize, full: bool,
+): void {
+  const one = splat(1);
+  const i = ld(gates, full), f = ld(gates + H4, full), g = ld(gates + 2 * H4, full), o = ld(gates + 3 * H4, full);
+  const tc = tanh4(ld(cCur, full));
+  const dhv = ld(dh, full);
+  const dcv = fmadd(f32x4.mul(dhv, o), fnmadd(tc, tc, one), ld(dc, full));
+  st(dx, f32x4.mul(f32x4.mul(dcv, g), f32x4.mul(i, f32x4.sub(one, i))), full);
+  st(dx + H4, f32x4.mul(f32x4.mul(dcv, ld(cPrev, full)), f32x4.mul(f, f32x4.sub(one, f))), full);
+  st(dx + 2 * H4, f32x4.mul(f32x4.mul(dcv, i), fnmadd(g, g, one)), full);
+  st(dx + 3 * H4, f32x4.mul(f32x4.mul(dhv, tc), f32x4.mul(o, f32x4.sub(one, o))), full);
+  st(dc, f32x4.mul(dcv, f), full);
+}
+
+/**
+ * GRU (h' = (1-z)n + z h): d_an = dh(1-z)(1-n²), d_az = dh(h-n)z(1-z).
+ * resetAfter: d_ar = d_an⊙aux⊙r(1-r) and the recurrent n operand gets d_an⊙r.
+ * !resetAfter: d_ar needs (d_an·W_hn)⊙h, computed after the product (gru_rb_bwd_r_units).
+ */
+// @ts-ignore: decorator
+@inline function gru_bwd_units(
+  gates: usize, H4: usize, aux: usize, hp: usize, dh: usize, dx: usize, dg: usize, resetAfter: bool, full: bool,
+): void {
+  const one = splat(1);
+  const r = ld(gates, full), z = ld(gates + H4, full), n = ld(gates + 2 * H4, full);
+  const dhv = ld(dh, full);
+  const dan = f32x4.mul(f32x4.mul(dhv, f32x4.sub(one, z)), fnmadd(n, n, one));
+  const daz = f32x4.mul(f32x4.mul(dhv, f32x4.sub(ld(hp, full), n)), f32x4.mul(z, f32x4.sub(one, z)));
+  st(dx + H4, daz, full); st(dg + H4, daz, full);
+  st(dx + 2 * H4, dan, full);
+  if (resetAfter) {
+    const dar = f32x4.mul(f32x4.mul(dan, ld(aux, full)), f32x4.mul(r, f32x4.sub(one, r)));
+    st(dx, dar, full); st(dg, dar, full);
+    st(dg + 2 * H4, f32x4.mul(dan, r), full);
+  } else {
+    st(dg + 2 * H4, dan, full);
+  }
+}
+
+/** GRU !resetAfter, after drh = d_an·W_hn: d_ar = drh⊙h_prev⊙r(1-r). */
+// @ts-ignore: decorator
+@inline function gru_rb_bwd_r_units(gates: usize, hp: usize, drh: usize, dx: usize, dg: usize, full: bool): void {
+  const r = ld(gates, full);
+  const dar = f32x4.mul(f32x4.mul(ld(drh, full), ld(hp, full)), f32x4.mul(r, f32x4.sub(splat(1), r)));
+  st(dx, dar, full); st(dg, dar, full);
+}
+
+/** RNN: d = dh⊙(1-h'²) (tanh) or h' > 0 ? dh : 0 (relu), from the stored output h'. */
+// @ts-ignore: decorator
+@inline function rnn_bwd_units(hc: usize, dh: usize, dx: usize, relu: bool, full: bool): void {
+  const h = ld(hc, full), d = ld(dh, full);
+  const v = relu
+    ? v128.and(d, f32x4.gt(h, splat(0)))
+    : f32x4.mul(d, fnmadd(h, h, splat(1)));
+  st(dx, v, full);
+}
+
+/** dh += dOut row (vectorized with a scalar tail). */
+function add_row(dst: usize, src: usize, n: i32): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const u = <usize>j << 2;
+    v128.store(dst + u, f32x4.add(v128.load(dst + u), v128.load(src + u)));
+  }
+  for (; j < n; j++) {
+    const u = <usize>j << 2;
+    store<f32>(dst + u, load<f32>(dst + u) + load<f32>(src + u));
+  }
+}
+
+/**
+ * Backward over the whole sequence (see SeqBackwardArgs), steps in the reverse of forward order.
+ * dOut = 0, dhN = 0, dcN = 0 mean zero gradients. dgh may equal dxg (LSTM/RNN always pass the
+ * same buffer: the two are equal there). dOut points at the caller's dOutOffset.
+ * Per step: one fused gate-backward pass, then dh_prev = dgh_t · W_hh (one product; GRU without
+ * resetAfter splits it into the r|z rows and the separately needed d(r⊙h) = d_an·W_hn).
+ */
+export function seq_backward(
+  kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
+  whh: usize, ch: usize, cc: usize, cgates: usize, caux: usize,
+  dOut: usize, ldDOut: i32, dhN: usize, dcN: usize,
+  dxg: usize, dgh: usize, dh0: usize, dc0: usize, scratch: usize,
+): void {
+  const G = gate_width(kind, H);
+  const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
+  const ldD4 = <usize>ldDOut << 2;
+  const split = kind == GRU && !resetAfter;
+  const hv = H & ~3;
+  // W_hh as op(B) = W_hh (K = G rows, N = H columns), packed once.
+  const P = scratch;
+  pack_b_nr8(false, G, H, whh, H, P);
+  const pstride = <usize>G * 32;
+  const dh = P + align64(packed_bytes(G, H));
+  const dc = dh + align64(BH4);
+  const dhp = dc + align64(BH4);
+  const drh = dhp + align64(BH4);
+  if (dhN != 0) memory.copy(dh, dhN, BH4); else memory.fill(dh, 0, BH4);
+  if (dcN != 0) memory.copy(dc, dcN, BH4); else memory.fill(dc, 0, BH4);
+
+  for (let s = 0; s < T; s++) {
+    const t = reverse ? s : T - 1 - s;
+    const cur = reverse ? t : t + 1;
+    const prev = reverse ? t + 1 : t;
+    const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
+    const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
+    const gatesT = cgates + <usize>t * B * G4, auxT = caux + <usize>t * BH4;
+    const dxT = dxg + <usize>t * B * G4, dgT = dgh + <usize>t * B * G4;
+
+    for (let b = 0; b < B; b++) {
+      const bo = <usize>b * H4;
+      const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
+      if (!row_valid(lengths, b, t)) {
+        memory.fill(dx, 0, G4);
+        if (dg != dx) memory.fill(dg, 0, G4);
+        continue;
+      }
+      const dhb = dh + bo;
+      if (dOut != 0) add_row(dhb, dOut + <usize>(t * B + b) * ldD4, H);
+      const gt = gatesT + <usize>b * G4;
+      if (kind == LSTM) {
+        const cn = cCur + bo, cp = cPrev + bo, dcb = dc + bo;
+        let j = 0;
+        for (; j < hv; j += 4) {
+          const u = <usize>j << 2;
+          lstm_bwd_units(gt + u, H4, cn + u, cp + u, dhb + u, dcb + u, dx + u, true);
+        }
+        for (; j < H; j++) {
+          const u = <usize>j << 2;
+          lstm_bwd_units(gt + u, H4, cn + u, cp + u, dhb + u, dcb + u, dx + u, false);
+        }
+        if (dg != dx) memory.copy(dg, dx, G4);
+      } else if (kind == GRU) {
+        const a = auxT + bo, hp = hPrev + bo;
+        let j = 0;
+        if (resetAfter) {
+          for (; j < hv; j += 4) {
+            const u = <usize>j << 2;
+            gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, true, true);
+          }
+          for (; j < H; j++) {
+            const u = <usize>j << 2;
+            gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, true, false);
+          }
+        } else {
+          for (; j < hv; j += 4) {
+            const u = <usize>j << 2;
+            gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, false, true);
+          }
+          for (; j < H; j++) {
+            const u = <usize>j << 2;
+            gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, false, false);
+          }
+        }
+      } else {
+        const relu = kind == RNN_RELU;
+        const hn = hCur + bo;
+        let j = 0;
+        for (; j < hv; j += 4) {
+          const u = <usize>j << 2;
+          rnn_bwd_units(hn + u, dhb + u, dx + u, relu, true);
+        }
+        for (; j < H; j++) {
+          const u = <usize>j << 2;
+          rnn_bwd_units(hn + u, dhb + u, dx + u, relu, false);
+        }
+        if (dg != dx) memory.copy(dg, dx, G4);
+      }
+    }
+
+    if (split) {
+      // d(r⊙h) = d_an · W_hn (rows [2H, 3H) of W_hh), then the r gradients.
+      gemm_packed(B, H, H, dxT + 2 * H4, G4, 4, P + 2 * H4 * 8, pstride, drh, H, false);
+      for (let b = 0; b < B; b++) {
+        if (!row_valid(lengths, b, t)) continue;
+        const bo = <usize>b * H4;
+        const gt = gatesT + <usize>b * G4, hp = hPrev + bo, d = drh + bo;
+        const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
+        let j = 0;
+        for (; j < hv; j += 4) {
+          const u = <usize>j << 2;
+          gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, true);
+        }
+        for (; j < H; j++) {
+          const u = <usize>j << 2;
+          gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, false);
+        }
+      }
+    }
+
+    // dh_prev = dgh_t · W_hh (+ the direct paths of GRU); padded rows keep dh unchanged.
+    gemm_packed(B, H, split ? 2 * H : G, dgT, G4, 4, P, pstride, dhp, H, false);
+    for (let b = 0; b < B; b++) {
+      if (!row_valid(lengths, b, t)) continue;
+      const bo = <usize>b * H4;
+      if (kind != GRU) { memory.copy(dh + bo, dhp + bo, H4); continue; }
+      const z = gatesT + <usize>b * G4 + H4, r = gatesT + <usize>b * G4;
+      const dhb = dh + bo, dpb = dhp + bo, drb = drh + bo;
+      for (let j = 0; j < H; j++) {
+        const u = <usize>j << 2;
+        // d = dhPrev + dh⊙z (+ drh⊙r): scalar, it is O(B·H) per step against the O(B·H·G) product.
+        let d = load<f32>(dpb + u) + load<f32>(dhb + u) * load<f32>(z + u);
+        if (split) d += load<f32>(drb + u) * load<f32>(r + u);
+        store<f32>(dhb + u, d);
+      }
+    }
+  }
+  memory.copy(dh0, dh, BH4);
+  if (dc0 != 0) memory.copy(dc0, dc, BH4);
+}
+
+/** First free byte after the module's static data: where the loader starts its buffers. */
+export function heap_base(): usize {
+  return __heap_base;
+}

@@ -1,0 +1,156 @@
+// Character-level language model (karpathy's char-rnn, the tutorial's exercise 1) on the
+// public API only: Embedding -> stacked LSTM/GRU/RNN (stateful) -> Dense(V, softmax), trained
+// with truncated BPTT: the text is cut into B parallel streams, each batch continues where the
+// previous one stopped, and the hidden state is carried across batches without gradient.
+import { CharVocab } from '../data/vocab.js';
+import { Embedding, Dense } from '../layers/core.js';
+import { RecurrentLayer, type CellClass } from '../layers/rnn-layers.js';
+import type { Dense as DenseData } from '../models/data-input.js';
+import { Sequential } from '../models/sequential.js';
+import { getOptimizer } from '../optim/optimizers.js';
+import { rng } from '../tensor/rng.js';
+
+export type CellName = 'lstm' | 'gru' | 'rnn';
+
+export interface CharRnnConfig {
+  cell: CellName;
+  hidden: number;
+  layers: number;
+  embed: number;
+  seq: number;
+  batch: number;
+  dropout: number;
+  lr: number;
+  clip: number;
+  seed: number;
+}
+
+export const DEFAULT_CHARRNN: CharRnnConfig = {
+  cell: 'lstm', hidden: 256, layers: 2, embed: 64, seq: 64, batch: 32, dropout: 0, lr: 2e-3, clip: 5, seed: 1,
+};
+
+export interface Corpus {
+  vocab: CharVocab;
+  train: Int32Array;
+  val: Int32Array;
+}
+
+/** Vocabulary from the whole text; the last `valFraction` (contiguous) is held out. */
+export function prepareCorpus(text: string, valFraction = 0.1, vocab?: CharVocab): Corpus {
+  if (text.length < 100) throw new RangeError(`charrnn: the text has ${text.length} characters; at least 100 are needed`);
+  const v = vocab ?? CharVocab.build(text);
+  const ids = v.encode(text, { unknown: vocab ? 'skip' : 'throw' });
+  const nVal = Math.max(1, Math.floor(ids.length * valFraction));
+  return { vocab: v, train: ids.subarray(0, ids.length - nVal), val: ids.subarray(ids.length - nVal) };
+}
+
+const CELLS: Record<CellName, CellClass> = { lstm: 'LSTM', gru: 'GRU', rnn: 'SimpleRNN' };
+
+export function buildCharModel(vocabSize: number, cfg: CharRnnConfig): Sequential {
+  const model = new Sequential({ name: 'charrnn', inputShape: [null] });
+  model.add(new Embedding({ inputDim: vocabSize, outputDim: cfg.embed, seed: cfg.seed }));
+  for (let l = 0; l < cfg.layers; l++) {
+    model.add(new RecurrentLayer(CELLS[cfg.cell], {
+      units: cfg.hidden, returnSequences: true, stateful: true, seed: cfg.seed + 10 + l,
+      dropout: l > 0 ? cfg.dropout : 0,
+    }));
+  }
+  model.add(new Dense({ units: vocabSize, activation: 'softmax', seed: cfg.seed + 99 }));
+  model.build([null]);
+  model.compile({ optimizer: getOptimizer('adam', { learningRate: cfg.lr }), loss: 'sparseCategoricalCrossentropy' });
+  model.metadata = { app: 'charrnn', config: cfg };
+  return model;
+}
+
+/**
+ * Truncated-BPTT batches over B parallel streams: batch k holds, for stream b, the characters
+ * [b·L + k·T, b·L + (k+1)·T) as input and the same shifted by one as target (L = stream length).
+ */
+export class StreamBatcher {
+  readonly streamLen: number;
+  readonly batchesPerEpoch: number;
+  constructor(readonly ids: Int32Array, readonly B: number, readonly T: number) {
+    this.streamLen = Math.floor((ids.length - 1) / B);
+    this.batchesPerEpoch = Math.floor(this.streamLen / T);
+    if (this.batchesPerEpoch < 1) {
+      throw new RangeError(`charrnn: ${ids.length} characters are too few for batch ${B} x seq ${T}; lower --batch or --seq`);
+    }
+  }
+
+  batch(k: number): { x: DenseData; y: DenseData } {
+    const { B, T, ids, streamLen } = this;
+    const x = new Float32Array(B * T), y = new Float32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      const s = b * streamLen + k * T;
+      for (let t = 0; t < T; t++) { x[b * T + t] = ids[s + t]!; y[b * T + t] = ids[s + t + 1]!; }
+    }
+    return { x: { data: x, shape: [B, T], mask: null }, y: { data: y, shape: [B, T], mask: null } };
+  }
+}
+
+/** Mean loss in nats per character over `ids`, streaming with carried state (eval mode). */
+export function evaluateNats(model: Sequential, ids: Int32Array, batch: number, seq: number, maxBatches = Infinity): number {
+  const B = Math.max(1, Math.min(batch, Math.floor((ids.length - 1) / seq)));
+  const sb = new StreamBatcher(ids, B, seq);
+  model.resetStates();
+  let sum = 0, n = 0;
+  for (let k = 0; k < Math.min(sb.batchesPerEpoch, maxBatches); k++) {
+    const { x, y } = sb.batch(k);
+    const r = model.evaluate(x, y, { batchSize: B });
+    sum += r.loss! * B * seq; n += B * seq;
+  }
+  model.resetStates();
+  return sum / n;
+}
+
+export interface SampleOptions {
+  length: number;
+  temperature?: number;
+  topK?: number;
+  prime?: string;
+  seed?: number;
+  onText?: (s: string) => void;
+}
+
+/** Generate text one character at a time with the state carried between steps. */
+export function sample(model: Sequential, vocab: CharVocab, opts: SampleOptions): string {
+  const temperature = opts.temperature ?? 1, topK = opts.topK ?? 0;
+  if (!(temperature > 0)) throw new RangeError(`sample: temperature must be > 0, got ${temperature}`);
+  const r = rng(opts.seed ?? 0);
+  let prime = opts.prime ?? '';
+  if (prime) {
+    const unknown = [...new Set([...prime].filter((c) => !vocab.chars.includes(c)))];
+    if (unknown.length) {
+      throw new RangeError(`sample: the prime text has character(s) not in the model's vocabulary: ${unknown.map((c) => JSON.stringify(c)).join(', ')}`);
+    }
+  } else {
+    prime = vocab.chars.includes('\n') ? '\n' : vocab.chars[r.int(vocab.size)]!;
+  }
+  model.resetStates();
+  const ids = vocab.encode(prime);
+  let probs: Float32Array = new Float32Array(0);
+  // Feed the prime (one step at a time keeps the state for the first generated character).
+  for (const id of ids) probs = model.predict({ data: [id], shape: [1, 1] }).data;
+  let out = '';
+  const V = vocab.size;
+  const logits = new Float64Array(V);
+  for (let i = 0; i < opts.length; i++) {
+    for (let j = 0; j < V; j++) logits[j] = Math.log(Math.max(probs[j]!, 1e-30)) / temperature;
+    if (topK > 0 && topK < V) {
+      const cut = [...logits].sort((a, b) => b - a)[topK - 1]!;
+      for (let j = 0; j < V; j++) if (logits[j]! < cut) logits[j] = -Infinity;
+    }
+    let m = -Infinity;
+    for (let j = 0; j < V; j++) m = Math.max(m, logits[j]!);
+    let s = 0;
+    for (let j = 0; j < V; j++) { logits[j] = Math.exp(logits[j]! - m); s += logits[j]!; }
+    let u = r.next() * s, id = V - 1;
+    for (let j = 0; j < V; j++) { u -= logits[j]!; if (u < 0) { id = j; break; } }
+    const c = vocab.chars[id]!;
+    out += c;
+    opts.onText?.(c);
+    probs = model.predict({ data: [id], shape: [1, 1] }).data;
+  }
+  model.resetStates();
+  return out;
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// rnnkit command line: argument parsing and dispatch only; the work lives in apps/.
+import { charrnnSampleCli, charrnnTrainCli } from './charrnn.js';
+import { demoCli } from './demo.js';
+import { CliError } from './progress.js';
+
+const HELP = `rnnkit — recurrent neural networks (RNN, LSTM, GRU) in TypeScript
+
+Usage: rnnkit <command> [options]
+
+Commands:
+  demo                      train a small LSTM on Moby-Dick for ~2 minutes, printing samples
+  charrnn train             train a character-level language model on your text
+  charrnn sample            generate text from a trained character model
+
+Run 'rnnkit <command> --help' for the options of a command.
+`;
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd, sub, ...rest] = argv;
+  switch (cmd) {
+    case undefined: case '-h': case '--help': case 'help':
+      process.stdout.write(HELP); return;
+    case 'demo':
+      return demoCli(argv.slice(1));
+    case 'charrnn':
+      if (sub === 'train') return charrnnTrainCli(rest);
+      if (sub === 'sample') return charrnnSampleCli(rest);
+      throw new CliError(`charrnn: expected 'train' or 'sample', got ${sub === undefined ? 'nothing' : `'${sub}'`}`);
+    default:
+      throw new CliError(`unknown command '${cmd}'. Commands: demo, charrnn train, charrnn sample (rnnkit --help)`);
+  }
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  // User mistakes (bad arguments, unreadable or malformed files) get one line, no stack trace.
+  const err = e as Error & { code?: string };
+  const userError = e instanceof CliError || err?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || err?.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
+    || err?.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' || err?.name === 'BundleError' || err?.name === 'SafetensorsError';
+  if (userError) {
+    process.stderr.write(`rnnkit: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`rnnkit: internal error: ${err?.stack ?? String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,322 @@
+// Embedding, Dense, Dropout and Activation: the non-recurrent Keras layers.
+import { getBackend } from '../kernels/index.js';
+import { glorotUniform, uniformInit } from '../tensor/init.js';
+import { ParamStore } from '../tensor/params.js';
+import { rng } from '../tensor/rng.js';
+import { configError, sizeOf, uniqueName, type Act, type CallContext, type Layer, type Shape } from './layer.js';
+
+// ---------------------------------------------------------------------------------------------
+// Activations. Each backward takes the forward input x and output y and maps dy -> dx in place.
+
+export type ActivationName = 'linear' | 'relu' | 'tanh' | 'sigmoid' | 'softmax' | 'softplus' | 'elu' | 'gelu' | 'swish';
+export const ACTIVATIONS: readonly ActivationName[] = ['linear', 'relu', 'tanh', 'sigmoid', 'softmax', 'softplus', 'elu', 'gelu', 'swish'];
+
+export function checkActivation(a: unknown, owner: string): ActivationName {
+  const v = a ?? 'linear';
+  if (!ACTIVATIONS.includes(v as ActivationName)) configError(owner, `unknown activation '${String(a)}'; expected one of ${ACTIVATIONS.join(', ')}`);
+  return v as ActivationName;
+}
+
+const SQRT_2_PI = Math.sqrt(2 / Math.PI);
+
+/** y = act(x) over rows of width `k` (softmax is per row). */
+export function activationForward(act: ActivationName, x: Float32Array, y: Float32Array, k: number): void {
+  const n = x.length;
+  switch (act) {
+    case 'linear': y.set(x); break;
+    case 'relu': for (let i = 0; i < n; i++) y[i] = x[i]! > 0 ? x[i]! : 0; break;
+    case 'tanh': for (let i = 0; i < n; i++) y[i] = Math.tanh(x[i]!); break;
+    case 'sigmoid': for (let i = 0; i < n; i++) y[i] = 1 / (1 + Math.exp(-x[i]!)); break;
+    case 'softplus': for (let i = 0; i < n; i++) { const v = x[i]!; y[i] = Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v))); } break;
+    case 'elu': for (let i = 0; i < n; i++) { const v = x[i]!; y[i] = v > 0 ? v : Math.expm1(v); } break;
+    case 'swish': for (let i = 0; i < n; i++) { const v = x[i]!; y[i] = v / (1 + Math.exp(-v)); } break;
+    case 'gelu': for (let i = 0; i < n; i++) { const v = x[i]!; y[i] = 0.5 * v * (1 + Math.tanh(SQRT_2_PI * (v + 0.044715 * v * v * v))); } break;
+    case 'softmax':
+      for (let r = 0; r < n; r += k) {
+        let m = -Infinity;
+        for (let j = 0; j < k; j++) m = Math.max(m, x[r + j]!);
+        let s = 0;
+        for (let j = 0; j < k; j++) { const e = Math.exp(x[r + j]! - m); y[r + j] = e; s += e; }
+        for (let j = 0; j < k; j++) y[r + j] /= s;
+      }
+      break;
+  }
+}
+
+/** dy <- dy ⊙ act'(x) (softmax: the Jacobian-vector product per row). */
+export function activationBackward(act: ActivationName, x: Float32Array, y: Float32Array, dy: Float32Array, k: number): void {
+  const n = dy.length;
+  switch (act) {
+    case 'linear': break;
+    case 'relu': for (let i = 0; i < n; i++) if (!(x[i]! > 0)) dy[i] = 0; break;
+    case 'tanh': for (let i = 0; i < n; i++) dy[i] *= 1 - y[i]! * y[i]!; break;
+    case 'sigmoid': for (let i = 0; i < n; i++) dy[i] *= y[i]! * (1 - y[i]!); break;
+    case 'softplus': for (let i = 0; i < n; i++) dy[i] *= 1 / (1 + Math.exp(-x[i]!)); break;
+    case 'elu': for (let i = 0; i < n; i++) if (!(x[i]! > 0)) dy[i] *= y[i]! + 1; break;
+    case 'swish': for (let i = 0; i < n; i++) { const s = 1 / (1 + Math.exp(-x[i]!)); dy[i] *= s + x[i]! * s * (1 - s); } break;
+    case 'gelu':
+      for (let i = 0; i < n; i++) {
+        const v = x[i]!, u = SQRT_2_PI * (v + 0.044715 * v * v * v), t = Math.tanh(u);
+        dy[i] *= 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * SQRT_2_PI * (1 + 3 * 0.044715 * v * v);
+      }
+      break;
+    case 'softmax':
+      for (let r = 0; r < n; r += k) {
+        let s = 0;
+        for (let j = 0; j < k; j++) s += dy[r + j]! * y[r + j]!;
+        for (let j = 0; j < k; j++) dy[r + j] = y[r + j]! * (dy[r + j]! - s);
+      }
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface EmbeddingOptions {
+  inputDim: number;
+  outputDim: number;
+  /** Token id 0 is padding: it produces a mask that recurrent layers, losses and metrics honour. */
+  maskZero?: boolean;
+  /** Keras default: uniform(-0.05, 0.05). */
+  initScale?: number;
+  seed?: number;
+  name?: string;
+  inputLength?: number;
+}
+
+/** Token ids [B, T] -> vectors [B, T, outputDim]. Ids arrive as exact small floats. */
+export class Embedding implements Layer {
+  readonly className = 'Embedding';
+  name: string;
+  params: ParamStore;
+  built = true;
+  private ids: Int32Array = new Int32Array(0);
+
+  constructor(readonly options: EmbeddingOptions) {
+    const o = options ?? ({} as EmbeddingOptions);
+    for (const k of ['inputDim', 'outputDim'] as const) {
+      if (!Number.isInteger(o[k]) || o[k] < 1) configError('Embedding', `option '${k}' must be a positive integer, got ${String(o[k])}`);
+    }
+    this.name = o.name ?? uniqueName('embedding');
+    this.params = new ParamStore([{ name: 'embeddings', shape: [o.inputDim, o.outputDim] }], 'float32');
+    uniformInit(this.params.value('embeddings'), o.initScale ?? 0.05, rng(o.seed ?? 1));
+  }
+
+  build(): void {}
+
+  computeOutputShape(s: Shape): Shape {
+    return [...s, this.options.outputDim];
+  }
+
+  forward(x: Act): Act {
+    const { inputDim, outputDim, maskZero } = this.options;
+    const n = x.data.length;
+    const ids = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = x.data[i]!;
+      if (!Number.isInteger(v) || v < 0 || v >= inputDim) {
+        configError(this.name, `token id ${v} at flat position ${i} is outside [0, ${inputDim}) (inputDim)`);
+      }
+      ids[i] = v;
+    }
+    this.ids = ids;
+    const W = this.params.value('embeddings');
+    const out = new Float32Array(n * outputDim);
+    for (let i = 0; i < n; i++) out.set(W.subarray(ids[i]! * outputDim, (ids[i]! + 1) * outputDim), i * outputDim);
+    let mask = x.mask;
+    if (maskZero) {
+      mask = new Uint8Array(n);
+      for (let i = 0; i < n; i++) mask[i] = ids[i] !== 0 && (x.mask === null || x.mask[i] !== 0) ? 1 : 0;
+    }
+    return { data: out, shape: [...x.shape, outputDim], mask };
+  }
+
+  backward(dy: Float32Array): null {
+    const D = this.options.outputDim;
+    const dW = this.params.gradOf('embeddings');
+    const ids = this.ids;
+    for (let i = 0; i < ids.length; i++) {
+      const o = ids[i]! * D, s = i * D;
+      for (let j = 0; j < D; j++) dW[o + j] += dy[s + j]!;
+    }
+    return null;
+  }
+
+  getConfig(): Record<string, unknown> {
+    return { className: this.className, name: this.name, ...this.options };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface DenseOptions {
+  units: number;
+  activation?: ActivationName;
+  useBias?: boolean;
+  seed?: number;
+  name?: string;
+  inputShape?: number[];
+}
+
+/**
+ * y = act(x·W + b) over the last axis; on 3-D input it applies to every time step (Keras'
+ * behaviour, no TimeDistributed needed). NOTE(keras): the kernel is stored (in, units) as Keras.
+ */
+export class Dense implements Layer {
+  readonly className = 'Dense';
+  name: string;
+  params: ParamStore | null = null;
+  built = false;
+  readonly activation: ActivationName;
+  private x: Float32Array = new Float32Array(0);
+  private z: Float32Array = new Float32Array(0);
+  private y: Float32Array = new Float32Array(0);
+  private inDim = 0;
+
+  constructor(readonly options: DenseOptions) {
+    const o = options ?? ({} as DenseOptions);
+    if (!Number.isInteger(o.units) || o.units < 1) configError('Dense', `option 'units' must be a positive integer, got ${String(o.units)}`);
+    this.activation = checkActivation(o.activation, 'Dense');
+    this.name = o.name ?? uniqueName('dense');
+  }
+
+  build(inputShape: Shape): void {
+    const inDim = inputShape[inputShape.length - 1];
+    if (typeof inDim !== 'number') configError(this.name, `the last input dimension must be known, got ${String(inDim)}`);
+    this.inDim = inDim;
+    const specs = [{ name: 'kernel', shape: [inDim, this.options.units] }];
+    if (this.options.useBias ?? true) specs.push({ name: 'bias', shape: [this.options.units] });
+    this.params = new ParamStore(specs, 'float32');
+    glorotUniform(this.params.value('kernel'), inDim, this.options.units, rng(this.options.seed ?? 2));
+    this.built = true;
+  }
+
+  computeOutputShape(s: Shape): Shape {
+    return [...s.slice(0, -1), this.options.units];
+  }
+
+  forward(x: Act): Act {
+    const U = this.options.units, K = this.inDim;
+    if (x.shape[x.shape.length - 1] !== K) configError(this.name, `expected ${K} input features, got shape [${x.shape.join(', ')}]`);
+    const rows = x.data.length / K;
+    const z = new Float32Array(rows * U);
+    getBackend().gemm(false, false, rows, U, K, x.data, K, this.params!.value('kernel'), U, z, U, false);
+    if (this.params!.byName.has('bias')) {
+      const b = this.params!.value('bias');
+      for (let r = 0; r < rows; r++) for (let j = 0; j < U; j++) z[r * U + j] += b[j]!;
+    }
+    let y = z;
+    if (this.activation !== 'linear') {
+      y = new Float32Array(z.length);
+      activationForward(this.activation, z, y, U);
+    }
+    this.x = x.data; this.z = z; this.y = y;
+    return { data: y, shape: [...x.shape.slice(0, -1), U], mask: x.mask };
+  }
+
+  /** Pre-activation values of the last forward (the logits a fused loss reads). */
+  get logits(): Float32Array { return this.z; }
+
+  backward(dy: Float32Array): Float32Array {
+    const dz = dy.slice();
+    activationBackward(this.activation, this.z, this.y, dz, this.options.units);
+    return this.backwardFromLogits(dz);
+  }
+
+  /** Backward from dLoss/dz (z = x·W + b), skipping the activation: used by fused losses. */
+  backwardFromLogits(dz: Float32Array): Float32Array {
+    const U = this.options.units, K = this.inDim, rows = this.x.length / K;
+    const be = getBackend();
+    be.gemm(true, false, K, U, rows, this.x, K, dz, U, this.params!.gradOf('kernel'), U, true);
+    if (this.params!.byName.has('bias')) {
+      const db = this.params!.gradOf('bias');
+      for (let r = 0; r < rows; r++) for (let j = 0; j < U; j++) db[j] += dz[r * U + j]!;
+    }
+    const dx = new Float32Array(rows * K);
+    be.gemm(false, true, rows, K, U, dz, U, this.params!.value('kernel'), U, dx, K, false);
+    return dx;
+  }
+
+  getConfig(): Record<string, unknown> {
+    return { className: this.className, name: this.name, ...this.options, activation: this.activation };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface DropoutOptions { rate: number; name?: string }
+
+/** Inverted dropout: in training, zero each value with probability `rate` and scale the rest. */
+export class Dropout implements Layer {
+  readonly className = 'Dropout';
+  name: string;
+  params = null;
+  built = true;
+  private mask: Float32Array | null = null;
+
+  constructor(readonly options: DropoutOptions) {
+    if (!(options?.rate >= 0 && options.rate < 1)) configError('Dropout', `option 'rate' must be in [0, 1), got ${String(options?.rate)}`);
+    this.name = options.name ?? uniqueName('dropout');
+  }
+
+  build(): void {}
+  computeOutputShape(s: Shape): Shape { return s; }
+
+  forward(x: Act, ctx: CallContext): Act {
+    if (!ctx.training || this.options.rate === 0) { this.mask = null; return x; }
+    const keep = 1 - this.options.rate, scale = 1 / keep;
+    const m = new Float32Array(x.data.length);
+    const y = new Float32Array(x.data.length);
+    for (let i = 0; i < m.length; i++) { m[i] = ctx.rng.next() < keep ? scale : 0; y[i] = x.data[i]! * m[i]!; }
+    this.mask = m;
+    return { data: y, shape: x.shape, mask: x.mask };
+  }
+
+  backward(dy: Float32Array): Float32Array {
+    if (!this.mask) return dy;
+    const dx = new Float32Array(dy.length);
+    for (let i = 0; i < dy.length; i++) dx[i] = dy[i]! * this.mask[i]!;
+    return dx;
+  }
+
+  getConfig(): Record<string, unknown> { return { className: this.className, name: this.name, ...this.options }; }
+}
+
+export interface ActivationOptions { activation: ActivationName; name?: string }
+
+export class Activation implements Layer {
+  readonly className = 'Activation';
+  name: string;
+  params = null;
+  built = true;
+  readonly activation: ActivationName;
+  private x: Float32Array = new Float32Array(0);
+  private y: Float32Array = new Float32Array(0);
+  private k = 1;
+
+  constructor(readonly options: ActivationOptions) {
+    this.activation = checkActivation(options?.activation, 'Activation');
+    this.name = options.name ?? uniqueName('activation');
+  }
+
+  build(): void {}
+  computeOutputShape(s: Shape): Shape { return s; }
+
+  forward(x: Act): Act {
+    this.k = x.shape[x.shape.length - 1]!;
+    const y = new Float32Array(x.data.length);
+    activationForward(this.activation, x.data, y, this.k);
+    this.x = x.data; this.y = y;
+    return { data: y, shape: x.shape, mask: x.mask };
+  }
+
+  backward(dy: Float32Array): Float32Array {
+    const dx = dy.slice();
+    activationBackward(this.activation, this.x, this.y, dx, this.k);
+    return dx;
+  }
+
+  getConfig(): Record<string, unknown> { return { className: this.className, name: this.name, activation: this.activation }; }
+}
+
+export { sizeOf };

@@ -1,0 +1,29 @@
+// Rebuild a layer from its getConfig() object (used by model loading). A plain switch over the
+// known classes: no registries, and nothing in a file can name code to run.
+import { Activation, Dense, Dropout, Embedding } from './core.js';
+import type { Layer } from './layer.js';
+import { RecurrentLayer, type CellClass, type MergeMode, type RecurrentLayerOptions } from './rnn-layers.js';
+
+const CELLS: readonly string[] = ['SimpleRNN', 'LSTM', 'GRU'];
+
+export function layerFromConfig(cfg: unknown, where: string): Layer {
+  if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) throw new Error(`${where}: a layer config must be an object`);
+  const { className, ...opts } = cfg as Record<string, unknown>;
+  switch (className) {
+    case 'Embedding': return new Embedding(opts as never);
+    case 'Dense': return new Dense(opts as never);
+    case 'Dropout': return new Dropout(opts as never);
+    case 'Activation': return new Activation(opts as never);
+    case 'SimpleRNN': case 'LSTM': case 'GRU':
+      return new RecurrentLayer(className as CellClass, opts as unknown as RecurrentLayerOptions);
+    case 'Bidirectional': {
+      const inner = opts.layer as Record<string, unknown> | undefined;
+      if (!inner || !CELLS.includes(inner.className as string)) throw new Error(`${where}: Bidirectional needs a 'layer' of class ${CELLS.join(', ')}`);
+      const { className: cell, ...innerOpts } = inner;
+      const layer = new RecurrentLayer(cell as CellClass, { ...(innerOpts as unknown as RecurrentLayerOptions), name: opts.name as string }, opts.mergeMode as MergeMode);
+      return layer;
+    }
+    default:
+      throw new Error(`${where}: unknown layer type ${JSON.stringify(className)}; known: Embedding, Dense, Dropout, Activation, SimpleRNN, LSTM, GRU, Bidirectional`);
+  }
+}

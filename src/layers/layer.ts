@@ -1,0 +1,61 @@
+// The Keras-style layer contract. Activations flow batch-first ([B, ...]) as plain Float32Arrays
+// with a shape and an optional (B, T) mask (1 = real step, 0 = padding) that Embedding creates
+// and recurrent layers, losses and metrics honour.
+import type { ParamStore } from '../tensor/params.js';
+import type { Rng } from '../tensor/rng.js';
+
+/** A shape without the batch dimension; null = any length (e.g. the time axis). */
+export type Shape = (number | null)[];
+
+export interface Act {
+  data: Float32Array;
+  /** Full shape including the batch dimension. */
+  shape: number[];
+  /** (B, T) mask, 1 = valid step; null when nothing is padded. */
+  mask: Uint8Array | null;
+}
+
+export interface CallContext {
+  training: boolean;
+  rng: Rng;
+}
+
+export interface Layer {
+  readonly className: string;
+  name: string;
+  /** Parameters (null for parameter-free layers); valid after build(). */
+  params: ParamStore | null;
+  built: boolean;
+  build(inputShape: Shape): void;
+  computeOutputShape(inputShape: Shape): Shape;
+  forward(x: Act, ctx: CallContext): Act;
+  /** Accumulates parameter gradients; returns dLoss/dx (null when x is not differentiable). */
+  backward(dy: Float32Array): Float32Array | null;
+  /** JSON-able options that rebuild this layer (with its className). */
+  getConfig(): Record<string, unknown>;
+  /** Forget carried state (stateful recurrent layers). */
+  resetStates?(): void;
+}
+
+export function shapeStr(s: readonly (number | null)[]): string {
+  return `[${s.map((d) => (d === null ? 'None' : String(d))).join(', ')}]`;
+}
+
+export function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((p, d) => p * d, 1);
+}
+
+let counter = 0;
+const perClass = new Map<string, number>();
+/** Keras-like unique names: lstm, lstm_1, lstm_2 ... */
+export function uniqueName(base: string): string {
+  const n = perClass.get(base) ?? 0;
+  perClass.set(base, n + 1);
+  counter++;
+  return n === 0 ? base : `${base}_${n}`;
+}
+
+/** Throw a consistent, user-facing configuration error. */
+export function configError(layer: string, msg: string): never {
+  throw new RangeError(`${layer}: ${msg}`);
+}

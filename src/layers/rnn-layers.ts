@@ -1,0 +1,265 @@
+// Keras-style recurrent layers (SimpleRNN, LSTM, GRU, Bidirectional) over the fast core layers.
+//
+// Masks: a (B, T) mask from Embedding(maskZero) is turned into per-sequence lengths. Right-padded
+// masks (the common case) map directly; any other pattern (left padding, holes) is handled by
+// compacting each row's valid steps to the front, running, and scattering the outputs back.
+// Padded positions output zeros. NOTE(keras): Keras repeats the previous output at masked
+// steps; losses and metrics here ignore masked steps, so the difference never reaches a number.
+import { GRU, LSTM, RNN, type Recurrent } from './recurrent.js';
+import { Tensor } from '../tensor/tensor.js';
+import { configError, uniqueName, type Act, type CallContext, type Layer, type Shape } from './layer.js';
+import type { ParamStore } from '../tensor/params.js';
+
+export type MergeMode = 'concat' | 'sum' | 'mul' | 'ave';
+
+export interface RecurrentLayerOptions {
+  units: number;
+  /** Return the whole output sequence [B, T, H] instead of the last output [B, H]. */
+  returnSequences?: boolean;
+  /** Process the sequence backwards (and return outputs in that order), as Keras. */
+  goBackwards?: boolean;
+  /** Carry the final state into the next batch (truncated BPTT); call model.resetStates(). */
+  stateful?: boolean;
+  /** Dropout on the inputs, one mask per sequence shared over time (Gal & Ghahramani). */
+  dropout?: number;
+  /** Dropout on the recurrent state. Not implemented in the fused kernels yet: must be 0. */
+  recurrentDropout?: number;
+  useBias?: boolean;
+  /** LSTM: forget-gate bias initialised to 1 (Keras unit_forget_bias). */
+  unitForgetBias?: boolean;
+  /** GRU: PyTorch/Keras-2 convention (default true) or the original (false). */
+  resetAfter?: boolean;
+  /** SimpleRNN: 'tanh' (default) or 'relu'. */
+  activation?: 'tanh' | 'relu';
+  /** 'keras' (default) or 'pytorch' initialisation. */
+  init?: 'keras' | 'pytorch';
+  seed?: number;
+  name?: string;
+}
+
+export type CellClass = 'SimpleRNN' | 'LSTM' | 'GRU';
+
+/** Per-row valid positions, or null when every row is a prefix (plain lengths suffice). */
+interface MaskPlan {
+  lengths: Int32Array;
+  /** gather[b*T + k] = original time index of the k-th valid step of row b (k < lengths[b]). */
+  gather: Int32Array | null;
+}
+
+function planMask(mask: Uint8Array | null, B: number, T: number): MaskPlan | null {
+  if (!mask) return null;
+  const lengths = new Int32Array(B);
+  let prefix = true;
+  for (let b = 0; b < B; b++) {
+    let n = 0;
+    for (let t = 0; t < T; t++) {
+      if (mask[b * T + t]) { if (n !== t) prefix = false; n++; }
+    }
+    lengths[b] = n;
+  }
+  if (prefix) return { lengths, gather: null };
+  const gather = new Int32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    let k = 0;
+    for (let t = 0; t < T; t++) if (mask[b * T + t]) gather[b * T + k++] = t;
+  }
+  return { lengths, gather };
+}
+
+/** Move rows (B, T, W): compact (forward) or scatter back (inverse). Missing rows are zero. */
+function regroup(src: Float32Array, plan: MaskPlan, B: number, T: number, W: number, inverse: boolean): Float32Array {
+  const out = new Float32Array(B * T * W);
+  const g = plan.gather!;
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < plan.lengths[b]!; k++) {
+      const t = g[b * T + k]!;
+      const [from, to] = inverse ? [b * T + k, b * T + t] : [b * T + t, b * T + k];
+      out.set(src.subarray(from * W, (from + 1) * W), to * W);
+    }
+  }
+  return out;
+}
+
+function reverseTime(src: Float32Array, B: number, T: number, W: number): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) out.set(src.subarray((b * T + t) * W, (b * T + t + 1) * W), (b * T + (T - 1 - t)) * W);
+  }
+  return out;
+}
+
+function reverseMask(m: Uint8Array, B: number, T: number): Uint8Array {
+  const out = new Uint8Array(m.length);
+  for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) out[b * T + T - 1 - t] = m[b * T + t]!;
+  return out;
+}
+
+/** One class behind SimpleRNN, LSTM, GRU and Bidirectional(...) so the logic exists once. */
+export class RecurrentLayer implements Layer {
+  readonly className: string;
+  name: string;
+  built = false;
+  core: Recurrent | null = null;
+  private saved: { B: number; T: number; plan: MaskPlan | null; dropMask: Float32Array | null; F: number } | null = null;
+
+  constructor(
+    readonly cell: CellClass,
+    readonly options: RecurrentLayerOptions,
+    readonly bidirectional: MergeMode | null = null,
+  ) {
+    const o = options ?? ({} as RecurrentLayerOptions);
+    if (!Number.isInteger(o.units) || o.units < 1) configError(cell, `option 'units' must be a positive integer, got ${String(o.units)}`);
+    if ((o.recurrentDropout ?? 0) !== 0) {
+      configError(cell, `recurrentDropout is not supported by the fused kernels yet; use 'dropout' (input dropout) or Dropout layers`);
+    }
+    if (!((o.dropout ?? 0) >= 0 && (o.dropout ?? 0) < 1)) configError(cell, `option 'dropout' must be in [0, 1)`);
+    if (bidirectional !== null && !['concat', 'sum', 'mul', 'ave'].includes(bidirectional)) {
+      configError('Bidirectional', `mergeMode must be concat, sum, mul or ave, got '${String(bidirectional)}'`);
+    }
+    this.className = bidirectional ? 'Bidirectional' : cell;
+    const base = cell === 'SimpleRNN' ? 'simple_rnn' : cell.toLowerCase();
+    this.name = o.name ?? uniqueName(bidirectional ? `bidirectional_${base}` : base);
+  }
+
+  get params(): ParamStore | null {
+    return this.core?.params ?? null;
+  }
+
+  get units(): number { return this.options.units; }
+
+  private get outWidth(): number {
+    return this.bidirectional === 'concat' ? 2 * this.units : this.units;
+  }
+
+  build(inputShape: Shape): void {
+    const F = inputShape[inputShape.length - 1];
+    if (inputShape.length !== 2 || typeof F !== 'number') {
+      configError(this.name, `expects input [B, T, features] with known features, got [B, ${inputShape.map(String).join(', ')}]`);
+    }
+    const o = this.options;
+    const common = {
+      inputSize: F, hiddenSize: o.units, batchFirst: true, bidirectional: this.bidirectional !== null,
+      bias: o.useBias ?? true, stateful: o.stateful ?? false, init: o.init ?? 'keras', seed: o.seed ?? 3,
+    };
+    this.core = this.cell === 'LSTM' ? new LSTM({ ...common, forgetBias: (o.unitForgetBias ?? true) ? 1 : 0 })
+      : this.cell === 'GRU' ? new GRU({ ...common, resetAfter: o.resetAfter ?? true })
+        : new RNN({ ...common, nonlinearity: o.activation ?? 'tanh' });
+    this.built = true;
+  }
+
+  computeOutputShape(s: Shape): Shape {
+    return this.options.returnSequences ? [s[0] ?? null, this.outWidth] : [this.outWidth];
+  }
+
+  resetStates(): void { this.core?.resetStates(); }
+
+  forward(x: Act, ctx: CallContext): Act {
+    const core = this.core!;
+    const [B, T, F] = x.shape as [number, number, number];
+    if (x.shape.length !== 3) configError(this.name, `expects a 3-D input [B, T, features], got [${x.shape.join(', ')}]`);
+    let data = x.data, mask = x.mask;
+    if (this.options.goBackwards) {
+      data = reverseTime(data, B, T, F);
+      if (mask) mask = reverseMask(mask, B, T);
+    }
+    let dropMask: Float32Array | null = null;
+    const p = this.options.dropout ?? 0;
+    if (ctx.training && p > 0) {
+      // One mask per (sequence, feature), the same at every step.
+      dropMask = new Float32Array(B * F);
+      const keep = 1 - p;
+      for (let i = 0; i < dropMask.length; i++) dropMask[i] = ctx.rng.next() < keep ? 1 / keep : 0;
+      const d = new Float32Array(data.length);
+      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
+        const o = (b * T + t) * F;
+        for (let j = 0; j < F; j++) d[o + j] = data[o + j]! * dropMask[b * F + j]!;
+      }
+      data = d;
+    }
+    const plan = planMask(mask, B, T);
+    if (plan?.gather) data = regroup(data, plan, B, T, F, false);
+    core.training = ctx.training;
+    const r = core.forward(new Tensor(data, [B, T, F]), { lengths: plan?.lengths ?? null });
+    this.saved = { B, T, plan, dropMask, F };
+    const H = this.units, D = core.numDirections;
+    if (this.options.returnSequences) {
+      let seq = r.output.data as Float32Array;
+      if (plan?.gather) seq = regroup(seq, plan, B, T, D * H, true);
+      return { data: this.merge(seq, B * T), shape: [B, T, this.outWidth], mask };
+    }
+    // Last output: the final state of the top layer, [B, D*H].
+    const hN = r.hN.data as Float32Array, L = core.numLayers;
+    const last = new Float32Array(B * D * H);
+    for (let d = 0; d < D; d++) {
+      for (let b = 0; b < B; b++) last.set(hN.subarray(((L - 1) * D + d) * B * H + b * H, ((L - 1) * D + d) * B * H + (b + 1) * H), b * D * H + d * H);
+    }
+    return { data: this.merge(last, B), shape: [B, this.outWidth], mask: null };
+  }
+
+  /** (rows, 2H) -> (rows, outWidth) by the merge mode; identity for one direction or concat. */
+  private mergeCache: Float32Array | null = null;
+  private merge(v: Float32Array, rows: number): Float32Array {
+    const mode = this.bidirectional;
+    if (mode === null || mode === 'concat') return v;
+    this.mergeCache = v;
+    const H = this.units, out = new Float32Array(rows * H);
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < H; j++) {
+        const a = v[r * 2 * H + j]!, b = v[r * 2 * H + H + j]!;
+        out[r * H + j] = mode === 'sum' ? a + b : mode === 'mul' ? a * b : 0.5 * (a + b);
+      }
+    }
+    return out;
+  }
+
+  private unmerge(dy: Float32Array, rows: number): Float32Array {
+    const mode = this.bidirectional;
+    if (mode === null || mode === 'concat') return dy;
+    const H = this.units, v = this.mergeCache!, out = new Float32Array(rows * 2 * H);
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < H; j++) {
+        const g = dy[r * H + j]!;
+        const ia = r * 2 * H + j, ib = ia + H;
+        if (mode === 'sum') { out[ia] = g; out[ib] = g; }
+        else if (mode === 'ave') { out[ia] = 0.5 * g; out[ib] = 0.5 * g; }
+        else { out[ia] = g * v[ib]!; out[ib] = g * v[ia]!; }
+      }
+    }
+    return out;
+  }
+
+  backward(dy: Float32Array): Float32Array {
+    const core = this.core!, s = this.saved!;
+    const { B, T, plan, dropMask, F } = s;
+    const H = this.units, D = core.numDirections, L = core.numLayers;
+    let res;
+    if (this.options.returnSequences) {
+      let g = this.unmerge(dy, B * T);
+      if (plan?.gather) g = regroup(g, plan, B, T, D * H, false);
+      res = core.backward(new Tensor(g, [B, T, D * H]));
+    } else {
+      const g = this.unmerge(dy, B);
+      const dhN = new Float32Array(L * D * B * H);
+      for (let d = 0; d < D; d++) {
+        for (let b = 0; b < B; b++) dhN.set(g.subarray(b * D * H + d * H, b * D * H + (d + 1) * H), ((L - 1) * D + d) * B * H + b * H);
+      }
+      res = core.backward(null, { dhN: new Tensor(dhN, [L * D, B, H]) });
+    }
+    let dx = res.dx.data as Float32Array;
+    if (plan?.gather) dx = regroup(dx, plan, B, T, F, true);
+    if (dropMask) {
+      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
+        const o = (b * T + t) * F;
+        for (let j = 0; j < F; j++) dx[o + j] *= dropMask[b * F + j]!;
+      }
+    }
+    if (this.options.goBackwards) dx = reverseTime(dx, B, T, F);
+    return dx;
+  }
+
+  getConfig(): Record<string, unknown> {
+    const inner = { className: this.cell, ...this.options };
+    if (this.bidirectional) return { className: 'Bidirectional', name: this.name, mergeMode: this.bidirectional, layer: inner };
+    return { ...inner, name: this.name };
+  }
+}

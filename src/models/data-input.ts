@@ -1,0 +1,86 @@
+// Turning what users pass to fit/evaluate/predict into dense batch-first arrays with masks:
+// rnn.Tensor, { data, shape } typed arrays, or nested number arrays (ragged sequences of token
+// ids are padded with 0 and masked).
+import { Tensor } from '../tensor/tensor.js';
+
+export interface Dense {
+  data: Float32Array;
+  /** Batch-first shape. */
+  shape: number[];
+  /** (B, T) 1 = real step; only for padded ragged input. */
+  mask: Uint8Array | null;
+}
+
+export type ArrayInput =
+  | Tensor<Float32Array | Float64Array>
+  | { data: ArrayLike<number>; shape: number[] }
+  | number[]
+  | number[][]
+  | number[][][];
+
+function depth(v: unknown): number {
+  let d = 0;
+  while (Array.isArray(v)) { d++; v = v[0]; }
+  return d;
+}
+
+export function toDense(v: ArrayInput, what: string): Dense {
+  if (v instanceof Tensor) return { data: Float32Array.from(v.data), shape: [...v.shape], mask: null };
+  if (v && !Array.isArray(v) && typeof v === 'object' && 'data' in v && 'shape' in v) {
+    const size = v.shape.reduce((p, d) => p * d, 1);
+    if (v.data.length !== size) throw new RangeError(`${what}: data has ${v.data.length} values, shape [${v.shape.join(', ')}] needs ${size}`);
+    return { data: Float32Array.from(v.data), shape: [...v.shape], mask: null };
+  }
+  if (!Array.isArray(v)) throw new TypeError(`${what}: expected an rnn.Tensor, { data, shape } or nested number arrays, got ${typeof v}`);
+  const d = depth(v);
+  if (v.length === 0) throw new RangeError(`${what}: is empty`);
+  if (d === 1) {
+    const a = v as number[];
+    a.forEach((x, i) => { if (typeof x !== 'number') throw new TypeError(`${what}[${i}] is not a number`); });
+    return { data: Float32Array.from(a), shape: [a.length], mask: null };
+  }
+  if (d === 2) {
+    const rows = v as number[][];
+    const T = Math.max(...rows.map((r, i) => {
+      if (!Array.isArray(r)) throw new TypeError(`${what}[${i}] is not an array`);
+      return r.length;
+    }));
+    const ragged = rows.some((r) => r.length !== T);
+    const data = new Float32Array(rows.length * T);
+    const mask = ragged ? new Uint8Array(rows.length * T) : null;
+    rows.forEach((r, b) => r.forEach((x, t) => {
+      if (typeof x !== 'number' || !Number.isFinite(x)) throw new TypeError(`${what}[${b}][${t}] = ${String(x)} is not a finite number`);
+      data[b * T + t] = x;
+      if (mask) mask[b * T + t] = 1;
+    }));
+    return { data, shape: [rows.length, T], mask };
+  }
+  if (d === 3) {
+    const rows = v as number[][][];
+    const T = rows[0]!.length, F = rows[0]![0]!.length;
+    const data = new Float32Array(rows.length * T * F);
+    rows.forEach((r, b) => {
+      if (r.length !== T) throw new RangeError(`${what}[${b}] has ${r.length} steps, expected ${T} (pad ragged feature sequences yourself or pass lengths via masks)`);
+      r.forEach((s, t) => {
+        if (s.length !== F) throw new RangeError(`${what}[${b}][${t}] has ${s.length} features, expected ${F}`);
+        data.set(s, (b * T + t) * F);
+      });
+    });
+    return { data, shape: [rows.length, T, F], mask: null };
+  }
+  throw new RangeError(`${what}: nested arrays of depth ${d} are not supported (1 to 3)`);
+}
+
+/** Rows [i] of a dense batch-first array, in the given order. */
+export function takeRows(x: Dense, idx: ArrayLike<number>): Dense {
+  const row = x.shape.slice(1).reduce((p, d) => p * d, 1);
+  const data = new Float32Array(idx.length * row);
+  const T = x.shape[1] ?? 1;
+  const mask = x.mask ? new Uint8Array(idx.length * T) : null;
+  for (let k = 0; k < idx.length; k++) {
+    const i = idx[k]!;
+    data.set(x.data.subarray(i * row, (i + 1) * row), k * row);
+    if (mask) mask.set(x.mask!.subarray(i * T, (i + 1) * T), k * T);
+  }
+  return { data, shape: [idx.length, ...x.shape.slice(1)], mask };
+}

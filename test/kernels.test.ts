@@ -1,0 +1,387 @@
+// Differential tests of the WebAssembly kernels against the reference backend.
+//
+// Every variant that can load in this process is tested (wasm-simd always; wasm-relaxed-simd
+// when the engine has relaxed SIMD). On Node 20, where relaxed SIMD needs
+// --experimental-wasm-relaxed-simd, the relaxed variant is tested by re-running this file in a
+// child process with that flag (RNNKIT_KERNEL_TEST_VARIANTS=wasm-relaxed-simd). A variant that
+// cannot load fails the run with the reason; the only way to accept a missing relaxed variant
+// is RNNKIT_ALLOW_MISSING_RELAXED=1 (for engines without relaxed SIMD), which skips loudly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { gemmRef, seqBackwardRef, seqForwardRef } from '../src/kernels/reference.js';
+import { allocCache, gateWidth, type CellKind, type SeqCache } from '../src/kernels/types.js';
+import {
+  loadWasmBackend, unavailableReason, wasmVariant, wasmVariants, type WasmBackend, type WasmVariant,
+} from '../src/kernels/wasm/backend.js';
+import { backendFor, backendName, getBackend, referenceBackend } from '../src/kernels/index.js';
+
+// ---------------------------------------------------------------------------------------------
+// Which variants run here
+// ---------------------------------------------------------------------------------------------
+
+const isChild = process.env.RNNKIT_KERNEL_TEST_VARIANTS !== undefined;
+const requested: WasmVariant[] = isChild
+  ? (process.env.RNNKIT_KERNEL_TEST_VARIANTS!.split(',') as WasmVariant[])
+  : [...wasmVariants];
+const nodeMajor = Number(process.versions.node.split('.')[0]);
+/** Node 20/21 gate relaxed SIMD behind this flag; Node 22+ has it on and rejects the flag. */
+const relaxedFlagAccepted = nodeMajor < 22;
+
+const runnable: { variant: WasmVariant; backend: WasmBackend }[] = [];
+for (const variant of requested) {
+  const why = unavailableReason(variant);
+  if (why === null) {
+    runnable.push({ variant, backend: loadWasmBackend(variant) });
+    continue;
+  }
+  if (variant === 'wasm-relaxed-simd' && !isChild && relaxedFlagAccepted) {
+    test(`wasm-relaxed-simd (child process with --experimental-wasm-relaxed-simd)`, () => {
+      // Run the file directly (not `--test`: node:test refuses to nest a runner inside a test),
+      // and without the parent runner's NODE_TEST_CONTEXT so the child reports on its own.
+      const env: NodeJS.ProcessEnv = { ...process.env, RNNKIT_KERNEL_TEST_VARIANTS: 'wasm-relaxed-simd' };
+      delete env.NODE_TEST_CONTEXT;
+      const r = spawnSync(
+        process.execPath,
+        ['--experimental-wasm-relaxed-simd', '--test-reporter=spec', fileURLToPath(import.meta.url)],
+        { env, encoding: 'utf8' },
+      );
+      const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+      // Show the child's summary lines (tests/pass/fail counts) in this run's output.
+      const summary = output.split('\n').filter((l) => /^ℹ (tests|pass|fail|skipped|cancelled) /.test(l));
+      console.log(`relaxed-SIMD child run:\n${summary.map((l) => `  ${l}`).join('\n')}`);
+      assert.equal(r.status, 0, `relaxed-SIMD child run failed:\n${output}`);
+      assert.ok(summary.some((l) => /^ℹ pass [1-9]/.test(l)), `relaxed-SIMD child ran no tests:\n${output}`);
+    });
+    continue;
+  }
+  const allow = variant === 'wasm-relaxed-simd' && process.env.RNNKIT_ALLOW_MISSING_RELAXED === '1';
+  test(`${variant} loads`, { skip: allow ? `${why} (RNNKIT_ALLOW_MISSING_RELAXED=1)` : false }, () => {
+    assert.fail(`${variant} cannot load in this process: ${why}`);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/** mulberry32: small deterministic PRNG so failures reproduce. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randArray(n: number, rnd: () => number, scale = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = (rnd() * 2 - 1) * scale;
+  return a;
+}
+
+const nanArray = (n: number): Float32Array => new Float32Array(n).fill(NaN);
+
+/**
+ * Asserts got ≈ want elementwise: both NaN, or equal, or |got - want| <= tol(i, want).
+ * `what` names the array for the failure message.
+ */
+
+function assertClose(
+  got: Float32Array, want: Float32Array, tol: (i: number, want: number) => number, what: string,
+): number {
+  assert.equal(got.length, want.length, `${what}: length`);
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!, w = want[i]!;
+    if (Number.isNaN(w) || Number.isNaN(g)) {
+      assert.ok(Number.isNaN(w) && Number.isNaN(g), `${what}[${i}]: got ${g}, want ${w}`);
+      continue;
+    }
+    if (g === w) continue;
+    const d = Math.abs(g - w), t = tol(i, w);
+    assert.ok(d <= t, `${what}[${i}]: got ${g}, want ${w} (|diff| ${d.toExponential(2)} > tol ${t.toExponential(2)})`);
+    worst = Math.max(worst, d / t);
+  }
+  return worst;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rational tanh / sigmoid accuracy
+// ---------------------------------------------------------------------------------------------
+
+for (const { variant, backend } of runnable) {
+  test(`${variant}: rational tanh/sigmoid, max abs error < 1e-6 on [-20, 20], ±Inf, NaN`, () => {
+    const n = 400_001; // step 1e-4
+    const x = new Float32Array(n + 6);
+    for (let i = 0; i < n; i++) x[i] = -20 + i * 1e-4;
+    x.set([Infinity, -Infinity, NaN, 0, 1e-30, -1e30], n);
+    const th = backend.approx('tanh', x), sg = backend.approx('sigmoid', x);
+    let eT = 0, eS = 0;
+    for (let i = 0; i < n; i++) {
+      const v = x[i]!;
+      eT = Math.max(eT, Math.abs(th[i]! - Math.tanh(v)));
+      eS = Math.max(eS, Math.abs(sg[i]! - 1 / (1 + Math.exp(-v))));
+    }
+    assert.ok(eT < 1e-6, `tanh max abs error ${eT}`);
+    assert.ok(eS < 1e-6, `sigmoid max abs error ${eS}`);
+    const at = (a: Float32Array, k: number): number => a[n + k]!;
+    assert.ok(Math.abs(at(th, 0) - 1) < 1e-6 && Math.abs(at(th, 1) + 1) < 1e-6, 'tanh(±Inf) = ±1');
+    assert.ok(Math.abs(at(sg, 0) - 1) < 1e-6 && Math.abs(at(sg, 1)) < 1e-6, 'sigmoid(+Inf) = 1, sigmoid(-Inf) = 0');
+    assert.ok(Number.isNaN(at(th, 2)) && Number.isNaN(at(sg, 2)), 'NaN propagates');
+    assert.equal(at(th, 3), 0, 'tanh(0) = 0 exactly');
+    assert.equal(at(sg, 3), 0.5, 'sigmoid(0) = 1/2 exactly');
+    assert.ok(Math.abs(at(th, 4) - 1e-30) <= 1e-36, 'tanh(x) ≈ x for tiny x');
+    assert.ok(Math.abs(at(th, 5) + 1) < 1e-6, 'tanh(-1e30) = -1');
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM
+// ---------------------------------------------------------------------------------------------
+
+const SIZES = [1, 3, 4, 5, 8, 17, 64];
+
+/**
+ * Tolerance for C[i,j]: both backends sum K float32 products (the reference rounds to float32
+ * after every addition, the kernels in blocked/split order, with or without FMA), so each is
+ * within K·u·S of the exact value, S = Σ_k |op(A)[i,k]|·|op(B)[k,j]| + |C0[i,j]|, u = 2^-24
+ * (standard summation bound, to first order). Their difference is then <= 2(K+2)·u·S; the
+ * extra 2 covers the rounding of the accumulate addition.
+ */
+function gemmCheck(
+  backend: WasmBackend, transA: boolean, transB: boolean, M: number, N: number, K: number,
+  accumulate: boolean, pad: number, rnd: () => number, special: 'none' | 'zeros' | 'large',
+): void {
+  const lda = (transA ? M : K) + pad, ldb = (transB ? K : N) + pad, ldc = N + pad;
+  const aRows = transA ? K : M, bRows = transB ? N : K;
+  const A = randArray(aRows * lda + 3, rnd), B = randArray(bRows * ldb + 3, rnd);
+  if (special === 'zeros') {
+    for (let i = 0; i < A.length; i += 2) A[i] = 0;
+    for (let i = 0; i < B.length; i += 3) B[i] = 0;
+  } else if (special === 'large') {
+    for (let i = 0; i < A.length; i += 5) A[i]! *= 1e18;
+    for (let i = 0; i < B.length; i += 7) B[i]! *= 1e17;
+  }
+  // C: NaN everywhere the kernel must not touch or must overwrite; finite values to accumulate into.
+  const Cw = nanArray(M * ldc + 5);
+  if (accumulate) for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) Cw[i * ldc + j] = rnd() * 2 - 1;
+  const C0 = Cw.slice();
+  const Cr = Cw.slice();
+  gemmRef(transA, transB, M, N, K, A, lda, B, ldb, Cr, ldc, accumulate);
+  backend.gemm(transA, transB, M, N, K, A, lda, B, ldb, Cw, ldc, accumulate);
+  const u = 2 ** -24;
+  assertClose(Cw, Cr, (idx) => {
+    const i = Math.floor(idx / ldc), j = idx % ldc;
+    let s = accumulate ? Math.abs(C0[idx]!) : 0;
+    for (let p = 0; p < K; p++) {
+      const a = transA ? A[p * lda + i]! : A[i * lda + p]!;
+      const b = transB ? B[j * ldb + p]! : B[p * ldb + j]!;
+      s += Math.abs(a * b);
+    }
+    return 2 * (K + 2) * u * s + 1e-30;
+  }, `gemm(${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}, M=${M} N=${N} K=${K}, acc=${accumulate}, pad=${pad}, ${special}) C`);
+}
+
+for (const { variant, backend } of runnable) {
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      const tag = `${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`;
+      test(`${variant}: gemm ${tag}, all tails M,N,K in {${SIZES}}, accumulate, lda/ldb/ldc > width`, () => {
+        const rnd = prng(0x9e3779b9 ^ (+transA * 2 + +transB));
+        for (const M of SIZES) for (const N of SIZES) for (const K of SIZES) {
+          for (const accumulate of [false, true]) {
+            for (const pad of [0, 3]) gemmCheck(backend, transA, transB, M, N, K, accumulate, pad, rnd, 'none');
+          }
+        }
+      });
+      test(`${variant}: gemm ${tag}, zeros, large values, K = 0, blocked sizes`, () => {
+        const rnd = prng(77 + +transA * 2 + +transB);
+        for (const [M, N, K] of [[5, 17, 64], [17, 8, 3], [64, 64, 17], [4, 8, 1]] as const) {
+          gemmCheck(backend, transA, transB, M, N, K, false, 1, rnd, 'zeros');
+          gemmCheck(backend, transA, transB, M, N, K, true, 2, rnd, 'large');
+        }
+        // K = 0: C = accumulate ? C : 0.
+        gemmCheck(backend, transA, transB, 5, 9, 0, false, 2, rnd, 'none');
+        gemmCheck(backend, transA, transB, 5, 9, 0, true, 0, rnd, 'none');
+        // Shapes that cross the kernels' K block (256) and M block (64), with tails.
+        gemmCheck(backend, transA, transB, 70, 21, 300, false, 1, rnd, 'none');
+        gemmCheck(backend, transA, transB, 133, 40, 520, true, 0, rnd, 'none');
+      });
+    }
+  }
+
+  test(`${variant}: memory growth between calls keeps results right; Float64Array is refused`, () => {
+    const rnd = prng(5);
+    gemmCheck(backend, false, true, 3, 5, 4, false, 0, rnd, 'none');
+    gemmCheck(backend, false, false, 200, 300, 100, false, 0, rnd, 'none'); // grows memory
+    gemmCheck(backend, true, false, 3, 5, 4, true, 1, rnd, 'none');
+    const a = new Float64Array(4);
+    assert.throws(() => backend.gemm(false, false, 2, 2, 2, a, 2, a, 2, a, 2, false), /float32 only/);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole-sequence forward / backward
+// ---------------------------------------------------------------------------------------------
+
+interface CellConfig { kind: CellKind; resetAfter: boolean; label: string }
+const CELLS: CellConfig[] = [
+  { kind: 'lstm', resetAfter: false, label: 'lstm' },
+  { kind: 'gru', resetAfter: true, label: 'gru resetAfter' },
+  { kind: 'gru', resetAfter: false, label: 'gru !resetAfter' },
+  { kind: 'rnn_tanh', resetAfter: false, label: 'rnn_tanh' },
+  { kind: 'rnn_relu', resetAfter: false, label: 'rnn_relu' },
+];
+const DIMS = [1, 3, 4, 5, 8, 17];
+type LengthMode = 'null' | 'with0' | 'partial' | 'full';
+const LENGTH_MODES: LengthMode[] = ['null', 'with0', 'partial', 'full'];
+
+function makeLengths(mode: LengthMode, B: number, T: number, rnd: () => number): Int32Array | null {
+  if (mode === 'null') return null;
+  const l = new Int32Array(B);
+  for (let b = 0; b < B; b++) {
+    if (mode === 'full') l[b] = T;
+    else if (mode === 'partial') l[b] = b % 3 === 2 ? T : 1 + Math.floor(rnd() * (T - 1)); // in [1, T]
+    else l[b] = b % 2 === 0 ? 0 : Math.floor(rnd() * (T + 1)); // in [0, T], 0 on even rows
+  }
+  return l;
+}
+
+/**
+ * Tolerances. The kernels differ from the reference by (a) the rational tanh/sigmoid, |err| <
+ * 3.3e-7 absolute per activation, and (b) float32 rounding in the recurrent products (K <= 68
+ * terms) and gate arithmetic, ~1e-7 relative. Over T = 5 steps with weights ~ U(-1,1)/sqrt(H)
+ * the state map is roughly non-expansive, so forward values stay within a few 1e-6 of the
+ * reference: FWD_TOL = 1e-5 (absolute plus relative to |ref|, since cell states can exceed 1)
+ * leaves a margin of a few. Backward compounds these differences through the chain rule
+ * (products of a few gate derivatives, each perturbed by ~1e-6, with sums over T steps of
+ * unit-scale upstream gradients), so it gets 4x more.
+ */
+const FWD_TOL = 1e-5;
+const BWD_TOL = 4e-5;
+const rel = (scale: number) => (_i: number, w: number): number => scale * (1 + Math.abs(w));
+
+interface SeqCase {
+  cell: CellConfig; T: number; B: number; H: number; lengths: Int32Array | null; reverse: boolean;
+  special: 'none' | 'large' | 'inf' | 'zeros';
+}
+
+function seqCheck(backend: WasmBackend, c: SeqCase, rnd: () => number): void {
+  const { cell, T, B, H, lengths, reverse, special } = c;
+  const { kind, resetAfter } = cell;
+  const G = gateWidth(kind, H), BH = B * H;
+  const name = `${cell.label} T=${T} B=${B} H=${H} reverse=${reverse} lengths=${lengths ? `[${lengths}]` : 'null'} ${special}`;
+  const wScale = 1 / Math.sqrt(H);
+  const xg = randArray(T * B * G, rnd, special === 'large' ? 60 : 1);
+  if (special === 'inf') for (let i = 0; i < xg.length; i += 7) xg[i] = i % 2 === 0 ? Infinity : -Infinity;
+  if (special === 'large') for (let i = 0; i < xg.length; i += 11) xg[i]! *= 1e3; // |x| up to 6e4
+  if (special === 'zeros') xg.fill(0);
+  const whh = special === 'zeros' ? new Float32Array(G * H) : randArray(G * H, rnd, wScale);
+  const bhn = kind === 'gru' && rnd() < 0.75 ? randArray(H, rnd, 0.5) : null;
+  const h0 = randArray(BH, rnd, 0.8), c0 = kind === 'lstm' ? randArray(BH, rnd, 1.5) : null;
+  const ldOut = H + 2, outOffset = 3;
+  const outLen = outOffset + T * B * ldOut + 1;
+  const mkCache = (): SeqCache<Float32Array> => {
+    const cc = allocCache((n) => new Float32Array(n), kind, T, B, H);
+    for (const a of [cc.h, cc.c, cc.gates, cc.aux]) a.fill(NaN);
+    return cc;
+  };
+  const fwd = (be: typeof referenceBackend | WasmBackend): { out: Float32Array; cache: SeqCache<Float32Array> } => {
+    const out = nanArray(outLen), cache = mkCache();
+    be.seqForward({ kind, resetAfter, T, B, H, lengths, reverse, xg, whh, bhn, h0, c0, out, outOffset, ldOut, cache });
+    return { out, cache };
+  };
+  const r = fwd(referenceBackend), w = fwd(backend);
+  const ft = rel(FWD_TOL);
+  assertClose(w.out, r.out, ft, `${name}: out`);
+  assertClose(w.cache.h, r.cache.h, ft, `${name}: cache.h`);
+  assertClose(w.cache.c, r.cache.c, ft, `${name}: cache.c`);
+  // gates/aux: the reference leaves padded rows untouched (NaN here); the kernels write zeros.
+  const valid = (t: number, b: number): boolean => lengths === null || t < lengths[b]!;
+  for (const [arr, width] of [['gates', G], ['aux', H]] as const) {
+    const gw = w.cache[arr], gr = r.cache[arr];
+    if (gr.length === 0) continue;
+    const gwValid = gw.slice(), grValid = gr.slice();
+    for (let t = 0; t < T; t++) for (let b = 0; b < B; b++) {
+      if (valid(t, b)) continue;
+      const o = (t * B + b) * width;
+      for (let k = 0; k < width; k++) assert.equal(gw[o + k], 0, `${name}: padded cache.${arr}[${o + k}] must be 0`);
+      gwValid.fill(0, o, o + width); grValid.fill(0, o, o + width);
+    }
+    assertClose(gwValid, grValid, ft, `${name}: cache.${arr}`);
+  }
+
+  // Backward from the reference's cache, so only the backward kernels are compared.
+  const cache = r.cache;
+  for (const a of [cache.gates, cache.aux]) for (let i = 0; i < a.length; i++) if (Number.isNaN(a[i]!)) a[i] = 0;
+  const ldDOut = H + 1, dOutOffset = 2;
+  const withDOut = rnd() < 0.85;
+  const dOut = withDOut ? randArray(dOutOffset + T * B * ldDOut, rnd) : null;
+  const dhN = rnd() < 0.6 ? randArray(BH, rnd) : null;
+  const dcN = kind === 'lstm' && rnd() < 0.6 ? randArray(BH, rnd) : null;
+  const sameDgh = kind !== 'gru' && rnd() < 0.5;
+  const bwd = (be: typeof referenceBackend | WasmBackend) => {
+    const dxg = nanArray(T * B * G), dgh = sameDgh ? dxg : nanArray(T * B * G);
+    const dh0 = nanArray(BH), dc0 = kind === 'lstm' ? nanArray(BH) : null;
+    be.seqBackward({
+      kind, resetAfter, T, B, H, lengths, reverse, whh, bhn, cache, dOut, dOutOffset, ldDOut,
+      dhN, dcN, dxg, dgh, dh0, dc0,
+    });
+    return { dxg, dgh, dh0, dc0 };
+  };
+  const rb = bwd(referenceBackend), wb = bwd(backend);
+  const bt = rel(BWD_TOL);
+  assertClose(wb.dxg, rb.dxg, bt, `${name}: dxg`);
+  assertClose(wb.dgh, rb.dgh, bt, `${name}: dgh`);
+  assertClose(wb.dh0, rb.dh0, bt, `${name}: dh0`);
+  if (rb.dc0) assertClose(wb.dc0!, rb.dc0, bt, `${name}: dc0`);
+}
+
+for (const { variant, backend } of runnable) {
+  for (const cell of CELLS) {
+    test(`${variant}: seqForward/seqBackward ${cell.label}, reverse x lengths x B,H in {${DIMS}}`, () => {
+      const rnd = prng(1234 + CELLS.indexOf(cell));
+      const T = 5;
+      for (const reverse of [false, true]) for (const mode of LENGTH_MODES) {
+        for (const B of DIMS) for (const H of DIMS) {
+          seqCheck(backend, { cell, T, B, H, lengths: makeLengths(mode, B, T, rnd), reverse, special: 'none' }, rnd);
+        }
+      }
+    });
+    test(`${variant}: seqForward/seqBackward ${cell.label}, saturating and ±Inf inputs, zeros, T = 1 and 12`, () => {
+      const rnd = prng(99 + CELLS.indexOf(cell));
+      for (const reverse of [false, true]) {
+        for (const [B, H] of [[3, 5], [8, 17], [4, 8]] as const) {
+          const lengths = makeLengths('with0', B, 6, rnd);
+          seqCheck(backend, { cell, T: 6, B, H, lengths, reverse, special: 'large' }, rnd);
+          // ±Inf pre-activations saturate every gate; for ReLU they would become Inf states.
+          if (cell.kind !== 'rnn_relu') seqCheck(backend, { cell, T: 6, B, H, lengths, reverse, special: 'inf' }, rnd);
+          seqCheck(backend, { cell, T: 6, B, H, lengths: null, reverse, special: 'zeros' }, rnd);
+          seqCheck(backend, { cell, T: 1, B, H, lengths: makeLengths('partial', B, 1, rnd), reverse, special: 'none' }, rnd);
+          seqCheck(backend, { cell, T: 12, B, H, lengths: makeLengths('partial', B, 12, rnd), reverse, special: 'none' }, rnd);
+        }
+      }
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backend selection
+// ---------------------------------------------------------------------------------------------
+
+if (!isChild) {
+  test('float32 runs on the best loaded wasm variant (or RNNKIT_BACKEND), float64 on the reference', () => {
+    const env = process.env.RNNKIT_BACKEND;
+    const expected = env ? env : (wasmVariant ?? 'reference');
+    assert.equal(backendName(), expected);
+    assert.equal(getBackend().name, expected);
+    assert.equal(backendFor(new Float64Array(1)), referenceBackend);
+    assert.equal(backendFor(new Float32Array(1)).name, expected);
+    if (!env) assert.notEqual(wasmVariant, null, 'no WebAssembly variant loaded in this process');
+  });
+}
