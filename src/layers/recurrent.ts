@@ -275,19 +275,19 @@ export class Recurrent {
       for (let d = 0; d < D; d++) {
         const s = Recurrent.suffix(l, d);
         const wih = this.params.value(`weight_ih${s}`), whh = this.params.value(`weight_hh${s}`);
+        // xg = X·W_ihᵀ + (b_ih + b_hh), the bias rows written first and the product accumulated
+        // onto them. The GRU candidate's b_hn is not folded: it sits inside r ⊙ (·).
         const xg = this.make(TB * G);
-        backend.gemm(false, true, TB, G, inSize, input, inSize, wih, inSize, xg, G, false);
         let bhn: F | null = null;
         if (this.bias) {
           const bih = this.params.value(`bias_ih${s}`), bhh = this.params.value(`bias_hh${s}`);
-          // Fold b_ih + b_hh into xg, except the GRU candidate's b_hn (it sits inside r ⊙ (·)).
+          const row = this.make(G);
           const foldTo = this.kind === 'gru' ? 2 * H : G;
-          for (let r = 0; r < TB; r++) {
-            const o = r * G;
-            for (let k = 0; k < G; k++) xg[o + k] += bih[k]! + (k < foldTo ? bhh[k]! : 0);
-          }
+          for (let k = 0; k < G; k++) row[k] = bih[k]! + (k < foldTo ? bhh[k]! : 0);
+          for (let r = 0; r < TB; r++) xg.set(row, r * G);
           if (this.kind === 'gru') bhn = bhh.subarray(2 * H, 3 * H);
         }
+        backend.gemm(false, true, TB, G, inSize, input, inSize, wih, inSize, xg, G, this.bias);
         const idx = l * D + d;
         const cache = allocCache((n) => this.make(n), this.kind, T, B, H);
         backend.seqForward({

@@ -1,0 +1,175 @@
+// rnnkit's own benchmark: the standard workloads of ../shared/measurements.md.
+//
+//   npm run bench                          every workload, each in a fresh process, as a table + JSON
+//   npm run bench -- --workload W1 --json  one workload, one JSON object:
+//     { "workload", "tokensPerSecond", "msPerSequence", "peakRssMB", "threads", ... }
+//
+// Timing: warm-up steps, then the median of repeated timed steps. Speed lives here, never in tests.
+import { spawnSync } from 'node:child_process';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as rnn from '../src/index.js';
+import type { Dense as DenseData } from '../src/models/data-input.js';
+
+export interface WorkloadResult {
+  workload: string;
+  description: string;
+  tokensPerSecond: number;
+  msPerSequence: number;
+  msPerStep: number;
+  peakRssMB: number;
+  threads: number;
+  backend: string;
+  gflops?: number;
+}
+
+interface Workload {
+  description: string;
+  /** Tokens (B·T) and sequences (B) per step, and flops per step (for GFLOP/s), if meaningful. */
+  setup(): { step: () => void; tokens: number; sequences: number; flops?: number };
+  warmup: number;
+  reps: number;
+}
+
+function ids(n: number, V: number, seed: number): Float32Array {
+  const r = rnn.rng(seed);
+  return Float32Array.from({ length: n }, () => r.int(V));
+}
+
+function charLm(cell: 'lstm' | 'gru' | 'simpleRNN'): Workload['setup'] {
+  return () => {
+    const V = 65, T = 64, B = 32, H = 256, E = 64;
+    const model = rnn.sequential({ inputShape: [null], layers: [
+      rnn.layers.embedding({ inputDim: V, outputDim: E }),
+      rnn.layers[cell]({ units: H, returnSequences: true }),
+      rnn.layers.dense({ units: V, activation: 'softmax' }),
+    ] });
+    model.build([null]);
+    model.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+    const x: DenseData = { data: ids(B * T, V, 1), shape: [B, T], mask: null };
+    const y: DenseData = { data: ids(B * T, V, 2), shape: [B, T], mask: null };
+    const G = cell === 'lstm' ? 4 : cell === 'gru' ? 3 : 1;
+    const flops = 3 * B * T * (2 * G * H * (E + H) + 2 * H * V);
+    return { step: () => { model.trainOnBatch(x, y); }, tokens: B * T, sequences: B, flops };
+  };
+}
+
+/** Low-level layer forward (+ backward + Adam when training). */
+function layerWork(I: number, H: number, T: number, B: number, training: boolean): Workload['setup'] {
+  return () => {
+    const lstm = new rnn.LSTM({ inputSize: I, hiddenSize: H, batchFirst: true, seed: 1 });
+    if (!training) lstm.eval();
+    const r = rnn.rng(3);
+    const x = new rnn.Tensor(Float32Array.from({ length: B * T * I }, () => r.uniform(-1, 1)), [B, T, I]);
+    const dy = new rnn.Tensor(Float32Array.from({ length: B * T * H }, () => r.uniform(-1, 1)), [B, T, H]);
+    const opt = rnn.optimizers.adam();
+    const flops = (training ? 3 : 1) * B * T * 2 * 4 * H * (I + H);
+    const step = training
+      ? () => { lstm.zeroGrad(); lstm.forward(x); lstm.backward(dy); opt.step(lstm.params.data, lstm.params.grad); }
+      : () => { lstm.forward(x); };
+    return { step, tokens: B * T, sequences: B, flops };
+  };
+}
+
+export const WORKLOADS: Record<string, Workload> = {
+  W1: { description: 'char-LM training: embedding 65->64, LSTM 256, Dense 65 softmax CE, Adam; T=64 B=32', setup: charLm('lstm'), warmup: 3, reps: 15 },
+  'W2-GRU': { description: 'W1 with GRU 256', setup: charLm('gru'), warmup: 3, reps: 15 },
+  'W2-RNN': { description: 'W1 with a tanh RNN 256', setup: charLm('simpleRNN'), warmup: 3, reps: 20 },
+  W3: {
+    description: 'sentiment training: embedding 10000->64, LSTM 128, last state -> Dense 1 sigmoid, BCE; T=200 B=64',
+    setup: () => {
+      const V = 10000, T = 200, B = 64;
+      const model = rnn.sequential({ inputShape: [null], layers: [
+        rnn.layers.embedding({ inputDim: V, outputDim: 64 }),
+        rnn.layers.lstm({ units: 128 }),
+        rnn.layers.dense({ units: 1, activation: 'sigmoid' }),
+      ] });
+      model.build([null]);
+      model.compile({ optimizer: 'adam', loss: 'binaryCrossentropy' });
+      const x: DenseData = { data: ids(B * T, V, 4), shape: [B, T], mask: null };
+      const y: DenseData = { data: ids(B, 2, 5), shape: [B, 1], mask: null };
+      return { step: () => { model.trainOnBatch(x, y); }, tokens: B * T, sequences: B, flops: 3 * B * T * 2 * 4 * 128 * (64 + 128) };
+    },
+    warmup: 2, reps: 8,
+  },
+  W4: { description: 'large LSTM layer training (forward + backward + Adam): I=512 H=512 T=64 B=64', setup: layerWork(512, 512, 64, 64, true), warmup: 1, reps: 5 },
+  'W1-layer': { description: 'LSTM layer forward + backward + Adam at W1 shapes: I=64 H=256 T=64 B=32', setup: layerWork(64, 256, 64, 32, true), warmup: 3, reps: 15 },
+  W5a: { description: 'inference latency: LSTM I=64 H=256, batch 1, T=64', setup: layerWork(64, 256, 64, 1, false), warmup: 10, reps: 60 },
+  W5b: { description: 'inference throughput: LSTM I=64 H=256, batch 64, T=64', setup: layerWork(64, 256, 64, 64, false), warmup: 3, reps: 20 },
+};
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+export function runWorkload(name: string): WorkloadResult {
+  const w = WORKLOADS[name];
+  if (!w) throw new Error(`unknown workload '${name}'; known: ${Object.keys(WORKLOADS).join(', ')}`);
+  const { step, tokens, sequences, flops } = w.setup();
+  let peak = process.memoryUsage().rss;
+  for (let i = 0; i < w.warmup; i++) step();
+  const times: number[] = [];
+  for (let i = 0; i < w.reps; i++) {
+    const t0 = performance.now();
+    step();
+    times.push(performance.now() - t0);
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }
+  const ms = median(times);
+  const res: WorkloadResult = {
+    workload: name, description: w.description,
+    tokensPerSecond: Math.round((tokens / ms) * 1000),
+    msPerSequence: +(ms / sequences).toFixed(4),
+    msPerStep: +ms.toFixed(3),
+    peakRssMB: Math.round(peak / 2 ** 20),
+    threads: 1,
+    backend: rnn.backendName(),
+  };
+  if (flops) res.gflops = +((flops / ms) / 1e6).toFixed(2);
+  return res;
+}
+
+function table(rows: WorkloadResult[]): string {
+  const head = ['workload', 'tokens/s', 'ms/seq', 'ms/step', 'GFLOP/s', 'peak RSS MB', 'threads', 'backend'];
+  const body = rows.map((r) => [r.workload, r.tokensPerSecond.toLocaleString('en-US'), String(r.msPerSequence), String(r.msPerStep), r.gflops === undefined ? '' : String(r.gflops), String(r.peakRssMB), String(r.threads), r.backend]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(w[i]!)).join(' | ')} |`;
+  return [line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...body.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values: v } = parseArgs({
+    options: {
+      workload: { type: 'string' }, json: { type: 'boolean' }, threads: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (v.help) {
+    process.stdout.write(`Usage: npm run bench [-- --workload NAME] [--json] [--out file.json]\nWorkloads: ${Object.keys(WORKLOADS).join(', ')}\n`);
+    return;
+  }
+  if (v.threads !== undefined && v.threads !== '1') {
+    throw new Error(`--threads ${v.threads}: this build runs the kernels on one thread`);
+  }
+  if (v.workload) {
+    const r = runWorkload(v.workload);
+    process.stdout.write(v.json ? `${JSON.stringify(r)}\n` : `${table([r])}\n`);
+    return;
+  }
+  // Every workload in its own process, so peak memory is per workload.
+  const self = fileURLToPath(import.meta.url);
+  const rows: WorkloadResult[] = [];
+  for (const name of Object.keys(WORKLOADS)) {
+    const p = spawnSync(process.execPath, [...process.execArgv, self, '--workload', name, '--json'], { encoding: 'utf8' });
+    if (p.status !== 0) throw new Error(`workload ${name} failed:\n${p.stderr}`);
+    const r = JSON.parse(p.stdout.trim().split('\n').at(-1)!) as WorkloadResult;
+    rows.push(r);
+    if (!v.json) process.stderr.write(`${name}: ${r.tokensPerSecond.toLocaleString('en-US')} tokens/s\n`);
+  }
+  const result = { node: process.version, date: new Date().toISOString(), workloads: rows };
+  if (v.out) { mkdirSync(new URL('.', `file://${v.out}`).pathname, { recursive: true }); writeFileSync(v.out, `${JSON.stringify(result, null, 2)}\n`); }
+  process.stdout.write(v.json ? `${JSON.stringify(result, null, 2)}\n` : `${table(rows)}\n`);
+}
+
+main().catch((e: Error) => { process.stderr.write(`bench: ${e.message}\n`); process.exit(2); });

@@ -1,0 +1,101 @@
+// The low-level layer API: initialisation schemes, seeds, state dicts, stateful mode, dropout
+// between layers, and the errors users see for bad input.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { GRU, LSTM, RNN, Tensor } from '../src/index.js';
+import { assertClose, randomArray } from './helpers.js';
+
+test('keras init: orthogonal recurrent blocks, Glorot-bounded input weights, forget bias 1', () => {
+  const H = 8, I = 5;
+  const lstm = new LSTM({ inputSize: I, hiddenSize: H, seed: 3 });
+  const whh = lstm.params.value('weight_hh_l0');
+  for (let g = 0; g < 4; g++) {
+    // W Wᵀ = I for each (H, H) gate block.
+    for (let i = 0; i < H; i++) for (let j = 0; j < H; j++) {
+      let s = 0;
+      for (let k = 0; k < H; k++) s += whh[(g * H + i) * H + k]! * whh[(g * H + j) * H + k]!;
+      assert.ok(Math.abs(s - (i === j ? 1 : 0)) < 1e-5, `block ${g} (${i},${j}) = ${s}`);
+    }
+  }
+  const bound = Math.sqrt(6 / (I + 4 * H));
+  const wih = lstm.params.value('weight_ih_l0');
+  assert.ok(wih.every((v) => Math.abs(v) <= bound) && wih.some((v) => Math.abs(v) > bound / 2));
+  const bih = lstm.params.value('bias_ih_l0'), bhh = lstm.params.value('bias_hh_l0');
+  for (let j = 0; j < 4 * H; j++) assert.equal(bih[j]! + bhh[j]!, j >= H && j < 2 * H ? 1 : 0);
+  // PyTorch init: uniform(-1/sqrt(H), 1/sqrt(H)) everywhere, biases included.
+  const p = new GRU({ inputSize: I, hiddenSize: H, init: 'pytorch', seed: 3 });
+  const k = 1 / Math.sqrt(H);
+  assert.ok(p.params.data.every((v) => Math.abs(v) <= k) && p.params.value('bias_hh_l0').some((v) => v !== 0));
+});
+
+test('same seed, same parameters and outputs; different seed, different ones', () => {
+  const a = new LSTM({ inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, seed: 9 });
+  const b = new LSTM({ inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, seed: 9 });
+  const c = new LSTM({ inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, seed: 10 });
+  assert.deepEqual(a.params.data, b.params.data);
+  assert.notDeepEqual(a.params.data, c.params.data);
+  const x = new Tensor(randomArray(2 * 5 * 3, 1, 1, 'float32') as Float32Array, [5, 2, 3]);
+  assert.deepEqual(a.forward(x).output.data, b.forward(x).output.data);
+});
+
+test('stateDict round trip, PyTorch names, and validation of loaded dicts', () => {
+  const a = new GRU({ inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, seed: 1 });
+  const names = Object.keys(a.stateDict());
+  assert.deepEqual(names.slice(0, 4), ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0']);
+  assert.ok(names.includes('weight_ih_l1_reverse'));
+  assert.deepEqual(a.params.entry('weight_ih_l1').shape, [12, 8]);
+  const b = new GRU({ inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, seed: 2 });
+  b.loadStateDict(a.stateDict());
+  assert.deepEqual(b.params.data, a.params.data);
+  const sd = a.stateDict();
+  assert.throws(() => b.loadStateDict({ ...sd, extra: new Float32Array(1) }), /unexpected parameter\(s\) extra/);
+  const { weight_hh_l0: _, ...missing } = sd;
+  assert.throws(() => b.loadStateDict(missing), /missing parameter 'weight_hh_l0'/);
+  assert.throws(() => b.loadStateDict({ ...sd, bias_ih_l0: new Float32Array(5) }), /'bias_ih_l0' has 5 values, expected 12/);
+  assert.throws(() => b.loadStateDict({ ...sd, bias_ih_l0: new Float32Array(12).fill(NaN) }), /must be finite/);
+});
+
+test('stateful mode carries the final state into the next call without gradient (truncated BPTT)', () => {
+  const H = 4, T = 6, B = 2, I = 3;
+  const x = randomArray(T * B * I, 5, 1, 'float32') as Float32Array;
+  const full = new LSTM({ inputSize: I, hiddenSize: H, seed: 4 }).forward(new Tensor(x, [T, B, I])).output.data;
+  const s = new LSTM({ inputSize: I, hiddenSize: H, seed: 4, stateful: true });
+  const first = s.forward(new Tensor(x.slice(0, 3 * B * I), [3, B, I])).output.data;
+  const second = s.forward(new Tensor(x.slice(3 * B * I), [3, B, I])).output.data;
+  assertClose([...first, ...second], full, 1e-6, 1e-5, 'chunks = whole');
+  // No gradient flows into the carried state: dh0 is reported, but nothing reaches earlier chunks.
+  const g = s.backward(new Tensor(new Float32Array(3 * B * H).fill(1), [3, B, H]));
+  assert.ok(g.dh0.data.some((v: number) => v !== 0));
+  assert.throws(() => s.forward(new Tensor(new Float32Array(3 * 5 * I), [3, 5, I])), /batch size 2.*resetStates/);
+  s.resetStates();
+  const again = s.forward(new Tensor(x.slice(0, 3 * B * I), [3, B, I])).output.data;
+  assert.deepEqual(again, first);
+});
+
+test('dropout between layers: active in training, off in eval, seeded', () => {
+  const mk = () => new RNN({ inputSize: 3, hiddenSize: 16, numLayers: 2, dropout: 0.5, seed: 2 });
+  const x = new Tensor(randomArray(4 * 2 * 3, 6, 1, 'float32') as Float32Array, [4, 2, 3]);
+  const a = mk(), b = mk();
+  const ya = a.forward(x).output.data, yb = b.forward(x).output.data;
+  assert.deepEqual(ya, yb, 'same seed, same dropout masks');
+  const yEval = a.eval().forward(x).output.data;
+  const yEval2 = a.forward(x).output.data;
+  assert.deepEqual(yEval, yEval2, 'eval is deterministic');
+  assert.notDeepEqual(ya, yEval, 'training applies dropout');
+});
+
+test('bad input gets errors naming the argument and what was expected', () => {
+  assert.throws(() => new LSTM({ inputSize: 0, hiddenSize: 4 }), /'inputSize' must be a positive integer, got 0/);
+  assert.throws(() => new LSTM({ inputSize: 3, hiddenSize: 4, dropout: 1 }), /'dropout' must be in \[0, 1\)/);
+  assert.throws(() => new RNN({ inputSize: 3, hiddenSize: 4, nonlinearity: 'sigmoid' as 'tanh' }), /'nonlinearity' must be 'tanh' or 'relu'/);
+  assert.throws(() => new GRU({ inputSize: 3, hiddenSize: 4, init: 'xavier' as 'keras' }), /'init' must be 'keras' or 'pytorch'/);
+  const l = new LSTM({ inputSize: 3, hiddenSize: 4, batchFirst: true });
+  assert.throws(() => l.forward(new Tensor(new Float32Array(12), [4, 3])), /x must be a 3-D Tensor \[B, T, I\]/);
+  assert.throws(() => l.forward(new Tensor(new Float32Array(16), [2, 2, 4])), /4 features per step, but inputSize is 3/);
+  const x = new Tensor(new Float32Array(2 * 5 * 3), [2, 5, 3]);
+  assert.throws(() => l.forward(x, { lengths: [5] }), /lengths has 1 entries, expected one per sequence \(B = 2\)/);
+  assert.throws(() => l.forward(x, { lengths: [5, 6] }), /lengths\[1\] = 6 must be an integer in \[0, 5\]/);
+  assert.throws(() => l.forward(x, { h0: new Tensor(new Float32Array(8), [2, 4]) }), /'h0' must be a Tensor of shape \[1, 2, 4\]/);
+  assert.throws(() => new LSTM({ inputSize: 3, hiddenSize: 4 }).backward(null), /call forward\(\) first/);
+  assert.throws(() => new Tensor(new Float32Array(5), [2, 3]), /data has 5 values but shape \[2, 3\] needs 6/);
+});
