@@ -13,8 +13,8 @@ export { Embedding, Dense, Dropout, Activation } from './layers/core.js';
 export { RecurrentLayer, type RecurrentLayerOptions, type MergeMode } from './layers/rnn-layers.js';
 export type { Layer, Act, Shape } from './layers/layer.js';
 export { Sequential, NonFiniteLossError, type SequentialOptions, type CompileArgs, type FitArgs, type History, type Callback, type Logs } from './models/sequential.js';
-export { optimizers, getOptimizer, type Optimizer } from './optim/optimizers.js';
-export { clipByGlobalNorm, clipByValue, globalNorm } from './optim/clip.js';
+export * from './optim/index.js';
+export * as metrics from './models/metrics-api.js';
 export * as losses from './models/losses.js';
 export { saveModel, loadModel } from './models/node/model-io.js';
 

@@ -107,17 +107,25 @@ function spanOf(name: string, what: string, len: number, units: number, elementw
   );
 }
 
+/** Returned by a weighter for a masked unit (weights are validated finite, so it is unambiguous). */
+const MASKED = -Infinity;
+
 /**
- * Iteration weights: for unit u, returns m_u·w_u, or -1 for "not counted".
+ * Iteration weights: for unit u, returns m_u·w_u, or MASKED for "not counted".
  * `units` = number of rows (row losses) or elements (elementwise losses).
  */
 function weighter(name: string, units: number, o: LossOptions, elementwise: boolean): (u: number) => number {
   const mask = o.mask, sw = o.sampleWeight;
   const ms = mask ? spanOf(name, 'mask', mask.length, units, elementwise) : 1;
   const ws = sw ? spanOf(name, 'sampleWeight', sw.length, units, elementwise) : 1;
+  if (sw) {
+    for (let i = 0; i < sw.length; i++) {
+      if (!Number.isFinite(sw[i]!)) throw new RangeError(`${name}: sampleWeight[${i}] is ${sw[i]}; weights must be finite`);
+    }
+  }
   if (!mask && !sw) return () => 1;
   return (u) => {
-    if (mask && mask[ms === 1 ? u : Math.floor(u / ms)] === 0) return -1;
+    if (mask && mask[ms === 1 ? u : Math.floor(u / ms)] === 0) return MASKED;
     return sw ? sw[ws === 1 ? u : Math.floor(u / ws)]! : 1;
   };
 }
@@ -184,7 +192,7 @@ export function sparseCategoricalCrossentropy(
   let sum = 0, count = 0;
   for (let r = 0; r < N; r++) {
     const w = weightOf(r);
-    if (w < 0) continue; // masked
+    if (w === MASKED) continue;
     const t = targets[r]!;
     if (ignore !== undefined && t === ignore) continue;
     if (!Number.isInteger(t) || t < 0 || t >= K) {
@@ -253,7 +261,7 @@ export function categoricalCrossentropy(logits: F, targets: ArrayLike<number>, o
   let sum = 0, count = 0;
   for (let r = 0; r < N; r++) {
     const w = weightOf(r);
-    if (w < 0) continue;
+    if (w === MASKED) continue;
     count++;
     const o = r * K;
     if (fromLogits) {
@@ -316,7 +324,7 @@ export function binaryCrossentropy(pred: F, targets: ArrayLike<number>, options:
   let sum = 0, count = 0;
   for (let i = 0; i < M; i++) {
     const w = weightOf(i);
-    if (w < 0) { if (withGrad) grad[i] = 0; continue; }
+    if (w === MASKED) { if (withGrad) grad[i] = 0; continue; }
     count++;
     const x = pred[i]!;
     const y = ls === 0 ? targets[i]! : targets[i]! * (1 - ls) + 0.5 * ls;
@@ -353,7 +361,7 @@ function elementwise(
   let sum = 0, count = 0;
   for (let i = 0; i < M; i++) {
     const w = weightOf(i);
-    if (w < 0) { if (withGrad) grad[i] = 0; continue; }
+    if (w === MASKED) { if (withGrad) grad[i] = 0; continue; }
     count++;
     const d = pred[i]! - target[i]!;
     sum += w * f(d);
