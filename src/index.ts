@@ -23,3 +23,5 @@ import { Sequential, type SequentialOptions } from './models/sequential.js';
 export function sequential(opts: SequentialOptions = {}): Sequential {
   return new Sequential(opts);
 }
+export { earlyStopping, learningRateScheduler, reduceLROnPlateau, type EarlyStoppingOptions } from './models/callbacks.js';
+export { modelCheckpoint, csvLogger, jsonLogger, type ModelCheckpointOptions } from './models/node/callbacks.js';

@@ -27,6 +27,7 @@ export type Logs = Record<string, number>;
 export interface Callback {
   onTrainBegin?(model: Sequential): void | Promise<void>;
   onEpochBegin?(epoch: number): void | Promise<void>;
+  onBatchBegin?(batch: number): void | Promise<void>;
   onBatchEnd?(batch: number, logs: Logs & { size: number; step: number; epoch: number; batches: number }): void | Promise<void>;
   onEpochEnd?(epoch: number, logs: Logs): void | Promise<void>;
   onTrainEnd?(logs: Logs): void | Promise<void>;
@@ -221,6 +222,7 @@ export class Sequential {
       for (let bi = 0; bi < batches && !this.stopTraining; bi++) {
         const idx = order.subarray(bi * batchSize, Math.min(N, (bi + 1) * batchSize));
         const bx = takeRows(x, idx), by = takeRows(y, idx);
+        for (const c of cbs) await c.onBatchBegin?.(bi);
         const { loss, gradNorm } = this.trainOnBatch(bx, by, args, metrics);
         if (Number.isFinite(gradNorm)) maxNorm = Math.max(maxNorm, gradNorm);
         if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
