@@ -122,6 +122,7 @@ export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
   log(`charrnn: ${corpus.train.length.toLocaleString('en-US')} training / ${corpus.val.length.toLocaleString('en-US')} validation characters, vocabulary ${vocab.size}; ` +
     `${cfg.cell.toUpperCase()} ${cfg.layers}x${cfg.hidden}, ${model.countParams().toLocaleString('en-US')} parameters; backend ${backendName()}`);
   const progress = new Progress(process.stderr);
+  const say = (m: string) => progress.log(m, log);
   let stopRequested = false;
   const onSigint = () => { stopRequested = true; };
   process.on('SIGINT', onSigint);
@@ -137,12 +138,12 @@ export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
     lastVal = nats;
     const improved = nats < bestVal;
     if (improved) bestVal = nats;
-    progress.log(`step ${model.step}: train ${lossEma.toFixed(3)}  val ${nats.toFixed(3)} nats/char (${(nats / Math.LN2).toFixed(3)} bits)${improved ? '  *best' : ''}`);
+    say(`step ${model.step}: train ${lossEma.toFixed(3)}  val ${nats.toFixed(3)} nats/char (${(nats / Math.LN2).toFixed(3)} bits)${improved ? '  *best' : ''}`);
     if (improved) await save(bestDir);
     await save(lastDir);
     if (run.sampleAtEval) {
       const s = sample(model, vocab, { length: run.sampleAtEval, temperature: 0.7, seed: model.step });
-      progress.log(`  ┌ sample at temperature 0.7\n${s.split('\n').map((l) => `  │ ${l}`).join('\n')}\n  └`);
+      say(`  ┌ sample at temperature 0.7\n${s.split('\n').map((l) => `  │ ${l}`).join('\n')}\n  └`);
     }
   };
   try {
@@ -165,7 +166,7 @@ export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
       });
       if (run.evalEvery > 0 && model.step % run.evalEvery === 0) await evaluate();
       else if (run.sampleEvery > 0 && model.step % run.sampleEvery === 0) {
-        progress.log(sample(model, vocab, { length: 200, temperature: 0.8, seed: model.step }));
+        say(sample(model, vocab, { length: 200, temperature: 0.8, seed: model.step }));
       }
       if (model.step % perEpoch === 0) model.epochsDone++;
     }

@@ -31,10 +31,10 @@ export class Progress {
     else this.out.write(`${line}\n`);
   }
 
-  /** Print a message above the bar. */
-  log(msg: string): void {
+  /** Print a message above the bar (to stdout, or through `sink`, e.g. stderr in --json mode). */
+  log(msg: string, sink: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
     if (this.tty) this.out.write('\r\x1b[2K');
-    process.stdout.write(msg.endsWith('\n') ? msg : `${msg}\n`);
+    sink(msg.replace(/\n$/, ''));
   }
 
   done(): void {

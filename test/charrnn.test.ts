@@ -1,0 +1,86 @@
+// The char-RNN app and CLI end to end on a small generated text, and the from-scratch example.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { buildCharModel, DEFAULT_CHARRNN, evaluateNats, prepareCorpus, sample, StreamBatcher } from '../src/apps/charrnn.js';
+
+const cli = (args: string[]) => spawnSync(process.execPath, ['dist/src/cli/main.js', ...args], { encoding: 'utf8' });
+// A text with structure a small LSTM learns in seconds: repeated short phrases.
+const TEXT = Array.from({ length: 300 }, (_, i) => ['the cat sat.', 'a dog ran!', 'we sing?'][i % 3]).join('\n') + '\n';
+
+test('StreamBatcher: targets are the inputs shifted by one, streams are contiguous and disjoint', () => {
+  const ids = Int32Array.from({ length: 101 }, (_, i) => i);
+  const sb = new StreamBatcher(ids, 4, 5);
+  assert.equal(sb.streamLen, 25);
+  assert.equal(sb.batchesPerEpoch, 5);
+  const { x, y } = sb.batch(1);
+  assert.deepEqual([...x.data.subarray(0, 5)], [5, 6, 7, 8, 9]);
+  assert.deepEqual([...y.data.subarray(0, 5)], [6, 7, 8, 9, 10]);
+  assert.deepEqual([...x.data.subarray(5, 10)], [30, 31, 32, 33, 34]);
+  assert.throws(() => new StreamBatcher(ids.subarray(0, 10), 4, 5), /too few for batch 4 x seq 5/);
+});
+
+test('a small LSTM learns the text (validation loss falls well below the unigram entropy) and samples from it', () => {
+  const corpus = prepareCorpus(TEXT, 0.1);
+  const cfg = { ...DEFAULT_CHARRNN, hidden: 48, layers: 1, embed: 16, seq: 16, batch: 8, lr: 0.01 };
+  const model = buildCharModel(corpus.vocab.size, cfg);
+  const before = evaluateNats(model, corpus.val, cfg.batch, cfg.seq);
+  const sb = new StreamBatcher(corpus.train, cfg.batch, cfg.seq);
+  model.resetStates();
+  for (let s = 0; s < 150; s++) {
+    if (s % sb.batchesPerEpoch === 0) model.resetStates();
+    const { x, y } = sb.batch(s % sb.batchesPerEpoch);
+    model.trainOnBatch(x, y, { clipNorm: 5 });
+  }
+  const after = evaluateNats(model, corpus.val, cfg.batch, cfg.seq);
+  assert.ok(before > 2.3 && after < 0.8, `validation nats/char ${before} -> ${after}`);
+  const s = sample(model, corpus.vocab, { length: 60, temperature: 0.5, prime: 'the ', seed: 1 });
+  assert.equal([...s].length, 60);
+  assert.ok(/cat|dog|sing/.test(s), `sample: ${JSON.stringify(s)}`);
+  assert.throws(() => sample(model, corpus.vocab, { length: 5, prime: 'xyz' }), /not in the model's vocabulary: "x", "y", "z"/);
+});
+
+test('CLI: train (with --json), resume, sample; clear errors for bad input', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rnnkit-charrnn-'));
+  try {
+    const data = join(dir, 'text.txt');
+    writeFileSync(data, TEXT);
+    const out = join(dir, 'run');
+    const common = ['--data', data, '--out', out, '--hidden', '32', '--layers', '1', '--embed', '8', '--seq', '16', '--batch', '8', '--eval-every', '20', '--lr', '0.02'];
+    const t = cli(['charrnn', 'train', ...common, '--steps', '40', '--json']);
+    assert.equal(t.status, 0, t.stderr);
+    const res = JSON.parse(t.stdout);
+    assert.equal(res.steps, 40);
+    assert.ok(res.bestValNats < 2.2 && res.tokensPerSecond > 0, t.stdout); // ln(17) = 2.83 before training
+    assert.ok(existsSync(join(out, 'best', 'model.json')) && existsSync(join(out, 'last', 'optimizer.safetensors')));
+    const r = cli(['charrnn', 'train', ...common, '--steps', '20', '--resume', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).steps, 60, 'resumed at step 40 and took 20 more');
+    const s = cli(['charrnn', 'sample', '--model', join(out, 'best'), '--length', '30', '--prime', 'the', '--seed', '3']);
+    assert.equal(s.status, 0, s.stderr);
+    assert.ok(s.stdout.startsWith('the') && s.stdout.length >= 33);
+    const bad = cli(['charrnn', 'sample', '--model', join(out, 'best'), '--prime', 'Z']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--prime: character\(s\) "Z" are not in the model's vocabulary/);
+    const missing = cli(['charrnn', 'train', '--data', join(dir, 'nope.txt'), '--out', out]);
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /cannot read '.*nope\.txt': ENOENT/);
+    const badArg = cli(['charrnn', 'train', '--data', data, '--out', out, '--cell', 'transformer']);
+    assert.equal(badArg.status, 2);
+    assert.match(badArg.stderr, /--cell: expected lstm, gru or rnn, got 'transformer'/);
+    assert.doesNotMatch(badArg.stderr, /\n\s+at /, 'no stack trace');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('examples/min-char-rnn runs as written and learns', () => {
+  const r = spawnSync(process.execPath, ['dist/examples/min-char-rnn.js', '', '1500'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const m = /smoothed loss per 25 characters: ([\d.]+) -> ([\d.]+)/.exec(r.stdout);
+  assert.ok(m, r.stdout);
+  assert.ok(Number(m[2]) < Number(m[1]) / 3, `loss ${m[1]} -> ${m[2]}`);
+});
