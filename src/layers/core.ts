@@ -4,6 +4,7 @@ import { glorotUniform, uniformInit } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
 import { configError, sizeOf, uniqueName, type Act, type CallContext, type Layer, type Shape } from './layer.js';
+import { applyLayer, type SymbolicTensor } from './symbolic.js';
 
 // ---------------------------------------------------------------------------------------------
 // Activations. Each backward takes the forward input x and output y and maps dy -> dx in place.
@@ -142,6 +143,9 @@ export class Embedding implements Layer {
     return null;
   }
 
+  /** Functional API: record this layer applied to a symbolic tensor. */
+  apply(x: SymbolicTensor): SymbolicTensor { return applyLayer(this, x) as SymbolicTensor; }
+
   getConfig(): Record<string, unknown> {
     return { className: this.className, name: this.name, ...this.options };
   }
@@ -237,6 +241,9 @@ export class Dense implements Layer {
     return dx;
   }
 
+  /** Functional API: record this layer applied to a symbolic tensor. */
+  apply(x: SymbolicTensor): SymbolicTensor { return applyLayer(this, x) as SymbolicTensor; }
+
   getConfig(): Record<string, unknown> {
     return { className: this.className, name: this.name, ...this.options, activation: this.activation };
   }
@@ -279,6 +286,9 @@ export class Dropout implements Layer {
     return dx;
   }
 
+  /** Functional API: record this layer applied to a symbolic tensor. */
+  apply(x: SymbolicTensor): SymbolicTensor { return applyLayer(this, x) as SymbolicTensor; }
+
   getConfig(): Record<string, unknown> { return { className: this.className, name: this.name, ...this.options }; }
 }
 
@@ -315,6 +325,9 @@ export class Activation implements Layer {
     activationBackward(this.activation, this.x, this.y, dx, this.k);
     return dx;
   }
+
+  /** Functional API: record this layer applied to a symbolic tensor. */
+  apply(x: SymbolicTensor): SymbolicTensor { return applyLayer(this, x) as SymbolicTensor; }
 
   getConfig(): Record<string, unknown> { return { className: this.className, name: this.name, activation: this.activation }; }
 }

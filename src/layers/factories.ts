@@ -1,6 +1,7 @@
 // TF.js/Keras-style factories: rnn.layers.lstm({ units: 64 }) and friends.
 import { Activation, Dense, Dropout, Embedding, type ActivationOptions, type DenseOptions, type DropoutOptions, type EmbeddingOptions } from './core.js';
 import { RecurrentLayer, type MergeMode, type RecurrentLayerOptions } from './rnn-layers.js';
+import { Add, Concatenate } from './symbolic.js';
 
 export interface BidirectionalOptions {
   layer: RecurrentLayer;
@@ -13,6 +14,8 @@ export const layers = {
   dense: (o: DenseOptions) => new Dense(o),
   dropout: (o: DropoutOptions) => new Dropout(o),
   activation: (o: ActivationOptions) => new Activation(o),
+  concatenate: (o: { name?: string } = {}) => new Concatenate(o),
+  add: (o: { name?: string } = {}) => new Add(o),
   simpleRNN: (o: RecurrentLayerOptions) => new RecurrentLayer('SimpleRNN', o),
   lstm: (o: RecurrentLayerOptions) => new RecurrentLayer('LSTM', o),
   gru: (o: RecurrentLayerOptions) => new RecurrentLayer('GRU', o),

@@ -2,6 +2,7 @@
 // known classes: no registries, and nothing in a file can name code to run.
 import { Activation, Dense, Dropout, Embedding } from './core.js';
 import type { Layer } from './layer.js';
+import { Add, Concatenate } from './symbolic.js';
 import { RecurrentLayer, type CellClass, type MergeMode, type RecurrentLayerOptions } from './rnn-layers.js';
 
 const CELLS: readonly string[] = ['SimpleRNN', 'LSTM', 'GRU'];
@@ -14,6 +15,8 @@ export function layerFromConfig(cfg: unknown, where: string): Layer {
     case 'Dense': return new Dense(opts as never);
     case 'Dropout': return new Dropout(opts as never);
     case 'Activation': return new Activation(opts as never);
+    case 'Concatenate': return new Concatenate(opts as never);
+    case 'Add': return new Add(opts as never);
     case 'SimpleRNN': case 'LSTM': case 'GRU':
       return new RecurrentLayer(className as CellClass, opts as unknown as RecurrentLayerOptions);
     case 'Bidirectional': {
@@ -24,6 +27,6 @@ export function layerFromConfig(cfg: unknown, where: string): Layer {
       return layer;
     }
     default:
-      throw new Error(`${where}: unknown layer type ${JSON.stringify(className)}; known: Embedding, Dense, Dropout, Activation, SimpleRNN, LSTM, GRU, Bidirectional`);
+      throw new Error(`${where}: unknown layer type ${JSON.stringify(className)}; known: Embedding, Dense, Dropout, Activation, Concatenate, Add, SimpleRNN, LSTM, GRU, Bidirectional`);
   }
 }

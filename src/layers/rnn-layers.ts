@@ -9,6 +9,7 @@ import { GRU, LSTM, RNN, type Recurrent } from './recurrent.js';
 import { Tensor } from '../tensor/tensor.js';
 import { configError, uniqueName, type Act, type CallContext, type Layer, type Shape } from './layer.js';
 import type { ParamStore } from '../tensor/params.js';
+import { applyLayer, type SymbolicTensor } from './symbolic.js';
 
 export type MergeMode = 'concat' | 'sum' | 'mul' | 'ave';
 
@@ -16,6 +17,8 @@ export interface RecurrentLayerOptions {
   units: number;
   /** Return the whole output sequence [B, T, H] instead of the last output [B, H]. */
   returnSequences?: boolean;
+  /** Also return the final states (h, and c for LSTM; per direction) as extra outputs (functional models). */
+  returnState?: boolean;
   /** Process the sequence backwards (and return outputs in that order), as Keras. */
   goBackwards?: boolean;
   /** Carry the final state into the next batch (truncated BPTT); call model.resetStates(). */
@@ -101,6 +104,7 @@ export class RecurrentLayer implements Layer {
   built = false;
   core: Recurrent | null = null;
   private saved: { B: number; T: number; plan: MaskPlan | null; dropMask: Float32Array | null; F: number } | null = null;
+  private hadStates = false;
 
   constructor(
     readonly cell: CellClass,
@@ -154,9 +158,50 @@ export class RecurrentLayer implements Layer {
   resetStates(): void { this.core?.resetStates(); }
 
   forward(x: Act, ctx: CallContext): Act {
+    return this.forwardMulti([x], ctx)[0]!;
+  }
+
+  /** Number of state tensors per direction: (h, c) for LSTM, h otherwise. */
+  get statesPerDirection(): number { return this.cell === 'LSTM' ? 2 : 1; }
+
+  /** Output names of a returnState layer: sequence/last output, then h (and c) per direction. */
+  get numOutputs(): number {
+    return this.options.returnState ? 1 + this.statesPerDirection * (this.bidirectional ? 2 : 1) : 1;
+  }
+
+  computeOutputShapes(inputShapes: Shape[]): Shape[] {
+    const out = this.computeOutputShape(inputShapes[0]!);
+    return [out, ...Array.from({ length: this.numOutputs - 1 }, () => [this.units] as Shape)];
+  }
+
+  /**
+   * Inputs: x [B, T, F], then optionally the initial states in Keras order (h, c for LSTM;
+   * forward direction first). Outputs: the output, then (returnState) the final states.
+   */
+  forwardMulti(xs: Act[], ctx: CallContext): Act[] {
     const core = this.core!;
+    const x = xs[0]!;
     const [B, T, F] = x.shape as [number, number, number];
     if (x.shape.length !== 3) configError(this.name, `expects a 3-D input [B, T, features], got [${x.shape.join(', ')}]`);
+    const D = this.bidirectional ? 2 : 1, S = this.statesPerDirection, H = this.units;
+    const states = xs.slice(1);
+    if (states.length !== 0 && states.length !== D * S) {
+      configError(this.name, `expects ${D * S} initial state tensors (${this.cell === 'LSTM' ? 'h, c' : 'h'}${D === 2 ? ' per direction' : ''}), got ${states.length}`);
+    }
+    let h0: Tensor | null = null, c0: Tensor | null = null;
+    if (states.length) {
+      const h = new Float32Array(D * B * H), c = new Float32Array(D * B * H);
+      for (let d = 0; d < D; d++) {
+        for (let k = 0; k < S; k++) {
+          const st = states[d * S + k]!;
+          if (st.shape.length !== 2 || st.shape[0] !== B || st.shape[1] !== H) configError(this.name, `initial state ${d * S + k} must be [${B}, ${H}], got [${st.shape.join(', ')}]`);
+          (k === 0 ? h : c).set(st.data, d * B * H);
+        }
+      }
+      h0 = new Tensor(h, [D, B, H]);
+      if (S === 2) c0 = new Tensor(c, [D, B, H]);
+    }
+    this.hadStates = states.length > 0;
     let data = x.data, mask = x.mask;
     if (this.options.goBackwards) {
       data = reverseTime(data, B, T, F);
@@ -179,21 +224,30 @@ export class RecurrentLayer implements Layer {
     const plan = planMask(mask, B, T);
     if (plan?.gather) data = regroup(data, plan, B, T, F, false);
     core.training = ctx.training;
-    const r = core.forward(new Tensor(data, [B, T, F]), { lengths: plan?.lengths ?? null });
+    const r = core.forward(new Tensor(data, [B, T, F]), { lengths: plan?.lengths ?? null, h0, c0 });
     this.saved = { B, T, plan, dropMask, F };
-    const H = this.units, D = core.numDirections;
+    const hN = r.hN.data as Float32Array;
+    const outs: Act[] = [];
     if (this.options.returnSequences) {
       let seq = r.output.data as Float32Array;
       if (plan?.gather) seq = regroup(seq, plan, B, T, D * H, true);
-      return { data: this.merge(seq, B * T), shape: [B, T, this.outWidth], mask };
+      outs.push({ data: this.merge(seq, B * T), shape: [B, T, this.outWidth], mask });
+    } else {
+      // Last output: the final state of each direction, [B, D*H].
+      const last = new Float32Array(B * D * H);
+      for (let d = 0; d < D; d++) {
+        for (let b = 0; b < B; b++) last.set(hN.subarray(d * B * H + b * H, d * B * H + (b + 1) * H), b * D * H + d * H);
+      }
+      outs.push({ data: this.merge(last, B), shape: [B, this.outWidth], mask: null });
     }
-    // Last output: the final state of the top layer, [B, D*H].
-    const hN = r.hN.data as Float32Array, L = core.numLayers;
-    const last = new Float32Array(B * D * H);
-    for (let d = 0; d < D; d++) {
-      for (let b = 0; b < B; b++) last.set(hN.subarray(((L - 1) * D + d) * B * H + b * H, ((L - 1) * D + d) * B * H + (b + 1) * H), b * D * H + d * H);
+    if (this.options.returnState) {
+      const cN = r.cN?.data as Float32Array | undefined;
+      for (let d = 0; d < D; d++) {
+        outs.push({ data: hN.slice(d * B * H, (d + 1) * B * H), shape: [B, H], mask: null });
+        if (cN) outs.push({ data: cN.slice(d * B * H, (d + 1) * B * H), shape: [B, H], mask: null });
+      }
     }
-    return { data: this.merge(last, B), shape: [B, this.outWidth], mask: null };
+    return outs;
   }
 
   /** (rows, 2H) -> (rows, outWidth) by the merge mode; identity for one direction or concat. */
@@ -229,22 +283,36 @@ export class RecurrentLayer implements Layer {
   }
 
   backward(dy: Float32Array): Float32Array {
+    return this.backwardMulti([dy])[0]!;
+  }
+
+  /** Gradients of the outputs (null = not used) -> gradients of x and of any initial states. */
+  backwardMulti(dys: (Float32Array | null)[]): Float32Array[] {
     const core = this.core!, s = this.saved!;
     const { B, T, plan, dropMask, F } = s;
-    const H = this.units, D = core.numDirections, L = core.numLayers;
-    let res;
-    if (this.options.returnSequences) {
+    const H = this.units, D = core.numDirections, S = this.statesPerDirection;
+    const dhN = new Float32Array(D * B * H), dcN = new Float32Array(D * B * H);
+    for (let d = 0; d < D; d++) {
+      const gh = dys[1 + d * S], gc = S === 2 ? dys[2 + d * S] : null;
+      if (gh) dhN.set(gh, d * B * H);
+      if (gc) dcN.set(gc, d * B * H);
+    }
+    let dOut: Tensor | null = null;
+    const dy = dys[0] ?? null;
+    if (dy && this.options.returnSequences) {
       let g = this.unmerge(dy, B * T);
       if (plan?.gather) g = regroup(g, plan, B, T, D * H, false);
-      res = core.backward(new Tensor(g, [B, T, D * H]));
-    } else {
+      dOut = new Tensor(g, [B, T, D * H]);
+    } else if (dy) {
       const g = this.unmerge(dy, B);
-      const dhN = new Float32Array(L * D * B * H);
       for (let d = 0; d < D; d++) {
-        for (let b = 0; b < B; b++) dhN.set(g.subarray(b * D * H + d * H, b * D * H + (d + 1) * H), ((L - 1) * D + d) * B * H + b * H);
+        for (let b = 0; b < B; b++) {
+          const o = d * B * H + b * H, i = b * D * H + d * H;
+          for (let j = 0; j < H; j++) dhN[o + j] += g[i + j]!;
+        }
       }
-      res = core.backward(null, { dhN: new Tensor(dhN, [L * D, B, H]) });
     }
+    const res = core.backward(dOut, { dhN: new Tensor(dhN, [D, B, H]), ...(S === 2 ? { dcN: new Tensor(dcN, [D, B, H]) } : {}) });
     let dx = res.dx.data as Float32Array;
     if (plan?.gather) dx = regroup(dx, plan, B, T, F, true);
     if (dropMask) {
@@ -254,7 +322,23 @@ export class RecurrentLayer implements Layer {
       }
     }
     if (this.options.goBackwards) dx = reverseTime(dx, B, T, F);
-    return dx;
+    const grads = [dx];
+    if (this.hadStates) {
+      const dh0 = res.dh0.data as Float32Array, dc0 = res.dc0?.data as Float32Array | undefined;
+      for (let d = 0; d < D; d++) {
+        grads.push(dh0.slice(d * B * H, (d + 1) * B * H));
+        if (S === 2) grads.push(dc0!.slice(d * B * H, (d + 1) * B * H));
+      }
+    }
+    return grads;
+  }
+
+  /**
+   * Functional API: apply to x, optionally with initial states (Keras order: h, c per direction).
+   * With returnState the result is [output, h, (c), ...] instead of one tensor.
+   */
+  apply(x: SymbolicTensor, opts: { initialState?: SymbolicTensor[] } = {}): SymbolicTensor | SymbolicTensor[] {
+    return applyLayer(this, [x, ...(opts.initialState ?? [])]);
   }
 
   getConfig(): Record<string, unknown> {

@@ -2,7 +2,7 @@
 // schedules per step, reduce-on-plateau, and a history logger. File-writing callbacks
 // (checkpoints, CSV/JSON logs) live in node/callbacks.ts.
 import { ReduceLROnPlateau, type ReduceLROnPlateauConfig, type Schedule } from '../optim/schedules.js';
-import type { Callback, Logs, Sequential } from './sequential.js';
+import type { Callback, Logs, Model as Sequential } from './sequential.js';
 
 export interface MonitorOptions {
   /** Log key to watch (default 'val_loss'; falls back to 'loss' when there is no validation). */

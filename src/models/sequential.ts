@@ -25,7 +25,7 @@ export interface CompileArgs {
 export type Logs = Record<string, number>;
 
 export interface Callback {
-  onTrainBegin?(model: Sequential): void | Promise<void>;
+  onTrainBegin?(model: Model): void | Promise<void>;
   onEpochBegin?(epoch: number): void | Promise<void>;
   onBatchBegin?(batch: number): void | Promise<void>;
   onBatchEnd?(batch: number, logs: Logs & { size: number; step: number; epoch: number; batches: number }): void | Promise<void>;
@@ -36,7 +36,7 @@ export interface Callback {
 export interface FitArgs {
   epochs?: number;
   batchSize?: number;
-  validationData?: [ArrayInput, ArrayInput];
+  validationData?: [ModelInput, ArrayInput];
   validationSplit?: number;
   shuffle?: boolean;
   callbacks?: Callback[];
@@ -50,6 +50,9 @@ export interface FitArgs {
   initialEpoch?: number;
   verbose?: 0 | 1;
 }
+
+/** One input (rnn.Tensor, { data, shape }, nested arrays) or, for multi-input models, an array of them. */
+export type ModelInput = ArrayInput | ArrayInput[];
 
 export interface History {
   epoch: number[];
@@ -66,10 +69,9 @@ export interface SequentialOptions {
 /** Raised when training stops on a NaN/Inf loss. */
 export class NonFiniteLossError extends Error {}
 
-export class Sequential {
-  readonly layers: Layer[] = [];
+/** What every model shares: compile, fit, evaluate, predict over one flat parameter buffer. */
+export abstract class Model {
   name: string;
-  inputShape: Shape | null;
   stopTraining = false;
   /** Free-form metadata saved with the model (vocabulary, tokenizer options, labels...). */
   metadata: Record<string, unknown> = {};
@@ -83,34 +85,31 @@ export class Sequential {
   /** Steps taken by fit over the model's life (continues across fit calls and resumes). */
   step = 0;
   epochsDone = 0;
-  private built = false;
+  protected built = false;
 
-  constructor(opts: SequentialOptions = {}) {
-    this.name = opts.name ?? 'sequential';
-    this.inputShape = opts.inputShape ?? null;
-    for (const l of opts.layers ?? []) this.add(l);
+  constructor(name: string) {
+    this.name = name;
   }
 
-  add(layer: Layer): void {
-    if (this.built) throw new Error(`${this.name}.add: the model is already built; add layers before the first fit/predict`);
-    if (this.layers.some((l) => l.name === layer.name)) throw new Error(`${this.name}.add: a layer named '${layer.name}' already exists`);
-    this.layers.push(layer);
-  }
+  /** Number of model inputs: fit/evaluate/predict take an array of that many inputs when > 1. */
+  abstract get numInputs(): number;
+  /** Every layer, in parameter-buffer order. */
+  abstract allLayers(): Layer[];
+  /** The layer producing the (single) output. */
+  protected abstract outputLayer(): Layer;
+  /** Build the layers for these input batches (called once, before the first run). */
+  protected abstract buildFor(xs: Dense[]): void;
+  protected abstract forwardAll(xs: Dense[], training: boolean): Act;
+  /** Backpropagate dLoss/d(output) (or d(logits) when `fused` is the output layer). */
+  protected abstract backwardAll(dy: Float32Array, fused: DenseLayer | null): void;
+  abstract summaryRows(): [string, string, string][];
+  abstract getConfig(): Record<string, unknown>;
 
   get isBuilt(): boolean { return this.built; }
 
-  /** Build every layer for inputs of shape `inputShape` (without batch) and pack the parameters. */
-  build(inputShape: Shape): void {
-    if (this.built) return;
-    if (this.layers.length === 0) throw new Error(`${this.name}: the model has no layers`);
-    let s = inputShape;
-    for (const l of this.layers) {
-      if (!l.built) l.build(s);
-      s = l.computeOutputShape(s);
-    }
-    this.inputShape = inputShape;
-    // One flat buffer for every parameter of every layer.
-    ({ params: this.params, grads: this.grads } = packStores(this.layers.flatMap((l) => (l.params ? [l.params] : []))));
+  /** Pack every layer's parameters into the model's flat buffers; call once the layers are built. */
+  protected packParameters(): void {
+    ({ params: this.params, grads: this.grads } = packStores(this.allLayers().flatMap((l) => (l.params ? [l.params] : []))));
     this.built = true;
   }
 
@@ -118,7 +117,7 @@ export class Sequential {
   weightEntries(): { name: string; shape: number[]; offset: number; size: number }[] {
     const out = [];
     let off = 0;
-    for (const l of this.layers) {
+    for (const l of this.allLayers()) {
       if (!l.params) continue;
       for (const e of l.params.entries) out.push({ name: `${l.name}/${e.name}`, shape: e.shape, offset: off + e.offset, size: e.size });
       off += l.params.size;
@@ -136,12 +135,12 @@ export class Sequential {
     for (const m of this.metricNames) createMetric(m, this.lossName); // validate names now
   }
 
-  private ensureBuilt(x: Dense): void {
-    if (!this.built) this.build(this.inputShape ?? x.shape.slice(1).map((d, i) => (i === 0 && x.shape.length >= 2 ? null : d)));
+  private ensureBuilt(xs: Dense[]): void {
+    if (!this.built) this.buildFor(xs);
   }
 
   private fusedHead(): DenseLayer | null {
-    const last = this.layers[this.layers.length - 1];
+    const last = this.outputLayer();
     if (!(last instanceof DenseLayer)) return null;
     const l = this.lossName;
     if ((l === 'sparseCategoricalCrossentropy' || l === 'categoricalCrossentropy') && last.activation === 'softmax') return last;
@@ -149,32 +148,33 @@ export class Sequential {
     return null;
   }
 
-  /** Forward through every layer. */
-  private run(x: Dense, training: boolean): Act {
-    let a: Act = { data: x.data, shape: x.shape, mask: x.mask };
-    const ctx = { training, rng: this.rng };
-    for (const l of this.layers) a = l.forward(a, ctx);
-    return a;
-  }
-
-  private backwardFrom(dy: Float32Array, fused: DenseLayer | null): void {
-    let g: Float32Array | null = dy;
-    for (let i = this.layers.length - 1; i >= 0 && g; i--) {
-      const l = this.layers[i]!;
-      g = l === fused ? fused.backwardFromLogits(g) : l.backward(g);
+  /** User inputs -> one dense batch per model input, all with the same number of samples. */
+  private toInputs(x: ModelInput | Dense | Dense[], what: string): Dense[] {
+    let xs: Dense[];
+    if (Array.isArray(x) && x.length === this.numInputs && x.every(isDense)) {
+      xs = x as Dense[];
+    } else if (this.numInputs > 1) {
+      if (!Array.isArray(x) || x.length !== this.numInputs) throw new RangeError(`${this.name}.${what}: the model has ${this.numInputs} inputs; pass an array of ${this.numInputs} inputs`);
+      xs = (x as unknown[]).map((xi, i) => (isDense(xi) ? xi : toDense(xi as ArrayInput, `${what}[${i}]`)));
+    } else {
+      xs = [isDense(x) ? x : toDense(x as ArrayInput, what)];
     }
+    const n = xs[0]!.shape[0];
+    xs.forEach((xi, i) => { if (xi.shape[0] !== n) throw new RangeError(`${this.name}.${what}: input ${i} has ${xi.shape[0]} samples, input 0 has ${n}`); });
+    return xs;
   }
 
   /** One optimisation step on a batch; returns the loss and the pre-clip gradient norm. */
-  trainOnBatch(x: Dense, y: Dense, clip: { clipNorm?: number; clipValue?: number } = {}, metrics: MetricState[] = []): { loss: number; gradNorm: number } {
+  trainOnBatch(x: Dense | Dense[], y: Dense, clip: { clipNorm?: number; clipValue?: number } = {}, metrics: MetricState[] = []): { loss: number; gradNorm: number } {
     if (!this.optimizer || !this.lossName) throw new Error(`${this.name}: call compile() before training`);
-    this.ensureBuilt(x);
-    const out = this.run(x, true);
+    const xs = Array.isArray(x) ? x : [x];
+    this.ensureBuilt(xs);
+    const out = this.forwardAll(xs, true);
     const fused = this.fusedHead();
     const { loss, grad } = computeLoss(this.lossName, out, y, fused);
     for (const m of metrics) m.update(out, y);
     this.grads.fill(0);
-    this.backwardFrom(grad, fused);
+    this.backwardAll(grad, fused);
     const gradNorm = clip.clipNorm !== undefined ? clipByGlobalNorm(this.grads, clip.clipNorm) : globalNorm(this.grads);
     if (clip.clipValue !== undefined) clipByValue(this.grads, clip.clipValue);
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) return { loss, gradNorm };
@@ -183,28 +183,28 @@ export class Sequential {
     return { loss, gradNorm };
   }
 
-  async fit(xIn: ArrayInput, yIn: ArrayInput, args: FitArgs = {}): Promise<History> {
+  async fit(xIn: ModelInput, yIn: ArrayInput, args: FitArgs = {}): Promise<History> {
     if (!this.optimizer || !this.lossName) throw new Error(`${this.name}.fit: call compile({ optimizer, loss }) first`);
     const epochs = args.epochs ?? 1, batchSize = args.batchSize ?? 32;
     if (!Number.isInteger(epochs) || epochs < 0) throw new RangeError(`${this.name}.fit: epochs must be a non-negative integer, got ${epochs}`);
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`${this.name}.fit: batchSize must be a positive integer, got ${batchSize}`);
     if (args.seed !== undefined) this.rng = rng(args.seed);
-    let x = toDense(xIn, 'fit(x)'), y = toDense(yIn, 'fit(y)');
-    if (x.shape[0] !== y.shape[0]) throw new RangeError(`${this.name}.fit: x has ${x.shape[0]} samples but y has ${y.shape[0]}`);
-    let val: [Dense, Dense] | null = null;
+    let x = this.toInputs(xIn, 'fit(x)'), y = toDense(yIn, 'fit(y)');
+    if (x[0]!.shape[0] !== y.shape[0]) throw new RangeError(`${this.name}.fit: x has ${x[0]!.shape[0]} samples but y has ${y.shape[0]}`);
+    let val: [Dense[], Dense] | null = null;
     if (args.validationData) {
-      val = [toDense(args.validationData[0], 'validationData[0]'), toDense(args.validationData[1], 'validationData[1]')];
+      val = [this.toInputs(args.validationData[0], 'validationData[0]'), toDense(args.validationData[1], 'validationData[1]')];
     } else if (args.validationSplit) {
       const f = args.validationSplit;
       if (!(f > 0 && f < 1)) throw new RangeError(`${this.name}.fit: validationSplit must be in (0, 1), got ${f}`);
       // As Keras: the last fraction of the samples, before shuffling.
-      const N = x.shape[0]!, nTrain = Math.floor(N * (1 - f));
+      const N = y.shape[0]!, nTrain = Math.floor(N * (1 - f));
       const tr = Array.from({ length: nTrain }, (_, i) => i), va = Array.from({ length: N - nTrain }, (_, i) => nTrain + i);
-      val = [takeRows(x, va), takeRows(y, va)];
-      x = takeRows(x, tr); y = takeRows(y, tr);
+      val = [x.map((xi) => takeRows(xi, va)), takeRows(y, va)];
+      x = x.map((xi) => takeRows(xi, tr)); y = takeRows(y, tr);
     }
     this.ensureBuilt(x);
-    const N = x.shape[0]!;
+    const N = y.shape[0]!;
     const history: History = { epoch: [], history: {} };
     const cbs = args.callbacks ?? [];
     const metrics = this.metricNames.map((m) => createMetric(m, this.lossName!));
@@ -221,7 +221,7 @@ export class Sequential {
       let lossSum = 0, seen = 0;
       for (let bi = 0; bi < batches && !this.stopTraining; bi++) {
         const idx = order.subarray(bi * batchSize, Math.min(N, (bi + 1) * batchSize));
-        const bx = takeRows(x, idx), by = takeRows(y, idx);
+        const bx = x.map((xi) => takeRows(xi, idx)), by = takeRows(y, idx);
         for (const c of cbs) await c.onBatchBegin?.(bi);
         const { loss, gradNorm } = this.trainOnBatch(bx, by, args, metrics);
         if (Number.isFinite(gradNorm)) maxNorm = Math.max(maxNorm, gradNorm);
@@ -252,19 +252,19 @@ export class Sequential {
   }
 
   /** Loss and metrics over (x, y) in inference mode. */
-  evaluate(xIn: ArrayInput | Dense, yIn: ArrayInput | Dense, args: { batchSize?: number } = {}): Logs {
+  evaluate(xIn: ModelInput | Dense | Dense[], yIn: ArrayInput | Dense, args: { batchSize?: number } = {}): Logs {
     if (!this.lossName) throw new Error(`${this.name}.evaluate: call compile() first`);
-    const x = isDense(xIn) ? xIn : toDense(xIn, 'evaluate(x)');
+    const x = this.toInputs(xIn, 'evaluate(x)');
     const y = isDense(yIn) ? yIn : toDense(yIn, 'evaluate(y)');
     this.ensureBuilt(x);
-    const N = x.shape[0]!, bs = args.batchSize ?? 32;
+    const N = y.shape[0]!, bs = args.batchSize ?? 32;
     const metrics = this.metricNames.map((m) => createMetric(m, this.lossName!));
     const fused = this.fusedHead();
     let lossSum = 0, weight = 0;
     for (let s = 0; s < N; s += bs) {
       const idx = Int32Array.from({ length: Math.min(bs, N - s) }, (_, i) => s + i);
-      const bx = takeRows(x, idx), by = takeRows(y, idx);
-      const out = this.run(bx, false);
+      const bx = x.map((xi) => takeRows(xi, idx)), by = takeRows(y, idx);
+      const out = this.forwardAll(bx, false);
       const r = computeLoss(this.lossName, out, by, fused);
       lossSum += r.loss * r.count; weight += r.count;
       for (const m of metrics) m.update(out, by);
@@ -275,14 +275,14 @@ export class Sequential {
   }
 
   /** Outputs for x, in batches of any size, inference mode. */
-  predict(xIn: ArrayInput, args: { batchSize?: number } = {}): Tensor {
-    const x = toDense(xIn, 'predict(x)');
+  predict(xIn: ModelInput, args: { batchSize?: number } = {}): Tensor {
+    const x = this.toInputs(xIn, 'predict(x)');
     this.ensureBuilt(x);
-    const N = x.shape[0]!, bs = args.batchSize ?? 32;
+    const N = x[0]!.shape[0]!, bs = args.batchSize ?? 32;
     const parts: Act[] = [];
     for (let s = 0; s < N; s += bs) {
       const idx = Int32Array.from({ length: Math.min(bs, N - s) }, (_, i) => s + i);
-      parts.push(this.run(takeRows(x, idx), false));
+      parts.push(this.forwardAll(x.map((xi) => takeRows(xi, idx)), false));
     }
     const shape = [N, ...parts[0]!.shape.slice(1)];
     const data = new Float32Array(shape.reduce((p, d) => p * d, 1));
@@ -292,18 +292,13 @@ export class Sequential {
   }
 
   resetStates(): void {
-    for (const l of this.layers) l.resetStates?.();
+    for (const l of this.allLayers()) l.resetStates?.();
   }
 
   /** A Keras-like table of layers, output shapes and parameter counts. */
   summary(print: (s: string) => void = console.log): string {
-    if (!this.built) throw new Error(`${this.name}.summary: the model is not built; pass inputShape to sequential() or call build([...])`);
-    const rows: [string, string, string][] = [];
-    let s = this.inputShape!;
-    for (const l of this.layers) {
-      s = l.computeOutputShape(s);
-      rows.push([`${l.name} (${l.className === 'Bidirectional' ? `Bidirectional(${(l as RecurrentLayer).cell})` : l.className})`, shapeStr([null, ...s]), String(l.params?.size ?? 0)]);
-    }
+    if (!this.built) throw new Error(`${this.name}.summary: the model is not built; give the input shape (sequential({ inputShape }) or rnn.input) or call build([...])`);
+    const rows = this.summaryRows();
     const head: [string, string, string] = ['Layer (type)', 'Output shape', 'Param #'];
     const w = [0, 1, 2].map((i) => Math.max(head[i]!.length, ...rows.map((r) => r[i]!.length)) + 2);
     const line = (r: [string, string, string]) => r.map((c, i) => c.padEnd(w[i]!)).join('').trimEnd();
@@ -312,6 +307,75 @@ export class Sequential {
       `Total params: ${this.countParams().toLocaleString('en-US')}`, bar].join('\n');
     print(text);
     return text;
+  }
+}
+
+/** A layer's type for summaries: Bidirectional(LSTM) etc. */
+export function layerTypeName(l: Layer): string {
+  return l.className === 'Bidirectional' ? `Bidirectional(${(l as RecurrentLayer).cell})` : l.className;
+}
+
+/** A plain stack of layers: each layer's output is the next one's input. */
+export class Sequential extends Model {
+  readonly layers: Layer[] = [];
+  inputShape: Shape | null;
+
+  constructor(opts: SequentialOptions = {}) {
+    super(opts.name ?? 'sequential');
+    this.inputShape = opts.inputShape ?? null;
+    for (const l of opts.layers ?? []) this.add(l);
+  }
+
+  add(layer: Layer): void {
+    if (this.built) throw new Error(`${this.name}.add: the model is already built; add layers before the first fit/predict`);
+    if (this.layers.some((l) => l.name === layer.name)) throw new Error(`${this.name}.add: a layer named '${layer.name}' already exists`);
+    this.layers.push(layer);
+  }
+
+  get numInputs(): number { return 1; }
+  allLayers(): Layer[] { return this.layers; }
+  protected outputLayer(): Layer { return this.layers[this.layers.length - 1]!; }
+
+  /** Build every layer for inputs of shape `inputShape` (without batch) and pack the parameters. */
+  build(inputShape: Shape): void {
+    if (this.built) return;
+    if (this.layers.length === 0) throw new Error(`${this.name}: the model has no layers`);
+    let s = inputShape;
+    for (const l of this.layers) {
+      if (!l.built) l.build(s);
+      s = l.computeOutputShape(s);
+    }
+    this.inputShape = inputShape;
+    this.packParameters();
+  }
+
+  protected buildFor(xs: Dense[]): void {
+    const x = xs[0]!;
+    this.build(this.inputShape ?? x.shape.slice(1).map((d, i) => (i === 0 && x.shape.length >= 2 ? null : d)));
+  }
+
+  protected forwardAll(xs: Dense[], training: boolean): Act {
+    const x = xs[0]!;
+    let a: Act = { data: x.data, shape: x.shape, mask: x.mask };
+    const ctx = { training, rng: this.rng };
+    for (const l of this.layers) a = l.forward(a, ctx);
+    return a;
+  }
+
+  protected backwardAll(dy: Float32Array, fused: DenseLayer | null): void {
+    let g: Float32Array | null = dy;
+    for (let i = this.layers.length - 1; i >= 0 && g; i--) {
+      const l = this.layers[i]!;
+      g = l === fused ? fused.backwardFromLogits(g) : l.backward(g);
+    }
+  }
+
+  summaryRows(): [string, string, string][] {
+    let s = this.inputShape!;
+    return this.layers.map((l) => {
+      s = l.computeOutputShape(s);
+      return [`${l.name} (${layerTypeName(l)})`, shapeStr([null, ...s]), String(l.params?.size ?? 0)];
+    });
   }
 
   getConfig(): Record<string, unknown> {

@@ -3,7 +3,7 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { monitored, type MonitorOptions } from '../callbacks.js';
-import type { Callback, Logs, Sequential } from '../sequential.js';
+import type { Callback, Logs, Model as Sequential } from '../sequential.js';
 import { saveModel } from './model-io.js';
 
 export interface ModelCheckpointOptions extends MonitorOptions {

@@ -4,7 +4,9 @@
 import { layerFromConfig } from '../../layers/from-config.js';
 import type { Shape } from '../../layers/layer.js';
 import { deserializeOptimizer, serializeOptimizer, type OptimizerConfig } from '../../optim/optimizers.js';
-import { Sequential } from '../sequential.js';
+import { Sequential, type Model } from '../sequential.js';
+import { GraphModel } from '../functional.js';
+import { applyLayer, input, type SymbolicTensor } from '../../layers/symbolic.js';
 import { FORMAT_VERSION, BUNDLE_FORMAT, loadBundle, saveBundle, type Bundle, type TensorMap } from './bundle.js';
 
 export const CREATED_BY = 'rnnkit 0.1.0';
@@ -14,7 +16,7 @@ export interface SaveModelOptions {
   includeOptimizer?: boolean;
 }
 
-export function modelToBundle(model: Sequential, opts: SaveModelOptions = {}): Bundle {
+export function modelToBundle(model: Model, opts: SaveModelOptions = {}): Bundle {
   if (!model.isBuilt) throw new Error(`save: model '${model.name}' is not built yet (nothing to save)`);
   const weights: TensorMap = {};
   for (const e of model.weightEntries()) {
@@ -42,23 +44,59 @@ export function modelToBundle(model: Sequential, opts: SaveModelOptions = {}): B
   return bundle;
 }
 
-export async function saveModel(model: Sequential, dir: string, opts: SaveModelOptions = {}): Promise<void> {
+export async function saveModel(model: Model, dir: string, opts: SaveModelOptions = {}): Promise<void> {
   await saveBundle(dir, modelToBundle(model, opts));
 }
 
 /** Load a model saved by saveModel; every piece is validated and errors name the file. */
-export async function loadModel(dir: string): Promise<Sequential> {
-  const b = await loadBundle(dir);
-  const where = `${dir}/model.json`;
-  const m = b.manifest as Record<string, unknown>;
-  const cfg = m.model as { className?: string; name?: string; inputShape?: Shape; layers?: unknown[] } | undefined;
+/** Rebuild the architecture (not the weights) from getConfig() output. */
+export function modelFromConfig(raw: unknown, where: string): Model {
+  const cfg = raw as { className?: string; name?: string; inputShape?: Shape; layers?: unknown[] } | undefined;
+  if (cfg?.className === 'Functional') return graphFromConfig(raw, where);
   if (!cfg || cfg.className !== 'Sequential' || !Array.isArray(cfg.layers)) {
-    throw new Error(`${where}: "model" must describe a Sequential model with a "layers" array`);
+    throw new Error(`${where}: "model" must describe a Sequential model with a "layers" array or a Functional model`);
   }
   if (!Array.isArray(cfg.inputShape)) throw new Error(`${where}: "model.inputShape" is missing`);
   const model = new Sequential({ name: cfg.name ?? 'sequential' });
   cfg.layers.forEach((lc, i) => model.add(layerFromConfig(lc, `${where}: model.layers[${i}]`)));
   model.build(cfg.inputShape);
+  return model;
+}
+
+function graphFromConfig(raw: unknown, where: string): Model {
+  const cfg = raw as { name?: string; inputs?: { name: string; shape: Shape }[]; nodes?: { layer: unknown; inputs: [number, number][] }[]; output?: [number, number] };
+  if (!Array.isArray(cfg.inputs) || !Array.isArray(cfg.nodes) || !Array.isArray(cfg.output)) {
+    throw new Error(`${where}: a Functional model needs "inputs", "nodes" and "output"`);
+  }
+  const inputs = cfg.inputs.map((t, i) => {
+    if (!t || !Array.isArray(t.shape)) throw new Error(`${where}: model.inputs[${i}] needs a "shape"`);
+    return input({ shape: t.shape, name: String(t.name ?? `input_${i}`) });
+  });
+  const outs: SymbolicTensor[][] = [];
+  const ref = (r: unknown, what: string): SymbolicTensor => {
+    const [k, i] = Array.isArray(r) ? (r as number[]) : [NaN, NaN];
+    const t = k! < 0 ? inputs[-1 - k!] : outs[k!]?.[i!];
+    if (!t) throw new Error(`${where}: ${what} refers to ${JSON.stringify(r)}, which is not an earlier node output or an input`);
+    return t;
+  };
+  cfg.nodes.forEach((n, k) => {
+    const layer = layerFromConfig(n?.layer, `${where}: model.nodes[${k}].layer`);
+    const ins = (Array.isArray(n.inputs) ? n.inputs : []).map((r, j) => ref(r, `model.nodes[${k}].inputs[${j}]`));
+    const res = applyLayer(layer, ins);
+    outs.push(Array.isArray(res) ? res : [res]);
+  });
+  return new GraphModel({ name: cfg.name ?? 'model', inputs, outputs: ref(cfg.output, 'model.output') });
+}
+
+/**
+ * Load a model saved by saveModel. The result is a Sequential or a GraphModel, as saved; the
+ * type parameter lets callers that know which say so (`loadModel<GraphModel>(dir)`).
+ */
+export async function loadModel<M extends Model = Sequential>(dir: string): Promise<M> {
+  const b = await loadBundle(dir);
+  const where = `${dir}/model.json`;
+  const m = b.manifest as Record<string, unknown>;
+  const model = modelFromConfig(m.model, where);
   const entries = model.weightEntries();
   const names = new Set(entries.map((e) => e.name));
   for (const k of Object.keys(b.weights)) {
@@ -89,5 +127,5 @@ export async function loadModel(dir: string): Promise<Sequential> {
     if (Array.isArray(tr.rngState) && tr.rngState.length === 4) model.rng.setState(tr.rngState);
   }
   model.metadata = (m.metadata as Record<string, unknown>) ?? {};
-  return model;
+  return model as M;
 }

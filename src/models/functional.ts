@@ -1,0 +1,124 @@
+// Functional models: any directed acyclic graph of layers recorded with rnn.input() and
+// layer.apply() — several inputs, merges, encoder states passed into a decoder — trained with the
+// same compile / fit / evaluate / predict as Sequential.
+//
+//   const src = rnn.input({ shape: [null] }), tgt = rnn.input({ shape: [null] });
+//   const [, h, c] = rnn.layers.lstm({ units: 64, returnState: true }).apply(embedSrc.apply(src));
+//   const y = rnn.layers.lstm({ units: 64, returnSequences: true }).apply(embedTgt.apply(tgt), { initialState: [h, c] });
+//   const model = rnn.model({ inputs: [src, tgt], outputs: rnn.layers.dense({ units: V, activation: 'softmax' }).apply(y) });
+import type { Dense as DenseLayer } from '../layers/core.js';
+import { shapeStr, type Act, type Layer } from '../layers/layer.js';
+import { isMultiLayer, type GraphNode, type SymbolicTensor } from '../layers/symbolic.js';
+import type { Dense } from './data-input.js';
+import { layerTypeName, Model } from './sequential.js';
+
+export interface GraphModelOptions {
+  inputs: SymbolicTensor | SymbolicTensor[];
+  outputs: SymbolicTensor;
+  name?: string;
+}
+
+export class GraphModel extends Model {
+  readonly inputs: SymbolicTensor[];
+  readonly output: SymbolicTensor;
+  /** Nodes in an order where every node comes after the nodes it reads from. */
+  readonly nodes: GraphNode[];
+  private values = new Map<SymbolicTensor, Act>();
+
+  constructor(o: GraphModelOptions) {
+    super(o.name ?? 'model');
+    this.inputs = Array.isArray(o.inputs) ? o.inputs : [o.inputs];
+    this.output = o.outputs;
+    if (Array.isArray(o.outputs)) throw new RangeError(`${this.name}: models train one output; pass outputs: tensor`);
+    for (const t of this.inputs) if (t.node !== null) throw new RangeError(`${this.name}: inputs must come from rnn.input(), got ${t}`);
+    this.nodes = this.topoSort();
+    const seen = new Set<Layer>();
+    for (const n of this.nodes) {
+      // A layer keeps the activations of its last forward for backward: one use per model.
+      if (seen.has(n.layer)) throw new RangeError(`${this.name}: layer '${n.layer.name}' is applied twice; create a second layer (weight sharing is not supported)`);
+      seen.add(n.layer);
+    }
+    this.packParameters();
+  }
+
+  private topoSort(): GraphNode[] {
+    const order: GraphNode[] = [], state = new Map<GraphNode, 1 | 2>();
+    const inputs = new Set(this.inputs);
+    const visit = (t: SymbolicTensor): void => {
+      if (t.node === null) {
+        if (!inputs.has(t)) throw new RangeError(`${this.name}: the output depends on ${t}, which is not among the model's inputs`);
+        return;
+      }
+      const s = state.get(t.node);
+      if (s === 2) return;
+      if (s === 1) throw new RangeError(`${this.name}: the graph has a cycle at layer '${t.node.layer.name}'`);
+      state.set(t.node, 1);
+      for (const i of t.node.inputs) visit(i);
+      state.set(t.node, 2);
+      order.push(t.node);
+    };
+    visit(this.output);
+    return order;
+  }
+
+  get numInputs(): number { return this.inputs.length; }
+  allLayers(): Layer[] { return this.nodes.map((n) => n.layer); }
+  protected outputLayer(): Layer { return this.output.node!.layer; }
+  protected buildFor(): void { /* layers are built when applied */ }
+
+  protected forwardAll(xs: Dense[], training: boolean): Act {
+    const v = this.values;
+    v.clear();
+    this.inputs.forEach((t, i) => v.set(t, { data: xs[i]!.data, shape: xs[i]!.shape, mask: xs[i]!.mask }));
+    const ctx = { training, rng: this.rng };
+    for (const n of this.nodes) {
+      const ins = n.inputs.map((t) => v.get(t)!);
+      const outs = isMultiLayer(n.layer) ? n.layer.forwardMulti(ins, ctx) : [n.layer.forward(ins[0]!, ctx)];
+      n.outputs.forEach((t, i) => v.set(t, outs[i]!));
+    }
+    return v.get(this.output)!;
+  }
+
+  protected backwardAll(dy: Float32Array, fused: DenseLayer | null): void {
+    const grads = new Map<SymbolicTensor, Float32Array>([[this.output, dy]]);
+    const add = (t: SymbolicTensor, g: Float32Array | null) => {
+      if (!g) return;
+      const cur = grads.get(t);
+      if (!cur) { grads.set(t, g); return; }
+      const sum = cur.slice(); // never write into an array a layer handed out
+      for (let i = 0; i < sum.length; i++) sum[i] += g[i]!;
+      grads.set(t, sum);
+    };
+    for (let k = this.nodes.length - 1; k >= 0; k--) {
+      const n = this.nodes[k]!;
+      const dys = n.outputs.map((t) => grads.get(t) ?? null);
+      if (dys.every((g) => g === null)) continue; // nothing downstream depends on this node
+      let dxs: (Float32Array | null)[];
+      if (n.layer === fused) dxs = [fused.backwardFromLogits(dys[0]!)];
+      else if (isMultiLayer(n.layer)) dxs = n.layer.backwardMulti(dys);
+      else dxs = [n.layer.backward(dys[0]!)];
+      n.inputs.forEach((t, i) => add(t, dxs[i] ?? null));
+    }
+  }
+
+  summaryRows(): [string, string, string][] {
+    const rows: [string, string, string][] = this.inputs.map((t) => [`${t.name} (Input)`, shapeStr([null, ...t.shape]), '0']);
+    for (const n of this.nodes) {
+      const from = n.inputs.map((t) => t.name).join(', ');
+      rows.push([`${n.layer.name} (${layerTypeName(n.layer)}) <- ${from}`, n.outputs.map((t) => shapeStr([null, ...t.shape])).join(' '), String(n.layer.params?.size ?? 0)]);
+    }
+    return rows;
+  }
+
+  getConfig(): Record<string, unknown> {
+    const id = new Map<SymbolicTensor, [number, number]>(); // tensor -> [node index (-1 - input index for inputs), output index]
+    this.inputs.forEach((t, i) => id.set(t, [-1 - i, 0]));
+    this.nodes.forEach((n, k) => n.outputs.forEach((t, i) => id.set(t, [k, i])));
+    return {
+      className: 'Functional', name: this.name,
+      inputs: this.inputs.map((t) => ({ name: t.name, shape: t.shape })),
+      nodes: this.nodes.map((n) => ({ layer: n.layer.getConfig(), inputs: n.inputs.map((t) => id.get(t)) })),
+      output: id.get(this.output),
+    };
+  }
+}
