@@ -1,34 +1,5 @@
-// rnnkit public API: re-exports only.
-export { Tensor } from './tensor/tensor.js';
-export { rng, type Rng } from './tensor/rng.js';
-export { ParamStore, type DType, type ParamSpec } from './tensor/params.js';
-export {
-  Recurrent, LSTM, GRU, RNN,
-  type RecurrentOptions, type LSTMOptions, type GRUOptions, type RNNOptions,
-  type ForwardOptions, type ForwardResult, type BackwardOptions, type BackwardResult,
-} from './layers/recurrent.js';
-export { getBackend, setBackend, backendName, referenceBackend, type Backend, type CellKind } from './kernels/index.js';
-export { layers, type BidirectionalOptions } from './layers/factories.js';
-export { Embedding, Dense, Dropout, Activation } from './layers/core.js';
-export { RecurrentLayer, type RecurrentLayerOptions, type MergeMode } from './layers/rnn-layers.js';
-export type { Layer, Act, Shape } from './layers/layer.js';
-export { Model, Sequential, NonFiniteLossError, type SequentialOptions, type CompileArgs, type FitArgs, type History, type Callback, type Logs, type ModelInput } from './models/sequential.js';
-export { GraphModel, type GraphModelOptions } from './models/functional.js';
-export { input, SymbolicTensor, Concatenate, Add } from './layers/symbolic.js';
-export * from './optim/index.js';
-export * as metrics from './models/metrics-api.js';
-export * as losses from './models/losses.js';
+// rnnkit public API (Node.js): everything in browser.ts plus file-system features (saving,
+// loading, checkpoint and log callbacks).
+export * from './browser.js';
 export { saveModel, loadModel } from './models/node/model-io.js';
-
-import { Sequential, type SequentialOptions } from './models/sequential.js';
-import { GraphModel, type GraphModelOptions } from './models/functional.js';
-/** Keras/TF.js-style constructor: rnn.sequential({ layers: [...] }). */
-export function sequential(opts: SequentialOptions = {}): Sequential {
-  return new Sequential(opts);
-}
-/** Functional model over a graph recorded with rnn.input() and layer.apply(): rnn.model({ inputs, outputs }). */
-export function model(opts: GraphModelOptions): GraphModel {
-  return new GraphModel(opts);
-}
-export { earlyStopping, learningRateScheduler, reduceLROnPlateau, type EarlyStoppingOptions } from './models/callbacks.js';
 export { modelCheckpoint, csvLogger, jsonLogger, type ModelCheckpointOptions } from './models/node/callbacks.js';
