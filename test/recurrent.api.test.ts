@@ -99,3 +99,19 @@ test('bad input gets errors naming the argument and what was expected', () => {
   assert.throws(() => new LSTM({ inputSize: 3, hiddenSize: 4 }).backward(null), /call forward\(\) first/);
   assert.throws(() => new Tensor(new Float32Array(5), [2, 3]), /data has 5 values but shape \[2, 3\] needs 6/);
 });
+
+test('recurrentDropout: float32 (fast GEMMs + reference loop) agrees with float64 under the same mask', () => {
+  const opts = { inputSize: 3, hiddenSize: 5, numLayers: 2, bidirectional: true, seed: 4, recurrentDropout: 0.4 };
+  const a = new LSTM(opts), b = new LSTM({ ...opts, dtype: 'float64' });
+  const x = randomArray(6 * 2 * 3, 8, 1);
+  const mask = new Tensor(Float64Array.from({ length: 4 * 2 * 5 }, (_, i) => (i % 3 === 0 ? 0 : 1 / 0.6)), [4, 2, 5]);
+  const ya = a.forward(new Tensor(Float32Array.from(x), [6, 2, 3]), { recurrentMask: new Tensor(Float32Array.from(mask.data), [4, 2, 5]) }).output.data;
+  const yb = b.forward(new Tensor(x, [6, 2, 3]), { recurrentMask: mask }).output.data;
+  assertClose(ya, yb, 1e-5, 1e-4, 'float32 vs float64');
+  // In training mode masks are drawn per call; in eval mode no mask applies.
+  const t1 = a.forward(new Tensor(Float32Array.from(x), [6, 2, 3])).output.data;
+  const t2 = a.forward(new Tensor(Float32Array.from(x), [6, 2, 3])).output.data;
+  assert.notDeepEqual(t1, t2);
+  a.eval();
+  assert.deepEqual(a.forward(new Tensor(Float32Array.from(x), [6, 2, 3])).output.data, a.forward(new Tensor(Float32Array.from(x), [6, 2, 3])).output.data);
+});

@@ -53,13 +53,15 @@ export function seqForwardRef(a: SeqForwardArgs): void {
   const make = (n: number): F => (xg instanceof Float64Array ? new Float64Array(n) : new Float32Array(n));
   const gh = make(B * G);
   const rh = make(BH);
+  const hpm = make(BH); // h_prev ⊙ hMask
   const h = cache.h, c = cache.c;
   const h0slot = reverse ? T : 0;
   h.set(a.h0.subarray(0, BH), h0slot * BH);
   if (kind === 'lstm') c.set(a.c0!.subarray(0, BH), h0slot * BH);
   for (const t of stepOrder(T, reverse)) {
     const { cur, prev } = slots(t, reverse);
-    const hp = h.subarray(prev * BH, (prev + 1) * BH);
+    let hp = h.subarray(prev * BH, (prev + 1) * BH);
+    if (a.hMask) { hpm.set(hp); for (let i = 0; i < BH; i++) hpm[i] *= a.hMask[i]!; hp = hpm; }
     if (kind === 'gru' && !a.resetAfter) {
       // r and z first; the candidate needs r ⊙ h before its product.
       gemmRef(false, true, B, 2 * H, H, hp, H, whh, H, gh, G, false);
@@ -98,7 +100,7 @@ export function seqForwardRef(a: SeqForwardArgs): void {
           const r = sigmoid(xg[xo + j]! + gh[go + j]!);
           const z = sigmoid(xg[xo + H + j]! + gh[go + H + j]!);
           gates[xo + j] = r; gates[xo + H + j] = z;
-          if (!a.resetAfter) rh[so + j] = r * h[hpo + j]!;
+          if (!a.resetAfter) rh[so + j] = r * h[hpo + j]! * (a.hMask ? a.hMask[so + j]! : 1);
         }
         if (a.resetAfter) {
           for (let j = 0; j < H; j++) aux[ao + j] = gh[go + 2 * H + j]! + (bhn ? bhn[j]! : 0);
@@ -199,7 +201,7 @@ export function seqBackwardRef(a: SeqBackwardArgs): void {
           }
           for (let j = 0; j < H; j++) {
             const r = gates[xo + j]!;
-            const dar = drh[so + j]! * h[hpo + j]! * r * (1 - r);
+            const dar = drh[so + j]! * h[hpo + j]! * (a.hMask ? a.hMask[so + j]! : 1) * r * (1 - r);
             dxg[xo + j] = dar; dgh[xo + j] = dar;
           }
         }
@@ -226,10 +228,9 @@ export function seqBackwardRef(a: SeqBackwardArgs): void {
       const so = b * H, xo = (t * B + b) * G;
       for (let j = 0; j < H; j++) {
         let d = dhPrev[so + j]!;
-        if (kind === 'gru') {
-          d += dh[so + j]! * gates[xo + H + j]!; // z ⊙ dh'
-          if (!a.resetAfter) d += drh[so + j]! * gates[xo + j]!; // r ⊙ d(rh)
-        }
+        if (kind === 'gru' && !a.resetAfter) d += drh[so + j]! * gates[xo + j]!; // r ⊙ d(rh)
+        if (a.hMask) d *= a.hMask[so + j]!; // every term so far came through h_prev ⊙ mask
+        if (kind === 'gru') d += dh[so + j]! * gates[xo + H + j]!; // z ⊙ dh' (unmasked)
         dh[so + j] = d;
       }
     }
@@ -240,6 +241,7 @@ export function seqBackwardRef(a: SeqBackwardArgs): void {
 
 export const referenceBackend: Backend = {
   name: 'reference',
+  supportsHMask: true,
   gemm: gemmRef,
   seqForward: seqForwardRef,
   seqBackward: seqBackwardRef,

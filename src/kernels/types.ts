@@ -45,6 +45,13 @@ export interface SeqShape {
   lengths: Int32Array | null;
   /** Process t = T-1 .. 0; each sequence starts at its own last valid step lengths[b]-1. */
   reverse: boolean;
+  /**
+   * Recurrent dropout (Gal & Ghahramani 2016): a (B, H) mask, already scaled by 1/(1-p), that
+   * multiplies h_prev wherever it enters a recurrent product (h·W_hhᵀ, and r ⊙ h for the GRU
+   * without resetAfter) — the same mask at every step. The GRU's direct z ⊙ h term is unmasked,
+   * as in Keras. Optional; backends without support must refuse it rather than ignore it.
+   */
+  hMask?: F | null;
 }
 
 export interface SeqForwardArgs<A extends F = F> extends SeqShape {
@@ -105,6 +112,8 @@ export interface SeqBackwardArgs<A extends F = F> extends SeqShape {
  */
 export interface Backend {
   readonly name: string;
+  /** Whether seqForward/seqBackward implement `hMask` (recurrent dropout). */
+  readonly supportsHMask?: boolean;
   gemm(
     transA: boolean, transB: boolean, M: number, N: number, K: number,
     A: F, lda: number, B: F, ldb: number, C: F, ldc: number, accumulate: boolean,

@@ -18,8 +18,8 @@
 // (xg = X·W_ihᵀ + biases), then the backend's sequence loop (one recurrent product and one
 // fused gate pass per step). Backward runs the reverse loop, then the weight gradients as big
 // products: dW_ih += dxgᵀ·X, dW_hh += dghᵀ·Hprev, dX = dxg·W_ih.
-import { allocCache, backendFor, gateWidth } from '../kernels/index.js';
-import type { CellKind, F, SeqCache } from '../kernels/types.js';
+import { allocCache, backendFor, gateWidth, referenceBackend } from '../kernels/index.js';
+import type { Backend, CellKind, F, SeqCache } from '../kernels/types.js';
 import { glorotUniform, orthogonal, uniformInit } from '../tensor/init.js';
 import { makeArray, ParamStore, type DType, type ParamSpec } from '../tensor/params.js';
 import { rng, type Rng } from '../tensor/rng.js';
@@ -49,6 +49,13 @@ export interface RecurrentOptions {
   dtype?: DType;
   /** Carry the final state into the next forward call (without gradient): truncated BPTT. */
   stateful?: boolean;
+  /**
+   * Recurrent dropout in training mode: one (B, H) mask per layer, direction and forward call,
+   * applied to h_prev wherever it enters a recurrent product (Gal & Ghahramani 2016; Keras'
+   * recurrent_dropout). Runs the per-step loop on the reference kernels when the fast backend
+   * lacks support.
+   */
+  recurrentDropout?: number;
 }
 
 export interface LSTMOptions extends RecurrentOptions {
@@ -72,6 +79,11 @@ export interface ForwardOptions {
   c0?: StateInput;
   /** Valid length of each sequence (B values in [0, T]). */
   lengths?: ArrayLike<number> | null;
+  /**
+   * Explicit recurrent-dropout masks [L*D, B, H] (already scaled), instead of drawing them from
+   * the layer's rng; applied in training and eval mode alike. For tests and reproducibility.
+   */
+  recurrentMask?: Tensor<F> | null;
 }
 
 export interface ForwardResult<A extends F = Float32Array> {
@@ -100,6 +112,8 @@ interface DirCache {
 interface LayerCache {
   /** (T·B, I_l) time-major input of this layer (after dropout for l > 0). */
   x: F;
+  /** Recurrent-dropout mask per direction (B, H), or null. */
+  hMasks: (F | null)[];
   inSize: number;
   dirs: DirCache[];
   /** Dropout mask applied to this layer's output (already scaled by 1/(1-p)), or null. */
@@ -131,6 +145,7 @@ export class Recurrent {
   readonly bias: boolean;
   readonly dtype: DType;
   readonly resetAfter: boolean;
+  readonly recurrentDropout: number;
   stateful: boolean;
   training = true;
   readonly params: ParamStore;
@@ -153,6 +168,8 @@ export class Recurrent {
     this.dtype = options.dtype ?? 'float32';
     if (this.dtype !== 'float32' && this.dtype !== 'float64') throw new RangeError(`${owner}: option 'dtype' must be 'float32' or 'float64'`);
     this.resetAfter = options.resetAfter ?? true;
+    this.recurrentDropout = options.recurrentDropout ?? 0;
+    if (!(this.recurrentDropout >= 0 && this.recurrentDropout < 1)) throw new RangeError(`${owner}: option 'recurrentDropout' must be in [0, 1), got ${this.recurrentDropout}`);
     this.stateful = options.stateful ?? false;
     this.rng = rng(options.seed ?? 0);
     this.params = new ParamStore(this.paramSpecs(), this.dtype);
@@ -263,6 +280,7 @@ export class Recurrent {
     const H = this.hiddenSize, D = this.numDirections, G = this.gateSize, L = this.numLayers;
     const BH = B * H, TB = T * B;
     const backend = backendFor(this.params.data);
+    const recMasks = this.recurrentMasks(opts.recurrentMask, B);
     let input = this.toTimeMajor(x.data, T, B, I);
     const hN = this.make(L * D * BH);
     const cN = this.kind === 'lstm' ? this.make(L * D * BH) : null;
@@ -272,6 +290,7 @@ export class Recurrent {
       const inSize = this.layerInputSize(l);
       out = this.make(TB * D * H);
       const dirs: DirCache[] = [];
+      const hMasks: (F | null)[] = [];
       for (let d = 0; d < D; d++) {
         const s = Recurrent.suffix(l, d);
         const wih = this.params.value(`weight_ih${s}`), whh = this.params.value(`weight_hh${s}`);
@@ -290,8 +309,10 @@ export class Recurrent {
         backend.gemm(false, true, TB, G, inSize, input, inSize, wih, inSize, xg, G, this.bias);
         const idx = l * D + d;
         const cache = allocCache((n) => this.make(n), this.kind, T, B, H);
-        backend.seqForward({
-          kind: this.kind, resetAfter: this.resetAfter, T, B, H, lengths, reverse: d === 1,
+        const hMask = recMasks ? recMasks.subarray(idx * BH, (idx + 1) * BH) : null;
+        hMasks.push(hMask);
+        seqBackend(backend, hMask).seqForward({
+          kind: this.kind, resetAfter: this.resetAfter, T, B, H, lengths, reverse: d === 1, hMask,
           xg, whh, bhn,
           h0: h0 ? h0.subarray(idx * BH, (idx + 1) * BH) : this.make(BH),
           c0: this.kind === 'lstm' ? (c0 ? c0.subarray(idx * BH, (idx + 1) * BH) : this.make(BH)) : null,
@@ -312,7 +333,7 @@ export class Recurrent {
           out[i] *= mask[i]!;
         }
       }
-      layers.push({ x: input, inSize, dirs, mask });
+      layers.push({ x: input, inSize, dirs, mask, hMasks });
       input = out;
     }
     this.fwd = { T, B, lengths, layers };
@@ -361,8 +382,9 @@ export class Recurrent {
         const dxg = this.make(TB * G);
         const dgh = this.kind === 'gru' ? this.make(TB * G) : dxg;
         const dh0v = dh0.subarray(idx * BH, (idx + 1) * BH);
-        backend.seqBackward({
-          kind: this.kind, resetAfter: this.resetAfter, T, B, H, lengths, reverse: d === 1,
+        const hMask = lc.hMasks[d] ?? null;
+        seqBackend(backend, hMask).seqBackward({
+          kind: this.kind, resetAfter: this.resetAfter, T, B, H, lengths, reverse: d === 1, hMask,
           whh, bhn: this.kind === 'gru' && this.bias ? this.params.value(`bias_hh${s}`).subarray(2 * H) : null,
           cache, dOut, dOutOffset: d * H, ldDOut: D * H,
           dhN: dhN ? dhN.subarray(idx * BH, (idx + 1) * BH) : null,
@@ -372,7 +394,13 @@ export class Recurrent {
         // Weight gradients as big products over all T·B rows.
         const dWih = this.params.gradOf(`weight_ih${s}`), dWhh = this.params.gradOf(`weight_hh${s}`);
         backend.gemm(true, false, G, inSize, TB, dxg, G, lc.x, inSize, dWih, inSize, true);
-        const hPrev = d === 1 ? cache.h.subarray(BH) : cache.h.subarray(0, TB * H);
+        let hPrev = d === 1 ? cache.h.subarray(BH) : cache.h.subarray(0, TB * H);
+        if (hMask) {
+          // The recurrent products saw h_prev ⊙ mask.
+          const m = this.make(TB * H);
+          for (let r = 0; r < T; r++) for (let i = 0; i < BH; i++) m[r * BH + i] = hPrev[r * BH + i]! * hMask[i]!;
+          hPrev = m;
+        }
         if (this.kind === 'gru' && !this.resetAfter) {
           backend.gemm(true, false, 2 * H, H, TB, dgh, G, hPrev, H, dWhh, H, true);
           backend.gemm(true, false, H, H, TB, dgh.subarray(2 * H), G, cache.aux, H, dWhh.subarray(2 * H * H), H, true);
@@ -394,6 +422,21 @@ export class Recurrent {
     };
     if (dc0) result.dc0 = new Tensor(dc0, [L * D, B, H]);
     return result;
+  }
+
+  /** Recurrent-dropout masks [L*D, B, H] for this forward, or null when none apply. */
+  private recurrentMasks(given: Tensor<F> | null | undefined, B: number): F | null {
+    const LD = this.numLayers * this.numDirections, H = this.hiddenSize;
+    if (given) {
+      if (!(given instanceof Tensor) || given.shape.length !== 3 || given.shape[0] !== LD || given.shape[1] !== B || given.shape[2] !== H) {
+        throw new RangeError(`${this.constructor.name}.forward: 'recurrentMask' must be a Tensor of shape [${LD}, ${B}, ${H}]`);
+      }
+      return given.data;
+    }
+    if (!this.training || this.recurrentDropout === 0) return null;
+    const m = this.make(LD * B * H), keep = 1 - this.recurrentDropout;
+    for (let i = 0; i < m.length; i++) m[i] = this.rng.next() < keep ? 1 / keep : 0;
+    return m;
   }
 
   private checkLengths(lengths: ArrayLike<number> | null | undefined, T: number, B: number): Int32Array | null {
@@ -427,6 +470,11 @@ export class Recurrent {
     }
     return out;
   }
+}
+
+/** The backend for the per-step loop: the fast one unless it cannot apply a recurrent mask. */
+function seqBackend(b: Backend, hMask: F | null): Backend {
+  return hMask && !b.supportsHMask ? referenceBackend : b;
 }
 
 /** acc[k] += Σ_r m[r, k] for an (rows, cols) matrix. */

@@ -25,7 +25,10 @@ export interface RecurrentLayerOptions {
   stateful?: boolean;
   /** Dropout on the inputs, one mask per sequence shared over time (Gal & Ghahramani). */
   dropout?: number;
-  /** Dropout on the recurrent state. Not implemented in the fused kernels yet: must be 0. */
+  /**
+   * Dropout on the recurrent state: one mask per sequence on h_prev in every recurrent product
+   * (Keras semantics). The per-step loop then runs on the reference kernels (slower).
+   */
   recurrentDropout?: number;
   useBias?: boolean;
   /** LSTM: forget-gate bias initialised to 1 (Keras unit_forget_bias). */
@@ -113,9 +116,7 @@ export class RecurrentLayer implements Layer {
   ) {
     const o = options ?? ({} as RecurrentLayerOptions);
     if (!Number.isInteger(o.units) || o.units < 1) configError(cell, `option 'units' must be a positive integer, got ${String(o.units)}`);
-    if ((o.recurrentDropout ?? 0) !== 0) {
-      configError(cell, `recurrentDropout is not supported by the fused kernels yet; use 'dropout' (input dropout) or Dropout layers`);
-    }
+    if (!((o.recurrentDropout ?? 0) >= 0 && (o.recurrentDropout ?? 0) < 1)) configError(cell, `option 'recurrentDropout' must be in [0, 1)`);
     if (!((o.dropout ?? 0) >= 0 && (o.dropout ?? 0) < 1)) configError(cell, `option 'dropout' must be in [0, 1)`);
     if (bidirectional !== null && !['concat', 'sum', 'mul', 'ave'].includes(bidirectional)) {
       configError('Bidirectional', `mergeMode must be concat, sum, mul or ave, got '${String(bidirectional)}'`);
@@ -144,6 +145,7 @@ export class RecurrentLayer implements Layer {
     const common = {
       inputSize: F, hiddenSize: o.units, batchFirst: true, bidirectional: this.bidirectional !== null,
       bias: o.useBias ?? true, stateful: o.stateful ?? false, init: o.init ?? 'keras', seed: o.seed ?? 3,
+      recurrentDropout: o.recurrentDropout ?? 0,
     };
     this.core = this.cell === 'LSTM' ? new LSTM({ ...common, forgetBias: (o.unitForgetBias ?? true) ? 1 : 0 })
       : this.cell === 'GRU' ? new GRU({ ...common, resetAfter: o.resetAfter ?? true })
