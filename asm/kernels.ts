@@ -11,8 +11,10 @@
 // call, and passes byte addresses. Nothing here allocates or grows memory. All matrices are
 // row-major float32; "ld" arguments are row strides in elements, pointers are byte addresses.
 //
-// Semantics follow src/kernels/types.ts and src/kernels/reference.ts exactly, except that the
-// gate nonlinearities use a rational approximation (|error| < 3.3e-7, see tanh4).
+// Semantics follow src/kernels/types.ts and src/kernels/reference.ts, except that the gate
+// nonlinearities use a rational approximation (|error| < 3.3e-7, see tanh4) and that the cache's
+// gates/aux rows of padded steps are written as zeros (the reference leaves them untouched;
+// backward never reads them).
 
 // ------------------------------------------------------------------------------------------
 // SIMD helpers
@@ -37,7 +39,7 @@
 
 /**
  * tanh(x) per lane, as the [13/6] odd/even rational minimax approximation used by Eigen:
- *   tanh(x) ≈ x·P(x²)/Q(x²) on |x| <= 7.9053111, where float32 tanh is within 2.4e-7 of ±1.
+ *   tanh(x) ≈ x·P(x²)/Q(x²) on |x| <= 7.9053111, beyond which tanh is within 2.7e-7 of ±1.
  * Inputs are clamped to that range first with pmin/pmax (cheap on x64, unlike f32x4.min/max);
  * the argument order makes NaN pass through the clamp (pmin(x,c) = c < x ? c : x), so NaN in
  * gives NaN out, and ±Inf give ±0.99999976. Max abs error over [-20,20] measured 2.6e-7 (FMA)
@@ -117,16 +119,18 @@ export function approx_activation(which: i32, x: usize, y: usize, n: i32): void 
 //   op(A) is packed per (K block, M block) into groups of 4 rows, k-major: group g holds rows
 //     [4g, 4g+4) as kc consecutive 4-float columns (16 bytes), zero-padded past M.
 // The register tile is 4 rows x 8 columns = 8 f32x4 accumulators (the measured sweet spot under
-// V8: larger tiles or unrolling spill registers). Per k step: two panel vectors, four broadcast
-// A elements (v128.load32_splat), 8 multiply-adds.
+// V8: larger tiles or unrolling spill registers; unrolling the k loop by two measured 40% slower
+// here). Per k step: two panel vectors, four broadcast A elements (v128.load32_splat), 8
+// multiply-adds.
 //
 // op(A)[i,k] is read at A + i*rs + k*ks (bytes): rs/ks = (4*lda, 4) for A, (4, 4*lda) for Aᵀ.
 // Cache blocking: K is cut into blocks of <= KC and M into blocks of MC rows; the packed MC×KC
-// A block (64 KiB) stays in L2 across all panels, the current 8×KC panel slice (8 KiB) in L1
-// while it is swept over the MC rows.
+// A block (128 KiB) stays in L2 across all panels, the current 8×KC panel slice (16 KiB) in L1
+// while it is swept over the MC rows. (KC = 256 and MC = 32/128 measured the same or up to 10%
+// slower on the shapes of bench/kernels.ts.)
 // ------------------------------------------------------------------------------------------
 
-const KC: i32 = 256;
+const KC: i32 = 512;
 const MC: i32 = 64;
 
 /** The packed A block (single-threaded module: one static buffer). */
@@ -301,32 +305,31 @@ function gemm_f32_4x8(
 
 /**
  * Single-row tile for a lone last row (M % 4 == 1, e.g. batch 1), reading row 0 of a packed A
- * group: a 1×8 product has only two accumulators, too few to hide the multiply-add latency, so
- * four consecutive k steps go to four accumulator pairs summed at the end (8 accumulators, like
- * the 4×8 tile) instead of computing three rows of zero padding.
+ * group, instead of computing three rows of zero padding with the 4×8 tile. A 1×8 product has
+ * only two accumulators, too few to hide the multiply-add latency, so three consecutive k steps
+ * go to three accumulator pairs summed at the end. Three, not four: with eight accumulators
+ * V8's scheduler hoists all panel loads and spills accumulators to the stack inside the loop
+ * (a loop-carried store/load chain), which measured 1.6x slower than this version.
  */
-function gemm_f32_1x8_ksplit4(kc: i32, a: usize, b: usize, c: usize, acc: bool, nr: i32): void {
-  let s0 = splat(0), s1 = splat(0), s2 = splat(0), s3 = splat(0);
-  let s4 = splat(0), s5 = splat(0), s6 = splat(0), s7 = splat(0);
+function gemm_f32_1x8_ksplit3(kc: i32, a: usize, b: usize, c: usize, acc: bool, nr: i32): void {
+  let s0 = splat(0), s1 = splat(0), s2 = splat(0), s3 = splat(0), s4 = splat(0), s5 = splat(0);
   let k = 0;
-  for (; k + 4 <= kc; k += 4) {
-    const x0 = v128.load32_splat(a);
-    const x1 = v128.load32_splat(a, 16);
-    const x2 = v128.load32_splat(a, 32);
-    const x3 = v128.load32_splat(a, 48);
-    s0 = fmadd(x0, v128.load(b), s0); s1 = fmadd(x0, v128.load(b, 16), s1);
-    s2 = fmadd(x1, v128.load(b, 32), s2); s3 = fmadd(x1, v128.load(b, 48), s3);
-    s4 = fmadd(x2, v128.load(b, 64), s4); s5 = fmadd(x2, v128.load(b, 80), s5);
-    s6 = fmadd(x3, v128.load(b, 96), s6); s7 = fmadd(x3, v128.load(b, 112), s7);
-    a += 64; b += 128;
+  for (; k + 3 <= kc; k += 3) {
+    let x = v128.load32_splat(a);
+    s0 = fmadd(x, v128.load(b), s0); s1 = fmadd(x, v128.load(b, 16), s1);
+    x = v128.load32_splat(a, 16);
+    s2 = fmadd(x, v128.load(b, 32), s2); s3 = fmadd(x, v128.load(b, 48), s3);
+    x = v128.load32_splat(a, 32);
+    s4 = fmadd(x, v128.load(b, 64), s4); s5 = fmadd(x, v128.load(b, 80), s5);
+    a += 48; b += 96;
   }
   for (; k < kc; k++) {
     const x = v128.load32_splat(a);
     s0 = fmadd(x, v128.load(b), s0); s1 = fmadd(x, v128.load(b, 16), s1);
     a += 16; b += 32;
   }
-  const r0 = f32x4.add(f32x4.add(s0, s2), f32x4.add(s4, s6));
-  const r1 = f32x4.add(f32x4.add(s1, s3), f32x4.add(s5, s7));
+  const r0 = f32x4.add(f32x4.add(s0, s2), s4);
+  const r1 = f32x4.add(f32x4.add(s1, s3), s5);
   if (nr == 8) {
     v128.store(c, acc ? f32x4.add(v128.load(c), r0) : r0);
     v128.store(c, acc ? f32x4.add(v128.load(c, 16), r1) : r1, 16);
@@ -371,7 +374,7 @@ export function gemm_packed(
         for (let i = 0; i < mc; i += 4) {
           const mr = min(4, mc - i);
           const ci = cj + <usize>i * ldcB;
-          if (mr == 1) gemm_f32_1x8_ksplit4(kc, a, b, ci, acc, nr);
+          if (mr == 1) gemm_f32_1x8_ksplit3(kc, a, b, ci, acc, nr);
           else gemm_f32_4x8(kc, a, b, ci, ldcB, acc, mr, nr);
           a += groupBytes;
         }

@@ -12,11 +12,12 @@
 // inputs in, runs one wasm call (a whole sequence for seqForward/seqBackward), and copies the
 // outputs back. The wasm code never grows memory itself, so the typed-array views taken after
 // the single grow stay valid for the whole call; they are re-taken on every call because a grow
-// detaches the previous ArrayBuffer.
+// detaches the previous ArrayBuffer. The memory keeps the size of the largest call so far
+// (wasm memories cannot shrink); calls needing more than 4 GiB throw a RangeError.
 import { seqBackwardRef, seqForwardRef } from '../reference.js';
 import type { Backend, CellKind, F, SeqBackwardArgs, SeqForwardArgs } from '../types.js';
 import { gateWidth } from '../types.js';
-import { relaxedSimdSupported, simdSupported } from './detect.js';
+import { enableRelaxedSimdOnNode20, relaxedSimdSupported, simdSupported } from './detect.js';
 import { wasmBase64 as relaxedBase64 } from './generated/relaxed.js';
 import { wasmBase64 as simdBase64 } from './generated/simd.js';
 
@@ -125,11 +126,6 @@ export class WasmBackend implements Backend {
     const have = mem.buffer.byteLength;
     if (this.top > have) mem.grow(Math.ceil((this.top - have) / PAGE));
     return { f32: new Float32Array(mem.buffer), i32: new Int32Array(mem.buffer) };
-  }
-
-  /** Linear-memory view of `n` floats at address `p` (valid until the next grow). */
-  f32View(p: number, n: number): Float32Array {
-    return new Float32Array(this.kernels.memory.buffer, p, n);
   }
 
   // ---- Backend ----
@@ -334,7 +330,12 @@ export function tryLoadWasmBackend(variant: WasmVariant): WasmBackend | null {
   }
 }
 
-/** The fastest WebAssembly backend this engine runs (relaxed SIMD, then SIMD), or null. */
+/**
+ * The fastest WebAssembly backend this engine runs (relaxed SIMD, then SIMD), or null. Compiled
+ * synchronously at import (fine in Node; browsers refuse synchronous compiles of large modules on
+ * the main thread, in which case this is null and float32 stays on the reference).
+ */
+enableRelaxedSimdOnNode20();
 export const wasmBackend: WasmBackend | null =
   tryLoadWasmBackend('wasm-relaxed-simd') ?? tryLoadWasmBackend('wasm-simd');
 

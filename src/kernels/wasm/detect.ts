@@ -32,3 +32,22 @@ export function simdSupported(): boolean {
 export function relaxedSimdSupported(): boolean {
   return validates(probe([0xfd, 0x85, 0x02], 3));
 }
+
+/**
+ * Node.js 20 ships relaxed SIMD behind `--experimental-wasm-relaxed-simd` (Node 22 enables it by
+ * default and rejects the flag). V8 reads wasm feature flags when a module is validated or
+ * compiled, so setting the flag at run time, before the first compile, turns the feature on for
+ * this process; detection then decides as usual. Only on Node < 22, only when the feature is
+ * off, never in browsers; RNNKIT_NO_V8_FLAGS=1 opts out. Returns whether the flag was set.
+ */
+export function enableRelaxedSimdOnNode20(): boolean {
+  const proc = (globalThis as { process?: NodeJS.Process }).process;
+  const version = proc?.versions?.node;
+  if (!version || proc.env?.RNNKIT_NO_V8_FLAGS || relaxedSimdSupported()) return false;
+  if (Number(version.split('.')[0]) >= 22) return false;
+  const getBuiltin = (proc as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+  const v8 = getBuiltin?.call(proc, 'node:v8') as { setFlagsFromString?: (f: string) => void } | undefined;
+  if (!v8?.setFlagsFromString) return false;
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return relaxedSimdSupported();
+}
