@@ -27,6 +27,7 @@ Options:
   --dropout p          dropout between recurrent layers                    (default 0)
   --lr x               Adam learning rate                                  (default 0.002)
   --clip x             clip the global gradient norm to x (0 = off)        (default 5)
+  --lr-decay f         multiply the learning rate by f after every epoch   (default 1)
   --epochs N | --steps N | --time 10m
                        training budget                                     (default 1 epoch)
   --eval-every N       evaluate validation loss every N steps              (default 200)
@@ -72,6 +73,8 @@ export interface TrainRun {
   budget: { epochs?: number; steps?: number; timeMs?: number };
   evalEvery: number;
   sampleEvery: number;
+  /** Learning-rate factor applied after every epoch (1 = constant). */
+  lrDecay?: number;
   valFraction: number;
   resume: boolean;
   json: boolean;
@@ -168,7 +171,10 @@ export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
       else if (run.sampleEvery > 0 && model.step % run.sampleEvery === 0) {
         say(sample(model, vocab, { length: 200, temperature: 0.8, seed: model.step }));
       }
-      if (model.step % perEpoch === 0) model.epochsDone++;
+      if (model.step % perEpoch === 0) {
+        model.epochsDone++;
+        if (run.lrDecay !== undefined && run.lrDecay !== 1) model.optimizer!.learningRate *= run.lrDecay;
+      }
     }
     progress.done();
     if (stopRequested) log('interrupted: saving a checkpoint before exiting');
@@ -192,7 +198,7 @@ export async function charrnnTrainCli(argv: string[]): Promise<void> {
     options: {
       data: { type: 'string' }, out: { type: 'string' }, cell: { type: 'string' }, hidden: { type: 'string' },
       layers: { type: 'string' }, embed: { type: 'string' }, seq: { type: 'string' }, batch: { type: 'string' },
-      dropout: { type: 'string' }, lr: { type: 'string' }, clip: { type: 'string' }, epochs: { type: 'string' },
+      dropout: { type: 'string' }, lr: { type: 'string' }, clip: { type: 'string' }, epochs: { type: 'string' }, 'lr-decay': { type: 'string' },
       steps: { type: 'string' }, time: { type: 'string' }, 'eval-every': { type: 'string' }, 'sample-every': { type: 'string' },
       'val-fraction': { type: 'string' }, resume: { type: 'boolean' }, seed: { type: 'string' }, json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -227,6 +233,7 @@ export async function charrnnTrainCli(argv: string[]): Promise<void> {
     },
     evalEvery: int(v['eval-every'], 'eval-every', 200, 0),
     sampleEvery: int(v['sample-every'], 'sample-every', 0, 0),
+    lrDecay: num(v['lr-decay'], 'lr-decay', 1, (x) => x > 0 && x <= 1, 'a number in (0, 1]'),
     valFraction: num(v['val-fraction'], 'val-fraction', 0.1, (x) => x > 0 && x < 0.5, 'a number in (0, 0.5)'),
     resume: v.resume ?? false,
     json: v.json ?? false,
