@@ -8,7 +8,7 @@ export {
   type RecurrentOptions, type LSTMOptions, type GRUOptions, type RNNOptions,
   type ForwardOptions, type ForwardResult, type BackwardOptions, type BackwardResult,
 } from './layers/recurrent.js';
-export { getBackend, setBackend, backendName, referenceBackend, type Backend, type CellKind } from './kernels/index.js';
+export { ready, getBackend, setBackend, backendName, referenceBackend, type Backend, type CellKind } from './kernels/index.js';
 export { layers, type BidirectionalOptions } from './layers/factories.js';
 export { Embedding, Dense, Dropout, Activation } from './layers/core.js';
 export { RecurrentLayer, type RecurrentLayerOptions, type MergeMode } from './layers/rnn-layers.js';

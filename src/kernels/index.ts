@@ -6,7 +6,7 @@
 // engine cannot run is an error, not a silent fallback.
 import { referenceBackend } from './reference.js';
 import type { Backend, F } from './types.js';
-import { loadWasmBackend, wasmBackend, wasmVariants, type WasmVariant } from './wasm/backend.js';
+import { loadWasmBackend, loadWasmBackendAsync, unavailableReason, wasmBackend, wasmVariants, type WasmVariant } from './wasm/backend.js';
 
 export type { Backend, CellKind, F, SeqBackwardArgs, SeqCache, SeqForwardArgs, SeqShape } from './types.js';
 export { allocCache, gateWidth } from './types.js';
@@ -26,6 +26,7 @@ function initialBackend(): Backend {
   throw new Error(`RNNKIT_BACKEND=${env}: expected one of reference, ${wasmVariants.join(', ')}`);
 }
 
+const forcedByEnv = typeof process !== 'undefined' && Boolean(process.env?.RNNKIT_BACKEND);
 let float32Backend: Backend = initialBackend();
 
 /** Replace the float32 backend (used by the WebAssembly loader and by tests). */
@@ -39,6 +40,22 @@ export function getBackend(): Backend {
 
 /** Name of the current float32 backend: 'wasm-relaxed-simd', 'wasm-simd' or 'reference'. */
 export function backendName(): string {
+  return float32Backend.name;
+}
+
+/**
+ * Resolve once the fastest WebAssembly backend is installed (compiling asynchronously where the
+ * synchronous compile at import was refused, as on a browser's main thread); returns its name.
+ * In Node.js the backend is already there at import, and this resolves at once.
+ */
+export async function ready(): Promise<string> {
+  if (float32Backend === referenceBackend && !forcedByEnv) {
+    for (const v of ['wasm-relaxed-simd', 'wasm-simd'] as const) {
+      if (unavailableReason(v) !== null) continue;
+      float32Backend = await loadWasmBackendAsync(v);
+      break;
+    }
+  }
   return float32Backend.name;
 }
 

@@ -321,6 +321,20 @@ export function loadWasmBackend(variant: WasmVariant): WasmBackend {
   return backend;
 }
 
+/**
+ * Asynchronous loading for browsers, whose main thread refuses synchronous compiles of modules
+ * over a few KB: compiles with WebAssembly.compile, then behaves like loadWasmBackend.
+ */
+export async function loadWasmBackendAsync(variant: WasmVariant): Promise<WasmBackend> {
+  const have = loaded.get(variant);
+  if (have) return have;
+  const why = unavailableReason(variant);
+  if (why) throw new Error(`rnnkit: cannot load ${variant}: ${why}`);
+  const mod = modules.get(variant) ?? await WebAssembly.compile(decodeBase64(variant === 'wasm-relaxed-simd' ? relaxedBase64 : simdBase64));
+  modules.set(variant, mod);
+  return loadWasmBackend(variant);
+}
+
 /** loadWasmBackend without the throw: null when `variant` cannot run here. */
 export function tryLoadWasmBackend(variant: WasmVariant): WasmBackend | null {
   try {
