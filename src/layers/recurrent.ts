@@ -246,6 +246,18 @@ export class Recurrent {
     return makeArray(this.dtype, n);
   }
 
+  /**
+   * A reusable buffer for `key`, NOT zeroed: only for arrays every element of which is written
+   * before it is read (pre-activations, caches, gate gradients). The layer keeps one forward's
+   * state at a time, so the next call may overwrite the last one's buffers.
+   */
+  private scratchBufs = new Map<string, F>();
+  private scratch(key: string, n: number): F {
+    let b = this.scratchBufs.get(key);
+    if (!b || b.length !== n) { b = this.make(n); this.scratchBufs.set(key, b); }
+    return b;
+  }
+
   private checkState(s: StateInput, B: number, what: string): F | null {
     if (s === null || s === undefined) return null;
     const LD = this.numLayers * this.numDirections, H = this.hiddenSize;
@@ -296,7 +308,7 @@ export class Recurrent {
         const wih = this.params.value(`weight_ih${s}`), whh = this.params.value(`weight_hh${s}`);
         // xg = X·W_ihᵀ + (b_ih + b_hh), the bias rows written first and the product accumulated
         // onto them. The GRU candidate's b_hn is not folded: it sits inside r ⊙ (·).
-        const xg = this.make(TB * G);
+        const xg = this.scratch(`xg${s}`, TB * G); // fully written: bias rows (or gemm without accumulate)
         let bhn: F | null = null;
         if (this.bias) {
           const bih = this.params.value(`bias_ih${s}`), bhh = this.params.value(`bias_hh${s}`);
@@ -308,7 +320,8 @@ export class Recurrent {
         }
         backend.gemm(false, true, TB, G, inSize, input, inSize, wih, inSize, xg, G, this.bias);
         const idx = l * D + d;
-        const cache = allocCache((n) => this.make(n), this.kind, T, B, H);
+        let part = 0;
+        const cache = allocCache((n) => this.scratch(`cache${s}:${part++}`, n), this.kind, T, B, H); // written by the kernel
         const hMask = recMasks ? recMasks.subarray(idx * BH, (idx + 1) * BH) : null;
         hMasks.push(hMask);
         seqBackend(backend, hMask).seqForward({
@@ -379,8 +392,8 @@ export class Recurrent {
         const wih = this.params.value(`weight_ih${s}`), whh = this.params.value(`weight_hh${s}`);
         const idx = l * D + d;
         const { cache } = lc.dirs[d]!;
-        const dxg = this.make(TB * G);
-        const dgh = this.kind === 'gru' ? this.make(TB * G) : dxg;
+        const dxg = this.scratch(`dxg${s}`, TB * G); // both fully written by the backward kernel
+        const dgh = this.kind === 'gru' ? this.scratch(`dgh${s}`, TB * G) : dxg;
         const dh0v = dh0.subarray(idx * BH, (idx + 1) * BH);
         const hMask = lc.hMasks[d] ?? null;
         seqBackend(backend, hMask).seqBackward({
@@ -408,8 +421,16 @@ export class Recurrent {
           backend.gemm(true, false, G, H, TB, dgh, G, hPrev, H, dWhh, H, true);
         }
         if (this.bias) {
-          colSumInto(this.params.gradOf(`bias_ih${s}`), dxg, TB, G);
-          colSumInto(this.params.gradOf(`bias_hh${s}`), dgh, TB, G);
+          const dbih = this.params.gradOf(`bias_ih${s}`), dbhh = this.params.gradOf(`bias_hh${s}`);
+          if (dgh === dxg) {
+            // LSTM and RNN: both biases get the same column sums; compute them once.
+            const sum = this.make(G);
+            colSumInto(sum, dxg, TB, G);
+            for (let k = 0; k < G; k++) { dbih[k] += sum[k]!; dbhh[k] += sum[k]!; }
+          } else {
+            colSumInto(dbih, dxg, TB, G);
+            colSumInto(dbhh, dgh, TB, G);
+          }
         }
         backend.gemm(false, false, TB, inSize, G, dxg, G, wih, inSize, dX, inSize, d > 0);
       }
