@@ -84,3 +84,16 @@ test('examples/min-char-rnn runs as written and learns', () => {
   assert.ok(m, r.stdout);
   assert.ok(Number(m[2]) < Number(m[1]) / 3, `loss ${m[1]} -> ${m[2]}`);
 });
+
+test('evaluating and sampling mid-training leave the carried training state untouched', () => {
+  const corpus = prepareCorpus(TEXT, 0.1);
+  const cfg = { ...DEFAULT_CHARRNN, hidden: 16, layers: 2, embed: 8, seq: 8, batch: 4 };
+  const model = buildCharModel(corpus.vocab.size, cfg);
+  const sb = new StreamBatcher(corpus.train, cfg.batch, cfg.seq);
+  model.trainOnBatch(sb.batch(0).x, sb.batch(0).y);
+  const before = JSON.stringify(model.getStates());
+  evaluateNats(model, corpus.val, cfg.batch, cfg.seq);
+  sample(model, corpus.vocab, { length: 5 });
+  assert.equal(JSON.stringify(model.getStates()), before);
+  assert.notEqual(before, JSON.stringify(model.getStates().map(() => null)), 'there was a state to keep');
+});

@@ -88,10 +88,14 @@ export class StreamBatcher {
   }
 }
 
-/** Mean loss in nats per character over `ids`, streaming with carried state (eval mode). */
+/**
+ * Mean loss in nats per character over `ids`, streaming with carried state (eval mode). The
+ * states the model carried before (e.g. mid-training) are set aside and restored afterwards.
+ */
 export function evaluateNats(model: Sequential, ids: Int32Array, batch: number, seq: number, maxBatches = Infinity): number {
   const B = Math.max(1, Math.min(batch, Math.floor((ids.length - 1) / seq)));
   const sb = new StreamBatcher(ids, B, seq);
+  const saved = model.getStates();
   model.resetStates();
   let sum = 0, n = 0;
   for (let k = 0; k < Math.min(sb.batchesPerEpoch, maxBatches); k++) {
@@ -99,7 +103,7 @@ export function evaluateNats(model: Sequential, ids: Int32Array, batch: number, 
     const r = model.evaluate(x, y, { batchSize: B });
     sum += r.loss! * B * seq; n += B * seq;
   }
-  model.resetStates();
+  model.setStates(saved);
   return sum / n;
 }
 
@@ -114,6 +118,7 @@ export interface SampleOptions {
 
 /** Generate text one character at a time with the state carried between steps. */
 export function sample(model: Sequential, vocab: CharVocab, opts: SampleOptions): string {
+  const saved = model.getStates();
   const temperature = opts.temperature ?? 1, topK = opts.topK ?? 0;
   if (!(temperature > 0)) throw new RangeError(`sample: temperature must be > 0, got ${temperature}`);
   const r = rng(opts.seed ?? 0);
@@ -151,6 +156,6 @@ export function sample(model: Sequential, vocab: CharVocab, opts: SampleOptions)
     opts.onText?.(c);
     probs = model.predict({ data: [id], shape: [1, 1] }).data;
   }
-  model.resetStates();
+  model.setStates(saved);
   return out;
 }

@@ -35,6 +35,9 @@ export interface Layer {
   getConfig(): Record<string, unknown>;
   /** Forget carried state (stateful recurrent layers). */
   resetStates?(): void;
+  /** Carried state of stateful layers, to set aside and restore (opaque to callers). */
+  getStates?(): unknown;
+  setStates?(s: unknown): void;
 }
 
 export function shapeStr(s: readonly (number | null)[]): string {

@@ -241,6 +241,13 @@ export class Recurrent {
   zeroGrad(): void { this.params.zeroGrad(); }
   /** Forget the state carried by stateful mode. */
   resetStates(): void { this.carried = null; }
+  /** The state stateful mode carries (copies), to set aside and restore, e.g. around an evaluation. */
+  getCarriedState(): { h: F; c: F | null; B: number } | null {
+    return this.carried && { h: this.carried.h.slice(), c: this.carried.c?.slice() ?? null, B: this.carried.B };
+  }
+  setCarriedState(s: { h: F; c: F | null; B: number } | null): void {
+    this.carried = s && { h: s.h.slice(), c: s.c?.slice() ?? null, B: s.B };
+  }
 
   private make(n: number): F {
     return makeArray(this.dtype, n);

@@ -158,6 +158,8 @@ export class RecurrentLayer implements Layer {
   }
 
   resetStates(): void { this.core?.resetStates(); }
+  getStates(): unknown { return this.core?.getCarriedState() ?? null; }
+  setStates(s: unknown): void { this.core?.setCarriedState(s as ReturnType<Recurrent['getCarriedState']>); }
 
   forward(x: Act, ctx: CallContext): Act {
     return this.forwardMulti([x], ctx)[0]!;

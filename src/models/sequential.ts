@@ -295,6 +295,15 @@ export abstract class Model {
     for (const l of this.allLayers()) l.resetStates?.();
   }
 
+  /** The states stateful layers carry, to restore with setStates (e.g. around an evaluation). */
+  getStates(): unknown[] {
+    return this.allLayers().map((l) => l.getStates?.() ?? null);
+  }
+
+  setStates(states: unknown[]): void {
+    this.allLayers().forEach((l, i) => l.setStates?.(states[i] ?? null));
+  }
+
   /** A Keras-like table of layers, output shapes and parameter counts. */
   summary(print: (s: string) => void = console.log): string {
     if (!this.built) throw new Error(`${this.name}.summary: the model is not built; give the input shape (sequential({ inputShape }) or rnn.input) or call build([...])`);
