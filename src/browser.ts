@@ -31,3 +31,12 @@ export function model(opts: GraphModelOptions): GraphModel {
   return new GraphModel(opts);
 }
 export { earlyStopping, learningRateScheduler, reduceLROnPlateau, type EarlyStoppingOptions } from './models/callbacks.js';
+export * from './data/index.js';
+export {
+  parseConll, formatConll, ConllParseError, type ConllSentence, type ConllData, type ConllParseOptions,
+} from './data/conll.js';
+export {
+  tagsToSpans, spansToTags, convertTags, convertSentences, detectScheme, allowedTransitions, parseTag,
+  type TagScheme, type EntitySpan,
+} from './data/tags.js';
+export type { MetricState } from './models/metric-adapter.js';

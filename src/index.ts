@@ -3,3 +3,8 @@
 export * from './browser.js';
 export { saveModel, loadModel } from './models/node/model-io.js';
 export { modelCheckpoint, csvLogger, jsonLogger, type ModelCheckpointOptions } from './models/node/callbacks.js';
+export {
+  readDataset, readJsonl, readTable, readClassFiles, readAclImdb, subsetDataset, loadImdbArchive,
+  type TextDataset, type ReadOptions, type TextEncoding,
+} from './data/node/index.js';
+export { readConllFile } from './data/node/conll-file.js';

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // rnnkit command line: argument parsing and dispatch only; the work lives in apps/.
 import { charrnnSampleCli, charrnnTrainCli } from './charrnn.js';
+import { compareCli } from './compare.js';
 import { demoCli } from './demo.js';
+import { nerCli } from './ner.js';
+import { sentimentEvalCli, sentimentPredictCli, sentimentTrainCli } from './sentiment.js';
 import { CliError } from './progress.js';
 
 const HELP = `rnnkit — recurrent neural networks (RNN, LSTM, GRU) in TypeScript
@@ -12,6 +15,11 @@ Commands:
   demo                      train a small LSTM on Moby-Dick for ~2 minutes, printing samples
   charrnn train             train a character-level language model on your text
   charrnn sample            generate text from a trained character model
+  ner train|eval|tag        named-entity recognition (BiGRU, optional CRF) on CoNLL files
+  sentiment train           train a review sentiment classifier (LSTM/GRU/RNN, bidirectional)
+  sentiment eval            accuracy, precision, recall, F1 and confusion matrix on labelled data
+  sentiment predict         label and probability of new texts
+  compare                   RNN vs LSTM vs GRU on the same data and budget, with gradient-flow plots
 
 Run 'rnnkit <command> --help' for the options of a command.
 `;
@@ -21,14 +29,22 @@ async function main(argv: string[]): Promise<void> {
   switch (cmd) {
     case undefined: case '-h': case '--help': case 'help':
       process.stdout.write(HELP); return;
+    case 'compare':
+      return compareCli(argv.slice(1));
     case 'demo':
       return demoCli(argv.slice(1));
+    case 'ner': return nerCli(argv.slice(1));
     case 'charrnn':
       if (sub === 'train') return charrnnTrainCli(rest);
       if (sub === 'sample') return charrnnSampleCli(rest);
       throw new CliError(`charrnn: expected 'train' or 'sample', got ${sub === undefined ? 'nothing' : `'${sub}'`}`);
+    case 'sentiment':
+      if (sub === 'train') return sentimentTrainCli(rest);
+      if (sub === 'eval') return sentimentEvalCli(rest);
+      if (sub === 'predict') return sentimentPredictCli(rest);
+      throw new CliError(`sentiment: expected 'train', 'eval' or 'predict', got ${sub === undefined ? 'nothing' : `'${sub}'`}`);
     default:
-      throw new CliError(`unknown command '${cmd}'. Commands: demo, charrnn train, charrnn sample (rnnkit --help)`);
+      throw new CliError(`unknown command '${cmd}'. Commands: demo, charrnn train, charrnn sample, sentiment train, sentiment eval, sentiment predict (rnnkit --help)`);
   }
 }
 

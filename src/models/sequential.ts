@@ -284,6 +284,11 @@ export abstract class Model {
       const idx = Int32Array.from({ length: Math.min(bs, N - s) }, (_, i) => s + i);
       parts.push(this.forwardAll(x.map((xi) => takeRows(xi, idx)), false));
     }
+    if (parts.length === 0) {
+      // No rows: the output shape from the layers' static shapes (unknown sizes become 0).
+      const probe = this.forwardAll(x.map((xi) => ({ data: new Float32Array(0), shape: [0, ...xi.shape.slice(1)], mask: null })), false);
+      return new Tensor(new Float32Array(0), [0, ...probe.shape.slice(1)]);
+    }
     const shape = [N, ...parts[0]!.shape.slice(1)];
     const data = new Float32Array(shape.reduce((p, d) => p * d, 1));
     let off = 0;
