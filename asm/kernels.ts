@@ -136,6 +136,16 @@ const MC: i32 = 64;
 /** The packed A block (single-threaded module: one static buffer). */
 const APACK: usize = memory.data(MC * KC * 4, 64);
 
+// The threaded build (asm/kernels-threads.ts appended, `--enable threads`, shared memory) runs
+// one instance per thread on one memory, so the packed A block and the edge tile below must be
+// per thread: there they live at addresses each instance keeps in its own globals (wasm globals
+// are per instance), set by set_thread_scratch. ASC_FEATURE_THREADS is a compile-time constant,
+// so the single-threaded builds compile exactly as before (static buffers, no globals).
+let threadApack: usize = 0;
+let threadTile: usize = 0;
+// @ts-ignore: decorator
+@inline function apack(): usize { return ASC_FEATURE_THREADS ? threadApack : APACK; }
+
 /** Bytes of the packed panels of a K×N operand. */
 export function packed_bytes(K: i32, N: i32): usize {
   return (<usize>((N + 7) >> 3)) * <usize>K * 32;
@@ -244,12 +254,14 @@ function pack_a_4(mc: i32, kc: i32, a: usize, rs: usize, ks: usize, dst: usize):
 
 /** 4×8 spill tile for edge tiles (rows < 4 or columns < 8). */
 const TILE: usize = memory.data(4 * 8 * 4, 16);
+// @ts-ignore: decorator
+@inline function tile(): usize { return ASC_FEATURE_THREADS ? threadTile : TILE; }
 
 /** Adds (or writes, when !acc) the valid mr×nr corner of TILE into C. */
 function store_edge_tile(c: usize, ldcB: usize, acc: bool, mr: i32, nr: i32): void {
   for (let r = 0; r < mr; r++) {
     const crow = c + <usize>r * ldcB;
-    const trow = TILE + (<usize>r << 5);
+    const trow = tile() + (<usize>r << 5);
     for (let j = 0; j < nr; j++) {
       const o = <usize>j << 2;
       const v = load<f32>(trow + o);
@@ -295,10 +307,11 @@ function gemm_f32_4x8(
     v128.store(c + 2 * ldcB, c20); v128.store(c + 2 * ldcB, c21, 16);
     v128.store(c + 3 * ldcB, c30); v128.store(c + 3 * ldcB, c31, 16);
   } else {
-    v128.store(TILE, c00); v128.store(TILE, c01, 16);
-    v128.store(TILE, c10, 32); v128.store(TILE, c11, 48);
-    v128.store(TILE, c20, 64); v128.store(TILE, c21, 80);
-    v128.store(TILE, c30, 96); v128.store(TILE, c31, 112);
+    const tl = tile();
+    v128.store(tl, c00); v128.store(tl, c01, 16);
+    v128.store(tl, c10, 32); v128.store(tl, c11, 48);
+    v128.store(tl, c20, 64); v128.store(tl, c21, 80);
+    v128.store(tl, c30, 96); v128.store(tl, c31, 112);
     store_edge_tile(c, ldcB, acc, mr, nr);
   }
 }
@@ -334,7 +347,7 @@ function gemm_f32_1x8_ksplit3(kc: i32, a: usize, b: usize, c: usize, acc: bool, 
     v128.store(c, acc ? f32x4.add(v128.load(c), r0) : r0);
     v128.store(c, acc ? f32x4.add(v128.load(c, 16), r1) : r1, 16);
   } else {
-    v128.store(TILE, r0); v128.store(TILE, r1, 16);
+    v128.store(tile(), r0); v128.store(tile(), r1, 16);
     store_edge_tile(c, 0, acc, 1, nr);
   }
 }
@@ -365,12 +378,12 @@ export function gemm_packed(
     const groupBytes = <usize>kc << 4;
     for (let ic = 0; ic < M; ic += MC) {
       const mc = min(MC, M - ic);
-      pack_a_4(mc, kc, A + <usize>ic * rs + <usize>pc * ks, rs, ks, APACK);
+      pack_a_4(mc, kc, A + <usize>ic * rs + <usize>pc * ks, rs, ks, apack());
       for (let jp = 0; jp < np; jp++) {
         const nr = min(8, N - (jp << 3));
         const b = bK + <usize>jp * pstride;
         const cj = C + <usize>ic * ldcB + (<usize>jp << 5);
-        let a = APACK;
+        let a = apack();
         for (let i = 0; i < mc; i += 4) {
           const mr = min(4, mc - i);
           const ci = cj + <usize>i * ldcB;

@@ -3,6 +3,7 @@
 //   npm run bench                          every workload, each in a fresh process, as a table + JSON
 //   npm run bench -- --workload W1 --json  one workload, one JSON object:
 //     { "workload", "tokensPerSecond", "msPerSequence", "peakRssMB", "threads", ... }
+//   npm run bench -- --workload W1 --threads 2   the kernels on two threads (setThreads(2))
 //
 // Timing: warm-up steps, then the median of repeated timed steps. Speed lives here, never in tests.
 import { spawnSync } from 'node:child_process';
@@ -10,6 +11,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as rnn from '../src/index.js';
+import { getThreads, setThreads } from '../src/kernels/index.js';
 import type { Dense as DenseData } from '../src/models/data-input.js';
 
 export interface WorkloadResult {
@@ -124,7 +126,7 @@ export function runWorkload(name: string): WorkloadResult {
     msPerSequence: +(ms / sequences).toFixed(4),
     msPerStep: +ms.toFixed(3),
     peakRssMB: Math.round(peak / 2 ** 20),
-    threads: 1,
+    threads: getThreads(),
     backend: rnn.backendName(),
   };
   if (flops) res.gflops = +((flops / ms) / 1e6).toFixed(2);
@@ -146,12 +148,13 @@ async function main(): Promise<void> {
     },
   });
   if (v.help) {
-    process.stdout.write(`Usage: npm run bench [-- --workload NAME] [--json] [--out file.json]\nWorkloads: ${Object.keys(WORKLOADS).join(', ')}\n`);
+    process.stdout.write(`Usage: npm run bench [-- --workload NAME] [--json] [--threads 1|2] [--out file.json]\nWorkloads: ${Object.keys(WORKLOADS).join(', ')}\n`);
     return;
   }
-  if (v.threads !== undefined && v.threads !== '1') {
-    throw new Error(`--threads ${v.threads}: this build runs the kernels on one thread`);
+  if (v.threads !== undefined && v.threads !== '1' && v.threads !== '2') {
+    throw new Error(`--threads ${v.threads}: expected 1 or 2`);
   }
+  if (v.threads === '2') setThreads(2);
   if (v.workload) {
     const r = runWorkload(v.workload);
     process.stdout.write(v.json ? `${JSON.stringify(r)}\n` : `${table([r])}\n`);
@@ -161,7 +164,8 @@ async function main(): Promise<void> {
   const self = fileURLToPath(import.meta.url);
   const rows: WorkloadResult[] = [];
   for (const name of Object.keys(WORKLOADS)) {
-    const p = spawnSync(process.execPath, [...process.execArgv, self, '--workload', name, '--json'], { encoding: 'utf8' });
+    const threadArgs = v.threads ? ['--threads', v.threads] : [];
+    const p = spawnSync(process.execPath, [...process.execArgv, self, '--workload', name, '--json', ...threadArgs], { encoding: 'utf8' });
     if (p.status !== 0) throw new Error(`workload ${name} failed:\n${p.stderr}`);
     const r = JSON.parse(p.stdout.trim().split('\n').at(-1)!) as WorkloadResult;
     rows.push(r);

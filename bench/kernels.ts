@@ -1,18 +1,27 @@
 // Kernel micro-benchmark: GEMM GFLOP/s at the W1/W4 shapes and LSTM sequence tokens/s, for the
-// reference, wasm-simd and wasm-relaxed-simd backends, one benchmark at a time (the machine is
-// shared: never run two benchmarks concurrently).
+// reference, wasm-simd and wasm-relaxed-simd backends and the two-thread build of the best
+// variant (wasm-relaxed-simd-threads, src/kernels/wasm/threaded.ts), one benchmark at a time (the
+// machine is shared: never run two benchmarks concurrently). Rows with both one and two threads
+// print the ratio two/one threads. LSTM rows also give tokens/s by the main thread's CPU time
+// (Linux), the figure for a machine with a core per thread: under a scheduler's per-session fair
+// share a busy shared machine gives the process the same CPU with one thread or two.
 //
 //   npm run bench:kernels                  all backends
-//   node dist/bench/kernels.js wasm-simd   only the named backends (reference|wasm-simd|wasm-relaxed-simd)
+//   node dist/bench/kernels.js wasm-simd   only the named backends (reference|wasm-simd|wasm-relaxed-simd|
+//                                          wasm-simd-threads|wasm-relaxed-simd-threads)
+//   node dist/bench/kernels.js --threads 2 only the best variant, on one and on two threads
 //   node dist/bench/kernels.js --quick     fewer repetitions
+//   node dist/bench/kernels.js --w4        also the W4 LSTM layer (I=H=512, B=64, T=64; slow)
 //
 // On Node 20 relaxed SIMD needs --experimental-wasm-relaxed-simd; when it is missing and Node
 // accepts the flag (< 22), this script re-executes itself with it.
 import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { referenceBackend } from '../src/kernels/reference.js';
 import { allocCache, gateWidth, type Backend } from '../src/kernels/types.js';
-import { relaxedSimdSupported, tryLoadWasmBackend, unavailableReason } from '../src/kernels/wasm/backend.js';
+import { relaxedSimdSupported, tryLoadWasmBackend, unavailableReason, type WasmVariant } from '../src/kernels/wasm/backend.js';
+import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/wasm/threaded.js';
 
 const nodeMajor = Number(process.versions.node.split('.')[0]);
 if (!relaxedSimdSupported() && nodeMajor < 22 && !process.env.RNNKIT_BENCH_REEXEC) {
@@ -26,16 +35,36 @@ if (!relaxedSimdSupported() && nodeMajor < 22 && !process.env.RNNKIT_BENCH_REEXE
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const only = args.filter((a) => !a.startsWith('--'));
-const names = ['reference', 'wasm-simd', 'wasm-relaxed-simd'] as const;
+const withW4 = args.includes('--w4');
+const threadsArg = args.indexOf('--threads');
+const threadsOnly = threadsArg >= 0 && args[threadsArg + 1] === '2';
+if (threadsArg >= 0 && !['1', '2'].includes(args[threadsArg + 1] ?? '')) throw new Error('--threads: expected 1 or 2');
+const only = args.filter((a, i) => !a.startsWith('--') && i !== threadsArg + 1);
+const best: WasmVariant = unavailableReason('wasm-relaxed-simd') === null ? 'wasm-relaxed-simd' : 'wasm-simd';
+const names = ['reference', 'wasm-simd', 'wasm-relaxed-simd', 'wasm-simd-threads', 'wasm-relaxed-simd-threads'] as const;
+const wanted = (name: string): boolean => {
+  if (only.length > 0) return only.includes(name);
+  if (threadsOnly) return name === best || name === `${best}-threads`;
+  return name !== 'wasm-simd-threads' && (name !== 'wasm-relaxed-simd-threads' || best === 'wasm-relaxed-simd');
+};
 const backends: Backend[] = [];
 for (const name of names) {
-  if (only.length > 0 && !only.includes(name)) continue;
+  if (!wanted(name)) continue;
   if (name === 'reference') { backends.push(referenceBackend); continue; }
-  const b = tryLoadWasmBackend(name);
+  if (name.endsWith('-threads')) {
+    const variant = name.slice(0, -'-threads'.length) as WasmVariant;
+    const why = threadedUnavailableReason(variant);
+    if (why) { console.log(`${name}: not available (${why})`); continue; }
+    backends.push(ThreadedWasmBackend.createSync({ variant }));
+    continue;
+  }
+  const b = tryLoadWasmBackend(name as WasmVariant);
   if (b) backends.push(b);
-  else console.log(`${name}: not available (${unavailableReason(name)})`);
+  else console.log(`${name}: not available (${unavailableReason(name as WasmVariant)})`);
 }
+/** The one-thread backend of a two-thread one, when both are benchmarked (for the ratio). */
+const singleOf = (be: Backend): Backend | undefined =>
+  be instanceof ThreadedWasmBackend ? backends.find((b) => b.name === be.variant) : undefined;
 
 function rand(n: number, scale = 1): Float32Array {
   const a = new Float32Array(n);
@@ -66,6 +95,27 @@ function time(fn: () => void, minSeconds: number, minReps: number): { best: numb
   return { best: ts[0]!, median: ts[ts.length >> 1]! };
 }
 
+/**
+ * CPU time in ms of this process's main thread and of all its other threads (Linux /proc; null
+ * elsewhere). On a shared machine the scheduler (autogroup fair share) gives a process about the
+ * same CPU whatever its thread count, so wall times cannot show what a second thread gains; the
+ * main thread's CPU time per run — it computes or spins, never idles — is what the run would take
+ * with a core to itself.
+ */
+function cpuMs(): { main: number; others: number } | null {
+  if (!existsSync('/proc/self/task')) return null;
+  const tick = 10; // USER_HZ = 100
+  let main = 0, others = 0;
+  for (const t of readdirSync('/proc/self/task')) {
+    let stat: string;
+    try { stat = readFileSync(`/proc/self/task/${t}/stat`, 'utf8'); } catch { continue; }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ms = (Number(f[11]) + Number(f[12])) * tick;
+    if (Number(t) === process.pid) main += ms; else others += ms;
+  }
+  return { main, others };
+}
+
 const fmt = (x: number, d = 1): string => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 // ---- GEMM ----
@@ -77,12 +127,17 @@ const shapes: GemmShape[] = [
   { M: 32, N: 1024, K: 256, tA: false, tB: true, what: 'W1 per-step h·W_hhᵀ' },
   { M: 64, N: 2048, K: 512, tA: false, tB: true, what: 'W4 per-step h·W_hhᵀ' },
   { M: 1024, N: 256, K: 2048, tA: true, tB: false, what: 'W1 dW_hh = dghᵀ·H' },
+  { M: 1024, N: 64, K: 2048, tA: true, tB: false, what: 'W1 dW_ih = dxgᵀ·X' },
   { M: 2048, N: 64, K: 1024, tA: false, tB: false, what: 'W1 dX = dxg·W_ih' },
+  { M: 2048, N: 512, K: 4096, tA: true, tB: false, what: 'W4 dW_hh = dghᵀ·H' },
+  { M: 4096, N: 512, K: 2048, tA: false, tB: false, what: 'W4 dX = dxg·W_ih' },
 ];
 
 console.log(`Node ${process.version}, ${quick ? 'quick' : 'full'} run; best (median) of repeated runs`);
 console.log('\nGEMM C = op(A)·op(B), GFLOP/s = 2MNK / time');
+const bestTime = new Map<Backend, number>();
 for (const s of shapes) {
+  bestTime.clear();
   const A = rand((s.tA ? s.K : s.M) * (s.tA ? s.M : s.K));
   const B = rand(s.K * s.N);
   const C = new Float32Array(s.M * s.N);
@@ -96,7 +151,9 @@ for (const s of shapes) {
     const slow = be === referenceBackend;
     if (slow && flops > 1.5e9) { cells.push(`${be.name} (skipped)`); continue; }
     const t = time(run, slow || quick ? 0 : 1.5, slow ? 1 : quick ? 3 : 5);
-    cells.push(`${be.name} ${fmt(flops / t.best / 1e9)} (${fmt(flops / t.median / 1e9)})`);
+    bestTime.set(be, t.best);
+    const one = singleOf(be), tOne = one ? bestTime.get(one) : undefined;
+    cells.push(`${be.name} ${fmt(flops / t.best / 1e9)} (${fmt(flops / t.median / 1e9)})${tOne ? ` x${fmt(tOne / t.best, 2)}` : ''}`);
   }
   const tag = `${s.M}x${s.N}x${s.K} ${s.tA ? 'T' : 'N'}${s.tB ? 'T' : 'N'}`;
   console.log(`  ${tag.padEnd(18)} ${s.what.padEnd(30)} ${cells.join('  ')}`);
@@ -130,24 +187,58 @@ function lstmBench(be: Backend, I: number, H: number, B: number, T: number, with
   const reps = slow ? 1 : quick ? 3 : 5, secs = slow || quick ? 0 : 3;
   const tf = time(forward, secs, reps);
   const tb = withBackward ? time(backward, secs, reps) : null;
-  return { tf, tb, tokens: TB };
+  // CPU time per forward+backward, over a separate loop of at least 2 s (10 ms clock ticks).
+  let cpu: { main: number; others: number } | null = null;
+  const cpuStart = withBackward && !slow ? cpuMs() : null;
+  if (cpuStart) {
+    let n = 0;
+    const t0 = performance.now();
+    while (n < 3 || performance.now() - t0 < (quick ? 1000 : 2500)) { forward(); backward(); n++; }
+    const cpuEnd = cpuMs()!;
+    cpu = { main: (cpuEnd.main - cpuStart.main) / n, others: (cpuEnd.others - cpuStart.others) / n };
+  }
+  return { tf, tb, tokens: TB, cpu };
 }
+
+function lstmRows(I: number, H: number, B: number, T: number, skipReference: boolean): void {
+  const fbBest = new Map<Backend, number>();
+  for (const be of backends) {
+    if (skipReference && be === referenceBackend) { console.log(`  ${be.name.padEnd(26)} (skipped)`); continue; }
+    const r = lstmBench(be, I, H, B, T, true);
+    const f = r.tokens / r.tf.best, b = r.tokens / r.tb!.best;
+    const fb = r.tokens / (r.tf.best + r.tb!.best);
+    const fbm = r.tokens / (r.tf.median + r.tb!.median);
+    fbBest.set(be, fb);
+    const one = singleOf(be), fbOne = one ? fbBest.get(one) : undefined;
+    console.log(
+      `  ${be.name.padEnd(26)} forward ${fmt(f, 0).padStart(8)}  backward ${fmt(b, 0).padStart(8)}  ` +
+      `forward+backward ${fmt(fb, 0).padStart(8)} (median ${fmt(fbm, 0)})${fbOne ? `  x${fmt(fb / fbOne, 2)}` : ''}`,
+    );
+    if (r.cpu) {
+      const byCpu = r.tokens / (r.cpu.main / 1000);
+      cpuBest.set(be, byCpu);
+      const cpuOne = one ? cpuBest.get(one) : undefined;
+      console.log(
+        `  ${''.padEnd(26)} by main-thread CPU time: forward+backward ${fmt(byCpu, 0).padStart(8)} tokens/s` +
+        ` (${fmt(r.cpu.main, 1)} ms main, ${fmt(r.cpu.others, 1)} ms other threads per step)` +
+        `${cpuOne ? `  x${fmt(byCpu / cpuOne, 2)}` : ''}`,
+      );
+    }
+  }
+}
+const cpuBest = new Map<Backend, number>();
 
 console.log('\nLSTM I=64 H=256 B=32 T=64 (W1 layer), tokens/s = B·T / time; forward includes x·W_ihᵀ,');
 console.log('backward includes dx, dW_ih and dW_hh products');
-for (const be of backends) {
-  const r = lstmBench(be, 64, 256, 32, 64, true);
-  const f = r.tokens / r.tf.best, b = r.tokens / r.tb!.best;
-  const fb = r.tokens / (r.tf.best + r.tb!.best);
-  const fbm = r.tokens / (r.tf.median + r.tb!.median);
-  console.log(
-    `  ${be.name.padEnd(18)} forward ${fmt(f, 0).padStart(8)}  backward ${fmt(b, 0).padStart(8)}  ` +
-    `forward+backward ${fmt(fb, 0).padStart(8)} (median ${fmt(fbm, 0)})`,
-  );
+lstmRows(64, 256, 32, 64, false);
+if (withW4) {
+  console.log('\nLSTM I=512 H=512 B=64 T=64 (W4 layer), same as above');
+  lstmRows(512, 512, 64, 64, true);
 }
 
 console.log('\nLSTM inference latency I=64 H=256 B=1 T=64 (W5a), ms per sequence, forward only');
 for (const be of backends) {
   const r = lstmBench(be, 64, 256, 1, 64, false);
-  console.log(`  ${be.name.padEnd(18)} ${fmt(r.tf.best * 1e3, 3)} ms (median ${fmt(r.tf.median * 1e3, 3)})`);
+  console.log(`  ${be.name.padEnd(26)} ${fmt(r.tf.best * 1e3, 3)} ms (median ${fmt(r.tf.median * 1e3, 3)})`);
 }
+for (const be of backends) if (be instanceof ThreadedWasmBackend) be.terminate();

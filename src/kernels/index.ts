@@ -4,9 +4,14 @@
 // The environment variable RNNKIT_BACKEND=reference|wasm-simd|wasm-relaxed-simd forces the
 // float32 backend at import (for benchmarks and debugging); naming a WebAssembly variant this
 // engine cannot run is an error, not a silent fallback.
+//
+// Kernel threads are opt-in: RNNKIT_THREADS=2 at import, or setThreads(2), moves the float32
+// kernels onto the two-thread WebAssembly backend (wasm/threaded.ts: same results bit for bit,
+// large GEMMs and sequence loops split across a worker thread); setThreads(1) goes back.
 import { referenceBackend } from './reference.js';
 import type { Backend, F } from './types.js';
 import { loadWasmBackend, loadWasmBackendAsync, unavailableReason, wasmBackend, wasmVariants, type WasmVariant } from './wasm/backend.js';
+import { ThreadedWasmBackend, type ThreadedOptions } from './wasm/threaded.js';
 
 export type { Backend, CellKind, F, SeqBackwardArgs, SeqCache, SeqForwardArgs, SeqShape } from './types.js';
 export { allocCache, gateWidth } from './types.js';
@@ -15,6 +20,7 @@ export {
   loadWasmBackend, tryLoadWasmBackend, unavailableReason, wasmBackend, wasmVariant,
   relaxedSimdSupported, simdSupported, type WasmVariant,
 } from './wasm/backend.js';
+export { ThreadedWasmBackend, threadedUnavailableReason, type ThreadedOptions } from './wasm/threaded.js';
 
 export type BackendName = 'reference' | WasmVariant;
 
@@ -61,4 +67,51 @@ export async function ready(): Promise<string> {
 
 export function backendFor(x: F): Backend {
   return x instanceof Float64Array ? referenceBackend : float32Backend;
+}
+
+// ---- kernel threads (opt-in) ----
+
+/** The single-threaded float32 backend that setThreads(2) replaced. */
+let singleThreadBackend: Backend | null = null;
+
+/**
+ * setThreads(2) runs the float32 kernels on two threads (the two-thread build of the current
+ * WebAssembly variant plus a worker thread; results are bit-identical to one thread, small
+ * problems stay on one thread). Blocks until the worker is up (Node.js). setThreads(1) stops the
+ * worker and restores the single-threaded backend. Throws when the float32 backend is not a
+ * WebAssembly variant or the engine has no shared memory / worker threads.
+ */
+export function setThreads(n: number, options: Omit<ThreadedOptions, 'variant'> = {}): void {
+  if (n !== 1 && n !== 2) throw new RangeError(`setThreads(${n}): expected 1 or 2`);
+  if (n === 1) {
+    if (float32Backend instanceof ThreadedWasmBackend) {
+      float32Backend.terminate();
+      float32Backend = singleThreadBackend ?? wasmBackend ?? referenceBackend;
+      singleThreadBackend = null;
+    }
+    return;
+  }
+  if (float32Backend instanceof ThreadedWasmBackend && float32Backend.threaded) return;
+  const single = float32Backend instanceof ThreadedWasmBackend
+    ? singleThreadBackend ?? loadWasmBackend(float32Backend.variant) : float32Backend;
+  if (!(wasmVariants as readonly string[]).includes(single.name)) {
+    throw new Error(`setThreads(2): kernel threads need a WebAssembly backend; the float32 backend is ${single.name}`);
+  }
+  const threaded = ThreadedWasmBackend.createSync({ ...options, variant: single.name as WasmVariant });
+  if (float32Backend instanceof ThreadedWasmBackend) float32Backend.terminate();
+  singleThreadBackend = single;
+  float32Backend = threaded;
+}
+
+/** Kernel threads in use for float32: 2 while the two-thread backend is set and its worker lives, else 1. */
+export function getThreads(): number {
+  return float32Backend instanceof ThreadedWasmBackend && float32Backend.threaded ? 2 : 1;
+}
+
+{
+  const env = typeof process !== 'undefined' ? process.env?.RNNKIT_THREADS : undefined;
+  if (env !== undefined && env !== '' && env !== '1') {
+    if (env !== '2') throw new Error(`RNNKIT_THREADS=${env}: expected 1 or 2`);
+    setThreads(2);
+  }
 }

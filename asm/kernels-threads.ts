@@ -1,0 +1,605 @@
+// rnnkit two-thread kernels (AssemblyScript). NOT a module of its own: tools/build-wasm.mjs
+// appends this file to asm/kernels.ts and compiles the concatenation as one source with
+// `--enable threads --importMemory --sharedMemory` (builds 'simd-threads' and
+// 'relaxed-threads'), so everything here sees the single-threaded kernels' internals (the
+// packed GEMM, the gate passes) without those being exported from the single-threaded builds,
+// whose binaries stay exactly what asm/kernels.ts alone compiles to.
+//
+// Execution model (see src/kernels/wasm/threaded.ts): two instances of this module, one per
+// thread (the main thread is thread 0, a worker thread 1), on one shared memory; each instance
+// has its own packed-A block and edge tile (set_thread_scratch). For one call both threads run
+// the same *_mt export with the same arguments and their own `tid`.
+//
+// Work is a sequence of phases, each cut into chunks (row blocks of a GEMM; blocks of 8·k hidden
+// units of a sequence step). Threads claim chunks dynamically from the two ends of a phase —
+// thread 0 from the front, thread 1 from the back, so with equal speeds each keeps the same half
+// (and its weight panels stay in its core's cache) — and count finished chunks; a phase starts
+// once every chunk of the previous one is finished. So a thread never waits for its partner
+// unless the partner holds an unfinished chunk: a descheduled or sleeping partner (a loaded
+// machine) just leaves its share to the running thread, and the call degrades to one-thread speed
+// instead of stalling at a barrier.
+//
+// Results are bit-identical to the single-threaded build: every output element is computed by
+// the same kernel code in the same order whichever thread runs its chunk (GEMM row blocks start at
+// multiples of 4, so the 4-row tiles and the lone-last-row kernel fall on the same rows; the
+// per-step products of a sequence are split by output columns, each computed alone; the gate
+// passes are elementwise).
+//
+// Memory discipline: a thread writes shared memory only while it holds a claimed chunk (its
+// private packing of a step's A operand is done lazily, on its first chunk of the phase), so once
+// every chunk is finished nothing writes any more — the main thread may then return and reuse the
+// memory while a late partner is still leaving the kernel (the loader joins it before the next
+// two-thread call, which re-initializes the sync block).
+
+// ---- sync block (64-byte aligned, owned and initialized per call by the loader) ----
+//   +0  chunks finished in this call        +4  sleepers (threads inside wait32)
+//   +8  abort flag (nonzero: a thread gave up)
+//   +12 spin iterations before sleeping      +16 sleep slices (1 ms) without progress before
+//                                                giving up, 0 = never (threads that may block)
+//   +20 thread 0 may block (1/0)             +24 thread 1 may block (1/0)
+//   +28 chunks finished by thread 1 since the start (never reset; a statistic)
+//   +32 claim word (i64): phase << 32 | hi << 16 | lo; chunks [lo, hi) of `phase` are unclaimed
+const SY_DONE: usize = 0;
+const SY_SLEEP: usize = 4;
+const SY_ABORT: usize = 8;
+const SY_SPIN: usize = 12;
+const SY_SLICES: usize = 16;
+const SY_CANWAIT: usize = 20;
+const SY_WORKER_CHUNKS: usize = 28;
+const SY_CLAIM: usize = 32;
+
+/** Bytes of per-thread scratch: the packed-A block and the 4×8 edge tile. */
+export function thread_scratch_bytes(): usize { return align64(<usize>MC * KC * 4) + 128; }
+
+/** Points this instance's packed-A block and edge tile at `p` (thread_scratch_bytes() bytes). */
+export function set_thread_scratch(p: usize): void {
+  threadApack = p;
+  threadTile = p + align64(<usize>MC * KC * 4);
+}
+
+/**
+ * Claims a chunk of phase `p` (n chunks): thread 0 the lowest unclaimed, thread 1 the highest.
+ * Returns -1 when none is left. The first thread to ask for a phase opens it (the caller has
+ * waited for the previous phase to finish, so it is fully claimed).
+ */
+function claim(sync: usize, tid: i32, p: i32, n: i32): i32 {
+  for (;;) {
+    const w = atomic.load<i64>(sync, SY_CLAIM);
+    const wp = <i32>(w >> 32);
+    if (wp < p) {
+      atomic.cmpxchg<i64>(sync, w, (<i64>p << 32) | (<i64>n << 16), SY_CLAIM);
+      continue;
+    }
+    if (wp > p) return -1;
+    const lo = <i32>(w & 0xffff), hi = <i32>((w >> 16) & 0xffff);
+    if (lo >= hi) return -1;
+    const nw = tid == 0 ? w + 1 : w - (<i64>1 << 16);
+    if (atomic.cmpxchg<i64>(sync, w, nw, SY_CLAIM) == w) return tid == 0 ? lo : hi - 1;
+  }
+  return -1; // not reached
+}
+
+/** Counts a finished chunk (after all its writes) and wakes a sleeping partner. */
+function chunk_done(sync: usize, tid: i32): void {
+  if (tid != 0) atomic.add<i32>(sync, 1, SY_WORKER_CHUNKS);
+  atomic.add<i32>(sync, 1, SY_DONE);
+  if (atomic.load<i32>(sync, SY_SLEEP) != 0) atomic.notify(sync + SY_DONE, 2);
+}
+
+/**
+ * Waits until `target` chunks of this call are finished: spins, then (where the thread may
+ * block) sleeps in 1 ms slices. Traps when the partner gave up (abort flag) or made no progress
+ * for the slice budget — a dead partner holding a chunk — so nothing hangs.
+ */
+function wait_done(sync: usize, tid: i32, target: i32): void {
+  let d = atomic.load<i32>(sync, SY_DONE);
+  if (d >= target) return;
+  const spin = atomic.load<i32>(sync, SY_SPIN);
+  const slices = atomic.load<i32>(sync, SY_SLICES);
+  const canWait = atomic.load<i32>(sync + (<usize>tid << 2), SY_CANWAIT) != 0;
+  let i = 0, slept = 0, seen = d;
+  for (;;) {
+    d = atomic.load<i32>(sync, SY_DONE);
+    if (d >= target) return;
+    if (atomic.load<i32>(sync, SY_ABORT) != 0) unreachable();
+    if (++i < spin) continue;
+    i = 0;
+    // A thread that may not block (a browser's main thread) spins on, relying on the abort flag.
+    if (!canWait) continue;
+    // Announce the sleeper before wait32 checks the count: either the finisher sees the sleeper
+    // and notifies, or wait32 sees the new count and returns at once.
+    atomic.add<i32>(sync, 1, SY_SLEEP);
+    memory.atomic.wait32(sync + SY_DONE, d, 1_000_000);
+    atomic.sub<i32>(sync, 1, SY_SLEEP);
+    if (d != seen) { seen = d; slept = 0; }
+    if (slices > 0 && ++slept > slices) {
+      atomic.store<i32>(sync, 1, SY_ABORT);
+      unreachable();
+    }
+  }
+}
+
+// ---- products with a pre-packed A operand ----
+
+/** Bytes of op(A) (M×K) packed over all K blocks as gemm_packed blocks them. */
+// @ts-ignore: decorator
+@inline function apack_bytes(M: i32, K: i32): usize {
+  return align64(<usize>((M + 3) & ~3) * <usize>K * 4);
+}
+
+/** Packs op(A) (M×K, element [i,k] at A + i*rs + k*ks) for every K block of gemm_packed. */
+function pack_a_all(M: i32, K: i32, A: usize, rs: usize, ks: usize, dst: usize): void {
+  const M4 = <usize>((M + 3) & ~3);
+  const nkb = (K + KC - 1) / KC;
+  const kcMax = (K + nkb - 1) / nkb;
+  for (let pc = 0; pc < K; pc += kcMax) {
+    pack_a_4(M, min(kcMax, K - pc), A + <usize>pc * ks, rs, ks, dst + M4 * <usize>pc * 4);
+  }
+}
+
+/**
+ * C[M,N] = A·op(B) with A packed by pack_a_all and op(B) packed (panels at P + p*pstride): the
+ * same tiles, K blocks and accumulation order as gemm_packed (accumulate = false, K >= 1), so the
+ * same results, without re-packing A for every block of columns.
+ */
+function gemm_prepacked(M: i32, N: i32, K: i32, Ap: usize, P: usize, pstride: usize, C: usize, ldc: i32): void {
+  if (M <= 0 || N <= 0) return;
+  const ldcB = <usize>ldc << 2;
+  const M4 = <usize>((M + 3) & ~3);
+  const np = (N + 7) >> 3;
+  const nkb = (K + KC - 1) / KC;
+  const kcMax = (K + nkb - 1) / nkb;
+  for (let pc = 0; pc < K; pc += kcMax) {
+    const kc = min(kcMax, K - pc);
+    const acc = pc > 0;
+    const bK = P + (<usize>pc << 5);
+    const aK = Ap + M4 * <usize>pc * 4;
+    const groupBytes = <usize>kc << 4;
+    for (let jp = 0; jp < np; jp++) {
+      const nr = min(8, N - (jp << 3));
+      const b = bK + <usize>jp * pstride;
+      const cj = C + (<usize>jp << 5);
+      let a = aK;
+      for (let i = 0; i < M; i += 4) {
+        const mr = min(4, M - i);
+        const ci = cj + <usize>i * ldcB;
+        if (mr == 1) gemm_f32_1x8_ksplit3(kc, a, b, ci, acc, nr);
+        else gemm_f32_4x8(kc, a, b, ci, ldcB, acc, mr, nr);
+        a += groupBytes;
+      }
+    }
+  }
+}
+
+// ---- GEMM ----
+
+/**
+ * gemm for thread `tid` of 2 (same arguments on both threads; see `gemm`). P: packed_bytes(K, N).
+ * Phase 0 packs op(B) by blocks of panels, phase 1 multiplies by blocks of rows (multiples of 4).
+ */
+export function gemm_mt(
+  tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,
+  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize,
+): void {
+  if (M <= 0 || N <= 0) return; // both threads return: same arguments
+  const np = (N + 7) >> 3;
+  const ppc = max(1, (np + 15) / 16); // panels per packing chunk
+  const n0 = K > 0 ? (np + ppc - 1) / ppc : 0;
+  // Rows per chunk: a multiple of 4, ~16 chunks, at most MC rows (and few enough chunks for the
+  // 16-bit claim fields).
+  const rpc = max(max(4, min(MC, (((M + 15) >> 4) + 3) & ~3)), (((M + 32767) >> 15) + 3) & ~3);
+  const n1 = (M + rpc - 1) / rpc;
+  const ldbB = <usize>ldb << 2;
+  for (let c = claim(sync, tid, 0, n0); c >= 0; c = claim(sync, tid, 0, n0)) {
+    const p0 = c * ppc, p1 = min(np, p0 + ppc);
+    const j0 = p0 << 3;
+    const src = transB ? B + <usize>j0 * ldbB : B + (<usize>j0 << 2);
+    pack_b_nr8(transB, K, min(N, p1 << 3) - j0, src, ldb, P + <usize>p0 * <usize>K * 32);
+    chunk_done(sync, tid);
+  }
+  wait_done(sync, tid, n0);
+  const ldaB = <usize>lda << 2;
+  const rs: usize = transA ? 4 : ldaB;
+  const ks: usize = transA ? ldaB : 4;
+  const ldcB = <usize>ldc << 2;
+  for (let c = claim(sync, tid, 1, n1); c >= 0; c = claim(sync, tid, 1, n1)) {
+    const m0 = c * rpc, m = min(M, m0 + rpc) - m0;
+    gemm_packed(m, N, K, A + <usize>m0 * rs, rs, ks, P, <usize>K * 32, C + <usize>m0 * ldcB, ldc, accumulate);
+    chunk_done(sync, tid);
+  }
+  wait_done(sync, tid, n0 + n1);
+}
+
+// ---- sequences ----
+
+/** Number of gate blocks of width H: LSTM 4, GRU 3, RNN 1. */
+// @ts-ignore: decorator
+@inline function gate_blocks(kind: i32): i32 {
+  return kind == LSTM ? 4 : kind == GRU ? 3 : 1;
+}
+
+/**
+ * Hidden units per chunk: a multiple of 8 giving 2 to 16 chunks per phase, about one per 2^17
+ * multiply-adds of the step's recurrent product (B·G·H), so that claiming stays cheap against
+ * the work of a chunk.
+ */
+// @ts-ignore: decorator
+@inline function unit_chunk(B: i32, G: i32, H: i32): i32 {
+  const chunks = <i32>min<i64>(16, max<i64>(2, (<i64>B * G * H) >> 17));
+  return max(8, ((H + chunks - 1) / chunks + 7) & ~7);
+}
+
+/**
+ * Scratch bytes of seq_forward_mt: W_hhᵀ packed per (unit chunk, gate block), the per-step
+ * product gh (B×G), and one private packed-A buffer (B×H) per thread.
+ */
+export function seq_forward_mt_scratch_bytes(kind: i32, B: i32, H: i32): usize {
+  const U = unit_chunk(B, gate_width(kind, H), H), nc = (H + U - 1) / U;
+  return <usize>(nc * gate_blocks(kind)) * align64(packed_bytes(H, U))
+    + align64(<usize>B * gate_width(kind, H) * 4) + 2 * apack_bytes(B, H);
+}
+
+/** seq_forward for thread `tid` of 2 (same arguments on both threads; see seq_forward). */
+export function seq_forward_mt(
+  tid: i32, sync: usize,
+  kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
+  xg: usize, whh: usize, bhn: usize, out: usize, ldOut: i32,
+  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize,
+): void {
+  const G = gate_width(kind, H), nb = gate_blocks(kind);
+  const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
+  const ldOut4 = <usize>ldOut << 2;
+  const split = kind == GRU && !resetAfter;
+  const U = unit_chunk(B, G, H), nc = (H + U - 1) / U;
+  const blk = align64(packed_bytes(H, U));
+  const gh = scratch + <usize>(nc * nb) * blk;
+  const Ap = gh + align64(<usize>B * G4) + <usize>tid * apack_bytes(B, H);
+  const pstride = <usize>H * 32;
+  const nFirst = split ? 2 : nb; // GRU without resetAfter: the n block after the reset
+
+  // Phase 0: pack W_hhᵀ for each chunk's units in each gate block (rows g*H + j of W_hh).
+  let phase = 0, target = nc;
+  for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
+    const j0 = c * U, w = min(H, j0 + U) - j0;
+    for (let g = 0; g < nb; g++) {
+      pack_b_nr8(true, H, w, whh + (<usize>g * H + j0) * H4, H, scratch + <usize>(c * nb + g) * blk);
+    }
+    chunk_done(sync, tid);
+  }
+  wait_done(sync, tid, target);
+
+  for (let s = 0; s < T; s++) {
+    const t = reverse ? T - 1 - s : s;
+    const cur = reverse ? t : t + 1;
+    const prev = reverse ? t + 1 : t;
+    const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
+    const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
+    const xgT = xg + <usize>t * B * G4, gatesT = cgates + <usize>t * B * G4;
+    const auxT = caux + <usize>t * BH4;
+    const outT = out + <usize>t * B * ldOut4;
+
+    // Phase: products h_prev·W_hhᵀ for a chunk's units (every gate block, or r|z), then the
+    // fused gate pass on those units for every batch row.
+    phase++; target += nc;
+    let packed = false;
+    for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
+      if (!packed) { pack_a_all(B, H, hPrev, H4, 4, Ap); packed = true; }
+      const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0;
+      const jv = j0 + (w & ~3); // units [j0, jv) 4 at a time, [jv, j1) one at a time
+      const u0 = <usize>j0 << 2, w4 = <usize>w << 2;
+      for (let g = 0; g < nFirst; g++) {
+        gemm_prepacked(B, w, H, Ap, scratch + <usize>(c * nb + g) * blk, pstride, gh + ((<usize>g * H + j0) << 2), G);
+      }
+      for (let b = 0; b < B; b++) {
+        const bo = <usize>b * H4;
+        const x = xgT + <usize>b * G4, gg = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
+        const hp = hPrev + bo, hn = hCur + bo, o = outT + <usize>b * ldOut4;
+        if (!row_valid(lengths, b, t)) {
+          // Padded step: carry the state, write a zero output (and zero gates/aux).
+          memory.copy(hn + u0, hp + u0, w4);
+          if (kind == LSTM) memory.copy(cCur + bo + u0, cPrev + bo + u0, w4);
+          memory.fill(o + u0, 0, w4);
+          if (kind == LSTM || kind == GRU) {
+            for (let g = 0; g < nb; g++) memory.fill(gt + ((<usize>g * H + j0) << 2), 0, w4);
+          }
+          if (kind == GRU) memory.fill(auxT + bo + u0, 0, w4);
+          continue;
+        }
+        if (kind == LSTM) {
+          const cp = cPrev + bo, cn = cCur + bo;
+          let j = j0;
+          for (; j < jv; j += 4) {
+            const u = <usize>j << 2;
+            lstm_fwd_units(x + u, gg + u, H4, cp + u, gt + u, cn + u, hn + u, o + u, true);
+          }
+          for (; j < j1; j++) {
+            const u = <usize>j << 2;
+            lstm_fwd_units(x + u, gg + u, H4, cp + u, gt + u, cn + u, hn + u, o + u, false);
+          }
+        } else if (kind == GRU) {
+          const a = auxT + bo;
+          let j = j0;
+          if (resetAfter) {
+            for (; j < jv; j += 4) {
+              const u = <usize>j << 2;
+              gru_ra_fwd_units(x + u, gg + u, H4, bhn + u, hp + u, gt + u, a + u, hn + u, o + u, true);
+            }
+            for (; j < j1; j++) {
+              const u = <usize>j << 2;
+              gru_ra_fwd_units(x + u, gg + u, H4, bhn + u, hp + u, gt + u, a + u, hn + u, o + u, false);
+            }
+          } else {
+            for (; j < jv; j += 4) {
+              const u = <usize>j << 2;
+              gru_rb_fwd_rz_units(x + u, gg + u, H4, hp + u, gt + u, a + u, true);
+            }
+            for (; j < j1; j++) {
+              const u = <usize>j << 2;
+              gru_rb_fwd_rz_units(x + u, gg + u, H4, hp + u, gt + u, a + u, false);
+            }
+          }
+        } else {
+          const relu = kind == RNN_RELU;
+          let j = j0;
+          for (; j < jv; j += 4) {
+            const u = <usize>j << 2;
+            rnn_fwd_units(x + u, gg + u, hn + u, o + u, relu, true);
+          }
+          for (; j < j1; j++) {
+            const u = <usize>j << 2;
+            rnn_fwd_units(x + u, gg + u, hn + u, o + u, relu, false);
+          }
+        }
+      }
+      chunk_done(sync, tid);
+    }
+    wait_done(sync, tid, target);
+
+    if (split) {
+      // Phase: the candidate's product reads every column of this step's aux = r ⊙ h_prev.
+      phase++; target += nc;
+      packed = false;
+      for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
+        if (!packed) { pack_a_all(B, H, auxT, H4, 4, Ap); packed = true; }
+        const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0;
+        const jv = j0 + (w & ~3);
+        gemm_prepacked(B, w, H, Ap, scratch + <usize>(c * nb + 2) * blk, pstride, gh + ((2 * <usize>H + j0) << 2), G);
+        for (let b = 0; b < B; b++) {
+          if (!row_valid(lengths, b, t)) continue;
+          const bo = <usize>b * H4;
+          const x = xgT + <usize>b * G4, gg = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
+          const hp = hPrev + bo, hn = hCur + bo, o = outT + <usize>b * ldOut4;
+          let j = j0;
+          for (; j < jv; j += 4) {
+            const u = <usize>j << 2;
+            gru_rb_fwd_n_units(x + u, gg + u, H4, bhn + u, hp + u, gt + u, hn + u, o + u, true);
+          }
+          for (; j < j1; j++) {
+            const u = <usize>j << 2;
+            gru_rb_fwd_n_units(x + u, gg + u, H4, bhn + u, hp + u, gt + u, hn + u, o + u, false);
+          }
+        }
+        chunk_done(sync, tid);
+      }
+      wait_done(sync, tid, target);
+    }
+  }
+}
+
+/**
+ * Scratch bytes of seq_backward_mt: W_hh packed per unit chunk (K = G rows × the chunk's
+ * columns), four shared B×H rows (dh, dc, dh_prev, d(r⊙h)), and one private packed-A buffer
+ * (B×G) per thread.
+ */
+export function seq_backward_mt_scratch_bytes(kind: i32, B: i32, H: i32): usize {
+  const G = gate_width(kind, H);
+  const U = unit_chunk(B, G, H), nc = (H + U - 1) / U;
+  return <usize>nc * align64(packed_bytes(G, U)) + 4 * align64(<usize>B * H * 4) + 2 * apack_bytes(B, G);
+}
+
+/**
+ * Gate-backward pass of step t for units [j0, j1) of every batch row (seq_backward's first loop,
+ * restricted to those units): adds dOut into dh, writes the units' columns of dxg (and dgh) in
+ * every gate block, updates dc.
+ */
+// @ts-ignore: decorator
+@inline function bwd_gate_units(
+  kind: i32, resetAfter: bool, t: i32, B: i32, H: i32, lengths: usize,
+  ch: usize, cc: usize, cgates: usize, caux: usize, dOut: usize, ldD4: usize,
+  dxg: usize, dgh: usize, dh: usize, dc: usize, reverse: bool, j0: i32, j1: i32,
+): void {
+  const G = gate_width(kind, H), nb = gate_blocks(kind);
+  const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
+  const cur = reverse ? t : t + 1;
+  const prev = reverse ? t + 1 : t;
+  const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
+  const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
+  const gatesT = cgates + <usize>t * B * G4, auxT = caux + <usize>t * BH4;
+  const dxT = dxg + <usize>t * B * G4, dgT = dgh + <usize>t * B * G4;
+  const w = j1 - j0, jv = j0 + (w & ~3);
+  const u0 = <usize>j0 << 2, w4 = <usize>w << 2;
+  for (let b = 0; b < B; b++) {
+    const bo = <usize>b * H4;
+    const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
+    if (!row_valid(lengths, b, t)) {
+      for (let g = 0; g < nb; g++) {
+        const col = (<usize>g * H + j0) << 2;
+        memory.fill(dx + col, 0, w4);
+        if (dg != dx) memory.fill(dg + col, 0, w4);
+      }
+      continue;
+    }
+    const dhb = dh + bo;
+    if (dOut != 0) add_row(dhb + u0, dOut + <usize>(t * B + b) * ldD4 + u0, w);
+    const gt = gatesT + <usize>b * G4;
+    if (kind == LSTM) {
+      const cn = cCur + bo, cp = cPrev + bo, dcb = dc + bo;
+      let j = j0;
+      for (; j < jv; j += 4) {
+        const u = <usize>j << 2;
+        lstm_bwd_units(gt + u, H4, cn + u, cp + u, dhb + u, dcb + u, dx + u, true);
+      }
+      for (; j < j1; j++) {
+        const u = <usize>j << 2;
+        lstm_bwd_units(gt + u, H4, cn + u, cp + u, dhb + u, dcb + u, dx + u, false);
+      }
+      if (dg != dx) {
+        for (let g = 0; g < nb; g++) {
+          const col = (<usize>g * H + j0) << 2;
+          memory.copy(dg + col, dx + col, w4);
+        }
+      }
+    } else if (kind == GRU) {
+      const a = auxT + bo, hp = hPrev + bo;
+      let j = j0;
+      if (resetAfter) {
+        for (; j < jv; j += 4) {
+          const u = <usize>j << 2;
+          gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, true, true);
+        }
+        for (; j < j1; j++) {
+          const u = <usize>j << 2;
+          gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, true, false);
+        }
+      } else {
+        for (; j < jv; j += 4) {
+          const u = <usize>j << 2;
+          gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, false, true);
+        }
+        for (; j < j1; j++) {
+          const u = <usize>j << 2;
+          gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, false, false);
+        }
+      }
+    } else {
+      const relu = kind == RNN_RELU;
+      const hn = hCur + bo;
+      let j = j0;
+      for (; j < jv; j += 4) {
+        const u = <usize>j << 2;
+        rnn_bwd_units(hn + u, dhb + u, dx + u, relu, true);
+      }
+      for (; j < j1; j++) {
+        const u = <usize>j << 2;
+        rnn_bwd_units(hn + u, dhb + u, dx + u, relu, false);
+      }
+      if (dg != dx) memory.copy(dg + u0, dx + u0, w4);
+    }
+  }
+}
+
+/**
+ * seq_backward for thread `tid` of 2 (same arguments on both threads; see seq_backward).
+ * Phases: (0) pack a chunk's columns of W_hh, initialize its dh/dc, gate pass of the first step;
+ * then per step [GRU without resetAfter: d(r⊙h) = d_an·W_hn and the r gradients], then
+ * dh_prev = dgh_t·W_hh for a chunk's units followed, on the same units, by the next step's gate
+ * pass (which needs only those units of dh/dc) or, after the last step, the copy to dh0/dc0.
+ */
+export function seq_backward_mt(
+  tid: i32, sync: usize,
+  kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
+  whh: usize, ch: usize, cc: usize, cgates: usize, caux: usize,
+  dOut: usize, ldDOut: i32, dhN: usize, dcN: usize,
+  dxg: usize, dgh: usize, dh0: usize, dc0: usize, scratch: usize,
+): void {
+  const G = gate_width(kind, H);
+  const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
+  const ldD4 = <usize>ldDOut << 2;
+  const split = kind == GRU && !resetAfter;
+  const U = unit_chunk(B, G, H), nc = (H + U - 1) / U;
+  const blk = align64(packed_bytes(G, U));
+  const pstride = <usize>G * 32;
+  const dh = scratch + <usize>nc * blk;
+  const dc = dh + align64(BH4);
+  const dhp = dc + align64(BH4);
+  const drh = dhp + align64(BH4);
+  const Ap = drh + align64(BH4) + <usize>tid * apack_bytes(B, G);
+  const Kd = split ? 2 * H : G; // K of the dh_prev product
+
+  // Phase 0.
+  let phase = 0, target = nc;
+  const tFirst = reverse ? 0 : T - 1;
+  for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
+    const j0 = c * U, j1 = min(H, j0 + U), w4 = <usize>(j1 - j0) << 2;
+    pack_b_nr8(false, G, j1 - j0, whh + (<usize>j0 << 2), H, scratch + <usize>c * blk);
+    for (let b = 0; b < B; b++) {
+      const bo = <usize>b * H4 + (<usize>j0 << 2);
+      if (dhN != 0) memory.copy(dh + bo, dhN + bo, w4); else memory.fill(dh + bo, 0, w4);
+      if (dcN != 0) memory.copy(dc + bo, dcN + bo, w4); else memory.fill(dc + bo, 0, w4);
+    }
+    bwd_gate_units(kind, resetAfter, tFirst, B, H, lengths, ch, cc, cgates, caux, dOut, ldD4, dxg, dgh, dh, dc, reverse, j0, j1);
+    chunk_done(sync, tid);
+  }
+  wait_done(sync, tid, target);
+
+  for (let s = 0; s < T; s++) {
+    const t = reverse ? s : T - 1 - s;
+    const prev = reverse ? t + 1 : t;
+    const hPrev = ch + <usize>prev * BH4;
+    const gatesT = cgates + <usize>t * B * G4;
+    const dxT = dxg + <usize>t * B * G4, dgT = dgh + <usize>t * B * G4;
+
+    if (split) {
+      // Phase: d(r⊙h) = d_an · W_hn (rows [2H, 3H) of W_hh) reads every column of d_an.
+      phase++; target += nc;
+      let packed = false;
+      for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
+        if (!packed) { pack_a_all(B, H, dxT + 2 * H4, G4, 4, Ap); packed = true; }
+        const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0, jv = j0 + (w & ~3);
+        gemm_prepacked(B, w, H, Ap, scratch + <usize>c * blk + 2 * H4 * 8, pstride, drh + (<usize>j0 << 2), H);
+        for (let b = 0; b < B; b++) {
+          if (!row_valid(lengths, b, t)) continue;
+          const bo = <usize>b * H4;
+          const gt = gatesT + <usize>b * G4, hp = hPrev + bo, d = drh + bo;
+          const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
+          let j = j0;
+          for (; j < jv; j += 4) {
+            const u = <usize>j << 2;
+            gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, true);
+          }
+          for (; j < j1; j++) {
+            const u = <usize>j << 2;
+            gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, false);
+          }
+        }
+        chunk_done(sync, tid);
+      }
+      wait_done(sync, tid, target);
+    }
+
+    // Phase: dh_prev = dgh_t · W_hh reads every gate column of dgh_t; then the chunk's next gate pass.
+    phase++; target += nc;
+    let packed = false;
+    for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
+      if (!packed) { pack_a_all(B, Kd, dgT, G4, 4, Ap); packed = true; }
+      const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0;
+      const u0 = <usize>j0 << 2, w4 = <usize>w << 2;
+      gemm_prepacked(B, w, Kd, Ap, scratch + <usize>c * blk, pstride, dhp + u0, H);
+      for (let b = 0; b < B; b++) {
+        if (!row_valid(lengths, b, t)) continue; // padded rows keep dh unchanged
+        const bo = <usize>b * H4;
+        if (kind != GRU) { memory.copy(dh + bo + u0, dhp + bo + u0, w4); continue; }
+        const z = gatesT + <usize>b * G4 + H4, r = gatesT + <usize>b * G4;
+        const dhb = dh + bo, dpb = dhp + bo, drb = drh + bo;
+        for (let j = j0; j < j1; j++) {
+          const u = <usize>j << 2;
+          let d = load<f32>(dpb + u) + load<f32>(dhb + u) * load<f32>(z + u);
+          if (split) d += load<f32>(drb + u) * load<f32>(r + u);
+          store<f32>(dhb + u, d);
+        }
+      }
+      if (s + 1 < T) {
+        const tNext = reverse ? t + 1 : t - 1;
+        bwd_gate_units(kind, resetAfter, tNext, B, H, lengths, ch, cc, cgates, caux, dOut, ldD4, dxg, dgh, dh, dc, reverse, j0, j1);
+      } else {
+        for (let b = 0; b < B; b++) {
+          const bo = <usize>b * H4 + u0;
+          memory.copy(dh0 + bo, dh + bo, w4);
+          if (dc0 != 0) memory.copy(dc0 + bo, dc + bo, w4);
+        }
+      }
+      chunk_done(sync, tid);
+    }
+    wait_done(sync, tid, target);
+  }
+}

@@ -1,0 +1,641 @@
+// The two-thread WebAssembly backend: the same kernels as backend.ts, built for a shared memory
+// (generated/{relaxed,simd}-threads.ts, from asm/kernels.ts + asm/kernels-threads.ts), with a
+// second thread — a Node.js worker_threads Worker or a browser Web Worker running worker.ts —
+// that instantiates the same compiled module on the same shared memory.
+//
+// Per call the main thread lays out and copies the data exactly as backend.ts does, then either
+// runs the single-threaded export (problems below the size gates) or posts the call to the worker
+// through the control block in shared memory (threads-protocol.ts: argument words, then a bumped
+// command number; Atomics.notify only when the worker sleeps) and runs the same *_mt export
+// itself. Inside, the work is cut into phases of chunks that the two threads claim from opposite
+// ends; a phase starts when all chunks of the previous one are finished (spin, then wait), so a
+// thread only ever waits for a chunk its partner holds — a worker that is asleep or descheduled
+// just leaves the chunks to the main thread. The main thread returns once every chunk is done;
+// the worker is joined (or the command retracted, if it never picked it up) before the next
+// two-thread call. No postMessage per call.
+//
+// Wall-clock gains need a free core: on a busy shared Linux machine the scheduler's per-session
+// fair share (autogroup) gives a process about the same CPU with one thread or two, and then a
+// second thread only adds its overhead (small: the chunks degrade to one-thread speed).
+//
+// Results are bit-identical to the single-threaded build of the same variant (every output
+// element is computed by the same code in the same order; see asm/kernels-threads.ts), so turning
+// threads on or off never changes results.
+//
+// Failure: if the worker dies or stops answering (timeoutMs), the call is recomputed on one
+// thread from the caller's arrays (outputs are only written back after a successful call), a
+// warning is emitted once, and the backend stays single-threaded from then on. The worker is
+// unref'd: an idle worker never keeps a Node.js process alive. terminate() stops it.
+//
+// Browsers: shared memory needs a cross-origin isolated page; the main thread may not block, so
+// it spins instead of sleeping, and the backend must be created with `await
+// ThreadedWasmBackend.create()` (createSync blocks until the worker is up, which a browser's main
+// thread cannot do).
+import { seqBackwardRef, seqForwardRef } from '../reference.js';
+import type { Backend, CellKind, F, SeqBackwardArgs, SeqForwardArgs } from '../types.js';
+import { gateWidth } from '../types.js';
+import { unavailableReason, type WasmVariant } from './backend.js';
+import { wasmBase64 as relaxedThreadsBase64 } from './generated/relaxed-threads.js';
+import { wasmBase64 as simdThreadsBase64 } from './generated/simd-threads.js';
+import {
+  C_ARGS, C_DONE, C_MWAIT, C_OP, C_SEQ, C_STATE, C_TAKEN, C_WSLEEP, CTL_BYTES, OP_GEMM, OP_QUIT,
+  OP_SEQ_BACKWARD, OP_SEQ_FORWARD, S_ABORT, S_CANWAIT, S_CLAIM_LO, S_CLAIM_PHASE, S_DONE, S_SLICES, S_SPIN, S_WORKER_CHUNKS,
+  ST_DEAD, ST_READY, ST_STARTING,
+  SYNC_BYTES, type WorkerInit,
+} from './threads-protocol.js';
+
+export interface ThreadedOptions {
+  /** Kernel build; default: relaxed SIMD when this engine runs it, else plain SIMD. */
+  variant?: WasmVariant;
+  /** GEMMs with M·N·K below this run on one thread (default 2^20). */
+  gemmMinWork?: number;
+  /** GEMMs with fewer rows M than this run on one thread (default 8; rows are split by 4s). */
+  gemmMinRows?: number;
+  /**
+   * Sequence calls whose per-step recurrent product B·G·H is below this run on one thread
+   * (default 2^19: an LSTM with H = 256 from batch 2; batch-1 inference stays on one thread).
+   */
+  seqMinWork?: number;
+  /** Sequence calls with fewer hidden units H than this run on one thread (default 16; units are split by 8s). */
+  seqMinHidden?: number;
+  /** Spin iterations before a waiting thread sleeps (barriers, hand-over, idle worker). */
+  spin?: number;
+  /** A worker silent for this long is given up (the call is then recomputed on one thread). */
+  timeoutMs?: number;
+  /** Where worker.js is (default: next to this file). */
+  workerUrl?: URL | string;
+}
+
+type Opts = Required<Omit<ThreadedOptions, 'variant' | 'workerUrl'>>;
+const DEFAULTS: Opts = {
+  gemmMinWork: 2 ** 20, gemmMinRows: 8, seqMinWork: 2 ** 19, seqMinHidden: 16, spin: 20000, timeoutMs: 30000,
+};
+
+/** The exports of the threaded build (pointers are byte addresses into the shared memory). */
+interface ThreadedExports {
+  heap_base(): number;
+  packed_bytes(K: number, N: number): number;
+  thread_scratch_bytes(): number;
+  set_thread_scratch(p: number): void;
+  gemm(...a: number[]): void;
+  gemm_mt(...a: number[]): void;
+  seq_forward_scratch_bytes(kind: number, resetAfter: number, B: number, H: number): number;
+  seq_backward_scratch_bytes(kind: number, B: number, H: number): number;
+  seq_forward_mt_scratch_bytes(kind: number, B: number, H: number): number;
+  seq_backward_mt_scratch_bytes(kind: number, B: number, H: number): number;
+  seq_forward(...a: number[]): void;
+  seq_backward(...a: number[]): void;
+  seq_forward_mt(...a: number[]): void;
+  seq_backward_mt(...a: number[]): void;
+}
+
+/** How long a starting worker may take to get ready (a loaded machine: seconds). */
+const STARTUP_MS = 30000;
+const KIND_CODE: Record<CellKind, number> = { lstm: 0, gru: 1, rnn_tanh: 2, rnn_relu: 3 };
+const PAGE = 65536;
+const MAX_PAGES = 65536;
+const MAX_BYTES = MAX_PAGES * PAGE;
+const align64 = (n: number): number => Math.ceil(n / 64) * 64;
+
+/** The worker is gone or silent: the call is recomputed on one thread. */
+class WorkerLost extends Error {}
+
+function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
+  if (typeof Buffer !== 'undefined') {
+    const buf = Buffer.from(b64, 'base64');
+    return new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer);
+  }
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+function asF32(x: F, what: string): Float32Array {
+  if (x instanceof Float32Array) return x;
+  throw new TypeError(
+    `rnnkit threaded wasm backend: ${what} is a ${(x as object).constructor?.name ?? typeof x}; the ` +
+    'WebAssembly kernels are float32 only (float64 runs on the reference backend, see backendFor)',
+  );
+}
+
+function need(x: F, n: number, what: string): void {
+  if (x.length < n) throw new RangeError(`rnnkit threaded wasm backend: ${what} has ${x.length} elements, needs ${n}`);
+}
+
+function needLengths(lengths: Int32Array, B: number): void {
+  if (lengths.length < B) throw new RangeError(`rnnkit threaded wasm backend: lengths has ${lengths.length} entries, needs ${B}`);
+}
+
+// ---- environment: workers, blocking, warnings ----
+
+interface WorkerHandle { post(m: WorkerInit): void; terminate(): void }
+type NodeWorkerThreads = typeof import('node:worker_threads');
+
+const proc = (globalThis as { process?: NodeJS.Process }).process;
+function nodeWorkerThreads(): NodeWorkerThreads | undefined {
+  const get = (proc as { getBuiltinModule?: (id: string) => unknown } | undefined)?.getBuiltinModule;
+  return get?.call(proc, 'node:worker_threads') as NodeWorkerThreads | undefined;
+}
+
+function spawnWorker(url: URL | string, onGone: (why: string) => void): WorkerHandle {
+  const wt = nodeWorkerThreads();
+  if (wt) {
+    // No inherited execArgv: options such as --input-type (node -e) would stop the worker from
+    // starting, and V8 flags (relaxed SIMD on Node 20) are process-wide anyway.
+    const w = new wt.Worker(url, { execArgv: [] });
+    w.unref(); // an idle worker must not keep the process alive
+    w.on('error', (e: Error) => onGone(`worker error: ${e.message}`));
+    w.on('exit', (code: number) => onGone(`worker exited with code ${code}`));
+    return { post: (m) => w.postMessage(m), terminate: () => { void w.terminate(); } };
+  }
+  const W = (globalThis as { Worker?: new (u: URL | string, o: object) => {
+    postMessage(m: unknown): void; terminate(): void; onerror: ((e: { message?: string }) => void) | null;
+  } }).Worker;
+  if (typeof W !== 'function') throw new Error('rnnkit: this environment has no worker threads');
+  const w = new W(url, { type: 'module' });
+  w.onerror = (e) => onGone(`worker error: ${e.message ?? 'unknown'}`);
+  return { post: (m) => w.postMessage(m), terminate: () => w.terminate() };
+}
+
+/** Whether this thread may block in Atomics.wait (no on a browser's main thread). */
+function canBlock(): boolean {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function warn(message: string): void {
+  if (proc && typeof proc.emitWarning === 'function') proc.emitWarning(message, 'RnnkitWarning');
+  else console.warn(message);
+}
+
+/** Why the threaded backend cannot run `variant` here, or null if it can. */
+export function threadedUnavailableReason(variant: WasmVariant): string | null {
+  const why = unavailableReason(variant);
+  if (why) return why;
+  if (typeof SharedArrayBuffer === 'undefined') return 'no SharedArrayBuffer (browsers: the page must be cross-origin isolated)';
+  if (!nodeWorkerThreads() && typeof (globalThis as { Worker?: unknown }).Worker !== 'function') return 'no worker threads';
+  return null;
+}
+
+function defaultVariant(): WasmVariant {
+  return unavailableReason('wasm-relaxed-simd') === null ? 'wasm-relaxed-simd' : 'wasm-simd';
+}
+
+const modules = new Map<WasmVariant, WebAssembly.Module>();
+const moduleBytes = (v: WasmVariant): Uint8Array<ArrayBuffer> =>
+  decodeBase64(v === 'wasm-relaxed-simd' ? relaxedThreadsBase64 : simdThreadsBase64);
+
+function checkVariant(v: WasmVariant): void {
+  const why = threadedUnavailableReason(v);
+  if (why) throw new Error(`rnnkit: cannot start the two-thread ${v} backend: ${why}`);
+}
+
+/** Two threads on one shared memory; see the top of this file. */
+export class ThreadedWasmBackend implements Backend {
+  readonly name: string;
+  readonly variant: WasmVariant;
+  readonly threads = 2;
+  readonly options: Readonly<Opts>;
+  /** Calls run on two threads / on one (size gates, or after the worker was lost). */
+  readonly calls = { threaded: 0, single: 0 };
+  private readonly k: ThreadedExports;
+  private readonly memory: WebAssembly.Memory;
+  private readonly ctl: Int32Array;
+  private readonly sync: Int32Array;
+  private readonly syncAddr: number;
+  private base: number;
+  private readonly mainCanWait: boolean;
+  private worker: WorkerHandle | null;
+  private seq = 0;
+  private top = 0;
+  private stopping = false;
+  /** A two-thread call was posted and the worker has not been seen leaving it yet. */
+  private pending = false;
+  private lost: string | null = null;
+
+  /**
+   * Starts the worker and waits (blocking the calling thread) until it is ready. Node.js; in
+   * browsers use `create`.
+   */
+  static createSync(options: ThreadedOptions = {}): ThreadedWasmBackend {
+    const variant = options.variant ?? defaultVariant();
+    checkVariant(variant);
+    if (!canBlock()) {
+      throw new Error('rnnkit: this thread may not block while the kernel worker starts (a browser\'s main thread); use await ThreadedWasmBackend.create()');
+    }
+    let mod = modules.get(variant);
+    if (!mod) { mod = new WebAssembly.Module(moduleBytes(variant)); modules.set(variant, mod); }
+    const b = new ThreadedWasmBackend(variant, mod, options);
+    b.waitReadySync();
+    return b;
+  }
+
+  /** Starts the worker and resolves when it is ready (Node.js and browsers). */
+  static async create(options: ThreadedOptions = {}): Promise<ThreadedWasmBackend> {
+    const variant = options.variant ?? defaultVariant();
+    checkVariant(variant);
+    let mod = modules.get(variant);
+    if (!mod) { mod = await WebAssembly.compile(moduleBytes(variant)); modules.set(variant, mod); }
+    const b = new ThreadedWasmBackend(variant, mod, options);
+    const deadline = performance.now() + Math.max(b.options.timeoutMs, STARTUP_MS);
+    while (Atomics.load(b.ctl, C_STATE) === ST_STARTING) {
+      if (b.lost) break;
+      if (performance.now() > deadline) { b.terminate(); throw new Error('rnnkit: the kernel worker did not start'); }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    if (Atomics.load(b.ctl, C_STATE) !== ST_READY) {
+      b.terminate();
+      throw new Error(`rnnkit: the kernel worker did not start${b.lost ? ` (${b.lost})` : ''}`);
+    }
+    return b;
+  }
+
+  private constructor(variant: WasmVariant, module: WebAssembly.Module, options: ThreadedOptions) {
+    this.variant = variant;
+    this.name = `${variant}-threads`;
+    const opts: Opts = { ...DEFAULTS };
+    for (const key of Object.keys(DEFAULTS) as (keyof Opts)[]) {
+      const v = options[key];
+      if (v !== undefined) {
+        if (!(typeof v === 'number' && v >= 0)) throw new RangeError(`rnnkit: threads option ${key} must be a number >= 0, got ${v}`);
+        opts[key] = v;
+      }
+    }
+    this.options = opts;
+    // The module declares a minimum of a few pages; start there and grow once the layout is known.
+    this.memory = ThreadedWasmBackend.sharedMemory();
+    const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
+    this.k = instance.exports as unknown as ThreadedExports;
+    const scratchBytes = align64(this.k.thread_scratch_bytes());
+    const ctlAddr = align64(this.k.heap_base());
+    this.syncAddr = ctlAddr + CTL_BYTES;
+    const scratch0 = align64(this.syncAddr + SYNC_BYTES), scratch1 = scratch0 + scratchBytes;
+    this.base = scratch1 + scratchBytes;
+    const have = this.memory.buffer.byteLength;
+    if (this.base > have) this.memory.grow(Math.ceil((this.base - have) / PAGE));
+    this.k.set_thread_scratch(scratch0);
+    this.ctl = new Int32Array(this.memory.buffer, ctlAddr, CTL_BYTES >> 2);
+    this.sync = new Int32Array(this.memory.buffer, this.syncAddr, SYNC_BYTES >> 2);
+    this.mainCanWait = canBlock();
+    this.sync[S_SPIN] = opts.spin;
+    this.sync[S_SLICES] = Math.max(1, Math.round(opts.timeoutMs)); // 1 ms sleep slices
+    this.sync[S_CANWAIT] = this.mainCanWait ? 1 : 0;
+    this.sync[S_CANWAIT + 1] = 1;
+    const init: WorkerInit = { module, memory: this.memory, ctl: ctlAddr, sync: this.syncAddr, scratch: scratch1, spin: opts.spin };
+    this.worker = spawnWorker(options.workerUrl ?? new URL('./worker.js', import.meta.url), (why) => this.workerGone(why));
+    this.worker.post(init);
+  }
+
+  private static sharedMemory(): WebAssembly.Memory {
+    // Shared memories reserve their maximum up front; try 4 GiB, then less (32-bit hosts).
+    let err: unknown;
+    for (const maximum of [MAX_PAGES, 16384, 4096]) {
+      try {
+        return new WebAssembly.Memory({ initial: 8, maximum, shared: true });
+      } catch (e) {
+        err = e;
+      }
+    }
+    throw err;
+  }
+
+  private waitReadySync(): void {
+    const deadline = performance.now() + Math.max(this.options.timeoutMs, STARTUP_MS);
+    for (;;) {
+      const s = Atomics.load(this.ctl, C_STATE);
+      if (s === ST_READY) return;
+      if (s === ST_DEAD || performance.now() > deadline) break;
+      if (this.mainCanWait) Atomics.wait(this.ctl, C_STATE, s, 5);
+    }
+    this.terminate();
+    throw new Error('rnnkit: the kernel worker did not start (see the worker\'s error, if any, on stderr)');
+  }
+
+  /** Whether calls can still use the worker (false once it was lost or terminated). */
+  get threaded(): boolean {
+    return this.worker !== null && this.lost === null;
+  }
+
+  /**
+   * Chunks of two-thread calls the worker has finished so far (the main thread takes the rest;
+   * on a loaded machine the share shows how much the worker got to run).
+   */
+  get workerChunks(): number {
+    return Atomics.load(this.sync, S_WORKER_CHUNKS);
+  }
+
+  /** Why the worker was given up (null while it works). */
+  get lostReason(): string | null {
+    return this.lost;
+  }
+
+  /** Stops the worker; the backend keeps working on one thread. */
+  terminate(): void {
+    if (!this.worker) return;
+    this.stopping = true;
+    // Retract a command the worker has not picked up (then C_TAKEN is settled for QUIT); one it
+    // is running it finishes, and then it takes QUIT.
+    if (this.pending) Atomics.compareExchange(this.ctl, C_TAKEN, (this.seq - 1) | 0, this.seq);
+    this.pending = false;
+    this.ctl[C_OP] = OP_QUIT;
+    Atomics.store(this.ctl, C_SEQ, ++this.seq);
+    Atomics.notify(this.ctl, C_SEQ);
+    Atomics.store(this.sync, S_ABORT, 1);
+    Atomics.notify(this.sync, S_DONE);
+    this.worker.terminate();
+    this.worker = null;
+    this.lost ??= 'terminated';
+  }
+
+  private workerGone(why: string): void {
+    Atomics.store(this.ctl, C_STATE, ST_DEAD);
+    if (this.stopping || this.lost) return;
+    this.giveUp(why);
+  }
+
+  private giveUp(why: string): void {
+    if (this.lost) return;
+    this.lost = why;
+    // A worker that is only late (not dead) may still write where the last call's buffers were
+    // until its termination lands: later calls lay out their buffers above all of those.
+    this.base = align64(Math.max(this.top, this.base));
+    Atomics.store(this.sync, S_ABORT, 1);
+    Atomics.notify(this.sync, S_DONE);
+    this.stopping = true;
+    this.worker?.terminate();
+    this.worker = null;
+    warn(`rnnkit: the kernel worker thread was lost (${why}); continuing on one thread`);
+  }
+
+  /** Wakes a sleeping worker early (before copying the inputs), hiding part of its wake-up time. */
+  private wake(): void {
+    if (Atomics.load(this.ctl, C_WSLEEP) !== 0) Atomics.notify(this.ctl, C_SEQ, 1);
+  }
+
+  /**
+   * Runs `exp` on both threads: posts (op, args) to the worker and runs thread 0 here. The kernel
+   * returns on this thread once every chunk of the call is finished, so the outputs are complete;
+   * the worker may still be on its way out of the kernel (it writes nothing more), and is joined
+   * only before the next two-thread call re-initializes the sync block. Throws WorkerLost when
+   * the worker died or stopped answering.
+   */
+  private both(op: number, exp: (...a: number[]) => void, args: number[]): void {
+    const ctl = this.ctl, sync = this.sync;
+    this.join();
+    sync[S_DONE] = 0;
+    sync[S_CLAIM_LO] = 0;
+    sync[S_CLAIM_PHASE] = -1; // no phase opened yet
+    for (let i = 0; i < args.length; i++) ctl[C_ARGS + i] = args[i]! | 0;
+    ctl[C_OP] = op;
+    const seq = this.seq = (this.seq + 1) | 0;
+    Atomics.store(ctl, C_SEQ, seq); // publishes everything written above
+    if (Atomics.load(ctl, C_WSLEEP) !== 0) Atomics.notify(ctl, C_SEQ, 1);
+    this.pending = true;
+    try {
+      exp(0, this.syncAddr, ...args);
+    } catch (e) {
+      // A wait trapped: the worker gave up (abort flag) or held a chunk without progress.
+      if (e instanceof WebAssembly.RuntimeError && Atomics.load(sync, S_ABORT) !== 0) {
+        throw new WorkerLost('the worker stopped answering inside a kernel');
+      }
+      this.giveUp(`main thread error: ${(e as Error).message}`);
+      throw e;
+    }
+  }
+
+  /**
+   * Settles the last two-thread call: retracts it if the worker has not picked it up yet (the
+   * main thread did all of its work), else waits (spin, then sleep in slices) until the worker
+   * has left it.
+   */
+  private join(): void {
+    if (!this.pending) return;
+    const ctl = this.ctl, seq = this.seq;
+    if (Atomics.compareExchange(ctl, C_TAKEN, (seq - 1) | 0, seq) === ((seq - 1) | 0)) {
+      this.pending = false;
+      return;
+    }
+    let i = 0, start = 0;
+    const spin = this.options.spin;
+    for (;;) {
+      const d = Atomics.load(ctl, C_DONE);
+      if (d === seq) { this.pending = false; return; }
+      if (Atomics.load(ctl, C_STATE) !== ST_READY) throw new WorkerLost('the worker stopped');
+      if (++i < spin) continue;
+      i = 0;
+      const now = performance.now();
+      if (start === 0) start = now;
+      else if (now - start > this.options.timeoutMs) throw new WorkerLost(`no answer from the worker in ${Math.round(now - start)} ms`);
+      if (this.mainCanWait) {
+        Atomics.store(ctl, C_MWAIT, 1);
+        Atomics.wait(ctl, C_DONE, d, 5);
+        Atomics.store(ctl, C_MWAIT, 0);
+      }
+    }
+  }
+
+  /** Runs `call(threaded)`; if the worker is lost on the way, gives it up and reruns on one thread. */
+  private withFallback(threaded: boolean, call: (threaded: boolean) => void): void {
+    if (!threaded) { this.calls.single++; call(false); return; }
+    try {
+      call(true);
+      this.calls.threaded++;
+    } catch (e) {
+      if (!(e instanceof WorkerLost)) throw e;
+      this.giveUp(e.message);
+      this.calls.single++;
+      call(false);
+    }
+  }
+
+  // ---- linear memory: a bump allocator reset at the start of every call (as backend.ts) ----
+
+  private reset(): void {
+    this.top = this.base;
+  }
+
+  private alloc(bytes: number): number {
+    const p = this.top;
+    this.top = align64(p + bytes);
+    return p;
+  }
+
+  private commit(): { f32: Float32Array; i32: Int32Array } {
+    const mem = this.memory;
+    if (this.top > MAX_BYTES) {
+      throw new RangeError(`rnnkit threaded wasm backend: call needs ${this.top} bytes of linear memory (> 4 GiB)`);
+    }
+    const have = mem.buffer.byteLength;
+    if (this.top > have) mem.grow(Math.ceil((this.top - have) / PAGE));
+    const buf = mem.buffer;
+    return { f32: new Float32Array(buf), i32: new Int32Array(buf) };
+  }
+
+  // ---- Backend ----
+
+  gemm(
+    transA: boolean, transB: boolean, M: number, N: number, K: number,
+    A: F, lda: number, B: F, ldb: number, C: F, ldc: number, accumulate: boolean,
+  ): void {
+    const a = asF32(A, 'gemm A'), b = asF32(B, 'gemm B'), c = asF32(C, 'gemm C');
+    if (M <= 0 || N <= 0) return;
+    const aLen = K <= 0 ? 0 : transA ? (K - 1) * lda + M : (M - 1) * lda + K;
+    const bLen = K <= 0 ? 0 : transB ? (N - 1) * ldb + K : (K - 1) * ldb + N;
+    const cLen = (M - 1) * ldc + N;
+    need(a, aLen, 'gemm A'); need(b, bLen, 'gemm B'); need(c, cLen, 'gemm C');
+    const work = M * N * K;
+    const mt = this.threaded && K > 0 && M >= this.options.gemmMinRows && work >= this.options.gemmMinWork;
+    if (mt) this.wake();
+    this.withFallback(mt, (threaded) => {
+      const k = this.k;
+      this.reset();
+      const pA = this.alloc(aLen * 4), pB = this.alloc(bLen * 4), pC = this.alloc(cLen * 4);
+      const pP = this.alloc(k.packed_bytes(Math.max(K, 0), N));
+      const { f32 } = this.commit();
+      f32.set(a.subarray(0, aLen), pA >> 2);
+      f32.set(b.subarray(0, bLen), pB >> 2);
+      if (accumulate || ldc > N) f32.set(c.subarray(0, cLen), pC >> 2);
+      const args = [+transA, +transB, M, N, K, pA, lda, pB, ldb, pC, ldc, +accumulate, pP];
+      if (threaded) this.both(OP_GEMM, k.gemm_mt, args);
+      else k.gemm(...args);
+      c.set(f32.subarray(pC >> 2, (pC >> 2) + cLen));
+    });
+  }
+
+  seqForward(args: SeqForwardArgs): void {
+    const { kind, resetAfter, T, B, H, lengths, reverse, outOffset, ldOut, cache } = args;
+    if (args.hMask) throw new TypeError('rnnkit threaded wasm backend: recurrent dropout (hMask) is not supported; use the reference backend');
+    const xg = asF32(args.xg, 'seqForward xg'), whh = asF32(args.whh, 'seqForward whh');
+    const h0 = asF32(args.h0, 'seqForward h0'), out = asF32(args.out, 'seqForward out');
+    const bhn = args.bhn === null ? null : asF32(args.bhn, 'seqForward bhn');
+    const c0 = args.c0 === null ? null : asF32(args.c0, 'seqForward c0');
+    const ch = asF32(cache.h, 'cache.h'), cc = asF32(cache.c, 'cache.c');
+    const cg = asF32(cache.gates, 'cache.gates'), ca = asF32(cache.aux, 'cache.aux');
+    if (T <= 0 || B <= 0 || H <= 0) { seqForwardRef(args); return; }
+    const G = gateWidth(kind, H), BH = B * H, TB = T * B;
+    const lstm = kind === 'lstm', gru = kind === 'gru', rnn = !lstm && !gru;
+    const outLen = (TB - 1) * ldOut + H;
+    need(xg, TB * G, 'xg'); need(whh, G * H, 'whh'); need(h0, BH, 'h0');
+    need(out, outOffset + outLen, 'out'); need(ch, (T + 1) * BH, 'cache.h');
+    if (lstm) { if (!c0) throw new TypeError('rnnkit threaded wasm backend: LSTM needs c0'); need(c0, BH, 'c0'); need(cc, (T + 1) * BH, 'cache.c'); }
+    if (!rnn) need(cg, TB * G, 'cache.gates');
+    if (gru) need(ca, TB * H, 'cache.aux');
+    if (lengths) needLengths(lengths, B);
+
+    const mt = this.threaded && H >= this.options.seqMinHidden && B * G * H >= this.options.seqMinWork;
+    if (mt) this.wake();
+    this.withFallback(mt, (threaded) => {
+      const k = this.k, code = KIND_CODE[kind];
+      this.reset();
+      const pXg = this.alloc(TB * G * 4), pW = this.alloc(G * H * 4), pBhn = this.alloc(H * 4);
+      const pLen = lengths ? this.alloc(B * 4) : 0;
+      const pOut = this.alloc(outLen * 4);
+      const pH = this.alloc((T + 1) * BH * 4);
+      const pC = lstm ? this.alloc((T + 1) * BH * 4) : 0;
+      const pG = rnn ? 0 : this.alloc(TB * G * 4);
+      const pAux = gru ? this.alloc(TB * H * 4) : 0;
+      const pS = this.alloc(threaded
+        ? k.seq_forward_mt_scratch_bytes(code, B, H)
+        : k.seq_forward_scratch_bytes(code, +resetAfter, B, H));
+      const { f32, i32 } = this.commit();
+
+      f32.set(xg.subarray(0, TB * G), pXg >> 2);
+      f32.set(whh.subarray(0, G * H), pW >> 2);
+      if (bhn) f32.set(bhn.subarray(0, H), pBhn >> 2); else f32.fill(0, pBhn >> 2, (pBhn >> 2) + H);
+      if (lengths) i32.set(lengths.subarray(0, B), pLen >> 2);
+      if (ldOut > H) f32.set(out.subarray(outOffset, outOffset + outLen), pOut >> 2);
+      const slot0 = (reverse ? T : 0) * BH;
+      f32.set(h0.subarray(0, BH), (pH >> 2) + slot0);
+      if (lstm) f32.set(c0!.subarray(0, BH), (pC >> 2) + slot0);
+
+      const a = [code, +resetAfter, T, B, H, pLen, +reverse, pXg, pW, pBhn, pOut, ldOut, pH, pC, pG, pAux, pS];
+      if (threaded) this.both(OP_SEQ_FORWARD, k.seq_forward_mt, a);
+      else k.seq_forward(...a);
+
+      out.set(f32.subarray(pOut >> 2, (pOut >> 2) + outLen), outOffset);
+      ch.set(f32.subarray(pH >> 2, (pH >> 2) + (T + 1) * BH));
+      if (lstm) cc.set(f32.subarray(pC >> 2, (pC >> 2) + (T + 1) * BH));
+      if (!rnn) cg.set(f32.subarray(pG >> 2, (pG >> 2) + TB * G));
+      if (gru) ca.set(f32.subarray(pAux >> 2, (pAux >> 2) + TB * H));
+    });
+  }
+
+  seqBackward(args: SeqBackwardArgs): void {
+    const { kind, resetAfter, T, B, H, lengths, reverse, cache, dOutOffset, ldDOut } = args;
+    if (args.hMask) throw new TypeError('rnnkit threaded wasm backend: recurrent dropout (hMask) is not supported; use the reference backend');
+    const whh = asF32(args.whh, 'seqBackward whh');
+    const ch = asF32(cache.h, 'cache.h'), cc = asF32(cache.c, 'cache.c');
+    const cg = asF32(cache.gates, 'cache.gates'), ca = asF32(cache.aux, 'cache.aux');
+    const dOut = args.dOut === null ? null : asF32(args.dOut, 'dOut');
+    const dhN = args.dhN === null ? null : asF32(args.dhN, 'dhN');
+    const dcN = args.dcN === null ? null : asF32(args.dcN, 'dcN');
+    const dxg = asF32(args.dxg, 'dxg'), dgh = asF32(args.dgh, 'dgh'), dh0 = asF32(args.dh0, 'dh0');
+    const dc0 = args.dc0 === null ? null : asF32(args.dc0, 'dc0');
+    if (T <= 0 || B <= 0 || H <= 0) { seqBackwardRef(args); return; }
+    const G = gateWidth(kind, H), BH = B * H, TB = T * B;
+    const lstm = kind === 'lstm', gru = kind === 'gru', rnn = !lstm && !gru;
+    const dOutLen = (TB - 1) * ldDOut + H;
+    need(whh, G * H, 'whh'); need(ch, (T + 1) * BH, 'cache.h');
+    if (lstm) need(cc, (T + 1) * BH, 'cache.c');
+    if (!rnn) need(cg, TB * G, 'cache.gates');
+    if (gru) need(ca, TB * H, 'cache.aux');
+    if (dOut) need(dOut, dOutOffset + dOutLen, 'dOut');
+    if (dhN) need(dhN, BH, 'dhN');
+    if (dcN) need(dcN, BH, 'dcN');
+    need(dxg, TB * G, 'dxg'); need(dgh, TB * G, 'dgh'); need(dh0, BH, 'dh0');
+    if (dc0) need(dc0, BH, 'dc0');
+    if (lengths) needLengths(lengths, B);
+
+    const mt = this.threaded && H >= this.options.seqMinHidden && B * G * H >= this.options.seqMinWork;
+    if (mt) this.wake();
+    this.withFallback(mt, (threaded) => {
+      const k = this.k, code = KIND_CODE[kind];
+      this.reset();
+      const pW = this.alloc(G * H * 4);
+      const pLen = lengths ? this.alloc(B * 4) : 0;
+      const pH = this.alloc((T + 1) * BH * 4);
+      const pC = lstm ? this.alloc((T + 1) * BH * 4) : 0;
+      const pG = rnn ? 0 : this.alloc(TB * G * 4);
+      const pAux = gru ? this.alloc(TB * H * 4) : 0;
+      const pDOut = dOut ? this.alloc(dOutLen * 4) : 0;
+      const pDhN = dhN ? this.alloc(BH * 4) : 0;
+      const pDcN = lstm && dcN ? this.alloc(BH * 4) : 0;
+      const pDxg = this.alloc(TB * G * 4);
+      const pDgh = gru ? this.alloc(TB * G * 4) : pDxg;
+      const pDh0 = this.alloc(BH * 4);
+      const pDc0 = lstm ? this.alloc(BH * 4) : 0;
+      const pS = this.alloc(threaded ? k.seq_backward_mt_scratch_bytes(code, B, H) : k.seq_backward_scratch_bytes(code, B, H));
+      const { f32, i32 } = this.commit();
+
+      f32.set(whh.subarray(0, G * H), pW >> 2);
+      if (lengths) i32.set(lengths.subarray(0, B), pLen >> 2);
+      f32.set(ch.subarray(0, (T + 1) * BH), pH >> 2);
+      if (lstm) f32.set(cc.subarray(0, (T + 1) * BH), pC >> 2);
+      if (!rnn) f32.set(cg.subarray(0, TB * G), pG >> 2);
+      if (gru) f32.set(ca.subarray(0, TB * H), pAux >> 2);
+      if (dOut) f32.set(dOut.subarray(dOutOffset, dOutOffset + dOutLen), pDOut >> 2);
+      if (dhN) f32.set(dhN.subarray(0, BH), pDhN >> 2);
+      if (pDcN) f32.set(dcN!.subarray(0, BH), pDcN >> 2);
+
+      const a = [
+        code, +resetAfter, T, B, H, pLen, +reverse, pW, pH, pC, pG, pAux,
+        pDOut, ldDOut, pDhN, pDcN, pDxg, pDgh, pDh0, pDc0, pS,
+      ];
+      if (threaded) this.both(OP_SEQ_BACKWARD, k.seq_backward_mt, a);
+      else k.seq_backward(...a);
+
+      dxg.set(f32.subarray(pDxg >> 2, (pDxg >> 2) + TB * G));
+      if (dgh !== dxg) dgh.set(f32.subarray(pDgh >> 2, (pDgh >> 2) + TB * G));
+      dh0.set(f32.subarray(pDh0 >> 2, (pDh0 >> 2) + BH));
+      if (dc0) {
+        if (lstm) dc0.set(f32.subarray(pDc0 >> 2, (pDc0 >> 2) + BH));
+        else dc0.fill(0, 0, BH);
+      }
+    });
+  }
+}

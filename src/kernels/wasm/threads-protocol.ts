@@ -1,0 +1,76 @@
+// The hand-over protocol between the main thread and the kernel worker of the two-thread
+// WebAssembly backend (threaded.ts, worker.ts). Everything lives in the shared wasm memory:
+//
+// Control block (CTL_BYTES at a 64-byte aligned address, viewed as Int32):
+//   [C_SEQ]      command number, bumped by the main thread after writing C_OP and the arguments
+//                (only once the previous command is settled, see C_TAKEN)
+//   [C_OP]       what to run (OP_*)
+//   [C_ARGS..]   the i32 arguments of the *_mt export after (tid, sync)
+//   [C_DONE]     the last command number the worker finished (worker-written, own cache line)
+//   [C_WSLEEP]   1 while the worker sleeps in Atomics.wait on C_SEQ (main notifies only then)
+//   [C_STATE]    ST_STARTING -> ST_READY (worker instantiated) -> ST_DEAD (worker failed/quit)
+//   [C_MWAIT]    1 while the main thread sleeps in Atomics.wait on C_DONE (main-written line)
+//   [C_TAKEN]    the last command number claimed, by compare-and-swap from its predecessor:
+//                by the worker (it will run the command) or by the main thread (retracted: the
+//                main thread did all the work before the worker picked the command up, so it
+//                need not wait for the worker at all). Exactly one side wins for each command.
+// Sync block (SYNC_BYTES, used inside the wasm kernels, see asm/kernels-threads.ts): finished
+// chunks, sleepers, abort flag, spin count, sleep-slice budget, per thread whether it may block,
+// and the chunk-claim word; the main thread resets the count and the claim word before each
+// two-thread call (after the worker has left the previous one or the command was retracted).
+//
+// Waiting everywhere is spin-then-wait: a bounded number of Atomics.load iterations (a wake-up
+// through Atomics.wait/notify costs ~45 us on Node 20, a spin hand-over ~0.3 us), then a sleep
+// that the other side ends with Atomics.notify only when the sleeper flag says it is needed.
+
+export const CTL_BYTES = 256;
+export const C_SEQ = 0;
+export const C_OP = 1;
+export const C_ARGS = 2;
+export const MAX_ARGS = 24;
+export const C_DONE = 32;
+export const C_WSLEEP = 33;
+export const C_STATE = 34;
+export const C_MWAIT = 48;
+export const C_TAKEN = 56;
+
+export const OP_GEMM = 1;
+export const OP_SEQ_FORWARD = 2;
+export const OP_SEQ_BACKWARD = 3;
+export const OP_QUIT = 4;
+
+/** Number of i32 arguments after (tid, sync) of each operation's export. */
+export const OP_ARGC: Record<number, number> = { [OP_GEMM]: 13, [OP_SEQ_FORWARD]: 17, [OP_SEQ_BACKWARD]: 21 };
+/** The wasm export each operation runs. */
+export const OP_EXPORT: Record<number, string> = {
+  [OP_GEMM]: 'gemm_mt', [OP_SEQ_FORWARD]: 'seq_forward_mt', [OP_SEQ_BACKWARD]: 'seq_backward_mt',
+};
+
+export const ST_STARTING = 0;
+export const ST_READY = 1;
+export const ST_DEAD = 2;
+
+/** Sync block, Int32 indexes (byte offsets x4 in asm/kernels-threads.ts). */
+export const SYNC_BYTES = 64;
+export const S_DONE = 0; // chunks finished in the current call
+export const S_SLEEP = 1;
+export const S_ABORT = 2;
+export const S_SPIN = 3;
+export const S_SLICES = 4;
+export const S_CANWAIT = 5; // + tid
+export const S_WORKER_CHUNKS = 7; // chunks the worker finished, cumulative (a statistic)
+/** The i64 claim word (phase << 32 | hi << 16 | lo) as two Int32s: low half, high half (phase). */
+export const S_CLAIM_LO = 8;
+export const S_CLAIM_PHASE = 9;
+
+/** What the worker receives (postMessage / the first message), all structured-cloneable. */
+export interface WorkerInit {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  /** Byte addresses of the control block, the sync block and the worker's private scratch. */
+  ctl: number;
+  sync: number;
+  scratch: number;
+  /** Spin iterations before sleeping while idle. */
+  spin: number;
+}

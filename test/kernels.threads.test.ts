@@ -1,0 +1,516 @@
+// The two-thread WebAssembly backend (src/kernels/wasm/threaded.ts) against the reference (within
+// the tolerances of kernels.test.ts) and against the single-threaded WebAssembly backend of the
+// same variant — bit for bit: the threaded kernels compute every output element with the same
+// code in the same order. Shapes and tails as in kernels.test.ts, with threads forced on every
+// problem size (gates at 0), plus the default size gates on both sides of their thresholds, a
+// whole LSTM/GRU layer, a worker lost mid-way (the call is recomputed on one thread; no hang),
+// and clean process exit with an idle worker. Every test has a timeout.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { gemmRef } from '../src/kernels/reference.js';
+import { allocCache, gateWidth, type Backend, type CellKind, type SeqCache } from '../src/kernels/types.js';
+import { loadWasmBackend, wasmVariants, type WasmBackend, type WasmVariant } from '../src/kernels/wasm/backend.js';
+import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/wasm/threaded.js';
+import { getBackend, getThreads, referenceBackend, setBackend, setThreads } from '../src/kernels/index.js';
+import { GRU, LSTM } from '../src/layers/recurrent.js';
+import { Tensor } from '../src/tensor/tensor.js';
+
+const TIMEOUT = { timeout: 60_000 };
+
+// ---------------------------------------------------------------------------------------------
+// Backends under test
+// ---------------------------------------------------------------------------------------------
+
+interface Setup { variant: WasmVariant; single: WasmBackend; forced: ThreadedWasmBackend; gated: ThreadedWasmBackend }
+const setups: Setup[] = [];
+for (const variant of wasmVariants) {
+  const why = threadedUnavailableReason(variant);
+  if (why !== null) {
+    // Relaxed SIMD is switched on at run time on Node 20 (backend.ts); only engines without it skip.
+    const allow = variant === 'wasm-relaxed-simd' && process.env.RNNKIT_ALLOW_MISSING_RELAXED === '1';
+    test(`${variant} threaded backend loads`, { skip: allow ? `${why} (RNNKIT_ALLOW_MISSING_RELAXED=1)` : false }, () => {
+      assert.fail(`${variant} threaded backend cannot run here: ${why}`);
+    });
+    continue;
+  }
+  setups.push({
+    variant,
+    single: loadWasmBackend(variant),
+    // Every call on two threads, however small (the kernels handle a thread with no rows/units).
+    forced: ThreadedWasmBackend.createSync({ variant, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 }),
+    gated: ThreadedWasmBackend.createSync({ variant }),
+  });
+}
+after(() => {
+  for (const s of setups) { s.forced.terminate(); s.gated.terminate(); }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Helpers (as in kernels.test.ts)
+// ---------------------------------------------------------------------------------------------
+
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randArray(n: number, rnd: () => number, scale = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = (rnd() * 2 - 1) * scale;
+  return a;
+}
+
+const nanArray = (n: number): Float32Array => new Float32Array(n).fill(NaN);
+
+/** got ≈ want: both NaN, equal, or |got - want| <= tol(i, want). */
+function assertClose(got: Float32Array, want: Float32Array, tol: (i: number, want: number) => number, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!, w = want[i]!;
+    if (Number.isNaN(w) || Number.isNaN(g)) {
+      assert.ok(Number.isNaN(w) && Number.isNaN(g), `${what}[${i}]: got ${g}, want ${w}`);
+      continue;
+    }
+    if (g === w) continue;
+    const d = Math.abs(g - w), t = tol(i, w);
+    assert.ok(d <= t, `${what}[${i}]: got ${g}, want ${w} (|diff| ${d.toExponential(2)} > tol ${t.toExponential(2)})`);
+  }
+}
+
+/** Bit-identical (NaN bit patterns aside): the threaded kernels must equal the single-threaded ones. */
+function assertSame(got: Float32Array, want: Float32Array, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!, w = want[i]!;
+    if (Object.is(g, w) || (Number.isNaN(g) && Number.isNaN(w))) continue;
+    assert.fail(`${what}[${i}]: two threads ${g}, one thread ${w}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM
+// ---------------------------------------------------------------------------------------------
+
+const SIZES = [1, 3, 4, 5, 8, 17, 64];
+
+function gemmCheck(
+  s: Setup, be: ThreadedWasmBackend, transA: boolean, transB: boolean, M: number, N: number, K: number,
+  accumulate: boolean, pad: number, rnd: () => number, withRef = true,
+): void {
+  const lda = (transA ? M : K) + pad, ldb = (transB ? K : N) + pad, ldc = N + pad;
+  const A = randArray((transA ? K : M) * lda + 3, rnd), B = randArray((transB ? N : K) * ldb + 3, rnd);
+  const Cw = nanArray(M * ldc + 5);
+  if (accumulate) for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) Cw[i * ldc + j] = rnd() * 2 - 1;
+  const C0 = Cw.slice(), Cs = Cw.slice(), Cr = Cw.slice();
+  const tag = `gemm(${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}, M=${M} N=${N} K=${K}, acc=${accumulate}, pad=${pad})`;
+  s.single.gemm(transA, transB, M, N, K, A, lda, B, ldb, Cs, ldc, accumulate);
+  be.gemm(transA, transB, M, N, K, A, lda, B, ldb, Cw, ldc, accumulate);
+  assertSame(Cw, Cs, `${tag} C vs one thread`);
+  if (!withRef) return;
+  gemmRef(transA, transB, M, N, K, A, lda, B, ldb, Cr, ldc, accumulate);
+  const u = 2 ** -24;
+  assertClose(Cw, Cr, (idx) => {
+    const i = Math.floor(idx / ldc), j = idx % ldc;
+    let sum = accumulate ? Math.abs(C0[idx]!) : 0;
+    for (let p = 0; p < K; p++) {
+      const a = transA ? A[p * lda + i]! : A[i * lda + p]!;
+      const b = transB ? B[j * ldb + p]! : B[p * ldb + j]!;
+      sum += Math.abs(a * b);
+    }
+    return 2 * (K + 2) * u * sum + 1e-30;
+  }, `${tag} C vs reference`);
+}
+
+/**
+ * The full grids run on the first variant (relaxed SIMD where available, the default); the other
+ * variant, whose threaded code differs only in the multiply-add, runs smaller ones. Hand-overs to
+ * a worker cost ~0.5 ms each on a heavily loaded 2-core machine, which bounds the test sizes.
+ */
+const full = (s: Setup): boolean => s === setups[0];
+
+for (const s of setups) {
+  const sizes = full(s) ? SIZES : [1, 4, 5, 17, 64];
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      const tag = `${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`;
+      test(`${s.variant} two threads: gemm ${tag}, all tails M,N,K in {${sizes}}, accumulate, padded strides`, TIMEOUT, () => {
+        const rnd = prng(0x51ed ^ (+transA * 2 + +transB));
+        const before = s.forced.calls.threaded;
+        for (const M of sizes) for (const N of sizes) for (const K of sizes) {
+          for (const accumulate of [false, true]) {
+            // Strides padded or not, alternating over the grid.
+            const pad = (M + N + K + +accumulate) % 2 === 0 ? 0 : 3;
+            gemmCheck(s, s.forced, transA, transB, M, N, K, accumulate, pad, rnd);
+          }
+        }
+        assert.ok(s.forced.calls.threaded > before, 'the calls ran on two threads');
+        assert.ok(s.forced.threaded, `the worker is alive (${s.forced.lostReason})`);
+        assert.ok(s.forced.workerChunks > 0, 'the worker computed some of the chunks');
+      });
+      test(`${s.variant} two threads: gemm ${tag}, K = 0, K and M blocks with tails`, TIMEOUT, () => {
+        const rnd = prng(177 + +transA * 2 + +transB);
+        gemmCheck(s, s.forced, transA, transB, 5, 9, 0, false, 2, rnd);
+        gemmCheck(s, s.forced, transA, transB, 5, 9, 0, true, 0, rnd);
+        gemmCheck(s, s.forced, transA, transB, 70, 21, 300, false, 1, rnd);
+        gemmCheck(s, s.forced, transA, transB, 133, 40, 520, true, 0, rnd);
+        gemmCheck(s, s.forced, transA, transB, 261, 67, 1100, true, 1, rnd, false);
+      });
+    }
+  }
+
+  test(`${s.variant} two threads: gemm size gate (default ${s.gated.options.gemmMinWork} = M·N·K), both sides`, TIMEOUT, () => {
+    const rnd = prng(3);
+    const { gemmMinWork } = s.gated.options;
+    let t = s.gated.calls.threaded, one = s.gated.calls.single;
+    gemmCheck(s, s.gated, false, true, 64, 64, 64, false, 0, rnd); // 2^18 < gate
+    assert.equal(s.gated.calls.single, one + 1, 'below the gate: one thread');
+    assert.ok(64 ** 3 < gemmMinWork);
+    gemmCheck(s, s.gated, false, true, 128, 128, 128, false, 0, rnd); // 2^21 >= gate
+    assert.equal(s.gated.calls.threaded, t + 1, 'above the gate: two threads');
+    assert.ok(128 ** 3 >= gemmMinWork);
+    one = s.gated.calls.single; t = s.gated.calls.threaded;
+    gemmCheck(s, s.gated, true, false, 4, 1024, 1024, true, 1, rnd, false); // M < 8: one thread
+    assert.equal(s.gated.calls.single, one + 1, 'fewer than 8 rows: one thread');
+    gemmCheck(s, s.gated, true, false, 1024, 256, 640, true, 1, rnd, false);
+    gemmCheck(s, s.gated, false, false, 640, 64, 1024, false, 0, rnd, false);
+    assert.equal(s.gated.calls.threaded, t + 2);
+    const a = new Float64Array(4);
+    assert.throws(() => s.gated.gemm(false, false, 2, 2, 2, a, 2, a, 2, a, 2, false), /float32 only/);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole-sequence forward / backward
+// ---------------------------------------------------------------------------------------------
+
+interface CellConfig { kind: CellKind; resetAfter: boolean; label: string }
+const CELLS: CellConfig[] = [
+  { kind: 'lstm', resetAfter: false, label: 'lstm' },
+  { kind: 'gru', resetAfter: true, label: 'gru resetAfter' },
+  { kind: 'gru', resetAfter: false, label: 'gru !resetAfter' },
+  { kind: 'rnn_tanh', resetAfter: false, label: 'rnn_tanh' },
+  { kind: 'rnn_relu', resetAfter: false, label: 'rnn_relu' },
+];
+const B_DIMS = [1, 3, 5, 8, 17];
+// Units are split at multiples of 8: H <= 8 leaves the worker without units, 17 and 33 leave tails.
+const H_DIMS = [1, 5, 8, 17, 24, 33];
+type LengthMode = 'null' | 'with0' | 'partial' | 'full';
+const LENGTH_MODES: LengthMode[] = ['null', 'with0', 'partial', 'full'];
+
+function makeLengths(mode: LengthMode, B: number, T: number, rnd: () => number): Int32Array | null {
+  if (mode === 'null') return null;
+  const l = new Int32Array(B);
+  for (let b = 0; b < B; b++) {
+    if (mode === 'full') l[b] = T;
+    else if (mode === 'partial') l[b] = b % 3 === 2 ? T : 1 + Math.floor(rnd() * (T - 1));
+    else l[b] = b % 2 === 0 ? 0 : Math.floor(rnd() * (T + 1));
+  }
+  return l;
+}
+
+const FWD_TOL = 1e-5;
+const BWD_TOL = 4e-5;
+const rel = (scale: number) => (_i: number, w: number): number => scale * (1 + Math.abs(w));
+
+interface SeqCase { cell: CellConfig; T: number; B: number; H: number; lengths: Int32Array | null; reverse: boolean; withRef: boolean }
+
+function seqCheck(s: Setup, be: ThreadedWasmBackend, c: SeqCase, rnd: () => number): void {
+  const { cell, T, B, H, lengths, reverse } = c;
+  const { kind, resetAfter } = cell;
+  const G = gateWidth(kind, H), BH = B * H;
+  const name = `${cell.label} T=${T} B=${B} H=${H} reverse=${reverse} lengths=${lengths ? `[${lengths}]` : 'null'}`;
+  const xg = randArray(T * B * G, rnd);
+  const whh = randArray(G * H, rnd, 1 / Math.sqrt(H));
+  const bhn = kind === 'gru' && rnd() < 0.75 ? randArray(H, rnd, 0.5) : null;
+  const h0 = randArray(BH, rnd, 0.8), c0 = kind === 'lstm' ? randArray(BH, rnd, 1.5) : null;
+  const ldOut = H + 2, outOffset = 3;
+  const outLen = outOffset + T * B * ldOut + 1;
+  const fwd = (b: Backend): { out: Float32Array; cache: SeqCache<Float32Array> } => {
+    const out = nanArray(outLen);
+    const cache = allocCache((n) => new Float32Array(n), kind, T, B, H);
+    for (const a of [cache.h, cache.c, cache.gates, cache.aux]) a.fill(NaN);
+    b.seqForward({ kind, resetAfter, T, B, H, lengths, reverse, xg, whh, bhn, h0, c0, out, outOffset, ldOut, cache });
+    return { out, cache };
+  };
+  const w = fwd(be), one = fwd(s.single);
+  for (const k of ['h', 'c', 'gates', 'aux'] as const) assertSame(w.cache[k], one.cache[k], `${name}: cache.${k}`);
+  assertSame(w.out, one.out, `${name}: out`);
+  let cache = one.cache;
+  if (c.withRef) {
+    const r = fwd(referenceBackend);
+    assertClose(w.out, r.out, rel(FWD_TOL), `${name}: out vs reference`);
+    assertClose(w.cache.h, r.cache.h, rel(FWD_TOL), `${name}: cache.h vs reference`);
+    assertClose(w.cache.c, r.cache.c, rel(FWD_TOL), `${name}: cache.c vs reference`);
+    cache = r.cache;
+    for (const a of [cache.gates, cache.aux]) for (let i = 0; i < a.length; i++) if (Number.isNaN(a[i]!)) a[i] = 0;
+  }
+
+  const ldDOut = H + 1, dOutOffset = 2;
+  const dOut = rnd() < 0.85 ? randArray(dOutOffset + T * B * ldDOut, rnd) : null;
+  const dhN = rnd() < 0.6 ? randArray(BH, rnd) : null;
+  const dcN = kind === 'lstm' && rnd() < 0.6 ? randArray(BH, rnd) : null;
+  const sameDgh = kind !== 'gru' && rnd() < 0.5;
+  const bwd = (b: Backend) => {
+    const dxg = nanArray(T * B * G), dgh = sameDgh ? dxg : nanArray(T * B * G);
+    const dh0 = nanArray(BH), dc0 = kind === 'lstm' ? nanArray(BH) : null;
+    b.seqBackward({
+      kind, resetAfter, T, B, H, lengths, reverse, whh, bhn, cache, dOut, dOutOffset, ldDOut, dhN, dcN, dxg, dgh, dh0, dc0,
+    });
+    return { dxg, dgh, dh0, dc0 };
+  };
+  const wb = bwd(be), ob = bwd(s.single);
+  assertSame(wb.dxg, ob.dxg, `${name}: dxg`);
+  assertSame(wb.dgh, ob.dgh, `${name}: dgh`);
+  assertSame(wb.dh0, ob.dh0, `${name}: dh0`);
+  if (ob.dc0) assertSame(wb.dc0!, ob.dc0, `${name}: dc0`);
+  if (c.withRef) {
+    const rb = bwd(referenceBackend);
+    assertClose(wb.dxg, rb.dxg, rel(BWD_TOL), `${name}: dxg vs reference`);
+    assertClose(wb.dgh, rb.dgh, rel(BWD_TOL), `${name}: dgh vs reference`);
+    assertClose(wb.dh0, rb.dh0, rel(BWD_TOL), `${name}: dh0 vs reference`);
+    if (rb.dc0) assertClose(wb.dc0!, rb.dc0, rel(BWD_TOL), `${name}: dc0 vs reference`);
+  }
+}
+
+for (const s of setups) {
+  const bDims = full(s) ? B_DIMS : [1, 5, 17], hDims = full(s) ? H_DIMS : [5, 17, 33];
+  for (const cell of CELLS) {
+    test(`${s.variant} two threads: seqForward/seqBackward ${cell.label}, reverse x lengths x B in {${bDims}}, H in {${hDims}}`, TIMEOUT, () => {
+      const rnd = prng(4321 + CELLS.indexOf(cell));
+      const before = s.forced.calls.threaded;
+      for (const reverse of [false, true]) for (const mode of LENGTH_MODES) {
+        for (const B of bDims) for (const H of hDims) {
+          seqCheck(s, s.forced, { cell, T: 5, B, H, lengths: makeLengths(mode, B, 5, rnd), reverse, withRef: true }, rnd);
+        }
+      }
+      // T = 1, a longer sequence, a wider layer.
+      for (const reverse of [false, true]) {
+        seqCheck(s, s.forced, { cell, T: 1, B: 3, H: 17, lengths: makeLengths('partial', 3, 1, rnd), reverse, withRef: true }, rnd);
+        seqCheck(s, s.forced, { cell, T: 12, B: 8, H: 40, lengths: makeLengths('with0', 8, 12, rnd), reverse, withRef: true }, rnd);
+        seqCheck(s, s.forced, { cell, T: 4, B: 9, H: 100, lengths: makeLengths('partial', 9, 4, rnd), reverse, withRef: false }, rnd);
+      }
+      assert.ok(s.forced.calls.threaded > before, 'the calls ran on two threads');
+      assert.ok(s.forced.threaded, `the worker is alive (${s.forced.lostReason})`);
+      assert.ok(s.forced.workerChunks > 0, 'the worker computed some of the chunks');
+    });
+  }
+
+  test(`${s.variant} two threads: sequence size gate (B·G·H >= ${s.gated.options.seqMinWork}, H >= 16), both sides`, TIMEOUT, () => {
+    const rnd = prng(11);
+    const lstm = CELLS[0]!, gruRb = CELLS[2]!;
+    let one = s.gated.calls.single;
+    seqCheck(s, s.gated, { cell: lstm, T: 3, B: 2, H: 16, lengths: null, reverse: false, withRef: true }, rnd); // 2048 < gate
+    seqCheck(s, s.gated, { cell: lstm, T: 3, B: 64, H: 12, lengths: null, reverse: false, withRef: true }, rnd); // H < 16
+    assert.equal(s.gated.calls.single, one + 4, 'below the gates: one thread (forward and backward)');
+    const t = s.gated.calls.threaded;
+    seqCheck(s, s.gated, { cell: lstm, T: 6, B: 32, H: 64, lengths: makeLengths('partial', 32, 6, rnd), reverse: true, withRef: true }, rnd);
+    seqCheck(s, s.gated, { cell: gruRb, T: 6, B: 32, H: 80, lengths: null, reverse: false, withRef: true }, rnd);
+    assert.equal(s.gated.calls.threaded, t + 4, 'above the gates: two threads');
+    one = s.gated.calls.single;
+    const hMask = new Float32Array(16 * 64).fill(1);
+    assert.throws(() => s.gated.seqForward({
+      kind: 'lstm', resetAfter: false, T: 1, B: 16, H: 64, lengths: null, reverse: false, hMask,
+      xg: new Float32Array(16 * 256), whh: new Float32Array(256 * 64), bhn: null, h0: new Float32Array(16 * 64),
+      c0: new Float32Array(16 * 64), out: new Float32Array(16 * 64), outOffset: 0, ldOut: 64,
+      cache: allocCache((n) => new Float32Array(n), 'lstm', 1, 16, 64),
+    }), /hMask/);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole layers: two threads equal one thread, bit for bit
+// ---------------------------------------------------------------------------------------------
+
+function layerRun(be: Backend, make: () => LSTM | GRU, B: number, T: number, I: number) {
+  const prev = getBackend();
+  setBackend(be);
+  try {
+    const layer = make();
+    const rnd = prng(99);
+    const x = new Tensor(randArray(B * T * I, rnd), [B, T, I]);
+    const lengths = Array.from({ length: B }, (_, b) => (b % 4 === 3 ? T - 2 : T));
+    const res = layer.forward(x, { lengths });
+    const dy = new Tensor(randArray(res.output.data.length, rnd), res.output.shape);
+    layer.zeroGrad();
+    const back = layer.backward(dy);
+    return { y: res.output.data as Float32Array, hN: res.hN.data as Float32Array, dx: back.dx.data as Float32Array, grads: layer.gradients() };
+  } finally {
+    setBackend(prev);
+  }
+}
+
+for (const s of setups) {
+  test(`${s.variant} two threads: LSTM and GRU layers (2 layers, bidirectional, lengths), forward + backward equal one thread`, TIMEOUT, () => {
+    const cases: [string, () => LSTM | GRU, number, number, number][] = [
+      ['lstm', () => new LSTM({ inputSize: 24, hiddenSize: 40, numLayers: 2, bidirectional: true, batchFirst: true, seed: 7 }), 12, 9, 24],
+      ['gru', () => new GRU({ inputSize: 16, hiddenSize: 33, batchFirst: true, resetAfter: false, seed: 8 }), 10, 7, 16],
+      ['lstm W1-like', () => new LSTM({ inputSize: 64, hiddenSize: 256, batchFirst: true, seed: 9 }), 32, 8, 64],
+    ];
+    for (const [label, make, B, T, I] of cases) {
+      const before = s.forced.calls.threaded;
+      const one = layerRun(s.single, make, B, T, I), two = layerRun(s.forced, make, B, T, I);
+      assert.ok(s.forced.calls.threaded > before, `${label}: ran on two threads`);
+      assertSame(two.y, one.y, `${label}: output`);
+      assertSame(two.hN, one.hN, `${label}: hN`);
+      assertSame(two.dx, one.dx, `${label}: dx`);
+      for (const [k, g] of Object.entries(one.grads)) assertSame(two.grads[k] as Float32Array, g as Float32Array, `${label}: grad ${k}`);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A lost worker: results stay right, nothing hangs
+// ---------------------------------------------------------------------------------------------
+
+if (setups.length > 0) {
+  const s = setups[0]!;
+  test(`${s.variant} two threads: worker killed without notice -> calls recomputed on one thread within the timeout`, TIMEOUT, async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => { warnings.push(w.message); };
+    process.on('warning', onWarning);
+    const be = ThreadedWasmBackend.createSync({
+      variant: s.variant, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 300,
+    });
+    try {
+      const rnd = prng(5);
+      gemmCheck(s, be, false, true, 40, 24, 16, false, 0, rnd);
+      assert.equal(be.calls.threaded, 1);
+      // Kill the worker behind the backend's back: the main thread learns of it only through
+      // the timeouts (or, once the event loop turns, the worker's exit event).
+      (be as unknown as { worker: { terminate(): void } }).worker.terminate();
+      const t0 = performance.now();
+      seqCheck(s, be, { cell: CELLS[0]!, T: 6, B: 5, H: 24, lengths: null, reverse: false, withRef: false }, rnd);
+      gemmCheck(s, be, true, false, 33, 17, 9, true, 1, rnd);
+      seqCheck(s, be, { cell: CELLS[2]!, T: 4, B: 3, H: 17, lengths: makeLengths('with0', 3, 4, rnd), reverse: true, withRef: false }, rnd);
+      assert.ok(performance.now() - t0 < 10_000, 'gave up on the worker within the timeouts');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(be.threaded, false, 'the worker is given up');
+      assert.ok(be.lostReason, 'with a reason');
+      const single = be.calls.single;
+      gemmCheck(s, be, false, false, 20, 20, 20, true, 2, rnd);
+      assert.equal(be.calls.single, single + 1, 'later calls run on one thread');
+      await new Promise((r) => setImmediate(r));
+      assert.ok(warnings.some((m) => /kernel worker thread was lost/.test(m)), `one warning: ${warnings.join(' | ')}`);
+    } finally {
+      process.off('warning', onWarning);
+      be.terminate();
+    }
+  });
+
+  test(`${s.variant} two threads: a chunk its partner never finishes makes the kernel trap after the timeout, not hang`, TIMEOUT, () => {
+    // White-box: run thread 0 of gemm_mt alone on a sync block where the last packing chunk is
+    // already claimed (by a "worker" that died holding it). Thread 0 does the other chunks, then
+    // waits for that one: after `timeoutMs` of 1 ms sleeps without progress it sets the abort flag
+    // and traps (the backend turns that into WorkerLost and recomputes on one thread).
+    const be = ThreadedWasmBackend.createSync({ variant: s.variant, timeoutMs: 150 });
+    const inner = be as unknown as {
+      k: { gemm_mt(...a: number[]): void; packed_bytes(K: number, N: number): number };
+      sync: Int32Array; syncAddr: number; base: number; memory: WebAssembly.Memory;
+    };
+    try {
+      const M = 64, N = 64, K = 32;
+      const pA = inner.base, pB = pA + M * K * 4, pC = pB + K * N * 4, pP = pC + M * N * 4;
+      const need = pP + inner.k.packed_bytes(K, N);
+      if (need > inner.memory.buffer.byteLength) inner.memory.grow(Math.ceil((need - inner.memory.buffer.byteLength) / 65536));
+      const np = N / 8; // 8 panels, one per packing chunk
+      inner.sync[0] = 0; // chunks finished
+      inner.sync[8] = (np - 1) << 16; // phase 0 open: lo = 0, hi = np - 1 (chunk np-1 held elsewhere)
+      inner.sync[9] = 0;
+      const t0 = performance.now();
+      assert.throws(() => inner.k.gemm_mt(0, inner.syncAddr, 0, 0, M, N, K, pA, K, pB, N, pC, N, 0, pP), WebAssembly.RuntimeError);
+      const ms = performance.now() - t0;
+      assert.equal(Atomics.load(inner.sync, 2), 1, 'the abort flag is set');
+      assert.equal(Atomics.load(inner.sync, 0), np - 1, 'the other chunks were done');
+      assert.ok(ms >= 100 && ms < 10_000, `gave up after ${ms.toFixed(0)} ms`);
+    } finally {
+      be.terminate();
+    }
+  });
+
+  test(`${s.variant} two threads: terminate() stops the worker; the backend goes on on one thread`, TIMEOUT, () => {
+    const be = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 0 });
+    const rnd = prng(6);
+    gemmCheck(s, be, false, true, 16, 16, 16, false, 0, rnd);
+    be.terminate();
+    assert.equal(be.threaded, false);
+    gemmCheck(s, be, false, true, 16, 16, 16, false, 0, rnd);
+    assert.deepEqual(be.calls, { threaded: 1, single: 1 });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Selection (setThreads / RNNKIT_THREADS) and process exit
+// ---------------------------------------------------------------------------------------------
+
+const indexUrl = new URL('../src/index.js', import.meta.url).href;
+const kernelsUrl = new URL('../src/kernels/index.js', import.meta.url).href;
+
+function child(code: string, env: NodeJS.ProcessEnv = {}): { status: number | null; out: string; ms: number } {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+    env: { ...process.env, ...env }, encoding: 'utf8', timeout: 30_000,
+  });
+  return { status: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}`, ms: performance.now() - t0 };
+}
+
+if (setups.length > 0 && !process.env.RNNKIT_BACKEND && !process.env.RNNKIT_THREADS) {
+  test('setThreads(2) / setThreads(1) switch the float32 backend; getThreads reports it', TIMEOUT, () => {
+    const prev = getBackend();
+    try {
+      assert.equal(getThreads(), 1, 'single-threaded by default');
+      setThreads(2);
+      assert.equal(getThreads(), 2);
+      assert.ok(getBackend() instanceof ThreadedWasmBackend);
+      assert.match(getBackend().name, /^wasm-(relaxed-)?simd-threads$/);
+      setThreads(2); // no-op
+      setThreads(1);
+      assert.equal(getThreads(), 1);
+      assert.equal(getBackend(), prev);
+      assert.throws(() => setThreads(3), /expected 1 or 2/);
+      setBackend(referenceBackend);
+      assert.throws(() => setThreads(2), /need a WebAssembly backend/);
+    } finally {
+      setBackend(prev);
+    }
+  });
+
+  test('RNNKIT_THREADS=2: a layer trains on two threads and the process exits by itself (idle worker unref\'d)', TIMEOUT, () => {
+    const code = `
+      import * as rnn from ${JSON.stringify(indexUrl)};
+      import * as kernels from ${JSON.stringify(kernelsUrl)};
+      const lstm = new rnn.LSTM({ inputSize: 32, hiddenSize: 64, seed: 1 });
+      const x = new rnn.Tensor(new Float32Array(16 * 32 * 8).map((_, i) => Math.sin(i)), [16, 8, 32]);
+      const y = lstm.forward(x);
+      lstm.backward(y.output);
+      console.log(JSON.stringify({ threads: kernels.getThreads(), backend: rnn.backendName(), calls: rnn.getBackend().calls }));`;
+    const r = child(code, { RNNKIT_THREADS: '2' });
+    assert.equal(r.status, 0, r.out);
+    const info = JSON.parse(r.out.trim().split('\n').at(-1)!) as { threads: number; backend: string; calls: { threaded: number } };
+    assert.equal(info.threads, 2);
+    assert.match(info.backend, /-threads$/);
+    assert.ok(info.calls.threaded > 0, r.out);
+    assert.ok(r.ms < 20_000, `exited after ${r.ms} ms`);
+    const bad = child(`import ${JSON.stringify(kernelsUrl)};`, { RNNKIT_THREADS: '4' });
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.out, /RNNKIT_THREADS=4: expected 1 or 2/);
+  });
+
+  test('setThreads(2) then setThreads(1): the process exits cleanly', TIMEOUT, () => {
+    const r = child(`
+      import * as rnn from ${JSON.stringify(kernelsUrl)};
+      rnn.setThreads(2);
+      const a = new Float32Array(256 * 256).fill(0.5), c = new Float32Array(256 * 256);
+      rnn.getBackend().gemm(false, false, 256, 256, 256, a, 256, a, 256, c, 256, false);
+      rnn.setThreads(1);
+      console.log(c[0], rnn.getThreads());`);
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /^64 1$/m);
+  });
+}
