@@ -8,7 +8,7 @@ import { CharVocab } from '../data/vocab.js';
 import { backendName } from '../kernels/index.js';
 import { loadModel, saveModel } from '../models/node/model-io.js';
 import type { Sequential } from '../models/sequential.js';
-import { CliError, fmtTime, parseDuration, Progress } from './progress.js';
+import { CliError, fmtTime, parseDuration, Progress, int, num } from './progress.js';
 
 export const TRAIN_HELP = `Usage: rnnkit charrnn train --data <text file> --out <dir> [options]
 
@@ -52,19 +52,6 @@ Options:
   --seed S             seed                                            (default 0)
 `;
 
-function int(v: string | undefined, name: string, def: number, min = 1): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new CliError(`--${name}: expected an integer >= ${min}, got '${v}'`);
-  return n;
-}
-
-function num(v: string | undefined, name: string, def: number, ok: (x: number) => boolean, want: string): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isFinite(n) || !ok(n)) throw new CliError(`--${name}: expected ${want}, got '${v}'`);
-  return n;
-}
 
 export interface TrainRun {
   text: string;

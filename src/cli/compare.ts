@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CELL_NAMES, DEFAULT_COMPARE, rebuildClaims, runCompare, TASK_NAMES, type CellName, type CompareConfig, type CompareResults, type TaskName } from '../apps/compare.js';
 import { compareReport } from '../apps/report.js';
-import { CliError, fmtTime, parseDuration, Progress } from './progress.js';
+import { CliError, fmtTime, parseDuration, Progress, int, num } from './progress.js';
 
 export const COMPARE_HELP = `Usage: rnnkit compare --task <task[,task]> --out <dir> (--budget 5m | --epochs N) [options]
 
@@ -58,19 +58,6 @@ Example:
   rnnkit compare --task charlm --data input.txt --seeds 2 --budget 5m --out runs/shakespeare
 `;
 
-function int(v: string | undefined, name: string, def: number, min = 1): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new CliError(`--${name}: expected an integer >= ${min}, got '${v}'`);
-  return n;
-}
-
-function num(v: string | undefined, name: string, def: number, ok: (x: number) => boolean, want: string): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isFinite(n) || !ok(n)) throw new CliError(`--${name}: expected ${want}, got '${v}'`);
-  return n;
-}
 
 function list<T extends string>(v: string | undefined, name: string, allowed: readonly T[], def: T[]): T[] {
   if (v === undefined) return def;

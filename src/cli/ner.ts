@@ -11,7 +11,7 @@ import type { NerConfig } from '../apps/ner-model.js';
 import { convertTags, type TagScheme } from '../data/tags.js';
 import { backendName } from '../kernels/index.js';
 import { formatClassificationReport, type EntityScores } from '../models/entity-metrics.js';
-import { CliError, fmtTime, parseDuration, Progress } from './progress.js';
+import { CliError, fmtTime, parseDuration, Progress, int, num } from './progress.js';
 
 const D = DEFAULT_NER_CONFIG;
 
@@ -99,19 +99,6 @@ Options:
   -h, --help        this text
 `;
 
-function int(v: string | undefined, name: string, def: number, min = 1): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new CliError(`--${name}: expected an integer >= ${min}, got '${v}'`);
-  return n;
-}
-
-function num(v: string | undefined, name: string, def: number, ok: (x: number) => boolean, want: string): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isFinite(n) || !ok(n)) throw new CliError(`--${name}: expected ${want}, got '${v}'`);
-  return n;
-}
 
 function scheme(v: string, flag: string): TagScheme {
   try {

@@ -59,3 +59,19 @@ export function parseDuration(s: string, what: string): number {
 
 /** An error caused by the user's input: printed as one line, exit code 2, no stack trace. */
 export class CliError extends Error {}
+
+/** An integer option (>= min), or `def` when absent; a clear CliError otherwise. */
+export function int(v: string | undefined, name: string, def: number, min = 1): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < min) throw new CliError(`--${name}: expected an integer >= ${min}, got '${v}'`);
+  return n;
+}
+
+/** A numeric option accepted by `ok`, or `def` when absent; `want` describes what is accepted. */
+export function num(v: string | undefined, name: string, def: number, ok: (x: number) => boolean, want: string): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new CliError(`--${name}: expected ${want}, got '${v}'`);
+  return n;
+}

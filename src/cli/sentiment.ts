@@ -10,7 +10,7 @@ import {
 } from '../apps/sentiment.js';
 import { readDataset, type TextDataset } from '../data/node/index.js';
 import { backendName, loadModel, NonFiniteLossError, saveModel, type Sequential } from '../index.js';
-import { CliError, fmtTime, Progress } from './progress.js';
+import { CliError, fmtTime, Progress, int, num } from './progress.js';
 
 const DATA_FORMATS = `Data files (--train, --val, --data): JSON Lines (.jsonl, .jsonl.gz) with "text" and "label"
 fields; CSV/TSV (.csv, .tsv, optionally .gz) with a header naming a text column (text, sentence,
@@ -80,20 +80,6 @@ Options:
   --json                 print a JSON array of { text, label, labelName, probability, tokens, unknown }
   -h, --help             this text
 `;
-
-function int(v: string | undefined, name: string, def: number, min = 1): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < min) throw new CliError(`--${name}: expected an integer >= ${min}, got '${v}'`);
-  return n;
-}
-
-function num(v: string | undefined, name: string, def: number, ok: (x: number) => boolean, want: string): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new CliError(`--${name}: expected ${want}, got '${v}'`);
-  return n;
-}
 
 /** readDataset with errors turned into one-line CliErrors naming the option and the file. */
 function readData(path: string, option: string, opts: { labelNames?: readonly string[]; limit?: number } = {}): TextDataset {
