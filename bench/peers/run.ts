@@ -442,6 +442,11 @@ function ensurePeerPackages(install: boolean): string | null {
   return r.status === 0 && have() ? null : `npm install --prefix bench/peers failed (exit ${r.status}); TF.js and brain.js not run`;
 }
 
+/** Indented JSON with arrays of numbers (the step times) kept on one line. */
+export function formatJson(x: unknown): string {
+  return `${JSON.stringify(x, null, 2).replace(/\[\s*(-?[\d.e+-]+(?:,\s*-?[\d.e+-]+)*)\s*\]/g, (_, body: string) => `[${body.split(/,\s*/).join(', ')}]`)}\n`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Markdown
 
@@ -464,7 +469,7 @@ function markdown(report: Report): string {
   L.push(`- CPU: ${m.cpuModel} (${m.cpuFlags}), ${m.cores} cores, ${m.memoryGiB} GiB; no GPU`);
   L.push(`- Node.js ${m.node}; ${m.python}`);
   L.push(`- rnnkit ${m.rnnkit}; ${Object.entries(report.packages).map(([k, v]) => `${k} ${v}`).join(', ')}${report.torch ? `; PyTorch ${report.torch.version} with ${report.torch.blas ?? 'unknown BLAS'}` : ''}`);
-  L.push(`- Load average (1 / 5 / 15 min) at start: ${report.loadAvgStart.join(' / ')}; at end: ${report.loadAvgEnd.join(' / ')}.${busy ? ` **The machine was shared and busy** (other engineers' training runs): every process got well under one core (see CPU/wall), so absolute numbers are low and noisy, 2-3x below a quiet machine. The ratios, measured interleaved under the same load, are what to read; multi-threaded settings gain little or lose under such load.` : ''}`);
+  L.push(`- Load average (1 / 5 / 15 min) at start: ${report.loadAvgStart.join(' / ')}; at end: ${report.loadAvgEnd.join(' / ')}.${busy ? ` **The machine was shared and busy** (other engineers' training runs): no process got a full core (see CPU/wall), so absolute numbers are below a quiet machine's and noisy. The ratios, measured interleaved under the same load, are what to read; multi-threaded settings gain little or lose under such load.` : ''}`);
   if ((report.rnnkitBuilds?.length ?? 0) > 1) L.push(`- **rnnkit's dist/src was rebuilt during the run** (by other work on the shared machine; builds dated ${report.rnnkitBuilds!.join(', ')}): its rows may come from different builds.`);
   L.push('');
   L.push('## Method', '');
@@ -596,7 +601,7 @@ async function main(): Promise<void> {
   if (!v['no-write']) {
     const docs = join(ROOT, 'docs');
     mkdirSync(docs, { recursive: true });
-    writeFileSync(join(docs, 'benchmarks.json'), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(join(docs, 'benchmarks.json'), formatJson(report));
     writeFileSync(join(docs, 'benchmarks.md'), markdown(report));
     log(`wrote docs/benchmarks.json and docs/benchmarks.md`);
   }
