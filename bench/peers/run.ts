@@ -567,6 +567,7 @@ async function main(): Promise<void> {
   const peerPackages = needPeers ? ensurePeerPackages(!v['no-install']) : null;
   if (peerPackages) log(peerPackages);
   const rnnkitVariants: RnnkitVariant[] = [{ id: 'rnnkit', label: 'rnnkit', flags: [...process.execArgv], args: [] }];
+  if (process.execArgv.some((f) => ['-e', '--eval', '-p', '--print'].includes(f))) throw new Error('run this file directly (node dist/bench/peers/run.js), not through node -e');
   // rnnkit on two threads, when its bench offers it (`--threads 1|2` in its usage line).
   const usage = spawnSync(process.execPath, [BENCH_JS, '--help'], { encoding: 'utf8' }).stdout ?? '';
   if (/--threads 1\|2/.test(usage) && !v['no-threads']) {
