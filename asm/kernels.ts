@@ -411,6 +411,28 @@ export function gemm(
   gemm_packed(M, N, K, A, rs, ks, P, <usize>K * 32, C, ldc, accumulate);
 }
 
+/**
+ * acc[k] = Σ_r M[r, k] over an (rows, cols) row-major matrix: bias gradients. Each column is
+ * summed from zero in row order (the order of the TypeScript reference, so results agree bit
+ * for bit), four columns per f32x4 lane group.
+ */
+export function col_sum(M: usize, rows: i32, cols: i32, acc: usize): void {
+  const rowBytes = <usize>cols << 2;
+  let k = 0;
+  for (; k + 4 <= cols; k += 4) {
+    let s = f32x4.splat(0);
+    let p = M + (<usize>k << 2);
+    for (let r = 0; r < rows; r++) { s = f32x4.add(s, v128.load(p)); p += rowBytes; }
+    v128.store(acc + (<usize>k << 2), s);
+  }
+  for (; k < cols; k++) {
+    let s: f32 = 0;
+    let p = M + (<usize>k << 2);
+    for (let r = 0; r < rows; r++) { s += load<f32>(p); p += rowBytes; }
+    store<f32>(acc + (<usize>k << 2), s);
+  }
+}
+
 // ------------------------------------------------------------------------------------------
 // Whole-sequence drivers. Cell kinds (same codes as backend.ts):
 // ------------------------------------------------------------------------------------------

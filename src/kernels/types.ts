@@ -106,6 +106,68 @@ export interface SeqBackwardArgs<A extends F = F> extends SeqShape {
 }
 
 /**
+ * One direction of one recurrent layer, forward, as a single backend operation: the input
+ * projection xg = X·W_ihᵀ + biases for all T steps, then the sequence loop. Backends that
+ * implement it keep xg inside their own memory (see kernels/layer-ops.ts for the composed
+ * version every backend can run).
+ */
+export interface LayerForwardArgs<A extends F = F> extends SeqShape {
+  /** Input width. */
+  I: number;
+  /** (T·B, I) time-major input rows. */
+  x: A;
+  /** (G, I) input weights W_ih. */
+  wih: A;
+  /** (G, H) recurrent weights W_hh. */
+  whh: A;
+  /** (G) biases b_ih and b_hh, or both null (bias = false). */
+  bih: A | null;
+  bhh: A | null;
+  h0: A;
+  c0: A | null;
+  /** Output rows, addressed as in SeqForwardArgs. */
+  out: A;
+  outOffset: number;
+  ldOut: number;
+  /** Filled for backward; null when no backward follows (inference): then nothing is kept. */
+  cache: SeqCache<A> | null;
+  /** (B, H) written: the final hidden state (the state each sequence carried out of the loop). */
+  hN: A;
+  /** (B, H) written: the final cell state (LSTM), else null. */
+  cN: A | null;
+}
+
+/**
+ * The matching backward: the reverse loop, then the weight gradients as big products over all
+ * T·B rows (dW_ih += dxgᵀ·X, dW_hh += dghᵀ·Hprev, bias column sums) and dX = dxg·W_ih.
+ * Parameter gradients are accumulated into; dx is accumulated into when `accumulateDx`.
+ */
+export interface LayerBackwardArgs<A extends F = F> extends SeqShape {
+  I: number;
+  x: A;
+  wih: A;
+  whh: A;
+  /** (G) b_hh (the GRU reads its b_hn part), or null when bias = false. */
+  bhh: A | null;
+  cache: SeqCache<A>;
+  dOut: A | null;
+  dOutOffset: number;
+  ldDOut: number;
+  dhN: A | null;
+  dcN: A | null;
+  /** (T·B, I) gradient w.r.t. the input rows. */
+  dx: A;
+  accumulateDx: boolean;
+  dWih: A;
+  dWhh: A;
+  /** (G) accumulated bias gradients, or both null (bias = false). */
+  dbih: A | null;
+  dbhh: A | null;
+  dh0: A;
+  dc0: A | null;
+}
+
+/**
  * One compute backend. `gemm` is the BLAS-like workhorse:
  *   C[M,N] = (accumulate ? C : 0) + op(A)[M,K] · op(B)[K,N]
  * with op(A) = A (A is M×K, row stride lda) or Aᵀ (A is K×M, row stride lda) and likewise for B.
@@ -120,6 +182,10 @@ export interface Backend {
   ): void;
   seqForward(a: SeqForwardArgs): void;
   seqBackward(a: SeqBackwardArgs): void;
+  /** Optional fused layer forward (no hMask); kernels/layer-ops.ts composes it otherwise. */
+  layerForward?(a: LayerForwardArgs): void;
+  /** Optional fused layer backward (no hMask); kernels/layer-ops.ts composes it otherwise. */
+  layerBackward?(a: LayerBackwardArgs): void;
 }
 
 export function allocCache<A extends F>(

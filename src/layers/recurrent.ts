@@ -18,8 +18,9 @@
 // (xg = X·W_ihᵀ + biases), then the backend's sequence loop (one recurrent product and one
 // fused gate pass per step). Backward runs the reverse loop, then the weight gradients as big
 // products: dW_ih += dxgᵀ·X, dW_hh += dghᵀ·Hprev, dX = dxg·W_ih.
-import { allocCache, backendFor, gateWidth, referenceBackend } from '../kernels/index.js';
-import type { Backend, CellKind, F, SeqCache } from '../kernels/types.js';
+import { allocCache, backendFor, gateWidth } from '../kernels/index.js';
+import { layerBackward, layerForward } from '../kernels/layer-ops.js';
+import type { CellKind, F, SeqCache } from '../kernels/types.js';
 import { glorotUniform, orthogonal, uniformInit } from '../tensor/init.js';
 import { makeArray, ParamStore, type DType, type ParamSpec } from '../tensor/params.js';
 import { rng, type Rng } from '../tensor/rng.js';
@@ -84,6 +85,11 @@ export interface ForwardOptions {
    * the layer's rng; applied in training and eval mode alike. For tests and reproducibility.
    */
   recurrentMask?: Tensor<F> | null;
+  /**
+   * false: no backward will follow (inference), so nothing is kept for it — faster, less memory;
+   * a backward() call then throws. Default true.
+   */
+  grad?: boolean;
 }
 
 export interface ForwardResult<A extends F = Float32Array> {
@@ -276,7 +282,7 @@ export class Recurrent {
     return s.data;
   }
 
-  /** Run the whole sequence. Keeps what backward needs until the next forward. */
+  /** Run the whole sequence. Keeps what backward needs until the next forward (unless grad: false). */
   forward(x: Tensor<F>, opts: ForwardOptions = {}): ForwardResult<any> {
     const owner = this.constructor.name;
     if (!(x instanceof Tensor) || x.shape.length !== 3) {
@@ -300,6 +306,7 @@ export class Recurrent {
     const BH = B * H, TB = T * B;
     const backend = backendFor(this.params.data);
     const recMasks = this.recurrentMasks(opts.recurrentMask, B);
+    const grad = opts.grad ?? true;
     let input = this.toTimeMajor(x.data, T, B, I);
     const hN = this.make(L * D * BH);
     const cN = this.kind === 'lstm' ? this.make(L * D * BH) : null;
@@ -312,37 +319,22 @@ export class Recurrent {
       const hMasks: (F | null)[] = [];
       for (let d = 0; d < D; d++) {
         const s = Recurrent.suffix(l, d);
-        const wih = this.params.value(`weight_ih${s}`), whh = this.params.value(`weight_hh${s}`);
-        // xg = X·W_ihᵀ + (b_ih + b_hh), the bias rows written first and the product accumulated
-        // onto them. The GRU candidate's b_hn is not folded: it sits inside r ⊙ (·).
-        const xg = this.scratch(`xg${s}`, TB * G); // fully written: bias rows (or gemm without accumulate)
-        let bhn: F | null = null;
-        if (this.bias) {
-          const bih = this.params.value(`bias_ih${s}`), bhh = this.params.value(`bias_hh${s}`);
-          const row = this.make(G);
-          const foldTo = this.kind === 'gru' ? 2 * H : G;
-          for (let k = 0; k < G; k++) row[k] = bih[k]! + (k < foldTo ? bhh[k]! : 0);
-          for (let r = 0; r < TB; r++) xg.set(row, r * G);
-          if (this.kind === 'gru') bhn = bhh.subarray(2 * H, 3 * H);
-        }
-        backend.gemm(false, true, TB, G, inSize, input, inSize, wih, inSize, xg, G, this.bias);
         const idx = l * D + d;
         let part = 0;
-        const cache = allocCache((n) => this.scratch(`cache${s}:${part++}`, n), this.kind, T, B, H); // written by the kernel
+        // Kept for backward (written by the kernel); inference keeps nothing.
+        const cache = grad ? allocCache((n) => this.scratch(`cache${s}:${part++}`, n), this.kind, T, B, H) : null;
         const hMask = recMasks ? recMasks.subarray(idx * BH, (idx + 1) * BH) : null;
         hMasks.push(hMask);
-        seqBackend(backend, hMask).seqForward({
-          kind: this.kind, resetAfter: this.resetAfter, T, B, H, lengths, reverse: d === 1, hMask,
-          xg, whh, bhn,
+        layerForward(backend, {
+          kind: this.kind, resetAfter: this.resetAfter, T, B, H, I: inSize, lengths, reverse: d === 1, hMask,
+          x: input, wih: this.params.value(`weight_ih${s}`), whh: this.params.value(`weight_hh${s}`),
+          bih: this.bias ? this.params.value(`bias_ih${s}`) : null, bhh: this.bias ? this.params.value(`bias_hh${s}`) : null,
           h0: h0 ? h0.subarray(idx * BH, (idx + 1) * BH) : this.make(BH),
           c0: this.kind === 'lstm' ? (c0 ? c0.subarray(idx * BH, (idx + 1) * BH) : this.make(BH)) : null,
           out, outOffset: d * H, ldOut: D * H, cache,
-        });
-        // The final state is the last slot the loop wrote: T (forward) or 0 (reverse).
-        const fin = d === 1 ? 0 : T;
-        hN.set(cache.h.subarray(fin * BH, (fin + 1) * BH), idx * BH);
-        if (cN) cN.set(cache.c.subarray(fin * BH, (fin + 1) * BH), idx * BH);
-        dirs.push({ cache });
+          hN: hN.subarray(idx * BH, (idx + 1) * BH), cN: cN ? cN.subarray(idx * BH, (idx + 1) * BH) : null,
+        }, (key, n) => this.scratch(`${key}${s}`, n));
+        if (cache) dirs.push({ cache });
       }
       let mask: F | null = null;
       if (this.training && this.dropout > 0 && l < L - 1) {
@@ -356,7 +348,7 @@ export class Recurrent {
       layers.push({ x: input, inSize, dirs, mask, hMasks });
       input = out;
     }
-    this.fwd = { T, B, lengths, layers };
+    this.fwd = grad ? { T, B, lengths, layers } : null;
     if (this.stateful) this.carried = { h: hN.slice(), c: cN ? cN.slice() : null, B };
     const shapeOut = this.batchFirst ? [B, T, D * H] : [T, B, D * H];
     const result: ForwardResult<F> = {
@@ -374,7 +366,7 @@ export class Recurrent {
   backward(dOutput: Tensor<F> | null, opts: BackwardOptions = {}): BackwardResult<any> {
     const owner = this.constructor.name;
     const fc = this.fwd;
-    if (!fc) throw new Error(`${owner}.backward: call forward() first`);
+    if (!fc) throw new Error(`${owner}.backward: call forward() first (and without { grad: false }, which keeps nothing for backward)`);
     const { T, B, lengths, layers } = fc;
     const H = this.hiddenSize, D = this.numDirections, G = this.gateSize, L = this.numLayers;
     const BH = B * H, TB = T * B;
@@ -396,50 +388,21 @@ export class Recurrent {
       dX = this.make(TB * inSize);
       for (let d = 0; d < D; d++) {
         const s = Recurrent.suffix(l, d);
-        const wih = this.params.value(`weight_ih${s}`), whh = this.params.value(`weight_hh${s}`);
         const idx = l * D + d;
-        const { cache } = lc.dirs[d]!;
-        const dxg = this.scratch(`dxg${s}`, TB * G); // both fully written by the backward kernel
-        const dgh = this.kind === 'gru' ? this.scratch(`dgh${s}`, TB * G) : dxg;
-        const dh0v = dh0.subarray(idx * BH, (idx + 1) * BH);
-        const hMask = lc.hMasks[d] ?? null;
-        seqBackend(backend, hMask).seqBackward({
-          kind: this.kind, resetAfter: this.resetAfter, T, B, H, lengths, reverse: d === 1, hMask,
-          whh, bhn: this.kind === 'gru' && this.bias ? this.params.value(`bias_hh${s}`).subarray(2 * H) : null,
-          cache, dOut, dOutOffset: d * H, ldDOut: D * H,
+        const p = this.params;
+        layerBackward(backend, {
+          kind: this.kind, resetAfter: this.resetAfter, T, B, H, I: inSize, lengths, reverse: d === 1,
+          hMask: lc.hMasks[d] ?? null,
+          x: lc.x, wih: p.value(`weight_ih${s}`), whh: p.value(`weight_hh${s}`),
+          bhh: this.bias ? p.value(`bias_hh${s}`) : null,
+          cache: lc.dirs[d]!.cache, dOut, dOutOffset: d * H, ldDOut: D * H,
           dhN: dhN ? dhN.subarray(idx * BH, (idx + 1) * BH) : null,
           dcN: dcN ? dcN.subarray(idx * BH, (idx + 1) * BH) : null,
-          dxg, dgh, dh0: dh0v, dc0: dc0 ? dc0.subarray(idx * BH, (idx + 1) * BH) : null,
-        });
-        // Weight gradients as big products over all T·B rows.
-        const dWih = this.params.gradOf(`weight_ih${s}`), dWhh = this.params.gradOf(`weight_hh${s}`);
-        backend.gemm(true, false, G, inSize, TB, dxg, G, lc.x, inSize, dWih, inSize, true);
-        let hPrev = d === 1 ? cache.h.subarray(BH) : cache.h.subarray(0, TB * H);
-        if (hMask) {
-          // The recurrent products saw h_prev ⊙ mask.
-          const m = this.make(TB * H);
-          for (let r = 0; r < T; r++) for (let i = 0; i < BH; i++) m[r * BH + i] = hPrev[r * BH + i]! * hMask[i]!;
-          hPrev = m;
-        }
-        if (this.kind === 'gru' && !this.resetAfter) {
-          backend.gemm(true, false, 2 * H, H, TB, dgh, G, hPrev, H, dWhh, H, true);
-          backend.gemm(true, false, H, H, TB, dgh.subarray(2 * H), G, cache.aux, H, dWhh.subarray(2 * H * H), H, true);
-        } else {
-          backend.gemm(true, false, G, H, TB, dgh, G, hPrev, H, dWhh, H, true);
-        }
-        if (this.bias) {
-          const dbih = this.params.gradOf(`bias_ih${s}`), dbhh = this.params.gradOf(`bias_hh${s}`);
-          if (dgh === dxg) {
-            // LSTM and RNN: both biases get the same column sums; compute them once.
-            const sum = this.make(G);
-            colSumInto(sum, dxg, TB, G);
-            for (let k = 0; k < G; k++) { dbih[k] += sum[k]!; dbhh[k] += sum[k]!; }
-          } else {
-            colSumInto(dbih, dxg, TB, G);
-            colSumInto(dbhh, dgh, TB, G);
-          }
-        }
-        backend.gemm(false, false, TB, inSize, G, dxg, G, wih, inSize, dX, inSize, d > 0);
+          dx: dX, accumulateDx: d > 0,
+          dWih: p.gradOf(`weight_ih${s}`), dWhh: p.gradOf(`weight_hh${s}`),
+          dbih: this.bias ? p.gradOf(`bias_ih${s}`) : null, dbhh: this.bias ? p.gradOf(`bias_hh${s}`) : null,
+          dh0: dh0.subarray(idx * BH, (idx + 1) * BH), dc0: dc0 ? dc0.subarray(idx * BH, (idx + 1) * BH) : null,
+        }, (key, n) => this.scratch(`${key}${s}`, n));
       }
       dOut = dX;
     }
@@ -497,19 +460,6 @@ export class Recurrent {
       for (let b = 0; b < B; b++) out.set(src.subarray((t * B + b) * W, (t * B + b + 1) * W), (b * T + t) * W);
     }
     return out;
-  }
-}
-
-/** The backend for the per-step loop: the fast one unless it cannot apply a recurrent mask. */
-function seqBackend(b: Backend, hMask: F | null): Backend {
-  return hMask && !b.supportsHMask ? referenceBackend : b;
-}
-
-/** acc[k] += Σ_r m[r, k] for an (rows, cols) matrix. */
-export function colSumInto(acc: F, m: F, rows: number, cols: number): void {
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    for (let k = 0; k < cols; k++) acc[k] += m[o + k]!;
   }
 }
 

@@ -228,7 +228,7 @@ export class RecurrentLayer implements Layer {
     const plan = planMask(mask, B, T);
     if (plan?.gather) data = regroup(data, plan, B, T, F, false);
     core.training = ctx.training;
-    const r = core.forward(new Tensor(data, [B, T, F]), { lengths: plan?.lengths ?? null, h0, c0 });
+    const r = core.forward(new Tensor(data, [B, T, F]), { lengths: plan?.lengths ?? null, h0, c0, grad: ctx.training });
     this.saved = { B, T, plan, dropMask, F };
     const hN = r.hN.data as Float32Array;
     const outs: Act[] = [];

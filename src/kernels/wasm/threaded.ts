@@ -3,8 +3,8 @@
 // second thread — a Node.js worker_threads Worker or a browser Web Worker running worker.ts —
 // that instantiates the same compiled module on the same shared memory.
 //
-// Per call the main thread lays out and copies the data exactly as backend.ts does, then either
-// runs the single-threaded export (problems below the size gates) or posts the call to the worker
+// Per call the main thread lays out and copies the data exactly as backend.ts does (host.ts), then
+// runs each kernel either as the single-threaded export (problems below the size gates) or posts it to the worker
 // through the control block in shared memory (threads-protocol.ts: argument words, then a bumped
 // command number; Atomics.notify only when the worker sleeps) and runs the same *_mt export
 // itself. Inside, the work is cut into phases of chunks that the two threads claim from opposite
@@ -31,9 +31,6 @@
 // it spins instead of sleeping, and the backend must be created with `await
 // ThreadedWasmBackend.create()` (createSync blocks until the worker is up, which a browser's main
 // thread cannot do).
-import { seqBackwardRef, seqForwardRef } from '../reference.js';
-import type { Backend, CellKind, F, SeqBackwardArgs, SeqForwardArgs } from '../types.js';
-import { gateWidth } from '../types.js';
 import { unavailableReason, type WasmVariant } from './backend.js';
 import { wasmBase64 as relaxedThreadsBase64 } from './generated/relaxed-threads.js';
 import { wasmBase64 as simdThreadsBase64 } from './generated/simd-threads.js';
@@ -43,6 +40,7 @@ import {
   ST_DEAD, ST_READY, ST_STARTING,
   SYNC_BYTES, type WorkerInit,
 } from './threads-protocol.js';
+import { align64, decodeBase64, MAX_PAGES, PAGE, WasmHost, type CoreExports } from './host.js';
 
 export interface ThreadedOptions {
   /** Kernel build; default: relaxed SIMD when this engine runs it, else plain SIMD. */
@@ -72,60 +70,20 @@ const DEFAULTS: Opts = {
 };
 
 /** The exports of the threaded build (pointers are byte addresses into the shared memory). */
-interface ThreadedExports {
-  heap_base(): number;
-  packed_bytes(K: number, N: number): number;
+interface ThreadedExports extends CoreExports {
   thread_scratch_bytes(): number;
   set_thread_scratch(p: number): void;
-  gemm(...a: number[]): void;
   gemm_mt(...a: number[]): void;
-  seq_forward_scratch_bytes(kind: number, resetAfter: number, B: number, H: number): number;
-  seq_backward_scratch_bytes(kind: number, B: number, H: number): number;
   seq_forward_mt_scratch_bytes(kind: number, B: number, H: number): number;
   seq_backward_mt_scratch_bytes(kind: number, B: number, H: number): number;
-  seq_forward(...a: number[]): void;
-  seq_backward(...a: number[]): void;
   seq_forward_mt(...a: number[]): void;
   seq_backward_mt(...a: number[]): void;
 }
 
 /** How long a starting worker may take to get ready (a loaded machine: seconds). */
 const STARTUP_MS = 30000;
-const KIND_CODE: Record<CellKind, number> = { lstm: 0, gru: 1, rnn_tanh: 2, rnn_relu: 3 };
-const PAGE = 65536;
-const MAX_PAGES = 65536;
-const MAX_BYTES = MAX_PAGES * PAGE;
-const align64 = (n: number): number => Math.ceil(n / 64) * 64;
-
 /** The worker is gone or silent: the call is recomputed on one thread. */
 class WorkerLost extends Error {}
-
-function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
-  if (typeof Buffer !== 'undefined') {
-    const buf = Buffer.from(b64, 'base64');
-    return new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer);
-  }
-  const s = atob(b64);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
-function asF32(x: F, what: string): Float32Array {
-  if (x instanceof Float32Array) return x;
-  throw new TypeError(
-    `rnnkit threaded wasm backend: ${what} is a ${(x as object).constructor?.name ?? typeof x}; the ` +
-    'WebAssembly kernels are float32 only (float64 runs on the reference backend, see backendFor)',
-  );
-}
-
-function need(x: F, n: number, what: string): void {
-  if (x.length < n) throw new RangeError(`rnnkit threaded wasm backend: ${what} has ${x.length} elements, needs ${n}`);
-}
-
-function needLengths(lengths: Int32Array, B: number): void {
-  if (lengths.length < B) throw new RangeError(`rnnkit threaded wasm backend: lengths has ${lengths.length} entries, needs ${B}`);
-}
 
 // ---- environment: workers, blocking, warnings ----
 
@@ -196,23 +154,20 @@ function checkVariant(v: WasmVariant): void {
 }
 
 /** Two threads on one shared memory; see the top of this file. */
-export class ThreadedWasmBackend implements Backend {
+export class ThreadedWasmBackend extends WasmHost {
   readonly name: string;
   readonly variant: WasmVariant;
   readonly threads = 2;
   readonly options: Readonly<Opts>;
   /** Calls run on two threads / on one (size gates, or after the worker was lost). */
   readonly calls = { threaded: 0, single: 0 };
-  private readonly k: ThreadedExports;
-  private readonly memory: WebAssembly.Memory;
+  private readonly kt: ThreadedExports;
   private readonly ctl: Int32Array;
   private readonly sync: Int32Array;
   private readonly syncAddr: number;
-  private base: number;
   private readonly mainCanWait: boolean;
   private worker: WorkerHandle | null;
   private seq = 0;
-  private top = 0;
   private stopping = false;
   /** A two-thread call was posted and the worker has not been seen leaving it yet. */
   private pending = false;
@@ -256,8 +211,6 @@ export class ThreadedWasmBackend implements Backend {
   }
 
   private constructor(variant: WasmVariant, module: WebAssembly.Module, options: ThreadedOptions) {
-    this.variant = variant;
-    this.name = `${variant}-threads`;
     const opts: Opts = { ...DEFAULTS };
     for (const key of Object.keys(DEFAULTS) as (keyof Opts)[]) {
       const v = options[key];
@@ -266,27 +219,31 @@ export class ThreadedWasmBackend implements Backend {
         opts[key] = v;
       }
     }
-    this.options = opts;
     // The module declares a minimum of a few pages; start there and grow once the layout is known.
-    this.memory = ThreadedWasmBackend.sharedMemory();
-    const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
-    this.k = instance.exports as unknown as ThreadedExports;
-    const scratchBytes = align64(this.k.thread_scratch_bytes());
-    const ctlAddr = align64(this.k.heap_base());
+    const memory = ThreadedWasmBackend.sharedMemory();
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    const kt = instance.exports as unknown as ThreadedExports;
+    super(kt, memory, 'rnnkit threaded wasm backend');
+    this.kt = kt;
+    this.variant = variant;
+    this.name = `${variant}-threads`;
+    this.options = opts;
+    const scratchBytes = align64(kt.thread_scratch_bytes());
+    const ctlAddr = this.base;
     this.syncAddr = ctlAddr + CTL_BYTES;
     const scratch0 = align64(this.syncAddr + SYNC_BYTES), scratch1 = scratch0 + scratchBytes;
     this.base = scratch1 + scratchBytes;
-    const have = this.memory.buffer.byteLength;
-    if (this.base > have) this.memory.grow(Math.ceil((this.base - have) / PAGE));
-    this.k.set_thread_scratch(scratch0);
-    this.ctl = new Int32Array(this.memory.buffer, ctlAddr, CTL_BYTES >> 2);
-    this.sync = new Int32Array(this.memory.buffer, this.syncAddr, SYNC_BYTES >> 2);
+    const have = memory.buffer.byteLength;
+    if (this.base > have) memory.grow(Math.ceil((this.base - have) / PAGE));
+    kt.set_thread_scratch(scratch0);
+    this.ctl = new Int32Array(memory.buffer, ctlAddr, CTL_BYTES >> 2);
+    this.sync = new Int32Array(memory.buffer, this.syncAddr, SYNC_BYTES >> 2);
     this.mainCanWait = canBlock();
     this.sync[S_SPIN] = opts.spin;
     this.sync[S_SLICES] = Math.max(1, Math.round(opts.timeoutMs)); // 1 ms sleep slices
     this.sync[S_CANWAIT] = this.mainCanWait ? 1 : 0;
     this.sync[S_CANWAIT + 1] = 1;
-    const init: WorkerInit = { module, memory: this.memory, ctl: ctlAddr, sync: this.syncAddr, scratch: scratch1, spin: opts.spin };
+    const init: WorkerInit = { module, memory, ctl: ctlAddr, sync: this.syncAddr, scratch: scratch1, spin: opts.spin };
     this.worker = spawnWorker(options.workerUrl ?? new URL('./worker.js', import.meta.url), (why) => this.workerGone(why));
     this.worker.post(init);
   }
@@ -453,189 +410,41 @@ export class ThreadedWasmBackend implements Backend {
     }
   }
 
-  // ---- linear memory: a bump allocator reset at the start of every call (as backend.ts) ----
+  // ---- WasmHost hooks: two threads for the kernels above the size gates ----
 
-  private reset(): void {
-    this.top = this.base;
+  protected override session(parallel: boolean, body: (mt: boolean) => void): void {
+    if (parallel && this.threaded) this.wake();
+    this.withFallback(parallel && this.threaded, body);
   }
 
-  private alloc(bytes: number): number {
-    const p = this.top;
-    this.top = align64(p + bytes);
-    return p;
+  protected override gemmParallel(M: number, N: number, K: number): boolean {
+    return M >= this.options.gemmMinRows && M * N * K >= this.options.gemmMinWork;
   }
 
-  private commit(): { f32: Float32Array; i32: Int32Array } {
-    const mem = this.memory;
-    if (this.top > MAX_BYTES) {
-      throw new RangeError(`rnnkit threaded wasm backend: call needs ${this.top} bytes of linear memory (> 4 GiB)`);
-    }
-    const have = mem.buffer.byteLength;
-    if (this.top > have) mem.grow(Math.ceil((this.top - have) / PAGE));
-    const buf = mem.buffer;
-    return { f32: new Float32Array(buf), i32: new Int32Array(buf) };
+  protected override seqParallel(B: number, G: number, H: number): boolean {
+    return H >= this.options.seqMinHidden && B * G * H >= this.options.seqMinWork;
   }
 
-  // ---- Backend ----
-
-  gemm(
-    transA: boolean, transB: boolean, M: number, N: number, K: number,
-    A: F, lda: number, B: F, ldb: number, C: F, ldc: number, accumulate: boolean,
-  ): void {
-    const a = asF32(A, 'gemm A'), b = asF32(B, 'gemm B'), c = asF32(C, 'gemm C');
-    if (M <= 0 || N <= 0) return;
-    const aLen = K <= 0 ? 0 : transA ? (K - 1) * lda + M : (M - 1) * lda + K;
-    const bLen = K <= 0 ? 0 : transB ? (N - 1) * ldb + K : (K - 1) * ldb + N;
-    const cLen = (M - 1) * ldc + N;
-    need(a, aLen, 'gemm A'); need(b, bLen, 'gemm B'); need(c, cLen, 'gemm C');
-    const work = M * N * K;
-    const mt = this.threaded && K > 0 && M >= this.options.gemmMinRows && work >= this.options.gemmMinWork;
-    if (mt) this.wake();
-    this.withFallback(mt, (threaded) => {
-      const k = this.k;
-      this.reset();
-      const pA = this.alloc(aLen * 4), pB = this.alloc(bLen * 4), pC = this.alloc(cLen * 4);
-      const pP = this.alloc(k.packed_bytes(Math.max(K, 0), N));
-      const { f32 } = this.commit();
-      f32.set(a.subarray(0, aLen), pA >> 2);
-      f32.set(b.subarray(0, bLen), pB >> 2);
-      if (accumulate || ldc > N) f32.set(c.subarray(0, cLen), pC >> 2);
-      const args = [+transA, +transB, M, N, K, pA, lda, pB, ldb, pC, ldc, +accumulate, pP];
-      if (threaded) this.both(OP_GEMM, k.gemm_mt, args);
-      else k.gemm(...args);
-      c.set(f32.subarray(pC >> 2, (pC >> 2) + cLen));
-    });
+  protected override runGemm(mt: boolean, args: number[]): void {
+    if (mt) this.both(OP_GEMM, this.kt.gemm_mt, args);
+    else this.kt.gemm(...args);
   }
 
-  seqForward(args: SeqForwardArgs): void {
-    const { kind, resetAfter, T, B, H, lengths, reverse, outOffset, ldOut, cache } = args;
-    if (args.hMask) throw new TypeError('rnnkit threaded wasm backend: recurrent dropout (hMask) is not supported; use the reference backend');
-    const xg = asF32(args.xg, 'seqForward xg'), whh = asF32(args.whh, 'seqForward whh');
-    const h0 = asF32(args.h0, 'seqForward h0'), out = asF32(args.out, 'seqForward out');
-    const bhn = args.bhn === null ? null : asF32(args.bhn, 'seqForward bhn');
-    const c0 = args.c0 === null ? null : asF32(args.c0, 'seqForward c0');
-    const ch = asF32(cache.h, 'cache.h'), cc = asF32(cache.c, 'cache.c');
-    const cg = asF32(cache.gates, 'cache.gates'), ca = asF32(cache.aux, 'cache.aux');
-    if (T <= 0 || B <= 0 || H <= 0) { seqForwardRef(args); return; }
-    const G = gateWidth(kind, H), BH = B * H, TB = T * B;
-    const lstm = kind === 'lstm', gru = kind === 'gru', rnn = !lstm && !gru;
-    const outLen = (TB - 1) * ldOut + H;
-    need(xg, TB * G, 'xg'); need(whh, G * H, 'whh'); need(h0, BH, 'h0');
-    need(out, outOffset + outLen, 'out'); need(ch, (T + 1) * BH, 'cache.h');
-    if (lstm) { if (!c0) throw new TypeError('rnnkit threaded wasm backend: LSTM needs c0'); need(c0, BH, 'c0'); need(cc, (T + 1) * BH, 'cache.c'); }
-    if (!rnn) need(cg, TB * G, 'cache.gates');
-    if (gru) need(ca, TB * H, 'cache.aux');
-    if (lengths) needLengths(lengths, B);
-
-    const mt = this.threaded && H >= this.options.seqMinHidden && B * G * H >= this.options.seqMinWork;
-    if (mt) this.wake();
-    this.withFallback(mt, (threaded) => {
-      const k = this.k, code = KIND_CODE[kind];
-      this.reset();
-      const pXg = this.alloc(TB * G * 4), pW = this.alloc(G * H * 4), pBhn = this.alloc(H * 4);
-      const pLen = lengths ? this.alloc(B * 4) : 0;
-      const pOut = this.alloc(outLen * 4);
-      const pH = this.alloc((T + 1) * BH * 4);
-      const pC = lstm ? this.alloc((T + 1) * BH * 4) : 0;
-      const pG = rnn ? 0 : this.alloc(TB * G * 4);
-      const pAux = gru ? this.alloc(TB * H * 4) : 0;
-      const pS = this.alloc(threaded
-        ? k.seq_forward_mt_scratch_bytes(code, B, H)
-        : k.seq_forward_scratch_bytes(code, +resetAfter, B, H));
-      const { f32, i32 } = this.commit();
-
-      f32.set(xg.subarray(0, TB * G), pXg >> 2);
-      f32.set(whh.subarray(0, G * H), pW >> 2);
-      if (bhn) f32.set(bhn.subarray(0, H), pBhn >> 2); else f32.fill(0, pBhn >> 2, (pBhn >> 2) + H);
-      if (lengths) i32.set(lengths.subarray(0, B), pLen >> 2);
-      if (ldOut > H) f32.set(out.subarray(outOffset, outOffset + outLen), pOut >> 2);
-      const slot0 = (reverse ? T : 0) * BH;
-      f32.set(h0.subarray(0, BH), (pH >> 2) + slot0);
-      if (lstm) f32.set(c0!.subarray(0, BH), (pC >> 2) + slot0);
-
-      const a = [code, +resetAfter, T, B, H, pLen, +reverse, pXg, pW, pBhn, pOut, ldOut, pH, pC, pG, pAux, pS];
-      if (threaded) this.both(OP_SEQ_FORWARD, k.seq_forward_mt, a);
-      else k.seq_forward(...a);
-
-      out.set(f32.subarray(pOut >> 2, (pOut >> 2) + outLen), outOffset);
-      ch.set(f32.subarray(pH >> 2, (pH >> 2) + (T + 1) * BH));
-      if (lstm) cc.set(f32.subarray(pC >> 2, (pC >> 2) + (T + 1) * BH));
-      if (!rnn) cg.set(f32.subarray(pG >> 2, (pG >> 2) + TB * G));
-      if (gru) ca.set(f32.subarray(pAux >> 2, (pAux >> 2) + TB * H));
-    });
+  protected override runSeqForward(mt: boolean, args: number[]): void {
+    if (mt) this.both(OP_SEQ_FORWARD, this.kt.seq_forward_mt, args);
+    else this.kt.seq_forward(...args);
   }
 
-  seqBackward(args: SeqBackwardArgs): void {
-    const { kind, resetAfter, T, B, H, lengths, reverse, cache, dOutOffset, ldDOut } = args;
-    if (args.hMask) throw new TypeError('rnnkit threaded wasm backend: recurrent dropout (hMask) is not supported; use the reference backend');
-    const whh = asF32(args.whh, 'seqBackward whh');
-    const ch = asF32(cache.h, 'cache.h'), cc = asF32(cache.c, 'cache.c');
-    const cg = asF32(cache.gates, 'cache.gates'), ca = asF32(cache.aux, 'cache.aux');
-    const dOut = args.dOut === null ? null : asF32(args.dOut, 'dOut');
-    const dhN = args.dhN === null ? null : asF32(args.dhN, 'dhN');
-    const dcN = args.dcN === null ? null : asF32(args.dcN, 'dcN');
-    const dxg = asF32(args.dxg, 'dxg'), dgh = asF32(args.dgh, 'dgh'), dh0 = asF32(args.dh0, 'dh0');
-    const dc0 = args.dc0 === null ? null : asF32(args.dc0, 'dc0');
-    if (T <= 0 || B <= 0 || H <= 0) { seqBackwardRef(args); return; }
-    const G = gateWidth(kind, H), BH = B * H, TB = T * B;
-    const lstm = kind === 'lstm', gru = kind === 'gru', rnn = !lstm && !gru;
-    const dOutLen = (TB - 1) * ldDOut + H;
-    need(whh, G * H, 'whh'); need(ch, (T + 1) * BH, 'cache.h');
-    if (lstm) need(cc, (T + 1) * BH, 'cache.c');
-    if (!rnn) need(cg, TB * G, 'cache.gates');
-    if (gru) need(ca, TB * H, 'cache.aux');
-    if (dOut) need(dOut, dOutOffset + dOutLen, 'dOut');
-    if (dhN) need(dhN, BH, 'dhN');
-    if (dcN) need(dcN, BH, 'dcN');
-    need(dxg, TB * G, 'dxg'); need(dgh, TB * G, 'dgh'); need(dh0, BH, 'dh0');
-    if (dc0) need(dc0, BH, 'dc0');
-    if (lengths) needLengths(lengths, B);
+  protected override runSeqBackward(mt: boolean, args: number[]): void {
+    if (mt) this.both(OP_SEQ_BACKWARD, this.kt.seq_backward_mt, args);
+    else this.kt.seq_backward(...args);
+  }
 
-    const mt = this.threaded && H >= this.options.seqMinHidden && B * G * H >= this.options.seqMinWork;
-    if (mt) this.wake();
-    this.withFallback(mt, (threaded) => {
-      const k = this.k, code = KIND_CODE[kind];
-      this.reset();
-      const pW = this.alloc(G * H * 4);
-      const pLen = lengths ? this.alloc(B * 4) : 0;
-      const pH = this.alloc((T + 1) * BH * 4);
-      const pC = lstm ? this.alloc((T + 1) * BH * 4) : 0;
-      const pG = rnn ? 0 : this.alloc(TB * G * 4);
-      const pAux = gru ? this.alloc(TB * H * 4) : 0;
-      const pDOut = dOut ? this.alloc(dOutLen * 4) : 0;
-      const pDhN = dhN ? this.alloc(BH * 4) : 0;
-      const pDcN = lstm && dcN ? this.alloc(BH * 4) : 0;
-      const pDxg = this.alloc(TB * G * 4);
-      const pDgh = gru ? this.alloc(TB * G * 4) : pDxg;
-      const pDh0 = this.alloc(BH * 4);
-      const pDc0 = lstm ? this.alloc(BH * 4) : 0;
-      const pS = this.alloc(threaded ? k.seq_backward_mt_scratch_bytes(code, B, H) : k.seq_backward_scratch_bytes(code, B, H));
-      const { f32, i32 } = this.commit();
+  protected override seqForwardScratch(mt: boolean, code: number, resetAfter: number, B: number, H: number): number {
+    return mt ? this.kt.seq_forward_mt_scratch_bytes(code, B, H) : this.kt.seq_forward_scratch_bytes(code, resetAfter, B, H);
+  }
 
-      f32.set(whh.subarray(0, G * H), pW >> 2);
-      if (lengths) i32.set(lengths.subarray(0, B), pLen >> 2);
-      f32.set(ch.subarray(0, (T + 1) * BH), pH >> 2);
-      if (lstm) f32.set(cc.subarray(0, (T + 1) * BH), pC >> 2);
-      if (!rnn) f32.set(cg.subarray(0, TB * G), pG >> 2);
-      if (gru) f32.set(ca.subarray(0, TB * H), pAux >> 2);
-      if (dOut) f32.set(dOut.subarray(dOutOffset, dOutOffset + dOutLen), pDOut >> 2);
-      if (dhN) f32.set(dhN.subarray(0, BH), pDhN >> 2);
-      if (pDcN) f32.set(dcN!.subarray(0, BH), pDcN >> 2);
-
-      const a = [
-        code, +resetAfter, T, B, H, pLen, +reverse, pW, pH, pC, pG, pAux,
-        pDOut, ldDOut, pDhN, pDcN, pDxg, pDgh, pDh0, pDc0, pS,
-      ];
-      if (threaded) this.both(OP_SEQ_BACKWARD, k.seq_backward_mt, a);
-      else k.seq_backward(...a);
-
-      dxg.set(f32.subarray(pDxg >> 2, (pDxg >> 2) + TB * G));
-      if (dgh !== dxg) dgh.set(f32.subarray(pDgh >> 2, (pDgh >> 2) + TB * G));
-      dh0.set(f32.subarray(pDh0 >> 2, (pDh0 >> 2) + BH));
-      if (dc0) {
-        if (lstm) dc0.set(f32.subarray(pDc0 >> 2, (pDc0 >> 2) + BH));
-        else dc0.fill(0, 0, BH);
-      }
-    });
+  protected override seqBackwardScratch(mt: boolean, code: number, B: number, H: number): number {
+    return mt ? this.kt.seq_backward_mt_scratch_bytes(code, B, H) : this.kt.seq_backward_scratch_bytes(code, B, H);
   }
 }

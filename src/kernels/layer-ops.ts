@@ -1,0 +1,120 @@
+// One direction of one recurrent layer, forward and backward, on any backend.
+//
+// `layerForward` / `layerBackward` run the backend's fused version when it has one (the
+// WebAssembly backends keep xg and dxg in their own memory: no copy of the T·B·G pre-activations
+// ever crosses into JavaScript), and otherwise compose the same computation from the backend's
+// gemm and sequence loop — the specification the fused versions are tested against, and the
+// path for float64 (reference backend) and for recurrent dropout (hMask).
+//
+// Order of floating-point operations, shared by both paths so that they agree bit for bit on the
+// same kernels: xg rows start as the folded bias row and the input product is accumulated onto
+// them; bias gradients are column sums from zero, then added to the accumulators.
+import { referenceBackend } from './reference.js';
+import type { Backend, CellKind, F, LayerBackwardArgs, LayerForwardArgs, SeqCache } from './types.js';
+import { allocCache, gateWidth } from './types.js';
+
+/** A buffer of n elements of x's type; contents unspecified (every element is written before use). */
+export type ScratchFn = (key: string, n: number) => F;
+
+const fresh = (like: F): ScratchFn => (_key, n) => (like instanceof Float64Array ? new Float64Array(n) : new Float32Array(n));
+
+/**
+ * The bias row folded into xg: b_ih + b_hh for every gate except the GRU candidate n, whose b_hn
+ * sits inside the reset product (it is passed to the loop separately, see gruBhn).
+ */
+export function foldBias(kind: CellKind, H: number, bih: F, bhh: F, row: F): void {
+  const G = gateWidth(kind, H), foldTo = kind === 'gru' ? 2 * H : G;
+  for (let k = 0; k < G; k++) row[k] = bih[k]! + (k < foldTo ? bhh[k]! : 0);
+}
+
+/** The GRU's b_hn (the n block of b_hh), or null. */
+export function gruBhn(kind: CellKind, H: number, bhh: F | null): F | null {
+  return kind === 'gru' && bhh ? bhh.subarray(2 * H, 3 * H) : null;
+}
+
+/** acc[k] += Σ_r m[r, k] for an (rows, cols) matrix, summed from zero first. */
+export function colSumInto(acc: F, m: F, rows: number, cols: number, tmp: F): void {
+  tmp.fill(0, 0, cols);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let k = 0; k < cols; k++) tmp[k] += m[o + k]!;
+  }
+  for (let k = 0; k < cols; k++) acc[k] += tmp[k]!;
+}
+
+/** The backend for the per-step loop: `b` unless it cannot apply a recurrent mask. */
+function seqBackend(b: Backend, hMask: F | null | undefined): Backend {
+  return hMask && !b.supportsHMask ? referenceBackend : b;
+}
+
+export function layerForward(backend: Backend, a: LayerForwardArgs, scratch: ScratchFn = fresh(a.x)): void {
+  if (backend.layerForward && !a.hMask) backend.layerForward(a);
+  else layerForwardComposed(backend, a, scratch);
+}
+
+export function layerBackward(backend: Backend, a: LayerBackwardArgs, scratch: ScratchFn = fresh(a.x)): void {
+  if (backend.layerBackward && !a.hMask) backend.layerBackward(a);
+  else layerBackwardComposed(backend, a, scratch);
+}
+
+/** layerForward from gemm + seqForward. */
+export function layerForwardComposed(backend: Backend, a: LayerForwardArgs, scratch: ScratchFn = fresh(a.x)): void {
+  const { kind, T, B, H, I, reverse } = a;
+  const G = gateWidth(kind, H), TB = T * B, BH = B * H;
+  const xg = scratch('xg', TB * G);
+  const withBias = a.bih !== null && a.bhh !== null;
+  if (withBias) {
+    const row = scratch('biasRow', G);
+    foldBias(kind, H, a.bih!, a.bhh!, row);
+    for (let r = 0; r < TB; r++) xg.set(row.subarray(0, G), r * G);
+  }
+  backend.gemm(false, true, TB, G, I, a.x, I, a.wih, I, xg, G, withBias);
+  let part = 0;
+  const cache: SeqCache = a.cache ?? allocCache((n) => scratch(`cache:${part++}`, n), kind, T, B, H);
+  seqBackend(backend, a.hMask).seqForward({
+    kind, resetAfter: a.resetAfter, T, B, H, lengths: a.lengths, reverse, hMask: a.hMask ?? null,
+    xg, whh: a.whh, bhn: gruBhn(kind, H, a.bhh), h0: a.h0, c0: a.c0,
+    out: a.out, outOffset: a.outOffset, ldOut: a.ldOut, cache,
+  });
+  // The final state is the last slot the loop wrote: T (forward) or 0 (reverse).
+  const fin = reverse ? 0 : T;
+  a.hN.set(cache.h.subarray(fin * BH, (fin + 1) * BH));
+  if (a.cN) a.cN.set(cache.c.subarray(fin * BH, (fin + 1) * BH));
+}
+
+/** layerBackward from seqBackward + gemm. */
+export function layerBackwardComposed(backend: Backend, a: LayerBackwardArgs, scratch: ScratchFn = fresh(a.x)): void {
+  const { kind, resetAfter, T, B, H, I, cache, reverse } = a;
+  const G = gateWidth(kind, H), TB = T * B, BH = B * H;
+  const hMask = a.hMask ?? null;
+  const dxg = scratch('dxg', TB * G);
+  const dgh = kind === 'gru' ? scratch('dgh', TB * G) : dxg;
+  seqBackend(backend, hMask).seqBackward({
+    kind, resetAfter, T, B, H, lengths: a.lengths, reverse, hMask,
+    whh: a.whh, bhn: gruBhn(kind, H, a.bhh), cache,
+    dOut: a.dOut, dOutOffset: a.dOutOffset, ldDOut: a.ldDOut, dhN: a.dhN, dcN: a.dcN,
+    dxg, dgh, dh0: a.dh0, dc0: a.dc0,
+  });
+  backend.gemm(true, false, G, I, TB, dxg, G, a.x, I, a.dWih, I, true);
+  let hPrev = reverse ? cache.h.subarray(BH) : cache.h.subarray(0, TB * H);
+  if (hMask) {
+    // The recurrent products saw h_prev ⊙ mask.
+    const m = scratch('maskedHPrev', TB * H);
+    for (let r = 0; r < T; r++) for (let i = 0; i < BH; i++) m[r * BH + i] = hPrev[r * BH + i]! * hMask[i]!;
+    hPrev = m;
+  }
+  if (kind === 'gru' && !resetAfter) {
+    backend.gemm(true, false, 2 * H, H, TB, dgh, G, hPrev, H, a.dWhh, H, true);
+    backend.gemm(true, false, H, H, TB, dgh.subarray(2 * H), G, cache.aux, H, a.dWhh.subarray(2 * H * H), H, true);
+  } else {
+    backend.gemm(true, false, G, H, TB, dgh, G, hPrev, H, a.dWhh, H, true);
+  }
+  if (a.dbih && a.dbhh) {
+    const tmp = scratch('biasSum', G);
+    colSumInto(a.dbih, dxg, TB, G, tmp);
+    // LSTM and RNN: dgh is dxg, and both biases get the same sums.
+    if (dgh === dxg) for (let k = 0; k < G; k++) a.dbhh[k] += tmp[k]!;
+    else colSumInto(a.dbhh, dgh, TB, G, tmp);
+  }
+  backend.gemm(false, false, TB, I, G, dxg, G, a.wih, I, a.dx, I, a.accumulateDx);
+}

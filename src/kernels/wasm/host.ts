@@ -1,0 +1,490 @@
+// What the one-thread and the two-thread WebAssembly backends share: the layout of every call's
+// data in linear memory, argument checks, copies in and out, and the fused layer operations.
+//
+// Data handling: each call lays out its inputs, outputs and scratch with a bump allocator (reset
+// per call), grows the memory once if needed, copies the inputs in, runs its kernels, and copies
+// the outputs back. The wasm code never grows memory itself, so the typed-array views taken after
+// the single grow stay valid for the whole call; they are re-taken on every call because a grow
+// detaches the previous ArrayBuffer (of an unshared memory). The memory keeps the size of the
+// largest call so far (wasm memories cannot shrink); calls needing more than 4 GiB throw.
+//
+// The fused layer operations (layerForward/layerBackward, see ../layer-ops.ts) run the input
+// projection, the sequence loop and the weight-gradient products of one direction in one such
+// call: the T·B·G pre-activations and their gradients never leave wasm memory, and with no cache
+// requested (inference) neither do the hidden states and gates of the loop.
+//
+// Subclasses decide where each kernel runs through the hooks at the bottom (the two-thread
+// backend sends large ones to both threads and reruns a call on one thread if its worker is lost).
+import { layerBackwardComposed, layerForwardComposed, foldBias } from '../layer-ops.js';
+import { seqBackwardRef, seqForwardRef } from '../reference.js';
+import type { Backend, CellKind, F, LayerBackwardArgs, LayerForwardArgs, SeqBackwardArgs, SeqForwardArgs } from '../types.js';
+import { gateWidth } from '../types.js';
+
+/** The exports both builds have (pointers are byte addresses into the memory). */
+export interface CoreExports {
+  heap_base(): number;
+  packed_bytes(K: number, N: number): number;
+  gemm(...a: number[]): void;
+  seq_forward_scratch_bytes(kind: number, resetAfter: number, B: number, H: number): number;
+  seq_backward_scratch_bytes(kind: number, B: number, H: number): number;
+  seq_forward(...a: number[]): void;
+  seq_backward(...a: number[]): void;
+  col_sum(m: number, rows: number, cols: number, acc: number): void;
+}
+
+export const KIND_CODE: Record<CellKind, number> = { lstm: 0, gru: 1, rnn_tanh: 2, rnn_relu: 3 };
+export const PAGE = 65536;
+/** wasm32 addresses are 32-bit: 65536 pages. */
+export const MAX_PAGES = 65536;
+const MAX_BYTES = MAX_PAGES * PAGE;
+export const align64 = (n: number): number => Math.ceil(n / 64) * 64;
+
+export function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
+  if (typeof Buffer !== 'undefined') {
+    const buf = Buffer.from(b64, 'base64');
+    return new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer);
+  }
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/** Element counts a gemm call addresses from element 0 of A, B and C. */
+function gemmExtents(transA: boolean, transB: boolean, M: number, N: number, K: number, lda: number, ldb: number, ldc: number) {
+  return {
+    aLen: K <= 0 ? 0 : transA ? (K - 1) * lda + M : (M - 1) * lda + K,
+    bLen: K <= 0 ? 0 : transB ? (N - 1) * ldb + K : (K - 1) * ldb + N,
+    cLen: (M - 1) * ldc + N,
+  };
+}
+
+export abstract class WasmHost implements Backend {
+  abstract readonly name: string;
+  /** Recurrent dropout runs its loop on the reference backend (see layer-ops.ts). */
+  readonly supportsHMask = false;
+  /** Bytes below this address belong to the module and the backend's fixed blocks. */
+  protected base: number;
+  protected top = 0;
+
+  protected constructor(
+    protected readonly k: CoreExports,
+    protected readonly memory: WebAssembly.Memory,
+    /** How errors name this backend, e.g. 'rnnkit wasm backend'. */
+    private readonly label: string,
+  ) {
+    this.base = align64(k.heap_base());
+  }
+
+  // ---- checks ----
+
+  protected f32(x: F, what: string): Float32Array {
+    if (x instanceof Float32Array) return x;
+    throw new TypeError(
+      `${this.label}: ${what} is a ${(x as object).constructor?.name ?? typeof x}; the WebAssembly ` +
+      'kernels are float32 only (float64 runs on the reference backend, see backendFor)',
+    );
+  }
+
+  private optF32(x: F | null, what: string): Float32Array | null {
+    return x === null ? null : this.f32(x, what);
+  }
+
+  private need(x: F | Int32Array, n: number, what: string): void {
+    if (x.length < n) throw new RangeError(`${this.label}: ${what} has ${x.length} elements, needs ${n}`);
+  }
+
+  private noMask(a: { hMask?: F | null }): void {
+    if (a.hMask) throw new TypeError(`${this.label}: recurrent dropout (hMask) is not supported; use the reference backend`);
+  }
+
+  // ---- linear memory: a bump allocator reset at the start of every call ----
+
+  private reset(): void {
+    this.top = this.base;
+  }
+
+  /** Reserves `bytes` (64-byte aligned) and returns the address. */
+  private alloc(bytes: number): number {
+    const p = this.top;
+    this.top = align64(p + bytes);
+    return p;
+  }
+
+  /**
+   * Grows the memory to cover everything allocated since reset() and returns fresh views.
+   * Must be called after the last alloc() and before any copy.
+   */
+  private commit(): { f32: Float32Array; i32: Int32Array } {
+    const mem = this.memory;
+    if (this.top > MAX_BYTES) throw new RangeError(`${this.label}: call needs ${this.top} bytes of linear memory (> 4 GiB)`);
+    const have = mem.buffer.byteLength;
+    if (this.top > have) mem.grow(Math.ceil((this.top - have) / PAGE));
+    const buf = mem.buffer;
+    return { f32: new Float32Array(buf), i32: new Int32Array(buf) };
+  }
+
+  // ---- Backend ----
+
+  gemm(
+    transA: boolean, transB: boolean, M: number, N: number, K: number,
+    A: F, lda: number, B: F, ldb: number, C: F, ldc: number, accumulate: boolean,
+  ): void {
+    const a = this.f32(A, 'gemm A'), b = this.f32(B, 'gemm B'), c = this.f32(C, 'gemm C');
+    if (M <= 0 || N <= 0) return;
+    const { aLen, bLen, cLen } = gemmExtents(transA, transB, M, N, K, lda, ldb, ldc);
+    this.need(a, aLen, 'gemm A'); this.need(b, bLen, 'gemm B'); this.need(c, cLen, 'gemm C');
+    const par = K > 0 && this.gemmParallel(M, N, K);
+    this.session(par, (mt) => {
+      this.reset();
+      const pA = this.alloc(aLen * 4), pB = this.alloc(bLen * 4), pC = this.alloc(cLen * 4);
+      const pP = this.alloc(this.k.packed_bytes(Math.max(K, 0), N));
+      const { f32 } = this.commit();
+      f32.set(a.subarray(0, aLen), pA >> 2);
+      f32.set(b.subarray(0, bLen), pB >> 2);
+      // C's span goes in when its values are read (accumulate) or when it has gaps between rows
+      // (ldc > N) that the copy back must leave as they were.
+      if (accumulate || ldc > N) f32.set(c.subarray(0, cLen), pC >> 2);
+      this.runGemm(mt && par, [+transA, +transB, M, N, K, pA, lda, pB, ldb, pC, ldc, +accumulate, pP]);
+      c.set(f32.subarray(pC >> 2, (pC >> 2) + cLen));
+    });
+  }
+
+  seqForward(args: SeqForwardArgs): void {
+    this.noMask(args);
+    const { kind, T, B, H } = args;
+    const cache = this.checkForward(args, args.cache);
+    const xg = this.f32(args.xg, 'seqForward xg');
+    if (T <= 0 || B <= 0 || H <= 0) { seqForwardRef(args); return; } // nothing to compute
+    const G = gateWidth(kind, H);
+    this.need(xg, T * B * G, 'xg');
+    const par = this.seqParallel(B, G, H);
+    this.session(par, (mt) => {
+      this.reset();
+      const pXg = this.alloc(T * B * G * 4);
+      const L = this.layoutForward(args, mt && par);
+      const { f32, i32 } = this.commit();
+      f32.set(xg.subarray(0, T * B * G), pXg >> 2);
+      this.loadForward(args, L, f32, i32);
+      this.runSeqForward(mt && par, this.forwardArgs(args, L, pXg));
+      this.storeForward(args, L, f32, cache);
+    });
+  }
+
+  seqBackward(args: SeqBackwardArgs): void {
+    this.noMask(args);
+    const { kind, T, B, H } = args;
+    const cache = this.checkBackward(args);
+    const dxg = this.f32(args.dxg, 'dxg'), dgh = this.f32(args.dgh, 'dgh');
+    if (T <= 0 || B <= 0 || H <= 0) { seqBackwardRef(args); return; }
+    const G = gateWidth(kind, H), TB = T * B;
+    this.need(dxg, TB * G, 'dxg'); this.need(dgh, TB * G, 'dgh');
+    const par = this.seqParallel(B, G, H);
+    this.session(par, (mt) => {
+      this.reset();
+      const L = this.layoutBackward(args, mt && par);
+      const { f32, i32 } = this.commit();
+      this.loadBackward(args, L, f32, i32, cache);
+      this.runSeqBackward(mt && par, this.backwardArgs(args, L));
+      dxg.set(f32.subarray(L.pDxg >> 2, (L.pDxg >> 2) + TB * G));
+      if (dgh !== dxg) dgh.set(f32.subarray(L.pDgh >> 2, (L.pDgh >> 2) + TB * G));
+      this.storeBackward(args, L, f32);
+    });
+  }
+
+  layerForward(args: LayerForwardArgs): void {
+    this.noMask(args);
+    const { kind, T, B, H, I } = args;
+    const cache = this.checkForward(args, args.cache);
+    const x = this.f32(args.x, 'x'), wih = this.f32(args.wih, 'weight_ih');
+    const bih = this.optF32(args.bih, 'bias_ih'), bhh = this.optF32(args.bhh, 'bias_hh');
+    const hN = this.f32(args.hN, 'hN'), cN = this.optF32(args.cN, 'cN');
+    if (T <= 0 || B <= 0 || H <= 0 || I <= 0) { layerForwardComposed(this, args); return; }
+    const G = gateWidth(kind, H), TB = T * B, BH = B * H;
+    this.need(x, TB * I, 'x'); this.need(wih, G * I, 'weight_ih'); this.need(hN, BH, 'hN');
+    if (kind === 'lstm') { if (!cN) throw new TypeError(`${this.label}: LSTM needs cN`); this.need(cN, BH, 'cN'); }
+    if ((bih === null) !== (bhh === null)) throw new TypeError(`${this.label}: give both biases or neither`);
+    if (bih && bhh) { this.need(bih, G, 'bias_ih'); this.need(bhh, G, 'bias_hh'); }
+    const parG = this.gemmParallel(TB, G, I), parS = this.seqParallel(B, G, H);
+    this.session(parG || parS, (mt) => {
+      this.reset();
+      const pX = this.alloc(TB * I * 4), pWih = this.alloc(G * I * 4), pXg = this.alloc(TB * G * 4);
+      const pP = this.alloc(this.k.packed_bytes(I, G));
+      const L = this.layoutForward(args, mt && parS);
+      const { f32, i32 } = this.commit();
+      f32.set(x.subarray(0, TB * I), pX >> 2);
+      f32.set(wih.subarray(0, G * I), pWih >> 2);
+      if (bih && bhh) {
+        // Every xg row starts as the folded bias row; the product is accumulated onto it.
+        const row = f32.subarray(pXg >> 2, (pXg >> 2) + G);
+        foldBias(kind, H, bih, bhh, row);
+        for (let filled = 1; filled < TB; filled *= 2) {
+          f32.copyWithin((pXg >> 2) + filled * G, pXg >> 2, (pXg >> 2) + Math.min(filled, TB - filled) * G);
+        }
+      }
+      this.runGemm(mt && parG, [0, 1, TB, G, I, pX, I, pWih, I, pXg, G, bih ? 1 : 0, pP]);
+      this.loadForward(args, L, f32, i32);
+      this.runSeqForward(mt && parS, this.forwardArgs(args, L, pXg));
+      const fin = (args.reverse ? 0 : T) * BH;
+      hN.set(f32.subarray((L.pH >> 2) + fin, (L.pH >> 2) + fin + BH));
+      if (cN) cN.set(f32.subarray((L.pC >> 2) + fin, (L.pC >> 2) + fin + BH));
+      this.storeForward(args, L, f32, cache);
+    });
+  }
+
+  layerBackward(args: LayerBackwardArgs): void {
+    this.noMask(args);
+    const { kind, resetAfter, T, B, H, I, reverse } = args;
+    const cache = this.checkBackward(args);
+    const x = this.f32(args.x, 'x'), wih = this.f32(args.wih, 'weight_ih'), dx = this.f32(args.dx, 'dx');
+    const dWih = this.f32(args.dWih, 'dWih'), dWhh = this.f32(args.dWhh, 'dWhh');
+    const dbih = this.optF32(args.dbih, 'dbih'), dbhh = this.optF32(args.dbhh, 'dbhh');
+    if (T <= 0 || B <= 0 || H <= 0 || I <= 0) { layerBackwardComposed(this, args); return; }
+    const G = gateWidth(kind, H), TB = T * B, BH = B * H;
+    this.need(x, TB * I, 'x'); this.need(wih, G * I, 'weight_ih'); this.need(dx, TB * I, 'dx');
+    this.need(dWih, G * I, 'dWih'); this.need(dWhh, G * H, 'dWhh');
+    if ((dbih === null) !== (dbhh === null)) throw new TypeError(`${this.label}: give both bias gradients or neither`);
+    if (dbih && dbhh) { this.need(dbih, G, 'dbih'); this.need(dbhh, G, 'dbhh'); }
+    const parS = this.seqParallel(B, G, H);
+    const parWih = this.gemmParallel(G, I, TB), parWhh = this.gemmParallel(G, H, TB), parDx = this.gemmParallel(TB, I, G);
+    this.session(parS || parWih || parWhh || parDx, (mt) => {
+      this.reset();
+      const L = this.layoutBackward(args, mt && parS);
+      const pX = this.alloc(TB * I * 4), pWih = this.alloc(G * I * 4), pDx = this.alloc(TB * I * 4);
+      const pDWih = this.alloc(G * I * 4), pDWhh = this.alloc(G * H * 4), pDb = this.alloc(2 * G * 4);
+      const pP = this.alloc(Math.max(this.k.packed_bytes(TB, I), this.k.packed_bytes(TB, H), this.k.packed_bytes(G, I)));
+      const { f32, i32 } = this.commit();
+      this.loadBackward(args, L, f32, i32, cache);
+      f32.set(x.subarray(0, TB * I), pX >> 2);
+      f32.set(wih.subarray(0, G * I), pWih >> 2);
+      f32.set(dWih.subarray(0, G * I), pDWih >> 2);
+      f32.set(dWhh.subarray(0, G * H), pDWhh >> 2);
+      if (args.accumulateDx) f32.set(dx.subarray(0, TB * I), pDx >> 2);
+      this.runSeqBackward(mt && parS, this.backwardArgs(args, L));
+      const { pDxg, pDgh } = L;
+      this.runGemm(mt && parWih, [1, 0, G, I, TB, pDxg, G, pX, I, pDWih, I, 1, pP]);
+      const pHprev = L.pH + (reverse ? BH * 4 : 0);
+      if (kind === 'gru' && !resetAfter) {
+        this.runGemm(mt && parWhh, [1, 0, 2 * H, H, TB, pDgh, G, pHprev, H, pDWhh, H, 1, pP]);
+        this.runGemm(mt && parWhh, [1, 0, H, H, TB, pDgh + 2 * H * 4, G, L.pAux, H, pDWhh + 2 * H * H * 4, H, 1, pP]);
+      } else {
+        this.runGemm(mt && parWhh, [1, 0, G, H, TB, pDgh, G, pHprev, H, pDWhh, H, 1, pP]);
+      }
+      if (dbih) {
+        this.k.col_sum(pDxg, TB, G, pDb);
+        if (pDgh !== pDxg) this.k.col_sum(pDgh, TB, G, pDb + G * 4);
+      }
+      this.runGemm(mt && parDx, [0, 0, TB, I, G, pDxg, G, pWih, I, pDx, I, +args.accumulateDx, pP]);
+      // Outputs only from here on: a call rerun on one thread (lost worker) must not add twice.
+      if (dbih && dbhh) {
+        const sx = pDb >> 2, sh = pDgh !== pDxg ? sx + G : sx;
+        for (let j = 0; j < G; j++) { dbih[j] += f32[sx + j]!; dbhh[j] += f32[sh + j]!; }
+      }
+      dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + TB * I));
+      dWih.set(f32.subarray(pDWih >> 2, (pDWih >> 2) + G * I));
+      dWhh.set(f32.subarray(pDWhh >> 2, (pDWhh >> 2) + G * H));
+      this.storeBackward(args, L, f32);
+    });
+  }
+
+  // ---- the sequence loop's data: checks, layout, copies ----
+
+  /** Checks what a forward loop reads and writes; returns the cache as float32 (or null). */
+  private checkForward(a: SeqForwardArgs | LayerForwardArgs, c: SeqForwardArgs['cache'] | null) {
+    const { kind, T, B, H, lengths, outOffset, ldOut } = a;
+    const whh = this.f32(a.whh, 'whh'), h0 = this.f32(a.h0, 'h0'), out = this.f32(a.out, 'out');
+    const c0 = this.optF32(a.c0, 'c0');
+    if ('bhn' in a && a.bhn) this.f32(a.bhn, 'bhn');
+    const cache = c && {
+      h: this.f32(c.h, 'cache.h'), c: this.f32(c.c, 'cache.c'),
+      gates: this.f32(c.gates, 'cache.gates'), aux: this.f32(c.aux, 'cache.aux'),
+    };
+    if (T <= 0 || B <= 0 || H <= 0) return cache;
+    const G = gateWidth(kind, H), BH = B * H, TB = T * B;
+    this.need(whh, G * H, 'whh'); this.need(h0, BH, 'h0');
+    this.need(out, outOffset + (TB - 1) * ldOut + H, 'out');
+    if (kind === 'lstm') { if (!c0) throw new TypeError(`${this.label}: LSTM needs c0`); this.need(c0, BH, 'c0'); }
+    if (lengths) this.need(lengths, B, 'lengths');
+    if (cache) this.needCache(kind, T, B, H, cache);
+    return cache;
+  }
+
+  private needCache(kind: CellKind, T: number, B: number, H: number, c: { h: F; c: F; gates: F; aux: F }): void {
+    const G = gateWidth(kind, H), BH = B * H, TB = T * B;
+    this.need(c.h, (T + 1) * BH, 'cache.h');
+    if (kind === 'lstm') this.need(c.c, (T + 1) * BH, 'cache.c');
+    if (kind === 'lstm' || kind === 'gru') this.need(c.gates, TB * G, 'cache.gates');
+    if (kind === 'gru') this.need(c.aux, TB * H, 'cache.aux');
+  }
+
+  private layoutForward(a: SeqForwardArgs | LayerForwardArgs, mt: boolean) {
+    const { kind, T, B, H, lengths, ldOut } = a;
+    const G = gateWidth(kind, H), BH = B * H, TB = T * B, code = KIND_CODE[kind];
+    const lstm = kind === 'lstm', gru = kind === 'gru';
+    const outLen = (TB - 1) * ldOut + H;
+    return {
+      outLen,
+      pW: this.alloc(G * H * 4), pBhn: this.alloc(H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
+      pOut: this.alloc(outLen * 4),
+      pH: this.alloc((T + 1) * BH * 4),
+      pC: lstm ? this.alloc((T + 1) * BH * 4) : 0,
+      pG: lstm || gru ? this.alloc(TB * G * 4) : 0,
+      pAux: gru ? this.alloc(TB * H * 4) : 0,
+      pS: this.alloc(this.seqForwardScratch(mt, code, +a.resetAfter, B, H)),
+    };
+  }
+
+  private loadForward(a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, f32: Float32Array, i32: Int32Array): void {
+    const { kind, T, B, H, lengths, reverse, outOffset, ldOut } = a;
+    const G = gateWidth(kind, H), BH = B * H;
+    f32.set(a.whh.subarray(0, G * H) as Float32Array, L.pW >> 2);
+    const bhn = 'bhn' in a ? a.bhn : kind === 'gru' && a.bhh ? a.bhh.subarray(2 * H, 3 * H) : null;
+    if (bhn) f32.set(bhn.subarray(0, H) as Float32Array, L.pBhn >> 2); else f32.fill(0, L.pBhn >> 2, (L.pBhn >> 2) + H);
+    if (lengths) i32.set(lengths.subarray(0, B), L.pLen >> 2);
+    // The output rows are strided: keep the caller's values between them when there are gaps.
+    if (ldOut > H) f32.set(a.out.subarray(outOffset, outOffset + L.outLen) as Float32Array, L.pOut >> 2);
+    const slot0 = (reverse ? T : 0) * BH;
+    f32.set(a.h0.subarray(0, BH) as Float32Array, (L.pH >> 2) + slot0);
+    if (kind === 'lstm') f32.set(a.c0!.subarray(0, BH) as Float32Array, (L.pC >> 2) + slot0);
+  }
+
+  private forwardArgs(a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, pXg: number): number[] {
+    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, L.pW, L.pBhn, L.pOut, a.ldOut, L.pH, L.pC, L.pG, L.pAux, L.pS];
+  }
+
+  private storeForward(
+    a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, f32: Float32Array,
+    cache: { h: Float32Array; c: Float32Array; gates: Float32Array; aux: Float32Array } | null,
+  ): void {
+    const { kind, T, B, H } = a;
+    const G = gateWidth(kind, H), BH = B * H, TB = T * B;
+    a.out.set(f32.subarray(L.pOut >> 2, (L.pOut >> 2) + L.outLen), a.outOffset);
+    if (!cache) return;
+    cache.h.set(f32.subarray(L.pH >> 2, (L.pH >> 2) + (T + 1) * BH));
+    if (L.pC) cache.c.set(f32.subarray(L.pC >> 2, (L.pC >> 2) + (T + 1) * BH));
+    if (L.pG) cache.gates.set(f32.subarray(L.pG >> 2, (L.pG >> 2) + TB * G));
+    if (L.pAux) cache.aux.set(f32.subarray(L.pAux >> 2, (L.pAux >> 2) + TB * H));
+  }
+
+  /** Checks what a backward loop reads and writes (except dxg/dgh); returns the float32 cache. */
+  private checkBackward(a: SeqBackwardArgs | LayerBackwardArgs) {
+    const { kind, T, B, H, lengths, dOutOffset, ldDOut } = a;
+    const whh = this.f32(a.whh, 'whh'), dh0 = this.f32(a.dh0, 'dh0');
+    const dOut = this.optF32(a.dOut, 'dOut'), dhN = this.optF32(a.dhN, 'dhN');
+    const dcN = this.optF32(a.dcN, 'dcN'), dc0 = this.optF32(a.dc0, 'dc0');
+    const c = a.cache;
+    const cache = {
+      h: this.f32(c.h, 'cache.h'), c: this.f32(c.c, 'cache.c'),
+      gates: this.f32(c.gates, 'cache.gates'), aux: this.f32(c.aux, 'cache.aux'),
+    };
+    if (T <= 0 || B <= 0 || H <= 0) return cache;
+    const G = gateWidth(kind, H), BH = B * H, TB = T * B;
+    this.need(whh, G * H, 'whh'); this.need(dh0, BH, 'dh0');
+    this.needCache(kind, T, B, H, cache);
+    if (dOut) this.need(dOut, dOutOffset + (TB - 1) * ldDOut + H, 'dOut');
+    if (dhN) this.need(dhN, BH, 'dhN');
+    if (dcN) this.need(dcN, BH, 'dcN');
+    if (dc0) this.need(dc0, BH, 'dc0');
+    if (lengths) this.need(lengths, B, 'lengths');
+    return cache;
+  }
+
+  private layoutBackward(a: SeqBackwardArgs | LayerBackwardArgs, mt: boolean) {
+    const { kind, T, B, H, lengths, ldDOut } = a;
+    const G = gateWidth(kind, H), BH = B * H, TB = T * B, code = KIND_CODE[kind];
+    const lstm = kind === 'lstm', gru = kind === 'gru';
+    const dOutLen = (TB - 1) * ldDOut + H;
+    const L = {
+      dOutLen,
+      pW: this.alloc(G * H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
+      pH: this.alloc((T + 1) * BH * 4),
+      pC: lstm ? this.alloc((T + 1) * BH * 4) : 0,
+      pG: lstm || gru ? this.alloc(TB * G * 4) : 0,
+      pAux: gru ? this.alloc(TB * H * 4) : 0,
+      pDOut: a.dOut ? this.alloc(dOutLen * 4) : 0,
+      pDhN: a.dhN ? this.alloc(BH * 4) : 0,
+      pDcN: lstm && a.dcN ? this.alloc(BH * 4) : 0,
+      pDxg: this.alloc(TB * G * 4),
+      pDgh: 0,
+      pDh0: this.alloc(BH * 4),
+      pDc0: lstm ? this.alloc(BH * 4) : 0,
+      pS: this.alloc(this.seqBackwardScratch(mt, code, B, H)),
+    };
+    // dgh equals dxg for LSTM and RNN: the kernel then writes one buffer.
+    L.pDgh = gru ? this.alloc(TB * G * 4) : L.pDxg;
+    return L;
+  }
+
+  private loadBackward(
+    a: SeqBackwardArgs | LayerBackwardArgs, L: ReturnType<WasmHost['layoutBackward']>, f32: Float32Array, i32: Int32Array,
+    cache: { h: Float32Array; c: Float32Array; gates: Float32Array; aux: Float32Array },
+  ): void {
+    const { kind, T, B, H, lengths, dOutOffset } = a;
+    const G = gateWidth(kind, H), BH = B * H, TB = T * B;
+    f32.set(a.whh.subarray(0, G * H) as Float32Array, L.pW >> 2);
+    if (lengths) i32.set(lengths.subarray(0, B), L.pLen >> 2);
+    f32.set(cache.h.subarray(0, (T + 1) * BH), L.pH >> 2);
+    if (L.pC) f32.set(cache.c.subarray(0, (T + 1) * BH), L.pC >> 2);
+    if (L.pG) f32.set(cache.gates.subarray(0, TB * G), L.pG >> 2);
+    if (L.pAux) f32.set(cache.aux.subarray(0, TB * H), L.pAux >> 2);
+    if (a.dOut) f32.set(a.dOut.subarray(dOutOffset, dOutOffset + L.dOutLen) as Float32Array, L.pDOut >> 2);
+    if (a.dhN) f32.set(a.dhN.subarray(0, BH) as Float32Array, L.pDhN >> 2);
+    if (L.pDcN) f32.set(a.dcN!.subarray(0, BH) as Float32Array, L.pDcN >> 2);
+  }
+
+  private backwardArgs(a: SeqBackwardArgs | LayerBackwardArgs, L: ReturnType<WasmHost['layoutBackward']>): number[] {
+    return [
+      KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, L.pW, L.pH, L.pC, L.pG, L.pAux,
+      L.pDOut, a.ldDOut, L.pDhN, L.pDcN, L.pDxg, L.pDgh, L.pDh0, L.pDc0, L.pS,
+    ];
+  }
+
+  private storeBackward(a: SeqBackwardArgs | LayerBackwardArgs, L: ReturnType<WasmHost['layoutBackward']>, f32: Float32Array): void {
+    const BH = a.B * a.H;
+    a.dh0.set(f32.subarray(L.pDh0 >> 2, (L.pDh0 >> 2) + BH));
+    if (a.dc0) {
+      if (a.kind === 'lstm') a.dc0.set(f32.subarray(L.pDc0 >> 2, (L.pDc0 >> 2) + BH));
+      else a.dc0.fill(0, 0, BH); // as the reference: dc stays zero for cells without a memory cell
+    }
+  }
+
+  // ---- hooks: where kernels run ----
+
+  /**
+   * Runs one backend call. `parallel`: some kernel of the call is big enough for two threads;
+   * `body(mt)` is told whether it may use them. One thread here: body(false).
+   */
+  protected session(_parallel: boolean, body: (mt: boolean) => void): void {
+    body(false);
+  }
+
+  /** Whether a gemm of this size is worth two threads (never, on one thread). */
+  protected gemmParallel(_M: number, _N: number, _K: number): boolean {
+    return false;
+  }
+
+  /** Whether a sequence loop of this size is worth two threads. */
+  protected seqParallel(_B: number, _G: number, _H: number): boolean {
+    return false;
+  }
+
+  protected runGemm(_mt: boolean, args: number[]): void {
+    this.k.gemm(...args);
+  }
+
+  protected runSeqForward(_mt: boolean, args: number[]): void {
+    this.k.seq_forward(...args);
+  }
+
+  protected runSeqBackward(_mt: boolean, args: number[]): void {
+    this.k.seq_backward(...args);
+  }
+
+  protected seqForwardScratch(_mt: boolean, code: number, resetAfter: number, B: number, H: number): number {
+    return this.k.seq_forward_scratch_bytes(code, resetAfter, B, H);
+  }
+
+  protected seqBackwardScratch(_mt: boolean, code: number, B: number, H: number): number {
+    return this.k.seq_backward_scratch_bytes(code, B, H);
+  }
+}

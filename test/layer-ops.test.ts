@@ -1,0 +1,150 @@
+// The fused layer operations of the WebAssembly backends (src/kernels/wasm/host.ts: input
+// projection + sequence loop + weight-gradient products in one call, xg/dxg kept in wasm memory)
+// against the same computation composed from the backend's own gemm and sequence loop
+// (src/kernels/layer-ops.ts) — bit for bit, since both run the same kernels in the same order —
+// and against the float64 reference within float32 tolerance. Every cell, GRU both ways, with and
+// without lengths (including a length-0 sequence), both directions, with and without biases,
+// strided outputs whose gaps must survive, accumulation into non-zero gradients, inference mode
+// (no cache), and the two-thread backend with every kernel forced onto both threads.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { layerBackward, layerBackwardComposed, layerForward, layerForwardComposed } from '../src/kernels/layer-ops.js';
+import { referenceBackend } from '../src/kernels/reference.js';
+import {
+  allocCache, gateWidth, type Backend, type CellKind, type F, type LayerBackwardArgs, type LayerForwardArgs,
+} from '../src/kernels/types.js';
+import { tryLoadWasmBackend, wasmVariants } from '../src/kernels/wasm/backend.js';
+import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/wasm/threaded.js';
+import { LSTM } from '../src/layers/recurrent.js';
+import { Tensor } from '../src/tensor/tensor.js';
+import { assertClose, randomArray } from './helpers.js';
+
+const backends: Backend[] = [];
+const threaded: ThreadedWasmBackend[] = [];
+for (const v of wasmVariants) {
+  const b = tryLoadWasmBackend(v);
+  if (b) backends.push(b);
+  if (threadedUnavailableReason(v) === null) {
+    const t = ThreadedWasmBackend.createSync({ variant: v, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 });
+    threaded.push(t);
+    backends.push(t);
+  }
+}
+after(() => { for (const t of threaded) t.terminate(); });
+
+test('at least one WebAssembly backend with fused layer operations is under test', () => {
+  assert.ok(backends.length >= 2, `backends: ${backends.map((b) => b.name).join(', ')}`);
+  for (const b of backends) assert.equal(typeof b.layerForward, 'function', b.name);
+});
+
+interface Case { kind: CellKind; resetAfter: boolean; T: number; B: number; H: number; I: number; lengths: number[] | null; reverse: boolean; bias: boolean }
+
+const cases: Case[] = [];
+for (const kind of ['lstm', 'gru', 'rnn_tanh', 'rnn_relu'] as CellKind[]) {
+  for (const resetAfter of kind === 'gru' ? [true, false] : [true]) {
+    for (const reverse of [false, true]) {
+      cases.push({ kind, resetAfter, T: 4, B: 3, H: 5, I: 7, lengths: null, reverse, bias: true });
+      cases.push({ kind, resetAfter, T: 6, B: 9, H: 17, I: 4, lengths: [6, 1, 0, 3, 6, 2, 5, 4, 6], reverse, bias: !reverse });
+    }
+  }
+}
+cases.push({ kind: 'lstm', resetAfter: true, T: 5, B: 8, H: 64, I: 33, lengths: null, reverse: false, bias: true });
+
+const name = (c: Case): string =>
+  `${c.kind}${c.kind === 'gru' ? (c.resetAfter ? ' resetAfter' : ' original') : ''} T${c.T} B${c.B} H${c.H} I${c.I}` +
+  `${c.lengths ? ' lengths' : ''}${c.reverse ? ' reverse' : ''}${c.bias ? '' : ' no-bias'}`;
+
+type Dtype = 'float32' | 'float64';
+const arr = (n: number, seed: number, scale: number, dtype: Dtype): F => randomArray(n, seed, scale, dtype);
+
+/** Forward arguments; out is strided (ldOut = H + 3, offset 2) with a sentinel in the gaps. */
+function forwardArgs(c: Case, dtype: Dtype, withCache: boolean, sentinel = 7): LayerForwardArgs {
+  const { kind, T, B, H, I } = c, G = gateWidth(kind, H), BH = B * H;
+  const ldOut = H + 3, outOffset = 2;
+  const out = dtype === 'float64' ? new Float64Array(outOffset + T * B * ldOut) : new Float32Array(outOffset + T * B * ldOut);
+  out.fill(sentinel);
+  const make = (n: number): F => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n));
+  return {
+    kind, resetAfter: c.resetAfter, T, B, H, I, reverse: c.reverse,
+    lengths: c.lengths ? Int32Array.from(c.lengths) : null,
+    x: arr(T * B * I, 1, 1, dtype), wih: arr(G * I, 2, 0.5, dtype), whh: arr(G * H, 3, 0.5, dtype),
+    bih: c.bias ? arr(G, 4, 0.3, dtype) : null, bhh: c.bias ? arr(G, 5, 0.3, dtype) : null,
+    h0: arr(BH, 6, 0.5, dtype), c0: kind === 'lstm' ? arr(BH, 7, 0.5, dtype) : null,
+    out, outOffset, ldOut,
+    cache: withCache ? allocCache(make, kind, T, B, H) : null,
+    hN: make(BH).fill(Number.NaN), cN: kind === 'lstm' ? make(BH).fill(Number.NaN) : null,
+  };
+}
+
+/** Backward arguments for a forward already run; gradients start non-zero to test accumulation. */
+function backwardArgs(c: Case, f: LayerForwardArgs, dtype: Dtype, accumulateDx: boolean): LayerBackwardArgs {
+  const { kind, T, B, H, I } = c, G = gateWidth(kind, H), BH = B * H;
+  const make = (n: number): F => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n));
+  return {
+    kind, resetAfter: c.resetAfter, T, B, H, I, reverse: c.reverse, lengths: f.lengths,
+    x: f.x, wih: f.wih, whh: f.whh, bhh: f.bhh, cache: f.cache!,
+    dOut: arr(f.out.length, 11, 1, dtype), dOutOffset: f.outOffset, ldDOut: f.ldOut,
+    dhN: arr(BH, 12, 1, dtype), dcN: kind === 'lstm' ? arr(BH, 13, 1, dtype) : null,
+    dx: accumulateDx ? arr(T * B * I, 14, 1, dtype) : make(T * B * I).fill(Number.NaN), accumulateDx,
+    dWih: arr(G * I, 15, 1, dtype), dWhh: arr(G * H, 16, 1, dtype),
+    dbih: c.bias ? arr(G, 17, 1, dtype) : null, dbhh: c.bias ? arr(G, 18, 1, dtype) : null,
+    dh0: make(BH).fill(Number.NaN), dc0: kind === 'lstm' ? make(BH).fill(Number.NaN) : null,
+  };
+}
+
+const F_OUT = ['out', 'hN', 'cN'] as const;
+const B_OUT = ['dx', 'dWih', 'dWhh', 'dbih', 'dbhh', 'dh0', 'dc0'] as const;
+
+function to64(x: F | null): Float64Array | null {
+  return x && Float64Array.from(x);
+}
+
+for (const backend of backends) {
+  test(`${backend.name}: fused layer forward/backward equal the composed ones bit for bit, and the float64 reference`, () => {
+    for (const c of cases) {
+      const what = `${backend.name} ${name(c)}`;
+      const fused = forwardArgs(c, 'float32', true), comp = forwardArgs(c, 'float32', true);
+      layerForward(backend, fused);
+      layerForwardComposed(backend, comp);
+      for (const k of F_OUT) assert.deepEqual(fused[k], comp[k], `${what}: forward ${k}`);
+      for (const k of ['h', 'c', 'gates', 'aux'] as const) assert.deepEqual(fused.cache![k], comp.cache![k], `${what}: cache.${k}`);
+      // Inference mode: the same outputs without a cache. (A different sentinel in the gaps of
+      // the strided output: wasm memory still holds the last call's values.)
+      const inf = forwardArgs(c, 'float32', false, -3);
+      layerForward(backend, inf);
+      for (let i = 0; i < fused.out.length; i++) {
+        const col = (i - fused.outOffset) % fused.ldOut;
+        const gap = i < fused.outOffset || col >= c.H;
+        assert.equal(fused.out[i], gap ? 7 : inf.out[i], `${what}: out [${i}]`);
+        if (gap) assert.equal(inf.out[i], -3, `${what}: inference out gap [${i}]`);
+      }
+      for (const k of ['hN', 'cN'] as const) assert.deepEqual(inf[k], fused[k], `${what}: inference ${k}`);
+
+      for (const accumulateDx of [false, true]) {
+        const bf = backwardArgs(c, fused, 'float32', accumulateDx), bc = backwardArgs(c, comp, 'float32', accumulateDx);
+        layerBackward(backend, bf);
+        layerBackwardComposed(backend, bc);
+        for (const k of B_OUT) assert.deepEqual(bf[k], bc[k], `${what}: backward ${k} (accumulateDx ${accumulateDx})`);
+
+        // The float64 reference, from the same float32 inputs.
+        const rf = forwardArgs(c, 'float64', true);
+        layerForward(referenceBackend, rf);
+        for (const k of F_OUT) if (rf[k]) assertClose(fused[k]!, rf[k], 2e-5, 1e-4, `${what}: forward ${k} vs reference`);
+        const rb = backwardArgs(c, rf, 'float64', accumulateDx);
+        layerBackward(referenceBackend, rb);
+        for (const k of B_OUT) if (rb[k]) assertClose(to64(bf[k])!, rb[k]!, 1e-4, 1e-4, `${what}: backward ${k} vs reference`);
+      }
+    }
+  });
+}
+
+test('LSTM forward with grad: false gives the same outputs, keeps nothing, and backward says why it cannot run', () => {
+  const lstm = new LSTM({ inputSize: 6, hiddenSize: 8, numLayers: 2, bidirectional: true, seed: 3 });
+  const x = new Tensor(randomArray(5 * 4 * 6, 9, 1, 'float32') as Float32Array, [5, 4, 6]);
+  const a = lstm.forward(x, { lengths: [5, 2, 4, 1] });
+  const b = lstm.forward(x, { lengths: [5, 2, 4, 1], grad: false });
+  assert.deepEqual(b.output.data, a.output.data);
+  assert.deepEqual(b.hN.data, a.hN.data);
+  assert.deepEqual(b.cN!.data, a.cN!.data);
+  assert.throws(() => lstm.backward(null, { dhN: new Tensor(new Float32Array(4 * 4 * 8), [4, 4, 8]) }), /grad: false/);
+});
