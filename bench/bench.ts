@@ -69,7 +69,7 @@ function layerWork(I: number, H: number, T: number, B: number, training: boolean
     const flops = (training ? 3 : 1) * B * T * 2 * 4 * H * (I + H);
     const step = training
       ? () => { lstm.zeroGrad(); lstm.forward(x); lstm.backward(dy); opt.step(lstm.params.data, lstm.params.grad); }
-      : () => { lstm.forward(x); };
+      : () => { lstm.forward(x, { grad: false }); };
     return { step, tokens: B * T, sequences: B, flops };
   };
 }

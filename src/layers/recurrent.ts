@@ -307,14 +307,15 @@ export class Recurrent {
     const backend = backendFor(this.params.data);
     const recMasks = this.recurrentMasks(opts.recurrentMask, B);
     const grad = opts.grad ?? true;
-    let input = this.toTimeMajor(x.data, T, B, I);
+    let input = this.toTimeMajor(x.data, T, B, I, 'x');
     const hN = this.make(L * D * BH);
     const cN = this.kind === 'lstm' ? this.make(L * D * BH) : null;
     const layers: LayerCache[] = [];
     let out = input;
     for (let l = 0; l < L; l++) {
       const inSize = this.layerInputSize(l);
-      out = this.make(TB * D * H);
+      // The last layer's time-major output is returned as is unless batchFirst transposes it.
+      out = l === L - 1 && !this.batchFirst ? this.make(TB * D * H) : this.scratch(`out${l}`, TB * D * H);
       const dirs: DirCache[] = [];
       const hMasks: (F | null)[] = [];
       for (let d = 0; d < D; d++) {
@@ -338,7 +339,7 @@ export class Recurrent {
       }
       let mask: F | null = null;
       if (this.training && this.dropout > 0 && l < L - 1) {
-        mask = this.make(out.length);
+        mask = this.scratch(`dropMask${l}`, out.length);
         const keep = 1 - this.dropout, scale = 1 / keep;
         for (let i = 0; i < out.length; i++) {
           mask[i] = this.rng.next() < keep ? scale : 0;
@@ -377,7 +378,7 @@ export class Recurrent {
     const dhN = this.checkState(opts.dhN, B, 'dhN');
     const dcN = this.kind === 'lstm' ? this.checkState(opts.dcN, B, 'dcN') : null;
     const backend = backendFor(this.params.data);
-    let dOut: F | null = dOutput ? this.toTimeMajor(dOutput.data, T, B, D * H) : null;
+    let dOut: F | null = dOutput ? this.toTimeMajor(dOutput.data, T, B, D * H, 'dOut') : null;
     const dh0 = this.make(L * D * BH);
     const dc0 = this.kind === 'lstm' ? this.make(L * D * BH) : null;
     let dX: F = this.make(0);
@@ -385,7 +386,7 @@ export class Recurrent {
       const lc = layers[l]!;
       const inSize = lc.inSize;
       if (dOut && lc.mask) for (let i = 0; i < dOut.length; i++) dOut[i] *= lc.mask[i]!;
-      dX = this.make(TB * inSize);
+      dX = l === 0 && !this.batchFirst ? this.make(TB * inSize) : this.scratch(`dX${l}`, TB * inSize);
       for (let d = 0; d < D; d++) {
         const s = Recurrent.suffix(l, d);
         const idx = l * D + d;
@@ -443,23 +444,30 @@ export class Recurrent {
     return out;
   }
 
-  /** Copy (B,T,W) or (T,B,W) data into a fresh time-major (T,B,W) array of this layer's dtype. */
-  private toTimeMajor(src: F, T: number, B: number, W: number): F {
-    const out = this.make(T * B * W);
+  /** (B,T,W) or (T,B,W) data as a time-major (T,B,W) copy in the scratch buffer `key`. */
+  private toTimeMajor(src: F, T: number, B: number, W: number, key: string): F {
+    const out = this.scratch(`${key}:timeMajor`, T * B * W);
     if (!this.batchFirst) { out.set(src); return out; }
-    for (let b = 0; b < B; b++) {
-      for (let t = 0; t < T; t++) out.set(src.subarray((b * T + t) * W, (b * T + t + 1) * W), (t * B + b) * W);
-    }
+    transposeRows(src, out, B, T, W);
     return out;
   }
 
+  /** Time-major (T,B,W) data in the caller's layout: itself, or a fresh (B,T,W) copy. */
   private fromTimeMajor(src: F, T: number, B: number, W: number): F {
     if (!this.batchFirst) return src;
     const out = this.make(T * B * W);
-    for (let t = 0; t < T; t++) {
-      for (let b = 0; b < B; b++) out.set(src.subarray((t * B + b) * W, (t * B + b + 1) * W), (b * T + t) * W);
-    }
+    transposeRows(src, out, T, B, W);
     return out;
+  }
+}
+
+/** dst[(j*R + i)*W + k] = src[(i*C + j)*W + k]: swaps the two outer axes of (R, C, W) data. */
+function transposeRows(src: F, dst: F, R: number, C: number, W: number): void {
+  for (let i = 0; i < R; i++) {
+    for (let j = 0; j < C; j++) {
+      const s = (i * C + j) * W, d = (j * R + i) * W;
+      for (let k = 0; k < W; k++) dst[d + k] = src[s + k]!;
+    }
   }
 }
 
