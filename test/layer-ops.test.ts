@@ -37,7 +37,7 @@ test('at least one WebAssembly backend with fused layer operations is under test
   for (const b of backends) assert.equal(typeof b.layerForward, 'function', b.name);
 });
 
-interface Case { kind: CellKind; resetAfter: boolean; T: number; B: number; H: number; I: number; lengths: number[] | null; reverse: boolean; bias: boolean }
+interface Case { kind: CellKind; resetAfter: boolean; T: number; B: number; H: number; I: number; lengths: number[] | null; reverse: boolean; bias: boolean; batchFirst?: boolean }
 
 const cases: Case[] = [];
 for (const kind of ['lstm', 'gru', 'rnn_tanh', 'rnn_relu'] as CellKind[]) {
@@ -45,6 +45,7 @@ for (const kind of ['lstm', 'gru', 'rnn_tanh', 'rnn_relu'] as CellKind[]) {
     for (const reverse of [false, true]) {
       cases.push({ kind, resetAfter, T: 4, B: 3, H: 5, I: 7, lengths: null, reverse, bias: true });
       cases.push({ kind, resetAfter, T: 6, B: 9, H: 17, I: 4, lengths: [6, 1, 0, 3, 6, 2, 5, 4, 6], reverse, bias: !reverse });
+      cases.push({ kind, resetAfter, T: 5, B: 3, H: 9, I: 6, lengths: [2, 5, 4], reverse, bias: true, batchFirst: true });
     }
   }
 }
@@ -52,7 +53,7 @@ cases.push({ kind: 'lstm', resetAfter: true, T: 5, B: 8, H: 64, I: 33, lengths: 
 
 const name = (c: Case): string =>
   `${c.kind}${c.kind === 'gru' ? (c.resetAfter ? ' resetAfter' : ' original') : ''} T${c.T} B${c.B} H${c.H} I${c.I}` +
-  `${c.lengths ? ' lengths' : ''}${c.reverse ? ' reverse' : ''}${c.bias ? '' : ' no-bias'}`;
+  `${c.lengths ? ' lengths' : ''}${c.reverse ? ' reverse' : ''}${c.bias ? '' : ' no-bias'}${c.batchFirst ? ' batch-first' : ''}`;
 
 type Dtype = 'float32' | 'float64';
 const arr = (n: number, seed: number, scale: number, dtype: Dtype): F => randomArray(n, seed, scale, dtype);
@@ -65,7 +66,7 @@ function forwardArgs(c: Case, dtype: Dtype, withCache: boolean, sentinel = 7): L
   out.fill(sentinel);
   const make = (n: number): F => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n));
   return {
-    kind, resetAfter: c.resetAfter, T, B, H, I, reverse: c.reverse,
+    kind, resetAfter: c.resetAfter, T, B, H, I, reverse: c.reverse, batchFirst: c.batchFirst ?? false,
     lengths: c.lengths ? Int32Array.from(c.lengths) : null,
     x: arr(T * B * I, 1, 1, dtype), wih: arr(G * I, 2, 0.5, dtype), whh: arr(G * H, 3, 0.5, dtype),
     bih: c.bias ? arr(G, 4, 0.3, dtype) : null, bhh: c.bias ? arr(G, 5, 0.3, dtype) : null,
@@ -81,7 +82,7 @@ function backwardArgs(c: Case, f: LayerForwardArgs, dtype: Dtype, accumulateDx: 
   const { kind, T, B, H, I } = c, G = gateWidth(kind, H), BH = B * H;
   const make = (n: number): F => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n));
   return {
-    kind, resetAfter: c.resetAfter, T, B, H, I, reverse: c.reverse, lengths: f.lengths,
+    kind, resetAfter: c.resetAfter, T, B, H, I, reverse: c.reverse, lengths: f.lengths, batchFirst: f.batchFirst,
     x: f.x, wih: f.wih, whh: f.whh, bhh: f.bhh, cache: f.cache!,
     dOut: arr(f.out.length, 11, 1, dtype), dOutOffset: f.outOffset, ldDOut: f.ldOut,
     dhN: arr(BH, 12, 1, dtype), dcN: kind === 'lstm' ? arr(BH, 13, 1, dtype) : null,
@@ -147,4 +148,36 @@ test('LSTM forward with grad: false gives the same outputs, keeps nothing, and b
   assert.deepEqual(b.hN.data, a.hN.data);
   assert.deepEqual(b.cN!.data, a.cN!.data);
   assert.throws(() => lstm.backward(null, { dhN: new Tensor(new Float32Array(4 * 4 * 8), [4, 4, 8]) }), /grad: false/);
+});
+
+test('batch-first rows: the same numbers as time-major rows, reordered (b·T + t <-> t·B + b)', () => {
+  const backend = backends[0]!;
+  for (const kind of ['lstm', 'gru'] as CellKind[]) {
+    const c: Case = { kind, resetAfter: true, T: 4, B: 3, H: 6, I: 5, lengths: [4, 2, 3], reverse: true, bias: true };
+    const tm = forwardArgs(c, 'float32', true);
+    const bf = forwardArgs({ ...c, batchFirst: true }, 'float32', true);
+    const { T, B, I, H } = c;
+    // Independent index arithmetic: element (t, b, k).
+    const at = (batchFirst: boolean, t: number, b: number, w: number, k: number): number => (batchFirst ? b * T + t : t * B + b) * w + k;
+    for (let t = 0; t < T; t++) for (let b = 0; b < B; b++) for (let k = 0; k < I; k++) bf.x[at(true, t, b, I, k)] = tm.x[at(false, t, b, I, k)]!;
+    layerForward(backend, tm);
+    layerForward(backend, bf);
+    for (let t = 0; t < T; t++) for (let b = 0; b < B; b++) for (let k = 0; k < H; k++) {
+      assert.equal(bf.out[bf.outOffset + (b * T + t) * bf.ldOut + k], tm.out[tm.outOffset + (t * B + b) * tm.ldOut + k], `${kind} out (t ${t}, b ${b}, ${k})`);
+    }
+    assert.deepEqual(bf.hN, tm.hN);
+    const gt = backwardArgs(c, tm, 'float32', false), gb = backwardArgs({ ...c, batchFirst: true }, bf, 'float32', false);
+    gb.dOut!.fill(0);
+    for (let t = 0; t < T; t++) for (let b = 0; b < B; b++) for (let k = 0; k < H; k++) {
+      gb.dOut![gb.dOutOffset + (b * T + t) * gb.ldDOut + k] = gt.dOut![gt.dOutOffset + (t * B + b) * gt.ldDOut + k]!;
+    }
+    layerBackward(backend, gt);
+    layerBackward(backend, gb);
+    for (let t = 0; t < T; t++) for (let b = 0; b < B; b++) for (let k = 0; k < I; k++) {
+      assert.equal(gb.dx[at(true, t, b, I, k)], gt.dx[at(false, t, b, I, k)], `${kind} dx (t ${t}, b ${b}, ${k})`);
+    }
+    assert.deepEqual(gb.dWih, gt.dWih);
+    assert.deepEqual(gb.dWhh, gt.dWhh);
+    assert.deepEqual(gb.dh0, gt.dh0);
+  }
 });

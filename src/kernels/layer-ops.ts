@@ -57,9 +57,35 @@ export function layerBackward(backend: Backend, a: LayerBackwardArgs, scratch: S
   else layerBackwardComposed(backend, a, scratch);
 }
 
+/**
+ * Copies T·B rows of w values from src (row r at offset + r·ld) to dst (row r' at dstOffset +
+ * r'·dstLd), reordering batch-first rows (b·T + t) into time-major ones (t·B + b), or back when
+ * `toBatchFirst`.
+ */
+export function reorderRows(
+  src: F, offset: number, ld: number, dst: F, dstOffset: number, dstLd: number,
+  T: number, B: number, w: number, toBatchFirst: boolean,
+): void {
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const bf = b * T + t, tm = t * B + b;
+      const s = offset + (toBatchFirst ? tm : bf) * ld;
+      dst.set(src.subarray(s, s + w), dstOffset + (toBatchFirst ? bf : tm) * dstLd);
+    }
+  }
+}
+
 /** layerForward from gemm + seqForward. */
 export function layerForwardComposed(backend: Backend, a: LayerForwardArgs, scratch: ScratchFn = fresh(a.x)): void {
   const { kind, T, B, H, I, reverse } = a;
+  if (a.batchFirst) {
+    // Run time-major on reordered copies, then put the output rows where the caller wants them.
+    const x = scratch('xTimeMajor', T * B * I), out = scratch('outTimeMajor', T * B * H);
+    reorderRows(a.x, 0, I, x, 0, I, T, B, I, false);
+    layerForwardComposed(backend, { ...a, batchFirst: false, x, out, outOffset: 0, ldOut: H }, scratch);
+    reorderRows(out, 0, H, a.out, a.outOffset, a.ldOut, T, B, H, true);
+    return;
+  }
   const G = gateWidth(kind, H), TB = T * B, BH = B * H;
   const xg = scratch('xg', TB * G);
   const withBias = a.bih !== null && a.bhh !== null;
@@ -85,6 +111,19 @@ export function layerForwardComposed(backend: Backend, a: LayerForwardArgs, scra
 /** layerBackward from seqBackward + gemm. */
 export function layerBackwardComposed(backend: Backend, a: LayerBackwardArgs, scratch: ScratchFn = fresh(a.x)): void {
   const { kind, resetAfter, T, B, H, I, cache, reverse } = a;
+  if (a.batchFirst) {
+    const x = scratch('xTimeMajor', T * B * I), dx = scratch('dxTimeMajor', T * B * I);
+    reorderRows(a.x, 0, I, x, 0, I, T, B, I, false);
+    if (a.accumulateDx) reorderRows(a.dx, 0, I, dx, 0, I, T, B, I, false);
+    let dOut: F | null = null;
+    if (a.dOut) {
+      dOut = scratch('dOutTimeMajor', T * B * H);
+      reorderRows(a.dOut, a.dOutOffset, a.ldDOut, dOut, 0, H, T, B, H, false);
+    }
+    layerBackwardComposed(backend, { ...a, batchFirst: false, x, dx, dOut, dOutOffset: 0, ldDOut: H }, scratch);
+    reorderRows(dx, 0, I, a.dx, 0, I, T, B, I, true);
+    return;
+  }
   const G = gateWidth(kind, H), TB = T * B, BH = B * H;
   const hMask = a.hMask ?? null;
   const dxg = scratch('dxg', TB * G);

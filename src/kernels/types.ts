@@ -114,7 +114,12 @@ export interface SeqBackwardArgs<A extends F = F> extends SeqShape {
 export interface LayerForwardArgs<A extends F = F> extends SeqShape {
   /** Input width. */
   I: number;
-  /** (T·B, I) time-major input rows. */
+  /**
+   * Row order of x, out (and in backward dOut, dx): false (default) time-major, row t·B + b;
+   * true batch-first, row b·T + t. Internally everything runs time-major.
+   */
+  batchFirst?: boolean;
+  /** (T·B, I) input rows. */
   x: A;
   /** (G, I) input weights W_ih. */
   wih: A;
@@ -125,7 +130,7 @@ export interface LayerForwardArgs<A extends F = F> extends SeqShape {
   bhh: A | null;
   h0: A;
   c0: A | null;
-  /** Output rows, addressed as in SeqForwardArgs. */
+  /** Output rows: row r (see batchFirst) at out[outOffset + r·ldOut .. + H). */
   out: A;
   outOffset: number;
   ldOut: number;
@@ -144,6 +149,8 @@ export interface LayerForwardArgs<A extends F = F> extends SeqShape {
  */
 export interface LayerBackwardArgs<A extends F = F> extends SeqShape {
   I: number;
+  /** As in LayerForwardArgs: the row order of x, dOut and dx. */
+  batchFirst?: boolean;
   x: A;
   wih: A;
   whh: A;

@@ -116,7 +116,7 @@ interface DirCache {
 }
 
 interface LayerCache {
-  /** (T·B, I_l) time-major input of this layer (after dropout for l > 0). */
+  /** (T·B, I_l) input rows of this layer in the layer's row order (after dropout for l > 0). */
   x: F;
   /** Recurrent-dropout mask per direction (B, H), or null. */
   hMasks: (F | null)[];
@@ -307,15 +307,17 @@ export class Recurrent {
     const backend = backendFor(this.params.data);
     const recMasks = this.recurrentMasks(opts.recurrentMask, B);
     const grad = opts.grad ?? true;
-    let input = this.toTimeMajor(x.data, T, B, I, 'x');
+    // The input is kept for backward: a copy, so the caller may reuse its array.
+    let input = this.scratch('x', T * B * I);
+    input.set(x.data);
     const hN = this.make(L * D * BH);
     const cN = this.kind === 'lstm' ? this.make(L * D * BH) : null;
     const layers: LayerCache[] = [];
     let out = input;
     for (let l = 0; l < L; l++) {
       const inSize = this.layerInputSize(l);
-      // The last layer's time-major output is returned as is unless batchFirst transposes it.
-      out = l === L - 1 && !this.batchFirst ? this.make(TB * D * H) : this.scratch(`out${l}`, TB * D * H);
+      // The last layer's output is returned; the others are kept for backward until the next call.
+      out = l === L - 1 ? this.make(TB * D * H) : this.scratch(`out${l}`, TB * D * H);
       const dirs: DirCache[] = [];
       const hMasks: (F | null)[] = [];
       for (let d = 0; d < D; d++) {
@@ -328,7 +330,7 @@ export class Recurrent {
         hMasks.push(hMask);
         layerForward(backend, {
           kind: this.kind, resetAfter: this.resetAfter, T, B, H, I: inSize, lengths, reverse: d === 1, hMask,
-          x: input, wih: this.params.value(`weight_ih${s}`), whh: this.params.value(`weight_hh${s}`),
+          batchFirst: this.batchFirst, x: input, wih: this.params.value(`weight_ih${s}`), whh: this.params.value(`weight_hh${s}`),
           bih: this.bias ? this.params.value(`bias_ih${s}`) : null, bhh: this.bias ? this.params.value(`bias_hh${s}`) : null,
           h0: h0 ? h0.subarray(idx * BH, (idx + 1) * BH) : this.make(BH),
           c0: this.kind === 'lstm' ? (c0 ? c0.subarray(idx * BH, (idx + 1) * BH) : this.make(BH)) : null,
@@ -353,7 +355,7 @@ export class Recurrent {
     if (this.stateful) this.carried = { h: hN.slice(), c: cN ? cN.slice() : null, B };
     const shapeOut = this.batchFirst ? [B, T, D * H] : [T, B, D * H];
     const result: ForwardResult<F> = {
-      output: new Tensor(this.fromTimeMajor(out, T, B, D * H), shapeOut),
+      output: new Tensor(out, shapeOut),
       hN: new Tensor(hN, [L * D, B, H]),
     };
     if (cN) result.cN = new Tensor(cN, [L * D, B, H]);
@@ -378,7 +380,9 @@ export class Recurrent {
     const dhN = this.checkState(opts.dhN, B, 'dhN');
     const dcN = this.kind === 'lstm' ? this.checkState(opts.dcN, B, 'dcN') : null;
     const backend = backendFor(this.params.data);
-    let dOut: F | null = dOutput ? this.toTimeMajor(dOutput.data, T, B, D * H, 'dOut') : null;
+    // A copy: the dropout masks below scale it in place.
+    let dOut: F | null = dOutput ? this.scratch('dOut', T * B * D * H) : null;
+    if (dOut) dOut.set(dOutput!.data);
     const dh0 = this.make(L * D * BH);
     const dc0 = this.kind === 'lstm' ? this.make(L * D * BH) : null;
     let dX: F = this.make(0);
@@ -386,14 +390,14 @@ export class Recurrent {
       const lc = layers[l]!;
       const inSize = lc.inSize;
       if (dOut && lc.mask) for (let i = 0; i < dOut.length; i++) dOut[i] *= lc.mask[i]!;
-      dX = l === 0 && !this.batchFirst ? this.make(TB * inSize) : this.scratch(`dX${l}`, TB * inSize);
+      dX = l === 0 ? this.make(TB * inSize) : this.scratch(`dX${l}`, TB * inSize);
       for (let d = 0; d < D; d++) {
         const s = Recurrent.suffix(l, d);
         const idx = l * D + d;
         const p = this.params;
         layerBackward(backend, {
           kind: this.kind, resetAfter: this.resetAfter, T, B, H, I: inSize, lengths, reverse: d === 1,
-          hMask: lc.hMasks[d] ?? null,
+          hMask: lc.hMasks[d] ?? null, batchFirst: this.batchFirst,
           x: lc.x, wih: p.value(`weight_ih${s}`), whh: p.value(`weight_hh${s}`),
           bhh: this.bias ? p.value(`bias_hh${s}`) : null,
           cache: lc.dirs[d]!.cache, dOut, dOutOffset: d * H, ldDOut: D * H,
@@ -409,7 +413,7 @@ export class Recurrent {
     }
     const shapeIn = this.batchFirst ? [B, T, this.inputSize] : [T, B, this.inputSize];
     const result: BackwardResult<F> = {
-      dx: new Tensor(this.fromTimeMajor(dX, T, B, this.inputSize), shapeIn),
+      dx: new Tensor(dX, shapeIn),
       dh0: new Tensor(dh0, [L * D, B, H]),
     };
     if (dc0) result.dc0 = new Tensor(dc0, [L * D, B, H]);
@@ -442,32 +446,6 @@ export class Recurrent {
       out[b] = v;
     }
     return out;
-  }
-
-  /** (B,T,W) or (T,B,W) data as a time-major (T,B,W) copy in the scratch buffer `key`. */
-  private toTimeMajor(src: F, T: number, B: number, W: number, key: string): F {
-    const out = this.scratch(`${key}:timeMajor`, T * B * W);
-    if (!this.batchFirst) { out.set(src); return out; }
-    transposeRows(src, out, B, T, W);
-    return out;
-  }
-
-  /** Time-major (T,B,W) data in the caller's layout: itself, or a fresh (B,T,W) copy. */
-  private fromTimeMajor(src: F, T: number, B: number, W: number): F {
-    if (!this.batchFirst) return src;
-    const out = this.make(T * B * W);
-    transposeRows(src, out, T, B, W);
-    return out;
-  }
-}
-
-/** dst[(j*R + i)*W + k] = src[(i*C + j)*W + k]: swaps the two outer axes of (R, C, W) data. */
-function transposeRows(src: F, dst: F, R: number, C: number, W: number): void {
-  for (let i = 0; i < R; i++) {
-    for (let j = 0; j < C; j++) {
-      const s = (i * C + j) * W, d = (j * R + i) * W;
-      for (let k = 0; k < W; k++) dst[d + k] = src[s + k]!;
-    }
   }
 }
 

@@ -59,6 +59,31 @@ function gemmExtents(transA: boolean, transB: boolean, M: number, N: number, K: 
   };
 }
 
+/** Whether a layer operation's x/out/dOut/dx rows are batch-first ((b·T + t) order). */
+const isBatchFirst = (a: object): boolean => (a as { batchFirst?: boolean }).batchFirst === true;
+
+/**
+ * Copies n rows of w floats between a caller's array and wasm memory, reordering them between
+ * batch-first (row b·T + t, stride ld from offset) and time-major (row t·B + b, stride w) order.
+ */
+function rowsIn(src: F, offset: number, ld: number, f32: Float32Array, at: number, T: number, B: number, w: number): void {
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const s = offset + (b * T + t) * ld;
+      f32.set(src.subarray(s, s + w) as Float32Array, at + (t * B + b) * w);
+    }
+  }
+}
+
+function rowsOut(f32: Float32Array, at: number, dst: F, offset: number, ld: number, T: number, B: number, w: number): void {
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const s = at + (t * B + b) * w;
+      dst.set(f32.subarray(s, s + w), offset + (b * T + t) * ld);
+    }
+  }
+}
+
 export abstract class WasmHost implements Backend {
   abstract readonly name: string;
   /** Recurrent dropout runs its loop on the reference backend (see layer-ops.ts). */
@@ -212,7 +237,8 @@ export abstract class WasmHost implements Backend {
       const pP = this.alloc(this.k.packed_bytes(I, G));
       const L = this.layoutForward(args, mt && parS);
       const { f32, i32 } = this.commit();
-      f32.set(x.subarray(0, TB * I), pX >> 2);
+      if (isBatchFirst(args)) rowsIn(x, 0, I, f32, pX >> 2, T, B, I);
+      else f32.set(x.subarray(0, TB * I), pX >> 2);
       f32.set(wih.subarray(0, G * I), pWih >> 2);
       if (bih && bhh) {
         // Every xg row starts as the folded bias row; the product is accumulated onto it.
@@ -255,11 +281,14 @@ export abstract class WasmHost implements Backend {
       const pP = this.alloc(Math.max(this.k.packed_bytes(TB, I), this.k.packed_bytes(TB, H), this.k.packed_bytes(G, I)));
       const { f32, i32 } = this.commit();
       this.loadBackward(args, L, f32, i32, cache);
-      f32.set(x.subarray(0, TB * I), pX >> 2);
+      const bf = isBatchFirst(args);
+      if (bf) rowsIn(x, 0, I, f32, pX >> 2, T, B, I); else f32.set(x.subarray(0, TB * I), pX >> 2);
       f32.set(wih.subarray(0, G * I), pWih >> 2);
       f32.set(dWih.subarray(0, G * I), pDWih >> 2);
       f32.set(dWhh.subarray(0, G * H), pDWhh >> 2);
-      if (args.accumulateDx) f32.set(dx.subarray(0, TB * I), pDx >> 2);
+      if (args.accumulateDx) {
+        if (bf) rowsIn(dx, 0, I, f32, pDx >> 2, T, B, I); else f32.set(dx.subarray(0, TB * I), pDx >> 2);
+      }
       this.runSeqBackward(mt && parS, this.backwardArgs(args, L));
       const { pDxg, pDgh } = L;
       this.runGemm(mt && parWih, [1, 0, G, I, TB, pDxg, G, pX, I, pDWih, I, 1, pP]);
@@ -280,7 +309,7 @@ export abstract class WasmHost implements Backend {
         const sx = pDb >> 2, sh = pDgh !== pDxg ? sx + G : sx;
         for (let j = 0; j < G; j++) { dbih[j] += f32[sx + j]!; dbhh[j] += f32[sh + j]!; }
       }
-      dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + TB * I));
+      if (bf) rowsOut(f32, pDx >> 2, dx, 0, I, T, B, I); else dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + TB * I));
       dWih.set(f32.subarray(pDWih >> 2, (pDWih >> 2) + G * I));
       dWhh.set(f32.subarray(pDWhh >> 2, (pDWhh >> 2) + G * H));
       this.storeBackward(args, L, f32);
@@ -318,12 +347,14 @@ export abstract class WasmHost implements Backend {
   }
 
   private layoutForward(a: SeqForwardArgs | LayerForwardArgs, mt: boolean) {
-    const { kind, T, B, H, lengths, ldOut } = a;
+    const { kind, T, B, H, lengths } = a;
     const G = gateWidth(kind, H), BH = B * H, TB = T * B, code = KIND_CODE[kind];
     const lstm = kind === 'lstm', gru = kind === 'gru';
+    // Batch-first outputs: the kernel writes compact time-major rows, reordered on the way out.
+    const ldOut = isBatchFirst(a) ? H : a.ldOut;
     const outLen = (TB - 1) * ldOut + H;
     return {
-      outLen,
+      outLen, ldOut,
       pW: this.alloc(G * H * 4), pBhn: this.alloc(H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
       pOut: this.alloc(outLen * 4),
       pH: this.alloc((T + 1) * BH * 4),
@@ -335,21 +366,21 @@ export abstract class WasmHost implements Backend {
   }
 
   private loadForward(a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, f32: Float32Array, i32: Int32Array): void {
-    const { kind, T, B, H, lengths, reverse, outOffset, ldOut } = a;
+    const { kind, T, B, H, lengths, reverse, outOffset } = a;
     const G = gateWidth(kind, H), BH = B * H;
     f32.set(a.whh.subarray(0, G * H) as Float32Array, L.pW >> 2);
     const bhn = 'bhn' in a ? a.bhn : kind === 'gru' && a.bhh ? a.bhh.subarray(2 * H, 3 * H) : null;
     if (bhn) f32.set(bhn.subarray(0, H) as Float32Array, L.pBhn >> 2); else f32.fill(0, L.pBhn >> 2, (L.pBhn >> 2) + H);
     if (lengths) i32.set(lengths.subarray(0, B), L.pLen >> 2);
     // The output rows are strided: keep the caller's values between them when there are gaps.
-    if (ldOut > H) f32.set(a.out.subarray(outOffset, outOffset + L.outLen) as Float32Array, L.pOut >> 2);
+    if (L.ldOut > H) f32.set(a.out.subarray(outOffset, outOffset + L.outLen) as Float32Array, L.pOut >> 2);
     const slot0 = (reverse ? T : 0) * BH;
     f32.set(a.h0.subarray(0, BH) as Float32Array, (L.pH >> 2) + slot0);
     if (kind === 'lstm') f32.set(a.c0!.subarray(0, BH) as Float32Array, (L.pC >> 2) + slot0);
   }
 
   private forwardArgs(a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, pXg: number): number[] {
-    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, L.pW, L.pBhn, L.pOut, a.ldOut, L.pH, L.pC, L.pG, L.pAux, L.pS];
+    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, L.pW, L.pBhn, L.pOut, L.ldOut, L.pH, L.pC, L.pG, L.pAux, L.pS];
   }
 
   private storeForward(
@@ -358,7 +389,8 @@ export abstract class WasmHost implements Backend {
   ): void {
     const { kind, T, B, H } = a;
     const G = gateWidth(kind, H), BH = B * H, TB = T * B;
-    a.out.set(f32.subarray(L.pOut >> 2, (L.pOut >> 2) + L.outLen), a.outOffset);
+    if (isBatchFirst(a)) rowsOut(f32, L.pOut >> 2, a.out, a.outOffset, a.ldOut, T, B, H);
+    else a.out.set(f32.subarray(L.pOut >> 2, (L.pOut >> 2) + L.outLen), a.outOffset);
     if (!cache) return;
     cache.h.set(f32.subarray(L.pH >> 2, (L.pH >> 2) + (T + 1) * BH));
     if (L.pC) cache.c.set(f32.subarray(L.pC >> 2, (L.pC >> 2) + (T + 1) * BH));
@@ -390,12 +422,14 @@ export abstract class WasmHost implements Backend {
   }
 
   private layoutBackward(a: SeqBackwardArgs | LayerBackwardArgs, mt: boolean) {
-    const { kind, T, B, H, lengths, ldDOut } = a;
+    const { kind, T, B, H, lengths } = a;
     const G = gateWidth(kind, H), BH = B * H, TB = T * B, code = KIND_CODE[kind];
     const lstm = kind === 'lstm', gru = kind === 'gru';
+    // Batch-first output gradients are reordered into compact time-major rows on the way in.
+    const ldDOut = isBatchFirst(a) ? H : a.ldDOut;
     const dOutLen = (TB - 1) * ldDOut + H;
     const L = {
-      dOutLen,
+      dOutLen, ldDOut,
       pW: this.alloc(G * H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
       pH: this.alloc((T + 1) * BH * 4),
       pC: lstm ? this.alloc((T + 1) * BH * 4) : 0,
@@ -427,7 +461,8 @@ export abstract class WasmHost implements Backend {
     if (L.pC) f32.set(cache.c.subarray(0, (T + 1) * BH), L.pC >> 2);
     if (L.pG) f32.set(cache.gates.subarray(0, TB * G), L.pG >> 2);
     if (L.pAux) f32.set(cache.aux.subarray(0, TB * H), L.pAux >> 2);
-    if (a.dOut) f32.set(a.dOut.subarray(dOutOffset, dOutOffset + L.dOutLen) as Float32Array, L.pDOut >> 2);
+    if (a.dOut && isBatchFirst(a)) rowsIn(a.dOut, dOutOffset, a.ldDOut, f32, L.pDOut >> 2, T, B, H);
+    else if (a.dOut) f32.set(a.dOut.subarray(dOutOffset, dOutOffset + L.dOutLen) as Float32Array, L.pDOut >> 2);
     if (a.dhN) f32.set(a.dhN.subarray(0, BH) as Float32Array, L.pDhN >> 2);
     if (L.pDcN) f32.set(a.dcN!.subarray(0, BH) as Float32Array, L.pDcN >> 2);
   }
@@ -435,7 +470,7 @@ export abstract class WasmHost implements Backend {
   private backwardArgs(a: SeqBackwardArgs | LayerBackwardArgs, L: ReturnType<WasmHost['layoutBackward']>): number[] {
     return [
       KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, L.pW, L.pH, L.pC, L.pG, L.pAux,
-      L.pDOut, a.ldDOut, L.pDhN, L.pDcN, L.pDxg, L.pDgh, L.pDh0, L.pDc0, L.pS,
+      L.pDOut, L.ldDOut, L.pDhN, L.pDcN, L.pDxg, L.pDgh, L.pDh0, L.pDc0, L.pS,
     ];
   }
 
