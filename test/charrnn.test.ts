@@ -56,6 +56,13 @@ test('CLI: train (with --json), resume, sample; clear errors for bad input', () 
     assert.equal(res.steps, 40);
     assert.ok(res.bestValNats < 2.2 && res.tokensPerSecond > 0, t.stdout); // ln(17) = 2.83 before training
     assert.ok(existsSync(join(out, 'best', 'model.json')) && existsSync(join(out, 'last', 'optimizer.safetensors')));
+    // The global --threads option: one thread gives the same numbers as the default.
+    const one = cli(['--threads', '1', 'charrnn', 'train', ...common, '--out', join(dir, 'one'), '--steps', '40', '--json']);
+    assert.equal(one.status, 0, one.stderr);
+    assert.equal(JSON.parse(one.stdout).bestValNats, res.bestValNats);
+    const badThreads = cli(['charrnn', 'train', ...common, '--threads', '3']);
+    assert.equal(badThreads.status, 2);
+    assert.match(badThreads.stderr, /--threads: expected 1 or 2, got '3'/);
     const r = cli(['charrnn', 'train', ...common, '--steps', '20', '--resume', '--json']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).steps, 60, 'resumed at step 40 and took 20 more');

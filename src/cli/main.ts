@@ -5,6 +5,8 @@ import { compareCli } from './compare.js';
 import { demoCli } from './demo.js';
 import { nerCli } from './ner.js';
 import { sentimentEvalCli, sentimentPredictCli, sentimentTrainCli } from './sentiment.js';
+import { availableParallelism } from 'node:os';
+import { getThreads, setThreads } from '../kernels/index.js';
 import { CliError } from './progress.js';
 
 const HELP = `rnnkit — recurrent neural networks (RNN, LSTM, GRU) in TypeScript
@@ -21,8 +23,41 @@ Commands:
   sentiment predict         label and probability of new texts
   compare                   RNN vs LSTM vs GRU on the same data and budget, with gradient-flow plots
 
+Global option (any position):
+  --threads 1|2             kernel threads (default: 2 on a machine with 2+ cores, else 1;
+                            the environment variable RNNKIT_THREADS sets it too)
+
 Run 'rnnkit <command> --help' for the options of a command.
 `;
+
+/**
+ * Takes the global --threads option out of argv and sets the kernel threads: the option, else
+ * RNNKIT_THREADS (already applied when the kernels loaded), else 2 when the machine has 2+ cores.
+ * Results do not depend on it (the two-thread kernels are bit-identical).
+ */
+function applyThreads(argv: string[]): string[] {
+  let want: number | null = null;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    let v: string | undefined;
+    if (a === '--threads') v = argv[++i];
+    else if (a.startsWith('--threads=')) v = a.slice('--threads='.length);
+    else { rest.push(a); continue; }
+    if (v !== '1' && v !== '2') throw new CliError(`--threads: expected 1 or 2, got ${v === undefined ? 'nothing' : `'${v}'`}`);
+    want = Number(v);
+  }
+  const env = process.env.RNNKIT_THREADS;
+  want ??= env !== undefined && env !== '' ? null : availableParallelism() >= 2 ? 2 : 1;
+  if (want !== null && want !== getThreads()) {
+    try {
+      setThreads(want);
+    } catch (e) {
+      process.stderr.write(`rnnkit: running on one thread (${(e as Error).message})\n`);
+    }
+  }
+  return rest;
+}
 
 async function main(argv: string[]): Promise<void> {
   const [cmd, sub, ...rest] = argv;
@@ -48,7 +83,7 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).catch((e: unknown) => {
+Promise.resolve().then(() => main(applyThreads(process.argv.slice(2)))).catch((e: unknown) => {
   // User mistakes (bad arguments, unreadable or malformed files) get one line, no stack trace.
   const err = e as Error & { code?: string };
   const userError = e instanceof CliError || err?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || err?.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
