@@ -18,6 +18,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { layerBackward, layerForward } from '../src/kernels/layer-ops.js';
 import { referenceBackend } from '../src/kernels/reference.js';
 import { allocCache, gateWidth, type Backend } from '../src/kernels/types.js';
 import { relaxedSimdSupported, tryLoadWasmBackend, unavailableReason, type WasmVariant } from '../src/kernels/wasm/backend.js';
@@ -159,29 +160,28 @@ for (const s of shapes) {
   console.log(`  ${tag.padEnd(18)} ${s.what.padEnd(30)} ${cells.join('  ')}`);
 }
 
-// ---- LSTM sequence: W1 shape ----
+// ---- LSTM layer (one direction): W1 shape ----
 function lstmBench(be: Backend, I: number, H: number, B: number, T: number, withBackward: boolean) {
   const kind = 'lstm' as const, G = gateWidth(kind, H), TB = T * B;
   const x = rand(TB * I), wih = rand(G * I, 1 / Math.sqrt(I)), whh = rand(G * H, 1 / Math.sqrt(H));
-  const xg = new Float32Array(TB * G), out = new Float32Array(TB * H);
-  const h0 = new Float32Array(B * H), c0 = new Float32Array(B * H);
+  const bih = rand(G, 0.1), bhh = rand(G, 0.1);
+  const out = new Float32Array(TB * H);
+  const h0 = new Float32Array(B * H), c0 = new Float32Array(B * H), hN = new Float32Array(B * H), cN = new Float32Array(B * H);
   const cache = allocCache((n) => new Float32Array(n), kind, T, B, H);
-  const dOut = rand(TB * H, 0.1), dxg = new Float32Array(TB * G), dx = new Float32Array(TB * I);
-  const dwih = new Float32Array(G * I), dwhh = new Float32Array(G * H);
+  const dOut = rand(TB * H, 0.1), dx = new Float32Array(TB * I);
+  const dwih = new Float32Array(G * I), dwhh = new Float32Array(G * H), dbih = new Float32Array(G), dbhh = new Float32Array(G);
   const dh0 = new Float32Array(B * H), dc0 = new Float32Array(B * H);
-  const shape = { kind, resetAfter: false, T, B, H, lengths: null, reverse: false };
+  const shape = { kind, resetAfter: false, T, B, H, I, lengths: null, reverse: false };
+  // One direction of a layer as the library runs it (src/kernels/layer-ops.ts): fused into one
+  // call on the WebAssembly backends, composed from gemm + sequence loop on the reference.
   const forward = (): void => {
-    be.gemm(false, true, TB, G, I, x, I, wih, I, xg, G, false); // xg = x·W_ihᵀ
-    be.seqForward({ ...shape, xg, whh, bhn: null, h0, c0, out, outOffset: 0, ldOut: H, cache });
+    layerForward(be, { ...shape, x, wih, whh, bih, bhh, h0, c0, out, outOffset: 0, ldOut: H, cache: withBackward ? cache : null, hN, cN });
   };
   const backward = (): void => {
-    be.seqBackward({
-      ...shape, whh, bhn: null, cache, dOut, dOutOffset: 0, ldDOut: H, dhN: null, dcN: null,
-      dxg, dgh: dxg, dh0, dc0,
+    layerBackward(be, {
+      ...shape, x, wih, whh, bhh, cache, dOut, dOutOffset: 0, ldDOut: H, dhN: null, dcN: null,
+      dx, accumulateDx: false, dWih: dwih, dWhh: dwhh, dbih, dbhh, dh0, dc0,
     });
-    be.gemm(false, false, TB, I, G, dxg, G, wih, I, dx, I, false); // dx = dxg·W_ih
-    be.gemm(true, false, G, I, TB, dxg, G, x, I, dwih, I, true); // dW_ih += dxgᵀ·x
-    be.gemm(true, false, G, H, TB, dxg, G, cache.h, H, dwhh, H, true); // dW_hh += dghᵀ·Hprev
   };
   const slow = be === referenceBackend;
   const reps = slow ? 1 : quick ? 3 : 5, secs = slow || quick ? 0 : 3;
@@ -228,15 +228,15 @@ function lstmRows(I: number, H: number, B: number, T: number, skipReference: boo
 }
 const cpuBest = new Map<Backend, number>();
 
-console.log('\nLSTM I=64 H=256 B=32 T=64 (W1 layer), tokens/s = B·T / time; forward includes x·W_ihᵀ,');
-console.log('backward includes dx, dW_ih and dW_hh products');
+console.log('\nLSTM I=64 H=256 B=32 T=64 (W1 layer, one direction), tokens/s = B·T / time; forward includes');
+console.log('x·W_ihᵀ + b, backward the dx, dW_ih, dW_hh products and bias sums (one call each on WebAssembly)');
 lstmRows(64, 256, 32, 64, false);
 if (withW4) {
   console.log('\nLSTM I=512 H=512 B=64 T=64 (W4 layer), same as above');
   lstmRows(512, 512, 64, 64, true);
 }
 
-console.log('\nLSTM inference latency I=64 H=256 B=1 T=64 (W5a), ms per sequence, forward only');
+console.log('\nLSTM inference latency I=64 H=256 B=1 T=64 (W5a), ms per sequence, forward only, nothing kept for backward');
 for (const be of backends) {
   const r = lstmBench(be, 64, 256, 1, 64, false);
   console.log(`  ${be.name.padEnd(26)} ${fmt(r.tf.best * 1e3, 3)} ms (median ${fmt(r.tf.median * 1e3, 3)})`);
