@@ -79,6 +79,76 @@
   return f32x4.pmax(f32x4.splat(0), x);
 }
 
+/**
+ * e^x per lane for x <= 0 (softmax after subtracting the row maximum): Cody-Waite reduction
+ * x = n·ln2 + r, |r| <= ln2/2, n by the 1.5·2^23 rounding trick (no f32x4.nearest), Cephes'
+ * degree-5 polynomial for e^r, and 2^n built in the exponent bits. Relative error < 2e-7.
+ * Below -87.3 (where 2^n would be subnormal) the result is exactly 0, like Math.exp's underflow;
+ * NaN stays NaN (the clamp lets it through, the underflow test is false for it).
+ */
+// @ts-ignore: decorator
+@inline function exp_neg4(x: v128): v128 {
+  const lo = splat(-87.3);
+  const under = f32x4.lt(x, lo);
+  x = f32x4.pmax(x, lo);
+  const magic = splat(12582912.0); // 1.5·2^23: adding it rounds to an integer in the low mantissa bits
+  const t = fmadd(x, splat(1.44269504088896341), magic);
+  const n = f32x4.sub(t, magic);
+  let r = fnmadd(n, splat(0.693359375), x);
+  r = fnmadd(n, splat(-2.12194440e-4), r);
+  let p = fmadd(splat(1.9875691500e-4), r, splat(1.3981999507e-3));
+  p = fmadd(p, r, splat(8.3334519073e-3));
+  p = fmadd(p, r, splat(4.1665795894e-2));
+  p = fmadd(p, r, splat(1.6666665459e-1));
+  p = fmadd(p, r, splat(5.0000001201e-1));
+  const r2 = f32x4.mul(r, r);
+  const e = f32x4.add(fmadd(p, r2, r), splat(1));
+  // t's low mantissa bits hold n (two's complement): 2^n = ((n + 127) << 23) as float bits.
+  const pow2 = i32x4.shl(i32x4.add(i32x4.sub(t, magic), i32x4.splat(127)), 23);
+  return v128.andnot(f32x4.mul(e, pow2), under);
+}
+
+/**
+ * Softmax over `rows` rows of width k: y = exp(x - max) / Σ exp(x - max) per row, and sums[r]
+ * = max and Σ exp(x - max) (two floats per row) so that the caller can form log-sum-exp in
+ * float64. A NaN or +Inf in a row makes that row NaN (as the reference).
+ */
+export function softmax_rows(x: usize, y: usize, rows: i32, k: i32, sums: usize): void {
+  const rowB = <usize>k << 2;
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>r * rowB, yr = y + <usize>r * rowB;
+    let m: f32 = -Infinity;
+    let j = 0;
+    if (k >= 4) {
+      let mv = f32x4.splat(-Infinity);
+      for (; j + 4 <= k; j += 4) mv = f32x4.max(mv, v128.load(xr + (<usize>j << 2)));
+      m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    }
+    for (; j < k; j++) m = max(m, load<f32>(xr + (<usize>j << 2)));
+    // A row of all -Inf gives NaN (x - max = -Inf + Inf), as the reference's Math.exp does.
+    const mvv = f32x4.splat(m);
+    let sv = f32x4.splat(0);
+    j = 0;
+    for (; j + 4 <= k; j += 4) {
+      const e = exp_neg4(f32x4.sub(v128.load(xr + (<usize>j << 2)), mvv));
+      v128.store(yr + (<usize>j << 2), e);
+      sv = f32x4.add(sv, e);
+    }
+    let s: f32 = f32x4.extract_lane(sv, 0) + f32x4.extract_lane(sv, 1) + f32x4.extract_lane(sv, 2) + f32x4.extract_lane(sv, 3);
+    for (; j < k; j++) {
+      const e = f32x4.extract_lane(exp_neg4(f32x4.splat(load<f32>(xr + (<usize>j << 2)) - m)), 0);
+      store<f32>(yr + (<usize>j << 2), e);
+      s += e;
+    }
+    const inv = f32x4.splat(<f32>1 / s);
+    j = 0;
+    for (; j + 4 <= k; j += 4) v128.store(yr + (<usize>j << 2), f32x4.mul(v128.load(yr + (<usize>j << 2)), inv));
+    for (; j < k; j++) store<f32>(yr + (<usize>j << 2), load<f32>(yr + (<usize>j << 2)) * (<f32>1 / s));
+    store<f32>(sums + (<usize>r << 3), m);
+    store<f32>(sums + (<usize>r << 3), s, 4);
+  }
+}
+
 // Element access for the gate passes. The passes run 4 hidden units at a time (`full` = true)
 // and finish the H % 4 tail one unit at a time with the very same vector math on a splatted
 // scalar (`full` = false), so the tail is bit-identical to what a full vector would compute.

@@ -8,10 +8,14 @@
 // (no cache), and the two-thread backend with every kernel forced onto both threads.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { layerBackward, layerBackwardComposed, layerForward, layerForwardComposed } from '../src/kernels/layer-ops.js';
+import {
+  denseBackward, denseBackwardComposed, denseForward, denseForwardComposed,
+  layerBackward, layerBackwardComposed, layerForward, layerForwardComposed, softmaxRows, softmaxRowsRef,
+} from '../src/kernels/layer-ops.js';
 import { referenceBackend } from '../src/kernels/reference.js';
 import {
-  allocCache, gateWidth, type Backend, type CellKind, type F, type LayerBackwardArgs, type LayerForwardArgs,
+  allocCache, gateWidth, type Backend, type CellKind, type DenseBackwardArgs, type DenseForwardArgs, type F,
+  type LayerBackwardArgs, type LayerForwardArgs,
 } from '../src/kernels/types.js';
 import { tryLoadWasmBackend, wasmVariants } from '../src/kernels/wasm/backend.js';
 import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/wasm/threaded.js';
@@ -181,3 +185,55 @@ test('batch-first rows: the same numbers as time-major rows, reordered (b·T + t
     assert.deepEqual(gb.dh0, gt.dh0);
   }
 });
+
+for (const backend of backends) {
+  test(`${backend.name}: fused dense forward/backward equal the composed ones bit for bit, and the float64 reference`, () => {
+    for (const [rows, K, U, bias, withDx] of [[1, 1, 1, true, true], [7, 5, 3, true, true], [64, 33, 65, false, true], [130, 64, 17, true, false]] as const) {
+      const what = `${backend.name} rows ${rows} K ${K} U ${U}${bias ? '' : ' no-bias'}${withDx ? '' : ' no-dx'}`;
+      const make = (dtype: Dtype): { f: DenseForwardArgs; b: DenseBackwardArgs } => {
+        const x = arr(rows * K, 21, 1, dtype), w = arr(K * U, 22, 0.5, dtype);
+        const z = (dtype === 'float64' ? new Float64Array(rows * U) : new Float32Array(rows * U)).fill(Number.NaN);
+        const f = { rows, K, U, x, w, b: bias ? arr(U, 23, 0.5, dtype) : null, z };
+        const dx = withDx ? (dtype === 'float64' ? new Float64Array(rows * K) : new Float32Array(rows * K)).fill(Number.NaN) : null;
+        const b = { rows, K, U, x, w, dz: arr(rows * U, 24, 1, dtype), dW: arr(K * U, 25, 1, dtype), db: bias ? arr(U, 26, 1, dtype) : null, dx };
+        return { f, b };
+      };
+      const fused = make('float32'), comp = make('float32'), ref = make('float64');
+      denseForward(backend, fused.f); denseForwardComposed(backend, comp.f); denseForward(referenceBackend, ref.f);
+      assert.deepEqual(fused.f.z, comp.f.z, `${what}: z`);
+      assertClose(fused.f.z, ref.f.z, 1e-5, 1e-5, `${what}: z vs reference`);
+      denseBackward(backend, fused.b); denseBackwardComposed(backend, comp.b); denseBackward(referenceBackend, ref.b);
+      for (const k of ['dW', 'db', 'dx'] as const) {
+        assert.deepEqual(fused.b[k], comp.b[k], `${what}: ${k}`);
+        if (ref.b[k]) assertClose(fused.b[k]!, ref.b[k]!, 1e-4, 1e-5, `${what}: ${k} vs reference`);
+      }
+    }
+  });
+}
+
+for (const backend of backends) {
+  test(`${backend.name}: softmax rows agree with the Math.exp reference (tails, extremes, -Inf, NaN)`, () => {
+    for (const k of [1, 3, 4, 5, 8, 65, 130]) {
+      const rows = 9;
+      const x = Float32Array.from(randomArray(rows * k, k, 30, 'float32'));
+      x[0] = 80; // a dominating entry
+      if (k > 2) { x[k] = -Infinity; x[k + 1] = -1e30; } // row 1: exact zeros
+      if (k > 1) x[2 * k + 1] = Number.NaN; // row 2: NaN propagates
+      x.fill(-Infinity, 3 * k, 4 * k); // row 3: all -Inf -> NaN, as Math.exp(-Inf + Inf)
+      const y = new Float32Array(rows * k).fill(7), lse = new Float64Array(rows);
+      const yr = new Float32Array(rows * k), lr = new Float64Array(rows);
+      softmaxRows(backend, x, y, rows, k, lse);
+      softmaxRowsRef(x, yr, rows, k, lr);
+      for (let r = 0; r < rows; r++) {
+        const what = `${backend.name} k ${k} row ${r}`;
+        for (let j = r * k; j < (r + 1) * k; j++) {
+          if (Number.isNaN(yr[j]!)) assert.ok(Number.isNaN(y[j]!), `${what}[${j - r * k}]: ${y[j]} should be NaN`);
+          else assert.ok(Math.abs(y[j]! - yr[j]!) <= 1e-7 + 1e-6 * yr[j]!, `${what}[${j - r * k}]: ${y[j]} vs ${yr[j]}`);
+        }
+        if (Number.isNaN(lr[r]!)) assert.ok(Number.isNaN(lse[r]!), `${what}: lse NaN`);
+        else assert.ok(Math.abs(lse[r]! - lr[r]!) <= 1e-6 * Math.max(1, Math.abs(lr[r]!)), `${what}: lse ${lse[r]} vs ${lr[r]}`);
+      }
+      if (k > 2) { assert.equal(y[k], 0); assert.equal(y[k + 1], 0); }
+    }
+  });
+}

@@ -4,10 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  sparseCategoricalCrossentropy, categoricalCrossentropy, binaryCrossentropy, meanSquaredError, meanAbsoluteError,
+  sparseCategoricalCrossentropy, sparseCategoricalCrossentropyFromSoftmax, categoricalCrossentropy, binaryCrossentropy, meanSquaredError, meanAbsoluteError,
   getLoss, lossNames, EPSILON, type LossResult, type AnyLossOptions,
 } from '../src/models/losses.js';
 import type { F } from '../src/kernels/types.js';
+import { softmaxRowsRef } from '../src/kernels/layer-ops.js';
 import { assertClose, numericalGrad, randomArray } from './helpers.js';
 import { rng } from '../src/tensor/rng.js';
 
@@ -301,4 +302,23 @@ test('getLoss: Keras / TF.js names, snake_case, class names, aliases; unknown li
   // the returned function works with the generic signature
   const r = getLoss('sparse_categorical_crossentropy')(Float64Array.of(0, 0), [1]);
   assertClose([r.loss], [Math.log(2)], 0, 1e-15, 'via getLoss');
+});
+
+test('sparse crossentropy from a known softmax (the fused Dense head) equals the logits form, masks included', () => {
+  const N = 37, K = 11, r = rng(5);
+  const logits = Float32Array.from({ length: N * K }, () => r.uniform(-8, 8));
+  logits[3 * K + 2] = 60; // a confident row
+  const targets = Int32Array.from({ length: N }, () => r.int(K));
+  const mask = Uint8Array.from({ length: N }, (_, i) => (i % 5 === 4 ? 0 : 1));
+  const probs = new Float32Array(N * K), lse = new Float64Array(N);
+  softmaxRowsRef(logits, probs, N, K, lse);
+  for (const opts of [{}, { mask }]) {
+    const a = sparseCategoricalCrossentropyFromSoftmax(probs, lse, logits, targets, opts);
+    const b = sparseCategoricalCrossentropy(logits, targets, { fromLogits: true, ...opts });
+    assert.equal(a.count, b.count);
+    assert.ok(Math.abs(a.loss - b.loss) <= 1e-12 * Math.abs(b.loss) + 1e-12, `${a.loss} vs ${b.loss}`);
+    assertClose(a.grad, b.grad, 1e-8, 1e-6, 'gradient');
+    if ('mask' in opts) for (let k = 0; k < K; k++) assert.equal(a.grad[4 * K + k], 0, 'masked row has no gradient');
+  }
+  assert.throws(() => sparseCategoricalCrossentropyFromSoftmax(probs, lse, logits, Int32Array.from(targets, (t, i) => (i === 7 ? K : t))), /targets\[7\] = 11 is out of range for 11 classes/);
 });

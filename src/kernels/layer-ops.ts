@@ -1,4 +1,4 @@
-// One direction of one recurrent layer, forward and backward, on any backend.
+// One direction of one recurrent layer, and a dense layer, forward and backward, on any backend.
 //
 // `layerForward` / `layerBackward` run the backend's fused version when it has one (the
 // WebAssembly backends keep xg and dxg in their own memory: no copy of the T·B·G pre-activations
@@ -10,7 +10,7 @@
 // same kernels: xg rows start as the folded bias row and the input product is accumulated onto
 // them; bias gradients are column sums from zero, then added to the accumulators.
 import { referenceBackend } from './reference.js';
-import type { Backend, CellKind, F, LayerBackwardArgs, LayerForwardArgs, SeqCache } from './types.js';
+import type { Backend, CellKind, DenseBackwardArgs, DenseForwardArgs, F, LayerBackwardArgs, LayerForwardArgs, SeqCache } from './types.js';
 import { allocCache, gateWidth } from './types.js';
 
 /** A buffer of n elements of x's type; contents unspecified (every element is written before use). */
@@ -156,4 +156,53 @@ export function layerBackwardComposed(backend: Backend, a: LayerBackwardArgs, sc
     else colSumInto(a.dbhh, dgh, TB, G, tmp);
   }
   backend.gemm(false, false, TB, I, G, dxg, G, a.wih, I, a.dx, I, a.accumulateDx);
+}
+
+/** Fills each of `rows` rows of width w in z with `row` (z[r·w + j] = row[j]). */
+export function fillRows(z: F, row: F, rows: number, w: number): void {
+  if (rows <= 0) return;
+  z.set(row.subarray(0, w), 0);
+  for (let filled = 1; filled < rows; filled *= 2) z.copyWithin(filled * w, 0, Math.min(filled, rows - filled) * w);
+}
+
+export function denseForward(backend: Backend, a: DenseForwardArgs): void {
+  if (backend.denseForward) backend.denseForward(a);
+  else denseForwardComposed(backend, a);
+}
+
+export function denseBackward(backend: Backend, a: DenseBackwardArgs): void {
+  if (backend.denseBackward) backend.denseBackward(a);
+  else denseBackwardComposed(backend, a);
+}
+
+/** z = x·W + b: the rows start as b and the product is accumulated onto them. */
+export function denseForwardComposed(backend: Backend, a: DenseForwardArgs): void {
+  if (a.b) fillRows(a.z, a.b, a.rows, a.U);
+  backend.gemm(false, false, a.rows, a.U, a.K, a.x, a.K, a.w, a.U, a.z, a.U, a.b !== null);
+}
+
+export function denseBackwardComposed(backend: Backend, a: DenseBackwardArgs): void {
+  const { rows, K, U } = a;
+  backend.gemm(true, false, K, U, rows, a.x, K, a.dz, U, a.dW, U, true);
+  if (a.db) colSumInto(a.db, a.dz, rows, U, a.dz instanceof Float64Array ? new Float64Array(U) : new Float32Array(U));
+  if (a.dx) backend.gemm(false, true, rows, K, U, a.dz, U, a.w, U, a.dx, K, false);
+}
+
+/** Softmax rows with their log-sum-exp (see Backend.softmaxRows), on the backend's kernel if any. */
+export function softmaxRows(backend: Backend, x: Float32Array, y: Float32Array, rows: number, k: number, lse: Float64Array): void {
+  if (backend.softmaxRows) backend.softmaxRows(x, y, rows, k, lse);
+  else softmaxRowsRef(x, y, rows, k, lse);
+}
+
+/** The reference: Math.exp, sums in float64. */
+export function softmaxRowsRef(x: Float32Array, y: Float32Array, rows: number, k: number, lse: Float64Array): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * k;
+    let m = -Infinity;
+    for (let j = 0; j < k; j++) m = Math.max(m, x[o + j]!);
+    let s = 0;
+    for (let j = 0; j < k; j++) { const e = Math.exp(x[o + j]! - m); y[o + j] = e; s += e; }
+    for (let j = 0; j < k; j++) y[o + j] /= s;
+    lse[r] = m + Math.log(s);
+  }
 }

@@ -174,6 +174,33 @@ export interface LayerBackwardArgs<A extends F = F> extends SeqShape {
   dc0: A | null;
 }
 
+/** A dense layer's forward: z = x·W + b over `rows` rows (W is (K, U), Keras' kernel layout). */
+export interface DenseForwardArgs<A extends F = F> {
+  rows: number;
+  K: number;
+  U: number;
+  x: A;
+  w: A;
+  /** (U) bias, or null. */
+  b: A | null;
+  /** (rows, U) written. */
+  z: A;
+}
+
+/** Its backward from dz: dW += xᵀ·dz, db += Σ_rows dz, dx = dz·Wᵀ. */
+export interface DenseBackwardArgs<A extends F = F> {
+  rows: number;
+  K: number;
+  U: number;
+  x: A;
+  w: A;
+  dz: A;
+  dW: A;
+  db: A | null;
+  /** (rows, K) written, or null when the input needs no gradient. */
+  dx: A | null;
+}
+
 /**
  * One compute backend. `gemm` is the BLAS-like workhorse:
  *   C[M,N] = (accumulate ? C : 0) + op(A)[M,K] · op(B)[K,N]
@@ -193,6 +220,14 @@ export interface Backend {
   layerForward?(a: LayerForwardArgs): void;
   /** Optional fused layer backward (no hMask); kernels/layer-ops.ts composes it otherwise. */
   layerBackward?(a: LayerBackwardArgs): void;
+  /** Optional fused dense forward/backward; kernels/layer-ops.ts composes them otherwise. */
+  denseForward?(a: DenseForwardArgs): void;
+  denseBackward?(a: DenseBackwardArgs): void;
+  /**
+   * Optional: y = softmax of each of `rows` rows of width k in x (float32), and lse[r] =
+   * log Σ_j exp(x[r, j]) in float64; kernels/layer-ops.ts has the reference.
+   */
+  softmaxRows?(x: Float32Array, y: Float32Array, rows: number, k: number, lse: Float64Array): void;
 }
 
 export function allocCache<A extends F>(

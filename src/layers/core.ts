@@ -1,5 +1,6 @@
 // Embedding, Dense, Dropout and Activation: the non-recurrent Keras layers.
 import { getBackend } from '../kernels/index.js';
+import { denseBackward, denseForward, softmaxRows } from '../kernels/layer-ops.js';
 import { glorotUniform, uniformInit } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
@@ -175,6 +176,7 @@ export class Dense implements Layer {
   private x: Float32Array = new Float32Array(0);
   private z: Float32Array = new Float32Array(0);
   private y: Float32Array = new Float32Array(0);
+  private lse: Float64Array | null = null;
   private inDim = 0;
 
   constructor(readonly options: DenseOptions) {
@@ -204,13 +206,16 @@ export class Dense implements Layer {
     if (x.shape[x.shape.length - 1] !== K) configError(this.name, `expected ${K} input features, got shape [${x.shape.join(', ')}]`);
     const rows = x.data.length / K;
     const z = new Float32Array(rows * U);
-    getBackend().gemm(false, false, rows, U, K, x.data, K, this.params!.value('kernel'), U, z, U, false);
-    if (this.params!.byName.has('bias')) {
-      const b = this.params!.value('bias');
-      for (let r = 0; r < rows; r++) for (let j = 0; j < U; j++) z[r * U + j] += b[j]!;
-    }
+    const p = this.params!;
+    denseForward(getBackend(), { rows, K, U, x: x.data, w: p.value('kernel'), b: p.byName.has('bias') ? p.value('bias') : null, z });
     let y = z;
-    if (this.activation !== 'linear') {
+    this.lse = null;
+    if (this.activation === 'softmax') {
+      // Softmax keeps each row's log-sum-exp: a fused cross-entropy reads the loss from it.
+      y = new Float32Array(z.length);
+      this.lse = new Float64Array(rows);
+      softmaxRows(getBackend(), z, y, rows, U, this.lse);
+    } else if (this.activation !== 'linear') {
       y = new Float32Array(z.length);
       activationForward(this.activation, z, y, U);
     }
@@ -221,6 +226,9 @@ export class Dense implements Layer {
   /** Pre-activation values of the last forward (the logits a fused loss reads). */
   get logits(): Float32Array { return this.z; }
 
+  /** Softmax only: log Σ exp(logits) per row of the last forward, else null. */
+  get logSumExp(): Float64Array | null { return this.lse; }
+
   backward(dy: Float32Array): Float32Array {
     const dz = dy.slice();
     activationBackward(this.activation, this.z, this.y, dz, this.options.units);
@@ -230,14 +238,12 @@ export class Dense implements Layer {
   /** Backward from dLoss/dz (z = x·W + b), skipping the activation: used by fused losses. */
   backwardFromLogits(dz: Float32Array): Float32Array {
     const U = this.options.units, K = this.inDim, rows = this.x.length / K;
-    const be = getBackend();
-    be.gemm(true, false, K, U, rows, this.x, K, dz, U, this.params!.gradOf('kernel'), U, true);
-    if (this.params!.byName.has('bias')) {
-      const db = this.params!.gradOf('bias');
-      for (let r = 0; r < rows; r++) for (let j = 0; j < U; j++) db[j] += dz[r * U + j]!;
-    }
+    const p = this.params!;
     const dx = new Float32Array(rows * K);
-    be.gemm(false, true, rows, K, U, dz, U, this.params!.value('kernel'), U, dx, K, false);
+    denseBackward(getBackend(), {
+      rows, K, U, x: this.x, w: p.value('kernel'), dz,
+      dW: p.gradOf('kernel'), db: p.byName.has('bias') ? p.gradOf('bias') : null, dx,
+    });
     return dx;
   }
 

@@ -4,7 +4,9 @@
 import type { Dense as DenseLayer } from '../layers/core.js';
 import type { Act } from '../layers/layer.js';
 import type { Dense } from './data-input.js';
-import { binaryCrossentropy, categoricalCrossentropy, meanSquaredError, sparseCategoricalCrossentropy } from './losses.js';
+import {
+  binaryCrossentropy, categoricalCrossentropy, meanSquaredError, sparseCategoricalCrossentropy, sparseCategoricalCrossentropyFromSoftmax,
+} from './losses.js';
 
 export type LossName = 'sparseCategoricalCrossentropy' | 'binaryCrossentropy' | 'categoricalCrossentropy' | 'meanSquaredError';
 
@@ -44,7 +46,10 @@ export function computeLoss(name: LossName, out: Act, y: Dense, fused: DenseLaye
       }
       const targets = new Int32Array(rows);
       for (let i = 0; i < rows; i++) targets[i] = y.data[i]!;
-      r = sparseCategoricalCrossentropy(pred, targets, { fromLogits, ...(mask ? { mask } : {}) });
+      const lse = fused?.logSumExp;
+      r = lse
+        ? sparseCategoricalCrossentropyFromSoftmax(out.data, lse, fused!.logits, targets, mask ? { mask } : {})
+        : sparseCategoricalCrossentropy(pred, targets, { fromLogits, ...(mask ? { mask } : {}) });
       break;
     }
     case 'binaryCrossentropy':

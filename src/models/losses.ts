@@ -174,6 +174,48 @@ function stableSigmoid(x: number): number {
 // ---------------------------------------------------------------------------------------------
 // sparse categorical crossentropy
 
+function checkTarget(name: string, targets: ArrayLike<number>, r: number, K: number, ignore: number | undefined): void {
+  const t = targets[r]!;
+  if (!Number.isInteger(t) || t < 0 || t >= K) {
+    throw new RangeError(`${name}: targets[${r}] = ${t} is out of range for ${K} classes (expected an integer in [0, ${K - 1}]${ignore !== undefined ? ` or ignoreIndex ${ignore}` : ''})`);
+  }
+}
+
+/**
+ * sparseCategoricalCrossentropy from logits when the softmax is already known: probs =
+ * softmax(logits) and lse = log Σ exp(logits) per row (what a softmax Dense layer computes in its
+ * forward). Same loss and gradient as the logits form, ℓ = lse - x_t, ∂ℓ/∂x = p - [k = t],
+ * without recomputing any exponential.
+ */
+export function sparseCategoricalCrossentropyFromSoftmax(
+  probs: Float32Array, lse: Float64Array, logits: Float32Array, targets: ArrayLike<number>, options: LossOptions = {},
+): LossResult {
+  const name = 'sparseCategoricalCrossentropy';
+  checkReduction(name, options);
+  const N = targets.length, K = rowsOf(name, logits.length, N);
+  if (probs.length !== logits.length || lse.length < N) throw new RangeError(`${name}: probs/lse do not match the logits (${probs.length}, ${lse.length} for ${N}x${K})`);
+  const grad = gradBuffer(name, logits, options);
+  const withGrad = grad.length > 0;
+  const weightOf = weighter(name, N, options, false);
+  let sum = 0, count = 0;
+  for (let r = 0; r < N; r++) {
+    const w = weightOf(r), o = r * K;
+    if (w === MASKED) {
+      if (withGrad) grad.fill(0, o, o + K);
+      continue;
+    }
+    checkTarget(name, targets, r, K, undefined);
+    const t = targets[r]!;
+    count++;
+    sum += w * (lse[r]! - logits[o + t]!);
+    if (withGrad) {
+      for (let k = 0; k < K; k++) grad[o + k] = w * probs[o + k]!;
+      grad[o + t] = grad[o + t]! - w;
+    }
+  }
+  return finish(sum, count, grad, options);
+}
+
 /**
  * logits (N, K) row-major, targets (N) class indices in [0, K). Mean over counted rows.
  * Out-of-range targets throw (naming the row and value) unless equal to ignoreIndex or masked.
@@ -195,9 +237,7 @@ export function sparseCategoricalCrossentropy(
     if (w === MASKED) continue;
     const t = targets[r]!;
     if (ignore !== undefined && t === ignore) continue;
-    if (!Number.isInteger(t) || t < 0 || t >= K) {
-      throw new RangeError(`${name}: targets[${r}] = ${t} is out of range for ${K} classes (expected an integer in [0, ${K - 1}]${ignore !== undefined ? ` or ignoreIndex ${ignore}` : ''})`);
-    }
+    checkTarget(name, targets, r, K, ignore);
     count++;
     const o = r * K;
     if (fromLogits) {

@@ -15,9 +15,11 @@
 //
 // Subclasses decide where each kernel runs through the hooks at the bottom (the two-thread
 // backend sends large ones to both threads and reruns a call on one thread if its worker is lost).
-import { layerBackwardComposed, layerForwardComposed, foldBias } from '../layer-ops.js';
+import { denseBackwardComposed, denseForwardComposed, fillRows, foldBias, layerBackwardComposed, layerForwardComposed } from '../layer-ops.js';
 import { seqBackwardRef, seqForwardRef } from '../reference.js';
-import type { Backend, CellKind, F, LayerBackwardArgs, LayerForwardArgs, SeqBackwardArgs, SeqForwardArgs } from '../types.js';
+import type {
+  Backend, CellKind, DenseBackwardArgs, DenseForwardArgs, F, LayerBackwardArgs, LayerForwardArgs, SeqBackwardArgs, SeqForwardArgs,
+} from '../types.js';
 import { gateWidth } from '../types.js';
 
 /** The exports both builds have (pointers are byte addresses into the memory). */
@@ -30,6 +32,7 @@ export interface CoreExports {
   seq_forward(...a: number[]): void;
   seq_backward(...a: number[]): void;
   col_sum(m: number, rows: number, cols: number, acc: number): void;
+  softmax_rows(x: number, y: number, rows: number, k: number, sums: number): void;
 }
 
 export const KIND_CODE: Record<CellKind, number> = { lstm: 0, gru: 1, rnn_tanh: 2, rnn_relu: 3 };
@@ -242,11 +245,9 @@ export abstract class WasmHost implements Backend {
       f32.set(wih.subarray(0, G * I), pWih >> 2);
       if (bih && bhh) {
         // Every xg row starts as the folded bias row; the product is accumulated onto it.
-        const row = f32.subarray(pXg >> 2, (pXg >> 2) + G);
-        foldBias(kind, H, bih, bhh, row);
-        for (let filled = 1; filled < TB; filled *= 2) {
-          f32.copyWithin((pXg >> 2) + filled * G, pXg >> 2, (pXg >> 2) + Math.min(filled, TB - filled) * G);
-        }
+        const xg = f32.subarray(pXg >> 2, (pXg >> 2) + TB * G);
+        foldBias(kind, H, bih, bhh, xg);
+        fillRows(xg, xg, TB, G);
       }
       this.runGemm(mt && parG, [0, 1, TB, G, I, pX, I, pWih, I, pXg, G, bih ? 1 : 0, pP]);
       this.loadForward(args, L, f32, i32);
@@ -314,6 +315,73 @@ export abstract class WasmHost implements Backend {
       dWhh.set(f32.subarray(pDWhh >> 2, (pDWhh >> 2) + G * H));
       this.storeBackward(args, L, f32);
     });
+  }
+
+  denseForward(a: DenseForwardArgs): void {
+    const { rows, K, U } = a;
+    const x = this.f32(a.x, 'dense x'), w = this.f32(a.w, 'dense kernel'), z = this.f32(a.z, 'dense z');
+    const b = this.optF32(a.b, 'dense bias');
+    if (rows <= 0 || K <= 0 || U <= 0) { denseForwardComposed(this, a); return; }
+    this.need(x, rows * K, 'dense x'); this.need(w, K * U, 'dense kernel'); this.need(z, rows * U, 'dense z');
+    if (b) this.need(b, U, 'dense bias');
+    const par = this.gemmParallel(rows, U, K);
+    this.session(par, (mt) => {
+      this.reset();
+      const pX = this.alloc(rows * K * 4), pW = this.alloc(K * U * 4), pZ = this.alloc(rows * U * 4);
+      const pP = this.alloc(this.k.packed_bytes(K, U));
+      const { f32 } = this.commit();
+      f32.set(x.subarray(0, rows * K), pX >> 2);
+      f32.set(w.subarray(0, K * U), pW >> 2);
+      if (b) fillRows(f32.subarray(pZ >> 2, (pZ >> 2) + rows * U), b, rows, U);
+      this.runGemm(mt && par, [0, 0, rows, U, K, pX, K, pW, U, pZ, U, b ? 1 : 0, pP]);
+      z.set(f32.subarray(pZ >> 2, (pZ >> 2) + rows * U));
+    });
+  }
+
+  denseBackward(a: DenseBackwardArgs): void {
+    const { rows, K, U } = a;
+    const x = this.f32(a.x, 'dense x'), w = this.f32(a.w, 'dense kernel'), dz = this.f32(a.dz, 'dense dz');
+    const dW = this.f32(a.dW, 'dense dW'), db = this.optF32(a.db, 'dense db'), dx = this.optF32(a.dx, 'dense dx');
+    if (rows <= 0 || K <= 0 || U <= 0) { denseBackwardComposed(this, a); return; }
+    this.need(x, rows * K, 'dense x'); this.need(w, K * U, 'dense kernel'); this.need(dz, rows * U, 'dense dz');
+    this.need(dW, K * U, 'dense dW');
+    if (db) this.need(db, U, 'dense db');
+    if (dx) this.need(dx, rows * K, 'dense dx');
+    const parW = this.gemmParallel(K, U, rows), parX = dx !== null && this.gemmParallel(rows, K, U);
+    this.session(parW || parX, (mt) => {
+      this.reset();
+      const pX = this.alloc(rows * K * 4), pW = this.alloc(K * U * 4), pDz = this.alloc(rows * U * 4);
+      const pDW = this.alloc(K * U * 4), pDb = this.alloc(U * 4), pDx = dx ? this.alloc(rows * K * 4) : 0;
+      const pP = this.alloc(Math.max(this.k.packed_bytes(rows, U), this.k.packed_bytes(U, K)));
+      const { f32 } = this.commit();
+      f32.set(x.subarray(0, rows * K), pX >> 2);
+      f32.set(dz.subarray(0, rows * U), pDz >> 2);
+      f32.set(dW.subarray(0, K * U), pDW >> 2);
+      this.runGemm(mt && parW, [1, 0, K, U, rows, pX, K, pDz, U, pDW, U, 1, pP]);
+      if (db) this.k.col_sum(pDz, rows, U, pDb);
+      if (dx) {
+        f32.set(w.subarray(0, K * U), pW >> 2);
+        this.runGemm(mt && parX, [0, 1, rows, K, U, pDz, U, pW, U, pDx, K, 0, pP]);
+      }
+      // Outputs only from here on (a call rerun on one thread must not add twice).
+      dW.set(f32.subarray(pDW >> 2, (pDW >> 2) + K * U));
+      if (db) for (let j = 0; j < U; j++) db[j] += f32[(pDb >> 2) + j]!;
+      if (dx) dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + rows * K));
+    });
+  }
+
+  softmaxRows(x: Float32Array, y: Float32Array, rows: number, k: number, lse: Float64Array): void {
+    this.f32(x, 'softmax x'); this.f32(y, 'softmax y');
+    if (rows <= 0 || k <= 0) return;
+    this.need(x, rows * k, 'softmax x'); this.need(y, rows * k, 'softmax y');
+    if (lse.length < rows) throw new RangeError(`${this.label}: softmax lse has ${lse.length} entries, needs ${rows}`);
+    this.reset();
+    const pX = this.alloc(rows * k * 4), pY = this.alloc(rows * k * 4), pS = this.alloc(rows * 8);
+    const { f32 } = this.commit();
+    f32.set(x.subarray(0, rows * k), pX >> 2);
+    this.k.softmax_rows(pX, pY, rows, k, pS);
+    y.set(f32.subarray(pY >> 2, (pY >> 2) + rows * k));
+    for (let r = 0, s = pS >> 2; r < rows; r++, s += 2) lse[r] = f32[s]! + Math.log(f32[s + 1]!);
   }
 
   // ---- the sequence loop's data: checks, layout, copies ----
