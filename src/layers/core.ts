@@ -177,6 +177,8 @@ export class Dense implements Layer {
   private z: Float32Array = new Float32Array(0);
   private y: Float32Array = new Float32Array(0);
   private lse: Float64Array | null = null;
+  private lseBuf = new Float64Array(0);
+  private dxBuf = new Float32Array(0);
   private inDim = 0;
 
   constructor(readonly options: DenseOptions) {
@@ -201,22 +203,29 @@ export class Dense implements Layer {
     return [...s.slice(0, -1), this.options.units];
   }
 
-  forward(x: Act): Act {
+  /**
+   * In training (ctx.training) the output buffers are reused from step to step (a training step
+   * consumes them before the next forward); otherwise every call returns fresh arrays.
+   */
+  forward(x: Act, ctx?: CallContext): Act {
     const U = this.options.units, K = this.inDim;
     if (x.shape[x.shape.length - 1] !== K) configError(this.name, `expected ${K} input features, got shape [${x.shape.join(', ')}]`);
     const rows = x.data.length / K;
-    const z = new Float32Array(rows * U);
+    const reuse = ctx?.training === true;
+    const buf = (old: Float32Array, n: number): Float32Array => (reuse && old.length === n ? old : new Float32Array(n));
+    const z = buf(this.z, rows * U);
     const p = this.params!;
     denseForward(getBackend(), { rows, K, U, x: x.data, w: p.value('kernel'), b: p.byName.has('bias') ? p.value('bias') : null, z });
     let y = z;
     this.lse = null;
     if (this.activation === 'softmax') {
       // Softmax keeps each row's log-sum-exp: a fused cross-entropy reads the loss from it.
-      y = new Float32Array(z.length);
-      this.lse = new Float64Array(rows);
-      softmaxRows(getBackend(), z, y, rows, U, this.lse);
+      y = buf(this.y === this.z ? new Float32Array(0) : this.y, z.length);
+      const lse = reuse && this.lseBuf.length === rows ? this.lseBuf : new Float64Array(rows);
+      this.lse = this.lseBuf = lse;
+      softmaxRows(getBackend(), z, y, rows, U, lse);
     } else if (this.activation !== 'linear') {
-      y = new Float32Array(z.length);
+      y = buf(this.y === this.z ? new Float32Array(0) : this.y, z.length);
       activationForward(this.activation, z, y, U);
     }
     this.x = x.data; this.z = z; this.y = y;
@@ -239,7 +248,8 @@ export class Dense implements Layer {
   backwardFromLogits(dz: Float32Array): Float32Array {
     const U = this.options.units, K = this.inDim, rows = this.x.length / K;
     const p = this.params!;
-    const dx = new Float32Array(rows * K);
+    // Reused from call to call: the layer below consumes it at once.
+    const dx = this.dxBuf.length === rows * K ? this.dxBuf : (this.dxBuf = new Float32Array(rows * K));
     denseBackward(getBackend(), {
       rows, K, U, x: this.x, w: p.value('kernel'), dz,
       dW: p.gradOf('kernel'), db: p.byName.has('bias') ? p.gradOf('bias') : null, dx,

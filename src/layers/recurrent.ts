@@ -90,6 +90,12 @@ export interface ForwardOptions {
    * a backward() call then throws. Default true.
    */
   grad?: boolean;
+  /**
+   * Write the output here (T·B·D·H values, the output's layout) instead of a fresh array; the
+   * returned output tensor then wraps it. For callers that own their activations (a model
+   * reusing buffers from step to step).
+   */
+  out?: F;
 }
 
 export interface ForwardResult<A extends F = Float32Array> {
@@ -102,6 +108,8 @@ export interface ForwardResult<A extends F = Float32Array> {
 export interface BackwardOptions {
   dhN?: StateInput;
   dcN?: StateInput;
+  /** Write dx here (T·B·I values, the input's layout) instead of a fresh array. */
+  dx?: F;
 }
 
 export interface BackwardResult<A extends F = Float32Array> {
@@ -271,6 +279,15 @@ export class Recurrent {
     return b;
   }
 
+  /** A caller's output buffer, checked for size and element type. */
+  private given(buf: F, n: number, what: string): F {
+    const want = this.dtype === 'float64' ? Float64Array : Float32Array;
+    if (!(buf instanceof want) || buf.length !== n) {
+      throw new RangeError(`${this.constructor.name}: option '${what}' must be a ${want.name} of ${n} values, got ${(buf as object)?.constructor?.name} of ${(buf as F)?.length}`);
+    }
+    return buf;
+  }
+
   private checkState(s: StateInput, B: number, what: string): F | null {
     if (s === null || s === undefined) return null;
     const LD = this.numLayers * this.numDirections, H = this.hiddenSize;
@@ -317,7 +334,7 @@ export class Recurrent {
     for (let l = 0; l < L; l++) {
       const inSize = this.layerInputSize(l);
       // The last layer's output is returned; the others are kept for backward until the next call.
-      out = l === L - 1 ? this.make(TB * D * H) : this.scratch(`out${l}`, TB * D * H);
+      out = l < L - 1 ? this.scratch(`out${l}`, TB * D * H) : opts.out ? this.given(opts.out, TB * D * H, 'out') : this.make(TB * D * H);
       const dirs: DirCache[] = [];
       const hMasks: (F | null)[] = [];
       for (let d = 0; d < D; d++) {
@@ -390,7 +407,7 @@ export class Recurrent {
       const lc = layers[l]!;
       const inSize = lc.inSize;
       if (dOut && lc.mask) for (let i = 0; i < dOut.length; i++) dOut[i] *= lc.mask[i]!;
-      dX = l === 0 ? this.make(TB * inSize) : this.scratch(`dX${l}`, TB * inSize);
+      dX = l > 0 ? this.scratch(`dX${l}`, TB * inSize) : opts.dx ? this.given(opts.dx, TB * inSize, 'dx') : this.make(TB * inSize);
       for (let d = 0; d < D; d++) {
         const s = Recurrent.suffix(l, d);
         const idx = l * D + d;

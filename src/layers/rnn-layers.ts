@@ -228,7 +228,10 @@ export class RecurrentLayer implements Layer {
     const plan = planMask(mask, B, T);
     if (plan?.gather) data = regroup(data, plan, B, T, F, false);
     core.training = ctx.training;
-    const r = core.forward(new Tensor(data, [B, T, F]), { lengths: plan?.lengths ?? null, h0, c0, grad: ctx.training });
+    // In training the output and dx buffers are reused from step to step (consumed within the step).
+    const outLen = B * T * core.numDirections * H;
+    if (ctx.training && this.outBuf.length !== outLen) this.outBuf = new Float32Array(outLen);
+    const r = core.forward(new Tensor(data, [B, T, F]), { lengths: plan?.lengths ?? null, h0, c0, grad: ctx.training, ...(ctx.training ? { out: this.outBuf } : {}) });
     this.saved = { B, T, plan, dropMask, F };
     const hN = r.hN.data as Float32Array;
     const outs: Act[] = [];
@@ -253,6 +256,9 @@ export class RecurrentLayer implements Layer {
     }
     return outs;
   }
+
+  private outBuf = new Float32Array(0);
+  private dxBuf = new Float32Array(0);
 
   /** (rows, 2H) -> (rows, outWidth) by the merge mode; identity for one direction or concat. */
   private mergeCache: Float32Array | null = null;
@@ -316,7 +322,8 @@ export class RecurrentLayer implements Layer {
         }
       }
     }
-    const res = core.backward(dOut, { dhN: new Tensor(dhN, [D, B, H]), ...(S === 2 ? { dcN: new Tensor(dcN, [D, B, H]) } : {}) });
+    if (this.dxBuf.length !== B * T * F) this.dxBuf = new Float32Array(B * T * F);
+    const res = core.backward(dOut, { dhN: new Tensor(dhN, [D, B, H]), ...(S === 2 ? { dcN: new Tensor(dcN, [D, B, H]) } : {}), dx: this.dxBuf });
     let dx = res.dx.data as Float32Array;
     if (plan?.gather) dx = regroup(dx, plan, B, T, F, true);
     if (dropMask) {

@@ -31,13 +31,20 @@ function rowMask(out: Act, rows: number): Uint8Array | null {
   return out.mask;
 }
 
-export function computeLoss(name: LossName, out: Act, y: Dense, fused: DenseLayer | null): { loss: number; grad: Float32Array; count: number } {
+/**
+ * `gradBuf`: where to write the gradient when it has the right length (a training loop reuses
+ * one buffer from step to step); otherwise a fresh array is returned.
+ */
+export function computeLoss(
+  name: LossName, out: Act, y: Dense, fused: DenseLayer | null, gradBuf?: Float32Array,
+): { loss: number; grad: Float32Array; count: number } {
   const K = out.shape[out.shape.length - 1]!;
   const rows = out.data.length / K;
   const mask = rowMask(out, rows);
   const pred = fused ? fused.logits : out.data;
   const fromLogits = fused !== null;
   const count = mask ? mask.reduce((a, m) => a + (m ? 1 : 0), 0) : rows;
+  const g = gradBuf && gradBuf.length === pred.length ? { grad: gradBuf } : {};
   let r: { loss: number; grad: Float32Array | Float64Array };
   switch (name) {
     case 'sparseCategoricalCrossentropy': {
@@ -48,17 +55,17 @@ export function computeLoss(name: LossName, out: Act, y: Dense, fused: DenseLaye
       for (let i = 0; i < rows; i++) targets[i] = y.data[i]!;
       const lse = fused?.logSumExp;
       r = lse
-        ? sparseCategoricalCrossentropyFromSoftmax(out.data, lse, fused!.logits, targets, mask ? { mask } : {})
-        : sparseCategoricalCrossentropy(pred, targets, { fromLogits, ...(mask ? { mask } : {}) });
+        ? sparseCategoricalCrossentropyFromSoftmax(out.data, lse, fused!.logits, targets, { ...g, ...(mask ? { mask } : {}) })
+        : sparseCategoricalCrossentropy(pred, targets, { fromLogits, ...g, ...(mask ? { mask } : {}) });
       break;
     }
     case 'binaryCrossentropy':
       if (y.data.length !== out.data.length) throw new RangeError(`binaryCrossentropy: expected ${out.data.length} targets for outputs of shape [${out.shape.join(', ')}], got ${y.data.length}`);
-      r = binaryCrossentropy(pred, y.data, { fromLogits, ...(mask && K === 1 ? { mask } : {}) });
+      r = binaryCrossentropy(pred, y.data, { fromLogits, ...g, ...(mask && K === 1 ? { mask } : {}) });
       break;
     case 'categoricalCrossentropy':
       if (y.data.length !== out.data.length) throw new RangeError(`categoricalCrossentropy: expected targets of shape [${out.shape.join(', ')}], got [${y.shape.join(', ')}]`);
-      r = categoricalCrossentropy(pred, y.data, { fromLogits, numClasses: K, ...(mask ? { mask } : {}) });
+      r = categoricalCrossentropy(pred, y.data, { fromLogits, numClasses: K, ...g, ...(mask ? { mask } : {}) });
       break;
     case 'meanSquaredError':
       if (y.data.length !== out.data.length) throw new RangeError(`meanSquaredError: expected targets of shape [${out.shape.join(', ')}], got [${y.shape.join(', ')}]`);

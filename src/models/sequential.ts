@@ -86,6 +86,7 @@ export abstract class Model {
   step = 0;
   epochsDone = 0;
   protected built = false;
+  private lossGrad: Float32Array | undefined;
 
   constructor(name: string) {
     this.name = name;
@@ -171,7 +172,8 @@ export abstract class Model {
     this.ensureBuilt(xs);
     const out = this.forwardAll(xs, true);
     const fused = this.fusedHead();
-    const { loss, grad } = computeLoss(this.lossName, out, y, fused);
+    const { loss, grad } = computeLoss(this.lossName, out, y, fused, this.lossGrad);
+    this.lossGrad = grad; // reused next step (backward consumes it within this one)
     for (const m of metrics) m.update(out, y);
     this.grads.fill(0);
     this.backwardAll(grad, fused);
