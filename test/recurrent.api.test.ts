@@ -115,3 +115,19 @@ test('recurrentDropout: float32 (fast GEMMs + reference loop) agrees with float6
   a.eval();
   assert.deepEqual(a.forward(new Tensor(Float32Array.from(x), [6, 2, 3])).output.data, a.forward(new Tensor(Float32Array.from(x), [6, 2, 3])).output.data);
 });
+
+test('forward({ out }) and backward(dy, { dx }) write into the caller\'s buffers, same values; wrong sizes are refused', () => {
+  const g = new GRU({ inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, batchFirst: true, seed: 2 });
+  const x = new Tensor(Float32Array.from(randomArray(2 * 5 * 3, 4, 1, 'float32')), [2, 5, 3]);
+  const dy = new Tensor(Float32Array.from(randomArray(2 * 5 * 8, 5, 1, 'float32')), [2, 5, 8]);
+  const fresh = g.forward(x).output.data.slice();
+  const dxFresh = g.backward(dy).dx.data.slice();
+  const out = new Float32Array(2 * 5 * 8).fill(Number.NaN), dx = new Float32Array(2 * 5 * 3).fill(Number.NaN);
+  const r = g.forward(x, { out });
+  assert.equal(r.output.data, out);
+  assert.deepEqual(out, fresh);
+  assert.equal(g.backward(dy, { dx }).dx.data, dx);
+  assert.deepEqual(dx, dxFresh);
+  assert.throws(() => g.forward(x, { out: new Float32Array(3) }), /option 'out' must be a Float32Array of 80 values/);
+  assert.throws(() => g.forward(x, { out: new Float64Array(80) }), /option 'out' must be a Float32Array/);
+});
