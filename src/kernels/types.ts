@@ -79,9 +79,9 @@ export interface SeqForwardArgs<A extends F = F> extends SeqShape {
   cache: SeqCache<A>;
 }
 
-export interface SeqBackwardArgs<A extends F = F> extends SeqShape {
+/** What every backward through a sequence loop reads and writes besides its own operands. */
+export interface BackwardThroughTime<A extends F = F> extends SeqShape {
   whh: A;
-  bhn: A | null;
   cache: SeqCache<A>;
   /** Gradient w.r.t. the outputs, same addressing as `out` in forward; null = zero. */
   dOut: A | null;
@@ -91,6 +91,14 @@ export interface SeqBackwardArgs<A extends F = F> extends SeqShape {
   dhN: A | null;
   /** (B, H) gradient w.r.t. the final cell state (LSTM); null = zero. */
   dcN: A | null;
+  /** (B, H) written: gradient w.r.t. h0. */
+  dh0: A;
+  /** (B, H) written: gradient w.r.t. c0 (LSTM), else null. */
+  dc0: A | null;
+}
+
+export interface SeqBackwardArgs<A extends F = F> extends BackwardThroughTime<A> {
+  bhn: A | null;
   /** (T, B, G) written: dLoss/dxg. Zero at padded steps. */
   dxg: A;
   /**
@@ -99,10 +107,6 @@ export interface SeqBackwardArgs<A extends F = F> extends SeqShape {
    * given the same array. For GRU without resetAfter the n block pairs with cache.aux (r ⊙ h).
    */
   dgh: A;
-  /** (B, H) written: gradient w.r.t. h0. */
-  dh0: A;
-  /** (B, H) written: gradient w.r.t. c0 (LSTM), else null. */
-  dc0: A | null;
 }
 
 /**
@@ -147,21 +151,14 @@ export interface LayerForwardArgs<A extends F = F> extends SeqShape {
  * T·B rows (dW_ih += dxgᵀ·X, dW_hh += dghᵀ·Hprev, bias column sums) and dX = dxg·W_ih.
  * Parameter gradients are accumulated into; dx is accumulated into when `accumulateDx`.
  */
-export interface LayerBackwardArgs<A extends F = F> extends SeqShape {
+export interface LayerBackwardArgs<A extends F = F> extends BackwardThroughTime<A> {
   I: number;
   /** As in LayerForwardArgs: the row order of x, dOut and dx. */
   batchFirst?: boolean;
   x: A;
   wih: A;
-  whh: A;
   /** (G) b_hh (the GRU reads its b_hn part), or null when bias = false. */
   bhh: A | null;
-  cache: SeqCache<A>;
-  dOut: A | null;
-  dOutOffset: number;
-  ldDOut: number;
-  dhN: A | null;
-  dcN: A | null;
   /** (T·B, I) gradient w.r.t. the input rows. */
   dx: A;
   accumulateDx: boolean;
@@ -170,8 +167,6 @@ export interface LayerBackwardArgs<A extends F = F> extends SeqShape {
   /** (G) accumulated bias gradients, or both null (bias = false). */
   dbih: A | null;
   dbhh: A | null;
-  dh0: A;
-  dc0: A | null;
 }
 
 /** A dense layer's forward: z = x·W + b over `rows` rows (W is (K, U), Keras' kernel layout). */
