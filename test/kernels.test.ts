@@ -16,6 +16,7 @@ import {
   loadWasmBackend, unavailableReason, wasmVariant, wasmVariants, type WasmBackend, type WasmVariant,
 } from '../src/kernels/wasm/backend.js';
 import { backendFor, backendName, getBackend, referenceBackend } from '../src/kernels/index.js';
+import { assertWithin, nanArray, prng, randArray } from './kernel-helpers.js';
 
 // ---------------------------------------------------------------------------------------------
 // Which variants run here
@@ -60,54 +61,6 @@ for (const variant of requested) {
   test(`${variant} loads`, { skip: allow ? `${why} (RNNKIT_ALLOW_MISSING_RELAXED=1)` : false }, () => {
     assert.fail(`${variant} cannot load in this process: ${why}`);
   });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------------
-
-/** mulberry32: small deterministic PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randArray(n: number, rnd: () => number, scale = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = (rnd() * 2 - 1) * scale;
-  return a;
-}
-
-const nanArray = (n: number): Float32Array => new Float32Array(n).fill(NaN);
-
-/**
- * Asserts got ≈ want elementwise: both NaN, or equal, or |got - want| <= tol(i, want).
- * `what` names the array for the failure message.
- */
-
-function assertClose(
-  got: Float32Array, want: Float32Array, tol: (i: number, want: number) => number, what: string,
-): number {
-  assert.equal(got.length, want.length, `${what}: length`);
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) {
-    const g = got[i]!, w = want[i]!;
-    if (Number.isNaN(w) || Number.isNaN(g)) {
-      assert.ok(Number.isNaN(w) && Number.isNaN(g), `${what}[${i}]: got ${g}, want ${w}`);
-      continue;
-    }
-    if (g === w) continue;
-    const d = Math.abs(g - w), t = tol(i, w);
-    assert.ok(d <= t, `${what}[${i}]: got ${g}, want ${w} (|diff| ${d.toExponential(2)} > tol ${t.toExponential(2)})`);
-    worst = Math.max(worst, d / t);
-  }
-  return worst;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -175,7 +128,7 @@ function gemmCheck(
   gemmRef(transA, transB, M, N, K, A, lda, B, ldb, Cr, ldc, accumulate);
   backend.gemm(transA, transB, M, N, K, A, lda, B, ldb, Cw, ldc, accumulate);
   const u = 2 ** -24;
-  assertClose(Cw, Cr, (idx) => {
+  assertWithin(Cw, Cr, (idx) => {
     const i = Math.floor(idx / ldc), j = idx % ldc;
     let s = accumulate ? Math.abs(C0[idx]!) : 0;
     for (let p = 0; p < K; p++) {
@@ -298,9 +251,9 @@ function seqCheck(backend: WasmBackend, c: SeqCase, rnd: () => number): void {
   };
   const r = fwd(referenceBackend), w = fwd(backend);
   const ft = rel(FWD_TOL);
-  assertClose(w.out, r.out, ft, `${name}: out`);
-  assertClose(w.cache.h, r.cache.h, ft, `${name}: cache.h`);
-  assertClose(w.cache.c, r.cache.c, ft, `${name}: cache.c`);
+  assertWithin(w.out, r.out, ft, `${name}: out`);
+  assertWithin(w.cache.h, r.cache.h, ft, `${name}: cache.h`);
+  assertWithin(w.cache.c, r.cache.c, ft, `${name}: cache.c`);
   // gates/aux: the reference leaves padded rows untouched (NaN here); the kernels write zeros.
   const valid = (t: number, b: number): boolean => lengths === null || t < lengths[b]!;
   for (const [arr, width] of [['gates', G], ['aux', H]] as const) {
@@ -313,7 +266,7 @@ function seqCheck(backend: WasmBackend, c: SeqCase, rnd: () => number): void {
       for (let k = 0; k < width; k++) assert.equal(gw[o + k], 0, `${name}: padded cache.${arr}[${o + k}] must be 0`);
       gwValid.fill(0, o, o + width); grValid.fill(0, o, o + width);
     }
-    assertClose(gwValid, grValid, ft, `${name}: cache.${arr}`);
+    assertWithin(gwValid, grValid, ft, `${name}: cache.${arr}`);
   }
 
   // Backward from the reference's cache, so only the backward kernels are compared.
@@ -336,10 +289,10 @@ function seqCheck(backend: WasmBackend, c: SeqCase, rnd: () => number): void {
   };
   const rb = bwd(referenceBackend), wb = bwd(backend);
   const bt = rel(BWD_TOL);
-  assertClose(wb.dxg, rb.dxg, bt, `${name}: dxg`);
-  assertClose(wb.dgh, rb.dgh, bt, `${name}: dgh`);
-  assertClose(wb.dh0, rb.dh0, bt, `${name}: dh0`);
-  if (rb.dc0) assertClose(wb.dc0!, rb.dc0, bt, `${name}: dc0`);
+  assertWithin(wb.dxg, rb.dxg, bt, `${name}: dxg`);
+  assertWithin(wb.dgh, rb.dgh, bt, `${name}: dgh`);
+  assertWithin(wb.dh0, rb.dh0, bt, `${name}: dh0`);
+  if (rb.dc0) assertWithin(wb.dc0!, rb.dc0, bt, `${name}: dc0`);
 }
 
 for (const { variant, backend } of runnable) {

@@ -15,6 +15,7 @@ import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/w
 import { getBackend, getThreads, referenceBackend, setBackend, setThreads } from '../src/kernels/index.js';
 import { GRU, LSTM } from '../src/layers/recurrent.js';
 import { Tensor } from '../src/tensor/tensor.js';
+import { assertWithin, nanArray, prng, randArray } from './kernel-helpers.js';
 
 const TIMEOUT = { timeout: 60_000 };
 
@@ -47,42 +48,8 @@ after(() => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Helpers (as in kernels.test.ts)
+// Helpers (the shared ones are in kernel-helpers.ts)
 // ---------------------------------------------------------------------------------------------
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randArray(n: number, rnd: () => number, scale = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = (rnd() * 2 - 1) * scale;
-  return a;
-}
-
-const nanArray = (n: number): Float32Array => new Float32Array(n).fill(NaN);
-
-/** got ≈ want: both NaN, equal, or |got - want| <= tol(i, want). */
-function assertClose(got: Float32Array, want: Float32Array, tol: (i: number, want: number) => number, what: string): void {
-  assert.equal(got.length, want.length, `${what}: length`);
-  for (let i = 0; i < want.length; i++) {
-    const g = got[i]!, w = want[i]!;
-    if (Number.isNaN(w) || Number.isNaN(g)) {
-      assert.ok(Number.isNaN(w) && Number.isNaN(g), `${what}[${i}]: got ${g}, want ${w}`);
-      continue;
-    }
-    if (g === w) continue;
-    const d = Math.abs(g - w), t = tol(i, w);
-    assert.ok(d <= t, `${what}[${i}]: got ${g}, want ${w} (|diff| ${d.toExponential(2)} > tol ${t.toExponential(2)})`);
-  }
-}
 
 /** Bit-identical (NaN bit patterns aside): the threaded kernels must equal the single-threaded ones. */
 function assertSame(got: Float32Array, want: Float32Array, what: string): void {
@@ -116,7 +83,7 @@ function gemmCheck(
   if (!withRef) return;
   gemmRef(transA, transB, M, N, K, A, lda, B, ldb, Cr, ldc, accumulate);
   const u = 2 ** -24;
-  assertClose(Cw, Cr, (idx) => {
+  assertWithin(Cw, Cr, (idx) => {
     const i = Math.floor(idx / ldc), j = idx % ldc;
     let sum = accumulate ? Math.abs(C0[idx]!) : 0;
     for (let p = 0; p < K; p++) {
@@ -245,9 +212,9 @@ function seqCheck(s: Setup, be: ThreadedWasmBackend, c: SeqCase, rnd: () => numb
   let cache = one.cache;
   if (c.withRef) {
     const r = fwd(referenceBackend);
-    assertClose(w.out, r.out, rel(FWD_TOL), `${name}: out vs reference`);
-    assertClose(w.cache.h, r.cache.h, rel(FWD_TOL), `${name}: cache.h vs reference`);
-    assertClose(w.cache.c, r.cache.c, rel(FWD_TOL), `${name}: cache.c vs reference`);
+    assertWithin(w.out, r.out, rel(FWD_TOL), `${name}: out vs reference`);
+    assertWithin(w.cache.h, r.cache.h, rel(FWD_TOL), `${name}: cache.h vs reference`);
+    assertWithin(w.cache.c, r.cache.c, rel(FWD_TOL), `${name}: cache.c vs reference`);
     cache = r.cache;
     for (const a of [cache.gates, cache.aux]) for (let i = 0; i < a.length; i++) if (Number.isNaN(a[i]!)) a[i] = 0;
   }
@@ -272,10 +239,10 @@ function seqCheck(s: Setup, be: ThreadedWasmBackend, c: SeqCase, rnd: () => numb
   if (ob.dc0) assertSame(wb.dc0!, ob.dc0, `${name}: dc0`);
   if (c.withRef) {
     const rb = bwd(referenceBackend);
-    assertClose(wb.dxg, rb.dxg, rel(BWD_TOL), `${name}: dxg vs reference`);
-    assertClose(wb.dgh, rb.dgh, rel(BWD_TOL), `${name}: dgh vs reference`);
-    assertClose(wb.dh0, rb.dh0, rel(BWD_TOL), `${name}: dh0 vs reference`);
-    if (rb.dc0) assertClose(wb.dc0!, rb.dc0, rel(BWD_TOL), `${name}: dc0 vs reference`);
+    assertWithin(wb.dxg, rb.dxg, rel(BWD_TOL), `${name}: dxg vs reference`);
+    assertWithin(wb.dgh, rb.dgh, rel(BWD_TOL), `${name}: dgh vs reference`);
+    assertWithin(wb.dh0, rb.dh0, rel(BWD_TOL), `${name}: dh0 vs reference`);
+    if (rb.dc0) assertWithin(wb.dc0!, rb.dc0, rel(BWD_TOL), `${name}: dc0 vs reference`);
   }
 }
 
