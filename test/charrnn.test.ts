@@ -54,6 +54,8 @@ test('CLI: train (with --json), resume, sample; clear errors for bad input', () 
     assert.equal(t.status, 0, t.stderr);
     const res = JSON.parse(t.stdout);
     assert.equal(res.steps, 40);
+    assert.deepEqual(res.evals.map((e: { step: number }) => e.step), [20, 40], 'one evaluation every 20 steps');
+    assert.ok(res.evals[1].seconds >= res.evals[0].seconds && res.evals[1].valNats === res.lastValNats);
     assert.ok(res.bestValNats < 2.2 && res.tokensPerSecond > 0, t.stdout); // ln(17) = 2.83 before training
     assert.ok(existsSync(join(out, 'best', 'model.json')) && existsSync(join(out, 'last', 'optimizer.safetensors')));
     // The global --threads option: one thread gives the same numbers as the default.

@@ -82,6 +82,8 @@ export interface TrainResult {
   config: CharRnnConfig;
   backend: string;
   out: string;
+  /** Every evaluation of this run (wall seconds since it started): the validation curve. */
+  evals: { step: number; seconds: number; valNats: number }[];
 }
 
 export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
@@ -117,6 +119,8 @@ export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
   const onSigint = () => { stopRequested = true; };
   process.on('SIGINT', onSigint);
   const t0 = Date.now();
+  /** Every evaluation of this run: step, wall seconds since the start, validation nats/char. */
+  const evals: { step: number; seconds: number; valNats: number }[] = [];
   let trainedTime = 0, tokens = 0, lossEma = NaN, lastVal = NaN;
   const startStep = model.step;
   const save = async (dir: string) => {
@@ -128,7 +132,9 @@ export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
     lastVal = nats;
     const improved = nats < bestVal;
     if (improved) bestVal = nats;
-    say(`step ${model.step}: train ${lossEma.toFixed(3)}  val ${nats.toFixed(3)} nats/char (${(nats / Math.LN2).toFixed(3)} bits)${improved ? '  *best' : ''}`);
+    const seconds = (Date.now() - t0) / 1000;
+    evals.push({ step: model.step, seconds, valNats: nats });
+    say(`step ${model.step} (${fmtTime(seconds)}): train ${lossEma.toFixed(3)}  val ${nats.toFixed(3)} nats/char (${(nats / Math.LN2).toFixed(3)} bits)${improved ? '  *best' : ''}`);
     if (improved) await save(bestDir);
     await save(lastDir);
     if (run.sampleAtEval) {
@@ -175,7 +181,7 @@ export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
     steps: model.step, epochs: model.step / perEpoch, seconds,
     tokensPerSecond: tokens / Math.max(trainedTime / 1000, 1e-9),
     bestValNats: bestVal, bestValBits: bestVal / Math.LN2, lastValNats: lastVal, trainNats: lossEma,
-    config: cfg, backend: backendName(), out: run.out,
+    config: cfg, backend: backendName(), out: run.out, evals,
   };
 }
 
