@@ -9,6 +9,8 @@ export {
   type ForwardOptions, type ForwardResult, type BackwardOptions, type BackwardResult,
 } from './layers/recurrent.js';
 export { ready, getBackend, setBackend, backendName, referenceBackend, type Backend, type CellKind } from './kernels/index.js';
+/** Two kernel threads in a cross-origin isolated page: setBackend(await ThreadedWasmBackend.create()). */
+export { ThreadedWasmBackend, type ThreadedOptions } from './kernels/index.js';
 export { layers, type BidirectionalOptions } from './layers/factories.js';
 export { Embedding, Dense, Dropout, Activation } from './layers/core.js';
 export { RecurrentLayer, type RecurrentLayerOptions, type MergeMode } from './layers/rnn-layers.js';

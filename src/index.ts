@@ -8,5 +8,5 @@ export {
   type TextDataset, type ReadOptions, type TextEncoding,
 } from './data/node/index.js';
 export { readConllFile } from './data/node/conll-file.js';
-/** Opt-in kernel threads (Node.js): setThreads(2) runs big products and sequence loops on two threads. */
+/** Kernel threads (Node.js): two by default on 2+ cores; setThreads(1) keeps the kernels on the calling thread. */
 export { setThreads, getThreads } from './kernels/index.js';

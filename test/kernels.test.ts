@@ -15,7 +15,7 @@ import { allocCache, gateWidth, type CellKind, type SeqCache } from '../src/kern
 import {
   loadWasmBackend, unavailableReason, wasmVariant, wasmVariants, type WasmBackend, type WasmVariant,
 } from '../src/kernels/wasm/backend.js';
-import { backendFor, backendName, getBackend, referenceBackend } from '../src/kernels/index.js';
+import { backendFor, backendName, getBackend, getThreads, referenceBackend } from '../src/kernels/index.js';
 import { assertWithin, nanArray, prng, randArray } from './kernel-helpers.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -330,7 +330,10 @@ for (const { variant, backend } of runnable) {
 if (!isChild) {
   test('float32 runs on the best loaded wasm variant (or RNNKIT_BACKEND), float64 on the reference', () => {
     const env = process.env.RNNKIT_BACKEND;
-    const expected = env ? env : (wasmVariant ?? 'reference');
+    const variant = env ? env : (wasmVariant ?? 'reference');
+    // Two kernel threads by default on 2+ cores (the threaded build of the same variant).
+    const threads = variant !== 'reference' && getThreads() === 2;
+    const expected = threads ? `${variant}-threads` : variant;
     assert.equal(backendName(), expected);
     assert.equal(getBackend().name, expected);
     assert.equal(backendFor(new Float64Array(1)), referenceBackend);

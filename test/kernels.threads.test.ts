@@ -8,6 +8,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { gemmRef } from '../src/kernels/reference.js';
 import { allocCache, gateWidth, type Backend, type CellKind, type SeqCache } from '../src/kernels/types.js';
 import { loadWasmBackend, wasmVariants, type WasmBackend, type WasmVariant } from '../src/kernels/wasm/backend.js';
@@ -136,12 +137,12 @@ for (const s of setups) {
     const rnd = prng(3);
     const { gemmMinWork } = s.gated.options;
     let t = s.gated.calls.threaded, one = s.gated.calls.single;
-    gemmCheck(s, s.gated, false, true, 64, 64, 64, false, 0, rnd); // 2^18 < gate
+    gemmCheck(s, s.gated, false, true, 128, 128, 128, false, 0, rnd, false); // 2^21 < gate
     assert.equal(s.gated.calls.single, one + 1, 'below the gate: one thread');
-    assert.ok(64 ** 3 < gemmMinWork);
-    gemmCheck(s, s.gated, false, true, 128, 128, 128, false, 0, rnd); // 2^21 >= gate
+    assert.ok(128 ** 3 < gemmMinWork);
+    gemmCheck(s, s.gated, false, true, 256, 256, 256, false, 0, rnd, false); // 2^24 >= gate
     assert.equal(s.gated.calls.threaded, t + 1, 'above the gate: two threads');
-    assert.ok(128 ** 3 >= gemmMinWork);
+    assert.ok(256 ** 3 >= gemmMinWork);
     one = s.gated.calls.single; t = s.gated.calls.threaded;
     gemmCheck(s, s.gated, true, false, 4, 1024, 1024, true, 1, rnd, false); // M < 8: one thread
     assert.equal(s.gated.calls.single, one + 1, 'fewer than 8 rows: one thread');
@@ -428,18 +429,25 @@ function child(code: string, env: NodeJS.ProcessEnv = {}): { status: number | nu
 }
 
 if (setups.length > 0 && !process.env.RNNKIT_BACKEND && !process.env.RNNKIT_THREADS) {
-  test('setThreads(2) / setThreads(1) switch the float32 backend; getThreads reports it', TIMEOUT, () => {
+  test('two threads by default on 2+ cores; setThreads(1) / setThreads(2) switch the float32 backend; getThreads reports it', TIMEOUT, () => {
     const prev = getBackend();
     try {
-      assert.equal(getThreads(), 1, 'single-threaded by default');
+      const cores = availableParallelism();
+      assert.equal(getThreads(), cores >= 2 ? 2 : 1, `default on ${cores} cores`);
+      setThreads(1);
+      const single = getBackend();
+      assert.equal(getThreads(), 1);
+      assert.ok(!(single instanceof ThreadedWasmBackend));
       setThreads(2);
       assert.equal(getThreads(), 2);
       assert.ok(getBackend() instanceof ThreadedWasmBackend);
       assert.match(getBackend().name, /^wasm-(relaxed-)?simd-threads$/);
+      const two = getBackend();
       setThreads(2); // no-op
+      assert.equal(getBackend(), two);
       setThreads(1);
       assert.equal(getThreads(), 1);
-      assert.equal(getBackend(), prev);
+      assert.equal(getBackend(), single);
       assert.throws(() => setThreads(3), /expected 1 or 2/);
       setBackend(referenceBackend);
       assert.throws(() => setThreads(2), /need a WebAssembly backend/);
@@ -452,8 +460,8 @@ if (setups.length > 0 && !process.env.RNNKIT_BACKEND && !process.env.RNNKIT_THRE
     const code = `
       import * as rnn from ${JSON.stringify(indexUrl)};
       import * as kernels from ${JSON.stringify(kernelsUrl)};
-      const lstm = new rnn.LSTM({ inputSize: 32, hiddenSize: 64, seed: 1 });
-      const x = new rnn.Tensor(new Float32Array(16 * 32 * 8).map((_, i) => Math.sin(i)), [16, 8, 32]);
+      const lstm = new rnn.LSTM({ inputSize: 32, hiddenSize: 128, seed: 1 }); // per step B·G·H = 2^21 >= the gate
+      const x = new rnn.Tensor(new Float32Array(16 * 32 * 32).map((_, i) => Math.sin(i)), [16, 32, 32]);
       const y = lstm.forward(x);
       lstm.backward(y.output);
       console.log(JSON.stringify({ threads: kernels.getThreads(), backend: rnn.backendName(), calls: rnn.getBackend().calls }));`;
@@ -467,6 +475,32 @@ if (setups.length > 0 && !process.env.RNNKIT_BACKEND && !process.env.RNNKIT_THRE
     const bad = child(`import ${JSON.stringify(kernelsUrl)};`, { RNNKIT_THREADS: '4' });
     assert.notEqual(bad.status, 0);
     assert.match(bad.out, /RNNKIT_THREADS=4: expected 1 or 2/);
+  });
+
+  test('the default (2+ cores): no worker until a call is big enough, then two threads; RNNKIT_THREADS=1 opts out; the process exits by itself', TIMEOUT, () => {
+    if (availableParallelism() < 2) return assert.equal(getThreads(), 1);
+    const code = `
+      import * as kernels from ${JSON.stringify(kernelsUrl)};
+      const be = kernels.getBackend();
+      const small = new Float32Array(64 * 64).fill(0.5), c = new Float32Array(64 * 64);
+      be.gemm(false, false, 64, 64, 64, small, 64, small, 64, c, 64, false);
+      const before = { ...be.calls }, startedEarly = be.workerChunks;
+      const a = new Float32Array(256 * 256).fill(0.25), d = new Float32Array(256 * 256);
+      const t0 = Date.now();
+      while (be.calls.threaded === 0 && Date.now() - t0 < 15000) be.gemm(false, false, 256, 256, 256, a, 256, a, 256, d, 256, false);
+      console.log(JSON.stringify({ threads: kernels.getThreads(), name: be.name, before, after: be.calls, c: c[0], d: d[0] }));`;
+    const r = child(code);
+    assert.equal(r.status, 0, r.out);
+    const info = JSON.parse(r.out.trim().split('\n').at(-1)!) as { threads: number; name: string; before: { threaded: number; single: number }; after: { threaded: number }; c: number; d: number };
+    assert.equal(info.threads, 2);
+    assert.match(info.name, /-threads$/);
+    assert.deepEqual(info.before, { threaded: 0, single: 1 }, 'a small call runs on one thread');
+    assert.ok(info.after.threaded > 0, 'big calls reach the worker once it is up');
+    assert.equal(info.c, 16);
+    assert.equal(info.d, 16);
+    assert.ok(r.ms < 20_000, `exited after ${r.ms} ms`);
+    const one = child(`import * as k from ${JSON.stringify(kernelsUrl)}; console.log(k.getThreads(), k.getBackend().name);`, { RNNKIT_THREADS: '1' });
+    assert.match(one.out, /^1 wasm-(relaxed-)?simd$/m);
   });
 
   test('setThreads(2) then setThreads(1): the process exits cleanly', TIMEOUT, () => {

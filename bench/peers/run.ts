@@ -488,7 +488,7 @@ function markdown(report: Report): string {
     L.push(mdTable(rows(w)), '');
   }
   L.push('## What each library runs, and how it differs', '');
-  L.push('- **rnnkit**: `bench/bench.ts` unchanged: Keras-style `rnn.sequential` models (embedding, recurrent layer, dense softmax / sigmoid, `trainOnBatch`, Adam) for W1-W3, the low-level `LSTM` layer (forward, backward of dY, Adam) for W4 and W1-layer, `LSTM.forward(x, { grad: false })` (inference: nothing kept for backward, as `torch.no_grad()`) for W5. Plain `node`, with the backend rnnkit picks itself (note column); "rnnkit, 2 threads" is the same bench with `--threads 2` (its kernels on two threads), shown when the bench offers it.');
+  L.push('- **rnnkit**: `bench/bench.ts` unchanged: Keras-style `rnn.sequential` models (embedding, recurrent layer, dense softmax / sigmoid, `trainOnBatch`, Adam) for W1-W3, the low-level `LSTM` layer (forward, backward of dY, Adam) for W4 and W1-layer, `LSTM.forward(x, { grad: false })` (inference: nothing kept for backward, as `torch.no_grad()`) for W5. Plain `node`, with the backend rnnkit picks itself (note column); "rnnkit" runs as the library starts (two kernel threads on a machine with 2+ cores, see the threads column); "rnnkit, 1 thread" is the same bench with `--threads 1`.');
   L.push('- **PyTorch** (`bench/peers/torch_bench.py`): `torch.nn` Embedding / LSTM / GRU / RNN(tanh) / Linear, `cross_entropy` and `binary_cross_entropy_with_logits` (softmax or sigmoid fused into the loss), `torch.optim.Adam`; W4 and W1-layer: `y.backward(dY)`; W5: `inference_mode`. "Default threads" is PyTorch as it starts here (intra-op pool of 1 plus the BLAS library\'s own 2 threads); "1 thread" sets `torch.set_num_threads(1)` and `OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1`. The Debian build of PyTorch calls the system `libblas.so.3`: reference BLAS makes it several times slower, so install `libopenblas0-pthread` (apt) first; the BLAS it used is listed under Machine.');
   L.push('- **onnxruntime-node**: inference only (ONNX Runtime has no training). A one-node ONNX `LSTM` model (opset 14) built in code with `test/onnx-proto.ts`, random weights, input time-major (T, B, I) as ONNX defines it; sequential execution, 1 or 2 intra-op threads.');
   L.push('- **TF.js** (cpu and wasm backends, one thread each in Node; `@tensorflow/tfjs-node` is not used: its installer downloads a native binary): `tf.sequential` with `tf.layers.embedding / lstm / gru / simpleRNN / dense`, `trainOnBatch`, Adam; W4 and W1-layer: `optimizer.minimize` of sum(Y * dY) over an `lstm` layer; W5: `layer.apply` + `dataSync`. Differences: `recurrentActivation: sigmoid` set explicitly (TF.js defaults to hardSigmoid); `recurrentInitializer: glorotUniform` (the orthogonal default takes 10-30 s to initialise in JavaScript; initial values do not change the speed); its GRU applies the reset gate before the recurrent product (it supports only `resetAfter: false`). **wasm: no embedding training** (the backend lacks `UnsortedSegmentSum`), so W1-W3 feed pre-embedded float inputs (B, T, 64) straight to the recurrent layer. The wasm files ship inside the npm package (no download). TF.js is slow: fewer steps (see "steps timed"); TF.js cpu is not run on W3 and W4 by default (minutes per step; `--include-slow`).');
@@ -525,7 +525,7 @@ const HELP = `Usage: npm run bench:peers [-- options]   (after npm run build)
   --single-step S    a first step longer than this is the measurement, no further steps (default 60)
   --max-step S       a step not finished within this fails (default 150)
   --include-slow     also run TF.js cpu on W3 and W4 (minutes per step)
-  --no-threads       no 'rnnkit, 2 threads' row (added when bench/bench.ts accepts --threads 2)
+  --no-threads       no 'rnnkit, 1 thread' row (added when bench/bench.ts accepts --threads 1)
   --relaxed          an extra rnnkit row run with --experimental-wasm-relaxed-simd (Node 20; on by default in Node 22)
   --no-install       do not npm-install the peer packages into bench/peers
   --no-write         print the tables only; do not write docs/benchmarks.{json,md}
@@ -568,10 +568,11 @@ async function main(): Promise<void> {
   if (peerPackages) log(peerPackages);
   const rnnkitVariants: RnnkitVariant[] = [{ id: 'rnnkit', label: 'rnnkit', flags: [...process.execArgv], args: [] }];
   if (process.execArgv.some((f) => ['-e', '--eval', '-p', '--print'].includes(f))) throw new Error('run this file directly (node dist/bench/peers/run.js), not through node -e');
-  // rnnkit on two threads, when its bench offers it (`--threads 1|2` in its usage line).
+  // rnnkit as it starts (two kernel threads on a machine with 2+ cores), and on one thread, when
+  // its bench offers the choice (`--threads 1|2` in its usage line).
   const usage = spawnSync(process.execPath, [BENCH_JS, '--help'], { encoding: 'utf8' }).stdout ?? '';
   if (/--threads 1\|2/.test(usage) && !v['no-threads']) {
-    rnnkitVariants.push({ id: 'rnnkit-2t', label: 'rnnkit, 2 threads', flags: [...process.execArgv], args: ['--threads', '2'] });
+    rnnkitVariants.push({ id: 'rnnkit-1t', label: 'rnnkit, 1 thread', flags: [...process.execArgv], args: ['--threads', '1'] });
   }
   const relaxedFlag = '--experimental-wasm-relaxed-simd';
   if (v.relaxed && !process.execArgv.includes(relaxedFlag)) {

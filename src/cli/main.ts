@@ -5,7 +5,6 @@ import { compareCli } from './compare.js';
 import { demoCli } from './demo.js';
 import { nerCli } from './ner.js';
 import { sentimentEvalCli, sentimentPredictCli, sentimentTrainCli } from './sentiment.js';
-import { availableParallelism } from 'node:os';
 import { getThreads, setThreads } from '../kernels/index.js';
 import { CliError } from './progress.js';
 
@@ -31,9 +30,9 @@ Run 'rnnkit <command> --help' for the options of a command.
 `;
 
 /**
- * Takes the global --threads option out of argv and sets the kernel threads: the option, else
- * RNNKIT_THREADS (already applied when the kernels loaded), else 2 when the machine has 2+ cores.
- * Results do not depend on it (the two-thread kernels are bit-identical).
+ * Takes the global --threads option out of argv and sets the kernel threads (without it: the
+ * library's default, RNNKIT_THREADS or else 2 on a machine with 2+ cores). Results do not depend
+ * on it (the two-thread kernels are bit-identical).
  */
 function applyThreads(argv: string[]): string[] {
   let want: number | null = null;
@@ -47,8 +46,7 @@ function applyThreads(argv: string[]): string[] {
     if (v !== '1' && v !== '2') throw new CliError(`--threads: expected 1 or 2, got ${v === undefined ? 'nothing' : `'${v}'`}`);
     want = Number(v);
   }
-  const env = process.env.RNNKIT_THREADS;
-  want ??= env !== undefined && env !== '' ? null : availableParallelism() >= 2 ? 2 : 1;
+  // Without the option the library's own default applies (RNNKIT_THREADS, else 2 on 2+ cores).
   if (want !== null && want !== getThreads()) {
     try {
       setThreads(want);

@@ -5,9 +5,11 @@
 // float32 backend at import (for benchmarks and debugging); naming a WebAssembly variant this
 // engine cannot run is an error, not a silent fallback.
 //
-// Kernel threads are opt-in: RNNKIT_THREADS=2 at import, or setThreads(2), moves the float32
-// kernels onto the two-thread WebAssembly backend (wasm/threaded.ts: same results bit for bit,
-// large GEMMs and sequence loops split across a worker thread); setThreads(1) goes back.
+// Kernel threads: in Node.js on a machine with 2+ cores the float32 kernels run on the two-thread
+// WebAssembly backend (wasm/threaded.ts: same results bit for bit, large GEMMs and sequence loops
+// split across a worker thread that starts with the first call big enough to use it). Browsers,
+// one-core machines and RNNKIT_BACKEND=reference stay on one thread. RNNKIT_THREADS=1|2 at
+// import, or setThreads(1|2), chooses explicitly.
 import { referenceBackend } from './reference.js';
 import type { Backend, F } from './types.js';
 import { loadWasmBackend, loadWasmBackendAsync, unavailableReason, wasmBackend, wasmVariants, type WasmVariant } from './wasm/backend.js';
@@ -69,7 +71,7 @@ export function backendFor(x: F): Backend {
   return x instanceof Float64Array ? referenceBackend : float32Backend;
 }
 
-// ---- kernel threads (opt-in) ----
+// ---- kernel threads ----
 
 /** The single-threaded float32 backend that setThreads(2) replaced. */
 let singleThreadBackend: Backend | null = null;
@@ -77,7 +79,8 @@ let singleThreadBackend: Backend | null = null;
 /**
  * setThreads(2) runs the float32 kernels on two threads (the two-thread build of the current
  * WebAssembly variant plus a worker thread; results are bit-identical to one thread, small
- * problems stay on one thread). Blocks until the worker is up (Node.js). setThreads(1) stops the
+ * problems stay on one thread; with `options`, the size gates and timeouts of
+ * ThreadedWasmBackend). Blocks until the worker is up (Node.js). setThreads(1) stops the
  * worker and restores the single-threaded backend. Throws when the float32 backend is not a
  * WebAssembly variant or the engine has no shared memory / worker threads.
  */
@@ -91,7 +94,7 @@ export function setThreads(n: number, options: Omit<ThreadedOptions, 'variant'> 
     }
     return;
   }
-  if (float32Backend instanceof ThreadedWasmBackend && float32Backend.threaded) return;
+  if (float32Backend instanceof ThreadedWasmBackend && float32Backend.threaded && Object.keys(options).length === 0) return;
   const single = float32Backend instanceof ThreadedWasmBackend
     ? singleThreadBackend ?? loadWasmBackend(float32Backend.variant) : float32Backend;
   if (!(wasmVariants as readonly string[]).includes(single.name)) {
@@ -108,10 +111,26 @@ export function getThreads(): number {
   return float32Backend instanceof ThreadedWasmBackend && float32Backend.threaded ? 2 : 1;
 }
 
+/** Cores this Node.js process may use (1 outside Node.js). */
+function nodeCores(): number {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const os = proc?.getBuiltinModule?.('node:os') as { availableParallelism?: () => number } | undefined;
+  return os?.availableParallelism?.() ?? 1;
+}
+
 {
   const env = typeof process !== 'undefined' ? process.env?.RNNKIT_THREADS : undefined;
-  if (env !== undefined && env !== '' && env !== '1') {
-    if (env !== '2') throw new Error(`RNNKIT_THREADS=${env}: expected 1 or 2`);
-    setThreads(2);
+  if (env !== undefined && env !== '') {
+    if (env !== '1' && env !== '2') throw new Error(`RNNKIT_THREADS=${env}: expected 1 or 2`);
+    if (env === '2') setThreads(2);
+  } else if (nodeCores() >= 2 && (wasmVariants as readonly string[]).includes(float32Backend.name)) {
+    // The default: two threads, the worker started lazily (importing rnnkit never waits for it).
+    try {
+      const threaded = ThreadedWasmBackend.createLazy({ variant: float32Backend.name as WasmVariant });
+      singleThreadBackend = float32Backend;
+      float32Backend = threaded;
+    } catch {
+      // No shared memory or worker threads here: stay on one thread.
+    }
   }
 }

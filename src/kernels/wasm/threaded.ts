@@ -45,7 +45,7 @@ import { align64, decodeBase64, MAX_PAGES, PAGE, WasmHost, type CoreExports } fr
 export interface ThreadedOptions {
   /** Kernel build; default: relaxed SIMD when this engine runs it, else plain SIMD. */
   variant?: WasmVariant;
-  /** GEMMs with M·N·K below this run on one thread (default 2^20). */
+  /** GEMMs with M·N·K below this run on one thread (default 2^23: below that, waking the worker costs more than it saves). */
   gemmMinWork?: number;
   /** GEMMs with fewer rows M than this run on one thread (default 8; rows are split by 4s). */
   gemmMinRows?: number;
@@ -66,7 +66,7 @@ export interface ThreadedOptions {
 
 type Opts = Required<Omit<ThreadedOptions, 'variant' | 'workerUrl'>>;
 const DEFAULTS: Opts = {
-  gemmMinWork: 2 ** 20, gemmMinRows: 8, seqMinWork: 2 ** 19, seqMinHidden: 16, spin: 20000, timeoutMs: 30000,
+  gemmMinWork: 2 ** 23, gemmMinRows: 8, seqMinWork: 2 ** 19, seqMinHidden: 16, spin: 20000, timeoutMs: 30000,
 };
 
 /** The exports of the threaded build (pointers are byte addresses into the shared memory). */
@@ -166,7 +166,10 @@ export class ThreadedWasmBackend extends WasmHost {
   private readonly sync: Int32Array;
   private readonly syncAddr: number;
   private readonly mainCanWait: boolean;
-  private worker: WorkerHandle | null;
+  private worker: WorkerHandle | null = null;
+  /** createLazy: what starting the worker needs, until the first call big enough for it. */
+  private deferred: { init: WorkerInit; url: URL | string } | null = null;
+  private startedAt = 0;
   private seq = 0;
   private stopping = false;
   /** A two-thread call was posted and the worker has not been seen leaving it yet. */
@@ -190,6 +193,19 @@ export class ThreadedWasmBackend extends WasmHost {
     return b;
   }
 
+  /**
+   * Returns at once, without a worker: the worker is started by the first call big enough for two
+   * threads, and such calls run on one thread until it is ready (no call ever waits for it). What
+   * the library does by default in Node.js on a machine with 2+ cores (see ../index.ts).
+   */
+  static createLazy(options: ThreadedOptions = {}): ThreadedWasmBackend {
+    const variant = options.variant ?? defaultVariant();
+    checkVariant(variant);
+    let mod = modules.get(variant);
+    if (!mod) { mod = new WebAssembly.Module(moduleBytes(variant)); modules.set(variant, mod); }
+    return new ThreadedWasmBackend(variant, mod, options, true);
+  }
+
   /** Starts the worker and resolves when it is ready (Node.js and browsers). */
   static async create(options: ThreadedOptions = {}): Promise<ThreadedWasmBackend> {
     const variant = options.variant ?? defaultVariant();
@@ -210,7 +226,7 @@ export class ThreadedWasmBackend extends WasmHost {
     return b;
   }
 
-  private constructor(variant: WasmVariant, module: WebAssembly.Module, options: ThreadedOptions) {
+  private constructor(variant: WasmVariant, module: WebAssembly.Module, options: ThreadedOptions, lazy = false) {
     const opts: Opts = { ...DEFAULTS };
     for (const key of Object.keys(DEFAULTS) as (keyof Opts)[]) {
       const v = options[key];
@@ -244,8 +260,39 @@ export class ThreadedWasmBackend extends WasmHost {
     this.sync[S_CANWAIT] = this.mainCanWait ? 1 : 0;
     this.sync[S_CANWAIT + 1] = 1;
     const init: WorkerInit = { module, memory, ctl: ctlAddr, sync: this.syncAddr, scratch: scratch1, spin: opts.spin };
-    this.worker = spawnWorker(options.workerUrl ?? new URL('./worker.js', import.meta.url), (why) => this.workerGone(why));
-    this.worker.post(init);
+    this.deferred = { init, url: options.workerUrl ?? new URL('./worker.js', import.meta.url) };
+    if (!lazy) this.startWorker();
+  }
+
+  private startWorker(): void {
+    const d = this.deferred!;
+    this.deferred = null;
+    this.startedAt = performance.now();
+    this.worker = spawnWorker(d.url, (why) => this.workerGone(why));
+    this.worker.post(d.init);
+  }
+
+  /**
+   * Whether the worker can take a call now. A lazy backend starts it here (the first time a call
+   * could use it) and answers false until it is ready; one that never gets ready is given up.
+   */
+  private workerReady(): boolean {
+    if (this.lost !== null) return false;
+    if (this.deferred) {
+      try {
+        this.startWorker();
+      } catch (e) {
+        this.deferred = null;
+        this.giveUp(`cannot start the worker: ${(e as Error).message}`);
+        return false;
+      }
+    }
+    const state = Atomics.load(this.ctl, C_STATE);
+    if (state === ST_READY) return true;
+    if (state === ST_STARTING && performance.now() - this.startedAt > Math.max(this.options.timeoutMs, STARTUP_MS)) {
+      this.giveUp('the worker did not start');
+    }
+    return false;
   }
 
   private static sharedMemory(): WebAssembly.Memory {
@@ -275,7 +322,7 @@ export class ThreadedWasmBackend extends WasmHost {
 
   /** Whether calls can still use the worker (false once it was lost or terminated). */
   get threaded(): boolean {
-    return this.worker !== null && this.lost === null;
+    return (this.worker !== null || this.deferred !== null) && this.lost === null;
   }
 
   /**
@@ -293,7 +340,11 @@ export class ThreadedWasmBackend extends WasmHost {
 
   /** Stops the worker; the backend keeps working on one thread. */
   terminate(): void {
-    if (!this.worker) return;
+    if (!this.worker) {
+      this.deferred = null; // a lazy backend whose worker never started
+      this.lost ??= 'terminated';
+      return;
+    }
     this.stopping = true;
     // Retract a command the worker has not picked up (then C_TAKEN is settled for QUIT); one it
     // is running it finishes, and then it takes QUIT.
@@ -413,8 +464,9 @@ export class ThreadedWasmBackend extends WasmHost {
   // ---- WasmHost hooks: two threads for the kernels above the size gates ----
 
   protected override session(parallel: boolean, body: (mt: boolean) => void): void {
-    if (parallel && this.threaded) this.wake();
-    this.withFallback(parallel && this.threaded, body);
+    const mt = parallel && this.workerReady();
+    if (mt) this.wake();
+    this.withFallback(mt, body);
   }
 
   protected override gemmParallel(M: number, N: number, K: number): boolean {
