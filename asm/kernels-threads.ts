@@ -163,8 +163,8 @@ function gemm_prepacked(M: i32, N: i32, K: i32, Ap: usize, P: usize, pstride: us
       for (let i = 0; i < M; i += 4) {
         const mr = min(4, M - i);
         const ci = cj + <usize>i * ldcB;
-        if (mr == 1) gemm_f32_1x8_ksplit3(kc, a, b, ci, acc, nr);
-        else gemm_f32_4x8(kc, a, b, ci, ldcB, acc, mr, nr);
+        if (mr == 1) gemm_f32_1x8_ksplit3(kc, a, b, ci, acc, nr, 0);
+        else gemm_f32_4x8(kc, a, b, ci, ldcB, acc, mr, nr, 0);
         a += groupBytes;
       }
     }
@@ -179,7 +179,7 @@ function gemm_prepacked(M: i32, N: i32, K: i32, Ap: usize, P: usize, pstride: us
  */
 export function gemm_mt(
   tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,
-  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize,
+  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize,
 ): void {
   if (M <= 0 || N <= 0) return; // both threads return: same arguments
   const np = (N + 7) >> 3;
@@ -204,7 +204,7 @@ export function gemm_mt(
   const ldcB = <usize>ldc << 2;
   for (let c = claim(sync, tid, 1, n1); c >= 0; c = claim(sync, tid, 1, n1)) {
     const m0 = c * rpc, m = min(M, m0 + rpc) - m0;
-    gemm_packed(m, N, K, A + <usize>m0 * rs, rs, ks, P, <usize>K * 32, C + <usize>m0 * ldcB, ldc, accumulate);
+    gemm_packed(m, N, K, A + <usize>m0 * rs, rs, ks, P, <usize>K * 32, C + <usize>m0 * ldcB, ldc, accumulate, accumulate ? 0 : bias);
     chunk_done(sync, tid);
   }
   wait_done(sync, tid, n0 + n1);

@@ -327,15 +327,18 @@ const TILE: usize = memory.data(4 * 8 * 4, 16);
 // @ts-ignore: decorator
 @inline function tile(): usize { return ASC_FEATURE_THREADS ? threadTile : TILE; }
 
-/** Adds (or writes, when !acc) the valid mr×nr corner of TILE into C. */
-function store_edge_tile(c: usize, ldcB: usize, acc: bool, mr: i32, nr: i32): void {
+/**
+ * Adds (or writes, when !acc) the valid mr×nr corner of TILE into C; with a bias row (and !acc)
+ * writes bias + tile, the sum C = bias; C += tile would have made.
+ */
+function store_edge_tile(c: usize, ldcB: usize, acc: bool, mr: i32, nr: i32, bias: usize): void {
   for (let r = 0; r < mr; r++) {
     const crow = c + <usize>r * ldcB;
     const trow = tile() + (<usize>r << 5);
     for (let j = 0; j < nr; j++) {
       const o = <usize>j << 2;
       const v = load<f32>(trow + o);
-      store<f32>(crow + o, acc ? load<f32>(crow + o) + v : v);
+      store<f32>(crow + o, acc ? load<f32>(crow + o) + v : bias != 0 ? load<f32>(bias + o) + v : v);
     }
   }
 }
@@ -343,15 +346,20 @@ function store_edge_tile(c: usize, ldcB: usize, acc: bool, mr: i32, nr: i32): vo
 /**
  * The register tile: C[0..mr, 0..nr) (+)= Σ_k A4[k, 0..4)ᵀ · panel[k, 0..8) over kc >= 1 steps.
  * a: packed A group (16 bytes per k); b: panel slice (32 bytes per k); ldcB: C row stride in
- * bytes. Rows >= mr / columns >= nr are computed on the zero padding and dropped.
+ * bytes. Rows >= mr / columns >= nr are computed on the zero padding and dropped. bias (when
+ * !acc and non-zero): 8 floats every row starts from, as if C held them and acc were set.
  */
 function gemm_f32_4x8(
-  kc: i32, a: usize, b: usize, c: usize, ldcB: usize, acc: bool, mr: i32, nr: i32,
+  kc: i32, a: usize, b: usize, c: usize, ldcB: usize, acc: bool, mr: i32, nr: i32, bias: usize,
 ): void {
   const full = mr == 4 && nr == 8;
   let c00 = splat(0), c01 = splat(0), c10 = splat(0), c11 = splat(0);
   let c20 = splat(0), c21 = splat(0), c30 = splat(0), c31 = splat(0);
-  if (full && acc) {
+  if (full && !acc && bias != 0) {
+    // As if C held the bias rows and acc were set (edge tiles add it at the store, as they add C).
+    c00 = v128.load(bias); c01 = v128.load(bias, 16);
+    c10 = c00; c11 = c01; c20 = c00; c21 = c01; c30 = c00; c31 = c01;
+  } else if (full && acc) {
     c00 = v128.load(c); c01 = v128.load(c, 16);
     c10 = v128.load(c + ldcB); c11 = v128.load(c + ldcB, 16);
     c20 = v128.load(c + 2 * ldcB); c21 = v128.load(c + 2 * ldcB, 16);
@@ -382,7 +390,7 @@ function gemm_f32_4x8(
     v128.store(tl, c10, 32); v128.store(tl, c11, 48);
     v128.store(tl, c20, 64); v128.store(tl, c21, 80);
     v128.store(tl, c30, 96); v128.store(tl, c31, 112);
-    store_edge_tile(c, ldcB, acc, mr, nr);
+    store_edge_tile(c, ldcB, acc, mr, nr, bias);
   }
 }
 
@@ -394,7 +402,7 @@ function gemm_f32_4x8(
  * V8's scheduler hoists all panel loads and spills accumulators to the stack inside the loop
  * (a loop-carried store/load chain), which measured 1.6x slower than this version.
  */
-function gemm_f32_1x8_ksplit3(kc: i32, a: usize, b: usize, c: usize, acc: bool, nr: i32): void {
+function gemm_f32_1x8_ksplit3(kc: i32, a: usize, b: usize, c: usize, acc: bool, nr: i32, bias: usize): void {
   let s0 = splat(0), s1 = splat(0), s2 = splat(0), s3 = splat(0), s4 = splat(0), s5 = splat(0);
   let k = 0;
   for (; k + 3 <= kc; k += 3) {
@@ -414,11 +422,13 @@ function gemm_f32_1x8_ksplit3(kc: i32, a: usize, b: usize, c: usize, acc: bool, 
   const r0 = f32x4.add(f32x4.add(s0, s2), s4);
   const r1 = f32x4.add(f32x4.add(s1, s3), s5);
   if (nr == 8) {
-    v128.store(c, acc ? f32x4.add(v128.load(c), r0) : r0);
-    v128.store(c, acc ? f32x4.add(v128.load(c, 16), r1) : r1, 16);
+    // C (or the bias row) + the sums, as an accumulating call would add them.
+    const base = acc ? c : bias;
+    v128.store(c, base != 0 ? f32x4.add(v128.load(base), r0) : r0);
+    v128.store(c, base != 0 ? f32x4.add(v128.load(base, 16), r1) : r1, 16);
   } else {
     v128.store(tile(), r0); v128.store(tile(), r1, 16);
-    store_edge_tile(c, 0, acc, 1, nr);
+    store_edge_tile(c, 0, acc, 1, nr, bias);
   }
 }
 
@@ -429,12 +439,17 @@ function gemm_f32_1x8_ksplit3(kc: i32, a: usize, b: usize, c: usize, acc: bool, 
  */
 export function gemm_packed(
   M: i32, N: i32, K: i32, A: usize, rs: usize, ks: usize,
-  P: usize, pstride: usize, C: usize, ldc: i32, accumulate: bool,
+  P: usize, pstride: usize, C: usize, ldc: i32, accumulate: bool, bias: usize = 0,
 ): void {
   const ldcB = <usize>ldc << 2;
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
-    if (!accumulate) for (let i = 0; i < M; i++) memory.fill(C + <usize>i * ldcB, 0, <usize>N << 2);
+    if (!accumulate) {
+      for (let i = 0; i < M; i++) {
+        if (bias != 0) memory.copy(C + <usize>i * ldcB, bias, <usize>N << 2);
+        else memory.fill(C + <usize>i * ldcB, 0, <usize>N << 2);
+      }
+    }
     return;
   }
   const np = (N + 7) >> 3;
@@ -457,8 +472,9 @@ export function gemm_packed(
         for (let i = 0; i < mc; i += 4) {
           const mr = min(4, mc - i);
           const ci = cj + <usize>i * ldcB;
-          if (mr == 1) gemm_f32_1x8_ksplit3(kc, a, b, ci, acc, nr);
-          else gemm_f32_4x8(kc, a, b, ci, ldcB, acc, mr, nr);
+          const bj = bias != 0 ? bias + (<usize>jp << 5) : 0;
+          if (mr == 1) gemm_f32_1x8_ksplit3(kc, a, b, ci, acc, nr, bj);
+          else gemm_f32_4x8(kc, a, b, ci, ldcB, acc, mr, nr, bj);
           a += groupBytes;
         }
       }
@@ -468,17 +484,19 @@ export function gemm_packed(
 
 /**
  * The BLAS-like entry point. P: scratch of packed_bytes(K, N) bytes for the packed op(B).
+ * bias: 0, or (when !accumulate) a row of N floats, readable up to a multiple of 8, that every row
+ * of C starts from: C = bias + op(A)·op(B), summed exactly as C = bias; C += op(A)·op(B).
  */
 export function gemm(
   transA: bool, transB: bool, M: i32, N: i32, K: i32,
-  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize,
+  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize,
 ): void {
   if (M <= 0 || N <= 0) return;
   pack_b_nr8(transB, K, N, B, ldb, P);
   const ldaB = <usize>lda << 2;
   const rs: usize = transA ? 4 : ldaB;
   const ks: usize = transA ? ldaB : 4;
-  gemm_packed(M, N, K, A, rs, ks, P, <usize>K * 32, C, ldc, accumulate);
+  gemm_packed(M, N, K, A, rs, ks, P, <usize>K * 32, C, ldc, accumulate, accumulate ? 0 : bias);
 }
 
 /**

@@ -392,7 +392,7 @@ if (setups.length > 0) {
       inner.sync[8] = (np - 1) << 16; // phase 0 open: lo = 0, hi = np - 1 (chunk np-1 held elsewhere)
       inner.sync[9] = 0;
       const t0 = performance.now();
-      assert.throws(() => inner.k.gemm_mt(0, inner.syncAddr, 0, 0, M, N, K, pA, K, pB, N, pC, N, 0, pP), WebAssembly.RuntimeError);
+      assert.throws(() => inner.k.gemm_mt(0, inner.syncAddr, 0, 0, M, N, K, pA, K, pB, N, pC, N, 0, pP, 0), WebAssembly.RuntimeError);
       const ms = performance.now() - t0;
       assert.equal(Atomics.load(inner.sync, 2), 1, 'the abort flag is set');
       assert.equal(Atomics.load(inner.sync, 0), np - 1, 'the other chunks were done');

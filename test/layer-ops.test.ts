@@ -188,7 +188,7 @@ test('batch-first rows: the same numbers as time-major rows, reordered (b·T + t
 
 for (const backend of backends) {
   test(`${backend.name}: fused dense forward/backward equal the composed ones bit for bit, and the float64 reference`, () => {
-    for (const [rows, K, U, bias, withDx] of [[1, 1, 1, true, true], [7, 5, 3, true, true], [64, 33, 65, false, true], [130, 64, 17, true, false]] as const) {
+    for (const [rows, K, U, bias, withDx] of [[1, 1, 1, true, true], [7, 5, 3, true, true], [5, 9, 16, true, true], [9, 4, 24, true, true], [64, 33, 65, false, true], [130, 64, 17, true, false]] as const) {
       const what = `${backend.name} rows ${rows} K ${K} U ${U}${bias ? '' : ' no-bias'}${withDx ? '' : ' no-dx'}`;
       const make = (dtype: Dtype): { f: DenseForwardArgs; b: DenseBackwardArgs } => {
         const x = arr(rows * K, 21, 1, dtype), w = arr(K * U, 22, 0.5, dtype);

@@ -15,7 +15,7 @@
 //
 // Subclasses decide where each kernel runs through the hooks at the bottom (the two-thread
 // backend sends large ones to both threads and reruns a call on one thread if its worker is lost).
-import { denseBackwardComposed, denseForwardComposed, fillRows, foldBias, layerBackwardComposed, layerForwardComposed } from '../layer-ops.js';
+import { denseBackwardComposed, denseForwardComposed, foldBias, layerBackwardComposed, layerForwardComposed } from '../layer-ops.js';
 import { seqBackwardRef, seqForwardRef } from '../reference.js';
 import type {
   Backend, CellKind, DenseBackwardArgs, DenseForwardArgs, F, LayerBackwardArgs, LayerForwardArgs, SeqBackwardArgs, SeqForwardArgs,
@@ -41,6 +41,8 @@ export const PAGE = 65536;
 export const MAX_PAGES = 65536;
 const MAX_BYTES = MAX_PAGES * PAGE;
 export const align64 = (n: number): number => Math.ceil(n / 64) * 64;
+/** A bias row for the GEMM is read in 8-float panels: room up to the next multiple of 8. */
+const padTo8 = (n: number): number => Math.ceil(n / 8) * 8;
 
 export function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
   if (typeof Buffer !== 'undefined') {
@@ -173,7 +175,7 @@ export abstract class WasmHost implements Backend {
       // C's span goes in when its values are read (accumulate) or when it has gaps between rows
       // (ldc > N) that the copy back must leave as they were.
       if (accumulate || ldc > N) f32.set(c.subarray(0, cLen), pC >> 2);
-      this.runGemm(mt && par, [+transA, +transB, M, N, K, pA, lda, pB, ldb, pC, ldc, +accumulate, pP]);
+      this.runGemm(mt && par, [+transA, +transB, M, N, K, pA, lda, pB, ldb, pC, ldc, +accumulate, pP, 0]);
       c.set(f32.subarray(pC >> 2, (pC >> 2) + cLen));
     });
   }
@@ -237,19 +239,16 @@ export abstract class WasmHost implements Backend {
     this.session(parG || parS, (mt) => {
       this.reset();
       const pX = this.alloc(TB * I * 4), pWih = this.alloc(G * I * 4), pXg = this.alloc(TB * G * 4);
-      const pP = this.alloc(this.k.packed_bytes(I, G));
+      const pP = this.alloc(this.k.packed_bytes(I, G)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
       const L = this.layoutForward(args, mt && parS);
       const { f32, i32 } = this.commit();
       if (isBatchFirst(args)) rowsIn(x, 0, I, f32, pX >> 2, T, B, I);
       else f32.set(x.subarray(0, TB * I), pX >> 2);
       f32.set(wih.subarray(0, G * I), pWih >> 2);
-      if (bih && bhh) {
-        // Every xg row starts as the folded bias row; the product is accumulated onto it.
-        const xg = f32.subarray(pXg >> 2, (pXg >> 2) + TB * G);
-        foldBias(kind, H, bih, bhh, xg);
-        fillRows(xg, xg, TB, G);
-      }
-      this.runGemm(mt && parG, [0, 1, TB, G, I, pX, I, pWih, I, pXg, G, bih ? 1 : 0, pP]);
+      // Every xg row starts as the folded bias row (in the GEMM's registers) and the product is
+      // accumulated onto it: the order of layer-ops.ts, without writing the rows first.
+      if (bih && bhh) foldBias(kind, H, bih, bhh, f32.subarray(pBias >> 2, (pBias >> 2) + G));
+      this.runGemm(mt && parG, [0, 1, TB, G, I, pX, I, pWih, I, pXg, G, 0, pP, pBias]);
       this.loadForward(args, L, f32, i32);
       this.runSeqForward(mt && parS, this.forwardArgs(args, L, pXg));
       const fin = (args.reverse ? 0 : T) * BH;
@@ -292,19 +291,19 @@ export abstract class WasmHost implements Backend {
       }
       this.runSeqBackward(mt && parS, this.backwardArgs(args, L));
       const { pDxg, pDgh } = L;
-      this.runGemm(mt && parWih, [1, 0, G, I, TB, pDxg, G, pX, I, pDWih, I, 1, pP]);
+      this.runGemm(mt && parWih, [1, 0, G, I, TB, pDxg, G, pX, I, pDWih, I, 1, pP, 0]);
       const pHprev = L.pH + (reverse ? BH * 4 : 0);
       if (kind === 'gru' && !resetAfter) {
-        this.runGemm(mt && parWhh, [1, 0, 2 * H, H, TB, pDgh, G, pHprev, H, pDWhh, H, 1, pP]);
-        this.runGemm(mt && parWhh, [1, 0, H, H, TB, pDgh + 2 * H * 4, G, L.pAux, H, pDWhh + 2 * H * H * 4, H, 1, pP]);
+        this.runGemm(mt && parWhh, [1, 0, 2 * H, H, TB, pDgh, G, pHprev, H, pDWhh, H, 1, pP, 0]);
+        this.runGemm(mt && parWhh, [1, 0, H, H, TB, pDgh + 2 * H * 4, G, L.pAux, H, pDWhh + 2 * H * H * 4, H, 1, pP, 0]);
       } else {
-        this.runGemm(mt && parWhh, [1, 0, G, H, TB, pDgh, G, pHprev, H, pDWhh, H, 1, pP]);
+        this.runGemm(mt && parWhh, [1, 0, G, H, TB, pDgh, G, pHprev, H, pDWhh, H, 1, pP, 0]);
       }
       if (dbih) {
         this.k.col_sum(pDxg, TB, G, pDb);
         if (pDgh !== pDxg) this.k.col_sum(pDgh, TB, G, pDb + G * 4);
       }
-      this.runGemm(mt && parDx, [0, 0, TB, I, G, pDxg, G, pWih, I, pDx, I, +args.accumulateDx, pP]);
+      this.runGemm(mt && parDx, [0, 0, TB, I, G, pDxg, G, pWih, I, pDx, I, +args.accumulateDx, pP, 0]);
       // Outputs only from here on: a call rerun on one thread (lost worker) must not add twice.
       if (dbih && dbhh) {
         const sx = pDb >> 2, sh = pDgh !== pDxg ? sx + G : sx;
@@ -328,12 +327,12 @@ export abstract class WasmHost implements Backend {
     this.session(par, (mt) => {
       this.reset();
       const pX = this.alloc(rows * K * 4), pW = this.alloc(K * U * 4), pZ = this.alloc(rows * U * 4);
-      const pP = this.alloc(this.k.packed_bytes(K, U));
+      const pP = this.alloc(this.k.packed_bytes(K, U)), pB = b ? this.alloc(padTo8(U) * 4) : 0;
       const { f32 } = this.commit();
       f32.set(x.subarray(0, rows * K), pX >> 2);
       f32.set(w.subarray(0, K * U), pW >> 2);
-      if (b) fillRows(f32.subarray(pZ >> 2, (pZ >> 2) + rows * U), b, rows, U);
-      this.runGemm(mt && par, [0, 0, rows, U, K, pX, K, pW, U, pZ, U, b ? 1 : 0, pP]);
+      if (b) f32.set(b.subarray(0, U), pB >> 2); // rows start from the bias (in the GEMM's registers)
+      this.runGemm(mt && par, [0, 0, rows, U, K, pX, K, pW, U, pZ, U, 0, pP, pB]);
       z.set(f32.subarray(pZ >> 2, (pZ >> 2) + rows * U));
     });
   }
@@ -357,11 +356,11 @@ export abstract class WasmHost implements Backend {
       f32.set(x.subarray(0, rows * K), pX >> 2);
       f32.set(dz.subarray(0, rows * U), pDz >> 2);
       f32.set(dW.subarray(0, K * U), pDW >> 2);
-      this.runGemm(mt && parW, [1, 0, K, U, rows, pX, K, pDz, U, pDW, U, 1, pP]);
+      this.runGemm(mt && parW, [1, 0, K, U, rows, pX, K, pDz, U, pDW, U, 1, pP, 0]);
       if (db) this.k.col_sum(pDz, rows, U, pDb);
       if (dx) {
         f32.set(w.subarray(0, K * U), pW >> 2);
-        this.runGemm(mt && parX, [0, 1, rows, K, U, pDz, U, pW, U, pDx, K, 0, pP]);
+        this.runGemm(mt && parX, [0, 1, rows, K, U, pDz, U, pW, U, pDx, K, 0, pP, 0]);
       }
       // Outputs only from here on (a call rerun on one thread must not add twice).
       dW.set(f32.subarray(pDW >> 2, (pDW >> 2) + K * U));
