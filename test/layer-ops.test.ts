@@ -15,7 +15,7 @@ import {
 import { referenceBackend } from '../src/kernels/reference.js';
 import {
   allocCache, gateWidth, type Backend, type CellKind, type DenseBackwardArgs, type DenseForwardArgs, type F,
-  type LayerBackwardArgs, type LayerForwardArgs,
+  type LayerBackwardArgs, type LayerForwardArgs, type SeqCache,
 } from '../src/kernels/types.js';
 import { tryLoadWasmBackend, wasmVariants } from '../src/kernels/wasm/backend.js';
 import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/wasm/threaded.js';
@@ -112,7 +112,7 @@ for (const backend of backends) {
       layerForward(backend, fused);
       layerForwardComposed(backend, comp);
       for (const k of F_OUT) assert.deepEqual(fused[k], comp[k], `${what}: forward ${k}`);
-      for (const k of ['h', 'c', 'gates', 'aux'] as const) assert.deepEqual(fused.cache![k], comp.cache![k], `${what}: cache.${k}`);
+      for (const k of ['h', 'c', 'gates', 'aux'] as const) assert.deepEqual((fused.cache as SeqCache)[k], (comp.cache as SeqCache)[k], `${what}: cache.${k}`);
       // Inference mode: the same outputs without a cache. (A different sentinel in the gaps of
       // the strided output: wasm memory still holds the last call's values.)
       const inf = forwardArgs(c, 'float32', false, -3);
@@ -235,5 +235,37 @@ for (const backend of backends) {
       }
       if (k > 2) { assert.equal(y[k], 0); assert.equal(y[k + 1], 0); }
     }
+  });
+}
+
+for (const backend of backends) {
+  test(`${backend.name}: a resident cache (kept in wasm memory between forward and backward) gives the same results bit for bit`, () => {
+    const newCache = backend.newCache!.bind(backend);
+    for (const c of cases.filter((_, i) => i % 3 === 0)) {
+      const what = `${backend.name} ${name(c)}`;
+      const js = forwardArgs(c, 'float32', true), res = forwardArgs(c, 'float32', false);
+      res.cache = newCache(c.kind, c.T, c.B, c.H, null);
+      layerForward(backend, js);
+      layerForward(backend, res);
+      for (const k of F_OUT) assert.deepEqual(res[k], js[k], `${what}: forward ${k}`);
+      // Other calls in between must not disturb a resident cache.
+      layerForward(backend, forwardArgs(c, 'float32', true, 5));
+      const bj = backwardArgs(c, js, 'float32', true), br = backwardArgs(c, { ...js, cache: res.cache }, 'float32', true);
+      layerBackward(backend, bj);
+      layerBackward(backend, br);
+      for (const k of B_OUT) assert.deepEqual(br[k], bj[k], `${what}: backward ${k}`);
+      assert.equal(newCache(c.kind, c.T, c.B, c.H, res.cache), res.cache, 'the same shape reuses the block');
+      backend.freeCache!(res.cache);
+      assert.throws(() => layerBackward(backend, br), /released/);
+    }
+    // A resident cache is refused by another backend and by the composed (JavaScript) path.
+    const c = cases[0]!, other = backends.find((b) => b !== backend)!;
+    const f = forwardArgs(c, 'float32', false);
+    f.cache = newCache(c.kind, c.T, c.B, c.H, null);
+    layerForward(backend, f);
+    assert.throws(() => layerBackward(other, backwardArgs(c, f, 'float32', false)), /belongs to another backend/);
+    assert.throws(() => layerBackwardComposed(backend, backwardArgs(c, f, 'float32', false)), /backend-resident cache/);
+    assert.throws(() => layerBackward(backend, { ...backwardArgs(c, f, 'float32', false), T: c.T - 1 }), /resident cache is for/);
+    backend.freeCache!(f.cache);
   });
 }

@@ -10,8 +10,8 @@
 // same kernels: xg rows start as the folded bias row and the input product is accumulated onto
 // them; bias gradients are column sums from zero, then added to the accumulators.
 import { referenceBackend } from './reference.js';
-import type { Backend, CellKind, DenseBackwardArgs, DenseForwardArgs, F, LayerBackwardArgs, LayerForwardArgs, SeqCache } from './types.js';
-import { allocCache, gateWidth } from './types.js';
+import type { Backend, CellKind, DenseBackwardArgs, DenseForwardArgs, F, LayerBackwardArgs, LayerForwardArgs, ResidentCache, SeqCache } from './types.js';
+import { allocCache, gateWidth, isResident } from './types.js';
 
 /** A buffer of n elements of x's type; contents unspecified (every element is written before use). */
 export type ScratchFn = (key: string, n: number) => F;
@@ -57,6 +57,12 @@ export function layerBackward(backend: Backend, a: LayerBackwardArgs, scratch: S
   else layerBackwardComposed(backend, a, scratch);
 }
 
+/** The composed paths work on JavaScript arrays only. */
+function jsCache(c: SeqCache | ResidentCache, what: string): SeqCache {
+  if (isResident(c)) throw new TypeError(`${what}: a backend-resident cache can only be used by the fused layer operations of the backend that made it`);
+  return c;
+}
+
 /**
  * Copies T·B rows of w values from src (row r at offset + r·ld) to dst (row r' at dstOffset +
  * r'·dstLd), reordering batch-first rows (b·T + t) into time-major ones (t·B + b), or back when
@@ -96,7 +102,7 @@ export function layerForwardComposed(backend: Backend, a: LayerForwardArgs, scra
   }
   backend.gemm(false, true, TB, G, I, a.x, I, a.wih, I, xg, G, withBias);
   let part = 0;
-  const cache: SeqCache = a.cache ?? allocCache((n) => scratch(`cache:${part++}`, n), kind, T, B, H);
+  const cache: SeqCache = a.cache ? jsCache(a.cache, 'layerForward') : allocCache((n) => scratch(`cache:${part++}`, n), kind, T, B, H);
   seqBackend(backend, a.hMask).seqForward({
     kind, resetAfter: a.resetAfter, T, B, H, lengths: a.lengths, reverse, hMask: a.hMask ?? null,
     xg, whh: a.whh, bhn: gruBhn(kind, H, a.bhh), h0: a.h0, c0: a.c0,
@@ -110,7 +116,8 @@ export function layerForwardComposed(backend: Backend, a: LayerForwardArgs, scra
 
 /** layerBackward from seqBackward + gemm. */
 export function layerBackwardComposed(backend: Backend, a: LayerBackwardArgs, scratch: ScratchFn = fresh(a.x)): void {
-  const { kind, resetAfter, T, B, H, I, cache, reverse } = a;
+  const { kind, resetAfter, T, B, H, I, reverse } = a;
+  const cache = jsCache(a.cache, 'layerBackward');
   if (a.batchFirst) {
     const x = scratch('xTimeMajor', T * B * I), dx = scratch('dxTimeMajor', T * B * I);
     reorderRows(a.x, 0, I, x, 0, I, T, B, I, false);

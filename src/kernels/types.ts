@@ -34,6 +34,22 @@ export interface SeqCache<A extends F = F> {
   aux: A;
 }
 
+/**
+ * A sequence cache a backend keeps in its own memory between a layer forward and its backward
+ * (Backend.newCache), instead of copying it out to JavaScript arrays and back in.
+ */
+export interface ResidentCache {
+  readonly resident: true;
+  readonly kind: CellKind;
+  readonly T: number;
+  readonly B: number;
+  readonly H: number;
+}
+
+export function isResident(c: SeqCache | ResidentCache | null): c is ResidentCache {
+  return c !== null && (c as ResidentCache).resident === true;
+}
+
 export interface SeqShape {
   kind: CellKind;
   /** GRU only: true = PyTorch/cuDNN/Keras-2 (reset applied after the matmul), false = original. */
@@ -138,8 +154,11 @@ export interface LayerForwardArgs<A extends F = F> extends SeqShape {
   out: A;
   outOffset: number;
   ldOut: number;
-  /** Filled for backward; null when no backward follows (inference): then nothing is kept. */
-  cache: SeqCache<A> | null;
+  /**
+   * Filled for backward; null when no backward follows (inference): then nothing is kept. A
+   * ResidentCache only with the backend that made it, and never with hMask.
+   */
+  cache: SeqCache<A> | ResidentCache | null;
   /** (B, H) written: the final hidden state (the state each sequence carried out of the loop). */
   hN: A;
   /** (B, H) written: the final cell state (LSTM), else null. */
@@ -151,7 +170,9 @@ export interface LayerForwardArgs<A extends F = F> extends SeqShape {
  * T·B rows (dW_ih += dxgᵀ·X, dW_hh += dghᵀ·Hprev, bias column sums) and dX = dxg·W_ih.
  * Parameter gradients are accumulated into; dx is accumulated into when `accumulateDx`.
  */
-export interface LayerBackwardArgs<A extends F = F> extends BackwardThroughTime<A> {
+export interface LayerBackwardArgs<A extends F = F> extends Omit<BackwardThroughTime<A>, 'cache'> {
+  /** What the forward filled (a ResidentCache only with the backend that made it). */
+  cache: SeqCache<A> | ResidentCache;
   I: number;
   /** As in LayerForwardArgs: the row order of x, dOut and dx. */
   batchFirst?: boolean;
@@ -215,6 +236,14 @@ export interface Backend {
   layerForward?(a: LayerForwardArgs): void;
   /** Optional fused layer backward (no hMask); kernels/layer-ops.ts composes it otherwise. */
   layerBackward?(a: LayerBackwardArgs): void;
+  /**
+   * Optional: a cache for a layer forward kept in the backend's memory until the backward (no
+   * copies out and back in). `reuse`: this layer direction's previous one, returned as it is when
+   * it fits (else released). Release with freeCache (or let the garbage collector do it).
+   */
+  newCache?(kind: CellKind, T: number, B: number, H: number, reuse: ResidentCache | null): ResidentCache;
+  /** Releases a cache newCache made (a no-op for anything else). */
+  freeCache?(c: ResidentCache): void;
   /** Optional fused dense forward/backward; kernels/layer-ops.ts composes them otherwise. */
   denseForward?(a: DenseForwardArgs): void;
   denseBackward?(a: DenseBackwardArgs): void;

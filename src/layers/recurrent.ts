@@ -20,7 +20,7 @@
 // products: dW_ih += dxgᵀ·X, dW_hh += dghᵀ·Hprev, dX = dxg·W_ih.
 import { allocCache, backendFor, gateWidth } from '../kernels/index.js';
 import { layerBackward, layerForward } from '../kernels/layer-ops.js';
-import type { CellKind, F, SeqCache } from '../kernels/types.js';
+import type { CellKind, F, ResidentCache, SeqCache } from '../kernels/types.js';
 import { glorotUniform, orthogonal, uniformInit } from '../tensor/init.js';
 import { makeArray, ParamStore, type DType, type ParamSpec } from '../tensor/params.js';
 import { rng, type Rng } from '../tensor/rng.js';
@@ -120,7 +120,7 @@ export interface BackwardResult<A extends F = Float32Array> {
 }
 
 interface DirCache {
-  cache: SeqCache;
+  cache: SeqCache | ResidentCache;
 }
 
 interface LayerCache {
@@ -273,6 +273,8 @@ export class Recurrent {
    * state at a time, so the next call may overwrite the last one's buffers.
    */
   private scratchBufs = new Map<string, F>();
+  /** Per direction (key: parameter suffix), the backend-resident cache of the last forward. */
+  private resident = new Map<string, ResidentCache>();
   private scratch(key: string, n: number): F {
     let b = this.scratchBufs.get(key);
     if (!b || b.length !== n) { b = this.make(n); this.scratchBufs.set(key, b); }
@@ -340,10 +342,17 @@ export class Recurrent {
       for (let d = 0; d < D; d++) {
         const s = Recurrent.suffix(l, d);
         const idx = l * D + d;
-        let part = 0;
-        // Kept for backward (written by the kernel); inference keeps nothing.
-        const cache = grad ? allocCache((n) => this.scratch(`cache${s}:${part++}`, n), this.kind, T, B, H) : null;
         const hMask = recMasks ? recMasks.subarray(idx * BH, (idx + 1) * BH) : null;
+        // Kept for backward (written by the kernel): in the backend's own memory when it can keep
+        // it there (no copies out and back in), else in reused arrays. Inference keeps nothing.
+        let cache: SeqCache | ResidentCache | null = null;
+        if (grad && backend.newCache && !hMask && T > 0 && B > 0) {
+          cache = backend.newCache(this.kind, T, B, H, this.resident.get(s) ?? null);
+          this.resident.set(s, cache);
+        } else if (grad) {
+          let part = 0;
+          cache = allocCache((n) => this.scratch(`cache${s}:${part++}`, n), this.kind, T, B, H);
+        }
         hMasks.push(hMask);
         layerForward(backend, {
           kind: this.kind, resetAfter: this.resetAfter, T, B, H, I: inSize, lengths, reverse: d === 1, hMask,

@@ -18,9 +18,10 @@
 import { denseBackwardComposed, denseForwardComposed, foldBias, layerBackwardComposed, layerForwardComposed } from '../layer-ops.js';
 import { seqBackwardRef, seqForwardRef } from '../reference.js';
 import type {
-  Backend, CellKind, DenseBackwardArgs, DenseForwardArgs, F, LayerBackwardArgs, LayerForwardArgs, SeqBackwardArgs, SeqForwardArgs,
+  Backend, CellKind, DenseBackwardArgs, DenseForwardArgs, F, LayerBackwardArgs, LayerForwardArgs, ResidentCache, SeqBackwardArgs,
+  SeqCache, SeqForwardArgs,
 } from '../types.js';
-import { gateWidth } from '../types.js';
+import { gateWidth, isResident } from '../types.js';
 
 /** The exports both builds have (pointers are byte addresses into the memory). */
 export interface CoreExports {
@@ -89,6 +90,25 @@ function rowsOut(f32: Float32Array, at: number, dst: F, offset: number, ld: numb
   }
 }
 
+/** Where a cache's arrays live in wasm memory (0 = not used by the cell). */
+interface CachePtrs { pH: number; pC: number; pG: number; pAux: number }
+
+/** A ResidentCache of one WasmHost: a block of its memory laid out h | c | gates | aux. */
+class HostCache implements ResidentCache, CachePtrs {
+  readonly resident = true as const;
+  released = false;
+  constructor(
+    readonly owner: WasmHost, readonly kind: CellKind, readonly T: number, readonly B: number, readonly H: number,
+    readonly ptr: number, readonly bytes: number,
+    readonly pH: number, readonly pC: number, readonly pG: number, readonly pAux: number,
+  ) {}
+}
+
+/** Gives a collected layer's resident blocks back to their backend. */
+const blocksOfCollected = typeof FinalizationRegistry === 'function'
+  ? new FinalizationRegistry<{ host: WasmHost; ptr: number; bytes: number }>(({ host, ptr, bytes }) => host.releaseBlock(ptr, bytes))
+  : null;
+
 export abstract class WasmHost implements Backend {
   abstract readonly name: string;
   /** Recurrent dropout runs its loop on the reference backend (see layer-ops.ts). */
@@ -154,6 +174,74 @@ export abstract class WasmHost implements Backend {
     return { f32: new Float32Array(buf), i32: new Int32Array(buf) };
   }
 
+  // ---- resident blocks: below `base`, kept across calls (sequence caches) ----
+
+  /** Free resident blocks (address order not kept; first fit). */
+  private freeBlocks: { ptr: number; bytes: number }[] = [];
+
+  private allocBlock(bytes: number): number {
+    const i = this.freeBlocks.findIndex((b) => b.bytes >= bytes);
+    if (i >= 0) {
+      const b = this.freeBlocks[i]!;
+      this.freeBlocks.splice(i, 1);
+      if (b.bytes > bytes) this.freeBlocks.push({ ptr: b.ptr + bytes, bytes: b.bytes - bytes });
+      return b.ptr;
+    }
+    const p = this.base;
+    if (p + bytes > MAX_BYTES) throw new RangeError(`${this.label}: resident caches need more than 4 GiB of linear memory`);
+    this.base = p + bytes;
+    const have = this.memory.buffer.byteLength;
+    if (this.base > have) this.memory.grow(Math.ceil((this.base - have) / PAGE));
+    return p;
+  }
+
+  /** Returns a block to the pool (the topmost one lowers `base` again). Internal. */
+  releaseBlock(ptr: number, bytes: number): void {
+    if (ptr + bytes === this.base) {
+      this.base = ptr;
+      // Free blocks that now end at the top go too.
+      for (let i = this.freeBlocks.findIndex((b) => b.ptr + b.bytes === this.base); i >= 0; i = this.freeBlocks.findIndex((b) => b.ptr + b.bytes === this.base)) {
+        this.base = this.freeBlocks[i]!.ptr;
+        this.freeBlocks.splice(i, 1);
+      }
+    } else {
+      this.freeBlocks.push({ ptr, bytes });
+    }
+  }
+
+  newCache(kind: CellKind, T: number, B: number, H: number, reuse: ResidentCache | null): ResidentCache {
+    if (reuse instanceof HostCache && reuse.owner === this && !reuse.released) {
+      if (reuse.kind === kind && reuse.T === T && reuse.B === B && reuse.H === H) return reuse;
+      this.freeCache(reuse);
+    }
+    const G = gateWidth(kind, H), BH = B * H, TB = T * B;
+    const lstm = kind === 'lstm', gru = kind === 'gru';
+    const hB = align64((T + 1) * BH * 4), cB = lstm ? hB : 0, gB = lstm || gru ? align64(TB * G * 4) : 0, aB = gru ? align64(TB * H * 4) : 0;
+    const bytes = hB + cB + gB + aB, ptr = this.allocBlock(bytes);
+    const c = new HostCache(this, kind, T, B, H, ptr, bytes, ptr, cB ? ptr + hB : 0, gB ? ptr + hB + cB : 0, aB ? ptr + hB + cB + gB : 0);
+    blocksOfCollected?.register(c, { host: this, ptr, bytes }, c);
+    return c;
+  }
+
+  /** Releases a resident cache at once (else the garbage collector does it with the layer). */
+  freeCache(c: ResidentCache): void {
+    if (!(c instanceof HostCache) || c.owner !== this || c.released) return;
+    c.released = true;
+    blocksOfCollected?.unregister(c);
+    this.releaseBlock(c.ptr, c.bytes);
+  }
+
+  /** This host's live resident cache matching the call, or a clear error. */
+  private residentOf(c: ResidentCache, kind: CellKind, T: number, B: number, H: number): HostCache {
+    if (!(c instanceof HostCache) || c.owner !== this || c.released) {
+      throw new TypeError(`${this.label}: this resident cache belongs to another backend (the backend changed between forward and backward?) or was released`);
+    }
+    if (c.kind !== kind || c.T !== T || c.B !== B || c.H !== H) {
+      throw new RangeError(`${this.label}: resident cache is for ${c.kind} T=${c.T} B=${c.B} H=${c.H}, the call is ${kind} T=${T} B=${B} H=${H}`);
+    }
+    return c;
+  }
+
   // ---- Backend ----
 
   gemm(
@@ -204,7 +292,7 @@ export abstract class WasmHost implements Backend {
   seqBackward(args: SeqBackwardArgs): void {
     this.noMask(args);
     const { kind, T, B, H } = args;
-    const cache = this.checkBackward(args);
+    const cache = this.checkBackward(args, args.cache);
     const dxg = this.f32(args.dxg, 'dxg'), dgh = this.f32(args.dgh, 'dgh');
     if (T <= 0 || B <= 0 || H <= 0) { seqBackwardRef(args); return; }
     const G = gateWidth(kind, H), TB = T * B;
@@ -225,7 +313,8 @@ export abstract class WasmHost implements Backend {
   layerForward(args: LayerForwardArgs): void {
     this.noMask(args);
     const { kind, T, B, H, I } = args;
-    const cache = this.checkForward(args, args.cache);
+    const resident = isResident(args.cache) ? this.residentOf(args.cache, kind, T, B, H) : null;
+    const cache = this.checkForward(args, resident ? null : args.cache as SeqCache | null);
     const x = this.f32(args.x, 'x'), wih = this.f32(args.wih, 'weight_ih');
     const bih = this.optF32(args.bih, 'bias_ih'), bhh = this.optF32(args.bhh, 'bias_hh');
     const hN = this.f32(args.hN, 'hN'), cN = this.optF32(args.cN, 'cN');
@@ -240,7 +329,7 @@ export abstract class WasmHost implements Backend {
       this.reset();
       const pX = this.alloc(TB * I * 4), pWih = this.alloc(G * I * 4), pXg = this.alloc(TB * G * 4);
       const pP = this.alloc(this.k.packed_bytes(I, G)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
-      const L = this.layoutForward(args, mt && parS);
+      const L = this.layoutForward(args, mt && parS, resident);
       const { f32, i32 } = this.commit();
       if (isBatchFirst(args)) rowsIn(x, 0, I, f32, pX >> 2, T, B, I);
       else f32.set(x.subarray(0, TB * I), pX >> 2);
@@ -261,7 +350,8 @@ export abstract class WasmHost implements Backend {
   layerBackward(args: LayerBackwardArgs): void {
     this.noMask(args);
     const { kind, resetAfter, T, B, H, I, reverse } = args;
-    const cache = this.checkBackward(args);
+    const resident = isResident(args.cache) ? this.residentOf(args.cache, kind, T, B, H) : null;
+    const cache = this.checkBackward(args, resident ? null : args.cache as SeqCache);
     const x = this.f32(args.x, 'x'), wih = this.f32(args.wih, 'weight_ih'), dx = this.f32(args.dx, 'dx');
     const dWih = this.f32(args.dWih, 'dWih'), dWhh = this.f32(args.dWhh, 'dWhh');
     const dbih = this.optF32(args.dbih, 'dbih'), dbhh = this.optF32(args.dbhh, 'dbhh');
@@ -275,7 +365,7 @@ export abstract class WasmHost implements Backend {
     const parWih = this.gemmParallel(G, I, TB), parWhh = this.gemmParallel(G, H, TB), parDx = this.gemmParallel(TB, I, G);
     this.session(parS || parWih || parWhh || parDx, (mt) => {
       this.reset();
-      const L = this.layoutBackward(args, mt && parS);
+      const L = this.layoutBackward(args, mt && parS, resident);
       const pX = this.alloc(TB * I * 4), pWih = this.alloc(G * I * 4), pDx = this.alloc(TB * I * 4);
       const pDWih = this.alloc(G * I * 4), pDWhh = this.alloc(G * H * 4), pDb = this.alloc(2 * G * 4);
       const pP = this.alloc(Math.max(this.k.packed_bytes(TB, I), this.k.packed_bytes(TB, H), this.k.packed_bytes(G, I)));
@@ -413,10 +503,9 @@ export abstract class WasmHost implements Backend {
     if (kind === 'gru') this.need(c.aux, TB * H, 'cache.aux');
   }
 
-  private layoutForward(a: SeqForwardArgs | LayerForwardArgs, mt: boolean) {
+  private layoutForward(a: SeqForwardArgs | LayerForwardArgs, mt: boolean, resident: CachePtrs | null = null) {
     const { kind, T, B, H, lengths } = a;
-    const G = gateWidth(kind, H), BH = B * H, TB = T * B, code = KIND_CODE[kind];
-    const lstm = kind === 'lstm', gru = kind === 'gru';
+    const G = gateWidth(kind, H), TB = T * B, code = KIND_CODE[kind];
     // Batch-first outputs: the kernel writes compact time-major rows, reordered on the way out.
     const ldOut = isBatchFirst(a) ? H : a.ldOut;
     const outLen = (TB - 1) * ldOut + H;
@@ -424,10 +513,7 @@ export abstract class WasmHost implements Backend {
       outLen, ldOut,
       pW: this.alloc(G * H * 4), pBhn: this.alloc(H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
       pOut: this.alloc(outLen * 4),
-      pH: this.alloc((T + 1) * BH * 4),
-      pC: lstm ? this.alloc((T + 1) * BH * 4) : 0,
-      pG: lstm || gru ? this.alloc(TB * G * 4) : 0,
-      pAux: gru ? this.alloc(TB * H * 4) : 0,
+      ...this.cachePtrs(kind, T, B, H, resident),
       pS: this.alloc(this.seqForwardScratch(mt, code, +a.resetAfter, B, H)),
     };
   }
@@ -465,21 +551,23 @@ export abstract class WasmHost implements Backend {
     if (L.pAux) cache.aux.set(f32.subarray(L.pAux >> 2, (L.pAux >> 2) + TB * H));
   }
 
-  /** Checks what a backward loop reads and writes (except dxg/dgh); returns the float32 cache. */
-  private checkBackward(a: SeqBackwardArgs | LayerBackwardArgs) {
+  /**
+   * Checks what a backward loop reads and writes (except dxg/dgh); returns the float32 cache
+   * (null for a resident one, `c` = null).
+   */
+  private checkBackward(a: SeqBackwardArgs | LayerBackwardArgs, c: SeqCache | null) {
     const { kind, T, B, H, lengths, dOutOffset, ldDOut } = a;
     const whh = this.f32(a.whh, 'whh'), dh0 = this.f32(a.dh0, 'dh0');
     const dOut = this.optF32(a.dOut, 'dOut'), dhN = this.optF32(a.dhN, 'dhN');
     const dcN = this.optF32(a.dcN, 'dcN'), dc0 = this.optF32(a.dc0, 'dc0');
-    const c = a.cache;
-    const cache = {
+    const cache = c && {
       h: this.f32(c.h, 'cache.h'), c: this.f32(c.c, 'cache.c'),
       gates: this.f32(c.gates, 'cache.gates'), aux: this.f32(c.aux, 'cache.aux'),
     };
     if (T <= 0 || B <= 0 || H <= 0) return cache;
     const G = gateWidth(kind, H), BH = B * H, TB = T * B;
     this.need(whh, G * H, 'whh'); this.need(dh0, BH, 'dh0');
-    this.needCache(kind, T, B, H, cache);
+    if (cache) this.needCache(kind, T, B, H, cache);
     if (dOut) this.need(dOut, dOutOffset + (TB - 1) * ldDOut + H, 'dOut');
     if (dhN) this.need(dhN, BH, 'dhN');
     if (dcN) this.need(dcN, BH, 'dcN');
@@ -488,7 +576,20 @@ export abstract class WasmHost implements Backend {
     return cache;
   }
 
-  private layoutBackward(a: SeqBackwardArgs | LayerBackwardArgs, mt: boolean) {
+  /** The cache's arrays: in a resident block, or laid out in this call's region. */
+  private cachePtrs(kind: CellKind, T: number, B: number, H: number, resident: CachePtrs | null): CachePtrs {
+    if (resident) return { pH: resident.pH, pC: resident.pC, pG: resident.pG, pAux: resident.pAux };
+    const G = gateWidth(kind, H), BH = B * H, TB = T * B;
+    const lstm = kind === 'lstm', gru = kind === 'gru';
+    return {
+      pH: this.alloc((T + 1) * BH * 4),
+      pC: lstm ? this.alloc((T + 1) * BH * 4) : 0,
+      pG: lstm || gru ? this.alloc(TB * G * 4) : 0,
+      pAux: gru ? this.alloc(TB * H * 4) : 0,
+    };
+  }
+
+  private layoutBackward(a: SeqBackwardArgs | LayerBackwardArgs, mt: boolean, resident: CachePtrs | null = null) {
     const { kind, T, B, H, lengths } = a;
     const G = gateWidth(kind, H), BH = B * H, TB = T * B, code = KIND_CODE[kind];
     const lstm = kind === 'lstm', gru = kind === 'gru';
@@ -498,10 +599,7 @@ export abstract class WasmHost implements Backend {
     const L = {
       dOutLen, ldDOut,
       pW: this.alloc(G * H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
-      pH: this.alloc((T + 1) * BH * 4),
-      pC: lstm ? this.alloc((T + 1) * BH * 4) : 0,
-      pG: lstm || gru ? this.alloc(TB * G * 4) : 0,
-      pAux: gru ? this.alloc(TB * H * 4) : 0,
+      ...this.cachePtrs(kind, T, B, H, resident),
       pDOut: a.dOut ? this.alloc(dOutLen * 4) : 0,
       pDhN: a.dhN ? this.alloc(BH * 4) : 0,
       pDcN: lstm && a.dcN ? this.alloc(BH * 4) : 0,
@@ -518,16 +616,18 @@ export abstract class WasmHost implements Backend {
 
   private loadBackward(
     a: SeqBackwardArgs | LayerBackwardArgs, L: ReturnType<WasmHost['layoutBackward']>, f32: Float32Array, i32: Int32Array,
-    cache: { h: Float32Array; c: Float32Array; gates: Float32Array; aux: Float32Array },
+    cache: { h: Float32Array; c: Float32Array; gates: Float32Array; aux: Float32Array } | null,
   ): void {
     const { kind, T, B, H, lengths, dOutOffset } = a;
     const G = gateWidth(kind, H), BH = B * H, TB = T * B;
     f32.set(a.whh.subarray(0, G * H) as Float32Array, L.pW >> 2);
     if (lengths) i32.set(lengths.subarray(0, B), L.pLen >> 2);
-    f32.set(cache.h.subarray(0, (T + 1) * BH), L.pH >> 2);
-    if (L.pC) f32.set(cache.c.subarray(0, (T + 1) * BH), L.pC >> 2);
-    if (L.pG) f32.set(cache.gates.subarray(0, TB * G), L.pG >> 2);
-    if (L.pAux) f32.set(cache.aux.subarray(0, TB * H), L.pAux >> 2);
+    if (cache) { // (a resident cache is already in place)
+      f32.set(cache.h.subarray(0, (T + 1) * BH), L.pH >> 2);
+      if (L.pC) f32.set(cache.c.subarray(0, (T + 1) * BH), L.pC >> 2);
+      if (L.pG) f32.set(cache.gates.subarray(0, TB * G), L.pG >> 2);
+      if (L.pAux) f32.set(cache.aux.subarray(0, TB * H), L.pAux >> 2);
+    }
     if (a.dOut && isBatchFirst(a)) rowsIn(a.dOut, dOutOffset, a.ldDOut, f32, L.pDOut >> 2, T, B, H);
     else if (a.dOut) f32.set(a.dOut.subarray(dOutOffset, dOutOffset + L.dOutLen) as Float32Array, L.pDOut >> 2);
     if (a.dhN) f32.set(a.dhN.subarray(0, BH) as Float32Array, L.pDhN >> 2);
