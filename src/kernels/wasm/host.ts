@@ -11,7 +11,10 @@
 // The fused layer operations (layerForward/layerBackward, see ../layer-ops.ts) run the input
 // projection, the sequence loop and the weight-gradient products of one direction in one such
 // call: the T·B·G pre-activations and their gradients never leave wasm memory, and with no cache
-// requested (inference) neither do the hidden states and gates of the loop.
+// requested (inference) neither do the hidden states and gates of the loop. With a resident cache
+// (newCache) they stay in wasm memory from the forward to the backward too: such caches are blocks
+// below the per-call region (`base` rises and falls with them), reused per layer direction and
+// released with their layer (FinalizationRegistry) or by freeCache.
 //
 // Subclasses decide where each kernel runs through the hooks at the bottom (the two-thread
 // backend sends large ones to both threads and reruns a call on one thread if its worker is lost).
