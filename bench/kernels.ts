@@ -40,7 +40,7 @@ const withW4 = args.includes('--w4');
 const threadsArg = args.indexOf('--threads');
 const threadsOnly = threadsArg >= 0 && args[threadsArg + 1] === '2';
 if (threadsArg >= 0 && !['1', '2'].includes(args[threadsArg + 1] ?? '')) throw new Error('--threads: expected 1 or 2');
-const only = args.filter((a, i) => !a.startsWith('--') && i !== threadsArg + 1);
+const only = args.filter((a, i) => !a.startsWith('--') && (threadsArg < 0 || i !== threadsArg + 1));
 const best: WasmVariant = unavailableReason('wasm-relaxed-simd') === null ? 'wasm-relaxed-simd' : 'wasm-simd';
 const names = ['reference', 'wasm-simd', 'wasm-relaxed-simd', 'wasm-simd-threads', 'wasm-relaxed-simd-threads'] as const;
 const wanted = (name: string): boolean => {
