@@ -62,6 +62,12 @@ test('CLI: train (with --json), resume, sample; clear errors for bad input', () 
     const one = cli(['--threads', '1', 'charrnn', 'train', ...common, '--out', join(dir, 'one'), '--steps', '40', '--json']);
     assert.equal(one.status, 0, one.stderr);
     assert.equal(JSON.parse(one.stdout).bestValNats, res.bestValNats);
+    // --stop-at: the run ends at the first evaluation at or below the target.
+    const early = cli(['charrnn', 'train', ...common, '--out', join(dir, 'early'), '--steps', '40', '--stop-at', '10', '--json']);
+    assert.equal(early.status, 0, early.stderr);
+    const er = JSON.parse(early.stdout);
+    assert.equal(er.steps, 20);
+    assert.equal(er.reachedTarget, true);
     const badThreads = cli(['charrnn', 'train', ...common, '--threads', '3']);
     assert.equal(badThreads.status, 2);
     assert.match(badThreads.stderr, /--threads: expected 1 or 2, got '3'/);

@@ -31,6 +31,7 @@ Options:
   --epochs N | --steps N | --time 10m
                        training budget                                     (default 1 epoch)
   --eval-every N       evaluate validation loss every N steps              (default 200)
+  --stop-at x          stop once the validation loss is <= x nats/char     (default off)
   --val-fraction f     held-out fraction at the end of the text            (default 0.1)
   --sample-every N     print a short sample every N steps (0 = off)        (default 0)
   --resume             continue from <out>/last
@@ -65,6 +66,8 @@ export interface TrainRun {
   valFraction: number;
   resume: boolean;
   json: boolean;
+  /** Stop once an evaluation reaches this validation loss (nats/char). */
+  stopAtVal?: number;
   /** Print this many characters of sample at each evaluation (the demo does). */
   sampleAtEval?: number;
   log?: (s: string) => void;
@@ -84,6 +87,8 @@ export interface TrainResult {
   out: string;
   /** Every evaluation of this run (wall seconds since it started): the validation curve. */
   evals: { step: number; seconds: number; valNats: number }[];
+  /** With stopAtVal: whether the run stopped because the target was reached. */
+  reachedTarget?: boolean;
 }
 
 export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
@@ -116,6 +121,7 @@ export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
   const progress = new Progress(process.stderr);
   const say = (m: string) => progress.log(m, log);
   let stopRequested = false;
+  let reached = false;
   const onSigint = () => { stopRequested = true; };
   process.on('SIGINT', onSigint);
   const t0 = Date.now();
@@ -135,6 +141,7 @@ export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
     const seconds = (Date.now() - t0) / 1000;
     evals.push({ step: model.step, seconds, valNats: nats });
     say(`step ${model.step} (${fmtTime(seconds)}): train ${lossEma.toFixed(3)}  val ${nats.toFixed(3)} nats/char (${(nats / Math.LN2).toFixed(3)} bits)${improved ? '  *best' : ''}`);
+    if (run.stopAtVal !== undefined && nats <= run.stopAtVal) reached = true;
     if (improved) await save(bestDir);
     await save(lastDir);
     if (run.sampleAtEval) {
@@ -144,7 +151,7 @@ export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
   };
   try {
     model.resetStates();
-    while (model.step - startStep < maxSteps && Date.now() < deadline && !stopRequested) {
+    while (model.step - startStep < maxSteps && Date.now() < deadline && !stopRequested && !reached) {
       const k = model.step % perEpoch;
       if (k === 0) model.resetStates();
       const { x, y } = batcher.batch(k);
@@ -171,6 +178,7 @@ export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
     }
     progress.done();
     if (stopRequested) log('interrupted: saving a checkpoint before exiting');
+    if (reached) log(`validation loss reached --stop-at ${run.stopAtVal} at step ${model.step}`);
     // The final evaluation also writes the last checkpoint (skipped if this step was just evaluated).
     if (!(run.evalEvery > 0 && model.step % run.evalEvery === 0) || model.step === startStep) await evaluate();
   } finally {
@@ -182,6 +190,7 @@ export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
     tokensPerSecond: tokens / Math.max(trainedTime / 1000, 1e-9),
     bestValNats: bestVal, bestValBits: bestVal / Math.LN2, lastValNats: lastVal, trainNats: lossEma,
     config: cfg, backend: backendName(), out: run.out, evals,
+    ...(run.stopAtVal !== undefined ? { reachedTarget: reached } : {}),
   };
 }
 
@@ -194,6 +203,7 @@ export async function charrnnTrainCli(argv: string[]): Promise<void> {
       dropout: { type: 'string' }, lr: { type: 'string' }, clip: { type: 'string' }, epochs: { type: 'string' }, 'lr-decay': { type: 'string' },
       steps: { type: 'string' }, time: { type: 'string' }, 'eval-every': { type: 'string' }, 'sample-every': { type: 'string' },
       'val-fraction': { type: 'string' }, resume: { type: 'boolean' }, seed: { type: 'string' }, json: { type: 'boolean' },
+      'stop-at': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -226,6 +236,7 @@ export async function charrnnTrainCli(argv: string[]): Promise<void> {
     },
     evalEvery: int(v['eval-every'], 'eval-every', 200, 0),
     sampleEvery: int(v['sample-every'], 'sample-every', 0, 0),
+    ...(v['stop-at'] !== undefined ? { stopAtVal: num(v['stop-at'], 'stop-at', 0, (x) => x > 0, 'a positive number (nats/char)') } : {}),
     lrDecay: num(v['lr-decay'], 'lr-decay', 1, (x) => x > 0 && x <= 1, 'a number in (0, 1]'),
     valFraction: num(v['val-fraction'], 'val-fraction', 0.1, (x) => x > 0 && x < 0.5, 'a number in (0, 0.5)'),
     resume: v.resume ?? false,
