@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { gemmRef, seqBackwardRef, seqForwardRef } from '../src/kernels/reference.js';
+import { gemmRef } from '../src/kernels/reference.js';
 import { allocCache, gateWidth, type CellKind, type SeqCache } from '../src/kernels/types.js';
 import {
   loadWasmBackend, unavailableReason, wasmVariant, wasmVariants, type WasmBackend, type WasmVariant,

@@ -321,7 +321,7 @@ export class Recurrent {
       h0 ??= this.carried.h;
       c0 ??= this.carried.c;
     }
-    const H = this.hiddenSize, D = this.numDirections, G = this.gateSize, L = this.numLayers;
+    const H = this.hiddenSize, D = this.numDirections, L = this.numLayers;
     const BH = B * H, TB = T * B;
     const backend = backendFor(this.params.data);
     const recMasks = this.recurrentMasks(opts.recurrentMask, B);
@@ -397,7 +397,7 @@ export class Recurrent {
     const fc = this.fwd;
     if (!fc) throw new Error(`${owner}.backward: call forward() first (and without { grad: false }, which keeps nothing for backward)`);
     const { T, B, lengths, layers } = fc;
-    const H = this.hiddenSize, D = this.numDirections, G = this.gateSize, L = this.numLayers;
+    const H = this.hiddenSize, D = this.numDirections, L = this.numLayers;
     const BH = B * H, TB = T * B;
     const shapeOut = this.batchFirst ? [B, T, D * H] : [T, B, D * H];
     if (dOutput !== null && (!(dOutput instanceof Tensor) || dOutput.shape.some((d, i) => d !== shapeOut[i]) || dOutput.shape.length !== 3)) {
