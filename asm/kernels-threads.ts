@@ -305,51 +305,7 @@ export function seq_forward_mt(
           if (kind == GRU) memory.fill(auxT + bo + u0, 0, w4);
           continue;
         }
-        if (kind == LSTM) {
-          const cp = cPrev + bo, cn = cCur + bo;
-          let j = j0;
-          for (; j < jv; j += 4) {
-            const u = <usize>j << 2;
-            lstm_fwd_units(x + u, gg + u, H4, cp + u, gt + u, cn + u, hn + u, o + u, true);
-          }
-          for (; j < j1; j++) {
-            const u = <usize>j << 2;
-            lstm_fwd_units(x + u, gg + u, H4, cp + u, gt + u, cn + u, hn + u, o + u, false);
-          }
-        } else if (kind == GRU) {
-          const a = auxT + bo;
-          let j = j0;
-          if (resetAfter) {
-            for (; j < jv; j += 4) {
-              const u = <usize>j << 2;
-              gru_ra_fwd_units(x + u, gg + u, H4, bhn + u, hp + u, gt + u, a + u, hn + u, o + u, true);
-            }
-            for (; j < j1; j++) {
-              const u = <usize>j << 2;
-              gru_ra_fwd_units(x + u, gg + u, H4, bhn + u, hp + u, gt + u, a + u, hn + u, o + u, false);
-            }
-          } else {
-            for (; j < jv; j += 4) {
-              const u = <usize>j << 2;
-              gru_rb_fwd_rz_units(x + u, gg + u, H4, hp + u, gt + u, a + u, true);
-            }
-            for (; j < j1; j++) {
-              const u = <usize>j << 2;
-              gru_rb_fwd_rz_units(x + u, gg + u, H4, hp + u, gt + u, a + u, false);
-            }
-          }
-        } else {
-          const relu = kind == RNN_RELU;
-          let j = j0;
-          for (; j < jv; j += 4) {
-            const u = <usize>j << 2;
-            rnn_fwd_units(x + u, gg + u, hn + u, o + u, relu, true);
-          }
-          for (; j < j1; j++) {
-            const u = <usize>j << 2;
-            rnn_fwd_units(x + u, gg + u, hn + u, o + u, relu, false);
-          }
-        }
+        fwd_row(kind, resetAfter, j0, jv, j1, H4, x, gg, bhn, hp, cPrev + bo, cCur + bo, gt, auxT + bo, hn, o);
       }
       chunk_done(sync, tid);
     }
@@ -369,15 +325,7 @@ export function seq_forward_mt(
           const bo = <usize>b * H4;
           const x = xgT + <usize>b * G4, gg = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
           const hp = hPrev + bo, hn = hCur + bo, o = outT + <usize>b * ldOut4;
-          let j = j0;
-          for (; j < jv; j += 4) {
-            const u = <usize>j << 2;
-            gru_rb_fwd_n_units(x + u, gg + u, H4, bhn + u, hp + u, gt + u, hn + u, o + u, true);
-          }
-          for (; j < j1; j++) {
-            const u = <usize>j << 2;
-            gru_rb_fwd_n_units(x + u, gg + u, H4, bhn + u, hp + u, gt + u, hn + u, o + u, false);
-          }
+          fwd_row_n(j0, jv, j1, H4, x, gg, bhn, hp, gt, hn, o);
         }
         chunk_done(sync, tid);
       }
@@ -432,58 +380,14 @@ export function seq_backward_mt_scratch_bytes(kind: i32, B: i32, H: i32): usize 
     const dhb = dh + bo;
     if (dOut != 0) add_row(dhb + u0, dOut + <usize>(t * B + b) * ldD4 + u0, w);
     const gt = gatesT + <usize>b * G4;
-    if (kind == LSTM) {
-      const cn = cCur + bo, cp = cPrev + bo, dcb = dc + bo;
-      let j = j0;
-      for (; j < jv; j += 4) {
-        const u = <usize>j << 2;
-        lstm_bwd_units(gt + u, H4, cn + u, cp + u, dhb + u, dcb + u, dx + u, true);
+    bwd_row(kind, resetAfter, j0, jv, j1, H4, gt, cCur + bo, cPrev + bo, dhb, dc + bo, auxT + bo, hPrev + bo, hCur + bo, dx, dg);
+    if (kind == LSTM && dg != dx) {
+      for (let g = 0; g < nb; g++) {
+        const col = (<usize>g * H + j0) << 2;
+        memory.copy(dg + col, dx + col, w4);
       }
-      for (; j < j1; j++) {
-        const u = <usize>j << 2;
-        lstm_bwd_units(gt + u, H4, cn + u, cp + u, dhb + u, dcb + u, dx + u, false);
-      }
-      if (dg != dx) {
-        for (let g = 0; g < nb; g++) {
-          const col = (<usize>g * H + j0) << 2;
-          memory.copy(dg + col, dx + col, w4);
-        }
-      }
-    } else if (kind == GRU) {
-      const a = auxT + bo, hp = hPrev + bo;
-      let j = j0;
-      if (resetAfter) {
-        for (; j < jv; j += 4) {
-          const u = <usize>j << 2;
-          gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, true, true);
-        }
-        for (; j < j1; j++) {
-          const u = <usize>j << 2;
-          gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, true, false);
-        }
-      } else {
-        for (; j < jv; j += 4) {
-          const u = <usize>j << 2;
-          gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, false, true);
-        }
-        for (; j < j1; j++) {
-          const u = <usize>j << 2;
-          gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, false, false);
-        }
-      }
-    } else {
-      const relu = kind == RNN_RELU;
-      const hn = hCur + bo;
-      let j = j0;
-      for (; j < jv; j += 4) {
-        const u = <usize>j << 2;
-        rnn_bwd_units(hn + u, dhb + u, dx + u, relu, true);
-      }
-      for (; j < j1; j++) {
-        const u = <usize>j << 2;
-        rnn_bwd_units(hn + u, dhb + u, dx + u, relu, false);
-      }
-      if (dg != dx) memory.copy(dg + u0, dx + u0, w4);
+    } else if (kind != GRU && dg != dx) {
+      memory.copy(dg + u0, dx + u0, w4);
     }
   }
 }

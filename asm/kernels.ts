@@ -623,6 +623,73 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
 }
 
 /**
+ * The fused forward gate pass of one batch row for hidden units [j0, j1): 4 at a time up to jv,
+ * then one at a time. The one- and two-thread drivers both run this very code (so their results
+ * agree bit for bit). GRU without resetAfter: the r|z part; fwd_row_n is its candidate part.
+ */
+// @ts-ignore: decorator
+@inline function fwd_row(
+  kind: i32, resetAfter: bool, j0: i32, jv: i32, j1: i32, H4: usize,
+  x: usize, g: usize, bhn: usize, hp: usize, cp: usize, cn: usize, gt: usize, a: usize, hn: usize, o: usize,
+): void {
+  let j = j0;
+  if (kind == LSTM) {
+    for (; j < jv; j += 4) {
+      const u = <usize>j << 2;
+      lstm_fwd_units(x + u, g + u, H4, cp + u, gt + u, cn + u, hn + u, o + u, true);
+    }
+    for (; j < j1; j++) {
+      const u = <usize>j << 2;
+      lstm_fwd_units(x + u, g + u, H4, cp + u, gt + u, cn + u, hn + u, o + u, false);
+    }
+  } else if (kind == GRU && resetAfter) {
+    for (; j < jv; j += 4) {
+      const u = <usize>j << 2;
+      gru_ra_fwd_units(x + u, g + u, H4, bhn + u, hp + u, gt + u, a + u, hn + u, o + u, true);
+    }
+    for (; j < j1; j++) {
+      const u = <usize>j << 2;
+      gru_ra_fwd_units(x + u, g + u, H4, bhn + u, hp + u, gt + u, a + u, hn + u, o + u, false);
+    }
+  } else if (kind == GRU) {
+    for (; j < jv; j += 4) {
+      const u = <usize>j << 2;
+      gru_rb_fwd_rz_units(x + u, g + u, H4, hp + u, gt + u, a + u, true);
+    }
+    for (; j < j1; j++) {
+      const u = <usize>j << 2;
+      gru_rb_fwd_rz_units(x + u, g + u, H4, hp + u, gt + u, a + u, false);
+    }
+  } else {
+    const relu = kind == RNN_RELU;
+    for (; j < jv; j += 4) {
+      const u = <usize>j << 2;
+      rnn_fwd_units(x + u, g + u, hn + u, o + u, relu, true);
+    }
+    for (; j < j1; j++) {
+      const u = <usize>j << 2;
+      rnn_fwd_units(x + u, g + u, hn + u, o + u, relu, false);
+    }
+  }
+}
+
+/** The candidate part of the GRU without resetAfter, for units [j0, j1) of one row (see fwd_row). */
+// @ts-ignore: decorator
+@inline function fwd_row_n(
+  j0: i32, jv: i32, j1: i32, H4: usize, x: usize, g: usize, bhn: usize, hp: usize, gt: usize, hn: usize, o: usize,
+): void {
+  let j = j0;
+  for (; j < jv; j += 4) {
+    const u = <usize>j << 2;
+    gru_rb_fwd_n_units(x + u, g + u, H4, bhn + u, hp + u, gt + u, hn + u, o + u, true);
+  }
+  for (; j < j1; j++) {
+    const u = <usize>j << 2;
+    gru_rb_fwd_n_units(x + u, g + u, H4, bhn + u, hp + u, gt + u, hn + u, o + u, false);
+  }
+}
+
+/**
  * Forward over the whole sequence for one direction of one layer (see SeqForwardArgs).
  * The caller has placed h0 (and c0) in cache slot `reverse ? T : 0`. `out` points at the
  * caller's outOffset; row (t,b) is at out + 4*(t*B + b)*ldOut. bhn always points at H floats
@@ -680,52 +747,7 @@ export function seq_forward(
         if (kind == GRU) memory.fill(auxT + bo, 0, H4);
         continue;
       }
-      if (kind == LSTM) {
-        const cp = cPrev + bo, cn = cCur + bo;
-        let j = 0;
-        for (; j < hv; j += 4) {
-          const u = <usize>j << 2;
-          lstm_fwd_units(x + u, g + u, H4, cp + u, gt + u, cn + u, hn + u, o + u, true);
-        }
-        for (; j < H; j++) {
-          const u = <usize>j << 2;
-          lstm_fwd_units(x + u, g + u, H4, cp + u, gt + u, cn + u, hn + u, o + u, false);
-        }
-      } else if (kind == GRU) {
-        const a = auxT + bo;
-        if (resetAfter) {
-          let j = 0;
-          for (; j < hv; j += 4) {
-            const u = <usize>j << 2;
-            gru_ra_fwd_units(x + u, g + u, H4, bhn + u, hp + u, gt + u, a + u, hn + u, o + u, true);
-          }
-          for (; j < H; j++) {
-            const u = <usize>j << 2;
-            gru_ra_fwd_units(x + u, g + u, H4, bhn + u, hp + u, gt + u, a + u, hn + u, o + u, false);
-          }
-        } else {
-          let j = 0;
-          for (; j < hv; j += 4) {
-            const u = <usize>j << 2;
-            gru_rb_fwd_rz_units(x + u, g + u, H4, hp + u, gt + u, a + u, true);
-          }
-          for (; j < H; j++) {
-            const u = <usize>j << 2;
-            gru_rb_fwd_rz_units(x + u, g + u, H4, hp + u, gt + u, a + u, false);
-          }
-        }
-      } else {
-        const relu = kind == RNN_RELU;
-        let j = 0;
-        for (; j < hv; j += 4) {
-          const u = <usize>j << 2;
-          rnn_fwd_units(x + u, g + u, hn + u, o + u, relu, true);
-        }
-        for (; j < H; j++) {
-          const u = <usize>j << 2;
-          rnn_fwd_units(x + u, g + u, hn + u, o + u, relu, false);
-        }
-      }
+      fwd_row(kind, resetAfter, 0, hv, H, H4, x, g, bhn, hp, cPrev + bo, cCur + bo, gt, auxT + bo, hn, o);
     }
 
     if (split) {
@@ -737,15 +759,7 @@ export function seq_forward(
         const bo = <usize>b * H4;
         const x = xgT + <usize>b * G4, g = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
         const hp = hPrev + bo, hn = hCur + bo, o = outT + <usize>b * ldOut4;
-        let j = 0;
-        for (; j < hv; j += 4) {
-          const u = <usize>j << 2;
-          gru_rb_fwd_n_units(x + u, g + u, H4, bhn + u, hp + u, gt + u, hn + u, o + u, true);
-        }
-        for (; j < H; j++) {
-          const u = <usize>j << 2;
-          gru_rb_fwd_n_units(x + u, g + u, H4, bhn + u, hp + u, gt + u, hn + u, o + u, false);
-        }
+        fwd_row_n(0, hv, H, H4, x, g, bhn, hp, gt, hn, o);
       }
     }
   }
@@ -817,6 +831,57 @@ export function seq_forward(
   st(dx, v, full);
 }
 
+/**
+ * The backward gate pass of one batch row for hidden units [j0, j1) (4 at a time up to jv): dx
+ * (and the GRU's dg) from dh (and the LSTM's dc). Shared by the one- and two-thread drivers, as
+ * fwd_row; copying dx to a separate dg for LSTM/RNN is left to the caller.
+ */
+// @ts-ignore: decorator
+@inline function bwd_row(
+  kind: i32, resetAfter: bool, j0: i32, jv: i32, j1: i32, H4: usize,
+  gt: usize, cn: usize, cp: usize, dhb: usize, dcb: usize, a: usize, hp: usize, hn: usize, dx: usize, dg: usize,
+): void {
+  let j = j0;
+  if (kind == LSTM) {
+    for (; j < jv; j += 4) {
+      const u = <usize>j << 2;
+      lstm_bwd_units(gt + u, H4, cn + u, cp + u, dhb + u, dcb + u, dx + u, true);
+    }
+    for (; j < j1; j++) {
+      const u = <usize>j << 2;
+      lstm_bwd_units(gt + u, H4, cn + u, cp + u, dhb + u, dcb + u, dx + u, false);
+    }
+  } else if (kind == GRU && resetAfter) {
+    for (; j < jv; j += 4) {
+      const u = <usize>j << 2;
+      gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, true, true);
+    }
+    for (; j < j1; j++) {
+      const u = <usize>j << 2;
+      gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, true, false);
+    }
+  } else if (kind == GRU) {
+    for (; j < jv; j += 4) {
+      const u = <usize>j << 2;
+      gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, false, true);
+    }
+    for (; j < j1; j++) {
+      const u = <usize>j << 2;
+      gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, false, false);
+    }
+  } else {
+    const relu = kind == RNN_RELU;
+    for (; j < jv; j += 4) {
+      const u = <usize>j << 2;
+      rnn_bwd_units(hn + u, dhb + u, dx + u, relu, true);
+    }
+    for (; j < j1; j++) {
+      const u = <usize>j << 2;
+      rnn_bwd_units(hn + u, dhb + u, dx + u, relu, false);
+    }
+  }
+}
+
 /** dh += dOut row (vectorized with a scalar tail). */
 function add_row(dst: usize, src: usize, n: i32): void {
   let j = 0;
@@ -879,54 +944,8 @@ export function seq_backward(
       const dhb = dh + bo;
       if (dOut != 0) add_row(dhb, dOut + <usize>(t * B + b) * ldD4, H);
       const gt = gatesT + <usize>b * G4;
-      if (kind == LSTM) {
-        const cn = cCur + bo, cp = cPrev + bo, dcb = dc + bo;
-        let j = 0;
-        for (; j < hv; j += 4) {
-          const u = <usize>j << 2;
-          lstm_bwd_units(gt + u, H4, cn + u, cp + u, dhb + u, dcb + u, dx + u, true);
-        }
-        for (; j < H; j++) {
-          const u = <usize>j << 2;
-          lstm_bwd_units(gt + u, H4, cn + u, cp + u, dhb + u, dcb + u, dx + u, false);
-        }
-        if (dg != dx) memory.copy(dg, dx, G4);
-      } else if (kind == GRU) {
-        const a = auxT + bo, hp = hPrev + bo;
-        let j = 0;
-        if (resetAfter) {
-          for (; j < hv; j += 4) {
-            const u = <usize>j << 2;
-            gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, true, true);
-          }
-          for (; j < H; j++) {
-            const u = <usize>j << 2;
-            gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, true, false);
-          }
-        } else {
-          for (; j < hv; j += 4) {
-            const u = <usize>j << 2;
-            gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, false, true);
-          }
-          for (; j < H; j++) {
-            const u = <usize>j << 2;
-            gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, false, false);
-          }
-        }
-      } else {
-        const relu = kind == RNN_RELU;
-        const hn = hCur + bo;
-        let j = 0;
-        for (; j < hv; j += 4) {
-          const u = <usize>j << 2;
-          rnn_bwd_units(hn + u, dhb + u, dx + u, relu, true);
-        }
-        for (; j < H; j++) {
-          const u = <usize>j << 2;
-          rnn_bwd_units(hn + u, dhb + u, dx + u, relu, false);
-        }
-        if (dg != dx) memory.copy(dg, dx, G4);
-      }
+      bwd_row(kind, resetAfter, 0, hv, H, H4, gt, cCur + bo, cPrev + bo, dhb, dc + bo, auxT + bo, hPrev + bo, hCur + bo, dx, dg);
+      if (kind != GRU && dg != dx) memory.copy(dg, dx, G4);
     }
 
     if (split) {
