@@ -43,3 +43,24 @@ export function assertWithin(
   }
   return worst;
 }
+
+/**
+ * The float32 error bound of one element of C = op(A)·op(B) (+ C0): 2(K+2)·u·Σ|a·b| (+ |C0|),
+ * u = 2^-24 — for assertWithin(got, gemmRef's result, gemmTolerance(...)).
+ */
+export function gemmTolerance(
+  transA: boolean, transB: boolean, K: number, A: Float32Array, lda: number, B: Float32Array, ldb: number,
+  ldc: number, C0: Float32Array | null,
+): (idx: number) => number {
+  const u = 2 ** -24;
+  return (idx) => {
+    const i = Math.floor(idx / ldc), j = idx % ldc;
+    let s = C0 ? Math.abs(C0[idx]!) : 0;
+    for (let p = 0; p < K; p++) {
+      const a = transA ? A[p * lda + i]! : A[i * lda + p]!;
+      const b = transB ? B[j * ldb + p]! : B[p * ldb + j]!;
+      s += Math.abs(a * b);
+    }
+    return 2 * (K + 2) * u * s + 1e-30;
+  };
+}

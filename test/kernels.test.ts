@@ -16,7 +16,7 @@ import {
   loadWasmBackend, unavailableReason, wasmVariant, wasmVariants, type WasmBackend, type WasmVariant,
 } from '../src/kernels/wasm/backend.js';
 import { backendFor, backendName, getBackend, getThreads, referenceBackend } from '../src/kernels/index.js';
-import { assertWithin, nanArray, prng, randArray } from './kernel-helpers.js';
+import { assertWithin, gemmTolerance, nanArray, prng, randArray } from './kernel-helpers.js';
 
 // ---------------------------------------------------------------------------------------------
 // Which variants run here
@@ -127,17 +127,7 @@ function gemmCheck(
   const Cr = Cw.slice();
   gemmRef(transA, transB, M, N, K, A, lda, B, ldb, Cr, ldc, accumulate);
   backend.gemm(transA, transB, M, N, K, A, lda, B, ldb, Cw, ldc, accumulate);
-  const u = 2 ** -24;
-  assertWithin(Cw, Cr, (idx) => {
-    const i = Math.floor(idx / ldc), j = idx % ldc;
-    let s = accumulate ? Math.abs(C0[idx]!) : 0;
-    for (let p = 0; p < K; p++) {
-      const a = transA ? A[p * lda + i]! : A[i * lda + p]!;
-      const b = transB ? B[j * ldb + p]! : B[p * ldb + j]!;
-      s += Math.abs(a * b);
-    }
-    return 2 * (K + 2) * u * s + 1e-30;
-  }, `gemm(${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}, M=${M} N=${N} K=${K}, acc=${accumulate}, pad=${pad}, ${special}) C`);
+  assertWithin(Cw, Cr, gemmTolerance(transA, transB, K, A, lda, B, ldb, ldc, accumulate ? C0 : null), `gemm(${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}, M=${M} N=${N} K=${K}, acc=${accumulate}, pad=${pad}, ${special}) C`);
 }
 
 for (const { variant, backend } of runnable) {

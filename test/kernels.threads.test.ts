@@ -16,7 +16,7 @@ import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/w
 import { getBackend, getThreads, referenceBackend, setBackend, setThreads } from '../src/kernels/index.js';
 import { GRU, LSTM } from '../src/layers/recurrent.js';
 import { Tensor } from '../src/tensor/tensor.js';
-import { assertWithin, nanArray, prng, randArray } from './kernel-helpers.js';
+import { assertWithin, gemmTolerance, nanArray, prng, randArray } from './kernel-helpers.js';
 
 const TIMEOUT = { timeout: 60_000 };
 
@@ -83,17 +83,7 @@ function gemmCheck(
   assertSame(Cw, Cs, `${tag} C vs one thread`);
   if (!withRef) return;
   gemmRef(transA, transB, M, N, K, A, lda, B, ldb, Cr, ldc, accumulate);
-  const u = 2 ** -24;
-  assertWithin(Cw, Cr, (idx) => {
-    const i = Math.floor(idx / ldc), j = idx % ldc;
-    let sum = accumulate ? Math.abs(C0[idx]!) : 0;
-    for (let p = 0; p < K; p++) {
-      const a = transA ? A[p * lda + i]! : A[i * lda + p]!;
-      const b = transB ? B[j * ldb + p]! : B[p * ldb + j]!;
-      sum += Math.abs(a * b);
-    }
-    return 2 * (K + 2) * u * sum + 1e-30;
-  }, `${tag} C vs reference`);
+  assertWithin(Cw, Cr, gemmTolerance(transA, transB, K, A, lda, B, ldb, ldc, accumulate ? C0 : null), `${tag} C vs reference`);
 }
 
 /**

@@ -98,7 +98,7 @@ export function layerForwardComposed(backend: Backend, a: LayerForwardArgs, scra
   if (withBias) {
     const row = scratch('biasRow', G);
     foldBias(kind, H, a.bih!, a.bhh!, row);
-    for (let r = 0; r < TB; r++) xg.set(row.subarray(0, G), r * G);
+    fillRows(xg, row, TB, G);
   }
   backend.gemm(false, true, TB, G, I, a.x, I, a.wih, I, xg, G, withBias);
   let part = 0;

@@ -1,6 +1,6 @@
 // Embedding, Dense, Dropout and Activation: the non-recurrent Keras layers.
 import { getBackend } from '../kernels/index.js';
-import { denseBackward, denseForward, softmaxRows } from '../kernels/layer-ops.js';
+import { denseBackward, denseForward, softmaxRows, softmaxRowsRef } from '../kernels/layer-ops.js';
 import { glorotUniform, uniformInit } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
@@ -33,15 +33,7 @@ export function activationForward(act: ActivationName, x: Float32Array, y: Float
     case 'elu': for (let i = 0; i < n; i++) { const v = x[i]!; y[i] = v > 0 ? v : Math.expm1(v); } break;
     case 'swish': for (let i = 0; i < n; i++) { const v = x[i]!; y[i] = v / (1 + Math.exp(-v)); } break;
     case 'gelu': for (let i = 0; i < n; i++) { const v = x[i]!; y[i] = 0.5 * v * (1 + Math.tanh(SQRT_2_PI * (v + 0.044715 * v * v * v))); } break;
-    case 'softmax':
-      for (let r = 0; r < n; r += k) {
-        let m = -Infinity;
-        for (let j = 0; j < k; j++) m = Math.max(m, x[r + j]!);
-        let s = 0;
-        for (let j = 0; j < k; j++) { const e = Math.exp(x[r + j]! - m); y[r + j] = e; s += e; }
-        for (let j = 0; j < k; j++) y[r + j] /= s;
-      }
-      break;
+    case 'softmax': softmaxRowsRef(x, y, n / k, k, new Float64Array(n / k)); break;
   }
 }
 
@@ -220,12 +212,12 @@ export class Dense implements Layer {
     this.lse = null;
     if (this.activation === 'softmax') {
       // Softmax keeps each row's log-sum-exp: a fused cross-entropy reads the loss from it.
-      y = buf(this.y === this.z ? new Float32Array(0) : this.y, z.length);
+      y = buf(this.y, z.length); // (y is z only for 'linear', which never gets here)
       const lse = reuse && this.lseBuf.length === rows ? this.lseBuf : new Float64Array(rows);
       this.lse = this.lseBuf = lse;
       softmaxRows(getBackend(), z, y, rows, U, lse);
     } else if (this.activation !== 'linear') {
-      y = buf(this.y === this.z ? new Float32Array(0) : this.y, z.length);
+      y = buf(this.y, z.length);
       activationForward(this.activation, z, y, U);
     }
     this.x = x.data; this.z = z; this.y = y;

@@ -326,9 +326,13 @@ export class Recurrent {
     const backend = backendFor(this.params.data);
     const recMasks = this.recurrentMasks(opts.recurrentMask, B);
     const grad = opts.grad ?? true;
-    // The input is kept for backward: a copy, so the caller may reuse its array.
-    let input = this.scratch('x', T * B * I);
-    input.set(x.data);
+    // Kept for backward as a copy (the caller may reuse its array); inference reads it in place
+    // when it already has the layer's element type.
+    let input = x.data;
+    if (grad || !(input instanceof (this.dtype === 'float64' ? Float64Array : Float32Array))) {
+      input = this.scratch('x', T * B * I);
+      input.set(x.data);
+    }
     const hN = this.make(L * D * BH);
     const cN = this.kind === 'lstm' ? this.make(L * D * BH) : null;
     const layers: LayerCache[] = [];

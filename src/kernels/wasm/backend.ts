@@ -41,11 +41,9 @@ export class WasmBackend extends WasmHost {
   /** y = tanh(x) or σ(x) with the kernels' rational approximation (for the accuracy test). */
   approx(which: 'tanh' | 'sigmoid', x: Float32Array): Float32Array {
     const n = x.length;
-    const bytes = this.base + 2 * n * 4;
-    const mem = this.kernels.memory;
-    if (bytes > mem.buffer.byteLength) mem.grow(Math.ceil((bytes - mem.buffer.byteLength) / 65536));
-    const f32 = new Float32Array(mem.buffer);
-    const px = this.base, py = this.base + n * 4;
+    this.reset();
+    const px = this.alloc(n * 4), py = this.alloc(n * 4);
+    const { f32 } = this.commit();
     f32.set(x, px >> 2);
     this.kernels.approx_activation(which === 'tanh' ? 0 : 1, px, py, n);
     return f32.slice(py >> 2, (py >> 2) + n);

@@ -18,7 +18,9 @@
 //
 // Subclasses decide where each kernel runs through the hooks at the bottom (the two-thread
 // backend sends large ones to both threads and reruns a call on one thread if its worker is lost).
-import { denseBackwardComposed, denseForwardComposed, foldBias, layerBackwardComposed, layerForwardComposed } from '../layer-ops.js';
+import {
+  denseBackwardComposed, denseForwardComposed, foldBias, layerBackwardComposed, layerForwardComposed, reorderRows,
+} from '../layer-ops.js';
 import { seqBackwardRef, seqForwardRef } from '../reference.js';
 import type {
   Backend, CellKind, DenseBackwardArgs, DenseForwardArgs, F, LayerBackwardArgs, LayerForwardArgs, ResidentCache, SeqBackwardArgs,
@@ -70,28 +72,6 @@ function gemmExtents(transA: boolean, transB: boolean, M: number, N: number, K: 
 
 /** Whether a layer operation's x/out/dOut/dx rows are batch-first ((b·T + t) order). */
 const isBatchFirst = (a: object): boolean => (a as { batchFirst?: boolean }).batchFirst === true;
-
-/**
- * Copies n rows of w floats between a caller's array and wasm memory, reordering them between
- * batch-first (row b·T + t, stride ld from offset) and time-major (row t·B + b, stride w) order.
- */
-function rowsIn(src: F, offset: number, ld: number, f32: Float32Array, at: number, T: number, B: number, w: number): void {
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      const s = offset + (b * T + t) * ld;
-      f32.set(src.subarray(s, s + w) as Float32Array, at + (t * B + b) * w);
-    }
-  }
-}
-
-function rowsOut(f32: Float32Array, at: number, dst: F, offset: number, ld: number, T: number, B: number, w: number): void {
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      const s = at + (t * B + b) * w;
-      dst.set(f32.subarray(s, s + w), offset + (b * T + t) * ld);
-    }
-  }
-}
 
 /** Where a cache's arrays live in wasm memory (0 = not used by the cell). */
 interface CachePtrs { pH: number; pC: number; pG: number; pAux: number }
@@ -153,12 +133,12 @@ export abstract class WasmHost implements Backend {
 
   // ---- linear memory: a bump allocator reset at the start of every call ----
 
-  private reset(): void {
+  protected reset(): void {
     this.top = this.base;
   }
 
   /** Reserves `bytes` (64-byte aligned) and returns the address. */
-  private alloc(bytes: number): number {
+  protected alloc(bytes: number): number {
     const p = this.top;
     this.top = align64(p + bytes);
     return p;
@@ -168,7 +148,7 @@ export abstract class WasmHost implements Backend {
    * Grows the memory to cover everything allocated since reset() and returns fresh views.
    * Must be called after the last alloc() and before any copy.
    */
-  private commit(): { f32: Float32Array; i32: Int32Array } {
+  protected commit(): { f32: Float32Array; i32: Int32Array } {
     const mem = this.memory;
     if (this.top > MAX_BYTES) throw new RangeError(`${this.label}: call needs ${this.top} bytes of linear memory (> 4 GiB)`);
     const have = mem.buffer.byteLength;
@@ -334,7 +314,7 @@ export abstract class WasmHost implements Backend {
       const pP = this.alloc(this.k.packed_bytes(I, G)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
       const L = this.layoutForward(args, mt && parS, resident);
       const { f32, i32 } = this.commit();
-      if (isBatchFirst(args)) rowsIn(x, 0, I, f32, pX >> 2, T, B, I);
+      if (isBatchFirst(args)) reorderRows(x, 0, I, f32, pX >> 2, I, T, B, I, false);
       else f32.set(x.subarray(0, TB * I), pX >> 2);
       f32.set(wih.subarray(0, G * I), pWih >> 2);
       // Every xg row starts as the folded bias row (in the GEMM's registers) and the product is
@@ -375,12 +355,12 @@ export abstract class WasmHost implements Backend {
       const { f32, i32 } = this.commit();
       this.loadBackward(args, L, f32, i32, cache);
       const bf = isBatchFirst(args);
-      if (bf) rowsIn(x, 0, I, f32, pX >> 2, T, B, I); else f32.set(x.subarray(0, TB * I), pX >> 2);
+      if (bf) reorderRows(x, 0, I, f32, pX >> 2, I, T, B, I, false); else f32.set(x.subarray(0, TB * I), pX >> 2);
       f32.set(wih.subarray(0, G * I), pWih >> 2);
       f32.set(dWih.subarray(0, G * I), pDWih >> 2);
       f32.set(dWhh.subarray(0, G * H), pDWhh >> 2);
       if (args.accumulateDx) {
-        if (bf) rowsIn(dx, 0, I, f32, pDx >> 2, T, B, I); else f32.set(dx.subarray(0, TB * I), pDx >> 2);
+        if (bf) reorderRows(dx, 0, I, f32, pDx >> 2, I, T, B, I, false); else f32.set(dx.subarray(0, TB * I), pDx >> 2);
       }
       this.runSeqBackward(mt && parS, this.backwardArgs(args, L));
       const { pDxg, pDgh } = L;
@@ -402,7 +382,7 @@ export abstract class WasmHost implements Backend {
         const sx = pDb >> 2, sh = pDgh !== pDxg ? sx + G : sx;
         for (let j = 0; j < G; j++) { dbih[j] += f32[sx + j]!; dbhh[j] += f32[sh + j]!; }
       }
-      if (bf) rowsOut(f32, pDx >> 2, dx, 0, I, T, B, I); else dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + TB * I));
+      if (bf) reorderRows(f32, pDx >> 2, I, dx, 0, I, T, B, I, true); else dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + TB * I));
       dWih.set(f32.subarray(pDWih >> 2, (pDWih >> 2) + G * I));
       dWhh.set(f32.subarray(pDWhh >> 2, (pDWhh >> 2) + G * H));
       this.storeBackward(args, L, f32);
@@ -545,7 +525,7 @@ export abstract class WasmHost implements Backend {
   ): void {
     const { kind, T, B, H } = a;
     const G = gateWidth(kind, H), BH = B * H, TB = T * B;
-    if (isBatchFirst(a)) rowsOut(f32, L.pOut >> 2, a.out, a.outOffset, a.ldOut, T, B, H);
+    if (isBatchFirst(a)) reorderRows(f32, L.pOut >> 2, H, a.out, a.outOffset, a.ldOut, T, B, H, true);
     else a.out.set(f32.subarray(L.pOut >> 2, (L.pOut >> 2) + L.outLen), a.outOffset);
     if (!cache) return;
     cache.h.set(f32.subarray(L.pH >> 2, (L.pH >> 2) + (T + 1) * BH));
@@ -631,7 +611,7 @@ export abstract class WasmHost implements Backend {
       if (L.pG) f32.set(cache.gates.subarray(0, TB * G), L.pG >> 2);
       if (L.pAux) f32.set(cache.aux.subarray(0, TB * H), L.pAux >> 2);
     }
-    if (a.dOut && isBatchFirst(a)) rowsIn(a.dOut, dOutOffset, a.ldDOut, f32, L.pDOut >> 2, T, B, H);
+    if (a.dOut && isBatchFirst(a)) reorderRows(a.dOut, dOutOffset, a.ldDOut, f32, L.pDOut >> 2, H, T, B, H, false);
     else if (a.dOut) f32.set(a.dOut.subarray(dOutOffset, dOutOffset + L.dOutLen) as Float32Array, L.pDOut >> 2);
     if (a.dhN) f32.set(a.dhN.subarray(0, BH) as Float32Array, L.pDhN >> 2);
     if (L.pDcN) f32.set(a.dcN!.subarray(0, BH) as Float32Array, L.pDcN >> 2);
