@@ -149,7 +149,7 @@ async function main(): Promise<void> {
     },
   });
   if (v.help) {
-    process.stdout.write(`Usage: npm run bench [-- --workload NAME] [--json] [--threads 1|2] [--out file.json]\nWorkloads: ${Object.keys(WORKLOADS).join(', ')}\n`);
+    process.stdout.write(`Usage: npm run bench [-- --workload NAME] [--json] [--threads 1|2] [--out file.json]\nWorkloads: ${Object.keys(WORKLOADS).join(', ')}\n--threads: kernel threads (default: the library's own, two on a machine with 2+ cores)\n`);
     return;
   }
   if (v.threads !== undefined && v.threads !== '1' && v.threads !== '2') {
