@@ -225,7 +225,7 @@ export function gemm_mt(
  */
 // @ts-ignore: decorator
 @inline function unit_chunk(B: i32, G: i32, H: i32): i32 {
-  const chunks = <i32>min<i64>(16, max<i64>(2, (<i64>B * G * H) >> 17));
+  const chunks = <i32>min<i64>(16, max<i64>(8, (<i64>B * G * H) >> 17));
   return max(8, ((H + chunks - 1) / chunks + 7) & ~7);
 }
 
@@ -258,15 +258,20 @@ export function seq_forward_mt(
   const nFirst = split ? 2 : nb; // GRU without resetAfter: the n block after the reset
 
   // Phase 0: pack W_hhᵀ for each chunk's units in each gate block (rows g*H + j of W_hh).
-  let phase = 0, target = nc;
-  for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
-    const j0 = c * U, w = min(H, j0 + U) - j0;
-    for (let g = 0; g < nb; g++) {
-      pack_b_nr8(true, H, w, whh + (<usize>g * H + j0) * H4, H, scratch + <usize>(c * nb + g) * blk);
+  // Batch 1 reads W_hh as it lies (gemv): nothing to pack.
+  const gemv1row = B == 1;
+  let phase = 0, target = 0;
+  if (!gemv1row) {
+    target = nc;
+    for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
+      const j0 = c * U, w = min(H, j0 + U) - j0;
+      for (let g = 0; g < nb; g++) {
+        pack_b_nr8(true, H, w, whh + (<usize>g * H + j0) * H4, H, scratch + <usize>(c * nb + g) * blk);
+      }
+      chunk_done(sync, tid);
     }
-    chunk_done(sync, tid);
+    wait_done(sync, tid, target);
   }
-  wait_done(sync, tid, target);
 
   for (let s = 0; s < T; s++) {
     const t = reverse ? T - 1 - s : s;
@@ -283,12 +288,19 @@ export function seq_forward_mt(
     phase++; target += nc;
     let packed = false;
     for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
-      if (!packed) { pack_a_all(B, H, hPrev, H4, 4, Ap); packed = true; }
       const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0;
       const jv = j0 + (w & ~3); // units [j0, jv) 4 at a time, [jv, j1) one at a time
       const u0 = <usize>j0 << 2, w4 = <usize>w << 2;
-      for (let g = 0; g < nFirst; g++) {
-        gemm_prepacked(B, w, H, Ap, scratch + <usize>(c * nb + g) * blk, pstride, gh + ((<usize>g * H + j0) << 2), G);
+      if (gemv1row) {
+        for (let g = 0; g < nFirst; g++) {
+          const r0 = <usize>g * H + j0;
+          gemv(w, H, whh + r0 * H4, H, hPrev, gh + (r0 << 2));
+        }
+      } else {
+        if (!packed) { pack_a_all(B, H, hPrev, H4, 4, Ap); packed = true; }
+        for (let g = 0; g < nFirst; g++) {
+          gemm_prepacked(B, w, H, Ap, scratch + <usize>(c * nb + g) * blk, pstride, gh + ((<usize>g * H + j0) << 2), G);
+        }
       }
       for (let b = 0; b < B; b++) {
         const bo = <usize>b * H4;
@@ -316,10 +328,15 @@ export function seq_forward_mt(
       phase++; target += nc;
       packed = false;
       for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
-        if (!packed) { pack_a_all(B, H, auxT, H4, 4, Ap); packed = true; }
         const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0;
         const jv = j0 + (w & ~3);
-        gemm_prepacked(B, w, H, Ap, scratch + <usize>(c * nb + 2) * blk, pstride, gh + ((2 * <usize>H + j0) << 2), G);
+        if (gemv1row) {
+          const r0 = 2 * <usize>H + j0;
+          gemv(w, H, whh + r0 * H4, H, auxT, gh + (r0 << 2));
+        } else {
+          if (!packed) { pack_a_all(B, H, auxT, H4, 4, Ap); packed = true; }
+          gemm_prepacked(B, w, H, Ap, scratch + <usize>(c * nb + 2) * blk, pstride, gh + ((2 * <usize>H + j0) << 2), G);
+        }
         for (let b = 0; b < B; b++) {
           if (!row_valid(lengths, b, t)) continue;
           const bo = <usize>b * H4;

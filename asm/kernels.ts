@@ -499,6 +499,91 @@ export function gemm(
   gemm_packed(M, N, K, A, rs, ks, P, <usize>K * 32, C, ldc, accumulate, accumulate ? 0 : bias);
 }
 
+// ------------------------------------------------------------------------------------------
+// GEMV for batch 1:  y[r] = Σ_k W[r, k]·h[k] for rows [0, rows) of a row-major W
+//
+// One row of the recurrent product is a dot product along the row of W, so W is read where it
+// lies: no packing (which, for a 256×1024 W_hh, cost as much as several steps), and a thread
+// that takes the same rows every step keeps its half of the weights in its own core's L2.
+// Four rows at a time share each load of h; each row sums its k ≡ 0..3 and k ≡ 4..7 (mod 8)
+// terms in two f32x4 accumulators (8 in flight, enough to cover the multiply-add latency), the
+// K % 8 tail goes into the first (4 wide) or a scalar (1 wide), and a row's lanes are reduced
+// as ((l0 + l2) + (l1 + l3)) + scalar. A row's result depends only on the row and h, never on
+// which group of rows it was computed with, so any split of the rows between threads gives the
+// same bits.
+// ------------------------------------------------------------------------------------------
+
+/** Rows [0, 4) of W (row stride ldwB bytes) times h: returns the four dot products. */
+// @ts-ignore: decorator
+@inline function gemv4(K: i32, w: usize, ldwB: usize, h: usize): v128 {
+  let w0 = w, w1 = w + ldwB, w2 = w + 2 * ldwB, w3 = w + 3 * ldwB;
+  let a0 = splat(0), b0 = splat(0), a1 = splat(0), b1 = splat(0);
+  let a2 = splat(0), b2 = splat(0), a3 = splat(0), b3 = splat(0);
+  const hEnd8 = h + (<usize>(K & ~7) << 2);
+  let hp = h;
+  while (hp < hEnd8) {
+    const x0 = v128.load(hp), x1 = v128.load(hp, 16);
+    a0 = fmadd(v128.load(w0), x0, a0); b0 = fmadd(v128.load(w0, 16), x1, b0);
+    a1 = fmadd(v128.load(w1), x0, a1); b1 = fmadd(v128.load(w1, 16), x1, b1);
+    a2 = fmadd(v128.load(w2), x0, a2); b2 = fmadd(v128.load(w2, 16), x1, b2);
+    a3 = fmadd(v128.load(w3), x0, a3); b3 = fmadd(v128.load(w3, 16), x1, b3);
+    hp += 32; w0 += 32; w1 += 32; w2 += 32; w3 += 32;
+  }
+  if (K & 4) {
+    const x0 = v128.load(hp);
+    a0 = fmadd(v128.load(w0), x0, a0); a1 = fmadd(v128.load(w1), x0, a1);
+    a2 = fmadd(v128.load(w2), x0, a2); a3 = fmadd(v128.load(w3), x0, a3);
+    hp += 16; w0 += 16; w1 += 16; w2 += 16; w3 += 16;
+  }
+  const s0 = f32x4.add(a0, b0), s1 = f32x4.add(a1, b1), s2 = f32x4.add(a2, b2), s3 = f32x4.add(a3, b3);
+  // Lane sums ((l0 + l2) + (l1 + l3)) of the four rows, as one vector.
+  const u01 = f32x4.add(v128.shuffle<f32>(s0, s1, 0, 1, 4, 5), v128.shuffle<f32>(s0, s1, 2, 3, 6, 7));
+  const u23 = f32x4.add(v128.shuffle<f32>(s2, s3, 0, 1, 4, 5), v128.shuffle<f32>(s2, s3, 2, 3, 6, 7));
+  let r = f32x4.add(v128.shuffle<f32>(u01, u23, 0, 2, 4, 6), v128.shuffle<f32>(u01, u23, 1, 3, 5, 7));
+  if (K & 3) {
+    let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
+    for (let o: usize = 0; o < (<usize>(K & 3) << 2); o += 4) {
+      const x = load<f32>(hp + o);
+      t0 += load<f32>(w0 + o) * x; t1 += load<f32>(w1 + o) * x;
+      t2 += load<f32>(w2 + o) * x; t3 += load<f32>(w3 + o) * x;
+    }
+    r = f32x4.add(r, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3));
+  }
+  return r;
+}
+
+/** One row of W times h, with exactly the arithmetic gemv4 applies to each of its rows. */
+// @ts-ignore: decorator
+@inline function gemv1(K: i32, w: usize, h: usize): f32 {
+  let a = splat(0), b = splat(0);
+  const hEnd8 = h + (<usize>(K & ~7) << 2);
+  let hp = h;
+  while (hp < hEnd8) {
+    a = fmadd(v128.load(w), v128.load(hp), a); b = fmadd(v128.load(w, 16), v128.load(hp, 16), b);
+    hp += 32; w += 32;
+  }
+  if (K & 4) { a = fmadd(v128.load(w), v128.load(hp), a); hp += 16; w += 16; }
+  const s = f32x4.add(a, b);
+  const u = f32x4.add(s, v128.shuffle<f32>(s, s, 2, 3, 0, 1));
+  let r = f32x4.extract_lane(u, 0) + f32x4.extract_lane(u, 1);
+  if (K & 3) {
+    let t: f32 = 0;
+    for (let o: usize = 0; o < (<usize>(K & 3) << 2); o += 4) t += load<f32>(w + o) * load<f32>(hp + o);
+    r += t;
+  }
+  return r;
+}
+
+/** y[r] = W[r, :]·h for rows [0, rows) (W row stride ldw floats, K >= 0 columns). */
+export function gemv(rows: i32, K: i32, W: usize, ldw: i32, h: usize, y: usize): void {
+  const ldwB = <usize>ldw << 2;
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    v128.store(y + (<usize>r << 2), gemv4(K, W + <usize>r * ldwB, ldwB, h));
+  }
+  for (; r < rows; r++) store<f32>(y + (<usize>r << 2), gemv1(K, W + <usize>r * ldwB, h));
+}
+
 /**
  * acc[k] = Σ_r M[r, k] over an (rows, cols) row-major matrix: bias gradients. Each column is
  * summed from zero in row order (the order of the TypeScript reference, so results agree bit
@@ -706,17 +791,20 @@ export function seq_forward(
   const ldOut4 = <usize>ldOut << 2;
   const split = kind == GRU && !resetAfter;
   const hv = H & ~3; // units handled 4 at a time; [hv, H) one at a time
-  // Pack W_hhᵀ (op(B)[k,g] = W_hh[g,k], K = H) once for the whole sequence.
-  const P = scratch;
+  // Pack W_hhᵀ (op(B)[k,g] = W_hh[g,k], K = H) once for the whole sequence; batch 1 reads W_hh
+  // as it lies (gemv).
+  const P = scratch, gemv1row = B == 1;
   let Pn: usize = 0, gh: usize;
   if (split) {
-    pack_b_nr8(true, H, 2 * H, whh, H, P);
     Pn = P + align64(packed_bytes(H, 2 * H));
-    pack_b_nr8(true, H, H, whh + 2 * <usize>H * H4, H, Pn);
     gh = Pn + align64(packed_bytes(H, H));
+    if (!gemv1row) {
+      pack_b_nr8(true, H, 2 * H, whh, H, P);
+      pack_b_nr8(true, H, H, whh + 2 * <usize>H * H4, H, Pn);
+    }
   } else {
-    pack_b_nr8(true, H, G, whh, H, P);
     gh = P + align64(packed_bytes(H, G));
+    if (!gemv1row) pack_b_nr8(true, H, G, whh, H, P);
   }
   const pstride = <usize>H * 32;
 
@@ -732,7 +820,8 @@ export function seq_forward(
 
     // One recurrent product per step: gh = h_prev · W_hhᵀ (B×G); GRU without resetAfter only
     // the r|z columns here, the n columns after the reset below.
-    gemm_packed(B, split ? 2 * H : G, H, hPrev, H4, 4, P, pstride, gh, G, false);
+    if (gemv1row) gemv(split ? 2 * H : G, H, whh, H, hPrev, gh);
+    else gemm_packed(B, split ? 2 * H : G, H, hPrev, H4, 4, P, pstride, gh, G, false);
 
     for (let b = 0; b < B; b++) {
       const bo = <usize>b * H4;
@@ -753,7 +842,8 @@ export function seq_forward(
     if (split) {
       // n columns: gh_n = (r⊙h_prev)·W_hnᵀ, the operand being this step's aux rows (zero for
       // padded rows), then the candidate and the new state.
-      gemm_packed(B, H, H, auxT, H4, 4, Pn, pstride, gh + 2 * H4, G, false);
+      if (gemv1row) gemv(H, H, whh + 2 * <usize>H * H4, H, auxT, gh + 2 * H4);
+      else gemm_packed(B, H, H, auxT, H4, 4, Pn, pstride, gh + 2 * H4, G, false);
       for (let b = 0; b < B; b++) {
         if (!row_valid(lengths, b, t)) continue;
         const bo = <usize>b * H4;

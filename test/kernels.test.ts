@@ -94,6 +94,51 @@ for (const { variant, backend } of runnable) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// GEMV (the batch-1 recurrent product)
+// ---------------------------------------------------------------------------------------------
+
+for (const { variant, backend } of runnable) {
+  test(`${variant}: gemv agrees with a float64 dot product on every K tail; a row's bits never depend on its neighbours`, () => {
+    const rnd = prng(808);
+    const u = 2 ** -24;
+    for (const rows of [1, 3, 4, 5, 8, 17]) {
+      for (const K of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 31, 64, 67]) {
+        for (const pad of [0, 3]) {
+          const ldw = K + pad, what = `gemv rows=${rows} K=${K} ldw=${ldw}`;
+          const W = randArray(rows * ldw + 1, rnd), h = randArray(K, rnd);
+          const y = backend.gemv(W, ldw, K, h, 0, rows);
+          const want = nanArray(rows + 4), bound = new Float64Array(rows);
+          for (let r = 0; r < rows; r++) {
+            let s = 0, a = 0;
+            for (let k = 0; k < K; k++) { s += W[r * ldw + k]! * h[k]!; a += Math.abs(W[r * ldw + k]! * h[k]!); }
+            want[r] = s;
+            bound[r] = 2 * (K + 2) * u * a;
+          }
+          // want[rows..rows+4) stays NaN: the kernel writes nothing past the last row.
+          assertWithin(y, want, (i) => bound[i]!, what);
+          // Any sub-range of rows (other 4-row groupings, a lone row) gives the same bits.
+          for (let r0 = 1; r0 < rows; r0 += 2) {
+            const part = backend.gemv(W, ldw, K, h, r0, rows);
+            for (let r = r0; r < rows; r++) assert.equal(part[r - r0], y[r], `${what}: row ${r} computed from row ${r0}`);
+          }
+        }
+      }
+    }
+    // Special values: NaN and Inf propagate along their row only; zeros give exactly zero.
+    const K = 13, rows = 6;
+    const W = randArray(rows * K, rnd), h = randArray(K, rnd);
+    W[1 * K + 12] = NaN; W[2 * K + 0] = Infinity; W[3 * K + 5] = -Infinity;
+    for (let k = 0; k < K; k++) W[4 * K + k] = 0;
+    const y = backend.gemv(W, K, K, h, 0, rows);
+    assert.ok(Number.isNaN(y[1]!), 'NaN in the K tail reaches its row');
+    assert.equal(y[2], h[0]! > 0 ? Infinity : -Infinity, '+Inf times h[0]');
+    assert.equal(y[3], h[5]! > 0 ? -Infinity : Infinity, '-Inf times h[5]');
+    assert.equal(y[4], 0, 'a zero row gives 0');
+    assert.ok(Number.isFinite(y[0]!) && Number.isFinite(y[5]!), 'the other rows stay finite');
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // GEMM
 // ---------------------------------------------------------------------------------------------
 

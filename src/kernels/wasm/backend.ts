@@ -22,6 +22,7 @@ export const wasmVariants: readonly WasmVariant[] = ['wasm-relaxed-simd', 'wasm-
 interface KernelExports extends CoreExports {
   memory: WebAssembly.Memory;
   approx_activation(which: number, x: number, y: number, n: number): void;
+  gemv(rows: number, K: number, W: number, ldw: number, h: number, y: number): void;
 }
 
 /** One instantiated kernel module and its own linear memory, on the calling thread. */
@@ -47,6 +48,22 @@ export class WasmBackend extends WasmHost {
     f32.set(x, px >> 2);
     this.kernels.approx_activation(which === 'tanh' ? 0 : 1, px, py, n);
     return f32.slice(py >> 2, (py >> 2) + n);
+  }
+
+  /**
+   * y[r] = W[r, :]·h for rows [r0, r1) of a row-major W (row stride ldw), with the batch-1 kernel
+   * of the sequence loops (for its tests); y is NaN wherever the kernel wrote nothing.
+   */
+  gemv(W: Float32Array, ldw: number, K: number, h: Float32Array, r0: number, r1: number): Float32Array {
+    const rows = r1 - r0;
+    this.reset();
+    const pW = this.alloc(W.length * 4), ph = this.alloc(Math.max(1, K) * 4), py = this.alloc((rows + 4) * 4);
+    const { f32 } = this.commit();
+    f32.set(W, pW >> 2);
+    f32.set(h.subarray(0, K), ph >> 2);
+    f32.fill(NaN, py >> 2, (py >> 2) + rows + 4);
+    this.kernels.gemv(rows, K, pW + r0 * ldw * 4, ldw, ph, py);
+    return f32.slice(py >> 2, (py >> 2) + rows + 4);
   }
 }
 

@@ -307,7 +307,7 @@ export abstract class WasmHost implements Backend {
     if (kind === 'lstm') { if (!cN) throw new TypeError(`${this.label}: LSTM needs cN`); this.need(cN, BH, 'cN'); }
     if ((bih === null) !== (bhh === null)) throw new TypeError(`${this.label}: give both biases or neither`);
     if (bih && bhh) { this.need(bih, G, 'bias_ih'); this.need(bhh, G, 'bias_hh'); }
-    const parG = this.gemmParallel(TB, G, I), parS = this.seqParallel(B, G, H);
+    const parS = this.seqParallel(B, G, H), parG = this.gemmParallel(TB, G, I, parS);
     this.session(parG || parS, (mt) => {
       this.reset();
       const pX = this.alloc(TB * I * 4), pWih = this.alloc(G * I * 4), pXg = this.alloc(TB * G * 4);
@@ -345,7 +345,7 @@ export abstract class WasmHost implements Backend {
     if ((dbih === null) !== (dbhh === null)) throw new TypeError(`${this.label}: give both bias gradients or neither`);
     if (dbih && dbhh) { this.need(dbih, G, 'dbih'); this.need(dbhh, G, 'dbhh'); }
     const parS = this.seqParallel(B, G, H);
-    const parWih = this.gemmParallel(G, I, TB), parWhh = this.gemmParallel(G, H, TB), parDx = this.gemmParallel(TB, I, G);
+    const parWih = this.gemmParallel(G, I, TB, parS), parWhh = this.gemmParallel(G, H, TB, parS), parDx = this.gemmParallel(TB, I, G, parS);
     this.session(parS || parWih || parWhh || parDx, (mt) => {
       this.reset();
       const L = this.layoutBackward(args, mt && parS, resident);
@@ -643,8 +643,11 @@ export abstract class WasmHost implements Backend {
     body(false);
   }
 
-  /** Whether a gemm of this size is worth two threads (never, on one thread). */
-  protected gemmParallel(_M: number, _N: number, _K: number): boolean {
+  /**
+   * Whether a gemm of this size is worth two threads (never, on one thread); `engaged`: the call
+   * runs its sequence loop on both threads anyway, so the partner is awake already.
+   */
+  protected gemmParallel(_M: number, _N: number, _K: number, _engaged = false): boolean {
     return false;
   }
 

@@ -51,7 +51,8 @@ export interface ThreadedOptions {
   gemmMinRows?: number;
   /**
    * Sequence calls whose per-step recurrent product B·G·H is below this run on one thread
-   * (default 2^19: an LSTM with H = 256 from batch 2; batch-1 inference stays on one thread).
+   * (default 2^17: from an LSTM with H = 182, a GRU with H = 209, a vanilla RNN with H = 363 at
+   * batch 1 — where each thread's half of W_hh starts to pay for the per-step hand-over).
    */
   seqMinWork?: number;
   /** Sequence calls with fewer hidden units H than this run on one thread (default 16; units are split by 8s). */
@@ -66,7 +67,7 @@ export interface ThreadedOptions {
 
 type Opts = Required<Omit<ThreadedOptions, 'variant' | 'workerUrl'>>;
 const DEFAULTS: Opts = {
-  gemmMinWork: 2 ** 23, gemmMinRows: 8, seqMinWork: 2 ** 19, seqMinHidden: 16, spin: 20000, timeoutMs: 30000,
+  gemmMinWork: 2 ** 23, gemmMinRows: 8, seqMinWork: 2 ** 17, seqMinHidden: 16, spin: 20000, timeoutMs: 30000,
 };
 
 /** The exports of the threaded build (pointers are byte addresses into the shared memory). */
@@ -469,8 +470,9 @@ export class ThreadedWasmBackend extends WasmHost {
     this.withFallback(mt, body);
   }
 
-  protected override gemmParallel(M: number, N: number, K: number): boolean {
-    return M >= this.options.gemmMinRows && M * N * K >= this.options.gemmMinWork;
+  protected override gemmParallel(M: number, N: number, K: number, engaged = false): boolean {
+    // With the partner awake for the sequence loop, splitting pays from an eighth of the size.
+    return M >= this.options.gemmMinRows && M * N * K >= this.options.gemmMinWork / (engaged ? 8 : 1);
   }
 
   protected override seqParallel(B: number, G: number, H: number): boolean {
