@@ -294,7 +294,24 @@ export function pack_b_nr8(transB: bool, K: i32, N: i32, B: usize, ldb: i32, P: 
  */
 function pack_a_4(mc: i32, kc: i32, a: usize, rs: usize, ks: usize, dst: usize): void {
   const groupBytes = <usize>kc << 4;
-  for (let i = 0; i < mc; i += 4) {
+  let i0 = 0;
+  if (rs == 4) {
+    // Aᵀ, 16 rows (four groups, one 64-byte line) per pass over k: with the k stride a multiple
+    // of 4 KiB (lda = 1024), every k maps to the same cache set, so a pass per group would find
+    // the lines evicted and read each one four times from farther away.
+    for (; i0 + 16 <= mc; i0 += 16) {
+      const src = a + (<usize>i0 << 2);
+      const d = dst + <usize>(i0 >> 2) * groupBytes;
+      for (let k = 0; k < kc; k++) {
+        const s = src + <usize>k * ks, o = d + (<usize>k << 4);
+        v128.store(o, v128.load(s));
+        v128.store(o + groupBytes, v128.load(s, 16));
+        v128.store(o + 2 * groupBytes, v128.load(s, 32));
+        v128.store(o + 3 * groupBytes, v128.load(s, 48));
+      }
+    }
+  }
+  for (let i = i0; i < mc; i += 4) {
     const mr = min(4, mc - i);
     const src = a + <usize>i * rs;
     const d = dst + <usize>(i >> 2) * groupBytes;
