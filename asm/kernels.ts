@@ -604,22 +604,18 @@ export function gemv(rows: i32, K: i32, W: usize, ldw: i32, h: usize, y: usize):
 /**
  * acc[k] = Σ_r M[r, k] over an (rows, cols) row-major matrix: bias gradients. Each column is
  * summed from zero in row order (the order of the TypeScript reference, so results agree bit
- * for bit), four columns per f32x4 lane group.
+ * for bit). The rows are read in memory order, each added into acc (four columns per f32x4):
+ * walking down a column instead would hit one cache set per 4 KiB of row stride.
  */
 export function col_sum(M: usize, rows: i32, cols: i32, acc: usize): void {
-  const rowBytes = <usize>cols << 2;
-  let k = 0;
-  for (; k + 4 <= cols; k += 4) {
-    let s = f32x4.splat(0);
-    let p = M + (<usize>k << 2);
-    for (let r = 0; r < rows; r++) { s = f32x4.add(s, v128.load(p)); p += rowBytes; }
-    v128.store(acc + (<usize>k << 2), s);
-  }
-  for (; k < cols; k++) {
-    let s: f32 = 0;
-    let p = M + (<usize>k << 2);
-    for (let r = 0; r < rows; r++) { s += load<f32>(p); p += rowBytes; }
-    store<f32>(acc + (<usize>k << 2), s);
+  const rowBytes = <usize>cols << 2, vBytes = <usize>(cols & ~3) << 2;
+  memory.fill(acc, 0, rowBytes);
+  let p = M;
+  for (let r = 0; r < rows; r++) {
+    let o: usize = 0;
+    for (; o < vBytes; o += 16) v128.store(acc + o, f32x4.add(v128.load(acc + o), v128.load(p + o)));
+    for (; o < rowBytes; o += 4) store<f32>(acc + o, load<f32>(acc + o) + load<f32>(p + o));
+    p += rowBytes;
   }
 }
 
