@@ -244,7 +244,7 @@ export function seq_forward_mt(
   tid: i32, sync: usize,
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
   xg: usize, whh: usize, bhn: usize, out: usize, ldOut: i32,
-  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize,
+  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool,
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
   const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
@@ -275,12 +275,13 @@ export function seq_forward_mt(
 
   for (let s = 0; s < T; s++) {
     const t = reverse ? T - 1 - s : s;
-    const cur = reverse ? t : t + 1;
-    const prev = reverse ? t + 1 : t;
+    // slim: two state slots used in turn, one step's gates/aux (nothing kept for backward).
+    const cur = slim ? (s + 1) & 1 : reverse ? t : t + 1;
+    const prev = slim ? s & 1 : reverse ? t + 1 : t;
     const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
     const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
-    const xgT = xg + <usize>t * B * G4, gatesT = cgates + <usize>t * B * G4;
-    const auxT = caux + <usize>t * BH4;
+    const xgT = xg + <usize>t * B * G4, gatesT = cgates + (slim ? 0 : <usize>t * B * G4);
+    const auxT = caux + (slim ? 0 : <usize>t * BH4);
     const outT = out + <usize>t * B * ldOut4;
 
     // Phase: products h_prev·W_hhᵀ for a chunk's units (every gate block, or r|z), then the

@@ -793,11 +793,14 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
  * caller's outOffset; row (t,b) is at out + 4*(t*B + b)*ldOut. bhn always points at H floats
  * (zeros when the layer has no bias). lengths = 0 means every sequence has length T.
  * Padded rows: h, c carried; out row zero; gates (and aux) rows zero.
+ * slim (inference, nothing kept for backward): ch/cc hold two slots used in turn (h0 in slot 0,
+ * the final state in slot T & 1) and cgates/caux one step's rows, so the loop's writes stay in
+ * cache instead of streaming T steps of gates out to memory.
  */
 export function seq_forward(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
   xg: usize, whh: usize, bhn: usize, out: usize, ldOut: i32,
-  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize,
+  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool,
 ): void {
   const G = gate_width(kind, H);
   const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
@@ -823,12 +826,13 @@ export function seq_forward(
 
   for (let s = 0; s < T; s++) {
     const t = reverse ? T - 1 - s : s;
-    const cur = reverse ? t : t + 1;
-    const prev = reverse ? t + 1 : t;
+    // slim: two state slots used in turn, one step's gates/aux (nothing kept for backward).
+    const cur = slim ? (s + 1) & 1 : reverse ? t : t + 1;
+    const prev = slim ? s & 1 : reverse ? t + 1 : t;
     const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
     const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
-    const xgT = xg + <usize>t * B * G4, gatesT = cgates + <usize>t * B * G4;
-    const auxT = caux + <usize>t * BH4;
+    const xgT = xg + <usize>t * B * G4, gatesT = cgates + (slim ? 0 : <usize>t * B * G4);
+    const auxT = caux + (slim ? 0 : <usize>t * BH4);
     const outT = out + <usize>t * B * ldOut4;
 
     // One recurrent product per step: gh = h_prev · W_hhᵀ (B×G); GRU without resetAfter only

@@ -50,6 +50,8 @@ for (const kind of ['lstm', 'gru', 'rnn_tanh', 'rnn_relu'] as CellKind[]) {
       cases.push({ kind, resetAfter, T: 4, B: 3, H: 5, I: 7, lengths: null, reverse, bias: true });
       cases.push({ kind, resetAfter, T: 6, B: 9, H: 17, I: 4, lengths: [6, 1, 0, 3, 6, 2, 5, 4, 6], reverse, bias: !reverse });
       cases.push({ kind, resetAfter, T: 5, B: 3, H: 9, I: 6, lengths: [2, 5, 4], reverse, bias: true, batchFirst: true });
+      // Batch 1 (the GEMV recurrent product), an odd T (the slim loop's final state in slot 1).
+      cases.push({ kind, resetAfter, T: 7, B: 1, H: 13, I: 5, lengths: reverse ? [5] : null, reverse, bias: true });
     }
   }
 }

@@ -312,7 +312,8 @@ export abstract class WasmHost implements Backend {
       this.reset();
       const pX = this.alloc(TB * I * 4), pWih = this.alloc(G * I * 4), pXg = this.alloc(TB * G * 4);
       const pP = this.alloc(this.k.packed_bytes(I, G)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
-      const L = this.layoutForward(args, mt && parS, resident);
+      // Nothing kept for backward (predict, evaluate): the slim loop.
+      const L = this.layoutForward(args, mt && parS, resident, !resident && !cache);
       const { f32, i32 } = this.commit();
       if (isBatchFirst(args)) reorderRows(x, 0, I, f32, pX >> 2, I, T, B, I, false);
       else f32.set(x.subarray(0, TB * I), pX >> 2);
@@ -323,7 +324,7 @@ export abstract class WasmHost implements Backend {
       this.runGemm(mt && parG, [0, 1, TB, G, I, pX, I, pWih, I, pXg, G, 0, pP, pBias]);
       this.loadForward(args, L, f32, i32);
       this.runSeqForward(mt && parS, this.forwardArgs(args, L, pXg));
-      const fin = (args.reverse ? 0 : T) * BH;
+      const fin = (L.slim ? T & 1 : args.reverse ? 0 : T) * BH;
       hN.set(f32.subarray((L.pH >> 2) + fin, (L.pH >> 2) + fin + BH));
       if (cN) cN.set(f32.subarray((L.pC >> 2) + fin, (L.pC >> 2) + fin + BH));
       this.storeForward(args, L, f32, cache);
@@ -486,17 +487,17 @@ export abstract class WasmHost implements Backend {
     if (kind === 'gru') this.need(c.aux, TB * H, 'cache.aux');
   }
 
-  private layoutForward(a: SeqForwardArgs | LayerForwardArgs, mt: boolean, resident: CachePtrs | null = null) {
+  private layoutForward(a: SeqForwardArgs | LayerForwardArgs, mt: boolean, resident: CachePtrs | null = null, slim = false) {
     const { kind, T, B, H, lengths } = a;
     const G = gateWidth(kind, H), TB = T * B, code = KIND_CODE[kind];
     // Batch-first outputs: the kernel writes compact time-major rows, reordered on the way out.
     const ldOut = isBatchFirst(a) ? H : a.ldOut;
     const outLen = (TB - 1) * ldOut + H;
     return {
-      outLen, ldOut,
+      outLen, ldOut, slim,
       pW: this.alloc(G * H * 4), pBhn: this.alloc(H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
       pOut: this.alloc(outLen * 4),
-      ...this.cachePtrs(kind, T, B, H, resident),
+      ...this.cachePtrs(kind, T, B, H, resident, slim),
       pS: this.alloc(this.seqForwardScratch(mt, code, +a.resetAfter, B, H)),
     };
   }
@@ -510,13 +511,13 @@ export abstract class WasmHost implements Backend {
     if (lengths) i32.set(lengths.subarray(0, B), L.pLen >> 2);
     // The output rows are strided: keep the caller's values between them when there are gaps.
     if (L.ldOut > H) f32.set(a.out.subarray(outOffset, outOffset + L.outLen) as Float32Array, L.pOut >> 2);
-    const slot0 = (reverse ? T : 0) * BH;
+    const slot0 = L.slim || !reverse ? 0 : T * BH;
     f32.set(a.h0.subarray(0, BH) as Float32Array, (L.pH >> 2) + slot0);
     if (kind === 'lstm') f32.set(a.c0!.subarray(0, BH) as Float32Array, (L.pC >> 2) + slot0);
   }
 
   private forwardArgs(a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, pXg: number): number[] {
-    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, L.pW, L.pBhn, L.pOut, L.ldOut, L.pH, L.pC, L.pG, L.pAux, L.pS];
+    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, L.pW, L.pBhn, L.pOut, L.ldOut, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim];
   }
 
   private storeForward(
@@ -559,16 +560,19 @@ export abstract class WasmHost implements Backend {
     return cache;
   }
 
-  /** The cache's arrays: in a resident block, or laid out in this call's region. */
-  private cachePtrs(kind: CellKind, T: number, B: number, H: number, resident: CachePtrs | null): CachePtrs {
+  /**
+   * The cache's arrays: in a resident block, or laid out in this call's region; `slim` (a
+   * forward that keeps nothing): two state slots and one step of gates/aux (see seq_forward).
+   */
+  private cachePtrs(kind: CellKind, T: number, B: number, H: number, resident: CachePtrs | null, slim = false): CachePtrs {
     if (resident) return { pH: resident.pH, pC: resident.pC, pG: resident.pG, pAux: resident.pAux };
-    const G = gateWidth(kind, H), BH = B * H, TB = T * B;
+    const G = gateWidth(kind, H), BH = B * H, steps = slim ? 1 : T;
     const lstm = kind === 'lstm', gru = kind === 'gru';
     return {
-      pH: this.alloc((T + 1) * BH * 4),
-      pC: lstm ? this.alloc((T + 1) * BH * 4) : 0,
-      pG: lstm || gru ? this.alloc(TB * G * 4) : 0,
-      pAux: gru ? this.alloc(TB * H * 4) : 0,
+      pH: this.alloc((steps + 1) * BH * 4),
+      pC: lstm ? this.alloc((steps + 1) * BH * 4) : 0,
+      pG: lstm || gru ? this.alloc(steps * B * G * 4) : 0,
+      pAux: gru ? this.alloc(steps * BH * 4) : 0,
     };
   }
 
