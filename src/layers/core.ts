@@ -85,6 +85,7 @@ export class Embedding implements Layer {
   params: ParamStore;
   built = true;
   private ids: Int32Array = new Int32Array(0);
+  private outBuf = new Float32Array(0);
 
   constructor(readonly options: EmbeddingOptions) {
     const o = options ?? ({} as EmbeddingOptions);
@@ -102,10 +103,15 @@ export class Embedding implements Layer {
     return [...s, this.options.outputDim];
   }
 
-  forward(x: Act): Act {
-    const { inputDim, outputDim, maskZero } = this.options;
+  /**
+   * In training (ctx.training) the id and output buffers are reused from step to step (a
+   * training step consumes them before the next forward); otherwise every call returns fresh arrays.
+   */
+  forward(x: Act, ctx?: CallContext): Act {
+    const { inputDim, outputDim: D, maskZero } = this.options;
     const n = x.data.length;
-    const ids = new Int32Array(n);
+    const reuse = ctx?.training === true;
+    const ids = reuse && this.ids.length === n ? this.ids : new Int32Array(n);
     for (let i = 0; i < n; i++) {
       const v = x.data[i]!;
       if (!Number.isInteger(v) || v < 0 || v >= inputDim) {
@@ -115,14 +121,19 @@ export class Embedding implements Layer {
     }
     this.ids = ids;
     const W = this.params.value('embeddings');
-    const out = new Float32Array(n * outputDim);
-    for (let i = 0; i < n; i++) out.set(W.subarray(ids[i]! * outputDim, (ids[i]! + 1) * outputDim), i * outputDim);
+    if (reuse && this.outBuf.length !== n * D) this.outBuf = new Float32Array(n * D);
+    const out = reuse ? this.outBuf : new Float32Array(n * D);
+    // Rows are short (tens of floats): a plain loop beats a subarray + set call per row.
+    for (let i = 0, o = 0; i < n; i++) {
+      const s = ids[i]! * D;
+      for (let j = 0; j < D; j++, o++) out[o] = W[s + j]!;
+    }
     let mask = x.mask;
     if (maskZero) {
       mask = new Uint8Array(n);
       for (let i = 0; i < n; i++) mask[i] = ids[i] !== 0 && (x.mask === null || x.mask[i] !== 0) ? 1 : 0;
     }
-    return { data: out, shape: [...x.shape, outputDim], mask };
+    return { data: out, shape: [...x.shape, D], mask };
   }
 
   backward(dy: Float32Array): null {
