@@ -619,22 +619,6 @@ export function col_sum(M: usize, rows: i32, cols: i32, acc: usize): void {
   }
 }
 
-/**
- * Copies T·B rows of w floats from src (row r at src + 4·r·ldSrc) to dst (row r' at dst +
- * 4·r'·ldDst), reordering batch-first rows (b·T + t) into time-major ones (t·B + b), or back
- * when toBatchFirst: the loader's row moves for batch-first layers, one memory.copy per row
- * (in JavaScript each row cost a subarray and a set call).
- */
-export function reorder_rows(src: usize, ldSrc: i32, dst: usize, ldDst: i32, T: i32, B: i32, w: i32, toBatchFirst: bool): void {
-  const n = <usize>w << 2, sB = <usize>ldSrc << 2, dB = <usize>ldDst << 2;
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      const bf = <usize>(b * T + t), tm = <usize>(t * B + b);
-      memory.copy(dst + (toBatchFirst ? bf : tm) * dB, src + (toBatchFirst ? tm : bf) * sB, n);
-    }
-  }
-}
-
 // ------------------------------------------------------------------------------------------
 // Whole-sequence drivers. Cell kinds (same codes as backend.ts):
 // ------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@
 // Subclasses decide where each kernel runs through the hooks at the bottom (the two-thread
 // backend sends large ones to both threads and reruns a call on one thread if its worker is lost).
 import {
-  denseBackwardComposed, denseForwardComposed, foldBias, layerBackwardComposed, layerForwardComposed,
+  denseBackwardComposed, denseForwardComposed, foldBias, layerBackwardComposed, layerForwardComposed, reorderRows,
 } from '../layer-ops.js';
 import { seqBackwardRef, seqForwardRef } from '../reference.js';
 import type {
@@ -39,7 +39,6 @@ export interface CoreExports {
   seq_backward(...a: number[]): void;
   col_sum(m: number, rows: number, cols: number, acc: number): void;
   softmax_rows(x: number, y: number, rows: number, k: number, sums: number): void;
-  reorder_rows(src: number, ldSrc: number, dst: number, ldDst: number, T: number, B: number, w: number, toBatchFirst: number): void;
 }
 
 export const KIND_CODE: Record<CellKind, number> = { lstm: 0, gru: 1, rnn_tanh: 2, rnn_relu: 3 };
@@ -130,26 +129,6 @@ export abstract class WasmHost implements Backend {
 
   private noMask(a: { hMask?: F | null }): void {
     if (a.hMask) throw new TypeError(`${this.label}: recurrent dropout (hMask) is not supported; use the reference backend`);
-  }
-
-  // ---- batch-first rows: reordered in wasm memory, through a staging block ----
-
-  /**
-   * Puts a caller's T·B batch-first rows (row r at src[offset + r·ld], w values) at p as compact
-   * time-major rows: one copy into the staging block, then the row moves in wasm (reorder_rows).
-   */
-  private rowsIn(f32: Float32Array, src: F, offset: number, ld: number, p: number, stage: number, T: number, B: number, w: number): void {
-    const n = (T * B - 1) * ld + w;
-    f32.set(src.subarray(offset, offset + n) as Float32Array, stage >> 2);
-    this.k.reorder_rows(stage, ld, p, w, T, B, w, 0);
-  }
-
-  /** The way back: compact time-major rows at p to the caller's batch-first rows (gaps kept). */
-  private rowsOut(f32: Float32Array, p: number, dst: F, offset: number, ld: number, stage: number, T: number, B: number, w: number): void {
-    const n = (T * B - 1) * ld + w;
-    if (ld > w) f32.set(dst.subarray(offset, offset + n) as Float32Array, stage >> 2);
-    this.k.reorder_rows(p, w, stage, ld, T, B, w, 1);
-    dst.set(f32.subarray(stage >> 2, (stage >> 2) + n), offset);
   }
 
   // ---- linear memory: a bump allocator reset at the start of every call ----
@@ -334,9 +313,9 @@ export abstract class WasmHost implements Backend {
       const pX = this.alloc(TB * I * 4), pWih = this.alloc(G * I * 4), pXg = this.alloc(TB * G * 4);
       const pP = this.alloc(this.k.packed_bytes(I, G)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
       // Nothing kept for backward (predict, evaluate): the slim loop.
-      const L = this.layoutForward(args, mt && parS, resident, !resident && !cache, TB * I);
+      const L = this.layoutForward(args, mt && parS, resident, !resident && !cache);
       const { f32, i32 } = this.commit();
-      if (L.pStage) this.rowsIn(f32, x, 0, I, pX, L.pStage, T, B, I);
+      if (isBatchFirst(args)) reorderRows(x, 0, I, f32, pX >> 2, I, T, B, I, false);
       else f32.set(x.subarray(0, TB * I), pX >> 2);
       f32.set(wih.subarray(0, G * I), pWih >> 2);
       // Every xg row starts as the folded bias row (in the GEMM's registers) and the product is
@@ -370,19 +349,19 @@ export abstract class WasmHost implements Backend {
     const parWih = this.gemmParallel(G, I, TB, parS), parWhh = this.gemmParallel(G, H, TB, parS), parDx = this.gemmParallel(TB, I, G, parS);
     this.session(parS || parWih || parWhh || parDx, (mt) => {
       this.reset();
-      const L = this.layoutBackward(args, mt && parS, resident, TB * I);
+      const L = this.layoutBackward(args, mt && parS, resident);
       const pX = this.alloc(TB * I * 4), pWih = this.alloc(G * I * 4), pDx = this.alloc(TB * I * 4);
       const pDWih = this.alloc(G * I * 4), pDWhh = this.alloc(G * H * 4), pDb = this.alloc(2 * G * 4);
       const pP = this.alloc(Math.max(this.k.packed_bytes(TB, I), this.k.packed_bytes(TB, H), this.k.packed_bytes(G, I)));
       const { f32, i32 } = this.commit();
       this.loadBackward(args, L, f32, i32, cache);
-      const stage = L.pStage;
-      if (stage) this.rowsIn(f32, x, 0, I, pX, stage, T, B, I); else f32.set(x.subarray(0, TB * I), pX >> 2);
+      const bf = isBatchFirst(args);
+      if (bf) reorderRows(x, 0, I, f32, pX >> 2, I, T, B, I, false); else f32.set(x.subarray(0, TB * I), pX >> 2);
       f32.set(wih.subarray(0, G * I), pWih >> 2);
       f32.set(dWih.subarray(0, G * I), pDWih >> 2);
       f32.set(dWhh.subarray(0, G * H), pDWhh >> 2);
       if (args.accumulateDx) {
-        if (stage) this.rowsIn(f32, dx, 0, I, pDx, stage, T, B, I); else f32.set(dx.subarray(0, TB * I), pDx >> 2);
+        if (bf) reorderRows(dx, 0, I, f32, pDx >> 2, I, T, B, I, false); else f32.set(dx.subarray(0, TB * I), pDx >> 2);
       }
       this.runSeqBackward(mt && parS, this.backwardArgs(args, L));
       const { pDxg, pDgh } = L;
@@ -404,7 +383,7 @@ export abstract class WasmHost implements Backend {
         const sx = pDb >> 2, sh = pDgh !== pDxg ? sx + G : sx;
         for (let j = 0; j < G; j++) { dbih[j] += f32[sx + j]!; dbhh[j] += f32[sh + j]!; }
       }
-      if (stage) this.rowsOut(f32, pDx, dx, 0, I, stage, T, B, I); else dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + TB * I));
+      if (bf) reorderRows(f32, pDx >> 2, I, dx, 0, I, T, B, I, true); else dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + TB * I));
       dWih.set(f32.subarray(pDWih >> 2, (pDWih >> 2) + G * I));
       dWhh.set(f32.subarray(pDWhh >> 2, (pDWhh >> 2) + G * H));
       this.storeBackward(args, L, f32);
@@ -508,17 +487,14 @@ export abstract class WasmHost implements Backend {
     if (kind === 'gru') this.need(c.aux, TB * H, 'cache.aux');
   }
 
-  /** stageFloats: what else the call moves through the batch-first staging block (its x). */
-  private layoutForward(a: SeqForwardArgs | LayerForwardArgs, mt: boolean, resident: CachePtrs | null = null, slim = false, stageFloats = 0) {
+  private layoutForward(a: SeqForwardArgs | LayerForwardArgs, mt: boolean, resident: CachePtrs | null = null, slim = false) {
     const { kind, T, B, H, lengths } = a;
     const G = gateWidth(kind, H), TB = T * B, code = KIND_CODE[kind];
     // Batch-first outputs: the kernel writes compact time-major rows, reordered on the way out.
-    const bf = isBatchFirst(a);
-    const ldOut = bf ? H : a.ldOut;
+    const ldOut = isBatchFirst(a) ? H : a.ldOut;
     const outLen = (TB - 1) * ldOut + H;
     return {
       outLen, ldOut, slim,
-      pStage: bf ? this.alloc(Math.max(stageFloats, (TB - 1) * a.ldOut + H) * 4) : 0,
       pW: this.alloc(G * H * 4), pBhn: this.alloc(H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
       pOut: this.alloc(outLen * 4),
       ...this.cachePtrs(kind, T, B, H, resident, slim),
@@ -550,7 +526,7 @@ export abstract class WasmHost implements Backend {
   ): void {
     const { kind, T, B, H } = a;
     const G = gateWidth(kind, H), BH = B * H, TB = T * B;
-    if (L.pStage) this.rowsOut(f32, L.pOut, a.out, a.outOffset, a.ldOut, L.pStage, T, B, H);
+    if (isBatchFirst(a)) reorderRows(f32, L.pOut >> 2, H, a.out, a.outOffset, a.ldOut, T, B, H, true);
     else a.out.set(f32.subarray(L.pOut >> 2, (L.pOut >> 2) + L.outLen), a.outOffset);
     if (!cache) return;
     cache.h.set(f32.subarray(L.pH >> 2, (L.pH >> 2) + (T + 1) * BH));
@@ -600,18 +576,15 @@ export abstract class WasmHost implements Backend {
     };
   }
 
-  /** stageFloats: what else the call moves through the batch-first staging block (its x, dx). */
-  private layoutBackward(a: SeqBackwardArgs | LayerBackwardArgs, mt: boolean, resident: CachePtrs | null = null, stageFloats = 0) {
+  private layoutBackward(a: SeqBackwardArgs | LayerBackwardArgs, mt: boolean, resident: CachePtrs | null = null) {
     const { kind, T, B, H, lengths } = a;
     const G = gateWidth(kind, H), BH = B * H, TB = T * B, code = KIND_CODE[kind];
     const lstm = kind === 'lstm', gru = kind === 'gru';
     // Batch-first output gradients are reordered into compact time-major rows on the way in.
-    const bf = isBatchFirst(a);
-    const ldDOut = bf ? H : a.ldDOut;
+    const ldDOut = isBatchFirst(a) ? H : a.ldDOut;
     const dOutLen = (TB - 1) * ldDOut + H;
     const L = {
       dOutLen, ldDOut,
-      pStage: bf ? this.alloc(Math.max(stageFloats, a.dOut ? (TB - 1) * a.ldDOut + H : 0) * 4) : 0,
       pW: this.alloc(G * H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
       ...this.cachePtrs(kind, T, B, H, resident),
       pDOut: a.dOut ? this.alloc(dOutLen * 4) : 0,
@@ -642,7 +615,7 @@ export abstract class WasmHost implements Backend {
       if (L.pG) f32.set(cache.gates.subarray(0, TB * G), L.pG >> 2);
       if (L.pAux) f32.set(cache.aux.subarray(0, TB * H), L.pAux >> 2);
     }
-    if (a.dOut && L.pStage) this.rowsIn(f32, a.dOut, dOutOffset, a.ldDOut, L.pDOut, L.pStage, T, B, H);
+    if (a.dOut && isBatchFirst(a)) reorderRows(a.dOut, dOutOffset, a.ldDOut, f32, L.pDOut >> 2, H, T, B, H, false);
     else if (a.dOut) f32.set(a.dOut.subarray(dOutOffset, dOutOffset + L.dOutLen) as Float32Array, L.pDOut >> 2);
     if (a.dhN) f32.set(a.dhN.subarray(0, BH) as Float32Array, L.pDhN >> 2);
     if (L.pDcN) f32.set(a.dcN!.subarray(0, BH) as Float32Array, L.pDcN >> 2);
