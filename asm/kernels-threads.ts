@@ -295,7 +295,7 @@ export function seq_forward_mt(
       if (gemv1row) {
         for (let g = 0; g < nFirst; g++) {
           const r0 = <usize>g * H + j0;
-          gemv(w, H, whh + r0 * H4, H, hPrev, gh + (r0 << 2));
+          gemv(w, H, whh + r0 * H4, H, hPrev, gh + (r0 << 2), Ap);
         }
       } else {
         if (!packed) { pack_a_all(B, H, hPrev, H4, 4, Ap); packed = true; }
@@ -333,7 +333,7 @@ export function seq_forward_mt(
         const jv = j0 + (w & ~3);
         if (gemv1row) {
           const r0 = 2 * <usize>H + j0;
-          gemv(w, H, whh + r0 * H4, H, auxT, gh + (r0 << 2));
+          gemv(w, H, whh + r0 * H4, H, auxT, gh + (r0 << 2), Ap);
         } else {
           if (!packed) { pack_a_all(B, H, auxT, H4, 4, Ap); packed = true; }
           gemm_prepacked(B, w, H, Ap, scratch + <usize>(c * nb + 2) * blk, pstride, gh + ((2 * <usize>H + j0) << 2), G);

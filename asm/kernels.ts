@@ -521,84 +521,87 @@ export function gemm(
 //
 // One row of the recurrent product is a dot product along the row of W, so W is read where it
 // lies: no packing (which, for a 256×1024 W_hh, cost as much as several steps), and a thread
-// that takes the same rows every step keeps its half of the weights in its own core's L2.
-// Four rows at a time share each load of h; each row sums its k ≡ 0..3 and k ≡ 4..7 (mod 8)
-// terms in two f32x4 accumulators (8 in flight, enough to cover the multiply-add latency), the
-// K % 8 tail goes into the first (4 wide) or a scalar (1 wide), and a row's lanes are reduced
-// as ((l0 + l2) + (l1 + l3)) + scalar. A row's result depends only on the row and h, never on
-// which group of rows it was computed with, so any split of the rows between threads gives the
-// same bits.
+// that takes the same rows every step keeps its part of the weights in its own core's L2.
+// K is cut into blocks of 32: the block's 8 vectors of h stay in registers while every row of a
+// block of GEMV_ROWS rows multiplies its 32 weights in (8 loads, 8 multiply-adds into two
+// accumulators, the even and odd vectors), adding the block's 4-lane partial sum to the row's
+// partial in `part` (16 bytes per row). Each row is computed alone, always by the same code —
+// a row's bits never depend on which rows it was computed with, so any split of the rows
+// between threads gives the same results. The last partial sum is reduced as
+// (l0 + l2) + (l1 + l3), plus the K % 4 tail summed in scalar.
 // ------------------------------------------------------------------------------------------
 
-/** Rows [0, 4) of W (row stride ldwB bytes) times h: returns the four dot products. */
+/** Rows per block of gemv (the partial sums of a block: GEMV_ROWS·16 bytes of `part`). */
+const GEMV_ROWS: i32 = 32;
+
+/** Bytes of gemv's `part` scratch. */
 // @ts-ignore: decorator
-@inline function gemv4(K: i32, w: usize, ldwB: usize, h: usize): v128 {
-  let w0 = w, w1 = w + ldwB, w2 = w + 2 * ldwB, w3 = w + 3 * ldwB;
-  let a0 = splat(0), b0 = splat(0), a1 = splat(0), b1 = splat(0);
-  let a2 = splat(0), b2 = splat(0), a3 = splat(0), b3 = splat(0);
-  const hEnd8 = h + (<usize>(K & ~7) << 2);
-  let hp = h;
-  while (hp < hEnd8) {
-    const x0 = v128.load(hp), x1 = v128.load(hp, 16);
-    a0 = fmadd(v128.load(w0), x0, a0); b0 = fmadd(v128.load(w0, 16), x1, b0);
-    a1 = fmadd(v128.load(w1), x0, a1); b1 = fmadd(v128.load(w1, 16), x1, b1);
-    a2 = fmadd(v128.load(w2), x0, a2); b2 = fmadd(v128.load(w2, 16), x1, b2);
-    a3 = fmadd(v128.load(w3), x0, a3); b3 = fmadd(v128.load(w3, 16), x1, b3);
-    hp += 32; w0 += 32; w1 += 32; w2 += 32; w3 += 32;
-  }
-  if (K & 4) {
-    const x0 = v128.load(hp);
-    a0 = fmadd(v128.load(w0), x0, a0); a1 = fmadd(v128.load(w1), x0, a1);
-    a2 = fmadd(v128.load(w2), x0, a2); a3 = fmadd(v128.load(w3), x0, a3);
-    hp += 16; w0 += 16; w1 += 16; w2 += 16; w3 += 16;
-  }
-  const s0 = f32x4.add(a0, b0), s1 = f32x4.add(a1, b1), s2 = f32x4.add(a2, b2), s3 = f32x4.add(a3, b3);
-  // Lane sums ((l0 + l2) + (l1 + l3)) of the four rows, as one vector.
-  const u01 = f32x4.add(v128.shuffle<f32>(s0, s1, 0, 1, 4, 5), v128.shuffle<f32>(s0, s1, 2, 3, 6, 7));
-  const u23 = f32x4.add(v128.shuffle<f32>(s2, s3, 0, 1, 4, 5), v128.shuffle<f32>(s2, s3, 2, 3, 6, 7));
-  let r = f32x4.add(v128.shuffle<f32>(u01, u23, 0, 2, 4, 6), v128.shuffle<f32>(u01, u23, 1, 3, 5, 7));
-  if (K & 3) {
-    let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
-    for (let o: usize = 0; o < (<usize>(K & 3) << 2); o += 4) {
-      const x = load<f32>(hp + o);
-      t0 += load<f32>(w0 + o) * x; t1 += load<f32>(w1 + o) * x;
-      t2 += load<f32>(w2 + o) * x; t3 += load<f32>(w3 + o) * x;
+@inline function gemv_part_bytes(): usize { return <usize>GEMV_ROWS << 4; }
+
+/**
+ * Adds the 4-lane partial sum of k in [k0, k0 + 4·nv) (nv <= 8 vectors) of each of `rows` rows
+ * to part (first: stores it). Full blocks (nv = 8) keep h in registers across the rows.
+ */
+// @ts-ignore: decorator
+@inline function gemv_block(rows: i32, w: usize, ldwB: usize, hp: usize, nv: i32, part: usize, first: bool): void {
+  const pEnd = part + (<usize>rows << 4);
+  if (nv == 8) {
+    const x0 = v128.load(hp), x1 = v128.load(hp, 16), x2 = v128.load(hp, 32), x3 = v128.load(hp, 48);
+    const x4 = v128.load(hp, 64), x5 = v128.load(hp, 80), x6 = v128.load(hp, 96), x7 = v128.load(hp, 112);
+    for (let p = part; p < pEnd; p += 16) {
+      let a = f32x4.mul(v128.load(w), x0), b = f32x4.mul(v128.load(w, 16), x1);
+      a = fmadd(v128.load(w, 32), x2, a); b = fmadd(v128.load(w, 48), x3, b);
+      a = fmadd(v128.load(w, 64), x4, a); b = fmadd(v128.load(w, 80), x5, b);
+      a = fmadd(v128.load(w, 96), x6, a); b = fmadd(v128.load(w, 112), x7, b);
+      const s = f32x4.add(a, b);
+      v128.store(p, first ? s : f32x4.add(v128.load(p), s));
+      w += ldwB;
     }
-    r = f32x4.add(r, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3));
+  } else {
+    // The same arithmetic for a shorter block: vector v into a (even v) or b (odd v).
+    for (let p = part; p < pEnd; p += 16) {
+      let a = f32x4.mul(v128.load(w), v128.load(hp));
+      let b = splat(0);
+      if (nv > 1) b = f32x4.mul(v128.load(w, 16), v128.load(hp, 16));
+      for (let v = 2; v < nv; v++) {
+        const o = <usize>v << 4;
+        if (v & 1) b = fmadd(v128.load(w + o), v128.load(hp + o), b);
+        else a = fmadd(v128.load(w + o), v128.load(hp + o), a);
+      }
+      const s = f32x4.add(a, b);
+      v128.store(p, first ? s : f32x4.add(v128.load(p), s));
+      w += ldwB;
+    }
   }
-  return r;
 }
 
-/** One row of W times h, with exactly the arithmetic gemv4 applies to each of its rows. */
-// @ts-ignore: decorator
-@inline function gemv1(K: i32, w: usize, h: usize): f32 {
-  let a = splat(0), b = splat(0);
-  const hEnd8 = h + (<usize>(K & ~7) << 2);
-  let hp = h;
-  while (hp < hEnd8) {
-    a = fmadd(v128.load(w), v128.load(hp), a); b = fmadd(v128.load(w, 16), v128.load(hp, 16), b);
-    hp += 32; w += 32;
-  }
-  if (K & 4) { a = fmadd(v128.load(w), v128.load(hp), a); hp += 16; w += 16; }
-  const s = f32x4.add(a, b);
-  const u = f32x4.add(s, v128.shuffle<f32>(s, s, 2, 3, 0, 1));
-  let r = f32x4.extract_lane(u, 0) + f32x4.extract_lane(u, 1);
-  if (K & 3) {
-    let t: f32 = 0;
-    for (let o: usize = 0; o < (<usize>(K & 3) << 2); o += 4) t += load<f32>(w + o) * load<f32>(hp + o);
-    r += t;
-  }
-  return r;
-}
-
-/** y[r] = W[r, :]·h for rows [0, rows) (W row stride ldw floats, K >= 0 columns). */
-export function gemv(rows: i32, K: i32, W: usize, ldw: i32, h: usize, y: usize): void {
+/**
+ * y[r] = W[r, :]·h for rows [0, rows) (W row stride ldw floats, K >= 0 columns); part: scratch
+ * of gemv_part_bytes() bytes (per thread).
+ */
+export function gemv(rows: i32, K: i32, W: usize, ldw: i32, h: usize, y: usize, part: usize): void {
   const ldwB = <usize>ldw << 2;
-  let r = 0;
-  for (; r + 4 <= rows; r += 4) {
-    v128.store(y + (<usize>r << 2), gemv4(K, W + <usize>r * ldwB, ldwB, h));
+  const K4 = K & ~3;
+  for (let r0 = 0; r0 < rows; r0 += GEMV_ROWS) {
+    const n = min(GEMV_ROWS, rows - r0);
+    const w0 = W + <usize>r0 * ldwB;
+    if (K4 == 0) memory.fill(part, 0, <usize>n << 4);
+    for (let k0 = 0; k0 < K4; k0 += 32) {
+      gemv_block(n, w0 + (<usize>k0 << 2), ldwB, h + (<usize>k0 << 2), min(8, (K4 - k0) >> 2), part, k0 == 0);
+    }
+    for (let i = 0; i < n; i++) {
+      const s = v128.load(part + (<usize>i << 4));
+      const u = f32x4.add(s, v128.shuffle<f32>(s, s, 2, 3, 0, 1));
+      let r = f32x4.extract_lane(u, 0) + f32x4.extract_lane(u, 1);
+      if (K & 3) {
+        const wr = w0 + <usize>i * ldwB;
+        let t: f32 = 0;
+        for (let k = K4; k < K; k++) t += load<f32>(wr + (<usize>k << 2)) * load<f32>(h + (<usize>k << 2));
+        r += t;
+      }
+      store<f32>(y + (<usize>(r0 + i) << 2), r);
+    }
   }
-  for (; r < rows; r++) store<f32>(y + (<usize>r << 2), gemv1(K, W + <usize>r * ldwB, h));
 }
 
 /**
@@ -645,7 +648,7 @@ export function seq_forward_scratch_bytes(kind: i32, resetAfter: bool, B: i32, H
   const packed = kind == GRU && !resetAfter
     ? align64(packed_bytes(H, 2 * H)) + align64(packed_bytes(H, H))
     : align64(packed_bytes(H, G));
-  return packed + align64(<usize>B * G * 4);
+  return packed + align64(<usize>B * G * 4) + (B == 1 ? gemv_part_bytes() : 0);
 }
 
 /** Scratch bytes seq_backward needs: W_hh packed as a K=G × N=H operand, and four B×H rows. */
@@ -837,7 +840,7 @@ export function seq_forward(
 
     // One recurrent product per step: gh = h_prev · W_hhᵀ (B×G); GRU without resetAfter only
     // the r|z columns here, the n columns after the reset below.
-    if (gemv1row) gemv(split ? 2 * H : G, H, whh, H, hPrev, gh);
+    if (gemv1row) gemv(split ? 2 * H : G, H, whh, H, hPrev, gh, gh + align64(<usize>G << 2));
     else gemm_packed(B, split ? 2 * H : G, H, hPrev, H4, 4, P, pstride, gh, G, false);
 
     for (let b = 0; b < B; b++) {
@@ -859,7 +862,7 @@ export function seq_forward(
     if (split) {
       // n columns: gh_n = (r⊙h_prev)·W_hnᵀ, the operand being this step's aux rows (zero for
       // padded rows), then the candidate and the new state.
-      if (gemv1row) gemv(H, H, whh + 2 * <usize>H * H4, H, auxT, gh + 2 * H4);
+      if (gemv1row) gemv(H, H, whh + 2 * <usize>H * H4, H, auxT, gh + 2 * H4, gh + align64(<usize>G << 2));
       else gemm_packed(B, H, H, auxT, H4, 4, Pn, pstride, gh + 2 * H4, G, false);
       for (let b = 0; b < B; b++) {
         if (!row_valid(lengths, b, t)) continue;

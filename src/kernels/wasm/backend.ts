@@ -22,7 +22,7 @@ export const wasmVariants: readonly WasmVariant[] = ['wasm-relaxed-simd', 'wasm-
 interface KernelExports extends CoreExports {
   memory: WebAssembly.Memory;
   approx_activation(which: number, x: number, y: number, n: number): void;
-  gemv(rows: number, K: number, W: number, ldw: number, h: number, y: number): void;
+  gemv(rows: number, K: number, W: number, ldw: number, h: number, y: number, part: number): void;
 }
 
 /** One instantiated kernel module and its own linear memory, on the calling thread. */
@@ -58,11 +58,12 @@ export class WasmBackend extends WasmHost {
     const rows = r1 - r0;
     this.reset();
     const pW = this.alloc(W.length * 4), ph = this.alloc(Math.max(1, K) * 4), py = this.alloc((rows + 4) * 4);
+    const pPart = this.alloc(32 * 16);
     const { f32 } = this.commit();
     f32.set(W, pW >> 2);
     f32.set(h.subarray(0, K), ph >> 2);
     f32.fill(NaN, py >> 2, (py >> 2) + rows + 4);
-    this.kernels.gemv(rows, K, pW + r0 * ldw * 4, ldw, ph, py);
+    this.kernels.gemv(rows, K, pW + r0 * ldw * 4, ldw, ph, py, pPart);
     return f32.slice(py >> 2, (py >> 2) + rows + 4);
   }
 }
