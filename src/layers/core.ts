@@ -4,7 +4,7 @@ import { denseBackward, denseForward, softmaxRows, softmaxRowsRef } from '../ker
 import { glorotUniform, uniformInit } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
-import { configError, sizeOf, uniqueName, type Act, type CallContext, type Layer, type Shape } from './layer.js';
+import { configError, reusesBuffers, sizeOf, uniqueName, type Act, type CallContext, type Layer, type Shape } from './layer.js';
 import { applyLayer, type SymbolicTensor } from './symbolic.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -104,13 +104,14 @@ export class Embedding implements Layer {
   }
 
   /**
-   * In training (ctx.training) the id and output buffers are reused from step to step (a
-   * training step consumes them before the next forward); otherwise every call returns fresh arrays.
+   * In training, and for a model's inner layers (ctx.reuse), the id and output buffers are reused
+   * from call to call (the caller consumes them before the next forward); otherwise every call
+   * returns fresh arrays.
    */
   forward(x: Act, ctx?: CallContext): Act {
     const { inputDim, outputDim: D, maskZero } = this.options;
     const n = x.data.length;
-    const reuse = ctx?.training === true;
+    const reuse = reusesBuffers(ctx);
     const ids = reuse && this.ids.length === n ? this.ids : new Int32Array(n);
     for (let i = 0; i < n; i++) {
       const v = x.data[i]!;
@@ -207,14 +208,15 @@ export class Dense implements Layer {
   }
 
   /**
-   * In training (ctx.training) the output buffers are reused from step to step (a training step
-   * consumes them before the next forward); otherwise every call returns fresh arrays.
+   * In training, and for a model's inner layers (ctx.reuse), the output buffers are reused from
+   * call to call (the caller consumes them before the next forward); otherwise every call returns
+   * fresh arrays.
    */
   forward(x: Act, ctx?: CallContext): Act {
     const U = this.options.units, K = this.inDim;
     if (x.shape[x.shape.length - 1] !== K) configError(this.name, `expected ${K} input features, got shape [${x.shape.join(', ')}]`);
     const rows = x.data.length / K;
-    const reuse = ctx?.training === true;
+    const reuse = reusesBuffers(ctx);
     const buf = (old: Float32Array, n: number): Float32Array => (reuse && old.length === n ? old : new Float32Array(n));
     const z = buf(this.z, rows * U);
     const p = this.params!;

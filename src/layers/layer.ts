@@ -18,6 +18,17 @@ export interface Act {
 export interface CallContext {
   training: boolean;
   rng: Rng;
+  /**
+   * The caller consumes this call's output before the layer's next forward (a model's inner
+   * layers; every layer in training), so the layer may return, and next time overwrite, buffers
+   * of its own instead of fresh arrays. Always on in training.
+   */
+  reuse?: boolean;
+}
+
+/** Whether a forward may return the layer's own reused buffers (see CallContext.reuse). */
+export function reusesBuffers(ctx: CallContext | undefined): boolean {
+  return ctx !== undefined && (ctx.training || ctx.reuse === true);
 }
 
 export interface Layer {

@@ -7,7 +7,7 @@
 // steps; losses and metrics here ignore masked steps, so the difference never reaches a number.
 import { GRU, LSTM, RNN, type Recurrent } from './recurrent.js';
 import { Tensor } from '../tensor/tensor.js';
-import { configError, uniqueName, type Act, type CallContext, type Layer, type Shape } from './layer.js';
+import { configError, reusesBuffers, uniqueName, type Act, type CallContext, type Layer, type Shape } from './layer.js';
 import type { ParamStore } from '../tensor/params.js';
 import { applyLayer, type SymbolicTensor } from './symbolic.js';
 
@@ -228,10 +228,12 @@ export class RecurrentLayer implements Layer {
     const plan = planMask(mask, B, T);
     if (plan?.gather) data = regroup(data, plan, B, T, F, false);
     core.training = ctx.training;
-    // In training the output and dx buffers are reused from step to step (consumed within the step).
+    // In training, and for a model's inner layers, the output (and in training the dx) buffers
+    // are reused from call to call (consumed before the next forward).
     const outLen = B * T * core.numDirections * H;
-    if (ctx.training && this.outBuf.length !== outLen) this.outBuf = new Float32Array(outLen);
-    const r = core.forward(new Tensor(data, [B, T, F]), { lengths: plan?.lengths ?? null, h0, c0, grad: ctx.training, ...(ctx.training ? { out: this.outBuf } : {}) });
+    const reuse = reusesBuffers(ctx);
+    if (reuse && this.outBuf.length !== outLen) this.outBuf = new Float32Array(outLen);
+    const r = core.forward(new Tensor(data, [B, T, F]), { lengths: plan?.lengths ?? null, h0, c0, grad: ctx.training, ...(reuse ? { out: this.outBuf } : {}) });
     this.saved = { B, T, plan, dropMask, F };
     const hN = r.hN.data as Float32Array;
     const outs: Act[] = [];

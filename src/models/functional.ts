@@ -70,7 +70,8 @@ export class GraphModel extends Model {
     const v = this.values;
     v.clear();
     this.inputs.forEach((t, i) => v.set(t, { data: xs[i]!.data, shape: xs[i]!.shape, mask: xs[i]!.mask }));
-    const ctx = { training, rng: this.rng };
+    // reuse: every caller consumes the output before the next forward (predict copies it out).
+    const ctx = { training, rng: this.rng, reuse: true };
     for (const n of this.nodes) {
       const ins = n.inputs.map((t) => v.get(t)!);
       const outs = isMultiLayer(n.layer) ? n.layer.forwardMulti(ins, ctx) : [n.layer.forward(ins[0]!, ctx)];

@@ -281,20 +281,23 @@ export abstract class Model {
     const x = this.toInputs(xIn, 'predict(x)');
     this.ensureBuilt(x);
     const N = x[0]!.shape[0]!, bs = args.batchSize ?? 32;
-    const parts: Act[] = [];
-    for (let s = 0; s < N; s += bs) {
-      const idx = Int32Array.from({ length: Math.min(bs, N - s) }, (_, i) => s + i);
-      parts.push(this.forwardAll(x.map((xi) => takeRows(xi, idx)), false));
-    }
-    if (parts.length === 0) {
+    if (N === 0) {
       // No rows: the output shape from the layers' static shapes (unknown sizes become 0).
       const probe = this.forwardAll(x.map((xi) => ({ data: new Float32Array(0), shape: [0, ...xi.shape.slice(1)], mask: null })), false);
       return new Tensor(new Float32Array(0), [0, ...probe.shape.slice(1)]);
     }
-    const shape = [N, ...parts[0]!.shape.slice(1)];
-    const data = new Float32Array(shape.reduce((p, d) => p * d, 1));
-    let off = 0;
-    for (const p of parts) { data.set(p.data, off); off += p.data.length; }
+    // Each batch's output (the layers' reused buffers) is copied into the result at once.
+    let data = new Float32Array(0), shape: number[] = [];
+    for (let s = 0; s < N; s += bs) {
+      const n = Math.min(bs, N - s);
+      const idx = Int32Array.from({ length: n }, (_, i) => s + i);
+      const out = this.forwardAll(x.map((xi) => takeRows(xi, idx)), false);
+      if (s === 0) {
+        shape = [N, ...out.shape.slice(1)];
+        data = new Float32Array((out.data.length / n) * N);
+      }
+      data.set(out.data, (out.data.length / n) * s);
+    }
     return new Tensor(data, shape);
   }
 
@@ -373,7 +376,8 @@ export class Sequential extends Model {
   protected forwardAll(xs: Dense[], training: boolean): Act {
     const x = xs[0]!;
     let a: Act = { data: x.data, shape: x.shape, mask: x.mask };
-    const ctx = { training, rng: this.rng };
+    // reuse: every caller consumes the output before the next forward (predict copies it out).
+    const ctx = { training, rng: this.rng, reuse: true };
     for (const l of this.layers) a = l.forward(a, ctx);
     return a;
   }
