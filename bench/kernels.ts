@@ -1,4 +1,6 @@
-// Kernel micro-benchmark: GEMM GFLOP/s at the W1/W4 shapes and LSTM sequence tokens/s, for the
+// Kernel micro-benchmark: GEMM GFLOP/s at the W1/W4 shapes (each call packing its op(B), and the
+// per-step products also as the sequence loops run them, W_hh packed once) and LSTM sequence
+// tokens/s, for the
 // reference, wasm-simd and wasm-relaxed-simd backends and the two-thread build of the best
 // variant (wasm-relaxed-simd-threads, src/kernels/wasm/threaded.ts), one benchmark at a time (the
 // machine is shared: never run two benchmarks concurrently). Rows with both one and two threads
@@ -157,6 +159,46 @@ for (const s of shapes) {
     cells.push(`${be.name} ${fmt(flops / t.best / 1e9)} (${fmt(flops / t.median / 1e9)})${tOne ? ` x${fmt(tOne / t.best, 2)}` : ''}`);
   }
   const tag = `${s.M}x${s.N}x${s.K} ${s.tA ? 'T' : 'N'}${s.tB ? 'T' : 'N'}`;
+  console.log(`  ${tag.padEnd(18)} ${s.what.padEnd(30)} ${cells.join('  ')}`);
+}
+
+// ---- Per-step products as the sequence loops run them: W_hh packed once per call ----
+// The rows above pack op(B) in every call; the loops pack W_hh once and then run T products on
+// it (gemm_packed). One thread; the raw kernel exports on memory beyond the backend's region.
+interface PackedKernels {
+  memory: WebAssembly.Memory;
+  pack_b_nr8(transB: number, K: number, N: number, B: number, ldb: number, P: number): void;
+  packed_bytes(K: number, N: number): number;
+  gemm_packed(...a: number[]): void;
+  __setArgumentsLength?(n: number): void;
+}
+const stepShapes = shapes.filter((s) => s.what.includes('per-step'));
+console.log('\nPer-step products with W_hh packed once (as the sequence loops run them), GFLOP/s');
+for (const s of stepShapes) {
+  const cells: string[] = [];
+  for (const be of backends) {
+    const k = (be as { kernels?: PackedKernels }).kernels;
+    if (!k || be instanceof ThreadedWasmBackend) continue;
+    const mem = k.memory, base = Math.ceil(mem.buffer.byteLength / 64) * 64;
+    const pA = base, pW = pA + s.M * s.K * 4, pP = pW + s.N * s.K * 4, pC = pP + k.packed_bytes(s.K, s.N);
+    const need = pC + s.M * s.N * 4 - mem.buffer.byteLength;
+    if (need > 0) mem.grow(Math.ceil(need / 65536));
+    const f32 = new Float32Array(mem.buffer);
+    f32.set(rand(s.M * s.K), pA >> 2);
+    f32.set(rand(s.N * s.K, 1 / Math.sqrt(s.K)), pW >> 2);
+    k.pack_b_nr8(1, s.K, s.N, pW, s.K, pP);
+    const T = 64;
+    const run = (): void => {
+      for (let t = 0; t < T; t++) {
+        k.__setArgumentsLength?.(12);
+        k.gemm_packed(s.M, s.N, s.K, pA, s.K * 4, 4, pP, s.K * 32, pC, s.N, 0, 0);
+      }
+    };
+    const t = time(run, quick ? 0 : 1.5, quick ? 3 : 5);
+    const flops = 2 * s.M * s.N * s.K * T;
+    cells.push(`${be.name} ${fmt(flops / t.best / 1e9)} (${fmt(flops / t.median / 1e9)})`);
+  }
+  const tag = `${s.M}x${s.N}x${s.K} NT`;
   console.log(`  ${tag.padEnd(18)} ${s.what.padEnd(30)} ${cells.join('  ')}`);
 }
 
