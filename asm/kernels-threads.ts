@@ -246,8 +246,8 @@ export function gemm_mt(
  */
 export function seq_forward_mt_scratch_bytes(kind: i32, B: i32, H: i32): usize {
   const U = unit_chunk(B, gate_width(kind, H), H), nc = (H + U - 1) / U;
-  return <usize>(nc * gate_blocks(kind)) * align64(packed_bytes(H, U))
-    + align64(<usize>B * gate_width(kind, H) * 4) + 2 * apack_bytes(B, H);
+  const packed = B == 1 ? 0 : <usize>(nc * gate_blocks(kind)) * align64(packed_bytes(H, U)); // gemv: nothing packed
+  return packed + align64(<usize>B * gate_width(kind, H) * 4) + 2 * apack_bytes(B, H);
 }
 
 /** seq_forward for thread `tid` of 2 (same arguments on both threads; see seq_forward). */
@@ -263,7 +263,7 @@ export function seq_forward_mt(
   const split = kind == GRU && !resetAfter;
   const U = unit_chunk(B, G, H), nc = (H + U - 1) / U;
   const blk = align64(packed_bytes(H, U));
-  const gh = scratch + <usize>(nc * nb) * blk;
+  const gh = scratch + (B == 1 ? 0 : <usize>(nc * nb) * blk);
   const Ap = gh + align64(<usize>B * G4) + <usize>tid * apack_bytes(B, H);
   const pstride = <usize>H * 32;
   const nFirst = split ? 2 : nb; // GRU without resetAfter: the n block after the reset
@@ -288,8 +288,7 @@ export function seq_forward_mt(
   for (let s = 0; s < T; s++) {
     const t = reverse ? T - 1 - s : s;
     // slim: two state slots used in turn, one step's gates/aux (nothing kept for backward).
-    const cur = slim ? (s + 1) & 1 : reverse ? t : t + 1;
-    const prev = slim ? s & 1 : reverse ? t + 1 : t;
+    const cur = slot_cur(slim, reverse, s, t), prev = slot_prev(slim, reverse, s, t);
     const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
     const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
     const xgT = xg + <usize>t * B * G4, gatesT = cgates + (slim ? 0 : <usize>t * B * G4);
@@ -394,8 +393,7 @@ export function seq_backward_mt_scratch_bytes(kind: i32, B: i32, H: i32): usize 
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
   const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
-  const cur = reverse ? t : t + 1;
-  const prev = reverse ? t + 1 : t;
+  const cur = slot_cur(false, reverse, 0, t), prev = slot_prev(false, reverse, 0, t);
   const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
   const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
   const gatesT = cgates + <usize>t * B * G4, auxT = caux + <usize>t * BH4;
@@ -474,7 +472,7 @@ export function seq_backward_mt(
 
   for (let s = 0; s < T; s++) {
     const t = reverse ? s : T - 1 - s;
-    const prev = reverse ? t + 1 : t;
+    const prev = slot_prev(false, reverse, s, t);
     const hPrev = ch + <usize>prev * BH4;
     const gatesT = cgates + <usize>t * B * G4;
     const dxT = dxg + <usize>t * B * G4, dgT = dgh + <usize>t * B * G4;

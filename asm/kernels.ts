@@ -645,10 +645,11 @@ function gate_width(kind: i32, H: i32): i32 {
  */
 export function seq_forward_scratch_bytes(kind: i32, resetAfter: bool, B: i32, H: i32): usize {
   const G = gate_width(kind, H);
+  if (B == 1) return align64(<usize>G * 4) + gemv_part_bytes(); // gemv: nothing packed
   const packed = kind == GRU && !resetAfter
     ? align64(packed_bytes(H, 2 * H)) + align64(packed_bytes(H, H))
     : align64(packed_bytes(H, G));
-  return packed + align64(<usize>B * G * 4) + (B == 1 ? gemv_part_bytes() : 0);
+  return packed + align64(<usize>B * G * 4);
 }
 
 /** Scratch bytes seq_backward needs: W_hh packed as a K=G × N=H operand, and four B×H rows. */
@@ -656,6 +657,16 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
   const G = gate_width(kind, H);
   return align64(packed_bytes(G, H)) + 4 * align64(<usize>B * H * 4);
 }
+
+/**
+ * Cache slots of the state before and after step s (at time t) of a forward or backward loop:
+ * slot t and t + 1 (reverse: t + 1 and t), or with `slim` two slots used in turn, s & 1 and
+ * (s + 1) & 1 (h0 in slot 0, the final state in slot T & 1).
+ */
+// @ts-ignore: decorator
+@inline function slot_prev(slim: bool, reverse: bool, s: i32, t: i32): i32 { return slim ? s & 1 : reverse ? t + 1 : t; }
+// @ts-ignore: decorator
+@inline function slot_cur(slim: bool, reverse: bool, s: i32, t: i32): i32 { return slim ? (s + 1) & 1 : reverse ? t : t + 1; }
 
 // @ts-ignore: decorator
 @inline function row_valid(lengths: usize, b: i32, t: i32): bool {
@@ -813,25 +824,24 @@ export function seq_forward(
   // Pack W_hhᵀ (op(B)[k,g] = W_hh[g,k], K = H) once for the whole sequence; batch 1 reads W_hh
   // as it lies (gemv).
   const P = scratch, gemv1row = B == 1;
-  let Pn: usize = 0, gh: usize;
-  if (split) {
+  let Pn: usize = 0, gh: usize = scratch;
+  if (gemv1row) {
+    // (scratch: gh, then gemv's partial sums)
+  } else if (split) {
+    pack_b_nr8(true, H, 2 * H, whh, H, P);
     Pn = P + align64(packed_bytes(H, 2 * H));
+    pack_b_nr8(true, H, H, whh + 2 * <usize>H * H4, H, Pn);
     gh = Pn + align64(packed_bytes(H, H));
-    if (!gemv1row) {
-      pack_b_nr8(true, H, 2 * H, whh, H, P);
-      pack_b_nr8(true, H, H, whh + 2 * <usize>H * H4, H, Pn);
-    }
   } else {
+    pack_b_nr8(true, H, G, whh, H, P);
     gh = P + align64(packed_bytes(H, G));
-    if (!gemv1row) pack_b_nr8(true, H, G, whh, H, P);
   }
   const pstride = <usize>H * 32;
 
   for (let s = 0; s < T; s++) {
     const t = reverse ? T - 1 - s : s;
     // slim: two state slots used in turn, one step's gates/aux (nothing kept for backward).
-    const cur = slim ? (s + 1) & 1 : reverse ? t : t + 1;
-    const prev = slim ? s & 1 : reverse ? t + 1 : t;
+    const cur = slot_cur(slim, reverse, s, t), prev = slot_prev(slim, reverse, s, t);
     const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
     const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
     const xgT = xg + <usize>t * B * G4, gatesT = cgates + (slim ? 0 : <usize>t * B * G4);
@@ -1036,8 +1046,7 @@ export function seq_backward(
 
   for (let s = 0; s < T; s++) {
     const t = reverse ? s : T - 1 - s;
-    const cur = reverse ? t : t + 1;
-    const prev = reverse ? t + 1 : t;
+    const cur = slot_cur(false, reverse, s, t), prev = slot_prev(false, reverse, s, t);
     const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
     const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
     const gatesT = cgates + <usize>t * B * G4, auxT = caux + <usize>t * BH4;
