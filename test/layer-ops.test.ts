@@ -271,3 +271,52 @@ for (const backend of backends) {
     backend.freeCache!(f.cache);
   });
 }
+
+for (const backend of backends) {
+  test(`${backend.name}: weights kept in wasm memory across calls see every in-place change (last byte, backward after forward, shared buffers, more weights than slots)`, () => {
+    // Layer: forward, flip the sign of the last float of W_hh in place (its last byte changes),
+    // forward again: the outputs are those of a fresh copy of the changed weights, and differ
+    // from the first ones (so the change is visible at all).
+    const c: Case = { kind: 'lstm', resetAfter: true, T: 4, B: 2, H: 9, I: 5, lengths: null, reverse: false, bias: true };
+    const a = forwardArgs(c, 'float32', true);
+    layerForward(backend, a);
+    const first = Float32Array.from(a.out as Float32Array);
+    a.whh[a.whh.length - 1] = -a.whh[a.whh.length - 1]!;
+    layerForward(backend, a);
+    const fresh = forwardArgs(c, 'float32', true);
+    fresh.whh = Float32Array.from(a.whh as Float32Array);
+    layerForward(backend, fresh);
+    assert.deepEqual(a.out, fresh.out, 'forward after an in-place change of W_hh');
+    assert.notDeepEqual(a.out, first, 'the change reaches the outputs');
+    // Backward after forward sees a change made in between (W_ih and W_hh).
+    a.wih[a.wih.length - 1] = -a.wih[a.wih.length - 1]!;
+    a.whh[0] = a.whh[0]! * 2;
+    const bInPlace = backwardArgs(c, a, 'float32', false);
+    const bFresh = backwardArgs(c, { ...a, wih: Float32Array.from(a.wih as Float32Array), whh: Float32Array.from(a.whh as Float32Array) }, 'float32', false);
+    layerBackward(backend, bInPlace);
+    layerBackward(backend, bFresh);
+    for (const k of B_OUT) assert.deepEqual(bInPlace[k], bFresh[k], `backward ${k} after an in-place change`);
+
+    // Dense: views at two offsets of one buffer, a longer view from the same offset, and more
+    // weight arrays in turn than there are slots; each changed in place before its second use.
+    const rows = 3, K = 6, U = 5, n = K * U;
+    const dense = (w: Float32Array, u = U): Float32Array => {
+      const z = new Float32Array(rows * u);
+      denseForward(backend, { rows, K, U: u, x: arr(rows * K, 31, 1, 'float32'), w, b: null, z });
+      return z;
+    };
+    const shared = Float32Array.from(randomArray(2 * n + U, 32, 0.5, 'float32'));
+    const views = [shared.subarray(0, n), shared.subarray(n, 2 * n), shared.subarray(n + U, 2 * n + U)];
+    const many = [...views, ...Array.from({ length: 70 }, (_, i) => Float32Array.from(randomArray(n, 100 + i, 0.5, 'float32')))];
+    for (const change of [false, true]) {
+      for (let i = 0; i < many.length; i++) {
+        const w = many[i]!;
+        if (change) w[n - 1] = -w[n - 1]! - 1; // (the third view overlaps the second: it changes too)
+        assert.deepEqual(dense(w), dense(Float32Array.from(w)), `weights ${i}${change ? ' changed in place' : ''}`);
+      }
+      // The first view's buffer and offset with more floats (a wider layer).
+      const wide = shared.subarray(0, K * (U + 1));
+      assert.deepEqual(dense(wide, U + 1), dense(Float32Array.from(wide), U + 1), 'a longer view from the same offset');
+    }
+  });
+}

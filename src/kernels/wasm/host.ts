@@ -50,6 +50,20 @@ export const align64 = (n: number): number => Math.ceil(n / 64) * 64;
 /** A bias row for the GEMM is read in 8-float panels: room up to the next multiple of 8. */
 const padTo8 = (n: number): number => Math.ceil(n / 8) * 8;
 
+/** A weight copy of weightPtr: whose bytes (`buf` from `off`) it holds, where, last use. */
+interface WeightSlot { buf: WeakRef<ArrayBufferLike>; off: number; bytes: number; ptr: number; used: number }
+/** Weight copies kept at most (count, bytes); the least recently used goes first. */
+const MAX_WEIGHT_SLOTS = 64;
+const MAX_WEIGHT_BYTES = 64 * 2 ** 20;
+
+type Compare = (a: Uint8Array, b: Uint8Array) => number;
+const nativeCompare = (globalThis as { Buffer?: { compare: Compare } }).Buffer?.compare;
+/**
+ * Whether two byte ranges are equal: Node's native memcmp; elsewhere (browsers) `false`, so the
+ * caller copies (a JavaScript loop over a megabyte would cost more than the copy it saves).
+ */
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => nativeCompare !== undefined && nativeCompare(a, b) === 0;
+
 export function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
   if (typeof Buffer !== 'undefined') {
     const buf = Buffer.from(b64, 'base64');
@@ -225,6 +239,57 @@ export abstract class WasmHost implements Backend {
     return c;
   }
 
+  // ---- weights kept in linear memory across calls ----
+
+  /** Weight copies in resident blocks, least recently used first out (see weightPtr). */
+  private weightSlots: WeightSlot[] = [];
+  private weightSlotBytes = 0;
+  private weightClock = 0;
+
+  /**
+   * The address of a copy of `w`'s first `n` floats in linear memory, for kernels that only read
+   * them. The copy is kept in a resident block across calls and compared byte for byte with `w`
+   * on every use (a native memcmp where the platform has one): when the weights did not change —
+   * inference, or backward after forward — nothing is written, so the 1 MB of an LSTM's W_hh
+   * stays where the kernel threads' caches hold it instead of being copied in (and pulled across
+   * cores) on every call. Any change, however it was made, shows in the comparison. Must be called
+   * before reset() (it may allocate a block, which moves `base`).
+   */
+  protected weightPtr(w: Float32Array, n: number): number {
+    const bytes = n * 4, buf = w.buffer, off = w.byteOffset;
+    let slot: WeightSlot | undefined;
+    for (let i = 0; i < this.weightSlots.length; i++) {
+      const s = this.weightSlots[i]!, sb = s.buf.deref();
+      if (sb === undefined) { this.dropWeightSlot(i--); continue; } // its weights were collected
+      if (sb === buf && s.off === off) { slot = s; break; }
+    }
+    if (slot && slot.bytes !== bytes) { this.dropWeightSlot(this.weightSlots.indexOf(slot)); slot = undefined; }
+    const src = new Uint8Array(buf, off, bytes);
+    if (!slot) {
+      while (this.weightSlots.length && (this.weightSlots.length >= MAX_WEIGHT_SLOTS || this.weightSlotBytes + bytes > MAX_WEIGHT_BYTES)) {
+        let lru = 0;
+        for (let i = 1; i < this.weightSlots.length; i++) if (this.weightSlots[i]!.used < this.weightSlots[lru]!.used) lru = i;
+        this.dropWeightSlot(lru);
+      }
+      slot = { buf: new WeakRef(buf), off, bytes, ptr: this.allocBlock(align64(bytes)), used: 0 };
+      this.weightSlots.push(slot);
+      this.weightSlotBytes += bytes;
+      new Uint8Array(this.memory.buffer, slot.ptr, bytes).set(src);
+    } else {
+      const copy = new Uint8Array(this.memory.buffer, slot.ptr, bytes);
+      if (!sameBytes(src, copy)) copy.set(src);
+    }
+    slot.used = ++this.weightClock;
+    return slot.ptr;
+  }
+
+  private dropWeightSlot(i: number): void {
+    const s = this.weightSlots[i]!;
+    this.weightSlots.splice(i, 1);
+    this.weightSlotBytes -= s.bytes;
+    this.releaseBlock(s.ptr, align64(s.bytes));
+  }
+
   // ---- Backend ----
 
   gemm(
@@ -261,9 +326,10 @@ export abstract class WasmHost implements Backend {
     this.need(xg, T * B * G, 'xg');
     const par = this.seqParallel(B, G, H);
     this.session(par, (mt) => {
+      const pW = this.weightPtr(this.f32(args.whh, 'whh'), G * H);
       this.reset();
       const pXg = this.alloc(T * B * G * 4);
-      const L = this.layoutForward(args, mt && par);
+      const L = this.layoutForward(args, mt && par, pW);
       const { f32, i32 } = this.commit();
       f32.set(xg.subarray(0, T * B * G), pXg >> 2);
       this.loadForward(args, L, f32, i32);
@@ -282,8 +348,9 @@ export abstract class WasmHost implements Backend {
     this.need(dxg, TB * G, 'dxg'); this.need(dgh, TB * G, 'dgh');
     const par = this.seqParallel(B, G, H);
     this.session(par, (mt) => {
+      const pW = this.weightPtr(this.f32(args.whh, 'whh'), G * H);
       this.reset();
-      const L = this.layoutBackward(args, mt && par);
+      const L = this.layoutBackward(args, mt && par, pW);
       const { f32, i32 } = this.commit();
       this.loadBackward(args, L, f32, i32, cache);
       this.runSeqBackward(mt && par, this.backwardArgs(args, L));
@@ -309,15 +376,15 @@ export abstract class WasmHost implements Backend {
     if (bih && bhh) { this.need(bih, G, 'bias_ih'); this.need(bhh, G, 'bias_hh'); }
     const parS = this.seqParallel(B, G, H), parG = this.gemmParallel(TB, G, I, parS);
     this.session(parG || parS, (mt) => {
+      const pWih = this.weightPtr(wih, G * I), pW = this.weightPtr(this.f32(args.whh, 'whh'), G * H);
       this.reset();
-      const pX = this.alloc(TB * I * 4), pWih = this.alloc(G * I * 4), pXg = this.alloc(TB * G * 4);
+      const pX = this.alloc(TB * I * 4), pXg = this.alloc(TB * G * 4);
       const pP = this.alloc(this.k.packed_bytes(I, G)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
       // Nothing kept for backward (predict, evaluate): the slim loop.
-      const L = this.layoutForward(args, mt && parS, resident, !resident && !cache);
+      const L = this.layoutForward(args, mt && parS, pW, resident, !resident && !cache);
       const { f32, i32 } = this.commit();
       if (isBatchFirst(args)) reorderRows(x, 0, I, f32, pX >> 2, I, T, B, I, false);
       else f32.set(x.subarray(0, TB * I), pX >> 2);
-      f32.set(wih.subarray(0, G * I), pWih >> 2);
       // Every xg row starts as the folded bias row (in the GEMM's registers) and the product is
       // accumulated onto it: the order of layer-ops.ts, without writing the rows first.
       if (bih && bhh) foldBias(kind, H, bih, bhh, f32.subarray(pBias >> 2, (pBias >> 2) + G));
@@ -348,16 +415,16 @@ export abstract class WasmHost implements Backend {
     const parS = this.seqParallel(B, G, H);
     const parWih = this.gemmParallel(G, I, TB, parS), parWhh = this.gemmParallel(G, H, TB, parS), parDx = this.gemmParallel(TB, I, G, parS);
     this.session(parS || parWih || parWhh || parDx, (mt) => {
+      const pWih = this.weightPtr(wih, G * I), pW = this.weightPtr(this.f32(args.whh, 'whh'), G * H);
       this.reset();
-      const L = this.layoutBackward(args, mt && parS, resident);
-      const pX = this.alloc(TB * I * 4), pWih = this.alloc(G * I * 4), pDx = this.alloc(TB * I * 4);
+      const L = this.layoutBackward(args, mt && parS, pW, resident);
+      const pX = this.alloc(TB * I * 4), pDx = this.alloc(TB * I * 4);
       const pDWih = this.alloc(G * I * 4), pDWhh = this.alloc(G * H * 4), pDb = this.alloc(2 * G * 4);
       const pP = this.alloc(Math.max(this.k.packed_bytes(TB, I), this.k.packed_bytes(TB, H), this.k.packed_bytes(G, I)));
       const { f32, i32 } = this.commit();
       this.loadBackward(args, L, f32, i32, cache);
       const bf = isBatchFirst(args);
       if (bf) reorderRows(x, 0, I, f32, pX >> 2, I, T, B, I, false); else f32.set(x.subarray(0, TB * I), pX >> 2);
-      f32.set(wih.subarray(0, G * I), pWih >> 2);
       f32.set(dWih.subarray(0, G * I), pDWih >> 2);
       f32.set(dWhh.subarray(0, G * H), pDWhh >> 2);
       if (args.accumulateDx) {
@@ -399,12 +466,12 @@ export abstract class WasmHost implements Backend {
     if (b) this.need(b, U, 'dense bias');
     const par = this.gemmParallel(rows, U, K);
     this.session(par, (mt) => {
+      const pW = this.weightPtr(w, K * U);
       this.reset();
-      const pX = this.alloc(rows * K * 4), pW = this.alloc(K * U * 4), pZ = this.alloc(rows * U * 4);
+      const pX = this.alloc(rows * K * 4), pZ = this.alloc(rows * U * 4);
       const pP = this.alloc(this.k.packed_bytes(K, U)), pB = b ? this.alloc(padTo8(U) * 4) : 0;
       const { f32 } = this.commit();
       f32.set(x.subarray(0, rows * K), pX >> 2);
-      f32.set(w.subarray(0, K * U), pW >> 2);
       if (b) f32.set(b.subarray(0, U), pB >> 2); // rows start from the bias (in the GEMM's registers)
       this.runGemm(mt && par, [0, 0, rows, U, K, pX, K, pW, U, pZ, U, 0, pP, pB]);
       z.set(f32.subarray(pZ >> 2, (pZ >> 2) + rows * U));
@@ -422,8 +489,9 @@ export abstract class WasmHost implements Backend {
     if (dx) this.need(dx, rows * K, 'dense dx');
     const parW = this.gemmParallel(K, U, rows), parX = dx !== null && this.gemmParallel(rows, K, U);
     this.session(parW || parX, (mt) => {
+      const pW = dx ? this.weightPtr(w, K * U) : 0;
       this.reset();
-      const pX = this.alloc(rows * K * 4), pW = this.alloc(K * U * 4), pDz = this.alloc(rows * U * 4);
+      const pX = this.alloc(rows * K * 4), pDz = this.alloc(rows * U * 4);
       const pDW = this.alloc(K * U * 4), pDb = this.alloc(U * 4), pDx = dx ? this.alloc(rows * K * 4) : 0;
       const pP = this.alloc(Math.max(this.k.packed_bytes(rows, U), this.k.packed_bytes(U, K)));
       const { f32 } = this.commit();
@@ -433,7 +501,6 @@ export abstract class WasmHost implements Backend {
       this.runGemm(mt && parW, [1, 0, K, U, rows, pX, K, pDz, U, pDW, U, 1, pP, 0]);
       if (db) this.k.col_sum(pDz, rows, U, pDb);
       if (dx) {
-        f32.set(w.subarray(0, K * U), pW >> 2);
         this.runGemm(mt && parX, [0, 1, rows, K, U, pDz, U, pW, U, pDx, K, 0, pP, 0]);
       }
       // Outputs only from here on (a call rerun on one thread must not add twice).
@@ -487,15 +554,15 @@ export abstract class WasmHost implements Backend {
     if (kind === 'gru') this.need(c.aux, TB * H, 'cache.aux');
   }
 
-  private layoutForward(a: SeqForwardArgs | LayerForwardArgs, mt: boolean, resident: CachePtrs | null = null, slim = false) {
+  private layoutForward(a: SeqForwardArgs | LayerForwardArgs, mt: boolean, pW: number, resident: CachePtrs | null = null, slim = false) {
     const { kind, T, B, H, lengths } = a;
-    const G = gateWidth(kind, H), TB = T * B, code = KIND_CODE[kind];
+    const TB = T * B, code = KIND_CODE[kind];
     // Batch-first outputs: the kernel writes compact time-major rows, reordered on the way out.
     const ldOut = isBatchFirst(a) ? H : a.ldOut;
     const outLen = (TB - 1) * ldOut + H;
     return {
-      outLen, ldOut, slim,
-      pW: this.alloc(G * H * 4), pBhn: this.alloc(H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
+      outLen, ldOut, slim, pW,
+      pBhn: this.alloc(H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
       pOut: this.alloc(outLen * 4),
       ...this.cachePtrs(kind, T, B, H, resident, slim),
       pS: this.alloc(this.seqForwardScratch(mt, code, +a.resetAfter, B, H)),
@@ -504,8 +571,7 @@ export abstract class WasmHost implements Backend {
 
   private loadForward(a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, f32: Float32Array, i32: Int32Array): void {
     const { kind, T, B, H, lengths, reverse, outOffset } = a;
-    const G = gateWidth(kind, H), BH = B * H;
-    f32.set(a.whh.subarray(0, G * H) as Float32Array, L.pW >> 2);
+    const BH = B * H;
     const bhn = 'bhn' in a ? a.bhn : kind === 'gru' && a.bhh ? a.bhh.subarray(2 * H, 3 * H) : null;
     if (bhn) f32.set(bhn.subarray(0, H) as Float32Array, L.pBhn >> 2); else f32.fill(0, L.pBhn >> 2, (L.pBhn >> 2) + H);
     if (lengths) i32.set(lengths.subarray(0, B), L.pLen >> 2);
@@ -576,7 +642,7 @@ export abstract class WasmHost implements Backend {
     };
   }
 
-  private layoutBackward(a: SeqBackwardArgs | LayerBackwardArgs, mt: boolean, resident: CachePtrs | null = null) {
+  private layoutBackward(a: SeqBackwardArgs | LayerBackwardArgs, mt: boolean, pW: number, resident: CachePtrs | null = null) {
     const { kind, T, B, H, lengths } = a;
     const G = gateWidth(kind, H), BH = B * H, TB = T * B, code = KIND_CODE[kind];
     const lstm = kind === 'lstm', gru = kind === 'gru';
@@ -584,8 +650,8 @@ export abstract class WasmHost implements Backend {
     const ldDOut = isBatchFirst(a) ? H : a.ldDOut;
     const dOutLen = (TB - 1) * ldDOut + H;
     const L = {
-      dOutLen, ldDOut,
-      pW: this.alloc(G * H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
+      dOutLen, ldDOut, pW,
+      pLen: lengths ? this.alloc(B * 4) : 0,
       ...this.cachePtrs(kind, T, B, H, resident),
       pDOut: a.dOut ? this.alloc(dOutLen * 4) : 0,
       pDhN: a.dhN ? this.alloc(BH * 4) : 0,
@@ -607,7 +673,6 @@ export abstract class WasmHost implements Backend {
   ): void {
     const { kind, T, B, H, lengths, dOutOffset } = a;
     const G = gateWidth(kind, H), BH = B * H, TB = T * B;
-    f32.set(a.whh.subarray(0, G * H) as Float32Array, L.pW >> 2);
     if (lengths) i32.set(lengths.subarray(0, B), L.pLen >> 2);
     if (cache) { // (a resident cache is already in place)
       f32.set(cache.h.subarray(0, (T + 1) * BH), L.pH >> 2);
