@@ -1108,6 +1108,24 @@ export function seq_backward(
   if (dc0 != 0) memory.copy(dc0, dc, BH4);
 }
 
+/**
+ * Copies T·B compact rows of w floats from src to dst, reordering batch-first rows (b·T + t)
+ * into time-major ones (t·B + b), or back when `toBatchFirst` (the layers' batch-first inputs
+ * and input gradients; copying rows one at a time from JavaScript cost 4-6% of a training step).
+ */
+export function reorder_rows(src: usize, dst: usize, T: i32, B: i32, w: i32, toBatchFirst: bool): void {
+  const rowB = <usize>w << 2, vecB = <usize>(w & ~3) << 2;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const bf = <usize>(b * T + t) * rowB, tm = <usize>(t * B + b) * rowB;
+      const s = src + (toBatchFirst ? tm : bf), d = dst + (toBatchFirst ? bf : tm);
+      let o: usize = 0;
+      for (; o < vecB; o += 16) v128.store(d + o, v128.load(s + o));
+      for (; o < rowB; o += 4) store<f32>(d + o, load<f32>(s + o));
+    }
+  }
+}
+
 /** First free byte after the module's static data: where the loader starts its buffers. */
 export function heap_base(): usize {
   return __heap_base;

@@ -39,6 +39,7 @@ export interface CoreExports {
   seq_backward(...a: number[]): void;
   col_sum(m: number, rows: number, cols: number, acc: number): void;
   softmax_rows(x: number, y: number, rows: number, k: number, sums: number): void;
+  reorder_rows(src: number, dst: number, T: number, B: number, w: number, toBatchFirst: number): void;
 }
 
 export const KIND_CODE: Record<CellKind, number> = { lstm: 0, gru: 1, rnn_tanh: 2, rnn_relu: 3 };
@@ -382,9 +383,9 @@ export abstract class WasmHost implements Backend {
       const pP = this.alloc(this.k.packed_bytes(I, G)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
       // Nothing kept for backward (predict, evaluate): the slim loop.
       const L = this.layoutForward(args, mt && parS, pW, resident, !resident && !cache);
+      const pStage = isBatchFirst(args) ? this.alloc(TB * I * 4) : 0;
       const { f32, i32 } = this.commit();
-      if (isBatchFirst(args)) reorderRows(x, 0, I, f32, pX >> 2, I, T, B, I, false);
-      else f32.set(x.subarray(0, TB * I), pX >> 2);
+      this.rowsIn(x, pX, pStage, T, B, I, f32);
       // Every xg row starts as the folded bias row (in the GEMM's registers) and the product is
       // accumulated onto it: the order of layer-ops.ts, without writing the rows first.
       if (bih && bhh) foldBias(kind, H, bih, bhh, f32.subarray(pBias >> 2, (pBias >> 2) + G));
@@ -421,15 +422,13 @@ export abstract class WasmHost implements Backend {
       const pX = this.alloc(TB * I * 4), pDx = this.alloc(TB * I * 4);
       const pDWih = this.alloc(G * I * 4), pDWhh = this.alloc(G * H * 4), pDb = this.alloc(2 * G * 4);
       const pP = this.alloc(Math.max(this.k.packed_bytes(TB, I), this.k.packed_bytes(TB, H), this.k.packed_bytes(G, I)));
+      const pStage = isBatchFirst(args) ? this.alloc(TB * I * 4) : 0;
       const { f32, i32 } = this.commit();
       this.loadBackward(args, L, f32, i32, cache);
-      const bf = isBatchFirst(args);
-      if (bf) reorderRows(x, 0, I, f32, pX >> 2, I, T, B, I, false); else f32.set(x.subarray(0, TB * I), pX >> 2);
+      this.rowsIn(x, pX, pStage, T, B, I, f32);
       f32.set(dWih.subarray(0, G * I), pDWih >> 2);
       f32.set(dWhh.subarray(0, G * H), pDWhh >> 2);
-      if (args.accumulateDx) {
-        if (bf) reorderRows(dx, 0, I, f32, pDx >> 2, I, T, B, I, false); else f32.set(dx.subarray(0, TB * I), pDx >> 2);
-      }
+      if (args.accumulateDx) this.rowsIn(dx, pDx, pStage, T, B, I, f32);
       this.runSeqBackward(mt && parS, this.backwardArgs(args, L));
       const { pDxg, pDgh } = L;
       this.runGemm(mt && parWih, [1, 0, G, I, TB, pDxg, G, pX, I, pDWih, I, 1, pP, 0]);
@@ -450,7 +449,7 @@ export abstract class WasmHost implements Backend {
         const sx = pDb >> 2, sh = pDgh !== pDxg ? sx + G : sx;
         for (let j = 0; j < G; j++) { dbih[j] += f32[sx + j]!; dbhh[j] += f32[sh + j]!; }
       }
-      if (bf) reorderRows(f32, pDx >> 2, I, dx, 0, I, T, B, I, true); else dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + TB * I));
+      this.rowsOut(pDx, dx, pStage, T, B, I, f32);
       dWih.set(f32.subarray(pDWih >> 2, (pDWih >> 2) + G * I));
       dWhh.set(f32.subarray(pDWhh >> 2, (pDWhh >> 2) + G * H));
       this.storeBackward(args, L, f32);
@@ -522,6 +521,25 @@ export abstract class WasmHost implements Backend {
     this.k.softmax_rows(pX, pY, rows, k, pS);
     y.set(f32.subarray(pY >> 2, (pY >> 2) + rows * k));
     for (let r = 0, s = pS >> 2; r < rows; r++, s += 2) lse[r] = f32[s]! + Math.log(f32[s + 1]!);
+  }
+
+  // ---- batch-first rows ----
+
+  /**
+   * Copies T·B rows of w floats from `src` to compact time-major rows at `dst` in linear memory:
+   * as they are, or — with a staging block `stage` (batch-first rows; 0 when time-major) — in
+   * one bulk copy and a reorder in wasm.
+   */
+  private rowsIn(src: Float32Array, dst: number, stage: number, T: number, B: number, w: number, f32: Float32Array): void {
+    f32.set(src.subarray(0, T * B * w), (stage || dst) >> 2);
+    if (stage) this.k.reorder_rows(stage, dst, T, B, w, 0);
+  }
+
+  /** The reverse of rowsIn: time-major rows at `src` out to `dst` (batch-first when `stage`). */
+  private rowsOut(src: number, dst: Float32Array, stage: number, T: number, B: number, w: number, f32: Float32Array): void {
+    if (stage) this.k.reorder_rows(src, stage, T, B, w, 1);
+    const p = (stage || src) >> 2;
+    dst.set(f32.subarray(p, p + T * B * w));
   }
 
   // ---- the sequence loop's data: checks, layout, copies ----
