@@ -156,12 +156,13 @@ test('LSTM forward with grad: false gives the same outputs, keeps nothing, and b
   assert.throws(() => lstm.backward(null, { dhN: new Tensor(new Float32Array(4 * 4 * 8), [4, 4, 8]) }), /grad: false/);
 });
 
-test('batch-first rows: the same numbers as time-major rows, reordered (b·T + t <-> t·B + b)', () => {
-  const backend = backends[0]!;
-  for (const kind of ['lstm', 'gru'] as CellKind[]) {
+for (const backend of backends) test(`${backend.name}: batch-first rows: the same numbers as time-major rows, reordered (b·T + t <-> t·B + b), strided and compact`, () => {
+  for (const [kind, compact] of [['lstm', false], ['gru', false], ['lstm', true], ['rnn_tanh', true]] as [CellKind, boolean][]) {
     const c: Case = { kind, resetAfter: true, T: 4, B: 3, H: 6, I: 5, lengths: [4, 2, 3], reverse: true, bias: true };
     const tm = forwardArgs(c, 'float32', true);
     const bf = forwardArgs({ ...c, batchFirst: true }, 'float32', true);
+    // Compact output rows (ldOut = H; the gradient's rows follow): one bulk copy and a reorder in wasm.
+    if (compact) Object.assign(bf, { out: new Float32Array(bf.outOffset + c.T * c.B * c.H).fill(7), ldOut: c.H });
     const { T, B, I, H } = c;
     // Independent index arithmetic: element (t, b, k).
     const at = (batchFirst: boolean, t: number, b: number, w: number, k: number): number => (batchFirst ? b * T + t : t * B + b) * w + k;

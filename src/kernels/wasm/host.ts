@@ -582,6 +582,8 @@ export abstract class WasmHost implements Backend {
       outLen, ldOut, slim, pW,
       pBhn: this.alloc(H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
       pOut: this.alloc(outLen * 4),
+      // Compact batch-first output rows: reordered in wasm into this block, then one bulk copy out.
+      pOutStage: isBatchFirst(a) && a.ldOut === H ? this.alloc(TB * H * 4) : 0,
       ...this.cachePtrs(kind, T, B, H, resident, slim),
       pS: this.alloc(this.seqForwardScratch(mt, code, +a.resetAfter, B, H)),
     };
@@ -610,7 +612,10 @@ export abstract class WasmHost implements Backend {
   ): void {
     const { kind, T, B, H } = a;
     const G = gateWidth(kind, H), BH = B * H, TB = T * B;
-    if (isBatchFirst(a)) reorderRows(f32, L.pOut >> 2, H, a.out, a.outOffset, a.ldOut, T, B, H, true);
+    if (L.pOutStage) {
+      this.k.reorder_rows(L.pOut, L.pOutStage, T, B, H, 1);
+      a.out.set(f32.subarray(L.pOutStage >> 2, (L.pOutStage >> 2) + TB * H), a.outOffset);
+    } else if (isBatchFirst(a)) reorderRows(f32, L.pOut >> 2, H, a.out, a.outOffset, a.ldOut, T, B, H, true);
     else a.out.set(f32.subarray(L.pOut >> 2, (L.pOut >> 2) + L.outLen), a.outOffset);
     if (!cache) return;
     cache.h.set(f32.subarray(L.pH >> 2, (L.pH >> 2) + (T + 1) * BH));
@@ -672,6 +677,7 @@ export abstract class WasmHost implements Backend {
       pLen: lengths ? this.alloc(B * 4) : 0,
       ...this.cachePtrs(kind, T, B, H, resident),
       pDOut: a.dOut ? this.alloc(dOutLen * 4) : 0,
+      pDOutStage: a.dOut && isBatchFirst(a) && a.ldDOut === H ? this.alloc(TB * H * 4) : 0,
       pDhN: a.dhN ? this.alloc(BH * 4) : 0,
       pDcN: lstm && a.dcN ? this.alloc(BH * 4) : 0,
       pDxg: this.alloc(TB * G * 4),
@@ -698,7 +704,10 @@ export abstract class WasmHost implements Backend {
       if (L.pG) f32.set(cache.gates.subarray(0, TB * G), L.pG >> 2);
       if (L.pAux) f32.set(cache.aux.subarray(0, TB * H), L.pAux >> 2);
     }
-    if (a.dOut && isBatchFirst(a)) reorderRows(a.dOut, dOutOffset, a.ldDOut, f32, L.pDOut >> 2, H, T, B, H, false);
+    if (L.pDOutStage) {
+      f32.set(a.dOut!.subarray(dOutOffset, dOutOffset + TB * H) as Float32Array, L.pDOutStage >> 2);
+      this.k.reorder_rows(L.pDOutStage, L.pDOut, T, B, H, 0);
+    } else if (a.dOut && isBatchFirst(a)) reorderRows(a.dOut, dOutOffset, a.ldDOut, f32, L.pDOut >> 2, H, T, B, H, false);
     else if (a.dOut) f32.set(a.dOut.subarray(dOutOffset, dOutOffset + L.dOutLen) as Float32Array, L.pDOut >> 2);
     if (a.dhN) f32.set(a.dhN.subarray(0, BH) as Float32Array, L.pDhN >> 2);
     if (L.pDcN) f32.set(a.dcN!.subarray(0, BH) as Float32Array, L.pDcN >> 2);
