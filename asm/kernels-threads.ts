@@ -254,12 +254,12 @@ export function seq_forward_mt_scratch_bytes(kind: i32, B: i32, H: i32): usize {
 export function seq_forward_mt(
   tid: i32, sync: usize,
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
-  xg: usize, whh: usize, bhn: usize, out: usize, ldOut: i32,
+  xg: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
   ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool,
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
   const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
-  const ldOut4 = <usize>ldOut << 2;
+  const ldOut4 = <usize>ldOut << 2, outStep4 = <usize>outStep << 2;
   const split = kind == GRU && !resetAfter;
   const U = unit_chunk(B, G, H), nc = (H + U - 1) / U;
   const blk = align64(packed_bytes(H, U));
@@ -293,7 +293,7 @@ export function seq_forward_mt(
     const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
     const xgT = xg + <usize>t * B * G4, gatesT = cgates + (slim ? 0 : <usize>t * B * G4);
     const auxT = caux + (slim ? 0 : <usize>t * BH4);
-    const outT = out + <usize>t * B * ldOut4;
+    const outT = out + <usize>t * outStep4;
 
     // Phase: products h_prev·W_hhᵀ for a chunk's units (every gate block, or r|z), then the
     // fused gate pass on those units for every batch row.
@@ -388,7 +388,7 @@ export function seq_backward_mt_scratch_bytes(kind: i32, B: i32, H: i32): usize 
 // @ts-ignore: decorator
 @inline function bwd_gate_units(
   kind: i32, resetAfter: bool, t: i32, B: i32, H: i32, lengths: usize,
-  ch: usize, cc: usize, cgates: usize, caux: usize, dOut: usize, ldD4: usize,
+  ch: usize, cc: usize, cgates: usize, caux: usize, dOut: usize, ldD4: usize, dStep4: usize,
   dxg: usize, dgh: usize, dh: usize, dc: usize, reverse: bool, j0: i32, j1: i32,
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
@@ -412,7 +412,7 @@ export function seq_backward_mt_scratch_bytes(kind: i32, B: i32, H: i32): usize 
       continue;
     }
     const dhb = dh + bo;
-    if (dOut != 0) add_row(dhb + u0, dOut + <usize>(t * B + b) * ldD4 + u0, w);
+    if (dOut != 0) add_row(dhb + u0, dOut + <usize>t * dStep4 + <usize>b * ldD4 + u0, w);
     const gt = gatesT + <usize>b * G4;
     bwd_row(kind, resetAfter, j0, jv, j1, H4, gt, cCur + bo, cPrev + bo, dhb, dc + bo, auxT + bo, hPrev + bo, hCur + bo, dx, dg);
     if (kind == LSTM && dg != dx) {
@@ -437,12 +437,12 @@ export function seq_backward_mt(
   tid: i32, sync: usize,
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
   whh: usize, ch: usize, cc: usize, cgates: usize, caux: usize,
-  dOut: usize, ldDOut: i32, dhN: usize, dcN: usize,
+  dOut: usize, ldDOut: i32, dOutStep: i32, dhN: usize, dcN: usize,
   dxg: usize, dgh: usize, dh0: usize, dc0: usize, scratch: usize,
 ): void {
   const G = gate_width(kind, H);
   const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
-  const ldD4 = <usize>ldDOut << 2;
+  const ldD4 = <usize>ldDOut << 2, dStep4 = <usize>dOutStep << 2;
   const split = kind == GRU && !resetAfter;
   const U = unit_chunk(B, G, H), nc = (H + U - 1) / U;
   const blk = align64(packed_bytes(G, U));
@@ -465,7 +465,7 @@ export function seq_backward_mt(
       if (dhN != 0) memory.copy(dh + bo, dhN + bo, w4); else memory.fill(dh + bo, 0, w4);
       if (dcN != 0) memory.copy(dc + bo, dcN + bo, w4); else memory.fill(dc + bo, 0, w4);
     }
-    bwd_gate_units(kind, resetAfter, tFirst, B, H, lengths, ch, cc, cgates, caux, dOut, ldD4, dxg, dgh, dh, dc, reverse, j0, j1);
+    bwd_gate_units(kind, resetAfter, tFirst, B, H, lengths, ch, cc, cgates, caux, dOut, ldD4, dStep4, dxg, dgh, dh, dc, reverse, j0, j1);
     chunk_done(sync, tid);
   }
   wait_done(sync, tid, target);
@@ -528,7 +528,7 @@ export function seq_backward_mt(
       }
       if (s + 1 < T) {
         const tNext = reverse ? t + 1 : t - 1;
-        bwd_gate_units(kind, resetAfter, tNext, B, H, lengths, ch, cc, cgates, caux, dOut, ldD4, dxg, dgh, dh, dc, reverse, j0, j1);
+        bwd_gate_units(kind, resetAfter, tNext, B, H, lengths, ch, cc, cgates, caux, dOut, ldD4, dStep4, dxg, dgh, dh, dc, reverse, j0, j1);
       } else {
         for (let b = 0; b < B; b++) {
           const bo = <usize>b * H4 + u0;

@@ -804,7 +804,8 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
 /**
  * Forward over the whole sequence for one direction of one layer (see SeqForwardArgs).
  * The caller has placed h0 (and c0) in cache slot `reverse ? T : 0`. `out` points at the
- * caller's outOffset; row (t,b) is at out + 4*(t*B + b)*ldOut. bhn always points at H floats
+ * caller's outOffset; row (t,b) is at out + 4*(t*outStep + b*ldOut) (time-major rows: outStep =
+ * B*ldOut; batch-first: ldOut = T*outStep, written where they belong). bhn always points at H floats
  * (zeros when the layer has no bias). lengths = 0 means every sequence has length T.
  * Padded rows: h, c carried; out row zero; gates (and aux) rows zero.
  * slim (inference, nothing kept for backward): ch/cc hold two slots used in turn (h0 in slot 0,
@@ -813,12 +814,12 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
  */
 export function seq_forward(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
-  xg: usize, whh: usize, bhn: usize, out: usize, ldOut: i32,
+  xg: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
   ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool,
 ): void {
   const G = gate_width(kind, H);
   const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
-  const ldOut4 = <usize>ldOut << 2;
+  const ldOut4 = <usize>ldOut << 2, outStep4 = <usize>outStep << 2;
   const split = kind == GRU && !resetAfter;
   const hv = H & ~3; // units handled 4 at a time; [hv, H) one at a time
   // Pack W_hhᵀ (op(B)[k,g] = W_hh[g,k], K = H) once for the whole sequence; batch 1 reads W_hh
@@ -846,7 +847,7 @@ export function seq_forward(
     const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
     const xgT = xg + <usize>t * B * G4, gatesT = cgates + (slim ? 0 : <usize>t * B * G4);
     const auxT = caux + (slim ? 0 : <usize>t * BH4);
-    const outT = out + <usize>t * B * ldOut4;
+    const outT = out + <usize>t * outStep4;
 
     // One recurrent product per step: gh = h_prev · W_hhᵀ (B×G); GRU without resetAfter only
     // the r|z columns here, the n columns after the reset below.
@@ -1018,19 +1019,20 @@ function add_row(dst: usize, src: usize, n: i32): void {
 /**
  * Backward over the whole sequence (see SeqBackwardArgs), steps in the reverse of forward order.
  * dOut = 0, dhN = 0, dcN = 0 mean zero gradients. dgh may equal dxg (LSTM/RNN always pass the
- * same buffer: the two are equal there). dOut points at the caller's dOutOffset.
+ * same buffer: the two are equal there). dOut points at the caller's dOutOffset; row (t,b) is at
+ * dOut + 4*(t*dOutStep + b*ldDOut) (see seq_forward's out).
  * Per step: one fused gate-backward pass, then dh_prev = dgh_t · W_hh (one product; GRU without
  * resetAfter splits it into the r|z rows and the separately needed d(r⊙h) = d_an·W_hn).
  */
 export function seq_backward(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
   whh: usize, ch: usize, cc: usize, cgates: usize, caux: usize,
-  dOut: usize, ldDOut: i32, dhN: usize, dcN: usize,
+  dOut: usize, ldDOut: i32, dOutStep: i32, dhN: usize, dcN: usize,
   dxg: usize, dgh: usize, dh0: usize, dc0: usize, scratch: usize,
 ): void {
   const G = gate_width(kind, H);
   const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
-  const ldD4 = <usize>ldDOut << 2;
+  const ldD4 = <usize>ldDOut << 2, dStep4 = <usize>dOutStep << 2;
   const split = kind == GRU && !resetAfter;
   const hv = H & ~3;
   // W_hh as op(B) = W_hh (K = G rows, N = H columns), packed once.
@@ -1061,7 +1063,7 @@ export function seq_backward(
         continue;
       }
       const dhb = dh + bo;
-      if (dOut != 0) add_row(dhb, dOut + <usize>(t * B + b) * ldD4, H);
+      if (dOut != 0) add_row(dhb, dOut + <usize>t * dStep4 + <usize>b * ldD4, H);
       const gt = gatesT + <usize>b * G4;
       bwd_row(kind, resetAfter, 0, hv, H, H4, gt, cCur + bo, cPrev + bo, dhb, dc + bo, auxT + bo, hPrev + bo, hCur + bo, dx, dg);
       if (kind != GRU && dg != dx) memory.copy(dg, dx, G4);

@@ -19,7 +19,7 @@
 // Subclasses decide where each kernel runs through the hooks at the bottom (the two-thread
 // backend sends large ones to both threads and reruns a call on one thread if its worker is lost).
 import {
-  denseBackwardComposed, denseForwardComposed, foldBias, layerBackwardComposed, layerForwardComposed, reorderRows,
+  denseBackwardComposed, denseForwardComposed, foldBias, layerBackwardComposed, layerForwardComposed,
 } from '../layer-ops.js';
 import { seqBackwardRef, seqForwardRef } from '../reference.js';
 import type {
@@ -87,6 +87,14 @@ function gemmExtents(transA: boolean, transB: boolean, M: number, N: number, K: 
 
 /** Whether a layer operation's x/out/dOut/dx rows are batch-first ((b·T + t) order). */
 const isBatchFirst = (a: object): boolean => (a as { batchFirst?: boolean }).batchFirst === true;
+
+/**
+ * Float strides of the sequence kernels' out/dOut rows: row (t, b) at t·stepStride + b·rowStride
+ * for a caller row stride `ld` (time-major rows t·B + b, or batch-first rows b·T + t).
+ */
+function rowStrides(a: { T: number; B: number }, ld: number): { rowStride: number; stepStride: number } {
+  return isBatchFirst(a) ? { rowStride: a.T * ld, stepStride: ld } : { rowStride: ld, stepStride: a.B * ld };
+}
 
 /** Where a cache's arrays live in wasm memory (0 = not used by the cell). */
 interface CachePtrs { pH: number; pC: number; pG: number; pAux: number }
@@ -575,15 +583,13 @@ export abstract class WasmHost implements Backend {
   private layoutForward(a: SeqForwardArgs | LayerForwardArgs, mt: boolean, pW: number, resident: CachePtrs | null = null, slim = false) {
     const { kind, T, B, H, lengths } = a;
     const TB = T * B, code = KIND_CODE[kind];
-    // Batch-first outputs: the kernel writes compact time-major rows, reordered on the way out.
-    const ldOut = isBatchFirst(a) ? H : a.ldOut;
-    const outLen = (TB - 1) * ldOut + H;
+    // The output span mirrors the caller's (time-major or batch-first rows, any row stride): the
+    // kernel writes each row where it belongs, and the span crosses in one copy.
+    const ldOut = a.ldOut, outLen = (TB - 1) * ldOut + H;
     return {
-      outLen, ldOut, slim, pW,
+      outLen, ldOut, slim, pW, ...rowStrides(a, ldOut),
       pBhn: this.alloc(H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
       pOut: this.alloc(outLen * 4),
-      // Compact batch-first output rows: reordered in wasm into this block, then one bulk copy out.
-      pOutStage: isBatchFirst(a) && a.ldOut === H ? this.alloc(TB * H * 4) : 0,
       ...this.cachePtrs(kind, T, B, H, resident, slim),
       pS: this.alloc(this.seqForwardScratch(mt, code, +a.resetAfter, B, H)),
     };
@@ -603,7 +609,7 @@ export abstract class WasmHost implements Backend {
   }
 
   private forwardArgs(a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, pXg: number): number[] {
-    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, L.pW, L.pBhn, L.pOut, L.ldOut, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim];
+    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, L.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim];
   }
 
   private storeForward(
@@ -612,11 +618,7 @@ export abstract class WasmHost implements Backend {
   ): void {
     const { kind, T, B, H } = a;
     const G = gateWidth(kind, H), BH = B * H, TB = T * B;
-    if (L.pOutStage) {
-      this.k.reorder_rows(L.pOut, L.pOutStage, T, B, H, 1);
-      a.out.set(f32.subarray(L.pOutStage >> 2, (L.pOutStage >> 2) + TB * H), a.outOffset);
-    } else if (isBatchFirst(a)) reorderRows(f32, L.pOut >> 2, H, a.out, a.outOffset, a.ldOut, T, B, H, true);
-    else a.out.set(f32.subarray(L.pOut >> 2, (L.pOut >> 2) + L.outLen), a.outOffset);
+    a.out.set(f32.subarray(L.pOut >> 2, (L.pOut >> 2) + L.outLen), a.outOffset);
     if (!cache) return;
     cache.h.set(f32.subarray(L.pH >> 2, (L.pH >> 2) + (T + 1) * BH));
     if (L.pC) cache.c.set(f32.subarray(L.pC >> 2, (L.pC >> 2) + (T + 1) * BH));
@@ -670,14 +672,12 @@ export abstract class WasmHost implements Backend {
     const G = gateWidth(kind, H), BH = B * H, TB = T * B, code = KIND_CODE[kind];
     const lstm = kind === 'lstm', gru = kind === 'gru';
     // Batch-first output gradients are reordered into compact time-major rows on the way in.
-    const ldDOut = isBatchFirst(a) ? H : a.ldDOut;
-    const dOutLen = (TB - 1) * ldDOut + H;
+    const ldDOut = a.ldDOut, dOutLen = (TB - 1) * ldDOut + H; // mirrors the caller's span (see layoutForward)
     const L = {
-      dOutLen, ldDOut, pW,
+      dOutLen, ldDOut, pW, ...rowStrides(a, ldDOut),
       pLen: lengths ? this.alloc(B * 4) : 0,
       ...this.cachePtrs(kind, T, B, H, resident),
       pDOut: a.dOut ? this.alloc(dOutLen * 4) : 0,
-      pDOutStage: a.dOut && isBatchFirst(a) && a.ldDOut === H ? this.alloc(TB * H * 4) : 0,
       pDhN: a.dhN ? this.alloc(BH * 4) : 0,
       pDcN: lstm && a.dcN ? this.alloc(BH * 4) : 0,
       pDxg: this.alloc(TB * G * 4),
@@ -704,11 +704,7 @@ export abstract class WasmHost implements Backend {
       if (L.pG) f32.set(cache.gates.subarray(0, TB * G), L.pG >> 2);
       if (L.pAux) f32.set(cache.aux.subarray(0, TB * H), L.pAux >> 2);
     }
-    if (L.pDOutStage) {
-      f32.set(a.dOut!.subarray(dOutOffset, dOutOffset + TB * H) as Float32Array, L.pDOutStage >> 2);
-      this.k.reorder_rows(L.pDOutStage, L.pDOut, T, B, H, 0);
-    } else if (a.dOut && isBatchFirst(a)) reorderRows(a.dOut, dOutOffset, a.ldDOut, f32, L.pDOut >> 2, H, T, B, H, false);
-    else if (a.dOut) f32.set(a.dOut.subarray(dOutOffset, dOutOffset + L.dOutLen) as Float32Array, L.pDOut >> 2);
+    if (a.dOut) f32.set(a.dOut.subarray(dOutOffset, dOutOffset + L.dOutLen) as Float32Array, L.pDOut >> 2);
     if (a.dhN) f32.set(a.dhN.subarray(0, BH) as Float32Array, L.pDhN >> 2);
     if (L.pDcN) f32.set(a.dcN!.subarray(0, BH) as Float32Array, L.pDcN >> 2);
   }
@@ -716,7 +712,7 @@ export abstract class WasmHost implements Backend {
   private backwardArgs(a: SeqBackwardArgs | LayerBackwardArgs, L: ReturnType<WasmHost['layoutBackward']>): number[] {
     return [
       KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, L.pW, L.pH, L.pC, L.pG, L.pAux,
-      L.pDOut, L.ldDOut, L.pDhN, L.pDcN, L.pDxg, L.pDgh, L.pDh0, L.pDc0, L.pS,
+      L.pDOut, L.rowStride, L.stepStride, L.pDhN, L.pDcN, L.pDxg, L.pDgh, L.pDh0, L.pDc0, L.pS,
     ];
   }
 

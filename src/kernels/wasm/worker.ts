@@ -5,7 +5,7 @@
 // OP_QUIT, spinning briefly and then sleeping in Atomics.wait between commands. It never touches
 // the event loop again after the first message, so each call costs no postMessage.
 import {
-  C_ARGS, C_DONE, C_MWAIT, C_OP, C_SEQ, C_STATE, C_TAKEN, C_WSLEEP, CTL_BYTES, OP_ARGC, OP_EXPORT, OP_QUIT,
+  C_ARGS, C_DONE, C_MWAIT, C_OP, C_SEQ, C_STATE, C_TAKEN, C_WSLEEP, CTL_BYTES, MAX_ARGS, OP_ARGC, OP_EXPORT, OP_QUIT,
   S_ABORT, S_DONE, ST_DEAD, ST_READY, SYNC_BYTES, type WorkerInit,
 } from './threads-protocol.js';
 
@@ -21,7 +21,7 @@ function serve(init: WorkerInit): void {
     k.set_thread_scratch!(init.scratch);
     const kernels: Record<number, Kernel> = {};
     for (const [op, name] of Object.entries(OP_EXPORT)) kernels[Number(op)] = k[name]!;
-    const args: number[] = new Array<number>(2 + 21).fill(0);
+    const args: number[] = new Array<number>(2 + MAX_ARGS).fill(0);
     args[0] = 1; // tid
     args[1] = init.sync;
     let last = Atomics.load(ctl, C_SEQ);
