@@ -10,8 +10,9 @@
 // has its own packed-A block and edge tile (set_thread_scratch). For one call both threads run
 // the same *_mt export with the same arguments and their own `tid`.
 //
-// Work is a sequence of phases, each cut into chunks (row blocks of a GEMM; blocks of 8·k hidden
-// units of a sequence step). Threads claim chunks dynamically from the two ends of a phase —
+// Work is a sequence of phases, each cut into chunks (row blocks of a GEMM; groups of batch rows
+// of a sequence, each run through every step — rows are independent sequences, so from 8 rows
+// the threads need not meet per step; below that, blocks of 8·k hidden units of one step). Threads claim chunks dynamically from the two ends of a phase —
 // thread 0 from the front, thread 1 from the back, so with equal speeds each keeps the same half
 // (and its weight panels stay in its core's cache) — and count finished chunks; a phase starts
 // once every chunk of the previous one is finished. So a thread never waits for its partner
@@ -21,9 +22,10 @@
 //
 // Results are bit-identical to the single-threaded build: every output element is computed by
 // the same kernel code in the same order whichever thread runs its chunk (GEMM row blocks start at
-// multiples of 4, so the 4-row tiles and the lone-last-row kernel fall on the same rows; the
-// per-step products of a sequence are split by output columns, each computed alone; the gate
-// passes are elementwise).
+// multiples of 4, so the 4-row tiles and the lone-last-row kernel fall on the same rows; a
+// sequence's row groups run the one-thread loop's own step functions on their rows, which also
+// start at multiples of 4; per-step products split by hidden units are split by output columns,
+// each computed alone; the gate passes are elementwise).
 //
 // Memory discipline: a thread writes shared memory only while it holds a claimed chunk (its
 // private packing of a step's A operand is done lazily, on its first chunk of the phase), so once
@@ -245,12 +247,86 @@ export function gemm_mt(
  * product gh (B×G), and one private packed-A buffer (B×H) per thread.
  */
 export function seq_forward_mt_scratch_bytes(kind: i32, B: i32, H: i32): usize {
+  // Row groups: seq_forward's layout (W_hhᵀ packed whole, gh), the A blocks being per thread.
+  if (row_group(B) > 0) return seq_forward_scratch_bytes(kind, kind != GRU, B, H);
   const U = unit_chunk(B, gate_width(kind, H), H), nc = (H + U - 1) / U;
   const packed = B == 1 ? 0 : <usize>(nc * gate_blocks(kind)) * align64(packed_bytes(H, U)); // gemv: nothing packed
   return packed + align64(<usize>B * gate_width(kind, H) * 4) + 2 * apack_bytes(B, H);
 }
 
-/** seq_forward for thread `tid` of 2 (same arguments on both threads; see seq_forward). */
+/**
+ * Rows per row group of the batch-split sequence loops (see seq_forward_mt): a multiple of 4
+ * (the GEMM's row tiles, so a group's products are the same tiles as one product over every
+ * row), about a quarter of the batch; 0 below 8 rows (the loops then split hidden units).
+ */
+// @ts-ignore: decorator
+@inline function row_group(B: i32): i32 {
+  return B < 8 ? 0 : (((B + 3) >> 2) + 3) & ~3;
+}
+
+/**
+ * One unit chunk (c) of forward step s, every batch row: the recurrent products of the chunk's
+ * units in the first `nFirst` gate blocks (h_prev packed in Ap, or read by gemv at batch 1),
+ * then the fused gate pass of those units for each row. `nOnly`: GRU without resetAfter's second
+ * product — the n block from aux = r ⊙ h_prev, then the candidate pass.
+ */
+function fwd_chunk(
+  kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
+  xg: usize, whh: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
+  ch: usize, cc: usize, cgates: usize, caux: usize,
+  c: i32, U: i32, nFirst: i32, nOnly: bool, gh: usize, Ap: usize, P: usize, blk: usize,
+): void {
+  const G = gate_width(kind, H), nb = gate_blocks(kind);
+  const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
+  const t = reverse ? T - 1 - s : s;
+  // slim: two state slots used in turn, one step's gates/aux (nothing kept for backward).
+  const cur = slot_cur(slim, reverse, s, t), prev = slot_prev(slim, reverse, s, t);
+  const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
+  const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
+  const xgT = xg + <usize>t * B * G4, gatesT = cgates + (slim ? 0 : <usize>t * B * G4);
+  const auxT = caux + (slim ? 0 : <usize>t * BH4);
+  const outT = out + <usize>t * outStep4;
+  const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0;
+  const jv = j0 + (w & ~3); // units [j0, jv) 4 at a time, [jv, j1) one at a time
+  const u0 = <usize>j0 << 2, w4 = <usize>w << 2, pstride = <usize>H * 32;
+  const gEnd = nOnly ? 3 : nFirst;
+  for (let g = nOnly ? 2 : 0; g < gEnd; g++) {
+    const col = <usize>g * H + j0;
+    if (B == 1) gemv(w, H, whh + col * H4, H, nOnly ? auxT : hPrev, gh + (col << 2), Ap);
+    else gemm_prepacked(B, w, H, Ap, P + <usize>(c * nb + g) * blk, pstride, gh + (col << 2), G);
+  }
+  for (let b = 0; b < B; b++) {
+    const bo = <usize>b * H4;
+    const x = xgT + <usize>b * G4, gg = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
+    const hp = hPrev + bo, hn = hCur + bo, o = outT + <usize>b * ldOut4;
+    if (!row_valid(lengths, b, t)) {
+      if (nOnly) continue;
+      // Padded step: carry the state, write a zero output (and zero gates/aux).
+      memory.copy(hn + u0, hp + u0, w4);
+      if (kind == LSTM) memory.copy(cCur + bo + u0, cPrev + bo + u0, w4);
+      memory.fill(o + u0, 0, w4);
+      if (kind == LSTM || kind == GRU) {
+        for (let g = 0; g < nb; g++) memory.fill(gt + ((<usize>g * H + j0) << 2), 0, w4);
+      }
+      if (kind == GRU) memory.fill(auxT + bo + u0, 0, w4);
+      continue;
+    }
+    if (nOnly) fwd_row_n(j0, jv, j1, H4, x, gg, bhn, hp, gt, hn, o);
+    else fwd_row(kind, resetAfter, j0, jv, j1, H4, x, gg, bhn, hp, cPrev + bo, cCur + bo, gt, auxT + bo, hn, o);
+  }
+}
+
+/**
+ * seq_forward for thread `tid` of 2 (same arguments on both threads; see seq_forward).
+ *
+ * From 8 batch rows the batch is split: rows are independent sequences, so a group of rows
+ * (row_group) runs through all T steps on the thread that claimed it (seq_forward's step on those
+ * rows), with no hand-over between the threads per step; each thread reads all of W_hhᵀ, packed
+ * once, and a late partner leaves its groups to the running thread. Below 8 rows each step is
+ * split by hidden units instead: every thread computes its chunks' units for every row, and the
+ * threads meet once per step (batch 1: a GEMV on W_hh as it lies, each thread keeping its rows
+ * of W_hh in its own core's cache).
+ */
 export function seq_forward_mt(
   tid: i32, sync: usize,
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
@@ -258,21 +334,54 @@ export function seq_forward_mt(
   ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool,
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
-  const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
+  const H4 = <usize>H << 2, G4 = <usize>G << 2;
   const ldOut4 = <usize>ldOut << 2, outStep4 = <usize>outStep << 2;
   const split = kind == GRU && !resetAfter;
+  let phase = 0, target = 0;
+
+  const RG = row_group(B);
+  if (RG > 0) {
+    // Phase 0: pack W_hhᵀ as seq_forward does (r|z and n apart for GRU without resetAfter), by
+    // chunks of 8-column panels; phase 1: the row groups.
+    const N1 = split ? 2 * H : G, np1 = (N1 + 7) >> 3, np = np1 + (split ? (H + 7) >> 3 : 0);
+    const P = scratch, Pn = split ? P + align64(packed_bytes(H, 2 * H)) : 0;
+    const gh = split ? Pn + align64(packed_bytes(H, H)) : P + align64(packed_bytes(H, G));
+    const pstride = <usize>H * 32, ppc = max(1, (np + 15) / 16), n0 = (np + ppc - 1) / ppc;
+    target = n0;
+    for (let c = claim(sync, tid, phase, n0); c >= 0; c = claim(sync, tid, phase, n0)) {
+      for (let p = c * ppc; p < min(np, (c + 1) * ppc); p++) {
+        const n = p < np1, q = n ? p : p - np1, c0 = q << 3; // panel q of the r|z (or only) block, or of the n block
+        const cols = min(n ? N1 : H, c0 + 8) - c0;
+        const src = whh + (<usize>((n ? 0 : 2 * H) + c0)) * H4;
+        pack_b_nr8(true, H, cols, src, H, (n ? P : Pn) + <usize>q * pstride);
+      }
+      chunk_done(sync, tid);
+    }
+    wait_done(sync, tid, target);
+    const ng = (B + RG - 1) / RG;
+    phase++; target += ng;
+    for (let gi = claim(sync, tid, phase, ng); gi >= 0; gi = claim(sync, tid, phase, ng)) {
+      const r0 = gi * RG, r1 = min(B, r0 + RG);
+      for (let s = 0; s < T; s++) {
+        fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, whh, bhn, out, ldOut4, outStep4,
+          ch, cc, cgates, caux, P, Pn, gh, r0, r1);
+      }
+      chunk_done(sync, tid);
+    }
+    wait_done(sync, tid, target);
+    return;
+  }
+
   const U = unit_chunk(B, G, H), nc = (H + U - 1) / U;
   const blk = align64(packed_bytes(H, U));
   const gh = scratch + (B == 1 ? 0 : <usize>(nc * nb) * blk);
   const Ap = gh + align64(<usize>B * G4) + <usize>tid * apack_bytes(B, H);
-  const pstride = <usize>H * 32;
   const nFirst = split ? 2 : nb; // GRU without resetAfter: the n block after the reset
 
   // Phase 0: pack W_hhᵀ for each chunk's units in each gate block (rows g*H + j of W_hh).
   // Batch 1 reads W_hh as it lies (gemv): nothing to pack, and its short steps claim runs of
   // chunks (a third of what is left; at 8 chunks a step takes about 5 claims instead of 8).
   const gemv1row = B == 1, den = gemv1row ? 3 : 0;
-  let phase = 0, target = 0;
   if (!gemv1row) {
     target = nc;
     for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
@@ -287,80 +396,24 @@ export function seq_forward_mt(
 
   for (let s = 0; s < T; s++) {
     const t = reverse ? T - 1 - s : s;
-    // slim: two state slots used in turn, one step's gates/aux (nothing kept for backward).
-    const cur = slot_cur(slim, reverse, s, t), prev = slot_prev(slim, reverse, s, t);
-    const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
-    const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
-    const xgT = xg + <usize>t * B * G4, gatesT = cgates + (slim ? 0 : <usize>t * B * G4);
-    const auxT = caux + (slim ? 0 : <usize>t * BH4);
-    const outT = out + <usize>t * outStep4;
-
     // Phase: products h_prev·W_hhᵀ for a chunk's units (every gate block, or r|z), then the
-    // fused gate pass on those units for every batch row.
-    phase++; target += nc;
-    let packed = false;
-    for (let c0 = claim(sync, tid, phase, nc, den); c0 >= 0; c0 = claim(sync, tid, phase, nc, den)) {
-      const run = claimedRun;
-      for (let c = c0; c < c0 + run; c++) {
-        const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0;
-        const jv = j0 + (w & ~3); // units [j0, jv) 4 at a time, [jv, j1) one at a time
-        const u0 = <usize>j0 << 2, w4 = <usize>w << 2;
-        if (gemv1row) {
-          for (let g = 0; g < nFirst; g++) {
-            const r0 = <usize>g * H + j0;
-            gemv(w, H, whh + r0 * H4, H, hPrev, gh + (r0 << 2), Ap);
-          }
-        } else {
-          if (!packed) { pack_a_all(B, H, hPrev, H4, 4, Ap); packed = true; }
-          for (let g = 0; g < nFirst; g++) {
-            gemm_prepacked(B, w, H, Ap, scratch + <usize>(c * nb + g) * blk, pstride, gh + ((<usize>g * H + j0) << 2), G);
-          }
-        }
-        for (let b = 0; b < B; b++) {
-          const bo = <usize>b * H4;
-          const x = xgT + <usize>b * G4, gg = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
-          const hp = hPrev + bo, hn = hCur + bo, o = outT + <usize>b * ldOut4;
-          if (!row_valid(lengths, b, t)) {
-            // Padded step: carry the state, write a zero output (and zero gates/aux).
-            memory.copy(hn + u0, hp + u0, w4);
-            if (kind == LSTM) memory.copy(cCur + bo + u0, cPrev + bo + u0, w4);
-            memory.fill(o + u0, 0, w4);
-            if (kind == LSTM || kind == GRU) {
-              for (let g = 0; g < nb; g++) memory.fill(gt + ((<usize>g * H + j0) << 2), 0, w4);
-            }
-            if (kind == GRU) memory.fill(auxT + bo + u0, 0, w4);
-            continue;
-          }
-          fwd_row(kind, resetAfter, j0, jv, j1, H4, x, gg, bhn, hp, cPrev + bo, cCur + bo, gt, auxT + bo, hn, o);
-        }
-      }
-      chunk_done(sync, tid, run);
-    }
-    wait_done(sync, tid, target);
-
-    if (split) {
-      // Phase: the candidate's product reads every column of this step's aux = r ⊙ h_prev.
+    // fused gate pass on those units for every batch row; GRU without resetAfter then a second
+    // phase for the n block, whose product reads every column of this step's aux = r ⊙ h_prev.
+    const passes = split ? 2 : 1;
+    for (let pass = 0; pass < passes; pass++) {
+      const nOnly = pass == 1;
       phase++; target += nc;
-      packed = false;
+      let packed = false;
       for (let c0 = claim(sync, tid, phase, nc, den); c0 >= 0; c0 = claim(sync, tid, phase, nc, den)) {
         const run = claimedRun;
+        if (!gemv1row && !packed) {
+          const a = nOnly ? caux + (slim ? 0 : <usize>t * B * H4) : ch + <usize>slot_prev(slim, reverse, s, t) * B * H4;
+          pack_a_all(B, H, a, H4, 4, Ap);
+          packed = true;
+        }
         for (let c = c0; c < c0 + run; c++) {
-          const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0;
-          const jv = j0 + (w & ~3);
-          if (gemv1row) {
-            const r0 = 2 * <usize>H + j0;
-            gemv(w, H, whh + r0 * H4, H, auxT, gh + (r0 << 2), Ap);
-          } else {
-            if (!packed) { pack_a_all(B, H, auxT, H4, 4, Ap); packed = true; }
-            gemm_prepacked(B, w, H, Ap, scratch + <usize>(c * nb + 2) * blk, pstride, gh + ((2 * <usize>H + j0) << 2), G);
-          }
-          for (let b = 0; b < B; b++) {
-            if (!row_valid(lengths, b, t)) continue;
-            const bo = <usize>b * H4;
-            const x = xgT + <usize>b * G4, gg = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
-            const hp = hPrev + bo, hn = hCur + bo, o = outT + <usize>b * ldOut4;
-            fwd_row_n(j0, jv, j1, H4, x, gg, bhn, hp, gt, hn, o);
-          }
+          fwd_chunk(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, whh, bhn, out, ldOut4, outStep4,
+            ch, cc, cgates, caux, c, U, nFirst, nOnly, gh, Ap, scratch, blk);
         }
         chunk_done(sync, tid, run);
       }
@@ -375,6 +428,7 @@ export function seq_forward_mt(
  * (B×G) per thread.
  */
 export function seq_backward_mt_scratch_bytes(kind: i32, B: i32, H: i32): usize {
+  if (row_group(B) > 0) return seq_backward_scratch_bytes(kind, B, H); // row groups: seq_backward's layout
   const G = gate_width(kind, H);
   const U = unit_chunk(B, G, H), nc = (H + U - 1) / U;
   return <usize>nc * align64(packed_bytes(G, U)) + 4 * align64(<usize>B * H * 4) + 2 * apack_bytes(B, G);
@@ -444,6 +498,35 @@ export function seq_backward_mt(
   const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
   const ldD4 = <usize>ldDOut << 2, dStep4 = <usize>dOutStep << 2;
   const split = kind == GRU && !resetAfter;
+
+  const RG = row_group(B);
+  if (RG > 0) {
+    // Row groups, as in seq_forward_mt. Phase 0: pack W_hh (K = G × N = H) as seq_backward does,
+    // by chunks of 8-column panels; phase 1: each group through every step.
+    const P = scratch, pstride = <usize>G * 32, dh = P + align64(packed_bytes(G, H));
+    const np = (H + 7) >> 3, ppc = max(1, (np + 15) / 16), n0 = (np + ppc - 1) / ppc;
+    for (let c = claim(sync, tid, 0, n0); c >= 0; c = claim(sync, tid, 0, n0)) {
+      for (let p = c * ppc; p < min(np, (c + 1) * ppc); p++) {
+        const c0 = p << 3;
+        pack_b_nr8(false, G, min(H, c0 + 8) - c0, whh + (<usize>c0 << 2), H, P + <usize>p * pstride);
+      }
+      chunk_done(sync, tid);
+    }
+    wait_done(sync, tid, n0);
+    const ng = (B + RG - 1) / RG;
+    for (let gi = claim(sync, tid, 1, ng); gi >= 0; gi = claim(sync, tid, 1, ng)) {
+      const r0 = gi * RG, r1 = min(B, r0 + RG);
+      bwd_rows_begin(B, H, dhN, dcN, dh, r0, r1);
+      for (let s = 0; s < T; s++) {
+        bwd_step(kind, resetAfter, T, B, H, lengths, reverse, s, ch, cc, cgates, caux, dOut, ldD4, dStep4, dxg, dgh, P, dh, r0, r1);
+      }
+      bwd_rows_end(B, H, dh0, dc0, dh, r0, r1);
+      chunk_done(sync, tid);
+    }
+    wait_done(sync, tid, n0 + ng);
+    return;
+  }
+
   const U = unit_chunk(B, G, H), nc = (H + U - 1) / U;
   const blk = align64(packed_bytes(G, U));
   const pstride = <usize>G * 32;

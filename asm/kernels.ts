@@ -817,11 +817,9 @@ export function seq_forward(
   xg: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
   ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool,
 ): void {
-  const G = gate_width(kind, H);
-  const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
+  const G = gate_width(kind, H), H4 = <usize>H << 2;
   const ldOut4 = <usize>ldOut << 2, outStep4 = <usize>outStep << 2;
   const split = kind == GRU && !resetAfter;
-  const hv = H & ~3; // units handled 4 at a time; [hv, H) one at a time
   // Pack W_hhᵀ (op(B)[k,g] = W_hh[g,k], K = H) once for the whole sequence; batch 1 reads W_hh
   // as it lies (gemv).
   const P = scratch, gemv1row = B == 1;
@@ -837,51 +835,70 @@ export function seq_forward(
     pack_b_nr8(true, H, G, whh, H, P);
     gh = P + align64(packed_bytes(H, G));
   }
-  const pstride = <usize>H * 32;
-
   for (let s = 0; s < T; s++) {
-    const t = reverse ? T - 1 - s : s;
-    // slim: two state slots used in turn, one step's gates/aux (nothing kept for backward).
-    const cur = slot_cur(slim, reverse, s, t), prev = slot_prev(slim, reverse, s, t);
-    const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
-    const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
-    const xgT = xg + <usize>t * B * G4, gatesT = cgates + (slim ? 0 : <usize>t * B * G4);
-    const auxT = caux + (slim ? 0 : <usize>t * BH4);
-    const outT = out + <usize>t * outStep4;
+    fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, whh, bhn, out, ldOut4, outStep4,
+      ch, cc, cgates, caux, P, Pn, gh, 0, B);
+  }
+}
 
-    // One recurrent product per step: gh = h_prev · W_hhᵀ (B×G); GRU without resetAfter only
-    // the r|z columns here, the n columns after the reset below.
-    if (gemv1row) gemv(split ? 2 * H : G, H, whh, H, hPrev, gh, gh + align64(<usize>G << 2));
-    else gemm_packed(B, split ? 2 * H : G, H, hPrev, H4, 4, P, pstride, gh, G, false);
+/**
+ * Step s of seq_forward for batch rows [r0, r1) (r0 a multiple of 4, so the product's row tiles
+ * are those of one product over every row): gh = h_prev · W_hhᵀ with W_hhᵀ packed at P (GRU
+ * without resetAfter: the r|z columns, the n columns at Pn after the reset), then the fused gate
+ * pass per row. Batch 1 (B == 1) reads W_hh as it lies (gemv). The two-thread loop runs groups
+ * of rows through it, so both builds compute every row the same way.
+ */
+function fwd_step(
+  kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
+  xg: usize, whh: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
+  ch: usize, cc: usize, cgates: usize, caux: usize, P: usize, Pn: usize, gh: usize, r0: i32, r1: i32,
+): void {
+  const G = gate_width(kind, H);
+  const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
+  const split = kind == GRU && !resetAfter;
+  const hv = H & ~3; // units handled 4 at a time; [hv, H) one at a time
+  const pstride = <usize>H * 32, m = r1 - r0, R0H = <usize>r0 * H4, R0G = <usize>r0 * G4;
+  const t = reverse ? T - 1 - s : s;
+  // slim: two state slots used in turn, one step's gates/aux (nothing kept for backward).
+  const cur = slot_cur(slim, reverse, s, t), prev = slot_prev(slim, reverse, s, t);
+  const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
+  const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
+  const xgT = xg + <usize>t * B * G4, gatesT = cgates + (slim ? 0 : <usize>t * B * G4);
+  const auxT = caux + (slim ? 0 : <usize>t * BH4);
+  const outT = out + <usize>t * outStep4;
 
-    for (let b = 0; b < B; b++) {
+  // One recurrent product per step: gh = h_prev · W_hhᵀ (rows × G); GRU without resetAfter only
+  // the r|z columns here, the n columns after the reset below.
+  if (B == 1) gemv(split ? 2 * H : G, H, whh, H, hPrev, gh, gh + align64(<usize>G << 2));
+  else gemm_packed(m, split ? 2 * H : G, H, hPrev + R0H, H4, 4, P, pstride, gh + R0G, G, false);
+
+  for (let b = r0; b < r1; b++) {
+    const bo = <usize>b * H4;
+    const x = xgT + <usize>b * G4, g = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
+    const hp = hPrev + bo, hn = hCur + bo, o = outT + <usize>b * ldOut4;
+    if (!row_valid(lengths, b, t)) {
+      // Padded step: carry the state, write a zero output (and zero gates/aux).
+      memory.copy(hn, hp, H4);
+      if (kind == LSTM) memory.copy(cCur + bo, cPrev + bo, H4);
+      memory.fill(o, 0, H4);
+      if (kind == LSTM || kind == GRU) memory.fill(gt, 0, G4);
+      if (kind == GRU) memory.fill(auxT + bo, 0, H4);
+      continue;
+    }
+    fwd_row(kind, resetAfter, 0, hv, H, H4, x, g, bhn, hp, cPrev + bo, cCur + bo, gt, auxT + bo, hn, o);
+  }
+
+  if (split) {
+    // n columns: gh_n = (r⊙h_prev)·W_hnᵀ, the operand being this step's aux rows (zero for
+    // padded rows), then the candidate and the new state.
+    if (B == 1) gemv(H, H, whh + 2 * <usize>H * H4, H, auxT, gh + 2 * H4, gh + align64(<usize>G << 2));
+    else gemm_packed(m, H, H, auxT + R0H, H4, 4, Pn, pstride, gh + R0G + 2 * H4, G, false);
+    for (let b = r0; b < r1; b++) {
+      if (!row_valid(lengths, b, t)) continue;
       const bo = <usize>b * H4;
       const x = xgT + <usize>b * G4, g = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
       const hp = hPrev + bo, hn = hCur + bo, o = outT + <usize>b * ldOut4;
-      if (!row_valid(lengths, b, t)) {
-        // Padded step: carry the state, write a zero output (and zero gates/aux).
-        memory.copy(hn, hp, H4);
-        if (kind == LSTM) memory.copy(cCur + bo, cPrev + bo, H4);
-        memory.fill(o, 0, H4);
-        if (kind == LSTM || kind == GRU) memory.fill(gt, 0, G4);
-        if (kind == GRU) memory.fill(auxT + bo, 0, H4);
-        continue;
-      }
-      fwd_row(kind, resetAfter, 0, hv, H, H4, x, g, bhn, hp, cPrev + bo, cCur + bo, gt, auxT + bo, hn, o);
-    }
-
-    if (split) {
-      // n columns: gh_n = (r⊙h_prev)·W_hnᵀ, the operand being this step's aux rows (zero for
-      // padded rows), then the candidate and the new state.
-      if (gemv1row) gemv(H, H, whh + 2 * <usize>H * H4, H, auxT, gh + 2 * H4, gh + align64(<usize>G << 2));
-      else gemm_packed(B, H, H, auxT, H4, 4, Pn, pstride, gh + 2 * H4, G, false);
-      for (let b = 0; b < B; b++) {
-        if (!row_valid(lengths, b, t)) continue;
-        const bo = <usize>b * H4;
-        const x = xgT + <usize>b * G4, g = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
-        const hp = hPrev + bo, hn = hCur + bo, o = outT + <usize>b * ldOut4;
-        fwd_row_n(0, hv, H, H4, x, g, bhn, hp, gt, hn, o);
-      }
+      fwd_row_n(0, hv, H, H4, x, g, bhn, hp, gt, hn, o);
     }
   }
 }
@@ -1031,83 +1048,114 @@ export function seq_backward(
   dxg: usize, dgh: usize, dh0: usize, dc0: usize, scratch: usize,
 ): void {
   const G = gate_width(kind, H);
-  const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
+  const H4 = <usize>H << 2, BH4 = <usize>B * H4;
   const ldD4 = <usize>ldDOut << 2, dStep4 = <usize>dOutStep << 2;
-  const split = kind == GRU && !resetAfter;
-  const hv = H & ~3;
   // W_hh as op(B) = W_hh (K = G rows, N = H columns), packed once.
   const P = scratch;
   pack_b_nr8(false, G, H, whh, H, P);
-  const pstride = <usize>G * 32;
   const dh = P + align64(packed_bytes(G, H));
-  const dc = dh + align64(BH4);
-  const dhp = dc + align64(BH4);
-  const drh = dhp + align64(BH4);
-  if (dhN != 0) memory.copy(dh, dhN, BH4); else memory.fill(dh, 0, BH4);
-  if (dcN != 0) memory.copy(dc, dcN, BH4); else memory.fill(dc, 0, BH4);
-
+  bwd_rows_begin(B, H, dhN, dcN, dh, 0, B);
   for (let s = 0; s < T; s++) {
-    const t = reverse ? s : T - 1 - s;
-    const cur = slot_cur(false, reverse, s, t), prev = slot_prev(false, reverse, s, t);
-    const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
-    const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
-    const gatesT = cgates + <usize>t * B * G4, auxT = caux + <usize>t * BH4;
-    const dxT = dxg + <usize>t * B * G4, dgT = dgh + <usize>t * B * G4;
+    bwd_step(kind, resetAfter, T, B, H, lengths, reverse, s, ch, cc, cgates, caux, dOut, ldD4, dStep4, dxg, dgh, P, dh, 0, B);
+  }
+  bwd_rows_end(B, H, dh0, dc0, dh, 0, B);
+}
 
-    for (let b = 0; b < B; b++) {
-      const bo = <usize>b * H4;
-      const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
-      if (!row_valid(lengths, b, t)) {
-        memory.fill(dx, 0, G4);
-        if (dg != dx) memory.fill(dg, 0, G4);
-        continue;
-      }
-      const dhb = dh + bo;
-      if (dOut != 0) add_row(dhb, dOut + <usize>t * dStep4 + <usize>b * ldD4, H);
-      const gt = gatesT + <usize>b * G4;
-      bwd_row(kind, resetAfter, 0, hv, H, H4, gt, cCur + bo, cPrev + bo, dhb, dc + bo, auxT + bo, hPrev + bo, hCur + bo, dx, dg);
-      if (kind != GRU && dg != dx) memory.copy(dg, dx, G4);
+/** seq_backward's scratch after the packed W_hh: dh, dc, dh_prev and d(r⊙h), B×H each. */
+// @ts-ignore: decorator
+@inline function bwd_row_buf(dh: usize, B: i32, H: i32, i: i32): usize {
+  return dh + <usize>i * align64(<usize>B * H * 4);
+}
+
+/** Rows [r0, r1) of dh and dc (buffers after `dh`, see bwd_row_buf) start from dhN, dcN (or 0). */
+function bwd_rows_begin(B: i32, H: i32, dhN: usize, dcN: usize, dh: usize, r0: i32, r1: i32): void {
+  const o = <usize>r0 * H * 4, n = <usize>(r1 - r0) * H * 4, dc = bwd_row_buf(dh, B, H, 1);
+  if (dhN != 0) memory.copy(dh + o, dhN + o, n); else memory.fill(dh + o, 0, n);
+  if (dcN != 0) memory.copy(dc + o, dcN + o, n); else memory.fill(dc + o, 0, n);
+}
+
+/** Rows [r0, r1) of the final dh and dc out to dh0, dc0 (dc0 = 0: not wanted). */
+function bwd_rows_end(B: i32, H: i32, dh0: usize, dc0: usize, dh: usize, r0: i32, r1: i32): void {
+  const o = <usize>r0 * H * 4, n = <usize>(r1 - r0) * H * 4;
+  memory.copy(dh0 + o, dh + o, n);
+  if (dc0 != 0) memory.copy(dc0 + o, bwd_row_buf(dh, B, H, 1) + o, n);
+}
+
+/**
+ * Step s of seq_backward for batch rows [r0, r1) (r0 a multiple of 4; see fwd_step): the fused
+ * gate-backward pass per row, then dh_prev = dgh_t · W_hh (W_hh packed at P as K = G × N = H;
+ * GRU without resetAfter first d(r⊙h) = d_an·W_hn and the r gradients). The two-thread loop runs
+ * groups of rows through it.
+ */
+function bwd_step(
+  kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, s: i32,
+  ch: usize, cc: usize, cgates: usize, caux: usize, dOut: usize, ldD4: usize, dStep4: usize,
+  dxg: usize, dgh: usize, P: usize, dh: usize, r0: i32, r1: i32,
+): void {
+  const G = gate_width(kind, H);
+  const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
+  const split = kind == GRU && !resetAfter;
+  const hv = H & ~3;
+  const pstride = <usize>G * 32, m = r1 - r0, R0H = <usize>r0 * H4, R0G = <usize>r0 * G4;
+  const dc = bwd_row_buf(dh, B, H, 1), dhp = bwd_row_buf(dh, B, H, 2), drh = bwd_row_buf(dh, B, H, 3);
+  const t = reverse ? s : T - 1 - s;
+  const cur = slot_cur(false, reverse, s, t), prev = slot_prev(false, reverse, s, t);
+  const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
+  const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
+  const gatesT = cgates + <usize>t * B * G4, auxT = caux + <usize>t * BH4;
+  const dxT = dxg + <usize>t * B * G4, dgT = dgh + <usize>t * B * G4;
+
+  for (let b = r0; b < r1; b++) {
+    const bo = <usize>b * H4;
+    const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
+    if (!row_valid(lengths, b, t)) {
+      memory.fill(dx, 0, G4);
+      if (dg != dx) memory.fill(dg, 0, G4);
+      continue;
     }
+    const dhb = dh + bo;
+    if (dOut != 0) add_row(dhb, dOut + <usize>t * dStep4 + <usize>b * ldD4, H);
+    const gt = gatesT + <usize>b * G4;
+    bwd_row(kind, resetAfter, 0, hv, H, H4, gt, cCur + bo, cPrev + bo, dhb, dc + bo, auxT + bo, hPrev + bo, hCur + bo, dx, dg);
+    if (kind != GRU && dg != dx) memory.copy(dg, dx, G4);
+  }
 
-    if (split) {
-      // d(r⊙h) = d_an · W_hn (rows [2H, 3H) of W_hh), then the r gradients.
-      gemm_packed(B, H, H, dxT + 2 * H4, G4, 4, P + 2 * H4 * 8, pstride, drh, H, false);
-      for (let b = 0; b < B; b++) {
-        if (!row_valid(lengths, b, t)) continue;
-        const bo = <usize>b * H4;
-        const gt = gatesT + <usize>b * G4, hp = hPrev + bo, d = drh + bo;
-        const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
-        let j = 0;
-        for (; j < hv; j += 4) {
-          const u = <usize>j << 2;
-          gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, true);
-        }
-        for (; j < H; j++) {
-          const u = <usize>j << 2;
-          gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, false);
-        }
-      }
-    }
-
-    // dh_prev = dgh_t · W_hh (+ the direct paths of GRU); padded rows keep dh unchanged.
-    gemm_packed(B, H, split ? 2 * H : G, dgT, G4, 4, P, pstride, dhp, H, false);
-    for (let b = 0; b < B; b++) {
+  if (split) {
+    // d(r⊙h) = d_an · W_hn (rows [2H, 3H) of W_hh), then the r gradients.
+    gemm_packed(m, H, H, dxT + R0G + 2 * H4, G4, 4, P + 2 * H4 * 8, pstride, drh + R0H, H, false);
+    for (let b = r0; b < r1; b++) {
       if (!row_valid(lengths, b, t)) continue;
       const bo = <usize>b * H4;
-      if (kind != GRU) { memory.copy(dh + bo, dhp + bo, H4); continue; }
-      const z = gatesT + <usize>b * G4 + H4, r = gatesT + <usize>b * G4;
-      const dhb = dh + bo, dpb = dhp + bo, drb = drh + bo;
-      for (let j = 0; j < H; j++) {
+      const gt = gatesT + <usize>b * G4, hp = hPrev + bo, d = drh + bo;
+      const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
+      let j = 0;
+      for (; j < hv; j += 4) {
         const u = <usize>j << 2;
-        // d = dhPrev + dh⊙z (+ drh⊙r): scalar, it is O(B·H) per step against the O(B·H·G) product.
-        let d = load<f32>(dpb + u) + load<f32>(dhb + u) * load<f32>(z + u);
-        if (split) d += load<f32>(drb + u) * load<f32>(r + u);
-        store<f32>(dhb + u, d);
+        gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, true);
+      }
+      for (; j < H; j++) {
+        const u = <usize>j << 2;
+        gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, false);
       }
     }
   }
-  memory.copy(dh0, dh, BH4);
-  if (dc0 != 0) memory.copy(dc0, dc, BH4);
+
+  // dh_prev = dgh_t · W_hh (+ the direct paths of GRU); padded rows keep dh unchanged.
+  gemm_packed(m, H, split ? 2 * H : G, dgT + R0G, G4, 4, P, pstride, dhp + R0H, H, false);
+  for (let b = r0; b < r1; b++) {
+    if (!row_valid(lengths, b, t)) continue;
+    const bo = <usize>b * H4;
+    if (kind != GRU) { memory.copy(dh + bo, dhp + bo, H4); continue; }
+    const z = gatesT + <usize>b * G4 + H4, r = gatesT + <usize>b * G4;
+    const dhb = dh + bo, dpb = dhp + bo, drb = drh + bo;
+    for (let j = 0; j < H; j++) {
+      const u = <usize>j << 2;
+      // d = dhPrev + dh⊙z (+ drh⊙r): scalar, it is O(B·H) per step against the O(B·H·G) product.
+      let d = load<f32>(dpb + u) + load<f32>(dhb + u) * load<f32>(z + u);
+      if (split) d += load<f32>(drb + u) * load<f32>(r + u);
+      store<f32>(dhb + u, d);
+    }
+  }
 }
 
 /**
