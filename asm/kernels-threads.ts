@@ -223,12 +223,6 @@ export function gemm_mt(
 
 // ---- sequences ----
 
-/** Number of gate blocks of width H: LSTM 4, GRU 3, RNN 1. */
-// @ts-ignore: decorator
-@inline function gate_blocks(kind: i32): i32 {
-  return kind == LSTM ? 4 : kind == GRU ? 3 : 1;
-}
-
 /**
  * Hidden units per chunk: a multiple of 8 giving 8 to 32 chunks per phase (fewer when H < 64),
  * about one per 2^17 multiply-adds of the step's recurrent product (B·G·H), so that claiming
@@ -267,7 +261,7 @@ export function seq_forward_mt_scratch_bytes(kind: i32, B: i32, H: i32): usize {
 /**
  * One unit chunk (c) of forward step s, every batch row: the recurrent products of the chunk's
  * units in the first `nFirst` gate blocks (h_prev packed in Ap, or read by gemv at batch 1),
- * then the fused gate pass of those units for each row. `nOnly`: GRU without resetAfter's second
+ * then the fused gate pass of those units (fwd_gates). `nOnly`: GRU without resetAfter's second
  * product — the n block from aux = r ⊙ h_prev, then the candidate pass.
  */
 function fwd_chunk(
@@ -277,43 +271,20 @@ function fwd_chunk(
   c: i32, U: i32, nFirst: i32, nOnly: bool, gh: usize, Ap: usize, P: usize, blk: usize,
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
-  const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
+  const H4 = <usize>H << 2, BH4 = <usize>B * H4;
   const t = reverse ? T - 1 - s : s;
-  // slim: two state slots used in turn, one step's gates/aux (nothing kept for backward).
-  const cur = slot_cur(slim, reverse, s, t), prev = slot_prev(slim, reverse, s, t);
-  const hPrev = ch + <usize>prev * BH4, hCur = ch + <usize>cur * BH4;
-  const cPrev = cc + <usize>prev * BH4, cCur = cc + <usize>cur * BH4;
-  const xgT = xg + <usize>t * B * G4, gatesT = cgates + (slim ? 0 : <usize>t * B * G4);
-  const auxT = caux + (slim ? 0 : <usize>t * BH4);
-  const outT = out + <usize>t * outStep4;
   const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0;
-  const jv = j0 + (w & ~3); // units [j0, jv) 4 at a time, [jv, j1) one at a time
-  const u0 = <usize>j0 << 2, w4 = <usize>w << 2, pstride = <usize>H * 32;
   const gEnd = nOnly ? 3 : nFirst;
   for (let g = nOnly ? 2 : 0; g < gEnd; g++) {
     const col = <usize>g * H + j0;
-    if (B == 1) gemv(w, H, whh + col * H4, H, nOnly ? auxT : hPrev, gh + (col << 2), Ap);
-    else gemm_prepacked(B, w, H, Ap, P + <usize>(c * nb + g) * blk, pstride, gh + (col << 2), G);
-  }
-  for (let b = 0; b < B; b++) {
-    const bo = <usize>b * H4;
-    const x = xgT + <usize>b * G4, gg = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
-    const hp = hPrev + bo, hn = hCur + bo, o = outT + <usize>b * ldOut4;
-    if (!row_valid(lengths, b, t)) {
-      if (nOnly) continue;
-      // Padded step: carry the state, write a zero output (and zero gates/aux).
-      memory.copy(hn + u0, hp + u0, w4);
-      if (kind == LSTM) memory.copy(cCur + bo + u0, cPrev + bo + u0, w4);
-      memory.fill(o + u0, 0, w4);
-      if (kind == LSTM || kind == GRU) {
-        for (let g = 0; g < nb; g++) memory.fill(gt + ((<usize>g * H + j0) << 2), 0, w4);
-      }
-      if (kind == GRU) memory.fill(auxT + bo + u0, 0, w4);
-      continue;
+    if (B == 1) {
+      const a = nOnly ? caux + (slim ? 0 : <usize>t * BH4) : ch + <usize>slot_prev(slim, reverse, s, t) * BH4;
+      gemv(w, H, whh + col * H4, H, a, gh + (col << 2), Ap);
+    } else {
+      gemm_prepacked(B, w, H, Ap, P + <usize>(c * nb + g) * blk, <usize>H * 32, gh + (col << 2), G);
     }
-    if (nOnly) fwd_row_n(j0, jv, j1, H4, x, gg, bhn, hp, gt, hn, o);
-    else fwd_row(kind, resetAfter, j0, jv, j1, H4, x, gg, bhn, hp, cPrev + bo, cCur + bo, gt, auxT + bo, hn, o);
   }
+  fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, 0, B, j0, j1, nOnly);
 }
 
 /**

@@ -854,10 +854,45 @@ function fwd_step(
   ch: usize, cc: usize, cgates: usize, caux: usize, P: usize, Pn: usize, gh: usize, r0: i32, r1: i32,
 ): void {
   const G = gate_width(kind, H);
-  const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
+  const H4 = <usize>H << 2, BH4 = <usize>B * H4;
   const split = kind == GRU && !resetAfter;
-  const hv = H & ~3; // units handled 4 at a time; [hv, H) one at a time
-  const pstride = <usize>H * 32, m = r1 - r0, R0H = <usize>r0 * H4, R0G = <usize>r0 * G4;
+  const pstride = <usize>H * 32, m = r1 - r0, R0H = <usize>r0 * H4, R0G = <usize>r0 * <usize>G << 2;
+  const t = reverse ? T - 1 - s : s;
+  const hPrev = ch + <usize>slot_prev(slim, reverse, s, t) * BH4, auxT = caux + (slim ? 0 : <usize>t * BH4);
+
+  // One recurrent product per step: gh = h_prev · W_hhᵀ (rows × G); GRU without resetAfter only
+  // the r|z columns here, the n columns after the reset below.
+  if (B == 1) gemv(split ? 2 * H : G, H, whh, H, hPrev, gh, gh + align64(<usize>G << 2));
+  else gemm_packed(m, split ? 2 * H : G, H, hPrev + R0H, H4, 4, P, pstride, gh + R0G, G, false);
+  fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, false);
+  if (split) {
+    // n columns: gh_n = (r⊙h_prev)·W_hnᵀ, the operand being this step's aux rows (zero for
+    // padded rows), then the candidate and the new state.
+    if (B == 1) gemv(H, H, whh + 2 * <usize>H * H4, H, auxT, gh + 2 * H4, gh + align64(<usize>G << 2));
+    else gemm_packed(m, H, H, auxT + R0H, H4, 4, Pn, pstride, gh + R0G + 2 * H4, G, false);
+    fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, true);
+  }
+}
+
+/** Number of gate blocks of width H: LSTM 4, GRU 3, RNN 1. */
+// @ts-ignore: decorator
+@inline function gate_blocks(kind: i32): i32 {
+  return kind == LSTM ? 4 : kind == GRU ? 3 : 1;
+}
+
+/**
+ * The fused gate pass of forward step s for batch rows [r0, r1) and hidden units [j0, j1), the
+ * step's recurrent products being in gh (row b at gh + b·G): new state, output, and (unless
+ * slim) the gates kept for backward. Padded rows carry the state and write zero outputs and
+ * gates. nOnly: GRU without resetAfter's candidate pass, after its separate n product.
+ */
+function fwd_gates(
+  kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
+  xg: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
+  ch: usize, cc: usize, cgates: usize, caux: usize, gh: usize, r0: i32, r1: i32, j0: i32, j1: i32, nOnly: bool,
+): void {
+  const G = gate_width(kind, H), nb = gate_blocks(kind);
+  const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
   const t = reverse ? T - 1 - s : s;
   // slim: two state slots used in turn, one step's gates/aux (nothing kept for backward).
   const cur = slot_cur(slim, reverse, s, t), prev = slot_prev(slim, reverse, s, t);
@@ -866,40 +901,26 @@ function fwd_step(
   const xgT = xg + <usize>t * B * G4, gatesT = cgates + (slim ? 0 : <usize>t * B * G4);
   const auxT = caux + (slim ? 0 : <usize>t * BH4);
   const outT = out + <usize>t * outStep4;
-
-  // One recurrent product per step: gh = h_prev · W_hhᵀ (rows × G); GRU without resetAfter only
-  // the r|z columns here, the n columns after the reset below.
-  if (B == 1) gemv(split ? 2 * H : G, H, whh, H, hPrev, gh, gh + align64(<usize>G << 2));
-  else gemm_packed(m, split ? 2 * H : G, H, hPrev + R0H, H4, 4, P, pstride, gh + R0G, G, false);
-
+  const w = j1 - j0, jv = j0 + (w & ~3); // units [j0, jv) 4 at a time, [jv, j1) one at a time
+  const u0 = <usize>j0 << 2, w4 = <usize>w << 2;
   for (let b = r0; b < r1; b++) {
     const bo = <usize>b * H4;
     const x = xgT + <usize>b * G4, g = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
     const hp = hPrev + bo, hn = hCur + bo, o = outT + <usize>b * ldOut4;
     if (!row_valid(lengths, b, t)) {
+      if (nOnly) continue;
       // Padded step: carry the state, write a zero output (and zero gates/aux).
-      memory.copy(hn, hp, H4);
-      if (kind == LSTM) memory.copy(cCur + bo, cPrev + bo, H4);
-      memory.fill(o, 0, H4);
-      if (kind == LSTM || kind == GRU) memory.fill(gt, 0, G4);
-      if (kind == GRU) memory.fill(auxT + bo, 0, H4);
+      memory.copy(hn + u0, hp + u0, w4);
+      if (kind == LSTM) memory.copy(cCur + bo + u0, cPrev + bo + u0, w4);
+      memory.fill(o + u0, 0, w4);
+      if (kind == LSTM || kind == GRU) {
+        for (let k = 0; k < nb; k++) memory.fill(gt + ((<usize>k * H + j0) << 2), 0, w4);
+      }
+      if (kind == GRU) memory.fill(auxT + bo + u0, 0, w4);
       continue;
     }
-    fwd_row(kind, resetAfter, 0, hv, H, H4, x, g, bhn, hp, cPrev + bo, cCur + bo, gt, auxT + bo, hn, o);
-  }
-
-  if (split) {
-    // n columns: gh_n = (r⊙h_prev)·W_hnᵀ, the operand being this step's aux rows (zero for
-    // padded rows), then the candidate and the new state.
-    if (B == 1) gemv(H, H, whh + 2 * <usize>H * H4, H, auxT, gh + 2 * H4, gh + align64(<usize>G << 2));
-    else gemm_packed(m, H, H, auxT + R0H, H4, 4, Pn, pstride, gh + R0G + 2 * H4, G, false);
-    for (let b = r0; b < r1; b++) {
-      if (!row_valid(lengths, b, t)) continue;
-      const bo = <usize>b * H4;
-      const x = xgT + <usize>b * G4, g = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
-      const hp = hPrev + bo, hn = hCur + bo, o = outT + <usize>b * ldOut4;
-      fwd_row_n(0, hv, H, H4, x, g, bhn, hp, gt, hn, o);
-    }
+    if (nOnly) fwd_row_n(j0, jv, j1, H4, x, g, bhn, hp, gt, hn, o);
+    else fwd_row(kind, resetAfter, j0, jv, j1, H4, x, g, bhn, hp, cPrev + bo, cCur + bo, gt, auxT + bo, hn, o);
   }
 }
 
