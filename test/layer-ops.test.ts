@@ -274,7 +274,7 @@ for (const backend of backends) {
 }
 
 for (const backend of backends) {
-  test(`${backend.name}: weights kept in wasm memory across calls see every in-place change (last byte, backward after forward, shared buffers, more weights than slots)`, () => {
+  test(`${backend.name}: weights kept in wasm memory across calls see every in-place change (last byte, backward after forward, shared buffers, more weights than slots, limits below one call)`, () => {
     // Layer: forward, flip the sign of the last float of W_hh in place (its last byte changes),
     // forward again: the outputs are those of a fresh copy of the changed weights, and differ
     // from the first ones (so the change is visible at all).
@@ -297,6 +297,24 @@ for (const backend of backends) {
     layerBackward(backend, bInPlace);
     layerBackward(backend, bFresh);
     for (const k of B_OUT) assert.deepEqual(bInPlace[k], bFresh[k], `backward ${k} after an in-place change`);
+
+    // Limits lower than one call's weights: the call keeps both of its copies (W_ih, larger than
+    // W_hh here, is not evicted to make room for W_hh, whose copy would then land on it).
+    const host = backend as unknown as { maxWeightSlots: number; maxWeightBytes: number };
+    const limits = { slots: host.maxWeightSlots, bytes: host.maxWeightBytes };
+    try {
+      const wide: Case = { kind: 'lstm', resetAfter: true, T: 3, B: 2, H: 5, I: 9, lengths: null, reverse: false, bias: true };
+      const expect = forwardArgs(wide, 'float32', true);
+      layerForward(backend, expect);
+      host.maxWeightSlots = 1; host.maxWeightBytes = 64;
+      for (let i = 0; i < 2; i++) {
+        const tight = forwardArgs(wide, 'float32', true);
+        layerForward(backend, tight);
+        assert.deepEqual(tight.out, expect.out, `forward with the weight-copy limits below one call's weights (call ${i + 1})`);
+      }
+    } finally {
+      host.maxWeightSlots = limits.slots; host.maxWeightBytes = limits.bytes;
+    }
 
     // Dense: views at two offsets of one buffer, a longer view from the same offset, and more
     // weight arrays in turn than there are slots; each changed in place before its second use.

@@ -51,11 +51,8 @@ export const align64 = (n: number): number => Math.ceil(n / 64) * 64;
 /** A bias row for the GEMM is read in 8-float panels: room up to the next multiple of 8. */
 const padTo8 = (n: number): number => Math.ceil(n / 8) * 8;
 
-/** A weight copy of weightPtr: whose bytes (`buf` from `off`) it holds, where, last use. */
+/** A weight copy of weightPtr: whose bytes (`buf` from `off`) it holds, where, last call used. */
 interface WeightSlot { buf: WeakRef<ArrayBufferLike>; off: number; bytes: number; ptr: number; used: number }
-/** Weight copies kept at most (count, bytes); the least recently used goes first. */
-const MAX_WEIGHT_SLOTS = 64;
-const MAX_WEIGHT_BYTES = 64 * 2 ** 20;
 
 type Compare = (a: Uint8Array, b: Uint8Array) => number;
 const nativeCompare = (globalThis as { Buffer?: { compare: Compare } }).Buffer?.compare;
@@ -158,6 +155,7 @@ export abstract class WasmHost implements Backend {
 
   protected reset(): void {
     this.top = this.base;
+    this.callCount++;
   }
 
   /** Reserves `bytes` (64-byte aligned) and returns the address. */
@@ -250,10 +248,17 @@ export abstract class WasmHost implements Backend {
 
   // ---- weights kept in linear memory across calls ----
 
-  /** Weight copies in resident blocks, least recently used first out (see weightPtr). */
+  /**
+   * Weight copies kept at most (count, bytes), the least recently used going first; the copies
+   * the current call uses stay even past the limits. (Internal; tests lower them.)
+   */
+  maxWeightSlots = 64;
+  maxWeightBytes = 64 * 2 ** 20;
+  /** Weight copies in resident blocks (see weightPtr). */
   private weightSlots: WeightSlot[] = [];
   private weightSlotBytes = 0;
-  private weightClock = 0;
+  /** Counts reset() calls: the weightPtr calls before one reset() belong to one call. */
+  private callCount = 0;
 
   /**
    * The address of a copy of `w`'s first `n` floats in linear memory, for kernels that only read
@@ -262,7 +267,8 @@ export abstract class WasmHost implements Backend {
    * inference, or backward after forward — nothing is written, so the 1 MB of an LSTM's W_hh
    * stays where the kernel threads' caches hold it instead of being copied in (and pulled across
    * cores) on every call. Any change, however it was made, shows in the comparison. Must be called
-   * before reset() (it may allocate a block, which moves `base`).
+   * before the call's reset() (it may allocate a block, which moves `base`); the copies of one call
+   * are never evicted by its own later weightPtr calls.
    */
   protected weightPtr(w: Float32Array, n: number): number {
     const bytes = n * 4, buf = w.buffer, off = w.byteOffset;
@@ -275,9 +281,13 @@ export abstract class WasmHost implements Backend {
     if (slot && slot.bytes !== bytes) { this.dropWeightSlot(this.weightSlots.indexOf(slot)); slot = undefined; }
     const src = new Uint8Array(buf, off, bytes);
     if (!slot) {
-      while (this.weightSlots.length && (this.weightSlots.length >= MAX_WEIGHT_SLOTS || this.weightSlotBytes + bytes > MAX_WEIGHT_BYTES)) {
-        let lru = 0;
-        for (let i = 1; i < this.weightSlots.length; i++) if (this.weightSlots[i]!.used < this.weightSlots[lru]!.used) lru = i;
+      while (this.weightSlots.length >= this.maxWeightSlots || this.weightSlotBytes + bytes > this.maxWeightBytes) {
+        let lru = -1;
+        for (let i = 0; i < this.weightSlots.length; i++) {
+          const u = this.weightSlots[i]!.used;
+          if (u <= this.callCount && (lru < 0 || u < this.weightSlots[lru]!.used)) lru = i;
+        }
+        if (lru < 0) break; // only this call's copies are left
         this.dropWeightSlot(lru);
       }
       slot = { buf: new WeakRef(buf), off, bytes, ptr: this.allocBlock(align64(bytes)), used: 0 };
@@ -288,7 +298,7 @@ export abstract class WasmHost implements Backend {
       const copy = new Uint8Array(this.memory.buffer, slot.ptr, bytes);
       if (!sameBytes(src, copy)) copy.set(src);
     }
-    slot.used = ++this.weightClock;
+    slot.used = this.callCount + 1; // the call whose reset() comes next
     return slot.ptr;
   }
 
