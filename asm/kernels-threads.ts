@@ -237,12 +237,13 @@ export function gemm_mt(
 }
 
 /**
- * Scratch bytes of seq_forward_mt: W_hhᵀ packed per (unit chunk, gate block), the per-step
- * product gh (B×G), and one private packed-A buffer (B×H) per thread.
+ * Scratch bytes of seq_forward_mt: with row groups seq_forward's; else W_hhᵀ packed per (unit
+ * chunk, gate block), the per-step product gh (B×G), and one private packed-A buffer (B×H) per
+ * thread.
  */
-export function seq_forward_mt_scratch_bytes(kind: i32, B: i32, H: i32): usize {
+export function seq_forward_mt_scratch_bytes(kind: i32, resetAfter: bool, B: i32, H: i32): usize {
   // Row groups: seq_forward's layout (W_hhᵀ packed whole, gh), the A blocks being per thread.
-  if (row_group(B) > 0) return seq_forward_scratch_bytes(kind, kind != GRU, B, H);
+  if (row_group(B) > 0) return seq_forward_scratch_bytes(kind, resetAfter, B, H);
   const U = unit_chunk(B, gate_width(kind, H), H), nc = (H + U - 1) / U;
   const packed = B == 1 ? 0 : <usize>(nc * gate_blocks(kind)) * align64(packed_bytes(H, U)); // gemv: nothing packed
   return packed + align64(<usize>B * gate_width(kind, H) * 4) + 2 * apack_bytes(B, H);

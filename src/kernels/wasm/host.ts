@@ -681,7 +681,6 @@ export abstract class WasmHost implements Backend {
     const { kind, T, B, H, lengths } = a;
     const G = gateWidth(kind, H), BH = B * H, TB = T * B, code = KIND_CODE[kind];
     const lstm = kind === 'lstm', gru = kind === 'gru';
-    // Batch-first output gradients are reordered into compact time-major rows on the way in.
     const ldDOut = a.ldDOut, dOutLen = (TB - 1) * ldDOut + H; // mirrors the caller's span (see layoutForward)
     const L = {
       dOutLen, ldDOut, pW, ...rowStrides(a, ldDOut),

@@ -75,7 +75,7 @@ interface ThreadedExports extends CoreExports {
   thread_scratch_bytes(): number;
   set_thread_scratch(p: number): void;
   gemm_mt(...a: number[]): void;
-  seq_forward_mt_scratch_bytes(kind: number, B: number, H: number): number;
+  seq_forward_mt_scratch_bytes(kind: number, resetAfter: number, B: number, H: number): number;
   seq_backward_mt_scratch_bytes(kind: number, B: number, H: number): number;
   seq_forward_mt(...a: number[]): void;
   seq_backward_mt(...a: number[]): void;
@@ -495,7 +495,7 @@ export class ThreadedWasmBackend extends WasmHost {
   }
 
   protected override seqForwardScratch(mt: boolean, code: number, resetAfter: number, B: number, H: number): number {
-    return mt ? this.kt.seq_forward_mt_scratch_bytes(code, B, H) : this.kt.seq_forward_scratch_bytes(code, resetAfter, B, H);
+    return mt ? this.kt.seq_forward_mt_scratch_bytes(code, resetAfter, B, H) : this.kt.seq_forward_scratch_bytes(code, resetAfter, B, H);
   }
 
   protected override seqBackwardScratch(mt: boolean, code: number, B: number, H: number): number {
