@@ -5,6 +5,9 @@
 //     { "workload", "tokensPerSecond", "msPerSequence", "peakRssMB", "threads", ... }
 //   npm run bench -- --workload W1 --threads 1   the kernels on one thread (setThreads(1); the library's
 //                                                default is two threads on a machine with 2+ cores)
+//   npm run bench -- --workload W1 --breakdown   also where a step's time goes: each kernel entry
+//                                                point of the backend (ms per step, GFLOP/s) and the
+//                                                JavaScript outside them (losses, optimizer, glue)
 //
 // Timing: warm-up steps (at least 1 s of them), then the median of repeated timed steps. Speed
 // lives here, never in tests.
@@ -13,7 +16,8 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as rnn from '../src/index.js';
-import { getThreads, setThreads } from '../src/kernels/index.js';
+import { getBackend, getThreads, setThreads } from '../src/kernels/index.js';
+import { instrument, type BreakdownRow } from './breakdown.js';
 import type { Dense as DenseData } from '../src/models/data-input.js';
 
 export interface WorkloadResult {
@@ -26,6 +30,8 @@ export interface WorkloadResult {
   threads: number;
   backend: string;
   gflops?: number;
+  /** With --breakdown: the mean step split by kernel entry point, and the rest. */
+  breakdown?: BreakdownRow[];
 }
 
 interface Workload {
@@ -111,15 +117,21 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-export function runWorkload(name: string): WorkloadResult {
+/**
+ * Runs a workload: warm-up, then the median of timed steps. `breakdown`: the timed steps also
+ * measure each kernel entry point of the backend (see instrument; the split is of the mean step).
+ */
+export function runWorkload(name: string, opts: { breakdown?: boolean } = {}): WorkloadResult {
   const w = WORKLOADS[name];
   if (!w) throw new Error(`unknown workload '${name}'; known: ${Object.keys(WORKLOADS).join(', ')}`);
   const { step, tokens, sequences, flops } = w.setup();
   let peak = process.memoryUsage().rss;
+  const probe = opts.breakdown ? instrument(getBackend()) : null;
   // Warm-up: the workload's steps, and at least WARMUP_MS of them (JIT tiers; with the library's
   // default threads the kernel worker starts with the first big call and is not waited for).
   const warmEnd = performance.now() + WARMUP_MS;
   for (let i = 0; i < w.warmup || performance.now() < warmEnd; i++) step();
+  probe?.reset();
   const times: number[] = [];
   for (let i = 0; i < w.reps; i++) {
     const t0 = performance.now();
@@ -128,6 +140,8 @@ export function runWorkload(name: string): WorkloadResult {
     peak = Math.max(peak, process.memoryUsage().rss);
   }
   const ms = median(times);
+  const breakdown = probe?.rows(times.length, times.reduce((a, b) => a + b, 0) / times.length);
+  probe?.restore();
   const res: WorkloadResult = {
     workload: name, description: w.description,
     tokensPerSecond: Math.round((tokens / ms) * 1000),
@@ -138,7 +152,20 @@ export function runWorkload(name: string): WorkloadResult {
     backend: rnn.backendName(),
   };
   if (flops) res.gflops = +((flops / ms) / 1e6).toFixed(2);
+  if (breakdown) res.breakdown = breakdown;
   return res;
+}
+
+function breakdownTable(r: WorkloadResult): string {
+  const rows = r.breakdown ?? [];
+  const mean = rows.reduce((a, b) => a + b.msPerStep, 0);
+  const head = ['where', 'calls/step', 'ms/step', 'share', 'GFLOP/s'];
+  const body = rows.map((b) => [b.what, String(b.callsPerStep), b.msPerStep.toFixed(3), `${(100 * b.share).toFixed(1)}%`, b.gflops === undefined ? '' : String(b.gflops)]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(w[i]!)).join(' | ')} |`;
+  return [`\n${r.workload}: where the mean timed step (${mean.toFixed(2)} ms; ms/step above is the median) goes. GFLOP/s: the`,
+    'products of an entry point over its whole time (gate passes, copies and the threads\' hand-overs inside it included)',
+    line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...body.map(line)].join('\n');
 }
 
 function table(rows: WorkloadResult[]): string {
@@ -152,11 +179,19 @@ function table(rows: WorkloadResult[]): string {
 async function main(): Promise<void> {
   const { values: v } = parseArgs({
     options: {
-      workload: { type: 'string' }, json: { type: 'boolean' }, threads: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      workload: { type: 'string' }, json: { type: 'boolean' }, threads: { type: 'string' }, out: { type: 'string' },
+      breakdown: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (v.help) {
-    process.stdout.write(`Usage: npm run bench [-- --workload NAME] [--json] [--threads 1|2] [--out file.json]\nWorkloads: ${Object.keys(WORKLOADS).join(', ')}\n--threads: kernel threads (default: the library's own, two on a machine with 2+ cores)\n`);
+    process.stdout.write([
+      'Usage: npm run bench [-- --workload NAME] [--json] [--threads 1|2] [--breakdown] [--out file.json]',
+      `Workloads: ${Object.keys(WORKLOADS).join(', ')}`,
+      '--threads: kernel threads (default: the library\'s own, two on a machine with 2+ cores)',
+      '--breakdown: also time each kernel entry point of the backend per step (ms, share, GFLOP/s of its',
+      '             products) and the JavaScript outside them; JSON: a "breakdown" array',
+      '',
+    ].join('\n'));
     return;
   }
   if (v.threads !== undefined && v.threads !== '1' && v.threads !== '2') {
@@ -164,15 +199,15 @@ async function main(): Promise<void> {
   }
   if (v.threads !== undefined) setThreads(Number(v.threads)); // else the library's default
   if (v.workload) {
-    const r = runWorkload(v.workload);
-    process.stdout.write(v.json ? `${JSON.stringify(r)}\n` : `${table([r])}\n`);
+    const r = runWorkload(v.workload, { breakdown: v.breakdown });
+    process.stdout.write(v.json ? `${JSON.stringify(r)}\n` : `${table([r])}\n${r.breakdown ? `${breakdownTable(r)}\n` : ''}`);
     return;
   }
   // Every workload in its own process, so peak memory is per workload.
   const self = fileURLToPath(import.meta.url);
   const rows: WorkloadResult[] = [];
   for (const name of Object.keys(WORKLOADS)) {
-    const threadArgs = v.threads ? ['--threads', v.threads] : [];
+    const threadArgs = [...(v.threads ? ['--threads', v.threads] : []), ...(v.breakdown ? ['--breakdown'] : [])];
     const p = spawnSync(process.execPath, [...process.execArgv, self, '--workload', name, '--json', ...threadArgs], { encoding: 'utf8' });
     if (p.status !== 0) throw new Error(`workload ${name} failed:\n${p.stderr}`);
     const r = JSON.parse(p.stdout.trim().split('\n').at(-1)!) as WorkloadResult;
@@ -181,7 +216,7 @@ async function main(): Promise<void> {
   }
   const result = { node: process.version, date: new Date().toISOString(), workloads: rows };
   if (v.out) { mkdirSync(new URL('.', `file://${v.out}`).pathname, { recursive: true }); writeFileSync(v.out, `${JSON.stringify(result, null, 2)}\n`); }
-  process.stdout.write(v.json ? `${JSON.stringify(result, null, 2)}\n` : `${table(rows)}\n`);
+  process.stdout.write(v.json ? `${JSON.stringify(result, null, 2)}\n` : `${table(rows)}\n${rows.filter((r) => r.breakdown).map((r) => `${breakdownTable(r)}\n`).join('')}`);
 }
 
 main().catch((e: Error) => { process.stderr.write(`bench: ${e.message}\n`); process.exit(2); });
