@@ -18,7 +18,9 @@ import { parseArgs } from 'node:util';
 import * as rnn from '../src/index.js';
 import { getBackend, getThreads, setThreads } from '../src/kernels/index.js';
 import { instrument, type BreakdownRow } from './breakdown.js';
-import type { Dense as DenseData } from '../src/models/data-input.js';
+import { timeWorkload, WORKLOADS } from './workloads.js';
+
+export { WORKLOADS }; // (bench:ab and older scripts import it from here)
 
 export interface WorkloadResult {
   workload: string;
@@ -34,89 +36,6 @@ export interface WorkloadResult {
   breakdown?: BreakdownRow[];
 }
 
-interface Workload {
-  description: string;
-  /** Tokens (B·T) and sequences (B) per step, and flops per step (for GFLOP/s), if meaningful. */
-  setup(): { step: () => void; tokens: number; sequences: number; flops?: number };
-  warmup: number;
-  reps: number;
-}
-
-function ids(n: number, V: number, seed: number): Float32Array {
-  const r = rnn.rng(seed);
-  return Float32Array.from({ length: n }, () => r.int(V));
-}
-
-function charLm(cell: 'lstm' | 'gru' | 'simpleRNN'): Workload['setup'] {
-  return () => {
-    const V = 65, T = 64, B = 32, H = 256, E = 64;
-    const model = rnn.sequential({ inputShape: [null], layers: [
-      rnn.layers.embedding({ inputDim: V, outputDim: E }),
-      rnn.layers[cell]({ units: H, returnSequences: true }),
-      rnn.layers.dense({ units: V, activation: 'softmax' }),
-    ] });
-    model.build([null]);
-    model.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
-    const x: DenseData = { data: ids(B * T, V, 1), shape: [B, T], mask: null };
-    const y: DenseData = { data: ids(B * T, V, 2), shape: [B, T], mask: null };
-    const G = cell === 'lstm' ? 4 : cell === 'gru' ? 3 : 1;
-    const flops = 3 * B * T * (2 * G * H * (E + H) + 2 * H * V);
-    return { step: () => { model.trainOnBatch(x, y); }, tokens: B * T, sequences: B, flops };
-  };
-}
-
-/** Low-level layer forward (+ backward + Adam when training). */
-function layerWork(I: number, H: number, T: number, B: number, training: boolean): Workload['setup'] {
-  return () => {
-    const lstm = new rnn.LSTM({ inputSize: I, hiddenSize: H, batchFirst: true, seed: 1 });
-    if (!training) lstm.eval();
-    const r = rnn.rng(3);
-    const x = new rnn.Tensor(Float32Array.from({ length: B * T * I }, () => r.uniform(-1, 1)), [B, T, I]);
-    const dy = new rnn.Tensor(Float32Array.from({ length: B * T * H }, () => r.uniform(-1, 1)), [B, T, H]);
-    const opt = rnn.optimizers.adam();
-    const flops = (training ? 3 : 1) * B * T * 2 * 4 * H * (I + H);
-    const step = training
-      ? () => { lstm.zeroGrad(); lstm.forward(x); lstm.backward(dy); opt.step(lstm.params.data, lstm.params.grad); }
-      : () => { lstm.forward(x, { grad: false }); };
-    return { step, tokens: B * T, sequences: B, flops };
-  };
-}
-
-export const WORKLOADS: Record<string, Workload> = {
-  W1: { description: 'char-LM training: embedding 65->64, LSTM 256, Dense 65 softmax CE, Adam; T=64 B=32', setup: charLm('lstm'), warmup: 3, reps: 15 },
-  'W2-GRU': { description: 'W1 with GRU 256', setup: charLm('gru'), warmup: 3, reps: 15 },
-  'W2-RNN': { description: 'W1 with a tanh RNN 256', setup: charLm('simpleRNN'), warmup: 3, reps: 20 },
-  W3: {
-    description: 'sentiment training: embedding 10000->64, LSTM 128, last state -> Dense 1 sigmoid, BCE; T=200 B=64',
-    setup: () => {
-      const V = 10000, T = 200, B = 64;
-      const model = rnn.sequential({ inputShape: [null], layers: [
-        rnn.layers.embedding({ inputDim: V, outputDim: 64 }),
-        rnn.layers.lstm({ units: 128 }),
-        rnn.layers.dense({ units: 1, activation: 'sigmoid' }),
-      ] });
-      model.build([null]);
-      model.compile({ optimizer: 'adam', loss: 'binaryCrossentropy' });
-      const x: DenseData = { data: ids(B * T, V, 4), shape: [B, T], mask: null };
-      const y: DenseData = { data: ids(B, 2, 5), shape: [B, 1], mask: null };
-      return { step: () => { model.trainOnBatch(x, y); }, tokens: B * T, sequences: B, flops: 3 * B * T * 2 * 4 * 128 * (64 + 128) };
-    },
-    warmup: 2, reps: 8,
-  },
-  W4: { description: 'large LSTM layer training (forward + backward + Adam): I=512 H=512 T=64 B=64', setup: layerWork(512, 512, 64, 64, true), warmup: 1, reps: 5 },
-  'W1-layer': { description: 'LSTM layer forward + backward + Adam at W1 shapes: I=64 H=256 T=64 B=32', setup: layerWork(64, 256, 64, 32, true), warmup: 3, reps: 15 },
-  W5a: { description: 'inference latency: LSTM I=64 H=256, batch 1, T=64', setup: layerWork(64, 256, 64, 1, false), warmup: 10, reps: 60 },
-  W5b: { description: 'inference throughput: LSTM I=64 H=256, batch 64, T=64', setup: layerWork(64, 256, 64, 64, false), warmup: 3, reps: 20 },
-};
-
-/** Minimum warm-up time per workload. */
-const WARMUP_MS = 1000;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-
 /**
  * Runs a workload: warm-up, then the median of timed steps. `breakdown`: the timed steps also
  * measure each kernel entry point of the backend (see instrument; the split is of the mean step).
@@ -124,22 +43,12 @@ function median(xs: number[]): number {
 export function runWorkload(name: string, opts: { breakdown?: boolean } = {}): WorkloadResult {
   const w = WORKLOADS[name];
   if (!w) throw new Error(`unknown workload '${name}'; known: ${Object.keys(WORKLOADS).join(', ')}`);
-  const { step, tokens, sequences, flops } = w.setup();
   let peak = process.memoryUsage().rss;
   const probe = opts.breakdown ? instrument(getBackend()) : null;
-  // Warm-up: the workload's steps, and at least WARMUP_MS of them (JIT tiers; with the library's
-  // default threads the kernel worker starts with the first big call and is not waited for).
-  const warmEnd = performance.now() + WARMUP_MS;
-  for (let i = 0; i < w.warmup || performance.now() < warmEnd; i++) step();
-  probe?.reset();
-  const times: number[] = [];
-  for (let i = 0; i < w.reps; i++) {
-    const t0 = performance.now();
-    step();
-    times.push(performance.now() - t0);
-    peak = Math.max(peak, process.memoryUsage().rss);
-  }
-  const ms = median(times);
+  const { times, ms, tokens, sequences, flops } = timeWorkload(name, {
+    afterWarmup: () => probe?.reset(),
+    afterStep: () => { peak = Math.max(peak, process.memoryUsage().rss); },
+  });
   const breakdown = probe?.rows(times.length, times.reduce((a, b) => a + b, 0) / times.length);
   probe?.restore();
   const res: WorkloadResult = {

@@ -1,68 +1,78 @@
 // The browser entry in a real browser: headless Chromium loads dist/src/browser.js as a native
-// ES module from a local server, compiles the WebAssembly kernels asynchronously (rnn.ready()),
-// and an LSTM gives the same numbers as in Node. Chromium comes from Debian (.ci/run installs
-// it); without it, outside CI, the test is skipped with the reason — in CI it must run.
+// ES module from a local server (bench/chromium.ts: the page is cross-origin isolated), compiles
+// the WebAssembly kernels asynchronously (rnn.ready()), and recurrent layers give the same
+// numbers as in Node; then the two-thread backend (a module Web Worker on a shared memory, the
+// page's main thread spinning where it may not block) gives the one-thread results bit for bit.
+// Chromium comes from Debian (.ci/run installs it); without it, outside CI, the test is skipped
+// with the reason — in CI it must run.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { extname, join, normalize } from 'node:path';
 import { test } from 'node:test';
-import { LSTM, Tensor } from '../src/index.js';
+import { findChromium, runPage } from '../bench/chromium.js';
+import { GRU, LSTM, Tensor } from '../src/index.js';
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-const PAGE = `<!doctype html><meta charset="utf-8"><pre id="out">pending</pre>
-<script type="module">
-import * as rnn from '/dist/src/browser.js';
-const out = document.getElementById('out');
-try {
-  const backend = await rnn.ready();
+/** Runs in the page and in Node: outputs and gradients of a few layers, as plain arrays. */
+function workload(rnn: typeof import('../src/browser.js')): Record<string, number[]> {
+  // A stacked bidirectional LSTM with lengths (small: one thread even when two are on offer).
   const lstm = new rnn.LSTM({ inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, seed: 5 });
   const x = new rnn.Tensor(Float32Array.from({ length: 5 * 2 * 3 }, (_, i) => Math.sin(i)), [5, 2, 3]);
   const y = lstm.forward(x, { lengths: [5, 3] }).output.data;
-  out.textContent = JSON.stringify({ backend, y: Array.from(y) });
+  // GRU training, batch 12 (two threads: groups of rows) and batch 1 (hidden units per step).
+  const out: Record<string, number[]> = { lstm: Array.from(y) };
+  for (const B of [12, 1]) {
+    const gru = new rnn.GRU({ inputSize: 6, hiddenSize: 20, seed: 7 });
+    const xb = new rnn.Tensor(Float32Array.from({ length: 7 * B * 6 }, (_, i) => Math.cos(i * 0.7)), [7, B, 6]);
+    const o = gru.forward(xb).output;
+    gru.zeroGrad();
+    gru.backward(new rnn.Tensor(Float32Array.from({ length: 7 * B * 20 }, (_, i) => Math.sin(i * 0.3)), [7, B, 20]));
+    out[`gru${B}`] = Array.from(o.data);
+    out[`gru${B}grad`] = Array.from(gru.params.grad);
+  }
+  return out;
+}
+
+const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
+const post = (path, body) => fetch(path, { method: 'POST', body: JSON.stringify(body) });
+try {
+  const rnn = await import('/dist/src/browser.js');
+  const workload = ${workload.toString()};
+  const backend = await rnn.ready();
+  const one = workload(rnn);
+  let two = null, threaded = null, workerChunks = 0;
+  if (globalThis.crossOriginIsolated) {
+    // Size gates at zero: every call the backend can split runs on both threads.
+    const t = await rnn.ThreadedWasmBackend.create({ gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20000 });
+    rnn.setBackend(t);
+    two = workload(rnn);
+    threaded = t.name; workerChunks = t.workerChunks;
+    t.terminate();
+  }
+  await post('/done', { backend, one, two, threaded, workerChunks, isolated: globalThis.crossOriginIsolated });
 } catch (e) {
-  out.textContent = JSON.stringify({ error: String((e && e.stack) || e) });
+  await post('/done', { error: String((e && e.stack) || e) });
 }
 </script>`;
 
-const TYPES: Record<string, string> = { '.js': 'text/javascript', '.html': 'text/html', '.json': 'application/json' };
+interface PageResult {
+  backend?: string; one?: Record<string, number[]>; two?: Record<string, number[]> | null;
+  threaded?: string | null; workerChunks?: number; isolated?: boolean; error?: string;
+}
 
-test('browser entry: loads in headless Chromium, uses WebAssembly, matches Node', { skip: !CHROMIUM && !process.env.CI ? 'chromium is not installed (apt-get install chromium); CI installs it' : false }, async () => {
-  assert.ok(CHROMIUM, 'CI must have chromium: .ci/run installs it');
-  const root = process.cwd();
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname === '/index.html') { res.writeHead(200, { 'content-type': 'text/html' }); res.end(PAGE); return; }
-    const file = normalize(join(root, url.pathname));
-    if (!file.startsWith(join(root, 'dist')) || !existsSync(file)) { res.writeHead(404); res.end(); return; }
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
-    res.end(readFileSync(file));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  const profile = mkdtempSync(join(tmpdir(), 'rnnkit-chromium-'));
-  try {
-    const dom = await new Promise<string>((resolve, reject) => {
-      execFile(CHROMIUM!, [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--virtual-time-budget=20000',
-        '--dump-dom', `http://127.0.0.1:${port}/index.html`,
-      ], { timeout: 90_000, maxBuffer: 1 << 24 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
-    });
-    const m = /<pre id="out">([\s\S]*?)<\/pre>/.exec(dom);
-    assert.ok(m, `no result in the page:\n${dom.slice(0, 500)}`);
-    const got = JSON.parse(m[1]!.replace(/&quot;/g, '"').replace(/&amp;/g, '&')) as { backend?: string; y?: number[]; error?: string };
-    assert.equal(got.error, undefined, got.error);
-    assert.match(got.backend!, /^wasm-(relaxed-)?simd$/, 'the browser runs the WebAssembly kernels');
-    const lstm = new LSTM({ inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, seed: 5 });
-    const x = new Tensor(Float32Array.from({ length: 5 * 2 * 3 }, (_, i) => Math.sin(i)), [5, 2, 3]);
-    const y = lstm.forward(x, { lengths: [5, 3] }).output.data;
-    assert.equal(got.y!.length, y.length);
-    got.y!.forEach((v, i) => assert.ok(Math.abs(v - y[i]!) < 1e-5, `y[${i}]: browser ${v}, node ${y[i]}`));
-  } finally {
-    server.close();
-    rmSync(profile, { recursive: true, force: true });
+test('browser entry: loads in headless Chromium, uses WebAssembly, matches Node; two threads there match one bit for bit', {
+  skip: !findChromium() && !process.env.CI ? 'chromium is not installed (apt-get install chromium); CI installs it' : false,
+}, async () => {
+  assert.ok(findChromium(), 'CI must have chromium: .ci/run installs it');
+  const got = await runPage({ root: process.cwd(), html: PAGE, timeoutMs: 120_000 }) as PageResult;
+  assert.equal(got.error, undefined, got.error);
+  assert.match(got.backend!, /^wasm-(relaxed-)?simd$/, 'the browser runs the WebAssembly kernels');
+  const node = workload({ LSTM, GRU, Tensor } as unknown as typeof import('../src/browser.js'));
+  for (const [k, ys] of Object.entries(node)) {
+    const b = got.one![k]!;
+    assert.equal(b.length, ys.length, k);
+    b.forEach((v, i) => assert.ok(Math.abs(v - ys[i]!) < 1e-5 * Math.max(1, Math.abs(ys[i]!)), `${k}[${i}]: browser ${v}, node ${ys[i]}`));
   }
+  // Two threads in the page: the served headers make it cross-origin isolated.
+  assert.equal(got.isolated, true, 'the page is cross-origin isolated');
+  assert.match(got.threaded!, /^wasm-(relaxed-)?simd-threads$/);
+  assert.ok(got.workerChunks! > 0, 'the worker computed part of the calls');
+  for (const k of Object.keys(node)) assert.deepEqual(got.two![k], got.one![k], `${k}: two threads vs one, bit for bit`);
 });
