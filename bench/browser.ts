@@ -128,31 +128,36 @@ async function main(): Promise<void> {
 
   const chromium = findChromium();
   if (!chromium) throw new Error(`no Chromium found${process.env['CHROMIUM'] ? ` at CHROMIUM=${process.env['CHROMIUM']}` : ''}: install it (Debian: apt-get install chromium) or set CHROMIUM=/path/to/chrome`);
-  log(`headless Chromium (${chromium}): ${workloads.join(', ')} on ${threads.join(' and ')} thread(s)`);
+  // "Chromium 156.0.8078.108 built on ...": the user agent gives only the major version.
+  const version = /^\S+ [\d.]+/.exec(spawnSync(chromium, ['--version'], { encoding: 'utf8' }).stdout ?? '')?.[0] ?? 'Chromium';
+  log(`${version} (${chromium}), headless: ${workloads.join(', ')} on ${threads.join(' and ')} thread(s)`);
+  // Workload by workload, the browser and then Node.js: the two figures compared are minutes
+  // apart at most on a machine whose speed drifts.
   const t0 = performance.now();
-  const browser = await runInBrowser(root, { workloads, threads }, timeoutS * 1000, log);
+  const browser: BrowserResult[] = [];
   const node: NodeResult[] = [];
-  if (!v['no-node']) {
-    for (const t of threads) {
-      for (const w of workloads) { log(`  node: ${w}, ${t} thread${t > 1 ? 's' : ''}`); node.push(runInNode(root, w, t)); }
-    }
+  let userAgent = '';
+  for (const w of workloads) {
+    const b = await runInBrowser(root, { workloads: [w], threads }, timeoutS * 1000, log);
+    browser.push(...b.results);
+    userAgent = b.userAgent;
+    if (v['no-node']) continue;
+    for (const t of threads) { log(`  node: ${w}, ${t} thread${t > 1 ? 's' : ''}`); node.push(runInNode(root, w, t)); }
   }
   const report = {
-    date: new Date().toISOString(), userAgent: browser.userAgent, browserVersion: spawnSync(chromium, ['--version'], { encoding: 'utf8' }).stdout?.trim(), node: process.version,
-    wallSeconds: Math.round((performance.now() - t0) / 1000), browser: browser.results, nodejs: node,
+    date: new Date().toISOString(), browserVersion: version, userAgent, node: process.version,
+    wallSeconds: Math.round((performance.now() - t0) / 1000), browser, nodejs: node,
   };
   if (v.json) { process.stdout.write(`${JSON.stringify(report, null, 2)}\n`); return; }
-  // (The user agent says 156.0.0.0: browsers report only the major version.)
-  const version = spawnSync(chromium, ['--version'], { encoding: 'utf8' }).stdout?.trim();
-  const chrome = version || (/(?:HeadlessChrome|Chrome)\/([\d.]+)/.exec(browser.userAgent)?.[1] ?? browser.userAgent);
-  const rows = browser.results.map((r) => {
+  const order = (r: { workload: string; threads: number }): number => threads.indexOf(r.threads) * 100 + workloads.indexOf(r.workload);
+  const rows = [...browser].sort((a, b) => order(a) - order(b)).map((r) => {
     const n = node.find((x) => x.workload === r.workload && x.threads === r.threads);
     const speed = (x: { workload: string; tokensPerSecond: number; msPerStep: number }): string =>
       x.workload === 'W5a' ? `${x.msPerStep.toFixed(3)} ms/seq` : `${x.tokensPerSecond.toLocaleString('en-US')} tok/s`;
     if (r.error) return [r.workload, String(r.threads), 'failed', r.error.split('\n')[0]!, n ? speed(n) : '', ''];
     return [r.workload, String(r.threads), speed(r), r.backend, n ? speed(n) : '', n ? `${(r.tokensPerSecond / n.tokensPerSecond).toFixed(2)}x` : ''];
   });
-  const head = ['workload', 'threads', chrome, 'backend', `Node.js ${process.version}`, 'browser / Node'];
+  const head = ['workload', 'threads', version, 'backend', `Node.js ${process.version}`, 'browser / Node'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (c: string[]): string => `| ${c.map((x, i) => x.padEnd(w[i]!)).join(' | ')} |`;
   process.stdout.write([line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...rows.map(line), ''].join('\n'));
