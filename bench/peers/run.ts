@@ -26,6 +26,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { BreakdownRow } from '../breakdown.js';
 import { SPECS, type Hello, type RunReply, type StatsReply, type WorkerInfo, type WorkloadSpec } from './spec.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench/peers
@@ -163,6 +164,8 @@ export interface Entry {
   /** How this entry was timed when it departs from the method (slow peers). */
   note?: string;
   stepTimesMs?: number[];
+  /** rnnkit: where its last round's mean step went (bench.js --breakdown). */
+  breakdown?: BreakdownRow[];
 }
 
 export interface WorkloadReport {
@@ -202,12 +205,17 @@ const builds = new Set<string>();
 // ---------------------------------------------------------------------------------------------
 // rnnkit's side: its own bench, one fresh process per round.
 
-interface RnnkitJson { workload: string; description: string; tokensPerSecond: number; msPerSequence: number; msPerStep: number; peakRssMB: number; threads: number; backend: string }
+interface RnnkitJson {
+  workload: string; description: string; tokensPerSecond: number; msPerSequence: number; msPerStep: number; peakRssMB: number; threads: number; backend: string;
+  breakdown?: BreakdownRow[];
+}
 
-interface RnnkitVariant { id: string; label: string; flags: string[]; args: string[] }
+/** breakdown: its last round also times each kernel entry point (bench.js --breakdown). */
+interface RnnkitVariant { id: string; label: string; flags: string[]; args: string[]; breakdown?: boolean }
 
-function runRnnkit(workload: string, v: RnnkitVariant): { json: RnnkitJson; cpuMs: number; wallMs: number } {
-  const p = spawnSync(process.execPath, [...v.flags, '--import', PROBE_JS, BENCH_JS, '--workload', workload, '--json', ...v.args], { encoding: 'utf8', timeout: 600_000 });
+function runRnnkit(workload: string, v: RnnkitVariant, breakdown: boolean): { json: RnnkitJson; cpuMs: number; wallMs: number } {
+  const args = [...v.args, ...(breakdown ? ['--breakdown'] : [])];
+  const p = spawnSync(process.execPath, [...v.flags, '--import', PROBE_JS, BENCH_JS, '--workload', workload, '--json', ...args], { encoding: 'utf8', timeout: 600_000 });
   if (p.status !== 0) throw new Error(`rnnkit bench ${workload} failed (${p.status ?? p.signal}): ${lastLines((p.stderr ?? '').replace(/@@cpu-probe .*/g, ''))}`);
   const json = JSON.parse(p.stdout.trim().split('\n').at(-1)!) as RnnkitJson;
   const probe = /@@cpu-probe (\{.*\})/.exec(p.stderr);
@@ -288,15 +296,18 @@ async function runWorkload(name: string, o: Options, peerPackages: string | null
   }
 
   // 3. Interleaved rounds.
-  const rk = new Map(rnnkitVariants.map((v) => [v.id, { steps: [] as number[], rss: 0, threads: 1, backend: '', cpu: 0, wall: 0, errors: [] as string[] }]));
+  const rk = new Map(rnnkitVariants.map((v) => [v.id, {
+    steps: [] as number[], rss: 0, threads: 1, backend: '', cpu: 0, wall: 0, errors: [] as string[], breakdown: undefined as BreakdownRow[] | undefined,
+  }]));
   for (let round = 0; round < o.rounds; round++) {
     for (const v of rnnkitVariants) {
       const acc = rk.get(v.id)!;
       try {
-        const r = runRnnkit(name, v);
+        const r = runRnnkit(name, v, v.breakdown === true && round === o.rounds - 1);
         const tokens = r.json.tokensPerSecond * r.json.msPerStep / 1000;
         if (Math.abs(tokens - tokensPerStep) > 0.02 * tokensPerStep) throw new Error(`bench/bench.ts ${name} runs ${tokens.toFixed(0)} tokens per step, bench/peers/spec.ts says ${tokensPerStep}: update spec.ts`);
         acc.steps.push(r.json.msPerStep); acc.rss = Math.max(acc.rss, r.json.peakRssMB); acc.threads = r.json.threads; acc.backend = r.json.backend; acc.cpu += r.cpuMs; acc.wall += r.wallMs;
+        if (r.json.breakdown) acc.breakdown = r.json.breakdown;
         log(`  round ${round + 1} ${v.label}: ${r.json.msPerStep.toFixed(2)} ms/step`);
       } catch (e) { acc.errors.push((e as Error).message); log(`  ${v.label}: ${(e as Error).message}`); }
       builds.add(distStamp());
@@ -327,6 +338,7 @@ async function runWorkload(name: string, o: Options, peerPackages: string | null
       peakRssMB: a.rss, cpuPerWall: +(a.cpu / a.wall).toFixed(2), stepTimesMs: a.steps.map(r3),
       note: `backend ${a.backend}${a.errors.length ? `; ${a.errors.length} of ${a.errors.length + a.steps.length} rounds failed: ${a.errors[0]}` : ''}`,
       notes: [`median of ${a.steps.length} rounds, each the median of bench/bench.ts's own timed steps`, ...(v.flags.length ? [`node ${v.flags.join(' ')}`] : []), ...(v.args.length ? [`bench.js ${v.args.join(' ')}`] : [])],
+      ...(a.breakdown ? { breakdown: a.breakdown } : {}),
     });
   }
   for (const l of live) {
@@ -354,6 +366,11 @@ async function runWorkload(name: string, o: Options, peerPackages: string | null
   const base = out.find((e) => e.id === 'rnnkit' && e.status === 'ok');
   if (base) for (const e of out) if (e.status === 'ok') e.vsRnnkit = +(base.msPerSequence! / e.msPerSequence!).toFixed(3);
   return { workload: name, description: describe(name, spec), spec, tokensPerStep, loadAvgAtStart, wallSeconds: Math.round((performance.now() - t0) / 1000), entries: out };
+}
+
+/** "layerBackward 62.1% (36.94 ms, 72.7 GFLOP/s), ..., outside the kernels 3.8% (2.25 ms)". */
+function breakdownText(rows: BreakdownRow[]): string {
+  return rows.map((r) => `${r.what} ${(100 * r.share).toFixed(1)}% (${r.msPerStep} ms${r.gflops !== undefined ? `, ${r.gflops} GFLOP/s` : ''})`).join(', ');
 }
 
 function describe(name: string, s: WorkloadSpec): string {
@@ -486,6 +503,8 @@ function markdown(report: Report): string {
     L.push(`## ${w.description}`, '');
     L.push(`Load average at start: ${w.loadAvgAtStart.join(' / ')}; ${w.wallSeconds} s.`, '');
     L.push(mdTable(rows(w)), '');
+    const bd = w.entries.find((e) => e.id === 'rnnkit')?.breakdown;
+    if (bd) L.push(`Where rnnkit's step went (its last round, \`--breakdown\`; GFLOP/s of an entry point's products over its whole time): ${breakdownText(bd)}.`, '');
   }
   L.push('## What each library runs, and how it differs', '');
   L.push('- **rnnkit**: `bench/bench.ts` unchanged: Keras-style `rnn.sequential` models (embedding, recurrent layer, dense softmax / sigmoid, `trainOnBatch`, Adam) for W1-W3, the low-level `LSTM` layer (forward, backward of dY, Adam) for W4 and W1-layer, `LSTM.forward(x, { grad: false })` (inference: nothing kept for backward, as `torch.no_grad()`) for W5. Plain `node`, with the backend rnnkit picks itself (note column); "rnnkit" runs as the library starts (two kernel threads on a machine with 2+ cores, see the threads column); "rnnkit, 1 thread" is the same bench with `--threads 1`.');
@@ -566,11 +585,11 @@ async function main(): Promise<void> {
   const needPeers = !o.peers || ['tfjs-wasm', 'tfjs-cpu', 'brain'].some((p) => o.peers!.has(p));
   const peerPackages = needPeers ? ensurePeerPackages(!v['no-install']) : null;
   if (peerPackages) log(peerPackages);
-  const rnnkitVariants: RnnkitVariant[] = [{ id: 'rnnkit', label: 'rnnkit', flags: [...process.execArgv], args: [] }];
+  const usage = spawnSync(process.execPath, [BENCH_JS, '--help'], { encoding: 'utf8' }).stdout ?? '';
+  const rnnkitVariants: RnnkitVariant[] = [{ id: 'rnnkit', label: 'rnnkit', flags: [...process.execArgv], args: [], breakdown: /--breakdown/.test(usage) }];
   if (process.execArgv.some((f) => ['-e', '--eval', '-p', '--print'].includes(f))) throw new Error('run this file directly (node dist/bench/peers/run.js), not through node -e');
   // rnnkit as it starts (two kernel threads on a machine with 2+ cores), and on one thread, when
   // its bench offers the choice (`--threads 1|2` in its usage line).
-  const usage = spawnSync(process.execPath, [BENCH_JS, '--help'], { encoding: 'utf8' }).stdout ?? '';
   if (/--threads 1\|2/.test(usage) && !v['no-threads']) {
     rnnkitVariants.push({ id: 'rnnkit-1t', label: 'rnnkit, 1 thread', flags: [...process.execArgv], args: ['--threads', '1'] });
   }
