@@ -178,6 +178,27 @@ export function approx_activation(which: i32, x: usize, y: usize, n: i32): void 
   }
 }
 
+/**
+ * For the kernel benchmark (bench/kernels.ts): `n` rounds of 12 independent f32x4 multiply-add
+ * chains a·x + y (x near 1, y small) with no memory traffic — the multiply-add rate this build reaches on this machine at
+ * this moment (96 flops per round), against which the GEMM's share of peak is stated (a shared
+ * VM's clock drifts, so a fixed nominal peak would not do). Returns a lane sum (nothing is dead).
+ */
+export function fma_peak(n: i32, xs: f32, ys: f32): f32 {
+  // x and y come in as arguments: splatted constants V8 would rebuild inside the loop.
+  const x = splat(xs), y = splat(ys);
+  let a0 = splat(1), a1 = splat(2), a2 = splat(3), a3 = splat(4), a4 = splat(5), a5 = splat(6);
+  let a6 = splat(7), a7 = splat(8), a8 = splat(9), a9 = splat(10), a10 = splat(11), a11 = splat(12);
+  for (let i = 0; i < n; i++) {
+    a0 = fmadd(a0, x, y); a1 = fmadd(a1, x, y); a2 = fmadd(a2, x, y); a3 = fmadd(a3, x, y);
+    a4 = fmadd(a4, x, y); a5 = fmadd(a5, x, y); a6 = fmadd(a6, x, y); a7 = fmadd(a7, x, y);
+    a8 = fmadd(a8, x, y); a9 = fmadd(a9, x, y); a10 = fmadd(a10, x, y); a11 = fmadd(a11, x, y);
+  }
+  const s = f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7)));
+  const t = f32x4.add(s, f32x4.add(f32x4.add(a8, a9), f32x4.add(a10, a11)));
+  return f32x4.extract_lane(t, 0) + f32x4.extract_lane(t, 1) + f32x4.extract_lane(t, 2) + f32x4.extract_lane(t, 3);
+}
+
 // ------------------------------------------------------------------------------------------
 // GEMM:  C[M,N] = (accumulate ? C : 0) + op(A)[M,K] · op(B)[K,N]
 //

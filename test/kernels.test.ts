@@ -93,6 +93,18 @@ for (const { variant, backend } of runnable) {
   });
 }
 
+// The benchmark's multiply-add peak loop really runs n rounds of its 12 four-lane chains (a loop
+// cut short, or chains dropped, would make bench:kernels's "% of peak" flatter than the truth).
+for (const { variant, backend } of runnable) {
+  test(`${variant}: fma_peak runs n rounds of 12 chains a·x + y`, () => {
+    const k = backend.kernels as unknown as { fma_peak(n: number, x: number, y: number): number };
+    // x = 1, y = 1: chain j (starting at j + 1) ends at j + 1 + n; 4 lanes each.
+    for (const n of [0, 1, 10, 1000]) assert.equal(k.fma_peak(n, 1, 1), 4 * (78 + 12 * n), `n = ${n}`);
+    // x = 2, y = 0: each chain doubles n times.
+    assert.equal(k.fma_peak(3, 2, 0), 4 * 78 * 8);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // GEMV (the batch-1 recurrent product)
 // ---------------------------------------------------------------------------------------------
