@@ -424,7 +424,14 @@ function readVersion(dir: string): string | undefined {
 
 function machine() {
   let cpuModel = cpus()[0]?.model ?? 'unknown';
-  try { cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpuModel; } catch { /* not Linux */ }
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    cpuModel = /model name\s*:\s*(.*)/.exec(info)?.[1] ?? cpuModel;
+    // A VM may show only "AMD EPYC": the family says which generation (AMD 25 = Zen 3/4 — Zen 4
+    // runs AVX-512 on 256-bit halves; 26 = Zen 5, full-width 512-bit vectors).
+    const family = /cpu family\s*:\s*(\d+)/.exec(info)?.[1], model = /^model\s*:\s*(\d+)/m.exec(info)?.[1];
+    if (family) cpuModel += ` (family ${family}${model ? `, model ${model}` : ''}${/AMD/.test(cpuModel) ? ({ 25: ': Zen 3/4', 26: ': Zen 5' } as Record<string, string>)[family] ?? '' : ''})`;
+  } catch { /* not Linux */ }
   let flags = '';
   try { flags = /flags\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? ''; } catch { /* not Linux */ }
   const simd = ['avx2', 'fma', 'avx512f'].filter((f) => flags.split(' ').includes(f));
