@@ -47,6 +47,8 @@ try {
   const rnn = await import('/dist/src/browser.js');
   const { WORKLOADS, timeWorkload } = await import('/dist/bench/workloads.js');
   await rnn.ready();
+  // Chromium's own start-up work (its other processes) goes on for a few seconds: let it settle.
+  await new Promise((r) => setTimeout(r, plan.settleMs));
   const single = rnn.getBackend();
   let threaded = null;
   for (const threads of plan.threads) {
@@ -80,7 +82,7 @@ try {
 </script>`;
 
 /** Runs the plan in headless Chromium; returns its results and user agent. */
-async function runInBrowser(root: string, plan: { workloads: string[]; threads: number[] }, timeoutMs: number, log: (s: string) => void):
+async function runInBrowser(root: string, plan: { workloads: string[]; threads: number[]; settleMs: number }, timeoutMs: number, log: (s: string) => void):
 Promise<{ results: BrowserResult[]; userAgent: string }> {
   const results: BrowserResult[] = [];
   const end = await runPage({
@@ -138,7 +140,7 @@ async function main(): Promise<void> {
   const node: NodeResult[] = [];
   let userAgent = '';
   for (const w of workloads) {
-    const b = await runInBrowser(root, { workloads: [w], threads }, timeoutS * 1000, log);
+    const b = await runInBrowser(root, { workloads: [w], threads, settleMs: 3000 }, timeoutS * 1000, log);
     browser.push(...b.results);
     userAgent = b.userAgent;
     if (v['no-node']) continue;
