@@ -83,19 +83,23 @@ function rand(n: number, scale = 1): Float32Array {
  * Runs fn repeatedly (after one warm-up run) until `minSeconds` have passed and at least
  * `minReps` runs were timed; returns the best and the median time in seconds. On a shared,
  * noisy machine the best of many runs is the stable figure; the median shows the noise.
+ * `alongside` (timed too, best in bestAlongside) runs after each run of fn: a reference that
+ * sees the same machine speed as fn, minute by minute.
  */
-function time(fn: () => void, minSeconds: number, minReps: number): { best: number; median: number } {
+function time(fn: () => void, minSeconds: number, minReps: number, alongside?: () => void): { best: number; median: number; bestAlongside?: number } {
   fn();
-  const ts: number[] = [];
+  const ts: number[] = [], along: number[] = [];
   const start = performance.now();
   while (ts.length < minReps || (performance.now() - start) / 1000 < minSeconds) {
     const t0 = performance.now();
     fn();
-    ts.push((performance.now() - t0) / 1000);
+    const t1 = performance.now();
+    ts.push((t1 - t0) / 1000);
+    if (alongside) { alongside(); along.push((performance.now() - t1) / 1000); }
     if (ts.length >= 400) break;
   }
   ts.sort((a, b) => a - b);
-  return { best: ts[0]!, median: ts[ts.length >> 1]! };
+  return { best: ts[0]!, median: ts[ts.length >> 1]!, ...(alongside ? { bestAlongside: Math.min(...along) } : {}) };
 }
 
 /**
@@ -138,27 +142,30 @@ const shapes: GemmShape[] = [
 
 console.log(`Node ${process.version}, ${quick ? 'quick' : 'full'} run; best (median) of repeated runs`);
 
-// ---- The multiply-add peak each single-thread build reaches now (a shared VM's clock drifts):
-// what "% of peak" below is relative to. ----
+// ---- The multiply-add peak of each single-thread build (fma_peak: 12 independent f32x4 chains,
+// no memory traffic), timed alongside each product — its calls alternate with the product's — so
+// that "% of peak" compares rates under the same machine speed (a shared VM's clock drifts). ----
 interface PeakKernels { fma_peak?(n: number, x: number, y: number): number }
-const peak = new Map<Backend, number>();
-function measurePeaks(when: string): void {
-  const cells: string[] = [];
-  for (const be of backends) {
-    const k = (be as { kernels?: PeakKernels }).kernels;
-    if (!k?.fma_peak || be instanceof ThreadedWasmBackend) continue;
-    const n = 200_000; // 19.2 Mflop per call
-    const t = time(() => { k.fma_peak!(n, 0.99999994, 1e-7); }, quick ? 0.2 : 0.5, 9);
-    peak.set(be, 96 * n / t.best / 1e9);
-    cells.push(`${be.name} ${fmt(peak.get(be)!)}`);
-  }
-  if (cells.length) console.log(`  multiply-add peak ${when} (12 independent f32x4 chains, no memory traffic), one thread: ${cells.join('  ')} GFLOP/s`);
+const PEAK_ROUNDS = 100_000; // 9.6 Mflop per call
+function peakRunner(be: Backend): (() => void) | undefined {
+  const k = (be as { kernels?: PeakKernels }).kernels;
+  if (!k?.fma_peak || be instanceof ThreadedWasmBackend) return undefined;
+  return () => { k.fma_peak!(PEAK_ROUNDS, 0.99999994, 1e-7); };
 }
-/** " = NN% of peak" for a single-thread WebAssembly backend. */
-const ofPeak = (be: Backend, gflops: number): string => (peak.has(be) ? ` ${Math.round(100 * gflops / peak.get(be)!)}%` : '');
+/** " NN%": a product's best rate as a share of the peak timed alongside it. */
+const ofPeak = (gflops: number, bestAlongside?: number): string =>
+  (bestAlongside === undefined ? '' : ` ${Math.round(100 * gflops / (96 * PEAK_ROUNDS / bestAlongside / 1e9))}%`);
+{
+  const cells = backends.flatMap((be) => {
+    const run = peakRunner(be);
+    if (!run) return [];
+    const t = time(run, quick ? 0.2 : 0.5, 9);
+    return [`${be.name} ${fmt(96 * PEAK_ROUNDS / t.best / 1e9)}`];
+  });
+  if (cells.length) console.log(`\nMultiply-add peak (12 independent f32x4 chains, no memory traffic), one thread, GFLOP/s: ${cells.join('  ')}`);
+}
 
-console.log('\nGEMM C = op(A)·op(B), GFLOP/s = 2MNK / time; %: of the multiply-add peak measured just before');
-measurePeaks('before');
+console.log('\nGEMM C = op(A)·op(B), GFLOP/s = 2MNK / time; %: of the multiply-add peak timed alongside');
 const bestTime = new Map<Backend, number>();
 for (const s of shapes) {
   bestTime.clear();
@@ -174,15 +181,14 @@ for (const s of shapes) {
     // shapes (seconds to tens of seconds each).
     const slow = be === referenceBackend;
     if (slow && flops > 1.5e9) { cells.push(`${be.name} (skipped)`); continue; }
-    const t = time(run, slow || quick ? 0 : 1.5, slow ? 1 : quick ? 3 : 5);
+    const t = time(run, slow || quick ? 0 : 1.5, slow ? 1 : quick ? 3 : 5, peakRunner(be));
     bestTime.set(be, t.best);
     const one = singleOf(be), tOne = one ? bestTime.get(one) : undefined;
-    cells.push(`${be.name} ${fmt(flops / t.best / 1e9)}${ofPeak(be, flops / t.best / 1e9)} (${fmt(flops / t.median / 1e9)})${tOne ? ` x${fmt(tOne / t.best, 2)}` : ''}`);
+    cells.push(`${be.name} ${fmt(flops / t.best / 1e9)}${ofPeak(flops / t.best / 1e9, t.bestAlongside)} (${fmt(flops / t.median / 1e9)})${tOne ? ` x${fmt(tOne / t.best, 2)}` : ''}`);
   }
   const tag = `${s.M}x${s.N}x${s.K} ${s.tA ? 'T' : 'N'}${s.tB ? 'T' : 'N'}`;
   console.log(`  ${tag.padEnd(18)} ${s.what.padEnd(30)} ${cells.join('  ')}`);
 }
-measurePeaks('after');
 
 // ---- Per-step products as the sequence loops run them: W_hh packed once per call ----
 // The rows above pack op(B) in every call; the loops pack W_hh once and then run T products on
@@ -195,7 +201,7 @@ interface PackedKernels {
   __setArgumentsLength?(n: number): void;
 }
 const stepShapes = shapes.filter((s) => s.what.includes('per-step'));
-console.log('\nPer-step products with W_hh packed once (as the sequence loops run them), GFLOP/s; % of the peak measured after the GEMMs');
+console.log('\nPer-step products with W_hh packed once (as the sequence loops run them), GFLOP/s; % of the peak timed alongside');
 for (const s of stepShapes) {
   const cells: string[] = [];
   for (const be of backends) {
@@ -216,9 +222,9 @@ for (const s of stepShapes) {
         k.gemm_packed(s.M, s.N, s.K, pA, s.K * 4, 4, pP, s.K * 32, pC, s.N, 0, 0);
       }
     };
-    const t = time(run, quick ? 0 : 1.5, quick ? 3 : 5);
+    const t = time(run, quick ? 0 : 1.5, quick ? 3 : 5, peakRunner(be));
     const flops = 2 * s.M * s.N * s.K * T;
-    cells.push(`${be.name} ${fmt(flops / t.best / 1e9)}${ofPeak(be, flops / t.best / 1e9)} (${fmt(flops / t.median / 1e9)})`);
+    cells.push(`${be.name} ${fmt(flops / t.best / 1e9)}${ofPeak(flops / t.best / 1e9, t.bestAlongside)} (${fmt(flops / t.median / 1e9)})`);
   }
   const tag = `${s.M}x${s.N}x${s.K} NT`;
   console.log(`  ${tag.padEnd(18)} ${s.what.padEnd(30)} ${cells.join('  ')}`);
