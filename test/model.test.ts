@@ -107,6 +107,22 @@ for (const kind of ['uni', 'bi', 'backwards'] as const) {
   });
 }
 
+test('Embedding backward: the scatter-add sums every occurrence of an id, for widths with and without a multiple-of-4 part', () => {
+  for (const D of [1, 3, 4, 6, 9]) {
+    const emb = rnn.layers.embedding({ inputDim: 5, outputDim: D });
+    const idList = [3, 0, 3, 4, 3, 1, 0];
+    emb.forward({ data: Float32Array.from(idList), shape: [1, idList.length], mask: null }, { training: true, rng: rnn.rng(1) });
+    const dy = Float32Array.from({ length: idList.length * D }, (_, i) => Math.sin(i + 1));
+    emb.params.zeroGrad();
+    emb.backward(dy);
+    const want = new Float64Array(5 * D);
+    idList.forEach((id, i) => { for (let j = 0; j < D; j++) want[id * D + j] += dy[i * D + j]!; });
+    const got = emb.params.gradOf('embeddings');
+    for (let k = 0; k < want.length; k++) assert.ok(Math.abs(got[k]! - want[k]!) < 1e-6, `D = ${D}, dW[${k}]: ${got[k]} vs ${want[k]}`);
+    assert.equal(got[2 * D], 0, 'an id that never occurs gets no gradient');
+  }
+});
+
 test('Dense and Embedding gradients match finite differences through a whole model', () => {
   const model = rnn.sequential({ inputShape: [null], layers: [
     rnn.layers.embedding({ inputDim: 5, outputDim: 4, maskZero: true }),

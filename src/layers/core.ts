@@ -140,10 +140,17 @@ export class Embedding implements Layer {
   backward(dy: Float32Array): null {
     const D = this.options.outputDim;
     const dW = this.params.gradOf('embeddings');
-    const ids = this.ids;
+    const ids = this.ids, D4 = D & ~3;
+    // Four floats per iteration, the same additions in the same order: W3's 12,800 x 64
+    // scatter-add took 0.95 ms instead of 1.42 (an ad-hoc timing of this method alone).
     for (let i = 0; i < ids.length; i++) {
       const o = ids[i]! * D, s = i * D;
-      for (let j = 0; j < D; j++) dW[o + j] += dy[s + j]!;
+      let j = 0;
+      for (; j < D4; j += 4) {
+        dW[o + j] += dy[s + j]!; dW[o + j + 1] += dy[s + j + 1]!;
+        dW[o + j + 2] += dy[s + j + 2]!; dW[o + j + 3] += dy[s + j + 3]!;
+      }
+      for (; j < D; j++) dW[o + j] += dy[s + j]!;
     }
     return null;
   }
