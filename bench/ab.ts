@@ -13,6 +13,7 @@ import { resolve, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median } from './report.js';
 
 interface Build { label: string; step: () => void }
 
@@ -49,10 +50,6 @@ async function load(dir: string, workload: string): Promise<Build> {
   }
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((p, q) => p - q);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 async function main(): Promise<void> {
   const { values: v } = parseArgs({

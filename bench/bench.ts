@@ -18,7 +18,8 @@ import { parseArgs } from 'node:util';
 import * as rnn from '../src/index.js';
 import { getBackend, getThreads, setThreads } from '../src/kernels/index.js';
 import { instrument, type BreakdownRow } from './breakdown.js';
-import { timeWorkload, WORKLOADS } from './workloads.js';
+import { textTable } from './report.js';
+import { rates, timeWorkload, WORKLOADS } from './workloads.js';
 
 export { WORKLOADS }; // (bench:ab and older scripts import it from here)
 
@@ -45,22 +46,22 @@ export function runWorkload(name: string, opts: { breakdown?: boolean } = {}): W
   if (!w) throw new Error(`unknown workload '${name}'; known: ${Object.keys(WORKLOADS).join(', ')}`);
   let peak = process.memoryUsage().rss;
   const probe = opts.breakdown ? instrument(getBackend()) : null;
-  const { times, ms, tokens, sequences, flops } = timeWorkload(name, {
+  const timing = timeWorkload(name, {
     afterWarmup: () => probe?.reset(),
     afterStep: () => { peak = Math.max(peak, process.memoryUsage().rss); },
   });
+  const { times } = timing;
   const breakdown = probe?.rows(times.length, times.reduce((a, b) => a + b, 0) / times.length);
   probe?.restore();
+  const { gflops, ...speed } = rates(timing);
   const res: WorkloadResult = {
     workload: name, description: w.description,
-    tokensPerSecond: Math.round((tokens / ms) * 1000),
-    msPerSequence: +(ms / sequences).toFixed(4),
-    msPerStep: +ms.toFixed(3),
+    ...speed,
     peakRssMB: Math.round(peak / 2 ** 20),
     threads: getThreads(),
     backend: rnn.backendName(),
   };
-  if (flops) res.gflops = +((flops / ms) / 1e6).toFixed(2);
+  if (gflops !== undefined) res.gflops = gflops;
   if (breakdown) res.breakdown = breakdown;
   return res;
 }
@@ -68,21 +69,15 @@ export function runWorkload(name: string, opts: { breakdown?: boolean } = {}): W
 function breakdownTable(r: WorkloadResult): string {
   const rows = r.breakdown ?? [];
   const mean = rows.reduce((a, b) => a + b.msPerStep, 0);
-  const head = ['where', 'calls/step', 'ms/step', 'share', 'GFLOP/s'];
   const body = rows.map((b) => [b.what, String(b.callsPerStep), b.msPerStep.toFixed(3), `${(100 * b.share).toFixed(1)}%`, b.gflops === undefined ? '' : String(b.gflops)]);
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(w[i]!)).join(' | ')} |`;
   return [`\n${r.workload}: where the mean timed step (${mean.toFixed(2)} ms; ms/step above is the median) goes. GFLOP/s: the`,
     'products of an entry point over its whole time (gate passes, copies and the threads\' hand-overs inside it included)',
-    line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...body.map(line)].join('\n');
+    textTable([['where', 'calls/step', 'ms/step', 'share', 'GFLOP/s'], ...body])].join('\n');
 }
 
 function table(rows: WorkloadResult[]): string {
   const head = ['workload', 'tokens/s', 'ms/seq', 'ms/step', 'GFLOP/s', 'peak RSS MB', 'threads', 'backend'];
-  const body = rows.map((r) => [r.workload, r.tokensPerSecond.toLocaleString('en-US'), String(r.msPerSequence), String(r.msPerStep), r.gflops === undefined ? '' : String(r.gflops), String(r.peakRssMB), String(r.threads), r.backend]);
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(w[i]!)).join(' | ')} |`;
-  return [line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...body.map(line)].join('\n');
+  return textTable([head, ...rows.map((r) => [r.workload, r.tokensPerSecond.toLocaleString('en-US'), String(r.msPerSequence), String(r.msPerStep), r.gflops === undefined ? '' : String(r.gflops), String(r.peakRssMB), String(r.threads), r.backend])]);
 }
 
 async function main(): Promise<void> {

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findChromium, runPage } from './chromium.js';
+import { textTable } from './report.js';
 import { WORKLOADS } from './workloads.js';
 
 const USAGE = `Usage: npm run bench:browser [-- --workloads LIST] [--threads 1,2] [--no-node] [--json] [--timeout S]
@@ -45,7 +46,7 @@ const post = (path, body) => fetch(path, { method: 'POST', body: JSON.stringify(
 try {
   const plan = JSON.parse(decodeURIComponent(location.hash.slice(1)));
   const rnn = await import('/dist/src/browser.js');
-  const { WORKLOADS, timeWorkload } = await import('/dist/bench/workloads.js');
+  const { rates, timeWorkload } = await import('/dist/bench/workloads.js');
   await rnn.ready();
   // Chromium's own start-up work (its other processes) goes on for a few seconds: let it settle.
   await new Promise((r) => setTimeout(r, plan.settleMs));
@@ -63,12 +64,7 @@ try {
       if (why) { await post('/result', { workload: name, threads, error: why }); continue; }
       await post('/log', name + ', ' + threads + ' thread' + (threads > 1 ? 's' : '') + ' (' + rnn.backendName() + ')');
       try {
-        const t = timeWorkload(name);
-        await post('/result', {
-          workload: name, threads, backend: rnn.backendName(),
-          tokensPerSecond: Math.round(t.tokens / t.ms * 1000), msPerStep: +t.ms.toFixed(3),
-          msPerSequence: +(t.ms / t.sequences).toFixed(4), ...(t.flops ? { gflops: +(t.flops / t.ms / 1e6).toFixed(2) } : {}),
-        });
+        await post('/result', { workload: name, threads, backend: rnn.backendName(), ...rates(timeWorkload(name)) });
       } catch (e) {
         await post('/result', { workload: name, threads, error: String(e && e.stack || e) });
       }
@@ -96,7 +92,7 @@ Promise<{ results: BrowserResult[]; userAgent: string }> {
   return { results, userAgent: end.userAgent ?? '' };
 }
 
-interface NodeResult { workload: string; threads: number; tokensPerSecond: number; msPerStep: number; backend: string }
+interface NodeResult { workload: string; threads: number; tokensPerSecond: number; msPerSequence: number; backend: string }
 
 function runInNode(root: string, workload: string, threads: number): NodeResult {
   const p = spawnSync(process.execPath, [join(root, 'dist/bench/bench.js'), '--workload', workload, '--threads', String(threads), '--json'], { encoding: 'utf8' });
@@ -154,15 +150,13 @@ async function main(): Promise<void> {
   const order = (r: { workload: string; threads: number }): number => threads.indexOf(r.threads) * 100 + workloads.indexOf(r.workload);
   const rows = [...browser].sort((a, b) => order(a) - order(b)).map((r) => {
     const n = node.find((x) => x.workload === r.workload && x.threads === r.threads);
-    const speed = (x: { workload: string; tokensPerSecond: number; msPerStep: number }): string =>
-      x.workload === 'W5a' ? `${x.msPerStep.toFixed(3)} ms/seq` : `${x.tokensPerSecond.toLocaleString('en-US')} tok/s`;
+    const speed = (x: { workload: string; tokensPerSecond: number; msPerSequence: number }): string =>
+      x.workload === 'W5a' ? `${x.msPerSequence.toFixed(3)} ms/seq` : `${x.tokensPerSecond.toLocaleString('en-US')} tok/s`;
     if (r.error) return [r.workload, String(r.threads), 'failed', r.error.split('\n')[0]!, n ? speed(n) : '', ''];
     return [r.workload, String(r.threads), speed(r), r.backend, n ? speed(n) : '', n ? `${(r.tokensPerSecond / n.tokensPerSecond).toFixed(2)}x` : ''];
   });
   const head = ['workload', 'threads', version, 'backend', `Node.js ${process.version}`, 'browser / Node'];
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (c: string[]): string => `| ${c.map((x, i) => x.padEnd(w[i]!)).join(' | ')} |`;
-  process.stdout.write([line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...rows.map(line), ''].join('\n'));
+  process.stdout.write(`${textTable([head, ...rows])}\n`);
 }
 
 main().catch((e: Error) => { process.stderr.write(`bench:browser: ${e.message}\n`); process.exit(2); });

@@ -3,6 +3,7 @@
 // browser.ts (headless Chromium) run the very same code.
 import * as rnn from '../src/browser.js';
 import type { Dense as DenseData } from '../src/models/data-input.js';
+import { median } from './report.js';
 
 export interface Workload {
   description: string;
@@ -83,10 +84,6 @@ export const WORKLOADS: Record<string, Workload> = {
 /** Minimum warm-up time per workload. */
 export const WARMUP_MS = 1000;
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 export interface Timing {
   /** Each timed step, ms. */
@@ -118,4 +115,14 @@ export function timeWorkload(name: string, hooks: { afterWarmup?(): void; afterS
     hooks.afterStep?.();
   }
   return { times, ms: median(times), tokens, sequences, ...(flops ? { flops } : {}) };
+}
+
+/** The figures every report of a timing gives (rnnkit's bench JSON names). */
+export function rates(t: Timing): { tokensPerSecond: number; msPerSequence: number; msPerStep: number; gflops?: number } {
+  return {
+    tokensPerSecond: Math.round((t.tokens / t.ms) * 1000),
+    msPerSequence: +(t.ms / t.sequences).toFixed(4),
+    msPerStep: +t.ms.toFixed(3),
+    ...(t.flops ? { gflops: +((t.flops / t.ms) / 1e6).toFixed(2) } : {}),
+  };
 }

@@ -27,6 +27,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { BreakdownRow } from '../breakdown.js';
+import { median, textTable } from '../report.js';
 import { SPECS, type Hello, type RunReply, type StatsReply, type WorkerInfo, type WorkloadSpec } from './spec.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench/peers
@@ -176,11 +177,6 @@ export interface WorkloadReport {
   loadAvgAtStart: number[];
   wallSeconds: number;
   entries: Entry[];
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
@@ -402,13 +398,6 @@ function rows(w: WorkloadReport): string[][] {
   return [head, ...body];
 }
 
-function textTable(t: string[][]): string {
-  const w = t[0]!.map((_, i) => Math.max(...t.map((r) => (r[i] ?? '').length)));
-  const last = t[0]!.length - 1;
-  const line = (r: string[]) => `| ${r.map((c, i) => (i === 0 || i === last ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' | ')} |`;
-  return [line(t[0]!), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...t.slice(1).map(line)].join('\n');
-}
-
 function mdTable(t: string[][]): string {
   const esc = (c: string) => c.replace(/\|/g, '\\|');
   const last = t[0]!.length - 1;
@@ -424,16 +413,16 @@ function readVersion(dir: string): string | undefined {
 
 function machine() {
   let cpuModel = cpus()[0]?.model ?? 'unknown';
+  let flags = '';
   try {
     const info = readFileSync('/proc/cpuinfo', 'utf8');
     cpuModel = /model name\s*:\s*(.*)/.exec(info)?.[1] ?? cpuModel;
+    flags = /flags\s*:\s*(.*)/.exec(info)?.[1] ?? '';
     // A VM may show only "AMD EPYC": the family says which generation (AMD 25 = Zen 3/4 — Zen 4
     // runs AVX-512 on 256-bit halves; 26 = Zen 5, full-width 512-bit vectors).
     const family = /cpu family\s*:\s*(\d+)/.exec(info)?.[1], model = /^model\s*:\s*(\d+)/m.exec(info)?.[1];
     if (family) cpuModel += ` (family ${family}${model ? `, model ${model}` : ''}${/AMD/.test(cpuModel) ? ({ 25: ': Zen 3/4', 26: ': Zen 5' } as Record<string, string>)[family] ?? '' : ''})`;
   } catch { /* not Linux */ }
-  let flags = '';
-  try { flags = /flags\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? ''; } catch { /* not Linux */ }
   const simd = ['avx2', 'fma', 'avx512f'].filter((f) => flags.split(' ').includes(f));
   const git = spawnSync('git', ['-C', ROOT, 'describe', '--always', '--dirty'], { encoding: 'utf8' });
   const py = spawnSync(PYTHON, ['--version'], { encoding: 'utf8' });
@@ -611,7 +600,9 @@ async function main(): Promise<void> {
   for (const name of workloads) {
     const r = await runWorkload(name, o, peerPackages, rnnkitVariants);
     reports.push(r);
-    process.stdout.write(`\n${r.description}\n${textTable(rows(r))}\n`);
+    const t = rows(r);
+    // Numbers right-aligned: every column but the library's name and the note.
+    process.stdout.write(`\n${r.description}\n${textTable(t, (i) => i > 0 && i < t[0]!.length - 1)}\n`);
   }
   const args = process.argv.slice(2);
   const command = process.env['npm_lifecycle_event'] === 'bench:peers'
