@@ -4,7 +4,9 @@
 // reference, wasm-simd and wasm-relaxed-simd backends and the two-thread build of the best
 // variant (wasm-relaxed-simd-threads, src/kernels/wasm/threaded.ts), one benchmark at a time (the
 // machine is shared: never run two benchmarks concurrently). Rows with both one and two threads
-// print the ratio two/one threads. LSTM rows also give tokens/s by the main thread's CPU time
+// print the ratio two/one threads. One-thread WebAssembly rows also give the product's share of
+// the multiply-add peak (asm fma_peak: 12 independent f32x4 chains, no memory traffic) timed in
+// alternation with it, since this VM's clock drifts. LSTM rows also give tokens/s by the main thread's CPU time
 // (Linux), the figure for a machine with a core per thread: under a scheduler's per-session fair
 // share a busy shared machine gives the process the same CPU with one thread or two.
 //
