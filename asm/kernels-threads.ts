@@ -50,13 +50,13 @@ const SY_CANWAIT: usize = 20;
 const SY_WORKER_CHUNKS: usize = 28;
 const SY_CLAIM: usize = 32;
 
-/** Bytes of per-thread scratch: the packed-A block and the 4×8 edge tile. */
-export function thread_scratch_bytes(): usize { return align64(<usize>MC * KC * 4) + 128; }
+/** Bytes of per-thread scratch: the packed-A block and the 5×8 edge tile. */
+export function thread_scratch_bytes(): usize { return align64(<usize>APACK_BYTES) + 5 * 8 * 4; }
 
 /** Points this instance's packed-A block and edge tile at `p` (thread_scratch_bytes() bytes). */
 export function set_thread_scratch(p: usize): void {
   threadApack = p;
-  threadTile = p + align64(<usize>MC * KC * 4);
+  threadTile = p + align64(<usize>APACK_BYTES);
 }
 
 /** Chunks the last claim of this thread took (wasm globals are per instance, i.e. per thread). */

@@ -207,25 +207,33 @@ export function fma_peak(n: i32, xs: f32, ys: f32): f32 {
 // every instruction saved in the loop shows up in GFLOP/s.
 //   op(B) is packed once per call into panels of NR = 8 columns: panel p holds columns
 //     [8p, 8p+8) as K consecutive rows of 8 floats (32 bytes), zero-padded past N.
-//   op(A) is packed per (K block, M block) into groups of 4 rows, k-major: group g holds rows
-//     [4g, 4g+4) as kc consecutive 4-float columns (16 bytes), zero-padded past M.
-// The register tile is 4 rows x 8 columns = 8 f32x4 accumulators (the measured sweet spot under
-// V8: larger tiles or unrolling spill registers; unrolling the k loop by two measured 40% slower
-// here). Per k step: two panel vectors, four broadcast A elements (v128.load32_splat), 8
-// multiply-adds.
+//   op(A) is packed per (K block, M block) into groups of 5 rows (pack_a_5: 32 bytes per k) for
+//     the block's first multiple of 20 rows, and groups of 4 rows after them, k-major: a 4-row
+//     group holds its rows as kc consecutive 4-float columns (16 bytes), zero-padded past M.
+// The register tiles are 5 rows x 8 columns (10 f32x4 accumulators) and 4 x 8 (8): V8 gives
+// wasm 15 vector registers, and a tile needs its accumulators, two panel vectors and the
+// broadcast A values. 5x8 fits only with rows 0-3 splatted by shuffles (see gemm_f32_5x8);
+// other larger tiles spill (6x8, 4x12: 22-24 GFLOP/s against 4x8's 47; 3x12 fits and ran at
+// 5x8's speed but would need 12-column panels), and unrolling the k loop by two measured 40%
+// slower. 4x8 is kept for the per-step products of small row groups and the rows after the
+// 5-row tiles. Per k step of 4x8: two panel vectors, four broadcast A elements
+// (v128.load32_splat), 8 multiply-adds.
 //
 // op(A)[i,k] is read at A + i*rs + k*ks (bytes): rs/ks = (4*lda, 4) for A, (4, 4*lda) for Aᵀ.
 // Cache blocking: K is cut into blocks of <= KC and M into blocks of MC rows; the packed MC×KC
-// A block (128 KiB) stays in L2 across all panels, the current 8×KC panel slice (16 KiB) in L1
-// while it is swept over the MC rows. (KC = 256 and MC = 32/128 measured the same or up to 10%
-// slower on the shapes of bench/kernels.ts.)
+// A block (~200 KiB with 5-row groups) stays in L2 across all panels, the current 8×KC panel
+// slice (16 KiB) in L1 while it is swept over the MC rows. (KC = 256 and MC = 32/128 measured
+// the same or up to 10% slower on the shapes of bench/kernels.ts; MC = 80, all 5-row tiles, the
+// same as 64 within the noise.)
 // ------------------------------------------------------------------------------------------
 
 const KC: i32 = 512;
 const MC: i32 = 64;
+/** Bytes of the packed A block: MC rows, up to 5-row groups of 32 bytes per k (pack_a_5). */
+const APACK_BYTES: i32 = MC * KC * 32 / 5;
 
 /** The packed A block (single-threaded module: one static buffer). */
-const APACK: usize = memory.data(MC * KC * 4, 64);
+const APACK: usize = memory.data(APACK_BYTES, 64);
 
 // The threaded build (asm/kernels-threads.ts appended, `--enable threads`, shared memory) runs
 // one instance per thread on one memory, so the packed A block and the edge tile below must be
@@ -360,8 +368,81 @@ function pack_a_4(mc: i32, kc: i32, a: usize, rs: usize, ks: usize, dst: usize):
   }
 }
 
-/** 4×8 spill tile for edge tiles (rows < 4 or columns < 8). */
-const TILE: usize = memory.data(4 * 8 * 4, 16);
+/**
+ * Packs op(A) rows [0, m5) (m5 a multiple of 5), k in [0, kc) into groups of 5 rows for
+ * gemm_f32_5x8, k-major, 32 bytes per k: rows 0-3, then row 4 splatted into all four lanes (the
+ * 12 bytes more than 5 floats buy aligned stores here and a plain load in the kernel; packing
+ * 20 bytes per k measured slower for narrow products, where packing is a larger share).
+ * op(A)[i,k] at a + i*rs + k*ks; Aᵀ (rs = 4) goes to pack_a_5t instead.
+ */
+function pack_a_5(m5: i32, kc: i32, a: usize, rs: usize, ks: usize, dst: usize): void {
+  const groupBytes = <usize>kc << 5;
+  for (let i = 0; i < m5; i += 5) {
+    const src = a + <usize>i * rs;
+    const d = dst + <usize>(i / 5) * groupBytes;
+    let k = 0;
+    if (ks == 4) {
+      // A: rows contiguous in k. Rows 0-3 by 4×4 transposes, row 4 by splats of its lanes.
+      for (; k + 4 <= kc; k += 4) {
+        const s = src + (<usize>k << 2), o = d + (<usize>k << 5);
+        transpose4x4_store(s, s + rs, s + 2 * rs, s + 3 * rs, o, 32);
+        const r4 = v128.load(s + 4 * rs);
+        v128.store(o, v128.shuffle<f32>(r4, r4, 0, 0, 0, 0), 16);
+        v128.store(o, v128.shuffle<f32>(r4, r4, 1, 1, 1, 1), 48);
+        v128.store(o, v128.shuffle<f32>(r4, r4, 2, 2, 2, 2), 80);
+        v128.store(o, v128.shuffle<f32>(r4, r4, 3, 3, 3, 3), 112);
+      }
+    }
+    for (; k < kc; k++) {
+      const s = src + <usize>k * ks, o = d + (<usize>k << 5);
+      for (let r = 0; r < 4; r++) store<f32>(o + (<usize>r << 2), load<f32>(s + <usize>r * rs));
+      v128.store(o, v128.load32_splat(s + 4 * rs), 16);
+    }
+  }
+}
+
+/**
+ * pack_a_5 and pack_a_4 for Aᵀ (rs = 4: the rows contiguous at each k) in one pass over k: rows
+ * [0, m5) into 5-row groups at dst, rows [m5, mc) into 4-row groups after them. One pass, because
+ * with a k stride that is a multiple of 4 KiB every k maps to the same cache sets (of L1 and of
+ * L2), so a second pass over k would find the lines evicted and fetch them again from L3 (on two
+ * threads this measured up to 13% slower on narrow weight-gradient products).
+ */
+function pack_a_5t(mc: i32, m5: i32, kc: i32, a: usize, ks: usize, dst: usize): void {
+  const g5 = <usize>kc << 5, g4 = <usize>kc << 4;
+  const end5 = dst + <usize>(m5 / 5) * g5;
+  const full4 = (mc - m5) >> 2, tail = (mc - m5) & 3;
+  for (let k = 0; k < kc; k++) {
+    let s = a + <usize>k * ks;
+    for (let o = dst + (<usize>k << 5); o < end5; o += g5) {
+      v128.store(o, v128.load(s));
+      v128.store(o, v128.load32_splat(s, 16), 16);
+      s += 20;
+    }
+    let o = end5 + (<usize>k << 4);
+    for (let j = 0; j < full4; j++) {
+      v128.store(o, v128.load(s));
+      s += 16; o += g4;
+    }
+    if (tail) {
+      for (let r = 0; r < 4; r++) store<f32>(o + (<usize>r << 2), r < tail ? load<f32>(s + (<usize>r << 2)) : 0);
+    }
+  }
+}
+
+/**
+ * Rows of a gemm_packed block that go to 5-row tiles: the largest multiple of 20 up to mc. The
+ * rows after them are then the 4-row groups (edge group and lone last row included) that a
+ * 4-row-only block of the same height would end with, so which rows take the 1×8 kernel — the
+ * one tile that sums in another order — does not change: every other element of C is the same
+ * chain of multiply-adds in k order whichever tile computes it, so results are bit-identical to
+ * 4-row tiles throughout, and to any split of the rows in multiples of 4.
+ */
+// @ts-ignore: decorator
+@inline function rows_5(mc: i32): i32 { return mc - mc % 20; }
+
+/** 5×8 spill tile for edge tiles (rows < 4 or 5, or columns < 8). */
+const TILE: usize = memory.data(5 * 8 * 4, 16);
 // @ts-ignore: decorator
 @inline function tile(): usize { return ASC_FEATURE_THREADS ? threadTile : TILE; }
 
@@ -433,6 +514,57 @@ function gemm_f32_4x8(
 }
 
 /**
+ * The 5-row register tile (10 accumulators, two more than 4×8's eight: enough independent
+ * multiply-add chains to cover the instruction's latency at two per cycle with some slack;
+ * measured 97% of the multiply-add peak against 91% for 4×8 on the same block and panel).
+ * Rows 0-3 of a k step come as one vector and are splatted by shuffles, row 4 comes splatted:
+ * V8 schedules the four shuffles next to their uses, whereas five load-splats are all hoisted to
+ * the top of the loop body, where they and the accumulators need 17 of the 15 vector registers
+ * (spilling: 20 GFLOP/s instead of 50). a: packed 5-row group (pack_a_5); otherwise as
+ * gemm_f32_4x8, with all five rows valid.
+ */
+function gemm_f32_5x8(kc: i32, a: usize, b: usize, c: usize, ldcB: usize, acc: bool, nr: i32, bias: usize): void {
+  const full = nr == 8;
+  let c00 = splat(0), c01 = splat(0), c10 = splat(0), c11 = splat(0), c20 = splat(0), c21 = splat(0);
+  let c30 = splat(0), c31 = splat(0), c40 = splat(0), c41 = splat(0);
+  if (full && !acc && bias != 0) {
+    c00 = v128.load(bias); c01 = v128.load(bias, 16);
+    c10 = c00; c11 = c01; c20 = c00; c21 = c01; c30 = c00; c31 = c01; c40 = c00; c41 = c01;
+  } else if (full && acc) {
+    c00 = v128.load(c); c01 = v128.load(c, 16);
+    c10 = v128.load(c + ldcB); c11 = v128.load(c + ldcB, 16);
+    c20 = v128.load(c + 2 * ldcB); c21 = v128.load(c + 2 * ldcB, 16);
+    c30 = v128.load(c + 3 * ldcB); c31 = v128.load(c + 3 * ldcB, 16);
+    c40 = v128.load(c + 4 * ldcB); c41 = v128.load(c + 4 * ldcB, 16);
+  }
+  const bEnd = b + (<usize>kc << 5);
+  do {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    const a4 = v128.load(a);
+    let x = v128.shuffle<f32>(a4, a4, 0, 0, 0, 0);
+    c00 = fmadd(x, b0, c00); c01 = fmadd(x, b1, c01);
+    x = v128.shuffle<f32>(a4, a4, 1, 1, 1, 1);
+    c10 = fmadd(x, b0, c10); c11 = fmadd(x, b1, c11);
+    x = v128.shuffle<f32>(a4, a4, 2, 2, 2, 2);
+    c20 = fmadd(x, b0, c20); c21 = fmadd(x, b1, c21);
+    x = v128.shuffle<f32>(a4, a4, 3, 3, 3, 3);
+    c30 = fmadd(x, b0, c30); c31 = fmadd(x, b1, c31);
+    x = v128.load(a, 16);
+    c40 = fmadd(x, b0, c40); c41 = fmadd(x, b1, c41);
+    a += 32; b += 32;
+  } while (b < bEnd);
+  const tl = tile();
+  const out = full ? c : tl, ld = full ? ldcB : 32;
+  v128.store(out, c00); v128.store(out, c01, 16);
+  v128.store(out + ld, c10); v128.store(out + ld, c11, 16);
+  v128.store(out + 2 * ld, c20); v128.store(out + 2 * ld, c21, 16);
+  v128.store(out + 3 * ld, c30); v128.store(out + 3 * ld, c31, 16);
+  v128.store(out + 4 * ld, c40); v128.store(out + 4 * ld, c41, 16);
+  if (!full) store_edge_tile(c, ldcB, acc, 5, nr, bias);
+}
+
+/**
  * Single-row tile for a lone last row (M % 4 == 1, e.g. batch 1), reading row 0 of a packed A
  * group, instead of computing three rows of zero padding with the 4×8 tile. A 1×8 product has
  * only two accumulators, too few to hide the multiply-add latency, so three consecutive k steps
@@ -501,16 +633,26 @@ export function gemm_packed(
     const groupBytes = <usize>kc << 4;
     for (let ic = 0; ic < M; ic += MC) {
       const mc = min(MC, M - ic);
-      pack_a_4(mc, kc, A + <usize>ic * rs + <usize>pc * ks, rs, ks, apack());
+      const m5 = rows_5(mc);
+      const a0 = A + <usize>ic * rs + <usize>pc * ks;
+      if (m5 > 0 && rs == 4) pack_a_5t(mc, m5, kc, a0, ks, apack());
+      else {
+        pack_a_5(m5, kc, a0, rs, ks, apack());
+        pack_a_4(mc - m5, kc, a0 + <usize>m5 * rs, rs, ks, apack() + <usize>(m5 / 5) * (<usize>kc << 5));
+      }
       for (let jp = 0; jp < np; jp++) {
         const nr = min(8, N - (jp << 3));
         const b = bK + <usize>jp * pstride;
         const cj = C + <usize>ic * ldcB + (<usize>jp << 5);
+        const bj = bias != 0 ? bias + (<usize>jp << 5) : 0;
         let a = apack();
-        for (let i = 0; i < mc; i += 4) {
+        for (let i = 0; i < m5; i += 5) {
+          gemm_f32_5x8(kc, a, b, cj + <usize>i * ldcB, ldcB, acc, nr, bj);
+          a += <usize>kc << 5;
+        }
+        for (let i = m5; i < mc; i += 4) {
           const mr = min(4, mc - i);
           const ci = cj + <usize>i * ldcB;
-          const bj = bias != 0 ? bias + (<usize>jp << 5) : 0;
           if (mr == 1) gemm_f32_1x8_ksplit3(kc, a, b, ci, acc, nr, bj);
           else gemm_f32_4x8(kc, a, b, ci, ldcB, acc, mr, nr, bj);
           a += groupBytes;

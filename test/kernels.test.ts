@@ -215,6 +215,28 @@ for (const { variant, backend } of runnable) {
     }
   }
 
+  test(`${variant}: gemm rows from 5-row and 4-row tiles are bit-identical to the same rows computed 4 at a time`, () => {
+    // Large calls compute most rows with a 5-row tile, the rest (and calls of 4 rows) with the
+    // 4-row one: each element must be the same k-ordered chain of multiply-adds either way, which
+    // the two-thread split by rows relies on. M = 143 and 141: blocks of 64 (60 + 4 rows) and a
+    // last block of 15 or 13 rows (141: a lone last row, summed by the 1-row kernel both ways).
+    const rnd = prng(0x5eed);
+    for (const transA of [false, true]) {
+      for (const [M, N, K, accumulate] of [[143, 21, 600, false], [141, 40, 70, true]] as const) {
+        const lda = (transA ? M : K) + 1, ldb = N + 2, ldc = N + 3;
+        const A = randArray((transA ? K : M) * lda, rnd), B = randArray(K * ldb, rnd);
+        const C0 = randArray(M * ldc, rnd);
+        const whole = C0.slice(), byFour = C0.slice();
+        backend.gemm(transA, false, M, N, K, A, lda, B, ldb, whole, ldc, accumulate);
+        for (let r = 0; r < M; r += 4) {
+          const rows = Math.min(4, M - r);
+          backend.gemm(transA, false, rows, N, K, A.subarray(transA ? r : r * lda), lda, B, ldb, byFour.subarray(r * ldc), ldc, accumulate);
+        }
+        assert.deepEqual(new Uint32Array(whole.buffer), new Uint32Array(byFour.buffer), `M=${M} N=${N} K=${K} transA=${transA} acc=${accumulate}`);
+      }
+    }
+  });
+
   test(`${variant}: memory growth between calls keeps results right; Float64Array is refused`, () => {
     const rnd = prng(5);
     gemmCheck(backend, false, true, 3, 5, 4, false, 0, rnd, 'none');
