@@ -215,8 +215,8 @@ export function fma_peak(n: i32, xs: f32, ys: f32): f32 {
 // broadcast A values. 5x8 fits only with rows 0-3 splatted by shuffles (see gemm_f32_5x8);
 // other larger tiles spill (6x8, 4x12: 22-24 GFLOP/s against 4x8's 47; 3x12 fits and ran at
 // 5x8's speed but would need 12-column panels), and unrolling the k loop by two measured 40%
-// slower. 4x8 is kept for the per-step products of small row groups and the rows after the
-// 5-row tiles. Per k step of 4x8: two panel vectors, four broadcast A elements
+// slower. 4x8 is kept for the per-step products of small row groups, the rows after the 5-row
+// tiles, and the whole plain-SIMD build (see rows_5). Per k step of 4x8: two panel vectors, four broadcast A elements
 // (v128.load32_splat), 8 multiply-adds.
 //
 // op(A)[i,k] is read at A + i*rs + k*ks (bytes): rs/ks = (4*lda, 4) for A, (4, 4*lda) for Aᵀ.
@@ -438,8 +438,10 @@ function pack_a_5t(mc: i32, m5: i32, kc: i32, a: usize, ks: usize, dst: usize): 
  * chain of multiply-adds in k order whichever tile computes it, so results are bit-identical to
  * 4-row tiles throughout, and to any split of the rows in multiples of 4.
  */
+// The plain-SIMD build keeps 4-row tiles: its multiply-add is a mul and an add, whose temporary
+// is the sixteenth register 5x8 would need (it spilled: 23 GFLOP/s against 4x8's 35-40).
 // @ts-ignore: decorator
-@inline function rows_5(mc: i32): i32 { return mc - mc % 20; }
+@inline function rows_5(mc: i32): i32 { return ASC_FEATURE_RELAXED_SIMD ? mc - mc % 20 : 0; }
 
 /** 5×8 spill tile for edge tiles (rows < 4 or 5, or columns < 8). */
 const TILE: usize = memory.data(5 * 8 * 4, 16);
