@@ -207,7 +207,7 @@ export function fma_peak(n: i32, xs: f32, ys: f32): f32 {
 // every instruction saved in the loop shows up in GFLOP/s.
 //   op(B) is packed once per call into panels of NR = 8 columns: panel p holds columns
 //     [8p, 8p+8) as K consecutive rows of 8 floats (32 bytes), zero-padded past N.
-//   op(A) is packed per (K block, M block) into groups of 5 rows (pack_a_5: 32 bytes per k) for
+//   op(A) is packed per (K block, M block) into groups of 5 rows (pack_a_5: 20 bytes per k) for
 //     the block's first multiple of 20 rows, and groups of 4 rows after them, k-major: a 4-row
 //     group holds its rows as kc consecutive 4-float columns (16 bytes), zero-padded past M.
 // The register tiles are 5 rows x 8 columns (10 f32x4 accumulators) and 4 x 8 (8): V8 gives
@@ -229,8 +229,8 @@ export function fma_peak(n: i32, xs: f32, ys: f32): f32 {
 
 const KC: i32 = 512;
 const MC: i32 = 64;
-/** Bytes of the packed A block: MC rows, up to 5-row groups of 32 bytes per k (pack_a_5). */
-const APACK_BYTES: i32 = MC * KC * 32 / 5;
+/** Bytes of the packed A block: MC rows (in 5- or 4-row groups, 4 bytes per row and k). */
+const APACK_BYTES: i32 = MC * KC * 4;
 
 /** The packed A block (single-threaded module: one static buffer). */
 const APACK: usize = memory.data(APACK_BYTES, 64);
@@ -368,35 +368,37 @@ function pack_a_4(mc: i32, kc: i32, a: usize, rs: usize, ks: usize, dst: usize):
   }
 }
 
+/** Bytes of one 5-row group of packed A: 20 per k. */
+// @ts-ignore: decorator
+@inline function group5_bytes(kc: i32): usize { return <usize>kc * 20; }
+
 /**
  * Packs op(A) rows [0, m5) (m5 a multiple of 5), k in [0, kc) into groups of 5 rows for
- * gemm_f32_5x8, k-major, 32 bytes per k: rows 0-3, then row 4 splatted into all four lanes (the
- * 12 bytes more than 5 floats buy aligned stores here and a plain load in the kernel; packing
- * 20 bytes per k measured slower for narrow products, where packing is a larger share).
- * op(A)[i,k] at a + i*rs + k*ks; Aᵀ (rs = 4) goes to pack_a_5t instead.
+ * gemm_f32_5x8, k-major, 20 bytes per k (a block packs to the same bytes as with 4-row groups:
+ * a layout with row 4 pre-splatted, 32 bytes per k, ran a narrow two-thread product 16% slower
+ * — the larger block crowded the packed B out of L2). op(A)[i,k] at a + i*rs + k*ks; Aᵀ
+ * (rs = 4) goes to pack_a_5t instead.
  */
 function pack_a_5(m5: i32, kc: i32, a: usize, rs: usize, ks: usize, dst: usize): void {
-  const groupBytes = <usize>kc << 5;
+  const groupBytes = group5_bytes(kc);
   for (let i = 0; i < m5; i += 5) {
     const src = a + <usize>i * rs;
     const d = dst + <usize>(i / 5) * groupBytes;
     let k = 0;
     if (ks == 4) {
-      // A: rows contiguous in k. Rows 0-3 by 4×4 transposes, row 4 by splats of its lanes.
+      // A: rows contiguous in k. Rows 0-3 by 4×4 transposes (vectors 20 bytes apart), row 4's
+      // four values into the fifth float of each k.
       for (; k + 4 <= kc; k += 4) {
-        const s = src + (<usize>k << 2), o = d + (<usize>k << 5);
-        transpose4x4_store(s, s + rs, s + 2 * rs, s + 3 * rs, o, 32);
+        const s = src + (<usize>k << 2), o = d + <usize>k * 20;
+        transpose4x4_store(s, s + rs, s + 2 * rs, s + 3 * rs, o, 20);
         const r4 = v128.load(s + 4 * rs);
-        v128.store(o, v128.shuffle<f32>(r4, r4, 0, 0, 0, 0), 16);
-        v128.store(o, v128.shuffle<f32>(r4, r4, 1, 1, 1, 1), 48);
-        v128.store(o, v128.shuffle<f32>(r4, r4, 2, 2, 2, 2), 80);
-        v128.store(o, v128.shuffle<f32>(r4, r4, 3, 3, 3, 3), 112);
+        store<f32>(o, f32x4.extract_lane(r4, 0), 16); store<f32>(o, f32x4.extract_lane(r4, 1), 36);
+        store<f32>(o, f32x4.extract_lane(r4, 2), 56); store<f32>(o, f32x4.extract_lane(r4, 3), 76);
       }
     }
     for (; k < kc; k++) {
-      const s = src + <usize>k * ks, o = d + (<usize>k << 5);
-      for (let r = 0; r < 4; r++) store<f32>(o + (<usize>r << 2), load<f32>(s + <usize>r * rs));
-      v128.store(o, v128.load32_splat(s + 4 * rs), 16);
+      const s = src + <usize>k * ks, o = d + <usize>k * 20;
+      for (let r = 0; r < 5; r++) store<f32>(o + (<usize>r << 2), load<f32>(s + <usize>r * rs));
     }
   }
 }
@@ -409,14 +411,14 @@ function pack_a_5(m5: i32, kc: i32, a: usize, rs: usize, ks: usize, dst: usize):
  * threads this measured up to 13% slower on narrow weight-gradient products).
  */
 function pack_a_5t(mc: i32, m5: i32, kc: i32, a: usize, ks: usize, dst: usize): void {
-  const g5 = <usize>kc << 5, g4 = <usize>kc << 4;
+  const g5 = group5_bytes(kc), g4 = <usize>kc << 4;
   const end5 = dst + <usize>(m5 / 5) * g5;
   const full4 = (mc - m5) >> 2, tail = (mc - m5) & 3;
   for (let k = 0; k < kc; k++) {
     let s = a + <usize>k * ks;
-    for (let o = dst + (<usize>k << 5); o < end5; o += g5) {
+    for (let o = dst + <usize>k * 20; o < end5; o += g5) {
       v128.store(o, v128.load(s));
-      v128.store(o, v128.load32_splat(s, 16), 16);
+      store<f32>(o, load<f32>(s, 16), 16);
       s += 20;
     }
     let o = end5 + (<usize>k << 4);
@@ -519,7 +521,7 @@ function gemm_f32_4x8(
  * The 5-row register tile (10 accumulators, two more than 4×8's eight: enough independent
  * multiply-add chains to cover the instruction's latency at two per cycle with some slack;
  * measured 97% of the multiply-add peak against 91% for 4×8 on the same block and panel).
- * Rows 0-3 of a k step come as one vector and are splatted by shuffles, row 4 comes splatted:
+ * Rows 0-3 of a k step come as one vector and are splatted by shuffles, row 4 by a load-splat:
  * V8 schedules the four shuffles next to their uses, whereas five load-splats are all hoisted to
  * the top of the loop body, where they and the accumulators need 17 of the 15 vector registers
  * (spilling: 20 GFLOP/s instead of 50). a: packed 5-row group (pack_a_5); otherwise as
@@ -552,9 +554,9 @@ function gemm_f32_5x8(kc: i32, a: usize, b: usize, c: usize, ldcB: usize, acc: b
     c20 = fmadd(x, b0, c20); c21 = fmadd(x, b1, c21);
     x = v128.shuffle<f32>(a4, a4, 3, 3, 3, 3);
     c30 = fmadd(x, b0, c30); c31 = fmadd(x, b1, c31);
-    x = v128.load(a, 16);
+    x = v128.load32_splat(a, 16);
     c40 = fmadd(x, b0, c40); c41 = fmadd(x, b1, c41);
-    a += 32; b += 32;
+    a += 20; b += 32;
   } while (b < bEnd);
   const tl = tile();
   const out = full ? c : tl, ld = full ? ldcB : 32;
@@ -607,11 +609,12 @@ function gemm_f32_1x8_ksplit3(kc: i32, a: usize, b: usize, c: usize, acc: bool, 
 /**
  * C[M,N] (+)= op(A)·op(B) with op(B) already packed (pack_b_nr8). The panels may be a K-range
  * of a larger packing: panel p starts at P + p*pstride and row k of the range at +32k, so the
- * sequence drivers can multiply by row blocks of a once-packed weight matrix.
+ * sequence drivers can multiply by row blocks of a once-packed weight matrix. tiles5 = false
+ * keeps to 4-row tiles (the same results; see rows_5).
  */
 export function gemm_packed(
   M: i32, N: i32, K: i32, A: usize, rs: usize, ks: usize,
-  P: usize, pstride: usize, C: usize, ldc: i32, accumulate: bool, bias: usize = 0,
+  P: usize, pstride: usize, C: usize, ldc: i32, accumulate: bool, bias: usize = 0, tiles5: bool = true,
 ): void {
   const ldcB = <usize>ldc << 2;
   if (M <= 0 || N <= 0) return;
@@ -635,12 +638,12 @@ export function gemm_packed(
     const groupBytes = <usize>kc << 4;
     for (let ic = 0; ic < M; ic += MC) {
       const mc = min(MC, M - ic);
-      const m5 = rows_5(mc);
+      const m5 = tiles5 ? rows_5(mc) : 0;
       const a0 = A + <usize>ic * rs + <usize>pc * ks;
       if (m5 > 0 && rs == 4) pack_a_5t(mc, m5, kc, a0, ks, apack());
       else {
         pack_a_5(m5, kc, a0, rs, ks, apack());
-        pack_a_4(mc - m5, kc, a0 + <usize>m5 * rs, rs, ks, apack() + <usize>(m5 / 5) * (<usize>kc << 5));
+        pack_a_4(mc - m5, kc, a0 + <usize>m5 * rs, rs, ks, apack() + <usize>(m5 / 5) * group5_bytes(kc));
       }
       for (let jp = 0; jp < np; jp++) {
         const nr = min(8, N - (jp << 3));
@@ -650,7 +653,7 @@ export function gemm_packed(
         let a = apack();
         for (let i = 0; i < m5; i += 5) {
           gemm_f32_5x8(kc, a, b, cj + <usize>i * ldcB, ldcB, acc, nr, bj);
-          a += <usize>kc << 5;
+          a += group5_bytes(kc);
         }
         for (let i = m5; i < mc; i += 4) {
           const mr = min(4, mc - i);
