@@ -59,6 +59,16 @@ export function set_thread_scratch(p: usize): void {
   threadTile = p + align64(<usize>APACK_BYTES);
 }
 
+/** Sink of touch_lines (a global, so that the loads are not dead code). */
+let touched: i32 = 0;
+
+/** Loads one word of every 64-byte line of [p, p + bytes): the reads overlap instead of queueing. */
+function touch_lines(p: usize, bytes: usize): i32 {
+  let x: i32 = 0;
+  for (let o: usize = 0; o < bytes; o += 64) x |= load<i32>(p + o);
+  return x;
+}
+
 /** Chunks the last claim of this thread took (wasm globals are per instance, i.e. per thread). */
 let claimedRun: i32 = 1;
 
@@ -379,6 +389,12 @@ export function seq_forward_mt(
       const nOnly = pass == 1;
       phase++; target += nc;
       let packed = false;
+      if (gemv1row) {
+        // All of h_prev's lines requested at once (the partner wrote half of them in its cache),
+        // instead of two at a time as gemv's blocks come to them.
+        const a = nOnly ? caux + (slim ? 0 : <usize>t * B * H4) : ch + <usize>slot_prev(slim, reverse, s, t) * B * H4;
+        touched = touch_lines(a, H4);
+      }
       for (let c0 = claim(sync, tid, phase, nc, den); c0 >= 0; c0 = claim(sync, tid, phase, nc, den)) {
         const run = claimedRun;
         if (!gemv1row && !packed) {
