@@ -227,7 +227,7 @@ export function gemm_mt(
     const m0 = c * rpc, m = min(M, m0 + rpc) - m0;
     // Aᵀ keeps to 4-row tiles here: with two threads, 5-row tiles measured 5-10% slower on the
     // narrow weight-gradient products (1024x64x2048: 55 against 60 GFLOP/s) and no faster on wide
-    // ones, though 3-6% faster on one thread; other packing orders did not help. Cause not found.
+    // ones, though 0-6% faster on one thread; other packing orders did not help. Cause not found.
     gemm_packed(m, N, K, A + <usize>m0 * rs, rs, ks, P, <usize>K * 32, C + <usize>m0 * ldcB, ldc, accumulate, accumulate ? 0 : bias, !transA);
     chunk_done(sync, tid);
   }

@@ -216,15 +216,16 @@ export function fma_peak(n: i32, xs: f32, ys: f32): f32 {
 // other larger tiles spill (6x8, 4x12: 22-24 GFLOP/s against 4x8's 47; 3x12 fits and ran at
 // 5x8's speed but would need 12-column panels), and unrolling the k loop by two measured 40%
 // slower. 4x8 is kept for the per-step products of small row groups, the rows after the 5-row
-// tiles, and the whole plain-SIMD build (see rows_5). Per k step of 4x8: two panel vectors, four broadcast A elements
-// (v128.load32_splat), 8 multiply-adds.
+// tiles, Aᵀ products on two threads (see gemm_mt) and the whole plain-SIMD build (see rows_5).
+// Per k step of 4x8: two panel vectors, four broadcast A elements (v128.load32_splat), 8
+// multiply-adds.
 //
 // op(A)[i,k] is read at A + i*rs + k*ks (bytes): rs/ks = (4*lda, 4) for A, (4, 4*lda) for Aᵀ.
 // Cache blocking: K is cut into blocks of <= KC and M into blocks of MC rows; the packed MC×KC
-// A block (~200 KiB with 5-row groups) stays in L2 across all panels, the current 8×KC panel
-// slice (16 KiB) in L1 while it is swept over the MC rows. (KC = 256 and MC = 32/128 measured
-// the same or up to 10% slower on the shapes of bench/kernels.ts; MC = 80, all 5-row tiles, the
-// same as 64 within the noise.)
+// A block (128 KiB) stays in L2 across all panels, the current 8×KC panel slice (16 KiB) in L1
+// while it is swept over the MC rows. (KC = 256 and MC = 32/128 measured the same or up to 10%
+// slower on the shapes of bench/kernels.ts; MC = 80, all 5-row tiles, the same as 64 within the
+// noise.)
 // ------------------------------------------------------------------------------------------
 
 const KC: i32 = 512;
@@ -374,10 +375,9 @@ function pack_a_4(mc: i32, kc: i32, a: usize, rs: usize, ks: usize, dst: usize):
 
 /**
  * Packs op(A) rows [0, m5) (m5 a multiple of 5), k in [0, kc) into groups of 5 rows for
- * gemm_f32_5x8, k-major, 20 bytes per k (a block packs to the same bytes as with 4-row groups:
- * a layout with row 4 pre-splatted, 32 bytes per k, ran a narrow two-thread product 16% slower
- * — the larger block crowded the packed B out of L2). op(A)[i,k] at a + i*rs + k*ks; Aᵀ
- * (rs = 4) goes to pack_a_5t instead.
+ * gemm_f32_5x8, k-major, 20 bytes per k: a block packs to the same bytes as with 4-row groups (a
+ * layout with row 4 pre-splatted, 32 bytes per k, was no faster). op(A)[i,k] at
+ * a + i*rs + k*ks; Aᵀ (rs = 4) goes to pack_a_5t instead.
  */
 function pack_a_5(m5: i32, kc: i32, a: usize, rs: usize, ks: usize, dst: usize): void {
   const groupBytes = group5_bytes(kc);
@@ -406,9 +406,9 @@ function pack_a_5(m5: i32, kc: i32, a: usize, rs: usize, ks: usize, dst: usize):
 /**
  * pack_a_5 and pack_a_4 for Aᵀ (rs = 4: the rows contiguous at each k) in one pass over k: rows
  * [0, m5) into 5-row groups at dst, rows [m5, mc) into 4-row groups after them. One pass, because
- * with a k stride that is a multiple of 4 KiB every k maps to the same cache sets (of L1 and of
- * L2), so a second pass over k would find the lines evicted and fetch them again from L3 (on two
- * threads this measured up to 13% slower on narrow weight-gradient products).
+ * with a k stride that is a multiple of 4 KiB every k maps to the same cache sets, so a second
+ * pass over k would find the lines evicted and read them again from farther away (pack_a_4 takes
+ * 16 rows, one line, per pass for the same reason).
  */
 function pack_a_5t(mc: i32, m5: i32, kc: i32, a: usize, ks: usize, dst: usize): void {
   const g5 = group5_bytes(kc), g4 = <usize>kc << 4;
