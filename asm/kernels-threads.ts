@@ -274,7 +274,8 @@ export function seq_forward_mt_scratch_bytes(kind: i32, resetAfter: bool, B: i32
 
 /**
  * One unit chunk (c) of forward step s, every batch row: the recurrent products of the chunk's
- * units in the first `nFirst` gate blocks (h_prev packed in Ap, or read by gemv at batch 1),
+ * units in the first `nFirst` gate blocks (the product's input hIn — h_prev, or aux for `nOnly` —
+ * packed in Ap, or read as it lies by gemv at batch 1),
  * then the fused gate pass of those units (fwd_gates). `nOnly`: GRU without resetAfter's second
  * product — the n block from aux = r ⊙ h_prev, then the candidate pass.
  */
@@ -282,18 +283,16 @@ function fwd_chunk(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
   xg: usize, whh: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
   ch: usize, cc: usize, cgates: usize, caux: usize,
-  c: i32, U: i32, nFirst: i32, nOnly: bool, gh: usize, Ap: usize, P: usize, blk: usize,
+  c: i32, U: i32, nFirst: i32, nOnly: bool, hIn: usize, gh: usize, Ap: usize, P: usize, blk: usize,
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
-  const H4 = <usize>H << 2, BH4 = <usize>B * H4;
-  const t = reverse ? T - 1 - s : s;
+  const H4 = <usize>H << 2;
   const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0;
   const gEnd = nOnly ? 3 : nFirst;
   for (let g = nOnly ? 2 : 0; g < gEnd; g++) {
     const col = <usize>g * H + j0;
     if (B == 1) {
-      const a = nOnly ? caux + (slim ? 0 : <usize>t * BH4) : ch + <usize>slot_prev(slim, reverse, s, t) * BH4;
-      gemv(w, H, whh + col * H4, H, a, gh + (col << 2), Ap);
+      gemv(w, H, whh + col * H4, H, hIn, gh + (col << 2), Ap);
     } else {
       gemm_prepacked(B, w, H, Ap, P + <usize>(c * nb + g) * blk, <usize>H * 32, gh + (col << 2), G);
     }
@@ -389,22 +388,20 @@ export function seq_forward_mt(
       const nOnly = pass == 1;
       phase++; target += nc;
       let packed = false;
-      if (gemv1row) {
-        // All of h_prev's lines requested at once (the partner wrote half of them in its cache),
-        // instead of two at a time as gemv's blocks come to them.
-        const a = nOnly ? caux + (slim ? 0 : <usize>t * B * H4) : ch + <usize>slot_prev(slim, reverse, s, t) * B * H4;
-        touched = touch_lines(a, H4);
-      }
+      // The step's product input: h_prev, or this step's aux = r ⊙ h_prev for the n block.
+      const hIn = nOnly ? caux + (slim ? 0 : <usize>t * B * H4) : ch + <usize>slot_prev(slim, reverse, s, t) * B * H4;
+      // Batch 1: all of its lines requested at once (the partner wrote half of them in its
+      // cache), instead of two at a time as gemv's blocks come to them.
+      if (gemv1row) touched = touch_lines(hIn, H4);
       for (let c0 = claim(sync, tid, phase, nc, den); c0 >= 0; c0 = claim(sync, tid, phase, nc, den)) {
         const run = claimedRun;
         if (!gemv1row && !packed) {
-          const a = nOnly ? caux + (slim ? 0 : <usize>t * B * H4) : ch + <usize>slot_prev(slim, reverse, s, t) * B * H4;
-          pack_a_all(B, H, a, H4, 4, Ap);
+          pack_a_all(B, H, hIn, H4, 4, Ap);
           packed = true;
         }
         for (let c = c0; c < c0 + run; c++) {
           fwd_chunk(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, whh, bhn, out, ldOut4, outStep4,
-            ch, cc, cgates, caux, c, U, nFirst, nOnly, gh, Ap, scratch, blk);
+            ch, cc, cgates, caux, c, U, nFirst, nOnly, hIn, gh, Ap, scratch, blk);
         }
         chunk_done(sync, tid, run);
       }

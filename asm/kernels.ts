@@ -531,15 +531,14 @@ function gemm_f32_5x8(kc: i32, a: usize, b: usize, c: usize, ldcB: usize, acc: b
   const full = nr == 8;
   let c00 = splat(0), c01 = splat(0), c10 = splat(0), c11 = splat(0), c20 = splat(0), c21 = splat(0);
   let c30 = splat(0), c31 = splat(0), c40 = splat(0), c41 = splat(0);
-  if (full && !acc && bias != 0) {
-    c00 = v128.load(bias); c01 = v128.load(bias, 16);
-    c10 = c00; c11 = c01; c20 = c00; c21 = c01; c30 = c00; c31 = c01; c40 = c00; c41 = c01;
-  } else if (full && acc) {
-    c00 = v128.load(c); c01 = v128.load(c, 16);
-    c10 = v128.load(c + ldcB); c11 = v128.load(c + ldcB, 16);
-    c20 = v128.load(c + 2 * ldcB); c21 = v128.load(c + 2 * ldcB, 16);
-    c30 = v128.load(c + 3 * ldcB); c31 = v128.load(c + 3 * ldcB, 16);
-    c40 = v128.load(c + 4 * ldcB); c41 = v128.load(c + 4 * ldcB, 16);
+  if (full && (acc || bias != 0)) {
+    // Start from C's rows, or from the bias row in every row (stride 0), as gemm_f32_4x8 does.
+    const src = acc ? c : bias, ld = acc ? ldcB : 0;
+    c00 = v128.load(src); c01 = v128.load(src, 16);
+    c10 = v128.load(src + ld); c11 = v128.load(src + ld, 16);
+    c20 = v128.load(src + 2 * ld); c21 = v128.load(src + 2 * ld, 16);
+    c30 = v128.load(src + 3 * ld); c31 = v128.load(src + 3 * ld, 16);
+    c40 = v128.load(src + 4 * ld); c41 = v128.load(src + 4 * ld, 16);
   }
   const bEnd = b + (<usize>kc << 5);
   do {
