@@ -281,7 +281,7 @@ export function seq_forward_mt_scratch_bytes(kind: i32, resetAfter: bool, B: i32
  */
 function fwd_chunk(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
-  xg: usize, whh: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
+  xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
   ch: usize, cc: usize, cgates: usize, caux: usize,
   c: i32, U: i32, nFirst: i32, nOnly: bool, hIn: usize, gh: usize, Ap: usize, P: usize, blk: usize,
 ): void {
@@ -297,7 +297,7 @@ function fwd_chunk(
       gemm_prepacked(B, w, H, Ap, P + <usize>(c * nb + g) * blk, <usize>H * 32, gh + (col << 2), G);
     }
   }
-  fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, 0, B, j0, j1, nOnly);
+  fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, 0, B, j0, j1, nOnly);
 }
 
 /**
@@ -314,7 +314,7 @@ function fwd_chunk(
 export function seq_forward_mt(
   tid: i32, sync: usize,
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
-  xg: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
+  xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
   ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool,
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
@@ -347,7 +347,7 @@ export function seq_forward_mt(
     for (let gi = claim(sync, tid, phase, ng); gi >= 0; gi = claim(sync, tid, phase, ng)) {
       const r0 = gi * RG, r1 = min(B, r0 + RG);
       for (let s = 0; s < T; s++) {
-        fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, whh, bhn, out, ldOut4, outStep4,
+        fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, whh, bhn, out, ldOut4, outStep4,
           ch, cc, cgates, caux, P, Pn, gh, r0, r1);
       }
       chunk_done(sync, tid);
@@ -400,7 +400,7 @@ export function seq_forward_mt(
           packed = true;
         }
         for (let c = c0; c < c0 + run; c++) {
-          fwd_chunk(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, whh, bhn, out, ldOut4, outStep4,
+          fwd_chunk(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, whh, bhn, out, ldOut4, outStep4,
             ch, cc, cgates, caux, c, U, nFirst, nOnly, hIn, gh, Ap, scratch, blk);
         }
         chunk_done(sync, tid, run);

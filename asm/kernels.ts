@@ -789,6 +789,18 @@ export function col_sum(M: usize, rows: i32, cols: i32, acc: usize): void {
   }
 }
 
+/**
+ * dst (rows, w) = 0, then dst row ids[r] += src row r for r = 0 .. n-1 in that order: the gate
+ * gradients summed per table row (the order of layer-ops.ts' scatterAddRows).
+ */
+export function scatter_add_rows(src: usize, ids: usize, n: i32, w: i32, dst: usize, rows: i32): void {
+  const rowB = <usize>w << 2;
+  memory.fill(dst, 0, <usize>rows * rowB);
+  for (let r = 0; r < n; r++) {
+    add_row(dst + <usize>load<i32>(ids + (<usize>r << 2)) * rowB, src + <usize>r * rowB, w);
+  }
+}
+
 // ------------------------------------------------------------------------------------------
 // Whole-sequence drivers. Cell kinds (same codes as backend.ts):
 // ------------------------------------------------------------------------------------------
@@ -974,6 +986,8 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
  * caller's outOffset; row (t,b) is at out + 4*(t*outStep + b*ldOut) (time-major rows: outStep =
  * B*ldOut; batch-first: ldOut = T*outStep, written where they belong). bhn always points at H floats
  * (zeros when the layer has no bias). lengths = 0 means every sequence has length T.
+ * xids = 0: xg row (t,b) at xg + 4*G*(t*B + b); else the row is the one xids names, xg + 4*G*id
+ * with id = xids[t*B + b] (an input projection computed once per table row, see layer-ops.ts).
  * Padded rows: h, c carried; out row zero; gates (and aux) rows zero.
  * slim (inference, nothing kept for backward): ch/cc hold two slots used in turn (h0 in slot 0,
  * the final state in slot T & 1) and cgates/caux one step's rows, so the loop's writes stay in
@@ -981,7 +995,7 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
  */
 export function seq_forward(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
-  xg: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
+  xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
   ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool,
 ): void {
   const G = gate_width(kind, H), H4 = <usize>H << 2;
@@ -1003,7 +1017,7 @@ export function seq_forward(
     gh = P + align64(packed_bytes(H, G));
   }
   for (let s = 0; s < T; s++) {
-    fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, whh, bhn, out, ldOut4, outStep4,
+    fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, whh, bhn, out, ldOut4, outStep4,
       ch, cc, cgates, caux, P, Pn, gh, 0, B);
   }
 }
@@ -1017,7 +1031,7 @@ export function seq_forward(
  */
 function fwd_step(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
-  xg: usize, whh: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
+  xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
   ch: usize, cc: usize, cgates: usize, caux: usize, P: usize, Pn: usize, gh: usize, r0: i32, r1: i32,
 ): void {
   const G = gate_width(kind, H);
@@ -1031,13 +1045,13 @@ function fwd_step(
   // the r|z columns here, the n columns after the reset below.
   if (B == 1) gemv(split ? 2 * H : G, H, whh, H, hPrev, gh, gh + align64(<usize>G << 2));
   else gemm_packed(m, split ? 2 * H : G, H, hPrev + R0H, H4, 4, P, pstride, gh + R0G, G, false);
-  fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, false);
+  fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, false);
   if (split) {
     // n columns: gh_n = (r⊙h_prev)·W_hnᵀ, the operand being this step's aux rows (zero for
     // padded rows), then the candidate and the new state.
     if (B == 1) gemv(H, H, whh + 2 * <usize>H * H4, H, auxT, gh + 2 * H4, gh + align64(<usize>G << 2));
     else gemm_packed(m, H, H, auxT + R0H, H4, 4, Pn, pstride, gh + R0G + 2 * H4, G, false);
-    fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, true);
+    fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, true);
   }
 }
 
@@ -1055,7 +1069,7 @@ function fwd_step(
  */
 function fwd_gates(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
-  xg: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
+  xg: usize, xids: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
   ch: usize, cc: usize, cgates: usize, caux: usize, gh: usize, r0: i32, r1: i32, j0: i32, j1: i32, nOnly: bool,
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
@@ -1072,7 +1086,9 @@ function fwd_gates(
   const u0 = <usize>j0 << 2, w4 = <usize>w << 2;
   for (let b = r0; b < r1; b++) {
     const bo = <usize>b * H4;
-    const x = xgT + <usize>b * G4, g = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
+    // xg row (t, b), or with xids the projected table row it names.
+    const x = xids ? xg + <usize>load<i32>(xids + ((<usize>t * B + b) << 2)) * G4 : xgT + <usize>b * G4;
+    const g = gh + <usize>b * G4, gt = gatesT + <usize>b * G4;
     const hp = hPrev + bo, hn = hCur + bo, o = outT + <usize>b * ldOut4;
     if (!row_valid(lengths, b, t)) {
       if (nOnly) continue;

@@ -189,6 +189,86 @@ for (const backend of backends) test(`${backend.name}: batch-first rows: the sam
   }
 });
 
+/**
+ * Table input (xIds): row r of the input is table row ids[r]. Ids repeat, and table row U-1 is
+ * never used (its gradient must come out zero). Returns the table case's forward arguments and
+ * the same input materialized row by row.
+ */
+function tableArgs(c: Case, dtype: Dtype, U: number): { table: LayerForwardArgs; rows: LayerForwardArgs } {
+  const { T, B, I } = c, TB = T * B;
+  const rows = forwardArgs(c, dtype, true), table = forwardArgs(c, dtype, true);
+  const ids = new Int32Array(TB);
+  for (let r = 0; r < TB; r++) ids[r] = (r * 7 + (r >> 2)) % (U - 1);
+  const tab = arr(U * I, 31, 1, dtype);
+  for (let r = 0; r < TB; r++) rows.x.set(tab.subarray(ids[r]! * I, (ids[r]! + 1) * I), r * I);
+  Object.assign(table, { x: tab, xIds: ids, xRows: U });
+  return { table, rows };
+}
+
+/** The table's gradient from the row-by-row one: dTable[u] = Σ_{r: ids[r] = u} dx[r] (float64). */
+function scatterRows(dx: F, ids: Int32Array, I: number, U: number, init: F | null): Float64Array {
+  const out = init ? Float64Array.from(init) : new Float64Array(U * I);
+  for (let r = 0; r < ids.length; r++) for (let k = 0; k < I; k++) out[ids[r]! * I + k] += dx[r * I + k]!;
+  return out;
+}
+
+const tableCases = cases.filter((c) => c.H !== 64 && (c.kind !== 'rnn_relu' || c.reverse));
+for (const backend of backends) {
+  test(`${backend.name}: input as table rows (xIds): fused = composed bit for bit; the same layer as the rows spelled out, in float64 to 1e-12; unused table rows get zero gradient`, () => {
+    for (const c of tableCases) {
+      const U = Math.max(2, Math.min(5, c.T * c.B));
+      const what = `${backend.name} ${name(c)} table of ${U}`;
+      const fused = tableArgs(c, 'float32', U).table, comp = tableArgs(c, 'float32', U).table;
+      layerForward(backend, fused);
+      layerForwardComposed(backend, comp);
+      for (const k of F_OUT) assert.deepEqual(fused[k], comp[k], `${what}: forward ${k}`);
+      for (const accumulateDx of [false, true]) {
+        const mk = (f: LayerForwardArgs): LayerBackwardArgs => {
+          const b = backwardArgs(c, f, 'float32', accumulateDx);
+          const dx = accumulateDx ? arr(U * c.I, 14, 1, 'float32') : new Float32Array(U * c.I).fill(Number.NaN);
+          return { ...b, xIds: f.xIds!, xRows: U, dx };
+        };
+        const bf = mk(fused), bc = mk(comp);
+        layerBackward(backend, bf);
+        layerBackwardComposed(backend, bc);
+        for (const k of B_OUT) assert.deepEqual(bf[k], bc[k], `${what}: backward ${k} (accumulateDx ${accumulateDx})`);
+        const I = c.I, last = (U - 1) * I;
+        const dx0 = accumulateDx ? arr(U * I, 14, 1, 'float32') : new Float32Array(U * I);
+        assert.deepEqual(bf.dx.subarray(last), dx0.subarray(last), `${what}: the unused table row's gradient`);
+
+        // float64: the table layer against the rows spelled out, on the reference backend.
+        const t64 = tableArgs(c, 'float64', U), f64 = t64.table, r64 = t64.rows;
+        layerForward(referenceBackend, f64);
+        layerForward(referenceBackend, r64);
+        for (const k of F_OUT) if (r64[k]) assertClose(f64[k]!, r64[k], 1e-12, 1e-12, `${what}: float64 forward ${k}, table vs rows`);
+        for (const k of F_OUT) if (r64[k]) assertClose(to64(fused[k])!, r64[k], 2e-5, 1e-4, `${what}: float32 forward ${k} vs float64`);
+        const b64 = { ...backwardArgs(c, f64, 'float64', accumulateDx), xIds: f64.xIds!, xRows: U };
+        b64.dx = accumulateDx ? arr(U * I, 14, 1, 'float64') : new Float64Array(U * I);
+        const rb64 = backwardArgs(c, r64, 'float64', false);
+        layerBackward(referenceBackend, b64);
+        layerBackward(referenceBackend, rb64);
+        const init = accumulateDx ? arr(U * I, 14, 1, 'float64') : null;
+        assertClose(b64.dx, scatterRows(rb64.dx, f64.xIds!, I, U, init), 1e-12, 1e-12, `${what}: float64 table gradient vs rows scattered`);
+        for (const k of ['dWih', 'dWhh', 'dbih', 'dbhh', 'dh0', 'dc0'] as const) {
+          if (rb64[k]) assertClose(b64[k]!, rb64[k]!, 1e-12, 1e-12, `${what}: float64 ${k}, table vs rows`);
+        }
+        for (const k of B_OUT) if (b64[k]) assertClose(to64(bf[k])!, b64[k]!, 1e-4, 1e-4, `${what}: float32 backward ${k} vs float64`);
+      }
+    }
+  });
+}
+
+test('input as table rows: ids outside the table or too few of them are refused with the position named', () => {
+  const c: Case = { kind: 'gru', resetAfter: true, T: 3, B: 2, H: 4, I: 3, lengths: null, reverse: false, bias: true };
+  for (const b of [referenceBackend, ...backends]) {
+    const { table } = tableArgs(c, b === referenceBackend ? 'float64' : 'float32', 4);
+    table.xIds![4] = 4;
+    assert.throws(() => layerForward(b, table), /xIds\[4\] = 4 is outside the table's rows \[0, 4\)/, b.name);
+    table.xIds = table.xIds!.subarray(0, 5);
+    assert.throws(() => layerForward(b, table), /xIds must be an Int32Array of T·B = 6 row ids/, b.name);
+  }
+});
+
 for (const backend of backends) {
   test(`${backend.name}: fused dense forward/backward equal the composed ones bit for bit, and the float64 reference`, () => {
     for (const [rows, K, U, bias, withDx] of [[1, 1, 1, true, true], [7, 5, 3, true, true], [5, 9, 16, true, true], [9, 4, 24, true, true], [64, 33, 65, false, true], [130, 64, 17, true, false]] as const) {

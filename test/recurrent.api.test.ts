@@ -131,3 +131,30 @@ test('forward({ out }) and backward(dy, { dx }) write into the caller\'s buffers
   assert.throws(() => g.forward(x, { out: new Float32Array(3) }), /option 'out' must be a Float32Array of 80 values/);
   assert.throws(() => g.forward(x, { out: new Float64Array(80) }), /option 'out' must be a Float32Array/);
 });
+
+test("forward({ rows }): the input as rows of a table gives the layer of the rows spelled out (float64, both directions, stacked, batch-first); bad ids are refused", () => {
+  const I = 4, H = 5, T = 6, B = 3, U = 4;
+  const table = randomArray(U * I, 41, 1, 'float64') as Float64Array;
+  const ids = Int32Array.from({ length: B * T }, (_, r) => (r * 5 + 1) % (U - 1)); // row U-1 unused
+  const rowsX = new Float64Array(B * T * I);
+  for (let r = 0; r < B * T; r++) rowsX.set(table.subarray(ids[r]! * I, (ids[r]! + 1) * I), r * I);
+  const make = (): GRU => new GRU({ inputSize: I, hiddenSize: H, numLayers: 2, bidirectional: true, batchFirst: true, dtype: 'float64', seed: 7 });
+  const a = make(), b = make();
+  const ya = a.forward(new Tensor(table, [U, I]), { rows: { ids, shape: [B, T] }, lengths: [6, 3, 5] });
+  const yb = b.forward(new Tensor(rowsX, [B, T, I]), { lengths: [6, 3, 5] });
+  assertClose(ya.output.data, yb.output.data, 1e-13, 1e-12, 'output');
+  assertClose(ya.hN.data, yb.hN.data, 1e-13, 1e-12, 'hN');
+  const dOut = new Tensor(randomArray(yb.output.data.length, 42, 1, 'float64'), ya.output.shape);
+  const ga = a.backward(dOut), gb = b.backward(dOut);
+  assert.deepEqual(ga.dx.shape, [U, I]);
+  const dTable = new Float64Array(U * I);
+  for (let r = 0; r < B * T; r++) for (let k = 0; k < I; k++) dTable[ids[r]! * I + k] += gb.dx.data[r * I + k]!;
+  assertClose(ga.dx.data, dTable, 1e-12, 1e-11, 'the table gradient = the rows gradient summed per id');
+  assert.ok(ga.dx.data.subarray(0, (U - 1) * I).some((v: number) => v !== 0) && ga.dx.data.subarray((U - 1) * I).every((v: number) => v === 0));
+  for (const [k, g] of Object.entries(b.gradients())) assertClose(a.gradients()[k]!, g, 1e-12, 1e-11, k);
+
+  const bad = Int32Array.from(ids); bad[7] = U;
+  assert.throws(() => make().forward(new Tensor(table, [U, I]), { rows: { ids: bad, shape: [B, T] } }), /rows\.ids\[7\] = 4 is outside the table's rows \[0, 4\)/);
+  assert.throws(() => make().forward(new Tensor(table, [U, I]), { rows: { ids: ids.subarray(1), shape: [B, T] } }), /'rows\.ids' must be an Int32Array of 18 ids \(\[B, T\] = \[3, 6\]\)/);
+  assert.throws(() => make().forward(new Tensor(rowsX, [B, T, I]), { rows: { ids, shape: [B, T] } }), /with 'rows', x must be a 2-D Tensor \[rows, I\]/);
+});

@@ -81,26 +81,73 @@ export function reorderRows(
   }
 }
 
+/**
+ * The table rows of a layer operation's input (args.xIds, see LayerForwardArgs), checked, in
+ * time-major order (row t·B + b); null when the input is given row by row.
+ */
+export function tableIds(a: LayerForwardArgs | LayerBackwardArgs, owner: string): { ids: Int32Array; rows: number } | null {
+  const ids = a.xIds;
+  if (ids === null || ids === undefined) return null;
+  const { T, B } = a, TB = T * B, rows = a.xRows;
+  if (!(ids instanceof Int32Array) || ids.length < TB) {
+    throw new RangeError(`${owner}: xIds must be an Int32Array of T·B = ${TB} row ids, got ${(ids as object)?.constructor?.name} of ${(ids as Int32Array)?.length}`);
+  }
+  if (typeof rows !== 'number' || !Number.isInteger(rows) || rows < 1) throw new RangeError(`${owner}: xRows (rows of the table x) must be a positive integer with xIds, got ${String(rows)}`);
+  if (a.x.length < rows * a.I) throw new RangeError(`${owner}: the table x has ${a.x.length} values, needs xRows·I = ${rows * a.I}`);
+  const out = new Int32Array(TB);
+  for (let t = 0; t < T; t++) {
+    for (let b = 0; b < B; b++) {
+      const r = a.batchFirst ? b * T + t : t * B + b, v = ids[r]!;
+      if (v < 0 || v >= rows) throw new RangeError(`${owner}: xIds[${r}] = ${v} is outside the table's rows [0, ${rows})`);
+      out[t * B + b] = v;
+    }
+  }
+  return { ids: out, rows };
+}
+
+/** dst row r = src row ids[r], for n rows of w values. */
+export function gatherRows(src: F, ids: Int32Array, n: number, w: number, dst: F): void {
+  for (let r = 0; r < n; r++) dst.set(src.subarray(ids[r]! * w, (ids[r]! + 1) * w), r * w);
+}
+
+/** dst (rows, w) = 0, then dst row ids[r] += src row r for r = 0 .. n-1, in that order. */
+export function scatterAddRows(src: F, ids: Int32Array, n: number, w: number, dst: F, rows: number): void {
+  dst.fill(0, 0, rows * w);
+  for (let r = 0; r < n; r++) {
+    const o = ids[r]! * w, s = r * w;
+    for (let j = 0; j < w; j++) dst[o + j] += src[s + j]!;
+  }
+}
+
 /** layerForward from gemm + seqForward. */
 export function layerForwardComposed(backend: Backend, a: LayerForwardArgs, scratch: ScratchFn = fresh(a.x)): void {
   const { kind, T, B, H, I, reverse } = a;
+  const table = tableIds(a, 'layerForward');
   if (a.batchFirst) {
-    // Run time-major on reordered copies, then put the output rows where the caller wants them.
-    const x = scratch('xTimeMajor', T * B * I), out = scratch('outTimeMajor', T * B * H);
-    reorderRows(a.x, 0, I, x, 0, I, T, B, I, false);
-    layerForwardComposed(backend, { ...a, batchFirst: false, x, out, outOffset: 0, ldOut: H }, scratch);
+    // Run time-major on reordered copies, then put the output rows where the caller wants them
+    // (table rows stay as they are: their ids come time-major from tableIds).
+    const out = scratch('outTimeMajor', T * B * H);
+    let x = a.x;
+    if (!table) {
+      x = scratch('xTimeMajor', T * B * I);
+      reorderRows(a.x, 0, I, x, 0, I, T, B, I, false);
+    }
+    layerForwardComposed(backend, { ...a, batchFirst: false, x, xIds: table?.ids ?? null, out, outOffset: 0, ldOut: H }, scratch);
     reorderRows(out, 0, H, a.out, a.outOffset, a.ldOut, T, B, H, true);
     return;
   }
   const G = gateWidth(kind, H), TB = T * B, BH = B * H;
   const xg = scratch('xg', TB * G);
+  // With a table, its rows are projected (into xt) and gathered into xg.
+  const rows = table ? table.rows : TB, xt = table ? scratch('xTable', rows * G) : xg;
   const withBias = a.bih !== null && a.bhh !== null;
   if (withBias) {
     const row = scratch('biasRow', G);
     foldBias(kind, H, a.bih!, a.bhh!, row);
-    fillRows(xg, row, TB, G);
+    fillRows(xt, row, rows, G);
   }
-  backend.gemm(false, true, TB, G, I, a.x, I, a.wih, I, xg, G, withBias);
+  backend.gemm(false, true, rows, G, I, a.x, I, a.wih, I, xt, G, withBias);
+  if (table) gatherRows(xt, table.ids, TB, G, xg);
   let part = 0;
   const cache: SeqCache = a.cache ? jsCache(a.cache, 'layerForward') : allocCache((n) => scratch(`cache:${part++}`, n), kind, T, B, H);
   seqBackend(backend, a.hMask).seqForward({
@@ -118,17 +165,21 @@ export function layerForwardComposed(backend: Backend, a: LayerForwardArgs, scra
 export function layerBackwardComposed(backend: Backend, a: LayerBackwardArgs, scratch: ScratchFn = fresh(a.x)): void {
   const { kind, resetAfter, T, B, H, I, reverse } = a;
   const cache = jsCache(a.cache, 'layerBackward');
+  const table = tableIds(a, 'layerBackward');
   if (a.batchFirst) {
-    const x = scratch('xTimeMajor', T * B * I), dx = scratch('dxTimeMajor', T * B * I);
-    reorderRows(a.x, 0, I, x, 0, I, T, B, I, false);
-    if (a.accumulateDx) reorderRows(a.dx, 0, I, dx, 0, I, T, B, I, false);
+    let x = a.x, dx = a.dx;
+    if (!table) {
+      x = scratch('xTimeMajor', T * B * I); dx = scratch('dxTimeMajor', T * B * I);
+      reorderRows(a.x, 0, I, x, 0, I, T, B, I, false);
+      if (a.accumulateDx) reorderRows(a.dx, 0, I, dx, 0, I, T, B, I, false);
+    }
     let dOut: F | null = null;
     if (a.dOut) {
       dOut = scratch('dOutTimeMajor', T * B * H);
       reorderRows(a.dOut, a.dOutOffset, a.ldDOut, dOut, 0, H, T, B, H, false);
     }
-    layerBackwardComposed(backend, { ...a, batchFirst: false, x, dx, dOut, dOutOffset: 0, ldDOut: H }, scratch);
-    reorderRows(dx, 0, I, a.dx, 0, I, T, B, I, true);
+    layerBackwardComposed(backend, { ...a, batchFirst: false, x, xIds: table?.ids ?? null, dx, dOut, dOutOffset: 0, ldDOut: H }, scratch);
+    if (!table) reorderRows(dx, 0, I, a.dx, 0, I, T, B, I, true);
     return;
   }
   const G = gateWidth(kind, H), TB = T * B, BH = B * H;
@@ -141,7 +192,11 @@ export function layerBackwardComposed(backend: Backend, a: LayerBackwardArgs, sc
     dOut: a.dOut, dOutOffset: a.dOutOffset, ldDOut: a.ldDOut, dhN: a.dhN, dcN: a.dcN,
     dxg, dgh, dh0: a.dh0, dc0: a.dc0,
   });
-  backend.gemm(true, false, G, I, TB, dxg, G, a.x, I, a.dWih, I, true);
+  // With a table: the gate gradients summed per table row (s) stand in for dxg in every
+  // product with the input side.
+  const rows = table ? table.rows : TB, s = table ? scratch('xTableGrad', rows * G) : dxg;
+  if (table) scatterAddRows(dxg, table.ids, TB, G, s, rows);
+  backend.gemm(true, false, G, I, rows, s, G, a.x, I, a.dWih, I, true);
   let hPrev = reverse ? cache.h.subarray(BH) : cache.h.subarray(0, TB * H);
   if (hMask) {
     // The recurrent products saw h_prev ⊙ mask.
@@ -157,12 +212,12 @@ export function layerBackwardComposed(backend: Backend, a: LayerBackwardArgs, sc
   }
   if (a.dbih && a.dbhh) {
     const tmp = scratch('biasSum', G);
-    colSumInto(a.dbih, dxg, TB, G, tmp);
+    colSumInto(a.dbih, s, rows, G, tmp);
     // LSTM and RNN: dgh is dxg, and both biases get the same sums.
     if (dgh === dxg) for (let k = 0; k < G; k++) a.dbhh[k] += tmp[k]!;
     else colSumInto(a.dbhh, dgh, TB, G, tmp);
   }
-  backend.gemm(false, false, TB, I, G, dxg, G, a.wih, I, a.dx, I, a.accumulateDx);
+  backend.gemm(false, false, rows, I, G, s, G, a.wih, I, a.dx, I, a.accumulateDx);
 }
 
 /** Fills each of `rows` rows of width w in z with `row` (z[r·w + j] = row[j]). */

@@ -139,8 +139,17 @@ export interface LayerForwardArgs<A extends F = F> extends SeqShape {
    * true batch-first, row b·T + t. Internally everything runs time-major.
    */
   batchFirst?: boolean;
-  /** (T·B, I) input rows. */
+  /** (T·B, I) input rows; with xIds, the (xRows, I) table they are taken from. */
   x: A;
+  /**
+   * Optional: the input rows are rows of the table x — row r (in x's row order, see batchFirst) is
+   * x[xIds[r]] — as when an embedding feeds the layer. The input projection is then computed once
+   * per table row and gathered (x·W_ihᵀ for xRows rows instead of T·B), and backward sums the
+   * gate gradients per table row first (see LayerBackwardArgs.xIds). Each id in [0, xRows).
+   */
+  xIds?: Int32Array | null;
+  /** Rows of the table x when xIds is given. */
+  xRows?: number;
   /** (G, I) input weights W_ih. */
   wih: A;
   /** (G, H) recurrent weights W_hh. */
@@ -177,10 +186,18 @@ export interface LayerBackwardArgs<A extends F = F> extends Omit<BackwardThrough
   /** As in LayerForwardArgs: the row order of x, dOut and dx. */
   batchFirst?: boolean;
   x: A;
+  /**
+   * As in LayerForwardArgs: x is an (xRows, I) table and input row r is x[xIds[r]]. Then the gate
+   * gradients are first summed per table row, S[u] = Σ_{r: xIds[r] = u} dxg[r] (in row order),
+   * dW_ih += Sᵀ·x, the input bias gradient is Σ_u S[u], and dx is the (xRows, I) gradient of
+   * the table, S·W_ih.
+   */
+  xIds?: Int32Array | null;
+  xRows?: number;
   wih: A;
   /** (G) b_hh (the GRU reads its b_hn part), or null when bias = false. */
   bhh: A | null;
-  /** (T·B, I) gradient w.r.t. the input rows. */
+  /** (T·B, I) gradient w.r.t. the input rows; with xIds, (xRows, I) w.r.t. the table rows. */
   dx: A;
   accumulateDx: boolean;
   dWih: A;

@@ -78,6 +78,25 @@ export interface EmbeddingOptions {
   inputLength?: number;
 }
 
+/**
+ * An embedding's output as rows of a small table (Embedding.tableRows): row r of the output is
+ * table row ids[r]. `shape` and `mask` are those of the output Act.
+ */
+export interface TableRows {
+  ids: Int32Array;
+  /** (rows, outputDim) embedding vectors. */
+  table: Float32Array;
+  rows: number;
+  shape: number[];
+  mask: Uint8Array | null;
+}
+
+/**
+ * Table rows pay when there are at most this fraction of the output rows: the consumer then
+ * projects rows·(its width) values instead of n·(its width) and copies rows in place of the rest.
+ */
+const TABLE_ROWS_MAX_FRACTION = 0.75;
+
 /** Token ids [B, T] -> vectors [B, T, outputDim]. Ids arrive as exact small floats. */
 export class Embedding implements Layer {
   readonly className = 'Embedding';
@@ -86,6 +105,12 @@ export class Embedding implements Layer {
   built = true;
   private ids: Int32Array = new Int32Array(0);
   private outBuf = new Float32Array(0);
+  /** tableRows' buffers: vocabulary id -> table row (-1 = none yet), and table row -> id. */
+  private rowOf = new Int32Array(0);
+  private vocabOf = new Int32Array(0);
+  private tableBuf = new Float32Array(0);
+  /** Table rows of the last tableRows call: null = the whole embedding matrix (row = id). */
+  private tableIds: Int32Array | null = null;
 
   constructor(readonly options: EmbeddingOptions) {
     const o = options ?? ({} as EmbeddingOptions);
@@ -109,9 +134,25 @@ export class Embedding implements Layer {
    * returns fresh arrays.
    */
   forward(x: Act, ctx?: CallContext): Act {
-    const { inputDim, outputDim: D, maskZero } = this.options;
+    const { outputDim: D } = this.options;
     const n = x.data.length;
     const reuse = reusesBuffers(ctx);
+    const ids = this.readIds(x, reuse);
+    const W = this.params.value('embeddings');
+    if (reuse && this.outBuf.length !== n * D) this.outBuf = new Float32Array(n * D);
+    const out = reuse ? this.outBuf : new Float32Array(n * D);
+    // Rows are short (tens of floats): a plain loop beats a subarray + set call per row.
+    for (let i = 0, o = 0; i < n; i++) {
+      const s = ids[i]! * D;
+      for (let j = 0; j < D; j++, o++) out[o] = W[s + j]!;
+    }
+    return { data: out, shape: [...x.shape, D], mask: this.maskOf(x, ids) };
+  }
+
+  /** The token ids of x, checked (kept for backward). */
+  private readIds(x: Act, reuse: boolean): Int32Array {
+    const { inputDim } = this.options;
+    const n = x.data.length;
     const ids = reuse && this.ids.length === n ? this.ids : new Int32Array(n);
     for (let i = 0; i < n; i++) {
       const v = x.data[i]!;
@@ -121,20 +162,64 @@ export class Embedding implements Layer {
       ids[i] = v;
     }
     this.ids = ids;
-    const W = this.params.value('embeddings');
-    if (reuse && this.outBuf.length !== n * D) this.outBuf = new Float32Array(n * D);
-    const out = reuse ? this.outBuf : new Float32Array(n * D);
-    // Rows are short (tens of floats): a plain loop beats a subarray + set call per row.
-    for (let i = 0, o = 0; i < n; i++) {
-      const s = ids[i]! * D;
-      for (let j = 0; j < D; j++, o++) out[o] = W[s + j]!;
+    return ids;
+  }
+
+  private maskOf(x: Act, ids: Int32Array): Uint8Array | null {
+    if (!this.options.maskZero) return x.mask;
+    const n = ids.length, mask = new Uint8Array(n);
+    for (let i = 0; i < n; i++) mask[i] = ids[i] !== 0 && (x.mask === null || x.mask[i] !== 0) ? 1 : 0;
+    return mask;
+  }
+
+  /**
+   * The output as rows of a table, for a consumer that computes on each distinct row once (a
+   * recurrent layer's input projection; see Sequential): the whole embedding matrix when the
+   * vocabulary is small, else the distinct tokens' rows in order of first appearance. Null —
+   * run forward instead — when the distinct rows would be more than 3/4 of the output rows.
+   * The gradient comes back through backwardTable. Training only (buffers are reused).
+   */
+  tableRows(x: Act): TableRows | null {
+    const { inputDim: V, outputDim: D } = this.options;
+    const ids = this.readIds(x, true), n = ids.length;
+    const shape = [...x.shape, D], mask = this.maskOf(x, ids);
+    const most = Math.floor(TABLE_ROWS_MAX_FRACTION * n);
+    const W = this.params.value('embeddings') as Float32Array;
+    if (V <= most) {
+      this.tableIds = null;
+      return { ids, table: W, rows: V, shape, mask };
     }
-    let mask = x.mask;
-    if (maskZero) {
-      mask = new Uint8Array(n);
-      for (let i = 0; i < n; i++) mask[i] = ids[i] !== 0 && (x.mask === null || x.mask[i] !== 0) ? 1 : 0;
+    if (this.rowOf.length !== V) this.rowOf = new Int32Array(V).fill(-1);
+    if (this.vocabOf.length < Math.min(n, V)) this.vocabOf = new Int32Array(Math.min(n, V));
+    const rowOf = this.rowOf, vocabOf = this.vocabOf, rowIds = new Int32Array(n);
+    let rows = 0;
+    for (let i = 0; i < n; i++) {
+      const v = ids[i]!;
+      let u = rowOf[v]!;
+      if (u < 0) { u = rowOf[v] = rows; vocabOf[rows++] = v; }
+      rowIds[i] = u;
     }
-    return { data: out, shape: [...x.shape, D], mask };
+    for (let u = 0; u < rows; u++) rowOf[vocabOf[u]!] = -1; // back to all -1 for the next call
+    if (rows > most) return null;
+    if (this.tableBuf.length < rows * D) this.tableBuf = new Float32Array(Math.ceil(rows * 1.25) * D);
+    const table = this.tableBuf.subarray(0, rows * D);
+    for (let u = 0; u < rows; u++) table.set(W.subarray(vocabOf[u]! * D, (vocabOf[u]! + 1) * D), u * D);
+    this.tableIds = vocabOf.subarray(0, rows);
+    return { ids: rowIds, table, rows, shape, mask };
+  }
+
+  /** Accumulates the embedding gradient from the gradient of the last tableRows' table. */
+  backwardTable(dTable: Float32Array): void {
+    const D = this.options.outputDim;
+    const dW = this.params.gradOf('embeddings'), vocabOf = this.tableIds;
+    if (vocabOf === null) {
+      for (let i = 0; i < dTable.length; i++) dW[i] += dTable[i]!;
+      return;
+    }
+    for (let u = 0; u < vocabOf.length; u++) {
+      const o = vocabOf[u]! * D, s = u * D;
+      for (let j = 0; j < D; j++) dW[o + j] += dTable[s + j]!;
+    }
   }
 
   backward(dy: Float32Array): null {

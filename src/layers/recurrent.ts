@@ -91,6 +91,14 @@ export interface ForwardOptions {
    */
   grad?: boolean;
   /**
+   * The input as rows of a table, as an embedding produces it: x is then a 2-D Tensor [U, I]
+   * and the input at step t of sequence b is row ids[r] of x, with r = t·B + b (b·T + t when
+   * batchFirst) and `shape` = [T, B] ([B, T] when batchFirst). The first layer's input
+   * projection then runs once per table row instead of once per step (and its backward sums
+   * the gate gradients per table row first); backward's dx is the table's gradient [U, I].
+   */
+  rows?: { ids: Int32Array; shape: readonly [number, number] } | null;
+  /**
    * Write the output here (T·B·D·H values, the output's layout) instead of a fresh array; the
    * returned output tensor then wraps it. For callers that own their activations (a model
    * reusing buffers from step to step).
@@ -124,7 +132,10 @@ interface DirCache {
 }
 
 interface LayerCache {
-  /** (T·B, I_l) input rows of this layer in the layer's row order (after dropout for l > 0). */
+  /**
+   * (T·B, I_l) input rows of this layer in the layer's row order (after dropout for l > 0), or
+   * for layer 0 given `rows`, the (U, I) table the ids pick from.
+   */
   x: F;
   /** Recurrent-dropout mask per direction (B, H), or null. */
   hMasks: (F | null)[];
@@ -138,6 +149,8 @@ interface ForwardCache {
   T: number;
   B: number;
   lengths: Int32Array | null;
+  /** Layer 0's input as table rows (ForwardOptions.rows), or null. */
+  table: { ids: Int32Array; rows: number } | null;
   layers: LayerCache[];
 }
 
@@ -304,12 +317,14 @@ export class Recurrent {
   /** Run the whole sequence. Keeps what backward needs until the next forward (unless grad: false). */
   forward(x: Tensor<F>, opts: ForwardOptions = {}): ForwardResult<any> {
     const owner = this.constructor.name;
-    if (!(x instanceof Tensor) || x.shape.length !== 3) {
+    const table = this.checkRows(x, opts.rows);
+    if (!table && (!(x instanceof Tensor) || x.shape.length !== 3)) {
       throw new RangeError(`${owner}.forward: x must be a 3-D Tensor ${this.batchFirst ? '[B, T, I]' : '[T, B, I]'}, got ${x instanceof Tensor ? `shape [${x.shape.join(', ')}]` : typeof x}`);
     }
-    const [d0, d1, I] = x.shape as [number, number, number];
+    const [d0, d1] = table ? opts.rows!.shape : x.shape as [number, number, number];
+    const I = x.shape[x.shape.length - 1]!;
     const T = this.batchFirst ? d1 : d0, B = this.batchFirst ? d0 : d1;
-    if (I !== this.inputSize) throw new RangeError(`${owner}.forward: x has ${I} features per step, but inputSize is ${this.inputSize}`);
+    if (I !== this.inputSize) throw new RangeError(`${owner}.forward: x has ${I} features per ${table ? 'table row' : 'step'}, but inputSize is ${this.inputSize}`);
     const lengths = this.checkLengths(opts.lengths, T, B);
     let h0 = this.checkState(opts.h0, B, 'h0');
     let c0 = this.kind === 'lstm' ? this.checkState(opts.c0, B, 'c0') : null;
@@ -330,7 +345,7 @@ export class Recurrent {
     // when it already has the layer's element type.
     let input = x.data;
     if (grad || !(input instanceof (this.dtype === 'float64' ? Float64Array : Float32Array))) {
-      input = this.scratch('x', T * B * I);
+      input = this.scratch('x', x.data.length);
       input.set(x.data);
     }
     const hN = this.make(L * D * BH);
@@ -360,7 +375,8 @@ export class Recurrent {
         hMasks.push(hMask);
         layerForward(backend, {
           kind: this.kind, resetAfter: this.resetAfter, T, B, H, I: inSize, lengths, reverse: d === 1, hMask,
-          batchFirst: this.batchFirst, x: input, wih: this.params.value(`weight_ih${s}`), whh: this.params.value(`weight_hh${s}`),
+          batchFirst: this.batchFirst, x: input, xIds: l === 0 ? table?.ids : null, xRows: l === 0 ? table?.rows : undefined,
+          wih: this.params.value(`weight_ih${s}`), whh: this.params.value(`weight_hh${s}`),
           bih: this.bias ? this.params.value(`bias_ih${s}`) : null, bhh: this.bias ? this.params.value(`bias_hh${s}`) : null,
           h0: h0 ? h0.subarray(idx * BH, (idx + 1) * BH) : this.make(BH),
           c0: this.kind === 'lstm' ? (c0 ? c0.subarray(idx * BH, (idx + 1) * BH) : this.make(BH)) : null,
@@ -381,7 +397,7 @@ export class Recurrent {
       layers.push({ x: input, inSize, dirs, mask, hMasks });
       input = out;
     }
-    this.fwd = grad ? { T, B, lengths, layers } : null;
+    this.fwd = grad ? { T, B, lengths, table, layers } : null;
     if (this.stateful) this.carried = { h: hN.slice(), c: cN ? cN.slice() : null, B };
     const shapeOut = this.batchFirst ? [B, T, D * H] : [T, B, D * H];
     const result: ForwardResult<F> = {
@@ -400,7 +416,7 @@ export class Recurrent {
     const owner = this.constructor.name;
     const fc = this.fwd;
     if (!fc) throw new Error(`${owner}.backward: call forward() first (and without { grad: false }, which keeps nothing for backward)`);
-    const { T, B, lengths, layers } = fc;
+    const { T, B, lengths, table, layers } = fc;
     const H = this.hiddenSize, D = this.numDirections, L = this.numLayers;
     const BH = B * H, TB = T * B;
     const shapeOut = this.batchFirst ? [B, T, D * H] : [T, B, D * H];
@@ -420,7 +436,8 @@ export class Recurrent {
       const lc = layers[l]!;
       const inSize = lc.inSize;
       if (dOut && lc.mask) for (let i = 0; i < dOut.length; i++) dOut[i] *= lc.mask[i]!;
-      dX = l > 0 ? this.scratch(`dX${l}`, TB * inSize) : opts.dx ? this.given(opts.dx, TB * inSize, 'dx') : this.make(TB * inSize);
+      const inRows = l === 0 && table ? table.rows : TB;
+      dX = l > 0 ? this.scratch(`dX${l}`, TB * inSize) : opts.dx ? this.given(opts.dx, inRows * inSize, 'dx') : this.make(inRows * inSize);
       for (let d = 0; d < D; d++) {
         const s = Recurrent.suffix(l, d);
         const idx = l * D + d;
@@ -428,7 +445,8 @@ export class Recurrent {
         layerBackward(backend, {
           kind: this.kind, resetAfter: this.resetAfter, T, B, H, I: inSize, lengths, reverse: d === 1,
           hMask: lc.hMasks[d] ?? null, batchFirst: this.batchFirst,
-          x: lc.x, wih: p.value(`weight_ih${s}`), whh: p.value(`weight_hh${s}`),
+          x: lc.x, xIds: l === 0 ? table?.ids : null, xRows: l === 0 ? table?.rows : undefined,
+          wih: p.value(`weight_ih${s}`), whh: p.value(`weight_hh${s}`),
           bhh: this.bias ? p.value(`bias_hh${s}`) : null,
           cache: lc.dirs[d]!.cache, dOut, dOutOffset: d * H, ldDOut: D * H,
           dhN: dhN ? dhN.subarray(idx * BH, (idx + 1) * BH) : null,
@@ -441,13 +459,35 @@ export class Recurrent {
       }
       dOut = dX;
     }
-    const shapeIn = this.batchFirst ? [B, T, this.inputSize] : [T, B, this.inputSize];
+    const shapeIn = table ? [table.rows, this.inputSize] : this.batchFirst ? [B, T, this.inputSize] : [T, B, this.inputSize];
     const result: BackwardResult<F> = {
       dx: new Tensor(dX, shapeIn),
       dh0: new Tensor(dh0, [L * D, B, H]),
     };
     if (dc0) result.dc0 = new Tensor(dc0, [L * D, B, H]);
     return result;
+  }
+
+  /** ForwardOptions.rows checked against x (a [U, I] table then), or null when not given. */
+  private checkRows(x: Tensor<F>, rows: ForwardOptions['rows']): { ids: Int32Array; rows: number } | null {
+    if (rows === null || rows === undefined) return null;
+    const owner = this.constructor.name;
+    if (!(x instanceof Tensor) || x.shape.length !== 2) {
+      throw new RangeError(`${owner}.forward: with 'rows', x must be a 2-D Tensor [rows, I] (the table), got ${x instanceof Tensor ? `shape [${x.shape.join(', ')}]` : typeof x}`);
+    }
+    const { ids, shape } = rows;
+    const order = this.batchFirst ? '[B, T]' : '[T, B]';
+    if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      throw new RangeError(`${owner}.forward: 'rows.shape' must be ${order}, two non-negative integers`);
+    }
+    const n = shape[0] * shape[1], U = x.shape[0]!;
+    if (!(ids instanceof Int32Array) || ids.length !== n) {
+      throw new RangeError(`${owner}.forward: 'rows.ids' must be an Int32Array of ${n} ids (${order} = [${shape.join(', ')}]), got ${(ids as object)?.constructor?.name} of ${(ids as Int32Array)?.length}`);
+    }
+    for (let r = 0; r < n; r++) {
+      if (!(ids[r]! >= 0 && ids[r]! < U)) throw new RangeError(`${owner}.forward: rows.ids[${r}] = ${ids[r]} is outside the table's rows [0, ${U})`);
+    }
+    return { ids: ids.slice(), rows: U }; // kept for backward: a copy, as x is
   }
 
   /** Recurrent-dropout masks [L*D, B, H] for this forward, or null when none apply. */

@@ -10,6 +10,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { configError, reusesBuffers, uniqueName, type Act, type CallContext, type Layer, type Shape } from './layer.js';
 import type { ParamStore } from '../tensor/params.js';
 import { applyLayer, type SymbolicTensor } from './symbolic.js';
+import type { TableRows } from './core.js';
 
 export type MergeMode = 'concat' | 'sum' | 'mul' | 'ave';
 
@@ -72,9 +73,12 @@ function planMask(mask: Uint8Array | null, B: number, T: number): MaskPlan | nul
   return { lengths, gather };
 }
 
+type Rows = Float32Array | Int32Array;
+const like = <A extends Rows>(src: A, n: number): A => (src instanceof Int32Array ? new Int32Array(n) : new Float32Array(n)) as A;
+
 /** Move rows (B, T, W): compact (forward) or scatter back (inverse). Missing rows are zero. */
-function regroup(src: Float32Array, plan: MaskPlan, B: number, T: number, W: number, inverse: boolean): Float32Array {
-  const out = new Float32Array(B * T * W);
+function regroup<A extends Rows>(src: A, plan: MaskPlan, B: number, T: number, W: number, inverse: boolean): A {
+  const out = like(src, B * T * W);
   const g = plan.gather!;
   for (let b = 0; b < B; b++) {
     for (let k = 0; k < plan.lengths[b]!; k++) {
@@ -86,8 +90,8 @@ function regroup(src: Float32Array, plan: MaskPlan, B: number, T: number, W: num
   return out;
 }
 
-function reverseTime(src: Float32Array, B: number, T: number, W: number): Float32Array {
-  const out = new Float32Array(src.length);
+function reverseTime<A extends Rows>(src: A, B: number, T: number, W: number): A {
+  const out = like(src, src.length);
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) out.set(src.subarray((b * T + t) * W, (b * T + t + 1) * W), (b * T + (T - 1 - t)) * W);
   }
@@ -106,7 +110,8 @@ export class RecurrentLayer implements Layer {
   name: string;
   built = false;
   core: Recurrent | null = null;
-  private saved: { B: number; T: number; plan: MaskPlan | null; dropMask: Float32Array | null; F: number } | null = null;
+  /** What backward needs of the last forward; `table`: it ran on table rows (forwardTable). */
+  private saved: { B: number; T: number; plan: MaskPlan | null; dropMask: Float32Array | null; F: number; table: TableRows | null } | null = null;
   private hadStates = false;
 
   constructor(
@@ -183,6 +188,25 @@ export class RecurrentLayer implements Layer {
    * forward direction first). Outputs: the output, then (returnState) the final states.
    */
   forwardMulti(xs: Act[], ctx: CallContext): Act[] {
+    return this.run(xs, ctx, null);
+  }
+
+  /** Whether forwardTable may be used in this call (input dropout needs the rows themselves). */
+  takesTable(ctx: CallContext): boolean {
+    return this.built && !(ctx.training && (this.options.dropout ?? 0) > 0);
+  }
+
+  /**
+   * forward on an embedding's output given as table rows (Embedding.tableRows; see Sequential):
+   * the first layer's input projection runs once per table row. The next backward then returns
+   * the gradient of the table, for Embedding.backwardTable.
+   */
+  forwardTable(t: TableRows, ctx: CallContext): Act {
+    if (!this.takesTable(ctx)) throw new Error(`${this.name}: forwardTable needs a built layer without input dropout in training (see takesTable)`);
+    return this.run([{ data: t.table, shape: t.shape, mask: t.mask }], ctx, t)[0]!;
+  }
+
+  private run(xs: Act[], ctx: CallContext, table: TableRows | null): Act[] {
     const core = this.core!;
     const x = xs[0]!;
     const [B, T, F] = x.shape as [number, number, number];
@@ -206,14 +230,16 @@ export class RecurrentLayer implements Layer {
       if (S === 2) c0 = new Tensor(c, [D, B, H]);
     }
     this.hadStates = states.length > 0;
-    let data = x.data, mask = x.mask;
+    // With table rows, the row operations below move the rows' ids instead of the rows.
+    let data = x.data, mask = x.mask, ids = table?.ids ?? null;
     if (this.options.goBackwards) {
-      data = reverseTime(data, B, T, F);
+      if (ids) ids = reverseTime(ids, B, T, 1);
+      else data = reverseTime(data, B, T, F);
       if (mask) mask = reverseMask(mask, B, T);
     }
     let dropMask: Float32Array | null = null;
     const p = this.options.dropout ?? 0;
-    if (ctx.training && p > 0) {
+    if (ctx.training && p > 0) { // (never with table rows, see takesTable)
       // One mask per (sequence, feature), the same at every step.
       dropMask = new Float32Array(B * F);
       const keep = 1 - p;
@@ -226,15 +252,22 @@ export class RecurrentLayer implements Layer {
       data = d;
     }
     const plan = planMask(mask, B, T);
-    if (plan?.gather) data = regroup(data, plan, B, T, F, false);
+    if (plan?.gather) {
+      if (ids) ids = regroup(ids, plan, B, T, 1, false); // (a missing row reads table row 0, unused)
+      else data = regroup(data, plan, B, T, F, false);
+    }
     core.training = ctx.training;
     // In training, and for a model's inner layers, the output (and in training the dx) buffers
     // are reused from call to call (consumed before the next forward).
     const outLen = B * T * core.numDirections * H;
     const reuse = reusesBuffers(ctx);
     if (reuse && this.outBuf.length !== outLen) this.outBuf = new Float32Array(outLen);
-    const r = core.forward(new Tensor(data, [B, T, F]), { lengths: plan?.lengths ?? null, h0, c0, grad: ctx.training, ...(reuse ? { out: this.outBuf } : {}) });
-    this.saved = { B, T, plan, dropMask, F };
+    const input = table ? new Tensor(table.table, [table.rows, F]) : new Tensor(data, [B, T, F]);
+    const r = core.forward(input, {
+      lengths: plan?.lengths ?? null, h0, c0, grad: ctx.training, ...(reuse ? { out: this.outBuf } : {}),
+      rows: table ? { ids: ids!, shape: [B, T] } : null,
+    });
+    this.saved = { B, T, plan, dropMask, F, table };
     const hN = r.hN.data as Float32Array;
     const outs: Act[] = [];
     if (this.options.returnSequences) {
@@ -301,7 +334,7 @@ export class RecurrentLayer implements Layer {
   /** Gradients of the outputs (null = not used) -> gradients of x and of any initial states. */
   backwardMulti(dys: (Float32Array | null)[]): Float32Array[] {
     const core = this.core!, s = this.saved!;
-    const { B, T, plan, dropMask, F } = s;
+    const { B, T, plan, dropMask, F, table } = s;
     const H = this.units, D = core.numDirections, S = this.statesPerDirection;
     const dhN = new Float32Array(D * B * H), dcN = new Float32Array(D * B * H);
     for (let d = 0; d < D; d++) {
@@ -324,9 +357,11 @@ export class RecurrentLayer implements Layer {
         }
       }
     }
-    if (this.dxBuf.length !== B * T * F) this.dxBuf = new Float32Array(B * T * F);
+    const dxLen = (table ? table.rows : B * T) * F;
+    if (this.dxBuf.length !== dxLen) this.dxBuf = new Float32Array(dxLen);
     const res = core.backward(dOut, { dhN: new Tensor(dhN, [D, B, H]), ...(S === 2 ? { dcN: new Tensor(dcN, [D, B, H]) } : {}), dx: this.dxBuf });
     let dx = res.dx.data as Float32Array;
+    if (table) return [dx]; // the table's gradient (no initial states with table rows: one input)
     if (plan?.gather) dx = regroup(dx, plan, B, T, F, true);
     if (dropMask) {
       for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {

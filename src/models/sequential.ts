@@ -4,7 +4,14 @@
 // and the optimiser step are single passes over the whole model. When the last layer is a
 // Dense with softmax (or sigmoid) and the loss is a cross-entropy, loss and activation are fused:
 // the gradient w.r.t. the logits is p - y, exact and stable.
-import { Dense as DenseLayer } from '../layers/core.js';
+//
+// An Embedding directly followed by a recurrent layer runs as one step when it pays (see
+// Embedding.tableRows): the recurrent layer's input projection is computed once per distinct
+// token — or per vocabulary entry, for a small vocabulary — instead of once per time step, and
+// its backward sums the gate gradients per token before the products with the input side. The
+// same function, a third fewer floating-point operations for a character model (embedding 64,
+// LSTM 256), different rounding only.
+import { Dense as DenseLayer, Embedding } from '../layers/core.js';
 import { shapeStr, type Act, type Layer, type Shape } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { clipByGlobalNorm, clipByValue, globalNorm } from '../optim/clip.js';
@@ -373,12 +380,28 @@ export class Sequential extends Model {
     this.build(this.inputShape ?? x.shape.slice(1).map((d, i) => (i === 0 && x.shape.length >= 2 ? null : d)));
   }
 
+  /** Index of the Embedding that ran fused with the next layer in the last forward, or -1. */
+  private tableAt = -1;
+
   protected forwardAll(xs: Dense[], training: boolean): Act {
     const x = xs[0]!;
     let a: Act = { data: x.data, shape: x.shape, mask: x.mask };
     // reuse: every caller consumes the output before the next forward (predict copies it out).
     const ctx = { training, rng: this.rng, reuse: true };
-    for (const l of this.layers) a = l.forward(a, ctx);
+    this.tableAt = -1;
+    const layers = this.layers;
+    for (let i = 0; i < layers.length; i++) {
+      const l = layers[i]!, next = layers[i + 1];
+      if (l instanceof Embedding && next instanceof RecurrentLayer && next.takesTable(ctx)) {
+        const t = l.tableRows(a);
+        if (t) {
+          a = next.forwardTable(t, ctx);
+          this.tableAt = i++;
+          continue;
+        }
+      }
+      a = l.forward(a, ctx);
+    }
     return a;
   }
 
@@ -386,6 +409,11 @@ export class Sequential extends Model {
     let g: Float32Array | null = dy;
     for (let i = this.layers.length - 1; i >= 0 && g; i--) {
       const l = this.layers[i]!;
+      if (i === this.tableAt + 1 && this.tableAt >= 0) {
+        // The recurrent layer returns the gradient of the embedding's table rows.
+        (this.layers[this.tableAt] as Embedding).backwardTable(l.backward(g)!);
+        return; // an Embedding's input (token ids) has no gradient
+      }
       g = l === fused ? fused.backwardFromLogits(g) : l.backward(g);
     }
   }

@@ -19,7 +19,7 @@
 // Subclasses decide where each kernel runs through the hooks at the bottom (the two-thread
 // backend sends large ones to both threads and reruns a call on one thread if its worker is lost).
 import {
-  denseBackwardComposed, denseForwardComposed, foldBias, layerBackwardComposed, layerForwardComposed,
+  denseBackwardComposed, denseForwardComposed, foldBias, layerBackwardComposed, layerForwardComposed, tableIds,
 } from '../layer-ops.js';
 import { seqBackwardRef, seqForwardRef } from '../reference.js';
 import type {
@@ -38,6 +38,7 @@ export interface CoreExports {
   seq_forward(...a: number[]): void;
   seq_backward(...a: number[]): void;
   col_sum(m: number, rows: number, cols: number, acc: number): void;
+  scatter_add_rows(src: number, ids: number, n: number, w: number, dst: number, rows: number): void;
   softmax_rows(x: number, y: number, rows: number, k: number, sums: number): void;
   reorder_rows(src: number, dst: number, T: number, B: number, w: number, toBatchFirst: number): void;
 }
@@ -389,27 +390,35 @@ export abstract class WasmHost implements Backend {
     const hN = this.f32(args.hN, 'hN'), cN = this.optF32(args.cN, 'cN');
     if (T <= 0 || B <= 0 || H <= 0 || I <= 0) { layerForwardComposed(this, args); return; }
     const G = gateWidth(kind, H), TB = T * B, BH = B * H;
-    this.need(x, TB * I, 'x'); this.need(wih, G * I, 'weight_ih'); this.need(hN, BH, 'hN');
+    // With a table (xIds) its U rows are projected, and the loop reads them through the ids.
+    const table = tableIds(args, this.label), U = table ? table.rows : TB;
+    this.need(x, U * I, 'x'); this.need(wih, G * I, 'weight_ih'); this.need(hN, BH, 'hN');
     if (kind === 'lstm') { if (!cN) throw new TypeError(`${this.label}: LSTM needs cN`); this.need(cN, BH, 'cN'); }
     if ((bih === null) !== (bhh === null)) throw new TypeError(`${this.label}: give both biases or neither`);
     if (bih && bhh) { this.need(bih, G, 'bias_ih'); this.need(bhh, G, 'bias_hh'); }
-    const parS = this.seqParallel(B, G, H), parG = this.gemmParallel(TB, G, I, parS);
+    const parS = this.seqParallel(B, G, H), parG = this.gemmParallel(U, G, I, parS);
     this.session(parG || parS, (mt) => {
       const pWih = this.weightPtr(wih, G * I), pW = this.weightPtr(this.f32(args.whh, 'whh'), G * H);
       this.reset();
-      const pX = this.alloc(TB * I * 4), pXg = this.alloc(TB * G * 4);
+      // With a table the loop reads its projected rows through the ids (no T·B rows of xg).
+      const pX = this.alloc(U * I * 4), pXg = this.alloc(U * G * 4), pIds = table ? this.alloc(TB * 4) : 0;
       const pP = this.alloc(this.k.packed_bytes(I, G)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
       // Nothing kept for backward (predict, evaluate): the slim loop.
       const L = this.layoutForward(args, mt && parS, pW, resident, !resident && !cache);
-      const pStage = isBatchFirst(args) ? this.alloc(TB * I * 4) : 0;
+      const pStage = isBatchFirst(args) && !table ? this.alloc(TB * I * 4) : 0;
       const { f32, i32 } = this.commit();
-      this.rowsIn(x, pX, pStage, T, B, I, f32);
+      if (table) {
+        f32.set(x.subarray(0, U * I), pX >> 2);
+        i32.set(table.ids, pIds >> 2);
+      } else {
+        this.rowsIn(x, pX, pStage, T, B, I, f32);
+      }
       // Every xg row starts as the folded bias row (in the GEMM's registers) and the product is
       // accumulated onto it: the order of layer-ops.ts, without writing the rows first.
       if (bih && bhh) foldBias(kind, H, bih, bhh, f32.subarray(pBias >> 2, (pBias >> 2) + G));
-      this.runGemm(mt && parG, [0, 1, TB, G, I, pX, I, pWih, I, pXg, G, 0, pP, pBias]);
+      this.runGemm(mt && parG, [0, 1, U, G, I, pX, I, pWih, I, pXg, G, 0, pP, pBias]);
       this.loadForward(args, L, f32, i32);
-      this.runSeqForward(mt && parS, this.forwardArgs(args, L, pXg));
+      this.runSeqForward(mt && parS, this.forwardArgs(args, L, pXg, pIds));
       const fin = (L.slim ? T & 1 : args.reverse ? 0 : T) * BH;
       hN.set(f32.subarray((L.pH >> 2) + fin, (L.pH >> 2) + fin + BH));
       if (cN) cN.set(f32.subarray((L.pC >> 2) + fin, (L.pC >> 2) + fin + BH));
@@ -427,29 +436,42 @@ export abstract class WasmHost implements Backend {
     const dbih = this.optF32(args.dbih, 'dbih'), dbhh = this.optF32(args.dbhh, 'dbhh');
     if (T <= 0 || B <= 0 || H <= 0 || I <= 0) { layerBackwardComposed(this, args); return; }
     const G = gateWidth(kind, H), TB = T * B, BH = B * H;
-    this.need(x, TB * I, 'x'); this.need(wih, G * I, 'weight_ih'); this.need(dx, TB * I, 'dx');
+    // With a table (xIds): the products with the input side run over its U rows, from the gate
+    // gradients summed per row (see LayerBackwardArgs.xIds).
+    const table = tableIds(args, this.label), U = table ? table.rows : TB;
+    this.need(x, U * I, 'x'); this.need(wih, G * I, 'weight_ih'); this.need(dx, U * I, 'dx');
     this.need(dWih, G * I, 'dWih'); this.need(dWhh, G * H, 'dWhh');
     if ((dbih === null) !== (dbhh === null)) throw new TypeError(`${this.label}: give both bias gradients or neither`);
     if (dbih && dbhh) { this.need(dbih, G, 'dbih'); this.need(dbhh, G, 'dbhh'); }
     const parS = this.seqParallel(B, G, H);
-    const parWih = this.gemmParallel(G, I, TB, parS), parWhh = this.gemmParallel(G, H, TB, parS), parDx = this.gemmParallel(TB, I, G, parS);
+    const parWih = this.gemmParallel(G, I, U, parS), parWhh = this.gemmParallel(G, H, TB, parS), parDx = this.gemmParallel(U, I, G, parS);
     this.session(parS || parWih || parWhh || parDx, (mt) => {
       const pWih = this.weightPtr(wih, G * I), pW = this.weightPtr(this.f32(args.whh, 'whh'), G * H);
       this.reset();
       const L = this.layoutBackward(args, mt && parS, pW, resident);
-      const pX = this.alloc(TB * I * 4), pDx = this.alloc(TB * I * 4);
+      const pX = this.alloc(U * I * 4), pDx = this.alloc(U * I * 4);
       const pDWih = this.alloc(G * I * 4), pDWhh = this.alloc(G * H * 4), pDb = this.alloc(2 * G * 4);
-      const pP = this.alloc(Math.max(this.k.packed_bytes(TB, I), this.k.packed_bytes(TB, H), this.k.packed_bytes(G, I)));
-      const pStage = isBatchFirst(args) ? this.alloc(TB * I * 4) : 0;
+      const pP = this.alloc(Math.max(this.k.packed_bytes(U, I), this.k.packed_bytes(TB, H), this.k.packed_bytes(G, I)));
+      const pStage = isBatchFirst(args) && !table ? this.alloc(TB * I * 4) : 0;
+      const pS = table ? this.alloc(U * G * 4) : 0, pIds = table ? this.alloc(TB * 4) : 0;
       const { f32, i32 } = this.commit();
       this.loadBackward(args, L, f32, i32, cache);
-      this.rowsIn(x, pX, pStage, T, B, I, f32);
+      if (table) {
+        f32.set(x.subarray(0, U * I), pX >> 2);
+        i32.set(table.ids, pIds >> 2);
+        if (args.accumulateDx) f32.set(dx.subarray(0, U * I), pDx >> 2);
+      } else {
+        this.rowsIn(x, pX, pStage, T, B, I, f32);
+        if (args.accumulateDx) this.rowsIn(dx, pDx, pStage, T, B, I, f32);
+      }
       f32.set(dWih.subarray(0, G * I), pDWih >> 2);
       f32.set(dWhh.subarray(0, G * H), pDWhh >> 2);
-      if (args.accumulateDx) this.rowsIn(dx, pDx, pStage, T, B, I, f32);
       this.runSeqBackward(mt && parS, this.backwardArgs(args, L));
-      const { pDxg, pDgh } = L;
-      this.runGemm(mt && parWih, [1, 0, G, I, TB, pDxg, G, pX, I, pDWih, I, 1, pP, 0]);
+      const { pDgh } = L;
+      // The input side's gate gradients: dxg's T·B rows, or their sums per table row.
+      const pDxg = table ? pS : L.pDxg;
+      if (table) this.k.scatter_add_rows(L.pDxg, pIds, TB, G, pS, U);
+      this.runGemm(mt && parWih, [1, 0, G, I, U, pDxg, G, pX, I, pDWih, I, 1, pP, 0]);
       const pHprev = L.pH + (reverse ? BH * 4 : 0);
       if (kind === 'gru' && !resetAfter) {
         this.runGemm(mt && parWhh, [1, 0, 2 * H, H, TB, pDgh, G, pHprev, H, pDWhh, H, 1, pP, 0]);
@@ -457,17 +479,20 @@ export abstract class WasmHost implements Backend {
       } else {
         this.runGemm(mt && parWhh, [1, 0, G, H, TB, pDgh, G, pHprev, H, pDWhh, H, 1, pP, 0]);
       }
+      // LSTM and RNN: dgh is dxg, and both biases get the input side's sums.
+      const ownDgh = pDgh !== L.pDxg;
       if (dbih) {
-        this.k.col_sum(pDxg, TB, G, pDb);
-        if (pDgh !== pDxg) this.k.col_sum(pDgh, TB, G, pDb + G * 4);
+        this.k.col_sum(pDxg, U, G, pDb);
+        if (ownDgh) this.k.col_sum(pDgh, TB, G, pDb + G * 4);
       }
-      this.runGemm(mt && parDx, [0, 0, TB, I, G, pDxg, G, pWih, I, pDx, I, +args.accumulateDx, pP, 0]);
+      this.runGemm(mt && parDx, [0, 0, U, I, G, pDxg, G, pWih, I, pDx, I, +args.accumulateDx, pP, 0]);
       // Outputs only from here on: a call rerun on one thread (lost worker) must not add twice.
       if (dbih && dbhh) {
-        const sx = pDb >> 2, sh = pDgh !== pDxg ? sx + G : sx;
+        const sx = pDb >> 2, sh = ownDgh ? sx + G : sx;
         for (let j = 0; j < G; j++) { dbih[j] += f32[sx + j]!; dbhh[j] += f32[sh + j]!; }
       }
-      this.rowsOut(pDx, dx, pStage, T, B, I, f32);
+      if (table) dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + U * I));
+      else this.rowsOut(pDx, dx, pStage, T, B, I, f32);
       dWih.set(f32.subarray(pDWih >> 2, (pDWih >> 2) + G * I));
       dWhh.set(f32.subarray(pDWhh >> 2, (pDWhh >> 2) + G * H));
       this.storeBackward(args, L, f32);
@@ -618,8 +643,9 @@ export abstract class WasmHost implements Backend {
     if (kind === 'lstm') f32.set(a.c0!.subarray(0, BH) as Float32Array, (L.pC >> 2) + slot0);
   }
 
-  private forwardArgs(a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, pXg: number): number[] {
-    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, L.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim];
+  /** seq_forward's arguments; pXids: time-major row ids into the xg rows at pXg (0 = none). */
+  private forwardArgs(a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, pXg: number, pXids = 0): number[] {
+    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, pXids, L.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim];
   }
 
   private storeForward(

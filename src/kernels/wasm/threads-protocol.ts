@@ -40,7 +40,7 @@ export const OP_SEQ_BACKWARD = 3;
 export const OP_QUIT = 4;
 
 /** Number of i32 arguments after (tid, sync) of each operation's export. */
-export const OP_ARGC: Record<number, number> = { [OP_GEMM]: 14, [OP_SEQ_FORWARD]: 19, [OP_SEQ_BACKWARD]: 22 };
+export const OP_ARGC: Record<number, number> = { [OP_GEMM]: 14, [OP_SEQ_FORWARD]: 20, [OP_SEQ_BACKWARD]: 22 };
 /** The wasm export each operation runs. */
 export const OP_EXPORT: Record<number, string> = {
   [OP_GEMM]: 'gemm_mt', [OP_SEQ_FORWARD]: 'seq_forward_mt', [OP_SEQ_BACKWARD]: 'seq_backward_mt',

@@ -1,0 +1,154 @@
+// A Sequential model runs an Embedding and the recurrent layer after it as one step when that
+// pays (Embedding.tableRows, RecurrentLayer.forwardTable): the recurrent layer's input projection
+// once per distinct token. Checked here against the same model as a functional graph, which
+// always runs the layers one by one: the same loss, the same weights after a plain SGD step
+// (= the same gradients) and the same predictions, within float32 rounding — for a small
+// vocabulary (the whole embedding matrix as the table), a large one with few distinct tokens
+// (the distinct rows), masks with gaps (ids regrouped), goBackwards, both directions, stacked
+// layers, and the cases that must not use table rows (many distinct tokens; input dropout).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as rnn from '../src/index.js';
+import { Embedding } from '../src/layers/core.js';
+import { assertClose } from './helpers.js';
+
+type Build = () => rnn.Layer[];
+
+/** Every parameter of a model's layers, in layer order, as one array. */
+function weights(layers: rnn.Layer[]): Float64Array {
+  const parts: number[] = [];
+  for (const l of layers) if (l.params) for (const e of l.params.entries) parts.push(...l.params.value(e.name));
+  return Float64Array.from(parts);
+}
+
+interface Outcome { loss: number; before: Float64Array; weights: Float64Array; pred: Float32Array; tableCalls: number; forwardCalls: number; layers: rnn.Layer[] }
+
+async function run(build: Build, graph: boolean, xs: number[][], ys: number[][], loss: 'sparseCategoricalCrossentropy' | 'binaryCrossentropy'): Promise<Outcome> {
+  const layers = build();
+  const emb = layers[0] as Embedding;
+  let tableCalls = 0, forwardCalls = 0;
+  const table = emb.tableRows.bind(emb), fwd = emb.forward.bind(emb);
+  emb.tableRows = (x) => { const t = table(x); if (t) tableCalls++; return t; };
+  emb.forward = (x, ctx) => { forwardCalls++; return fwd(x, ctx); };
+  let model: rnn.Sequential | rnn.GraphModel;
+  if (graph) {
+    const inp = rnn.input({ shape: [null] });
+    let t: rnn.SymbolicTensor = inp;
+    for (const l of layers) t = (l as unknown as { apply(x: rnn.SymbolicTensor): rnn.SymbolicTensor }).apply(t);
+    model = rnn.model({ inputs: inp, outputs: t });
+  } else {
+    model = rnn.sequential({ layers });
+  }
+  model.compile({ optimizer: rnn.optimizers.sgd({ learningRate: 1 }), loss });
+  model.predict(xs.slice(0, 1)); // builds the layers
+  const before = weights(layers);
+  tableCalls = forwardCalls = 0;
+  const h = await model.fit(xs, ys, { epochs: 1, batchSize: xs.length, shuffle: false });
+  const pred = model.predict(xs).data as Float32Array;
+  return { loss: h.history.loss![0]!, before, weights: weights(layers), pred, tableCalls, forwardCalls, layers };
+}
+
+function tokens(n: number, T: number, V: number, seed: number, pad = false): number[][] {
+  const r = rnn.rng(seed);
+  return Array.from({ length: n }, () => {
+    const s = Array.from({ length: T }, () => 1 + r.int(V - 1));
+    // Gaps (zeros inside a sequence), not only a padded tail: the rows must be regrouped.
+    if (pad) for (let t = 0; t < T; t++) if (r.next() < 0.2) s[t] = 0;
+    return s;
+  });
+}
+
+const lmTargets = (xs: number[][], V: number): number[][] => xs.map((s) => s.map((v) => (v * 7 + 3) % V));
+
+const cases: { name: string; build: Build; xs: number[][]; ys: number[][]; loss: 'sparseCategoricalCrossentropy' | 'binaryCrossentropy'; table: boolean; tableInPredict?: boolean }[] = [];
+{
+  // Small vocabulary: the whole embedding matrix is the table (V = 11 <= 3/4 of 8·6 rows).
+  const V = 11, xs = tokens(8, 6, V, 1);
+  cases.push({
+    name: 'char model, LSTM, small vocabulary', xs, ys: lmTargets(xs, V), loss: 'sparseCategoricalCrossentropy', table: true,
+    build: () => [
+      rnn.layers.embedding({ inputDim: V, outputDim: 5, seed: 1 }),
+      rnn.layers.lstm({ units: 7, returnSequences: true, seed: 2 }),
+      rnn.layers.dense({ units: V, activation: 'softmax', seed: 3 }),
+    ],
+  });
+}
+{
+  // Large vocabulary, few distinct tokens: their rows; masked gaps; both directions; stacked.
+  const V = 500, r = rnn.rng(5);
+  const pool = Array.from({ length: 9 }, () => 1 + r.int(V - 1));
+  const xs = tokens(6, 7, 10, 2, true).map((s) => s.map((v) => (v === 0 ? 0 : pool[v - 1]!)));
+  const ys = xs.map((s) => [s.filter((v) => v > 250).length >= 3 ? 1 : 0]);
+  cases.push({
+    name: 'sentiment-like, bidirectional GRU + LSTM, maskZero with gaps, distinct rows of a large vocabulary', xs, ys, loss: 'binaryCrossentropy', table: true,
+    build: () => [
+      rnn.layers.embedding({ inputDim: V, outputDim: 6, maskZero: true, seed: 4 }),
+      rnn.layers.bidirectional({ layer: rnn.layers.gru({ units: 5, returnSequences: true, seed: 5 }), mergeMode: 'concat' }),
+      rnn.layers.lstm({ units: 4, seed: 6 }),
+      rnn.layers.dense({ units: 1, activation: 'sigmoid', seed: 7 }),
+    ],
+  });
+}
+{
+  const V = 13, xs = tokens(5, 8, V, 3);
+  cases.push({
+    name: 'SimpleRNN with goBackwards, sum-merged bidirectional after it', xs, ys: lmTargets(xs, V), loss: 'sparseCategoricalCrossentropy', table: true,
+    build: () => [
+      rnn.layers.embedding({ inputDim: V, outputDim: 4, seed: 8 }),
+      rnn.layers.simpleRNN({ units: 6, returnSequences: true, goBackwards: true, seed: 9 }),
+      rnn.layers.bidirectional({ layer: rnn.layers.lstm({ units: 3, returnSequences: true, seed: 10 }), mergeMode: 'sum' }),
+      rnn.layers.dense({ units: V, activation: 'softmax', seed: 11 }),
+    ],
+  });
+}
+{
+  // Every token distinct in a large vocabulary: more table rows than 3/4 of the rows -> forward.
+  const V = 1000, xs = Array.from({ length: 4 }, (_, b) => Array.from({ length: 5 }, (_, t) => 1 + b * 5 + t));
+  cases.push({
+    name: 'many distinct tokens: the layers run one by one', xs, ys: lmTargets(xs, 7), loss: 'sparseCategoricalCrossentropy', table: false,
+    build: () => [
+      rnn.layers.embedding({ inputDim: V, outputDim: 4, seed: 12 }),
+      rnn.layers.gru({ units: 5, returnSequences: true, seed: 13 }),
+      rnn.layers.dense({ units: 7, activation: 'softmax', seed: 14 }),
+    ],
+  });
+}
+{
+  // Input dropout needs the rows themselves in training; predict still uses the table.
+  const V = 9, xs = tokens(6, 5, V, 4);
+  cases.push({
+    name: 'input dropout: rows in training, table rows in predict', xs, ys: lmTargets(xs, V), loss: 'sparseCategoricalCrossentropy', table: false, tableInPredict: true,
+    build: () => [
+      rnn.layers.embedding({ inputDim: V, outputDim: 4, seed: 15 }),
+      rnn.layers.lstm({ units: 5, returnSequences: true, dropout: 0.3, seed: 16 }),
+      rnn.layers.dense({ units: V, activation: 'softmax', seed: 17 }),
+    ],
+  });
+}
+
+for (const c of cases) {
+  test(`embedding + recurrent layer as one step: ${c.name}`, async () => {
+    const seq = await run(c.build, false, c.xs, c.ys, c.loss);
+    const graph = await run(c.build, true, c.xs, c.ys, c.loss);
+    // The sequential model took the table path where it should (fit: one training forward,
+    // then predict), the graph model never.
+    const expectTable = (c.table ? 1 : 0) + (c.table || c.tableInPredict ? 1 : 0);
+    assert.equal(seq.tableCalls, expectTable, 'table-row steps of the sequential model');
+    assert.equal(seq.forwardCalls, 2 - expectTable, 'embedding forwards of the sequential model');
+    assert.equal(graph.tableCalls, 0);
+    assert.ok(Math.abs(seq.loss - graph.loss) <= 1e-5 * Math.abs(graph.loss), `loss ${seq.loss} vs ${graph.loss}`);
+    // After one SGD step with learning rate 1 the weights differ by the gradients.
+    assertClose(seq.weights, graph.weights, 2e-5, 1e-4, 'weights after one step');
+    assert.deepEqual(seq.before, graph.before, 'both models start from the same weights');
+    // Every layer's weights moved (no gradient lost on either path).
+    let at = 0;
+    for (const l of seq.layers) {
+      const n = l.params?.size ?? 0;
+      let moved = 0;
+      for (let i = at; i < at + n; i++) if (seq.weights[i] !== seq.before[i]) moved++;
+      if (n > 0) assert.ok(moved > 0, `${l.name}: no weight moved`);
+      at += n;
+    }
+    assertClose(seq.pred, graph.pred, 2e-5, 1e-4, 'predictions');
+  });
+}
