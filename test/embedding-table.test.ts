@@ -1,11 +1,12 @@
-// A Sequential model runs an Embedding and the recurrent layer after it as one step when that
-// pays (Embedding.tableRows, RecurrentLayer.forwardTable): the recurrent layer's input projection
-// once per distinct token. Checked here against the same model as a functional graph, which
-// always runs the layers one by one: the same loss, the same weights after a plain SGD step
-// (= the same gradients) and the same predictions, within float32 rounding — for a small
-// vocabulary (the whole embedding matrix as the table), a large one with few distinct tokens
-// (the distinct rows), masks with gaps (ids regrouped), goBackwards, both directions, stacked
-// layers, and the cases that must not use table rows (many distinct tokens; input dropout).
+// A Sequential or functional model runs an Embedding and the recurrent layer reading its output
+// as one step when that pays (Embedding.tableRows, RecurrentLayer.forwardTable): the recurrent
+// layer's input projection once per distinct token. Checked here against the same model with a
+// linear Activation between the two, which makes it run the layers one by one: the same loss,
+// the same weights after a plain SGD step (= the same gradients) and the same predictions, within
+// float32 rounding — for a small vocabulary (the whole embedding matrix as the table), a large one
+// with few distinct tokens (the distinct rows), masks with gaps (ids regrouped), goBackwards,
+// both directions, stacked layers, initial states from another layer (functional), and the cases
+// that must not use table rows (many distinct tokens; input dropout).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as rnn from '../src/index.js';
@@ -23,15 +24,18 @@ function weights(layers: rnn.Layer[]): Float64Array {
 
 interface Outcome { loss: number; before: Float64Array; weights: Float64Array; pred: Float32Array; tableCalls: number; forwardCalls: number; layers: rnn.Layer[] }
 
-async function run(build: Build, graph: boolean, xs: number[][], ys: number[][], loss: 'sparseCategoricalCrossentropy' | 'binaryCrossentropy'): Promise<Outcome> {
+type Mode = 'sequential' | 'graph' | 'one by one';
+
+async function run(build: Build, mode: Mode, xs: number[][], ys: number[][], loss: 'sparseCategoricalCrossentropy' | 'binaryCrossentropy'): Promise<Outcome> {
   const layers = build();
+  if (mode === 'one by one') layers.splice(1, 0, rnn.layers.activation({ activation: 'linear' }));
   const emb = layers[0] as Embedding;
   let tableCalls = 0, forwardCalls = 0;
   const table = emb.tableRows.bind(emb), fwd = emb.forward.bind(emb);
   emb.tableRows = (x) => { const t = table(x); if (t) tableCalls++; return t; };
   emb.forward = (x, ctx) => { forwardCalls++; return fwd(x, ctx); };
   let model: rnn.Sequential | rnn.GraphModel;
-  if (graph) {
+  if (mode === 'graph') {
     const inp = rnn.input({ shape: [null] });
     let t: rnn.SymbolicTensor = inp;
     for (const l of layers) t = (l as unknown as { apply(x: rnn.SymbolicTensor): rnn.SymbolicTensor }).apply(t);
@@ -128,27 +132,57 @@ const cases: { name: string; build: Build; xs: number[][]; ys: number[][]; loss:
 
 for (const c of cases) {
   test(`embedding + recurrent layer as one step: ${c.name}`, async () => {
-    const seq = await run(c.build, false, c.xs, c.ys, c.loss);
-    const graph = await run(c.build, true, c.xs, c.ys, c.loss);
-    // The sequential model took the table path where it should (fit: one training forward,
-    // then predict), the graph model never.
-    const expectTable = (c.table ? 1 : 0) + (c.table || c.tableInPredict ? 1 : 0);
-    assert.equal(seq.tableCalls, expectTable, 'table-row steps of the sequential model');
-    assert.equal(seq.forwardCalls, 2 - expectTable, 'embedding forwards of the sequential model');
-    assert.equal(graph.tableCalls, 0);
-    assert.ok(Math.abs(seq.loss - graph.loss) <= 1e-5 * Math.abs(graph.loss), `loss ${seq.loss} vs ${graph.loss}`);
-    // After one SGD step with learning rate 1 the weights differ by the gradients.
-    assertClose(seq.weights, graph.weights, 2e-5, 1e-4, 'weights after one step');
-    assert.deepEqual(seq.before, graph.before, 'both models start from the same weights');
-    // Every layer's weights moved (no gradient lost on either path).
-    let at = 0;
-    for (const l of seq.layers) {
-      const n = l.params?.size ?? 0;
-      let moved = 0;
-      for (let i = at; i < at + n; i++) if (seq.weights[i] !== seq.before[i]) moved++;
-      if (n > 0) assert.ok(moved > 0, `${l.name}: no weight moved`);
-      at += n;
+    const ref = await run(c.build, 'one by one', c.xs, c.ys, c.loss);
+    assert.equal(ref.tableCalls, 0);
+    for (const mode of ['sequential', 'graph'] as const) {
+      const got = await run(c.build, mode, c.xs, c.ys, c.loss);
+      // The table path where it should be taken (fit: one training forward, then predict).
+      const expectTable = (c.table ? 1 : 0) + (c.table || c.tableInPredict ? 1 : 0);
+      assert.equal(got.tableCalls, expectTable, `${mode}: table-row steps`);
+      assert.equal(got.forwardCalls, 2 - expectTable, `${mode}: embedding forwards`);
+      assert.deepEqual(got.before, ref.before, `${mode}: both models start from the same weights`);
+      assert.ok(Math.abs(got.loss - ref.loss) <= 1e-5 * Math.abs(ref.loss), `${mode}: loss ${got.loss} vs ${ref.loss}`);
+      // After one SGD step with learning rate 1 the weights differ by the gradients.
+      assertClose(got.weights, ref.weights, 2e-5, 1e-4, `${mode}: weights after one step`);
+      // Every layer's weights moved (no gradient lost).
+      let at = 0;
+      for (const l of got.layers) {
+        const n = l.params?.size ?? 0;
+        let moved = 0;
+        for (let i = at; i < at + n; i++) if (got.weights[i] !== got.before[i]) moved++;
+        if (n > 0) assert.ok(moved > 0, `${mode}: ${l.name}: no weight moved`);
+        at += n;
+      }
+      assertClose(got.pred, ref.pred, 2e-5, 1e-4, `${mode}: predictions`);
     }
-    assertClose(seq.pred, graph.pred, 2e-5, 1e-4, 'predictions');
   });
 }
+
+test('embedding + recurrent layer as one step in a functional encoder-decoder: initial states from the encoder, gradients through them', async () => {
+  const V = 7, B = 6, T = 5, r = rnn.rng(9);
+  const seqs = (): number[][] => Array.from({ length: B }, () => Array.from({ length: T }, () => 1 + r.int(V - 1)));
+  const src = seqs(), dec = seqs(), out = seqs();
+  const build = (oneByOne: boolean) => {
+    const s = rnn.input({ shape: [null] }), t = rnn.input({ shape: [null] });
+    const embS = rnn.layers.embedding({ inputDim: V, outputDim: 4, seed: 1 }), embT = rnn.layers.embedding({ inputDim: V, outputDim: 4, seed: 2 });
+    const lin = (x: rnn.SymbolicTensor): rnn.SymbolicTensor => (oneByOne ? rnn.layers.activation({ activation: 'linear' }).apply(x) as rnn.SymbolicTensor : x);
+    const [, h, c] = rnn.layers.lstm({ units: 5, returnState: true, seed: 3 }).apply(lin(embS.apply(s))) as rnn.SymbolicTensor[];
+    const y = rnn.layers.lstm({ units: 5, returnSequences: true, seed: 4 }).apply(lin(embT.apply(t)), { initialState: [h!, c!] }) as rnn.SymbolicTensor;
+    const m = rnn.model({ inputs: [s, t], outputs: rnn.layers.dense({ units: V, activation: 'softmax', seed: 5 }).apply(y) });
+    m.compile({ optimizer: rnn.optimizers.sgd({ learningRate: 1 }), loss: 'sparseCategoricalCrossentropy' });
+    let tableCalls = 0;
+    for (const e of [embS, embT]) { const f = e.tableRows.bind(e); e.tableRows = (x) => { const tr = f(x); if (tr) tableCalls++; return tr; }; }
+    return { m, calls: () => tableCalls, enc: embS };
+  };
+  const a = build(false), b = build(true);
+  const ha = await a.m.fit([src, dec], out, { epochs: 1, batchSize: B, shuffle: false });
+  const hb = await b.m.fit([src, dec], out, { epochs: 1, batchSize: B, shuffle: false });
+  assert.equal(a.calls(), 2, 'both embeddings ran as table rows');
+  assert.equal(b.calls(), 0);
+  assert.ok(Math.abs(ha.history.loss![0]! - hb.history.loss![0]!) <= 1e-5 * hb.history.loss![0]!);
+  const wa = weights(a.m.allLayers()), wb = weights(b.m.allLayers());
+  assertClose(wa, wb, 2e-5, 1e-4, 'weights after one step');
+  // The encoder's embedding learns only through the decoder's initial states.
+  const e0 = a.enc.params.value('embeddings'), e1 = rnn.layers.embedding({ inputDim: V, outputDim: 4, seed: 1 }).params.value('embeddings');
+  assert.ok(e0.some((v, i) => v !== e1[i]), 'the encoder embedding moved');
+});

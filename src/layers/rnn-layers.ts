@@ -197,13 +197,14 @@ export class RecurrentLayer implements Layer {
   }
 
   /**
-   * forward on an embedding's output given as table rows (Embedding.tableRows; see Sequential):
-   * the first layer's input projection runs once per table row. The next backward then returns
-   * the gradient of the table, for Embedding.backwardTable.
+   * forwardMulti on an embedding's output given as table rows (Embedding.tableRows; see
+   * Sequential and GraphModel), with optional initial states: the first layer's input projection
+   * runs once per table row. The next backwardMulti then returns the gradient of the table (for
+   * Embedding.backwardTable) in place of the input's.
    */
-  forwardTable(t: TableRows, ctx: CallContext): Act {
+  forwardTable(t: TableRows, ctx: CallContext, states: Act[] = []): Act[] {
     if (!this.takesTable(ctx)) throw new Error(`${this.name}: forwardTable needs a built layer without input dropout in training (see takesTable)`);
-    return this.run([{ data: t.table, shape: t.shape, mask: t.mask }], ctx, t)[0]!;
+    return this.run([{ data: t.table, shape: t.shape, mask: t.mask }, ...states], ctx, t);
   }
 
   private run(xs: Act[], ctx: CallContext, table: TableRows | null): Act[] {
@@ -361,15 +362,16 @@ export class RecurrentLayer implements Layer {
     if (this.dxBuf.length !== dxLen) this.dxBuf = new Float32Array(dxLen);
     const res = core.backward(dOut, { dhN: new Tensor(dhN, [D, B, H]), ...(S === 2 ? { dcN: new Tensor(dcN, [D, B, H]) } : {}), dx: this.dxBuf });
     let dx = res.dx.data as Float32Array;
-    if (table) return [dx]; // the table's gradient (no initial states with table rows: one input)
-    if (plan?.gather) dx = regroup(dx, plan, B, T, F, true);
-    if (dropMask) {
-      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
-        const o = (b * T + t) * F;
-        for (let j = 0; j < F; j++) dx[o + j] *= dropMask[b * F + j]!;
+    if (!table) { // (with table rows: the table's gradient, as it is)
+      if (plan?.gather) dx = regroup(dx, plan, B, T, F, true);
+      if (dropMask) {
+        for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
+          const o = (b * T + t) * F;
+          for (let j = 0; j < F; j++) dx[o + j] *= dropMask[b * F + j]!;
+        }
       }
+      if (this.options.goBackwards) dx = reverseTime(dx, B, T, F);
     }
-    if (this.options.goBackwards) dx = reverseTime(dx, B, T, F);
     const grads = [dx];
     if (this.hadStates) {
       const dh0 = res.dh0.data as Float32Array, dc0 = res.dc0?.data as Float32Array | undefined;

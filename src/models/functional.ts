@@ -6,8 +6,9 @@
 //   const [, h, c] = rnn.layers.lstm({ units: 64, returnState: true }).apply(embedSrc.apply(src));
 //   const y = rnn.layers.lstm({ units: 64, returnSequences: true }).apply(embedTgt.apply(tgt), { initialState: [h, c] });
 //   const model = rnn.model({ inputs: [src, tgt], outputs: rnn.layers.dense({ units: V, activation: 'softmax' }).apply(y) });
-import type { Dense as DenseLayer } from '../layers/core.js';
+import { Embedding, type Dense as DenseLayer, type TableRows } from '../layers/core.js';
 import { shapeStr, type Act, type Layer } from '../layers/layer.js';
+import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { isMultiLayer, type GraphNode, type SymbolicTensor } from '../layers/symbolic.js';
 import type { Dense } from './data-input.js';
 import { layerTypeName, Model } from './sequential.js';
@@ -24,6 +25,13 @@ export class GraphModel extends Model {
   /** Nodes in an order where every node comes after the nodes it reads from. */
   readonly nodes: GraphNode[];
   private values = new Map<SymbolicTensor, Act>();
+  /**
+   * Embedding nodes whose output feeds only a recurrent layer's input, with that node: they run
+   * as one step when it pays, as in Sequential (see Embedding.tableRows).
+   */
+  private readonly tablePairs = new Map<GraphNode, GraphNode>();
+  /** Recurrent nodes that ran on table rows in the last forward, with their table. */
+  private tables = new Map<GraphNode, TableRows>();
 
   constructor(o: GraphModelOptions) {
     super(o.name ?? 'model');
@@ -37,6 +45,15 @@ export class GraphModel extends Model {
       // A layer keeps the activations of its last forward for backward: one use per model.
       if (seen.has(n.layer)) throw new RangeError(`${this.name}: layer '${n.layer.name}' is applied twice; create a second layer (weight sharing is not supported)`);
       seen.add(n.layer);
+    }
+    for (const n of this.nodes) {
+      if (!(n.layer instanceof Embedding) || n.outputs[0] === this.output) continue;
+      const out = n.outputs[0]!;
+      const readers = this.nodes.filter((m) => m.inputs.includes(out));
+      const r = readers[0];
+      if (readers.length === 1 && r!.layer instanceof RecurrentLayer && r!.inputs.indexOf(out) === 0 && r!.inputs.lastIndexOf(out) === 0) {
+        this.tablePairs.set(n, r!);
+      }
     }
     this.packParameters();
   }
@@ -72,9 +89,18 @@ export class GraphModel extends Model {
     this.inputs.forEach((t, i) => v.set(t, { data: xs[i]!.data, shape: xs[i]!.shape, mask: xs[i]!.mask }));
     // reuse: every caller consumes the output before the next forward (predict copies it out).
     const ctx = { training, rng: this.rng, reuse: true };
+    const tables = this.tables;
+    tables.clear();
     for (const n of this.nodes) {
       const ins = n.inputs.map((t) => v.get(t)!);
-      const outs = isMultiLayer(n.layer) ? n.layer.forwardMulti(ins, ctx) : [n.layer.forward(ins[0]!, ctx)];
+      const reader = this.tablePairs.get(n);
+      if (reader && (reader.layer as RecurrentLayer).takesTable(ctx)) {
+        const t = (n.layer as Embedding).tableRows(ins[0]!);
+        if (t) { tables.set(reader, t); continue; } // its output is read as table rows only
+      }
+      const t = tables.get(n);
+      const outs = t ? (n.layer as RecurrentLayer).forwardTable(t, ctx, ins.slice(1))
+        : isMultiLayer(n.layer) ? n.layer.forwardMulti(ins, ctx) : [n.layer.forward(ins[0]!, ctx)];
       n.outputs.forEach((t, i) => v.set(t, outs[i]!));
     }
     return v.get(this.output)!;
@@ -98,6 +124,12 @@ export class GraphModel extends Model {
       if (n.layer === fused) dxs = [fused.backwardFromLogits(dys[0]!)];
       else if (isMultiLayer(n.layer)) dxs = n.layer.backwardMulti(dys);
       else dxs = [n.layer.backward(dys[0]!)];
+      if (this.tables.has(n)) {
+        // Ran on an embedding's table rows: its first gradient is the table's.
+        const emb = this.nodes.find((m) => this.tablePairs.get(m) === n)!;
+        (emb.layer as Embedding).backwardTable(dxs[0]!);
+        dxs = [null, ...dxs.slice(1)];
+      }
       n.inputs.forEach((t, i) => add(t, dxs[i] ?? null));
     }
   }

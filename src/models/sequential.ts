@@ -395,7 +395,7 @@ export class Sequential extends Model {
       if (l instanceof Embedding && next instanceof RecurrentLayer && next.takesTable(ctx)) {
         const t = l.tableRows(a);
         if (t) {
-          a = next.forwardTable(t, ctx);
+          a = next.forwardTable(t, ctx)[0]!;
           this.tableAt = i++;
           continue;
         }
