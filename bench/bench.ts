@@ -94,6 +94,9 @@ async function main(): Promise<void> {
       '--threads: kernel threads (default: the library\'s own, two on a machine with 2+ cores)',
       '--breakdown: also time each kernel entry point of the backend per step (ms, share, GFLOP/s of its',
       '             products) and the JavaScript outside them; JSON: a "breakdown" array',
+      'GFLOP/s (table): the model\'s floating-point operations per second, counting the input',
+      '             projection of every step (W1-W3 compute it once per distinct token instead:',
+      '             docs/performance.md); the breakdown counts the products as they run',
       '',
     ].join('\n'));
     return;

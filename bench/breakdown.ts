@@ -14,17 +14,19 @@ export interface BreakdownRow {
 }
 
 /**
- * Multiply-add flops of each kernel entry point's products (the gate passes, sums and copies
- * inside it are not counted): what its GFLOP/s compares with the GEMM's.
+ * Multiply-add flops of each kernel entry point's products as it runs them (the gate passes, sums
+ * and copies inside it are not counted): what its GFLOP/s compares with the GEMM's.
  */
 const seqG = (a: SeqShape): number => a.T * a.B * gateWidth(a.kind, a.H);
+/** Input rows the input-side products run over: T·B, or the table's rows (xIds). */
+const inRows = (a: LayerForwardArgs | LayerBackwardArgs): number => (a.xIds ? a.xRows! : a.T * a.B);
 export const KERNEL_FLOPS: Record<string, (...a: never[]) => number> = {
   gemm: (_tA: boolean, _tB: boolean, M: number, N: number, K: number) => 2 * M * N * K,
   seqForward: (a: SeqShape) => 2 * seqG(a) * a.H,
   seqBackward: (a: SeqShape) => 2 * seqG(a) * a.H,
-  layerForward: (a: LayerForwardArgs) => 2 * seqG(a) * (a.I + a.H),
-  // dh through W_hh, dW_ih, dW_hh and dx.
-  layerBackward: (a: LayerBackwardArgs) => 4 * seqG(a) * (a.I + a.H),
+  layerForward: (a: LayerForwardArgs) => 2 * gateWidth(a.kind, a.H) * (inRows(a) * a.I + a.T * a.B * a.H),
+  // dh through W_hh and dW_hh over T·B rows; dW_ih and dx over the input rows.
+  layerBackward: (a: LayerBackwardArgs) => 4 * gateWidth(a.kind, a.H) * (inRows(a) * a.I + a.T * a.B * a.H),
   denseForward: (a: DenseForwardArgs) => 2 * a.rows * a.K * a.U,
   denseBackward: (a: DenseBackwardArgs) => 2 * a.rows * a.K * a.U * (a.dx ? 2 : 1),
   softmaxRows: () => 0,
