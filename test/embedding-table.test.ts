@@ -106,6 +106,19 @@ const cases: { name: string; build: Build; xs: number[][]; ys: number[][]; loss:
   });
 }
 {
+  // Recurrent dropout: the layer's loop runs on the reference kernels (the composed path with
+  // table rows); the masks come from the layer's own seeded generator, the same in both models.
+  const V = 10, xs = tokens(6, 6, V, 5);
+  cases.push({
+    name: 'GRU with recurrentDropout (composed path)', xs, ys: lmTargets(xs, V), loss: 'sparseCategoricalCrossentropy', table: true,
+    build: () => [
+      rnn.layers.embedding({ inputDim: V, outputDim: 4, seed: 18 }),
+      rnn.layers.gru({ units: 5, returnSequences: true, recurrentDropout: 0.3, seed: 19 }),
+      rnn.layers.dense({ units: V, activation: 'softmax', seed: 20 }),
+    ],
+  });
+}
+{
   // Every token distinct in a large vocabulary: more table rows than 3/4 of the rows -> forward.
   const V = 1000, xs = Array.from({ length: 4 }, (_, b) => Array.from({ length: 5 }, (_, t) => 1 + b * 5 + t));
   cases.push({
