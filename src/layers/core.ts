@@ -105,10 +105,11 @@ export class Embedding implements Layer {
   built = true;
   private ids: Int32Array = new Int32Array(0);
   private outBuf = new Float32Array(0);
-  /** tableRows' buffers: vocabulary id -> table row (-1 = none yet), and table row -> id. */
+  /** tableRows' buffers: vocabulary id -> table row (-1 = none yet), table row -> id, row ids. */
   private rowOf = new Int32Array(0);
   private vocabOf = new Int32Array(0);
   private tableBuf = new Float32Array(0);
+  private rowIds = new Int32Array(0);
   /** Table rows of the last tableRows call: null = the whole embedding matrix (row = id). */
   private tableIds: Int32Array | null = null;
 
@@ -174,24 +175,20 @@ export class Embedding implements Layer {
 
   /**
    * The output as rows of a table, for a consumer that computes on each distinct row once (a
-   * recurrent layer's input projection; see Sequential): the whole embedding matrix when the
-   * vocabulary is small, else the distinct tokens' rows in order of first appearance. Null —
-   * run forward instead — when the distinct rows would be more than 3/4 of the output rows.
-   * The gradient comes back through backwardTable. Training only (buffers are reused).
+   * recurrent layer's input projection; see Sequential): the rows of the distinct tokens in
+   * order of first appearance — or the whole embedding matrix when it has at most a quarter more
+   * rows than that (a small vocabulary: no copies, row = token id). Null — run forward instead —
+   * when the distinct tokens are more than 3/4 of the output rows. The gradient comes back
+   * through backwardTable. The arrays returned are reused by the next call.
    */
   tableRows(x: Act): TableRows | null {
     const { inputDim: V, outputDim: D } = this.options;
     const ids = this.readIds(x, true), n = ids.length;
-    const shape = [...x.shape, D], mask = this.maskOf(x, ids);
     const most = Math.floor(TABLE_ROWS_MAX_FRACTION * n);
-    const W = this.params.value('embeddings') as Float32Array;
-    if (V <= most) {
-      this.tableIds = null;
-      return { ids, table: W, rows: V, shape, mask };
-    }
     if (this.rowOf.length !== V) this.rowOf = new Int32Array(V).fill(-1);
     if (this.vocabOf.length < Math.min(n, V)) this.vocabOf = new Int32Array(Math.min(n, V));
-    const rowOf = this.rowOf, vocabOf = this.vocabOf, rowIds = new Int32Array(n);
+    if (this.rowIds.length !== n) this.rowIds = new Int32Array(n);
+    const rowOf = this.rowOf, vocabOf = this.vocabOf, rowIds = this.rowIds;
     let rows = 0;
     for (let i = 0; i < n; i++) {
       const v = ids[i]!;
@@ -201,6 +198,12 @@ export class Embedding implements Layer {
     }
     for (let u = 0; u < rows; u++) rowOf[vocabOf[u]!] = -1; // back to all -1 for the next call
     if (rows > most) return null;
+    const shape = [...x.shape, D], mask = this.maskOf(x, ids);
+    const W = this.params.value('embeddings') as Float32Array;
+    if (V <= most && 4 * V <= 5 * rows) {
+      this.tableIds = null;
+      return { ids, table: W, rows: V, shape, mask };
+    }
     if (this.tableBuf.length < rows * D) this.tableBuf = new Float32Array(Math.ceil(rows * 1.25) * D);
     const table = this.tableBuf.subarray(0, rows * D);
     for (let u = 0; u < rows; u++) table.set(W.subarray(vocabOf[u]! * D, (vocabOf[u]! + 1) * D), u * D);

@@ -9,8 +9,8 @@
 // Embedding.tableRows): the recurrent layer's input projection is computed once per distinct
 // token — or per vocabulary entry, for a small vocabulary — instead of once per time step, and
 // its backward sums the gate gradients per token before the products with the input side. The
-// same function, a third fewer floating-point operations for a character model (embedding 64,
-// LSTM 256), different rounding only.
+// same function with different rounding; a character model (65 symbols, embedding 64, LSTM 256)
+// skips a fifth of its recurrent layer's floating-point operations.
 import { Dense as DenseLayer, Embedding } from '../layers/core.js';
 import { shapeStr, type Act, type Layer, type Shape } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
