@@ -199,3 +199,18 @@ test('embedding + recurrent layer as one step in a functional encoder-decoder: i
   const e0 = a.enc.params.value('embeddings'), e1 = rnn.layers.embedding({ inputDim: V, outputDim: 4, seed: 1 }).params.value('embeddings');
   assert.ok(e0.some((v, i) => v !== e1[i]), 'the encoder embedding moved');
 });
+
+test('embedding + recurrent layer: empty sequences (T = 0) still predict, and the layer takes an empty table', () => {
+  const m = rnn.sequential({ inputShape: [null], layers: [
+    rnn.layers.embedding({ inputDim: 20, outputDim: 4 }),
+    rnn.layers.lstm({ units: 3, returnSequences: true }),
+    rnn.layers.dense({ units: 5, activation: 'softmax' }),
+  ] });
+  m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+  assert.deepEqual(m.predict(new rnn.Tensor(new Float32Array(0), [3, 0])).shape, [3, 0, 5]);
+  const gru = new rnn.GRU({ inputSize: 4, hiddenSize: 3, batchFirst: true });
+  const r = gru.forward(new rnn.Tensor(new Float32Array(0), [0, 4]), { rows: { ids: new Int32Array(0), shape: [2, 0] } });
+  assert.deepEqual(r.output.shape, [2, 0, 3]);
+  assert.deepEqual(Array.from(r.hN.data), [0, 0, 0, 0, 0, 0]);
+  assert.deepEqual(gru.backward(null).dx.shape, [0, 4]);
+});

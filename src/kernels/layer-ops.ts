@@ -92,7 +92,9 @@ export function tableIds(a: LayerForwardArgs | LayerBackwardArgs, owner: string)
   if (!(ids instanceof Int32Array) || ids.length < TB) {
     throw new RangeError(`${owner}: xIds must be an Int32Array of T·B = ${TB} row ids, got ${(ids as object)?.constructor?.name} of ${(ids as Int32Array)?.length}`);
   }
-  if (typeof rows !== 'number' || !Number.isInteger(rows) || rows < 1) throw new RangeError(`${owner}: xRows (rows of the table x) must be a positive integer with xIds, got ${String(rows)}`);
+  if (typeof rows !== 'number' || !Number.isInteger(rows) || rows < (TB > 0 ? 1 : 0)) {
+    throw new RangeError(`${owner}: xRows (rows of the table x) must be a ${TB > 0 ? 'positive' : 'non-negative'} integer with xIds, got ${String(rows)}`);
+  }
   if (a.x.length < rows * a.I) throw new RangeError(`${owner}: the table x has ${a.x.length} values, needs xRows·I = ${rows * a.I}`);
   const out = new Int32Array(TB);
   for (let t = 0; t < T; t++) {

@@ -184,6 +184,7 @@ export class Embedding implements Layer {
   tableRows(x: Act): TableRows | null {
     const { inputDim: V, outputDim: D } = this.options;
     const ids = this.readIds(x, true), n = ids.length;
+    if (n === 0) return null; // (nothing to save)
     const most = Math.floor(TABLE_ROWS_MAX_FRACTION * n);
     if (this.rowOf.length !== V) this.rowOf = new Int32Array(V).fill(-1);
     if (this.vocabOf.length < Math.min(n, V)) this.vocabOf = new Int32Array(Math.min(n, V));
