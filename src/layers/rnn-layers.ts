@@ -98,6 +98,38 @@ function reverseTime<A extends Rows>(src: A, B: number, T: number, W: number): A
   return out;
 }
 
+/**
+ * Input dropout on table rows: the mask is per sequence, so row r of sequence b is
+ * table[ids[r]] ⊙ mask_b — a table of (sequence, token) pairs, each pair's row computed once.
+ * Null when the pairs would be more than 3/4 of the rows (then the rows are spelled out).
+ */
+interface PairRows { ids: Int32Array; table: Float32Array; rows: number; b: Int32Array; u: Int32Array }
+
+function pairRows(t: TableRows, ids: Int32Array, mask: Float32Array, B: number, T: number, F: number): PairRows | null {
+  const n = B * T, most = Math.floor(0.75 * n);
+  const rowOf = new Int32Array(t.rows).fill(-1), pb = new Int32Array(Math.min(n, most + 1)), pu = new Int32Array(pb.length);
+  const out = new Int32Array(n);
+  let rows = 0;
+  for (let b = 0; b < B; b++) {
+    const first = rows;
+    for (let k = b * T; k < (b + 1) * T; k++) {
+      const u = ids[k]!;
+      if (rowOf[u]! < 0) {
+        if (rows === most) return null;
+        rowOf[u] = rows; pb[rows] = b; pu[rows++] = u;
+      }
+      out[k] = rowOf[u]!;
+    }
+    for (let q = first; q < rows; q++) rowOf[pu[q]!] = -1;
+  }
+  const table = new Float32Array(rows * F);
+  for (let q = 0; q < rows; q++) {
+    const s = pu[q]! * F, m = pb[q]! * F, o = q * F;
+    for (let j = 0; j < F; j++) table[o + j] = t.table[s + j]! * mask[m + j]!;
+  }
+  return { ids: out, table, rows, b: pb.subarray(0, rows), u: pu.subarray(0, rows) };
+}
+
 function reverseMask(m: Uint8Array, B: number, T: number): Uint8Array {
   const out = new Uint8Array(m.length);
   for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) out[b * T + T - 1 - t] = m[b * T + t]!;
@@ -110,8 +142,15 @@ export class RecurrentLayer implements Layer {
   name: string;
   built = false;
   core: Recurrent | null = null;
-  /** What backward needs of the last forward; `table`: it ran on table rows (forwardTable). */
-  private saved: { B: number; T: number; plan: MaskPlan | null; dropMask: Float32Array | null; F: number; table: TableRows | null } | null = null;
+  /**
+   * What backward needs of the last forward. `table`: it ran on table rows (forwardTable) — as
+   * they were, or (`pairs`) as (sequence, token) pairs under input dropout, or (`spelled`) as rows
+   * spelled out when the pairs would not pay.
+   */
+  private saved: {
+    B: number; T: number; plan: MaskPlan | null; dropMask: Float32Array | null; F: number;
+    table: TableRows | null; pairs: PairRows | null; spelled: boolean;
+  } | null = null;
   private hadStates = false;
 
   constructor(
@@ -191,9 +230,9 @@ export class RecurrentLayer implements Layer {
     return this.run(xs, ctx, null);
   }
 
-  /** Whether forwardTable may be used in this call (input dropout needs the rows themselves). */
-  takesTable(ctx: CallContext): boolean {
-    return this.built && !(ctx.training && (this.options.dropout ?? 0) > 0);
+  /** Whether forwardTable may be used (a built layer). */
+  takesTable(_ctx: CallContext): boolean {
+    return this.built;
   }
 
   /**
@@ -203,11 +242,12 @@ export class RecurrentLayer implements Layer {
    * Embedding.backwardTable) in place of the input's.
    */
   forwardTable(t: TableRows, ctx: CallContext, states: Act[] = []): Act[] {
-    if (!this.takesTable(ctx)) throw new Error(`${this.name}: forwardTable needs a built layer without input dropout in training (see takesTable)`);
+    if (!this.takesTable(ctx)) throw new Error(`${this.name}: forwardTable needs a built layer`);
     return this.run([{ data: t.table, shape: t.shape, mask: t.mask }, ...states], ctx, t);
   }
 
-  private run(xs: Act[], ctx: CallContext, table: TableRows | null): Act[] {
+  private run(xs: Act[], ctx: CallContext, given: TableRows | null): Act[] {
+    let table = given;
     const core = this.core!;
     const x = xs[0]!;
     const [B, T, F] = x.shape as [number, number, number];
@@ -238,19 +278,33 @@ export class RecurrentLayer implements Layer {
       else data = reverseTime(data, B, T, F);
       if (mask) mask = reverseMask(mask, B, T);
     }
-    let dropMask: Float32Array | null = null;
+    let dropMask: Float32Array | null = null, pairs: PairRows | null = null, spelled = false;
     const p = this.options.dropout ?? 0;
-    if (ctx.training && p > 0) { // (never with table rows, see takesTable)
+    if (ctx.training && p > 0) {
       // One mask per (sequence, feature), the same at every step.
       dropMask = new Float32Array(B * F);
       const keep = 1 - p;
       for (let i = 0; i < dropMask.length; i++) dropMask[i] = ctx.rng.next() < keep ? 1 / keep : 0;
-      const d = new Float32Array(data.length);
-      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
-        const o = (b * T + t) * F;
-        for (let j = 0; j < F; j++) d[o + j] = data[o + j]! * dropMask[b * F + j]!;
+      if (table && ids) {
+        pairs = pairRows(table, ids, dropMask, B, T, F);
+        if (pairs) {
+          table = { ...table, ids: pairs.ids, table: pairs.table, rows: pairs.rows };
+          ids = pairs.ids;
+        } else {
+          // Too many pairs: the rows spelled out (backward sums their gradient per token).
+          data = new Float32Array(B * T * F);
+          for (let r = 0; r < B * T; r++) data.set(table.table.subarray(ids[r]! * F, (ids[r]! + 1) * F), r * F);
+          table = null; ids = null; spelled = true;
+        }
       }
-      data = d;
+      if (!table) {
+        const d = new Float32Array(data.length);
+        for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
+          const o = (b * T + t) * F;
+          for (let j = 0; j < F; j++) d[o + j] = data[o + j]! * dropMask[b * F + j]!;
+        }
+        data = d;
+      }
     }
     const plan = planMask(mask, B, T);
     if (plan?.gather) {
@@ -268,7 +322,7 @@ export class RecurrentLayer implements Layer {
       lengths: plan?.lengths ?? null, h0, c0, grad: ctx.training, ...(reuse ? { out: this.outBuf } : {}),
       rows: table ? { ids: ids!, shape: [B, T] } : null,
     });
-    this.saved = { B, T, plan, dropMask, F, table };
+    this.saved = { B, T, plan, dropMask, F, table: given, pairs, spelled };
     const hN = r.hN.data as Float32Array;
     const outs: Act[] = [];
     if (this.options.returnSequences) {
@@ -335,7 +389,7 @@ export class RecurrentLayer implements Layer {
   /** Gradients of the outputs (null = not used) -> gradients of x and of any initial states. */
   backwardMulti(dys: (Float32Array | null)[]): Float32Array[] {
     const core = this.core!, s = this.saved!;
-    const { B, T, plan, dropMask, F, table } = s;
+    const { B, T, plan, dropMask, F, table, pairs, spelled } = s;
     const H = this.units, D = core.numDirections, S = this.statesPerDirection;
     const dhN = new Float32Array(D * B * H), dcN = new Float32Array(D * B * H);
     for (let d = 0; d < D; d++) {
@@ -358,11 +412,19 @@ export class RecurrentLayer implements Layer {
         }
       }
     }
-    const dxLen = (table ? table.rows : B * T) * F;
-    if (this.dxBuf.length !== dxLen) this.dxBuf = new Float32Array(dxLen);
+    const inRows = pairs ? pairs.rows : table && !spelled ? table.rows : B * T;
+    if (this.dxBuf.length !== inRows * F) this.dxBuf = new Float32Array(inRows * F);
     const res = core.backward(dOut, { dhN: new Tensor(dhN, [D, B, H]), ...(S === 2 ? { dcN: new Tensor(dcN, [D, B, H]) } : {}), dx: this.dxBuf });
     let dx = res.dx.data as Float32Array;
-    if (!table) { // (with table rows: the table's gradient, as it is)
+    if (pairs) {
+      // The pairs' gradient -> the table's: dTable[u] += mask_b ⊙ dPair, pair by pair.
+      const dt = new Float32Array(table!.rows * F);
+      for (let q = 0; q < pairs.rows; q++) {
+        const o = pairs.u[q]! * F, m = pairs.b[q]! * F, g = q * F;
+        for (let j = 0; j < F; j++) dt[o + j] += dropMask![m + j]! * dx[g + j]!;
+      }
+      dx = dt;
+    } else if (!table || spelled) { // (with table rows as they were: the table's gradient, as it is)
       if (plan?.gather) dx = regroup(dx, plan, B, T, F, true);
       if (dropMask) {
         for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
@@ -371,6 +433,15 @@ export class RecurrentLayer implements Layer {
         }
       }
       if (this.options.goBackwards) dx = reverseTime(dx, B, T, F);
+      if (spelled) {
+        // Rows spelled out from the table: their gradient summed per token.
+        const dt = new Float32Array(table!.rows * F);
+        for (let r = 0; r < B * T; r++) {
+          const o = table!.ids[r]! * F, g = r * F;
+          for (let j = 0; j < F; j++) dt[o + j] += dx[g + j]!;
+        }
+        dx = dt;
+      }
     }
     const grads = [dx];
     if (this.hadStates) {
