@@ -65,19 +65,23 @@ function tokens(n: number, T: number, V: number, seed: number, pad = false): num
 
 const lmTargets = (xs: number[][], V: number): number[][] => xs.map((s) => s.map((v) => (v * 7 + 3) % V));
 
-const cases: { name: string; build: Build; xs: number[][]; ys: number[][]; loss: 'sparseCategoricalCrossentropy' | 'binaryCrossentropy'; table: boolean }[] = [];
-{
-  // Small vocabulary: the whole embedding matrix is the table (V = 11 <= 3/4 of 8·6 rows).
-  const V = 11, xs = tokens(8, 6, V, 1);
+type Loss = 'sparseCategoricalCrossentropy' | 'binaryCrossentropy';
+const cases: { name: string; build: Build; xs: number[][]; ys: number[][]; loss: Loss; table: boolean }[] = [];
+
+/** A char-model case: embedding (V -> E) -> `middle` -> Dense softmax over `out` classes per step. */
+function lmCase(name: string, V: number, E: number, xs: number[][], middle: () => rnn.Layer[], seed: number, table = true, out = V): void {
   cases.push({
-    name: 'char model, LSTM, small vocabulary', xs, ys: lmTargets(xs, V), loss: 'sparseCategoricalCrossentropy', table: true,
+    name, xs, ys: lmTargets(xs, out), loss: 'sparseCategoricalCrossentropy', table,
     build: () => [
-      rnn.layers.embedding({ inputDim: V, outputDim: 5, seed: 1 }),
-      rnn.layers.lstm({ units: 7, returnSequences: true, seed: 2 }),
-      rnn.layers.dense({ units: V, activation: 'softmax', seed: 3 }),
+      rnn.layers.embedding({ inputDim: V, outputDim: E, seed }),
+      ...middle(),
+      rnn.layers.dense({ units: out, activation: 'softmax', seed: seed + 1 }),
     ],
   });
 }
+
+// Small vocabulary: the whole embedding matrix is the table (V = 11 <= 3/4 of 8·6 rows).
+lmCase('char model, LSTM, small vocabulary', 11, 5, tokens(8, 6, 11, 1), () => [rnn.layers.lstm({ units: 7, returnSequences: true, seed: 2 })], 1);
 {
   // Large vocabulary, few distinct tokens: their rows; masked gaps; both directions; stacked.
   const V = 500, r = rnn.rng(5);
@@ -94,69 +98,32 @@ const cases: { name: string; build: Build; xs: number[][]; ys: number[][]; loss:
     ],
   });
 }
-{
-  const V = 13, xs = tokens(5, 8, V, 3);
-  cases.push({
-    name: 'SimpleRNN with goBackwards, sum-merged bidirectional after it', xs, ys: lmTargets(xs, V), loss: 'sparseCategoricalCrossentropy', table: true,
-    build: () => [
-      rnn.layers.embedding({ inputDim: V, outputDim: 4, seed: 8 }),
-      rnn.layers.simpleRNN({ units: 6, returnSequences: true, goBackwards: true, seed: 9 }),
-      rnn.layers.bidirectional({ layer: rnn.layers.lstm({ units: 3, returnSequences: true, seed: 10 }), mergeMode: 'sum' }),
-      rnn.layers.dense({ units: V, activation: 'softmax', seed: 11 }),
-    ],
-  });
-}
-{
-  // Recurrent dropout: the layer's loop runs on the reference kernels (the composed path with
-  // table rows); the masks come from the layer's own seeded generator, the same in both models.
-  const V = 10, xs = tokens(6, 6, V, 5);
-  cases.push({
-    name: 'GRU with recurrentDropout (composed path)', xs, ys: lmTargets(xs, V), loss: 'sparseCategoricalCrossentropy', table: true,
-    build: () => [
-      rnn.layers.embedding({ inputDim: V, outputDim: 4, seed: 18 }),
-      rnn.layers.gru({ units: 5, returnSequences: true, recurrentDropout: 0.3, seed: 19 }),
-      rnn.layers.dense({ units: V, activation: 'softmax', seed: 20 }),
-    ],
-  });
-}
-{
-  // Every token distinct in a large vocabulary: more table rows than 3/4 of the rows -> forward.
-  const V = 1000, xs = Array.from({ length: 4 }, (_, b) => Array.from({ length: 5 }, (_, t) => 1 + b * 5 + t));
-  cases.push({
-    name: 'many distinct tokens: the layers run one by one', xs, ys: lmTargets(xs, 7), loss: 'sparseCategoricalCrossentropy', table: false,
-    build: () => [
-      rnn.layers.embedding({ inputDim: V, outputDim: 4, seed: 12 }),
-      rnn.layers.gru({ units: 5, returnSequences: true, seed: 13 }),
-      rnn.layers.dense({ units: 7, activation: 'softmax', seed: 14 }),
-    ],
-  });
-}
-{
-  // Input dropout (one mask per sequence): rows are (sequence, token) pairs, each computed once —
-  // long sequences over few tokens, so the pairs pay.
-  const V = 5, xs = tokens(4, 12, V, 4);
-  cases.push({
-    name: 'input dropout: (sequence, token) pairs', xs, ys: lmTargets(xs, V), loss: 'sparseCategoricalCrossentropy', table: true,
-    build: () => [
-      rnn.layers.embedding({ inputDim: V, outputDim: 4, seed: 15 }),
-      rnn.layers.bidirectional({ layer: rnn.layers.lstm({ units: 5, returnSequences: true, dropout: 0.3, goBackwards: true, seed: 16 }), mergeMode: 'concat' }),
-      rnn.layers.dense({ units: V, activation: 'softmax', seed: 17 }),
-    ],
-  });
-}
+lmCase('SimpleRNN with goBackwards, sum-merged bidirectional after it', 13, 4, tokens(5, 8, 13, 3), () => [
+  rnn.layers.simpleRNN({ units: 6, returnSequences: true, goBackwards: true, seed: 9 }),
+  rnn.layers.bidirectional({ layer: rnn.layers.lstm({ units: 3, returnSequences: true, seed: 10 }), mergeMode: 'sum' }),
+], 8);
+// Recurrent dropout: the layer's loop runs on the reference kernels (the composed path with
+// table rows); the masks come from the layer's own seeded generator, the same in both models.
+lmCase('GRU with recurrentDropout (composed path)', 10, 4, tokens(6, 6, 10, 5), () => [
+  rnn.layers.gru({ units: 5, returnSequences: true, recurrentDropout: 0.3, seed: 19 }),
+], 18);
+// Every token distinct in a large vocabulary: more table rows than 3/4 of the rows -> forward.
+lmCase('many distinct tokens: the layers run one by one', 1000, 4,
+  Array.from({ length: 4 }, (_, b) => Array.from({ length: 5 }, (_, t) => 1 + b * 5 + t)),
+  () => [rnn.layers.gru({ units: 5, returnSequences: true, seed: 13 })], 12, false, 7);
+// Input dropout (one mask per sequence): rows are (sequence, token) pairs, each computed once —
+// long sequences over few tokens, so the pairs pay.
+lmCase('input dropout: (sequence, token) pairs', 5, 4, tokens(4, 12, 5, 4), () => [
+  rnn.layers.bidirectional({ layer: rnn.layers.lstm({ units: 5, returnSequences: true, dropout: 0.3, goBackwards: true, seed: 16 }), mergeMode: 'concat' }),
+], 15);
 {
   // Input dropout where every sequence's tokens are distinct: the pairs would be every row, so
   // the rows are spelled out from the table (and their gradient summed per token).
-  const V = 8, r = rnn.rng(6);
+  const r = rnn.rng(6);
   const xs = Array.from({ length: 6 }, () => { const s = [1, 2, 3, 4, 5]; for (let i = 4; i > 0; i--) { const j = r.int(i + 1); [s[i], s[j]] = [s[j]!, s[i]!]; } return s; });
-  cases.push({
-    name: 'input dropout, all tokens of a sequence distinct: rows spelled out', xs, ys: lmTargets(xs, V), loss: 'sparseCategoricalCrossentropy', table: true,
-    build: () => [
-      rnn.layers.embedding({ inputDim: V, outputDim: 4, seed: 21 }),
-      rnn.layers.gru({ units: 5, returnSequences: true, dropout: 0.4, seed: 22 }),
-      rnn.layers.dense({ units: V, activation: 'softmax', seed: 23 }),
-    ],
-  });
+  lmCase('input dropout, all tokens of a sequence distinct: rows spelled out', 8, 4, xs, () => [
+    rnn.layers.gru({ units: 5, returnSequences: true, dropout: 0.4, seed: 22 }),
+  ], 21);
 }
 
 for (const c of cases) {
