@@ -176,7 +176,7 @@ export class Embedding implements Layer {
   /**
    * The output as rows of a table, for a consumer that computes on each distinct row once (a
    * recurrent layer's input projection; see Sequential): the rows of the distinct tokens in
-   * order of first appearance — or the whole embedding matrix when it has at most a quarter more
+   * vocabulary order — or the whole embedding matrix when it has at most a quarter more
    * rows than that (a small vocabulary: no copies, row = token id). Null — run forward instead —
    * when the distinct tokens are more than 3/4 of the output rows. The gradient comes back
    * through backwardTable. The arrays returned are reused by the next call.
@@ -193,22 +193,33 @@ export class Embedding implements Layer {
     let rows = 0;
     for (let i = 0; i < n; i++) {
       const v = ids[i]!;
-      let u = rowOf[v]!;
-      if (u < 0) { u = rowOf[v] = rows; vocabOf[rows++] = v; }
-      rowIds[i] = u;
+      if (rowOf[v]! < 0) { rowOf[v] = rows; vocabOf[rows++] = v; }
     }
-    for (let u = 0; u < rows; u++) rowOf[vocabOf[u]!] = -1; // back to all -1 for the next call
+    const distinct = vocabOf.subarray(0, rows);
+    const whole = V <= most && 4 * V <= 5 * rows;
+    if (rows <= most && !whole) {
+      // Table rows in vocabulary order: the embedding's rows, and below their gradient's, are
+      // then read and written in memory order rather than at random.
+      distinct.sort();
+      for (let u = 0; u < rows; u++) rowOf[distinct[u]!] = u;
+      for (let i = 0; i < n; i++) rowIds[i] = rowOf[ids[i]!]!;
+    }
+    for (let u = 0; u < rows; u++) rowOf[distinct[u]!] = -1; // back to all -1 for the next call
     if (rows > most) return null;
     const shape = [...x.shape, D], mask = this.maskOf(x, ids);
     const W = this.params.value('embeddings') as Float32Array;
-    if (V <= most && 4 * V <= 5 * rows) {
+    if (whole) {
       this.tableIds = null;
       return { ids, table: W, rows: V, shape, mask };
     }
     if (this.tableBuf.length < rows * D) this.tableBuf = new Float32Array(Math.ceil(rows * 1.25) * D);
     const table = this.tableBuf.subarray(0, rows * D);
-    for (let u = 0; u < rows; u++) table.set(W.subarray(vocabOf[u]! * D, (vocabOf[u]! + 1) * D), u * D);
-    this.tableIds = vocabOf.subarray(0, rows);
+    // Rows are short (tens of floats): a plain loop beats a subarray + set call per row.
+    for (let u = 0, o = 0; u < rows; u++) {
+      const s = distinct[u]! * D;
+      for (let j = 0; j < D; j++, o++) table[o] = W[s + j]!;
+    }
+    this.tableIds = distinct;
     return { ids: rowIds, table, rows, shape, mask };
   }
 
