@@ -5,6 +5,7 @@
 // compacting each row's valid steps to the front, running, and scattering the outputs back.
 // Padded positions output zeros. NOTE(keras): Keras repeats the previous output at masked
 // steps; losses and metrics here ignore masked steps, so the difference never reaches a number.
+import { scatterAddRows } from '../kernels/layer-ops.js';
 import { GRU, LSTM, RNN, type Recurrent } from './recurrent.js';
 import { Tensor } from '../tensor/tensor.js';
 import { configError, reusesBuffers, uniqueName, type Act, type CallContext, type Layer, type Shape } from './layer.js';
@@ -436,10 +437,7 @@ export class RecurrentLayer implements Layer {
       if (spelled) {
         // Rows spelled out from the table: their gradient summed per token.
         const dt = new Float32Array(table!.rows * F);
-        for (let r = 0; r < B * T; r++) {
-          const o = table!.ids[r]! * F, g = r * F;
-          for (let j = 0; j < F; j++) dt[o + j] += dx[g + j]!;
-        }
+        scatterAddRows(dx, table!.ids, B * T, F, dt, table!.rows);
         dx = dt;
       }
     }

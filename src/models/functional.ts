@@ -30,8 +30,8 @@ export class GraphModel extends Model {
    * as one step when it pays, as in Sequential (see Embedding.tableRows).
    */
   private readonly tablePairs = new Map<GraphNode, GraphNode>();
-  /** Recurrent nodes that ran on table rows in the last forward, with their table. */
-  private tables = new Map<GraphNode, TableRows>();
+  /** Recurrent nodes that ran on table rows in the last forward, with the embedding that made them. */
+  private tables = new Map<GraphNode, { emb: Embedding; rows: TableRows }>();
 
   constructor(o: GraphModelOptions) {
     super(o.name ?? 'model');
@@ -96,10 +96,10 @@ export class GraphModel extends Model {
       const reader = this.tablePairs.get(n);
       if (reader && (reader.layer as RecurrentLayer).takesTable(ctx)) {
         const t = (n.layer as Embedding).tableRows(ins[0]!);
-        if (t) { tables.set(reader, t); continue; } // its output is read as table rows only
+        if (t) { tables.set(reader, { emb: n.layer as Embedding, rows: t }); continue; } // its output is read as table rows only
       }
       const t = tables.get(n);
-      const outs = t ? (n.layer as RecurrentLayer).forwardTable(t, ctx, ins.slice(1))
+      const outs = t ? (n.layer as RecurrentLayer).forwardTable(t.rows, ctx, ins.slice(1))
         : isMultiLayer(n.layer) ? n.layer.forwardMulti(ins, ctx) : [n.layer.forward(ins[0]!, ctx)];
       n.outputs.forEach((t, i) => v.set(t, outs[i]!));
     }
@@ -124,10 +124,10 @@ export class GraphModel extends Model {
       if (n.layer === fused) dxs = [fused.backwardFromLogits(dys[0]!)];
       else if (isMultiLayer(n.layer)) dxs = n.layer.backwardMulti(dys);
       else dxs = [n.layer.backward(dys[0]!)];
-      if (this.tables.has(n)) {
+      const fromTable = this.tables.get(n);
+      if (fromTable) {
         // Ran on an embedding's table rows: its first gradient is the table's.
-        const emb = this.nodes.find((m) => this.tablePairs.get(m) === n)!;
-        (emb.layer as Embedding).backwardTable(dxs[0]!);
+        fromTable.emb.backwardTable(dxs[0]!);
         dxs = [null, ...dxs.slice(1)];
       }
       n.inputs.forEach((t, i) => add(t, dxs[i] ?? null));
