@@ -195,8 +195,9 @@ function gemm_prepacked(M: i32, N: i32, K: i32, Ap: usize, P: usize, pstride: us
 // ---- GEMM ----
 
 /**
- * gemm for thread `tid` of 2 (same arguments on both threads; see `gemm`). P: packed_bytes(K, N).
- * Phase 0 packs op(B) by blocks of panels, phase 1 multiplies by blocks of rows (multiples of 4).
+ * gemm for thread `tid` of 2 (same arguments on both threads; see `gemm`). P: gemm_scratch_bytes.
+ * Phase 0 packs op(B) by blocks of panels, phase 1 multiplies by blocks of rows (multiples of 4),
+ * or a product with a long K by parts of K (k_split), whose sum is then phase 2.
  */
 export function gemm_mt(
   tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,
@@ -222,6 +223,26 @@ export function gemm_mt(
   const ldaB = <usize>lda << 2;
   const rs: usize = transA ? 4 : ldaB;
   const ks: usize = transA ? ldaB : 4;
+  if (k_split(M, K)) {
+    // A long K in two parts (see gemm_part), each in four blocks of rows: phase 1, thread 0 takes
+    // part 0's blocks from the front and thread 1 part 1's from the back (each its own part, more
+    // only from a late partner); phase 2 sums part 1 into C by blocks of rows.
+    const Q = P + align64(packed_bytes(K, N));
+    const rb = (((M + 3) >> 2) + 3) / 4 * 4, nb = (M + rb - 1) / rb;
+    for (let c = claim(sync, tid, 1, 2 * nb); c >= 0; c = claim(sync, tid, 1, 2 * nb)) {
+      const p = c / nb, m0 = (c % nb) * rb;
+      gemm_part(p, m0, min(rb, M - m0), N, K, A, rs, ks, P, C, ldc, accumulate, bias, Q);
+      chunk_done(sync, tid);
+    }
+    wait_done(sync, tid, n0 + 2 * nb);
+    const r2 = max(4, (M + 15) >> 4), n2 = (M + r2 - 1) / r2;
+    for (let c = claim(sync, tid, 2, n2); c >= 0; c = claim(sync, tid, 2, n2)) {
+      add_rows(C, ldc, Q, N, c * r2, min(M, (c + 1) * r2));
+      chunk_done(sync, tid);
+    }
+    wait_done(sync, tid, n0 + 2 * nb + n2);
+    return;
+  }
   const ldcB = <usize>ldc << 2;
   for (let c = claim(sync, tid, 1, n1); c >= 0; c = claim(sync, tid, 1, n1)) {
     const m0 = c * rpc, m = min(M, m0 + rpc) - m0;

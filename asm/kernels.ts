@@ -666,8 +666,62 @@ export function gemm_packed(
   }
 }
 
+// ---- Products with a long K, in two parts of K ----
+// A product whose K is long and at least its M (the weight gradients dW = dGᵀ·X, K = T·B rows) is
+// computed in two parts of K: part 0 into C as an unsplit product would (accumulating, or from
+// the bias), part 1 into scratch Q, then C += Q. Two threads (gemm_mt) then each take one part
+// by blocks of rows and run it with the one-thread blocking — a K block's packed panels reused
+// across a quarter of M in the core's own L2 — where splitting only the rows made every thread
+// stream all of op(B) again for each of its blocks of 16-64 rows. The one-thread build splits
+// the same way, so the builds agree bit for bit.
+
+/** Whether a product is computed in two parts of K. */
+// @ts-ignore: decorator
+@inline function k_split(M: i32, K: i32): bool { return K >= 1024 && K >= M; }
+
+/** Bytes of gemm's scratch P: the packed op(B), then for a product split along K part 1's C. */
+export function gemm_scratch_bytes(M: i32, N: i32, K: i32): usize {
+  const packed = align64(packed_bytes(max(K, 0), N));
+  return M > 0 && N > 0 && k_split(M, K) ? packed + align64(<usize>M * <usize>N * 4) : packed;
+}
+
 /**
- * The BLAS-like entry point. P: scratch of packed_bytes(K, N) bytes for the packed op(B).
+ * Rows [m0, m0 + m) of part p of a product split along K (op(B) packed at P for all of K): part 0
+ * (k < K/2) into C (+ bias when !accumulate), part 1 into Q (M×N, row stride N).
+ */
+function gemm_part(
+  p: i32, m0: i32, m: i32, N: i32, K: i32, A: usize, rs: usize, ks: usize, P: usize,
+  C: usize, ldc: i32, accumulate: bool, bias: usize, Q: usize,
+): void {
+  const k0 = K >> 1, pstride = <usize>K * 32;
+  const a = A + <usize>m0 * rs;
+  if (p == 0) {
+    gemm_packed(m, N, k0, a, rs, ks, P, pstride, C + <usize>m0 * (<usize>ldc << 2), ldc, accumulate, accumulate ? 0 : bias);
+  } else {
+    gemm_packed(m, N, K - k0, a + <usize>k0 * ks, rs, ks, P + (<usize>k0 << 5), pstride, Q + <usize>m0 * (<usize>N << 2), N, false);
+  }
+}
+
+/** C[r, 0..N) += Q[r, 0..N) for rows [r0, r1) (Q's row stride N). */
+function add_rows(C: usize, ldc: i32, Q: usize, N: i32, r0: i32, r1: i32): void {
+  const n4 = N & ~3;
+  for (let r = r0; r < r1; r++) {
+    const c = C + <usize>r * (<usize>ldc << 2), q = Q + <usize>r * (<usize>N << 2);
+    let j = 0;
+    for (; j < n4; j += 4) {
+      const o = <usize>j << 2;
+      v128.store(c + o, f32x4.add(v128.load(c + o), v128.load(q + o)));
+    }
+    for (; j < N; j++) {
+      const o = <usize>j << 2;
+      store<f32>(c + o, load<f32>(c + o) + load<f32>(q + o));
+    }
+  }
+}
+
+/**
+ * The BLAS-like entry point. P: scratch of gemm_scratch_bytes(M, N, K) bytes (the packed op(B),
+ * and part 1's C of a product split along K).
  * bias: 0, or (when !accumulate) a row of N floats, readable up to a multiple of 8, that every row
  * of C starts from: C = bias + op(A)·op(B), summed exactly as C = bias; C += op(A)·op(B).
  */
@@ -680,7 +734,14 @@ export function gemm(
   const ldaB = <usize>lda << 2;
   const rs: usize = transA ? 4 : ldaB;
   const ks: usize = transA ? ldaB : 4;
-  gemm_packed(M, N, K, A, rs, ks, P, <usize>K * 32, C, ldc, accumulate, accumulate ? 0 : bias);
+  if (!k_split(M, K)) {
+    gemm_packed(M, N, K, A, rs, ks, P, <usize>K * 32, C, ldc, accumulate, accumulate ? 0 : bias);
+    return;
+  }
+  const Q = P + align64(packed_bytes(K, N));
+  gemm_part(0, 0, M, N, K, A, rs, ks, P, C, ldc, accumulate, bias, Q);
+  gemm_part(1, 0, M, N, K, A, rs, ks, P, C, ldc, accumulate, bias, Q);
+  add_rows(C, ldc, Q, N, 0, M);
 }
 
 // ------------------------------------------------------------------------------------------

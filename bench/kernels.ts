@@ -16,6 +16,7 @@
 //   node dist/bench/kernels.js --threads 2 only the best variant, on one and on two threads
 //   node dist/bench/kernels.js --quick     fewer repetitions
 //   node dist/bench/kernels.js --w4        also the W4 LSTM layer (I=H=512, B=64, T=64; slow)
+//   node dist/bench/kernels.js --gemm W3   only the GEMM rows whose description contains the text
 //
 // On Node 20 relaxed SIMD needs --experimental-wasm-relaxed-simd; when it is missing and Node
 // accepts the flag (< 22), this script re-executes itself with it.
@@ -44,7 +45,10 @@ const withW4 = args.includes('--w4');
 const threadsArg = args.indexOf('--threads');
 const threadsOnly = threadsArg >= 0 && args[threadsArg + 1] === '2';
 if (threadsArg >= 0 && !['1', '2'].includes(args[threadsArg + 1] ?? '')) throw new Error('--threads: expected 1 or 2');
-const only = args.filter((a, i) => !a.startsWith('--') && (threadsArg < 0 || i !== threadsArg + 1));
+const gemmArg = args.indexOf('--gemm');
+const gemmOnly = gemmArg >= 0 ? args[gemmArg + 1] : undefined;
+if (gemmArg >= 0 && (!gemmOnly || gemmOnly.startsWith('--'))) throw new Error('--gemm: expected a text to look for in the GEMM rows\' descriptions, e.g. --gemm W3');
+const only = args.filter((a, i) => !a.startsWith('--') && (threadsArg < 0 || i !== threadsArg + 1) && (gemmArg < 0 || i !== gemmArg + 1));
 const best: WasmVariant = unavailableReason('wasm-relaxed-simd') === null ? 'wasm-relaxed-simd' : 'wasm-simd';
 const names = ['reference', 'wasm-simd', 'wasm-relaxed-simd', 'wasm-simd-threads', 'wasm-relaxed-simd-threads'] as const;
 const wanted = (name: string): boolean => {
@@ -140,6 +144,11 @@ const shapes: GemmShape[] = [
   { M: 2048, N: 64, K: 1024, tA: false, tB: false, what: 'W1 dX = dxg·W_ih' },
   { M: 2048, N: 512, K: 4096, tA: true, tB: false, what: 'W4 dW_hh = dghᵀ·H' },
   { M: 4096, N: 512, K: 2048, tA: false, tB: false, what: 'W4 dX = dxg·W_ih' },
+  // W3 (H = 128, E = 64, T·B = 12,800; ~7,200 distinct token rows per batch of random ids)
+  { M: 512, N: 128, K: 12800, tA: true, tB: false, what: 'W3 dW_hh = dghᵀ·H' },
+  { M: 512, N: 64, K: 7200, tA: true, tB: false, what: 'W3 dW_ih = Sᵀ·E (table rows)' },
+  { M: 7200, N: 512, K: 64, tA: false, tB: true, what: 'W3 table projection E·W_ihᵀ' },
+  { M: 7200, N: 64, K: 512, tA: false, tB: false, what: 'W3 table gradient S·W_ih' },
 ];
 
 console.log(`Node ${process.version}, ${quick ? 'quick' : 'full'} run; best (median) of repeated runs`);
@@ -170,6 +179,7 @@ const ofPeak = (gflops: number, bestAlongside?: number): string =>
 console.log('\nGEMM C = op(A)·op(B), GFLOP/s = 2MNK / time; %: of the multiply-add peak timed alongside');
 const bestTime = new Map<Backend, number>();
 for (const s of shapes) {
+  if (gemmOnly !== undefined && !s.what.includes(gemmOnly)) continue;
   bestTime.clear();
   const A = rand((s.tA ? s.K : s.M) * (s.tA ? s.M : s.K));
   const B = rand(s.K * s.N);
@@ -190,6 +200,11 @@ for (const s of shapes) {
   }
   const tag = `${s.M}x${s.N}x${s.K} ${s.tA ? 'T' : 'N'}${s.tB ? 'T' : 'N'}`;
   console.log(`  ${tag.padEnd(18)} ${s.what.padEnd(30)} ${cells.join('  ')}`);
+}
+
+if (gemmOnly !== undefined) {
+  for (const be of backends) if (be instanceof ThreadedWasmBackend) be.terminate();
+  process.exit(0);
 }
 
 // ---- Per-step products as the sequence loops run them: W_hh packed once per call ----

@@ -208,9 +208,14 @@ for (const { variant, backend } of runnable) {
         // K = 0: C = accumulate ? C : 0.
         gemmCheck(backend, transA, transB, 5, 9, 0, false, 2, rnd, 'none');
         gemmCheck(backend, transA, transB, 5, 9, 0, true, 0, rnd, 'none');
-        // Shapes that cross the kernels' K block (256) and M block (64), with tails.
+        // Shapes that cross the kernels' K block (512) and M block (64), with tails.
         gemmCheck(backend, transA, transB, 70, 21, 300, false, 1, rnd, 'none');
         gemmCheck(backend, transA, transB, 133, 40, 520, true, 0, rnd, 'none');
+        // K >= 1024 and >= M: computed in two parts of K (the second one's sum added to C after);
+        // an odd K, and K = M at the edge. M > K (1031 x 1030) is not split.
+        gemmCheck(backend, transA, transB, 70, 21, 1101, true, 3, rnd, 'none');
+        gemmCheck(backend, transA, transB, 1030, 9, 1030, false, 0, rnd, 'none');
+        gemmCheck(backend, transA, transB, 1031, 5, 1030, true, 1, rnd, 'none');
       });
     }
   }

@@ -271,7 +271,9 @@ test('input as table rows: ids outside the table or too few of them are refused 
 
 for (const backend of backends) {
   test(`${backend.name}: fused dense forward/backward equal the composed ones bit for bit, and the float64 reference`, () => {
-    for (const [rows, K, U, bias, withDx] of [[1, 1, 1, true, true], [7, 5, 3, true, true], [5, 9, 16, true, true], [9, 4, 24, true, true], [64, 33, 65, false, true], [130, 64, 17, true, false]] as const) {
+    for (const [rows, K, U, bias, withDx] of [[1, 1, 1, true, true], [7, 5, 3, true, true], [5, 9, 16, true, true], [9, 4, 24, true, true], [64, 33, 65, false, true], [130, 64, 17, true, false],
+      // K = 1100 inputs (the forward product, from the bias, in two parts of K), 1100 rows (dW's).
+      [20, 1100, 19, true, true], [1100, 24, 9, true, true]] as const) {
       const what = `${backend.name} rows ${rows} K ${K} U ${U}${bias ? '' : ' no-bias'}${withDx ? '' : ' no-dx'}`;
       const make = (dtype: Dtype): { f: DenseForwardArgs; b: DenseBackwardArgs } => {
         const x = arr(rows * K, 21, 1, dtype), w = arr(K * U, 22, 0.5, dtype);

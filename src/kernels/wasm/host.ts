@@ -32,6 +32,7 @@ import { gateWidth, isResident } from '../types.js';
 export interface CoreExports {
   heap_base(): number;
   packed_bytes(K: number, N: number): number;
+  gemm_scratch_bytes(M: number, N: number, K: number): number;
   gemm(...a: number[]): void;
   seq_forward_scratch_bytes(kind: number, resetAfter: number, B: number, H: number): number;
   seq_backward_scratch_bytes(kind: number, B: number, H: number): number;
@@ -324,7 +325,7 @@ export abstract class WasmHost implements Backend {
     this.session(par, (mt) => {
       this.reset();
       const pA = this.alloc(aLen * 4), pB = this.alloc(bLen * 4), pC = this.alloc(cLen * 4);
-      const pP = this.alloc(this.k.packed_bytes(Math.max(K, 0), N));
+      const pP = this.alloc(this.k.gemm_scratch_bytes(M, N, K));
       const { f32 } = this.commit();
       f32.set(a.subarray(0, aLen), pA >> 2);
       f32.set(b.subarray(0, bLen), pB >> 2);
@@ -402,7 +403,7 @@ export abstract class WasmHost implements Backend {
       this.reset();
       // With a table the loop reads its projected rows through the ids (no T·B rows of xg).
       const pX = this.alloc(U * I * 4), pXg = this.alloc(U * G * 4), pIds = table ? this.alloc(TB * 4) : 0;
-      const pP = this.alloc(this.k.packed_bytes(I, G)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
+      const pP = this.alloc(this.k.gemm_scratch_bytes(U, G, I)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
       // Nothing kept for backward (predict, evaluate): the slim loop.
       const L = this.layoutForward(args, mt && parS, pW, resident, !resident && !cache);
       const pStage = isBatchFirst(args) && !table ? this.alloc(TB * I * 4) : 0;
@@ -451,7 +452,7 @@ export abstract class WasmHost implements Backend {
       const L = this.layoutBackward(args, mt && parS, pW, resident);
       const pX = this.alloc(U * I * 4), pDx = this.alloc(U * I * 4);
       const pDWih = this.alloc(G * I * 4), pDWhh = this.alloc(G * H * 4), pDb = this.alloc(2 * G * 4);
-      const pP = this.alloc(Math.max(this.k.packed_bytes(U, I), this.k.packed_bytes(TB, H), this.k.packed_bytes(G, I)));
+      const pP = this.alloc(Math.max(this.k.gemm_scratch_bytes(G, I, U), this.k.gemm_scratch_bytes(G, H, TB), this.k.gemm_scratch_bytes(U, I, G)));
       const pStage = isBatchFirst(args) && !table ? this.alloc(TB * I * 4) : 0;
       const pS = table ? this.alloc(U * G * 4) : 0, pIds = table ? this.alloc(TB * 4) : 0;
       const { f32, i32 } = this.commit();
@@ -511,7 +512,7 @@ export abstract class WasmHost implements Backend {
       const pW = this.weightPtr(w, K * U);
       this.reset();
       const pX = this.alloc(rows * K * 4), pZ = this.alloc(rows * U * 4);
-      const pP = this.alloc(this.k.packed_bytes(K, U)), pB = b ? this.alloc(padTo8(U) * 4) : 0;
+      const pP = this.alloc(this.k.gemm_scratch_bytes(rows, U, K)), pB = b ? this.alloc(padTo8(U) * 4) : 0;
       const { f32 } = this.commit();
       f32.set(x.subarray(0, rows * K), pX >> 2);
       if (b) f32.set(b.subarray(0, U), pB >> 2); // rows start from the bias (in the GEMM's registers)
@@ -535,7 +536,7 @@ export abstract class WasmHost implements Backend {
       this.reset();
       const pX = this.alloc(rows * K * 4), pDz = this.alloc(rows * U * 4);
       const pDW = this.alloc(K * U * 4), pDb = this.alloc(U * 4), pDx = dx ? this.alloc(rows * K * 4) : 0;
-      const pP = this.alloc(Math.max(this.k.packed_bytes(rows, U), this.k.packed_bytes(U, K)));
+      const pP = this.alloc(Math.max(this.k.gemm_scratch_bytes(K, U, rows), this.k.gemm_scratch_bytes(rows, K, U)));
       const { f32 } = this.commit();
       f32.set(x.subarray(0, rows * K), pX >> 2);
       f32.set(dz.subarray(0, rows * U), pDz >> 2);
