@@ -704,19 +704,7 @@ function gemm_part(
 
 /** C[r, 0..N) += Q[r, 0..N) for rows [r0, r1) (Q's row stride N). */
 function add_rows(C: usize, ldc: i32, Q: usize, N: i32, r0: i32, r1: i32): void {
-  const n4 = N & ~3;
-  for (let r = r0; r < r1; r++) {
-    const c = C + <usize>r * (<usize>ldc << 2), q = Q + <usize>r * (<usize>N << 2);
-    let j = 0;
-    for (; j < n4; j += 4) {
-      const o = <usize>j << 2;
-      v128.store(c + o, f32x4.add(v128.load(c + o), v128.load(q + o)));
-    }
-    for (; j < N; j++) {
-      const o = <usize>j << 2;
-      store<f32>(c + o, load<f32>(c + o) + load<f32>(q + o));
-    }
-  }
+  for (let r = r0; r < r1; r++) add_row(C + <usize>r * (<usize>ldc << 2), Q + <usize>r * (<usize>N << 2), N);
 }
 
 /**
@@ -1285,7 +1273,7 @@ function fwd_gates(
   }
 }
 
-/** dh += dOut row (vectorized with a scalar tail). */
+/** dst[0..n) += src[0..n) (vectorized with a scalar tail). */
 function add_row(dst: usize, src: usize, n: i32): void {
   let j = 0;
   for (; j + 4 <= n; j += 4) {
