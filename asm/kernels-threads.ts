@@ -203,7 +203,35 @@ export function gemm_mt(
   tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,
   A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize,
 ): void {
-  if (M <= 0 || N <= 0) return; // both threads return: same arguments
+  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, 0, 0, 0, 0, 0, 0);
+}
+
+/**
+ * gemm_mt, and scatter_add_rows(src, ids, n, w, dst, rows) as the first chunk of the products'
+ * phase: the main thread sums the gate gradients per table row (a pass over memory, the worker
+ * idle while it ran alone) while the worker starts on the product, then joins it. Both must be
+ * independent: the scatter reads src and writes dst only, which the product neither writes nor
+ * reads. The results are those of the scatter, then the gemm.
+ */
+export function gemm_scatter_mt(
+  tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,
+  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize,
+  src: usize, ids: usize, n: i32, w: i32, dst: usize, rows: i32,
+): void {
+  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, src, ids, n, w, dst, rows);
+}
+
+/** gemm_mt with an optional side job (src != 0: see gemm_scatter_mt). */
+function gemm_run(
+  tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,
+  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize,
+  src: usize, ids: usize, n: i32, w: i32, dst: usize, rows: i32,
+): void {
+  const side = src != 0 ? 1 : 0;
+  if (M <= 0 || N <= 0) { // both threads return (same arguments), thread 0 after the side job
+    if (side && tid == 0) scatter_add_rows(src, ids, n, w, dst, rows);
+    return;
+  }
   const np = (N + 7) >> 3;
   const ppc = max(1, (np + 15) / 16); // panels per packing chunk
   const n0 = K > 0 ? (np + ppc - 1) / ppc : 0;
@@ -215,8 +243,8 @@ export function gemm_mt(
   for (let c = claim(sync, tid, 0, n0); c >= 0; c = claim(sync, tid, 0, n0)) {
     const p0 = c * ppc, p1 = min(np, p0 + ppc);
     const j0 = p0 << 3;
-    const src = transB ? B + <usize>j0 * ldbB : B + (<usize>j0 << 2);
-    pack_b_nr8(transB, K, min(N, p1 << 3) - j0, src, ldb, P + <usize>p0 * <usize>K * 32);
+    const bsrc = transB ? B + <usize>j0 * ldbB : B + (<usize>j0 << 2);
+    pack_b_nr8(transB, K, min(N, p1 << 3) - j0, bsrc, ldb, P + <usize>p0 * <usize>K * 32);
     chunk_done(sync, tid);
   }
   wait_done(sync, tid, n0);
@@ -224,35 +252,43 @@ export function gemm_mt(
   const rs: usize = transA ? 4 : ldaB;
   const ks: usize = transA ? ldaB : 4;
   if (k_split(M, K)) {
-    // A long K in two parts (see gemm_part), each in four blocks of rows: phase 1, thread 0 takes
-    // part 0's blocks from the front and thread 1 part 1's from the back (each its own part, more
-    // only from a late partner); phase 2 sums part 1 into C by blocks of rows.
+    // A long K in two parts (see gemm_part), each in blocks of rows (four; eight after a side
+    // job, whose thread then takes fewer): phase 1, thread 0 takes part 0's blocks from the front
+    // and thread 1 part 1's from the back (each its own part, more only from a late partner);
+    // phase 2 sums part 1 into C by blocks of rows.
     const Q = P + align64(packed_bytes(K, N));
-    const rb = (((M + 3) >> 2) + 3) / 4 * 4, nb = (M + rb - 1) / rb;
-    for (let c = claim(sync, tid, 1, 2 * nb); c >= 0; c = claim(sync, tid, 1, 2 * nb)) {
-      const p = c / nb, m0 = (c % nb) * rb;
-      gemm_part(p, m0, min(rb, M - m0), N, K, A, rs, ks, P, C, ldc, accumulate, bias, Q);
+    const qs = side ? 8 : 4;
+    const rb = (((M + 3) >> 2) + qs - 1) / qs * 4, nb = (M + rb - 1) / rb, n1k = side + 2 * nb;
+    for (let c = claim(sync, tid, 1, n1k); c >= 0; c = claim(sync, tid, 1, n1k)) {
+      if (c < side) scatter_add_rows(src, ids, n, w, dst, rows);
+      else {
+        const p = (c - side) / nb, m0 = ((c - side) % nb) * rb;
+        gemm_part(p, m0, min(rb, M - m0), N, K, A, rs, ks, P, C, ldc, accumulate, bias, Q);
+      }
       chunk_done(sync, tid);
     }
-    wait_done(sync, tid, n0 + 2 * nb);
+    wait_done(sync, tid, n0 + n1k);
     const r2 = max(4, (M + 15) >> 4), n2 = (M + r2 - 1) / r2;
     for (let c = claim(sync, tid, 2, n2); c >= 0; c = claim(sync, tid, 2, n2)) {
       add_rows(C, ldc, Q, N, c * r2, min(M, (c + 1) * r2));
       chunk_done(sync, tid);
     }
-    wait_done(sync, tid, n0 + 2 * nb + n2);
+    wait_done(sync, tid, n0 + n1k + n2);
     return;
   }
   const ldcB = <usize>ldc << 2;
-  for (let c = claim(sync, tid, 1, n1); c >= 0; c = claim(sync, tid, 1, n1)) {
-    const m0 = c * rpc, m = min(M, m0 + rpc) - m0;
-    // Aᵀ keeps to 4-row tiles here: with two threads, 5-row tiles measured 5-10% slower on the
-    // narrow weight-gradient products (1024x64x2048: 55 against 60 GFLOP/s) and no faster on wide
-    // ones, though 0-6% faster on one thread; other packing orders did not help. Cause not found.
-    gemm_packed(m, N, K, A + <usize>m0 * rs, rs, ks, P, <usize>K * 32, C + <usize>m0 * ldcB, ldc, accumulate, accumulate ? 0 : bias, !transA);
+  for (let c = claim(sync, tid, 1, side + n1); c >= 0; c = claim(sync, tid, 1, side + n1)) {
+    if (c < side) scatter_add_rows(src, ids, n, w, dst, rows);
+    else {
+      const m0 = (c - side) * rpc, m = min(M, m0 + rpc) - m0;
+      // Aᵀ keeps to 4-row tiles here: with two threads, 5-row tiles measured 5-10% slower on the
+      // narrow weight-gradient products (1024x64x2048: 55 against 60 GFLOP/s) and no faster on
+      // wide ones, though 0-6% faster on one thread; other packing orders did not help.
+      gemm_packed(m, N, K, A + <usize>m0 * rs, rs, ks, P, <usize>K * 32, C + <usize>m0 * ldcB, ldc, accumulate, accumulate ? 0 : bias, !transA);
+    }
     chunk_done(sync, tid);
   }
-  wait_done(sync, tid, n0 + n1);
+  wait_done(sync, tid, n0 + side + n1);
 }
 
 // ---- sequences ----

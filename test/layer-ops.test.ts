@@ -213,6 +213,12 @@ function scatterRows(dx: F, ids: Int32Array, I: number, U: number, init: F | nul
 }
 
 const tableCases = cases.filter((c) => c.H !== 64 && (c.kind !== 'rnn_relu' || c.reverse));
+// T·B >= 1024 rows: dW_hh in two parts of K, with the per-table-row sums run beside it on two
+// threads (GRU without resetAfter: beside its r|z product).
+tableCases.push(
+  { kind: 'lstm', resetAfter: true, T: 130, B: 8, H: 5, I: 3, lengths: null, reverse: false, bias: true },
+  { kind: 'gru', resetAfter: false, T: 65, B: 16, H: 6, I: 4, lengths: [65, 3, 64, 0, 65, 65, 1, 2, 65, 65, 9, 65, 65, 30, 65, 65], reverse: true, bias: true },
+);
 for (const backend of backends) {
   test(`${backend.name}: input as table rows (xIds): fused = composed bit for bit; the same layer as the rows spelled out, in float64 to 1e-12; unused table rows get zero gradient`, () => {
     for (const c of tableCases) {

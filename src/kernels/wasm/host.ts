@@ -469,17 +469,17 @@ export abstract class WasmHost implements Backend {
       f32.set(dWhh.subarray(0, G * H), pDWhh >> 2);
       this.runSeqBackward(mt && parS, this.backwardArgs(args, L));
       const { pDgh } = L;
-      // The input side's gate gradients: dxg's T·B rows, or their sums per table row.
-      const pDxg = table ? pS : L.pDxg;
-      if (table) this.k.scatter_add_rows(L.pDxg, pIds, TB, G, pS, U);
-      this.runGemm(mt && parWih, [1, 0, G, I, U, pDxg, G, pX, I, pDWih, I, 1, pP, 0]);
+      // dW_hh += dghᵀ·h_prev (GRU without resetAfter: the r|z rows, then the n rows from r⊙h_prev).
       const pHprev = L.pH + (reverse ? BH * 4 : 0);
-      if (kind === 'gru' && !resetAfter) {
-        this.runGemm(mt && parWhh, [1, 0, 2 * H, H, TB, pDgh, G, pHprev, H, pDWhh, H, 1, pP, 0]);
-        this.runGemm(mt && parWhh, [1, 0, H, H, TB, pDgh + 2 * H * 4, G, L.pAux, H, pDWhh + 2 * H * H * 4, H, 1, pP, 0]);
-      } else {
-        this.runGemm(mt && parWhh, [1, 0, G, H, TB, pDgh, G, pHprev, H, pDWhh, H, 1, pP, 0]);
-      }
+      const split = kind === 'gru' && !resetAfter;
+      const whh = [1, 0, split ? 2 * H : G, H, TB, pDgh, G, pHprev, H, pDWhh, H, 1, pP, 0];
+      // With a table the input side's gate gradients are dxg's rows summed per table row: summed
+      // while the first dW_hh product runs (it reads neither dxg's sums nor writes dxg).
+      if (table) this.runGemmScatter(mt && parWhh, whh, [L.pDxg, pIds, TB, G, pS, U]);
+      else this.runGemm(mt && parWhh, whh);
+      if (split) this.runGemm(mt && parWhh, [1, 0, H, H, TB, pDgh + 2 * H * 4, G, L.pAux, H, pDWhh + 2 * H * H * 4, H, 1, pP, 0]);
+      const pDxg = table ? pS : L.pDxg;
+      this.runGemm(mt && parWih, [1, 0, G, I, U, pDxg, G, pX, I, pDWih, I, 1, pP, 0]);
       // LSTM and RNN: dgh is dxg, and both biases get the input side's sums.
       const ownDgh = pDgh !== L.pDxg;
       if (dbih) {
@@ -786,6 +786,16 @@ export abstract class WasmHost implements Backend {
 
   protected runGemm(_mt: boolean, args: number[]): void {
     this.k.gemm(...args);
+  }
+
+  /**
+   * scatter_add_rows(...scatterArgs), then gemm(...gemmArgs): two independent kernels (the
+   * scatter's source and destination are neither read nor written by the product). The threaded
+   * backend runs the scatter on the main thread while the worker starts on the product.
+   */
+  protected runGemmScatter(_mt: boolean, gemmArgs: number[], scatterArgs: number[]): void {
+    this.k.scatter_add_rows(...(scatterArgs as [number, number, number, number, number, number]));
+    this.k.gemm(...gemmArgs);
   }
 
   protected runSeqForward(_mt: boolean, args: number[]): void {
