@@ -421,8 +421,10 @@ export function seq_forward_mt(
 
   // Phase 0: pack W_hhᵀ for each chunk's units in each gate block (rows g*H + j of W_hh).
   // Batch 1 reads W_hh as it lies (gemv): nothing to pack, and its short steps claim runs of
-  // chunks (a third of what is left; at 8 chunks a step takes about 5 claims instead of 8).
-  const gemv1row = B == 1, den = gemv1row ? 3 : 0;
+  // chunks (half of what is left: at 8 chunks 4, 2, 1 and 1 — four claims, each a round trip of
+  // the claim word between the cores, instead of 8; a third of what is left measured 3-7% slower
+  // on W5a, 16 chunks by halves 0.5%).
+  const gemv1row = B == 1, den = gemv1row ? 2 : 0;
   if (!gemv1row) {
     target = nc;
     for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
