@@ -482,7 +482,7 @@ function markdown(report: Report): string {
   L.push(`- CPU: ${m.cpuModel} (${m.cpuFlags}), ${m.cores} cores, ${m.memoryGiB} GiB; no GPU`);
   L.push(`- Node.js ${m.node}; ${m.python}`);
   L.push(`- rnnkit ${m.rnnkit}; ${Object.entries(report.packages).map(([k, v]) => `${k} ${v}`).join(', ')}${report.torch ? `; PyTorch ${report.torch.version} with ${report.torch.blas ?? 'unknown BLAS'}` : ''}`);
-  L.push(`- Load average (1 / 5 / 15 min) at start: ${report.loadAvgStart.join(' / ')}; at end: ${report.loadAvgEnd.join(' / ')}.${busy ? ` **The machine was shared and busy** (other engineers' training runs): no process got a full core (see CPU/wall), so absolute numbers are below a quiet machine's and noisy. The ratios, measured interleaved under the same load, are what to read; multi-threaded settings gain little or lose under such load.` : ''}`);
+  L.push(`- Load average (1 / 5 / 15 min) at start: ${report.loadAvgStart.join(' / ')}; at end: ${report.loadAvgEnd.join(' / ')}.${busy ? ` **The 1-minute load was above ${0.75 * m.cores} at the start**: something else was running, or had just run (the load average trails by a minute or more), so absolute numbers may be below a quiet machine's; the CPU/wall column shows the cores each process actually kept busy. The ratios, measured interleaved under the same conditions, are what to read.` : ''}`);
   if ((report.rnnkitBuilds?.length ?? 0) > 1) L.push(`- **rnnkit's dist/src was rebuilt during the run** (by other work on the shared machine; builds dated ${report.rnnkitBuilds!.join(', ')}): its rows may come from different builds.`);
   L.push('');
   L.push('## Method', '');
