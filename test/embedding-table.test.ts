@@ -98,6 +98,15 @@ lmCase('char model, LSTM, small vocabulary', 11, 5, tokens(8, 6, 11, 1), () => [
     ],
   });
 }
+{
+  // Rows 24 floats wide (copied a row at a time), 40 distinct tokens of a 300-word vocabulary
+  // (numbered in vocabulary order by a pass over the vocabulary).
+  const r = rnn.rng(8);
+  const pool = Array.from({ length: 40 }, () => r.int(300));
+  lmCase('distinct rows 24 wide of a 300-word vocabulary', 300, 24, tokens(6, 12, 40, 7).map((s) => s.map((v) => pool[v]!)), () => [
+    rnn.layers.lstm({ units: 5, returnSequences: true, seed: 24 }),
+  ], 23, true, 9);
+}
 lmCase('SimpleRNN with goBackwards, sum-merged bidirectional after it', 13, 4, tokens(5, 8, 13, 3), () => [
   rnn.layers.simpleRNN({ units: 6, returnSequences: true, goBackwards: true, seed: 9 }),
   rnn.layers.bidirectional({ layer: rnn.layers.lstm({ units: 3, returnSequences: true, seed: 10 }), mergeMode: 'sum' }),

@@ -199,9 +199,15 @@ export class Embedding implements Layer {
     const whole = V <= most && 4 * V <= 5 * rows;
     if (rows <= most && !whole) {
       // Table rows in vocabulary order: the embedding's rows, and below their gradient's, are
-      // then read and written in memory order rather than at random.
-      distinct.sort();
-      for (let u = 0; u < rows; u++) rowOf[distinct[u]!] = u;
+      // then read and written in memory order rather than at random. Numbered by a pass over the
+      // vocabulary unless it is much larger than the rows (W3's 7,200 of 10,000: 0.39 ms for all
+      // of tableRows, against 1.17 with Int32Array.prototype.sort; an ad-hoc timing).
+      if (V <= 16 * rows) {
+        for (let v = 0, u = 0; v < V; v++) if (rowOf[v]! >= 0) { rowOf[v] = u; distinct[u++] = v; }
+      } else {
+        distinct.sort();
+        for (let u = 0; u < rows; u++) rowOf[distinct[u]!] = u;
+      }
       for (let i = 0; i < n; i++) rowIds[i] = rowOf[ids[i]!]!;
     }
     for (let u = 0; u < rows; u++) rowOf[distinct[u]!] = -1; // back to all -1 for the next call
@@ -214,10 +220,15 @@ export class Embedding implements Layer {
     }
     if (this.tableBuf.length < rows * D) this.tableBuf = new Float32Array(Math.ceil(rows * 1.25) * D);
     const table = this.tableBuf.subarray(0, rows * D);
-    // Rows are short (tens of floats): a plain loop beats a subarray + set call per row.
-    for (let u = 0, o = 0; u < rows; u++) {
-      const s = distinct[u]! * D;
-      for (let j = 0; j < D; j++, o++) table[o] = W[s + j]!;
+    // Rows of up to 16 floats by a plain loop, longer ones by a subarray + set per row (ad hoc,
+    // 7,200 rows: 8 floats 0.14 against 0.60 ms, 64 floats 1.04 against 0.60, 128 1.37 against 0.36).
+    if (D <= 16) {
+      for (let u = 0, o = 0; u < rows; u++) {
+        const s = distinct[u]! * D;
+        for (let j = 0; j < D; j++, o++) table[o] = W[s + j]!;
+      }
+    } else {
+      for (let u = 0; u < rows; u++) table.set(W.subarray(distinct[u]! * D, (distinct[u]! + 1) * D), u * D);
     }
     this.tableIds = distinct;
     return { ids: rowIds, table, rows, shape, mask };
