@@ -216,7 +216,8 @@ export function fma_peak(n: i32, xs: f32, ys: f32): f32 {
 // other larger tiles spill (6x8, 4x12: 22-24 GFLOP/s against 4x8's 47; 3x12 fits and ran at
 // 5x8's speed but would need 12-column panels), and unrolling the k loop by two measured 40%
 // slower. 4x8 is kept for the per-step products of small row groups, the rows after the 5-row
-// tiles, Aᵀ products on two threads (see gemm_mt) and the whole plain-SIMD build (see rows_5).
+// tiles, Aᵀ products split by rows on two threads (see gemm_mt) and the whole plain-SIMD build
+// (see rows_5).
 // Per k step of 4x8: two panel vectors, four broadcast A elements (v128.load32_splat), 8
 // multiply-adds.
 //
