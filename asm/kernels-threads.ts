@@ -330,50 +330,35 @@ export function seq_forward_mt_scratch_bytes(kind: i32, resetAfter: bool, B: i32
 }
 
 /**
- * One unit chunk (c) of forward step s, every batch row: the recurrent products of the chunk's
- * units in the first `nFirst` gate blocks (the product's input hIn — h_prev, or aux for `nOnly` —
- * packed in Ap, or read as it lies by gemv at batch 1),
- * then the fused gate pass of those units (fwd_gates). `nOnly`: GRU without resetAfter's second
- * product — the n block from aux = r ⊙ h_prev, then the candidate pass.
+ * Units [c0·U, c1·U) of forward step s (chunks c0 <= c < c1), every batch row: the recurrent
+ * products of those units in the first `nFirst` gate blocks (the product's input hIn — h_prev, or
+ * aux for `nOnly` — read as it lies by gemv at batch 1, where a run of chunks is one range of
+ * units; else packed in Ap, one chunk at a time against its packed block of W_hhᵀ), then the
+ * fused gate pass of those units (fwd_gates). `nOnly`: GRU without resetAfter's second product —
+ * the n block from aux = r ⊙ h_prev, then the candidate pass.
  */
-function fwd_chunk(
+function fwd_chunks(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
   xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
   ch: usize, cc: usize, cgates: usize, caux: usize,
-  c: i32, U: i32, nFirst: i32, nOnly: bool, hIn: usize, gh: usize, Ap: usize, P: usize, blk: usize,
+  c0: i32, c1: i32, U: i32, nFirst: i32, nOnly: bool, hIn: usize, gh: usize, Ap: usize, P: usize, blk: usize,
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
   const H4 = <usize>H << 2;
-  const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0;
-  const gEnd = nOnly ? 3 : nFirst;
-  for (let g = nOnly ? 2 : 0; g < gEnd; g++) {
-    const col = <usize>g * H + j0;
+  const j0 = c0 * U, j1 = min(H, c1 * U);
+  const gStart = nOnly ? 2 : 0, gEnd = nOnly ? 3 : nFirst;
+  for (let g = gStart; g < gEnd; g++) {
     if (B == 1) {
-      gemv(w, H, whh + col * H4, H, hIn, gh + (col << 2), Ap);
+      const col = <usize>g * H + j0;
+      gemv(j1 - j0, H, whh + col * H4, H, hIn, gh + (col << 2), Ap);
     } else {
-      gemm_prepacked(B, w, H, Ap, P + <usize>(c * nb + g) * blk, <usize>H * 32, gh + (col << 2), G);
+      for (let c = c0; c < c1; c++) {
+        const col = <usize>g * H + c * U;
+        gemm_prepacked(B, min(H, (c + 1) * U) - c * U, H, Ap, P + <usize>(c * nb + g) * blk, <usize>H * 32, gh + (col << 2), G);
+      }
     }
   }
   fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, 0, B, j0, j1, nOnly);
-}
-
-/**
- * Batch 1: units [j0, j1) of forward step s, as fwd_chunk computes a chunk's (gemv on W_hh's rows
- * of those units in each gate block, then the gate pass), for a run of chunks at once.
- */
-function fwd_units_gemv(
-  kind: i32, resetAfter: bool, T: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
-  xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
-  ch: usize, cc: usize, cgates: usize, caux: usize,
-  j0: i32, j1: i32, nFirst: i32, nOnly: bool, hIn: usize, gh: usize, part: usize,
-): void {
-  const H4 = <usize>H << 2;
-  const gEnd = nOnly ? 3 : nFirst;
-  for (let g = nOnly ? 2 : 0; g < gEnd; g++) {
-    const col = <usize>g * H + j0;
-    gemv(j1 - j0, H, whh + col * H4, H, hIn, gh + (col << 2), part);
-  }
-  fwd_gates(kind, resetAfter, T, 1, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, 0, 1, j0, j1, nOnly);
 }
 
 /**
@@ -475,19 +460,12 @@ export function seq_forward_mt(
       if (gemv1row) touched = touch_lines(hIn, H4);
       for (let c0 = claim(sync, tid, phase, nc, den); c0 >= 0; c0 = claim(sync, tid, phase, nc, den)) {
         const run = claimedRun;
-        if (gemv1row) {
-          fwd_units_gemv(kind, resetAfter, T, H, lengths, reverse, slim, s, xg, xids, whh, bhn, out, ldOut4, outStep4,
-            ch, cc, cgates, caux, c0 * U, min(H, (c0 + run) * U), nFirst, nOnly, hIn, gh, Ap);
-        } else {
-          if (!packed) {
-            pack_a_all(B, H, hIn, H4, 4, Ap);
-            packed = true;
-          }
-          for (let c = c0; c < c0 + run; c++) {
-            fwd_chunk(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, whh, bhn, out, ldOut4, outStep4,
-              ch, cc, cgates, caux, c, U, nFirst, nOnly, hIn, gh, Ap, scratch, blk);
-          }
+        if (!gemv1row && !packed) {
+          pack_a_all(B, H, hIn, H4, 4, Ap);
+          packed = true;
         }
+        fwd_chunks(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, whh, bhn, out, ldOut4, outStep4,
+          ch, cc, cgates, caux, c0, c0 + run, U, nFirst, nOnly, hIn, gh, Ap, scratch, blk);
         chunk_done(sync, tid, run);
       }
       wait_done(sync, tid, target);
