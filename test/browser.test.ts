@@ -16,14 +16,16 @@ function workload(rnn: typeof import('../src/browser.js')): Record<string, numbe
   const lstm = new rnn.LSTM({ inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, seed: 5 });
   const x = new rnn.Tensor(Float32Array.from({ length: 5 * 2 * 3 }, (_, i) => Math.sin(i)), [5, 2, 3]);
   const y = lstm.forward(x, { lengths: [5, 3] }).output.data;
-  // GRU training, batch 12 (two threads: groups of rows) and batch 1 (hidden units per step).
+  // GRU training, batch 12 (two threads: groups of rows) and batch 1 (hidden units per step);
+  // then batch 32 with 64 units, long enough that the worker takes part before the main thread
+  // has done it all (the small calls alone often finish on the main thread first).
   const out: Record<string, number[]> = { lstm: Array.from(y) };
-  for (const B of [12, 1]) {
-    const gru = new rnn.GRU({ inputSize: 6, hiddenSize: 20, seed: 7 });
+  for (const [B, H] of [[12, 20], [1, 20], [32, 64]] as const) {
+    const gru = new rnn.GRU({ inputSize: 6, hiddenSize: H, seed: 7 });
     const xb = new rnn.Tensor(Float32Array.from({ length: 7 * B * 6 }, (_, i) => Math.cos(i * 0.7)), [7, B, 6]);
     const o = gru.forward(xb).output;
     gru.zeroGrad();
-    gru.backward(new rnn.Tensor(Float32Array.from({ length: 7 * B * 20 }, (_, i) => Math.sin(i * 0.3)), [7, B, 20]));
+    gru.backward(new rnn.Tensor(Float32Array.from({ length: 7 * B * H }, (_, i) => Math.sin(i * 0.3)), [7, B, H]));
     out[`gru${B}`] = Array.from(o.data);
     out[`gru${B}grad`] = Array.from(gru.params.grad);
   }
