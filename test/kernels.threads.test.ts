@@ -15,6 +15,7 @@ import { loadWasmBackend, wasmVariants, type WasmBackend, type WasmVariant } fro
 import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/wasm/threaded.js';
 import { getBackend, getThreads, referenceBackend, setBackend, setThreads } from '../src/kernels/index.js';
 import { GRU, LSTM } from '../src/layers/recurrent.js';
+import { getOptimizer } from '../src/optim/index.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { assertWithin, gemmTolerance, nanArray, prng, randArray } from './kernel-helpers.js';
 
@@ -53,12 +54,12 @@ after(() => {
 // ---------------------------------------------------------------------------------------------
 
 /** Bit-identical (NaN bit patterns aside): the threaded kernels must equal the single-threaded ones. */
-function assertSame(got: Float32Array, want: Float32Array, what: string): void {
+function assertSame(got: Float32Array, want: Float32Array, what: string, names = ['two threads', 'one thread']): void {
   assert.equal(got.length, want.length, `${what}: length`);
   for (let i = 0; i < want.length; i++) {
     const g = got[i]!, w = want[i]!;
     if (Object.is(g, w) || (Number.isNaN(g) && Number.isNaN(w))) continue;
-    assert.fail(`${what}[${i}]: two threads ${g}, one thread ${w}`);
+    assert.fail(`${what}[${i}]: ${names[0]} ${g}, ${names[1]} ${w}`);
   }
 }
 
@@ -319,6 +320,63 @@ for (const s of setups) {
       assertSame(two.hN, one.hN, `${label}: hN`);
       assertSame(two.dx, one.dx, `${label}: dx`);
       for (const [k, g] of Object.entries(one.grads)) assertSame(two.grads[k] as Float32Array, g as Float32Array, `${label}: grad ${k}`);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adam's update in the backends: the JavaScript loop's results, bit for bit
+// ---------------------------------------------------------------------------------------------
+
+/** `steps` Adam steps with `cfg` on a copy of p0 under backend `be` (the reference runs optimizers.ts' loop). */
+function adamRun(be: Backend, cfg: Record<string, number | boolean | string>, p0: Float32Array, grads: Float32Array[]) {
+  const prev = getBackend();
+  setBackend(be);
+  try {
+    const opt = getOptimizer(cfg.decoupled ? 'adamw' : 'adam', Object.fromEntries(Object.entries(cfg).filter(([k]) => k !== 'decoupled')));
+    const p = p0.slice();
+    for (const g of grads) opt.step(p, g);
+    return { p, slots: opt.getState().slots as Record<string, Float32Array> };
+  } finally {
+    setBackend(prev);
+  }
+}
+
+for (const s of setups) {
+  test(`${s.variant}: Adam's update (one thread, two threads forced and gated) equals the JavaScript loop bit for bit`, TIMEOUT, () => {
+    const elementwise = ThreadedWasmBackend.createSync({ variant: s.variant, elementwiseMin: 0, timeoutMs: 20_000 });
+    try {
+      const rnd = prng(41);
+      // Odd lengths (the scalar tail), one above the default two-thread gate of 2^16 values.
+      for (const n of [1, 7, 1001, 70_001]) {
+        const p0 = randArray(n, rnd);
+        const grads = [0, 1, 2].map(() => randArray(n, rnd, 0.05));
+        // Extremes: zero, huge (v overflows float32), tiny and non-finite gradients; a NaN weight.
+        if (n > 6) {
+          grads[1]![0] = 0; grads[1]![1] = 3e25; grads[1]![2] = -1e-30; grads[2]![3] = Infinity; grads[2]![4] = NaN; p0[5] = NaN;
+        }
+        for (const cfg of <Record<string, number | boolean | string>[]>[
+          {}, { amsgrad: true, weightDecay: 0.01 }, { learningRate: 0.01, epsilonMode: 'torch', epsilon: 1e-8, beta1: 0.5, beta2: 0.9 },
+          { decoupled: true, amsgrad: true, weightDecay: 0.1, learningRate: 0.05 },
+        ]) {
+          const want = adamRun(referenceBackend, cfg, p0, grads);
+          for (const [label, be] of [['one thread', s.single], ['two threads', elementwise], ['gated', s.gated]] as const) {
+            const before = elementwise.calls.threaded;
+            const got = adamRun(be, cfg, p0, grads);
+            const tag = `${label} n=${n} ${JSON.stringify(cfg)}`;
+            if (be === elementwise) assert.ok(elementwise.calls.threaded > before, `${tag}: ran on two threads`);
+            assertSame(got.p, want.p, `${tag}: params`, ['kernel', 'JavaScript loop']);
+            for (const [k, slot] of Object.entries(want.slots)) assertSame(got.slots[k]!, slot, `${tag}: slot ${k}`, ['kernel', 'JavaScript loop']);
+          }
+        }
+      }
+      const be = s.single;
+      assert.throws(() => be.adamUpdate({
+        params: new Float32Array(4), grads: new Float32Array(3), m: new Float32Array(4), v: new Float32Array(4), vh: null,
+        beta1: 0.9, beta2: 0.999, alpha: 1e-3, epsilon: 1e-7, l2: 0, shrink: 1,
+      }), /adam grads has 3 values, params 4/);
+    } finally {
+      elementwise.terminate();
     }
   });
 }

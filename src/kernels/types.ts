@@ -269,6 +269,30 @@ export interface Backend {
    * log Σ_j exp(x[r, j]) in float64; kernels/layer-ops.ts has the reference.
    */
   softmaxRows?(x: Float32Array, y: Float32Array, rows: number, k: number, lse: Float64Array): void;
+  /**
+   * Optional: Adam's update of float32 flat buffers in place; the results must be those of the
+   * loop in optim/optimizers.ts (Adam.step) bit for bit.
+   */
+  adamUpdate?(a: AdamUpdateArgs): void;
+}
+
+/**
+ * One Adam step over flat float32 buffers of equal length: params, grads, the slots m and v, and
+ * vh with amsgrad (else null). Per element, in float64: g' = g + l2·p; m = beta1·m + (1 - beta1)·g';
+ * v = beta2·v + (1 - beta2)·g'·g'; [vh = max(vh, v), used as v below]; p = p·shrink − alpha·m / (√v + epsilon).
+ */
+export interface AdamUpdateArgs {
+  params: Float32Array;
+  grads: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  vh: Float32Array | null;
+  beta1: number;
+  beta2: number;
+  alpha: number;
+  epsilon: number;
+  l2: number;
+  shrink: number;
 }
 
 export function allocCache<A extends F>(

@@ -48,7 +48,11 @@
 //       epsilonMode 'keras': p <- p - lr * g / sqrt(a + epsilon)
 //       epsilonMode 'torch': p <- p - lr * g / (sqrt(a) + epsilon)
 //
-// All arithmetic is done in JS doubles and stored back into the buffers' element type.
+// All arithmetic is done in JS doubles and stored back into the buffers' element type. Adam over
+// float32 buffers runs in the float32 backend when it has the kernel (adamUpdate: WebAssembly,
+// on two threads from 2^16 values), with the same double arithmetic in the same order, so the
+// results are the loop's below bit for bit.
+import { getBackend } from '../kernels/index.js';
 import type { F } from '../kernels/types.js';
 
 export type EpsilonMode = 'keras' | 'torch';
@@ -339,7 +343,11 @@ export class Adam extends BaseOptimizer {
     const l2 = this.decoupled ? 0 : this.weightDecay;
     const shrink = this.decoupled ? 1 - lr * this.weightDecay : 1;
     const m = this.slots.momentum!, v = this.slots.velocity!;
-    if (this.amsgrad) {
+    const be = getBackend(), vhs = this.amsgrad ? this.slots.velocityHat! : null;
+    if (be.adamUpdate && params instanceof Float32Array && grads instanceof Float32Array && m instanceof Float32Array &&
+      v instanceof Float32Array && (vhs === null || vhs instanceof Float32Array)) {
+      be.adamUpdate({ params, grads, m, v, vh: vhs, beta1: b1, beta2: b2, alpha, epsilon: e, l2, shrink });
+    } else if (this.amsgrad) {
       const vh = this.slots.velocityHat!;
       for (let i = 0; i < n; i++) {
         const p = params[i]!;

@@ -23,7 +23,7 @@ import {
 } from '../layer-ops.js';
 import { seqBackwardRef, seqForwardRef } from '../reference.js';
 import type {
-  Backend, CellKind, DenseBackwardArgs, DenseForwardArgs, F, LayerBackwardArgs, LayerForwardArgs, ResidentCache, SeqBackwardArgs,
+  AdamUpdateArgs, Backend, CellKind, DenseBackwardArgs, DenseForwardArgs, F, LayerBackwardArgs, LayerForwardArgs, ResidentCache, SeqBackwardArgs,
   SeqCache, SeqForwardArgs,
 } from '../types.js';
 import { gateWidth, isResident } from '../types.js';
@@ -42,6 +42,7 @@ export interface CoreExports {
   scatter_add_rows(src: number, ids: number, n: number, w: number, dst: number, rows: number): void;
   softmax_rows(x: number, y: number, rows: number, k: number, sums: number): void;
   reorder_rows(src: number, dst: number, T: number, B: number, w: number, toBatchFirst: number): void;
+  adam_update(p: number, g: number, m: number, v: number, vh: number, n: number, cf: number): void;
 }
 
 export const KIND_CODE: Record<CellKind, number> = { lstm: 0, gru: 1, rnn_tanh: 2, rnn_relu: 3 };
@@ -567,6 +568,31 @@ export abstract class WasmHost implements Backend {
     for (let r = 0, s = pS >> 2; r < rows; r++, s += 2) lse[r] = f32[s]! + Math.log(f32[s + 1]!);
   }
 
+  adamUpdate(a: AdamUpdateArgs): void {
+    const p = this.f32(a.params, 'adam params'), n = p.length;
+    const bufs: [Float32Array, string][] = [[this.f32(a.grads, 'adam grads'), 'grads'], [this.f32(a.m, 'adam m'), 'm'], [this.f32(a.v, 'adam v'), 'v']];
+    if (a.vh !== null) bufs.push([this.f32(a.vh, 'adam vh'), 'vh']);
+    for (const [x, what] of bufs) {
+      if (x.length !== n) throw new RangeError(`${this.label}: adam ${what} has ${x.length} values, params ${n}`);
+    }
+    if (n === 0) return;
+    const [g, m, v] = [bufs[0]![0], bufs[1]![0], bufs[2]![0]], vh = a.vh === null ? null : bufs[3]![0];
+    this.session(this.elementwiseParallel(n), (mt) => {
+      this.reset();
+      const pP = this.alloc(n * 4), pG = this.alloc(n * 4), pM = this.alloc(n * 4), pV = this.alloc(n * 4);
+      const pVh = vh ? this.alloc(n * 4) : 0, pCf = this.alloc(64);
+      const { f32 } = this.commit();
+      f32.set(p, pP >> 2); f32.set(g, pG >> 2); f32.set(m, pM >> 2); f32.set(v, pV >> 2);
+      if (vh) f32.set(vh, pVh >> 2);
+      new Float64Array(f32.buffer, pCf, 8).set([a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.alpha, a.epsilon, a.l2, a.shrink]);
+      this.runAdam(mt, [pP, pG, pM, pV, pVh, n, pCf]);
+      p.set(f32.subarray(pP >> 2, (pP >> 2) + n));
+      m.set(f32.subarray(pM >> 2, (pM >> 2) + n));
+      v.set(f32.subarray(pV >> 2, (pV >> 2) + n));
+      if (vh) vh.set(f32.subarray(pVh >> 2, (pVh >> 2) + n));
+    });
+  }
+
   // ---- batch-first rows ----
 
   /**
@@ -784,8 +810,17 @@ export abstract class WasmHost implements Backend {
     return false;
   }
 
+  /** Whether an elementwise pass over n values (Adam) is worth two threads. */
+  protected elementwiseParallel(_n: number): boolean {
+    return false;
+  }
+
   protected runGemm(_mt: boolean, args: number[]): void {
     this.k.gemm(...args);
+  }
+
+  protected runAdam(_mt: boolean, args: number[]): void {
+    this.k.adam_update(...(args as [number, number, number, number, number, number, number]));
   }
 
   /**

@@ -35,7 +35,7 @@ import { unavailableReason, type WasmVariant } from './backend.js';
 import { wasmBase64 as relaxedThreadsBase64 } from './generated/relaxed-threads.js';
 import { wasmBase64 as simdThreadsBase64 } from './generated/simd-threads.js';
 import {
-  C_ARGS, C_DONE, C_MWAIT, C_OP, C_SEQ, C_STATE, C_TAKEN, C_WSLEEP, CTL_BYTES, OP_GEMM, OP_GEMM_SCATTER, OP_QUIT,
+  C_ARGS, C_DONE, C_MWAIT, C_OP, C_SEQ, C_STATE, C_TAKEN, C_WSLEEP, CTL_BYTES, OP_ADAM, OP_GEMM, OP_GEMM_SCATTER, OP_QUIT,
   OP_SEQ_BACKWARD, OP_SEQ_FORWARD, S_ABORT, S_CANWAIT, S_CLAIM_LO, S_CLAIM_PHASE, S_DONE, S_SLICES, S_SPIN, S_WORKER_CHUNKS,
   ST_DEAD, ST_READY, ST_STARTING,
   SYNC_BYTES, type WorkerInit,
@@ -57,6 +57,8 @@ export interface ThreadedOptions {
   seqMinWork?: number;
   /** Sequence calls with fewer hidden units H than this run on one thread (default 16; units are split by 8s). */
   seqMinHidden?: number;
+  /** Optimiser steps (Adam) over fewer values than this run on one thread (default 2^16). */
+  elementwiseMin?: number;
   /** Spin iterations before a waiting thread sleeps (barriers, hand-over, idle worker). */
   spin?: number;
   /** A worker silent for this long is given up (the call is then recomputed on one thread). */
@@ -67,7 +69,7 @@ export interface ThreadedOptions {
 
 type Opts = Required<Omit<ThreadedOptions, 'variant' | 'workerUrl'>>;
 const DEFAULTS: Opts = {
-  gemmMinWork: 2 ** 23, gemmMinRows: 8, seqMinWork: 2 ** 17, seqMinHidden: 16, spin: 20000, timeoutMs: 30000,
+  gemmMinWork: 2 ** 23, gemmMinRows: 8, seqMinWork: 2 ** 17, seqMinHidden: 16, elementwiseMin: 2 ** 16, spin: 20000, timeoutMs: 30000,
 };
 
 /** The exports of the threaded build (pointers are byte addresses into the shared memory). */
@@ -76,6 +78,7 @@ interface ThreadedExports extends CoreExports {
   set_thread_scratch(p: number): void;
   gemm_mt(...a: number[]): void;
   gemm_scatter_mt(...a: number[]): void;
+  adam_mt(...a: number[]): void;
   seq_forward_mt_scratch_bytes(kind: number, resetAfter: number, B: number, H: number): number;
   seq_backward_mt_scratch_bytes(kind: number, B: number, H: number): number;
   seq_forward_mt(...a: number[]): void;
@@ -478,6 +481,15 @@ export class ThreadedWasmBackend extends WasmHost {
 
   protected override seqParallel(B: number, G: number, H: number): boolean {
     return H >= this.options.seqMinHidden && B * G * H >= this.options.seqMinWork;
+  }
+
+  protected override elementwiseParallel(n: number): boolean {
+    return n >= this.options.elementwiseMin;
+  }
+
+  protected override runAdam(mt: boolean, args: number[]): void {
+    if (mt) this.both(OP_ADAM, this.kt.adam_mt, args);
+    else super.runAdam(false, args);
   }
 
   protected override runGemm(mt: boolean, args: number[]): void {
