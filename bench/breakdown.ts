@@ -30,6 +30,7 @@ export const KERNEL_FLOPS: Record<string, (...a: never[]) => number> = {
   denseForward: (a: DenseForwardArgs) => 2 * a.rows * a.K * a.U,
   denseBackward: (a: DenseBackwardArgs) => 2 * a.rows * a.K * a.U * (a.dx ? 2 : 1),
   softmaxRows: () => 0,
+  adamUpdate: () => 0,
 };
 
 /**

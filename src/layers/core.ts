@@ -97,6 +97,20 @@ export interface TableRows {
  */
 const TABLE_ROWS_MAX_FRACTION = 0.75;
 
+/**
+ * dst[o + j] += src[s + j] for j < n, four floats per iteration (the same additions in the same
+ * order): W3's 12,800 x 64 embedding scatter-add took 0.95 ms instead of 1.42 (ad hoc, timed alone).
+ */
+function addRow(dst: Float32Array | Float64Array, o: number, src: Float32Array, s: number, n: number): void {
+  const n4 = n & ~3;
+  let j = 0;
+  for (; j < n4; j += 4) {
+    dst[o + j] += src[s + j]!; dst[o + j + 1] += src[s + j + 1]!;
+    dst[o + j + 2] += src[s + j + 2]!; dst[o + j + 3] += src[s + j + 3]!;
+  }
+  for (; j < n; j++) dst[o + j] += src[s + j]!;
+}
+
 /** Token ids [B, T] -> vectors [B, T, outputDim]. Ids arrive as exact small floats. */
 export class Embedding implements Layer {
   readonly className = 'Embedding';
@@ -242,27 +256,14 @@ export class Embedding implements Layer {
       for (let i = 0; i < dTable.length; i++) dW[i] += dTable[i]!;
       return;
     }
-    for (let u = 0; u < vocabOf.length; u++) {
-      const o = vocabOf[u]! * D, s = u * D;
-      for (let j = 0; j < D; j++) dW[o + j] += dTable[s + j]!;
-    }
+    for (let u = 0; u < vocabOf.length; u++) addRow(dW, vocabOf[u]! * D, dTable, u * D, D);
   }
 
   backward(dy: Float32Array): null {
     const D = this.options.outputDim;
     const dW = this.params.gradOf('embeddings');
-    const ids = this.ids, D4 = D & ~3;
-    // Four floats per iteration, the same additions in the same order: W3's 12,800 x 64
-    // scatter-add took 0.95 ms instead of 1.42 (an ad-hoc timing of this method alone).
-    for (let i = 0; i < ids.length; i++) {
-      const o = ids[i]! * D, s = i * D;
-      let j = 0;
-      for (; j < D4; j += 4) {
-        dW[o + j] += dy[s + j]!; dW[o + j + 1] += dy[s + j + 1]!;
-        dW[o + j + 2] += dy[s + j + 2]!; dW[o + j + 3] += dy[s + j + 3]!;
-      }
-      for (; j < D; j++) dW[o + j] += dy[s + j]!;
-    }
+    const ids = this.ids;
+    for (let i = 0; i < ids.length; i++) addRow(dW, ids[i]! * D, dy, i * D, D);
     return null;
   }
 
