@@ -586,6 +586,8 @@ export abstract class WasmHost implements Backend {
       if (vh) f32.set(vh, pVh >> 2);
       new Float64Array(f32.buffer, pCf, 8).set([a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.alpha, a.epsilon, a.l2, a.shrink]);
       this.runAdam(mt, [pP, pG, pM, pV, pVh, n, pCf]);
+      // The buffers are written only now: a call rerun on one thread (lost worker) starts over
+      // from the same values.
       p.set(f32.subarray(pP >> 2, (pP >> 2) + n));
       m.set(f32.subarray(pM >> 2, (pM >> 2) + n));
       v.set(f32.subarray(pV >> 2, (pV >> 2) + n));
