@@ -59,7 +59,14 @@ export interface ThreadedOptions {
   seqMinHidden?: number;
   /** Optimiser steps (Adam) over fewer values than this run on one thread (default 2^16). */
   elementwiseMin?: number;
-  /** Spin iterations before a waiting thread sleeps (barriers, hand-over, idle worker). */
+  /**
+   * Spin iterations before a waiting thread sleeps (barriers, hand-over, idle worker). Default
+   * 200,000: ~1 ms of the idle worker's Atomics.load loop, so that between the calls of a
+   * training step (a loss, an optimiser step, copies in between) the worker is still awake for
+   * the next one. Waking a sleeping worker with Atomics.notify cost the main thread 44-90 µs per
+   * call on the project's VM (0.4-0.8 ms per W1 or W2 step, 8 wake-ups each; 20,000 iterations
+   * left it asleep for nearly every call).
+   */
   spin?: number;
   /** A worker silent for this long is given up (the call is then recomputed on one thread). */
   timeoutMs?: number;
@@ -69,7 +76,7 @@ export interface ThreadedOptions {
 
 type Opts = Required<Omit<ThreadedOptions, 'variant' | 'workerUrl'>>;
 const DEFAULTS: Opts = {
-  gemmMinWork: 2 ** 23, gemmMinRows: 8, seqMinWork: 2 ** 17, seqMinHidden: 16, elementwiseMin: 2 ** 16, spin: 20000, timeoutMs: 30000,
+  gemmMinWork: 2 ** 23, gemmMinRows: 8, seqMinWork: 2 ** 17, seqMinHidden: 16, elementwiseMin: 2 ** 16, spin: 200_000, timeoutMs: 30000,
 };
 
 /** The exports of the threaded build (pointers are byte addresses into the shared memory). */
