@@ -570,13 +570,12 @@ export abstract class WasmHost implements Backend {
 
   adamUpdate(a: AdamUpdateArgs): void {
     const p = this.f32(a.params, 'adam params'), n = p.length;
-    const bufs: [Float32Array, string][] = [[this.f32(a.grads, 'adam grads'), 'grads'], [this.f32(a.m, 'adam m'), 'm'], [this.f32(a.v, 'adam v'), 'v']];
-    if (a.vh !== null) bufs.push([this.f32(a.vh, 'adam vh'), 'vh']);
-    for (const [x, what] of bufs) {
-      if (x.length !== n) throw new RangeError(`${this.label}: adam ${what} has ${x.length} values, params ${n}`);
+    const g = this.f32(a.grads, 'adam grads'), m = this.f32(a.m, 'adam m'), v = this.f32(a.v, 'adam v');
+    const vh = this.optF32(a.vh, 'adam vh');
+    for (const [x, what] of [[g, 'grads'], [m, 'm'], [v, 'v'], [vh, 'vh']] as const) {
+      if (x !== null && x.length !== n) throw new RangeError(`${this.label}: adam ${what} has ${x.length} values, params ${n}`);
     }
     if (n === 0) return;
-    const [g, m, v] = [bufs[0]![0], bufs[1]![0], bufs[2]![0]], vh = a.vh === null ? null : bufs[3]![0];
     this.session(this.elementwiseParallel(n), (mt) => {
       this.reset();
       const pP = this.alloc(n * 4), pG = this.alloc(n * 4), pM = this.alloc(n * 4), pV = this.alloc(n * 4);
