@@ -271,7 +271,7 @@ function gemm_run(
     // job, whose thread then takes fewer): phase 1, thread 0 takes part 0's blocks from the front
     // and thread 1 part 1's from the back (each its own part, more only from a late partner);
     // phase 2 sums part 1 into C by blocks of rows.
-    const Q = P + align64(packed_bytes(K, N));
+    const Q = part1_c(P, N, K);
     const qs = side ? 8 : 4;
     const rb = (((M + 3) >> 2) + qs - 1) / qs * 4, nb = (M + rb - 1) / rb, n1k = side + 2 * nb;
     for (let c = claim(sync, tid, 1, n1k); c >= 0; c = claim(sync, tid, 1, n1k)) {

@@ -680,9 +680,13 @@ export function gemm_packed(
 // @ts-ignore: decorator
 @inline function k_split(M: i32, K: i32): bool { return K >= 1024 && K >= M; }
 
+/** Where part 1's C (M×N) lies in gemm's scratch P of a product split along K: after the packed op(B). */
+// @ts-ignore: decorator
+@inline function part1_c(P: usize, N: i32, K: i32): usize { return P + align64(packed_bytes(max(K, 0), N)); }
+
 /** Bytes of gemm's scratch P: the packed op(B), then for a product split along K part 1's C. */
 export function gemm_scratch_bytes(M: i32, N: i32, K: i32): usize {
-  const packed = align64(packed_bytes(max(K, 0), N));
+  const packed = part1_c(0, N, K);
   return M > 0 && N > 0 && k_split(M, K) ? packed + align64(<usize>M * <usize>N * 4) : packed;
 }
 
@@ -727,7 +731,7 @@ export function gemm(
     gemm_packed(M, N, K, A, rs, ks, P, <usize>K * 32, C, ldc, accumulate, accumulate ? 0 : bias);
     return;
   }
-  const Q = P + align64(packed_bytes(K, N));
+  const Q = part1_c(P, N, K);
   gemm_part(0, 0, M, N, K, A, rs, ks, P, C, ldc, accumulate, bias, Q);
   gemm_part(1, 0, M, N, K, A, rs, ks, P, C, ldc, accumulate, bias, Q);
   add_rows(C, ldc, Q, N, 0, M);

@@ -31,7 +31,6 @@ import { gateWidth, isResident } from '../types.js';
 /** The exports both builds have (pointers are byte addresses into the memory). */
 export interface CoreExports {
   heap_base(): number;
-  packed_bytes(K: number, N: number): number;
   gemm_scratch_bytes(M: number, N: number, K: number): number;
   gemm(...a: number[]): void;
   seq_forward_scratch_bytes(kind: number, resetAfter: number, B: number, H: number): number;
