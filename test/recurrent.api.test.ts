@@ -84,6 +84,31 @@ test('dropout between layers: active in training, off in eval, seeded', () => {
   assert.notDeepEqual(ya, yEval, 'training applies dropout');
 });
 
+test('backward reads the caller\'s dOutput without changing it, and converts one of another element type', () => {
+  const x = new Tensor(randomArray(5 * 3 * 4, 7, 1, 'float32') as Float32Array, [5, 3, 4]);
+  const dy = randomArray(5 * 3 * 6, 8, 1, 'float32') as Float32Array;
+  const before = dy.slice();
+  // Two layers with dropout between them: the masks scale the lower layer's gradient.
+  const a = new LSTM({ inputSize: 4, hiddenSize: 6, numLayers: 2, dropout: 0.5, seed: 3 });
+  a.forward(x);
+  const dxA = a.backward(new Tensor(dy, [5, 3, 6])).dx.data;
+  assert.deepEqual(dy, before, 'dOutput unchanged');
+  const b = new LSTM({ inputSize: 4, hiddenSize: 6, numLayers: 2, dropout: 0.5, seed: 3 });
+  b.forward(x);
+  assert.deepEqual(b.backward(new Tensor(dy.slice(), [5, 3, 6])).dx.data, dxA, 'same gradients as from a copy');
+  // A float32 layer given float64 gradients (float32 values): the same as given them in float32
+  // (the WebAssembly kernels take float32 only).
+  const mk = () => new GRU({ inputSize: 4, hiddenSize: 6, seed: 4 });
+  const c = mk(), d = mk();
+  c.forward(x); d.forward(x);
+  const dxC = c.backward(new Tensor(Float64Array.from(dy), [5, 3, 6])).dx.data;
+  const dxD = d.backward(new Tensor(dy, [5, 3, 6])).dx.data;
+  assert.ok(dxC instanceof Float32Array);
+  assert.deepEqual(dxC, dxD);
+  assert.ok(c.gradients().weight_hh_l0!.some((v) => v !== 0));
+  assert.deepEqual(c.gradients(), d.gradients());
+});
+
 test('bad input gets errors naming the argument and what was expected', () => {
   assert.throws(() => new LSTM({ inputSize: 0, hiddenSize: 4 }), /'inputSize' must be a positive integer, got 0/);
   assert.throws(() => new LSTM({ inputSize: 3, hiddenSize: 4, dropout: 1 }), /'dropout' must be in \[0, 1\)/);

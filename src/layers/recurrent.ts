@@ -426,9 +426,13 @@ export class Recurrent {
     const dhN = this.checkState(opts.dhN, B, 'dhN');
     const dcN = this.kind === 'lstm' ? this.checkState(opts.dcN, B, 'dcN') : null;
     const backend = backendFor(this.params.data);
-    // A copy: the dropout masks below scale it in place.
-    let dOut: F | null = dOutput ? this.scratch('dOut', T * B * D * H) : null;
-    if (dOut) dOut.set(dOutput!.data);
+    // Read where it lies (the kernels only read it; the dropout masks below scale the lower
+    // layers' own dX buffers), unless it has another element type than the layer's.
+    let dOut: F | null = null;
+    if (dOutput) {
+      if (dOutput.data instanceof (this.dtype === 'float64' ? Float64Array : Float32Array)) dOut = dOutput.data;
+      else { dOut = this.scratch('dOut', T * B * D * H); dOut.set(dOutput.data); }
+    }
     const dh0 = this.make(L * D * BH);
     const dc0 = this.kind === 'lstm' ? this.make(L * D * BH) : null;
     let dX: F = this.make(0);
