@@ -14,6 +14,7 @@ import { allocCache, gateWidth, type Backend, type CellKind, type SeqCache } fro
 import { loadWasmBackend, wasmVariants, type WasmBackend, type WasmVariant } from '../src/kernels/wasm/backend.js';
 import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/wasm/threaded.js';
 import { getBackend, getThreads, referenceBackend, setBackend, setThreads } from '../src/kernels/index.js';
+import { denseBackward, denseForward } from '../src/kernels/layer-ops.js';
 import { GRU, LSTM } from '../src/layers/recurrent.js';
 import { getOptimizer } from '../src/optim/index.js';
 import { Tensor } from '../src/tensor/tensor.js';
@@ -325,6 +326,103 @@ for (const s of setups) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Activation buffers: arrays in the backend's own memory that its calls use where they lie
+// ---------------------------------------------------------------------------------------------
+
+/** `n` floats as an ordinary array or (act) an activation buffer of `be`, holding `v` if given. */
+function arrayOf(be: Backend, act: boolean, n: number, v?: Float32Array): Float32Array {
+  const a = act ? be.activationBuffer!(n) : new Float32Array(n);
+  assert.equal(a.length, n);
+  if (act) assert.ok(a.every((e) => e === 0), 'an activation buffer starts zeroed');
+  if (v) a.set(v);
+  return a;
+}
+
+/**
+ * A dense layer's forward and backward with x (and dx) ordinary arrays or activation buffers (read
+ * and written in place): the results must be the same bits.
+ */
+function denseInPlaceCheck(be: Backend, rnd: () => number, what: string): void {
+  const rows = 37, K = 20, U = 13;
+  const x = randArray(rows * K, rnd), w = randArray(K * U, rnd), b = randArray(U, rnd), dz = randArray(rows * U, rnd);
+  const run = (act: boolean) => {
+    const xa = arrayOf(be, act, rows * K, x), z = new Float32Array(rows * U), dx = arrayOf(be, act, rows * K);
+    const dW = new Float32Array(K * U).fill(0.5), db = new Float32Array(U).fill(0.25);
+    denseForward(be, { rows, K, U, x: xa, w, b, z });
+    denseBackward(be, { rows, K, U, x: xa, w, dz, dW, db, dx });
+    assertSame(xa, x, `${what}: dense x unchanged`, ['after', 'before']);
+    return { z, dW, db, dx };
+  };
+  const plain = run(false), inPlace = run(true);
+  for (const k of ['z', 'dW', 'db', 'dx'] as const) assertSame(inPlace[k], plain[k], `${what}: dense ${k}`, ['in place', 'copied']);
+}
+
+/**
+ * A bidirectional LSTM layer whose output (each direction written with a stride, beside the
+ * other's) and output gradient are activation buffers, against ordinary arrays.
+ */
+function layerInPlaceCheck(be: Backend, rnd: () => number, what: string): void {
+  const B = 6, T = 5, I = 7, H = 12, n = B * T * 2 * H;
+  const x = new Tensor(randArray(B * T * I, rnd), [B, T, I]), dy = randArray(n, rnd);
+  const prev = getBackend();
+  setBackend(be);
+  try {
+    const run = (act: boolean) => {
+      const layer = new LSTM({ inputSize: I, hiddenSize: H, bidirectional: true, batchFirst: true, seed: 12 });
+      const out = arrayOf(be, act, n);
+      layer.forward(x, { out });
+      const dOut = arrayOf(be, act, n, dy);
+      const back = layer.backward(new Tensor(dOut, [B, T, 2 * H]));
+      assertSame(dOut, dy, `${what}: dOut unchanged`, ['after', 'before']);
+      return { out: out.slice(), dx: back.dx.data as Float32Array, grad: layer.params.grad.slice() as Float32Array };
+    };
+    const plain = run(false), inPlace = run(true);
+    for (const k of ['out', 'dx', 'grad'] as const) assertSame(inPlace[k], plain[k], `${what}: LSTM ${k}`, ['in place', 'copied']);
+  } finally {
+    setBackend(prev);
+  }
+}
+
+for (const s of setups) {
+  test(`${s.variant}: activation buffers are used in place, with the results of ordinary arrays (two threads, one, after the memory grew)`, TIMEOUT, () => {
+    assert.equal(s.single.activationBuffer, undefined, 'unshared memory (its views would be detached as it grows): none');
+    const be = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 });
+    try {
+      const rnd = prng(21);
+      const a = be.activationBuffer!(1000), b = be.activationBuffer!(1000);
+      a.fill(3);
+      assert.ok(b.every((e) => e === 0), 'buffers do not overlap');
+      const before = be.calls.threaded;
+      denseInPlaceCheck(be, rnd, 'two threads');
+      layerInPlaceCheck(be, rnd, 'two threads');
+      assert.ok(be.calls.threaded > before, 'ran on two threads');
+      // Views made before the memory grew stay valid: grow it with a product larger than it is.
+      const memory = (be as unknown as { memory: WebAssembly.Memory }).memory, size = memory.buffer.byteLength;
+      const K = size / 4 + 1024, C = new Float32Array(1);
+      be.gemm(false, false, 1, 1, K, new Float32Array(K).fill(1), K, new Float32Array(K).fill(2), 1, C, 1, false);
+      assert.equal(C[0], 2 * K);
+      assert.ok(memory.buffer.byteLength > size, 'the memory grew');
+      assert.ok(a.every((e) => e === 3) && b.every((e) => e === 0), 'the old views still see their values');
+      a[0] = 5;
+      assert.equal(new Float32Array(memory.buffer, a.byteOffset, 1)[0], 5, 'and the same memory');
+      denseInPlaceCheck(be, rnd, 'after growing');
+      layerInPlaceCheck(be, rnd, 'after growing');
+      be.terminate();
+      denseInPlaceCheck(be, rnd, 'one thread');
+      // A block given back (what the garbage collector does for a collected array) and taken
+      // again starts zeroed.
+      a.fill(7);
+      (be as unknown as { releaseBlock(p: number, n: number): void }).releaseBlock(a.byteOffset, 4032);
+      const again = be.activationBuffer!(1000);
+      assert.equal(again.byteOffset, a.byteOffset, 'the same block');
+      assert.ok(again.every((e) => e === 0), 'zeroed');
+    } finally {
+      be.terminate();
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Adam's update in the backends: the JavaScript loop's results, bit for bit
 // ---------------------------------------------------------------------------------------------
 
@@ -408,6 +506,8 @@ if (setups.length > 0) {
       const want = adamRun(referenceBackend, { amsgrad: true }, p0, grads), got = adamRun(be, { amsgrad: true }, p0, grads);
       assertSame(got.p, want.p, 'Adam after the loss: params', ['rerun', 'JavaScript loop']);
       for (const [k, slot] of Object.entries(want.slots)) assertSame(got.slots[k]!, slot, `Adam after the loss: ${k}`, ['rerun', 'JavaScript loop']);
+      // A dense backward writing dx in place (an activation buffer): the rerun writes it whole again.
+      denseInPlaceCheck(be, rnd, 'worker lost');
       seqCheck(s, be, { cell: CELLS[0]!, T: 6, B: 5, H: 24, lengths: null, reverse: false, withRef: false }, rnd);
       gemmCheck(s, be, true, false, 33, 17, 9, true, 1, rnd);
       seqCheck(s, be, { cell: CELLS[2]!, T: 4, B: 3, H: 17, lengths: makeLengths('with0', 3, 4, rnd), reverse: true, withRef: false }, rnd);

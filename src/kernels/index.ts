@@ -46,6 +46,15 @@ export function getBackend(): Backend {
   return float32Backend;
 }
 
+/**
+ * A zeroed float32 array of n values for a layer's activations reused from step to step: in the
+ * current float32 backend's memory where it offers that (Backend.activationBuffer: the backend's
+ * calls then read and write it in place), else an ordinary array.
+ */
+export function activationArray(n: number): Float32Array {
+  return float32Backend.activationBuffer?.(n) ?? new Float32Array(n);
+}
+
 /** Name of the current float32 backend: 'wasm-relaxed-simd', 'wasm-simd' or 'reference'. */
 export function backendName(): string {
   return float32Backend.name;

@@ -261,6 +261,15 @@ export interface Backend {
   newCache?(kind: CellKind, T: number, B: number, H: number, reuse: ResidentCache | null): ResidentCache;
   /** Releases a cache newCache made (a no-op for anything else). */
   freeCache?(c: ResidentCache): void;
+  /**
+   * A zeroed float32 array of n values in the backend's own memory, for a layer's activations
+   * reused from step to step (a recurrent layer's output, a dense layer's input gradient): the
+   * backend's calls read and write it where it lies instead of copying it in and out. Only where
+   * such views stay valid as the memory grows (shared WebAssembly memory: the two-thread
+   * backend). Its block returns to the backend when the array is collected; keep the array
+   * itself (not only views of it) for as long as any view is used.
+   */
+  activationBuffer?(n: number): Float32Array;
   /** Optional fused dense forward/backward; kernels/layer-ops.ts composes them otherwise. */
   denseForward?(a: DenseForwardArgs): void;
   denseBackward?(a: DenseBackwardArgs): void;

@@ -1,5 +1,5 @@
 // Embedding, Dense, Dropout and Activation: the non-recurrent Keras layers.
-import { getBackend } from '../kernels/index.js';
+import { activationArray, getBackend } from '../kernels/index.js';
 import { denseBackward, denseForward, softmaxRows, softmaxRowsRef } from '../kernels/layer-ops.js';
 import { glorotUniform, uniformInit } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
@@ -301,7 +301,7 @@ export class Dense implements Layer {
   private y: Float32Array = new Float32Array(0);
   private lse: Float64Array | null = null;
   private lseBuf = new Float64Array(0);
-  private dxBuf = new Float32Array(0);
+  private dxBuf: Float32Array = new Float32Array(0);
   private inDim = 0;
 
   constructor(readonly options: DenseOptions) {
@@ -373,7 +373,7 @@ export class Dense implements Layer {
     const U = this.options.units, K = this.inDim, rows = this.x.length / K;
     const p = this.params!;
     // Reused from call to call: the layer below consumes it at once.
-    const dx = this.dxBuf.length === rows * K ? this.dxBuf : (this.dxBuf = new Float32Array(rows * K));
+    const dx = this.dxBuf.length === rows * K ? this.dxBuf : (this.dxBuf = activationArray(rows * K));
     denseBackward(getBackend(), {
       rows, K, U, x: this.x, w: p.value('kernel'), dz,
       dW: p.gradOf('kernel'), db: p.byName.has('bias') ? p.gradOf('bias') : null, dx,

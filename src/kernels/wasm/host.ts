@@ -129,6 +129,43 @@ export abstract class WasmHost implements Backend {
     private readonly label: string,
   ) {
     this.base = align64(k.heap_base());
+    // Views of shared memory stay valid as it grows (an unshared buffer is detached).
+    if (typeof SharedArrayBuffer === 'function' && memory.buffer instanceof SharedArrayBuffer) {
+      this.activationBuffer = (n) => this.newActivation(n);
+    }
+  }
+
+  /** See Backend.activationBuffer: set where the memory is shared. */
+  readonly activationBuffer?: (n: number) => Float32Array;
+
+  /** The buffer objects activationBuffer's views lie in (a new one after each growth). */
+  private readonly ownBuffers = new WeakSet<object>();
+
+  private newActivation(n: number): Float32Array {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`${this.label}: activationBuffer(n): n must be a non-negative integer, got ${n}`);
+    const bytes = align64(Math.max(n, 1) * 4), ptr = this.allocBlock(bytes);
+    const buf = this.memory.buffer;
+    this.ownBuffers.add(buf);
+    const a = new Float32Array(buf, ptr, n).fill(0); // (a block may have been used before)
+    blocksOfCollected?.register(a, { host: this, ptr, bytes });
+    return a;
+  }
+
+  /**
+   * The address of `a` when it lies in this backend's memory (an activationBuffer view): kernels
+   * then read or write it where it lies. -1 for any other array (copied in and out).
+   */
+  private addressOf(a: Float32Array): number {
+    return this.ownBuffers.has(a.buffer) ? a.byteOffset : -1;
+  }
+
+  /**
+   * Where a call's kernels find `floats` values of `a` from element `offset`: where they lie
+   * (inPlace: an activationBuffer view, nothing to copy), or a block of this call's region.
+   */
+  private placed(a: Float32Array, offset: number, floats: number): { p: number; inPlace: boolean } {
+    const own = this.addressOf(a);
+    return own >= 0 ? { p: own + offset * 4, inPlace: true } : { p: this.alloc(floats * 4), inPlace: false };
   }
 
   // ---- checks ----
@@ -511,12 +548,12 @@ export abstract class WasmHost implements Backend {
     this.session(par, (mt) => {
       const pW = this.weightPtr(w, K * U);
       this.reset();
-      const pX = this.alloc(rows * K * 4), pZ = this.alloc(rows * U * 4);
+      const X = this.placed(x, 0, rows * K), pZ = this.alloc(rows * U * 4);
       const pP = this.alloc(this.k.gemm_scratch_bytes(rows, U, K)), pB = b ? this.alloc(padTo8(U) * 4) : 0;
       const { f32 } = this.commit();
-      f32.set(x.subarray(0, rows * K), pX >> 2);
+      if (!X.inPlace) f32.set(x.subarray(0, rows * K), X.p >> 2);
       if (b) f32.set(b.subarray(0, U), pB >> 2); // rows start from the bias (in the GEMM's registers)
-      this.runGemm(mt && par, [0, 0, rows, U, K, pX, K, pW, U, pZ, U, 0, pP, pB]);
+      this.runGemm(mt && par, [0, 0, rows, U, K, X.p, K, pW, U, pZ, U, 0, pP, pB]);
       z.set(f32.subarray(pZ >> 2, (pZ >> 2) + rows * U));
     });
   }
@@ -534,22 +571,21 @@ export abstract class WasmHost implements Backend {
     this.session(parW || parX, (mt) => {
       const pW = dx ? this.weightPtr(w, K * U) : 0;
       this.reset();
-      const pX = this.alloc(rows * K * 4), pDz = this.alloc(rows * U * 4);
-      const pDW = this.alloc(K * U * 4), pDb = this.alloc(U * 4), pDx = dx ? this.alloc(rows * K * 4) : 0;
+      const X = this.placed(x, 0, rows * K), pDz = this.alloc(rows * U * 4);
+      const pDW = this.alloc(K * U * 4), pDb = this.alloc(U * 4), DX = dx ? this.placed(dx, 0, rows * K) : null;
       const pP = this.alloc(Math.max(this.k.gemm_scratch_bytes(K, U, rows), this.k.gemm_scratch_bytes(rows, K, U)));
       const { f32 } = this.commit();
-      f32.set(x.subarray(0, rows * K), pX >> 2);
+      if (!X.inPlace) f32.set(x.subarray(0, rows * K), X.p >> 2);
       f32.set(dz.subarray(0, rows * U), pDz >> 2);
       f32.set(dW.subarray(0, K * U), pDW >> 2);
-      this.runGemm(mt && parW, [1, 0, K, U, rows, pX, K, pDz, U, pDW, U, 1, pP, 0]);
+      this.runGemm(mt && parW, [1, 0, K, U, rows, X.p, K, pDz, U, pDW, U, 1, pP, 0]);
       if (db) this.k.col_sum(pDz, rows, U, pDb);
-      if (dx) {
-        this.runGemm(mt && parX, [0, 1, rows, K, U, pDz, U, pW, U, pDx, K, 0, pP, 0]);
-      }
+      // dx is written whole (where it lies, for an activationBuffer view): a rerun writes it again.
+      if (DX) this.runGemm(mt && parX, [0, 1, rows, K, U, pDz, U, pW, U, DX.p, K, 0, pP, 0]);
       // Outputs only from here on (a call rerun on one thread must not add twice).
       dW.set(f32.subarray(pDW >> 2, (pDW >> 2) + K * U));
       if (db) for (let j = 0; j < U; j++) db[j] += f32[(pDb >> 2) + j]!;
-      if (dx) dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + rows * K));
+      if (dx && !DX!.inPlace) dx.set(f32.subarray(DX!.p >> 2, (DX!.p >> 2) + rows * K));
     });
   }
 
@@ -648,10 +684,11 @@ export abstract class WasmHost implements Backend {
     // The output span mirrors the caller's (time-major or batch-first rows, any row stride): the
     // kernel writes each row where it belongs, and the span crosses in one copy.
     const ldOut = a.ldOut, outLen = (TB - 1) * ldOut + H;
+    const out = this.placed(a.out as Float32Array, a.outOffset, outLen);
     return {
-      outLen, ldOut, slim, pW, ...rowStrides(a, ldOut),
+      outLen, ldOut, slim, pW, outInPlace: out.inPlace, ...rowStrides(a, ldOut),
       pBhn: this.alloc(H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
-      pOut: this.alloc(outLen * 4),
+      pOut: out.p,
       ...this.cachePtrs(kind, T, B, H, resident, slim),
       pS: this.alloc(this.seqForwardScratch(mt, code, +a.resetAfter, B, H)),
     };
@@ -664,7 +701,7 @@ export abstract class WasmHost implements Backend {
     if (bhn) f32.set(bhn.subarray(0, H) as Float32Array, L.pBhn >> 2); else f32.fill(0, L.pBhn >> 2, (L.pBhn >> 2) + H);
     if (lengths) i32.set(lengths.subarray(0, B), L.pLen >> 2);
     // The output rows are strided: keep the caller's values between them when there are gaps.
-    if (L.ldOut > H) f32.set(a.out.subarray(outOffset, outOffset + L.outLen) as Float32Array, L.pOut >> 2);
+    if (L.ldOut > H && !L.outInPlace) f32.set(a.out.subarray(outOffset, outOffset + L.outLen) as Float32Array, L.pOut >> 2);
     const slot0 = L.slim || !reverse ? 0 : T * BH;
     f32.set(a.h0.subarray(0, BH) as Float32Array, (L.pH >> 2) + slot0);
     if (kind === 'lstm') f32.set(a.c0!.subarray(0, BH) as Float32Array, (L.pC >> 2) + slot0);
@@ -681,7 +718,7 @@ export abstract class WasmHost implements Backend {
   ): void {
     const { kind, T, B, H } = a;
     const G = gateWidth(kind, H), BH = B * H, TB = T * B;
-    a.out.set(f32.subarray(L.pOut >> 2, (L.pOut >> 2) + L.outLen), a.outOffset);
+    if (!L.outInPlace) a.out.set(f32.subarray(L.pOut >> 2, (L.pOut >> 2) + L.outLen), a.outOffset);
     if (!cache) return;
     cache.h.set(f32.subarray(L.pH >> 2, (L.pH >> 2) + (T + 1) * BH));
     if (L.pC) cache.c.set(f32.subarray(L.pC >> 2, (L.pC >> 2) + (T + 1) * BH));
@@ -735,11 +772,12 @@ export abstract class WasmHost implements Backend {
     const G = gateWidth(kind, H), BH = B * H, TB = T * B, code = KIND_CODE[kind];
     const lstm = kind === 'lstm', gru = kind === 'gru';
     const ldDOut = a.ldDOut, dOutLen = (TB - 1) * ldDOut + H; // mirrors the caller's span (see layoutForward)
+    const dOut = a.dOut ? this.placed(a.dOut as Float32Array, a.dOutOffset, dOutLen) : { p: 0, inPlace: false };
     const L = {
-      dOutLen, ldDOut, pW, ...rowStrides(a, ldDOut),
+      dOutLen, ldDOut, pW, dOutInPlace: dOut.inPlace, ...rowStrides(a, ldDOut),
       pLen: lengths ? this.alloc(B * 4) : 0,
       ...this.cachePtrs(kind, T, B, H, resident),
-      pDOut: a.dOut ? this.alloc(dOutLen * 4) : 0,
+      pDOut: dOut.p,
       pDhN: a.dhN ? this.alloc(BH * 4) : 0,
       pDcN: lstm && a.dcN ? this.alloc(BH * 4) : 0,
       pDxg: this.alloc(TB * G * 4),
@@ -766,7 +804,7 @@ export abstract class WasmHost implements Backend {
       if (L.pG) f32.set(cache.gates.subarray(0, TB * G), L.pG >> 2);
       if (L.pAux) f32.set(cache.aux.subarray(0, TB * H), L.pAux >> 2);
     }
-    if (a.dOut) f32.set(a.dOut.subarray(dOutOffset, dOutOffset + L.dOutLen) as Float32Array, L.pDOut >> 2);
+    if (a.dOut && !L.dOutInPlace) f32.set(a.dOut.subarray(dOutOffset, dOutOffset + L.dOutLen) as Float32Array, L.pDOut >> 2);
     if (a.dhN) f32.set(a.dhN.subarray(0, BH) as Float32Array, L.pDhN >> 2);
     if (L.pDcN) f32.set(a.dcN!.subarray(0, BH) as Float32Array, L.pDcN >> 2);
   }
