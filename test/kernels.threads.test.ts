@@ -14,7 +14,7 @@ import { allocCache, gateWidth, type Backend, type CellKind, type SeqCache } fro
 import { loadWasmBackend, wasmVariants, type WasmBackend, type WasmVariant } from '../src/kernels/wasm/backend.js';
 import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/wasm/threaded.js';
 import { getBackend, getThreads, referenceBackend, setBackend, setThreads } from '../src/kernels/index.js';
-import { denseBackward, denseForward } from '../src/kernels/layer-ops.js';
+import { denseBackward, denseForward, softmaxRows } from '../src/kernels/layer-ops.js';
 import { GRU, LSTM } from '../src/layers/recurrent.js';
 import { getOptimizer } from '../src/optim/index.js';
 import { Tensor } from '../src/tensor/tensor.js';
@@ -339,22 +339,26 @@ function arrayOf(be: Backend, act: boolean, n: number, v?: Float32Array): Float3
 }
 
 /**
- * A dense layer's forward and backward with x (and dx) ordinary arrays or activation buffers (read
- * and written in place): the results must be the same bits.
+ * A dense layer's forward, softmax and backward with x, z, y, dz and dx ordinary arrays or
+ * activation buffers (read and written in place): the results must be the same bits.
  */
 function denseInPlaceCheck(be: Backend, rnd: () => number, what: string): void {
   const rows = 37, K = 20, U = 13;
   const x = randArray(rows * K, rnd), w = randArray(K * U, rnd), b = randArray(U, rnd), dz = randArray(rows * U, rnd);
   const run = (act: boolean) => {
-    const xa = arrayOf(be, act, rows * K, x), z = new Float32Array(rows * U), dx = arrayOf(be, act, rows * K);
+    const xa = arrayOf(be, act, rows * K, x), z = arrayOf(be, act, rows * U), y = arrayOf(be, act, rows * U);
+    const dza = arrayOf(be, act, rows * U, dz), dx = arrayOf(be, act, rows * K), lse = new Float64Array(rows);
     const dW = new Float32Array(K * U).fill(0.5), db = new Float32Array(U).fill(0.25);
     denseForward(be, { rows, K, U, x: xa, w, b, z });
-    denseBackward(be, { rows, K, U, x: xa, w, dz, dW, db, dx });
+    softmaxRows(be, z, y, rows, U, lse);
+    denseBackward(be, { rows, K, U, x: xa, w, dz: dza, dW, db, dx });
     assertSame(xa, x, `${what}: dense x unchanged`, ['after', 'before']);
-    return { z, dW, db, dx };
+    assertSame(dza, dz, `${what}: dense dz unchanged`, ['after', 'before']);
+    return { z: z.slice(), y: y.slice(), lse, dW, db, dx: dx.slice() };
   };
   const plain = run(false), inPlace = run(true);
-  for (const k of ['z', 'dW', 'db', 'dx'] as const) assertSame(inPlace[k], plain[k], `${what}: dense ${k}`, ['in place', 'copied']);
+  for (const k of ['z', 'y', 'dW', 'db', 'dx'] as const) assertSame(inPlace[k], plain[k], `${what}: dense ${k}`, ['in place', 'copied']);
+  assert.deepEqual(inPlace.lse, plain.lse, `${what}: softmax log-sum-exp`);
 }
 
 /**

@@ -336,7 +336,8 @@ export class Dense implements Layer {
     if (x.shape[x.shape.length - 1] !== K) configError(this.name, `expected ${K} input features, got shape [${x.shape.join(', ')}]`);
     const rows = x.data.length / K;
     const reuse = reusesBuffers(ctx);
-    const buf = (old: Float32Array, n: number): Float32Array => (reuse && old.length === n ? old : new Float32Array(n));
+    // (Reused ones in the backend's memory: its calls read and write them in place.)
+    const buf = (old: Float32Array, n: number): Float32Array => (!reuse ? new Float32Array(n) : old.length === n ? old : activationArray(n));
     const z = buf(this.z, rows * U);
     const p = this.params!;
     denseForward(getBackend(), { rows, K, U, x: x.data, w: p.value('kernel'), b: p.byName.has('bias') ? p.value('bias') : null, z });

@@ -11,6 +11,7 @@
 // its backward sums the gate gradients per token before the products with the input side. The
 // same function with different rounding; a character model (65 symbols, embedding 64, LSTM 256)
 // skips a fifth of its recurrent layer's floating-point operations.
+import { activationArray } from '../kernels/index.js';
 import { Dense as DenseLayer, Embedding } from '../layers/core.js';
 import { shapeStr, type Act, type Layer, type Shape } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
@@ -179,6 +180,10 @@ export abstract class Model {
     this.ensureBuilt(xs);
     const out = this.forwardAll(xs, true);
     const fused = this.fusedHead();
+    // The loss gradient, reused from step to step: in the backend's memory, where the output
+    // layer's backward reads it in place.
+    const n = (fused ? fused.logits : out.data).length;
+    if (this.lossGrad?.length !== n) this.lossGrad = activationArray(n);
     const { loss, grad } = computeLoss(this.lossName, out, y, fused, this.lossGrad);
     this.lossGrad = grad; // reused next step (backward consumes it within this one)
     for (const m of metrics) m.update(out, y);

@@ -548,13 +548,13 @@ export abstract class WasmHost implements Backend {
     this.session(par, (mt) => {
       const pW = this.weightPtr(w, K * U);
       this.reset();
-      const X = this.placed(x, 0, rows * K), pZ = this.alloc(rows * U * 4);
+      const X = this.placed(x, 0, rows * K), Z = this.placed(z, 0, rows * U);
       const pP = this.alloc(this.k.gemm_scratch_bytes(rows, U, K)), pB = b ? this.alloc(padTo8(U) * 4) : 0;
       const { f32 } = this.commit();
       if (!X.inPlace) f32.set(x.subarray(0, rows * K), X.p >> 2);
       if (b) f32.set(b.subarray(0, U), pB >> 2); // rows start from the bias (in the GEMM's registers)
-      this.runGemm(mt && par, [0, 0, rows, U, K, X.p, K, pW, U, pZ, U, 0, pP, pB]);
-      z.set(f32.subarray(pZ >> 2, (pZ >> 2) + rows * U));
+      this.runGemm(mt && par, [0, 0, rows, U, K, X.p, K, pW, U, Z.p, U, 0, pP, pB]);
+      if (!Z.inPlace) z.set(f32.subarray(Z.p >> 2, (Z.p >> 2) + rows * U));
     });
   }
 
@@ -571,17 +571,17 @@ export abstract class WasmHost implements Backend {
     this.session(parW || parX, (mt) => {
       const pW = dx ? this.weightPtr(w, K * U) : 0;
       this.reset();
-      const X = this.placed(x, 0, rows * K), pDz = this.alloc(rows * U * 4);
+      const X = this.placed(x, 0, rows * K), DZ = this.placed(dz, 0, rows * U);
       const pDW = this.alloc(K * U * 4), pDb = this.alloc(U * 4), DX = dx ? this.placed(dx, 0, rows * K) : null;
       const pP = this.alloc(Math.max(this.k.gemm_scratch_bytes(K, U, rows), this.k.gemm_scratch_bytes(rows, K, U)));
       const { f32 } = this.commit();
       if (!X.inPlace) f32.set(x.subarray(0, rows * K), X.p >> 2);
-      f32.set(dz.subarray(0, rows * U), pDz >> 2);
+      if (!DZ.inPlace) f32.set(dz.subarray(0, rows * U), DZ.p >> 2);
       f32.set(dW.subarray(0, K * U), pDW >> 2);
-      this.runGemm(mt && parW, [1, 0, K, U, rows, X.p, K, pDz, U, pDW, U, 1, pP, 0]);
-      if (db) this.k.col_sum(pDz, rows, U, pDb);
+      this.runGemm(mt && parW, [1, 0, K, U, rows, X.p, K, DZ.p, U, pDW, U, 1, pP, 0]);
+      if (db) this.k.col_sum(DZ.p, rows, U, pDb);
       // dx is written whole (where it lies, for an activationBuffer view): a rerun writes it again.
-      if (DX) this.runGemm(mt && parX, [0, 1, rows, K, U, pDz, U, pW, U, DX.p, K, 0, pP, 0]);
+      if (DX) this.runGemm(mt && parX, [0, 1, rows, K, U, DZ.p, U, pW, U, DX.p, K, 0, pP, 0]);
       // Outputs only from here on (a call rerun on one thread must not add twice).
       dW.set(f32.subarray(pDW >> 2, (pDW >> 2) + K * U));
       if (db) for (let j = 0; j < U; j++) db[j] += f32[(pDb >> 2) + j]!;
@@ -595,11 +595,11 @@ export abstract class WasmHost implements Backend {
     this.need(x, rows * k, 'softmax x'); this.need(y, rows * k, 'softmax y');
     if (lse.length < rows) throw new RangeError(`${this.label}: softmax lse has ${lse.length} entries, needs ${rows}`);
     this.reset();
-    const pX = this.alloc(rows * k * 4), pY = this.alloc(rows * k * 4), pS = this.alloc(rows * 8);
+    const X = this.placed(x, 0, rows * k), Y = this.placed(y, 0, rows * k), pS = this.alloc(rows * 8);
     const { f32 } = this.commit();
-    f32.set(x.subarray(0, rows * k), pX >> 2);
-    this.k.softmax_rows(pX, pY, rows, k, pS);
-    y.set(f32.subarray(pY >> 2, (pY >> 2) + rows * k));
+    if (!X.inPlace) f32.set(x.subarray(0, rows * k), X.p >> 2);
+    this.k.softmax_rows(X.p, Y.p, rows, k, pS);
+    if (!Y.inPlace) y.set(f32.subarray(Y.p >> 2, (Y.p >> 2) + rows * k));
     for (let r = 0, s = pS >> 2; r < rows; r++, s += 2) lse[r] = f32[s]! + Math.log(f32[s + 1]!);
   }
 
