@@ -263,7 +263,7 @@ export interface Backend {
   freeCache?(c: ResidentCache): void;
   /**
    * A zeroed float32 array of n values in the backend's own memory, for a layer's activations
-   * reused from step to step (a recurrent layer's output, a dense layer's input gradient): the
+   * reused from step to step (a layer's output or logits, an input or loss gradient): the
    * backend's calls read and write it where it lies instead of copying it in and out. Only where
    * such views stay valid as the memory grows (shared WebAssembly memory: the two-thread
    * backend). Its block returns to the backend when the array is collected; keep the array
