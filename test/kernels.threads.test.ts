@@ -13,11 +13,12 @@ import { gemmRef } from '../src/kernels/reference.js';
 import { allocCache, gateWidth, type Backend, type CellKind, type SeqCache } from '../src/kernels/types.js';
 import { loadWasmBackend, wasmVariants, type WasmBackend, type WasmVariant } from '../src/kernels/wasm/backend.js';
 import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/wasm/threaded.js';
-import { getBackend, getThreads, referenceBackend, setBackend, setThreads } from '../src/kernels/index.js';
+import { ActivationSlot, getBackend, getThreads, referenceBackend, setBackend, setThreads } from '../src/kernels/index.js';
 import { denseBackward, denseForward, softmaxRows } from '../src/kernels/layer-ops.js';
 import { GRU, LSTM } from '../src/layers/recurrent.js';
 import { getOptimizer } from '../src/optim/index.js';
 import { Tensor } from '../src/tensor/tensor.js';
+import { layers, sequential } from '../src/browser.js';
 import { assertWithin, gemmTolerance, nanArray, prng, randArray } from './kernel-helpers.js';
 
 const TIMEOUT = { timeout: 60_000 };
@@ -421,6 +422,53 @@ for (const s of setups) {
       assert.equal(again.byteOffset, a.byteOffset, 'the same block');
       assert.ok(again.every((e) => e === 0), 'zeroed');
     } finally {
+      be.terminate();
+    }
+  });
+}
+
+if (setups.length > 0) {
+  const s = setups[0]!;
+  test(`${s.variant}: an activation slot grows by a quarter and gives its old block back at once; a model trained on varying lengths keeps its memory`, TIMEOUT, () => {
+    const be = ThreadedWasmBackend.createSync({ variant: s.variant, timeoutMs: 20_000 });
+    const prev = getBackend();
+    setBackend(be);
+    try {
+      const slot = new ActivationSlot();
+      const a = slot.get(1000);
+      assert.equal(a.length, 1000);
+      const b = slot.get(600);
+      assert.equal(b.length, 600);
+      assert.equal(b.byteOffset, a.byteOffset, 'a shorter request: the same block');
+      const blocker = be.activationBuffer!(16); // (above the slot's block: it cannot just grow in place)
+      const c = slot.get(1200);
+      assert.ok(c.length === 1200 && c.byteOffset > blocker.byteOffset, 'a longer one: a new block');
+      assert.equal(be.activationBuffer!(1000).byteOffset, a.byteOffset, 'the old block was given back');
+      be.activationBuffer!(16); // (above the new block)
+      assert.equal(slot.get(1500).byteOffset, c.byteOffset, 'with a quarter to spare');
+      // Training in a loop that never yields (no finalizer runs) on batches of every length up to
+      // the first one's: the memory stops growing (blocks given back only by the garbage collector
+      // grew it by every batch of a new length).
+      const model = sequential({ inputShape: [null], layers: [
+        layers.embedding({ inputDim: 300, outputDim: 16 }),
+        layers.lstm({ units: 32, returnSequences: true }),
+        layers.dense({ units: 7, activation: 'softmax' }),
+      ] });
+      model.build([null]);
+      model.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+      const rnd = prng(31), B = 8;
+      const memory = (be as unknown as { memory: WebAssembly.Memory }).memory;
+      let seen = 0;
+      for (let step = 0; step < 180; step++) {
+        const T = step === 0 ? 154 : 5 + (step * 37) % 150;
+        const x = { data: Float32Array.from({ length: B * T }, () => Math.floor(rnd() * 300)), shape: [B, T], mask: null };
+        const y = { data: Float32Array.from({ length: B * T }, () => Math.floor(rnd() * 7)), shape: [B, T], mask: null };
+        model.trainOnBatch(x, y);
+        if (step === 60) seen = memory.buffer.byteLength; // (the free blocks' pattern settles by ~40)
+      }
+      assert.equal(memory.buffer.byteLength, seen, 'no growth once the blocks have settled');
+    } finally {
+      setBackend(prev);
       be.terminate();
     }
   });

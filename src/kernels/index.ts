@@ -47,12 +47,28 @@ export function getBackend(): Backend {
 }
 
 /**
- * A zeroed float32 array of n values for a layer's activations reused from step to step: in the
- * current float32 backend's memory where it offers that (Backend.activationBuffer: the backend's
- * calls then read and write it in place), else an ordinary array.
+ * A layer's activation buffer reused from step to step (an output, logits, an input gradient):
+ * in the current float32 backend's memory where it offers that (Backend.activationBuffer: the
+ * backend's calls then read and write it in place), else an ordinary array. `get(n)` returns n
+ * floats of one block, which grows by a quarter more than asked when it must grow (sequences of
+ * varying length); the block it replaces goes back to its backend at once (memory the garbage
+ * collector would free only between event-loop turns, which a training loop may never yield).
+ * Values are those of the last use (callers write every value before reading).
  */
-export function activationArray(n: number): Float32Array {
-  return float32Backend.activationBuffer?.(n) ?? new Float32Array(n);
+export class ActivationSlot {
+  private block: Float32Array = new Float32Array(0);
+  private owner: Backend | null = null;
+
+  get(n: number): Float32Array {
+    const be = float32Backend;
+    if (this.block.length < n || this.owner !== be) {
+      this.owner?.releaseActivation?.(this.block);
+      const cap = this.block.length === 0 || this.owner !== be ? n : n + (n >> 2);
+      this.block = be.activationBuffer?.(cap) ?? new Float32Array(cap);
+      this.owner = be;
+    }
+    return this.block.length === n ? this.block : this.block.subarray(0, n);
+  }
 }
 
 /** Name of the current float32 backend: 'wasm-relaxed-simd', 'wasm-simd' or 'reference'. */

@@ -270,6 +270,8 @@ export interface Backend {
    * itself (not only views of it) for as long as any view is used.
    */
   activationBuffer?(n: number): Float32Array;
+  /** Gives an activationBuffer array's block back at once (its views must not be used after). */
+  releaseActivation?(a: Float32Array): void;
   /** Optional fused dense forward/backward; kernels/layer-ops.ts composes them otherwise. */
   denseForward?(a: DenseForwardArgs): void;
   denseBackward?(a: DenseBackwardArgs): void;

@@ -1,5 +1,5 @@
 // Embedding, Dense, Dropout and Activation: the non-recurrent Keras layers.
-import { activationArray, getBackend } from '../kernels/index.js';
+import { ActivationSlot, getBackend } from '../kernels/index.js';
 import { denseBackward, denseForward, softmaxRows, softmaxRowsRef } from '../kernels/layer-ops.js';
 import { glorotUniform, uniformInit } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
@@ -301,7 +301,9 @@ export class Dense implements Layer {
   private y: Float32Array = new Float32Array(0);
   private lse: Float64Array | null = null;
   private lseBuf = new Float64Array(0);
-  private dxBuf: Float32Array = new Float32Array(0);
+  private readonly zSlot = new ActivationSlot();
+  private readonly ySlot = new ActivationSlot();
+  private readonly dxSlot = new ActivationSlot();
   private inDim = 0;
 
   constructor(readonly options: DenseOptions) {
@@ -337,20 +339,19 @@ export class Dense implements Layer {
     const rows = x.data.length / K;
     const reuse = reusesBuffers(ctx);
     // (Reused ones in the backend's memory: its calls read and write them in place.)
-    const buf = (old: Float32Array, n: number): Float32Array => (!reuse ? new Float32Array(n) : old.length === n ? old : activationArray(n));
-    const z = buf(this.z, rows * U);
+    const z = reuse ? this.zSlot.get(rows * U) : new Float32Array(rows * U);
     const p = this.params!;
     denseForward(getBackend(), { rows, K, U, x: x.data, w: p.value('kernel'), b: p.byName.has('bias') ? p.value('bias') : null, z });
     let y = z;
     this.lse = null;
     if (this.activation === 'softmax') {
       // Softmax keeps each row's log-sum-exp: a fused cross-entropy reads the loss from it.
-      y = buf(this.y, z.length); // (y is z only for 'linear', which never gets here)
+      y = reuse ? this.ySlot.get(z.length) : new Float32Array(z.length); // (y is z only for 'linear', which never gets here)
       const lse = reuse && this.lseBuf.length === rows ? this.lseBuf : new Float64Array(rows);
       this.lse = this.lseBuf = lse;
       softmaxRows(getBackend(), z, y, rows, U, lse);
     } else if (this.activation !== 'linear') {
-      y = buf(this.y, z.length);
+      y = reuse ? this.ySlot.get(z.length) : new Float32Array(z.length);
       activationForward(this.activation, z, y, U);
     }
     this.x = x.data; this.z = z; this.y = y;
@@ -374,7 +375,7 @@ export class Dense implements Layer {
     const U = this.options.units, K = this.inDim, rows = this.x.length / K;
     const p = this.params!;
     // Reused from call to call: the layer below consumes it at once.
-    const dx = this.dxBuf.length === rows * K ? this.dxBuf : (this.dxBuf = activationArray(rows * K));
+    const dx = this.dxSlot.get(rows * K);
     denseBackward(getBackend(), {
       rows, K, U, x: this.x, w: p.value('kernel'), dz,
       dW: p.gradOf('kernel'), db: p.byName.has('bias') ? p.gradOf('bias') : null, dx,

@@ -5,7 +5,7 @@
 // compacting each row's valid steps to the front, running, and scattering the outputs back.
 // Padded positions output zeros. NOTE(keras): Keras repeats the previous output at masked
 // steps; losses and metrics here ignore masked steps, so the difference never reaches a number.
-import { activationArray } from '../kernels/index.js';
+import { ActivationSlot } from '../kernels/index.js';
 import { scatterAddRows } from '../kernels/layer-ops.js';
 import { GRU, LSTM, RNN, type Recurrent } from './recurrent.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -318,10 +318,9 @@ export class RecurrentLayer implements Layer {
     // are reused from call to call (consumed before the next forward).
     const outLen = B * T * core.numDirections * H;
     const reuse = reusesBuffers(ctx);
-    if (reuse && this.outBuf.length !== outLen) this.outBuf = activationArray(outLen); // (read in place by the next layer's kernels)
     const input = table ? new Tensor(table.table, [table.rows, F]) : new Tensor(data, [B, T, F]);
     const r = core.forward(input, {
-      lengths: plan?.lengths ?? null, h0, c0, grad: ctx.training, ...(reuse ? { out: this.outBuf } : {}),
+      lengths: plan?.lengths ?? null, h0, c0, grad: ctx.training, ...(reuse ? { out: this.outSlot.get(outLen) } : {}),
       rows: table ? { ids: ids!, shape: [B, T] } : null,
     });
     this.saved = { B, T, plan, dropMask, F, table: given, pairs, spelled };
@@ -349,7 +348,8 @@ export class RecurrentLayer implements Layer {
     return outs;
   }
 
-  private outBuf: Float32Array = new Float32Array(0);
+  /** The output when reused (read in place by the next layer's kernels). */
+  private readonly outSlot = new ActivationSlot();
   private dxBuf = new Float32Array(0);
 
   /** (rows, 2H) -> (rows, outWidth) by the merge mode; identity for one direction or concat. */

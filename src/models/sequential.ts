@@ -11,7 +11,7 @@
 // its backward sums the gate gradients per token before the products with the input side. The
 // same function with different rounding; a character model (65 symbols, embedding 64, LSTM 256)
 // skips a fifth of its recurrent layer's floating-point operations.
-import { activationArray } from '../kernels/index.js';
+import { ActivationSlot } from '../kernels/index.js';
 import { Dense as DenseLayer, Embedding } from '../layers/core.js';
 import { shapeStr, type Act, type Layer, type Shape } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
@@ -94,7 +94,8 @@ export abstract class Model {
   step = 0;
   epochsDone = 0;
   protected built = false;
-  private lossGrad: Float32Array | undefined;
+  /** The loss gradient, reused from step to step (backward consumes it within the step). */
+  private readonly lossGrad = new ActivationSlot();
 
   constructor(name: string) {
     this.name = name;
@@ -183,9 +184,7 @@ export abstract class Model {
     // The loss gradient, reused from step to step: in the backend's memory, where the output
     // layer's backward reads it in place.
     const n = (fused ? fused.logits : out.data).length;
-    if (this.lossGrad?.length !== n) this.lossGrad = activationArray(n);
-    const { loss, grad } = computeLoss(this.lossName, out, y, fused, this.lossGrad);
-    this.lossGrad = grad; // reused next step (backward consumes it within this one)
+    const { loss, grad } = computeLoss(this.lossName, out, y, fused, this.lossGrad.get(n));
     for (const m of metrics) m.update(out, y);
     this.grads.fill(0);
     this.backwardAll(grad, fused);

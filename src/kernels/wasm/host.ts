@@ -141,14 +141,27 @@ export abstract class WasmHost implements Backend {
   /** The buffer objects activationBuffer's views lie in (a new one after each growth). */
   private readonly ownBuffers = new WeakSet<object>();
 
+  /** The blocks of activationBuffer's arrays (for releaseActivation). */
+  private readonly activationBlocks = new WeakMap<Float32Array, { ptr: number; bytes: number }>();
+
   private newActivation(n: number): Float32Array {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`${this.label}: activationBuffer(n): n must be a non-negative integer, got ${n}`);
     const bytes = align64(Math.max(n, 1) * 4), ptr = this.allocBlock(bytes);
     const buf = this.memory.buffer;
     this.ownBuffers.add(buf);
     const a = new Float32Array(buf, ptr, n).fill(0); // (a block may have been used before)
-    blocksOfCollected?.register(a, { host: this, ptr, bytes });
+    this.activationBlocks.set(a, { ptr, bytes });
+    blocksOfCollected?.register(a, { host: this, ptr, bytes }, a);
     return a;
+  }
+
+  /** See Backend.releaseActivation (a no-op for any array activationBuffer did not return). */
+  releaseActivation(a: Float32Array): void {
+    const b = this.activationBlocks.get(a);
+    if (!b) return;
+    this.activationBlocks.delete(a);
+    blocksOfCollected?.unregister(a);
+    this.releaseBlock(b.ptr, b.bytes);
   }
 
   /**
