@@ -115,10 +115,22 @@ export function gatherRows(src: F, ids: Int32Array, n: number, w: number, dst: F
 /** dst (rows, w) = 0, then dst row ids[r] += src row r for r = 0 .. n-1, in that order. */
 export function scatterAddRows(src: F, ids: Int32Array, n: number, w: number, dst: F, rows: number): void {
   dst.fill(0, 0, rows * w);
-  for (let r = 0; r < n; r++) {
-    const o = ids[r]! * w, s = r * w;
-    for (let j = 0; j < w; j++) dst[o + j] += src[s + j]!;
+  for (let r = 0; r < n; r++) addRow(dst, ids[r]! * w, src, r * w, w);
+}
+
+/**
+ * dst[o + j] += src[s + j] for j < n, four values per iteration (the same additions in the same
+ * order as one at a time): W3's 12,800 x 64 embedding scatter-add took 0.95 ms instead of 1.42
+ * (ad hoc, timed alone).
+ */
+export function addRow(dst: F, o: number, src: F, s: number, n: number): void {
+  const n4 = n & ~3;
+  let j = 0;
+  for (; j < n4; j += 4) {
+    dst[o + j] += src[s + j]!; dst[o + j + 1] += src[s + j + 1]!;
+    dst[o + j + 2] += src[s + j + 2]!; dst[o + j + 3] += src[s + j + 3]!;
   }
+  for (; j < n; j++) dst[o + j] += src[s + j]!;
 }
 
 /** layerForward from gemm + seqForward. */

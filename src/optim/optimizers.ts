@@ -343,12 +343,11 @@ export class Adam extends BaseOptimizer {
     const l2 = this.decoupled ? 0 : this.weightDecay;
     const shrink = this.decoupled ? 1 - lr * this.weightDecay : 1;
     const m = this.slots.momentum!, v = this.slots.velocity!;
-    const be = getBackend(), vhs = this.amsgrad ? this.slots.velocityHat! : null;
+    const be = getBackend(), vh = this.amsgrad ? this.slots.velocityHat! : null;
     if (be.adamUpdate && params instanceof Float32Array && grads instanceof Float32Array && m instanceof Float32Array &&
-      v instanceof Float32Array && (vhs === null || vhs instanceof Float32Array)) {
-      be.adamUpdate({ params, grads, m, v, vh: vhs, beta1: b1, beta2: b2, alpha, epsilon: e, l2, shrink });
-    } else if (this.amsgrad) {
-      const vh = this.slots.velocityHat!;
+      v instanceof Float32Array && (vh === null || vh instanceof Float32Array)) {
+      be.adamUpdate({ params, grads, m, v, vh, beta1: b1, beta2: b2, alpha, epsilon: e, l2, shrink });
+    } else if (vh) {
       for (let i = 0; i < n; i++) {
         const p = params[i]!;
         const g = grads[i]! + l2 * p;
