@@ -398,6 +398,80 @@ for (const { variant, backend } of runnable) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A batch's rows alone and inside a wider batch: the same bits
+// ---------------------------------------------------------------------------------------------
+// Batch rows are independent sequences, and a step's recurrent product computes every element as
+// one multiply-add chain over k in order, whichever register tile holds it: 5-row tiles for the
+// first multiple of 20 rows in the relaxed build, 4-row tiles after them (B = 16: 4-row tiles
+// only; B + 4 = 20: 5-row tiles only). So a batch of B rows and the same rows with 4 more must
+// agree bit for bit — forward outputs and caches, backward's input and state gradients — and a
+// kernel whose tiles summed in another order, or mixed up rows, would not.
+
+/** Rows [0, B) of each of the n slots of a (n, B2, w) array. */
+function firstRows(a: Float32Array, n: number, B2: number, w: number, B: number): Float32Array {
+  const r = new Float32Array(n * B * w);
+  for (let i = 0; i < n; i++) r.set(a.subarray(i * B2 * w, (i * B2 + B) * w), i * B * w);
+  return r;
+}
+
+/** (n, B, w) -> (n, B2, w): rows [0, B) of every slot as given, the others random. */
+function widen(a: Float32Array, n: number, B: number, w: number, B2: number, rnd: () => number): Float32Array {
+  const r = randArray(n * B2 * w, rnd);
+  for (let i = 0; i < n; i++) r.set(a.subarray(i * B * w, (i + 1) * B * w), i * B2 * w);
+  return r;
+}
+
+function assertBits(got: Float32Array, want: Float32Array, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!, w = want[i]!;
+    if (!Object.is(g, w) && !(Number.isNaN(g) && Number.isNaN(w))) assert.fail(`${what}[${i}]: alone ${g}, in a wider batch ${w}`);
+  }
+}
+
+for (const { variant, backend } of runnable) {
+  test(`${variant}: a batch's rows give the same bits alone (B = 8, 16, 32) and inside a batch of B + 4 rows`, () => {
+    const rnd = prng(777);
+    const T = 4;
+    for (const cell of CELLS) for (const B of [8, 16, 32]) for (const H of [5, 33, 64]) for (const reverse of [false, true]) {
+      const { kind, resetAfter } = cell, G = gateWidth(kind, H), B2 = B + 4;
+      const name = `${cell.label} B=${B} H=${H} reverse=${reverse}`;
+      const lengths = makeLengths('partial', B, T, rnd)!;
+      const lengths2 = Int32Array.from({ length: B2 }, (_, b) => (b < B ? lengths[b]! : 1 + (b % T)));
+      const xg = randArray(T * B * G, rnd), whh = randArray(G * H, rnd, 1 / Math.sqrt(H));
+      const bhn = kind === 'gru' ? randArray(H, rnd, 0.5) : null;
+      const h0 = randArray(B * H, rnd, 0.8), c0 = kind === 'lstm' ? randArray(B * H, rnd, 1.5) : null;
+      const dOut = randArray(T * B * H, rnd), dhN = randArray(B * H, rnd);
+      const dcN = kind === 'lstm' ? randArray(B * H, rnd) : null;
+      const run = (b: number, wide: boolean) => {
+        const x = wide ? widen(xg, T, B, G, b, rnd) : xg;
+        const h = wide ? widen(h0, 1, B, H, b, rnd) : h0, c = c0 && (wide ? widen(c0, 1, B, H, b, rnd) : c0);
+        const out = nanArray(T * b * H), cache = allocCache((n) => new Float32Array(n), kind, T, b, H);
+        const lens = wide ? lengths2 : lengths;
+        backend.seqForward({ kind, resetAfter, T, B: b, H, lengths: lens, reverse, xg: x, whh, bhn, h0: h, c0: c, out, outOffset: 0, ldOut: H, cache });
+        const dxg = nanArray(T * b * G), dgh = kind === 'gru' ? nanArray(T * b * G) : dxg;
+        const dh0 = nanArray(b * H), dc0 = kind === 'lstm' ? nanArray(b * H) : null;
+        backend.seqBackward({
+          kind, resetAfter, T, B: b, H, lengths: lens, reverse, whh, bhn, cache,
+          dOut: wide ? widen(dOut, T, B, H, b, rnd) : dOut, dOutOffset: 0, ldDOut: H,
+          dhN: wide ? widen(dhN, 1, B, H, b, rnd) : dhN, dcN: dcN && (wide ? widen(dcN, 1, B, H, b, rnd) : dcN),
+          dxg, dgh, dh0, dc0,
+        });
+        const rows = (a: Float32Array, n: number, w: number) => (wide ? firstRows(a, n, b, w, B) : a);
+        return {
+          out: rows(out, T, H), h: rows(cache.h, T + 1, H), c: rows(cache.c, kind === 'lstm' ? T + 1 : 0, H),
+          gates: rows(cache.gates, cache.gates.length ? T : 0, G), aux: rows(cache.aux, cache.aux.length ? T : 0, H),
+          dxg: rows(dxg, T, G), dgh: rows(dgh, T, G), dh0: rows(dh0, 1, H), dc0: dc0 ? rows(dc0, 1, H) : null,
+        };
+      };
+      const alone = run(B, false), inWide = run(B2, true);
+      for (const k of ['out', 'h', 'c', 'gates', 'aux', 'dxg', 'dgh', 'dh0'] as const) assertBits(alone[k], inWide[k], `${name}: ${k}`);
+      if (alone.dc0) assertBits(alone.dc0, inWide.dc0!, `${name}: dc0`);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Backend selection
 // ---------------------------------------------------------------------------------------------
 
