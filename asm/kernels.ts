@@ -37,6 +37,9 @@
 // @ts-ignore: decorator
 @inline function splat(x: f32): v128 { return f32x4.splat(x); }
 
+/** Where touch loads (cache lines requested ahead of use) end up, which keeps them live. */
+let touchSink: u32 = 0;
+
 /**
  * tanh(x) per lane, as the [13/6] odd/even rational minimax approximation used by Eigen:
  *   tanh(x) ≈ x·P(x²)/Q(x²) on |x| <= 7.9053111, beyond which tanh is within 2.7e-7 of ±1.
@@ -1143,6 +1146,7 @@ function fwd_step(
   const pstride = <usize>H * 32, m = r1 - r0, R0H = <usize>r0 * H4, R0G = <usize>r0 * <usize>G << 2;
   const t = reverse ? T - 1 - s : s;
   const hPrev = ch + <usize>slot_prev(slim, reverse, s, t) * BH4, auxT = caux + (slim ? 0 : <usize>t * BH4);
+  if (xids != 0 && s + 1 < T) touch_next_rows(xg, xids, B, G, reverse ? t - 1 : t + 1, r0, r1);
 
   // One recurrent product per step: gh = h_prev · W_hhᵀ (rows × G); GRU without resetAfter only
   // the r|z columns here, the n columns after the reset below.
@@ -1156,6 +1160,21 @@ function fwd_step(
     else gemm_packed(m, H, H, auxT + R0H, H4, 4, Pn, pstride, gh + R0G + 2 * H4, G, false);
     fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, true);
   }
+}
+
+/**
+ * Requests the cache lines of step tn's input rows (rows [r0, r1), taken from the table xg through
+ * xids) ahead of their gate pass: with an embedding's projected table (W3: 7,000 rows of 2 KB) the
+ * rows of a step lie anywhere in a table larger than the caches.
+ */
+function touch_next_rows(xg: usize, xids: usize, B: i32, G: i32, tn: i32, r0: i32, r1: i32): void {
+  const G4 = <usize>G << 2;
+  let acc: u32 = 0;
+  for (let b = r0; b < r1; b++) {
+    const row = xg + <usize>load<i32>(xids + ((<usize>tn * B + b) << 2)) * G4;
+    for (let o: usize = 0; o < G4; o += 64) acc |= load<u32>(row + o);
+  }
+  touchSink |= acc;
 }
 
 /** Number of gate blocks of width H: LSTM 4, GRU 3, RNN 1. */
@@ -1454,14 +1473,29 @@ function bwd_step(
     const bo = <usize>b * H4;
     if (kind != GRU) { memory.copy(dh + bo, dhp + bo, H4); continue; }
     const z = gatesT + <usize>b * G4 + H4, r = gatesT + <usize>b * G4;
-    const dhb = dh + bo, dpb = dhp + bo, drb = drh + bo;
-    for (let j = 0; j < H; j++) {
-      const u = <usize>j << 2;
-      // d = dhPrev + dh⊙z (+ drh⊙r): scalar, it is O(B·H) per step against the O(B·H·G) product.
-      let d = load<f32>(dpb + u) + load<f32>(dhb + u) * load<f32>(z + u);
-      if (split) d += load<f32>(drb + u) * load<f32>(r + u);
-      store<f32>(dhb + u, d);
-    }
+    gru_dh_prev(dh + bo, dhp + bo, z, drh + bo, r, 0, H, split);
+  }
+}
+
+/**
+ * The GRU's gradient w.r.t. h_prev for units [j0, j1) of one row, in place in dh: dh_prev·W_hh's
+ * product dp, plus the direct path dh⊙z, plus (without resetAfter) drh⊙r — each product rounded,
+ * then the sums in that order, as a multiply and an add (not fused: the same bits 4 lanes at a
+ * time as one at a time).
+ */
+function gru_dh_prev(dh: usize, dp: usize, z: usize, drh: usize, r: usize, j0: i32, j1: i32, split: bool): void {
+  let j = j0;
+  for (; j + 4 <= j1; j += 4) {
+    const u = <usize>j << 2;
+    let d = f32x4.add(v128.load(dp + u), f32x4.mul(v128.load(dh + u), v128.load(z + u)));
+    if (split) d = f32x4.add(d, f32x4.mul(v128.load(drh + u), v128.load(r + u)));
+    v128.store(dh + u, d);
+  }
+  for (; j < j1; j++) {
+    const u = <usize>j << 2;
+    let d = load<f32>(dp + u) + load<f32>(dh + u) * load<f32>(z + u);
+    if (split) d += load<f32>(drh + u) * load<f32>(r + u);
+    store<f32>(dh + u, d);
   }
 }
 
