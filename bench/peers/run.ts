@@ -534,7 +534,8 @@ interface Report {
 const HELP = `Usage: npm run bench:peers [-- options]   (after npm run build)
   --workloads LIST   comma-separated, default all: ${Object.keys(SPECS).join(',')}
   --peers LIST       default all: pytorch,pytorch-1t,ort-2t,ort-1t,tfjs-wasm,tfjs-cpu,brain
-  --rounds N         interleaved rounds per workload (default 3)
+  --rounds N         interleaved rounds per workload (default 5; more rounds, shorter each: a
+                     minute-long load spike from another tenant spoils fewer of them)
   --budget S         seconds of timed steps per peer per workload (default 4)
   --slow-step S      a peer slower than this per step times a single step (default 15)
   --single-step S    a first step longer than this is the measurement, no further steps (default 60)
@@ -571,7 +572,7 @@ async function main(): Promise<void> {
   };
   const o: Options = {
     workloads, peers: v.peers ? new Set(v.peers.split(',')) : null,
-    rounds: Math.round(num(v.rounds, 3, '--rounds')), budgetMs: num(v.budget, 4, '--budget') * 1000,
+    rounds: Math.round(num(v.rounds, 5, '--rounds')), budgetMs: num(v.budget, 4, '--budget') * 1000,
     slowStepMs: num(v['slow-step'], 15, '--slow-step') * 1000, singleStepMs: num(v['single-step'], 60, '--single-step') * 1000,
     maxStepMs: num(v['max-step'], 150, '--max-step') * 1000,
     includeSlow: !!v['include-slow'],
