@@ -337,15 +337,17 @@ export function seq_forward_mt_scratch_bytes(kind: i32, resetAfter: bool, B: i32
 /**
  * Rows per row group of the batch-split sequence loops (see seq_forward_mt): a multiple of 4
  * (the GEMM's row tiles, so a group's products are the same tiles as one product over every
- * row), about half the batch — each thread runs its rows through every step together, reading
- * W_hhᵀ's packing once per step for all of them (with quarters a thread ran two groups one after
- * the other and streamed it twice as often: bench:ab W2-GRU 0.983, W3 0.976, W5b 0.979, W1
- * 1.000 for halves) — and a late partner still leaves its group to the running thread; 0 below 8
+ * row), the one nearest to half the batch — each thread runs its rows through every step
+ * together, reading W_hhᵀ's packing once per step for all of them (with quarters a thread ran two
+ * groups one after the other and streamed it twice as often: bench:ab W2-GRU 0.983, W3 0.976, W5b
+ * 0.979, W1 1.000 for halves) — and a late partner still leaves its group to the running thread.
+ * Rounding to the nearest multiple keeps the two groups within 4 rows of each other, the rows
+ * left over (B = 17: 8, 8 and 1) being a third group that the first thread done takes; 0 below 8
  * rows (the loops then split hidden units).
  */
 // @ts-ignore: decorator
 @inline function row_group(B: i32): i32 {
-  return B < 8 ? 0 : (((B + 1) >> 1) + 3) & ~3;
+  return B < 8 ? 0 : ((B + 4) >> 3) << 2;
 }
 
 /**
