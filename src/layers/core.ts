@@ -324,20 +324,21 @@ export class Dense implements Layer {
     if (x.shape[x.shape.length - 1] !== K) configError(this.name, `expected ${K} input features, got shape [${x.shape.join(', ')}]`);
     const rows = x.data.length / K;
     const reuse = reusesBuffers(ctx);
-    // (Reused ones in the backend's memory: its calls read and write them in place.)
-    const z = reuse ? this.zSlot.get(rows * U) : new Float32Array(rows * U);
+    // Reused ones in the backend's memory (its calls read and write them in place), else fresh.
+    const out = (slot: ActivationSlot, n: number): Float32Array => (reuse ? slot.get(n) : new Float32Array(n));
+    const z = out(this.zSlot, rows * U);
     const p = this.params!;
     denseForward(getBackend(), { rows, K, U, x: x.data, w: p.value('kernel'), b: p.byName.has('bias') ? p.value('bias') : null, z });
-    let y = z;
+    let y = z; // (y is z only for 'linear')
     this.lse = null;
     if (this.activation === 'softmax') {
       // Softmax keeps each row's log-sum-exp: a fused cross-entropy reads the loss from it.
-      y = reuse ? this.ySlot.get(z.length) : new Float32Array(z.length); // (y is z only for 'linear', which never gets here)
+      y = out(this.ySlot, z.length);
       const lse = reuse && this.lseBuf.length === rows ? this.lseBuf : new Float64Array(rows);
       this.lse = this.lseBuf = lse;
       softmaxRows(getBackend(), z, y, rows, U, lse);
     } else if (this.activation !== 'linear') {
-      y = reuse ? this.ySlot.get(z.length) : new Float32Array(z.length);
+      y = out(this.ySlot, z.length);
       activationForward(this.activation, z, y, U);
     }
     this.x = x.data; this.z = z; this.y = y;
