@@ -247,6 +247,20 @@ function gemm_run(
     if (side && tid == 0) scatter_add_rows(src, ids, n, w, dst, rows);
     return;
   }
+  if (rows_by_gemv(transA, transB, M, K)) {
+    // Blocks of columns, each a gemv over rows of B as it lies (nothing packed).
+    const nc = (N + GEMV_COLS - 1) / GEMV_COLS;
+    for (let c = claim(sync, tid, 0, side + nc); c >= 0; c = claim(sync, tid, 0, side + nc)) {
+      if (c < side) scatter_add_rows(src, ids, n, w, dst, rows);
+      else {
+        const j0 = (c - side) * GEMV_COLS;
+        gemm_by_gemv(M, K, A, lda, B, ldb, C, ldc, accumulate, bias, j0, min(N, j0 + GEMV_COLS));
+      }
+      chunk_done(sync, tid);
+    }
+    wait_done(sync, tid, side + nc);
+    return;
+  }
   const np = (N + 7) >> 3;
   const ppc = max(1, (np + 15) / 16); // panels per packing chunk
   const n0 = K > 0 ? (np + ppc - 1) / ppc : 0;

@@ -726,6 +726,10 @@ export function gemm(
   A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize,
 ): void {
   if (M <= 0 || N <= 0) return;
+  if (rows_by_gemv(transA, transB, M, K)) {
+    gemm_by_gemv(M, K, A, lda, B, ldb, C, ldc, accumulate, bias, 0, N);
+    return;
+  }
   pack_b_nr8(transB, K, N, B, ldb, P);
   const ldaB = <usize>lda << 2;
   const rs: usize = transA ? 4 : ldaB;
@@ -825,6 +829,59 @@ export function gemv(rows: i32, K: i32, W: usize, ldw: i32, h: usize, y: usize, 
       }
       store<f32>(y + (<usize>(r0 + i) << 2), r);
     }
+  }
+}
+
+/**
+ * Whether gemm computes C = A·Bᵀ row by row with gemv: one or two rows of A (batch-1 inference a
+ * step at a time) times a row-major B (N×K: a weight matrix as it lies). Packing B for the tiles
+ * would cost more than the products (an LSTM's 1024×256 W_ih: 48 µs for one row against 19 by
+ * gemv, 76 against 36 for two; from three rows the packed tiles win again on large B).
+ */
+// @ts-ignore: decorator
+@inline function rows_by_gemv(transA: bool, transB: bool, M: i32, K: i32): bool {
+  return M <= 2 && K > 0 && transB && !transA;
+}
+
+/** Columns of C per block of gemm_by_gemv (and per chunk of the two-thread product). */
+const GEMV_COLS: i32 = 128;
+
+/**
+ * Columns [n0, n1) of C = A·Bᵀ (+ C when accumulating, else + bias when given) for the rows of A,
+ * each column a gemv row of B (see rows_by_gemv), in blocks of GEMV_COLS: a column's bits do not
+ * depend on the blocks, so any split between threads gives the same results. The sums go through
+ * the thread's packed-A block (gemv's partial sums, then the block's values) and are added to C
+ * or the bias as the tiles add theirs (C + sum).
+ */
+function gemm_by_gemv(
+  M: i32, K: i32, A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32,
+  accumulate: bool, bias: usize, n0: i32, n1: i32,
+): void {
+  const part = apack(), sums = apack() + gemv_part_bytes();
+  const ldbB = <usize>ldb << 2;
+  for (let j = n0; j < n1; j += GEMV_COLS) {
+    const n = min(GEMV_COLS, n1 - j), jB = <usize>j << 2;
+    for (let m = 0; m < M; m++) {
+      const c = C + <usize>m * (<usize>ldc << 2) + jB;
+      const a = A + <usize>m * (<usize>lda << 2);
+      const base = accumulate ? c : bias != 0 ? bias + jB : 0;
+      if (base == 0) { gemv(n, K, B + <usize>j * ldbB, ldb, a, c, part); continue; }
+      gemv(n, K, B + <usize>j * ldbB, ldb, a, sums, part);
+      sum_row(c, base, sums, n);
+    }
+  }
+}
+
+/** dst[0..n) = a[0..n) + b[0..n) (dst may be a). */
+function sum_row(dst: usize, a: usize, b: usize, n: i32): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const u = <usize>j << 2;
+    v128.store(dst + u, f32x4.add(v128.load(a + u), v128.load(b + u)));
+  }
+  for (; j < n; j++) {
+    const u = <usize>j << 2;
+    store<f32>(dst + u, load<f32>(a + u) + load<f32>(b + u));
   }
 }
 

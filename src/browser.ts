@@ -8,7 +8,7 @@ export {
   type RecurrentOptions, type LSTMOptions, type GRUOptions, type RNNOptions,
   type ForwardOptions, type ForwardResult, type BackwardOptions, type BackwardResult,
 } from './layers/recurrent.js';
-export { ready, getBackend, setBackend, backendName, referenceBackend, type Backend, type CellKind } from './kernels/index.js';
+export { ready, getBackend, setBackend, backendName, referenceBackend, withFixedWeights, type Backend, type CellKind } from './kernels/index.js';
 /** Two kernel threads in a cross-origin isolated page: setBackend(await ThreadedWasmBackend.create()). */
 export { ThreadedWasmBackend, type ThreadedOptions } from './kernels/index.js';
 export { layers, type BidirectionalOptions } from './layers/factories.js';

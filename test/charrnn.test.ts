@@ -112,3 +112,20 @@ test('evaluating and sampling mid-training leave the carried training state unto
   assert.equal(JSON.stringify(model.getStates()), before);
   assert.notEqual(before, JSON.stringify(model.getStates().map(() => null)), 'there was a state to keep');
 });
+
+test('each sample call reads the weights as they are then: after more training, the text of a fresh model with the same weights', () => {
+  // sample() checks the weights against the kernels' copies once per call (withFixedWeights),
+  // not once per character: a later call must still see what training changed in between.
+  const corpus = prepareCorpus(TEXT, 0.1);
+  const cfg = { ...DEFAULT_CHARRNN, hidden: 24, layers: 2, embed: 8, seq: 8, batch: 4, lr: 0.05 };
+  const model = buildCharModel(corpus.vocab.size, cfg);
+  const sb = new StreamBatcher(corpus.train, cfg.batch, cfg.seq);
+  const opts = { length: 40, prime: 'the ', seed: 5 };
+  const first = sample(model, corpus.vocab, opts);
+  for (let s = 0; s < 20; s++) model.trainOnBatch(sb.batch(s % sb.batchesPerEpoch).x, sb.batch(s % sb.batchesPerEpoch).y);
+  const second = sample(model, corpus.vocab, opts);
+  const fresh = buildCharModel(corpus.vocab.size, cfg); // (the same initial weights: the same seed)
+  fresh.params.set(model.params);
+  assert.equal(second, sample(fresh, corpus.vocab, opts));
+  assert.notEqual(second, first, 'training changed the text');
+});

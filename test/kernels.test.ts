@@ -242,6 +242,29 @@ for (const { variant, backend } of runnable) {
     }
   });
 
+  test(`${variant}: gemm of one or two rows by Bᵀ (read as it lies, by gemv): column blocks with tails, and each row's bits as gemv gives them`, () => {
+    // M <= 2 with op(B) = Bᵀ skips the packing: blocks of 128 columns of C, each a gemv over
+    // rows of B, added to C (accumulate) or written. N crosses one, two and three blocks.
+    const rnd = prng(0x9e37);
+    for (const M of [1, 2]) for (const N of [1, 127, 128, 129, 300]) for (const K of [1, 7, 33, 259]) {
+      for (const accumulate of [false, true]) gemmCheck(backend, false, true, M, N, K, accumulate, (N + K) % 2 ? 3 : 0, rnd, 'none');
+    }
+    gemmCheck(backend, false, true, 2, 300, 64, true, 1, rnd, 'large');
+    // Row m of C is gemv's sum for row m of A (C + that sum when accumulating).
+    const N = 300, K = 259, lda = K + 2, ldb = K + 1, ldc = N + 3;
+    const A = randArray(2 * lda, rnd), B = randArray(N * ldb, rnd), C0 = randArray(2 * ldc, rnd);
+    const C = C0.slice(), Cacc = C0.slice();
+    backend.gemm(false, true, 2, N, K, A, lda, B, ldb, C, ldc, false);
+    backend.gemm(false, true, 2, N, K, A, lda, B, ldb, Cacc, ldc, true);
+    for (let m = 0; m < 2; m++) {
+      const y = backend.gemv(B, ldb, K, A.subarray(m * lda, m * lda + K), 0, N);
+      for (let j = 0; j < N; j++) {
+        assert.equal(C[m * ldc + j], y[j], `row ${m} column ${j}`);
+        assert.equal(Cacc[m * ldc + j], Math.fround(C0[m * ldc + j]! + y[j]!), `accumulated row ${m} column ${j}`);
+      }
+    }
+  });
+
   test(`${variant}: memory growth between calls keeps results right; Float64Array is refused`, () => {
     const rnd = prng(5);
     gemmCheck(backend, false, true, 3, 5, 4, false, 0, rnd, 'none');

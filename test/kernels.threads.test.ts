@@ -126,6 +126,15 @@ for (const s of setups) {
     }
   }
 
+  test(`${s.variant} two threads: gemm of one or two rows by Bᵀ (by gemv, blocks of 128 columns) equals one thread bit for bit`, TIMEOUT, () => {
+    const rnd = prng(0x6e37);
+    const before = s.forced.workerChunks;
+    for (const M of [1, 2]) for (const N of [129, 300, 1030]) for (const K of [5, 64, 259]) {
+      for (const accumulate of [false, true]) gemmCheck(s, s.forced, false, true, M, N, K, accumulate, (N + K) % 2 ? 3 : 0, rnd);
+    }
+    assert.ok(s.forced.workerChunks > before, 'the worker computed some of the column blocks');
+  });
+
   test(`${s.variant} two threads: gemm size gate (default ${s.gated.options.gemmMinWork} = M·N·K), both sides`, TIMEOUT, () => {
     const rnd = prng(3);
     const { gemmMinWork } = s.gated.options;

@@ -56,6 +56,12 @@ for (const kind of ['lstm', 'gru', 'rnn_tanh', 'rnn_relu'] as CellKind[]) {
   }
 }
 cases.push({ kind: 'lstm', resetAfter: true, T: 5, B: 8, H: 64, I: 33, lengths: null, reverse: false, bias: true });
+// One or two rows to project (one step at a time at batch 1: by gemv, W_ih read as it lies).
+for (const kind of ['lstm', 'gru'] as CellKind[]) {
+  cases.push({ kind, resetAfter: true, T: 1, B: 1, H: 40, I: 300, lengths: null, reverse: false, bias: true });
+  cases.push({ kind, resetAfter: false, T: 2, B: 1, H: 37, I: 9, lengths: null, reverse: true, bias: true });
+  cases.push({ kind, resetAfter: true, T: 1, B: 2, H: 8, I: 33, lengths: null, reverse: false, bias: false });
+}
 
 const name = (c: Case): string =>
   `${c.kind}${c.kind === 'gru' ? (c.resetAfter ? ' resetAfter' : ' original') : ''} T${c.T} B${c.B} H${c.H} I${c.I}` +
@@ -425,5 +431,38 @@ for (const backend of backends) {
       const wide = shared.subarray(0, K * (U + 1));
       assert.deepEqual(dense(wide, U + 1), dense(Float32Array.from(wide), U + 1), 'a longer view from the same offset');
     }
+  });
+
+  test(`${backend.name}: fixedWeights compares each weight array at its first use in the scope only; a change made before it, or after it ends, is seen`, () => {
+    const fixed = backend.fixedWeights!.bind(backend);
+    const c: Case = { kind: 'gru', resetAfter: true, T: 3, B: 2, H: 7, I: 4, lengths: null, reverse: false, bias: true };
+    const a = forwardArgs(c, 'float32', false);
+    const run = (): Float32Array => { layerForward(backend, a); return Float32Array.from(a.out as Float32Array); };
+    const expect = (what: string): Float32Array => {
+      const fresh = forwardArgs(c, 'float32', false);
+      fresh.wih = Float32Array.from(a.wih as Float32Array); fresh.whh = Float32Array.from(a.whh as Float32Array);
+      layerForward(backend, fresh);
+      assert.deepEqual(a.out, fresh.out, what);
+      return fresh.out as Float32Array;
+    };
+    const flip = (w: F): void => { w[w.length - 1] = -w[w.length - 1]! - 0.5; };
+    run();
+    const kept = fixed(() => {
+      flip(a.whh); // before its first use in the scope: compared, so seen
+      run();
+      expect('a change before the first use in the scope');
+      const before = Float32Array.from(a.out as Float32Array);
+      flip(a.whh); flip(a.wih); // after it: trusted, not seen (the copies are used as they are)
+      const inner = fixed(() => run()); // a nested scope is the same scope
+      assert.deepEqual(inner, before, 'a change inside the scope after the first use is not seen');
+      return before;
+    });
+    assert.notDeepEqual(run(), kept, 'the scope ended: the change is seen');
+    expect('after the scope');
+    // A scope that throws ends too; the next scope compares again.
+    assert.throws(() => fixed(() => { run(); throw new Error('inside'); }), /inside/);
+    flip(a.wih);
+    fixed(() => run());
+    expect('in a new scope after one that threw');
   });
 }

@@ -3,6 +3,7 @@
 // with truncated BPTT: the text is cut into B parallel streams, each batch continues where the
 // previous one stopped, and the hidden state is carried across batches without gradient.
 import { CharVocab } from '../data/vocab.js';
+import { withFixedWeights } from '../kernels/index.js';
 import { Embedding, Dense } from '../layers/core.js';
 import { RecurrentLayer, type CellClass } from '../layers/rnn-layers.js';
 import type { Dense as DenseData } from '../models/data-input.js';
@@ -113,11 +114,22 @@ export interface SampleOptions {
   topK?: number;
   prime?: string;
   seed?: number;
+  /**
+   * Called with each character as it is generated. It must not change the model's weights: the
+   * call reads them as fixed (see withFixedWeights).
+   */
   onText?: (s: string) => void;
 }
 
-/** Generate text one character at a time with the state carried between steps. */
+/**
+ * Generate text one character at a time with the state carried between steps. The weights are
+ * checked against the kernels' copies once per call, not once per character.
+ */
 export function sample(model: Sequential, vocab: CharVocab, opts: SampleOptions): string {
+  return withFixedWeights(() => sampleFixed(model, vocab, opts));
+}
+
+function sampleFixed(model: Sequential, vocab: CharVocab, opts: SampleOptions): string {
   const saved = model.getStates();
   const temperature = opts.temperature ?? 1, topK = opts.topK ?? 0;
   if (!(temperature > 0)) throw new RangeError(`sample: temperature must be > 0, got ${temperature}`);

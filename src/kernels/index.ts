@@ -47,6 +47,17 @@ export function getBackend(): Backend {
 }
 
 /**
+ * Runs fn with the float32 backend taking the weights as fixed (Backend.fixedWeights): each
+ * weight array is checked against the backend's copy once, at its first use inside fn, instead of
+ * at every call. For loops that own a model while they run and change no weights (text
+ * generation); fn must finish before it returns.
+ */
+export function withFixedWeights<T>(fn: () => T): T {
+  const be = float32Backend;
+  return be.fixedWeights ? be.fixedWeights(fn) : fn();
+}
+
+/**
  * A layer's activation buffer reused from step to step (an output, logits, an input gradient):
  * in the current float32 backend's memory where it offers that (Backend.activationBuffer: the
  * backend's calls then read and write it in place), else an ordinary array. `get(n)` returns n

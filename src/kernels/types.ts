@@ -249,6 +249,11 @@ export interface Backend {
   ): void;
   seqForward(a: SeqForwardArgs): void;
   seqBackward(a: SeqBackwardArgs): void;
+  /**
+   * Optional: runs fn with the weights taken as fixed, for a backend that keeps copies of them
+   * and checks them on every call (see withFixedWeights); fn must change no weights.
+   */
+  fixedWeights?<T>(fn: () => T): T;
   /** Optional fused layer forward (no hMask); kernels/layer-ops.ts composes it otherwise. */
   layerForward?(a: LayerForwardArgs): void;
   /** Optional fused layer backward (no hMask); kernels/layer-ops.ts composes it otherwise. */
