@@ -151,6 +151,19 @@ for (const s of setups) {
     gemmCheck(s, s.gated, true, false, 1024, 256, 640, true, 1, rnd, false);
     gemmCheck(s, s.gated, false, false, 640, 64, 1024, false, 0, rnd, false);
     assert.equal(s.gated.calls.threaded, t + 2);
+    // One or two rows times Bᵀ run by gemv: split from seqMinWork multiply-adds; other one-row
+    // products keep to one thread (fewer than 8 rows).
+    const { seqMinWork } = s.gated.options;
+    one = s.gated.calls.single; t = s.gated.calls.threaded;
+    gemmCheck(s, s.gated, false, true, 1, 1024, 256, false, 0, rnd, false);
+    gemmCheck(s, s.gated, false, true, 2, 512, 256, true, 1, rnd, false);
+    assert.ok(1024 * 256 >= seqMinWork && 2 * 512 * 256 >= seqMinWork);
+    assert.equal(s.gated.calls.threaded, t + 2, 'one or two rows by gemv, at least seqMinWork: two threads');
+    gemmCheck(s, s.gated, false, true, 1, 256, 256, false, 0, rnd, false);
+    gemmCheck(s, s.gated, false, false, 1, 1024, 1024, false, 0, rnd, false);
+    gemmCheck(s, s.gated, true, true, 2, 1024, 1024, false, 0, rnd, false);
+    assert.ok(256 * 256 < seqMinWork);
+    assert.equal(s.gated.calls.single, one + 3, 'by gemv below seqMinWork, or packed with fewer than 8 rows: one thread');
     const a = new Float64Array(4);
     assert.throws(() => s.gated.gemm(false, false, 2, 2, 2, a, 2, a, 2, a, 2, false), /float32 only/);
   });

@@ -78,6 +78,12 @@ export function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+/**
+ * Whether the kernels' gemm computes the product row by row with gemv (asm/kernels.ts,
+ * rows_by_gemv): one or two rows of A times Bᵀ, B read as it lies.
+ */
+const rowsByGemv = (transA: boolean, transB: boolean, M: number, K: number): boolean => M <= 2 && K > 0 && transB && !transA;
+
 /** Element counts a gemm call addresses from element 0 of A, B and C. */
 function gemmExtents(transA: boolean, transB: boolean, M: number, N: number, K: number, lda: number, ldb: number, ldc: number) {
   return {
@@ -394,7 +400,7 @@ export abstract class WasmHost implements Backend {
     if (M <= 0 || N <= 0) return;
     const { aLen, bLen, cLen } = gemmExtents(transA, transB, M, N, K, lda, ldb, ldc);
     this.need(a, aLen, 'gemm A'); this.need(b, bLen, 'gemm B'); this.need(c, cLen, 'gemm C');
-    const par = K > 0 && this.gemmParallel(M, N, K);
+    const par = K > 0 && this.gemmParallel(M, N, K, false, rowsByGemv(transA, transB, M, K));
     this.session(par, (mt) => {
       this.reset();
       const pA = this.alloc(aLen * 4), pB = this.alloc(bLen * 4), pC = this.alloc(cLen * 4);
@@ -470,7 +476,7 @@ export abstract class WasmHost implements Backend {
     if (kind === 'lstm') { if (!cN) throw new TypeError(`${this.label}: LSTM needs cN`); this.need(cN, BH, 'cN'); }
     if ((bih === null) !== (bhh === null)) throw new TypeError(`${this.label}: give both biases or neither`);
     if (bih && bhh) { this.need(bih, G, 'bias_ih'); this.need(bhh, G, 'bias_hh'); }
-    const parS = this.seqParallel(B, G, H), parG = this.gemmParallel(U, G, I, parS);
+    const parS = this.seqParallel(B, G, H), parG = this.gemmParallel(U, G, I, parS, rowsByGemv(false, true, U, I));
     this.session(parG || parS, (mt) => {
       const pWih = this.weightPtr(wih, G * I), pW = this.weightPtr(this.f32(args.whh, 'whh'), G * H);
       this.reset();
@@ -603,7 +609,7 @@ export abstract class WasmHost implements Backend {
     this.need(dW, K * U, 'dense dW');
     if (db) this.need(db, U, 'dense db');
     if (dx) this.need(dx, rows * K, 'dense dx');
-    const parW = this.gemmParallel(K, U, rows), parX = dx !== null && this.gemmParallel(rows, K, U);
+    const parW = this.gemmParallel(K, U, rows), parX = dx !== null && this.gemmParallel(rows, K, U, false, rowsByGemv(false, true, rows, U));
     this.session(parW || parX, (mt) => {
       const pW = dx ? this.weightPtr(w, K * U) : 0;
       this.reset();
@@ -873,9 +879,10 @@ export abstract class WasmHost implements Backend {
 
   /**
    * Whether a gemm of this size is worth two threads (never, on one thread); `engaged`: the call
-   * runs its sequence loop on both threads anyway, so the partner is awake already.
+   * runs its sequence loop on both threads anyway, so the partner is awake already; `byGemv`: the
+   * kernels compute it row by row with gemv (rowsByGemv).
    */
-  protected gemmParallel(_M: number, _N: number, _K: number, _engaged = false): boolean {
+  protected gemmParallel(_M: number, _N: number, _K: number, _engaged = false, _byGemv = false): boolean {
     return false;
   }
 

@@ -481,9 +481,9 @@ export class ThreadedWasmBackend extends WasmHost {
     this.withFallback(mt, body);
   }
 
-  protected override gemmParallel(M: number, N: number, K: number, engaged = false): boolean {
-    // One or two rows (computed by gemv, nothing packed): split like a batch-1 sequence step.
-    if (M <= 2) return M * N * K >= this.options.seqMinWork;
+  protected override gemmParallel(M: number, N: number, K: number, engaged = false, byGemv = false): boolean {
+    // One or two rows computed by gemv (nothing packed): split like a batch-1 sequence step.
+    if (byGemv) return M * N * K >= this.options.seqMinWork;
     // With the partner awake for the sequence loop, splitting pays from an eighth of the size.
     return M >= this.options.gemmMinRows && M * N * K >= this.options.gemmMinWork / (engaged ? 8 : 1);
   }
