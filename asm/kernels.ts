@@ -872,7 +872,7 @@ function gemm_by_gemv(
   }
 }
 
-/** dst[0..n) = a[0..n) + b[0..n) (dst may be a). */
+/** dst[0..n) = a[0..n) + b[0..n) (dst may be a), four at a time with a scalar tail. */
 function sum_row(dst: usize, a: usize, b: usize, n: i32): void {
   let j = 0;
   for (; j + 4 <= n; j += 4) {
@@ -1403,18 +1403,9 @@ function fwd_gates(
   }
 }
 
-/** dst[0..n) += src[0..n) (vectorized with a scalar tail). */
-function add_row(dst: usize, src: usize, n: i32): void {
-  let j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const u = <usize>j << 2;
-    v128.store(dst + u, f32x4.add(v128.load(dst + u), v128.load(src + u)));
-  }
-  for (; j < n; j++) {
-    const u = <usize>j << 2;
-    store<f32>(dst + u, load<f32>(dst + u) + load<f32>(src + u));
-  }
-}
+/** dst[0..n) += src[0..n). */
+// @ts-ignore: decorator
+@inline function add_row(dst: usize, src: usize, n: i32): void { sum_row(dst, dst, src, n); }
 
 /**
  * Backward over the whole sequence (see SeqBackwardArgs), steps in the reverse of forward order.
