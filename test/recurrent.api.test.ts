@@ -2,7 +2,7 @@
 // between layers, and the errors users see for bad input.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { GRU, LSTM, RNN, Tensor } from '../src/index.js';
+import { getBackend, GRU, LSTM, referenceBackend, RNN, setBackend, Tensor, withFixedWeights } from '../src/index.js';
 import { assertClose, randomArray } from './helpers.js';
 
 test('keras init: orthogonal recurrent blocks, Glorot-bounded input weights, forget bias 1', () => {
@@ -182,4 +182,21 @@ test("forward({ rows }): the input as rows of a table gives the layer of the row
   assert.throws(() => make().forward(new Tensor(table, [U, I]), { rows: { ids: bad, shape: [B, T] } }), /rows\.ids\[7\] = 4 is outside the table's rows \[0, 4\)/);
   assert.throws(() => make().forward(new Tensor(table, [U, I]), { rows: { ids: ids.subarray(1), shape: [B, T] } }), /'rows\.ids' must be an Int32Array of 18 ids \(\[B, T\] = \[3, 6\]\)/);
   assert.throws(() => make().forward(new Tensor(rowsX, [B, T, I]), { rows: { ids, shape: [B, T] } }), /with 'rows', x must be a 2-D Tensor \[rows, I\]/);
+});
+
+test('withFixedWeights (public): returns what fn returns, passes its errors on, and inside it a layer gives the outputs it gives outside; on a backend without weight copies it just runs fn', () => {
+  const lstm = new LSTM({ inputSize: 5, hiddenSize: 8, seed: 4 });
+  const x = new Tensor(randomArray(3 * 2 * 5, 6, 1, 'float32') as Float32Array, [3, 2, 5]);
+  const outside = lstm.forward(x, { grad: false }).output.data;
+  const inside = withFixedWeights(() => [lstm.forward(x, { grad: false }).output.data, lstm.forward(x, { grad: false }).output.data]);
+  assert.deepEqual(inside[0], outside);
+  assert.deepEqual(inside[1], outside);
+  assert.throws(() => withFixedWeights(() => { throw new RangeError('from fn'); }), /from fn/);
+  const saved = getBackend();
+  try {
+    setBackend(referenceBackend);
+    assert.equal(withFixedWeights(() => 42), 42);
+  } finally {
+    setBackend(saved);
+  }
 });
