@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { findChromium, runPage } from '../bench/chromium.js';
-import { GRU, LSTM, Tensor } from '../src/index.js';
+import { GRU, LSTM, Tensor, withFixedWeights } from '../src/index.js';
 
 /** Runs in the page and in Node: outputs and gradients of a few layers, as plain arrays. */
 function workload(rnn: typeof import('../src/browser.js')): Record<string, number[]> {
@@ -29,6 +29,15 @@ function workload(rnn: typeof import('../src/browser.js')): Record<string, numbe
     out[`gru${B}`] = Array.from(o.data);
     out[`gru${B}grad`] = Array.from(gru.params.grad);
   }
+  // One step at a time at batch 1 inside withFixedWeights (weights copied in once per scope; a
+  // browser has no native compare, so outside one they are copied on every call), then a weight
+  // changed between two scopes: the second must see it.
+  const cell = new rnn.LSTM({ inputSize: 4, hiddenSize: 8, seed: 9 });
+  const xs = new rnn.Tensor(Float32Array.from({ length: 4 }, (_, i) => i * 0.25 - 0.4), [1, 1, 4]);
+  const stepOut = (): number[] => Array.from(cell.forward(xs, { grad: false }).output.data);
+  const fixed = rnn.withFixedWeights(() => [...stepOut(), ...stepOut()]);
+  cell.params.data[cell.params.data.length - 1]! += 1; // the last bias value
+  out.fixed = [...fixed, ...rnn.withFixedWeights(stepOut), ...stepOut()];
   return out;
 }
 
@@ -72,7 +81,11 @@ test('browser entry: loads in headless Chromium, uses WebAssembly, matches Node;
   const got = await runPage({ root: process.cwd(), html: PAGE, timeoutMs: 120_000 }) as PageResult;
   assert.equal(got.error, undefined, got.error);
   assert.match(got.backend!, /^wasm-(relaxed-)?simd$/, 'the browser runs the WebAssembly kernels');
-  const node = workload({ LSTM, GRU, Tensor } as unknown as typeof import('../src/browser.js'));
+  const node = workload({ LSTM, GRU, Tensor, withFixedWeights } as unknown as typeof import('../src/browser.js'));
+  const f = node.fixed!, n = f.length / 4;
+  assert.deepEqual(f.slice(n, 2 * n), f.slice(0, n), 'the same call twice in one scope');
+  assert.notDeepEqual(f.slice(2 * n, 3 * n), f.slice(0, n), 'a change between scopes is seen');
+  assert.deepEqual(f.slice(3 * n), f.slice(2 * n, 3 * n), 'and outside a scope');
   for (const [k, ys] of Object.entries(node)) {
     const b = got.one![k]!;
     assert.equal(b.length, ys.length, k);
