@@ -359,7 +359,6 @@ export abstract class WasmHost implements Backend {
       if (sb === buf && s.off === off) { slot = s; break; }
     }
     if (slot && slot.bytes !== bytes) { this.dropWeightSlot(this.weightSlots.indexOf(slot)); slot = undefined; }
-    const src = new Uint8Array(buf, off, bytes);
     if (!slot) {
       while (this.weightSlots.length >= this.maxWeightSlots || this.weightSlotBytes + bytes > this.maxWeightBytes) {
         let lru = -1;
@@ -373,9 +372,10 @@ export abstract class WasmHost implements Backend {
       slot = { buf: new WeakRef(buf), off, bytes, ptr: this.allocBlock(align64(bytes)), used: 0, fixed: 0 };
       this.weightSlots.push(slot);
       this.weightSlotBytes += bytes;
-      new Uint8Array(this.memory.buffer, slot.ptr, bytes).set(src);
+      new Uint8Array(this.memory.buffer, slot.ptr, bytes).set(new Uint8Array(buf, off, bytes));
     } else if (this.fixedDepth === 0 || slot.fixed !== this.fixedScope) {
-      const copy = new Uint8Array(this.memory.buffer, slot.ptr, bytes);
+      // (Views of the weights and the copy only here: a copy trusted in a fixedWeights scope is not read.)
+      const src = new Uint8Array(buf, off, bytes), copy = new Uint8Array(this.memory.buffer, slot.ptr, bytes);
       if (!sameBytes(src, copy)) copy.set(src);
     }
     slot.fixed = this.fixedScope;
