@@ -843,6 +843,11 @@ export function gemv(rows: i32, K: i32, W: usize, ldw: i32, h: usize, y: usize, 
   return M <= 2 && K > 0 && transB && !transA;
 }
 
+/** Exported rows_by_gemv: the host's thread gate asks which products the kernels run by gemv. */
+export function gemm_rows_by_gemv(transA: bool, transB: bool, M: i32, K: i32): bool {
+  return rows_by_gemv(transA, transB, M, K);
+}
+
 /** Columns of C per block of gemm_by_gemv (and per chunk of the two-thread product). */
 const GEMV_COLS: i32 = 128;
 

@@ -32,6 +32,8 @@ import { gateWidth, isResident } from '../types.js';
 export interface CoreExports {
   heap_base(): number;
   gemm_scratch_bytes(M: number, N: number, K: number): number;
+  /** Whether gemm computes the product row by row with gemv (one or two rows of A times Bᵀ). */
+  gemm_rows_by_gemv(transA: number, transB: number, M: number, K: number): number;
   gemm(...a: number[]): void;
   seq_forward_scratch_bytes(kind: number, resetAfter: number, B: number, H: number): number;
   seq_backward_scratch_bytes(kind: number, B: number, H: number): number;
@@ -77,12 +79,6 @@ export function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
 }
-
-/**
- * Whether the kernels' gemm computes the product row by row with gemv (asm/kernels.ts,
- * rows_by_gemv): one or two rows of A times Bᵀ, B read as it lies.
- */
-const rowsByGemv = (transA: boolean, transB: boolean, M: number, K: number): boolean => M <= 2 && K > 0 && transB && !transA;
 
 /** Element counts a gemm call addresses from element 0 of A, B and C. */
 function gemmExtents(transA: boolean, transB: boolean, M: number, N: number, K: number, lda: number, ldb: number, ldc: number) {
@@ -400,7 +396,7 @@ export abstract class WasmHost implements Backend {
     if (M <= 0 || N <= 0) return;
     const { aLen, bLen, cLen } = gemmExtents(transA, transB, M, N, K, lda, ldb, ldc);
     this.need(a, aLen, 'gemm A'); this.need(b, bLen, 'gemm B'); this.need(c, cLen, 'gemm C');
-    const par = K > 0 && this.gemmParallel(M, N, K, false, rowsByGemv(transA, transB, M, K));
+    const par = K > 0 && this.gemmParallel(M, N, K, false, this.rowsByGemv(transA, transB, M, K));
     this.session(par, (mt) => {
       this.reset();
       const pA = this.alloc(aLen * 4), pB = this.alloc(bLen * 4), pC = this.alloc(cLen * 4);
@@ -476,7 +472,7 @@ export abstract class WasmHost implements Backend {
     if (kind === 'lstm') { if (!cN) throw new TypeError(`${this.label}: LSTM needs cN`); this.need(cN, BH, 'cN'); }
     if ((bih === null) !== (bhh === null)) throw new TypeError(`${this.label}: give both biases or neither`);
     if (bih && bhh) { this.need(bih, G, 'bias_ih'); this.need(bhh, G, 'bias_hh'); }
-    const parS = this.seqParallel(B, G, H), parG = this.gemmParallel(U, G, I, parS, rowsByGemv(false, true, U, I));
+    const parS = this.seqParallel(B, G, H), parG = this.gemmParallel(U, G, I, parS, this.rowsByGemv(false, true, U, I));
     this.session(parG || parS, (mt) => {
       const pWih = this.weightPtr(wih, G * I), pW = this.weightPtr(this.f32(args.whh, 'whh'), G * H);
       this.reset();
@@ -609,7 +605,7 @@ export abstract class WasmHost implements Backend {
     this.need(dW, K * U, 'dense dW');
     if (db) this.need(db, U, 'dense db');
     if (dx) this.need(dx, rows * K, 'dense dx');
-    const parW = this.gemmParallel(K, U, rows), parX = dx !== null && this.gemmParallel(rows, K, U, false, rowsByGemv(false, true, rows, U));
+    const parW = this.gemmParallel(K, U, rows), parX = dx !== null && this.gemmParallel(rows, K, U, false, this.rowsByGemv(false, true, rows, U));
     this.session(parW || parX, (mt) => {
       const pW = dx ? this.weightPtr(w, K * U) : 0;
       this.reset();
@@ -875,6 +871,11 @@ export abstract class WasmHost implements Backend {
    */
   protected session(_parallel: boolean, body: (mt: boolean) => void): void {
     body(false);
+  }
+
+  /** Whether the kernels' gemm computes this product row by row with gemv (nothing packed). */
+  private rowsByGemv(transA: boolean, transB: boolean, M: number, K: number): boolean {
+    return this.k.gemm_rows_by_gemv(transA ? 1 : 0, transB ? 1 : 0, M, K) !== 0;
   }
 
   /**
