@@ -336,6 +336,15 @@ function gemm_run(
 }
 
 /**
+ * Batch 1's unit chunks: whole packed blocks of W_hh's rows (GEMV_P units of each gate block,
+ * see gemv_whh), as many per chunk as come nearest to unit_chunk's size.
+ */
+// @ts-ignore: decorator
+@inline function unit_chunk_1(G: i32, H: i32): i32 {
+  return max(1, (unit_chunk(1, G, H) + GEMV_P / 2) / GEMV_P) * GEMV_P;
+}
+
+/**
  * Scratch bytes of seq_forward_mt: with row groups seq_forward's; else W_hhᵀ packed per (unit
  * chunk, gate block), the per-step product gh (B×G), and one private packed-A buffer (B×H) per
  * thread.
@@ -344,7 +353,7 @@ export function seq_forward_mt_scratch_bytes(kind: i32, resetAfter: bool, B: i32
   // Row groups: seq_forward's layout (W_hhᵀ packed whole, gh), the A blocks being per thread.
   if (row_group(B) > 0) return seq_forward_scratch_bytes(kind, resetAfter, B, H);
   const U = unit_chunk(B, gate_width(kind, H), H), nc = (H + U - 1) / U;
-  const packed = B == 1 ? 0 : <usize>(nc * gate_blocks(kind)) * align64(packed_bytes(H, U)); // gemv: nothing packed
+  const packed = B == 1 ? 0 : <usize>(nc * gate_blocks(kind)) * align64(packed_bytes(H, U)); // batch 1: W_hh packed by the caller
   return packed + align64(<usize>B * gate_width(kind, H) * 4) + 2 * apack_bytes(B, H);
 }
 
@@ -367,8 +376,9 @@ export function seq_forward_mt_scratch_bytes(kind: i32, resetAfter: bool, B: i32
 /**
  * Units [c0·U, c1·U) of forward step s (chunks c0 <= c < c1), every batch row: the recurrent
  * products of those units in the first `nFirst` gate blocks (the product's input hIn — h_prev, or
- * aux for `nOnly` — read as it lies by gemv at batch 1, where a run of chunks is one range of
- * units; else packed in Ap, one chunk at a time against its packed block of W_hhᵀ), then the
+ * aux for `nOnly` — read as it lies at batch 1, times W_hh packed in blocks of rows by the
+ * caller (gemv_whh; a run of chunks is one range of units); else packed in Ap, one chunk at a
+ * time against its packed block of W_hhᵀ), then the
  * fused gate pass of those units (fwd_gates). `nOnly`: GRU without resetAfter's second product —
  * the n block from aux = r ⊙ h_prev, then the candidate pass.
  */
@@ -376,7 +386,7 @@ function fwd_chunks(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
   xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
   ch: usize, cc: usize, cgates: usize, caux: usize,
-  c0: i32, c1: i32, U: i32, nFirst: i32, nOnly: bool, hIn: usize, gh: usize, Ap: usize, P: usize, blk: usize,
+  c0: i32, c1: i32, U: i32, nFirst: i32, nOnly: bool, hIn: usize, gh: usize, Ap: usize, P: usize, blk: usize, whhP: usize,
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
   const H4 = <usize>H << 2;
@@ -384,8 +394,7 @@ function fwd_chunks(
   const gStart = nOnly ? 2 : 0, gEnd = nOnly ? 3 : nFirst;
   for (let g = gStart; g < gEnd; g++) {
     if (B == 1) {
-      const col = <usize>g * H + j0;
-      gemv(j1 - j0, H, whh + col * H4, H, hIn, gh + (col << 2), Ap);
+      gemv_whh(g, j0, j1, H, whh, whhP, hIn, gh, Ap);
     } else {
       for (let c = c0; c < c1; c++) {
         const col = <usize>g * H + c * U;
@@ -404,14 +413,14 @@ function fwd_chunks(
  * rows), with no hand-over between the threads per step; each thread reads all of W_hhᵀ, packed
  * once, and a late partner leaves its groups to the running thread. Below 8 rows each step is
  * split by hidden units instead: every thread computes its chunks' units for every row, and the
- * threads meet once per step (batch 1: a GEMV on W_hh as it lies, each thread keeping its rows
- * of W_hh in its own core's cache).
+ * threads meet once per step (batch 1: W_hh packed in blocks of rows by the caller, whhP, each
+ * thread keeping its blocks in its own core's cache).
  */
 export function seq_forward_mt(
   tid: i32, sync: usize,
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
   xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
-  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool,
+  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize,
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
   const H4 = <usize>H << 2, G4 = <usize>G << 2;
@@ -444,7 +453,7 @@ export function seq_forward_mt(
       const r0 = gi * RG, r1 = min(B, r0 + RG);
       for (let s = 0; s < T; s++) {
         fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, whh, bhn, out, ldOut4, outStep4,
-          ch, cc, cgates, caux, P, Pn, gh, r0, r1);
+          ch, cc, cgates, caux, P, Pn, gh, whhP, r0, r1);
       }
       chunk_done(sync, tid);
     }
@@ -452,18 +461,19 @@ export function seq_forward_mt(
     return;
   }
 
-  const U = unit_chunk(B, G, H), nc = (H + U - 1) / U;
+  const U = B == 1 ? unit_chunk_1(G, H) : unit_chunk(B, G, H), nc = (H + U - 1) / U;
   const blk = align64(packed_bytes(H, U));
   const gh = scratch + (B == 1 ? 0 : <usize>(nc * nb) * blk);
   const Ap = gh + align64(<usize>B * G4) + <usize>tid * apack_bytes(B, H);
   const nFirst = split ? 2 : nb; // GRU without resetAfter: the n block after the reset
 
   // Phase 0: pack W_hhᵀ for each chunk's units in each gate block (rows g*H + j of W_hh).
-  // Batch 1 reads W_hh as it lies (gemv): nothing to pack, and its short steps claim runs of
-  // chunks (half of what is left: at 8 chunks 4, 2, 1 and 1 — four claims, each a round trip of
-  // the claim word between the cores, instead of 8; a third of what is left measured 3-7% slower
-  // on W5a, 16 chunks by halves 0.5%), each run computed as one range of units (fewer, longer
-  // gemv calls: W5a 4.6-9.6% faster). Each thread first taking its half as one run and then
+  // Batch 1 reads W_hh packed by the caller in blocks of rows (gemv_whh, chunks of whole blocks:
+  // unit_chunk_1): nothing to pack here, and its short steps claim runs of chunks (half of what
+  // is left: at 8 chunks 4, 2, 1 and 1 — four claims, each a round trip of the claim word between
+  // the cores, instead of 8; a third of what is left measured 3-7% slower on W5a, 16 chunks by
+  // halves 0.5%), each run computed as one range of units (fewer, longer calls: W5a 4.6-9.6%
+  // faster, measured with gemv on W_hh as it lies). Each thread first taking its half as one run and then
   // single chunks measured no faster than thirds: a thread that falls behind keeps half a step.
   const gemv1row = B == 1, den = gemv1row ? 2 : 0;
   if (!gemv1row) {
@@ -500,7 +510,7 @@ export function seq_forward_mt(
           packed = true;
         }
         fwd_chunks(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, whh, bhn, out, ldOut4, outStep4,
-          ch, cc, cgates, caux, c0, c0 + run, U, nFirst, nOnly, hIn, gh, Ap, scratch, blk);
+          ch, cc, cgates, caux, c0, c0 + run, U, nFirst, nOnly, hIn, gh, Ap, scratch, blk, whhP);
         chunk_done(sync, tid, run);
       }
       wait_done(sync, tid, target);

@@ -832,6 +832,86 @@ export function gemv(rows: i32, K: i32, W: usize, ldw: i32, h: usize, y: usize, 
   }
 }
 
+// ---- Batch-1 recurrent products on W_hh packed in blocks of rows ----
+// A step of batch 1 multiplies W_hh (G×H) by one vector h. gemv reads W_hh as it lies, holding
+// 32 values of h in registers and keeping 4-lane partial sums per row (~25 instructions per 128
+// bytes of W, one value of h spilled). Packed in blocks of GEMV_P rows — for each k the block's
+// 28 values of column k, 112 contiguous bytes — a block is one pass over k: h[k] splatted once
+// and multiplied into seven accumulators of four rows. Seven is the most V8 keeps in its 16
+// vector registers beside their seven loads and h[k]; with eight (32 rows) it spills them inside
+// the loop. Measured on one thread, 480-504 rows x 256, W in L2 (2026-11-26, ad hoc): gemv
+// 6.7-6.9 µs, 24 rows (six accumulators) 6.1-6.2, 28 rows 5.5, 32 rows 13.7-14.1. Each row is
+// one multiply-add chain over k in order, as in the GEMM's register tiles, so a batch-1 step
+// gives the same bits as any row of a batch computed by the tiles (K = H <= KC).
+
+/** Rows per packed block of W_hh for batch 1 (seven accumulators of four rows). */
+const GEMV_P: i32 = 28;
+
+/** Full blocks of GEMV_P rows in each gate block of H rows (the rows after them stay with gemv). */
+// @ts-ignore: decorator
+@inline function pblocks(H: i32): i32 { return H / GEMV_P; }
+
+/** Bytes of W_hh packed by pack_whh_rows (every gate block's full blocks of rows). */
+export function packed_whh_bytes(kind: i32, H: i32): usize {
+  return <usize>(gate_blocks(kind) * pblocks(H)) * <usize>H * <usize>(GEMV_P * 4);
+}
+
+/**
+ * Packs W_hh (G×H, row-major) for batch-1 steps: in each gate block g, each full block q of
+ * GEMV_P rows (g·H + q·GEMV_P + r) at P + (g·pblocks(H) + q)·H·GEMV_P·4 as H rows (k) of GEMV_P
+ * floats (W_hh[g·H + q·GEMV_P + r, k] at row k, column r).
+ */
+export function pack_whh_rows(kind: i32, H: i32, whh: usize, P: usize): void {
+  const nb = gate_blocks(kind), nq = pblocks(H), H4 = <usize>H << 2;
+  const rowB = <usize>GEMV_P << 2, blk = <usize>H * rowB;
+  for (let g = 0; g < nb; g++) {
+    for (let q = 0; q < nq; q++) {
+      const dst = P + <usize>(g * nq + q) * blk, src = whh + <usize>(g * H + q * GEMV_P) * H4;
+      let k = 0;
+      for (; k + 4 <= H; k += 4) {
+        for (let r = 0; r < GEMV_P; r += 4) {
+          const s = src + <usize>r * H4 + (<usize>k << 2);
+          transpose4x4_store(s, s + H4, s + 2 * H4, s + 3 * H4, dst + <usize>k * rowB + (<usize>r << 2), rowB);
+        }
+      }
+      for (; k < H; k++) {
+        for (let r = 0; r < GEMV_P; r++) {
+          store<f32>(dst + <usize>k * rowB + (<usize>r << 2), load<f32>(src + <usize>r * H4 + (<usize>k << 2)));
+        }
+      }
+    }
+  }
+}
+
+/** y[0..GEMV_P) = a packed block (K rows of GEMV_P floats at b) times h[0..K). */
+// @ts-ignore: decorator
+@inline function gemv_pblock(K: i32, b: usize, h: usize, y: usize): void {
+  let a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0), a4 = splat(0), a5 = splat(0), a6 = splat(0);
+  const hEnd = h + (<usize>K << 2);
+  for (let hp = h; hp < hEnd; hp += 4) {
+    const x = v128.load32_splat(hp);
+    a0 = fmadd(x, v128.load(b), a0); a1 = fmadd(x, v128.load(b, 16), a1);
+    a2 = fmadd(x, v128.load(b, 32), a2); a3 = fmadd(x, v128.load(b, 48), a3);
+    a4 = fmadd(x, v128.load(b, 64), a4); a5 = fmadd(x, v128.load(b, 80), a5);
+    a6 = fmadd(x, v128.load(b, 96), a6);
+    b += <usize>GEMV_P << 2;
+  }
+  v128.store(y, a0); v128.store(y, a1, 16); v128.store(y, a2, 32); v128.store(y, a3, 48);
+  v128.store(y, a4, 64); v128.store(y, a5, 80); v128.store(y, a6, 96);
+}
+
+/**
+ * The batch-1 recurrent product for rows g·H + j, j in [j0, j1), of W_hh (G×H) by h, into
+ * y[g·H + j]: the full packed blocks (P, see pack_whh_rows; j0 a multiple of GEMV_P or past
+ * them) by gemv_pblock, the rows after them by gemv on W_hh as it lies (part: gemv's scratch).
+ */
+function gemv_whh(g: i32, j0: i32, j1: i32, H: i32, whh: usize, P: usize, h: usize, y: usize, part: usize): void {
+  const nq = pblocks(H), jq = min(j1, nq * GEMV_P), blk = <usize>H * (<usize>GEMV_P << 2);
+  let j = j0;
+  for (; j < jq; j += GEMV_P) gemv_pblock(H, P + <usize>(g * nq + j / GEMV_P) * blk, h, y + (<usize>(g * H + j) << 2));
+  if (j < j1) gemv(j1 - j, H, whh + <usize>(g * H + j) * (<usize>H << 2), H, h, y + (<usize>(g * H + j) << 2), part);
+}
+
 /**
  * Whether gemm computes C = A·Bᵀ row by row with gemv: one or two rows of A (batch-1 inference a
  * step at a time) times a row-major B (N×K: a weight matrix as it lies). Packing B for the tiles
@@ -1160,17 +1240,18 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
  * slim (inference, nothing kept for backward): ch/cc hold two slots used in turn (h0 in slot 0,
  * the final state in slot T & 1) and cgates/caux one step's rows, so the loop's writes stay in
  * cache instead of streaming T steps of gates out to memory.
+ * whhP: batch 1 only, W_hh packed by pack_whh_rows (the caller keeps it across calls).
  */
 export function seq_forward(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
   xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
-  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool,
+  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize,
 ): void {
   const G = gate_width(kind, H), H4 = <usize>H << 2;
   const ldOut4 = <usize>ldOut << 2, outStep4 = <usize>outStep << 2;
   const split = kind == GRU && !resetAfter;
   // Pack W_hhᵀ (op(B)[k,g] = W_hh[g,k], K = H) once for the whole sequence; batch 1 reads W_hh
-  // as it lies (gemv).
+  // packed in blocks of rows by the caller (whhP).
   const P = scratch, gemv1row = B == 1;
   let Pn: usize = 0, gh: usize = scratch;
   if (gemv1row) {
@@ -1186,7 +1267,7 @@ export function seq_forward(
   }
   for (let s = 0; s < T; s++) {
     fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, whh, bhn, out, ldOut4, outStep4,
-      ch, cc, cgates, caux, P, Pn, gh, 0, B);
+      ch, cc, cgates, caux, P, Pn, gh, whhP, 0, B);
   }
 }
 
@@ -1194,13 +1275,14 @@ export function seq_forward(
  * Step s of seq_forward for batch rows [r0, r1) (r0 a multiple of 4, so the product's row tiles
  * are those of one product over every row): gh = h_prev · W_hhᵀ with W_hhᵀ packed at P (GRU
  * without resetAfter: the r|z columns, the n columns at Pn after the reset), then the fused gate
- * pass per row. Batch 1 (B == 1) reads W_hh as it lies (gemv). The two-thread loop runs groups
- * of rows through it, so both builds compute every row the same way.
+ * pass per row. Batch 1 (B == 1) multiplies by W_hh packed in blocks of rows at whhP
+ * (gemv_whh). The two-thread loop runs groups of rows through it, so both builds compute every
+ * row the same way.
  */
 function fwd_step(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
   xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
-  ch: usize, cc: usize, cgates: usize, caux: usize, P: usize, Pn: usize, gh: usize, r0: i32, r1: i32,
+  ch: usize, cc: usize, cgates: usize, caux: usize, P: usize, Pn: usize, gh: usize, whhP: usize, r0: i32, r1: i32,
 ): void {
   const G = gate_width(kind, H);
   const H4 = <usize>H << 2, BH4 = <usize>B * H4;
@@ -1212,13 +1294,15 @@ function fwd_step(
 
   // One recurrent product per step: gh = h_prev · W_hhᵀ (rows × G); GRU without resetAfter only
   // the r|z columns here, the n columns after the reset below.
-  if (B == 1) gemv(split ? 2 * H : G, H, whh, H, hPrev, gh, gh + align64(<usize>G << 2));
-  else gemm_packed(m, split ? 2 * H : G, H, hPrev + R0H, H4, 4, P, pstride, gh + R0G, G, false);
+  if (B == 1) {
+    const part = gh + align64(<usize>G << 2), nFirst = split ? 2 : gate_blocks(kind);
+    for (let g = 0; g < nFirst; g++) gemv_whh(g, 0, H, H, whh, whhP, hPrev, gh, part);
+  } else gemm_packed(m, split ? 2 * H : G, H, hPrev + R0H, H4, 4, P, pstride, gh + R0G, G, false);
   fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, false);
   if (split) {
     // n columns: gh_n = (r⊙h_prev)·W_hnᵀ, the operand being this step's aux rows (zero for
     // padded rows), then the candidate and the new state.
-    if (B == 1) gemv(H, H, whh + 2 * <usize>H * H4, H, auxT, gh + 2 * H4, gh + align64(<usize>G << 2));
+    if (B == 1) gemv_whh(2, 0, H, H, whh, whhP, auxT, gh, gh + align64(<usize>G << 2));
     else gemm_packed(m, H, H, auxT + R0H, H4, 4, Pn, pstride, gh + R0G + 2 * H4, G, false);
     fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, true);
   }

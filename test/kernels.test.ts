@@ -494,6 +494,52 @@ for (const { variant, backend } of runnable) {
   });
 }
 
+// Batch 1 multiplies by W_hh packed in blocks of 28 rows (pack_whh_rows): each row of a full
+// block is again one multiply-add chain over k in order, so a unit whose gate rows all lie in full
+// blocks gets the bits the tiles give it in a batch; the rows after the last full block of a gate
+// block (H mod 28 of them) are gemv's, which sums in another order. With H a multiple of 28 the
+// whole sequence agrees bit for bit; otherwise the first step's units in full blocks do. A
+// transposed or misplaced block, or a block at the wrong offset, would not.
+for (const { variant, backend } of runnable) {
+  test(`${variant}: a batch-1 sequence gives the bits of the same sequence as row 0 of a batch of 4 (units in W_hh's full blocks of 28 rows)`, () => {
+    const rnd = prng(4242);
+    const P = 28;
+    for (const cell of CELLS) for (const H of [28, 56, 33, 61, 29]) for (const reverse of [false, true]) {
+      const { kind, resetAfter } = cell, G = gateWidth(kind, H), B2 = 4;
+      const full = H % P === 0, T = full ? 4 : 1, units = Math.floor(H / P) * P;
+      const name = `batch 1, ${cell.label} H=${H} reverse=${reverse}`;
+      const xg = randArray(T * G, rnd), whh = randArray(G * H, rnd, 1 / Math.sqrt(H));
+      const bhn = kind === 'gru' ? randArray(H, rnd, 0.5) : null;
+      const h0 = randArray(H, rnd, 0.8), c0 = kind === 'lstm' ? randArray(H, rnd, 1.5) : null;
+      const run = (b: number) => {
+        const wide = b > 1;
+        const out = nanArray(T * b * H), cache = allocCache((n) => new Float32Array(n), kind, T, b, H);
+        backend.seqForward({
+          kind, resetAfter, T, B: b, H, lengths: null, reverse, xg: wide ? widen(xg, T, 1, G, b, rnd) : xg, whh, bhn,
+          h0: wide ? widen(h0, 1, 1, H, b, rnd) : h0, c0: c0 && (wide ? widen(c0, 1, 1, H, b, rnd) : c0), out, outOffset: 0, ldOut: H, cache,
+        });
+        const rows = (a: Float32Array, n: number, w: number) => (wide ? firstRows(a, n, b, w, 1) : a);
+        return { out: rows(out, T, H), h: rows(cache.h, T + 1, H), c: rows(cache.c, kind === 'lstm' ? T + 1 : 0, H), gates: rows(cache.gates, cache.gates.length ? T : 0, G) };
+      };
+      const alone = run(1), inBatch = run(B2);
+      if (full) {
+        for (const k of ['out', 'h', 'c', 'gates'] as const) assertBits(alone[k], inBatch[k], `${name}: ${k}`);
+      } else {
+        // One step: each gate block's units [0, units), and the output's. (GRU without resetAfter:
+        // the candidate's product reads r ⊙ h_prev of every unit, r of the last ones being gemv's;
+        // only r and z then.)
+        const rb = cell.kind === 'gru' && !resetAfter;
+        if (!rb) assertBits(alone.out.subarray(0, units), inBatch.out.subarray(0, units), `${name}: out`);
+        for (let g = 0; g < (rb ? 2 : G / H); g++) {
+          assertBits(alone.gates.subarray(g * H, g * H + units), inBatch.gates.subarray(g * H, g * H + units), `${name}: gates ${g}`);
+        }
+        // The rows after the full blocks are gemv's: close to the batch's, not necessarily equal.
+        for (let j = units; j < H; j++) assert.ok(Math.abs(alone.out[j]! - inBatch.out[j]!) < 1e-5, `${name}: out[${j}]`);
+      }
+    }
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Backend selection
 // ---------------------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ export interface CoreExports {
   seq_backward_scratch_bytes(kind: number, B: number, H: number): number;
   seq_forward(...a: number[]): void;
   seq_backward(...a: number[]): void;
+  packed_whh_bytes(kind: number, H: number): number;
+  pack_whh_rows(kind: number, H: number, whh: number, P: number): void;
   col_sum(m: number, rows: number, cols: number, acc: number): void;
   scatter_add_rows(src: number, ids: number, n: number, w: number, dst: number, rows: number): void;
   softmax_rows(x: number, y: number, rows: number, k: number, sums: number): void;
@@ -57,9 +59,13 @@ const padTo8 = (n: number): number => Math.ceil(n / 8) * 8;
 
 /**
  * A weight copy of weightPtr: whose bytes (`buf` from `off`) it holds, where, the last call that
- * used it, and the fixedWeights scope in which it was last compared.
+ * used it, the fixedWeights scope in which it was last compared, how many times it was written
+ * (`gen`), and W_hh packed for batch-1 steps from it (whhPacked), with the `gen` it was packed at.
  */
-interface WeightSlot { buf: WeakRef<ArrayBufferLike>; off: number; bytes: number; ptr: number; used: number; fixed: number }
+interface WeightSlot {
+  buf: WeakRef<ArrayBufferLike>; off: number; bytes: number; ptr: number; used: number; fixed: number; gen: number;
+  pack: { ptr: number; bytes: number; H: number; gen: number } | null;
+}
 
 type Compare = (a: Uint8Array, b: Uint8Array) => number;
 const nativeCompare = (globalThis as { Buffer?: { compare: Compare } }).Buffer?.compare;
@@ -131,7 +137,7 @@ export abstract class WasmHost implements Backend {
     protected readonly k: CoreExports,
     protected readonly memory: WebAssembly.Memory,
     /** How errors name this backend, e.g. 'rnnkit wasm backend'. */
-    private readonly label: string,
+    protected readonly label: string,
   ) {
     this.base = align64(k.heap_base());
     // Views of shared memory stay valid as it grows (an unshared buffer is detached).
@@ -347,6 +353,30 @@ export abstract class WasmHost implements Backend {
    * are never evicted by its own later weightPtr calls.
    */
   protected weightPtr(w: Float32Array, n: number): number {
+    return this.weightSlot(w, n).ptr;
+  }
+
+  /**
+   * W_hh (G·H floats of `whh`) for a batch-1 sequence loop: its copy (weightPtr) and that copy
+   * packed in blocks of rows (the kernels' pack_whh_rows; 0 when H has no full block), kept beside
+   * the copy and packed again only when the copy was written since. Same rules as weightPtr.
+   */
+  protected whhPacked(whh: Float32Array, kind: CellKind, H: number): { pW: number; pWP: number } {
+    const code = KIND_CODE[kind], slot = this.weightSlot(whh, gateWidth(kind, H) * H);
+    if (slot.pack && slot.pack.H !== H) this.dropPack(slot);
+    if (!slot.pack) {
+      const bytes = align64(this.k.packed_whh_bytes(code, H));
+      slot.pack = { ptr: bytes > 0 ? this.allocBlock(bytes) : 0, bytes, H, gen: -1 };
+      this.weightSlotBytes += bytes;
+    }
+    if (slot.pack.gen !== slot.gen) {
+      if (slot.pack.ptr) this.k.pack_whh_rows(code, H, slot.ptr, slot.pack.ptr);
+      slot.pack.gen = slot.gen;
+    }
+    return { pW: slot.ptr, pWP: slot.pack.ptr };
+  }
+
+  private weightSlot(w: Float32Array, n: number): WeightSlot {
     const bytes = n * 4, buf = w.buffer, off = w.byteOffset;
     let slot: WeightSlot | undefined;
     for (let i = 0; i < this.weightSlots.length; i++) {
@@ -365,18 +395,18 @@ export abstract class WasmHost implements Backend {
         if (lru < 0) break; // only this call's copies are left
         this.dropWeightSlot(lru);
       }
-      slot = { buf: new WeakRef(buf), off, bytes, ptr: this.allocBlock(align64(bytes)), used: 0, fixed: 0 };
+      slot = { buf: new WeakRef(buf), off, bytes, ptr: this.allocBlock(align64(bytes)), used: 0, fixed: 0, gen: 0, pack: null };
       this.weightSlots.push(slot);
       this.weightSlotBytes += bytes;
       new Uint8Array(this.memory.buffer, slot.ptr, bytes).set(new Uint8Array(buf, off, bytes));
     } else if (this.fixedDepth === 0 || slot.fixed !== this.fixedScope) {
       // (Views of the weights and the copy only here: a copy trusted in a fixedWeights scope is not read.)
       const src = new Uint8Array(buf, off, bytes), copy = new Uint8Array(this.memory.buffer, slot.ptr, bytes);
-      if (!sameBytes(src, copy)) copy.set(src);
+      if (!sameBytes(src, copy)) { copy.set(src); slot.gen++; }
     }
     slot.fixed = this.fixedScope;
     slot.used = this.callCount + 1; // the call whose reset() comes next
-    return slot.ptr;
+    return slot;
   }
 
   private dropWeightSlot(i: number): void {
@@ -384,6 +414,14 @@ export abstract class WasmHost implements Backend {
     this.weightSlots.splice(i, 1);
     this.weightSlotBytes -= s.bytes;
     this.releaseBlock(s.ptr, align64(s.bytes));
+    this.dropPack(s);
+  }
+
+  private dropPack(s: WeightSlot): void {
+    if (!s.pack) return;
+    this.weightSlotBytes -= s.pack.bytes;
+    if (s.pack.ptr) this.releaseBlock(s.pack.ptr, s.pack.bytes);
+    s.pack = null;
   }
 
   // ---- Backend ----
@@ -422,10 +460,10 @@ export abstract class WasmHost implements Backend {
     this.need(xg, T * B * G, 'xg');
     const par = this.seqParallel(B, G, H);
     this.session(par, (mt) => {
-      const pW = this.weightPtr(this.f32(args.whh, 'whh'), G * H);
+      const { pW, pWP } = this.whhForward(args);
       this.reset();
       const pXg = this.alloc(T * B * G * 4);
-      const L = this.layoutForward(args, mt && par, pW);
+      const L = this.layoutForward(args, mt && par, pW, pWP);
       const { f32, i32 } = this.commit();
       f32.set(xg.subarray(0, T * B * G), pXg >> 2);
       this.loadForward(args, L, f32, i32);
@@ -474,13 +512,13 @@ export abstract class WasmHost implements Backend {
     if (bih && bhh) { this.need(bih, G, 'bias_ih'); this.need(bhh, G, 'bias_hh'); }
     const parS = this.seqParallel(B, G, H), parG = this.gemmParallel(U, G, I, parS, this.rowsByGemv(false, true, U, I));
     this.session(parG || parS, (mt) => {
-      const pWih = this.weightPtr(wih, G * I), pW = this.weightPtr(this.f32(args.whh, 'whh'), G * H);
+      const pWih = this.weightPtr(wih, G * I), { pW, pWP } = this.whhForward(args);
       this.reset();
       // With a table the loop reads its projected rows through the ids (no T·B rows of xg).
       const pX = this.alloc(U * I * 4), pXg = this.alloc(U * G * 4), pIds = table ? this.alloc(TB * 4) : 0;
       const pP = this.alloc(this.k.gemm_scratch_bytes(U, G, I)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
       // Nothing kept for backward (predict, evaluate): the slim loop.
-      const L = this.layoutForward(args, mt && parS, pW, resident, !resident && !cache);
+      const L = this.layoutForward(args, mt && parS, pW, pWP, resident, !resident && !cache);
       const pStage = isBatchFirst(args) && !table ? this.alloc(TB * I * 4) : 0;
       const { f32, i32 } = this.commit();
       if (table) {
@@ -716,7 +754,16 @@ export abstract class WasmHost implements Backend {
     if (kind === 'gru') this.need(c.aux, TB * H, 'cache.aux');
   }
 
-  private layoutForward(a: SeqForwardArgs | LayerForwardArgs, mt: boolean, pW: number, resident: CachePtrs | null = null, slim = false) {
+  /** A forward loop's W_hh: its copy, and at batch 1 the copy packed in blocks of rows (whhPacked). */
+  private whhForward(a: SeqForwardArgs | LayerForwardArgs): { pW: number; pWP: number } {
+    const whh = this.f32(a.whh, 'whh');
+    if (a.B === 1) return this.whhPacked(whh, a.kind, a.H);
+    return { pW: this.weightPtr(whh, gateWidth(a.kind, a.H) * a.H), pWP: 0 };
+  }
+
+  private layoutForward(
+    a: SeqForwardArgs | LayerForwardArgs, mt: boolean, pW: number, pWP: number, resident: CachePtrs | null = null, slim = false,
+  ) {
     const { kind, T, B, H, lengths } = a;
     const TB = T * B, code = KIND_CODE[kind];
     // The output span mirrors the caller's (time-major or batch-first rows, any row stride): the
@@ -724,7 +771,7 @@ export abstract class WasmHost implements Backend {
     const ldOut = a.ldOut, outLen = (TB - 1) * ldOut + H;
     const out = this.placed(a.out as Float32Array, a.outOffset, outLen);
     return {
-      outLen, ldOut, slim, pW, outInPlace: out.inPlace, ...rowStrides(a, ldOut),
+      outLen, ldOut, slim, pW, pWP, outInPlace: out.inPlace, ...rowStrides(a, ldOut),
       pBhn: this.alloc(H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
       pOut: out.p,
       ...this.cachePtrs(kind, T, B, H, resident, slim),
@@ -747,7 +794,7 @@ export abstract class WasmHost implements Backend {
 
   /** seq_forward's arguments; pXids: time-major row ids into the xg rows at pXg (0 = none). */
   private forwardArgs(a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, pXg: number, pXids = 0): number[] {
-    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, pXids, L.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim];
+    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, pXids, L.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim, L.pWP];
   }
 
   private storeForward(

@@ -35,7 +35,7 @@ import { unavailableReason, type WasmVariant } from './backend.js';
 import { wasmBase64 as relaxedThreadsBase64 } from './generated/relaxed-threads.js';
 import { wasmBase64 as simdThreadsBase64 } from './generated/simd-threads.js';
 import {
-  C_ARGS, C_DONE, C_MWAIT, C_OP, C_SEQ, C_STATE, C_TAKEN, C_WSLEEP, CTL_BYTES, OP_ADAM, OP_GEMM, OP_GEMM_SCATTER, OP_QUIT,
+  C_ARGS, C_DONE, C_MWAIT, C_OP, C_SEQ, C_STATE, C_TAKEN, C_WSLEEP, CTL_BYTES, OP_ADAM, OP_ARGC, OP_GEMM, OP_GEMM_SCATTER, OP_QUIT,
   OP_SEQ_BACKWARD, OP_SEQ_FORWARD, S_ABORT, S_CANWAIT, S_CLAIM_LO, S_CLAIM_PHASE, S_DONE, S_SLICES, S_SPIN, S_WORKER_CHUNKS,
   ST_DEAD, ST_READY, ST_STARTING,
   SYNC_BYTES, type WorkerInit,
@@ -406,6 +406,8 @@ export class ThreadedWasmBackend extends WasmHost {
    */
   private both(op: number, exp: (...a: number[]) => void, args: number[]): void {
     const ctl = this.ctl, sync = this.sync;
+    // The worker reads OP_ARGC[op] arguments: a call with another count is the host's own bug.
+    if (args.length !== OP_ARGC[op]) throw new Error(`${this.label}: operation ${op} takes ${OP_ARGC[op]} arguments, got ${args.length}`);
     this.join();
     sync[S_DONE] = 0;
     sync[S_CLAIM_LO] = 0;
