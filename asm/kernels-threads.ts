@@ -181,14 +181,12 @@ function gemm_prepacked(M: i32, N: i32, K: i32, Ap: usize, P: usize, pstride: us
       const b = bK + <usize>jp * pstride;
       const cj = C + (<usize>jp << 5);
       let a = aK;
-      for (let i = 0; i < M; i += 4) {
-        const mr = min(4, M - i);
-        const ci = cj + <usize>i * ldcB;
-        if (mr == 1) gemm_f32_1x8_ksplit3(kc, a, b, ci, acc, nr, 0);
-        else gemm_f32_4x8(kc, a, b, ci, ldcB, acc, mr, nr, 0);
+      for (let i = 0; i + 1 < M; i += 4) { // (a lone last row: after the panels, as gemm_packed)
+        gemm_f32_4x8(kc, a, b, cj + <usize>i * ldcB, ldcB, acc, min(4, M - i), nr, 0);
         a += groupBytes;
       }
     }
+    if (M % 4 == 1) gemm_row_panels(kc, aK + <usize>(M >> 2) * groupBytes, bK, pstride, np, N, C + <usize>(M - 1) * ldcB, acc, 0);
   }
 }
 
@@ -420,7 +418,7 @@ export function seq_forward_mt(
   tid: i32, sync: usize,
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
   xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
-  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize,
+  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize, repack: bool,
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
   const H4 = <usize>H << 2, G4 = <usize>G << 2;
@@ -468,15 +466,26 @@ export function seq_forward_mt(
   const nFirst = split ? 2 : nb; // GRU without resetAfter: the n block after the reset
 
   // Phase 0: pack W_hhᵀ for each chunk's units in each gate block (rows g*H + j of W_hh).
-  // Batch 1 reads W_hh packed by the caller in blocks of rows (gemv_whh, chunks of whole blocks:
-  // unit_chunk_1): nothing to pack here, and its short steps claim runs of chunks (half of what
+  // Batch 1 reads W_hh packed in blocks of rows (gemv_whh, chunks of whole blocks: unit_chunk_1),
+  // packed above only when it changed, and its short steps claim runs of chunks (half of what
   // is left: at 8 chunks 4, 2, 1 and 1 — four claims, each a round trip of the claim word between
   // the cores, instead of 8; a third of what is left measured 3-7% slower on W5a, 16 chunks by
   // halves 0.5%), each run computed as one range of units (fewer, longer calls: W5a 4.6-9.6%
   // faster, measured with gemv on W_hh as it lies). Each thread first taking its half as one run and then
   // single chunks measured no faster than thirds: a thread that falls behind keeps half a step.
   const gemv1row = B == 1, den = gemv1row ? 2 : 0;
-  if (!gemv1row) {
+  if (gemv1row && repack) {
+    // W_hh changed since it was packed: its blocks of rows, block-major (q, then gate block), so
+    // that the thread claiming from the front packs the first units' blocks, which it then
+    // mostly multiplies by (claims come from both ends), and the other the last ones.
+    const nq = pblocks(H), n = nq * nb;
+    target = n;
+    for (let c = claim(sync, tid, phase, n); c >= 0; c = claim(sync, tid, phase, n)) {
+      pack_whh_block(H, whh, whhP, c % nb, c / nb);
+      chunk_done(sync, tid);
+    }
+    wait_done(sync, tid, target);
+  } else if (!gemv1row) {
     target = nc;
     for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
       const j0 = c * U, w = min(H, j0 + U) - j0;

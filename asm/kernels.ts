@@ -572,40 +572,87 @@ function gemm_f32_5x8(kc: i32, a: usize, b: usize, c: usize, ldcB: usize, acc: b
 }
 
 /**
- * Single-row tile for a lone last row (M % 4 == 1, e.g. batch 1), reading row 0 of a packed A
- * group, instead of computing three rows of zero padding with the 4×8 tile. A 1×8 product has
- * only two accumulators, too few to hide the multiply-add latency, so three consecutive k steps
- * go to three accumulator pairs summed at the end. Three, not four: with eight accumulators
- * V8's scheduler hoists all panel loads and spills accumulators to the stack inside the loop
- * (a loop-carried store/load chain), which measured 1.6x slower than this version.
+ * Writes a lone row's sums for one 8-column panel: C (or the bias row) + the sums, as an
+ * accumulating 4×8 edge tile adds them; a partial panel (nr < 8) through the edge tile.
  */
-function gemm_f32_1x8_ksplit3(kc: i32, a: usize, b: usize, c: usize, acc: bool, nr: i32, bias: usize): void {
-  let s0 = splat(0), s1 = splat(0), s2 = splat(0), s3 = splat(0), s4 = splat(0), s5 = splat(0);
-  let k = 0;
-  for (; k + 3 <= kc; k += 3) {
-    let x = v128.load32_splat(a);
-    s0 = fmadd(x, v128.load(b), s0); s1 = fmadd(x, v128.load(b, 16), s1);
-    x = v128.load32_splat(a, 16);
-    s2 = fmadd(x, v128.load(b, 32), s2); s3 = fmadd(x, v128.load(b, 48), s3);
-    x = v128.load32_splat(a, 32);
-    s4 = fmadd(x, v128.load(b, 64), s4); s5 = fmadd(x, v128.load(b, 80), s5);
-    a += 48; b += 96;
-  }
-  for (; k < kc; k++) {
-    const x = v128.load32_splat(a);
-    s0 = fmadd(x, v128.load(b), s0); s1 = fmadd(x, v128.load(b, 16), s1);
-    a += 16; b += 32;
-  }
-  const r0 = f32x4.add(f32x4.add(s0, s2), s4);
-  const r1 = f32x4.add(f32x4.add(s1, s3), s5);
+// @ts-ignore: decorator
+@inline function store_row_panel(c: usize, acc: bool, nr: i32, bias: usize, r0: v128, r1: v128): void {
   if (nr == 8) {
-    // C (or the bias row) + the sums, as an accumulating call would add them.
     const base = acc ? c : bias;
     v128.store(c, base != 0 ? f32x4.add(v128.load(base), r0) : r0);
     v128.store(c, base != 0 ? f32x4.add(v128.load(base, 16), r1) : r1, 16);
   } else {
     v128.store(tile(), r0); v128.store(tile(), r1, 16);
     store_edge_tile(c, 0, acc, 1, nr, bias);
+  }
+}
+
+/**
+ * A lone last row (M % 4 == 1, e.g. batch 1) against three panels at once: a row of a packed A
+ * group (16 bytes per k, the row's value first) times panels b, b + pstride, b + 2·pstride, one
+ * h[k] splat feeding six accumulators — six multiply-add chains where one panel gives only two,
+ * too few to hide the instruction's latency. Each column is one chain over k in order, as in the
+ * 4×8 tile's edge tiles. (The kernel before summed three chains per column, k mod 3: a
+ * 480 x 256 product 7.6 µs against 6.0 for this one, ad hoc, one thread.) nr: the valid columns
+ * of the third panel (the first two are whole).
+ */
+function gemm_row_3panels(
+  kc: i32, a: usize, b: usize, pstride: usize, c: usize, acc: bool, nr: i32, bias: usize,
+): void {
+  let s0 = splat(0), s1 = splat(0), s2 = splat(0), s3 = splat(0), s4 = splat(0), s5 = splat(0);
+  let b1 = b + pstride, b2 = b1 + pstride;
+  const aEnd = a + (<usize>kc << 4);
+  do {
+    const x = v128.load32_splat(a);
+    s0 = fmadd(x, v128.load(b), s0); s1 = fmadd(x, v128.load(b, 16), s1);
+    s2 = fmadd(x, v128.load(b1), s2); s3 = fmadd(x, v128.load(b1, 16), s3);
+    s4 = fmadd(x, v128.load(b2), s4); s5 = fmadd(x, v128.load(b2, 16), s5);
+    a += 16; b += 32; b1 += 32; b2 += 32;
+  } while (a < aEnd);
+  store_row_panel(c, acc, 8, bias, s0, s1);
+  store_row_panel(c + 32, acc, 8, bias != 0 ? bias + 32 : 0, s2, s3);
+  store_row_panel(c + 64, acc, nr, bias != 0 ? bias + 64 : 0, s4, s5);
+}
+
+/** gemm_row_3panels for the one or two panels left over (two or four chains). */
+function gemm_row_panels_12(
+  n: i32, kc: i32, a: usize, b: usize, pstride: usize, c: usize, acc: bool, nr: i32, bias: usize,
+): void {
+  let s0 = splat(0), s1 = splat(0), s2 = splat(0), s3 = splat(0);
+  const aEnd = a + (<usize>kc << 4);
+  if (n == 2) {
+    let b1 = b + pstride;
+    do {
+      const x = v128.load32_splat(a);
+      s0 = fmadd(x, v128.load(b), s0); s1 = fmadd(x, v128.load(b, 16), s1);
+      s2 = fmadd(x, v128.load(b1), s2); s3 = fmadd(x, v128.load(b1, 16), s3);
+      a += 16; b += 32; b1 += 32;
+    } while (a < aEnd);
+    store_row_panel(c, acc, 8, bias, s0, s1);
+    store_row_panel(c + 32, acc, nr, bias != 0 ? bias + 32 : 0, s2, s3);
+  } else {
+    do {
+      const x = v128.load32_splat(a);
+      s0 = fmadd(x, v128.load(b), s0); s1 = fmadd(x, v128.load(b, 16), s1);
+      a += 16; b += 32;
+    } while (a < aEnd);
+    store_row_panel(c, acc, nr, bias, s0, s1);
+  }
+}
+
+/**
+ * The lone last row of a block against every panel (np of them, N columns): three at a time,
+ * then the one or two left. a: its packed A group; bK: the first panel's K slice.
+ */
+function gemm_row_panels(kc: i32, a: usize, bK: usize, pstride: usize, np: i32, N: i32, c: usize, acc: bool, bias: usize): void {
+  let jp = 0;
+  for (; jp + 3 <= np; jp += 3) {
+    const o = <usize>jp << 5;
+    gemm_row_3panels(kc, a, bK + <usize>jp * pstride, pstride, c + o, acc, min(8, N - ((jp + 2) << 3)), bias != 0 ? bias + o : 0);
+  }
+  if (jp < np) {
+    const o = <usize>jp << 5;
+    gemm_row_panels_12(np - jp, kc, a, bK + <usize>jp * pstride, pstride, c + o, acc, min(8, N - ((np - 1) << 3)), bias != 0 ? bias + o : 0);
   }
 }
 
@@ -658,13 +705,14 @@ export function gemm_packed(
           gemm_f32_5x8(kc, a, b, cj + <usize>i * ldcB, ldcB, acc, nr, bj);
           a += group5_bytes(kc);
         }
-        for (let i = m5; i < mc; i += 4) {
-          const mr = min(4, mc - i);
-          const ci = cj + <usize>i * ldcB;
-          if (mr == 1) gemm_f32_1x8_ksplit3(kc, a, b, ci, acc, nr, bj);
-          else gemm_f32_4x8(kc, a, b, ci, ldcB, acc, mr, nr, bj);
+        for (let i = m5; i + 1 < mc; i += 4) { // (a lone last row: after the panels)
+          gemm_f32_4x8(kc, a, b, cj + <usize>i * ldcB, ldcB, acc, min(4, mc - i), nr, bj);
           a += groupBytes;
         }
+      }
+      if ((mc - m5) % 4 == 1) {
+        const a1 = apack() + <usize>(m5 / 5) * group5_bytes(kc) + <usize>((mc - m5) >> 2) * groupBytes;
+        gemm_row_panels(kc, a1, bK, pstride, np, N, C + <usize>(ic + mc - 1) * ldcB, acc, bias);
       }
     }
   }
@@ -851,34 +899,31 @@ const GEMV_P: i32 = 28;
 // @ts-ignore: decorator
 @inline function pblocks(H: i32): i32 { return H / GEMV_P; }
 
-/** Bytes of W_hh packed by pack_whh_rows (every gate block's full blocks of rows). */
+/** Bytes of W_hh packed in blocks of rows for batch 1 (pack_whh_block: every gate block's full blocks). */
 export function packed_whh_bytes(kind: i32, H: i32): usize {
   return <usize>(gate_blocks(kind) * pblocks(H)) * <usize>H * <usize>(GEMV_P * 4);
 }
 
 /**
- * Packs W_hh (G×H, row-major) for batch-1 steps: in each gate block g, each full block q of
- * GEMV_P rows (g·H + q·GEMV_P + r) at P + (g·pblocks(H) + q)·H·GEMV_P·4 as H rows (k) of GEMV_P
- * floats (W_hh[g·H + q·GEMV_P + r, k] at row k, column r).
+ * Packs block q of gate block g of W_hh (G×H, row-major) for batch-1 steps: its GEMV_P rows
+ * g·H + q·GEMV_P + r at P + (g·pblocks(H) + q)·H·GEMV_P·4, as H rows (k) of GEMV_P floats
+ * (W_hh[g·H + q·GEMV_P + r, k] at row k, column r). The sequence loops pack every full block
+ * when asked to (seq_forward's `repack`); the caller keeps the packing across calls.
  */
-export function pack_whh_rows(kind: i32, H: i32, whh: usize, P: usize): void {
-  const nb = gate_blocks(kind), nq = pblocks(H), H4 = <usize>H << 2;
-  const rowB = <usize>GEMV_P << 2, blk = <usize>H * rowB;
-  for (let g = 0; g < nb; g++) {
-    for (let q = 0; q < nq; q++) {
-      const dst = P + <usize>(g * nq + q) * blk, src = whh + <usize>(g * H + q * GEMV_P) * H4;
-      let k = 0;
-      for (; k + 4 <= H; k += 4) {
-        for (let r = 0; r < GEMV_P; r += 4) {
-          const s = src + <usize>r * H4 + (<usize>k << 2);
-          transpose4x4_store(s, s + H4, s + 2 * H4, s + 3 * H4, dst + <usize>k * rowB + (<usize>r << 2), rowB);
-        }
-      }
-      for (; k < H; k++) {
-        for (let r = 0; r < GEMV_P; r++) {
-          store<f32>(dst + <usize>k * rowB + (<usize>r << 2), load<f32>(src + <usize>r * H4 + (<usize>k << 2)));
-        }
-      }
+function pack_whh_block(H: i32, whh: usize, P: usize, g: i32, q: i32): void {
+  const nq = pblocks(H), H4 = <usize>H << 2;
+  const rowB = <usize>GEMV_P << 2;
+  const dst = P + <usize>(g * nq + q) * <usize>H * rowB, src = whh + <usize>(g * H + q * GEMV_P) * H4;
+  let k = 0;
+  for (; k + 4 <= H; k += 4) {
+    for (let r = 0; r < GEMV_P; r += 4) {
+      const s = src + <usize>r * H4 + (<usize>k << 2);
+      transpose4x4_store(s, s + H4, s + 2 * H4, s + 3 * H4, dst + <usize>k * rowB + (<usize>r << 2), rowB);
+    }
+  }
+  for (; k < H; k++) {
+    for (let r = 0; r < GEMV_P; r++) {
+      store<f32>(dst + <usize>k * rowB + (<usize>r << 2), load<f32>(src + <usize>r * H4 + (<usize>k << 2)));
     }
   }
 }
@@ -902,7 +947,7 @@ export function pack_whh_rows(kind: i32, H: i32, whh: usize, P: usize): void {
 
 /**
  * The batch-1 recurrent product for rows g·H + j, j in [j0, j1), of W_hh (G×H) by h, into
- * y[g·H + j]: the full packed blocks (P, see pack_whh_rows; j0 a multiple of GEMV_P or past
+ * y[g·H + j]: the full packed blocks (P, see pack_whh_block; j0 a multiple of GEMV_P or past
  * them) by gemv_pblock, the rows after them by gemv on W_hh as it lies (part: gemv's scratch).
  */
 function gemv_whh(g: i32, j0: i32, j1: i32, H: i32, whh: usize, P: usize, h: usize, y: usize, part: usize): void {
@@ -1240,18 +1285,22 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
  * slim (inference, nothing kept for backward): ch/cc hold two slots used in turn (h0 in slot 0,
  * the final state in slot T & 1) and cgates/caux one step's rows, so the loop's writes stay in
  * cache instead of streaming T steps of gates out to memory.
- * whhP: batch 1 only, W_hh packed by pack_whh_rows (the caller keeps it across calls).
+ * whhP: batch 1 only, where W_hh packed in blocks of rows lies (packed_whh_bytes; the caller
+ * keeps it across calls), packed first when `repack` (W_hh changed since it was packed).
  */
 export function seq_forward(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
   xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
-  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize,
+  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize, repack: bool,
 ): void {
   const G = gate_width(kind, H), H4 = <usize>H << 2;
+  if (B == 1 && repack) {
+    for (let g = 0; g < gate_blocks(kind); g++) for (let q = 0; q < pblocks(H); q++) pack_whh_block(H, whh, whhP, g, q);
+  }
   const ldOut4 = <usize>ldOut << 2, outStep4 = <usize>outStep << 2;
   const split = kind == GRU && !resetAfter;
   // Pack W_hhᵀ (op(B)[k,g] = W_hh[g,k], K = H) once for the whole sequence; batch 1 reads W_hh
-  // packed in blocks of rows by the caller (whhP).
+  // packed in blocks of rows (whhP, kept by the caller).
   const P = scratch, gemv1row = B == 1;
   let Pn: usize = 0, gh: usize = scratch;
   if (gemv1row) {

@@ -242,6 +242,23 @@ for (const { variant, backend } of runnable) {
     }
   });
 
+  test(`${variant}: gemm's lone last row (M % 4 == 1: panels three at a time, then the one or two left) gets the bits of the same row in a 4-row tile`, () => {
+    // Without accumulation or a bias, a 4-row tile computes each element as one chain of
+    // multiply-adds over k in order from zero, and so must the lone-row kernels (K <= 512, one K
+    // block: with more, the tiles chain the next block onto C). N covers every panel remainder and
+    // a partial last panel; a swapped panel, a skipped one or another summation order would differ.
+    const rnd = prng(0x10e);
+    for (const transA of [false, true]) for (const N of [5, 13, 21, 24, 32, 40, 61]) for (const K of [1, 7, 256, 512]) for (const M of [1, 5]) {
+      const wide = M + 3, lda = (transA ? wide : K) + 1, ldb = N + 2, ldc = N + 3;
+      const A = randArray((transA ? K : wide) * lda, rnd), B = randArray(K * ldb, rnd);
+      const alone = nanArray(M * ldc), inTile = nanArray(wide * ldc);
+      backend.gemm(transA, false, M, N, K, A, lda, B, ldb, alone, ldc, false);
+      backend.gemm(transA, false, wide, N, K, A, lda, B, ldb, inTile, ldc, false);
+      const r = M - 1;
+      assertBits(alone.subarray(r * ldc, r * ldc + N), inTile.subarray(r * ldc, r * ldc + N), `M=${M} N=${N} K=${K} transA=${transA}: row ${r}`);
+    }
+  });
+
   test(`${variant}: gemm of one or two rows by Bᵀ (read as it lies, by gemv): column blocks with tails, and each row's bits as gemv gives them`, () => {
     // M <= 2 with op(B) = Bᵀ skips the packing: blocks of 128 columns of C, each a gemv over
     // rows of B, added to C (accumulate) or written. N crosses one, two and three blocks.

@@ -583,6 +583,8 @@ if (setups.length > 0) {
       // A dense backward writing dx in place (an activation buffer): the rerun writes it whole again.
       denseInPlaceCheck(be, rnd, 'worker lost');
       seqCheck(s, be, { cell: CELLS[0]!, T: 6, B: 5, H: 24, lengths: null, reverse: false, withRef: false }, rnd);
+      // Batch 1 with new weights: W_hh packed in blocks of rows by the loop (again if redone).
+      seqCheck(s, be, { cell: CELLS[0]!, T: 4, B: 1, H: 61, lengths: null, reverse: false, withRef: false }, rnd);
       gemmCheck(s, be, true, false, 33, 17, 9, true, 1, rnd);
       seqCheck(s, be, { cell: CELLS[2]!, T: 4, B: 3, H: 17, lengths: makeLengths('with0', 3, 4, rnd), reverse: true, withRef: false }, rnd);
       assert.ok(performance.now() - t0 < 10_000, 'gave up on the worker within the timeouts');

@@ -40,7 +40,6 @@ export interface CoreExports {
   seq_forward(...a: number[]): void;
   seq_backward(...a: number[]): void;
   packed_whh_bytes(kind: number, H: number): number;
-  pack_whh_rows(kind: number, H: number, whh: number, P: number): void;
   col_sum(m: number, rows: number, cols: number, acc: number): void;
   scatter_add_rows(src: number, ids: number, n: number, w: number, dst: number, rows: number): void;
   softmax_rows(x: number, y: number, rows: number, k: number, sums: number): void;
@@ -66,6 +65,9 @@ interface WeightSlot {
   buf: WeakRef<ArrayBufferLike>; off: number; bytes: number; ptr: number; used: number; fixed: number; gen: number;
   pack: { ptr: number; bytes: number; H: number; gen: number } | null;
 }
+
+/** A forward loop's W_hh: see WasmHost.whhPacked. */
+interface WhhForLoop { pW: number; pWP: number; repack: boolean; packed: () => void }
 
 type Compare = (a: Uint8Array, b: Uint8Array) => number;
 const nativeCompare = (globalThis as { Buffer?: { compare: Compare } }).Buffer?.compare;
@@ -357,11 +359,13 @@ export abstract class WasmHost implements Backend {
   }
 
   /**
-   * W_hh (G·H floats of `whh`) for a batch-1 sequence loop: its copy (weightPtr) and that copy
-   * packed in blocks of rows (the kernels' pack_whh_rows; 0 when H has no full block), kept beside
-   * the copy and packed again only when the copy was written since. Same rules as weightPtr.
+   * W_hh (G·H floats of `whh`) for a batch-1 sequence loop: its copy (weightPtr), and where that
+   * copy packed in blocks of rows lies (packed_whh_bytes; 0 when H has no full block), kept beside
+   * the copy; `repack`: the copy was written since it was packed, and the loop packs it again —
+   * `packed()` records that once the loop has run (a call redone on one thread after the worker
+   * was lost, or one that failed, packs again). Same rules as weightPtr.
    */
-  protected whhPacked(whh: Float32Array, kind: CellKind, H: number): { pW: number; pWP: number } {
+  protected whhPacked(whh: Float32Array, kind: CellKind, H: number): WhhForLoop {
     const code = KIND_CODE[kind], slot = this.weightSlot(whh, gateWidth(kind, H) * H);
     if (slot.pack && slot.pack.H !== H) this.dropPack(slot);
     if (!slot.pack) {
@@ -369,11 +373,8 @@ export abstract class WasmHost implements Backend {
       slot.pack = { ptr: bytes > 0 ? this.allocBlock(bytes) : 0, bytes, H, gen: -1 };
       this.weightSlotBytes += bytes;
     }
-    if (slot.pack.gen !== slot.gen) {
-      if (slot.pack.ptr) this.k.pack_whh_rows(code, H, slot.ptr, slot.pack.ptr);
-      slot.pack.gen = slot.gen;
-    }
-    return { pW: slot.ptr, pWP: slot.pack.ptr };
+    const pack = slot.pack, gen = slot.gen, repack = pack.ptr !== 0 && pack.gen !== gen;
+    return { pW: slot.ptr, pWP: pack.ptr, repack, packed: () => { pack.gen = gen; } };
   }
 
   private weightSlot(w: Float32Array, n: number): WeightSlot {
@@ -460,14 +461,15 @@ export abstract class WasmHost implements Backend {
     this.need(xg, T * B * G, 'xg');
     const par = this.seqParallel(B, G, H);
     this.session(par, (mt) => {
-      const { pW, pWP } = this.whhForward(args);
+      const { pW, pWP, repack, packed } = this.whhForward(args);
       this.reset();
       const pXg = this.alloc(T * B * G * 4);
-      const L = this.layoutForward(args, mt && par, pW, pWP);
+      const L = this.layoutForward(args, mt && par, pW, pWP, repack);
       const { f32, i32 } = this.commit();
       f32.set(xg.subarray(0, T * B * G), pXg >> 2);
       this.loadForward(args, L, f32, i32);
       this.runSeqForward(mt && par, this.forwardArgs(args, L, pXg));
+      packed();
       this.storeForward(args, L, f32, cache);
     });
   }
@@ -512,13 +514,13 @@ export abstract class WasmHost implements Backend {
     if (bih && bhh) { this.need(bih, G, 'bias_ih'); this.need(bhh, G, 'bias_hh'); }
     const parS = this.seqParallel(B, G, H), parG = this.gemmParallel(U, G, I, parS, this.rowsByGemv(false, true, U, I));
     this.session(parG || parS, (mt) => {
-      const pWih = this.weightPtr(wih, G * I), { pW, pWP } = this.whhForward(args);
+      const pWih = this.weightPtr(wih, G * I), { pW, pWP, repack, packed } = this.whhForward(args);
       this.reset();
       // With a table the loop reads its projected rows through the ids (no T·B rows of xg).
       const pX = this.alloc(U * I * 4), pXg = this.alloc(U * G * 4), pIds = table ? this.alloc(TB * 4) : 0;
       const pP = this.alloc(this.k.gemm_scratch_bytes(U, G, I)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
       // Nothing kept for backward (predict, evaluate): the slim loop.
-      const L = this.layoutForward(args, mt && parS, pW, pWP, resident, !resident && !cache);
+      const L = this.layoutForward(args, mt && parS, pW, pWP, repack, resident, !resident && !cache);
       const pStage = isBatchFirst(args) && !table ? this.alloc(TB * I * 4) : 0;
       const { f32, i32 } = this.commit();
       if (table) {
@@ -533,6 +535,7 @@ export abstract class WasmHost implements Backend {
       this.runGemm(mt && parG, [0, 1, U, G, I, pX, I, pWih, I, pXg, G, 0, pP, pBias]);
       this.loadForward(args, L, f32, i32);
       this.runSeqForward(mt && parS, this.forwardArgs(args, L, pXg, pIds));
+      packed();
       const fin = (L.slim ? T & 1 : args.reverse ? 0 : T) * BH;
       hN.set(f32.subarray((L.pH >> 2) + fin, (L.pH >> 2) + fin + BH));
       if (cN) cN.set(f32.subarray((L.pC >> 2) + fin, (L.pC >> 2) + fin + BH));
@@ -755,14 +758,15 @@ export abstract class WasmHost implements Backend {
   }
 
   /** A forward loop's W_hh: its copy, and at batch 1 the copy packed in blocks of rows (whhPacked). */
-  private whhForward(a: SeqForwardArgs | LayerForwardArgs): { pW: number; pWP: number } {
+  private whhForward(a: SeqForwardArgs | LayerForwardArgs): WhhForLoop {
     const whh = this.f32(a.whh, 'whh');
     if (a.B === 1) return this.whhPacked(whh, a.kind, a.H);
-    return { pW: this.weightPtr(whh, gateWidth(a.kind, a.H) * a.H), pWP: 0 };
+    return { pW: this.weightPtr(whh, gateWidth(a.kind, a.H) * a.H), pWP: 0, repack: false, packed: () => {} };
   }
 
   private layoutForward(
-    a: SeqForwardArgs | LayerForwardArgs, mt: boolean, pW: number, pWP: number, resident: CachePtrs | null = null, slim = false,
+    a: SeqForwardArgs | LayerForwardArgs, mt: boolean, pW: number, pWP: number, repack: boolean,
+    resident: CachePtrs | null = null, slim = false,
   ) {
     const { kind, T, B, H, lengths } = a;
     const TB = T * B, code = KIND_CODE[kind];
@@ -771,7 +775,7 @@ export abstract class WasmHost implements Backend {
     const ldOut = a.ldOut, outLen = (TB - 1) * ldOut + H;
     const out = this.placed(a.out as Float32Array, a.outOffset, outLen);
     return {
-      outLen, ldOut, slim, pW, pWP, outInPlace: out.inPlace, ...rowStrides(a, ldOut),
+      outLen, ldOut, slim, pW, pWP, repack, outInPlace: out.inPlace, ...rowStrides(a, ldOut),
       pBhn: this.alloc(H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
       pOut: out.p,
       ...this.cachePtrs(kind, T, B, H, resident, slim),
@@ -794,7 +798,7 @@ export abstract class WasmHost implements Backend {
 
   /** seq_forward's arguments; pXids: time-major row ids into the xg rows at pXg (0 = none). */
   private forwardArgs(a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, pXg: number, pXids = 0): number[] {
-    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, pXids, L.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim, L.pWP];
+    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, pXids, L.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim, L.pWP, +L.repack];
   }
 
   private storeForward(

@@ -43,7 +43,7 @@ export const OP_ADAM = 6;
 
 /** Number of i32 arguments after (tid, sync) of each operation's export. */
 export const OP_ARGC: Record<number, number> = {
-  [OP_GEMM]: 14, [OP_SEQ_FORWARD]: 21, [OP_SEQ_BACKWARD]: 22, [OP_GEMM_SCATTER]: 20, [OP_ADAM]: 7,
+  [OP_GEMM]: 14, [OP_SEQ_FORWARD]: 22, [OP_SEQ_BACKWARD]: 22, [OP_GEMM_SCATTER]: 20, [OP_ADAM]: 7,
 };
 /** The wasm export each operation runs. */
 export const OP_EXPORT: Record<number, string> = {
