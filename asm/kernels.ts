@@ -588,16 +588,18 @@ function gemm_f32_5x8(kc: i32, a: usize, b: usize, c: usize, ldcB: usize, acc: b
 }
 
 /**
- * A lone last row (M % 4 == 1, e.g. batch 1) against three panels at once: a row of a packed A
+ * A lone last row (M % 4 == 1, e.g. batch 1) against n <= 3 panels at once: a row of a packed A
  * group (16 bytes per k, the row's value first) times panels b, b + pstride, b + 2·pstride, one
- * h[k] splat feeding six accumulators — six multiply-add chains where one panel gives only two,
- * too few to hide the instruction's latency. Each column is one chain over k in order, as in the
- * 4×8 tile's edge tiles. (The kernel before summed three chains per column, k mod 3: a
- * 480 x 256 product 7.6 µs against 6.0 for this one, ad hoc, one thread.) nr: the valid columns
- * of the third panel (the first two are whole).
+ * h[k] splat feeding 2n accumulators — six multiply-add chains for three panels where one panel
+ * gives only two, too few to hide the instruction's latency. Each column is one chain over k in
+ * order, as in the 4×8 tile's edge tiles. (The kernel before summed three chains per column, k
+ * mod 3: gemm_packed of one row by 480 x 256, one thread, 7.95 µs against 7.12, ad hoc.) n is a
+ * constant at every call, so each inlined copy keeps only its panels' loads and chains. nr: the
+ * valid columns of the last panel (the others are whole).
  */
-function gemm_row_3panels(
-  kc: i32, a: usize, b: usize, pstride: usize, c: usize, acc: bool, nr: i32, bias: usize,
+// @ts-ignore: decorator
+@inline function gemm_row_panels_n(
+  n: i32, kc: i32, a: usize, b: usize, pstride: usize, c: usize, acc: bool, nr: i32, bias: usize,
 ): void {
   let s0 = splat(0), s1 = splat(0), s2 = splat(0), s3 = splat(0), s4 = splat(0), s5 = splat(0);
   let b1 = b + pstride, b2 = b1 + pstride;
@@ -605,55 +607,28 @@ function gemm_row_3panels(
   do {
     const x = v128.load32_splat(a);
     s0 = fmadd(x, v128.load(b), s0); s1 = fmadd(x, v128.load(b, 16), s1);
-    s2 = fmadd(x, v128.load(b1), s2); s3 = fmadd(x, v128.load(b1, 16), s3);
-    s4 = fmadd(x, v128.load(b2), s4); s5 = fmadd(x, v128.load(b2, 16), s5);
+    if (n >= 2) { s2 = fmadd(x, v128.load(b1), s2); s3 = fmadd(x, v128.load(b1, 16), s3); }
+    if (n >= 3) { s4 = fmadd(x, v128.load(b2), s4); s5 = fmadd(x, v128.load(b2, 16), s5); }
     a += 16; b += 32; b1 += 32; b2 += 32;
   } while (a < aEnd);
-  store_row_panel(c, acc, 8, bias, s0, s1);
-  store_row_panel(c + 32, acc, 8, bias != 0 ? bias + 32 : 0, s2, s3);
-  store_row_panel(c + 64, acc, nr, bias != 0 ? bias + 64 : 0, s4, s5);
-}
-
-/** gemm_row_3panels for the one or two panels left over (two or four chains). */
-function gemm_row_panels_12(
-  n: i32, kc: i32, a: usize, b: usize, pstride: usize, c: usize, acc: bool, nr: i32, bias: usize,
-): void {
-  let s0 = splat(0), s1 = splat(0), s2 = splat(0), s3 = splat(0);
-  const aEnd = a + (<usize>kc << 4);
-  if (n == 2) {
-    let b1 = b + pstride;
-    do {
-      const x = v128.load32_splat(a);
-      s0 = fmadd(x, v128.load(b), s0); s1 = fmadd(x, v128.load(b, 16), s1);
-      s2 = fmadd(x, v128.load(b1), s2); s3 = fmadd(x, v128.load(b1, 16), s3);
-      a += 16; b += 32; b1 += 32;
-    } while (a < aEnd);
-    store_row_panel(c, acc, 8, bias, s0, s1);
-    store_row_panel(c + 32, acc, nr, bias != 0 ? bias + 32 : 0, s2, s3);
-  } else {
-    do {
-      const x = v128.load32_splat(a);
-      s0 = fmadd(x, v128.load(b), s0); s1 = fmadd(x, v128.load(b, 16), s1);
-      a += 16; b += 32;
-    } while (a < aEnd);
-    store_row_panel(c, acc, nr, bias, s0, s1);
-  }
+  store_row_panel(c, acc, n == 1 ? nr : 8, bias, s0, s1);
+  if (n >= 2) store_row_panel(c + 32, acc, n == 2 ? nr : 8, bias != 0 ? bias + 32 : 0, s2, s3);
+  if (n >= 3) store_row_panel(c + 64, acc, nr, bias != 0 ? bias + 64 : 0, s4, s5);
 }
 
 /**
- * The lone last row of a block against every panel (np of them, N columns): three at a time,
- * then the one or two left. a: its packed A group; bK: the first panel's K slice.
+ * The lone last row of a block against every panel (np of them, N columns): three at a time
+ * (gemm_row_panels_n), then the one or two left. a: its packed A group; bK: the first panel's K slice.
  */
 function gemm_row_panels(kc: i32, a: usize, bK: usize, pstride: usize, np: i32, N: i32, c: usize, acc: bool, bias: usize): void {
   let jp = 0;
   for (; jp + 3 <= np; jp += 3) {
     const o = <usize>jp << 5;
-    gemm_row_3panels(kc, a, bK + <usize>jp * pstride, pstride, c + o, acc, min(8, N - ((jp + 2) << 3)), bias != 0 ? bias + o : 0);
+    gemm_row_panels_n(3, kc, a, bK + <usize>jp * pstride, pstride, c + o, acc, min(8, N - ((jp + 2) << 3)), bias != 0 ? bias + o : 0);
   }
-  if (jp < np) {
-    const o = <usize>jp << 5;
-    gemm_row_panels_12(np - jp, kc, a, bK + <usize>jp * pstride, pstride, c + o, acc, min(8, N - ((np - 1) << 3)), bias != 0 ? bias + o : 0);
-  }
+  const left = np - jp, o = <usize>jp << 5, nr = min(8, N - ((np - 1) << 3)), bj = bias != 0 ? bias + o : 0;
+  if (left == 2) gemm_row_panels_n(2, kc, a, bK + <usize>jp * pstride, pstride, c + o, acc, nr, bj);
+  else if (left == 1) gemm_row_panels_n(1, kc, a, bK + <usize>jp * pstride, pstride, c + o, acc, nr, bj);
 }
 
 /**
