@@ -239,6 +239,10 @@ interface Live { def: PeerDef; proc: PeerProcess; info: WorkerInfo; perRound: nu
 
 function log(s: string): void { process.stderr.write(`${s}\n`); }
 
+/** BLAS libraries PyTorch's figures may be quoted with (the reference BLAS is not one). */
+const OPTIMIZED_BLAS = /openblas|mkl|blis|atlas/i;
+let warnedBlas = false;
+
 async function runWorkload(name: string, o: Options, peerPackages: string | null, rnnkitVariants: RnnkitVariant[]): Promise<WorkloadReport> {
   const spec = SPECS[name]!;
   const tokensPerStep = spec.B * spec.T;
@@ -261,6 +265,11 @@ async function runWorkload(name: string, o: Options, peerPackages: string | null
       const hello = await proc.next<Hello>(180_000);
       if ('skip' in hello) { entries.set(def.id, { ...base, status: 'skipped', reason: hello.skip }); proc.quit(); continue; }
       live.push({ def, proc, info: hello.info, perRound: 1, rounds: o.rounds, times: [], cpuMs: 0, wallMs: 0 });
+      const blas = hello.info.blas;
+      if (blas && !OPTIMIZED_BLAS.test(blas) && !warnedBlas) {
+        log(`warning: PyTorch uses ${blas}, not an optimized BLAS: its figures are several times below what it reaches with OpenBLAS (apt install libopenblas0-pthread)`);
+        warnedBlas = true;
+      }
       entries.set(def.id, { ...base, status: 'ok' });
     } catch (e) {
       proc.kill();
@@ -353,6 +362,11 @@ async function runWorkload(name: string, o: Options, peerPackages: string | null
     if (i.blas) e.backend = `BLAS ${i.blas}`;
     if (rss !== undefined) e.peakRssMB = rss;
     if (l.note) e.note = l.note;
+    if (i.blas && !OPTIMIZED_BLAS.test(i.blas)) {
+      // Debian's PyTorch on the reference BLAS is several times slower than it can be: say so in
+      // the table, not only under Machine.
+      e.note = [e.note, `not an optimized BLAS (${i.blas}): install libopenblas0-pthread`].filter(Boolean).join('; ');
+    }
     out.push(e);
   }
   for (const def of peerDefs(spec)) { const e = entries.get(def.id); if (e && e.status !== 'ok') out.push(e); }
@@ -504,7 +518,7 @@ function markdown(report: Report): string {
   }
   L.push('## What each library runs, and how it differs', '');
   L.push('- **rnnkit**: `bench/bench.ts` unchanged: Keras-style `rnn.sequential` models (embedding, recurrent layer, dense softmax / sigmoid, `trainOnBatch`, Adam) for W1-W3 — where rnnkit runs the embedding and the recurrent layer as one step, computing the input projection once per distinct token (the 65 vocabulary rows in W1/W2, ~7,200 of 12,800 rows in W3) instead of once per step: the same model and function, less arithmetic (docs/performance.md) — the low-level `LSTM` layer (forward, backward of dY, Adam) for W4 and W1-layer, `LSTM.forward(x, { grad: false })` (inference: nothing kept for backward, as `torch.no_grad()`) for W5. Plain `node`, with the backend rnnkit picks itself (note column); "rnnkit" runs as the library starts (two kernel threads on a machine with 2+ cores, see the threads column); "rnnkit, 1 thread" is the same bench with `--threads 1`.');
-  L.push('- **PyTorch** (`bench/peers/torch_bench.py`): `torch.nn` Embedding / LSTM / GRU / RNN(tanh) / Linear, `cross_entropy` and `binary_cross_entropy_with_logits` (softmax or sigmoid fused into the loss), `torch.optim.Adam`; W4 and W1-layer: `y.backward(dY)`; W5: `inference_mode`. "Default threads" is PyTorch as it starts here (intra-op pool of 1 plus the BLAS library\'s own 2 threads); "1 thread" sets `torch.set_num_threads(1)` and `OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1`. The Debian build of PyTorch calls the system `libblas.so.3`: reference BLAS makes it several times slower, so install `libopenblas0-pthread` (apt) first; the BLAS it used is listed under Machine.');
+  L.push('- **PyTorch** (`bench/peers/torch_bench.py`): `torch.nn` Embedding / LSTM / GRU / RNN(tanh) / Linear, `cross_entropy` and `binary_cross_entropy_with_logits` (softmax or sigmoid fused into the loss), `torch.optim.Adam`; W4 and W1-layer: `y.backward(dY)`; W5: `inference_mode`. Both PyTorch rows flush subnormal floats to zero (`torch.set_flush_denormal(True)`): W3\'s gradients through 200 steps go subnormal, and without it its backward ran about 4x slower on this machine (846 against 210 ms per step); WebAssembly has no such switch, and rnnkit computes with the subnormals. "Default threads" is PyTorch as it starts here (intra-op pool of 1 plus the BLAS library\'s own 2 threads); "1 thread" sets `torch.set_num_threads(1)` and `OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1`. The Debian build of PyTorch calls the system `libblas.so.3`: reference BLAS makes it several times slower, so install `libopenblas0-pthread` (apt) first; the BLAS it used is listed under Machine.');
   L.push('- **onnxruntime-node**: inference only (ONNX Runtime has no training). A one-node ONNX `LSTM` model (opset 14) built in code with `test/onnx-proto.ts`, random weights, input time-major (T, B, I) as ONNX defines it; sequential execution, 1 or 2 intra-op threads.');
   L.push('- **TF.js** (cpu and wasm backends, one thread each in Node; `@tensorflow/tfjs-node` is not used: its installer downloads a native binary): `tf.sequential` with `tf.layers.embedding / lstm / gru / simpleRNN / dense`, `trainOnBatch`, Adam; W4 and W1-layer: `optimizer.minimize` of sum(Y * dY) over an `lstm` layer; W5: `layer.apply` + `dataSync`. Differences: `recurrentActivation: sigmoid` set explicitly (TF.js defaults to hardSigmoid); `recurrentInitializer: glorotUniform` (the orthogonal default takes 10-30 s to initialise in JavaScript; initial values do not change the speed); its GRU applies the reset gate before the recurrent product (it supports only `resetAfter: false`). **wasm: no embedding training** (the backend lacks `UnsortedSegmentSum`), so W1-W3 feed pre-embedded float inputs (B, T, 64) straight to the recurrent layer. The wasm files ship inside the npm package (no download). TF.js is slow: fewer steps (see "steps timed"); TF.js cpu is not run on W3 and W4 by default (minutes per step; `--include-slow`).');
   L.push('- **brain.js 1.6** (plain JavaScript; installs with `--ignore-scripts`, its gpu.js 1.x dependency has no native parts, the CPU path is used): **no batching**, so one step is one sequence and tokens/s counts T tokens per step; its own update rule (RMSProp with clipping) instead of Adam. Its LSTM keeps no separate cell state, its RNN is ReLU, its GRU resets before the product. W1/W2: `recurrent.LSTM/GRU/RNN` with an embedding table of 65 rows x 64 and a 65-way softmax at every step (`trainPattern`, T + 1 steps with its start token). W3: the same LSTM with the 10000 x 64 table, driven through its internals so that only the last step gets a gradient (a 2-way softmax, equivalent to sigmoid + binary CE). W4 / W1-layer: `LSTMTimeStep` with float inputs and an extra H -> H output layer that receives dY. W5: `LSTMTimeStep` forward with an H -> 1 output layer (W5b also one sequence at a time).');
