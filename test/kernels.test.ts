@@ -438,6 +438,62 @@ for (const { variant, backend } of runnable) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Vanishing gradients: flushed to zero below 2^-96, never subnormal
+// ---------------------------------------------------------------------------------------------
+// A gradient shrinking step by step through a long sequence passes through the subnormal range
+// on its way to zero, where (on CPUs that take a microcode assist per subnormal operand) every
+// product with it ran up to 180 times slower. The backward gate passes flush what they read and
+// write below 2^-96 to +0 (asm/kernels.ts, ftz). Here small recurrent weights and gates make the
+// gradient fall by ~10x a step from a unit dOut at the last step: the reference keeps the tiny
+// values, the kernels must give exactly 0 for those, and agree with it wherever it is well above
+// the threshold.
+
+const FLUSH = 2 ** -96;
+
+for (const { variant, backend } of runnable) {
+  test(`${variant}: seqBackward flushes gradients below 2^-96 to zero (vanishing through 60 steps) for every cell`, () => {
+    for (const cell of CELLS) {
+      const { kind, resetAfter } = cell;
+      const rnd = prng(777 + CELLS.indexOf(cell));
+      const T = 60, B = 3, H = 8, G = gateWidth(kind, H), BH = B * H;
+      const cache = allocCache((n) => new Float32Array(n), kind, T, B, H);
+      for (let i = 0; i < cache.h.length; i++) cache.h[i] = rnd() * 2 - 1;
+      if (cache.c.length) for (let i = 0; i < cache.c.length; i++) cache.c[i] = rnd() * 2 - 1;
+      // Gates in (0, 0.1): sigmoid derivatives ~0.05-0.1, an LSTM forget gate of ~0.05.
+      for (let i = 0; i < cache.gates.length; i++) cache.gates[i] = 0.1 * rnd();
+      for (let i = 0; i < cache.aux.length; i++) cache.aux[i] = rnd() * 2 - 1;
+      const whh = randArray(G * H, rnd, 0.1), bhn = kind === 'gru' ? randArray(H, rnd) : null;
+      const dOut = new Float32Array(T * BH);
+      for (let i = (T - 1) * BH; i < T * BH; i++) dOut[i] = rnd() * 2 - 1;
+      const run = (be: typeof referenceBackend | WasmBackend) => {
+        const dxg = nanArray(T * B * G), dgh = nanArray(T * B * G), dh0 = nanArray(BH), dc0 = kind === 'lstm' ? nanArray(BH) : null;
+        be.seqBackward({
+          kind, resetAfter, T, B, H, lengths: null, reverse: false, whh, bhn, cache, dOut, dOutOffset: 0, ldDOut: H,
+          dhN: null, dcN: null, dxg, dgh, dh0, dc0,
+        });
+        return { dxg, dgh };
+      };
+      const r = run(referenceBackend), w = run(backend);
+      for (const key of ['dxg', 'dgh'] as const) {
+        const got = w[key], want = r[key];
+        let tiny = 0, compared = 0;
+        for (let i = 0; i < want.length; i++) {
+          const g = got[i]!, v = Math.abs(want[i]!);
+          assert.ok(g === 0 || Math.abs(g) >= FLUSH, `${cell.label}: ${key}[${i}] = ${g} is below 2^-96 but not 0`);
+          if (v > 0 && v < FLUSH / 2) { tiny++; assert.equal(g, 0, `${cell.label}: ${key}[${i}]: reference ${want[i]}, kernels ${g}`); }
+          // (1e-2: float32 against the reference's float64 over up to 60 chained steps drifts
+          // to a few 1e-4 relative; a value flushed or lost would be off by 1.)
+          if (v > 2 ** -80) { compared++; assert.ok(Math.abs(g - want[i]!) <= 1e-2 * v, `${cell.label}: ${key}[${i}]: reference ${want[i]}, kernels ${g}`); }
+        }
+        // The case reaches the range it is about, and keeps normal gradients to compare.
+        assert.ok(tiny > 0, `${cell.label}: ${key}: no reference gradient below 2^-97 (the case does not vanish)`);
+        assert.ok(compared > B * G, `${cell.label}: ${key}: only ${compared} gradients above 2^-80`);
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // A batch's rows alone and inside a wider batch: the same bits
 // ---------------------------------------------------------------------------------------------
 // Batch rows are independent sequences, and a step's recurrent product computes every element as
