@@ -172,11 +172,12 @@ export function softmax_rows(x: usize, y: usize, rows: i32, k: i32, sums: usize)
  * operand or result (this Intel host's) ran a product with subnormal inputs 180 times slower
  * (512x128x2048, one thread: 1019 against 5.6 ms) and one with subnormal results 14 times.
  * Gradients vanishing through a long sequence pass through that range on their way to zero: an
- * LSTM's backward (H = 128, B = 64, T = 400, saturated gates) took 8.0 ms per step against 0.33.
- * The backward gate passes flush the gradients they read and write — from 2^-96 rather than
- * 2^-126, so that their products with the weights and states after them (above 2^-30) are normal
- * numbers too: flushing only the subnormals left that backward at 0.61 ms per step, from 2^-96 it
- * ran at 0.35. What so small a gradient would add to a step is lost in rounding a float32 weight
+ * LSTM's backward (H = 128, B = 64, T = 400, saturated gates) took 8.0 ms per step against 0.33,
+ * and states decaying to zero (no bias, zero inputs after the first step, T = 600) made an LSTM's
+ * forward 5x and a GRU's 10x slower. The gate passes flush the states they write (forward) and
+ * the gradients they read and write (backward) — from 2^-96 rather than 2^-126, so that their
+ * products with the weights after them (above 2^-30) are normal numbers too: flushing only the
+ * subnormals left that backward at 0.61 ms per step, from 2^-96 it ran at 0.35. What so small a gradient would add to a step is lost in rounding a float32 weight
  * anyway: SGD moves it by lr·g, Adam by at most α·|m|/ε (ε >= 1e-8: ~1e-22·α here), below the
  * rounding of any weight above ~1e-14.
  */
@@ -1154,8 +1155,8 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
   const f = sigmoid4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)));
   const g = tanh4(f32x4.add(ld(x + 2 * H4, full), ld(gh + 2 * H4, full)));
   const o = sigmoid4(f32x4.add(ld(x + 3 * H4, full), ld(gh + 3 * H4, full)));
-  const c = fmadd(f, ld(cp, full), f32x4.mul(i, g));
-  const h = f32x4.mul(o, tanh4(c));
+  const c = ftz(fmadd(f, ld(cp, full), f32x4.mul(i, g)));
+  const h = ftz(f32x4.mul(o, tanh4(c)));
   st(gates, i, full); st(gates + H4, f, full); st(gates + 2 * H4, g, full); st(gates + 3 * H4, o, full);
   st(cn, c, full); st(hn, h, full); st(out, h, full);
 }
@@ -1169,7 +1170,7 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
   const z = sigmoid4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)));
   const a = f32x4.add(ld(gh + 2 * H4, full), ld(bhn, full));
   const n = tanh4(fmadd(r, a, ld(x + 2 * H4, full)));
-  const h = fmadd(z, f32x4.sub(ld(hp, full), n), n);
+  const h = ftz(fmadd(z, f32x4.sub(ld(hp, full), n), n));
   st(gates, r, full); st(gates + H4, z, full); st(gates + 2 * H4, n, full);
   st(aux, a, full); st(hn, h, full); st(out, h, full);
 }
@@ -1182,7 +1183,7 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
   const r = sigmoid4(f32x4.add(ld(x, full), ld(gh, full)));
   const z = sigmoid4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)));
   st(gates, r, full); st(gates + H4, z, full);
-  st(aux, f32x4.mul(r, ld(hp, full)), full);
+  stz(aux, f32x4.mul(r, ld(hp, full)), full);
 }
 
 /** GRU, reset before the product, second half: n = tanh(x_n + (r⊙h)·W_hnᵀ + b_hn). */
@@ -1192,7 +1193,7 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
 ): void {
   const z = ld(gates + H4, full);
   const n = tanh4(f32x4.add(ld(x + 2 * H4, full), f32x4.add(ld(gh + 2 * H4, full), ld(bhn, full))));
-  const h = fmadd(z, f32x4.sub(ld(hp, full), n), n);
+  const h = ftz(fmadd(z, f32x4.sub(ld(hp, full), n), n));
   st(gates + 2 * H4, n, full); st(hn, h, full); st(out, h, full);
 }
 
@@ -1200,7 +1201,7 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
 // @ts-ignore: decorator
 @inline function rnn_fwd_units(x: usize, gh: usize, hn: usize, out: usize, relu: bool, full: bool): void {
   const v = f32x4.add(ld(x, full), ld(gh, full));
-  const h = relu ? relu4(v) : tanh4(v);
+  const h = ftz(relu ? relu4(v) : tanh4(v));
   st(hn, h, full); st(out, h, full);
 }
 

@@ -438,15 +438,16 @@ for (const { variant, backend } of runnable) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Vanishing gradients: flushed to zero below 2^-96, never subnormal
+// Vanishing gradients and decaying states: flushed to zero below 2^-96, never subnormal
 // ---------------------------------------------------------------------------------------------
 // A gradient shrinking step by step through a long sequence passes through the subnormal range
 // on its way to zero, where (on CPUs that take a microcode assist per subnormal operand) every
 // product with it ran up to 180 times slower. The backward gate passes flush what they read and
-// write below 2^-96 to +0 (asm/kernels.ts, ftz). Here small recurrent weights and gates make the
-// gradient fall by ~10x a step from a unit dOut at the last step: the reference keeps the tiny
-// values, the kernels must give exactly 0 for those, and agree with it wherever it is well above
-// the threshold.
+// write below 2^-96 to +0, the forward ones the states they write (asm/kernels.ts, ftz). Below,
+// small recurrent weights and gates make a gradient fall ~10x a step from a unit dOut at the last
+// step, and a state with no input or bias shrink each step: the reference keeps the tiny values,
+// the kernels must give exactly 0 for those, and agree with it wherever it is well above the
+// threshold.
 
 const FLUSH = 2 ** -96;
 
@@ -489,6 +490,41 @@ for (const { variant, backend } of runnable) {
         assert.ok(tiny > 0, `${cell.label}: ${key}: no reference gradient below 2^-97 (the case does not vanish)`);
         assert.ok(compared > B * G, `${cell.label}: ${key}: only ${compared} gradients above 2^-80`);
       }
+    }
+  });
+}
+
+for (const { variant, backend } of runnable) {
+  test(`${variant}: seqForward flushes states below 2^-96 to zero (decaying through 150 steps) for every cell`, () => {
+    for (const cell of CELLS) {
+      const { kind, resetAfter } = cell;
+      const rnd = prng(555 + CELLS.indexOf(cell));
+      const T = 150, B = 3, H = 8, G = gateWidth(kind, H), BH = B * H;
+      // No input after the first step, no bias, small recurrent weights: the state shrinks each step.
+      const xg = new Float32Array(T * B * G);
+      // (ReLU: positive weights and inputs, else the state may hit exact zeros at once.)
+      const relu = kind === 'rnn_relu';
+      for (let i = 0; i < B * G; i++) xg[i] = relu ? 4 * rnd() : 4 * (rnd() * 2 - 1);
+      const whh = relu ? randArray(G * H, rnd, 0.15).map(Math.abs) : randArray(G * H, rnd, 0.3);
+      const bhn = kind === 'gru' ? new Float32Array(H) : null;
+      const run = (be: typeof referenceBackend | WasmBackend) => {
+        const out = nanArray(T * BH), cache = allocCache((n) => new Float32Array(n), kind, T, B, H);
+        be.seqForward({
+          kind, resetAfter, T, B, H, lengths: null, reverse: false, xg, whh, bhn,
+          h0: new Float32Array(BH), c0: kind === 'lstm' ? new Float32Array(BH) : null, out, outOffset: 0, ldOut: H, cache,
+        });
+        return out;
+      };
+      const want = run(referenceBackend), got = run(backend);
+      let tiny = 0, compared = 0;
+      for (let i = 0; i < want.length; i++) {
+        const g = got[i]!, v = Math.abs(want[i]!);
+        assert.ok(g === 0 || Math.abs(g) >= FLUSH, `${cell.label}: out[${i}] = ${g} is below 2^-96 but not 0`);
+        if (v > 0 && v < FLUSH / 2) { tiny++; assert.equal(g, 0, `${cell.label}: out[${i}]: reference ${want[i]}, kernels ${g}`); }
+        if (v > 2 ** -80) { compared++; assert.ok(Math.abs(g - want[i]!) <= 1e-2 * v, `${cell.label}: out[${i}]: reference ${want[i]}, kernels ${g}`); }
+      }
+      assert.ok(tiny > 0, `${cell.label}: no reference state below 2^-97 (the case does not decay)`);
+      assert.ok(compared > BH, `${cell.label}: only ${compared} states above 2^-80`);
     }
   });
 }
