@@ -177,9 +177,10 @@ export function softmax_rows(x: usize, y: usize, rows: i32, k: i32, sums: usize)
  * forward 5x and a GRU's 10x slower. The gate passes flush the states they write (forward) and
  * the gradients they read and write (backward) — from 2^-96 rather than 2^-126, so that their
  * products with the weights after them (above 2^-30) are normal numbers too: flushing only the
- * subnormals left that backward at 0.61 ms per step, from 2^-96 it ran at 0.35. What so small a gradient would add to a step is lost in rounding a float32 weight
- * anyway: SGD moves it by lr·g, Adam by at most α·|m|/ε (ε >= 1e-8: ~1e-22·α here), below the
- * rounding of any weight above ~1e-14.
+ * subnormals left that backward at 0.61 ms per step, from 2^-96 it ran at 0.35. What so small a
+ * gradient would add to a step is lost in rounding a float32 weight anyway: SGD moves it by lr·g,
+ * Adam by at most α·|m|/ε (ε >= 1e-8: ~1e-22·α here), below the rounding of any weight above
+ * ~1e-14.
  */
 // @ts-ignore: decorator
 @inline function ftz(v: v128): v128 {
