@@ -451,80 +451,75 @@ for (const { variant, backend } of runnable) {
 
 const FLUSH = 2 ** -96;
 
-for (const { variant, backend } of runnable) {
-  test(`${variant}: seqBackward flushes gradients below 2^-96 to zero (vanishing through 60 steps) for every cell`, () => {
-    for (const cell of CELLS) {
-      const { kind, resetAfter } = cell;
-      const rnd = prng(777 + CELLS.indexOf(cell));
-      const T = 60, B = 3, H = 8, G = gateWidth(kind, H), BH = B * H;
-      const cache = allocCache((n) => new Float32Array(n), kind, T, B, H);
-      for (let i = 0; i < cache.h.length; i++) cache.h[i] = rnd() * 2 - 1;
-      if (cache.c.length) for (let i = 0; i < cache.c.length; i++) cache.c[i] = rnd() * 2 - 1;
-      // Gates in (0, 0.1): sigmoid derivatives ~0.05-0.1, an LSTM forget gate of ~0.05.
-      for (let i = 0; i < cache.gates.length; i++) cache.gates[i] = 0.1 * rnd();
-      for (let i = 0; i < cache.aux.length; i++) cache.aux[i] = rnd() * 2 - 1;
-      const whh = randArray(G * H, rnd, 0.1), bhn = kind === 'gru' ? randArray(H, rnd) : null;
-      const dOut = new Float32Array(T * BH);
-      for (let i = (T - 1) * BH; i < T * BH; i++) dOut[i] = rnd() * 2 - 1;
-      const run = (be: typeof referenceBackend | WasmBackend) => {
-        const dxg = nanArray(T * B * G), dgh = nanArray(T * B * G), dh0 = nanArray(BH), dc0 = kind === 'lstm' ? nanArray(BH) : null;
-        be.seqBackward({
-          kind, resetAfter, T, B, H, lengths: null, reverse: false, whh, bhn, cache, dOut, dOutOffset: 0, ldDOut: H,
-          dhN: null, dcN: null, dxg, dgh, dh0, dc0,
-        });
-        return { dxg, dgh };
-      };
-      const r = run(referenceBackend), w = run(backend);
-      for (const key of ['dxg', 'dgh'] as const) {
-        const got = w[key], want = r[key];
-        let tiny = 0, compared = 0;
-        for (let i = 0; i < want.length; i++) {
-          const g = got[i]!, v = Math.abs(want[i]!);
-          assert.ok(g === 0 || Math.abs(g) >= FLUSH, `${cell.label}: ${key}[${i}] = ${g} is below 2^-96 but not 0`);
-          if (v > 0 && v < FLUSH / 2) { tiny++; assert.equal(g, 0, `${cell.label}: ${key}[${i}]: reference ${want[i]}, kernels ${g}`); }
-          // (1e-2: float32 against the reference's float64 over up to 60 chained steps drifts
-          // to a few 1e-4 relative; a value flushed or lost would be off by 1.)
-          if (v > 2 ** -80) { compared++; assert.ok(Math.abs(g - want[i]!) <= 1e-2 * v, `${cell.label}: ${key}[${i}]: reference ${want[i]}, kernels ${g}`); }
-        }
-        // The case reaches the range it is about, and keeps normal gradients to compare.
-        assert.ok(tiny > 0, `${cell.label}: ${key}: no reference gradient below 2^-97 (the case does not vanish)`);
-        assert.ok(compared > B * G, `${cell.label}: ${key}: only ${compared} gradients above 2^-80`);
-      }
-    }
-  });
+/**
+ * The kernels' values against the reference's: none below 2^-96 but 0; 0 wherever the reference's
+ * is below 2^-97 (and there are such values: the case reaches the range); within 1e-2 relative
+ * above 2^-80 (float32 against float64 over up to 150 chained steps drifts to a few 1e-4; a value
+ * flushed or lost would be off by 1), more than `minCompared` of them.
+ */
+function assertFlushed(got: Float32Array, want: Float32Array, what: string, minCompared: number): void {
+  let tiny = 0, compared = 0;
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!, v = Math.abs(want[i]!);
+    assert.ok(g === 0 || Math.abs(g) >= FLUSH, `${what}[${i}] = ${g} is below 2^-96 but not 0`);
+    if (v > 0 && v < FLUSH / 2) { tiny++; assert.equal(g, 0, `${what}[${i}]: reference ${want[i]}, kernels ${g}`); }
+    if (v > 2 ** -80) { compared++; assert.ok(Math.abs(g - want[i]!) <= 1e-2 * v, `${what}[${i}]: reference ${want[i]}, kernels ${g}`); }
+  }
+  assert.ok(tiny > 0, `${what}: no reference value below 2^-97 (the case does not reach the range)`);
+  assert.ok(compared > minCompared, `${what}: only ${compared} values above 2^-80`);
+}
+
+/** A gradient falling ~10x a step through 60 steps: small gates and recurrent weights. */
+function flushBackwardCase(backend: WasmBackend, cell: CellConfig, rnd: () => number): void {
+  const { kind, resetAfter } = cell;
+  const T = 60, B = 3, H = 8, G = gateWidth(kind, H), BH = B * H;
+  const cache = allocCache((n) => new Float32Array(n), kind, T, B, H);
+  for (let i = 0; i < cache.h.length; i++) cache.h[i] = rnd() * 2 - 1;
+  if (cache.c.length) for (let i = 0; i < cache.c.length; i++) cache.c[i] = rnd() * 2 - 1;
+  // Gates in (0, 0.1): sigmoid derivatives ~0.05-0.1, an LSTM forget gate of ~0.05.
+  for (let i = 0; i < cache.gates.length; i++) cache.gates[i] = 0.1 * rnd();
+  for (let i = 0; i < cache.aux.length; i++) cache.aux[i] = rnd() * 2 - 1;
+  const whh = randArray(G * H, rnd, 0.1), bhn = kind === 'gru' ? randArray(H, rnd) : null;
+  const dOut = new Float32Array(T * BH);
+  for (let i = (T - 1) * BH; i < T * BH; i++) dOut[i] = rnd() * 2 - 1;
+  const run = (be: typeof referenceBackend | WasmBackend) => {
+    const dxg = nanArray(T * B * G), dgh = nanArray(T * B * G), dh0 = nanArray(BH), dc0 = kind === 'lstm' ? nanArray(BH) : null;
+    be.seqBackward({
+      kind, resetAfter, T, B, H, lengths: null, reverse: false, whh, bhn, cache, dOut, dOutOffset: 0, ldDOut: H,
+      dhN: null, dcN: null, dxg, dgh, dh0, dc0,
+    });
+    return { dxg, dgh };
+  };
+  const r = run(referenceBackend), w = run(backend);
+  for (const key of ['dxg', 'dgh'] as const) assertFlushed(w[key], r[key], `${cell.label}: ${key}`, B * G);
+}
+
+/** A state shrinking through 150 steps: no input after the first step, no bias, small weights. */
+function flushForwardCase(backend: WasmBackend, cell: CellConfig, rnd: () => number): void {
+  const { kind, resetAfter } = cell;
+  const T = 150, B = 3, H = 8, G = gateWidth(kind, H), BH = B * H;
+  const xg = new Float32Array(T * B * G);
+  // (ReLU: positive weights and inputs, else the state may hit exact zeros at once.)
+  const relu = kind === 'rnn_relu';
+  for (let i = 0; i < B * G; i++) xg[i] = relu ? 4 * rnd() : 4 * (rnd() * 2 - 1);
+  const whh = relu ? randArray(G * H, rnd, 0.15).map(Math.abs) : randArray(G * H, rnd, 0.3);
+  const bhn = kind === 'gru' ? new Float32Array(H) : null;
+  const run = (be: typeof referenceBackend | WasmBackend) => {
+    const out = nanArray(T * BH), cache = allocCache((n) => new Float32Array(n), kind, T, B, H);
+    be.seqForward({
+      kind, resetAfter, T, B, H, lengths: null, reverse: false, xg, whh, bhn,
+      h0: new Float32Array(BH), c0: kind === 'lstm' ? new Float32Array(BH) : null, out, outOffset: 0, ldOut: H, cache,
+    });
+    return out;
+  };
+  assertFlushed(run(backend), run(referenceBackend), `${cell.label}: out`, BH);
 }
 
 for (const { variant, backend } of runnable) {
-  test(`${variant}: seqForward flushes states below 2^-96 to zero (decaying through 150 steps) for every cell`, () => {
+  test(`${variant}: gate passes flush below 2^-96 to zero: gradients vanishing through 60 steps, states decaying through 150, every cell`, () => {
     for (const cell of CELLS) {
-      const { kind, resetAfter } = cell;
-      const rnd = prng(555 + CELLS.indexOf(cell));
-      const T = 150, B = 3, H = 8, G = gateWidth(kind, H), BH = B * H;
-      // No input after the first step, no bias, small recurrent weights: the state shrinks each step.
-      const xg = new Float32Array(T * B * G);
-      // (ReLU: positive weights and inputs, else the state may hit exact zeros at once.)
-      const relu = kind === 'rnn_relu';
-      for (let i = 0; i < B * G; i++) xg[i] = relu ? 4 * rnd() : 4 * (rnd() * 2 - 1);
-      const whh = relu ? randArray(G * H, rnd, 0.15).map(Math.abs) : randArray(G * H, rnd, 0.3);
-      const bhn = kind === 'gru' ? new Float32Array(H) : null;
-      const run = (be: typeof referenceBackend | WasmBackend) => {
-        const out = nanArray(T * BH), cache = allocCache((n) => new Float32Array(n), kind, T, B, H);
-        be.seqForward({
-          kind, resetAfter, T, B, H, lengths: null, reverse: false, xg, whh, bhn,
-          h0: new Float32Array(BH), c0: kind === 'lstm' ? new Float32Array(BH) : null, out, outOffset: 0, ldOut: H, cache,
-        });
-        return out;
-      };
-      const want = run(referenceBackend), got = run(backend);
-      let tiny = 0, compared = 0;
-      for (let i = 0; i < want.length; i++) {
-        const g = got[i]!, v = Math.abs(want[i]!);
-        assert.ok(g === 0 || Math.abs(g) >= FLUSH, `${cell.label}: out[${i}] = ${g} is below 2^-96 but not 0`);
-        if (v > 0 && v < FLUSH / 2) { tiny++; assert.equal(g, 0, `${cell.label}: out[${i}]: reference ${want[i]}, kernels ${g}`); }
-        if (v > 2 ** -80) { compared++; assert.ok(Math.abs(g - want[i]!) <= 1e-2 * v, `${cell.label}: out[${i}]: reference ${want[i]}, kernels ${g}`); }
-      }
-      assert.ok(tiny > 0, `${cell.label}: no reference state below 2^-97 (the case does not decay)`);
-      assert.ok(compared > BH, `${cell.label}: only ${compared} states above 2^-80`);
+      flushBackwardCase(backend, cell, prng(777 + CELLS.indexOf(cell)));
+      flushForwardCase(backend, cell, prng(555 + CELLS.indexOf(cell)));
     }
   });
 }
