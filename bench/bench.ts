@@ -33,6 +33,8 @@ export interface WorkloadResult {
   threads: number;
   backend: string;
   gflops?: number;
+  /** With --fixed-weights: the steps ran in one withFixedWeights scope. */
+  fixedWeights?: true;
   /** With --breakdown: the mean step split by kernel entry point, and the rest. */
   breakdown?: BreakdownRow[];
 }
@@ -41,7 +43,7 @@ export interface WorkloadResult {
  * Runs a workload: warm-up, then the median of timed steps. `breakdown`: the timed steps also
  * measure each kernel entry point of the backend (see instrument; the split is of the mean step).
  */
-export function runWorkload(name: string, opts: { breakdown?: boolean } = {}): WorkloadResult {
+export function runWorkload(name: string, opts: { breakdown?: boolean; fixedWeights?: boolean } = {}): WorkloadResult {
   const w = WORKLOADS[name];
   if (!w) throw new Error(`unknown workload '${name}'; known: ${Object.keys(WORKLOADS).join(', ')}`);
   let peak = process.memoryUsage().rss;
@@ -49,7 +51,7 @@ export function runWorkload(name: string, opts: { breakdown?: boolean } = {}): W
   const timing = timeWorkload(name, {
     afterWarmup: () => probe?.reset(),
     afterStep: () => { peak = Math.max(peak, process.memoryUsage().rss); },
-  });
+  }, opts.fixedWeights);
   const { times } = timing;
   const breakdown = probe?.rows(times.length, times.reduce((a, b) => a + b, 0) / times.length);
   probe?.restore();
@@ -62,6 +64,7 @@ export function runWorkload(name: string, opts: { breakdown?: boolean } = {}): W
     backend: rnn.backendName(),
   };
   if (gflops !== undefined) res.gflops = gflops;
+  if (opts.fixedWeights) res.fixedWeights = true;
   if (breakdown) res.breakdown = breakdown;
   return res;
 }
@@ -84,14 +87,17 @@ async function main(): Promise<void> {
   const { values: v } = parseArgs({
     options: {
       workload: { type: 'string' }, json: { type: 'boolean' }, threads: { type: 'string' }, out: { type: 'string' },
-      breakdown: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      breakdown: { type: 'boolean' }, 'fixed-weights': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (v.help) {
     process.stdout.write([
-      'Usage: npm run bench [-- --workload NAME] [--json] [--threads 1|2] [--breakdown] [--out file.json]',
+      'Usage: npm run bench [-- --workload NAME] [--json] [--threads 1|2] [--breakdown] [--fixed-weights] [--out file.json]',
       `Workloads: ${Object.keys(WORKLOADS).join(', ')}`,
       '--threads: kernel threads (default: the library\'s own, two on a machine with 2+ cores)',
+      `--fixed-weights: inference workloads only (${Object.keys(WORKLOADS).filter((k) => WORKLOADS[k]!.inference).join(', ')}): the calls run in one`,
+      '             withFixedWeights scope, each weight array checked against the kernels\' copy once',
+      '             instead of at every call (what a serving loop that owns its model can do)',
       '--breakdown: also time each kernel entry point of the backend per step (ms, share, GFLOP/s of its',
       '             products) and the JavaScript outside them; JSON: a "breakdown" array',
       'GFLOP/s (table): the model\'s floating-point operations per second, counting the input',
@@ -106,15 +112,16 @@ async function main(): Promise<void> {
   }
   if (v.threads !== undefined) setThreads(Number(v.threads)); // else the library's default
   if (v.workload) {
-    const r = runWorkload(v.workload, { breakdown: v.breakdown });
+    const r = runWorkload(v.workload, { breakdown: v.breakdown, fixedWeights: v['fixed-weights'] });
     process.stdout.write(v.json ? `${JSON.stringify(r)}\n` : `${table([r])}\n${r.breakdown ? `${breakdownTable(r)}\n` : ''}`);
     return;
   }
   // Every workload in its own process, so peak memory is per workload.
   const self = fileURLToPath(import.meta.url);
   const rows: WorkloadResult[] = [];
-  for (const name of Object.keys(WORKLOADS)) {
-    const threadArgs = [...(v.threads ? ['--threads', v.threads] : []), ...(v.breakdown ? ['--breakdown'] : [])];
+  const fixed = v['fixed-weights'] === true;
+  for (const name of Object.keys(WORKLOADS).filter((k) => !fixed || WORKLOADS[k]!.inference)) {
+    const threadArgs = [...(v.threads ? ['--threads', v.threads] : []), ...(v.breakdown ? ['--breakdown'] : []), ...(fixed ? ['--fixed-weights'] : [])];
     const p = spawnSync(process.execPath, [...process.execArgv, self, '--workload', name, '--json', ...threadArgs], { encoding: 'utf8' });
     if (p.status !== 0) throw new Error(`workload ${name} failed:\n${p.stderr}`);
     const r = JSON.parse(p.stdout.trim().split('\n').at(-1)!) as WorkloadResult;

@@ -11,6 +11,8 @@ export interface Workload {
   setup(): { step: () => void; tokens: number; sequences: number; flops?: number };
   warmup: number;
   reps: number;
+  /** Inference only: the weights never change, so the steps may run in one withFixedWeights scope. */
+  inference?: boolean;
 }
 
 function ids(n: number, V: number, seed: number): Float32Array {
@@ -76,8 +78,8 @@ export const WORKLOADS: Record<string, Workload> = {
   },
   W4: { description: 'large LSTM layer training (forward + backward + Adam): I=512 H=512 T=64 B=64', setup: layerWork(512, 512, 64, 64, true), warmup: 1, reps: 5 },
   'W1-layer': { description: 'LSTM layer forward + backward + Adam at W1 shapes: I=64 H=256 T=64 B=32', setup: layerWork(64, 256, 64, 32, true), warmup: 3, reps: 15 },
-  W5a: { description: 'inference latency: LSTM I=64 H=256, batch 1, T=64', setup: layerWork(64, 256, 64, 1, false), warmup: 10, reps: 60 },
-  W5b: { description: 'inference throughput: LSTM I=64 H=256, batch 64, T=64', setup: layerWork(64, 256, 64, 64, false), warmup: 3, reps: 20 },
+  W5a: { description: 'inference latency: LSTM I=64 H=256, batch 1, T=64', setup: layerWork(64, 256, 64, 1, false), warmup: 10, reps: 60, inference: true },
+  W5b: { description: 'inference throughput: LSTM I=64 H=256, batch 64, T=64', setup: layerWork(64, 256, 64, 64, false), warmup: 3, reps: 20, inference: true },
 };
 
 
@@ -100,9 +102,17 @@ export interface Timing {
  * with two kernel threads the worker starts with the first big call and is not waited for), then
  * the median of its timed steps. Hooks: after the warm-up, after each timed step.
  */
-export function timeWorkload(name: string, hooks: { afterWarmup?(): void; afterStep?(): void } = {}): Timing {
+export function timeWorkload(name: string, hooks: { afterWarmup?(): void; afterStep?(): void } = {}, fixedWeights = false): Timing {
   const w = WORKLOADS[name];
   if (!w) throw new Error(`unknown workload '${name}'; known: ${Object.keys(WORKLOADS).join(', ')}`);
+  if (fixedWeights && !w.inference) {
+    throw new Error(`fixed weights: ${name} trains (its weights change every step); only ${Object.keys(WORKLOADS).filter((k) => WORKLOADS[k]!.inference).join(', ')} take them`);
+  }
+  // Fixed weights: warm-up and timed steps in one scope, each weight array checked once.
+  return fixedWeights ? rnn.withFixedWeights(() => timeSteps(w, hooks)) : timeSteps(w, hooks);
+}
+
+function timeSteps(w: Workload, hooks: { afterWarmup?(): void; afterStep?(): void }): Timing {
   const { step, tokens, sequences, flops } = w.setup();
   const warmEnd = performance.now() + WARMUP_MS;
   for (let i = 0; i < w.warmup || performance.now() < warmEnd; i++) step();

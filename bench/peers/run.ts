@@ -207,7 +207,7 @@ interface RnnkitJson {
 }
 
 /** breakdown: its last round also times each kernel entry point (bench.js --breakdown). */
-interface RnnkitVariant { id: string; label: string; flags: string[]; args: string[]; breakdown?: boolean }
+interface RnnkitVariant { id: string; label: string; flags: string[]; args: string[]; breakdown?: boolean; inferenceOnly?: boolean }
 
 function runRnnkit(workload: string, v: RnnkitVariant, breakdown: boolean): { json: RnnkitJson; cpuMs: number; wallMs: number } {
   const args = [...v.args, ...(breakdown ? ['--breakdown'] : [])];
@@ -243,8 +243,9 @@ function log(s: string): void { process.stderr.write(`${s}\n`); }
 const OPTIMIZED_BLAS = /openblas|mkl|blis|atlas/i;
 let warnedBlas = false;
 
-async function runWorkload(name: string, o: Options, peerPackages: string | null, rnnkitVariants: RnnkitVariant[]): Promise<WorkloadReport> {
+async function runWorkload(name: string, o: Options, peerPackages: string | null, allVariants: RnnkitVariant[]): Promise<WorkloadReport> {
   const spec = SPECS[name]!;
+  const rnnkitVariants = allVariants.filter((v) => !v.inferenceOnly || spec.kind === 'layer-infer');
   const tokensPerStep = spec.B * spec.T;
   const t0 = performance.now();
   const loadAvgAtStart = loadavg().map((x) => +x.toFixed(2));
@@ -517,7 +518,7 @@ function markdown(report: Report): string {
     if (bd) L.push(`Where rnnkit's step went (its last round, \`--breakdown\`; GFLOP/s of an entry point's products over its whole time): ${breakdownText(bd)}.`, '');
   }
   L.push('## What each library runs, and how it differs', '');
-  L.push('- **rnnkit**: `bench/bench.ts` unchanged: Keras-style `rnn.sequential` models (embedding, recurrent layer, dense softmax / sigmoid, `trainOnBatch`, Adam) for W1-W3 — where rnnkit runs the embedding and the recurrent layer as one step, computing the input projection once per distinct token (the 65 vocabulary rows in W1/W2, ~7,200 of 12,800 rows in W3) instead of once per step: the same model and function, less arithmetic (docs/performance.md) — the low-level `LSTM` layer (forward, backward of dY, Adam) for W4 and W1-layer, `LSTM.forward(x, { grad: false })` (inference: nothing kept for backward, as `torch.no_grad()`) for W5. Plain `node`, with the backend rnnkit picks itself (note column); "rnnkit" runs as the library starts (two kernel threads on a machine with 2+ cores, see the threads column); "rnnkit, 1 thread" is the same bench with `--threads 1`.');
+  L.push('- **rnnkit**: `bench/bench.ts` unchanged: Keras-style `rnn.sequential` models (embedding, recurrent layer, dense softmax / sigmoid, `trainOnBatch`, Adam) for W1-W3 — where rnnkit runs the embedding and the recurrent layer as one step, computing the input projection once per distinct token (the 65 vocabulary rows in W1/W2, ~7,200 of 12,800 rows in W3) instead of once per step: the same model and function, less arithmetic (docs/performance.md) — the low-level `LSTM` layer (forward, backward of dY, Adam) for W4 and W1-layer, `LSTM.forward(x, { grad: false })` (inference: nothing kept for backward, as `torch.no_grad()`) for W5. Plain `node`, with the backend rnnkit picks itself (note column); "rnnkit" runs as the library starts (two kernel threads on a machine with 2+ cores, see the threads column); "rnnkit, 1 thread" is the same bench with `--threads 1`; "rnnkit, weights fixed" (W5 only) runs its calls in one `withFixedWeights` scope (`--fixed-weights`): every call otherwise compares the layer\'s weights byte for byte with the kernels\' copy (1.25 MB for W5\'s LSTM) so that a change made any way is seen, which a serving loop that owns its model may skip, as onnxruntime\'s fixed session does.');
   L.push('- **PyTorch** (`bench/peers/torch_bench.py`): `torch.nn` Embedding / LSTM / GRU / RNN(tanh) / Linear, `cross_entropy` and `binary_cross_entropy_with_logits` (softmax or sigmoid fused into the loss), `torch.optim.Adam`; W4 and W1-layer: `y.backward(dY)`; W5: `inference_mode`. Both PyTorch rows flush subnormal floats to zero (`torch.set_flush_denormal(True)`): W3\'s gradients through 200 steps go subnormal, and without it its backward ran about 4x slower on this machine (846 against 210 ms per step); WebAssembly has no such switch, and rnnkit computes with the subnormals. "Default threads" is PyTorch as it starts here (intra-op pool of 1 plus the BLAS library\'s own 2 threads); "1 thread" sets `torch.set_num_threads(1)` and `OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1`. The Debian build of PyTorch calls the system `libblas.so.3`: reference BLAS makes it several times slower, so install `libopenblas0-pthread` (apt) first; the BLAS it used is listed under Machine.');
   L.push('- **onnxruntime-node**: inference only (ONNX Runtime has no training). A one-node ONNX `LSTM` model (opset 14) built in code with `test/onnx-proto.ts`, random weights, input time-major (T, B, I) as ONNX defines it; sequential execution, 1 or 2 intra-op threads.');
   L.push('- **TF.js** (cpu and wasm backends, one thread each in Node; `@tensorflow/tfjs-node` is not used: its installer downloads a native binary): `tf.sequential` with `tf.layers.embedding / lstm / gru / simpleRNN / dense`, `trainOnBatch`, Adam; W4 and W1-layer: `optimizer.minimize` of sum(Y * dY) over an `lstm` layer; W5: `layer.apply` + `dataSync`. Differences: `recurrentActivation: sigmoid` set explicitly (TF.js defaults to hardSigmoid); `recurrentInitializer: glorotUniform` (the orthogonal default takes 10-30 s to initialise in JavaScript; initial values do not change the speed); its GRU applies the reset gate before the recurrent product (it supports only `resetAfter: false`). **wasm: no embedding training** (the backend lacks `UnsortedSegmentSum`), so W1-W3 feed pre-embedded float inputs (B, T, 64) straight to the recurrent layer. The wasm files ship inside the npm package (no download). TF.js is slow: fewer steps (see "steps timed"); TF.js cpu is not run on W3 and W4 by default (minutes per step; `--include-slow`).');
@@ -603,6 +604,11 @@ async function main(): Promise<void> {
   // its bench offers the choice (`--threads 1|2` in its usage line).
   if (/--threads 1\|2/.test(usage) && !v['no-threads']) {
     rnnkitVariants.push({ id: 'rnnkit-1t', label: 'rnnkit, 1 thread', flags: [...process.execArgv], args: ['--threads', '1'] });
+  }
+  // Inference also with the weights fixed (one withFixedWeights scope, each weight array checked
+  // once instead of at every call), as a serving loop that owns its model can run it.
+  if (/--fixed-weights/.test(usage)) {
+    rnnkitVariants.push({ id: 'rnnkit-fixed', label: 'rnnkit, weights fixed', flags: [...process.execArgv], args: ['--fixed-weights'], inferenceOnly: true });
   }
   const relaxedFlag = '--experimental-wasm-relaxed-simd';
   if (v.relaxed && !process.execArgv.includes(relaxedFlag)) {
