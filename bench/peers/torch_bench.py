@@ -135,7 +135,8 @@ def main():
         torch.set_num_threads(1)
     # Subnormal floats flushed to zero, as a user tuning PyTorch for speed would: W3's gradients
     # through 200 steps go subnormal, and its backward ran 4x slower with them on this machine
-    # (846 against 210 ms per step). WebAssembly cannot flush them; rnnkit runs with them.
+    # (846 against 210 ms per step). WebAssembly cannot set such a mode; rnnkit's gate passes
+    # flush values below 2^-96 themselves (docs/performance.md, Subnormal numbers).
     ftz = bool(torch.set_flush_denormal(True))
     t0 = time.perf_counter()
     step, tokens, sequences = build(spec, torch)
