@@ -182,9 +182,11 @@ export function softmax_rows(x: usize, y: usize, rows: i32, k: i32, sums: usize)
  * Adam by at most α·|m|/ε (ε >= 1e-8: ~1e-22·α here), below the rounding of any weight above
  * ~1e-14.
  */
+/** The bits of 2^-96 as a float32 (biased exponent 31), ftz's threshold. */
+const FLUSH_BELOW_BITS: i32 = 31 << 23;
 // @ts-ignore: decorator
 @inline function ftz(v: v128): v128 {
-  return v128.andnot(v, f32x4.lt(f32x4.abs(v), v128.splat<i32>(0x0F800000)));
+  return v128.andnot(v, f32x4.lt(f32x4.abs(v), v128.splat<i32>(FLUSH_BELOW_BITS)));
 }
 // @ts-ignore: decorator
 @inline function ldz(p: usize, full: bool): v128 { return ftz(ld(p, full)); }
@@ -1343,15 +1345,16 @@ function fwd_step(
 
   // One recurrent product per step: gh = h_prev · W_hhᵀ (rows × G); GRU without resetAfter only
   // the r|z columns here, the n columns after the reset below.
+  const part = gh + align64(<usize>G << 2); // batch 1: gemv's scratch, after gh
   if (B == 1) {
-    const part = gh + align64(<usize>G << 2), nFirst = split ? 2 : gate_blocks(kind);
+    const nFirst = split ? 2 : gate_blocks(kind);
     for (let g = 0; g < nFirst; g++) gemv_whh(g, 0, H, H, whh, whhP, hPrev, gh, part);
   } else gemm_packed(m, split ? 2 * H : G, H, hPrev + R0H, H4, 4, P, pstride, gh + R0G, G, false);
   fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, false);
   if (split) {
     // n columns: gh_n = (r⊙h_prev)·W_hnᵀ, the operand being this step's aux rows (zero for
     // padded rows), then the candidate and the new state.
-    if (B == 1) gemv_whh(2, 0, H, H, whh, whhP, auxT, gh, gh + align64(<usize>G << 2));
+    if (B == 1) gemv_whh(2, 0, H, H, whh, whhP, auxT, gh, part);
     else gemm_packed(m, H, H, auxT + R0H, H4, 4, Pn, pstride, gh + R0G + 2 * H4, G, false);
     fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, true);
   }

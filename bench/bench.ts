@@ -19,7 +19,7 @@ import * as rnn from '../src/index.js';
 import { getBackend, getThreads, setThreads } from '../src/kernels/index.js';
 import { instrument, type BreakdownRow } from './breakdown.js';
 import { textTable } from './report.js';
-import { rates, timeWorkload, WORKLOADS } from './workloads.js';
+import { inferenceWorkloads, rates, timeWorkload, WORKLOADS } from './workloads.js';
 
 export { WORKLOADS }; // (bench:ab and older scripts import it from here)
 
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
       'Usage: npm run bench [-- --workload NAME] [--json] [--threads 1|2] [--breakdown] [--fixed-weights] [--out file.json]',
       `Workloads: ${Object.keys(WORKLOADS).join(', ')}`,
       '--threads: kernel threads (default: the library\'s own, two on a machine with 2+ cores)',
-      `--fixed-weights: inference workloads only (${Object.keys(WORKLOADS).filter((k) => WORKLOADS[k]!.inference).join(', ')}): the calls run in one`,
+      `--fixed-weights: inference workloads only (${inferenceWorkloads().join(', ')}): the calls run in one`,
       '             withFixedWeights scope, each weight array checked against the kernels\' copy once',
       '             instead of at every call (what a serving loop that owns its model can do)',
       '--breakdown: also time each kernel entry point of the backend per step (ms, share, GFLOP/s of its',
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
   const self = fileURLToPath(import.meta.url);
   const rows: WorkloadResult[] = [];
   const fixed = v['fixed-weights'] === true;
-  for (const name of Object.keys(WORKLOADS).filter((k) => !fixed || WORKLOADS[k]!.inference)) {
+  for (const name of fixed ? inferenceWorkloads() : Object.keys(WORKLOADS)) {
     const threadArgs = [...(v.threads ? ['--threads', v.threads] : []), ...(v.breakdown ? ['--breakdown'] : []), ...(fixed ? ['--fixed-weights'] : [])];
     const p = spawnSync(process.execPath, [...process.execArgv, self, '--workload', name, '--json', ...threadArgs], { encoding: 'utf8' });
     if (p.status !== 0) throw new Error(`workload ${name} failed:\n${p.stderr}`);

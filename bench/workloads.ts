@@ -97,16 +97,22 @@ export interface Timing {
   flops?: number;
 }
 
+/** The workloads whose steps change no weights (W5a, W5b): the ones that take fixed weights. */
+export function inferenceWorkloads(): string[] {
+  return Object.keys(WORKLOADS).filter((k) => WORKLOADS[k]!.inference);
+}
+
 /**
  * Times a workload: warm-up steps (the workload's count, and at least WARMUP_MS of them: JIT tiers;
  * with two kernel threads the worker starts with the first big call and is not waited for), then
- * the median of its timed steps. Hooks: after the warm-up, after each timed step.
+ * the median of its timed steps. Hooks: after the warm-up, after each timed step. fixedWeights
+ * (inference workloads only): every step, warm-up included, in one withFixedWeights scope.
  */
 export function timeWorkload(name: string, hooks: { afterWarmup?(): void; afterStep?(): void } = {}, fixedWeights = false): Timing {
   const w = WORKLOADS[name];
   if (!w) throw new Error(`unknown workload '${name}'; known: ${Object.keys(WORKLOADS).join(', ')}`);
   if (fixedWeights && !w.inference) {
-    throw new Error(`fixed weights: ${name} trains (its weights change every step); only ${Object.keys(WORKLOADS).filter((k) => WORKLOADS[k]!.inference).join(', ')} take them`);
+    throw new Error(`fixed weights: ${name} trains (its weights change every step); only ${inferenceWorkloads().join(', ')} take them`);
   }
   // Fixed weights: warm-up and timed steps in one scope, each weight array checked once.
   return fixedWeights ? rnn.withFixedWeights(() => timeSteps(w, hooks)) : timeSteps(w, hooks);
