@@ -90,7 +90,7 @@ function forwardArgs(c: Case, dtype: Dtype, withCache: boolean, sentinel = 7): L
 }
 
 /** Backward arguments for a forward already run; gradients start non-zero to test accumulation. */
-function backwardArgs(c: Case, f: LayerForwardArgs, dtype: Dtype, accumulateDx: boolean): LayerBackwardArgs {
+function backwardArgs(c: Case, f: LayerForwardArgs, dtype: Dtype, accumulateDx: boolean): LayerBackwardArgs & { dx: F } {
   const { kind, T, B, H, I } = c, G = gateWidth(kind, H), BH = B * H;
   const make = (n: number): F => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n));
   return {
@@ -138,6 +138,14 @@ for (const backend of backends) {
         layerBackward(backend, bf);
         layerBackwardComposed(backend, bc);
         for (const k of B_OUT) assert.deepEqual(bf[k], bc[k], `${what}: backward ${k} (accumulateDx ${accumulateDx})`);
+        // dx not wanted (null): every other gradient the same bits, fused and composed.
+        const nf = { ...backwardArgs(c, fused, 'float32', accumulateDx), dx: null }, nc = { ...backwardArgs(c, comp, 'float32', accumulateDx), dx: null };
+        layerBackward(backend, nf);
+        layerBackwardComposed(backend, nc);
+        for (const k of B_OUT) if (k !== 'dx') {
+          assert.deepEqual(nf[k], bf[k], `${what}: backward ${k} without dx (accumulateDx ${accumulateDx})`);
+          assert.deepEqual(nc[k], bf[k], `${what}: composed backward ${k} without dx (accumulateDx ${accumulateDx})`);
+        }
 
         // The float64 reference, from the same float32 inputs.
         const rf = forwardArgs(c, 'float64', true);
@@ -146,6 +154,9 @@ for (const backend of backends) {
         const rb = backwardArgs(c, rf, 'float64', accumulateDx);
         layerBackward(referenceBackend, rb);
         for (const k of B_OUT) if (rb[k]) assertClose(to64(bf[k])!, rb[k]!, 1e-4, 1e-4, `${what}: backward ${k} vs reference`);
+        const rn = { ...backwardArgs(c, rf, 'float64', accumulateDx), dx: null };
+        layerBackward(referenceBackend, rn);
+        for (const k of B_OUT) if (k !== 'dx' && rb[k]) assert.deepEqual(rn[k], rb[k], `${what}: reference backward ${k} without dx`);
       }
     }
   });
@@ -235,7 +246,7 @@ for (const backend of backends) {
       layerForwardComposed(backend, comp);
       for (const k of F_OUT) assert.deepEqual(fused[k], comp[k], `${what}: forward ${k}`);
       for (const accumulateDx of [false, true]) {
-        const mk = (f: LayerForwardArgs): LayerBackwardArgs => {
+        const mk = (f: LayerForwardArgs): LayerBackwardArgs & { dx: F } => {
           const b = backwardArgs(c, f, 'float32', accumulateDx);
           const dx = accumulateDx ? arr(U * c.I, 14, 1, 'float32') : new Float32Array(U * c.I).fill(Number.NaN);
           return { ...b, xIds: f.xIds!, xRows: U, dx };
@@ -244,6 +255,13 @@ for (const backend of backends) {
         layerBackward(backend, bf);
         layerBackwardComposed(backend, bc);
         for (const k of B_OUT) assert.deepEqual(bf[k], bc[k], `${what}: backward ${k} (accumulateDx ${accumulateDx})`);
+        const nf = { ...mk(fused), dx: null }, nc = { ...mk(comp), dx: null };
+        layerBackward(backend, nf);
+        layerBackwardComposed(backend, nc);
+        for (const k of B_OUT) if (k !== 'dx') {
+          assert.deepEqual(nf[k], bf[k], `${what}: backward ${k} without dx (accumulateDx ${accumulateDx})`);
+          assert.deepEqual(nc[k], bf[k], `${what}: composed backward ${k} without dx (accumulateDx ${accumulateDx})`);
+        }
         const I = c.I, last = (U - 1) * I;
         const dx0 = accumulateDx ? arr(U * I, 14, 1, 'float32') : new Float32Array(U * I);
         assert.deepEqual(bf.dx.subarray(last), dx0.subarray(last), `${what}: the unused table row's gradient`);

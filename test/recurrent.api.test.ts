@@ -157,6 +157,44 @@ test('forward({ out }) and backward(dy, { dx }) write into the caller\'s buffers
   assert.throws(() => g.forward(x, { out: new Float64Array(80) }), /option 'out' must be a Float32Array/);
 });
 
+test('backward(dy, { dx: false }): no input gradient (null), every parameter and state gradient the same bits as with it; any other dx is refused', () => {
+  const T = 5, B = 3, I = 4, H = 6;
+  const cases: [string, () => LSTM | GRU | RNN][] = [
+    ['LSTM, 2 layers, bidirectional, batch-first', () => new LSTM({ inputSize: I, hiddenSize: H, numLayers: 2, bidirectional: true, batchFirst: true, seed: 4 })],
+    ['GRU (resetAfter false), time-major', () => new GRU({ inputSize: I, hiddenSize: H, resetAfter: false, seed: 5 })],
+    ['RNN, 3 layers', () => new RNN({ inputSize: I, hiddenSize: H, numLayers: 3, seed: 6 })],
+    ['LSTM, float64', () => new LSTM({ inputSize: I, hiddenSize: H, numLayers: 2, dtype: 'float64', seed: 7 })],
+  ];
+  for (const [what, make] of cases) {
+    for (const backend of [getBackend(), referenceBackend]) {
+      const saved = getBackend();
+      setBackend(backend);
+      try {
+        const a = make(), b = make();
+        const f64 = a.dtype === 'float64';
+        const x = new Tensor(randomArray(T * B * I, 8, 1, a.dtype), a.batchFirst ? [B, T, I] : [T, B, I]);
+        const ya = a.forward(x, { lengths: [5, 2, 4] });
+        b.forward(x, { lengths: [5, 2, 4] });
+        const dy = new Tensor(randomArray(ya.output.data.length, 9, 1, a.dtype), ya.output.shape);
+        const dhN = new Tensor(randomArray(ya.hN.data.length, 10, 1, a.dtype), ya.hN.shape);
+        const ga = a.backward(dy, { dhN }), gb = b.backward(dy, { dhN, dx: false });
+        assert.equal(gb.dx, null, what);
+        assert.ok(ga.dx.data.some((v: number) => v !== 0), `${what}: the full backward's dx is not all zero`);
+        assert.deepEqual(gb.dh0.data, ga.dh0.data, `${what} (${backend.name}): dh0`);
+        if (ga.dc0) assert.deepEqual(gb.dc0!.data, ga.dc0.data, `${what} (${backend.name}): dc0`);
+        const gA = a.gradients(), gB = b.gradients();
+        for (const k of Object.keys(gA)) assert.deepEqual(gB[k], gA[k], `${what} (${backend.name}): ${k}`);
+        assert.ok(f64 ? gB.weight_ih_l0 instanceof Float64Array : gB.weight_ih_l0 instanceof Float32Array);
+      } finally { setBackend(saved); }
+    }
+  }
+  const g = new GRU({ inputSize: I, hiddenSize: H, seed: 1 });
+  const y = g.forward(new Tensor(randomArray(T * B * I, 8, 1, 'float32'), [T, B, I]));
+  for (const bad of [true, 0, 'no', [1, 2]]) {
+    assert.throws(() => g.backward(y.output, { dx: bad as never }), /GRU\.backward: option 'dx' must be a Float32Array to write the input's gradient into, or false when it is not wanted/);
+  }
+});
+
 test("forward({ rows }): the input as rows of a table gives the layer of the rows spelled out (float64, both directions, stacked, batch-first); bad ids are refused", () => {
   const I = 4, H = 5, T = 6, B = 3, U = 4;
   const table = randomArray(U * I, 41, 1, 'float64') as Float64Array;

@@ -98,7 +98,7 @@ export function backpropByStep(core: Recurrent, x: Float64Array, states: StepSta
     if (dc) dc[t] = gc!;
     // Step t maps s_{t-1} = states[t] to s_t = states[t+1].
     core.forward(slice(x, t, B, I), { h0: stateTensor(states.h[t], L, B, H), c0: lstm ? stateTensor(states.c![t], L, B, H) : null });
-    const r = core.backward(null, { dhN: new Tensor(gh, [L, B, H]), dcN: lstm ? new Tensor(gc!, [L, B, H]) : null });
+    const r = core.backward(null, { dhN: new Tensor(gh, [L, B, H]), dcN: lstm ? new Tensor(gc!, [L, B, H]) : null, dx: false });
     gh = r.dh0.data as Float64Array;
     gc = lstm ? (r.dc0!.data as Float64Array) : null;
   }
@@ -239,7 +239,7 @@ export function stateJacobian(core: Recurrent, xt: ArrayLike<number>, hPrev: Arr
     if (i < LH) dhN[(l * n + i) * H + j] = 1;
     else dcN![(l * n + i) * H + j] = 1;
   }
-  const r = core.backward(null, { dhN: new Tensor(dhN, [L, n, H]), dcN: dcN ? new Tensor(dcN, [L, n, H]) : null });
+  const r = core.backward(null, { dhN: new Tensor(dhN, [L, n, H]), dcN: dcN ? new Tensor(dcN, [L, n, H]) : null, dx: false });
   core.zeroGrad();
   const dh0 = r.dh0.data as Float64Array, dc0 = lstm ? (r.dc0!.data as Float64Array) : null;
   const J = new Float64Array(n * n);

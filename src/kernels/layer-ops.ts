@@ -183,9 +183,12 @@ export function layerBackwardComposed(backend: Backend, a: LayerBackwardArgs, sc
   if (a.batchFirst) {
     let x = a.x, dx = a.dx;
     if (!table) {
-      x = scratch('xTimeMajor', T * B * I); dx = scratch('dxTimeMajor', T * B * I);
+      x = scratch('xTimeMajor', T * B * I);
       reorderRows(a.x, 0, I, x, 0, I, T, B, I, false);
-      if (a.accumulateDx) reorderRows(a.dx, 0, I, dx, 0, I, T, B, I, false);
+      if (a.dx) {
+        dx = scratch('dxTimeMajor', T * B * I);
+        if (a.accumulateDx) reorderRows(a.dx, 0, I, dx, 0, I, T, B, I, false);
+      }
     }
     let dOut: F | null = null;
     if (a.dOut) {
@@ -193,7 +196,7 @@ export function layerBackwardComposed(backend: Backend, a: LayerBackwardArgs, sc
       reorderRows(a.dOut, a.dOutOffset, a.ldDOut, dOut, 0, H, T, B, H, false);
     }
     layerBackwardComposed(backend, { ...a, batchFirst: false, x, xIds: table?.ids ?? null, dx, dOut, dOutOffset: 0, ldDOut: H }, scratch);
-    if (!table) reorderRows(dx, 0, I, a.dx, 0, I, T, B, I, true);
+    if (!table && dx && a.dx) reorderRows(dx, 0, I, a.dx, 0, I, T, B, I, true);
     return;
   }
   const G = gateWidth(kind, H), TB = T * B, BH = B * H;
@@ -231,7 +234,7 @@ export function layerBackwardComposed(backend: Backend, a: LayerBackwardArgs, sc
     if (dgh === dxg) for (let k = 0; k < G; k++) a.dbhh[k] += tmp[k]!;
     else colSumInto(a.dbhh, dgh, TB, G, tmp);
   }
-  backend.gemm(false, false, rows, I, G, s, G, a.wih, I, a.dx, I, a.accumulateDx);
+  if (a.dx) backend.gemm(false, false, rows, I, G, s, G, a.wih, I, a.dx, I, a.accumulateDx);
 }
 
 /** Fills each of `rows` rows of width w in z with `row` (z[r·w + j] = row[j]). */

@@ -116,8 +116,14 @@ export interface ForwardResult<A extends F = Float32Array> {
 export interface BackwardOptions {
   dhN?: StateInput;
   dcN?: StateInput;
-  /** Write dx here (T·B·I values, the input's layout) instead of a fresh array. */
-  dx?: F;
+  /**
+   * Write dx here (T·B·I values, the input's layout) instead of a fresh array; or false when the
+   * input's gradient is not wanted (the input is data, as a PyTorch input that does not require
+   * grad): the first layer's product for it, a quarter of the multiply-adds of a training step
+   * with I = H, is skipped, and the result's dx is null. Parameter and state gradients are the
+   * same bits either way.
+   */
+  dx?: F | false;
 }
 
 export interface BackwardResult<A extends F = Float32Array> {
@@ -126,6 +132,9 @@ export interface BackwardResult<A extends F = Float32Array> {
   /** LSTM only. */
   dc0?: Tensor<A>;
 }
+
+/** What backward returns with `dx: false`: no input gradient. */
+export type BackwardResultNoDx<A extends F = Float32Array> = Omit<BackwardResult<A>, 'dx'> & { dx: null };
 
 interface DirCache {
   cache: SeqCache | ResidentCache;
@@ -412,7 +421,9 @@ export class Recurrent {
    * Backpropagate through time from the last forward call. Accumulates parameter gradients
    * (call zeroGrad() between steps) and returns the gradients of the inputs and initial states.
    */
-  backward(dOutput: Tensor<F> | null, opts: BackwardOptions = {}): BackwardResult<any> {
+  backward(dOutput: Tensor<F> | null, opts: BackwardOptions & { dx: false }): BackwardResultNoDx<any>;
+  backward(dOutput: Tensor<F> | null, opts?: BackwardOptions): BackwardResult<any>;
+  backward(dOutput: Tensor<F> | null, opts: BackwardOptions = {}): BackwardResult<any> | BackwardResultNoDx<any> {
     const owner = this.constructor.name;
     const fc = this.fwd;
     if (!fc) throw new Error(`${owner}.backward: call forward() first (and without { grad: false }, which keeps nothing for backward)`);
@@ -435,13 +446,18 @@ export class Recurrent {
     }
     const dh0 = this.make(L * D * BH);
     const dc0 = this.kind === 'lstm' ? this.make(L * D * BH) : null;
-    let dX: F = this.make(0);
+    if (opts.dx !== undefined && opts.dx !== null && opts.dx !== false && !ArrayBuffer.isView(opts.dx)) {
+      throw new TypeError(`${owner}.backward: option 'dx' must be a ${this.dtype === 'float64' ? 'Float64Array' : 'Float32Array'} to write the input's gradient into, or false when it is not wanted; got ${typeof opts.dx === 'object' ? (opts.dx as object).constructor?.name : String(opts.dx)}`);
+    }
+    let dX: F | null = this.make(0);
     for (let l = L - 1; l >= 0; l--) {
       const lc = layers[l]!;
       const inSize = lc.inSize;
       if (dOut && lc.mask) for (let i = 0; i < dOut.length; i++) dOut[i] *= lc.mask[i]!;
       const inRows = l === 0 && table ? table.rows : TB;
-      dX = l > 0 ? this.scratch(`dX${l}`, TB * inSize) : opts.dx ? this.given(opts.dx, inRows * inSize, 'dx') : this.make(inRows * inSize);
+      dX = l > 0 ? this.scratch(`dX${l}`, TB * inSize)
+        : opts.dx === false ? null
+        : opts.dx ? this.given(opts.dx, inRows * inSize, 'dx') : this.make(inRows * inSize);
       for (let d = 0; d < D; d++) {
         const s = Recurrent.suffix(l, d);
         const idx = l * D + d;
@@ -464,8 +480,8 @@ export class Recurrent {
       dOut = dX;
     }
     const shapeIn = table ? [table.rows, this.inputSize] : this.batchFirst ? [B, T, this.inputSize] : [T, B, this.inputSize];
-    const result: BackwardResult<F> = {
-      dx: new Tensor(dX, shapeIn),
+    const result: BackwardResult<F> | BackwardResultNoDx<F> = {
+      dx: dX ? new Tensor(dX, shapeIn) : null,
       dh0: new Tensor(dh0, [L * D, B, H]),
     };
     if (dc0) result.dc0 = new Tensor(dc0, [L * D, B, H]);

@@ -548,7 +548,7 @@ export abstract class WasmHost implements Backend {
     const { kind, resetAfter, T, B, H, I, reverse } = args;
     const resident = isResident(args.cache) ? this.residentOf(args.cache, kind, T, B, H) : null;
     const cache = this.checkBackward(args, resident ? null : args.cache as SeqCache);
-    const x = this.f32(args.x, 'x'), wih = this.f32(args.wih, 'weight_ih'), dx = this.f32(args.dx, 'dx');
+    const x = this.f32(args.x, 'x'), wih = this.f32(args.wih, 'weight_ih'), dx = this.optF32(args.dx, 'dx');
     const dWih = this.f32(args.dWih, 'dWih'), dWhh = this.f32(args.dWhh, 'dWhh');
     const dbih = this.optF32(args.dbih, 'dbih'), dbhh = this.optF32(args.dbhh, 'dbhh');
     if (T <= 0 || B <= 0 || H <= 0 || I <= 0) { layerBackwardComposed(this, args); return; }
@@ -556,17 +556,18 @@ export abstract class WasmHost implements Backend {
     // With a table (xIds): the products with the input side run over its U rows, from the gate
     // gradients summed per row (see LayerBackwardArgs.xIds).
     const table = tableIds(args, this.label), U = table ? table.rows : TB;
-    this.need(x, U * I, 'x'); this.need(wih, G * I, 'weight_ih'); this.need(dx, U * I, 'dx');
+    this.need(x, U * I, 'x'); this.need(wih, G * I, 'weight_ih');
+    if (dx) this.need(dx, U * I, 'dx');
     this.need(dWih, G * I, 'dWih'); this.need(dWhh, G * H, 'dWhh');
     if ((dbih === null) !== (dbhh === null)) throw new TypeError(`${this.label}: give both bias gradients or neither`);
     if (dbih && dbhh) { this.need(dbih, G, 'dbih'); this.need(dbhh, G, 'dbhh'); }
     const parS = this.seqParallel(B, G, H);
-    const parWih = this.gemmParallel(G, I, U, parS), parWhh = this.gemmParallel(G, H, TB, parS), parDx = this.gemmParallel(U, I, G, parS);
+    const parWih = this.gemmParallel(G, I, U, parS), parWhh = this.gemmParallel(G, H, TB, parS), parDx = dx !== null && this.gemmParallel(U, I, G, parS);
     this.session(parS || parWih || parWhh || parDx, (mt) => {
       const pWih = this.weightPtr(wih, G * I), pW = this.weightPtr(this.f32(args.whh, 'whh'), G * H);
       this.reset();
       const L = this.layoutBackward(args, mt && parS, pW, resident);
-      const pX = this.alloc(U * I * 4), pDx = this.alloc(U * I * 4);
+      const pX = this.alloc(U * I * 4), pDx = dx ? this.alloc(U * I * 4) : 0;
       const pDWih = this.alloc(G * I * 4), pDWhh = this.alloc(G * H * 4), pDb = this.alloc(2 * G * 4);
       const pP = this.alloc(Math.max(this.k.gemm_scratch_bytes(G, I, U), this.k.gemm_scratch_bytes(G, H, TB), this.k.gemm_scratch_bytes(U, I, G)));
       const pStage = isBatchFirst(args) && !table ? this.alloc(TB * I * 4) : 0;
@@ -576,10 +577,10 @@ export abstract class WasmHost implements Backend {
       if (table) {
         f32.set(x.subarray(0, U * I), pX >> 2);
         i32.set(table.ids, pIds >> 2);
-        if (args.accumulateDx) f32.set(dx.subarray(0, U * I), pDx >> 2);
+        if (dx && args.accumulateDx) f32.set(dx.subarray(0, U * I), pDx >> 2);
       } else {
         this.rowsIn(x, pX, pStage, T, B, I, f32);
-        if (args.accumulateDx) this.rowsIn(dx, pDx, pStage, T, B, I, f32);
+        if (dx && args.accumulateDx) this.rowsIn(dx, pDx, pStage, T, B, I, f32);
       }
       f32.set(dWih.subarray(0, G * I), pDWih >> 2);
       f32.set(dWhh.subarray(0, G * H), pDWhh >> 2);
@@ -602,14 +603,14 @@ export abstract class WasmHost implements Backend {
         this.k.col_sum(pDxg, U, G, pDb);
         if (ownDgh) this.k.col_sum(pDgh, TB, G, pDb + G * 4);
       }
-      this.runGemm(mt && parDx, [0, 0, U, I, G, pDxg, G, pWih, I, pDx, I, +args.accumulateDx, pP, 0]);
+      if (dx) this.runGemm(mt && parDx, [0, 0, U, I, G, pDxg, G, pWih, I, pDx, I, +args.accumulateDx, pP, 0]);
       // Outputs only from here on: a call rerun on one thread (lost worker) must not add twice.
       if (dbih && dbhh) {
         const sx = pDb >> 2, sh = ownDgh ? sx + G : sx;
         for (let j = 0; j < G; j++) { dbih[j] += f32[sx + j]!; dbhh[j] += f32[sh + j]!; }
       }
-      if (table) dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + U * I));
-      else this.rowsOut(pDx, dx, pStage, T, B, I, f32);
+      if (dx && table) dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + U * I));
+      else if (dx) this.rowsOut(pDx, dx, pStage, T, B, I, f32);
       dWih.set(f32.subarray(pDWih >> 2, (pDWih >> 2) + G * I));
       dWhh.set(f32.subarray(pDWhh >> 2, (pDWhh >> 2) + G * H));
       this.storeBackward(args, L, f32);
