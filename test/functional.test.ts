@@ -73,6 +73,54 @@ test('gradients through the graph (merge, shared input, states) match finite dif
   assert.ok(informative > 40, `${informative} informative parameters`);
 });
 
+test("input gradients are wanted only downstream of parameters: a recurrent layer reading the model's input skips its dx, one reading a Dense layer's output or merged with it does not; the parameters are the same bits either way", () => {
+  const make = () => {
+    const a = rnn.input({ shape: [null, 3], name: 'a' }), b = rnn.input({ shape: [null, 2], name: 'b' });
+    const enc = rnn.layers.lstm({ units: 4, returnState: true, seed: 1, name: 'enc' });
+    const [, h, c] = enc.apply(a) as rnn.SymbolicTensor[];
+    // The decoder reads b as it comes (no dx wanted) but starts from the encoder's states (wanted).
+    const dec = rnn.layers.lstm({ units: 4, returnSequences: true, seed: 2, name: 'dec' });
+    const seq = dec.apply(b, { initialState: [h!, c!] }) as rnn.SymbolicTensor;
+    const fb = rnn.layers.dense({ units: 3, activation: 'tanh', seed: 3, name: 'front' }).apply(b);
+    const both = rnn.layers.concatenate({ name: 'cat' }).apply([seq, fb]);
+    const top = rnn.layers.gru({ units: 5, seed: 4, name: 'top' }).apply(both) as rnn.SymbolicTensor;
+    const y = rnn.layers.dense({ units: 3, activation: 'softmax', seed: 5, name: 'out' }).apply(top);
+    const m = rnn.model({ inputs: [a, b], outputs: y });
+    m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+    return m;
+  };
+  const spy = (m: rnn.GraphModel, force: boolean) => {
+    const seen: Record<string, unknown[]> = {};
+    for (const l of m.allLayers()) {
+      seen[l.name] = [];
+      const one = l.backward.bind(l);
+      l.backward = (dy: Float32Array, wantDx?: boolean) => { seen[l.name]!.push(wantDx); return one(dy, force || wantDx); };
+      const multi = (l as { backwardMulti?: (dys: (Float32Array | null)[], wanted?: readonly boolean[]) => (Float32Array | null)[] }).backwardMulti;
+      if (multi) {
+        (l as unknown as { backwardMulti: typeof multi }).backwardMulti = (dys, wanted) => {
+          seen[l.name]!.push(wanted ? [...wanted] : wanted);
+          return multi.call(l, dys, force ? wanted?.map(() => true) : wanted);
+        };
+      }
+    }
+    return seen;
+  };
+  const r = rnn.rng(7);
+  const xa = { data: Float32Array.from({ length: 2 * 4 * 3 }, () => r.uniform(-1, 1)), shape: [2, 4, 3], mask: null };
+  const xb = { data: Float32Array.from({ length: 2 * 5 * 2 }, () => r.uniform(-1, 1)), shape: [2, 5, 2], mask: null };
+  const y = { data: new Float32Array([0, 2]), shape: [2, 1], mask: null };
+  const m = make(), full = make();
+  const seen = spy(m, false);
+  spy(full, true);
+  for (let s = 0; s < 2; s++) { m.trainOnBatch([xa, xb], y); full.trainOnBatch([xa, xb], y); }
+  assert.deepEqual(m.params, full.params);
+  assert.deepEqual(seen.enc, [[false], [false]], 'enc reads input a');
+  assert.deepEqual(seen.dec, [[false, true, true], [false, true, true]], 'dec reads input b, its states come from enc');
+  assert.deepEqual(seen.front, [false, false], 'the Dense layer reads input b');
+  assert.deepEqual(seen.cat, [[true, true], [true, true]]);
+  assert.deepEqual(seen.top, [[true], [true]], 'top reads what dec and front made');
+});
+
 test('a functional model saves and loads with identical predictions; bad graphs are refused', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rnnkit-fn-'));
   try {

@@ -292,3 +292,50 @@ test('inference reuses the inner layers\' buffers: batched predict equals row-by
     assert.ok(Math.abs(logs.loss! - se / y.data.length) < 1e-6, `evaluate ${logs.loss} vs ${se / y.data.length}`);
   }
 });
+
+/**
+ * Records the wantDx each layer's backward gets; with `force`, the layer computes dx anyway (the
+ * flag replaced by true), which must change no parameter gradient.
+ */
+function spyWantDx(layers: rnn.Layer[], force: boolean): Map<string, (boolean | undefined)[]> {
+  const seen = new Map<string, (boolean | undefined)[]>();
+  for (const l of layers) {
+    const orig = l.backward.bind(l);
+    seen.set(l.name, []);
+    l.backward = (dy: Float32Array, wantDx?: boolean) => { seen.get(l.name)!.push(wantDx); return orig(dy, force ? true : wantDx); };
+  }
+  return seen;
+}
+
+test("a layer's input gradient is skipped when nothing before it has parameters (the model's input, or an activation of it), and the step's parameters are the same bits", () => {
+  const B = 3, T = 5, F = 4;
+  const r = rnn.rng(11);
+  const x = { data: Float32Array.from({ length: B * T * F }, () => r.uniform(-1, 1)), shape: [B, T, F], mask: null };
+  const y = { data: Float32Array.from({ length: B }, () => r.int(2)), shape: [B, 1], mask: null };
+  const make = (front: 'none' | 'activation' | 'dense') => {
+    const m = rnn.sequential({ inputShape: [null, F], layers: [
+      ...(front === 'activation' ? [rnn.layers.activation({ activation: 'tanh' })] : front === 'dense' ? [rnn.layers.dense({ units: 5, activation: 'tanh', seed: 4 })] : []),
+      rnn.layers.lstm({ units: 6, returnSequences: true, seed: 1 }),
+      rnn.layers.gru({ units: 5, seed: 2 }),
+      rnn.layers.dense({ units: 1, activation: 'sigmoid', seed: 5 }),
+    ] });
+    m.build([null, F]);
+    m.compile({ optimizer: 'adam', loss: 'binaryCrossentropy' });
+    return m;
+  };
+  for (const front of ['none', 'activation', 'dense'] as const) {
+    const a = make(front), b = make(front);
+    const seen = spyWantDx(a.layers, false);
+    spyWantDx(b.layers, true);
+    a.trainOnBatch(x, y); b.trainOnBatch(x, y);
+    a.trainOnBatch(x, y); b.trainOnBatch(x, y);
+    assert.deepEqual(a.params, b.params, `${front}: the same parameters after two steps`);
+    // The output layer (sigmoid + binary cross-entropy) runs backwardFromLogits instead.
+    const inner = a.layers.slice(0, -1);
+    const want = inner.map((_, i) => inner.slice(0, i).some((p) => (p.params?.size ?? 0) > 0));
+    // A layer runs backward only if the one after it returned a gradient.
+    const reached = (i: number): boolean => i === inner.length - 1 || want[i + 1]!;
+    inner.forEach((l, i) => assert.deepEqual(seen.get(l.name), reached(i) ? [want[i], want[i]] : [], `${front}: ${l.name} (${i})`));
+    assert.deepEqual(want.slice(0, front === 'none' ? 2 : 3), front === 'none' ? [false, true] : front === 'activation' ? [false, false, true] : [false, true, true], front);
+  }
+});

@@ -40,8 +40,12 @@ export interface Layer {
   build(inputShape: Shape): void;
   computeOutputShape(inputShape: Shape): Shape;
   forward(x: Act, ctx: CallContext): Act;
-  /** Accumulates parameter gradients; returns dLoss/dx (null when x is not differentiable). */
-  backward(dy: Float32Array): Float32Array | null;
+  /**
+   * Accumulates parameter gradients; returns dLoss/dx (null when x is not differentiable). With
+   * wantDx = false the caller discards dx (x is the model's input, or only parameter-free layers
+   * lie before): a layer may then skip computing it and return null.
+   */
+  backward(dy: Float32Array, wantDx?: boolean): Float32Array | null;
   /** JSON-able options that rebuild this layer (with its className). */
   getConfig(): Record<string, unknown>;
   /** Forget carried state (stateful recurrent layers). */

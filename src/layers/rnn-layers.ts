@@ -384,12 +384,18 @@ export class RecurrentLayer implements Layer {
     return out;
   }
 
-  backward(dy: Float32Array): Float32Array {
-    return this.backwardMulti([dy])[0]!;
+  backward(dy: Float32Array, wantDx?: true): Float32Array;
+  backward(dy: Float32Array, wantDx: boolean): Float32Array | null;
+  backward(dy: Float32Array, wantDx = true): Float32Array | null {
+    return this.backwardMulti([dy], [wantDx])[0]!;
   }
 
-  /** Gradients of the outputs (null = not used) -> gradients of x and of any initial states. */
-  backwardMulti(dys: (Float32Array | null)[]): Float32Array[] {
+  /**
+   * Gradients of the outputs (null = not used) -> gradients of x and of any initial states. x's
+   * is null when wanted[0] is false (the caller would discard it): its product is not computed.
+   */
+  backwardMulti(dys: (Float32Array | null)[], wanted: readonly boolean[] = []): (Float32Array | null)[] {
+    const wantDx = wanted[0] ?? true;
     const core = this.core!, s = this.saved!;
     const { B, T, plan, dropMask, F, table, pairs, spelled } = s;
     const H = this.units, D = core.numDirections, S = this.statesPerDirection;
@@ -415,10 +421,12 @@ export class RecurrentLayer implements Layer {
       }
     }
     const inRows = pairs ? pairs.rows : table && !spelled ? table.rows : B * T;
-    if (this.dxBuf.length !== inRows * F) this.dxBuf = new Float32Array(inRows * F);
-    const res = core.backward(dOut, { dhN: new Tensor(dhN, [D, B, H]), ...(S === 2 ? { dcN: new Tensor(dcN, [D, B, H]) } : {}), dx: this.dxBuf });
-    let dx = res.dx.data as Float32Array;
-    if (pairs) {
+    if (wantDx && this.dxBuf.length !== inRows * F) this.dxBuf = new Float32Array(inRows * F);
+    const res = core.backward(dOut, { dhN: new Tensor(dhN, [D, B, H]), ...(S === 2 ? { dcN: new Tensor(dcN, [D, B, H]) } : {}), dx: wantDx ? this.dxBuf : false });
+    let dx = res.dx ? res.dx.data as Float32Array : null;
+    if (!dx) {
+      // Not wanted: nothing to map back to x's layout.
+    } else if (pairs) {
       // The pairs' gradient -> the table's: dTable[u] += mask_b ⊙ dPair, pair by pair.
       const dt = new Float32Array(table!.rows * F);
       for (let q = 0; q < pairs.rows; q++) {
@@ -442,7 +450,7 @@ export class RecurrentLayer implements Layer {
         dx = dt;
       }
     }
-    const grads = [dx];
+    const grads: (Float32Array | null)[] = [dx];
     if (this.hadStates) {
       const dh0 = res.dh0.data as Float32Array, dc0 = res.dc0?.data as Float32Array | undefined;
       for (let d = 0; d < D; d++) {

@@ -6,7 +6,11 @@ import { configError, shapeStr, type Act, type CallContext, type Layer, type Sha
 /** A layer that takes several inputs and/or gives several outputs. */
 export interface MultiLayer extends Layer {
   forwardMulti(xs: Act[], ctx: CallContext): Act[];
-  backwardMulti(dys: (Float32Array | null)[]): (Float32Array | null)[];
+  /**
+   * Gradients of the outputs (null: not used) -> gradients of the inputs. wanted[i] false: input
+   * i's gradient would be discarded, and the layer may return null for it.
+   */
+  backwardMulti(dys: (Float32Array | null)[], wanted?: readonly boolean[]): (Float32Array | null)[];
   computeOutputShapes(inputShapes: Shape[]): Shape[];
   readonly numOutputs: number;
 }

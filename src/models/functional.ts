@@ -116,14 +116,15 @@ export class GraphModel extends Model {
       for (let i = 0; i < sum.length; i++) sum[i] += g[i]!;
       grads.set(t, sum);
     };
+    const wanted = this.tensorsWithGradients();
     for (let k = this.nodes.length - 1; k >= 0; k--) {
       const n = this.nodes[k]!;
       const dys = n.outputs.map((t) => grads.get(t) ?? null);
       if (dys.every((g) => g === null)) continue; // nothing downstream depends on this node
       let dxs: (Float32Array | null)[];
       if (n.layer === fused) dxs = [fused.backwardFromLogits(dys[0]!)];
-      else if (isMultiLayer(n.layer)) dxs = n.layer.backwardMulti(dys);
-      else dxs = [n.layer.backward(dys[0]!)];
+      else if (isMultiLayer(n.layer)) dxs = n.layer.backwardMulti(dys, n.inputs.map((t) => wanted.has(t)));
+      else dxs = [n.layer.backward(dys[0]!, wanted.has(n.inputs[0]!))];
       const fromTable = this.tables.get(n);
       if (fromTable) {
         // Ran on an embedding's table rows: its first gradient is the table's.
@@ -132,6 +133,19 @@ export class GraphModel extends Model {
       }
       n.inputs.forEach((t, i) => add(t, dxs[i] ?? null));
     }
+  }
+
+  /**
+   * The tensors whose gradient reaches a parameter: the outputs of layers with parameters and of
+   * layers reading such a tensor. Every other gradient (of the model's inputs, or of what only
+   * parameter-free layers made from them) would be discarded, so layers are told not to make it.
+   */
+  private tensorsWithGradients(): Set<SymbolicTensor> {
+    const wanted = new Set<SymbolicTensor>();
+    for (const n of this.nodes) {
+      if ((n.layer.params?.size ?? 0) > 0 || n.inputs.some((t) => wanted.has(t))) for (const t of n.outputs) wanted.add(t);
+    }
+    return wanted;
   }
 
   summaryRows(): [string, string, string][] {

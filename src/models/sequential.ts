@@ -410,6 +410,8 @@ export class Sequential extends Model {
   }
 
   protected backwardAll(dy: Float32Array, fused: DenseLayer | null): void {
+    // A layer's input gradient is wanted only when a layer with parameters lies before it.
+    const first = this.layers.findIndex((l) => (l.params?.size ?? 0) > 0);
     let g: Float32Array | null = dy;
     for (let i = this.layers.length - 1; i >= 0 && g; i--) {
       const l = this.layers[i]!;
@@ -418,7 +420,7 @@ export class Sequential extends Model {
         (this.layers[this.tableAt] as Embedding).backwardTable(l.backward(g)!);
         return; // an Embedding's input (token ids) has no gradient
       }
-      g = l === fused ? fused.backwardFromLogits(g) : l.backward(g);
+      g = l === fused ? fused.backwardFromLogits(g) : l.backward(g, first >= 0 && first < i);
     }
   }
 
