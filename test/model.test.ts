@@ -338,4 +338,22 @@ test("a layer's input gradient is skipped when nothing before it has parameters 
     inner.forEach((l, i) => assert.deepEqual(seen.get(l.name), reached(i) ? [want[i], want[i]] : [], `${front}: ${l.name} (${i})`));
     assert.deepEqual(want.slice(0, front === 'none' ? 2 : 3), front === 'none' ? [false, true] : front === 'activation' ? [false, false, true] : [false, true, true], front);
   }
+  // A lone output layer fused with its loss (logistic regression on the features) gets false too.
+  const lone = () => {
+    const m = rnn.sequential({ inputShape: [F], layers: [rnn.layers.dense({ units: 1, activation: 'sigmoid', seed: 5 })] });
+    m.build([F]);
+    m.compile({ optimizer: 'adam', loss: 'binaryCrossentropy' });
+    return m;
+  };
+  const xf = { data: x.data.subarray(0, B * F), shape: [B, F], mask: null };
+  const flags: (boolean | undefined)[] = [];
+  const [la, lb] = [lone(), lone()];
+  for (const [m, force] of [[la, false], [lb, true]] as const) {
+    const d = m.layers[0] as unknown as { backwardFromLogits(dz: Float32Array, wantDx?: boolean): Float32Array | null };
+    const orig = d.backwardFromLogits.bind(d);
+    d.backwardFromLogits = (dz, wantDx) => { if (!force) flags.push(wantDx); return orig(dz, force || wantDx); };
+    m.trainOnBatch(xf, y);
+  }
+  assert.deepEqual(flags, [false]);
+  assert.deepEqual(la.params, lb.params);
 });

@@ -351,18 +351,25 @@ export class Dense implements Layer {
   /** Softmax only: log Σ exp(logits) per row of the last forward, else null. */
   get logSumExp(): Float64Array | null { return this.lse; }
 
-  backward(dy: Float32Array): Float32Array {
+  backward(dy: Float32Array, wantDx?: true): Float32Array;
+  backward(dy: Float32Array, wantDx: boolean): Float32Array | null;
+  backward(dy: Float32Array, wantDx = true): Float32Array | null {
     const dz = dy.slice();
     activationBackward(this.activation, this.z, this.y, dz, this.options.units);
-    return this.backwardFromLogits(dz);
+    return this.backwardFromLogits(dz, wantDx);
   }
 
-  /** Backward from dLoss/dz (z = x·W + b), skipping the activation: used by fused losses. */
-  backwardFromLogits(dz: Float32Array): Float32Array {
+  /**
+   * Backward from dLoss/dz (z = x·W + b), skipping the activation: used by fused losses. Without
+   * wantDx, dx = dz·Wᵀ is not computed and null returned.
+   */
+  backwardFromLogits(dz: Float32Array, wantDx?: true): Float32Array;
+  backwardFromLogits(dz: Float32Array, wantDx: boolean): Float32Array | null;
+  backwardFromLogits(dz: Float32Array, wantDx = true): Float32Array | null {
     const U = this.options.units, K = this.inDim, rows = this.x.length / K;
     const p = this.params!;
     // Reused from call to call: the layer below consumes it at once.
-    const dx = this.dxSlot.get(rows * K);
+    const dx = wantDx ? this.dxSlot.get(rows * K) : null;
     denseBackward(getBackend(), {
       rows, K, U, x: this.x, w: p.value('kernel'), dz,
       dW: p.gradOf('kernel'), db: p.byName.has('bias') ? p.gradOf('bias') : null, dx,

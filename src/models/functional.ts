@@ -122,7 +122,7 @@ export class GraphModel extends Model {
       const dys = n.outputs.map((t) => grads.get(t) ?? null);
       if (dys.every((g) => g === null)) continue; // nothing downstream depends on this node
       let dxs: (Float32Array | null)[];
-      if (n.layer === fused) dxs = [fused.backwardFromLogits(dys[0]!)];
+      if (n.layer === fused) dxs = [fused.backwardFromLogits(dys[0]!, wanted.has(n.inputs[0]!))];
       else if (isMultiLayer(n.layer)) dxs = n.layer.backwardMulti(dys, n.inputs.map((t) => wanted.has(t)));
       else dxs = [n.layer.backward(dys[0]!, wanted.has(n.inputs[0]!))];
       const fromTable = this.tables.get(n);

@@ -420,7 +420,8 @@ export class Sequential extends Model {
         (this.layers[this.tableAt] as Embedding).backwardTable(l.backward(g)!);
         return; // an Embedding's input (token ids) has no gradient
       }
-      g = l === fused ? fused.backwardFromLogits(g) : l.backward(g, first >= 0 && first < i);
+      const wantDx = first >= 0 && first < i;
+      g = l === fused ? fused.backwardFromLogits(g, wantDx) : l.backward(g, wantDx);
     }
   }
 
