@@ -25,8 +25,8 @@ export const KERNEL_FLOPS: Record<string, (...a: never[]) => number> = {
   seqForward: (a: SeqShape) => 2 * seqG(a) * a.H,
   seqBackward: (a: SeqShape) => 2 * seqG(a) * a.H,
   layerForward: (a: LayerForwardArgs) => 2 * gateWidth(a.kind, a.H) * (inRows(a) * a.I + a.T * a.B * a.H),
-  // dh through W_hh and dW_hh over T·B rows; dW_ih and dx over the input rows.
-  layerBackward: (a: LayerBackwardArgs) => 4 * gateWidth(a.kind, a.H) * (inRows(a) * a.I + a.T * a.B * a.H),
+  // dh through W_hh and dW_hh over T·B rows; dW_ih and (when wanted) dx over the input rows.
+  layerBackward: (a: LayerBackwardArgs) => 2 * gateWidth(a.kind, a.H) * ((a.dx ? 2 : 1) * inRows(a) * a.I + 2 * a.T * a.B * a.H),
   denseForward: (a: DenseForwardArgs) => 2 * a.rows * a.K * a.U,
   denseBackward: (a: DenseBackwardArgs) => 2 * a.rows * a.K * a.U * (a.dx ? 2 : 1),
   softmaxRows: () => 0,

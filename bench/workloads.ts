@@ -47,9 +47,12 @@ function layerWork(I: number, H: number, T: number, B: number, training: boolean
     const x = new rnn.Tensor(Float32Array.from({ length: B * T * I }, () => r.uniform(-1, 1)), [B, T, I]);
     const dy = new rnn.Tensor(Float32Array.from({ length: B * T * H }, () => r.uniform(-1, 1)), [B, T, H]);
     const opt = rnn.optimizers.adam();
-    const flops = (training ? 3 : 1) * B * T * 2 * 4 * H * (I + H);
+    // Per token 2·4H flops per input or hidden unit of a product: the forward's x·W_ihᵀ and
+    // h·W_hhᵀ; in training also dh, dW_hh and dW_ih. x is data, so its gradient is not computed
+    // (dx: false), as in the peers, where x requires no gradient.
+    const flops = B * T * 8 * H * (training ? 2 * I + 3 * H : I + H);
     const step = training
-      ? () => { lstm.zeroGrad(); lstm.forward(x); lstm.backward(dy); opt.step(lstm.params.data, lstm.params.grad); }
+      ? () => { lstm.zeroGrad(); lstm.forward(x); lstm.backward(dy, { dx: false }); opt.step(lstm.params.data, lstm.params.grad); }
       : () => { lstm.forward(x, { grad: false }); };
     return { step, tokens: B * T, sequences: B, flops };
   };
@@ -76,8 +79,8 @@ export const WORKLOADS: Record<string, Workload> = {
     },
     warmup: 2, reps: 8,
   },
-  W4: { description: 'large LSTM layer training (forward + backward + Adam): I=512 H=512 T=64 B=64', setup: layerWork(512, 512, 64, 64, true), warmup: 1, reps: 5 },
-  'W1-layer': { description: 'LSTM layer forward + backward + Adam at W1 shapes: I=64 H=256 T=64 B=32', setup: layerWork(64, 256, 64, 32, true), warmup: 3, reps: 15 },
+  W4: { description: 'large LSTM layer training (forward + backward without dx + Adam): I=512 H=512 T=64 B=64', setup: layerWork(512, 512, 64, 64, true), warmup: 1, reps: 5 },
+  'W1-layer': { description: 'LSTM layer forward + backward without dx + Adam at W1 shapes: I=64 H=256 T=64 B=32', setup: layerWork(64, 256, 64, 32, true), warmup: 3, reps: 15 },
   W5a: { description: 'inference latency: LSTM I=64 H=256, batch 1, T=64', setup: layerWork(64, 256, 64, 1, false), warmup: 10, reps: 60, inference: true },
   W5b: { description: 'inference throughput: LSTM I=64 H=256, batch 64, T=64', setup: layerWork(64, 256, 64, 64, false), warmup: 3, reps: 20, inference: true },
 };
