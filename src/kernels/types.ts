@@ -200,7 +200,7 @@ export interface LayerBackwardArgs<A extends F = F> extends Omit<BackwardThrough
   /**
    * (T·B, I) gradient w.r.t. the input rows; with xIds, (xRows, I) w.r.t. the table rows. null:
    * not wanted (the input is data, not an upstream layer's output), and its product, a quarter of
-   * a training step's multiply-adds for a layer of I = H, is not computed.
+   * the backward's multiply-adds for a layer of I = H, is not computed.
    */
   dx: A | null;
   /** Add to dx instead of overwriting it (ignored when dx is null). */

@@ -119,8 +119,8 @@ export interface BackwardOptions {
   /**
    * Write dx here (T·B·I values, the input's layout) instead of a fresh array; or false when the
    * input's gradient is not wanted (the input is data, as a PyTorch input that does not require
-   * grad): the first layer's product for it, a quarter of the multiply-adds of a training step
-   * with I = H, is skipped, and the result's dx is null. Parameter and state gradients are the
+   * grad): the first layer's product for it, a quarter of the backward's multiply-adds (a sixth
+   * of a training step's) with I = H, is skipped, and the result's dx is null. Parameter and state gradients are the
    * same bits either way.
    */
   dx?: F | false;

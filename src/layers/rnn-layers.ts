@@ -424,9 +424,7 @@ export class RecurrentLayer implements Layer {
     if (wantDx && this.dxBuf.length !== inRows * F) this.dxBuf = new Float32Array(inRows * F);
     const res = core.backward(dOut, { dhN: new Tensor(dhN, [D, B, H]), ...(S === 2 ? { dcN: new Tensor(dcN, [D, B, H]) } : {}), dx: wantDx ? this.dxBuf : false });
     let dx = res.dx ? res.dx.data as Float32Array : null;
-    if (!dx) {
-      // Not wanted: nothing to map back to x's layout.
-    } else if (pairs) {
+    if (dx && pairs) {
       // The pairs' gradient -> the table's: dTable[u] += mask_b ⊙ dPair, pair by pair.
       const dt = new Float32Array(table!.rows * F);
       for (let q = 0; q < pairs.rows; q++) {
@@ -434,7 +432,7 @@ export class RecurrentLayer implements Layer {
         for (let j = 0; j < F; j++) dt[o + j] += dropMask![m + j]! * dx[g + j]!;
       }
       dx = dt;
-    } else if (!table || spelled) { // (with table rows as they were: the table's gradient, as it is)
+    } else if (dx && (!table || spelled)) { // (with table rows as they were: the table's gradient, as it is)
       if (plan?.gather) dx = regroup(dx, plan, B, T, F, true);
       if (dropMask) {
         for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
