@@ -388,7 +388,7 @@ function describe(name: string, s: WorkloadSpec): string {
   switch (s.kind) {
     case 'charlm': return `${name}: char-LM training, embedding ${s.V}->${s.E}, ${s.cell === 'simpleRNN' ? 'tanh RNN' : s.cell.toUpperCase()} ${s.H}, Dense ${s.V} softmax CE over every step, Adam; T=${s.T} B=${s.B}`;
     case 'sentiment': return `${name}: sentiment training, embedding ${s.V}->${s.E}, LSTM ${s.H}, last state -> Dense 1 sigmoid, binary CE, Adam; T=${s.T} B=${s.B}`;
-    case 'layer-train': return `${name}: LSTM layer training (forward, backward of a random dY, Adam), I=${s.I} H=${s.H} T=${s.T} B=${s.B}`;
+    case 'layer-train': return `${name}: LSTM layer training (forward, backward of a random dY, no input gradient, Adam), I=${s.I} H=${s.H} T=${s.T} B=${s.B}`;
     case 'layer-infer': return `${name}: LSTM inference ${s.B === 1 ? 'latency' : 'throughput'}, I=${s.I} H=${s.H} T=${s.T} B=${s.B}`;
   }
 }

@@ -8,7 +8,7 @@
 //   kind          what one step is
 //   charlm        embedding V->E, recurrent H (returnSequences), Dense V softmax, sparse CE over every step, Adam
 //   sentiment     embedding V->E, LSTM H, last state -> Dense 1 sigmoid, binary CE, Adam
-//   layer-train   one LSTM layer: forward, backward of a random dY (B,T,H), Adam
+//   layer-train   one LSTM layer: forward, backward of a random dY (B,T,H) (x is data: no dx), Adam
 //   layer-infer   one LSTM layer: forward only
 
 export type Cell = 'lstm' | 'gru' | 'simpleRNN';
