@@ -67,7 +67,12 @@ interface WeightSlot {
 }
 
 /** A forward loop's W_hh: see WasmHost.whhPacked. */
-interface WhhForLoop { pW: number; pWP: number; repack: boolean; packed: () => void }
+/**
+ * W_hh for a sequence loop: its copy, its batch-1 packing (pWP, 0 if none) and whether the loop
+ * packs it again. With a deferred check (whhForward's `defer`) the copy is compared with W_hh only
+ * when `settle` runs, which sets `repack`; until then neither the copy nor `repack` may be used.
+ */
+interface WhhForLoop { pW: number; pWP: number; repack: boolean; packed: () => void; settle: () => void }
 
 type Compare = (a: Uint8Array, b: Uint8Array) => number;
 const nativeCompare = (globalThis as { Buffer?: { compare: Compare } }).Buffer?.compare;
@@ -365,19 +370,33 @@ export abstract class WasmHost implements Backend {
    * `packed()` records that once the loop has run (a call redone on one thread after the worker
    * was lost, or one that failed, packs again). Same rules as weightPtr.
    */
-  protected whhPacked(whh: Float32Array, kind: CellKind, H: number): WhhForLoop {
-    const code = KIND_CODE[kind], slot = this.weightSlot(whh, gateWidth(kind, H) * H);
+  protected whhPacked(whh: Float32Array, kind: CellKind, H: number, defer = false): WhhForLoop {
+    const code = KIND_CODE[kind], slot = this.weightSlot(whh, gateWidth(kind, H) * H, !defer);
     if (slot.pack && slot.pack.H !== H) this.dropPack(slot);
     if (!slot.pack) {
       const bytes = align64(this.k.packed_whh_bytes(code, H));
       slot.pack = { ptr: bytes > 0 ? this.allocBlock(bytes) : 0, bytes, H, gen: -1 };
       this.weightSlotBytes += bytes;
     }
-    const pack = slot.pack, gen = slot.gen, repack = pack.ptr !== 0 && pack.gen !== gen;
-    return { pW: slot.ptr, pWP: pack.ptr, repack, packed: () => { pack.gen = gen; } };
+    const pack = slot.pack;
+    let gen = slot.gen;
+    const loop: WhhForLoop = {
+      pW: slot.ptr, pWP: pack.ptr, repack: pack.ptr !== 0 && pack.gen !== gen,
+      packed: () => { pack.gen = gen; },
+      settle: () => {
+        if (defer) this.checkSlot(slot, whh);
+        gen = slot.gen;
+        loop.repack = pack.ptr !== 0 && pack.gen !== gen;
+      },
+    };
+    return loop;
   }
 
-  private weightSlot(w: Float32Array, n: number): WeightSlot {
+  /**
+   * w's slot: found (and, with `check`, compared with w), or made with a fresh copy. Without
+   * `check` a found slot must be checked (checkSlot) before its copy is read.
+   */
+  private weightSlot(w: Float32Array, n: number, check = true): WeightSlot {
     const bytes = n * 4, buf = w.buffer, off = w.byteOffset;
     let slot: WeightSlot | undefined;
     for (let i = 0; i < this.weightSlots.length; i++) {
@@ -400,14 +419,26 @@ export abstract class WasmHost implements Backend {
       this.weightSlots.push(slot);
       this.weightSlotBytes += bytes;
       new Uint8Array(this.memory.buffer, slot.ptr, bytes).set(new Uint8Array(buf, off, bytes));
-    } else if (this.fixedDepth === 0 || slot.fixed !== this.fixedScope) {
+      slot.fixed = this.fixedScope;
+    } else if (check) {
+      this.checkSlot(slot, w);
+    }
+    slot.used = this.callCount + 1; // the call whose reset() comes next
+    return slot;
+  }
+
+  /**
+   * Compares a slot's copy with its weights w (unless the copy is trusted in this fixedWeights
+   * scope) and copies w over it when they differ. Neither allocates nor moves anything: it may run
+   * while the worker computes a product that reads other buffers.
+   */
+  private checkSlot(slot: WeightSlot, w: Float32Array): void {
+    if (this.fixedDepth === 0 || slot.fixed !== this.fixedScope) {
       // (Views of the weights and the copy only here: a copy trusted in a fixedWeights scope is not read.)
-      const src = new Uint8Array(buf, off, bytes), copy = new Uint8Array(this.memory.buffer, slot.ptr, bytes);
+      const src = new Uint8Array(w.buffer, w.byteOffset, slot.bytes), copy = new Uint8Array(this.memory.buffer, slot.ptr, slot.bytes);
       if (!sameBytes(src, copy)) { copy.set(src); slot.gen++; }
     }
     slot.fixed = this.fixedScope;
-    slot.used = this.callCount + 1; // the call whose reset() comes next
-    return slot;
   }
 
   private dropWeightSlot(i: number): void {
@@ -514,13 +545,16 @@ export abstract class WasmHost implements Backend {
     if (bih && bhh) { this.need(bih, G, 'bias_ih'); this.need(bhh, G, 'bias_hh'); }
     const parS = this.seqParallel(B, G, H), parG = this.gemmParallel(U, G, I, parS, this.rowsByGemv(false, true, U, I));
     this.session(parG || parS, (mt) => {
-      const pWih = this.weightPtr(wih, G * I), { pW, pWP, repack, packed } = this.whhForward(args);
+      // With the projection on two threads, W_hh is compared with its copy while the worker starts
+      // on the projection (which does not read it): at batch 1 the compare of its megabyte is an
+      // eighth of the call.
+      const pWih = this.weightPtr(wih, G * I), whh = this.whhForward(args, mt && parG);
       this.reset();
       // With a table the loop reads its projected rows through the ids (no T·B rows of xg).
       const pX = this.alloc(U * I * 4), pXg = this.alloc(U * G * 4), pIds = table ? this.alloc(TB * 4) : 0;
       const pP = this.alloc(this.k.gemm_scratch_bytes(U, G, I)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
       // Nothing kept for backward (predict, evaluate): the slim loop.
-      const L = this.layoutForward(args, mt && parS, pW, pWP, repack, resident, !resident && !cache);
+      const L = this.layoutForward(args, mt && parS, whh.pW, whh.pWP, whh.repack, resident, !resident && !cache);
       const pStage = isBatchFirst(args) && !table ? this.alloc(TB * I * 4) : 0;
       const { f32, i32 } = this.commit();
       if (table) {
@@ -532,10 +566,11 @@ export abstract class WasmHost implements Backend {
       // Every xg row starts as the folded bias row (in the GEMM's registers) and the product is
       // accumulated onto it: the order of layer-ops.ts, without writing the rows first.
       if (bih && bhh) foldBias(kind, H, bih, bhh, f32.subarray(pBias >> 2, (pBias >> 2) + G));
-      this.runGemm(mt && parG, [0, 1, U, G, I, pX, I, pWih, I, pXg, G, 0, pP, pBias]);
+      this.runGemm(mt && parG, [0, 1, U, G, I, pX, I, pWih, I, pXg, G, 0, pP, pBias], whh.settle);
+      L.repack = whh.repack;
       this.loadForward(args, L, f32, i32);
       this.runSeqForward(mt && parS, this.forwardArgs(args, L, pXg, pIds));
-      packed();
+      whh.packed();
       const fin = (L.slim ? T & 1 : args.reverse ? 0 : T) * BH;
       hN.set(f32.subarray((L.pH >> 2) + fin, (L.pH >> 2) + fin + BH));
       if (cN) cN.set(f32.subarray((L.pC >> 2) + fin, (L.pC >> 2) + fin + BH));
@@ -759,10 +794,15 @@ export abstract class WasmHost implements Backend {
   }
 
   /** A forward loop's W_hh: its copy, and at batch 1 the copy packed in blocks of rows (whhPacked). */
-  private whhForward(a: SeqForwardArgs | LayerForwardArgs): WhhForLoop {
+  /**
+   * W_hh for a forward loop. defer: its slot is found or made now (before the call's reset()), and
+   * compared with W_hh only at settle() — while the worker projects the inputs, which do not read it.
+   */
+  private whhForward(a: SeqForwardArgs | LayerForwardArgs, defer = false): WhhForLoop {
     const whh = this.f32(a.whh, 'whh');
-    if (a.B === 1) return this.whhPacked(whh, a.kind, a.H);
-    return { pW: this.weightPtr(whh, gateWidth(a.kind, a.H) * a.H), pWP: 0, repack: false, packed: () => {} };
+    if (a.B === 1) return this.whhPacked(whh, a.kind, a.H, defer);
+    const slot = this.weightSlot(whh, gateWidth(a.kind, a.H) * a.H, !defer);
+    return { pW: slot.ptr, pWP: 0, repack: false, packed: () => {}, settle: () => { if (defer) this.checkSlot(slot, whh); } };
   }
 
   private layoutForward(
@@ -949,7 +989,9 @@ export abstract class WasmHost implements Backend {
     return false;
   }
 
-  protected runGemm(_mt: boolean, args: number[]): void {
+  /** gemm(...args); `before` (JavaScript work the product does not depend on) runs first. */
+  protected runGemm(_mt: boolean, args: number[], before?: () => void): void {
+    before?.();
     this.k.gemm(...args);
   }
 

@@ -402,9 +402,11 @@ export class ThreadedWasmBackend extends WasmHost {
    * returns on this thread once every chunk of the call is finished, so the outputs are complete;
    * the worker may still be on its way out of the kernel (it writes nothing more), and is joined
    * only before the next two-thread call re-initializes the sync block. Throws WorkerLost when
-   * the worker died or stopped answering.
+   * the worker died or stopped answering. `before`: JavaScript work on this thread that the call
+   * neither reads nor writes, done once the command is posted (the worker starts on the chunks;
+   * thread 0 claims what is left when it arrives).
    */
-  private both(op: number, exp: (...a: number[]) => void, args: number[]): void {
+  private both(op: number, exp: (...a: number[]) => void, args: number[], before?: () => void): void {
     const ctl = this.ctl, sync = this.sync;
     // The worker reads OP_ARGC[op] arguments: a call with another count is the host's own bug.
     if (args.length !== OP_ARGC[op]) throw new Error(`${this.label}: operation ${op} takes ${OP_ARGC[op]} arguments, got ${args.length}`);
@@ -418,6 +420,9 @@ export class ThreadedWasmBackend extends WasmHost {
     Atomics.store(ctl, C_SEQ, seq); // publishes everything written above
     if (Atomics.load(ctl, C_WSLEEP) !== 0) Atomics.notify(ctl, C_SEQ, 1);
     this.pending = true;
+    // Its error, if any, is thrown once this thread has done its part of the call.
+    let beforeError: { e: unknown } | null = null;
+    if (before) try { before(); } catch (e) { beforeError = { e }; }
     try {
       exp(0, this.syncAddr, ...args);
     } catch (e) {
@@ -428,6 +433,7 @@ export class ThreadedWasmBackend extends WasmHost {
       this.giveUp(`main thread error: ${(e as Error).message}`);
       throw e;
     }
+    if (beforeError) throw beforeError.e;
   }
 
   /**
@@ -503,9 +509,10 @@ export class ThreadedWasmBackend extends WasmHost {
     else super.runAdam(false, args);
   }
 
-  protected override runGemm(mt: boolean, args: number[]): void {
-    if (mt) this.both(OP_GEMM, this.kt.gemm_mt, args);
-    else this.kt.gemm(...args);
+  /** With two threads, `before` runs on this thread once the worker has the product. */
+  protected override runGemm(mt: boolean, args: number[], before?: () => void): void {
+    if (mt) this.both(OP_GEMM, this.kt.gemm_mt, args, before);
+    else { before?.(); this.kt.gemm(...args); }
   }
 
   protected override runGemmScatter(mt: boolean, gemmArgs: number[], scatterArgs: number[]): void {
