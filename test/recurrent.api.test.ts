@@ -215,6 +215,11 @@ test("forward({ rows }): the input as rows of a table gives the layer of the row
   assertClose(ga.dx.data, dTable, 1e-12, 1e-11, 'the table gradient = the rows gradient summed per id');
   assert.ok(ga.dx.data.subarray(0, (U - 1) * I).some((v: number) => v !== 0) && ga.dx.data.subarray((U - 1) * I).every((v: number) => v === 0));
   for (const [k, g] of Object.entries(b.gradients())) assertClose(a.gradients()[k]!, g, 1e-12, 1e-11, k);
+  // Without the table's gradient: the same parameter gradients, bit for bit.
+  const c = make();
+  c.forward(new Tensor(table, [U, I]), { rows: { ids, shape: [B, T] }, lengths: [6, 3, 5] });
+  assert.equal(c.backward(dOut, { dx: false }).dx, null);
+  for (const [k, g] of Object.entries(a.gradients())) assert.deepEqual(c.gradients()[k], g, `${k} without dx`);
 
   const bad = Int32Array.from(ids); bad[7] = U;
   assert.throws(() => make().forward(new Tensor(table, [U, I]), { rows: { ids: bad, shape: [B, T] } }), /rows\.ids\[7\] = 4 is outside the table's rows \[0, 4\)/);
