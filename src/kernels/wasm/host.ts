@@ -66,7 +66,6 @@ interface WeightSlot {
   pack: { ptr: number; bytes: number; H: number; gen: number } | null;
 }
 
-/** A forward loop's W_hh: see WasmHost.whhPacked. */
 /**
  * W_hh for a sequence loop: its copy, its batch-1 packing (pWP, 0 if none) and whether the loop
  * packs it again. With a deferred check (whhForward's `defer`) the copy is compared with W_hh only
@@ -492,15 +491,15 @@ export abstract class WasmHost implements Backend {
     this.need(xg, T * B * G, 'xg');
     const par = this.seqParallel(B, G, H);
     this.session(par, (mt) => {
-      const { pW, pWP, repack, packed } = this.whhForward(args);
+      const whh = this.whhForward(args);
       this.reset();
       const pXg = this.alloc(T * B * G * 4);
-      const L = this.layoutForward(args, mt && par, pW, pWP, repack);
+      const L = this.layoutForward(args, mt && par, whh);
       const { f32, i32 } = this.commit();
       f32.set(xg.subarray(0, T * B * G), pXg >> 2);
       this.loadForward(args, L, f32, i32);
       this.runSeqForward(mt && par, this.forwardArgs(args, L, pXg));
-      packed();
+      whh.packed();
       this.storeForward(args, L, f32, cache);
     });
   }
@@ -554,7 +553,7 @@ export abstract class WasmHost implements Backend {
       const pX = this.alloc(U * I * 4), pXg = this.alloc(U * G * 4), pIds = table ? this.alloc(TB * 4) : 0;
       const pP = this.alloc(this.k.gemm_scratch_bytes(U, G, I)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
       // Nothing kept for backward (predict, evaluate): the slim loop.
-      const L = this.layoutForward(args, mt && parS, whh.pW, whh.pWP, whh.repack, resident, !resident && !cache);
+      const L = this.layoutForward(args, mt && parS, whh, resident, !resident && !cache);
       const pStage = isBatchFirst(args) && !table ? this.alloc(TB * I * 4) : 0;
       const { f32, i32 } = this.commit();
       if (table) {
@@ -566,8 +565,8 @@ export abstract class WasmHost implements Backend {
       // Every xg row starts as the folded bias row (in the GEMM's registers) and the product is
       // accumulated onto it: the order of layer-ops.ts, without writing the rows first.
       if (bih && bhh) foldBias(kind, H, bih, bhh, f32.subarray(pBias >> 2, (pBias >> 2) + G));
+      // (settle, run beside the projection, sets whh.repack, which forwardArgs reads.)
       this.runGemm(mt && parG, [0, 1, U, G, I, pX, I, pWih, I, pXg, G, 0, pP, pBias], whh.settle);
-      L.repack = whh.repack;
       this.loadForward(args, L, f32, i32);
       this.runSeqForward(mt && parS, this.forwardArgs(args, L, pXg, pIds));
       whh.packed();
@@ -793,9 +792,9 @@ export abstract class WasmHost implements Backend {
     if (kind === 'gru') this.need(c.aux, TB * H, 'cache.aux');
   }
 
-  /** A forward loop's W_hh: its copy, and at batch 1 the copy packed in blocks of rows (whhPacked). */
   /**
-   * W_hh for a forward loop. defer: its slot is found or made now (before the call's reset()), and
+   * W_hh for a forward loop: its copy, and at batch 1 the copy packed in blocks of rows (whhPacked).
+   * defer: its slot is found or made now (before the call's reset()), and
    * compared with W_hh only at settle() — while the worker projects the inputs, which do not read it.
    */
   private whhForward(a: SeqForwardArgs | LayerForwardArgs, defer = false): WhhForLoop {
@@ -806,7 +805,7 @@ export abstract class WasmHost implements Backend {
   }
 
   private layoutForward(
-    a: SeqForwardArgs | LayerForwardArgs, mt: boolean, pW: number, pWP: number, repack: boolean,
+    a: SeqForwardArgs | LayerForwardArgs, mt: boolean, whh: WhhForLoop,
     resident: CachePtrs | null = null, slim = false,
   ) {
     const { kind, T, B, H, lengths } = a;
@@ -816,7 +815,7 @@ export abstract class WasmHost implements Backend {
     const ldOut = a.ldOut, outLen = (TB - 1) * ldOut + H;
     const out = this.placed(a.out as Float32Array, a.outOffset, outLen);
     return {
-      outLen, ldOut, slim, pW, pWP, repack, outInPlace: out.inPlace, ...rowStrides(a, ldOut),
+      outLen, ldOut, slim, whh, outInPlace: out.inPlace, ...rowStrides(a, ldOut),
       pBhn: this.alloc(H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
       pOut: out.p,
       ...this.cachePtrs(kind, T, B, H, resident, slim),
@@ -839,7 +838,7 @@ export abstract class WasmHost implements Backend {
 
   /** seq_forward's arguments; pXids: time-major row ids into the xg rows at pXg (0 = none). */
   private forwardArgs(a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, pXg: number, pXids = 0): number[] {
-    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, pXids, L.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim, L.pWP, +L.repack];
+    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, pXids, L.whh.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim, L.whh.pWP, +L.whh.repack];
   }
 
   private storeForward(
