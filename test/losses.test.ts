@@ -322,3 +322,38 @@ test('sparse crossentropy from a known softmax (the fused Dense head) equals the
   }
   assert.throws(() => sparseCategoricalCrossentropyFromSoftmax(probs, lse, logits, Int32Array.from(targets, (t, i) => (i === 7 ? K : t))), /targets\[7\] = 11 is out of range for 11 classes/);
 });
+
+test('sparse crossentropy from a known softmax: the gradient, bit for bit, of w·p - w[k = t] stored as float32, then scaled by 1/count', () => {
+  // The one-pass gradient must round where the two-pass one (write w·p, subtract w, scale) did.
+  const N = 29, K = 13, r = rng(8);
+  const logits = Float32Array.from({ length: N * K }, () => r.uniform(-6, 6));
+  const targets = Int32Array.from({ length: N }, () => r.int(K));
+  const probs = new Float32Array(N * K), lse = new Float64Array(N);
+  softmaxRowsRef(logits, probs, N, K, lse);
+  const mask = Uint8Array.from({ length: N }, (_, i) => (i % 4 === 1 ? 0 : 1));
+  const sampleWeight = Float32Array.from({ length: N }, () => r.uniform(0.1, 3));
+  for (const opts of [{}, { mask }, { sampleWeight }, { mask, sampleWeight }, { reduction: 'sum' as const }, { mask, reduction: 'sum' as const }]) {
+    const label = JSON.stringify(Object.keys(opts)) + ('reduction' in opts ? ' sum' : '');
+    const got = sparseCategoricalCrossentropyFromSoftmax(probs, lse, logits, targets, opts);
+    const want = new Float32Array(N * K);
+    let count = 0, sum = 0;
+    for (let i = 0; i < N; i++) if (!('mask' in opts) || mask[i]) count++;
+    const s = 'reduction' in opts ? 1 : 1 / count;
+    for (let i = 0; i < N; i++) {
+      if ('mask' in opts && !mask[i]) continue;
+      const w = 'sampleWeight' in opts ? sampleWeight[i]! : 1, t = targets[i]!;
+      sum += w * (lse[i]! - logits[i * K + t]!);
+      for (let k = 0; k < K; k++) {
+        let g = Math.fround(w * probs[i * K + k]!);
+        if (k === t) g = Math.fround(g - w);
+        want[i * K + k] = g * s;
+      }
+    }
+    assert.equal(got.count, count, label);
+    assert.equal(got.loss, 'reduction' in opts ? sum : sum / count, `${label}: loss`);
+    for (let j = 0; j < N * K; j++) assert.equal(got.grad[j], want[j], `${label}: grad[${j}]`);
+  }
+  // Every row masked: no count, a zero loss and gradient.
+  const none = sparseCategoricalCrossentropyFromSoftmax(probs, lse, logits, targets, { mask: new Uint8Array(N) });
+  assert.deepEqual([none.count, none.loss, none.grad.some((v) => v !== 0)], [0, 0, false]);
+});
