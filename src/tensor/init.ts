@@ -22,25 +22,29 @@ export function glorotUniform(out: F, rows: number, cols: number, r: Rng): void 
  * G > H its columns are not orthonormal across gates either, so per-block is no weaker.
  */
 export function orthogonal(out: F, rows: number, cols: number, r: Rng, gain = 1): void {
-  // Work on an n×m matrix with n >= m (tall), then transpose if needed.
+  // Work on an n×m matrix A with n >= m (tall), then transpose if needed. A is kept by columns
+  // (A[i, j] at a[j·n + i]), so that every loop below runs along contiguous memory (by rows, the
+  // 512 x 512 blocks of an LSTM 512 took 4 x 640 ms); A[i, j] is still the (i·m + j)-th normal.
   const tall = rows >= cols;
   const n = tall ? rows : cols, m = tall ? cols : rows;
   const a = new Float64Array(n * m);
-  for (let i = 0; i < a.length; i++) a[i] = r.normal();
-  // Modified Gram–Schmidt on the columns of a (n×m), keeping sign(diag R) folded in:
+  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) a[j * n + i] = r.normal();
+  // Modified Gram–Schmidt on the columns of A, keeping sign(diag R) folded in:
   // q_j = (a_j - Σ proj) / ||·||, which is QR with positive diag, i.e. Q·sign(R_jj) already.
   for (let j = 0; j < m; j++) {
+    const cj = j * n;
     for (let k = 0; k < j; k++) {
+      const ck = k * n;
       let dot = 0;
-      for (let i = 0; i < n; i++) dot += a[i * m + j]! * a[i * m + k]!;
-      for (let i = 0; i < n; i++) a[i * m + j] -= dot * a[i * m + k]!;
+      for (let i = 0; i < n; i++) dot += a[cj + i]! * a[ck + i]!;
+      for (let i = 0; i < n; i++) a[cj + i] -= dot * a[ck + i]!;
     }
     let norm = 0;
-    for (let i = 0; i < n; i++) norm += a[i * m + j]! * a[i * m + j]!;
+    for (let i = 0; i < n; i++) norm += a[cj + i]! * a[cj + i]!;
     norm = Math.sqrt(norm) || 1;
-    for (let i = 0; i < n; i++) a[i * m + j] /= norm;
+    for (let i = 0; i < n; i++) a[cj + i] /= norm;
   }
   for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) out[i * cols + j] = gain * (tall ? a[i * m + j]! : a[j * m + i]!);
+    for (let j = 0; j < cols; j++) out[i * cols + j] = gain * (tall ? a[j * n + i]! : a[i * n + j]!);
   }
 }
