@@ -205,6 +205,24 @@ export function adam_mt(tid: i32, sync: usize, p: usize, g: usize, m: usize, v: 
   wait_done(sync, tid, nc);
 }
 
+// ---- softmax ----
+
+/**
+ * softmax_rows for thread `tid` of 2: blocks of whole rows (at least 16,384 values each, at most
+ * 64 blocks), claimed one at a time. Each row is computed alone, so the results are softmax_rows'
+ * whoever runs a block.
+ */
+export function softmax_rows_mt(tid: i32, sync: usize, x: usize, y: usize, rows: i32, k: i32, sums: usize): void {
+  const per = max(max(1, 16384 / max(k, 1)), (rows + 63) / 64), nc = (rows + per - 1) / per;
+  const rowB = <usize>k << 2;
+  for (let c = claim(sync, tid, 0, nc); c >= 0; c = claim(sync, tid, 0, nc)) {
+    const r0 = c * per, r1 = min(rows, r0 + per);
+    softmax_rows(x + <usize>r0 * rowB, y + <usize>r0 * rowB, r1 - r0, k, sums + (<usize>r0 << 3));
+    chunk_done(sync, tid);
+  }
+  wait_done(sync, tid, nc);
+}
+
 // ---- GEMM ----
 
 /**

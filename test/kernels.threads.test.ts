@@ -553,6 +553,47 @@ for (const s of setups) {
   });
 }
 
+for (const s of setups) {
+  test(`${s.variant}: softmax rows on two threads (blocks of rows) equal one thread bit for bit, log-sum-exp included`, TIMEOUT, () => {
+    const elementwise = ThreadedWasmBackend.createSync({ variant: s.variant, elementwiseMin: 0, timeoutMs: 20_000 });
+    try {
+      const rnd = prng(43);
+      // Widths with a scalar tail; row counts that leave a short last block (one block is at
+      // least 16,384 values), one above the default two-thread gate of 2^16 values.
+      for (const [rows, k] of [[3, 5], [257, 65], [2048, 65], [1031, 7], [300, 1000]] as const) {
+        const x = randArray(rows * k, rnd, 30);
+        // Rows with a NaN, a +Inf, all -Inf, and a huge spread.
+        x[0] = NaN; x[k + 1] = Infinity; for (let j = 0; j < k; j++) x[2 * k + j] = -Infinity;
+        if (rows > 3) x[3 * k] = 1e30;
+        const run = (be: Backend) => {
+          const y = new Float32Array(rows * k), lse = new Float64Array(rows);
+          be.softmaxRows!(x, y, rows, k, lse);
+          return { y, lse };
+        };
+        const want = run(s.single), before = elementwise.calls.threaded;
+        const got = run(elementwise);
+        const tag = `rows=${rows} k=${k}`;
+        assert.equal(elementwise.calls.threaded, before + 1, `${tag}: ran on two threads`);
+        assertSame(got.y, want.y, `${tag}: softmax`);
+        for (let r = 0; r < rows; r++) {
+          const g = got.lse[r]!, w = want.lse[r]!;
+          assert.ok(Object.is(g, w) || (Number.isNaN(g) && Number.isNaN(w)), `${tag}: log-sum-exp of row ${r}: two threads ${g}, one thread ${w}`);
+        }
+      }
+      // In place (x is y): one thread, whatever the size (a call redone after a lost worker reads x again).
+      const x = randArray(4096 * 17, rnd, 5), lse = new Float64Array(4096), before = elementwise.calls.single;
+      const want = new Float32Array(x.length);
+      s.single.softmaxRows!(x, want, 4096, 17, new Float64Array(4096));
+      elementwise.softmaxRows!(x, x, 4096, 17, lse);
+      assert.equal(elementwise.calls.single, before + 1, 'in place: one thread');
+      assertSame(x, want, 'in place');
+      assert.ok(elementwise.workerChunks > 0, 'the worker computed some of the blocks');
+    } finally {
+      elementwise.terminate();
+    }
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // A lost worker: results stay right, nothing hangs
 // ---------------------------------------------------------------------------------------------

@@ -708,13 +708,16 @@ export abstract class WasmHost implements Backend {
     if (rows <= 0 || k <= 0) return;
     this.need(x, rows * k, 'softmax x'); this.need(y, rows * k, 'softmax y');
     if (lse.length < rows) throw new RangeError(`${this.label}: softmax lse has ${lse.length} entries, needs ${rows}`);
-    this.reset();
-    const X = this.placed(x, 0, rows * k), Y = this.placed(y, 0, rows * k), pS = this.alloc(rows * 8);
-    const { f32 } = this.commit();
-    if (!X.inPlace) f32.set(x.subarray(0, rows * k), X.p >> 2);
-    this.k.softmax_rows(X.p, Y.p, rows, k, pS);
-    if (!Y.inPlace) y.set(f32.subarray(Y.p >> 2, (Y.p >> 2) + rows * k));
-    for (let r = 0, s = pS >> 2; r < rows; r++, s += 2) lse[r] = f32[s]! + Math.log(f32[s + 1]!);
+    // (Two threads only out of place: a call redone on one thread after the worker was lost reads x again.)
+    this.session(x !== y && this.elementwiseParallel(rows * k), (mt) => {
+      this.reset();
+      const X = this.placed(x, 0, rows * k), Y = this.placed(y, 0, rows * k), pS = this.alloc(rows * 8);
+      const { f32 } = this.commit();
+      if (!X.inPlace) f32.set(x.subarray(0, rows * k), X.p >> 2);
+      this.runSoftmax(mt, [X.p, Y.p, rows, k, pS]);
+      if (!Y.inPlace) y.set(f32.subarray(Y.p >> 2, (Y.p >> 2) + rows * k));
+      for (let r = 0, s = pS >> 2; r < rows; r++, s += 2) lse[r] = f32[s]! + Math.log(f32[s + 1]!);
+    });
   }
 
   adamUpdate(a: AdamUpdateArgs): void {
@@ -983,7 +986,7 @@ export abstract class WasmHost implements Backend {
     return false;
   }
 
-  /** Whether an elementwise pass over n values (Adam) is worth two threads. */
+  /** Whether an elementwise pass over n values (Adam, softmax) is worth two threads. */
   protected elementwiseParallel(_n: number): boolean {
     return false;
   }
@@ -996,6 +999,10 @@ export abstract class WasmHost implements Backend {
 
   protected runAdam(_mt: boolean, args: number[]): void {
     this.k.adam_update(...(args as [number, number, number, number, number, number, number]));
+  }
+
+  protected runSoftmax(_mt: boolean, args: number[]): void {
+    this.k.softmax_rows(...(args as [number, number, number, number, number]));
   }
 
   /**
