@@ -587,7 +587,17 @@ for (const s of setups) {
       elementwise.softmaxRows!(x, x, 4096, 17, lse);
       assert.equal(elementwise.calls.single, before + 1, 'in place: one thread');
       assertSame(x, want, 'in place');
-      assert.ok(elementwise.workerChunks > 0, 'the worker computed some of the blocks');
+      // The worker starts with the first two-thread call and takes blocks once it runs: a call
+      // repeated until it has (10 s at most), each time the bits of one thread.
+      const big = randArray(8192 * 65, rnd, 30), bigWant = new Float32Array(big.length);
+      s.single.softmaxRows!(big, bigWant, 8192, 65, new Float64Array(8192));
+      const chunks = elementwise.workerChunks, t0 = Date.now();
+      do {
+        const y = new Float32Array(big.length);
+        elementwise.softmaxRows!(big, y, 8192, 65, new Float64Array(8192));
+        assertSame(y, bigWant, '8192 x 65');
+      } while (elementwise.workerChunks === chunks && Date.now() - t0 < 10_000);
+      assert.ok(elementwise.workerChunks > chunks, 'the worker computed blocks of a call');
     } finally {
       elementwise.terminate();
     }
