@@ -13,7 +13,7 @@ import { gemmRef } from '../src/kernels/reference.js';
 import { allocCache, gateWidth, type Backend, type CellKind, type SeqCache } from '../src/kernels/types.js';
 import { loadWasmBackend, wasmVariants, type WasmBackend, type WasmVariant } from '../src/kernels/wasm/backend.js';
 import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/wasm/threaded.js';
-import { ActivationSlot, getBackend, getThreads, referenceBackend, setBackend, setThreads } from '../src/kernels/index.js';
+import { ActivationSlot, getBackend, getThreads, referenceBackend, setBackend, setThreads, withFixedWeights } from '../src/kernels/index.js';
 import { denseBackward, denseForward, softmaxRows } from '../src/kernels/layer-ops.js';
 import { GRU, LSTM } from '../src/layers/recurrent.js';
 import { getOptimizer } from '../src/optim/index.js';
@@ -344,6 +344,58 @@ for (const s of setups) {
       assertSame(two.hN, one.hN, `${label}: hN`);
       assertSame(two.dx, one.dx, `${label}: dx`);
       for (const [k, g] of Object.entries(one.grads)) assertSame(two.grads[k] as Float32Array, g as Float32Array, `${label}: grad ${k}`);
+    }
+  });
+}
+
+for (const s of setups) {
+  test(`${s.variant} two threads: an input projection that starts before W_ih is compared sees an in-place change (projected again), and training keeps comparing first`, TIMEOUT, () => {
+    // The threaded host's projections, counted by wrapping its runGemm.
+    const host = s.forced as unknown as { runGemm: (mt: boolean, args: number[], before?: () => void) => void };
+    const own = Object.getOwnPropertyDescriptor(host, 'runGemm');
+    const run = host.runGemm;
+    let projections = 0;
+    host.runGemm = function (this: unknown, mt: boolean, args: number[], before?: () => void) {
+      projections++;
+      return run.call(this, mt, args, before);
+    };
+    const prev = getBackend();
+    try {
+      const lstm = new LSTM({ inputSize: 12, hiddenSize: 20, batchFirst: true, seed: 21 });
+      lstm.eval();
+      const rnd = prng(22);
+      const x = new Tensor(randArray(3 * 5 * 12, rnd), [3, 5, 12]);
+      const wih = lstm.params.value('weight_ih_l0') as Float32Array;
+      // One forward on each backend; `count` projections on two threads, the same bits as one.
+      const check = (what: string, count: number) => {
+        setBackend(s.single);
+        const want = lstm.forward(x, { grad: false }).output.data as Float32Array;
+        setBackend(s.forced);
+        projections = 0;
+        const got = lstm.forward(x, { grad: false }).output.data as Float32Array;
+        assert.equal(projections, count, `${what}: projections`);
+        assertSame(got, want, what);
+      };
+      check('first call (a fresh copy)', 1);
+      check('unchanged (the compare runs beside the projection)', 1);
+      wih[wih.length - 1] = -wih[wih.length - 1]! + 0.5;
+      check('W_ih changed in place after unchanged calls: projected again', 2);
+      wih[0] = wih[0]! * 3;
+      check('changed again: compared before the projection', 1);
+      check('unchanged once more: still compared first (the last check found a change)', 1);
+      check('unchanged after that: beside the projection again', 1);
+      // In a withFixedWeights scope the copy is trusted: never a second projection.
+      setBackend(s.forced);
+      projections = 0;
+      wih[1] = wih[1]! + 1; // before the scope's first use: seen
+      const inScope = withFixedWeights(() => lstm.forward(x, { grad: false }).output.data as Float32Array);
+      setBackend(s.single);
+      const want = lstm.forward(x, { grad: false }).output.data as Float32Array;
+      assert.equal(projections, 2, 'a change before the scope is seen (projected again)');
+      assertSame(inScope, want, 'in a withFixedWeights scope');
+    } finally {
+      setBackend(prev);
+      if (own) Object.defineProperty(host, 'runGemm', own); else delete (host as { runGemm?: unknown }).runGemm;
     }
   });
 }

@@ -60,11 +60,20 @@ const padTo8 = (n: number): number => Math.ceil(n / 8) * 8;
  * A weight copy of weightPtr: whose bytes (`buf` from `off`) it holds, where, the last call that
  * used it, the fixedWeights scope in which it was last compared, how many times it was written
  * (`gen`), and W_hh packed for batch-1 steps from it (whhPacked), with the `gen` it was packed at.
+ * `missed`: an input projection's check found the copy stale last time (wihForward).
  */
 interface WeightSlot {
   buf: WeakRef<ArrayBufferLike>; off: number; bytes: number; ptr: number; used: number; fixed: number; gen: number;
   pack: { ptr: number; bytes: number; H: number; gen: number } | null;
+  missed: boolean;
 }
+
+/**
+ * W_ih for a layer's input projection (wihForward): its copy's address; `settle()` compares a
+ * copy whose check was deferred, `redo()` then says whether the projection must run again (the
+ * copy was stale: it is refreshed first).
+ */
+interface WihForProjection { ptr: number; settle: () => void; redo: () => boolean }
 
 /**
  * W_hh for a sequence loop: its copy, its batch-1 packing (pWP, 0 if none) and whether the loop
@@ -414,7 +423,7 @@ export abstract class WasmHost implements Backend {
         if (lru < 0) break; // only this call's copies are left
         this.dropWeightSlot(lru);
       }
-      slot = { buf: new WeakRef(buf), off, bytes, ptr: this.allocBlock(align64(bytes)), used: 0, fixed: 0, gen: 0, pack: null };
+      slot = { buf: new WeakRef(buf), off, bytes, ptr: this.allocBlock(align64(bytes)), used: 0, fixed: 0, gen: 0, pack: null, missed: false };
       this.weightSlots.push(slot);
       this.weightSlotBytes += bytes;
       new Uint8Array(this.memory.buffer, slot.ptr, bytes).set(new Uint8Array(buf, off, bytes));
@@ -432,12 +441,24 @@ export abstract class WasmHost implements Backend {
    * while the worker computes a product that reads other buffers.
    */
   private checkSlot(slot: WeightSlot, w: Float32Array): void {
-    if (this.fixedDepth === 0 || slot.fixed !== this.fixedScope) {
-      // (Views of the weights and the copy only here: a copy trusted in a fixedWeights scope is not read.)
-      const src = new Uint8Array(w.buffer, w.byteOffset, slot.bytes), copy = new Uint8Array(this.memory.buffer, slot.ptr, slot.bytes);
-      if (!sameBytes(src, copy)) { copy.set(src); slot.gen++; }
-    }
+    if (this.slotStale(slot, w)) this.refreshSlot(slot, w);
+  }
+
+  /**
+   * Whether a slot's copy differs from its weights w — false, without reading either, when the
+   * copy is trusted in this fixedWeights scope (which it then is). Writes nothing in wasm memory.
+   */
+  private slotStale(slot: WeightSlot, w: Float32Array): boolean {
+    const trusted = this.fixedDepth !== 0 && slot.fixed === this.fixedScope;
     slot.fixed = this.fixedScope;
+    // (Views of the weights and the copy only here: a copy trusted in a fixedWeights scope is not read.)
+    return !trusted && !sameBytes(new Uint8Array(w.buffer, w.byteOffset, slot.bytes), new Uint8Array(this.memory.buffer, slot.ptr, slot.bytes));
+  }
+
+  /** Copies w over its slot's copy. */
+  private refreshSlot(slot: WeightSlot, w: Float32Array): void {
+    new Uint8Array(this.memory.buffer, slot.ptr, slot.bytes).set(new Uint8Array(w.buffer, w.byteOffset, slot.bytes));
+    slot.gen++;
   }
 
   private dropWeightSlot(i: number): void {
@@ -546,8 +567,8 @@ export abstract class WasmHost implements Backend {
     this.session(parG || parS, (mt) => {
       // With the projection on two threads, W_hh is compared with its copy while the worker starts
       // on the projection (which does not read it): at batch 1 the compare of its megabyte is an
-      // eighth of the call.
-      const pWih = this.weightPtr(wih, G * I), whh = this.whhForward(args, mt && parG);
+      // eighth of the call. So is W_ih, when its last compare found it unchanged (wihForward).
+      const ih = this.wihForward(wih, G * I, mt && parG), whh = this.whhForward(args, mt && parG);
       this.reset();
       // With a table the loop reads its projected rows through the ids (no T·B rows of xg).
       const pX = this.alloc(U * I * 4), pXg = this.alloc(U * G * 4), pIds = table ? this.alloc(TB * 4) : 0;
@@ -565,8 +586,11 @@ export abstract class WasmHost implements Backend {
       // Every xg row starts as the folded bias row (in the GEMM's registers) and the product is
       // accumulated onto it: the order of layer-ops.ts, without writing the rows first.
       if (bih && bhh) foldBias(kind, H, bih, bhh, f32.subarray(pBias >> 2, (pBias >> 2) + G));
-      // (settle, run beside the projection, sets whh.repack, which forwardArgs reads.)
-      this.runGemm(mt && parG, [0, 1, U, G, I, pX, I, pWih, I, pXg, G, 0, pP, pBias], whh.settle);
+      // (whh.settle, run beside the projection, sets whh.repack, which forwardArgs reads.)
+      const projection = [0, 1, U, G, I, pX, I, ih.ptr, I, pXg, G, 0, pP, pBias];
+      this.runGemm(mt && parG, projection, () => { whh.settle(); ih.settle(); });
+      // W_ih had changed while the projection ran with its copy: again, on the refreshed copy.
+      if (ih.redo()) this.runGemm(mt && parG, projection);
       this.loadForward(args, L, f32, i32);
       this.runSeqForward(mt && parS, this.forwardArgs(args, L, pXg, pIds));
       whh.packed();
@@ -800,6 +824,34 @@ export abstract class WasmHost implements Backend {
    * defer: its slot is found or made now (before the call's reset()), and
    * compared with W_hh only at settle() — while the worker projects the inputs, which do not read it.
    */
+  /**
+   * W_ih (`n` floats of `wih`) for a layer's input projection. With `speculate` (the projection
+   * runs on two threads) and a copy found current at the last projection's check, the check waits
+   * for settle(), run while the worker already projects with the copy; if it finds the copy stale,
+   * redo() refreshes it and the caller projects again. Otherwise the copy is checked now (as
+   * weightPtr) and redo() is false. Inference, whose weights do not change, so starts the
+   * projection without waiting for the compare; training, whose every forward finds W_ih changed,
+   * keeps checking first (the last outcome decides), and pays one projection again when a change
+   * follows unchanged calls.
+   */
+  private wihForward(wih: Float32Array, n: number, speculate: boolean): WihForProjection {
+    const slot = this.weightSlot(wih, n, false);
+    let stale = false;
+    if (!speculate || slot.missed) {
+      slot.missed = this.slotStale(slot, wih);
+      if (slot.missed) this.refreshSlot(slot, wih);
+      return { ptr: slot.ptr, settle: () => {}, redo: () => false };
+    }
+    return {
+      ptr: slot.ptr,
+      settle: () => { stale = slot.missed = this.slotStale(slot, wih); },
+      redo: () => {
+        if (stale) this.refreshSlot(slot, wih);
+        return stale;
+      },
+    };
+  }
+
   private whhForward(a: SeqForwardArgs | LayerForwardArgs, defer = false): WhhForLoop {
     const whh = this.f32(a.whh, 'whh');
     if (a.B === 1) return this.whhPacked(whh, a.kind, a.H, defer);
