@@ -820,11 +820,6 @@ export abstract class WasmHost implements Backend {
   }
 
   /**
-   * W_hh for a forward loop: its copy, and at batch 1 the copy packed in blocks of rows (whhPacked).
-   * defer: its slot is found or made now (before the call's reset()), and
-   * compared with W_hh only at settle() — while the worker projects the inputs, which do not read it.
-   */
-  /**
    * W_ih (`n` floats of `wih`) for a layer's input projection. With `speculate` (the projection
    * runs on two threads) and a copy found current at the last projection's check, the check waits
    * for settle(), run while the worker already projects with the copy; if it finds the copy stale,
@@ -852,6 +847,11 @@ export abstract class WasmHost implements Backend {
     };
   }
 
+  /**
+   * W_hh for a forward loop: its copy, and at batch 1 the copy packed in blocks of rows (whhPacked).
+   * defer: its slot is found or made now (before the call's reset()), and
+   * compared with W_hh only at settle() — while the worker projects the inputs, which do not read it.
+   */
   private whhForward(a: SeqForwardArgs | LayerForwardArgs, defer = false): WhhForLoop {
     const whh = this.f32(a.whh, 'whh');
     if (a.B === 1) return this.whhPacked(whh, a.kind, a.H, defer);
