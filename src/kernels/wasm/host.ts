@@ -831,18 +831,18 @@ export abstract class WasmHost implements Backend {
    */
   private wihForward(wih: Float32Array, n: number, speculate: boolean): WihForProjection {
     const slot = this.weightSlot(wih, n, false);
-    let stale = false;
     if (!speculate || slot.missed) {
       slot.missed = this.slotStale(slot, wih);
       if (slot.missed) this.refreshSlot(slot, wih);
       return { ptr: slot.ptr, settle: () => {}, redo: () => false };
     }
+    // (slot.missed is false until settle() finds the copy stale.)
     return {
       ptr: slot.ptr,
-      settle: () => { stale = slot.missed = this.slotStale(slot, wih); },
+      settle: () => { slot.missed = this.slotStale(slot, wih); },
       redo: () => {
-        if (stale) this.refreshSlot(slot, wih);
-        return stale;
+        if (slot.missed) this.refreshSlot(slot, wih);
+        return slot.missed;
       },
     };
   }
