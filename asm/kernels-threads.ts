@@ -227,14 +227,15 @@ export function softmax_rows_mt(tid: i32, sync: usize, x: usize, y: usize, rows:
 
 /**
  * gemm for thread `tid` of 2 (same arguments on both threads; see `gemm`). P: gemm_scratch_bytes.
- * Phase 0 packs op(B) by blocks of panels, phase 1 multiplies by blocks of rows (multiples of 4),
+ * Phase 0 packs op(B) by blocks of panels (none when PB holds it packed already), phase 1
+ * multiplies by blocks of rows (multiples of 4),
  * or a product with a long K by parts of K (k_split), whose sum is then phase 2.
  */
 export function gemm_mt(
   tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,
-  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize,
+  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize, PB: usize,
 ): void {
-  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, 0, 0, 0, 0, 0, 0);
+  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, PB, 0, 0, 0, 0, 0, 0);
 }
 
 /**
@@ -246,16 +247,16 @@ export function gemm_mt(
  */
 export function gemm_scatter_mt(
   tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,
-  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize,
+  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize, PB: usize,
   src: usize, ids: usize, n: i32, w: i32, dst: usize, rows: i32,
 ): void {
-  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, src, ids, n, w, dst, rows);
+  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, PB, src, ids, n, w, dst, rows);
 }
 
 /** gemm_mt with an optional side job (src != 0: see gemm_scatter_mt). */
 function gemm_run(
   tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,
-  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize,
+  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize, PB: usize,
   src: usize, ids: usize, n: i32, w: i32, dst: usize, rows: i32,
 ): void {
   const side = src != 0 ? 1 : 0;
@@ -279,7 +280,9 @@ function gemm_run(
   }
   const np = (N + 7) >> 3;
   const ppc = max(1, (np + 15) / 16); // panels per packing chunk
-  const n0 = K > 0 ? (np + ppc - 1) / ppc : 0;
+  // op(B) packed already at PB (see gemm): no packing phase.
+  const n0 = K > 0 && PB == 0 ? (np + ppc - 1) / ppc : 0;
+  const panels = PB != 0 ? PB : P;
   // Rows per chunk: a multiple of 4, ~16 chunks, at most MC rows (and few enough chunks for the
   // 16-bit claim fields).
   const rpc = max(max(4, min(MC, (((M + 15) >> 4) + 3) & ~3)), (((M + 32767) >> 15) + 3) & ~3);
@@ -308,7 +311,7 @@ function gemm_run(
       if (c < side) scatter_add_rows(src, ids, n, w, dst, rows);
       else {
         const p = (c - side) / nb, m0 = ((c - side) % nb) * rb;
-        gemm_part(p, m0, min(rb, M - m0), N, K, A, rs, ks, P, C, ldc, accumulate, bias, Q);
+        gemm_part(p, m0, min(rb, M - m0), N, K, A, rs, ks, panels, C, ldc, accumulate, bias, Q);
       }
       chunk_done(sync, tid);
     }
@@ -329,7 +332,7 @@ function gemm_run(
       // Aᵀ keeps to 4-row tiles here: with two threads, 5-row tiles measured 5-10% slower on the
       // narrow weight-gradient products (1024x64x2048: 55 against 60 GFLOP/s) and no faster on
       // wide ones, though 0-6% faster on one thread; other packing orders did not help.
-      gemm_packed(m, N, K, A + <usize>m0 * rs, rs, ks, P, <usize>K * 32, C + <usize>m0 * ldcB, ldc, accumulate, accumulate ? 0 : bias, !transA);
+      gemm_packed(m, N, K, A + <usize>m0 * rs, rs, ks, panels, <usize>K * 32, C + <usize>m0 * ldcB, ldc, accumulate, accumulate ? 0 : bias, !transA);
     }
     chunk_done(sync, tid);
   }

@@ -770,27 +770,31 @@ function add_rows(C: usize, ldc: i32, Q: usize, N: i32, r0: i32, r1: i32): void 
  * and part 1's C of a product split along K).
  * bias: 0, or (when !accumulate) a row of N floats, readable up to a multiple of 8, that every row
  * of C starts from: C = bias + op(A)·op(B), summed exactly as C = bias; C += op(A)·op(B).
+ * PB: 0, or op(B) already packed there by pack_b_nr8(transB, K, N, B, ldb, PB) (a weight packed
+ * once for many calls): B is then not read, unless the rows go by gemv (rows_by_gemv), which reads
+ * B as it lies. The results are the same bits either way.
  */
 export function gemm(
   transA: bool, transB: bool, M: i32, N: i32, K: i32,
-  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize,
+  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize, PB: usize,
 ): void {
   if (M <= 0 || N <= 0) return;
   if (rows_by_gemv(transA, transB, M, K)) {
     gemm_by_gemv(M, K, A, lda, B, ldb, C, ldc, accumulate, bias, 0, N);
     return;
   }
-  pack_b_nr8(transB, K, N, B, ldb, P);
+  const panels = PB != 0 ? PB : P;
+  if (PB == 0) pack_b_nr8(transB, K, N, B, ldb, P);
   const ldaB = <usize>lda << 2;
   const rs: usize = transA ? 4 : ldaB;
   const ks: usize = transA ? ldaB : 4;
   if (!k_split(M, K)) {
-    gemm_packed(M, N, K, A, rs, ks, P, <usize>K * 32, C, ldc, accumulate, accumulate ? 0 : bias);
+    gemm_packed(M, N, K, A, rs, ks, panels, <usize>K * 32, C, ldc, accumulate, accumulate ? 0 : bias);
     return;
   }
   const Q = part1_c(P, N, K);
-  gemm_part(0, 0, M, N, K, A, rs, ks, P, C, ldc, accumulate, bias, Q);
-  gemm_part(1, 0, M, N, K, A, rs, ks, P, C, ldc, accumulate, bias, Q);
+  gemm_part(0, 0, M, N, K, A, rs, ks, panels, C, ldc, accumulate, bias, Q);
+  gemm_part(1, 0, M, N, K, A, rs, ks, panels, C, ldc, accumulate, bias, Q);
   add_rows(C, ldc, Q, N, 0, M);
 }
 

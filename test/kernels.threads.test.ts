@@ -400,6 +400,62 @@ for (const s of setups) {
   });
 }
 
+for (const s of setups) {
+  test(`${s.variant}: W_ih kept packed for the input projection is used while unchanged and packed again after any change (one thread and two)`, TIMEOUT, () => {
+    // Which projections read W_ih packed from an earlier call (gemm's PB, the 15th argument).
+    type Host = { runGemm: (mt: boolean, args: number[], before?: () => void) => void };
+    const cfg = { inputSize: 12, hiddenSize: 20, batchFirst: true, seed: 31 };
+    const rnd = prng(32);
+    const x = new Tensor(randArray(3 * 5 * 12, rnd), [3, 5, 12]);
+    const prev = getBackend();
+    for (const be of [s.single, s.forced] as Backend[]) {
+      const host = be as unknown as Host, own = Object.getOwnPropertyDescriptor(host, 'runGemm'), run = host.runGemm;
+      const used: boolean[] = [];
+      host.runGemm = function (this: unknown, mt: boolean, args: number[], before?: () => void) {
+        used.push(args[14] !== 0);
+        return run.call(this, mt, args, before);
+      };
+      try {
+        setBackend(be);
+        const lstm = new LSTM(cfg);
+        lstm.eval();
+        const wih = lstm.params.value('weight_ih_l0') as Float32Array;
+        // The reference: a new layer with the same weights in new arrays (a fresh copy, packed from it).
+        const fresh = () => {
+          const m = new LSTM(cfg);
+          m.eval();
+          for (const k of Object.keys(lstm.gradients())) (m.params.value(k) as Float32Array).set(lstm.params.value(k) as Float32Array);
+          return m.forward(x, { grad: false }).output.data as Float32Array;
+        };
+        const check = (what: string, panels: boolean[]) => {
+          used.length = 0;
+          const got = lstm.forward(x, { grad: false }).output.data as Float32Array;
+          assert.deepEqual(used, panels, `${be.name} ${what}: projections reading the kept panels`);
+          used.length = 0;
+          assertSame(got, fresh(), `${be.name} ${what}`, ['kept panels', 'fresh copy']);
+        };
+        // Packed once a check has found the first call's copy unchanged: by one thread before the
+        // projection; by two threads, which compare beside it, after it.
+        const two = be === s.forced;
+        check('first call', [false]);
+        check('unchanged', [!two]);
+        check('unchanged again', [true]);
+        wih[5] = wih[5]! - 0.75;
+        // Two threads project first (with the old panels) and compare beside: projected again.
+        check('W_ih changed in place', two ? [true, false] : [false]);
+        check('unchanged after the change', [true]);
+        wih.fill(0.01);
+        check('W_ih rewritten', two ? [true, false] : [false]);
+        check('unchanged after that', [true]);
+        check('still unchanged', [true]);
+      } finally {
+        setBackend(prev);
+        if (own) Object.defineProperty(host, 'runGemm', own); else delete (host as { runGemm?: unknown }).runGemm;
+      }
+    }
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Activation buffers: arrays in the backend's own memory that its calls use where they lie
 // ---------------------------------------------------------------------------------------------
@@ -725,7 +781,7 @@ if (setups.length > 0) {
       inner.sync[8] = (np - 1) << 16; // phase 0 open: lo = 0, hi = np - 1 (chunk np-1 held elsewhere)
       inner.sync[9] = 0;
       const t0 = performance.now();
-      assert.throws(() => inner.k.gemm_mt(0, inner.syncAddr, 0, 0, M, N, K, pA, K, pB, N, pC, N, 0, pP, 0), WebAssembly.RuntimeError);
+      assert.throws(() => inner.k.gemm_mt(0, inner.syncAddr, 0, 0, M, N, K, pA, K, pB, N, pC, N, 0, pP, 0, 0), WebAssembly.RuntimeError);
       const ms = performance.now() - t0;
       assert.equal(Atomics.load(inner.sync, 2), 1, 'the abort flag is set');
       assert.equal(Atomics.load(inner.sync, 0), np - 1, 'the other chunks were done');
