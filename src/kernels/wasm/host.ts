@@ -580,12 +580,14 @@ export abstract class WasmHost implements Backend {
     if (kind === 'lstm') { if (!cN) throw new TypeError(`${this.label}: LSTM needs cN`); this.need(cN, BH, 'cN'); }
     if ((bih === null) !== (bhh === null)) throw new TypeError(`${this.label}: give both biases or neither`);
     if (bih && bhh) { this.need(bih, G, 'bias_ih'); this.need(bhh, G, 'bias_hh'); }
-    const parS = this.seqParallel(B, G, H), parG = this.gemmParallel(U, G, I, parS, this.rowsByGemv(false, true, U, I));
+    // The projection goes by gemv (one or two rows: nothing packed) or by the packed tiles.
+    const byGemv = this.rowsByGemv(false, true, U, I);
+    const parS = this.seqParallel(B, G, H), parG = this.gemmParallel(U, G, I, parS, byGemv);
     this.session(parG || parS, (mt) => {
       // With the projection on two threads, W_hh is compared with its copy while the worker starts
       // on the projection (which does not read it): at batch 1 the compare of its megabyte is an
       // eighth of the call. So is W_ih, when its last compare found it unchanged (wihForward).
-      const ih = this.wihForward(wih, G, I, mt && parG, !this.rowsByGemv(false, true, U, I));
+      const ih = this.wihForward(wih, G, I, mt && parG, !byGemv);
       const whh = this.whhForward(args, mt && parG);
       this.reset();
       // With a table the loop reads its projected rows through the ids (no T·B rows of xg).
