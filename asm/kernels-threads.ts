@@ -75,11 +75,13 @@ let claimedRun: i32 = 1;
 /**
  * Claims chunks of phase `p` (n chunks): thread 0 the lowest unclaimed, thread 1 the highest.
  * One chunk, or with `den` > 0 a run of max(1, (unclaimed + 1) / den) chunks (fewer claims per
- * phase: each is a round trip of a cache line between the cores). Returns the run's first chunk
- * and sets claimedRun to its length; -1 when none is left. The first thread to ask for a phase
- * opens it (the caller has waited for the previous phase to finish, so it is fully claimed).
+ * phase: each is a round trip of a cache line between the cores); with `mid` >= 0 a thread's
+ * run reaches `mid` while its side of it is unclaimed (thread 0 [lo, mid), thread 1 [mid, hi)).
+ * Returns the run's first chunk and sets claimedRun to its length; -1 when none is left. The
+ * first thread to ask for a phase opens it (the caller has waited for the previous phase to
+ * finish, so it is fully claimed).
  */
-function claim(sync: usize, tid: i32, p: i32, n: i32, den: i32 = 0): i32 {
+function claim(sync: usize, tid: i32, p: i32, n: i32, den: i32 = 0, mid: i32 = -1): i32 {
   for (;;) {
     const w = atomic.load<i64>(sync, SY_CLAIM);
     const wp = <i32>(w >> 32);
@@ -90,7 +92,9 @@ function claim(sync: usize, tid: i32, p: i32, n: i32, den: i32 = 0): i32 {
     if (wp > p) return -1;
     const lo = <i32>(w & 0xffff), hi = <i32>((w >> 16) & 0xffff);
     if (lo >= hi) return -1;
-    const k = den > 0 ? max(1, (hi - lo + 1) / den) : 1;
+    let k = den > 0 ? max(1, (hi - lo + 1) / den) : 1;
+    if (tid == 0 && lo < mid) k = mid - lo;
+    else if (tid != 0 && mid >= 0 && hi > mid) k = hi - mid;
     const nw = tid == 0 ? w + k : w - (<i64>k << 16);
     if (atomic.cmpxchg<i64>(sync, w, nw, SY_CLAIM) == w) {
       claimedRun = k;
@@ -354,14 +358,6 @@ function gemm_run(
   return max(8, ((H + chunks - 1) / chunks + 7) & ~7);
 }
 
-/**
- * Batch 1's unit chunks: whole packed blocks of W_hh's rows (GEMV_P units of each gate block,
- * see gemv_whh), as many per chunk as come nearest to unit_chunk's size.
- */
-// @ts-ignore: decorator
-@inline function unit_chunk_1(G: i32, H: i32): i32 {
-  return max(1, (unit_chunk(1, G, H) + GEMV_P / 2) / GEMV_P) * GEMV_P;
-}
 
 /**
  * Scratch bytes of seq_forward_mt: with row groups seq_forward's; else W_hhᵀ packed per (unit
@@ -393,12 +389,12 @@ export function seq_forward_mt_scratch_bytes(kind: i32, resetAfter: bool, B: i32
 }
 
 /**
- * Units [c0·U, c1·U) of forward step s (chunks c0 <= c < c1), every batch row: the recurrent
- * products of those units in the first `nFirst` gate blocks (the product's input hIn — h_prev, or
- * aux for `nOnly` — read as it lies at batch 1, times W_hh packed in blocks of rows by the
- * caller (gemv_whh; a run of chunks is one range of units); else packed in Ap, one chunk at a
- * time against its packed block of W_hhᵀ), then the
- * fused gate pass of those units (fwd_gates). `nOnly`: GRU without resetAfter's second product —
+ * Units [c0·U, c1·U) of forward step s (chunks c0 <= c < c1; batch 1: the chunks of b1_plan,
+ * [b1_start(c0), b1_start(c1))), every batch row: the recurrent products of those units in the
+ * first `nFirst` gate blocks (the product's input hIn — h_prev, or aux for `nOnly` — read as it
+ * lies at batch 1, times W_hh packed for it by the caller (gemv_b1); else packed in Ap, one chunk
+ * at a time against its packed block of W_hhᵀ), then the fused gate pass of those units
+ * (fwd_gates). `nOnly`: GRU without resetAfter's second product —
  * the n block from aux = r ⊙ h_prev, then the candidate pass.
  */
 function fwd_chunks(
@@ -408,13 +404,13 @@ function fwd_chunks(
   c0: i32, c1: i32, U: i32, nFirst: i32, nOnly: bool, hIn: usize, gh: usize, Ap: usize, P: usize, blk: usize, whhP: usize,
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
-  const H4 = <usize>H << 2;
-  const j0 = c0 * U, j1 = min(H, c1 * U);
   const gStart = nOnly ? 2 : 0, gEnd = nOnly ? 3 : nFirst;
-  for (let g = gStart; g < gEnd; g++) {
-    if (B == 1) {
-      gemv_whh(g, j0, j1, H, whh, whhP, hIn, gh, Ap);
-    } else {
+  let j0 = c0 * U, j1 = min(H, c1 * U);
+  if (B == 1) {
+    j0 = b1_start(c0); j1 = b1_start(c1);
+    gemv_b1(kind, H, whhP, c0, c1, gStart, gEnd, hIn, gh);
+  } else {
+    for (let g = gStart; g < gEnd; g++) {
       for (let c = c0; c < c1; c++) {
         const col = <usize>g * H + c * U;
         gemm_prepacked(B, min(H, (c + 1) * U) - c * U, H, Ap, P + <usize>(c * nb + g) * blk, <usize>H * 32, gh + (col << 2), G);
@@ -480,29 +476,30 @@ export function seq_forward_mt(
     return;
   }
 
-  const U = B == 1 ? unit_chunk_1(G, H) : unit_chunk(B, G, H), nc = (H + U - 1) / U;
-  const blk = align64(packed_bytes(H, U));
-  const gh = scratch + (B == 1 ? 0 : <usize>(nc * nb) * blk);
+  const gemv1row = B == 1;
+  if (gemv1row) b1_plan(kind, H);
+  const U = gemv1row ? 0 : unit_chunk(B, G, H), nc = gemv1row ? b1_chunks() : (H + U - 1) / U;
+  const blk = gemv1row ? 0 : align64(packed_bytes(H, U));
+  const gh = scratch + <usize>(nc * nb) * blk;
   const Ap = gh + align64(<usize>B * G4) + <usize>tid * apack_bytes(B, H);
   const nFirst = split ? 2 : nb; // GRU without resetAfter: the n block after the reset
 
   // Phase 0: pack W_hhᵀ for each chunk's units in each gate block (rows g*H + j of W_hh).
-  // Batch 1 reads W_hh packed in blocks of rows (gemv_whh, chunks of whole blocks: unit_chunk_1),
-  // packed above only when it changed, and its short steps claim runs of chunks (half of what
-  // is left: at 8 chunks 4, 2, 1 and 1 — four claims, each a round trip of the claim word between
-  // the cores, instead of 8; a third of what is left measured 3-7% slower on W5a, 16 chunks by
-  // halves 0.5%), each run computed as one range of units (fewer, longer calls: W5a 4.6-9.6%
-  // faster, measured with gemv on W_hh as it lies). Each thread first taking its half as one run and then
-  // single chunks measured no faster than thirds: a thread that falls behind keeps half a step.
-  const gemv1row = B == 1, den = gemv1row ? 2 : 0;
+  // Batch 1 reads W_hh packed by b1_plan's chunks (gemv_b1), packed here only when it changed.
+  // Its short steps claim runs of chunks (fewer claims, each a round trip of the claim word
+  // between the cores; each run computed as one range of units: W5a 4.6-9.6% faster than a call
+  // per chunk, measured with gemv on W_hh as it lies): each thread first its half of the plan
+  // (thread 0 the chunks through M0, thread 1 the rest: the passes balance there), then, if its
+  // partner is late, half of what is left of the partner's (with the halves of what was left
+  // from the start, a third of it measured 3-7% slower on W5a).
+  const den = gemv1row ? 2 : 0, mid = gemv1row ? b1Qa + 1 : -1;
   if (gemv1row && repack) {
-    // W_hh changed since it was packed: its blocks of rows, block-major (q, then gate block), so
-    // that the thread claiming from the front packs the first units' blocks, which it then
-    // mostly multiplies by (claims come from both ends), and the other the last ones.
-    const nq = pblocks(H), n = nq * nb;
-    target = n;
-    for (let c = claim(sync, tid, phase, n); c >= 0; c = claim(sync, tid, phase, n)) {
-      pack_whh_block(H, whh, whhP, c % nb, c / nb);
+    // W_hh changed since it was packed: chunk by chunk, so that the thread claiming from the
+    // front packs the first chunks, which it then multiplies by (claims come from both ends),
+    // and the other the last ones.
+    target = nc;
+    for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
+      pack_b1_chunk(kind, H, whh, whhP, c);
       chunk_done(sync, tid);
     }
     wait_done(sync, tid, target);
@@ -533,7 +530,7 @@ export function seq_forward_mt(
       // Batch 1: all of its lines requested at once (the partner wrote half of them in its
       // cache), instead of two at a time as gemv's blocks come to them.
       if (gemv1row) touched = touch_lines(hIn, H4);
-      for (let c0 = claim(sync, tid, phase, nc, den); c0 >= 0; c0 = claim(sync, tid, phase, nc, den)) {
+      for (let c0 = claim(sync, tid, phase, nc, den, mid); c0 >= 0; c0 = claim(sync, tid, phase, nc, den, mid)) {
         const run = claimedRun;
         if (!gemv1row && !packed) {
           pack_a_all(B, H, hIn, H4, 4, Ap);

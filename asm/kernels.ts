@@ -897,39 +897,175 @@ export function gemv(rows: i32, K: i32, W: usize, ldw: i32, h: usize, y: usize, 
 // 6.7-6.9 µs, 24 rows (six accumulators) 6.1-6.2, 28 rows 5.5, 32 rows 13.7-14.1. Each row is
 // one multiply-add chain over k in order, as in the GEMM's register tiles, so a batch-1 step
 // gives the same bits as any row of a batch computed by the tiles (K = H <= KC).
+//
+// A pass waits on its chains (four cycles per k whatever the number of accumulators), so a step
+// costs about one unit of time per pass, and the two threads split a step by chunks of units,
+// each unit's rows in every gate block. With chunks of whole blocks, LSTM H = 256 (nine blocks
+// of 28 units and 4 units left, by gemv) split at best 140 / 116 units: 20 passes against 16 and
+// four gemv tails. So the units are laid out in chunks (b1_plan): full blocks of GEMV_P units
+// before and after a region R of GEMV_P + H mod GEMV_P units around H/2 (all of H when it has no
+// full block), and R cut into two mixed chunks M0 | M1. A mixed chunk's rows in the gate blocks
+// of a gate set (b1_sets: GRU's r|z apart from n, whose product may read another vector) are
+// packed seven 4-row vectors to a group, each vector four units of one gate block, read by the
+// same pass and stored where its rows belong: no gemv, and the cut is where the passes balance.
+// LSTM H = 256: b0..b3 | M0 (12 units: 2 passes) | M1 (20 units: 3 passes) | b5..b8, 18 and 19
+// passes. Every row is still one chain over k in order.
 
 /** Rows per packed block of W_hh for batch 1 (seven accumulators of four rows). */
 const GEMV_P: i32 = 28;
+/** 4-row vectors per block or mixed group. */
+const GEMV_V: i32 = GEMV_P >> 2;
 
-/** Full blocks of GEMV_P rows in each gate block of H rows (the rows after them stay with gemv). */
+// The plan of b1_plan's (kind, H), in this instance's globals (the same on every thread).
+let b1Kind: i32 = -1;
+let b1H: i32 = -1;
+/** Full blocks per gate block, and how many of them come before R. */
+let b1Nf: i32 = 0;
+let b1Qa: i32 = 0;
+/** R = units [b1R0, b1R1), cut at b1Cut: M0 = [b1R0, b1Cut), M1 = [b1Cut, b1R1). */
+let b1R0: i32 = 0;
+let b1Cut: i32 = 0;
+let b1R1: i32 = 0;
+
+/** Gate sets of the mixed groups: LSTM one of four blocks, RNN one of one, GRU r|z and n. */
 // @ts-ignore: decorator
-@inline function pblocks(H: i32): i32 { return H / GEMV_P; }
+@inline function b1_sets(kind: i32): i32 { return kind == GRU ? 2 : 1; }
+// @ts-ignore: decorator
+@inline function b1_set_lo(kind: i32, s: i32): i32 { return kind == GRU && s == 1 ? 2 : 0; }
+// @ts-ignore: decorator
+@inline function b1_set_hi(kind: i32, s: i32): i32 { return kind == GRU ? (s == 0 ? 2 : 3) : gate_blocks(kind); }
 
-/** Bytes of W_hh packed in blocks of rows for batch 1 (pack_whh_block: every gate block's full blocks). */
-export function packed_whh_bytes(kind: i32, H: i32): usize {
-  return <usize>(gate_blocks(kind) * pblocks(H)) * <usize>H * <usize>(GEMV_P * 4);
+/** Groups of GEMV_V vectors packing `units` units of set s (0 for no units). */
+// @ts-ignore: decorator
+@inline function b1_set_groups(kind: i32, s: i32, units: i32): i32 {
+  return ((b1_set_hi(kind, s) - b1_set_lo(kind, s)) * ((units + 3) >> 2) + GEMV_V - 1) / GEMV_V;
+}
+
+/** Groups (= passes) of a mixed chunk of `units` units, over all gate sets. */
+function b1_groups(kind: i32, units: i32): i32 {
+  let n = 0;
+  for (let s = 0; s < b1_sets(kind); s++) n += b1_set_groups(kind, s, units);
+  return n;
 }
 
 /**
- * Packs block q of gate block g of W_hh (G×H, row-major) for batch-1 steps: its GEMV_P rows
- * g·H + q·GEMV_P + r at P + (g·pblocks(H) + q)·H·GEMV_P·4, as H rows (k) of GEMV_P floats
- * (W_hh[g·H + q·GEMV_P + r, k] at row k, column r). The sequence loops pack every full block
- * when asked to (seq_forward's `repack`); the caller keeps the packing across calls.
+ * Sets the plan's globals for (kind, H): R after the full blocks below H/2, and the cut of R that
+ * gives the two threads' halves (the blocks before R and M0; M1 and the blocks after) the fewest
+ * passes on the busier thread, then the fewest in all.
  */
-function pack_whh_block(H: i32, whh: usize, P: usize, g: i32, q: i32): void {
-  const nq = pblocks(H), H4 = <usize>H << 2;
-  const rowB = <usize>GEMV_P << 2;
-  const dst = P + <usize>(g * nq + q) * <usize>H * rowB, src = whh + <usize>(g * H + q * GEMV_P) * H4;
+function b1_plan(kind: i32, H: i32): void {
+  if (kind == b1Kind && H == b1H) return;
+  const nb = gate_blocks(kind), nq = H / GEMV_P;
+  if (nq == 0) {
+    b1Nf = 0; b1Qa = 0; b1R0 = 0; b1R1 = H;
+  } else {
+    b1Nf = nq - 1; b1Qa = min(nq - 1, H / (2 * GEMV_P));
+    b1R0 = b1Qa * GEMV_P; b1R1 = b1R0 + GEMV_P + H - nq * GEMV_P;
+  }
+  // M0's units: multiples of 4 (M1's vectors then start where a 4-unit vector would), or all of R.
+  const Ru = b1R1 - b1R0;
+  let best = Ru, bestMax = i32.MAX_VALUE, bestSum = i32.MAX_VALUE;
+  for (let m = 0; ; m += 4) {
+    const u = min(m, Ru);
+    const t0 = nb * b1Qa + b1_groups(kind, u), t1 = nb * (b1Nf - b1Qa) + b1_groups(kind, Ru - u);
+    const mx = max(t0, t1), sum = t0 + t1;
+    if (mx < bestMax || (mx == bestMax && sum < bestSum)) { best = u; bestMax = mx; bestSum = sum; }
+    if (u == Ru) break;
+  }
+  b1Cut = b1R0 + best;
+  b1Kind = kind; b1H = H;
+}
+
+/** Chunks of the plan: the full blocks, M0 and M1. */
+// @ts-ignore: decorator
+@inline function b1_chunks(): i32 { return b1Nf + 2; }
+
+/** First unit of chunk c (c = b1_chunks(): H). Chunks' units are consecutive ranges. */
+function b1_start(c: i32): i32 {
+  if (c < b1Qa) return c * GEMV_P;
+  if (c == b1Qa) return b1R0;
+  if (c == b1Qa + 1) return b1Cut;
+  return b1R1 + (c - b1Qa - 2) * GEMV_P;
+}
+
+/** Bytes of a block or mixed group: H rows (k) of GEMV_P floats. */
+// @ts-ignore: decorator
+@inline function b1_blk(H: i32): usize { return <usize>H * (<usize>GEMV_P << 2); }
+
+/** Where mixed chunk m (0 or 1) of the plan starts in the packing (after every full block). */
+function b1_mixed_at(kind: i32, H: i32, P: usize, m: i32): usize {
+  const before = gate_blocks(kind) * b1Nf + (m == 1 ? b1_groups(kind, b1Cut - b1R0) : 0);
+  return P + <usize>before * b1_blk(H);
+}
+
+/** Bytes of W_hh packed for batch 1 (b1_plan's full blocks of every gate block, then M0 and M1). */
+export function packed_whh_bytes(kind: i32, H: i32): usize {
+  if (H <= 0) return 0;
+  b1_plan(kind, H);
+  const n = gate_blocks(kind) * b1Nf + b1_groups(kind, b1Cut - b1R0) + b1_groups(kind, b1R1 - b1Cut);
+  return <usize>n * b1_blk(H);
+}
+
+/**
+ * Packs rows [row, row + n) of W_hh (n <= 4; row-major, H columns) as the 4-row vector at byte
+ * `lane` of each GEMV_P-float row of dst (H rows): W_hh[row + r, k] at dst + k·GEMV_P·4 + lane + 4r,
+ * zeros for r >= n.
+ */
+function pack_whh_vec(H: i32, whh: usize, row: i32, n: i32, dst: usize, lane: usize): void {
+  const H4 = <usize>H << 2, rowB = <usize>GEMV_P << 2;
+  const src = whh + <usize>row * H4;
   let k = 0;
-  for (; k + 4 <= H; k += 4) {
-    for (let r = 0; r < GEMV_P; r += 4) {
-      const s = src + <usize>r * H4 + (<usize>k << 2);
-      transpose4x4_store(s, s + H4, s + 2 * H4, s + 3 * H4, dst + <usize>k * rowB + (<usize>r << 2), rowB);
+  if (n == 4) {
+    for (; k + 4 <= H; k += 4) {
+      const s = src + (<usize>k << 2);
+      transpose4x4_store(s, s + H4, s + 2 * H4, s + 3 * H4, dst + <usize>k * rowB + lane, rowB);
     }
   }
   for (; k < H; k++) {
-    for (let r = 0; r < GEMV_P; r++) {
-      store<f32>(dst + <usize>k * rowB + (<usize>r << 2), load<f32>(src + <usize>r * H4 + (<usize>k << 2)));
+    const d = dst + <usize>k * rowB + lane;
+    for (let r = 0; r < 4; r++) store<f32>(d + (<usize>r << 2), r < n ? load<f32>(src + <usize>r * H4 + (<usize>k << 2)) : 0);
+  }
+}
+
+/** Vector v of a mixed chunk's set: its gate block g and first unit (of u0, u1, nvu vectors per gate block). */
+// @ts-ignore: decorator
+@inline function b1_vec_row(kind: i32, s: i32, H: i32, u0: i32, nvu: i32, v: i32): i32 {
+  return (b1_set_lo(kind, s) + v / nvu) * H + u0 + ((v % nvu) << 2);
+}
+
+/**
+ * Packs chunk c of the plan (b1_plan) into P: a full block's GEMV_P rows of every gate block
+ * (block i of gate block g at P + (g·b1Nf + i)·blk), or a mixed chunk's groups (b1_mixed_at):
+ * per gate set, its vectors gate block by gate block, four units each (the last one of a gate
+ * block zero-padded when the chunk's units are no multiple of 4), seven to a group, the last
+ * group zero-padded. The sequence loops pack every chunk when asked to (seq_forward's
+ * `repack`); the caller keeps the packing across calls.
+ */
+function pack_b1_chunk(kind: i32, H: i32, whh: usize, P: usize, c: i32): void {
+  const nb = gate_blocks(kind), blk = b1_blk(H);
+  if (c != b1Qa && c != b1Qa + 1) {
+    const i = c < b1Qa ? c : c - 2, j = b1_start(c);
+    for (let g = 0; g < nb; g++) {
+      const dst = P + <usize>(g * b1Nf + i) * blk;
+      for (let r = 0; r < GEMV_P; r += 4) pack_whh_vec(H, whh, g * H + j + r, 4, dst, <usize>r << 2);
+    }
+    return;
+  }
+  const m = c - b1Qa, u0 = b1_start(c), u1 = b1_start(c + 1), nvu = (u1 - u0 + 3) >> 2;
+  let dst = b1_mixed_at(kind, H, P, m);
+  for (let s = 0; s < b1_sets(kind); s++) {
+    const nv = (b1_set_hi(kind, s) - b1_set_lo(kind, s)) * nvu;
+    for (let v0 = 0; v0 < nv; v0 += GEMV_V) {
+      for (let l = 0; l < GEMV_V; l++) {
+        const v = v0 + l;
+        if (v < nv) {
+          const row = b1_vec_row(kind, s, H, u0, nvu, v);
+          pack_whh_vec(H, whh, row, min(4, u1 - (u0 + ((v % nvu) << 2))), dst, <usize>l << 4);
+        } else {
+          pack_whh_vec(H, whh, 0, 0, dst, <usize>l << 4);
+        }
+      }
+      dst += blk;
     }
   }
 }
@@ -952,15 +1088,40 @@ function pack_whh_block(H: i32, whh: usize, P: usize, g: i32, q: i32): void {
 }
 
 /**
- * The batch-1 recurrent product for rows g·H + j, j in [j0, j1), of W_hh (G×H) by h, into
- * y[g·H + j]: the full packed blocks (P, see pack_whh_block; j0 a multiple of GEMV_P or past
- * them) by gemv_pblock, the rows after them by gemv on W_hh as it lies (part: gemv's scratch).
+ * The batch-1 recurrent product of chunks [c0, c1) of the plan (b1_plan; P packed by
+ * pack_b1_chunk) for the gate blocks [gLo, gHi) (whole gate sets), by h: y[g·H + j] for every
+ * unit j of those chunks. A mixed group's seven vectors go through this thread's edge tile.
  */
-function gemv_whh(g: i32, j0: i32, j1: i32, H: i32, whh: usize, P: usize, h: usize, y: usize, part: usize): void {
-  const nq = pblocks(H), jq = min(j1, nq * GEMV_P), blk = <usize>H * (<usize>GEMV_P << 2);
-  let j = j0;
-  for (; j < jq; j += GEMV_P) gemv_pblock(H, P + <usize>(g * nq + j / GEMV_P) * blk, h, y + (<usize>(g * H + j) << 2));
-  if (j < j1) gemv(j1 - j, H, whh + <usize>(g * H + j) * (<usize>H << 2), H, h, y + (<usize>(g * H + j) << 2), part);
+function gemv_b1(kind: i32, H: i32, P: usize, c0: i32, c1: i32, gLo: i32, gHi: i32, h: usize, y: usize): void {
+  const blk = b1_blk(H), H4 = <usize>H << 2;
+  for (let g = gLo; g < gHi; g++) {
+    for (let c = c0; c < c1; c++) {
+      if (c == b1Qa || c == b1Qa + 1) continue;
+      const i = c < b1Qa ? c : c - 2;
+      gemv_pblock(H, P + <usize>(g * b1Nf + i) * blk, h, y + <usize>g * H4 + (<usize>b1_start(c) << 2));
+    }
+  }
+  const t = tile();
+  for (let m = max(0, c0 - b1Qa); m < min(2, c1 - b1Qa); m++) {
+    const c = b1Qa + m, u0 = b1_start(c), u1 = b1_start(c + 1), nvu = (u1 - u0 + 3) >> 2;
+    let p = b1_mixed_at(kind, H, P, m);
+    for (let s = 0; s < b1_sets(kind); s++) {
+      const nv = (b1_set_hi(kind, s) - b1_set_lo(kind, s)) * nvu;
+      const groups = (nv + GEMV_V - 1) / GEMV_V;
+      if (b1_set_lo(kind, s) < gLo || b1_set_hi(kind, s) > gHi) { p += <usize>groups * blk; continue; }
+      for (let v0 = 0; v0 < nv; v0 += GEMV_V) {
+        gemv_pblock(H, p, h, t);
+        for (let l = 0; l < min(GEMV_V, nv - v0); l++) {
+          const v = v0 + l, row = b1_vec_row(kind, s, H, u0, nvu, v);
+          const n = min(4, u1 - (u0 + ((v % nvu) << 2)));
+          const d = y + (<usize>row << 2), sv = t + (<usize>l << 4);
+          if (n == 4) v128.store(d, v128.load(sv));
+          else for (let r = 0; r < n; r++) store<f32>(d + (<usize>r << 2), load<f32>(sv + (<usize>r << 2)));
+        }
+        p += blk;
+      }
+    }
+  }
 }
 
 /**
@@ -1123,7 +1284,7 @@ function gate_width(kind: i32, H: i32): i32 {
  */
 export function seq_forward_scratch_bytes(kind: i32, resetAfter: bool, B: i32, H: i32): usize {
   const G = gate_width(kind, H);
-  if (B == 1) return align64(<usize>G * 4) + gemv_part_bytes(); // gemv: nothing packed
+  if (B == 1) return align64(<usize>G * 4); // gh: W_hh packed by the caller, the passes' vectors in the edge tile
   const packed = kind == GRU && !resetAfter
     ? align64(packed_bytes(H, 2 * H)) + align64(packed_bytes(H, H))
     : align64(packed_bytes(H, G));
@@ -1291,8 +1452,9 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
  * slim (inference, nothing kept for backward): ch/cc hold two slots used in turn (h0 in slot 0,
  * the final state in slot T & 1) and cgates/caux one step's rows, so the loop's writes stay in
  * cache instead of streaming T steps of gates out to memory.
- * whhP: batch 1 only, where W_hh packed in blocks of rows lies (packed_whh_bytes; the caller
- * keeps it across calls), packed first when `repack` (W_hh changed since it was packed).
+ * whhP: batch 1 only, where W_hh packed in blocks of rows and mixed groups lies (b1_plan,
+ * packed_whh_bytes; the caller keeps it across calls), packed first when `repack` (W_hh changed
+ * since it was packed).
  */
 export function seq_forward(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
@@ -1300,8 +1462,9 @@ export function seq_forward(
   ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize, repack: bool,
 ): void {
   const G = gate_width(kind, H), H4 = <usize>H << 2;
-  if (B == 1 && repack) {
-    for (let g = 0; g < gate_blocks(kind); g++) for (let q = 0; q < pblocks(H); q++) pack_whh_block(H, whh, whhP, g, q);
+  if (B == 1) {
+    b1_plan(kind, H);
+    if (repack) for (let c = 0; c < b1_chunks(); c++) pack_b1_chunk(kind, H, whh, whhP, c);
   }
   const ldOut4 = <usize>ldOut << 2, outStep4 = <usize>outStep << 2;
   const split = kind == GRU && !resetAfter;
@@ -1330,9 +1493,9 @@ export function seq_forward(
  * Step s of seq_forward for batch rows [r0, r1) (r0 a multiple of 4, so the product's row tiles
  * are those of one product over every row): gh = h_prev · W_hhᵀ with W_hhᵀ packed at P (GRU
  * without resetAfter: the r|z columns, the n columns at Pn after the reset), then the fused gate
- * pass per row. Batch 1 (B == 1) multiplies by W_hh packed in blocks of rows at whhP
- * (gemv_whh). The two-thread loop runs groups of rows through it, so both builds compute every
- * row the same way.
+ * pass per row. Batch 1 (B == 1) multiplies by W_hh packed for it at whhP (gemv_b1, on the plan
+ * seq_forward set). The two-thread loop runs groups of rows through it, so both builds compute
+ * every row the same way.
  */
 function fwd_step(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
@@ -1349,16 +1512,12 @@ function fwd_step(
 
   // One recurrent product per step: gh = h_prev · W_hhᵀ (rows × G); GRU without resetAfter only
   // the r|z columns here, the n columns after the reset below.
-  const part = gh + align64(<usize>G << 2); // batch 1: gemv's scratch, after gh
-  if (B == 1) {
-    const nFirst = split ? 2 : gate_blocks(kind);
-    for (let g = 0; g < nFirst; g++) gemv_whh(g, 0, H, H, whh, whhP, hPrev, gh, part);
-  } else gemm_packed(m, split ? 2 * H : G, H, hPrev + R0H, H4, 4, P, pstride, gh + R0G, G, false);
+  if (B == 1) gemv_b1(kind, H, whhP, 0, b1_chunks(), 0, split ? 2 : gate_blocks(kind), hPrev, gh); else gemm_packed(m, split ? 2 * H : G, H, hPrev + R0H, H4, 4, P, pstride, gh + R0G, G, false);
   fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, false);
   if (split) {
     // n columns: gh_n = (r⊙h_prev)·W_hnᵀ, the operand being this step's aux rows (zero for
     // padded rows), then the candidate and the new state.
-    if (B == 1) gemv_whh(2, 0, H, H, whh, whhP, auxT, gh, part);
+    if (B == 1) gemv_b1(kind, H, whhP, 0, b1_chunks(), 2, 3, auxT, gh);
     else gemm_packed(m, H, H, auxT + R0H, H4, 4, Pn, pstride, gh + R0G + 2 * H4, G, false);
     fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, true);
   }

@@ -451,31 +451,31 @@ for (const backend of backends) {
     }
   });
 
-  test(`${backend.name}: batch 1's W_hh packed in blocks of rows follows every change of W_hh (in place, in a full block or after the last, the same array as another cell with another H, eviction)`, () => {
+  test(`${backend.name}: batch 1's W_hh packed in blocks of rows follows every change of W_hh (in place, in a full block or in a mixed group, the same array as another cell with another H, eviction)`, () => {
     // Batch-1 loops multiply by a packed copy of W_hh kept beside its copy in wasm memory and
     // packed again only when that copy was written: outputs must be those of a fresh array every
-    // time. H = 30: one full block of 28 rows in each gate block, two rows after it.
-    const c: Case = { kind: 'lstm', resetAfter: true, T: 3, B: 1, H: 30, I: 5, lengths: null, reverse: false, bias: true };
+    // time. H = 60: units [0, 28) in a full block of each gate block, [28, 60) in mixed groups.
+    const c: Case = { kind: 'lstm', resetAfter: true, T: 3, B: 1, H: 60, I: 5, lengths: null, reverse: false, bias: true };
     const a = forwardArgs(c, 'float32', false);
     const run = (x: LayerForwardArgs): Float32Array => { layerForward(backend, x); return Float32Array.from(x.out as Float32Array); };
     const fresh = (x: LayerForwardArgs): Float32Array => run({ ...x, whh: Float32Array.from(x.whh as Float32Array), out: (x.out as Float32Array).slice() });
     let last = run(a);
     assert.deepEqual(last, fresh(a), 'first call');
     const H = c.H;
-    // Row 0 (gate i, unit 0: a full block), row 2H + 29 (gate g, unit 29: after the full block).
-    for (const [i, what] of [[0, 'a full block'], [(2 * H + 29) * H + 7, 'a row after the full blocks']] as const) {
+    // Row 0 (gate i, unit 0: a full block), row 2H + 59 (gate g, unit 59: the last mixed group).
+    for (const [i, what] of [[0, 'a full block'], [(2 * H + 59) * H + 7, 'a mixed group']] as const) {
       a.whh[i] = a.whh[i]! + 0.75;
       const now = run(a);
       assert.deepEqual(now, fresh(a), `after an in-place change in ${what}`);
       assert.notDeepEqual(now, last, `the change in ${what} reaches the outputs`);
       last = now;
     }
-    // The same 3,600 floats as a tanh RNN of 60 units (two full blocks per gate block), then as
-    // the LSTM again: the packing follows H.
-    const r: Case = { kind: 'rnn_tanh', resetAfter: true, T: 3, B: 1, H: 60, I: 5, lengths: null, reverse: false, bias: true };
+    // The same 14,400 floats as a tanh RNN of 120 units (another plan), then as the LSTM again:
+    // the packing follows H.
+    const r: Case = { kind: 'rnn_tanh', resetAfter: true, T: 3, B: 1, H: 120, I: 5, lengths: null, reverse: false, bias: true };
     const b = { ...forwardArgs(r, 'float32', false), whh: a.whh };
-    assert.deepEqual(run(b), fresh(b), 'the array as a tanh RNN of 60 units');
-    assert.deepEqual(run(a), fresh(a), 'and as the LSTM of 30 again');
+    assert.deepEqual(run(b), fresh(b), 'the array as a tanh RNN of 120 units');
+    assert.deepEqual(run(a), fresh(a), 'and as the LSTM of 60 again');
     // Evicted with its copy and packed anew on the next use.
     const host = backend as unknown as { maxWeightSlots: number };
     const slots = host.maxWeightSlots;

@@ -69,7 +69,7 @@ const padTo8 = (n: number): number => Math.ceil(n / 8) * 8;
  */
 interface WeightSlot {
   buf: WeakRef<ArrayBufferLike>; off: number; bytes: number; ptr: number; used: number; fixed: number; gen: number;
-  pack: { ptr: number; bytes: number; H: number; gen: number } | null;
+  pack: { ptr: number; bytes: number; kind: number; H: number; gen: number } | null;
   missed: boolean;
   panels: { ptr: number; bytes: number; K: number; gen: number } | null;
   fresh: boolean;
@@ -381,17 +381,18 @@ export abstract class WasmHost implements Backend {
 
   /**
    * W_hh (G·H floats of `whh`) for a batch-1 sequence loop: its copy (weightPtr), and where that
-   * copy packed in blocks of rows lies (packed_whh_bytes; 0 when H has no full block), kept beside
+   * copy packed in blocks of rows and mixed groups lies (packed_whh_bytes), kept beside
    * the copy; `repack`: the copy was written since it was packed, and the loop packs it again —
    * `packed()` records that once the loop has run (a call redone on one thread after the worker
    * was lost, or one that failed, packs again). Same rules as weightPtr.
    */
   protected whhPacked(whh: Float32Array, kind: CellKind, H: number, defer = false): WhhForLoop {
     const code = KIND_CODE[kind], slot = this.weightSlot(whh, gateWidth(kind, H) * H, !defer);
-    if (slot.pack && slot.pack.H !== H) this.dropPack(slot);
+    // (The packing's plan depends on the cell's gate blocks and H: b1_plan in asm/kernels.ts.)
+    if (slot.pack && (slot.pack.H !== H || slot.pack.kind !== code)) this.dropPack(slot);
     if (!slot.pack) {
       const bytes = align64(this.k.packed_whh_bytes(code, H));
-      slot.pack = { ptr: bytes > 0 ? this.allocBlock(bytes) : 0, bytes, H, gen: -1 };
+      slot.pack = { ptr: bytes > 0 ? this.allocBlock(bytes) : 0, bytes, kind: code, H, gen: -1 };
       this.weightSlotBytes += bytes;
     }
     const pack = slot.pack;
