@@ -278,6 +278,8 @@ for (const s of setups) {
         seqCheck(s, s.forced, { cell, T: 1, B: 3, H: 17, lengths: makeLengths('partial', 3, 1, rnd), reverse, withRef: true }, rnd);
         seqCheck(s, s.forced, { cell, T: 12, B: 8, H: 40, lengths: makeLengths('with0', 8, 12, rnd), reverse, withRef: true }, rnd);
         seqCheck(s, s.forced, { cell, T: 4, B: 9, H: 100, lengths: makeLengths('partial', 9, 4, rnd), reverse, withRef: false }, rnd);
+        // Batch 1 with full blocks of W_hh's packing before and after the mixed chunks (b1_plan).
+        seqCheck(s, s.forced, { cell, T: 3, B: 1, H: 100, lengths: makeLengths('partial', 1, 3, rnd), reverse, withRef: true }, rnd);
       }
       assert.ok(s.forced.calls.threaded > before, 'the calls ran on two threads');
       assert.ok(s.forced.threaded, `the worker is alive (${s.forced.lostReason})`);
