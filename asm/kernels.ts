@@ -1526,7 +1526,8 @@ function fwd_step(
 
   // One recurrent product per step: gh = h_prev · W_hhᵀ (rows × G); GRU without resetAfter only
   // the r|z columns here, the n columns after the reset below.
-  if (B == 1) gemv_b1(kind, H, whhP, 0, b1_chunks(), 0, split ? 2 : gate_blocks(kind), hPrev, gh); else gemm_packed(m, split ? 2 * H : G, H, hPrev + R0H, H4, 4, P, pstride, gh + R0G, G, false);
+  if (B == 1) gemv_b1(kind, H, whhP, 0, b1_chunks(), 0, split ? 2 : gate_blocks(kind), hPrev, gh);
+  else gemm_packed(m, split ? 2 * H : G, H, hPrev + R0H, H4, 4, P, pstride, gh + R0G, G, false);
   fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, false);
   if (split) {
     // n columns: gh_n = (r⊙h_prev)·W_hnᵀ, the operand being this step's aux rows (zero for
