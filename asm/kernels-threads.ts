@@ -76,7 +76,8 @@ let claimedRun: i32 = 1;
  * Claims chunks of phase `p` (n chunks): thread 0 the lowest unclaimed, thread 1 the highest.
  * One chunk, or with `den` > 0 a run of max(1, (unclaimed + 1) / den) chunks (fewer claims per
  * phase: each is a round trip of a cache line between the cores); with `mid` >= 0 a thread's
- * run reaches `mid` while its side of it is unclaimed (thread 0 [lo, mid), thread 1 [mid, hi)).
+ * run reaches `mid` while its side of it has unclaimed chunks (thread 0 [lo, mid), thread 1
+ * [mid, hi), each cut to what is left: a late thread's partner may have taken some of them).
  * Returns the run's first chunk and sets claimedRun to its length; -1 when none is left. The
  * first thread to ask for a phase opens it (the caller has waited for the previous phase to
  * finish, so it is fully claimed).
@@ -93,8 +94,9 @@ function claim(sync: usize, tid: i32, p: i32, n: i32, den: i32 = 0, mid: i32 = -
     const lo = <i32>(w & 0xffff), hi = <i32>((w >> 16) & 0xffff);
     if (lo >= hi) return -1;
     let k = den > 0 ? max(1, (hi - lo + 1) / den) : 1;
-    if (tid == 0 && lo < mid) k = mid - lo;
-    else if (tid != 0 && mid >= 0 && hi > mid) k = hi - mid;
+    // Up to mid, but never past what is left: the partner may have taken chunks of this side.
+    if (tid == 0 && lo < mid) k = min(mid, hi) - lo;
+    else if (tid != 0 && mid >= 0 && hi > mid) k = hi - max(mid, lo);
     const nw = tid == 0 ? w + k : w - (<i64>k << 16);
     if (atomic.cmpxchg<i64>(sync, w, nw, SY_CLAIM) == w) {
       claimedRun = k;

@@ -520,6 +520,26 @@ function layerInPlaceCheck(be: Backend, rnd: () => number, what: string): void {
   }
 }
 
+// Threads that sleep almost at once (spin 1) often come late to a phase, after the partner has
+// taken its own half of a batch-1 step's chunks and then part of the other half: the late one's
+// first claim must take only what is left. A claim that took its whole half again would count
+// chunks twice, and the partner would pass the next barrier early (wrong results or a trap).
+for (const s of setups) {
+  test(`${s.variant} two threads that sleep at every wait: batch-1 steps (halves claimed first, then what is left) equal one thread bit for bit`, TIMEOUT, () => {
+    const be = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, spin: 1, timeoutMs: 20_000 });
+    try {
+      const rnd = prng(77);
+      const before = be.calls.threaded;
+      for (const cell of CELLS) for (const H of [100, 256]) {
+        seqCheck(s, be, { cell, T: 24, B: 1, H, lengths: null, reverse: H === 100, withRef: false }, rnd);
+      }
+      assert.ok(be.calls.threaded > before, 'ran on two threads');
+    } finally {
+      be.terminate();
+    }
+  });
+}
+
 for (const s of setups) {
   test(`${s.variant}: activation buffers are used in place, with the results of ordinary arrays (two threads, one, after the memory grew)`, TIMEOUT, () => {
     assert.equal(s.single.activationBuffer, undefined, 'unshared memory (its views would be detached as it grows): none');
