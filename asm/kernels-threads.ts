@@ -360,7 +360,6 @@ function gemm_run(
   return max(8, ((H + chunks - 1) / chunks + 7) & ~7);
 }
 
-
 /**
  * Scratch bytes of seq_forward_mt: with row groups seq_forward's; else W_hhᵀ packed per (unit
  * chunk, gate block), the per-step product gh (B×G), and one private packed-A buffer (B×H) per
@@ -401,7 +400,7 @@ export function seq_forward_mt_scratch_bytes(kind: i32, resetAfter: bool, B: i32
  */
 function fwd_chunks(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
-  xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
+  xg: usize, xids: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
   ch: usize, cc: usize, cgates: usize, caux: usize,
   c0: i32, c1: i32, U: i32, nFirst: i32, nOnly: bool, hIn: usize, gh: usize, Ap: usize, P: usize, blk: usize, whhP: usize,
 ): void {
@@ -469,7 +468,7 @@ export function seq_forward_mt(
     for (let gi = claim(sync, tid, phase, ng); gi >= 0; gi = claim(sync, tid, phase, ng)) {
       const r0 = gi * RG, r1 = min(B, r0 + RG);
       for (let s = 0; s < T; s++) {
-        fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, whh, bhn, out, ldOut4, outStep4,
+        fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
           ch, cc, cgates, caux, P, Pn, gh, whhP, r0, r1);
       }
       chunk_done(sync, tid);
@@ -538,7 +537,7 @@ export function seq_forward_mt(
           pack_a_all(B, H, hIn, H4, 4, Ap);
           packed = true;
         }
-        fwd_chunks(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, whh, bhn, out, ldOut4, outStep4,
+        fwd_chunks(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
           ch, cc, cgates, caux, c0, c0 + run, U, nFirst, nOnly, hIn, gh, Ap, scratch, blk, whhP);
         chunk_done(sync, tid, run);
       }

@@ -1498,7 +1498,7 @@ export function seq_forward(
     gh = P + align64(packed_bytes(H, G));
   }
   for (let s = 0; s < T; s++) {
-    fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, whh, bhn, out, ldOut4, outStep4,
+    fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
       ch, cc, cgates, caux, P, Pn, gh, whhP, 0, B);
   }
 }
@@ -1513,7 +1513,7 @@ export function seq_forward(
  */
 function fwd_step(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
-  xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
+  xg: usize, xids: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
   ch: usize, cc: usize, cgates: usize, caux: usize, P: usize, Pn: usize, gh: usize, whhP: usize, r0: i32, r1: i32,
 ): void {
   const G = gate_width(kind, H);
