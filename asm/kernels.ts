@@ -1228,13 +1228,15 @@ export function scatter_add_rows(src: usize, ids: usize, n: i32, w: i32, dst: us
 
 /**
  * Adam's update of elements [i0, i1) of the flat buffers p (parameters), g (gradients), m, v (and
- * vh with amsgrad; 0 without): optim/optimizers.ts' Adam.step loop, in float64 with its
- * operations in its order (f32 loads promoted, every sum and product rounded to f64 as JavaScript
- * does, results rounded to f32 on the store), so the two agree bit for bit. Two elements per
+ * vh with amsgrad; 0 without), the new m and v written to mo and vo (m and v themselves, or the
+ * other pair of the host's kept slots, so that a call redone on one thread reads what the first
+ * try read): optim/optimizers.ts' Adam.step loop, in float64 with its operations in its order
+ * (f32 loads promoted, every sum and product rounded to f64 as JavaScript does, results rounded
+ * to f32 on the store), so the two agree bit for bit. Two elements per
  * f64x2; the loop is bound by the divider (one division and one square root per element).
  * cf: eight f64 — beta1, 1 - beta1, beta2, 1 - beta2, alpha, epsilon, l2, shrink.
  */
-function adam_range(p: usize, g: usize, m: usize, v: usize, vh: usize, i0: i32, i1: i32, cf: usize): void {
+function adam_range(p: usize, g: usize, m: usize, v: usize, vh: usize, i0: i32, i1: i32, cf: usize, mo: usize, vo: usize): void {
   const b1 = load<f64>(cf), c1 = load<f64>(cf, 8), b2 = load<f64>(cf, 16), c2 = load<f64>(cf, 24);
   const alpha = load<f64>(cf, 32), e = load<f64>(cf, 40), l2 = load<f64>(cf, 48), shrink = load<f64>(cf, 56);
   const B1 = f64x2.splat(b1), C1 = f64x2.splat(c1), B2 = f64x2.splat(b2), C2 = f64x2.splat(c2);
@@ -1246,8 +1248,8 @@ function adam_range(p: usize, g: usize, m: usize, v: usize, vh: usize, i0: i32, 
     const gg = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(g + o)), f64x2.mul(L2, pp));
     const mi = f64x2.add(f64x2.mul(B1, f64x2.promote_low_f32x4(v128.load64_zero(m + o))), f64x2.mul(C1, gg));
     let vi = f64x2.add(f64x2.mul(B2, f64x2.promote_low_f32x4(v128.load64_zero(v + o))), f64x2.mul(f64x2.mul(C2, gg), gg));
-    v128.store64_lane(m + o, f32x4.demote_f64x2_zero(mi), 0);
-    v128.store64_lane(v + o, f32x4.demote_f64x2_zero(vi), 0);
+    v128.store64_lane(mo + o, f32x4.demote_f64x2_zero(mi), 0);
+    v128.store64_lane(vo + o, f32x4.demote_f64x2_zero(vi), 0);
     if (vh != 0) {
       vi = f64x2.max(f64x2.promote_low_f32x4(v128.load64_zero(vh + o)), vi);
       v128.store64_lane(vh + o, f32x4.demote_f64x2_zero(vi), 0);
@@ -1260,8 +1262,8 @@ function adam_range(p: usize, g: usize, m: usize, v: usize, vh: usize, i0: i32, 
     const gg = <f64>load<f32>(g + o) + l2 * pp;
     const mi = b1 * <f64>load<f32>(m + o) + c1 * gg;
     let vi = b2 * <f64>load<f32>(v + o) + c2 * gg * gg;
-    store<f32>(m + o, <f32>mi);
-    store<f32>(v + o, <f32>vi);
+    store<f32>(mo + o, <f32>mi);
+    store<f32>(vo + o, <f32>vi);
     if (vh != 0) {
       vi = max<f64>(<f64>load<f32>(vh + o), vi);
       store<f32>(vh + o, <f32>vi);
@@ -1271,8 +1273,8 @@ function adam_range(p: usize, g: usize, m: usize, v: usize, vh: usize, i0: i32, 
 }
 
 /** Adam's update of all n elements (see adam_range). */
-export function adam_update(p: usize, g: usize, m: usize, v: usize, vh: usize, n: i32, cf: usize): void {
-  adam_range(p, g, m, v, vh, 0, n, cf);
+export function adam_update(p: usize, g: usize, m: usize, v: usize, vh: usize, n: i32, cf: usize, mo: usize, vo: usize): void {
+  adam_range(p, g, m, v, vh, 0, n, cf, mo, vo);
 }
 
 // ------------------------------------------------------------------------------------------

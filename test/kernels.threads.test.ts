@@ -683,6 +683,66 @@ for (const s of setups) {
   });
 }
 
+// Adam keeps m and v in a wasm backend between steps (AdamUpdateArgs.keep): the optimiser's own
+// arrays go stale until getState, setState, another backend or the JavaScript loop brings them
+// back. Every step must still equal the JavaScript loop's bit for bit, across each hand-over.
+for (const s of setups) {
+  test(`${s.variant}: Adam's m and v kept in the backend between steps; getState, setState and a change of backend bring them back (bits of the JavaScript loop)`, TIMEOUT, () => {
+    const elementwise = ThreadedWasmBackend.createSync({ variant: s.variant, elementwiseMin: 0, timeoutMs: 20_000 });
+    const prev = getBackend();
+    try {
+      const rnd = prng(47), n = 70_001;
+      const p0 = randArray(n, rnd), grads = [0, 1, 2, 3, 4, 5, 6].map(() => randArray(n, rnd, 0.05));
+      const cfg = { learningRate: 0.01, weightDecay: 0.01 };
+      // The JavaScript loop's parameters and state after each step.
+      setBackend(referenceBackend);
+      const ref = getOptimizer('adam', cfg), pr = p0.slice(), refStates: { p: Float32Array; m: Float32Array; v: Float32Array }[] = [];
+      for (const g of grads) {
+        ref.step(pr, g);
+        const st = ref.getState().slots as Record<string, Float32Array>;
+        refStates.push({ p: pr.slice(), m: st.momentum!, v: st.velocity! });
+      }
+      for (const [label, be] of [['one thread', s.single], ['two threads', elementwise]] as const) {
+        const opt = getOptimizer('adam', cfg), p = p0.slice();
+        const own = () => (opt as unknown as { slots: Record<string, Float32Array> }).slots;
+        const check = (i: number, what: string) => {
+          const st = opt.getState().slots as Record<string, Float32Array>;
+          assertSame(p, refStates[i]!.p, `${label}: params after step ${i + 1} (${what})`, ['kept', 'JavaScript loop']);
+          assertSame(st.momentum!, refStates[i]!.m, `${label}: m after step ${i + 1} (${what})`, ['kept', 'JavaScript loop']);
+          assertSame(st.velocity!, refStates[i]!.v, `${label}: v after step ${i + 1} (${what})`, ['kept', 'JavaScript loop']);
+        };
+        setBackend(be);
+        opt.step(p, grads[0]!); opt.step(p, grads[1]!);
+        // Kept: the optimiser's arrays still hold step 1's m (made at the first step, not written since).
+        assert.notDeepEqual(own().momentum, refStates[1]!.m, `${label}: m kept in the backend, not written back each step`);
+        check(1, 'getState');
+        opt.step(p, grads[2]!);
+        check(2, 'kept again after getState');
+        // The JavaScript loop takes over (another backend), then the kernel again.
+        setBackend(referenceBackend);
+        opt.step(p, grads[3]!);
+        check(3, 'the reference backend after kept steps');
+        setBackend(be);
+        opt.step(p, grads[4]!);
+        check(4, 'kept again after the reference backend');
+        // setState: the state given, not the kept one (which a step with other gradients changed).
+        opt.step(p, grads[0]!);
+        opt.setState({ iterations: 5, slots: { momentum: refStates[4]!.m, velocity: refStates[4]!.v } });
+        p.set(refStates[4]!.p);
+        opt.step(p, grads[5]!); opt.step(p, grads[6]!);
+        check(6, 'after setState');
+      }
+      // An array the backend keeps nothing for: adamSync leaves it alone.
+      const a = new Float32Array([1, 2]), b = new Float32Array([3, 4]);
+      s.single.adamSync!(a, b, true);
+      assert.deepEqual([...a, ...b], [1, 2, 3, 4]);
+    } finally {
+      setBackend(prev);
+      elementwise.terminate();
+    }
+  });
+}
+
 for (const s of setups) {
   test(`${s.variant}: softmax rows on two threads (blocks of rows) equal one thread bit for bit, log-sum-exp included`, TIMEOUT, () => {
     const elementwise = ThreadedWasmBackend.createSync({ variant: s.variant, elementwiseMin: 0, timeoutMs: 20_000 });

@@ -295,6 +295,12 @@ export interface Backend {
    * loop in optim/optimizers.ts (Adam.step) bit for bit.
    */
   adamUpdate?(a: AdamUpdateArgs): void;
+  /**
+   * Optional, with adamUpdate's `keep`: writes the backend's kept m and v (the latest) into the
+   * arrays m and v, and with `drop` forgets them (the next update with `keep` reads the arrays
+   * again). A no-op for arrays the backend keeps nothing for.
+   */
+  adamSync?(m: Float32Array, v: Float32Array, drop: boolean): void;
 }
 
 /**
@@ -314,6 +320,13 @@ export interface AdamUpdateArgs {
   epsilon: number;
   l2: number;
   shrink: number;
+  /**
+   * Keep m and v in the backend between steps (a backend with adamSync; not with vh): the update
+   * reads the backend's own copies of these arrays (made from them at the first such call) and
+   * leaves the arrays as they were, stale, until adamSync. The caller passes the same two arrays
+   * every time and reads or writes them only after adamSync.
+   */
+  keep?: boolean;
 }
 
 export function allocCache<A extends F>(

@@ -53,7 +53,7 @@
 // on two threads from 2^16 values), with the same double arithmetic in the same order, so the
 // results are the loop's below bit for bit.
 import { getBackend } from '../kernels/index.js';
-import type { F } from '../kernels/types.js';
+import type { Backend, F } from '../kernels/types.js';
 
 export type EpsilonMode = 'keras' | 'torch';
 export type OptimizerConfig = Record<string, number | boolean | string>;
@@ -172,7 +172,11 @@ abstract class BaseOptimizer implements Optimizer {
     }
   }
 
+  /** Brings slot buffers a backend keeps up to date (Adam's, see AdamUpdateArgs.keep); `drop`: and stops keeping them. */
+  protected syncSlots(_drop: boolean): void {}
+
   getState(): { iterations: number; slots: Record<string, Float32Array | Float64Array> } {
+    this.syncSlots(false);
     const slots: Record<string, F> = {};
     for (const [k, v] of Object.entries(this.slots)) slots[k] = v.slice();
     return { iterations: this.iterations, slots };
@@ -213,6 +217,7 @@ abstract class BaseOptimizer implements Optimizer {
       }
     }
     // Empty slots = "not built yet": they are allocated (freshly initialised) at the next step.
+    this.syncSlots(true);
     this.slots = slots;
     this.iterations = s.iterations;
   }
@@ -325,6 +330,16 @@ export class Adam extends BaseOptimizer {
     return this.amsgrad ? ['momentum', 'velocity', 'velocityHat'] : ['momentum', 'velocity'];
   }
 
+  /** The backend that keeps this optimiser's m and v (AdamUpdateArgs.keep), if any. */
+  private keptIn: Backend | null = null;
+
+  protected override syncSlots(drop: boolean): void {
+    const be = this.keptIn;
+    if (be === null) return;
+    be.adamSync!(this.slots.momentum as Float32Array, this.slots.velocity as Float32Array, drop);
+    if (drop) this.keptIn = null;
+  }
+
   getConfig(): OptimizerConfig {
     return {
       learningRate: this.learningRate, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon,
@@ -344,9 +359,16 @@ export class Adam extends BaseOptimizer {
     const shrink = this.decoupled ? 1 - lr * this.weightDecay : 1;
     const m = this.slots.momentum!, v = this.slots.velocity!;
     const be = getBackend(), vh = this.amsgrad ? this.slots.velocityHat! : null;
-    if (be.adamUpdate && params instanceof Float32Array && grads instanceof Float32Array && m instanceof Float32Array &&
-      v instanceof Float32Array && (vh === null || vh instanceof Float32Array)) {
-      be.adamUpdate({ params, grads, m, v, vh, beta1: b1, beta2: b2, alpha, epsilon: e, l2, shrink });
+    const fused = be.adamUpdate && params instanceof Float32Array && grads instanceof Float32Array && m instanceof Float32Array &&
+      v instanceof Float32Array && (vh === null || vh instanceof Float32Array);
+    // m and v stay in the backend between steps where it can keep them (no copies in and out
+    // of its memory each step); they come back to the arrays for getState and setState, or when
+    // another backend or the loop below takes over.
+    const keep = fused && vh === null && be.adamSync !== undefined;
+    if (this.keptIn !== null && (this.keptIn !== be || !keep)) this.syncSlots(true);
+    if (fused) {
+      be.adamUpdate!({ params, grads, m: m as Float32Array, v: v as Float32Array, vh: vh as Float32Array | null, beta1: b1, beta2: b2, alpha, epsilon: e, l2, shrink, keep });
+      if (keep) this.keptIn = be;
     } else if (vh) {
       for (let i = 0; i < n; i++) {
         const p = params[i]!;

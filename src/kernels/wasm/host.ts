@@ -47,7 +47,7 @@ export interface CoreExports {
   scatter_add_rows(src: number, ids: number, n: number, w: number, dst: number, rows: number): void;
   softmax_rows(x: number, y: number, rows: number, k: number, sums: number): void;
   reorder_rows(src: number, dst: number, T: number, B: number, w: number, toBatchFirst: number): void;
-  adam_update(p: number, g: number, m: number, v: number, vh: number, n: number, cf: number): void;
+  adam_update(p: number, g: number, m: number, v: number, vh: number, n: number, cf: number, mo: number, vo: number): void;
 }
 
 export const KIND_CODE: Record<CellKind, number> = { lstm: 0, gru: 1, rnn_tanh: 2, rnn_relu: 3 };
@@ -73,6 +73,16 @@ interface WeightSlot {
   missed: boolean;
   panels: { ptr: number; bytes: number; K: number; gen: number } | null;
   fresh: boolean;
+}
+
+/**
+ * Adam's m and v kept in wasm memory between steps (AdamUpdateArgs.keep) for the arrays `m`, `v`:
+ * two pairs in one block of `bytes` at `ptr`, the update reading pair `cur` and writing the other;
+ * `stale`: the arrays do not hold the latest values (adamSync writes them).
+ */
+interface AdamSlot {
+  m: WeakRef<Float32Array>; v: WeakRef<Float32Array>; n: number; ptr: number; bytes: number; cur: number; stale: boolean;
+  at(k: number): number;
 }
 
 /**
@@ -774,22 +784,73 @@ export abstract class WasmHost implements Backend {
       if (x !== null && x.length !== n) throw new RangeError(`${this.label}: adam ${what} has ${x.length} values, params ${n}`);
     }
     if (n === 0) return;
+    const keep = a.keep === true && vh === null;
+    // Without keep the arrays are the state: kept copies of them go back first, and are dropped.
+    if (!keep) this.adamSync(m, v, true);
     this.session(this.elementwiseParallel(n), (mt) => {
+      const slot = keep ? this.adamSlot(m, v, n) : null; // (before reset: it may allocate a block)
       this.reset();
-      const pP = this.alloc(n * 4), pG = this.alloc(n * 4), pM = this.alloc(n * 4), pV = this.alloc(n * 4);
+      const pP = this.alloc(n * 4), pG = this.alloc(n * 4);
+      const pM = slot ? slot.at(0) : this.alloc(n * 4), pV = slot ? slot.at(1) : this.alloc(n * 4);
       const pVh = vh ? this.alloc(n * 4) : 0, pCf = this.alloc(64);
       const { f32 } = this.commit();
-      f32.set(p, pP >> 2); f32.set(g, pG >> 2); f32.set(m, pM >> 2); f32.set(v, pV >> 2);
+      f32.set(p, pP >> 2); f32.set(g, pG >> 2);
+      if (!slot) { f32.set(m, pM >> 2); f32.set(v, pV >> 2); }
       if (vh) f32.set(vh, pVh >> 2);
       new Float64Array(f32.buffer, pCf, 8).set([a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.alpha, a.epsilon, a.l2, a.shrink]);
-      this.runAdam(mt, [pP, pG, pM, pV, pVh, n, pCf]);
-      // The buffers are written only now: a call rerun on one thread (lost worker) starts over
-      // from the same values.
+      // Kept slots: read from one pair, written to the other.
+      this.runAdam(mt, [pP, pG, pM, pV, pVh, n, pCf, slot ? slot.at(2) : pM, slot ? slot.at(3) : pV]);
+      // The buffers are written (and the kept pairs swapped) only now: a call rerun on one thread
+      // (lost worker) starts over from the same values.
       p.set(f32.subarray(pP >> 2, (pP >> 2) + n));
-      m.set(f32.subarray(pM >> 2, (pM >> 2) + n));
-      v.set(f32.subarray(pV >> 2, (pV >> 2) + n));
+      if (slot) {
+        slot.cur ^= 1;
+        slot.stale = true;
+      } else {
+        m.set(f32.subarray(pM >> 2, (pM >> 2) + n));
+        v.set(f32.subarray(pV >> 2, (pV >> 2) + n));
+      }
       if (vh) vh.set(f32.subarray(pVh >> 2, (pVh >> 2) + n));
     });
+  }
+
+  /** Adam's m and v kept between steps (AdamUpdateArgs.keep), found by the arrays they stand for. */
+  private adamSlots: AdamSlot[] = [];
+
+  /** The kept slot of (m, v): found, or made with copies of the arrays. Drops slots of collected arrays. */
+  private adamSlot(m: Float32Array, v: Float32Array, n: number): AdamSlot {
+    let found: AdamSlot | undefined;
+    for (let i = 0; i < this.adamSlots.length; i++) {
+      const s = this.adamSlots[i]!, sm = s.m.deref(), sv = s.v.deref();
+      if (sm === undefined || sv === undefined) { this.releaseBlock(s.ptr, s.bytes); this.adamSlots.splice(i--, 1); continue; }
+      if (sm === m && sv === v && s.n === n) found = s;
+    }
+    if (found) return found;
+    const nb = align64(n * 4), ptr = this.allocBlock(4 * nb);
+    const slot: AdamSlot = {
+      m: new WeakRef(m), v: new WeakRef(v), n, ptr, bytes: 4 * nb, cur: 0, stale: false,
+      // Pointer of m (0), v (1) of the current pair, m (2), v (3) of the other.
+      at(k: number): number { return this.ptr + ((this.cur * 2 + k) % 4) * nb; },
+    };
+    new Float32Array(this.memory.buffer, slot.at(0), n).set(m);
+    new Float32Array(this.memory.buffer, slot.at(1), n).set(v);
+    this.adamSlots.push(slot);
+    return slot;
+  }
+
+  adamSync(m: Float32Array, v: Float32Array, drop: boolean): void {
+    const i = this.adamSlots.findIndex((s) => s.m.deref() === m && s.v.deref() === v);
+    if (i < 0) return;
+    const s = this.adamSlots[i]!;
+    if (s.stale) {
+      m.set(new Float32Array(this.memory.buffer, s.at(0), s.n));
+      v.set(new Float32Array(this.memory.buffer, s.at(1), s.n));
+      s.stale = false;
+    }
+    if (drop) {
+      this.adamSlots.splice(i, 1);
+      this.releaseBlock(s.ptr, s.bytes);
+    }
   }
 
   // ---- batch-first rows ----
@@ -1103,7 +1164,7 @@ export abstract class WasmHost implements Backend {
   }
 
   protected runAdam(_mt: boolean, args: number[]): void {
-    this.k.adam_update(...(args as [number, number, number, number, number, number, number]));
+    this.k.adam_update(...(args as [number, number, number, number, number, number, number, number, number]));
   }
 
   protected runSoftmax(_mt: boolean, args: number[]): void {
