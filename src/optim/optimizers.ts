@@ -51,7 +51,8 @@
 // All arithmetic is done in JS doubles and stored back into the buffers' element type. Adam over
 // float32 buffers runs in the float32 backend when it has the kernel (adamUpdate: WebAssembly,
 // on two threads from 2^16 values), with the same double arithmetic in the same order, so the
-// results are the loop's below bit for bit.
+// results are the loop's below bit for bit. There its m and v stay in the backend's memory between
+// steps (adamSync brings them back for getState, setState, another backend or the loop).
 import { getBackend } from '../kernels/index.js';
 import type { Backend, F } from '../kernels/types.js';
 
