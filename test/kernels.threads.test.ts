@@ -732,6 +732,27 @@ for (const s of setups) {
         opt.step(p, grads[5]!); opt.step(p, grads[6]!);
         check(6, 'after setState');
       }
+      // More optimisers than the backend keeps (two here): the least recently used go back to
+      // their arrays, and are read from them again at their next step.
+      for (const [label, be] of [['one thread', s.single], ['two threads', elementwise]] as const) {
+        const host = be as unknown as { maxAdamSlots: number; adamSlots: unknown[] };
+        const limit = host.maxAdamSlots;
+        try {
+          host.maxAdamSlots = 2;
+          setBackend(be);
+          const opts = [0, 1, 2].map(() => getOptimizer('adam', cfg)), ps = opts.map(() => p0.slice());
+          for (let k = 0; k < 3; k++) for (let j = 0; j < 3; j++) opts[j]!.step(ps[j]!, grads[k]!);
+          assert.ok(host.adamSlots.length <= 2, `${label}: at most two kept`);
+          for (let j = 0; j < 3; j++) {
+            const st = opts[j]!.getState().slots as Record<string, Float32Array>;
+            assertSame(ps[j]!, refStates[2]!.p, `${label}: optimiser ${j} params after 3 steps, evicted in turn`, ['kept', 'JavaScript loop']);
+            assertSame(st.momentum!, refStates[2]!.m, `${label}: optimiser ${j} m`, ['kept', 'JavaScript loop']);
+            assertSame(st.velocity!, refStates[2]!.v, `${label}: optimiser ${j} v`, ['kept', 'JavaScript loop']);
+          }
+        } finally {
+          host.maxAdamSlots = limit;
+        }
+      }
       // An array the backend keeps nothing for: adamSync leaves it alone.
       const a = new Float32Array([1, 2]), b = new Float32Array([3, 4]);
       s.single.adamSync!(a, b, true);

@@ -82,6 +82,8 @@ interface WeightSlot {
  */
 interface AdamSlot {
   m: WeakRef<Float32Array>; v: WeakRef<Float32Array>; n: number; ptr: number; bytes: number; cur: number; stale: boolean;
+  /** When it was last used (adamUses), for eviction. */
+  used: number;
   at(k: number): number;
 }
 
@@ -816,19 +818,38 @@ export abstract class WasmHost implements Backend {
 
   /** Adam's m and v kept between steps (AdamUpdateArgs.keep), found by the arrays they stand for. */
   private adamSlots: AdamSlot[] = [];
+  /**
+   * At most this many optimisers' m and v kept, in at most this many bytes (four arrays each): the
+   * least recently used go back to their arrays (a sweep of models need not pile them up before
+   * the garbage collector takes the old arrays). Internal; tests lower them.
+   */
+  maxAdamSlots = 8;
+  private adamUses = 0;
+  maxAdamBytes = 512 * 2 ** 20;
 
-  /** The kept slot of (m, v): found, or made with copies of the arrays. Drops slots of collected arrays. */
+  /**
+   * The kept slot of (m, v): found, or made with copies of the arrays (after dropping slots of
+   * collected arrays, and the least recently used beyond the limits, written back first).
+   */
   private adamSlot(m: Float32Array, v: Float32Array, n: number): AdamSlot {
-    let found: AdamSlot | undefined;
+    let found: AdamSlot | undefined, kept = 0;
     for (let i = 0; i < this.adamSlots.length; i++) {
       const s = this.adamSlots[i]!, sm = s.m.deref(), sv = s.v.deref();
       if (sm === undefined || sv === undefined) { this.releaseBlock(s.ptr, s.bytes); this.adamSlots.splice(i--, 1); continue; }
       if (sm === m && sv === v && s.n === n) found = s;
+      kept += s.bytes;
     }
-    if (found) return found;
-    const nb = align64(n * 4), ptr = this.allocBlock(4 * nb);
+    const use = ++this.adamUses;
+    if (found) { found.used = use; return found; }
+    const nb = align64(n * 4);
+    while (this.adamSlots.length > 0 && (this.adamSlots.length >= this.maxAdamSlots || kept + 4 * nb > this.maxAdamBytes)) {
+      const lru = this.adamSlots.reduce((a, b) => (b.used < a.used ? b : a));
+      kept -= lru.bytes;
+      this.adamSync(lru.m.deref()!, lru.v.deref()!, true);
+    }
+    const ptr = this.allocBlock(4 * nb);
     const slot: AdamSlot = {
-      m: new WeakRef(m), v: new WeakRef(v), n, ptr, bytes: 4 * nb, cur: 0, stale: false,
+      m: new WeakRef(m), v: new WeakRef(v), n, ptr, bytes: 4 * nb, cur: 0, stale: false, used: use,
       // Pointer of m (0), v (1) of the current pair, m (2), v (3) of the other.
       at(k: number): number { return this.ptr + ((this.cur * 2 + k) % 4) * nb; },
     };
