@@ -926,6 +926,9 @@ let b1Qa: i32 = 0;
 let b1R0: i32 = 0;
 let b1Cut: i32 = 0;
 let b1R1: i32 = 0;
+/** Groups of 7 vectors (= passes) of M0 and of M1. */
+let b1G0: i32 = 0;
+let b1G1: i32 = 0;
 
 /** Gate sets of the mixed groups: LSTM one of four blocks, RNN one of one, GRU r|z and n. */
 // @ts-ignore: decorator
@@ -973,6 +976,7 @@ function b1_plan(kind: i32, H: i32): void {
     if (u == Ru) break;
   }
   b1Cut = b1R0 + best;
+  b1G0 = b1_groups(kind, b1Cut - b1R0); b1G1 = b1_groups(kind, b1R1 - b1Cut);
   b1Kind = kind; b1H = H;
 }
 
@@ -994,7 +998,7 @@ function b1_start(c: i32): i32 {
 
 /** Where mixed chunk m (0 or 1) of the plan starts in the packing (after every full block). */
 function b1_mixed_at(kind: i32, H: i32, P: usize, m: i32): usize {
-  const before = gate_blocks(kind) * b1Nf + (m == 1 ? b1_groups(kind, b1Cut - b1R0) : 0);
+  const before = gate_blocks(kind) * b1Nf + (m == 1 ? b1G0 : 0);
   return P + <usize>before * b1_blk(H);
 }
 
@@ -1002,7 +1006,7 @@ function b1_mixed_at(kind: i32, H: i32, P: usize, m: i32): usize {
 export function packed_whh_bytes(kind: i32, H: i32): usize {
   if (H <= 0) return 0;
   b1_plan(kind, H);
-  const n = gate_blocks(kind) * b1Nf + b1_groups(kind, b1Cut - b1R0) + b1_groups(kind, b1R1 - b1Cut);
+  const n = gate_blocks(kind) * b1Nf + b1G0 + b1G1;
   return <usize>n * b1_blk(H);
 }
 
