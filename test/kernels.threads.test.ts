@@ -995,6 +995,25 @@ if (setups.length > 0 && !process.env.RNNKIT_BACKEND && !process.env.RNNKIT_THRE
     assert.match(one.out, /^1 wasm-(relaxed-)?simd$/m);
   });
 
+  test('the default (2+ cores): a two-thread backend that fails to start is reported, and the kernels run on one thread', TIMEOUT, () => {
+    if (availableParallelism() < 2) return assert.equal(getThreads(), 1);
+    // The two-thread module's instance (the only one importing a shared memory) fails as a broken
+    // build would (a link error): one thread, with a warning, where a missing capability is silent.
+    const r = child(`
+      const Instance = WebAssembly.Instance;
+      WebAssembly.Instance = function (m, imports) {
+        if (imports?.env?.memory?.buffer instanceof SharedArrayBuffer) throw new WebAssembly.LinkError('simulated');
+        return new Instance(m, imports);
+      };
+      const k = await import(${JSON.stringify(kernelsUrl)});
+      const a = new Float32Array(256 * 256).fill(0.5), c = new Float32Array(256 * 256);
+      k.getBackend().gemm(false, false, 256, 256, 256, a, 256, a, 256, c, 256, false);
+      console.log(k.getThreads(), k.getBackend().name, c[0]);`);
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /^1 wasm-(relaxed-)?simd 64$/m);
+    assert.match(r.out, /RnnkitWarning: rnnkit: cannot start the two-thread wasm-(relaxed-)?simd backend \(simulated\); the kernels run on one thread/);
+  });
+
   test('setThreads(2) then setThreads(1): the process exits cleanly', TIMEOUT, () => {
     const r = child(`
       import * as rnn from ${JSON.stringify(kernelsUrl)};

@@ -13,7 +13,7 @@
 import { referenceBackend } from './reference.js';
 import type { Backend, F } from './types.js';
 import { loadWasmBackend, loadWasmBackendAsync, unavailableReason, wasmBackend, wasmVariants, type WasmVariant } from './wasm/backend.js';
-import { ThreadedWasmBackend, type ThreadedOptions } from './wasm/threaded.js';
+import { ThreadedWasmBackend, threadedUnavailableReason, warn, type ThreadedOptions } from './wasm/threaded.js';
 
 export type { Backend, CellKind, F, SeqBackwardArgs, SeqCache, SeqForwardArgs, SeqShape } from './types.js';
 export { allocCache, gateWidth } from './types.js';
@@ -161,12 +161,17 @@ function nodeCores(): number {
     if (env === '2') setThreads(2);
   } else if (nodeCores() >= 2 && (wasmVariants as readonly string[]).includes(float32Backend.name)) {
     // The default: two threads, the worker started lazily (importing rnnkit never waits for it).
-    try {
-      const threaded = ThreadedWasmBackend.createLazy({ variant: float32Backend.name as WasmVariant });
-      singleThreadBackend = float32Backend;
-      float32Backend = threaded;
-    } catch {
-      // No shared memory or worker threads here: stay on one thread.
+    // Without shared memory or worker threads, one thread, silently; any other failure is a fault
+    // that would halve the speed unseen, so it is reported (and the kernels stay on one thread).
+    const variant = float32Backend.name as WasmVariant;
+    if (threadedUnavailableReason(variant) === null) {
+      try {
+        const threaded = ThreadedWasmBackend.createLazy({ variant });
+        singleThreadBackend = float32Backend;
+        float32Backend = threaded;
+      } catch (e) {
+        warn(`rnnkit: cannot start the two-thread ${variant} backend (${(e as Error).message}); the kernels run on one thread`);
+      }
     }
   }
 }

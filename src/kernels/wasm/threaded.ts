@@ -139,7 +139,8 @@ function canBlock(): boolean {
   }
 }
 
-function warn(message: string): void {
+/** A warning through process.emitWarning (RnnkitWarning) where there is one, else console.warn. */
+export function warn(message: string): void {
   if (proc && typeof proc.emitWarning === 'function') proc.emitWarning(message, 'RnnkitWarning');
   else console.warn(message);
 }
