@@ -14,6 +14,8 @@ export { ThreadedWasmBackend, type ThreadedOptions } from './kernels/index.js';
 export { layers, type BidirectionalOptions } from './layers/factories.js';
 export { Embedding, Dense, Dropout, Activation } from './layers/core.js';
 export { RecurrentLayer, type RecurrentLayerOptions, type MergeMode } from './layers/rnn-layers.js';
+export { Attention, AttentionPooling, type AttentionOptions, type AttentionPoolingOptions, type AttentionWeights } from './layers/attention.js';
+export { attentionForward, attentionBackward, type AttentionArgs, type AttentionGrads, type AttentionSaved, type AttentionScore } from './kernels/attention-ops.js';
 export type { Layer, Act, Shape } from './layers/layer.js';
 export { Model, Sequential, NonFiniteLossError, type SequentialOptions, type CompileArgs, type FitArgs, type History, type Callback, type Logs, type ModelInput } from './models/sequential.js';
 export { GraphModel, type GraphModelOptions } from './models/functional.js';

@@ -1,5 +1,6 @@
 // Rebuild a layer from its getConfig() object (used by model loading). A plain switch over the
 // known classes: no registries, and nothing in a file can name code to run.
+import { Attention, AttentionPooling } from './attention.js';
 import { Activation, Dense, Dropout, Embedding } from './core.js';
 import type { Layer } from './layer.js';
 import { Add, Concatenate } from './symbolic.js';
@@ -17,6 +18,8 @@ export function layerFromConfig(cfg: unknown, where: string): Layer {
     case 'Activation': return new Activation(opts as never);
     case 'Concatenate': return new Concatenate(opts as never);
     case 'Add': return new Add(opts as never);
+    case 'Attention': return new Attention(opts as never);
+    case 'AttentionPooling': return new AttentionPooling(opts as never);
     case 'SimpleRNN': case 'LSTM': case 'GRU':
       return new RecurrentLayer(className as CellClass, opts as unknown as RecurrentLayerOptions);
     case 'Bidirectional': {
@@ -27,6 +30,6 @@ export function layerFromConfig(cfg: unknown, where: string): Layer {
       return layer;
     }
     default:
-      throw new Error(`${where}: unknown layer type ${JSON.stringify(className)}; known: Embedding, Dense, Dropout, Activation, Concatenate, Add, SimpleRNN, LSTM, GRU, Bidirectional`);
+      throw new Error(`${where}: unknown layer type ${JSON.stringify(className)}; known: Embedding, Dense, Dropout, Activation, Concatenate, Add, Attention, AttentionPooling, SimpleRNN, LSTM, GRU, Bidirectional`);
   }
 }

@@ -13,6 +13,8 @@ export interface MultiLayer extends Layer {
   backwardMulti(dys: (Float32Array | null)[], wanted?: readonly boolean[]): (Float32Array | null)[];
   computeOutputShapes(inputShapes: Shape[]): Shape[];
   readonly numOutputs: number;
+  /** Builds from every input's shape (else build() gets the first input's). */
+  buildMulti?(inputShapes: Shape[]): void;
 }
 
 export function isMultiLayer(l: Layer): l is MultiLayer {
@@ -56,7 +58,10 @@ export function applyLayer(layer: Layer, inputs: SymbolicTensor | SymbolicTensor
     configError(layer.name, 'apply() takes symbolic tensors from rnn.input() or another layer\'s apply()');
   }
   if (!isMultiLayer(layer) && ins.length !== 1) configError(layer.name, `takes one input, got ${ins.length}`);
-  if (!layer.built) layer.build(ins[0]!.shape);
+  if (!layer.built) {
+    if (isMultiLayer(layer) && layer.buildMulti) layer.buildMulti(ins.map((t) => t.shape));
+    else layer.build(ins[0]!.shape);
+  }
   const shapes = isMultiLayer(layer) ? layer.computeOutputShapes(ins.map((t) => t.shape)) : [layer.computeOutputShape(ins[0]!.shape)];
   const node: GraphNode = { layer, inputs: ins, outputs: [] };
   node.outputs = shapes.map((s, i) => new SymbolicTensor(s, node, i, shapes.length > 1 ? `${layer.name}:${i}` : layer.name));

@@ -1,0 +1,226 @@
+// Attention over sequences on plain arrays: the arithmetic behind layers/attention.ts, in float32
+// or in float64 (on the reference backend, for the tests' finite-difference checks). Products of
+// whole sequences go through the backend's gemm (per batch row for the scores and the weighted
+// sums; over all rows at once for the additive score's projections); the softmax over the keys
+// and the additive score's tanh are loops here, in double arithmetic.
+//
+// Shapes are batch-first and row-major: queries q [B, Tq, Dq], keys k [B, Tv, Dk], values
+// v [B, Tv, Dv]; weights a [B, Tq, Tv], each query step's softmax over the keys it may see;
+// output y [B, Tq, Dv], y_i = Σ_j a_ij v_j. Scores:
+//   dot        s_ij = q_i · k_j                            Luong et al. 2015 (Dq = Dk)
+//   scaledDot  s_ij = q_i · k_j / √Dk                      Vaswani et al. 2017
+//   additive   s_ij = wᵀ tanh(q_i W_q + k_j W_k + b)       Bahdanau et al. 2015 (W_q [Dq, A],
+//                                                           W_k [Dk, A], b [A], w [A])
+// A key j with keyMask[b, j] = 0 (padding) or, when causal, j > i gets weight exactly 0; a query
+// step that may see no key gets all-zero weights and a zero output. Without queries (q = null,
+// additive only, Tq = 1) the score is wᵀ tanh(k_j W_k + b): attention pooling, one weight per
+// step of the sequence (Raffel & Ellis 2015; Yang et al. 2016's word attention).
+import type { Backend, F } from './types.js';
+
+export type AttentionScore = 'dot' | 'scaledDot' | 'additive';
+export const ATTENTION_SCORES: readonly AttentionScore[] = ['dot', 'scaledDot', 'additive'];
+
+export interface AttentionArgs {
+  score: AttentionScore;
+  B: number;
+  Tq: number;
+  Tv: number;
+  Dq: number;
+  Dk: number;
+  Dv: number;
+  /** Queries; null: pooling (additive, Tq = 1). */
+  q: F | null;
+  k: F;
+  v: F;
+  /** [B, Tv], 1 = a real step; null when nothing is padded. */
+  keyMask: Uint8Array | null;
+  /** Query step i sees keys j <= i only. */
+  causal: boolean;
+  /** The additive score's parameters (A = b.length): W_q (null without queries), W_k, b, w. */
+  wq?: F | null;
+  wk?: F;
+  b?: F;
+  w?: F;
+}
+
+/** What the forward keeps for the backward. */
+export interface AttentionSaved {
+  /** Weights [B, Tq, Tv]. */
+  a: F;
+  /** Additive: q·W_q + b [B·Tq, A] (b alone, [B, A], without queries) and k·W_k [B·Tv, A]. */
+  pq: F | null;
+  pk: F | null;
+}
+
+/** Gradients: inputs' written (null: not wanted), parameters' added to. */
+export interface AttentionGrads {
+  dq: F | null;
+  dk: F | null;
+  dv: F | null;
+  dwq?: F | null;
+  dwk?: F;
+  db?: F;
+  dw?: F;
+}
+
+const like = (x: F, n: number): F => (x instanceof Float64Array ? new Float64Array(n) : new Float32Array(n));
+
+/** Whether query step i of batch row b may see key j. */
+function sees(a: AttentionArgs, b: number, i: number, j: number): boolean {
+  return (a.keyMask === null || a.keyMask[b * a.Tv + j] !== 0) && (!a.causal || j <= i);
+}
+
+/** Scores s [B, Tq, Tv] (pre-softmax) of a forward; additive: also its projections. */
+function scores(be: Backend, a: AttentionArgs, s: F): { pq: F | null; pk: F | null } {
+  const { B, Tq, Tv, Dk, k } = a;
+  if (a.score !== 'additive') {
+    const q = a.q!;
+    for (let b = 0; b < B; b++) {
+      be.gemm(false, true, Tq, Tv, Dk, q.subarray(b * Tq * Dk), Dk, k.subarray(b * Tv * Dk), Dk, s.subarray(b * Tq * Tv), Tv, false);
+    }
+    if (a.score === 'scaledDot') {
+      const c = 1 / Math.sqrt(Dk);
+      for (let i = 0; i < s.length; i++) s[i]! *= c;
+    }
+    return { pq: null, pk: null };
+  }
+  const A = a.b!.length, bias = a.b!, w = a.w!;
+  const pk = like(k, B * Tv * A);
+  be.gemm(false, false, B * Tv, A, Dk, k, Dk, a.wk!, A, pk, A, false);
+  const pq = like(k, B * Tq * A);
+  if (a.q !== null) be.gemm(false, false, B * Tq, A, a.Dq, a.q, a.Dq, a.wq!, A, pq, A, false);
+  for (let r = 0; r < B * Tq; r++) for (let c = 0; c < A; c++) pq[r * A + c]! += bias[c]!;
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < Tq; i++) {
+      const qo = (b * Tq + i) * A, so = (b * Tq + i) * Tv;
+      for (let j = 0; j < Tv; j++) {
+        if (!sees(a, b, i, j)) { s[so + j] = 0; continue; }
+        const ko = (b * Tv + j) * A;
+        let acc = 0;
+        for (let c = 0; c < A; c++) acc += w[c]! * Math.tanh(pq[qo + c]! + pk[ko + c]!);
+        s[so + j] = acc;
+      }
+    }
+  }
+  return { pq, pk };
+}
+
+/** Each query step's softmax over the keys it sees, in place (all zeros when it sees none). */
+function maskedSoftmax(a: AttentionArgs, s: F): void {
+  const { B, Tq, Tv } = a;
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < Tq; i++) {
+      const o = (b * Tq + i) * Tv;
+      let max = -Infinity;
+      for (let j = 0; j < Tv; j++) if (sees(a, b, i, j) && s[o + j]! > max) max = s[o + j]!;
+      if (max === -Infinity) { s.fill(0, o, o + Tv); continue; }
+      let sum = 0;
+      for (let j = 0; j < Tv; j++) {
+        const e = sees(a, b, i, j) ? Math.exp(s[o + j]! - max) : 0;
+        s[o + j] = e;
+        sum += s[o + j]!;
+      }
+      for (let j = 0; j < Tv; j++) s[o + j]! /= sum;
+    }
+  }
+}
+
+/** Checks the arrays' lengths against the shapes (a wrong one is the caller's bug, named here). */
+function checkArgs(a: AttentionArgs): void {
+  const { B, Tq, Tv, Dq, Dk, Dv } = a;
+  const need = (x: F | null | undefined, n: number, what: string): void => {
+    if (!x || x.length !== n) throw new RangeError(`attention: ${what} has ${x?.length ?? 'no'} values, expected ${n}`);
+  };
+  if (a.q === null) {
+    if (a.score !== 'additive' || Tq !== 1) throw new RangeError('attention: without queries only the additive score, with Tq = 1');
+  } else need(a.q, B * Tq * Dq, 'q');
+  need(a.k, B * Tv * Dk, 'k');
+  need(a.v, B * Tv * Dv, 'v');
+  if (a.keyMask !== null && a.keyMask.length !== B * Tv) throw new RangeError(`attention: keyMask has ${a.keyMask.length} values, expected ${B * Tv}`);
+  if (a.score === 'additive') {
+    const A = a.b?.length ?? 0;
+    need(a.w, A, 'w');
+    need(a.wk, Dk * A, 'W_k');
+    if (a.q !== null) need(a.wq, Dq * A, 'W_q');
+  } else if (Dq !== Dk) throw new RangeError(`attention: the ${a.score} score needs queries and keys of one width, got ${Dq} and ${Dk}`);
+}
+
+/** Forward: writes y [B, Tq, Dv]; returns what the backward needs. */
+export function attentionForward(be: Backend, a: AttentionArgs, y: F): AttentionSaved {
+  checkArgs(a);
+  const { B, Tq, Tv, Dv } = a;
+  if (y.length !== B * Tq * Dv) throw new RangeError(`attention: y has ${y.length} values, expected ${B * Tq * Dv}`);
+  const w = like(a.k, B * Tq * Tv);
+  const { pq, pk } = scores(be, a, w);
+  maskedSoftmax(a, w);
+  for (let b = 0; b < B; b++) {
+    be.gemm(false, false, Tq, Dv, Tv, w.subarray(b * Tq * Tv), Tv, a.v.subarray(b * Tv * Dv), Dv, y.subarray(b * Tq * Dv), Dv, false);
+  }
+  return { a: w, pq, pk };
+}
+
+/** Backward from dy [B, Tq, Dv] (and dA [B, Tq, Tv], a gradient of the weights themselves). */
+export function attentionBackward(be: Backend, a: AttentionArgs, saved: AttentionSaved, dy: F, g: AttentionGrads, dA: F | null = null): void {
+  checkArgs(a);
+  const { B, Tq, Tv, Dq, Dk, Dv, k, v } = a, W = saved.a;
+  if (dy.length !== B * Tq * Dv) throw new RangeError(`attention: dy has ${dy.length} values, expected ${B * Tq * Dv}`);
+  // dA = dy·vᵀ (+ the weights' own gradient), dv = aᵀ·dy.
+  const dS = like(k, B * Tq * Tv);
+  if (dA !== null) dS.set(dA);
+  for (let b = 0; b < B; b++) {
+    const dyb = dy.subarray(b * Tq * Dv), vb = v.subarray(b * Tv * Dv), ab = W.subarray(b * Tq * Tv);
+    be.gemm(false, true, Tq, Tv, Dv, dyb, Dv, vb, Dv, dS.subarray(b * Tq * Tv), Tv, dA !== null);
+    if (g.dv) be.gemm(true, false, Tv, Dv, Tq, ab, Tv, dyb, Dv, g.dv.subarray(b * Tv * Dv), Dv, false);
+  }
+  // Through the softmax: ds_ij = a_ij (dA_ij - Σ_l a_il dA_il); unseen keys (a = 0) get 0.
+  for (let r = 0; r < B * Tq; r++) {
+    const o = r * Tv;
+    let dot = 0;
+    for (let j = 0; j < Tv; j++) dot += W[o + j]! * dS[o + j]!;
+    for (let j = 0; j < Tv; j++) dS[o + j] = W[o + j]! * (dS[o + j]! - dot);
+  }
+  if (a.score !== 'additive') {
+    if (a.score === 'scaledDot') {
+      const c = 1 / Math.sqrt(Dk);
+      for (let i = 0; i < dS.length; i++) dS[i]! *= c;
+    }
+    const q = a.q!;
+    for (let b = 0; b < B; b++) {
+      const dSb = dS.subarray(b * Tq * Tv);
+      if (g.dq) be.gemm(false, false, Tq, Dk, Tv, dSb, Tv, k.subarray(b * Tv * Dk), Dk, g.dq.subarray(b * Tq * Dq), Dq, false);
+      if (g.dk) be.gemm(true, false, Tv, Dk, Tq, dSb, Tv, q.subarray(b * Tq * Dq), Dq, g.dk.subarray(b * Tv * Dk), Dk, false);
+    }
+    return;
+  }
+  // Additive: the tanh recomputed (B·Tq·Tv·A values are not kept), dz = ds·w⊙(1 - u²) summed
+  // into the projections' gradients dpq [B·Tq, A] and dpk [B·Tv, A].
+  const A = a.b!.length, w = a.w!, pq = saved.pq!, pk = saved.pk!;
+  const dpq = like(k, B * Tq * A), dpk = like(k, B * Tv * A), dw = new Float64Array(A);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < Tq; i++) {
+      const qo = (b * Tq + i) * A, so = (b * Tq + i) * Tv;
+      for (let j = 0; j < Tv; j++) {
+        const ds = dS[so + j]!;
+        if (ds === 0) continue;
+        const ko = (b * Tv + j) * A;
+        for (let c = 0; c < A; c++) {
+          const u = Math.tanh(pq[qo + c]! + pk[ko + c]!);
+          dw[c] += ds * u;
+          const dz = ds * w[c]! * (1 - u * u);
+          dpq[qo + c]! += dz;
+          dpk[ko + c]! += dz;
+        }
+      }
+    }
+  }
+  for (let c = 0; c < A; c++) g.dw![c]! += dw[c]!;
+  const db = new Float64Array(A);
+  for (let r = 0; r < B * Tq; r++) for (let c = 0; c < A; c++) db[c] += dpq[r * A + c]!;
+  for (let c = 0; c < A; c++) g.db![c]! += db[c]!;
+  be.gemm(true, false, Dk, A, B * Tv, k, Dk, dpk, A, g.dwk!, A, true);
+  if (g.dk) be.gemm(false, true, B * Tv, Dk, A, dpk, A, a.wk!, A, g.dk, Dk, false);
+  if (a.q !== null) {
+    be.gemm(true, false, Dq, A, B * Tq, a.q, Dq, dpq, A, g.dwq!, A, true);
+    if (g.dq) be.gemm(false, true, B * Tq, Dq, A, dpq, A, a.wq!, A, g.dq, Dq, false);
+  }
+}

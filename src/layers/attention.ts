@@ -1,0 +1,260 @@
+// Attention on top of recurrent layers (the arithmetic: kernels/attention-ops.ts).
+//
+// AttentionPooling: a sequence [B, T, D] (a recurrent layer with returnSequences) to one vector
+// [B, D], the steps weighted by a learned score, wᵀ tanh(h_t W + b), softmax over the real steps —
+// instead of keeping only the last state. A Sequential model's classifier head:
+//   embedding -> lstm({ returnSequences: true }) -> attentionPooling({ units: 64 }) -> dense
+// Attention: queries attend to a sequence of values (functional models): apply([query, value])
+// or apply([query, value, key]), output [B, Tq, Dv] — a decoder attending to its encoder's states
+// (Bahdanau's additive score, Luong's dot score), or a sequence to itself (apply([x, x]), with
+// `causal` for a decoder: the Transformer's self-attention, scaledDot). Padded steps of the
+// value (the mask an Embedding with maskZero made) get weight 0. Both layers keep the weights
+// of their last forward for inspection (lastWeights).
+import { ATTENTION_SCORES, attentionBackward, attentionForward, type AttentionArgs, type AttentionSaved, type AttentionScore } from '../kernels/attention-ops.js';
+import { getBackend } from '../kernels/index.js';
+import { glorotUniform } from '../tensor/init.js';
+import { ParamStore } from '../tensor/params.js';
+import { rng } from '../tensor/rng.js';
+import { configError, shapeStr, uniqueName, type Act, type Layer, type Shape } from './layer.js';
+import { applyLayer, type MultiLayer, type SymbolicTensor } from './symbolic.js';
+
+/** The weights of a layer's last forward: [B, Tq, Tv] (Attention) or [B, T] (AttentionPooling). */
+export interface AttentionWeights {
+  data: Float32Array;
+  shape: number[];
+}
+
+function checkUnits(owner: string, units: unknown, required: boolean): number | undefined {
+  if (units === undefined && !required) return undefined;
+  if (!Number.isInteger(units) || (units as number) < 1) configError(owner, `option 'units' must be a positive integer, got ${String(units)}`);
+  return units as number;
+}
+
+/** The last dimension of a [T, D] input shape (without the batch), which must be known. */
+function widthOf(owner: string, s: Shape, what: string): number {
+  if (s.length !== 2) configError(owner, `${what} must be a sequence [batch, time, features], got ${shapeStr([null, ...s])}`);
+  const d = s[1];
+  if (typeof d !== 'number') configError(owner, `the feature dimension of ${what} must be known, got ${shapeStr([null, ...s])}`);
+  return d;
+}
+
+/**
+ * The additive score's parameters (W_q only with queries, Dq not null), initialised: the kernels
+ * and the score vector Glorot-uniform, the bias 0.
+ */
+function additiveParams(Dq: number | null, Dk: number, A: number, seed: number, names: { wq?: string; wk: string; b: string; w: string }): ParamStore {
+  const specs = [...(Dq !== null ? [{ name: names.wq!, shape: [Dq, A] }] : []), { name: names.wk, shape: [Dk, A] }, { name: names.b, shape: [A] }, { name: names.w, shape: [A] }];
+  const p = new ParamStore(specs, 'float32');
+  const r = rng(seed);
+  if (Dq !== null) glorotUniform(p.value(names.wq!), Dq, A, r);
+  glorotUniform(p.value(names.wk), Dk, A, r);
+  glorotUniform(p.value(names.w), A, 1, r);
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface AttentionPoolingOptions {
+  /** Width of the score's hidden layer tanh(h W + b). */
+  units: number;
+  seed?: number;
+  name?: string;
+}
+
+/** A sequence [B, T, D] to Σ_t α_t h_t [B, D], α = softmax over the real steps of wᵀ tanh(h_t W + b). */
+export class AttentionPooling implements Layer {
+  readonly className = 'AttentionPooling';
+  name: string;
+  params: ParamStore | null = null;
+  built = false;
+  private D = 0;
+  private args: AttentionArgs | null = null;
+  private saved: AttentionSaved | null = null;
+  private shape: number[] = [];
+
+  constructor(readonly options: AttentionPoolingOptions) {
+    const o = options ?? ({} as AttentionPoolingOptions);
+    checkUnits('AttentionPooling', o.units, true);
+    this.name = o.name ?? uniqueName('attention_pooling');
+  }
+
+  build(inputShape: Shape): void {
+    this.D = widthOf(this.name, inputShape, 'the input');
+    this.params = additiveParams(null, this.D, this.options.units, this.options.seed ?? 7, { wk: 'kernel', b: 'bias', w: 'context' });
+    this.built = true;
+  }
+
+  computeOutputShape(s: Shape): Shape {
+    widthOf(this.name, s, 'the input');
+    return [s[1]!];
+  }
+
+  forward(x: Act): Act {
+    const D = this.D;
+    if (x.shape.length !== 3 || x.shape[2] !== D) configError(this.name, `expected input [batch, time, ${D}], got [${x.shape.join(', ')}]`);
+    const [B, T] = x.shape as [number, number, number];
+    const p = this.params!;
+    this.args = {
+      score: 'additive', B, Tq: 1, Tv: T, Dq: 0, Dk: D, Dv: D, q: null, k: x.data, v: x.data, keyMask: x.mask, causal: false,
+      wk: p.value('kernel'), b: p.value('bias'), w: p.value('context'),
+    };
+    const y = new Float32Array(B * D);
+    this.saved = attentionForward(getBackend(), this.args, y);
+    this.shape = [B, T];
+    return { data: y, shape: [B, D], mask: null };
+  }
+
+  backward(dy: Float32Array, wantDx = true): Float32Array | null {
+    const a = this.args, s = this.saved, p = this.params!;
+    if (!a || !s) configError(this.name, 'backward before forward');
+    const n = a.k.length;
+    const dk = wantDx ? new Float32Array(n) : null, dv = wantDx ? new Float32Array(n) : null;
+    attentionBackward(getBackend(), a, s, dy, { dq: null, dk, dv, dwk: p.gradOf('kernel'), db: p.gradOf('bias'), dw: p.gradOf('context') });
+    if (!dk || !dv) return null;
+    for (let i = 0; i < n; i++) dk[i]! += dv[i]!; // the sequence is both the keys and the values
+    return dk;
+  }
+
+  /** The weights α of the last forward, [B, T] (0 on padded steps). */
+  get lastWeights(): AttentionWeights | null {
+    return this.saved ? { data: Float32Array.from(this.saved.a), shape: [...this.shape] } : null;
+  }
+
+  apply(x: SymbolicTensor): SymbolicTensor { return applyLayer(this, x) as SymbolicTensor; }
+
+  getConfig(): Record<string, unknown> {
+    return { className: this.className, name: this.name, units: this.options.units, ...(this.options.seed !== undefined ? { seed: this.options.seed } : {}) };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface AttentionOptions {
+  /**
+   * 'dot' (Luong's q·k; the default, as in Keras' Attention), 'scaledDot' (q·k/√d, the
+   * Transformer's) or 'additive' (Bahdanau's wᵀ tanh(q W_q + k W_k + b), with parameters).
+   */
+  score?: AttentionScore;
+  /** additive: width of the score's hidden layer (default: the keys' width). */
+  units?: number;
+  /** Query step i attends to steps j <= i only (a sequence attending to itself in a decoder). */
+  causal?: boolean;
+  seed?: number;
+  name?: string;
+}
+
+/**
+ * Queries [B, Tq, Dq] attend to values [B, Tv, Dv] (scored against keys [B, Tv, Dk], the values
+ * themselves unless a third input is given): output [B, Tq, Dv], the query's mask kept.
+ */
+export class Attention implements MultiLayer {
+  readonly className = 'Attention';
+  name: string;
+  params: ParamStore | null = null;
+  built = false;
+  readonly numOutputs = 1;
+  readonly score: AttentionScore;
+  readonly causal: boolean;
+  private units = 0;
+  private args: AttentionArgs | null = null;
+  private saved: AttentionSaved | null = null;
+  private keyIsValue = true;
+
+  constructor(readonly options: AttentionOptions = {}) {
+    const o = options ?? {};
+    const score = o.score ?? 'dot';
+    if (!ATTENTION_SCORES.includes(score)) configError('Attention', `option 'score' must be one of ${ATTENTION_SCORES.join(', ')}, got ${JSON.stringify(score)}`);
+    this.score = score;
+    checkUnits('Attention', o.units, false);
+    if (o.units !== undefined && score !== 'additive') configError('Attention', `option 'units' belongs to the additive score, not '${score}'`);
+    if (o.causal !== undefined && typeof o.causal !== 'boolean') configError('Attention', `option 'causal' must be true or false, got ${String(o.causal)}`);
+    this.causal = o.causal ?? false;
+    this.name = o.name ?? uniqueName('attention');
+  }
+
+  private widths(shapes: Shape[]): { Dq: number; Dv: number; Dk: number } {
+    if (shapes.length !== 2 && shapes.length !== 3) configError(this.name, `takes [query, value] or [query, value, key], got ${shapes.length} input(s)`);
+    const Dq = widthOf(this.name, shapes[0]!, 'the query'), Dv = widthOf(this.name, shapes[1]!, 'the value');
+    const Dk = shapes.length === 3 ? widthOf(this.name, shapes[2]!, 'the key') : Dv;
+    const Tv = shapes[1]![0], Tk = shapes.length === 3 ? shapes[2]![0] : Tv;
+    if (typeof Tv === 'number' && typeof Tk === 'number' && Tv !== Tk) configError(this.name, `the key has ${Tk} steps, the value ${Tv}`);
+    if (this.score !== 'additive' && Dq !== Dk) configError(this.name, `the ${this.score} score needs queries and keys of one width, got ${Dq} and ${Dk}`);
+    if (this.causal && typeof shapes[0]![0] === 'number' && typeof Tv === 'number' && shapes[0]![0] !== Tv) {
+      configError(this.name, `causal attention needs as many query steps as value steps, got ${shapes[0]![0]} and ${Tv}`);
+    }
+    return { Dq, Dv, Dk };
+  }
+
+  buildMulti(shapes: Shape[]): void {
+    const { Dq, Dk } = this.widths(shapes);
+    if (this.score === 'additive') {
+      this.units = this.options.units ?? Dk;
+      this.params = additiveParams(Dq, Dk, this.units, this.options.seed ?? 7, { wq: 'query_kernel', wk: 'key_kernel', b: 'bias', w: 'score_vector' });
+    }
+    this.built = true;
+  }
+
+  build(): void {
+    configError(this.name, 'takes [query, value] or [query, value, key]: use apply([query, value]) in a functional model');
+  }
+
+  computeOutputShape(s: Shape): Shape { return s; }
+
+  computeOutputShapes(shapes: Shape[]): Shape[] {
+    const { Dv } = this.widths(shapes);
+    return [[shapes[0]![0]!, Dv]];
+  }
+
+  forward(): Act { return configError(this.name, 'takes [query, value] or [query, value, key]: use apply([query, value]) in a functional model'); }
+  backward(): Float32Array { return configError(this.name, 'runs inside functional models'); }
+
+  forwardMulti(xs: Act[]): Act[] {
+    const [q, v] = xs as [Act, Act], k = xs[2] ?? v;
+    const { Dq, Dv, Dk } = this.widths(xs.map((x) => x.shape.slice(1)));
+    const B = q.shape[0]!, Tq = q.shape[1]!, Tv = v.shape[1]!;
+    for (const [x, what] of [[v, 'value'], [k, 'key']] as const) {
+      if (x.shape[0] !== B || x.shape[1] !== Tv) configError(this.name, `the ${what} has shape [${x.shape.join(', ')}], expected [${B}, ${Tv}, ...] (the query has [${q.shape.join(', ')}])`);
+    }
+    if (this.causal && Tq !== Tv) configError(this.name, `causal attention needs as many query steps as value steps, got ${Tq} and ${Tv}`);
+    this.keyIsValue = xs.length === 2;
+    const p = this.params;
+    this.args = {
+      score: this.score, B, Tq, Tv, Dq, Dk, Dv, q: q.data, k: k.data, v: v.data, keyMask: k.mask ?? v.mask, causal: this.causal,
+      ...(p ? { wq: p.value('query_kernel'), wk: p.value('key_kernel'), b: p.value('bias'), w: p.value('score_vector') } : {}),
+    };
+    const y = new Float32Array(B * Tq * Dv);
+    this.saved = attentionForward(getBackend(), this.args, y);
+    return [{ data: y, shape: [B, Tq, Dv], mask: q.mask }];
+  }
+
+  backwardMulti(dys: (Float32Array | null)[], wanted?: readonly boolean[]): (Float32Array | null)[] {
+    const a = this.args, s = this.saved;
+    if (!a || !s) configError(this.name, 'backward before forward');
+    const want = (i: number): boolean => wanted?.[i] ?? true;
+    const dq = want(0) ? new Float32Array(a.q!.length) : null;
+    const dv = want(1) ? new Float32Array(a.v.length) : null;
+    const dk = want(this.keyIsValue ? 1 : 2) ? new Float32Array(a.k.length) : null;
+    const p = this.params;
+    const pg = p ? { dwq: p.gradOf('query_kernel'), dwk: p.gradOf('key_kernel'), db: p.gradOf('bias'), dw: p.gradOf('score_vector') } : {};
+    attentionBackward(getBackend(), a, s, dys[0]!, { dq, dk, dv, ...pg });
+    if (!this.keyIsValue) return [dq, dv, dk];
+    if (dv && dk) for (let i = 0; i < dv.length; i++) dv[i]! += dk[i]!; // the values are the keys too
+    return [dq, dv];
+  }
+
+  /** The weights of the last forward, [B, Tq, Tv] (0 where a key was padded or, causal, ahead). */
+  get lastWeights(): AttentionWeights | null {
+    const a = this.args;
+    return a && this.saved ? { data: Float32Array.from(this.saved.a), shape: [a.B, a.Tq, a.Tv] } : null;
+  }
+
+  apply(inputs: SymbolicTensor[]): SymbolicTensor { return applyLayer(this, inputs) as SymbolicTensor; }
+
+  getConfig(): Record<string, unknown> {
+    const o = this.options;
+    return {
+      className: this.className, name: this.name, score: this.score, causal: this.causal,
+      ...(o.units !== undefined ? { units: o.units } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}),
+    };
+  }
+}

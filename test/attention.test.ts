@@ -1,0 +1,335 @@
+// Attention (src/kernels/attention-ops.ts, src/layers/attention.ts): PyTorch golden values for
+// every score, finite differences in float64, the masks' guarantees, and the layers in models
+// (learning where to look, gradients through a graph, save -> load, errors).
+//
+// Golden values: test/golden/attention.json, written by
+//     /usr/bin/python3 tools/golden/make_attention_golden.py > test/golden/attention.json
+// (see that script's header); this test only reads the JSON. Tolerances as in
+// test/torch-golden.test.ts: float64 differs from torch's float64 by summation order and libm's
+// exp/tanh only (1e-11 + 1e-9 relative); float32 computes from the same (float32-exact) inputs
+// with rounding per operation over sums of at most 5 terms (1e-5 + 1e-4 relative; a wrong mask,
+// scale or gradient term moves values by 1e-2 or more).
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import * as rnn from '../src/index.js';
+import { attentionBackward, attentionForward, type AttentionArgs, type AttentionScore } from '../src/kernels/attention-ops.js';
+import { getBackend, referenceBackend } from '../src/kernels/index.js';
+import type { F } from '../src/kernels/types.js';
+import { assertClose, numericalGrad, randomArray } from './helpers.js';
+
+interface GoldenCase {
+  name: string;
+  score: AttentionScore;
+  B: number; Tq: number; Tv: number; Dq: number; Dk: number; Dv: number; A: number | null;
+  causal: boolean;
+  pooling: boolean;
+  keyMask: number[] | null;
+  q: number[] | null; k: number[]; v: number[];
+  wq: number[] | null; wk: number[] | null; b: number[] | null; w: number[] | null;
+  wy: number[]; wa: number[];
+  expected: Record<'y' | 'a' | 'dk', number[]> & Record<'dq' | 'dv' | 'dwq' | 'dwk' | 'db' | 'dw', number[] | null>;
+}
+
+const golden = JSON.parse(readFileSync(new URL('../../test/golden/attention.json', import.meta.url), 'utf8')) as { cases: GoldenCase[] };
+
+function argsOf(c: GoldenCase, arr: (x: number[]) => F): AttentionArgs {
+  const k = arr(c.k);
+  return {
+    score: c.score, B: c.B, Tq: c.Tq, Tv: c.Tv, Dq: c.Dq, Dk: c.Dk, Dv: c.Dv,
+    q: c.q ? arr(c.q) : null, k, v: c.pooling ? k : arr(c.v),
+    keyMask: c.keyMask ? Uint8Array.from(c.keyMask) : null, causal: c.causal,
+    ...(c.score === 'additive' ? { wq: c.wq ? arr(c.wq) : null, wk: arr(c.wk!), b: arr(c.b!), w: arr(c.w!) } : {}),
+  };
+}
+
+/** Forward and backward (dy = wy, dA = wa) of a case; pooling's dk is the sequence's whole gradient. */
+function runCase(c: GoldenCase, dtype: 'float32' | 'float64') {
+  const arr = (x: number[]): F => (dtype === 'float64' ? Float64Array.from(x) : Float32Array.from(x));
+  const be = dtype === 'float64' ? referenceBackend : getBackend();
+  const a = argsOf(c, arr);
+  const y = arr(new Array<number>(c.B * c.Tq * c.Dv).fill(0));
+  const saved = attentionForward(be, a, y);
+  const zeros = (x: F | null | undefined): F | null => (x ? arr(new Array<number>(x.length).fill(0)) : null);
+  const g = { dq: zeros(a.q), dk: zeros(a.k), dv: zeros(a.v), dwq: zeros(a.wq), dwk: zeros(a.wk) ?? undefined, db: zeros(a.b) ?? undefined, dw: zeros(a.w) ?? undefined };
+  attentionBackward(be, a, saved, arr(c.wy), g, arr(c.wa));
+  if (c.pooling) for (let i = 0; i < g.dk!.length; i++) g.dk![i]! += g.dv![i]!;
+  return { y, a: saved.a, g };
+}
+
+for (const dtype of ['float64', 'float32'] as const) {
+  test(`attention against PyTorch (${dtype}): outputs, weights and every gradient of dot, scaledDot, causal, additive and pooling`, () => {
+    const [atol, rtol] = dtype === 'float64' ? [1e-11, 1e-9] : [1e-5, 1e-4];
+    assert.equal(golden.cases.length, 5);
+    for (const c of golden.cases) {
+      const r = runCase(c, dtype), e = c.expected;
+      assertClose(r.y, e.y, atol, rtol, `${c.name}: y`);
+      assertClose(r.a, e.a, atol, rtol, `${c.name}: weights`);
+      assertClose(r.g.dk!, e.dk, atol, rtol, `${c.name}: dk`);
+      if (e.dq) assertClose(r.g.dq!, e.dq, atol, rtol, `${c.name}: dq`);
+      if (e.dv) assertClose(r.g.dv!, e.dv, atol, rtol, `${c.name}: dv`);
+      for (const p of ['dwq', 'dwk', 'db', 'dw'] as const) {
+        const want = e[p];
+        // (null: no such parameter — the dot scores, and W_q of pooling)
+        if (want) assertClose(r.g[p]!, want, atol, rtol, `${c.name}: ${p}`);
+        else assert.ok(c.score !== 'additive' || (p === 'dwq' && c.pooling), `${c.name}: ${p} missing from the golden file`);
+      }
+    }
+  });
+}
+
+/** Random float64 arguments (with a query step that sees no key at all when `blind`). */
+function randomArgs(score: AttentionScore, o: { B: number; Tq: number; Tv: number; Dq: number; Dk: number; Dv: number; A?: number; causal?: boolean; pooling?: boolean; lengths?: number[] }, seed: number): AttentionArgs {
+  const { B, Tq, Tv, Dq, Dk, Dv } = o;
+  let keyMask: Uint8Array | null = null;
+  if (o.lengths) {
+    keyMask = new Uint8Array(B * Tv);
+    o.lengths.forEach((n, b) => keyMask!.fill(1, b * Tv, b * Tv + n));
+  }
+  const k = randomArray(B * Tv * Dk, seed + 1);
+  const A = o.A ?? 0;
+  return {
+    score, B, Tq, Tv, Dq, Dk, Dv, q: o.pooling ? null : randomArray(B * Tq * Dq, seed), k, v: o.pooling ? k : randomArray(B * Tv * Dv, seed + 2),
+    keyMask, causal: o.causal ?? false,
+    ...(score === 'additive' ? { wq: o.pooling ? null : randomArray(Dq * A, seed + 3, 0.8), wk: randomArray(Dk * A, seed + 4, 0.8), b: randomArray(A, seed + 5, 0.5), w: randomArray(A, seed + 6) } : {}),
+  };
+}
+
+const FD_CASES: [string, AttentionScore, Parameters<typeof randomArgs>[1]][] = [
+  ['dot', 'dot', { B: 2, Tq: 3, Tv: 4, Dq: 3, Dk: 3, Dv: 2, lengths: [4, 2] }],
+  ['scaledDot, causal', 'scaledDot', { B: 2, Tq: 4, Tv: 4, Dq: 2, Dk: 2, Dv: 3, causal: true }],
+  // Row 1 has no real key: its weights and output are 0 whatever the inputs (gradient 0).
+  ['additive, a row with no key', 'additive', { B: 2, Tq: 2, Tv: 3, Dq: 2, Dk: 3, Dv: 2, A: 4, lengths: [2, 0] }],
+  ['additive, causal', 'additive', { B: 1, Tq: 3, Tv: 3, Dq: 2, Dk: 2, Dv: 2, A: 3, causal: true }],
+  ['pooling (keys = values, one array)', 'additive', { B: 2, Tq: 1, Tv: 4, Dq: 0, Dk: 3, Dv: 3, A: 2, pooling: true, lengths: [4, 3] }],
+];
+
+for (const [label, score, shape] of FD_CASES) {
+  test(`attention gradients match finite differences in float64: ${label}`, () => {
+    const a = randomArgs(score, shape, 11);
+    const wy = randomArray(shape.B * shape.Tq * shape.Dv, 21), wa = randomArray(shape.B * shape.Tq * shape.Tv, 22);
+    const loss = (): number => {
+      const y = new Float64Array(wy.length);
+      const s = attentionForward(referenceBackend, a, y);
+      let l = 0;
+      for (let i = 0; i < y.length; i++) l += wy[i]! * y[i]!;
+      for (let i = 0; i < wa.length; i++) l += wa[i]! * s.a[i]!;
+      return l;
+    };
+    const saved = attentionForward(referenceBackend, a, new Float64Array(wy.length));
+    const z = (x: F | null | undefined): Float64Array | null => (x ? new Float64Array(x.length) : null);
+    const g = { dq: z(a.q), dk: z(a.k), dv: z(a.v), dwq: z(a.wq), dwk: z(a.wk) ?? undefined, db: z(a.b) ?? undefined, dw: z(a.w) ?? undefined };
+    attentionBackward(referenceBackend, a, saved, wy, g, wa);
+    if (shape.pooling) for (let i = 0; i < g.dk!.length; i++) g.dk![i]! += g.dv![i]!; // k and v are one array
+    const check = (got: F, x: F, what: string): void => assertClose(got, numericalGrad(x, loss), 1e-8, 1e-6, `${label}: ${what}`);
+    if (a.q) check(g.dq!, a.q, 'dq');
+    check(g.dk!, a.k, 'dk');
+    if (!shape.pooling) check(g.dv!, a.v, 'dv');
+    if (score === 'additive') {
+      if (a.wq) check(g.dwq!, a.wq, 'dW_q');
+      check(g.dwk!, a.wk!, 'dW_k');
+      check(g.db!, a.b!, 'db');
+      check(g.dw!, a.w!, 'dw');
+    }
+    let informative = 0;
+    for (const x of [g.dq, g.dk, g.dv]) if (x) for (const v of x) if (Math.abs(v) > 1e-3) informative++;
+    assert.ok(informative > 5, `${label}: only ${informative} gradients away from 0`);
+  });
+}
+
+test('masks: padded keys and keys ahead of a causal step get weight exactly 0, each step\'s weights sum to 1, padded values change nothing', () => {
+  for (const score of ['dot', 'scaledDot', 'additive'] as const) {
+    const shape = { B: 3, Tq: 4, Tv: 4, Dq: 3, Dk: 3, Dv: 2, A: 3, causal: true, lengths: [4, 2, 0] };
+    const a = randomArgs(score, shape, 31);
+    const y = new Float64Array(3 * 4 * 2);
+    const w = attentionForward(referenceBackend, a, y).a;
+    for (let b = 0; b < 3; b++) {
+      for (let i = 0; i < 4; i++) {
+        let sum = 0;
+        for (let j = 0; j < 4; j++) {
+          const x = w[(b * 4 + i) * 4 + j]!;
+          if (j >= shape.lengths[b]! || j > i) assert.equal(x, 0, `${score}: weight [${b}, ${i}, ${j}]`);
+          else assert.ok(x > 0, `${score}: weight [${b}, ${i}, ${j}] = ${x}`);
+          sum += x;
+        }
+        if (shape.lengths[b] === 0) assert.equal(sum, 0, `${score}: a row with no real key`);
+        else assert.ok(Math.abs(sum - 1) < 1e-12, `${score}: weights of [${b}, ${i}] sum to ${sum}`);
+      }
+    }
+    assert.deepEqual([...y.subarray(16)], new Array(8).fill(0), `${score}: no key, zero output`);
+    // Garbage in the padded keys and values of row 1 (steps 2, 3): the same bits out.
+    for (let j = 2; j < 4; j++) {
+      for (let d = 0; d < 3; d++) a.k[(4 + j) * 3 + d] = 1e3 * (d + 1);
+      for (let d = 0; d < 2; d++) a.v[(4 + j) * 2 + d] = -1e3;
+    }
+    const y2 = new Float64Array(y.length);
+    attentionForward(referenceBackend, a, y2);
+    assert.deepEqual(y2, y, `${score}: padded steps leaked into the output`);
+  }
+});
+
+test('bad arguments are named: lengths, widths, pooling without the additive score', () => {
+  const a = randomArgs('dot', { B: 1, Tq: 2, Tv: 3, Dq: 2, Dk: 2, Dv: 2 }, 1);
+  assert.throws(() => attentionForward(referenceBackend, { ...a, k: new Float64Array(5) }, new Float64Array(4)), /attention: k has 5 values, expected 6/);
+  assert.throws(() => attentionForward(referenceBackend, { ...a, Dq: 3, q: new Float64Array(6) }, new Float64Array(4)), /dot score needs queries and keys of one width, got 3 and 2/);
+  assert.throws(() => attentionForward(referenceBackend, { ...a, q: null }, new Float64Array(4)), /without queries only the additive score/);
+  assert.throws(() => attentionForward(referenceBackend, a, new Float64Array(3)), /y has 3 values, expected 4/);
+  assert.throws(() => attentionForward(referenceBackend, { ...a, keyMask: new Uint8Array(2) }, new Float64Array(4)), /keyMask has 2 values, expected 3/);
+});
+
+// ---- the layers ----
+
+/** Sequences of tokens 2..9 with padding 0 at the end; label 1 when token 1 (the cue) occurs once. */
+function cueTask(n: number, T: number, seed: number) {
+  const r = rnn.rng(seed);
+  const x = new Float32Array(n * T), y = new Float32Array(n), cueAt = new Int32Array(n).fill(-1);
+  for (let s = 0; s < n; s++) {
+    const len = 4 + r.int(T - 3);
+    for (let t = 0; t < len; t++) x[s * T + t] = 2 + r.int(8);
+    if (r.uniform(0, 1) < 0.5) {
+      const t = r.int(len);
+      x[s * T + t] = 1; y[s] = 1; cueAt[s] = t;
+    }
+  }
+  return { x: { data: x, shape: [n, T], mask: null }, y: { data: y, shape: [n, 1], mask: null }, cueAt };
+}
+
+/** A classifier of cueTask: embedding (padding masked) -> [LSTM] -> attention pooling -> sigmoid. */
+async function cueModel(withLstm: boolean) {
+  const model = rnn.sequential({ inputShape: [null], layers: [
+    rnn.layers.embedding({ inputDim: 10, outputDim: 8, maskZero: true, seed: 1 }),
+    ...(withLstm ? [rnn.layers.lstm({ units: 12, returnSequences: true, seed: 2 })] : []),
+    rnn.layers.attentionPooling({ units: 8, seed: 3 }),
+    rnn.layers.dense({ units: 1, activation: 'sigmoid', seed: 4 }),
+  ] });
+  model.compile({ optimizer: rnn.optimizers.adam({ learningRate: 0.02 }), loss: 'binaryCrossentropy', metrics: ['accuracy'] });
+  const train = cueTask(512, 10, 5), held = cueTask(200, 10, 6);
+  await model.fit(train.x, train.y, { epochs: 12, batchSize: 32, verbose: 0 });
+  const accuracy = model.evaluate(held.x, held.y).accuracy!;
+  model.predict(held.x, { batchSize: 200 });
+  const w = (model.layers.find((l) => l instanceof rnn.AttentionPooling) as rnn.AttentionPooling).lastWeights!;
+  assert.deepEqual(w.shape, [200, 10]);
+  for (let s = 0; s < 200; s++) {
+    for (let t = 0; t < 10; t++) if (held.x.data[s * 10 + t] === 0) assert.equal(w.data[s * 10 + t], 0, `sequence ${s}: padded step ${t}`);
+  }
+  return { accuracy, w: w.data, held };
+}
+
+test('AttentionPooling learns where to look: on word vectors alone the cue token gets the largest weight, padded steps none', async () => {
+  // Without a recurrent layer below, each step's score sees its own word only: finding the cue is
+  // the pooling's job (the same held-out result for 5 of 5 initialisations tried, ad hoc).
+  const { accuracy, w, held } = await cueModel(false);
+  assert.ok(accuracy >= 0.95, `held-out accuracy ${accuracy}`);
+  let cues = 0, top = 0;
+  for (let s = 0; s < 200; s++) {
+    if (held.cueAt[s]! < 0) continue;
+    const row = w.subarray(s * 10, (s + 1) * 10);
+    cues++;
+    if (row.indexOf(Math.max(...row)) === held.cueAt[s]) top++;
+  }
+  assert.ok(top >= 0.95 * cues, `the cue had the largest weight in ${top} of ${cues} sequences`);
+});
+
+test('AttentionPooling over an LSTM\'s states: the classifier learns the cue task, padded steps get no weight', async () => {
+  // (Over recurrent states the weights need not single the cue out: the states after it carry
+  // it too — it had the largest weight in 34-103 of ~100 sequences over 5 initialisations.)
+  const { accuracy } = await cueModel(true);
+  assert.ok(accuracy >= 0.95, `held-out accuracy ${accuracy}`);
+});
+
+/** A decoder attending to its encoder (additive) and to itself (scaledDot, causal), with padding. */
+function attentionGraph(seed: number): rnn.GraphModel {
+  const src = rnn.input({ shape: [null], name: 'src' }), tgt = rnn.input({ shape: [null], name: 'tgt' });
+  const enc = rnn.layers.gru({ units: 4, returnSequences: true, seed }).apply(rnn.layers.embedding({ inputDim: 6, outputDim: 3, maskZero: true, seed: seed + 1 }).apply(src)) as rnn.SymbolicTensor;
+  const dec = rnn.layers.lstm({ units: 4, returnSequences: true, seed: seed + 2 }).apply(rnn.layers.embedding({ inputDim: 6, outputDim: 3, seed: seed + 3 }).apply(tgt)) as rnn.SymbolicTensor;
+  const ctx = rnn.layers.attention({ score: 'additive', units: 3, seed: seed + 4 }).apply([dec, enc]);
+  const self = rnn.layers.attention({ score: 'scaledDot', causal: true }).apply([dec, dec]);
+  const both = rnn.layers.concatenate().apply([ctx, self, dec]);
+  const y = rnn.layers.dense({ units: 5, activation: 'softmax', seed: seed + 5 }).apply(both);
+  return rnn.model({ inputs: [src, tgt], outputs: y });
+}
+
+const graphData = () => ({
+  xs: [
+    { data: new Float32Array([1, 2, 3, 4, 5, 3, 2, 0, 0, 0]), shape: [2, 5], mask: null },
+    { data: new Float32Array([5, 1, 2, 4, 4, 3]), shape: [2, 3], mask: null },
+  ],
+  y: { data: new Float32Array([0, 1, 2, 3, 4, 0]), shape: [2, 3], mask: null },
+});
+
+test('Attention layers in a functional model: gradients through both scores, the encoder\'s padding and self-attention match finite differences', () => {
+  const m = attentionGraph(1);
+  m.compile({ optimizer: rnn.optimizers.sgd({ learningRate: 0 }), loss: 'sparseCategoricalCrossentropy' });
+  const { xs, y } = graphData();
+  m.trainOnBatch(xs, y);
+  const grads = Float64Array.from(m.grads);
+  const loss = () => m.evaluate(xs, y).loss!;
+  let informative = 0;
+  for (let i = 0; i < m.params.length; i++) {
+    const v = m.params[i]!, eps = 1e-2;
+    m.params[i] = v + eps; const fp = loss();
+    m.params[i] = v - eps; const fm = loss();
+    m.params[i] = v;
+    const num = (fp - fm) / (2 * eps);
+    assert.ok(Math.abs(num - grads[i]!) <= 2e-3 + 0.05 * Math.abs(num), `param ${i}: numerical ${num} vs analytic ${grads[i]}`);
+    if (Math.abs(num) > 1e-3) informative++;
+  }
+  assert.ok(informative > 60, `${informative} informative parameters`);
+  // The encoder's padded steps (row 1, steps 3 and 4) get no weight from the decoder.
+  const att = m.allLayers().find((l) => l instanceof rnn.Attention && l.score === 'additive') as rnn.Attention;
+  m.predict(xs);
+  const w = att.lastWeights!;
+  assert.deepEqual(w.shape, [2, 3, 5]);
+  for (let i = 0; i < 3; i++) for (const j of [3, 4]) assert.equal(w.data[(3 + i) * 5 + j], 0);
+});
+
+test('models with attention save and load with identical predictions; the configs keep score, units and causal', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rnnkit-att-'));
+  try {
+    const m = attentionGraph(7);
+    m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+    const { xs, y } = graphData();
+    m.trainOnBatch(xs, y);
+    await rnn.saveModel(m, join(dir, 'g'));
+    const back = await rnn.loadModel<rnn.GraphModel>(join(dir, 'g'));
+    assert.deepEqual(back.predict(xs).data, m.predict(xs).data);
+    const cfgs = back.allLayers().filter((l) => l instanceof rnn.Attention).map((l) => l.getConfig());
+    assert.deepEqual(cfgs.map(({ name: _, ...c }) => c), [
+      { className: 'Attention', score: 'additive', causal: false, units: 3, seed: 11 },
+      { className: 'Attention', score: 'scaledDot', causal: true },
+    ]);
+    const s = rnn.sequential({ inputShape: [null], layers: [
+      rnn.layers.embedding({ inputDim: 10, outputDim: 4, maskZero: true }),
+      rnn.layers.gru({ units: 5, returnSequences: true }),
+      rnn.layers.attentionPooling({ units: 3 }),
+      rnn.layers.dense({ units: 2, activation: 'softmax' }),
+    ] });
+    s.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+    const x = { data: new Float32Array([1, 2, 3, 0, 4, 5, 6, 7]), shape: [2, 4], mask: null };
+    s.trainOnBatch(x, { data: new Float32Array([0, 1]), shape: [2, 1], mask: null });
+    await rnn.saveModel(s, join(dir, 's'));
+    const sBack = await rnn.loadModel<rnn.Sequential>(join(dir, 's'));
+    assert.deepEqual(sBack.predict(x).data, s.predict(x).data);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('attention layers refuse bad options and inputs with errors that name them', () => {
+  assert.throws(() => rnn.layers.attention({ score: 'cosine' as never }), /Attention: option 'score' must be one of dot, scaledDot, additive, got "cosine"/);
+  assert.throws(() => rnn.layers.attention({ score: 'dot', units: 4 }), /option 'units' belongs to the additive score, not 'dot'/);
+  assert.throws(() => rnn.layers.attention({ causal: 1 as never }), /option 'causal' must be true or false/);
+  assert.throws(() => rnn.layers.attentionPooling({} as never), /AttentionPooling: option 'units' must be a positive integer, got undefined/);
+  const q = rnn.input({ shape: [null, 3] }), v = rnn.input({ shape: [null, 4] }), flat = rnn.input({ shape: [4] });
+  assert.throws(() => rnn.layers.attention({ name: 'att' }).apply([q, v]), /att: the dot score needs queries and keys of one width, got 3 and 4/);
+  assert.throws(() => rnn.layers.attention({ name: 'att2' }).apply([q]), /att2: takes \[query, value\] or \[query, value, key\], got 1 input/);
+  assert.throws(() => rnn.layers.attention({ name: 'att3' }).apply([flat, v]), /att3: the query must be a sequence \[batch, time, features\], got \[None, 4\]/);
+  assert.throws(() => rnn.layers.attention({ causal: true, name: 'att4' }).apply([rnn.input({ shape: [3, 4] }), rnn.input({ shape: [5, 4] })]), /att4: causal attention needs as many query steps as value steps, got 3 and 5/);
+  assert.throws(() => rnn.layers.attention({ name: 'att5' }).apply([rnn.input({ shape: [2, 3] }), rnn.input({ shape: [5, 3] }), rnn.input({ shape: [4, 3] })]), /att5: the key has 4 steps, the value 5/);
+  assert.throws(() => rnn.sequential({ inputShape: [null, 3], layers: [rnn.layers.attention()] }).build([null, 3]), /use apply\(\[query, value\]\) in a functional model/);
+  const pool = rnn.layers.attentionPooling({ units: 2, name: 'pool' });
+  pool.build([null, 3]);
+  assert.throws(() => pool.forward({ data: new Float32Array(8), shape: [2, 4], mask: null }), /pool: expected input \[batch, time, 3\], got \[2, 4\]/);
+});
