@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  attachPipeline, buildSentimentModel, encodeTexts, evaluateSentiment, metricsFromProbs, pipelineOf, predictIds,
+  attachPipeline, attentionOf, buildSentimentModel, encodeTexts, evaluateSentiment, explainSentiment, metricsFromProbs, pipelineOf, predictIds,
   predictSentiment, prepare, splitTexts, trainSentiment, truncate,
 } from '../src/apps/sentiment.js';
 import { readDataset } from '../src/data/node/index.js';
@@ -79,6 +79,38 @@ test('app: a bidirectional LSTM learns the synthetic corpus (validation accuracy
   const [[tn, fp], [fn, tp]] = viaTexts.confusionMatrix;
   assert.equal(tn + fp + fn + tp, devData.texts.length);
   assert.equal(viaTexts.accuracy, (tn + tp) / devData.texts.length);
+});
+
+test('app: an attention head learns the corpus; explainSentiment gives each word read its weight', async () => {
+  const train = readDataset(trainJsonl);
+  const dev = readDataset(devTsv, { labelNames: train.labelNames });
+  const prep = prepare(train, { maxSize: 1000, minFreq: 1, maxLen: 40 }, dev);
+  const model = buildSentimentModel({ vocabSize: prep.pipeline.vocab.size, cell: 'gru', bidirectional: true, attention: 8, ...SMALL });
+  assert.ok(attentionOf(model) !== null);
+  assert.equal(attentionOf(buildSentimentModel({ vocabSize: 10 })), null);
+  attachPipeline(model, prep.pipeline, train.labelNames);
+  const summary = await trainSentiment(model, prep.train, { epochs: 6, batchSize: 16, clipNorm: 5, seed: 1, val: prep.val! });
+  const last = summary.epochs.at(-1)!;
+  assert.ok(last.val!.accuracy >= 0.9, `validation accuracy ${last.val!.accuracy}`);
+  const texts = [...devData.texts.slice(0, 30), 'great', 'film zzzz movie'];
+  const ex = explainSentiment(model, texts);
+  const plain = predictSentiment(model, texts);
+  const ids = encodeTexts(pipelineOf(model), texts);
+  ex.forEach((e, i) => {
+    // (alone against in a batch of 32: as in 'predictions do not depend on batching' below)
+    assert.ok(Math.abs(e.probability - plain[i]!.probability) < 1e-5, `text ${i}: explained ${e.probability}, predicted ${plain[i]!.probability}`);
+    assert.equal(e.label, plain[i]!.label);
+    assert.deepEqual(e.words.map((w) => w.token), Array.from(ids[i]!, (id) => pipelineOf(model).vocab.token(id)));
+    const sum = e.words.reduce((s, w) => s + w.weight, 0);
+    assert.ok(Math.abs(sum - 1) < 1e-5, `text ${i}: weights sum to ${sum}`);
+    assert.ok(e.words.every((w) => w.weight > 0), `text ${i}: every word read has a weight`);
+  });
+  assert.deepEqual(ex.at(-2)!.words, [{ token: 'great', weight: 1 }]);
+  assert.deepEqual(ex.at(-1)!.words.map((w) => w.token), ['film', '<unk>', 'movie']);
+  assert.deepEqual(explainSentiment(model, ['']).map((e) => e.words), [[]]);
+  const withoutHead = (await trained).model;
+  assert.throws(() => explainSentiment(withoutHead, ['good']), /this model has no attention head/);
+  assert.throws(() => buildSentimentModel({ vocabSize: 10, attention: 1.5 }), /attention must be an integer >= 1, got 1.5/);
 });
 
 test('app: predictions do not depend on batching or padding', async () => {
@@ -202,12 +234,39 @@ test('cli: sentiment train -> eval --json -> predict on the tiny corpus', () => 
   assert.match(lines[0]!, /^positive\s+0\.\d{4}\s+what a great/);
   assert.match(lines[1]!, /^negative\s+0\.\d{4}\s+an awful/);
 
+  const noHead = cli(['predict', '--model', join(out, 'best'), '--explain', 'good']);
+  assert.equal(noHead.status, 2);
+  assert.match(noHead.stderr, /--explain: .* has no attention head \(train with --attention N\)/);
+
   const file = join(tmp, 'texts.txt');
   writeFileSync(file, 'loved it\n\nhated it\n');
   const pj = cli(['predict', '--model', join(out, 'last'), '--file', file, '--json']);
   assert.equal(pj.status, 0, pj.stderr);
   const preds = JSON.parse(pj.stdout) as { text: string; label: number; probability: number }[];
   assert.deepEqual(preds.map((p) => [p.text, p.label]), [['loved it', 1], ['hated it', 0]]);
+});
+
+test('cli: sentiment train --attention -> predict --explain shows the words the head weighted most', () => {
+  const out = join(tmp, 'run-attention');
+  const tr = cli(['train', '--train', trainJsonl, '--val', devTsv, '--out', out, '--cell', 'gru', '--attention', '8', '--epochs', '6', '--batch', '16',
+    '--embed', '16', '--units', '16', '--dropout', '0.1', '--lr', '0.01', '--max-len', '40', '--min-freq', '1', '--seed', '3']);
+  assert.equal(tr.status, 0, tr.stderr);
+  assert.match(tr.stdout, /model: GRU 16 units, attention pooling 8 units/);
+  const pr = cli(['predict', '--model', join(out, 'best'), '--explain', 'the plot was great and the cast was wonderful', 'boring']);
+  assert.equal(pr.status, 0, pr.stderr);
+  const lines = pr.stdout.trim().split('\n');
+  assert.equal(lines.length, 4);
+  assert.match(lines[0]!, /^positive\s+0\.\d{4}\s+the plot was great/);
+  assert.match(lines[1]!, /^\s+attention: \S+ \d\.\d\d(, \S+ \d\.\d\d){4}$/); // the five largest of nine
+  assert.match(lines[3]!, /^\s+attention: boring 1\.00$/);
+  const pj = cli(['predict', '--model', join(out, 'best'), '--explain', '--json', 'a great film']);
+  assert.equal(pj.status, 0, pj.stderr);
+  const [p] = JSON.parse(pj.stdout) as { words: { token: string; weight: number }[] }[];
+  assert.deepEqual(p!.words.map((w) => w.token), ['a', 'great', 'film']);
+  assert.ok(Math.abs(p!.words.reduce((s, w) => s + w.weight, 0) - 1) < 1e-5);
+  const bad = cli(['train', '--train', trainJsonl, '--out', join(tmp, 'x'), '--attention', 'many']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--attention: expected an integer >= 0, got 'many'/);
 });
 
 test('cli: bad input is one line on stderr with exit code 2, naming the file or argument', () => {

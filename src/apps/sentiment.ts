@@ -1,6 +1,8 @@
 // Movie-review sentiment (the tutorial's exercise 2) on the public API: words -> Embedding
-// (maskZero) -> [Bidirectional] LSTM/GRU/RNN -> Dense(1, sigmoid), trained with length
-// bucketing so a batch of short reviews costs little.
+// (maskZero) -> [Bidirectional] LSTM/GRU/RNN -> [AttentionPooling] -> Dense(1, sigmoid), trained
+// with length bucketing so a batch of short reviews costs little. With the attention head the
+// classifier reads a weighted sum of the states of every word, and explainSentiment shows the
+// weights: which words it looked at.
 //
 // The text pipeline (tokenizer options, vocabulary, maximum length and which end of a long
 // review is kept) is saved in `model.metadata`, so `predictSentiment` turns new text into ids
@@ -11,7 +13,7 @@
 // tokens (empty, or only whitespace) is a length-0 sequence: the recurrent layer returns its
 // initial (zero) state and the prediction is the head's bias through the sigmoid.
 import * as rnn from '../index.js';
-import type { Logs, Sequential } from '../index.js';
+import { AttentionPooling, type Logs, type Sequential } from '../index.js';
 import {
   collate, planBatches, splitStratified, tokenizerFromJSON, Vocab, WordTokenizer,
   type Tokenizer, type WordTokenizerOptions,
@@ -138,6 +140,11 @@ export interface SentimentModelConfig {
   dropout: number;
   /** Dropout on the final state, before the Dense head (default 0). */
   outputDropout?: number;
+  /**
+   * Units of an attention-pooling head (0 or absent: none): the recurrent layer's states of every
+   * word, weighted by a learned score, instead of its last state (see explainSentiment).
+   */
+  attention?: number;
   /** Adam learning rate. */
   lr: number;
   seed: number;
@@ -147,7 +154,10 @@ export const DEFAULT_MODEL: Omit<SentimentModelConfig, 'vocabSize'> = {
   cell: 'lstm', bidirectional: false, embed: 64, units: 64, dropout: 0.3, outputDropout: 0, lr: 2e-3, seed: 1,
 };
 
-/** sequential([embedding(maskZero), (bidirectional(lstm)), dense(1, 'sigmoid')]), compiled with Adam + BCE. */
+/**
+ * sequential([embedding(maskZero), (bidirectional(lstm)), (attentionPooling), dense(1, 'sigmoid')]),
+ * compiled with Adam + BCE.
+ */
 export function buildSentimentModel(config: Partial<SentimentModelConfig> & { vocabSize: number }): Sequential {
   const c: SentimentModelConfig = { ...DEFAULT_MODEL, ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)) } as SentimentModelConfig;
   checkInt(c.vocabSize, 'vocabSize', 3);
@@ -155,7 +165,9 @@ export function buildSentimentModel(config: Partial<SentimentModelConfig> & { vo
   checkInt(c.units, 'units', 1);
   if (!CELL_NAMES.includes(c.cell)) throw new RangeError(`sentiment: cell must be one of ${CELL_NAMES.join(', ')}, got ${JSON.stringify(c.cell)}`);
   const { layers } = rnn;
-  const recurrentOptions = { units: c.units, dropout: c.dropout, seed: c.seed + 10, name: c.cell };
+  const attention = c.attention ?? 0;
+  if (attention !== 0) checkInt(attention, 'attention', 1);
+  const recurrentOptions = { units: c.units, dropout: c.dropout, seed: c.seed + 10, name: c.cell, returnSequences: attention > 0 };
   const recurrent = c.cell === 'lstm' ? layers.lstm(recurrentOptions) : c.cell === 'gru' ? layers.gru(recurrentOptions) : layers.simpleRNN(recurrentOptions);
   const model = rnn.sequential({
     name: 'sentiment',
@@ -163,6 +175,7 @@ export function buildSentimentModel(config: Partial<SentimentModelConfig> & { vo
     layers: [
       layers.embedding({ inputDim: c.vocabSize, outputDim: c.embed, maskZero: true, seed: c.seed, name: 'embedding' }),
       c.bidirectional ? layers.bidirectional({ layer: recurrent, name: `bidirectional_${c.cell}` }) : recurrent,
+      ...(attention > 0 ? [layers.attentionPooling({ units: attention, seed: c.seed + 30, name: 'attention' })] : []),
       ...((c.outputDropout ?? 0) > 0 ? [layers.dropout({ rate: c.outputDropout!, name: 'dropout' })] : []),
       layers.dense({ units: 1, activation: 'sigmoid', seed: c.seed + 20, name: 'dense' }),
     ],
@@ -322,6 +335,32 @@ export function predictSentiment(model: Sequential, texts: readonly string[], ba
     let unknown = 0;
     for (const id of ids[i]!) if (id === 1) unknown++;
     return { text, label, labelName: names[label]!, probability: prob, tokens: ids[i]!.length, unknown };
+  });
+}
+
+/** The attention-pooling head of a model built with `attention`, or null. */
+export function attentionOf(model: Sequential): AttentionPooling | null {
+  return (model.layers.find((l) => l instanceof AttentionPooling) as AttentionPooling | undefined) ?? null;
+}
+
+export interface SentimentExplanation extends SentimentPrediction {
+  /** The words the model read, in order, with the attention weight each got (summing to 1). */
+  words: { token: string; weight: number }[];
+}
+
+/**
+ * predictSentiment, plus where the attention head looked: each word the model read (after
+ * truncation; unknown words as <unk>) with its weight. Each text runs alone (batch 1), so the
+ * weights are exactly those of its prediction. Throws for a model without an attention head.
+ */
+export function explainSentiment(model: Sequential, texts: readonly string[]): SentimentExplanation[] {
+  const head = attentionOf(model);
+  if (!head) throw new Error('sentiment: this model has no attention head (train it with attention, e.g. --attention 32)');
+  const p = pipelineOf(model);
+  return texts.map((text) => {
+    const pred = predictSentiment(model, [text], 1)[0]!;
+    const seq = encodeTexts(p, [text])[0]!, w = head.lastWeights?.data;
+    return { ...pred, words: Array.from(seq, (id, t) => ({ token: p.vocab.token(id), weight: w?.[t] ?? 0 })) };
   });
 }
 

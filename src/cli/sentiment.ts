@@ -4,9 +4,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  attachPipeline, buildSentimentModel, CELL_NAMES, DEFAULT_MODEL, DEFAULT_PREPARE, displayNames, encodeSet,
-  evaluateSentiment, labelNamesOf, pipelineOf, predictSentiment, prepare, splitTexts, trainSentiment,
+  attachPipeline, attentionOf, buildSentimentModel, CELL_NAMES, DEFAULT_MODEL, DEFAULT_PREPARE, displayNames, encodeSet,
+  evaluateSentiment, explainSentiment, labelNamesOf, pipelineOf, predictSentiment, prepare, splitTexts, trainSentiment,
   type CellName, type EpochResult, type Keep, type LabelledTexts, type SentimentMetrics, type SentimentModelConfig,
+  type SentimentPrediction,
 } from '../apps/sentiment.js';
 import { readDataset, type TextDataset } from '../data/node/index.js';
 import { backendName, loadModel, NonFiniteLossError, saveModel, type Sequential } from '../index.js';
@@ -20,7 +21,8 @@ per class, or "a.pos,a.neg" (one text per line). Labels 0/1 (1 = positive) or tw
 export const TRAIN_HELP = `Usage: rnnkit sentiment train --train <path> --out <dir> [options]
 
 Train a binary sentiment classifier: word embedding (padding masked) -> LSTM/GRU/RNN (optionally
-bidirectional) -> Dense(1, sigmoid), with Adam and length-bucketed batches. After every epoch the
+bidirectional) -> [attention pooling] -> Dense(1, sigmoid), with Adam and length-bucketed batches.
+After every epoch the
 validation set is scored; the checkpoint with the best validation accuracy is kept in <out>/best
 and the latest in <out>/last (the tokenizer and vocabulary are saved inside the model).
 
@@ -31,6 +33,9 @@ Options:
   --val-split f          hold out a seeded, stratified fraction f of --train     (default 0.1 without --val)
   --cell lstm|gru|rnn    recurrent cell                                           (default ${DEFAULT_MODEL.cell})
   --bidirectional        read each text in both directions
+  --attention N          classify a weighted sum of the states of every word, weighted by an
+                         attention score with N units, instead of the last state (predict
+                         --explain then shows the weights)                       (default off)
   --max-len N            keep at most N tokens per text                           (default ${DEFAULT_PREPARE.maxLen})
   --keep start|end       which part of a longer text to keep                      (default ${DEFAULT_PREPARE.keep})
   --vocab N              vocabulary size, counting <pad> and <unk>                (default ${DEFAULT_PREPARE.maxSize})
@@ -68,7 +73,7 @@ Options:
 ${DATA_FORMATS}
 `;
 
-export const PREDICT_HELP = `Usage: rnnkit sentiment predict --model <dir> [text ...] [--file <f>] [--json]
+export const PREDICT_HELP = `Usage: rnnkit sentiment predict --model <dir> [text ...] [--file <f>] [--explain] [--json]
 
 Print the predicted label and P(positive) (the probability of label 1) for each text. The text is
 tokenized exactly as the training data was. Empty or unknown-word-only texts get the model's
@@ -77,6 +82,8 @@ answer for an empty sequence.
 Options:
   --model <dir>          a directory written by 'rnnkit sentiment train'       (required)
   --file <f>             one text per line (blank lines skipped); '-' reads standard input
+  --explain              also the words the attention head weighted most (a model trained with
+                         --attention); with --json every word the model read, with its weight
   --json                 print a JSON array of { text, label, labelName, probability, tokens, unknown }
   -h, --help             this text
 `;
@@ -155,7 +162,7 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
     args: argv, strict: true,
     options: {
       train: { type: 'string' }, val: { type: 'string' }, 'val-split': { type: 'string' }, out: { type: 'string' },
-      cell: { type: 'string' }, bidirectional: { type: 'boolean' }, 'max-len': { type: 'string' }, keep: { type: 'string' },
+      cell: { type: 'string' }, bidirectional: { type: 'boolean' }, attention: { type: 'string' }, 'max-len': { type: 'string' }, keep: { type: 'string' },
       vocab: { type: 'string' }, 'min-freq': { type: 'string' }, embed: { type: 'string' }, units: { type: 'string' },
       dropout: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
       clip: { type: 'string' }, limit: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' },
@@ -178,6 +185,7 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
   const minFreq = int(v['min-freq'], 'min-freq', DEFAULT_PREPARE.minFreq);
   const embed = int(v.embed, 'embed', DEFAULT_MODEL.embed);
   const units = int(v.units, 'units', DEFAULT_MODEL.units);
+  const attention = int(v.attention, 'attention', 0, 0);
   const dropout = num(v.dropout, 'dropout', DEFAULT_MODEL.dropout, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
   const epochs = int(v.epochs, 'epochs', 3);
   const batch = int(v.batch, 'batch', 32);
@@ -208,7 +216,7 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
   const truncated = trainSet.ids.filter((x) => x.length === maxLen).length;
 
   // Model
-  const cfg: SentimentModelConfig = { vocabSize: pipeline.vocab.size, cell, bidirectional: v.bidirectional ?? false, embed, units, dropout, lr, seed };
+  const cfg: SentimentModelConfig = { vocabSize: pipeline.vocab.size, cell, bidirectional: v.bidirectional ?? false, embed, units, dropout, lr, seed, ...(attention > 0 ? { attention } : {}) };
   const model = buildSentimentModel(cfg);
   attachPipeline(model, pipeline, labelNames);
   const trainCfg = { ...cfg, maxLen, keep, minFreq, epochs, batch, clip };
@@ -216,7 +224,7 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
     `(${v.val !== undefined ? v.val : `${valSplit} of --train, stratified, seed ${seed}`}), classes ${names[0]}/${names[1]}; ` +
     `vocabulary ${pipeline.vocab.size.toLocaleString('en-US')}; ${meanLen.toFixed(1)} tokens per text after truncation to ${maxLen} (keep ${keep}; ${truncated.toLocaleString('en-US')} truncated); ` +
     `data ready in ${fmtTime((Date.now() - t0) / 1000)}`);
-  log(`model: ${cfg.bidirectional ? 'bidirectional ' : ''}${cell.toUpperCase()} ${units} units, embedding ${embed}, dropout ${dropout}; ` +
+  log(`model: ${cfg.bidirectional ? 'bidirectional ' : ''}${cell.toUpperCase()} ${units} units${attention > 0 ? `, attention pooling ${attention} units` : ''}, embedding ${embed}, dropout ${dropout}; ` +
     `${model.countParams().toLocaleString('en-US')} parameters; Adam lr ${lr}, clip ${clip || 'off'}, batch ${batch}; backend ${backendName()}`);
 
   const bestDir = join(v.out, 'best'), lastDir = join(v.out, 'last');
@@ -318,7 +326,7 @@ export async function sentimentEvalCli(argv: string[]): Promise<void> {
 export async function sentimentPredictCli(argv: string[]): Promise<void> {
   const { values: v, positionals } = parseArgs({
     args: argv, strict: true, allowPositionals: true,
-    options: { model: { type: 'string' }, file: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { model: { type: 'string' }, file: { type: 'string' }, explain: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   if (v.help) { process.stdout.write(PREDICT_HELP); return; }
   if (!v.model) throw new CliError('--model <dir> is required (see --help)');
@@ -335,7 +343,8 @@ export async function sentimentPredictCli(argv: string[]): Promise<void> {
   }
   if (texts.length === 0) throw new CliError('give the texts to classify as arguments or with --file <f> (see --help)');
   const model = await openModel(v.model);
-  const preds = predictSentiment(model, texts);
+  if (v.explain && !attentionOf(model)) throw new CliError(`--explain: ${v.model} has no attention head (train with --attention N)`);
+  const preds: (SentimentPrediction & { words?: { token: string; weight: number }[] })[] = v.explain ? explainSentiment(model, texts) : predictSentiment(model, texts);
   if (v.json) { process.stdout.write(`${JSON.stringify(preds, null, 2)}\n`); return; }
   const names = displayNames(labelNamesOf(model));
   const w = Math.max(...names.map((n) => n.length));
@@ -343,5 +352,9 @@ export async function sentimentPredictCli(argv: string[]): Promise<void> {
     const shown = p.text.replace(/\s+/g, ' ').trim();
     const note = p.tokens === 0 ? '  (no tokens)' : p.unknown === p.tokens ? '  (no known words)' : '';
     process.stdout.write(`${names[p.label]!.padEnd(w)}  ${p.probability.toFixed(4)}  ${shown.length > 100 ? `${shown.slice(0, 97)}...` : shown}${note}\n`);
+    if (p.words && p.words.length > 0) {
+      const top = [...p.words].sort((a, b) => b.weight - a.weight).slice(0, 5);
+      process.stdout.write(`${' '.repeat(w + 10)}attention: ${top.map((x) => `${x.token} ${x.weight.toFixed(2)}`).join(', ')}\n`);
+    }
   }
 }
