@@ -17,6 +17,7 @@ import { test } from 'node:test';
 import * as rnn from '../src/index.js';
 import { attentionBackward, attentionForward, type AttentionArgs, type AttentionScore } from '../src/kernels/attention-ops.js';
 import { getBackend, referenceBackend } from '../src/kernels/index.js';
+import { tanhInto } from '../src/kernels/layer-ops.js';
 import type { F } from '../src/kernels/types.js';
 import { assertClose, numericalGrad, randomArray } from './helpers.js';
 
@@ -168,6 +169,30 @@ test('masks: padded keys and keys ahead of a causal step get weight exactly 0, e
     attentionForward(referenceBackend, a, y2);
     assert.deepEqual(y2, y, `${score}: padded steps leaked into the output`);
   }
+});
+
+test('tanhInto: the WebAssembly backend\'s tanh (the gate passes\' approximation) is within 1e-6 of Math.tanh, in place too; float64 takes Math.tanh', () => {
+  const be = getBackend();
+  const x = Float32Array.from({ length: 1027 }, (_, i) => (i - 513) / 40); // [-12.8, 12.8], a tail of 3
+  const want = Array.from(x, (v) => Math.tanh(v));
+  const y = new Float32Array(x.length);
+  tanhInto(be, x, y);
+  if (be === referenceBackend) {
+    // (RNNKIT_BACKEND=reference: no tanh of its own, Math.tanh rounded)
+    assert.equal(be.tanh, undefined);
+    assert.deepEqual([...y], want.map(Math.fround));
+    return;
+  }
+  assert.equal(typeof be.tanh, 'function', `${be.name} has tanh`);
+  assertClose(y, want, 1e-6, 0, 'tanh');
+  assert.ok(y.some((v, i) => v !== Math.fround(want[i]!)), 'the approximation, not Math.tanh');
+  const z = x.slice();
+  tanhInto(be, z, z);
+  assert.deepEqual(z, y, 'in place');
+  assert.throws(() => be.tanh!(x, new Float32Array(3)), /tanh y has 3 values, x 1027/);
+  const d = Float64Array.from(x), dy = new Float64Array(x.length);
+  tanhInto(be, d, dy);
+  assert.deepEqual([...dy], want);
 });
 
 test('bad arguments are named: lengths, widths, pooling without the additive score', () => {

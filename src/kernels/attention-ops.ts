@@ -15,6 +15,7 @@
 // step that may see no key gets all-zero weights and a zero output. Without queries (q = null,
 // additive only, Tq = 1) the score is wᵀ tanh(k_j W_k + b): attention pooling, one weight per
 // step of the sequence (Raffel & Ellis 2015; Yang et al. 2016's word attention).
+import { tanhInto } from './layer-ops.js';
 import type { Backend, F } from './types.js';
 
 export type AttentionScore = 'dot' | 'scaledDot' | 'additive';
@@ -50,6 +51,8 @@ export interface AttentionSaved {
   /** Additive: q·W_q + b [B·Tq, A] (b alone, [B, A], without queries) and k·W_k [B·Tv, A]. */
   pq: F | null;
   pk: F | null;
+  /** Pooling: tanh(b + k·W_k) [B·Tv, A] (with queries the B·Tq·Tv·A values are recomputed). */
+  u: F | null;
 }
 
 /** Gradients: inputs' written (null: not wanted), parameters' added to. */
@@ -65,13 +68,30 @@ export interface AttentionGrads {
 
 const like = (x: F, n: number): F => (x instanceof Float64Array ? new Float64Array(n) : new Float32Array(n));
 
+
 /** Whether query step i of batch row b may see key j. */
 function sees(a: AttentionArgs, b: number, i: number, j: number): boolean {
   return (a.keyMask === null || a.keyMask[b * a.Tv + j] !== 0) && (!a.causal || j <= i);
 }
 
-/** Scores s [B, Tq, Tv] (pre-softmax) of a forward; additive: also its projections. */
-function scores(be: Backend, a: AttentionArgs, s: F): { pq: F | null; pk: F | null } {
+/**
+ * Batch row b's tanh(pq_i + pk_j) for every pair (i, j), into u [Tq·Tv, A] (pair (i, j) at row
+ * i·Tv + j): the sums here, the tanh on the backend (float32: its vector approximation).
+ */
+function pairTanh(be: Backend, a: AttentionArgs, pq: F, pk: F, b: number, u: F): void {
+  const { Tq, Tv } = a, A = a.b!.length;
+  for (let i = 0; i < Tq; i++) {
+    const qo = (b * Tq + i) * A;
+    for (let j = 0; j < Tv; j++) {
+      const ko = (b * Tv + j) * A, uo = (i * Tv + j) * A;
+      for (let c = 0; c < A; c++) u[uo + c] = pq[qo + c]! + pk[ko + c]!;
+    }
+  }
+  tanhInto(be, u, u);
+}
+
+/** Scores s [B, Tq, Tv] (pre-softmax) of a forward; additive: also what its backward reads. */
+function scores(be: Backend, a: AttentionArgs, s: F): Omit<AttentionSaved, 'a'> {
   const { B, Tq, Tv, Dk, k } = a;
   if (a.score !== 'additive') {
     const q = a.q!;
@@ -82,7 +102,7 @@ function scores(be: Backend, a: AttentionArgs, s: F): { pq: F | null; pk: F | nu
       const c = 1 / Math.sqrt(Dk);
       for (let i = 0; i < s.length; i++) s[i]! *= c;
     }
-    return { pq: null, pk: null };
+    return { pq: null, pk: null, u: null };
   }
   const A = a.b!.length, bias = a.b!, w = a.w!;
   const pk = like(k, B * Tv * A);
@@ -90,19 +110,24 @@ function scores(be: Backend, a: AttentionArgs, s: F): { pq: F | null; pk: F | nu
   const pq = like(k, B * Tq * A);
   if (a.q !== null) be.gemm(false, false, B * Tq, A, a.Dq, a.q, a.Dq, a.wq!, A, pq, A, false);
   for (let r = 0; r < B * Tq; r++) for (let c = 0; c < A; c++) pq[r * A + c]! += bias[c]!;
+  // Pooling keeps every row's tanh (B·Tv·A values); with queries one row's at a time.
+  const keep = a.q === null;
+  const U = like(k, (keep ? B : 1) * Tq * Tv * A);
   for (let b = 0; b < B; b++) {
+    const u = keep ? U.subarray(b * Tv * A, (b + 1) * Tv * A) : U;
+    pairTanh(be, a, pq, pk, b, u);
     for (let i = 0; i < Tq; i++) {
-      const qo = (b * Tq + i) * A, so = (b * Tq + i) * Tv;
+      const so = (b * Tq + i) * Tv;
       for (let j = 0; j < Tv; j++) {
         if (!sees(a, b, i, j)) { s[so + j] = 0; continue; }
-        const ko = (b * Tv + j) * A;
+        const uo = (i * Tv + j) * A;
         let acc = 0;
-        for (let c = 0; c < A; c++) acc += w[c]! * Math.tanh(pq[qo + c]! + pk[ko + c]!);
+        for (let c = 0; c < A; c++) acc += w[c]! * u[uo + c]!;
         s[so + j] = acc;
       }
     }
   }
-  return { pq, pk };
+  return { pq, pk, u: keep ? U : null };
 }
 
 /** Each query step's softmax over the keys it sees, in place (all zeros when it sees none). */
@@ -151,12 +176,12 @@ export function attentionForward(be: Backend, a: AttentionArgs, y: F): Attention
   const { B, Tq, Tv, Dv } = a;
   if (y.length !== B * Tq * Dv) throw new RangeError(`attention: y has ${y.length} values, expected ${B * Tq * Dv}`);
   const w = like(a.k, B * Tq * Tv);
-  const { pq, pk } = scores(be, a, w);
+  const kept = scores(be, a, w);
   maskedSoftmax(a, w);
   for (let b = 0; b < B; b++) {
     be.gemm(false, false, Tq, Dv, Tv, w.subarray(b * Tq * Tv), Tv, a.v.subarray(b * Tv * Dv), Dv, y.subarray(b * Tq * Dv), Dv, false);
   }
-  return { a: w, pq, pk };
+  return { a: w, ...kept };
 }
 
 /** Backward from dy [B, Tq, Dv] (and dA [B, Tq, Tv], a gradient of the weights themselves). */
@@ -192,19 +217,23 @@ export function attentionBackward(be: Backend, a: AttentionArgs, saved: Attentio
     }
     return;
   }
-  // Additive: the tanh recomputed (B·Tq·Tv·A values are not kept), dz = ds·w⊙(1 - u²) summed
-  // into the projections' gradients dpq [B·Tq, A] and dpk [B·Tv, A].
+  // Additive: u = tanh(pq_i + pk_j) (kept for pooling, else recomputed one batch row at a
+  // time), dz = ds·w⊙(1 - u²) summed into the projections' gradients dpq [B·Tq, A], dpk [B·Tv, A].
   const A = a.b!.length, w = a.w!, pq = saved.pq!, pk = saved.pk!;
   const dpq = like(k, B * Tq * A), dpk = like(k, B * Tv * A), dw = new Float64Array(A);
+  const scratch = saved.u ? null : like(k, Tq * Tv * A);
   for (let b = 0; b < B; b++) {
+    let U: F;
+    if (saved.u) U = saved.u.subarray(b * Tv * A, (b + 1) * Tv * A);
+    else pairTanh(be, a, pq, pk, b, (U = scratch!));
     for (let i = 0; i < Tq; i++) {
       const qo = (b * Tq + i) * A, so = (b * Tq + i) * Tv;
       for (let j = 0; j < Tv; j++) {
         const ds = dS[so + j]!;
         if (ds === 0) continue;
-        const ko = (b * Tv + j) * A;
+        const ko = (b * Tv + j) * A, uo = (i * Tv + j) * A;
         for (let c = 0; c < A; c++) {
-          const u = Math.tanh(pq[qo + c]! + pk[ko + c]!);
+          const u = U[uo + c]!;
           dw[c] += ds * u;
           const dz = ds * w[c]! * (1 - u * u);
           dpq[qo + c]! += dz;

@@ -273,6 +273,12 @@ export function softmaxRows(backend: Backend, x: Float32Array, y: Float32Array, 
   else softmaxRowsRef(x, y, rows, k, lse);
 }
 
+/** y = tanh(x) elementwise: the backend's (float32) where it has one, else Math.tanh (y may be x). */
+export function tanhInto(backend: Backend, x: F, y: F): void {
+  if (backend.tanh && x instanceof Float32Array && y instanceof Float32Array) backend.tanh(x, y);
+  else for (let i = 0; i < x.length; i++) y[i] = Math.tanh(x[i]!);
+}
+
 /** The reference: Math.exp, sums in float64. */
 export function softmaxRowsRef(x: Float32Array, y: Float32Array, rows: number, k: number, lse: Float64Array): void {
   for (let r = 0; r < rows; r++) {

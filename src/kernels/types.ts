@@ -291,6 +291,11 @@ export interface Backend {
    */
   softmaxRows?(x: Float32Array, y: Float32Array, rows: number, k: number, lse: Float64Array): void;
   /**
+   * Optional: y = tanh(x) elementwise (float32, x and y of one length; y may be x) with the gate
+   * passes' approximation (within 3e-7 of Math.tanh); layer-ops.ts's tanhInto falls back to Math.tanh.
+   */
+  tanh?(x: Float32Array, y: Float32Array): void;
+  /**
    * Optional: Adam's update of float32 flat buffers in place; the results must be those of the
    * loop in optim/optimizers.ts (Adam.step) bit for bit.
    */

@@ -21,7 +21,6 @@ export const wasmVariants: readonly WasmVariant[] = ['wasm-relaxed-simd', 'wasm-
 /** The exports of asm/kernels.ts (pointers are byte addresses into `memory`). */
 interface KernelExports extends CoreExports {
   memory: WebAssembly.Memory;
-  approx_activation(which: number, x: number, y: number, n: number): void;
   gemv(rows: number, K: number, W: number, ldw: number, h: number, y: number, part: number): void;
 }
 

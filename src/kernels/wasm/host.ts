@@ -48,6 +48,8 @@ export interface CoreExports {
   softmax_rows(x: number, y: number, rows: number, k: number, sums: number): void;
   reorder_rows(src: number, dst: number, T: number, B: number, w: number, toBatchFirst: number): void;
   adam_update(p: number, g: number, m: number, v: number, vh: number, n: number, cf: number, mo: number, vo: number): void;
+  /** y[i] = tanh(x[i]) (which = 0) or σ(x[i]) (which = 1), the gate passes' approximations. */
+  approx_activation(which: number, x: number, y: number, n: number): void;
 }
 
 export const KIND_CODE: Record<CellKind, number> = { lstm: 0, gru: 1, rnn_tanh: 2, rnn_relu: 3 };
@@ -758,6 +760,21 @@ export abstract class WasmHost implements Backend {
       dW.set(f32.subarray(pDW >> 2, (pDW >> 2) + K * U));
       if (db) for (let j = 0; j < U; j++) db[j] += f32[(pDb >> 2) + j]!;
       if (dx && !DX!.inPlace) dx.set(f32.subarray(DX!.p >> 2, (DX!.p >> 2) + rows * K));
+    });
+  }
+
+  tanh(x: Float32Array, y: Float32Array): void {
+    this.f32(x, 'tanh x'); this.f32(y, 'tanh y');
+    const n = x.length;
+    if (y.length !== n) throw new RangeError(`${this.label}: tanh y has ${y.length} values, x ${n}`);
+    if (n === 0) return;
+    this.session(false, () => {
+      this.reset();
+      const X = this.placed(x, 0, n), Y = this.placed(y, 0, n);
+      const { f32 } = this.commit();
+      if (!X.inPlace) f32.set(x, X.p >> 2);
+      this.k.approx_activation(0, X.p, Y.p, n);
+      if (!Y.inPlace) y.set(f32.subarray(Y.p >> 2, (Y.p >> 2) + n));
     });
   }
 
