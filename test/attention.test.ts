@@ -358,3 +358,14 @@ test('attention layers refuse bad options and inputs with errors that name them'
   pool.build([null, 3]);
   assert.throws(() => pool.forward({ data: new Float32Array(8), shape: [2, 4], mask: null }), /pool: expected input \[batch, time, 3\], got \[2, 4\]/);
 });
+
+test('examples/attention: with additive attention the encoder-decoder learns to reverse digits better than from the last state alone, and its weights align step i with step n-1-i', async () => {
+  const { main } = await import('../examples/attention.js');
+  const lines: string[] = [];
+  const { results, alignment } = await main(2000, 8, 1, (s: string) => lines.push(s));
+  const last = (k: string) => results[k]!.at(-1)!;
+  assert.ok(last('with_attention') >= 0.97, `with attention ${last('with_attention')}`);
+  assert.ok(last('with_attention') >= last('last_state_only') + 0.05, `${last('with_attention')} against ${last('last_state_only')} without`);
+  assert.ok(alignment >= 0.8, `aligned steps: ${alignment}`);
+  assert.match(lines.join('\n'), /attention weights for [1-9]( [1-9]){4,8} \(rows: decoder steps, columns: encoder steps\)/);
+});
