@@ -110,12 +110,17 @@ function scores(be: Backend, a: AttentionArgs, s: F): Omit<AttentionSaved, 'a'> 
   const pq = like(k, B * Tq * A);
   if (a.q !== null) be.gemm(false, false, B * Tq, A, a.Dq, a.q, a.Dq, a.wq!, A, pq, A, false);
   for (let r = 0; r < B * Tq; r++) for (let c = 0; c < A; c++) pq[r * A + c]! += bias[c]!;
-  // Pooling keeps every row's tanh (B·Tv·A values); with queries one row's at a time.
+  // Pooling keeps every row's tanh (B·Tv·A values, one backend call); with queries the rows'
+  // pairs one row at a time.
   const keep = a.q === null;
   const U = like(k, (keep ? B : 1) * Tq * Tv * A);
+  if (keep) {
+    for (let r = 0; r < B * Tv; r++) for (let c = 0; c < A; c++) U[r * A + c] = pk[r * A + c]! + bias[c]!;
+    tanhInto(be, U, U);
+  }
   for (let b = 0; b < B; b++) {
     const u = keep ? U.subarray(b * Tv * A, (b + 1) * Tv * A) : U;
-    pairTanh(be, a, pq, pk, b, u);
+    if (!keep) pairTanh(be, a, pq, pk, b, u);
     for (let i = 0; i < Tq; i++) {
       const so = (b * Tq + i) * Tv;
       for (let j = 0; j < Tv; j++) {
