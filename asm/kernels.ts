@@ -208,6 +208,119 @@ export function approx_activation(which: i32, x: usize, y: usize, n: i32): void 
   }
 }
 
+// ---- attention pooling (src/kernels/attention-ops.ts) ----
+// The parts of attention pooling between its products (the host runs z = h·W_k + b before the
+// forward pass and dW_k += hᵀ·dz, dh += dz·W_kᵀ after the backward pass).
+
+/** Σ_c x[c]·w[c] over n floats, four lanes at a time then the tail. */
+// @ts-ignore: decorator
+@inline function dot_f32(x: usize, w: usize, n: i32): f32 {
+  let acc = f32x4.splat(0);
+  let c = 0;
+  for (; c + 4 <= n; c += 4) acc = fmadd(v128.load(x + (<usize>c << 2)), v128.load(w + (<usize>c << 2)), acc);
+  let s: f32 = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+  for (; c < n; c++) s += load<f32>(x + (<usize>c << 2)) * load<f32>(w + (<usize>c << 2));
+  return s;
+}
+
+/** y[c] += a·x[c] over n floats. */
+// @ts-ignore: decorator
+@inline function axpy_f32(a: f32, x: usize, y: usize, n: i32): void {
+  const av = f32x4.splat(a);
+  let c = 0;
+  for (; c + 4 <= n; c += 4) {
+    const o = <usize>c << 2;
+    v128.store(y + o, fmadd(av, v128.load(x + o), v128.load(y + o)));
+  }
+  for (; c < n; c++) store<f32>(y + (<usize>c << 2), load<f32>(y + (<usize>c << 2)) + a * load<f32>(x + (<usize>c << 2)));
+}
+
+/**
+ * Forward, per batch row b of B: u = tanh(z) in place ([B·T, A], z from the GEMM), scores
+ * e_j = u_j · w, weights a [B·T] = softmax over the steps j with mask[b·T + j] != 0 (mask 0: every
+ * step), 0 elsewhere and all 0 for a row with no step, y_b = Σ_j a_j h_j ([B, D], h [B·T, D]).
+ */
+export function pool_forward(B: i32, T: i32, A: i32, D: i32, u: usize, w: usize, mask: usize, h: usize, a: usize, y: usize): void {
+  approx_activation(0, u, u, B * T * A);
+  const A4 = <usize>A << 2, D4 = <usize>D << 2;
+  for (let b = 0; b < B; b++) {
+    const r0 = b * T, yb = y + <usize>b * D4;
+    let m: f32 = -Infinity;
+    for (let j = 0; j < T; j++) {
+      const r = r0 + j;
+      if (mask != 0 && load<u8>(mask + <usize>r) == 0) { store<f32>(a + (<usize>r << 2), 0); continue; }
+      const e = dot_f32(u + <usize>r * A4, w, A);
+      store<f32>(a + (<usize>r << 2), e);
+      m = max(m, e);
+    }
+    memory.fill(yb, 0, D4);
+    if (m == -Infinity) continue; // no step to see (an all-NaN row is NaN below, as the reference)
+    let sum: f32 = 0;
+    for (let j = 0; j < T; j++) {
+      const r = r0 + j;
+      if (mask != 0 && load<u8>(mask + <usize>r) == 0) continue;
+      const e = f32x4.extract_lane(exp_neg4(f32x4.splat(load<f32>(a + (<usize>r << 2)) - m)), 0);
+      store<f32>(a + (<usize>r << 2), e);
+      sum += e;
+    }
+    const inv: f32 = <f32>1 / sum;
+    for (let j = 0; j < T; j++) {
+      const r = r0 + j;
+      if (mask != 0 && load<u8>(mask + <usize>r) == 0) continue;
+      const aj = load<f32>(a + (<usize>r << 2)) * inv;
+      store<f32>(a + (<usize>r << 2), aj);
+      axpy_f32(aj, h + <usize>r * D4, yb, D);
+    }
+  }
+}
+
+/**
+ * Backward, per batch row b: dA_j = dy_b · h_j, ds_j = a_j (dA_j - Σ_l a_l dA_l); dh_j = a_j dy_b
+ * (the values' part of the sequence's gradient, written when dh != 0); dz_j = ds_j w ⊙ (1 - u_j²)
+ * written to dz [B·T, A]; dw += Σ_j ds_j u_j and db += Σ_j dz_j (both [A], added to).
+ */
+export function pool_backward(
+  B: i32, T: i32, A: i32, D: i32, u: usize, w: usize, h: usize, a: usize, dy: usize, dz: usize, dh: usize, dw: usize, db: usize,
+): void {
+  const A4 = <usize>A << 2, D4 = <usize>D << 2;
+  for (let b = 0; b < B; b++) {
+    const r0 = b * T, dyb = dy + <usize>b * D4;
+    // Σ_l a_l dA_l, then each step's ds (dz's row holds nothing yet: ds goes through a's slot below).
+    let s: f32 = 0;
+    for (let j = 0; j < T; j++) {
+      const r = r0 + j, aj = load<f32>(a + (<usize>r << 2));
+      if (aj != 0) s += aj * dot_f32(dyb, h + <usize>r * D4, D);
+    }
+    for (let j = 0; j < T; j++) {
+      const r = r0 + j, aj = load<f32>(a + (<usize>r << 2));
+      const ur = u + <usize>r * A4, dzr = dz + <usize>r * A4;
+      if (dh != 0) {
+        const dhr = dh + <usize>r * D4;
+        memory.fill(dhr, 0, D4);
+        if (aj != 0) axpy_f32(aj, dyb, dhr, D);
+      }
+      if (aj == 0) { memory.fill(dzr, 0, A4); continue; }
+      const ds = aj * (dot_f32(dyb, h + <usize>r * D4, D) - s);
+      const dsv = f32x4.splat(ds), one = f32x4.splat(1);
+      let c = 0;
+      for (; c + 4 <= A; c += 4) {
+        const o = <usize>c << 2, uv = v128.load(ur + o);
+        v128.store(dw + o, fmadd(dsv, uv, v128.load(dw + o)));
+        const g = f32x4.mul(f32x4.mul(dsv, v128.load(w + o)), f32x4.sub(one, f32x4.mul(uv, uv)));
+        v128.store(dzr + o, g);
+        v128.store(db + o, f32x4.add(v128.load(db + o), g));
+      }
+      for (; c < A; c++) {
+        const o = <usize>c << 2, uc = load<f32>(ur + o);
+        store<f32>(dw + o, load<f32>(dw + o) + ds * uc);
+        const g = ds * load<f32>(w + o) * (1 - uc * uc);
+        store<f32>(dzr + o, g);
+        store<f32>(db + o, load<f32>(db + o) + g);
+      }
+    }
+  }
+}
+
 /**
  * For the kernel benchmark (bench/kernels.ts): `n` rounds of 12 independent f32x4 multiply-add
  * chains a·x + y (x near 1, y small) with no memory traffic — the multiply-add rate this build reaches on this machine at

@@ -50,7 +50,7 @@ export async function main(n = 2000, epochs = 8, seed = 1, log: (s: string) => v
     const { model, att } = seq2seq(withAttention, seed + 10);
     const acc: number[] = [];
     for (let e = 0; e < epochs; e++) {
-      await model.fit(train.x, train.y, { epochs: 1, batchSize: 32, verbose: 0, seed: seed + e });
+      await model.fit(train.x, train.y, { epochs: 1, batchSize: 32, verbose: 0, seed: seed + e, clipNorm: 1 });
       acc.push(model.evaluate(held.x, held.y).accuracy!);
     }
     results[model.name] = acc;

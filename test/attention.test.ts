@@ -54,9 +54,8 @@ function runCase(c: GoldenCase, dtype: 'float32' | 'float64') {
   const y = arr(new Array<number>(c.B * c.Tq * c.Dv).fill(0));
   const saved = attentionForward(be, a, y);
   const zeros = (x: F | null | undefined): F | null => (x ? arr(new Array<number>(x.length).fill(0)) : null);
-  const g = { dq: zeros(a.q), dk: zeros(a.k), dv: zeros(a.v), dwq: zeros(a.wq), dwk: zeros(a.wk) ?? undefined, db: zeros(a.b) ?? undefined, dw: zeros(a.w) ?? undefined };
+  const g = { dq: zeros(a.q), dk: zeros(a.k), dv: c.pooling ? null : zeros(a.v), dwq: zeros(a.wq), dwk: zeros(a.wk) ?? undefined, db: zeros(a.b) ?? undefined, dw: zeros(a.w) ?? undefined };
   attentionBackward(be, a, saved, arr(c.wy), g, arr(c.wa));
-  if (c.pooling) for (let i = 0; i < g.dk!.length; i++) g.dk![i]! += g.dv![i]!;
   return { y, a: saved.a, g };
 }
 
@@ -121,9 +120,8 @@ for (const [label, score, shape] of FD_CASES) {
     };
     const saved = attentionForward(referenceBackend, a, new Float64Array(wy.length));
     const z = (x: F | null | undefined): Float64Array | null => (x ? new Float64Array(x.length) : null);
-    const g = { dq: z(a.q), dk: z(a.k), dv: z(a.v), dwq: z(a.wq), dwk: z(a.wk) ?? undefined, db: z(a.b) ?? undefined, dw: z(a.w) ?? undefined };
-    attentionBackward(referenceBackend, a, saved, wy, g, wa);
-    if (shape.pooling) for (let i = 0; i < g.dk!.length; i++) g.dk![i]! += g.dv![i]!; // k and v are one array
+    const g = { dq: z(a.q), dk: z(a.k), dv: shape.pooling ? null : z(a.v), dwq: z(a.wq), dwk: z(a.wk) ?? undefined, db: z(a.b) ?? undefined, dw: z(a.w) ?? undefined };
+    attentionBackward(referenceBackend, a, saved, wy, g, wa); // (pooling: k and v one array, its gradient in dk)
     const check = (got: F, x: F, what: string): void => assertClose(got, numericalGrad(x, loss), 1e-8, 1e-6, `${label}: ${what}`);
     if (a.q) check(g.dq!, a.q, 'dq');
     check(g.dk!, a.k, 'dk');
@@ -139,6 +137,38 @@ for (const [label, score, shape] of FD_CASES) {
     assert.ok(informative > 5, `${label}: only ${informative} gradients away from 0`);
   });
 }
+
+test('fused attention pooling (the WebAssembly backends) against the composed float32 path: outputs, weights and every gradient, with padding, a row with no step and widths off the vector lanes', () => {
+  const be = getBackend();
+  if (!be.attentionPoolForward) {
+    // (RNNKIT_BACKEND=reference: nothing fused; the composed path is what the other tests check)
+    assert.equal(be, referenceBackend);
+    return;
+  }
+  for (const [B, T, D, A] of [[3, 7, 5, 6], [4, 12, 16, 8], [2, 1, 3, 1]] as const) {
+    const lengths = Array.from({ length: B }, (_, b) => (b === 1 ? 0 : T - (b % 3)));
+    const a64 = randomArgs('additive', { B, Tq: 1, Tv: T, Dq: 0, Dk: D, Dv: D, A, pooling: true, lengths }, 40 + T);
+    const to32 = (x: F | null | undefined): Float32Array => Float32Array.from(x!);
+    const k = to32(a64.k);
+    const args = (): AttentionArgs => ({ ...a64, k, v: k, wk: to32(a64.wk), b: to32(a64.b), w: to32(a64.w) });
+    const dy = Float32Array.from(randomArray(B * D, 7));
+    const run = (backend: typeof be) => {
+      const a = args(), y = new Float32Array(B * D);
+      const saved = attentionForward(backend, a, y);
+      const g = { dq: null, dk: new Float32Array(B * T * D), dv: null, dwk: new Float32Array(D * A).fill(0.5), db: new Float32Array(A).fill(0.25), dw: new Float32Array(A) };
+      attentionBackward(backend, a, saved, dy, g);
+      return { y, w: saved.a, g, fused: saved.pk === null };
+    };
+    const f = run(be), r = run(referenceBackend);
+    const what = `B ${B} T ${T} D ${D} A ${A}`;
+    assert.ok(f.fused && !r.fused, `${what}: the fused path ran on ${be.name} only`);
+    assertClose(f.y, r.y, 1e-6, 1e-5, `${what}: y`);
+    assertClose(f.w, r.w, 1e-6, 1e-5, `${what}: weights`);
+    for (let t = 0; t < T; t++) assert.equal(f.w[T + t], 0, `${what}: row 1 has no step`);
+    assertClose(f.g.dk, r.g.dk, 1e-6, 1e-5, `${what}: dh`);
+    for (const p of ['dwk', 'db', 'dw'] as const) assertClose(f.g[p], r.g[p], 1e-6, 1e-5, `${what}: ${p}`);
+  }
+});
 
 test('masks: padded keys and keys ahead of a causal step get weight exactly 0, each step\'s weights sum to 1, padded values change nothing', () => {
   for (const score of ['dot', 'scaledDot', 'additive'] as const) {
@@ -366,6 +396,6 @@ test('examples/attention: with additive attention the encoder-decoder learns to 
   const last = (k: string) => results[k]!.at(-1)!;
   assert.ok(last('with_attention') >= 0.97, `with attention ${last('with_attention')}`);
   assert.ok(last('with_attention') >= last('last_state_only') + 0.05, `${last('with_attention')} against ${last('last_state_only')} without`);
-  assert.ok(alignment >= 0.8, `aligned steps: ${alignment}`);
+  assert.ok(alignment >= 0.85, `aligned steps: ${alignment}`); // (0.998; the TypeScript reference's trajectory 0.91)
   assert.match(lines.join('\n'), /attention weights for [1-9]( [1-9]){4,8} \(rows: decoder steps, columns: encoder steps\)/);
 });

@@ -13,8 +13,11 @@
 //                                                           W_k [Dk, A], b [A], w [A])
 // A key j with keyMask[b, j] = 0 (padding) or, when causal, j > i gets weight exactly 0; a query
 // step that may see no key gets all-zero weights and a zero output. Without queries (q = null,
-// additive only, Tq = 1) the score is wᵀ tanh(k_j W_k + b): attention pooling, one weight per
-// step of the sequence (Raffel & Ellis 2015; Yang et al. 2016's word attention).
+// additive only, Tq = 1, and the sequence both the keys and the values: k and v one array) the
+// score is wᵀ tanh(k_j W_k + b): attention pooling, one weight per step of the sequence (Raffel &
+// Ellis 2015; Yang et al. 2016's word attention), whose whole gradient goes to dk. A backend with
+// attentionPoolForward/Backward runs float32 pooling fused (the WebAssembly backends: the
+// projection, tanh, softmax and sums in one call, the sequence read where it lies).
 import { tanhInto } from './layer-ops.js';
 import type { Backend, F } from './types.js';
 
@@ -37,6 +40,8 @@ export interface AttentionArgs {
   keyMask: Uint8Array | null;
   /** Query step i sees keys j <= i only. */
   causal: boolean;
+  /** Pooling on a fused backend: where to keep u [B·Tv·A] (e.g. a buffer in its memory); else a new array. */
+  uOut?: Float32Array;
   /** The additive score's parameters (A = b.length): W_q (null without queries), W_k, b, w. */
   wq?: F | null;
   wk?: F;
@@ -55,7 +60,7 @@ export interface AttentionSaved {
   u: F | null;
 }
 
-/** Gradients: inputs' written (null: not wanted), parameters' added to. */
+/** Gradients: inputs' written (null: not wanted; pooling: dk is the sequence's, dv unused), parameters' added to. */
 export interface AttentionGrads {
   dq: F | null;
   dk: F | null;
@@ -163,6 +168,7 @@ function checkArgs(a: AttentionArgs): void {
   };
   if (a.q === null) {
     if (a.score !== 'additive' || Tq !== 1) throw new RangeError('attention: without queries only the additive score, with Tq = 1');
+    if (a.v !== a.k) throw new RangeError('attention: without queries (pooling) the keys are the values: pass one array as k and v');
   } else need(a.q, B * Tq * Dq, 'q');
   need(a.k, B * Tv * Dk, 'k');
   need(a.v, B * Tv * Dv, 'v');
@@ -181,6 +187,11 @@ export function attentionForward(be: Backend, a: AttentionArgs, y: F): Attention
   const { B, Tq, Tv, Dv } = a;
   if (y.length !== B * Tq * Dv) throw new RangeError(`attention: y has ${y.length} values, expected ${B * Tq * Dv}`);
   const w = like(a.k, B * Tq * Tv);
+  if (a.q === null && be.attentionPoolForward && a.k instanceof Float32Array && y instanceof Float32Array) {
+    const n = B * Tv * a.b!.length, u = a.uOut && a.uOut.length === n ? a.uOut : new Float32Array(n);
+    be.attentionPoolForward({ B, T: Tv, D: Dv, A: a.b!.length, h: a.k, mask: a.keyMask, wk: a.wk as Float32Array, b: a.b as Float32Array, w: a.w as Float32Array, u, a: w as Float32Array, y });
+    return { a: w, pq: null, pk: null, u };
+  }
   const kept = scores(be, a, w);
   maskedSoftmax(a, w);
   for (let b = 0; b < B; b++) {
@@ -194,13 +205,23 @@ export function attentionBackward(be: Backend, a: AttentionArgs, saved: Attentio
   checkArgs(a);
   const { B, Tq, Tv, Dq, Dk, Dv, k, v } = a, W = saved.a;
   if (dy.length !== B * Tq * Dv) throw new RangeError(`attention: dy has ${dy.length} values, expected ${B * Tq * Dv}`);
+  const pooling = a.q === null;
+  if (pooling && dA === null && saved.pk === null && be.attentionPoolBackward && k instanceof Float32Array && dy instanceof Float32Array) {
+    be.attentionPoolBackward({
+      B, T: Tv, D: Dv, A: a.b!.length, h: k, wk: a.wk as Float32Array, w: a.w as Float32Array, u: saved.u as Float32Array, a: W as Float32Array, dy,
+      dwk: g.dwk as Float32Array, db: g.db as Float32Array, dw: g.dw as Float32Array, dh: g.dk as Float32Array | null,
+    });
+    return;
+  }
+  // Pooling: the values' part of the sequence's gradient goes to dk first, the keys' is added.
+  const dvOut = pooling ? g.dk : g.dv;
   // dA = dy·vᵀ (+ the weights' own gradient), dv = aᵀ·dy.
   const dS = like(k, B * Tq * Tv);
   if (dA !== null) dS.set(dA);
   for (let b = 0; b < B; b++) {
     const dyb = dy.subarray(b * Tq * Dv), vb = v.subarray(b * Tv * Dv), ab = W.subarray(b * Tq * Tv);
     be.gemm(false, true, Tq, Tv, Dv, dyb, Dv, vb, Dv, dS.subarray(b * Tq * Tv), Tv, dA !== null);
-    if (g.dv) be.gemm(true, false, Tv, Dv, Tq, ab, Tv, dyb, Dv, g.dv.subarray(b * Tv * Dv), Dv, false);
+    if (dvOut) be.gemm(true, false, Tv, Dv, Tq, ab, Tv, dyb, Dv, dvOut.subarray(b * Tv * Dv), Dv, false);
   }
   // Through the softmax: ds_ij = a_ij (dA_ij - Σ_l a_il dA_il); unseen keys (a = 0) get 0.
   for (let r = 0; r < B * Tq; r++) {
@@ -224,7 +245,15 @@ export function attentionBackward(be: Backend, a: AttentionArgs, saved: Attentio
   }
   // Additive: u = tanh(pq_i + pk_j) (kept for pooling, else recomputed one batch row at a
   // time), dz = ds·w⊙(1 - u²) summed into the projections' gradients dpq [B·Tq, A], dpk [B·Tv, A].
-  const A = a.b!.length, w = a.w!, pq = saved.pq!, pk = saved.pk!;
+  const A = a.b!.length, w = a.w!;
+  let pq = saved.pq, pk = saved.pk;
+  if (pk === null || pq === null) {
+    // A fused forward (attentionPoolForward) kept u alone: the projections again for the sums below.
+    pk = like(k, B * Tv * A);
+    be.gemm(false, false, B * Tv, A, Dk, k, Dk, a.wk!, A, pk, A, false);
+    pq = like(k, B * A);
+    for (let r = 0; r < B; r++) pq.set(a.b!, r * A);
+  }
   const dpq = like(k, B * Tq * A), dpk = like(k, B * Tv * A), dw = new Float64Array(A);
   const scratch = saved.u ? null : like(k, Tq * Tv * A);
   for (let b = 0; b < B; b++) {
@@ -252,7 +281,7 @@ export function attentionBackward(be: Backend, a: AttentionArgs, saved: Attentio
   for (let r = 0; r < B * Tq; r++) for (let c = 0; c < A; c++) db[c] += dpq[r * A + c]!;
   for (let c = 0; c < A; c++) g.db![c]! += db[c]!;
   be.gemm(true, false, Dk, A, B * Tv, k, Dk, dpk, A, g.dwk!, A, true);
-  if (g.dk) be.gemm(false, true, B * Tv, Dk, A, dpk, A, a.wk!, A, g.dk, Dk, false);
+  if (g.dk) be.gemm(false, true, B * Tv, Dk, A, dpk, A, a.wk!, A, g.dk, Dk, pooling);
   if (a.q !== null) {
     be.gemm(true, false, Dq, A, B * Tq, a.q, Dq, dpq, A, g.dwq!, A, true);
     if (g.dq) be.gemm(false, true, B * Tq, Dq, A, dpq, A, a.wq!, A, g.dq, Dq, false);

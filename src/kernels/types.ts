@@ -212,6 +212,50 @@ export interface LayerBackwardArgs<A extends F = F> extends Omit<BackwardThrough
   dbhh: A | null;
 }
 
+/**
+ * Attention pooling's forward (kernels/attention-ops.ts): u = tanh(h·W_k + b) [B·T, A], weights
+ * a [B·T] = softmax over each row's unmasked steps of u·w, y [B, D] = Σ_t a_t h_t.
+ */
+export interface PoolForwardArgs {
+  B: number;
+  T: number;
+  D: number;
+  A: number;
+  /** The sequence [B, T, D]. */
+  h: Float32Array;
+  /** [B, T], 0 = padding; null: no padding. */
+  mask: Uint8Array | null;
+  /** W_k [D, A], b [A], w [A]. */
+  wk: Float32Array;
+  b: Float32Array;
+  w: Float32Array;
+  /** Written: u [B·T·A], a [B·T], y [B·D]. */
+  u: Float32Array;
+  a: Float32Array;
+  y: Float32Array;
+}
+
+/**
+ * Its backward from dy [B, D], with the forward's u and a: dW_k, db, dw added to; dh [B, T, D]
+ * (the sequence's whole gradient: it is both the keys and the values) written unless null.
+ */
+export interface PoolBackwardArgs {
+  B: number;
+  T: number;
+  D: number;
+  A: number;
+  h: Float32Array;
+  wk: Float32Array;
+  w: Float32Array;
+  u: Float32Array;
+  a: Float32Array;
+  dy: Float32Array;
+  dwk: Float32Array;
+  db: Float32Array;
+  dw: Float32Array;
+  dh: Float32Array | null;
+}
+
 /** A dense layer's forward: z = x·W + b over `rows` rows (W is (K, U), Keras' kernel layout). */
 export interface DenseForwardArgs<A extends F = F> {
   rows: number;
@@ -295,6 +339,9 @@ export interface Backend {
    * passes' approximation (within 3e-7 of Math.tanh); layer-ops.ts's tanhInto falls back to Math.tanh.
    */
   tanh?(x: Float32Array, y: Float32Array): void;
+  /** Optional fused attention pooling (float32); kernels/attention-ops.ts composes it otherwise. */
+  attentionPoolForward?(a: PoolForwardArgs): void;
+  attentionPoolBackward?(a: PoolBackwardArgs): void;
   /**
    * Optional: Adam's update of float32 flat buffers in place; the results must be those of the
    * loop in optim/optimizers.ts (Adam.step) bit for bit.

@@ -11,7 +11,7 @@
 // value (the mask an Embedding with maskZero made) get weight 0. Both layers keep the weights
 // of their last forward for inspection (lastWeights).
 import { ATTENTION_SCORES, attentionBackward, attentionForward, type AttentionArgs, type AttentionSaved, type AttentionScore } from '../kernels/attention-ops.js';
-import { getBackend } from '../kernels/index.js';
+import { ActivationSlot, getBackend } from '../kernels/index.js';
 import { glorotUniform } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
@@ -71,6 +71,10 @@ export class AttentionPooling implements Layer {
   private args: AttentionArgs | null = null;
   private saved: AttentionSaved | null = null;
   private shape: number[] = [];
+  // Reused from call to call, in the backend's memory where it offers that (read there in place):
+  // the score's tanh kept for the backward, and dx, which the layer below consumes at once.
+  private readonly uSlot = new ActivationSlot();
+  private readonly dxSlot = new ActivationSlot();
 
   constructor(readonly options: AttentionPoolingOptions) {
     const o = options ?? ({} as AttentionPoolingOptions);
@@ -96,7 +100,7 @@ export class AttentionPooling implements Layer {
     const p = this.params!;
     this.args = {
       score: 'additive', B, Tq: 1, Tv: T, Dq: 0, Dk: D, Dv: D, q: null, k: x.data, v: x.data, keyMask: x.mask, causal: false,
-      wk: p.value('kernel'), b: p.value('bias'), w: p.value('context'),
+      wk: p.value('kernel'), b: p.value('bias'), w: p.value('context'), uOut: this.uSlot.get(B * T * this.options.units),
     };
     const y = new Float32Array(B * D);
     this.saved = attentionForward(getBackend(), this.args, y);
@@ -107,11 +111,9 @@ export class AttentionPooling implements Layer {
   backward(dy: Float32Array, wantDx = true): Float32Array | null {
     const a = this.args, s = this.saved, p = this.params!;
     if (!a || !s) configError(this.name, 'backward before forward');
-    const n = a.k.length;
-    const dk = wantDx ? new Float32Array(n) : null, dv = wantDx ? new Float32Array(n) : null;
-    attentionBackward(getBackend(), a, s, dy, { dq: null, dk, dv, dwk: p.gradOf('kernel'), db: p.gradOf('bias'), dw: p.gradOf('context') });
-    if (!dk || !dv) return null;
-    for (let i = 0; i < n; i++) dk[i]! += dv[i]!; // the sequence is both the keys and the values
+    // The sequence is both the keys and the values: its whole gradient comes back as dk.
+    const dk = wantDx ? this.dxSlot.get(a.k.length) : null;
+    attentionBackward(getBackend(), a, s, dy, { dq: null, dk, dv: null, dwk: p.gradOf('kernel'), db: p.gradOf('bias'), dw: p.gradOf('context') });
     return dk;
   }
 

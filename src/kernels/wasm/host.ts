@@ -23,7 +23,7 @@ import {
 } from '../layer-ops.js';
 import { seqBackwardRef, seqForwardRef } from '../reference.js';
 import type {
-  AdamUpdateArgs, Backend, CellKind, DenseBackwardArgs, DenseForwardArgs, F, LayerBackwardArgs, LayerForwardArgs, ResidentCache, SeqBackwardArgs,
+  AdamUpdateArgs, Backend, CellKind, DenseBackwardArgs, DenseForwardArgs, F, LayerBackwardArgs, LayerForwardArgs, PoolBackwardArgs, PoolForwardArgs, ResidentCache, SeqBackwardArgs,
   SeqCache, SeqForwardArgs,
 } from '../types.js';
 import { gateWidth, isResident } from '../types.js';
@@ -50,6 +50,8 @@ export interface CoreExports {
   adam_update(p: number, g: number, m: number, v: number, vh: number, n: number, cf: number, mo: number, vo: number): void;
   /** y[i] = tanh(x[i]) (which = 0) or σ(x[i]) (which = 1), the gate passes' approximations. */
   approx_activation(which: number, x: number, y: number, n: number): void;
+  pool_forward(B: number, T: number, A: number, D: number, u: number, w: number, mask: number, h: number, a: number, y: number): void;
+  pool_backward(B: number, T: number, A: number, D: number, u: number, w: number, h: number, a: number, dy: number, dz: number, dh: number, dw: number, db: number): void;
 }
 
 export const KIND_CODE: Record<CellKind, number> = { lstm: 0, gru: 1, rnn_tanh: 2, rnn_relu: 3 };
@@ -775,6 +777,61 @@ export abstract class WasmHost implements Backend {
       if (!X.inPlace) f32.set(x, X.p >> 2);
       this.k.approx_activation(0, X.p, Y.p, n);
       if (!Y.inPlace) y.set(f32.subarray(Y.p >> 2, (Y.p >> 2) + n));
+    });
+  }
+
+  attentionPoolForward(p: PoolForwardArgs): void {
+    const { B, T, D, A } = p, BT = B * T;
+    const h = this.f32(p.h, 'pool h'), u = this.f32(p.u, 'pool u'), y = this.f32(p.y, 'pool y'), a = this.f32(p.a, 'pool a');
+    this.need(h, BT * D, 'pool h'); this.need(u, BT * A, 'pool u'); this.need(a, BT, 'pool a'); this.need(y, B * D, 'pool y');
+    this.need(p.wk, D * A, 'pool W_k'); this.need(p.b, A, 'pool b'); this.need(p.w, A, 'pool w');
+    if (p.mask && p.mask.length < BT) throw new RangeError(`${this.label}: pool mask has ${p.mask.length} values, needs ${BT}`);
+    if (BT === 0 || D === 0 || A === 0) { y.fill(0, 0, B * D); a.fill(0, 0, BT); return; }
+    const par = this.gemmParallel(BT, A, D);
+    this.session(par, (mt) => {
+      this.reset();
+      const H = this.placed(h, 0, BT * D), U = this.placed(u, 0, BT * A);
+      const pWk = this.alloc(D * A * 4), pB = this.alloc(padTo8(A) * 4), pW = this.alloc(A * 4);
+      const pA = this.alloc(BT * 4), pY = this.alloc(B * D * 4), pM = p.mask ? this.alloc(BT) : 0;
+      const pP = this.alloc(this.k.gemm_scratch_bytes(BT, A, D));
+      const { f32 } = this.commit();
+      if (!H.inPlace) f32.set(h.subarray(0, BT * D), H.p >> 2);
+      f32.set(p.wk.subarray(0, D * A), pWk >> 2); f32.set(p.b.subarray(0, A), pB >> 2); f32.set(p.w.subarray(0, A), pW >> 2);
+      if (p.mask) new Uint8Array(f32.buffer, pM, BT).set(p.mask.subarray(0, BT));
+      this.runGemm(mt && par, [0, 0, BT, A, D, H.p, D, pWk, A, U.p, A, 0, pP, pB, 0]); // z = h·W_k + b, rows from the bias
+      this.k.pool_forward(B, T, A, D, U.p, pW, pM, H.p, pA, pY);
+      if (!U.inPlace) u.set(f32.subarray(U.p >> 2, (U.p >> 2) + BT * A));
+      a.set(f32.subarray(pA >> 2, (pA >> 2) + BT));
+      y.set(f32.subarray(pY >> 2, (pY >> 2) + B * D));
+    });
+  }
+
+  attentionPoolBackward(p: PoolBackwardArgs): void {
+    const { B, T, D, A } = p, BT = B * T;
+    const h = this.f32(p.h, 'pool h'), u = this.f32(p.u, 'pool u'), dh = this.optF32(p.dh, 'pool dh');
+    this.need(h, BT * D, 'pool h'); this.need(u, BT * A, 'pool u'); this.need(p.a, BT, 'pool a'); this.need(p.dy, B * D, 'pool dy');
+    this.need(p.wk, D * A, 'pool W_k'); this.need(p.w, A, 'pool w'); this.need(p.dwk, D * A, 'pool dW_k'); this.need(p.db, A, 'pool db'); this.need(p.dw, A, 'pool dw');
+    if (dh) this.need(dh, BT * D, 'pool dh');
+    if (BT === 0 || D === 0 || A === 0) { dh?.fill(0, 0, BT * D); return; }
+    const parW = this.gemmParallel(D, A, BT), parH = dh !== null && this.gemmParallel(BT, D, A);
+    this.session(parW || parH, (mt) => {
+      this.reset();
+      const H = this.placed(h, 0, BT * D), U = this.placed(u, 0, BT * A), DH = dh ? this.placed(dh, 0, BT * D) : null;
+      const pA = this.alloc(BT * 4), pDy = this.alloc(B * D * 4), pW = this.alloc(A * 4), pWk = this.alloc(D * A * 4);
+      const pDz = this.alloc(BT * A * 4), pDWk = this.alloc(D * A * 4), pDw = this.alloc(A * 4), pDb = this.alloc(A * 4);
+      const pP = this.alloc(Math.max(this.k.gemm_scratch_bytes(D, A, BT), this.k.gemm_scratch_bytes(BT, D, A)));
+      const { f32 } = this.commit();
+      if (!H.inPlace) f32.set(h.subarray(0, BT * D), H.p >> 2);
+      if (!U.inPlace) f32.set(u.subarray(0, BT * A), U.p >> 2);
+      f32.set(p.a.subarray(0, BT), pA >> 2); f32.set(p.dy.subarray(0, B * D), pDy >> 2);
+      f32.set(p.w.subarray(0, A), pW >> 2); f32.set(p.wk.subarray(0, D * A), pWk >> 2); f32.set(p.dwk.subarray(0, D * A), pDWk >> 2);
+      f32.fill(0, pDw >> 2, (pDw >> 2) + A); f32.fill(0, pDb >> 2, (pDb >> 2) + A);
+      this.k.pool_backward(B, T, A, D, U.p, pW, H.p, pA, pDy, pDz, DH ? DH.p : 0, pDw, pDb);
+      this.runGemm(mt && parW, [1, 0, D, A, BT, H.p, D, pDz, A, pDWk, A, 1, pP, 0, 0]); // dW_k += hᵀ·dz
+      if (DH) this.runGemm(mt && parH, [0, 1, BT, D, A, pDz, A, pWk, A, DH.p, D, 1, pP, 0, 0]); // dh += dz·W_kᵀ
+      p.dwk.set(f32.subarray(pDWk >> 2, (pDWk >> 2) + D * A));
+      for (let c = 0; c < A; c++) { p.dw[c] += f32[(pDw >> 2) + c]!; p.db[c] += f32[(pDb >> 2) + c]!; }
+      if (dh && !DH!.inPlace) dh.set(f32.subarray(DH!.p >> 2, (DH!.p >> 2) + BT * D));
     });
   }
 
