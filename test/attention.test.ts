@@ -19,7 +19,7 @@ import { attentionBackward, attentionForward, type AttentionArgs, type Attention
 import { getBackend, referenceBackend } from '../src/kernels/index.js';
 import { tanhInto } from '../src/kernels/layer-ops.js';
 import type { F } from '../src/kernels/types.js';
-import { assertClose, numericalGrad, randomArray } from './helpers.js';
+import { assertClose, checkParamGradients, numericalGrad, randomArray } from './helpers.js';
 
 interface GoldenCase {
   name: string;
@@ -320,17 +320,7 @@ test('Attention layers in a functional model: gradients through both scores, the
   const { xs, y } = graphData();
   m.trainOnBatch(xs, y);
   const grads = Float64Array.from(m.grads);
-  const loss = () => m.evaluate(xs, y).loss!;
-  let informative = 0;
-  for (let i = 0; i < m.params.length; i++) {
-    const v = m.params[i]!, eps = 1e-2;
-    m.params[i] = v + eps; const fp = loss();
-    m.params[i] = v - eps; const fm = loss();
-    m.params[i] = v;
-    const num = (fp - fm) / (2 * eps);
-    assert.ok(Math.abs(num - grads[i]!) <= 2e-3 + 0.05 * Math.abs(num), `param ${i}: numerical ${num} vs analytic ${grads[i]}`);
-    if (Math.abs(num) > 1e-3) informative++;
-  }
+  const informative = checkParamGradients(m.params, grads, () => m.evaluate(xs, y).loss!, m.params.keys());
   assert.ok(informative > 60, `${informative} informative parameters`);
   // The encoder's padded steps (row 1, steps 3 and 4) get no weight from the decoder.
   const att = m.allLayers().find((l) => l instanceof rnn.Attention && l.score === 'additive') as rnn.Attention;

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as rnn from '../src/index.js';
+import { checkParamGradients } from './helpers.js';
 
 /** Reverse a sequence: encoder reads src, decoder (teacher-forced) emits reversed src. */
 function reverseTask(n: number, seed: number) {
@@ -59,17 +60,7 @@ test('gradients through the graph (merge, shared input, states) match finite dif
   const y0 = { data: new Float32Array([0, 2]), shape: [2, 1], mask: null };
   m.trainOnBatch([xa, xb], y0);
   const grads = Float64Array.from(m.grads);
-  const loss = () => m.evaluate([xa, xb], y0).loss!;
-  let informative = 0;
-  for (let i = 0; i < m.params.length; i++) {
-    const v = m.params[i]!, eps = 1e-2;
-    m.params[i] = v + eps; const fp = loss();
-    m.params[i] = v - eps; const fm = loss();
-    m.params[i] = v;
-    const num = (fp - fm) / (2 * eps);
-    assert.ok(Math.abs(num - grads[i]!) <= 2e-3 + 0.05 * Math.abs(num), `param ${i}: numerical ${num} vs analytic ${grads[i]}`);
-    if (Math.abs(num) > 1e-3) informative++;
-  }
+  const informative = checkParamGradients(m.params, grads, () => m.evaluate([xa, xb], y0).loss!, m.params.keys());
   assert.ok(informative > 40, `${informative} informative parameters`);
 });
 
