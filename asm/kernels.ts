@@ -236,6 +236,71 @@ export function approx_activation(which: i32, x: usize, y: usize, n: i32): void 
 }
 
 /**
+ * Additive attention's scores (Bahdanau): s[b, i, j] = Σ_c w[c]·tanh(pq[b·Tq + i, c] + pk[b·Tv + j, c])
+ * for every pair (the caller's softmax then drops the pairs a query may not see).
+ */
+export function additive_scores(B: i32, Tq: i32, Tv: i32, A: i32, pq: usize, pk: usize, w: usize, s: usize): void {
+  const A4 = <usize>A << 2;
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < Tq; i++) {
+      const q = pq + <usize>(b * Tq + i) * A4, so = s + (<usize>(b * Tq + i) * Tv << 2);
+      for (let j = 0; j < Tv; j++) {
+        const k = pk + <usize>(b * Tv + j) * A4;
+        let acc = f32x4.splat(0);
+        let c = 0;
+        for (; c + 4 <= A; c += 4) {
+          const o = <usize>c << 2;
+          acc = fmadd(v128.load(w + o), tanh4(f32x4.add(v128.load(q + o), v128.load(k + o))), acc);
+        }
+        let e: f32 = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+        for (; c < A; c++) {
+          const o = <usize>c << 2;
+          e += load<f32>(w + o) * f32x4.extract_lane(tanh4(f32x4.splat(load<f32>(q + o) + load<f32>(k + o))), 0);
+        }
+        store<f32>(so + (<usize>j << 2), e);
+      }
+    }
+  }
+}
+
+/**
+ * Its backward from ds [B, Tq, Tv] (pairs with ds = 0 skipped: those a query does not see):
+ * u = tanh(pq_i + pk_j) again, dz = ds·w⊙(1 - u²) added to dpq[b·Tq + i] and dpk[b·Tv + j], and
+ * Σ ds·u added to dw [A].
+ */
+export function additive_scores_backward(B: i32, Tq: i32, Tv: i32, A: i32, pq: usize, pk: usize, w: usize, ds: usize, dpq: usize, dpk: usize, dw: usize): void {
+  const A4 = <usize>A << 2;
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < Tq; i++) {
+      const q = pq + <usize>(b * Tq + i) * A4, dq = dpq + <usize>(b * Tq + i) * A4, so = ds + (<usize>(b * Tq + i) * Tv << 2);
+      for (let j = 0; j < Tv; j++) {
+        const g = load<f32>(so + (<usize>j << 2));
+        if (g == 0) continue;
+        const k = pk + <usize>(b * Tv + j) * A4, dk = dpk + <usize>(b * Tv + j) * A4;
+        const gv = f32x4.splat(g), one = f32x4.splat(1);
+        let c = 0;
+        for (; c + 4 <= A; c += 4) {
+          const o = <usize>c << 2;
+          const u = tanh4(f32x4.add(v128.load(q + o), v128.load(k + o)));
+          v128.store(dw + o, fmadd(gv, u, v128.load(dw + o)));
+          const z = f32x4.mul(f32x4.mul(gv, v128.load(w + o)), f32x4.sub(one, f32x4.mul(u, u)));
+          v128.store(dq + o, f32x4.add(v128.load(dq + o), z));
+          v128.store(dk + o, f32x4.add(v128.load(dk + o), z));
+        }
+        for (; c < A; c++) {
+          const o = <usize>c << 2;
+          const u = f32x4.extract_lane(tanh4(f32x4.splat(load<f32>(q + o) + load<f32>(k + o))), 0);
+          store<f32>(dw + o, load<f32>(dw + o) + g * u);
+          const z = g * load<f32>(w + o) * (1 - u * u);
+          store<f32>(dq + o, load<f32>(dq + o) + z);
+          store<f32>(dk + o, load<f32>(dk + o) + z);
+        }
+      }
+    }
+  }
+}
+
+/**
  * Forward, per batch row b of B: u = tanh(z) in place ([B·T, A], z from the GEMM), scores
  * e_j = u_j · w, weights a [B·T] = softmax over the steps j with mask[b·T + j] != 0 (mask 0: every
  * step), 0 elsewhere and all 0 for a row with no step, y_b = Σ_j a_j h_j ([B, D], h [B·T, D]).

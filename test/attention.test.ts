@@ -17,7 +17,7 @@ import { test } from 'node:test';
 import * as rnn from '../src/index.js';
 import { attentionBackward, attentionForward, type AttentionArgs, type AttentionScore } from '../src/kernels/attention-ops.js';
 import { getBackend, referenceBackend } from '../src/kernels/index.js';
-import { tanhInto } from '../src/kernels/layer-ops.js';
+import { gemmBatched, tanhInto } from '../src/kernels/layer-ops.js';
 import type { F } from '../src/kernels/types.js';
 import { assertClose, checkParamGradients, numericalGrad, randomArray } from './helpers.js';
 
@@ -167,6 +167,56 @@ test('fused attention pooling (the WebAssembly backends) against the composed fl
     for (let t = 0; t < T; t++) assert.equal(f.w[T + t], 0, `${what}: row 1 has no step`);
     assertClose(f.g.dk, r.g.dk, 1e-6, 1e-5, `${what}: dh`);
     for (const p of ['dwk', 'db', 'dw'] as const) assertClose(f.g[p], r.g[p], 1e-6, 1e-5, `${what}: ${p}`);
+  }
+});
+
+test('additive scores on the WebAssembly backends (additiveScores and its backward) against the composed float32 path, causal and padded, widths off the vector lanes', () => {
+  const be = getBackend();
+  if (!be.additiveScores) {
+    assert.equal(be, referenceBackend); // (RNNKIT_BACKEND=reference: nothing fused)
+    return;
+  }
+  for (const [B, Tq, Tv, A, causal] of [[2, 3, 5, 6, false], [3, 4, 4, 8, true], [1, 2, 3, 1, false]] as const) {
+    // (row 1 has no key: the backend's softmax of a row of -Inf is NaN, which must come out 0)
+    const lengths = Array.from({ length: B }, (_, b) => (b === 1 ? 0 : Tv - b));
+    const a64 = randomArgs('additive', { B, Tq, Tv, Dq: 3, Dk: 5, Dv: 2, A, causal, lengths }, 60 + A);
+    const to32 = (x: F | null | undefined): Float32Array => Float32Array.from(x!);
+    const args = (): AttentionArgs => ({ ...a64, q: to32(a64.q), k: to32(a64.k), v: to32(a64.v), wq: to32(a64.wq), wk: to32(a64.wk), b: to32(a64.b), w: to32(a64.w) });
+    const dy = Float32Array.from(randomArray(B * Tq * 2, 8));
+    const run = (backend: typeof be) => {
+      const a = args(), y = new Float32Array(B * Tq * 2);
+      const saved = attentionForward(backend, a, y);
+      const g = { dq: new Float32Array(B * Tq * 3), dk: new Float32Array(B * Tv * 5), dv: new Float32Array(B * Tv * 2), dwq: new Float32Array(3 * A), dwk: new Float32Array(5 * A), db: new Float32Array(A), dw: new Float32Array(A) };
+      attentionBackward(backend, a, saved, dy, g);
+      return { y, w: saved.a, g };
+    };
+    const f = run(be), r = run(referenceBackend), what = `B ${B} Tq ${Tq} Tv ${Tv} A ${A}${causal ? ' causal' : ''}`;
+    assertClose(f.y, r.y, 1e-6, 1e-5, `${what}: y`);
+    assertClose(f.w, r.w, 1e-6, 1e-5, `${what}: weights`);
+    if (B > 1) assert.deepEqual([...f.w.subarray(Tq * Tv, 2 * Tq * Tv)], new Array(Tq * Tv).fill(0), `${what}: the row with no key`);
+    for (const p of ['dq', 'dk', 'dv', 'dwq', 'dwk', 'db', 'dw'] as const) assertClose(f.g[p], r.g[p], 1e-6, 1e-5, `${what}: ${p}`);
+  }
+});
+
+test('gemmBatched: the backend\'s one call gives the bits of a gemm per product, transposed, strided, accumulating, and in place', () => {
+  const be = getBackend();
+  for (const [tA, tB, acc] of [[false, false, false], [false, true, true], [true, false, false], [true, true, true]] as const) {
+    const count = 5, M = 7, N = 9, K = 6, lda = tA ? M + 1 : K + 2, ldb = tB ? K + 3 : N, ldc = N + 1;
+    const sA = (tA ? K : M) * lda + 3, sB = (tB ? N : K) * ldb + 1, sC = M * ldc + 2;
+    const A = Float32Array.from(randomArray(count * sA, 1)), B = Float32Array.from(randomArray(count * sB, 2));
+    const C0 = Float32Array.from(randomArray(count * sC, 3));
+    const one = C0.slice(), all = C0.slice();
+    for (let i = 0; i < count; i++) be.gemm(tA, tB, M, N, K, A.subarray(i * sA), lda, B.subarray(i * sB), ldb, one.subarray(i * sC), ldc, acc);
+    gemmBatched(be, count, tA, tB, M, N, K, A, sA, lda, B, sB, ldb, all, sC, ldc, acc);
+    assert.deepEqual(all, one, `${tA ? 'T' : 'N'}${tB ? 'T' : 'N'}${acc ? ' accumulating' : ''}`);
+    if (be.activationBuffer) {
+      // Operands in the backend's own memory are read and written where they lie.
+      const a = be.activationBuffer(A.length), c = be.activationBuffer(C0.length);
+      a.set(A); c.set(C0);
+      gemmBatched(be, count, tA, tB, M, N, K, a, sA, lda, B, sB, ldb, c, sC, ldc, acc);
+      assert.deepEqual(c, one, 'in place');
+      be.releaseActivation?.(a); be.releaseActivation?.(c);
+    }
   }
 });
 

@@ -18,7 +18,7 @@
 // Ellis 2015; Yang et al. 2016's word attention), whose whole gradient goes to dk. A backend with
 // attentionPoolForward/Backward runs float32 pooling fused (the WebAssembly backends: the
 // projection, tanh, softmax and sums in one call, the sequence read where it lies).
-import { tanhInto } from './layer-ops.js';
+import { gemmBatched, tanhInto } from './layer-ops.js';
 import type { Backend, F } from './types.js';
 
 export type AttentionScore = 'dot' | 'scaledDot' | 'additive';
@@ -60,7 +60,10 @@ export interface AttentionSaved {
   u: F | null;
 }
 
-/** Gradients: inputs' written (null: not wanted; pooling: dk is the sequence's, dv unused), parameters' added to. */
+/**
+ * Gradients: inputs' written (null: not wanted), parameters' added to. When k and v are one array
+ * (always for pooling) its whole gradient is written to dk, and dv is not used.
+ */
 export interface AttentionGrads {
   dq: F | null;
   dk: F | null;
@@ -99,10 +102,7 @@ function pairTanh(be: Backend, a: AttentionArgs, pq: F, pk: F, b: number, u: F):
 function scores(be: Backend, a: AttentionArgs, s: F): Omit<AttentionSaved, 'a'> {
   const { B, Tq, Tv, Dk, k } = a;
   if (a.score !== 'additive') {
-    const q = a.q!;
-    for (let b = 0; b < B; b++) {
-      be.gemm(false, true, Tq, Tv, Dk, q.subarray(b * Tq * Dk), Dk, k.subarray(b * Tv * Dk), Dk, s.subarray(b * Tq * Tv), Tv, false);
-    }
+    gemmBatched(be, B, false, true, Tq, Tv, Dk, a.q!, Tq * Dk, Dk, k, Tv * Dk, Dk, s, Tq * Tv, Tv, false);
     if (a.score === 'scaledDot') {
       const c = 1 / Math.sqrt(Dk);
       for (let i = 0; i < s.length; i++) s[i]! *= c;
@@ -115,6 +115,10 @@ function scores(be: Backend, a: AttentionArgs, s: F): Omit<AttentionSaved, 'a'> 
   const pq = like(k, B * Tq * A);
   if (a.q !== null) be.gemm(false, false, B * Tq, A, a.Dq, a.q, a.Dq, a.wq!, A, pq, A, false);
   for (let r = 0; r < B * Tq; r++) for (let c = 0; c < A; c++) pq[r * A + c]! += bias[c]!;
+  if (a.q !== null && be.additiveScores && pq instanceof Float32Array && pk instanceof Float32Array && s instanceof Float32Array) {
+    be.additiveScores(B, Tq, Tv, A, pq, pk, w as Float32Array, s); // (every pair; the softmax drops the unseen)
+    return { pq, pk, u: null };
+  }
   // Pooling keeps every row's tanh (B·Tv·A values, one backend call); with queries the rows'
   // pairs one row at a time.
   const keep = a.q === null;
@@ -141,21 +145,39 @@ function scores(be: Backend, a: AttentionArgs, s: F): Omit<AttentionSaved, 'a'> 
 }
 
 /** Each query step's softmax over the keys it sees, in place (all zeros when it sees none). */
-function maskedSoftmax(a: AttentionArgs, s: F): void {
-  const { B, Tq, Tv } = a;
+function maskedSoftmax(be: Backend, a: AttentionArgs, s: F): void {
+  const { B, Tq, Tv, keyMask: m } = a;
+  if (be.softmaxRows && s instanceof Float32Array && B * Tq * Tv > 0) {
+    // float32 on the backend: unseen keys to -Inf first (exp gives 0); a query that sees no key
+    // at all (a row of -Inf, NaN out of the softmax) is set to zeros after.
+    let blind = false;
+    for (let b = 0; b < B; b++) {
+      for (let i = 0; i < Tq; i++) {
+        const o = (b * Tq + i) * Tv, end = a.causal ? Math.min(i + 1, Tv) : Tv;
+        let seen = 0;
+        for (let j = 0; j < end; j++) if (m !== null && m[b * Tv + j] === 0) s[o + j] = -Infinity; else seen++;
+        s.fill(-Infinity, o + end, o + Tv);
+        if (seen === 0) blind = true;
+      }
+    }
+    be.softmaxRows(s, s, B * Tq, Tv, new Float64Array(B * Tq));
+    if (blind) for (let r = 0; r < B * Tq; r++) if (Number.isNaN(s[r * Tv]!)) s.fill(0, r * Tv, (r + 1) * Tv);
+    return;
+  }
   for (let b = 0; b < B; b++) {
+    const mo = b * Tv;
     for (let i = 0; i < Tq; i++) {
-      const o = (b * Tq + i) * Tv;
+      const o = (b * Tq + i) * Tv, end = a.causal ? Math.min(i + 1, Tv) : Tv; // keys [0, end), unmasked
       let max = -Infinity;
-      for (let j = 0; j < Tv; j++) if (sees(a, b, i, j) && s[o + j]! > max) max = s[o + j]!;
+      for (let j = 0; j < end; j++) if ((m === null || m[mo + j] !== 0) && s[o + j]! > max) max = s[o + j]!;
       if (max === -Infinity) { s.fill(0, o, o + Tv); continue; }
       let sum = 0;
-      for (let j = 0; j < Tv; j++) {
-        const e = sees(a, b, i, j) ? Math.exp(s[o + j]! - max) : 0;
-        s[o + j] = e;
+      for (let j = 0; j < end; j++) {
+        s[o + j] = m === null || m[mo + j] !== 0 ? Math.exp(s[o + j]! - max) : 0;
         sum += s[o + j]!;
       }
-      for (let j = 0; j < Tv; j++) s[o + j]! /= sum;
+      s.fill(0, o + end, o + Tv);
+      for (let j = 0; j < end; j++) s[o + j]! /= sum;
     }
   }
 }
@@ -193,10 +215,8 @@ export function attentionForward(be: Backend, a: AttentionArgs, y: F): Attention
     return { a: w, pq: null, pk: null, u };
   }
   const kept = scores(be, a, w);
-  maskedSoftmax(a, w);
-  for (let b = 0; b < B; b++) {
-    be.gemm(false, false, Tq, Dv, Tv, w.subarray(b * Tq * Tv), Tv, a.v.subarray(b * Tv * Dv), Dv, y.subarray(b * Tq * Dv), Dv, false);
-  }
+  maskedSoftmax(be, a, w);
+  gemmBatched(be, B, false, false, Tq, Dv, Tv, w, Tq * Tv, Tv, a.v, Tv * Dv, Dv, y, Tq * Dv, Dv, false);
   return { a: w, ...kept };
 }
 
@@ -213,16 +233,15 @@ export function attentionBackward(be: Backend, a: AttentionArgs, saved: Attentio
     });
     return;
   }
-  // Pooling: the values' part of the sequence's gradient goes to dk first, the keys' is added.
-  const dvOut = pooling ? g.dk : g.dv;
+  // Keys and values one array (pooling; an Attention layer given [query, value]): the values'
+  // part of its gradient goes to dk first, the keys' part is added.
+  const shared = k === v;
+  const dvOut = shared ? g.dk : g.dv;
   // dA = dy·vᵀ (+ the weights' own gradient), dv = aᵀ·dy.
   const dS = like(k, B * Tq * Tv);
   if (dA !== null) dS.set(dA);
-  for (let b = 0; b < B; b++) {
-    const dyb = dy.subarray(b * Tq * Dv), vb = v.subarray(b * Tv * Dv), ab = W.subarray(b * Tq * Tv);
-    be.gemm(false, true, Tq, Tv, Dv, dyb, Dv, vb, Dv, dS.subarray(b * Tq * Tv), Tv, dA !== null);
-    if (dvOut) be.gemm(true, false, Tv, Dv, Tq, ab, Tv, dyb, Dv, dvOut.subarray(b * Tv * Dv), Dv, false);
-  }
+  gemmBatched(be, B, false, true, Tq, Tv, Dv, dy, Tq * Dv, Dv, v, Tv * Dv, Dv, dS, Tq * Tv, Tv, dA !== null);
+  if (dvOut) gemmBatched(be, B, true, false, Tv, Dv, Tq, W, Tq * Tv, Tv, dy, Tq * Dv, Dv, dvOut, Tv * Dv, Dv, false);
   // Through the softmax: ds_ij = a_ij (dA_ij - Σ_l a_il dA_il); unseen keys (a = 0) get 0.
   for (let r = 0; r < B * Tq; r++) {
     const o = r * Tv;
@@ -235,12 +254,8 @@ export function attentionBackward(be: Backend, a: AttentionArgs, saved: Attentio
       const c = 1 / Math.sqrt(Dk);
       for (let i = 0; i < dS.length; i++) dS[i]! *= c;
     }
-    const q = a.q!;
-    for (let b = 0; b < B; b++) {
-      const dSb = dS.subarray(b * Tq * Tv);
-      if (g.dq) be.gemm(false, false, Tq, Dk, Tv, dSb, Tv, k.subarray(b * Tv * Dk), Dk, g.dq.subarray(b * Tq * Dq), Dq, false);
-      if (g.dk) be.gemm(true, false, Tv, Dk, Tq, dSb, Tv, q.subarray(b * Tq * Dq), Dq, g.dk.subarray(b * Tv * Dk), Dk, false);
-    }
+    if (g.dq) gemmBatched(be, B, false, false, Tq, Dk, Tv, dS, Tq * Tv, Tv, k, Tv * Dk, Dk, g.dq, Tq * Dq, Dq, false);
+    if (g.dk) gemmBatched(be, B, true, false, Tv, Dk, Tq, dS, Tq * Tv, Tv, a.q!, Tq * Dq, Dq, g.dk, Tv * Dk, Dk, shared);
     return;
   }
   // Additive: u = tanh(pq_i + pk_j) (kept for pooling, else recomputed one batch row at a
@@ -255,8 +270,14 @@ export function attentionBackward(be: Backend, a: AttentionArgs, saved: Attentio
     for (let r = 0; r < B; r++) pq.set(a.b!, r * A);
   }
   const dpq = like(k, B * Tq * A), dpk = like(k, B * Tv * A), dw = new Float64Array(A);
-  const scratch = saved.u ? null : like(k, Tq * Tv * A);
-  for (let b = 0; b < B; b++) {
+  const fused = !saved.u && be.additiveScoresBackward && pq instanceof Float32Array && pk instanceof Float32Array && dS instanceof Float32Array;
+  if (fused) {
+    const dw32 = new Float32Array(A);
+    be.additiveScoresBackward!(B, Tq, Tv, A, pq as Float32Array, pk as Float32Array, w as Float32Array, dS as Float32Array, dpq as Float32Array, dpk as Float32Array, dw32);
+    for (let c = 0; c < A; c++) dw[c] = dw32[c]!;
+  }
+  const scratch = saved.u || fused ? null : like(k, Tq * Tv * A);
+  for (let b = 0; b < (fused ? 0 : B); b++) {
     let U: F;
     if (saved.u) U = saved.u.subarray(b * Tv * A, (b + 1) * Tv * A);
     else pairTanh(be, a, pq, pk, b, (U = scratch!));
@@ -281,7 +302,7 @@ export function attentionBackward(be: Backend, a: AttentionArgs, saved: Attentio
   for (let r = 0; r < B * Tq; r++) for (let c = 0; c < A; c++) db[c] += dpq[r * A + c]!;
   for (let c = 0; c < A; c++) g.db![c]! += db[c]!;
   be.gemm(true, false, Dk, A, B * Tv, k, Dk, dpk, A, g.dwk!, A, true);
-  if (g.dk) be.gemm(false, true, B * Tv, Dk, A, dpk, A, a.wk!, A, g.dk, Dk, pooling);
+  if (g.dk) be.gemm(false, true, B * Tv, Dk, A, dpk, A, a.wk!, A, g.dk, Dk, shared);
   if (a.q !== null) {
     be.gemm(true, false, Dq, A, B * Tq, a.q, Dq, dpq, A, g.dwq!, A, true);
     if (g.dq) be.gemm(false, true, B * Tq, Dq, A, dpq, A, a.wq!, A, g.dq, Dq, false);

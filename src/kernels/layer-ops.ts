@@ -273,6 +273,18 @@ export function softmaxRows(backend: Backend, x: Float32Array, y: Float32Array, 
   else softmaxRowsRef(x, y, rows, k, lse);
 }
 
+/** `count` products of gemm's form at strides (Backend.gemmBatched): the backend's one call, else a gemm each. */
+export function gemmBatched(
+  be: Backend, count: number, tA: boolean, tB: boolean, M: number, N: number, K: number,
+  A: F, sA: number, lda: number, B: F, sB: number, ldb: number, C: F, sC: number, ldc: number, acc: boolean,
+): void {
+  if (be.gemmBatched && A instanceof Float32Array && B instanceof Float32Array && C instanceof Float32Array) {
+    be.gemmBatched(count, tA, tB, M, N, K, A, sA, lda, B, sB, ldb, C, sC, ldc, acc);
+    return;
+  }
+  for (let i = 0; i < count; i++) be.gemm(tA, tB, M, N, K, A.subarray(i * sA), lda, B.subarray(i * sB), ldb, C.subarray(i * sC), ldc, acc);
+}
+
 /** y = tanh(x) elementwise: the backend's (float32) where it has one, else Math.tanh (y may be x). */
 export function tanhInto(backend: Backend, x: F, y: F): void {
   if (backend.tanh && x instanceof Float32Array && y instanceof Float32Array) backend.tanh(x, y);

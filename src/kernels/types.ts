@@ -296,6 +296,15 @@ export interface Backend {
     transA: boolean, transB: boolean, M: number, N: number, K: number,
     A: F, lda: number, B: F, ldb: number, C: F, ldc: number, accumulate: boolean,
   ): void;
+  /**
+   * Optional: `count` products as gemm's, product i reading A from A[i·strideA], B from
+   * B[i·strideB] and writing C from C[i·strideC] (kernels/layer-ops.ts's gemmBatched loops gemm
+   * otherwise).
+   */
+  gemmBatched?(
+    count: number, transA: boolean, transB: boolean, M: number, N: number, K: number,
+    A: F, strideA: number, lda: number, B: F, strideB: number, ldb: number, C: F, strideC: number, ldc: number, accumulate: boolean,
+  ): void;
   seqForward(a: SeqForwardArgs): void;
   seqBackward(a: SeqBackwardArgs): void;
   /**
@@ -339,6 +348,15 @@ export interface Backend {
    * passes' approximation (within 3e-7 of Math.tanh); layer-ops.ts's tanhInto falls back to Math.tanh.
    */
   tanh?(x: Float32Array, y: Float32Array): void;
+  /**
+   * Optional (float32): additive attention's scores s [B, Tq, Tv] = Σ_c w_c tanh(pq_i + pk_j) for
+   * every pair, and their backward (dpq, dpk, dw added to; pairs with ds = 0 skipped).
+   */
+  additiveScores?(B: number, Tq: number, Tv: number, A: number, pq: Float32Array, pk: Float32Array, w: Float32Array, s: Float32Array): void;
+  additiveScoresBackward?(
+    B: number, Tq: number, Tv: number, A: number, pq: Float32Array, pk: Float32Array, w: Float32Array, ds: Float32Array,
+    dpq: Float32Array, dpk: Float32Array, dw: Float32Array,
+  ): void;
   /** Optional fused attention pooling (float32); kernels/attention-ops.ts composes it otherwise. */
   attentionPoolForward?(a: PoolForwardArgs): void;
   attentionPoolBackward?(a: PoolBackwardArgs): void;

@@ -234,14 +234,13 @@ export class Attention implements MultiLayer {
     if (!a || !s) configError(this.name, 'backward before forward');
     const want = (i: number): boolean => wanted?.[i] ?? true;
     const dq = want(0) ? new Float32Array(a.q!.length) : null;
-    const dv = want(1) ? new Float32Array(a.v.length) : null;
+    // (keys = values: one array, whose whole gradient comes back as dk)
+    const dv = want(1) && !this.keyIsValue ? new Float32Array(a.v.length) : null;
     const dk = want(this.keyIsValue ? 1 : 2) ? new Float32Array(a.k.length) : null;
     const p = this.params;
     const pg = p ? { dwq: p.gradOf('query_kernel'), dwk: p.gradOf('key_kernel'), db: p.gradOf('bias'), dw: p.gradOf('score_vector') } : {};
     attentionBackward(getBackend(), a, s, dys[0]!, { dq, dk, dv, ...pg });
-    if (!this.keyIsValue) return [dq, dv, dk];
-    if (dv && dk) for (let i = 0; i < dv.length; i++) dv[i]! += dk[i]!; // the values are the keys too
-    return [dq, dv];
+    return this.keyIsValue ? [dq, dk] : [dq, dv, dk];
   }
 
   /** The weights of the last forward, [B, Tq, Tv] (0 where a key was padded or, causal, ahead). */

@@ -108,11 +108,13 @@ export class GraphModel extends Model {
 
   protected backwardAll(dy: Float32Array, fused: DenseLayer | null): void {
     const grads = new Map<SymbolicTensor, Float32Array>([[this.output, dy]]);
+    const sums = new Set<Float32Array>(); // the arrays made here, which later gradients are added into
     const add = (t: SymbolicTensor, g: Float32Array | null) => {
       if (!g) return;
       const cur = grads.get(t);
       if (!cur) { grads.set(t, g); return; }
-      const sum = cur.slice(); // never write into an array a layer handed out
+      let sum = cur;
+      if (!sums.has(cur)) { sum = cur.slice(); sums.add(sum); } // never write into an array a layer handed out
       for (let i = 0; i < sum.length; i++) sum[i] += g[i]!;
       grads.set(t, sum);
     };

@@ -51,6 +51,8 @@ export interface CoreExports {
   /** y[i] = tanh(x[i]) (which = 0) or σ(x[i]) (which = 1), the gate passes' approximations. */
   approx_activation(which: number, x: number, y: number, n: number): void;
   pool_forward(B: number, T: number, A: number, D: number, u: number, w: number, mask: number, h: number, a: number, y: number): void;
+  additive_scores(B: number, Tq: number, Tv: number, A: number, pq: number, pk: number, w: number, s: number): void;
+  additive_scores_backward(B: number, Tq: number, Tv: number, A: number, pq: number, pk: number, w: number, ds: number, dpq: number, dpk: number, dw: number): void;
   pool_backward(B: number, T: number, A: number, D: number, u: number, w: number, h: number, a: number, dy: number, dz: number, dh: number, dw: number, db: number): void;
 }
 
@@ -536,6 +538,33 @@ export abstract class WasmHost implements Backend {
     });
   }
 
+  gemmBatched(
+    count: number, transA: boolean, transB: boolean, M: number, N: number, K: number,
+    A: F, strideA: number, lda: number, B: F, strideB: number, ldb: number, C: F, strideC: number, ldc: number, accumulate: boolean,
+  ): void {
+    const a = this.f32(A, 'gemmBatched A'), b = this.f32(B, 'gemmBatched B'), c = this.f32(C, 'gemmBatched C');
+    if (count <= 0 || M <= 0 || N <= 0) return;
+    const e = gemmExtents(transA, transB, M, N, K, lda, ldb, ldc);
+    const aLen = e.aLen && (count - 1) * strideA + e.aLen, bLen = e.bLen && (count - 1) * strideB + e.bLen, cLen = (count - 1) * strideC + e.cLen;
+    this.need(a, aLen, 'gemmBatched A'); this.need(b, bLen, 'gemmBatched B'); this.need(c, cLen, 'gemmBatched C');
+    // One call for every product (the products of one batch row each are small: a call apiece
+    // cost more in copies and bookkeeping than its arithmetic); operands in this backend's memory
+    // (activation buffers) are read and written where they lie.
+    this.session(false, () => {
+      this.reset();
+      const X = this.placed(a, 0, aLen), Y = this.placed(b, 0, bLen), Z = this.placed(c, 0, cLen);
+      const pP = this.alloc(this.k.gemm_scratch_bytes(M, N, K));
+      const { f32 } = this.commit();
+      if (!X.inPlace) f32.set(a.subarray(0, aLen), X.p >> 2);
+      if (!Y.inPlace) f32.set(b.subarray(0, bLen), Y.p >> 2);
+      if (!Z.inPlace && (accumulate || ldc > N || strideC > M * ldc)) f32.set(c.subarray(0, cLen), Z.p >> 2);
+      for (let i = 0; i < count; i++) {
+        this.k.gemm(+transA, +transB, M, N, K, X.p + i * strideA * 4, lda, Y.p + i * strideB * 4, ldb, Z.p + i * strideC * 4, ldc, +accumulate, pP, 0, 0);
+      }
+      if (!Z.inPlace) c.set(f32.subarray(Z.p >> 2, (Z.p >> 2) + cLen));
+    });
+  }
+
   seqForward(args: SeqForwardArgs): void {
     this.noMask(args);
     const { kind, T, B, H } = args;
@@ -777,6 +806,40 @@ export abstract class WasmHost implements Backend {
       if (!X.inPlace) f32.set(x, X.p >> 2);
       this.k.approx_activation(0, X.p, Y.p, n);
       if (!Y.inPlace) y.set(f32.subarray(Y.p >> 2, (Y.p >> 2) + n));
+    });
+  }
+
+  additiveScores(B: number, Tq: number, Tv: number, A: number, pq: Float32Array, pk: Float32Array, w: Float32Array, s: Float32Array): void {
+    this.need(pq, B * Tq * A, 'additive pq'); this.need(pk, B * Tv * A, 'additive pk'); this.need(w, A, 'additive w'); this.need(s, B * Tq * Tv, 'additive s');
+    if (B * Tq * Tv === 0) return;
+    this.session(false, () => {
+      this.reset();
+      const pQ = this.alloc(B * Tq * A * 4), pK = this.alloc(B * Tv * A * 4), pW = this.alloc(A * 4), pS = this.alloc(B * Tq * Tv * 4);
+      const { f32 } = this.commit();
+      f32.set(pq.subarray(0, B * Tq * A), pQ >> 2); f32.set(pk.subarray(0, B * Tv * A), pK >> 2); f32.set(w.subarray(0, A), pW >> 2);
+      this.k.additive_scores(B, Tq, Tv, A, pQ, pK, pW, pS);
+      s.set(f32.subarray(pS >> 2, (pS >> 2) + B * Tq * Tv));
+    });
+  }
+
+  additiveScoresBackward(
+    B: number, Tq: number, Tv: number, A: number, pq: Float32Array, pk: Float32Array, w: Float32Array, ds: Float32Array,
+    dpq: Float32Array, dpk: Float32Array, dw: Float32Array,
+  ): void {
+    this.need(pq, B * Tq * A, 'additive pq'); this.need(pk, B * Tv * A, 'additive pk'); this.need(w, A, 'additive w'); this.need(ds, B * Tq * Tv, 'additive ds');
+    this.need(dpq, B * Tq * A, 'additive dpq'); this.need(dpk, B * Tv * A, 'additive dpk'); this.need(dw, A, 'additive dw');
+    if (B * Tq * Tv === 0) return;
+    this.session(false, () => {
+      this.reset();
+      const nq = B * Tq * A, nk = B * Tv * A;
+      const pQ = this.alloc(nq * 4), pK = this.alloc(nk * 4), pW = this.alloc(A * 4), pS = this.alloc(B * Tq * Tv * 4);
+      const pDQ = this.alloc(nq * 4), pDK = this.alloc(nk * 4), pDW = this.alloc(A * 4);
+      const { f32 } = this.commit();
+      f32.set(pq.subarray(0, nq), pQ >> 2); f32.set(pk.subarray(0, nk), pK >> 2); f32.set(w.subarray(0, A), pW >> 2);
+      f32.set(ds.subarray(0, B * Tq * Tv), pS >> 2);
+      f32.set(dpq.subarray(0, nq), pDQ >> 2); f32.set(dpk.subarray(0, nk), pDK >> 2); f32.set(dw.subarray(0, A), pDW >> 2);
+      this.k.additive_scores_backward(B, Tq, Tv, A, pQ, pK, pW, pS, pDQ, pDK, pDW);
+      dpq.set(f32.subarray(pDQ >> 2, (pDQ >> 2) + nq)); dpk.set(f32.subarray(pDK >> 2, (pDK >> 2) + nk)); dw.set(f32.subarray(pDW >> 2, (pDW >> 2) + A));
     });
   }
 
