@@ -229,6 +229,25 @@ export function softmax_rows_mt(tid: i32, sync: usize, x: usize, y: usize, rows:
   wait_done(sync, tid, nc);
 }
 
+// ---- batched GEMM ----
+
+/**
+ * `count` independent products as gemm's (product c: A + c·sA, B + c·sB, C + c·sC floats), each
+ * computed whole by the thread that claims it — one per batch row of an attention (its scores, its
+ * weighted sum), too small to split. P: two scratch blocks of `pBytes`, one per thread.
+ */
+export function gemm_batched_mt(
+  tid: i32, sync: usize, count: i32, transA: bool, transB: bool, M: i32, N: i32, K: i32,
+  A: usize, sA: i32, lda: i32, B: usize, sB: i32, ldb: i32, C: usize, sC: i32, ldc: i32, accumulate: bool, P: usize, pBytes: i32,
+): void {
+  const Pt = P + <usize>tid * <usize>pBytes;
+  for (let c = claim(sync, tid, 0, count); c >= 0; c = claim(sync, tid, 0, count)) {
+    gemm(transA, transB, M, N, K, A + (<usize>c * sA << 2), lda, B + (<usize>c * sB << 2), ldb, C + (<usize>c * sC << 2), ldc, accumulate, Pt, 0, 0);
+    chunk_done(sync, tid);
+  }
+  wait_done(sync, tid, count);
+}
+
 // ---- GEMM ----
 
 /**

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import * as rnn from '../src/index.js';
 import { attentionBackward, attentionForward, type AttentionArgs, type AttentionScore } from '../src/kernels/attention-ops.js';
-import { getBackend, referenceBackend } from '../src/kernels/index.js';
+import { getBackend, getThreads, referenceBackend } from '../src/kernels/index.js';
 import { gemmBatched, tanhInto } from '../src/kernels/layer-ops.js';
 import type { F } from '../src/kernels/types.js';
 import { assertClose, checkParamGradients, numericalGrad, randomArray } from './helpers.js';
@@ -218,6 +218,21 @@ test('gemmBatched: the backend\'s one call gives the bits of a gemm per product,
       be.releaseActivation?.(a); be.releaseActivation?.(c);
     }
   }
+  // Large enough to share the products between two threads (each computed whole by one of them).
+  const count = 32, M = 50, N = 50, K = 128;
+  const A = Float32Array.from(randomArray(count * M * K, 4)), B = Float32Array.from(randomArray(count * N * K, 5));
+  const one = new Float32Array(count * M * N), all = new Float32Array(count * M * N);
+  for (let i = 0; i < count; i++) be.gemm(false, true, M, N, K, A.subarray(i * M * K), K, B.subarray(i * N * K), K, one.subarray(i * M * N), N, false);
+  const calls = (be as { calls?: { threaded: number } }).calls, before = calls?.threaded ?? 0;
+  const twoThreads = getThreads() === 2 && be !== referenceBackend;
+  // (the default backend starts its worker with the first call big enough, and runs that one alone)
+  for (const t0 = Date.now(); ;) {
+    all.fill(0);
+    gemmBatched(be, count, false, true, M, N, K, A, M * K, K, B, N * K, K, all, M * N, N, false);
+    assert.deepEqual(all, one, 'two threads');
+    if (!twoThreads || calls!.threaded > before || Date.now() - t0 > 15_000) break;
+  }
+  if (twoThreads) assert.ok(calls!.threaded > before, 'the products ran on two threads');
 });
 
 test('masks: padded keys and keys ahead of a causal step get weight exactly 0, each step\'s weights sum to 1, padded values change nothing', () => {

@@ -548,19 +548,19 @@ export abstract class WasmHost implements Backend {
     const aLen = e.aLen && (count - 1) * strideA + e.aLen, bLen = e.bLen && (count - 1) * strideB + e.bLen, cLen = (count - 1) * strideC + e.cLen;
     this.need(a, aLen, 'gemmBatched A'); this.need(b, bLen, 'gemmBatched B'); this.need(c, cLen, 'gemmBatched C');
     // One call for every product (the products of one batch row each are small: a call apiece
-    // cost more in copies and bookkeeping than its arithmetic); operands in this backend's memory
-    // (activation buffers) are read and written where they lie.
-    this.session(false, () => {
+    // cost more in copies and bookkeeping than its arithmetic), the products shared out whole
+    // between the threads; operands in this backend's memory (activation buffers) are read and
+    // written where they lie.
+    const par = count >= 2 && K > 0 && this.gemmParallel(count * M, N, K);
+    this.session(par, (mt) => {
       this.reset();
       const X = this.placed(a, 0, aLen), Y = this.placed(b, 0, bLen), Z = this.placed(c, 0, cLen);
-      const pP = this.alloc(this.k.gemm_scratch_bytes(M, N, K));
+      const pBytes = Math.ceil(this.k.gemm_scratch_bytes(M, N, K) / 64) * 64, pP = this.alloc(2 * pBytes);
       const { f32 } = this.commit();
       if (!X.inPlace) f32.set(a.subarray(0, aLen), X.p >> 2);
       if (!Y.inPlace) f32.set(b.subarray(0, bLen), Y.p >> 2);
       if (!Z.inPlace && (accumulate || ldc > N || strideC > M * ldc)) f32.set(c.subarray(0, cLen), Z.p >> 2);
-      for (let i = 0; i < count; i++) {
-        this.k.gemm(+transA, +transB, M, N, K, X.p + i * strideA * 4, lda, Y.p + i * strideB * 4, ldb, Z.p + i * strideC * 4, ldc, +accumulate, pP, 0, 0);
-      }
+      this.runGemmBatched(mt && par, [count, +transA, +transB, M, N, K, X.p, strideA, lda, Y.p, strideB, ldb, Z.p, strideC, ldc, +accumulate, pP, pBytes]);
       if (!Z.inPlace) c.set(f32.subarray(Z.p >> 2, (Z.p >> 2) + cLen));
     });
   }
@@ -1319,6 +1319,12 @@ export abstract class WasmHost implements Backend {
   protected runGemm(_mt: boolean, args: number[], before?: () => void): void {
     before?.();
     this.k.gemm(...args);
+  }
+
+  /** gemmBatched's products on this thread: [count, tA, tB, M, N, K, A, sA, lda, B, sB, ldb, C, sC, ldc, acc, P, pBytes]. */
+  protected runGemmBatched(_mt: boolean, args: number[]): void {
+    const [count, tA, tB, M, N, K, A, sA, lda, B, sB, ldb, C, sC, ldc, acc, P] = args as [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
+    for (let i = 0; i < count; i++) this.k.gemm(tA, tB, M, N, K, A + i * sA * 4, lda, B + i * sB * 4, ldb, C + i * sC * 4, ldc, acc, P, 0, 0);
   }
 
   protected runAdam(_mt: boolean, args: number[]): void {
