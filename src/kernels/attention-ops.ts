@@ -258,8 +258,9 @@ export function attentionBackward(be: Backend, a: AttentionArgs, saved: Attentio
     if (g.dk) gemmBatched(be, B, true, false, Tv, Dk, Tq, dS, Tq * Tv, Tv, a.q!, Tq * Dq, Dq, g.dk, Tv * Dk, Dk, shared);
     return;
   }
-  // Additive: u = tanh(pq_i + pk_j) (kept for pooling, else recomputed one batch row at a
-  // time), dz = ds·w⊙(1 - u²) summed into the projections' gradients dpq [B·Tq, A], dpk [B·Tv, A].
+  // Additive: u = tanh(pq_i + pk_j) (kept for pooling; else recomputed, in WebAssembly where the
+  // backend has additiveScoresBackward, or here one batch row at a time), dz = ds·w⊙(1 - u²)
+  // summed into the projections' gradients dpq [B·Tq, A], dpk [B·Tv, A].
   const A = a.b!.length, w = a.w!;
   let pq = saved.pq, pk = saved.pk;
   if (pk === null || pq === null) {
