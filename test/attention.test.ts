@@ -454,3 +454,14 @@ test('examples/attention: with additive attention the encoder-decoder learns to 
   assert.ok(alignment >= 0.85, `aligned steps: ${alignment}`); // (0.998; the TypeScript reference's trajectory 0.91)
   assert.match(lines.join('\n'), /attention weights for [1-9]( [1-9]){4,8} \(rows: decoder steps, columns: encoder steps\)/);
 });
+
+test('examples/long-range: on the adding problem (T = 100) attention over the inputs solves in one epoch and the LSTM with attention pooling within four, where the LSTM\'s last state stays near the mean predictor', async () => {
+  const { main } = await import('../examples/long-range.js');
+  const lines: string[] = [];
+  const r = await main(100, 4, (s: string) => lines.push(s));
+  const last = (k: string) => r[k]!.at(-1)!;
+  assert.ok(r['attention, no recurrence']![0]! < 0.01, `attention after one epoch: ${r['attention, no recurrence']![0]}`);
+  assert.ok(last('LSTM + attention') < 0.01, `LSTM + attention: ${last('LSTM + attention')}`);
+  assert.ok(last('attention, no recurrence') * 50 < last('LSTM, last state'), `${last('attention, no recurrence')} against the last state's ${last('LSTM, last state')}`);
+  assert.match(lines.join('\n'), /LSTM \+ attention .*solved in epoch [1-4]/);
+});
