@@ -551,7 +551,8 @@ export abstract class WasmHost implements Backend {
     // cost more in copies and bookkeeping than its arithmetic), the products shared out whole
     // between the threads; operands in this backend's memory (activation buffers) are read and
     // written where they lie.
-    const par = count >= 2 && K > 0 && this.gemmParallel(count * M, N, K);
+    // (the claim word counts chunks in 16 bits: more products than that stay on one thread)
+    const par = count >= 2 && count <= 0xffff && K > 0 && this.gemmParallel(count * M, N, K);
     this.session(par, (mt) => {
       this.reset();
       const X = this.placed(a, 0, aLen), Y = this.placed(b, 0, bLen), Z = this.placed(c, 0, cLen);
