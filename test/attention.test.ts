@@ -81,7 +81,7 @@ for (const dtype of ['float64', 'float32'] as const) {
 }
 
 /** Random float64 arguments (with a query step that sees no key at all when `blind`). */
-function randomArgs(score: AttentionScore, o: { B: number; Tq: number; Tv: number; Dq: number; Dk: number; Dv: number; A?: number; causal?: boolean; pooling?: boolean; lengths?: number[] }, seed: number): AttentionArgs {
+function randomArgs(score: AttentionScore, o: { B: number; Tq: number; Tv: number; Dq: number; Dk: number; Dv: number; A?: number; causal?: boolean; pooling?: boolean; lengths?: number[]; dropout?: number }, seed: number): AttentionArgs {
   const { B, Tq, Tv, Dq, Dk, Dv } = o;
   let keyMask: Uint8Array | null = null;
   if (o.lengths) {
@@ -93,6 +93,8 @@ function randomArgs(score: AttentionScore, o: { B: number; Tq: number; Tv: numbe
   return {
     score, B, Tq, Tv, Dq, Dk, Dv, q: o.pooling ? null : randomArray(B * Tq * Dq, seed), k, v: o.pooling ? k : randomArray(B * Tv * Dv, seed + 2),
     keyMask, causal: o.causal ?? false,
+    // (a fixed dropout mask: factors 0 or 1/(1 - rate))
+    ...(o.dropout ? { dropMask: Float64Array.from(randomArray(B * Tq * Tv, seed + 7), (u) => (Math.abs(u) < o.dropout! ? 0 : 1 / (1 - o.dropout!))) } : {}),
     ...(score === 'additive' ? { wq: o.pooling ? null : randomArray(Dq * A, seed + 3, 0.8), wk: randomArray(Dk * A, seed + 4, 0.8), b: randomArray(A, seed + 5, 0.5), w: randomArray(A, seed + 6) } : {}),
   };
 }
@@ -104,6 +106,8 @@ const FD_CASES: [string, AttentionScore, Parameters<typeof randomArgs>[1]][] = [
   ['additive, a row with no key', 'additive', { B: 2, Tq: 2, Tv: 3, Dq: 2, Dk: 3, Dv: 2, A: 4, lengths: [2, 0] }],
   ['additive, causal', 'additive', { B: 1, Tq: 3, Tv: 3, Dq: 2, Dk: 2, Dv: 2, A: 3, causal: true }],
   ['pooling (keys = values, one array)', 'additive', { B: 2, Tq: 1, Tv: 4, Dq: 0, Dk: 3, Dv: 3, A: 2, pooling: true, lengths: [4, 3] }],
+  ['scaledDot with dropout on the weights', 'scaledDot', { B: 2, Tq: 3, Tv: 4, Dq: 2, Dk: 2, Dv: 3, lengths: [4, 3], dropout: 0.4 }],
+  ['additive with dropout on the weights', 'additive', { B: 2, Tq: 2, Tv: 3, Dq: 2, Dk: 3, Dv: 2, A: 3, causal: false, dropout: 0.3 }],
 ];
 
 for (const [label, score, shape] of FD_CASES) {
@@ -425,6 +429,30 @@ test('models with attention save and load with identical predictions; the config
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('Attention dropout: in training the weighted sum drops weights (Keras semantics), in inference it does not, and the config keeps the rate', () => {
+  const q = rnn.input({ shape: [null, 4] }), v = rnn.input({ shape: [null, 4] });
+  const att = rnn.layers.attention({ score: 'scaledDot', dropout: 0.5, name: 'dropped' });
+  const m = rnn.model({ inputs: [q, v], outputs: att.apply([q, v]) });
+  const r = rnn.rng(3);
+  const xs = [0, 1].map(() => ({ data: Float32Array.from({ length: 2 * 3 * 4 }, () => r.uniform(-1, 1)), shape: [2, 3, 4], mask: null }));
+  const a = m.predict(xs).data, b = m.predict(xs).data;
+  assert.deepEqual(a, b, 'inference: no dropout');
+  const weights = att.lastWeights!.data;
+  const train = att.forwardMulti(xs, { training: true, rng: rnn.rng(4) })[0]!.data;
+  // Each output row is Σ_j a_ij m_ij v_j with m in {0, 2}: recompute it from the mask the layer drew.
+  const mask = Array.from({ length: 2 * 3 * 3 }, () => 0), rr = rnn.rng(4);
+  for (let i = 0; i < mask.length; i++) mask[i] = rr.next() < 0.5 ? 2 : 0;
+  assert.ok(mask.some((x) => x === 0) && mask.some((x) => x === 2));
+  for (let bi = 0; bi < 2; bi++) for (let i = 0; i < 3; i++) for (let d = 0; d < 4; d++) {
+    let want = 0;
+    for (let j = 0; j < 3; j++) want += weights[(bi * 3 + i) * 3 + j]! * mask[(bi * 3 + i) * 3 + j]! * xs[1]!.data[(bi * 3 + j) * 4 + d]!;
+    assert.ok(Math.abs(train[(bi * 3 + i) * 4 + d]! - want) < 1e-5, `[${bi}, ${i}, ${d}]: ${train[(bi * 3 + i) * 4 + d]} against ${want}`);
+  }
+  assert.deepEqual(att.lastWeights!.data, weights, 'lastWeights are the softmax\'s, before dropout');
+  assert.equal(att.getConfig().dropout, 0.5);
+  assert.throws(() => rnn.layers.attention({ dropout: 1 }), /option 'dropout' must be a number in \[0, 1\), got 1/);
 });
 
 test('attention layers refuse bad options and inputs with errors that name them', () => {

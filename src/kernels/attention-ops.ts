@@ -40,6 +40,11 @@ export interface AttentionArgs {
   keyMask: Uint8Array | null;
   /** Query step i sees keys j <= i only. */
   causal: boolean;
+  /**
+   * Dropout on the weights (training): [B, Tq, Tv] factors, 0 or 1/(1 - rate), that multiply the
+   * weights in the weighted sum (the weights kept and returned are the softmax's); null: none.
+   */
+  dropMask?: F | null;
   /** Pooling on a fused backend: where to keep u [B·Tv·A] (e.g. a buffer in its memory); else a new array. */
   uOut?: Float32Array;
   /** The additive score's parameters (A = b.length): W_q (null without queries), W_k, b, w. */
@@ -51,7 +56,7 @@ export interface AttentionArgs {
 
 /** What the forward keeps for the backward. */
 export interface AttentionSaved {
-  /** Weights [B, Tq, Tv]. */
+  /** Weights [B, Tq, Tv] (the softmax's, before any dropout). */
   a: F;
   /** Additive: q·W_q + b [B·Tq, A] (b alone, [B, A], without queries) and k·W_k [B·Tv, A]. */
   pq: F | null;
@@ -182,6 +187,15 @@ function maskedSoftmax(be: Backend, a: AttentionArgs, s: F): void {
   }
 }
 
+/** The weights as the weighted sum uses them: w itself, or w times the dropout factors. */
+function dropped(a: AttentionArgs, w: F): F {
+  const m = a.dropMask;
+  if (!m) return w;
+  const d = like(w, w.length);
+  for (let i = 0; i < w.length; i++) d[i] = w[i]! * m[i]!;
+  return d;
+}
+
 /** Checks the arrays' lengths against the shapes (a wrong one is the caller's bug, named here). */
 function checkArgs(a: AttentionArgs): void {
   const { B, Tq, Tv, Dq, Dk, Dv } = a;
@@ -195,6 +209,10 @@ function checkArgs(a: AttentionArgs): void {
   need(a.k, B * Tv * Dk, 'k');
   need(a.v, B * Tv * Dv, 'v');
   if (a.keyMask !== null && a.keyMask.length !== B * Tv) throw new RangeError(`attention: keyMask has ${a.keyMask.length} values, expected ${B * Tv}`);
+  if (a.dropMask) {
+    if (a.q === null) throw new RangeError('attention: no dropout mask for pooling');
+    need(a.dropMask, B * Tq * Tv, 'dropMask');
+  }
   if (a.score === 'additive') {
     const A = a.b?.length ?? 0;
     need(a.w, A, 'w');
@@ -216,7 +234,7 @@ export function attentionForward(be: Backend, a: AttentionArgs, y: F): Attention
   }
   const kept = scores(be, a, w);
   maskedSoftmax(be, a, w);
-  gemmBatched(be, B, false, false, Tq, Dv, Tv, w, Tq * Tv, Tv, a.v, Tv * Dv, Dv, y, Tq * Dv, Dv, false);
+  gemmBatched(be, B, false, false, Tq, Dv, Tv, dropped(a, w), Tq * Tv, Tv, a.v, Tv * Dv, Dv, y, Tq * Dv, Dv, false);
   return { a: w, ...kept };
 }
 
@@ -238,10 +256,12 @@ export function attentionBackward(be: Backend, a: AttentionArgs, saved: Attentio
   const shared = k === v;
   const dvOut = shared ? g.dk : g.dv;
   // dA = dy·vᵀ (+ the weights' own gradient), dv = aᵀ·dy.
-  const dS = like(k, B * Tq * Tv);
-  if (dA !== null) dS.set(dA);
-  gemmBatched(be, B, false, true, Tq, Tv, Dv, dy, Tq * Dv, Dv, v, Tv * Dv, Dv, dS, Tq * Tv, Tv, dA !== null);
-  if (dvOut) gemmBatched(be, B, true, false, Tv, Dv, Tq, W, Tq * Tv, Tv, dy, Tq * Dv, Dv, dvOut, Tv * Dv, Dv, false);
+  // With dropout the sum read W ⊙ mask: dA = (dy·vᵀ) ⊙ mask, dv = (W ⊙ mask)ᵀ·dy.
+  const dS = like(k, B * Tq * Tv), m = a.dropMask;
+  gemmBatched(be, B, false, true, Tq, Tv, Dv, dy, Tq * Dv, Dv, v, Tv * Dv, Dv, dS, Tq * Tv, Tv, false);
+  if (m) for (let i = 0; i < dS.length; i++) dS[i]! *= m[i]!;
+  if (dA !== null) for (let i = 0; i < dS.length; i++) dS[i]! += dA[i]!;
+  if (dvOut) gemmBatched(be, B, true, false, Tv, Dv, Tq, dropped(a, W), Tq * Tv, Tv, dy, Tq * Dv, Dv, dvOut, Tv * Dv, Dv, false);
   // Through the softmax: ds_ij = a_ij (dA_ij - Σ_l a_il dA_il); unseen keys (a = 0) get 0.
   for (let r = 0; r < B * Tq; r++) {
     const o = r * Tv;

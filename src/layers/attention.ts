@@ -15,7 +15,7 @@ import { ActivationSlot, getBackend } from '../kernels/index.js';
 import { glorotUniform } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
-import { configError, shapeStr, uniqueName, type Act, type Layer, type Shape } from './layer.js';
+import { configError, shapeStr, uniqueName, type Act, type CallContext, type Layer, type Shape } from './layer.js';
 import { applyLayer, type MultiLayer, type SymbolicTensor } from './symbolic.js';
 
 /** The weights of a layer's last forward: [B, Tq, Tv] (Attention) or [B, T] (AttentionPooling). */
@@ -141,6 +141,11 @@ export interface AttentionOptions {
   units?: number;
   /** Query step i attends to steps j <= i only (a sequence attending to itself in a decoder). */
   causal?: boolean;
+  /**
+   * In training, each weight is dropped from the weighted sum with this probability and the rest
+   * scaled by 1/(1 - dropout), as Keras' Attention does (default 0; lastWeights are the softmax's).
+   */
+  dropout?: number;
   seed?: number;
   name?: string;
 }
@@ -157,6 +162,7 @@ export class Attention implements MultiLayer {
   readonly numOutputs = 1;
   readonly score: AttentionScore;
   readonly causal: boolean;
+  readonly dropout: number;
   private units = 0;
   private args: AttentionArgs | null = null;
   private saved: AttentionSaved | null = null;
@@ -171,6 +177,9 @@ export class Attention implements MultiLayer {
     if (o.units !== undefined && score !== 'additive') configError('Attention', `option 'units' belongs to the additive score, not '${score}'`);
     if (o.causal !== undefined && typeof o.causal !== 'boolean') configError('Attention', `option 'causal' must be true or false, got ${String(o.causal)}`);
     this.causal = o.causal ?? false;
+    const d = o.dropout ?? 0;
+    if (!(typeof d === 'number' && d >= 0 && d < 1)) configError('Attention', `option 'dropout' must be a number in [0, 1), got ${String(o.dropout)}`);
+    this.dropout = d;
     this.name = o.name ?? uniqueName('attention');
   }
 
@@ -210,7 +219,7 @@ export class Attention implements MultiLayer {
   forward(): Act { return configError(this.name, 'takes [query, value] or [query, value, key]: use apply([query, value]) in a functional model'); }
   backward(): Float32Array { return configError(this.name, 'runs inside functional models'); }
 
-  forwardMulti(xs: Act[]): Act[] {
+  forwardMulti(xs: Act[], ctx?: CallContext): Act[] {
     const [q, v] = xs as [Act, Act], k = xs[2] ?? v;
     const { Dq, Dv, Dk } = this.widths(xs.map((x) => x.shape.slice(1)));
     const B = q.shape[0]!, Tq = q.shape[1]!, Tv = v.shape[1]!;
@@ -220,8 +229,14 @@ export class Attention implements MultiLayer {
     if (this.causal && Tq !== Tv) configError(this.name, `causal attention needs as many query steps as value steps, got ${Tq} and ${Tv}`);
     this.keyIsValue = xs.length === 2;
     const p = this.params;
+    let dropMask: Float32Array | null = null;
+    if (ctx?.training && this.dropout > 0) {
+      const keep = 1 - this.dropout, scale = 1 / keep;
+      dropMask = new Float32Array(B * Tq * Tv);
+      for (let i = 0; i < dropMask.length; i++) dropMask[i] = ctx.rng.next() < keep ? scale : 0;
+    }
     this.args = {
-      score: this.score, B, Tq, Tv, Dq, Dk, Dv, q: q.data, k: k.data, v: v.data, keyMask: k.mask ?? v.mask, causal: this.causal,
+      score: this.score, B, Tq, Tv, Dq, Dk, Dv, q: q.data, k: k.data, v: v.data, keyMask: k.mask ?? v.mask, causal: this.causal, dropMask,
       ...(p ? { wq: p.value('query_kernel'), wk: p.value('key_kernel'), b: p.value('bias'), w: p.value('score_vector') } : {}),
     };
     const y = new Float32Array(B * Tq * Dv);
@@ -255,7 +270,8 @@ export class Attention implements MultiLayer {
     const o = this.options;
     return {
       className: this.className, name: this.name, score: this.score, causal: this.causal,
-      ...(o.units !== undefined ? { units: o.units } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}),
+      ...(o.units !== undefined ? { units: o.units } : {}), ...(this.dropout > 0 ? { dropout: this.dropout } : {}),
+      ...(o.seed !== undefined ? { seed: o.seed } : {}),
     };
   }
 }
