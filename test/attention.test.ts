@@ -149,23 +149,26 @@ test('fused attention pooling (the WebAssembly backends) against the composed fl
     assert.equal(be, referenceBackend);
     return;
   }
-  for (const [B, T, D, A] of [[3, 7, 5, 6], [4, 12, 16, 8], [2, 1, 3, 1]] as const) {
+  // (the last case: large scores, weights all but one-hot; outputs and dh prefilled with NaN,
+  // which every value written must replace)
+  for (const [B, T, D, A, scale] of [[3, 7, 5, 6, 1], [4, 12, 16, 8, 1], [2, 1, 3, 1, 1], [2, 17, 4, 5, 40]] as const) {
     const lengths = Array.from({ length: B }, (_, b) => (b === 1 ? 0 : T - (b % 3)));
     const a64 = randomArgs('additive', { B, Tq: 1, Tv: T, Dq: 0, Dk: D, Dv: D, A, pooling: true, lengths }, 40 + T);
     const to32 = (x: F | null | undefined): Float32Array => Float32Array.from(x!);
     const k = to32(a64.k);
-    const args = (): AttentionArgs => ({ ...a64, k, v: k, wk: to32(a64.wk), b: to32(a64.b), w: to32(a64.w) });
+    const args = (): AttentionArgs => ({ ...a64, k, v: k, wk: to32(a64.wk), b: to32(a64.b), w: to32(a64.w).map((x) => x * scale) });
     const dy = Float32Array.from(randomArray(B * D, 7));
     const run = (backend: typeof be) => {
-      const a = args(), y = new Float32Array(B * D);
+      const a = args(), y = new Float32Array(B * D).fill(NaN);
       const saved = attentionForward(backend, a, y);
-      const g = { dq: null, dk: new Float32Array(B * T * D), dv: null, dwk: new Float32Array(D * A).fill(0.5), db: new Float32Array(A).fill(0.25), dw: new Float32Array(A) };
+      const g = { dq: null, dk: new Float32Array(B * T * D).fill(NaN), dv: null, dwk: new Float32Array(D * A).fill(0.5), db: new Float32Array(A).fill(0.25), dw: new Float32Array(A) };
       attentionBackward(backend, a, saved, dy, g);
       return { y, w: saved.a, g, fused: saved.pk === null };
     };
     const f = run(be), r = run(referenceBackend);
-    const what = `B ${B} T ${T} D ${D} A ${A}`;
+    const what = `B ${B} T ${T} D ${D} A ${A}${scale > 1 ? ' large scores' : ''}`;
     assert.ok(f.fused && !r.fused, `${what}: the fused path ran on ${be.name} only`);
+    assert.ok([...f.y, ...f.w, ...f.g.dk].every(Number.isFinite), `${what}: every value written`);
     assertClose(f.y, r.y, 1e-6, 1e-5, `${what}: y`);
     assertClose(f.w, r.w, 1e-6, 1e-5, `${what}: weights`);
     for (let t = 0; t < T; t++) assert.equal(f.w[T + t], 0, `${what}: row 1 has no step`);
