@@ -342,19 +342,23 @@ export function pool_forward(B: i32, T: i32, A: i32, D: i32, u: usize, w: usize,
 /**
  * Backward, per batch row b: dA_j = dy_b · h_j, ds_j = a_j (dA_j - Σ_l a_l dA_l); dh_j = a_j dy_b
  * (the values' part of the sequence's gradient, written when dh != 0); dz_j = ds_j w ⊙ (1 - u_j²)
- * written to dz [B·T, A]; dw += Σ_j ds_j u_j and db += Σ_j dz_j (both [A], added to).
+ * written to dz [B·T, A]; dw += Σ_j ds_j u_j and db += Σ_j dz_j (both [A], added to). dA: scratch
+ * of T floats.
  */
 export function pool_backward(
-  B: i32, T: i32, A: i32, D: i32, u: usize, w: usize, h: usize, a: usize, dy: usize, dz: usize, dh: usize, dw: usize, db: usize,
+  B: i32, T: i32, A: i32, D: i32, u: usize, w: usize, h: usize, a: usize, dy: usize, dz: usize, dh: usize, dw: usize, db: usize, dA: usize,
 ): void {
   const A4 = <usize>A << 2, D4 = <usize>D << 2;
   for (let b = 0; b < B; b++) {
     const r0 = b * T, dyb = dy + <usize>b * D4;
-    // Σ_l a_l dA_l, then each step's ds (dz's row holds nothing yet: ds goes through a's slot below).
+    // Each visible step's dA once, and Σ_l a_l dA_l.
     let s: f32 = 0;
     for (let j = 0; j < T; j++) {
       const r = r0 + j, aj = load<f32>(a + (<usize>r << 2));
-      if (aj != 0) s += aj * dot_f32(dyb, h + <usize>r * D4, D);
+      if (aj == 0) continue;
+      const dAj = dot_f32(dyb, h + <usize>r * D4, D);
+      store<f32>(dA + (<usize>j << 2), dAj);
+      s += aj * dAj;
     }
     for (let j = 0; j < T; j++) {
       const r = r0 + j, aj = load<f32>(a + (<usize>r << 2));
@@ -365,7 +369,7 @@ export function pool_backward(
         if (aj != 0) axpy_f32(aj, dyb, dhr, D);
       }
       if (aj == 0) { memory.fill(dzr, 0, A4); continue; }
-      const ds = aj * (dot_f32(dyb, h + <usize>r * D4, D) - s);
+      const ds = aj * (load<f32>(dA + (<usize>j << 2)) - s);
       const dsv = f32x4.splat(ds), one = f32x4.splat(1);
       let c = 0;
       for (; c + 4 <= A; c += 4) {

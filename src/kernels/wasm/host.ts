@@ -53,7 +53,7 @@ export interface CoreExports {
   pool_forward(B: number, T: number, A: number, D: number, u: number, w: number, mask: number, h: number, a: number, y: number): void;
   additive_scores(B: number, Tq: number, Tv: number, A: number, pq: number, pk: number, w: number, s: number): void;
   additive_scores_backward(B: number, Tq: number, Tv: number, A: number, pq: number, pk: number, w: number, ds: number, dpq: number, dpk: number, dw: number): void;
-  pool_backward(B: number, T: number, A: number, D: number, u: number, w: number, h: number, a: number, dy: number, dz: number, dh: number, dw: number, db: number): void;
+  pool_backward(B: number, T: number, A: number, D: number, u: number, w: number, h: number, a: number, dy: number, dz: number, dh: number, dw: number, db: number, dA: number): void;
 }
 
 export const KIND_CODE: Record<CellKind, number> = { lstm: 0, gru: 1, rnn_tanh: 2, rnn_relu: 3 };
@@ -882,7 +882,7 @@ export abstract class WasmHost implements Backend {
       this.reset();
       const H = this.placed(h, 0, BT * D), U = this.placed(u, 0, BT * A), DH = dh ? this.placed(dh, 0, BT * D) : null;
       const pA = this.alloc(BT * 4), pDy = this.alloc(B * D * 4), pW = this.alloc(A * 4), pWk = this.alloc(D * A * 4);
-      const pDz = this.alloc(BT * A * 4), pDWk = this.alloc(D * A * 4), pDw = this.alloc(A * 4), pDb = this.alloc(A * 4);
+      const pDz = this.alloc(BT * A * 4), pDWk = this.alloc(D * A * 4), pDw = this.alloc(A * 4), pDb = this.alloc(A * 4), pDA = this.alloc(T * 4);
       const pP = this.alloc(Math.max(this.k.gemm_scratch_bytes(D, A, BT), this.k.gemm_scratch_bytes(BT, D, A)));
       const { f32 } = this.commit();
       if (!H.inPlace) f32.set(h.subarray(0, BT * D), H.p >> 2);
@@ -890,7 +890,7 @@ export abstract class WasmHost implements Backend {
       f32.set(p.a.subarray(0, BT), pA >> 2); f32.set(p.dy.subarray(0, B * D), pDy >> 2);
       f32.set(p.w.subarray(0, A), pW >> 2); f32.set(p.wk.subarray(0, D * A), pWk >> 2); f32.set(p.dwk.subarray(0, D * A), pDWk >> 2);
       f32.fill(0, pDw >> 2, (pDw >> 2) + A); f32.fill(0, pDb >> 2, (pDb >> 2) + A);
-      this.k.pool_backward(B, T, A, D, U.p, pW, H.p, pA, pDy, pDz, DH ? DH.p : 0, pDw, pDb);
+      this.k.pool_backward(B, T, A, D, U.p, pW, H.p, pA, pDy, pDz, DH ? DH.p : 0, pDw, pDb, pDA);
       this.runGemm(mt && parW, [1, 0, D, A, BT, H.p, D, pDz, A, pDWk, A, 1, pP, 0, 0]); // dW_k += hᵀ·dz
       if (DH) this.runGemm(mt && parH, [0, 1, BT, D, A, pDz, A, pWk, A, DH.p, D, 1, pP, 0, 0]); // dh += dz·W_kᵀ
       p.dwk.set(f32.subarray(pDWk >> 2, (pDWk >> 2) + D * A));
