@@ -123,8 +123,15 @@ export function softmax_rows(x: usize, y: usize, rows: i32, k: i32, sums: usize)
     let m: f32 = -Infinity;
     let j = 0;
     if (k >= 4) {
-      let mv = f32x4.splat(-Infinity);
-      for (; j + 4 <= k; j += 4) mv = f32x4.max(mv, v128.load(xr + (<usize>j << 2)));
+      // pmax (one instruction; f32x4.max is a long sequence that orders NaN): a NaN it passes over
+      // still makes the row NaN, through its exponential. Two chains, half the latency.
+      let mv = v128.load(xr), mw = mv;
+      for (j = 4; j + 8 <= k; j += 8) {
+        mv = f32x4.pmax(mv, v128.load(xr + (<usize>j << 2)));
+        mw = f32x4.pmax(mw, v128.load(xr + (<usize>j << 2), 16));
+      }
+      if (j + 4 <= k) { mv = f32x4.pmax(mv, v128.load(xr + (<usize>j << 2))); j += 4; }
+      mv = f32x4.pmax(mv, mw);
       m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
     }
     for (; j < k; j++) m = max(m, load<f32>(xr + (<usize>j << 2)));
@@ -149,6 +156,22 @@ export function softmax_rows(x: usize, y: usize, rows: i32, k: i32, sums: usize)
     for (; j < k; j++) store<f32>(yr + (<usize>j << 2), load<f32>(yr + (<usize>j << 2)) * (<f32>1 / s));
     store<f32>(sums + (<usize>r << 3), m);
     store<f32>(sums + (<usize>r << 3), s, 4);
+  }
+}
+
+/**
+ * The gradient of a sparse cross-entropy with respect to the logits, from their softmax p
+ * (rows x k) and the rows' int32 targets t (each in [0, k): the caller checks them):
+ * g = p·s, but g[r, t_r] = (p[r, t_r] - 1)·s, in float32.
+ */
+export function xent_grad(p: usize, t: usize, rows: i32, k: i32, s: f32, g: usize): void {
+  const n = rows * k, sv = f32x4.splat(s);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(g + (<usize>i << 2), f32x4.mul(v128.load(p + (<usize>i << 2)), sv));
+  for (; i < n; i++) store<f32>(g + (<usize>i << 2), load<f32>(p + (<usize>i << 2)) * s);
+  for (let r = 0; r < rows; r++) {
+    const o = (<usize>r * <usize>k + <usize>load<i32>(t + (<usize>r << 2))) << 2;
+    store<f32>(g + o, (load<f32>(p + o) - 1) * s);
   }
 }
 

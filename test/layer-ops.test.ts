@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   denseBackward, denseBackwardComposed, denseForward, denseForwardComposed,
-  layerBackward, layerBackwardComposed, layerForward, layerForwardComposed, softmaxRows, softmaxRowsRef,
+  layerBackward, layerBackwardComposed, layerForward, layerForwardComposed, softmaxRows, softmaxRowsRef, sparseXentGrad,
 } from '../src/kernels/layer-ops.js';
 import { referenceBackend } from '../src/kernels/reference.js';
 import {
@@ -21,6 +21,7 @@ import { tryLoadWasmBackend, wasmVariants } from '../src/kernels/wasm/backend.js
 import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/wasm/threaded.js';
 import { LSTM } from '../src/layers/recurrent.js';
 import { Tensor } from '../src/tensor/tensor.js';
+import { rng } from '../src/tensor/rng.js';
 import { assertClose, randomArray } from './helpers.js';
 
 const backends: Backend[] = [];
@@ -335,6 +336,8 @@ for (const backend of backends) {
       if (k > 2) { x[k] = -Infinity; x[k + 1] = -1e30; } // row 1: exact zeros
       if (k > 1) x[2 * k + 1] = Number.NaN; // row 2: NaN propagates
       x.fill(-Infinity, 3 * k, 4 * k); // row 3: all -Inf -> NaN, as Math.exp(-Inf + Inf)
+      x[5 * k - 1] = Number.NaN; // row 4: NaN in the last column (past the first vector: the max may skip it)
+      if (k > 5) x[5 * k + 5] = Infinity; // row 5: +Inf -> NaN (Inf - Inf)
       const y = new Float32Array(rows * k).fill(7), lse = new Float64Array(rows);
       const yr = new Float32Array(rows * k), lr = new Float64Array(rows);
       softmaxRows(backend, x, y, rows, k, lse);
@@ -350,6 +353,30 @@ for (const backend of backends) {
       }
       if (k > 2) { assert.equal(y[k], 0); assert.equal(y[k + 1], 0); }
     }
+  });
+}
+
+for (const backend of [...backends, referenceBackend]) {
+  test(`${backend.name}: the sparse cross-entropy gradient from a softmax, bit for bit the TypeScript's (float32, scale rounded to float32)`, () => {
+    const r = rng(12);
+    for (const [rows, k, scale] of [[1, 1, 1], [3, 5, 1 / 3], [37, 65, 1 / 37], [64, 4, 0.1], [5, 7, 1]] as const) {
+      const probs = Float32Array.from({ length: rows * k }, () => r.uniform(0, 1));
+      probs[0] = 1; // p - 1 = 0 at a target
+      const targets = Int32Array.from({ length: rows }, (_, i) => (i === 0 ? 0 : r.int(k)));
+      const want = new Float32Array(rows * k);
+      for (let i = 0; i < rows * k; i++) want[i] = probs[i]! * Math.fround(scale);
+      for (let i = 0; i < rows; i++) want[i * k + targets[i]!] = Math.fround(probs[i * k + targets[i]!]! - 1) * Math.fround(scale);
+      const bufs = backend.activationBuffer ? [new Float32Array(rows * k), backend.activationBuffer(rows * k)] : [new Float32Array(rows * k)];
+      bufs.forEach((grad, i) => {
+        grad.fill(Number.NaN);
+        sparseXentGrad(backend, probs, targets, rows, k, scale, grad);
+        assert.deepEqual(grad, want, `${backend.name} ${rows}x${k} scale ${scale}${i ? ', into an activation buffer' : ''}`);
+      });
+    }
+    // A float64 gradient is computed in float64 (the reference path, whatever the backend).
+    const probs = Float32Array.of(0.25, 0.75, 0.5, 0.5), g64 = new Float64Array(4);
+    sparseXentGrad(backend, probs, Int32Array.of(1, 0), 2, 2, 1 / 3, g64);
+    assert.deepEqual([...g64], [0.25 / 3, -0.25 / 3, -0.5 / 3, 0.5 / 3]);
   });
 }
 

@@ -344,6 +344,13 @@ export interface Backend {
    */
   softmaxRows?(x: Float32Array, y: Float32Array, rows: number, k: number, lse: Float64Array): void;
   /**
+   * Optional (float32): a sparse cross-entropy's gradient with respect to the logits, from their
+   * softmax: grad = probs·scale, but (p_t - 1)·scale at each row's target t (targets checked by
+   * the caller), in float32 arithmetic (scale rounded to float32); layer-ops.ts's sparseXentGrad
+   * has the reference, with which it agrees bit for bit.
+   */
+  sparseXentGrad?(probs: Float32Array, targets: Int32Array, rows: number, k: number, scale: number, grad: Float32Array): void;
+  /**
    * Optional: y = tanh(x) elementwise (float32, x and y of one length; y may be x) with the gate
    * passes' approximation (within 3e-7 of Math.tanh); layer-ops.ts's tanhInto falls back to Math.tanh.
    */

@@ -46,6 +46,7 @@ export interface CoreExports {
   col_sum(m: number, rows: number, cols: number, acc: number): void;
   scatter_add_rows(src: number, ids: number, n: number, w: number, dst: number, rows: number): void;
   softmax_rows(x: number, y: number, rows: number, k: number, sums: number): void;
+  xent_grad(p: number, t: number, rows: number, k: number, s: number, g: number): void;
   reorder_rows(src: number, dst: number, T: number, B: number, w: number, toBatchFirst: number): void;
   adam_update(p: number, g: number, m: number, v: number, vh: number, n: number, cf: number, mo: number, vo: number): void;
   /** y[i] = tanh(x[i]) (which = 0) or σ(x[i]) (which = 1), the gate passes' approximations. */
@@ -913,6 +914,21 @@ export abstract class WasmHost implements Backend {
       this.runSoftmax(mt, [X.p, Y.p, rows, k, pS]);
       if (!Y.inPlace) y.set(f32.subarray(Y.p >> 2, (Y.p >> 2) + rows * k));
       for (let r = 0, s = pS >> 2; r < rows; r++, s += 2) lse[r] = f32[s]! + Math.log(f32[s + 1]!);
+    });
+  }
+
+  sparseXentGrad(probs: Float32Array, targets: Int32Array, rows: number, k: number, scale: number, grad: Float32Array): void {
+    this.f32(probs, 'xent probs'); this.f32(grad, 'xent grad');
+    if (rows <= 0 || k <= 0) return;
+    this.need(probs, rows * k, 'xent probs'); this.need(grad, rows * k, 'xent grad'); this.need(targets, rows, 'xent targets');
+    this.session(false, () => {
+      this.reset();
+      const P = this.placed(probs, 0, rows * k), G = this.placed(grad, 0, rows * k), pT = this.alloc(rows * 4);
+      const { f32, i32 } = this.commit();
+      if (!P.inPlace) f32.set(probs.subarray(0, rows * k), P.p >> 2);
+      i32.set(targets.subarray(0, rows), pT >> 2);
+      this.k.xent_grad(P.p, pT, rows, k, scale, G.p);
+      if (!G.inPlace) grad.set(f32.subarray(G.p >> 2, (G.p >> 2) + rows * k));
     });
   }
 
