@@ -48,14 +48,14 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /**
  * A float32 model's parameter gradients (`grads`, read after a step that changed nothing) against
- * central differences of `loss` with a step of 1e-2, at the given indices of `params`: each within
+ * central differences of `loss` with a step of `eps` (1e-2), at the given indices of `params`: each within
  * 2e-3 + 5% of the numerical value. Returns how many numerical values exceed 1e-3 (checks that
  * say something), for the caller to require enough of them.
  */
-export function checkParamGradients(params: Float32Array, grads: ArrayLike<number>, loss: () => number, indices: Iterable<number>): number {
+export function checkParamGradients(params: Float32Array, grads: ArrayLike<number>, loss: () => number, indices: Iterable<number>, eps = 1e-2): number {
   let informative = 0;
   for (const i of indices) {
-    const v = params[i]!, eps = 1e-2;
+    const v = params[i]!;
     params[i] = v + eps; const fp = loss();
     params[i] = v - eps; const fm = loss();
     params[i] = v;

@@ -1,5 +1,8 @@
 // TF.js/Keras-style factories: rnn.layers.lstm({ units: 64 }) and friends.
 import { Attention, AttentionPooling, type AttentionOptions, type AttentionPoolingOptions } from './attention.js';
+import { MultiHeadAttention, type MultiHeadAttentionOptions } from './multihead.js';
+import { LayerNormalization, type LayerNormalizationOptions } from './normalization.js';
+import { PositionEncoding, type PositionEncodingOptions } from './position.js';
 import { Activation, Dense, Dropout, Embedding, type ActivationOptions, type DenseOptions, type DropoutOptions, type EmbeddingOptions } from './core.js';
 import { RecurrentLayer, type MergeMode, type RecurrentLayerOptions } from './rnn-layers.js';
 import { Add, Concatenate } from './symbolic.js';
@@ -21,6 +24,12 @@ export const layers = {
   attention: (o: AttentionOptions = {}) => new Attention(o),
   /** A sequence to one vector, its steps weighted by a learned attention score. */
   attentionPooling: (o: AttentionPoolingOptions) => new AttentionPooling(o),
+  /** Queries attend in several heads, with learned projections (the Transformer's): apply([query, value]) or apply([query, value, key]). */
+  multiHeadAttention: (o: MultiHeadAttentionOptions) => new MultiHeadAttention(o),
+  /** Each step's features normalised to mean 0, variance 1, then scaled and shifted (learned γ, β). */
+  layerNormalization: (o: LayerNormalizationOptions = {}) => new LayerNormalization(o),
+  /** Each step's position added to its vector: fixed sines ('sine') or a learned table ('learned'). */
+  positionEncoding: (o: PositionEncodingOptions = {}) => new PositionEncoding(o),
   simpleRNN: (o: RecurrentLayerOptions) => new RecurrentLayer('SimpleRNN', o),
   lstm: (o: RecurrentLayerOptions) => new RecurrentLayer('LSTM', o),
   gru: (o: RecurrentLayerOptions) => new RecurrentLayer('GRU', o),

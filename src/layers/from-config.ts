@@ -1,6 +1,9 @@
 // Rebuild a layer from its getConfig() object (used by model loading). A plain switch over the
 // known classes: no registries, and nothing in a file can name code to run.
 import { Attention, AttentionPooling } from './attention.js';
+import { MultiHeadAttention } from './multihead.js';
+import { LayerNormalization } from './normalization.js';
+import { PositionEncoding } from './position.js';
 import { Activation, Dense, Dropout, Embedding } from './core.js';
 import type { Layer } from './layer.js';
 import { Add, Concatenate } from './symbolic.js';
@@ -20,6 +23,9 @@ export function layerFromConfig(cfg: unknown, where: string): Layer {
     case 'Add': return new Add(opts as never);
     case 'Attention': return new Attention(opts as never);
     case 'AttentionPooling': return new AttentionPooling(opts as never);
+    case 'MultiHeadAttention': return new MultiHeadAttention(opts as never);
+    case 'LayerNormalization': return new LayerNormalization(opts as never);
+    case 'PositionEncoding': return new PositionEncoding(opts as never);
     case 'SimpleRNN': case 'LSTM': case 'GRU':
       return new RecurrentLayer(className as CellClass, opts as unknown as RecurrentLayerOptions);
     case 'Bidirectional': {
@@ -30,6 +36,6 @@ export function layerFromConfig(cfg: unknown, where: string): Layer {
       return layer;
     }
     default:
-      throw new Error(`${where}: unknown layer type ${JSON.stringify(className)}; known: Embedding, Dense, Dropout, Activation, Concatenate, Add, Attention, AttentionPooling, SimpleRNN, LSTM, GRU, Bidirectional`);
+      throw new Error(`${where}: unknown layer type ${JSON.stringify(className)}; known: Embedding, Dense, Dropout, Activation, Concatenate, Add, Attention, AttentionPooling, MultiHeadAttention, LayerNormalization, PositionEncoding, SimpleRNN, LSTM, GRU, Bidirectional`);
   }
 }

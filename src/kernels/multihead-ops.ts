@@ -1,0 +1,162 @@
+// Multi-head attention (Vaswani et al. 2017) on plain arrays: the arithmetic behind
+// layers/multihead.ts, in float32 or in float64 (on the reference backend, for the tests'
+// finite-difference checks). Batch-first, row-major:
+//   queries q [B, Tq, Dq], keys k [B, Tv, Dk], values v [B, Tv, Dv];
+//   Q = q·W_q + b_q [B, Tq, H·dk], K = k·W_k + b_k [B, Tv, H·dk], V = v·W_v + b_v [B, Tv, H·dv];
+//   head h: O_h = softmax(Q_h K_hᵀ / √dk) V_h [B, Tq, dv], over the keys each query may see;
+//   y = [O_1 … O_H]·W_o + b_o [B, Tq, Do].
+// The projections are dense products over all rows at once; the heads run as one scaled-dot
+// attention over B·H sequences (attention-ops.ts), their rows regrouped head-major
+// ([B, T, H, d] -> [B, H, T, d]) before and back after. Masks and causality as attention-ops.ts:
+// a padded key (keyMask 0) or, causal, a key ahead gets weight exactly 0, in every head.
+import { attentionBackward, attentionForward, type AttentionArgs, type AttentionSaved } from './attention-ops.js';
+import { denseBackward, denseForward } from './layer-ops.js';
+import type { Backend, F } from './types.js';
+
+export interface MultiHeadArgs {
+  B: number;
+  Tq: number;
+  Tv: number;
+  /** Widths of the inputs. */
+  Dq: number;
+  Dk: number;
+  Dv: number;
+  /** Heads, and each head's query/key and value widths. */
+  heads: number;
+  keyDim: number;
+  valueDim: number;
+  /** Output width (W_o's columns). */
+  Do: number;
+  q: F;
+  k: F;
+  v: F;
+  /** [B, Tv], 1 = a real step; null when nothing is padded. */
+  keyMask: Uint8Array | null;
+  causal: boolean;
+  /** Dropout on the weights (training): [B·H, Tq, Tv] factors 0 or 1/(1 - rate); null: none. */
+  dropMask?: F | null;
+  /** W_q [Dq, H·dk], W_k [Dk, H·dk], W_v [Dv, H·dv], W_o [H·dv, Do]; biases null without useBias. */
+  wq: F; bq: F | null;
+  wk: F; bk: F | null;
+  wv: F; bv: F | null;
+  wo: F; bo: F | null;
+}
+
+/** What the forward keeps for the backward. */
+export interface MultiHeadSaved {
+  /** The heads' rows, head-major [B·H, T, d]: Q_h, K_h, V_h and their outputs O_h. */
+  qh: F;
+  kh: F;
+  vh: F;
+  /** The heads' outputs side by side [B, Tq, H·dv] (W_o's input). */
+  o: F;
+  /** The scaled-dot attention over the B·H sequences, and what it kept: weights [B·H, Tq, Tv]. */
+  att: AttentionArgs;
+  attSaved: AttentionSaved;
+}
+
+/** Inputs' gradients written (null: not wanted; dk null when k is v, whose whole gradient goes to dv); parameters' added to. */
+export interface MultiHeadGrads {
+  dq: F | null;
+  dk: F | null;
+  dv: F | null;
+  dwq: F; dbq: F | null;
+  dwk: F; dbk: F | null;
+  dwv: F; dbv: F | null;
+  dwo: F; dbo: F | null;
+}
+
+const like = (x: F, n: number): F => (x instanceof Float64Array ? new Float64Array(n) : new Float32Array(n));
+
+/**
+ * Regroups rows of H heads of width d: [B, T, H, d] -> [B, H, T, d] (toHeads) or back. Each
+ * (b, t, h) row of d values moves whole.
+ */
+function regroup(src: F, dst: F, B: number, T: number, H: number, d: number, toHeads: boolean): void {
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      for (let h = 0; h < H; h++) {
+        const mixed = ((b * T + t) * H + h) * d, split = ((b * H + h) * T + t) * d;
+        if (toHeads) dst.set(src.subarray(mixed, mixed + d), split);
+        else dst.set(src.subarray(split, split + d), mixed);
+      }
+    }
+  }
+}
+
+function checkArgs(a: MultiHeadArgs): void {
+  const { B, Tq, Tv, Dq, Dk, Dv, heads: H, keyDim: dk, valueDim: dv, Do } = a;
+  const need = (x: F | null, n: number, what: string): void => {
+    if (x !== null && x.length !== n) throw new RangeError(`multiHeadAttention: ${what} has ${x.length} values, expected ${n}`);
+  };
+  need(a.q, B * Tq * Dq, 'q'); need(a.k, B * Tv * Dk, 'k'); need(a.v, B * Tv * Dv, 'v');
+  need(a.wq, Dq * H * dk, 'W_q'); need(a.wk, Dk * H * dk, 'W_k'); need(a.wv, Dv * H * dv, 'W_v'); need(a.wo, H * dv * Do, 'W_o');
+  need(a.bq, H * dk, 'b_q'); need(a.bk, H * dk, 'b_k'); need(a.bv, H * dv, 'b_v'); need(a.bo, Do, 'b_o');
+  if (a.keyMask && a.keyMask.length !== B * Tv) throw new RangeError(`multiHeadAttention: keyMask has ${a.keyMask.length} values, expected ${B * Tv}`);
+  if (a.dropMask && a.dropMask.length !== B * H * Tq * Tv) throw new RangeError(`multiHeadAttention: dropMask has ${a.dropMask.length} values, expected ${B * H * Tq * Tv}`);
+}
+
+/** Writes y [B, Tq, Do]; returns what the backward reads. */
+export function multiHeadForward(be: Backend, a: MultiHeadArgs, y: F): MultiHeadSaved {
+  checkArgs(a);
+  const { B, Tq, Tv, heads: H, keyDim: dk, valueDim: dv, Do } = a;
+  if (y.length !== B * Tq * Do) throw new RangeError(`multiHeadAttention: y has ${y.length} values, expected ${B * Tq * Do}`);
+  const project = (x: F, rows: number, K: number, w: F, b: F | null, U: number): F => {
+    const z = like(x, rows * U);
+    denseForward(be, { rows, K, U, x, w, b, z });
+    return z;
+  };
+  const heads = (x: F, T: number, d: number): F => {
+    const out = like(x, x.length);
+    regroup(x, out, B, T, H, d, true);
+    return out;
+  };
+  const qh = heads(project(a.q, B * Tq, a.Dq, a.wq, a.bq, H * dk), Tq, dk);
+  const kh = heads(project(a.k, B * Tv, a.Dk, a.wk, a.bk, H * dk), Tv, dk);
+  const vh = heads(project(a.v, B * Tv, a.Dv, a.wv, a.bv, H * dv), Tv, dv);
+  let keyMask: Uint8Array | null = null;
+  if (a.keyMask) {
+    keyMask = new Uint8Array(B * H * Tv);
+    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) keyMask.set(a.keyMask.subarray(b * Tv, (b + 1) * Tv), (b * H + h) * Tv);
+  }
+  const att: AttentionArgs = {
+    score: 'scaledDot', B: B * H, Tq, Tv, Dq: dk, Dk: dk, Dv: dv, q: qh, k: kh, v: vh, keyMask, causal: a.causal, dropMask: a.dropMask ?? null,
+  };
+  const oh = like(a.q, B * H * Tq * dv);
+  const attSaved = attentionForward(be, att, oh);
+  const o = like(a.q, B * Tq * H * dv);
+  regroup(oh, o, B, Tq, H, dv, false);
+  denseForward(be, { rows: B * Tq, K: H * dv, U: Do, x: o, w: a.wo, b: a.bo, z: y });
+  return { qh, kh, vh, o, att, attSaved };
+}
+
+/** From dy [B, Tq, Do]: the inputs' gradients (written) and the parameters' (added to). */
+export function multiHeadBackward(be: Backend, a: MultiHeadArgs, s: MultiHeadSaved, dy: F, g: MultiHeadGrads): void {
+  checkArgs(a);
+  const { B, Tq, Tv, heads: H, keyDim: dk, valueDim: dv, Do } = a;
+  if (dy.length !== B * Tq * Do) throw new RangeError(`multiHeadAttention: dy has ${dy.length} values, expected ${B * Tq * Do}`);
+  const sharedKv = a.k === a.v;
+  if (sharedKv && g.dk) throw new RangeError('multiHeadAttention: keys and values are one array; its gradient comes back as dv (dk must be null)');
+  // Through W_o, then into the heads.
+  const dO = like(dy, B * Tq * H * dv);
+  denseBackward(be, { rows: B * Tq, K: H * dv, U: Do, x: s.o, w: a.wo, dz: dy, dW: g.dwo, db: g.dbo, dx: dO });
+  const dOh = like(dy, dO.length);
+  regroup(dO, dOh, B, Tq, H, dv, true);
+  const dqh = like(dy, s.qh.length), dkh = like(dy, s.kh.length), dvh = like(dy, s.vh.length);
+  attentionBackward(be, s.att, s.attSaved, dOh, { dq: dqh, dk: dkh, dv: dvh });
+  // Back to [B, T, H·d] rows, then through each projection.
+  const back = (xh: F, T: number, d: number): F => {
+    const out = like(dy, xh.length);
+    regroup(xh, out, B, T, H, d, false);
+    return out;
+  };
+  const proj = (x: F, rows: number, K: number, w: F, dz: F, dW: F, db: F | null, dx: F | null): void => {
+    denseBackward(be, { rows, K, U: dz.length / rows, x, w, dz, dW, db, dx });
+  };
+  proj(a.q, B * Tq, a.Dq, a.wq, back(dqh, Tq, dk), g.dwq, g.dbq, g.dq);
+  // Keys and values one array: the keys' part into a scratch array, added to the values'.
+  const dkIn = sharedKv && g.dv ? like(dy, a.k.length) : g.dk;
+  proj(a.k, B * Tv, a.Dk, a.wk, back(dkh, Tv, dk), g.dwk, g.dbk, dkIn);
+  proj(a.v, B * Tv, a.Dv, a.wv, back(dvh, Tv, dv), g.dwv, g.dbv, g.dv);
+  if (sharedKv && g.dv) for (let i = 0; i < g.dv.length; i++) g.dv[i]! += dkIn![i]!;
+}
