@@ -7,14 +7,12 @@
 // Golden values: test/golden/transformer.json (layerNorm), written by
 //     /usr/bin/python3 tools/golden/make_transformer_golden.py > test/golden/transformer.json
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import * as rnn from '../src/index.js';
 import { layerNormBackward, layerNormForward } from '../src/layers/normalization.js';
 import { encoderModel, main as transformerExample, orderTask } from '../examples/transformer.js';
-import { assertClose, checkParamGradients, numericalGrad, randomArray } from './helpers.js';
+import { assertClose, checkModelGradients, numericalGrad, randomArray, saveLoadRoundTrip } from './helpers.js';
 
 interface LayerNormCase {
   name: string; rows: number; D: number; eps: number;
@@ -103,15 +101,13 @@ test('sine position encoding: P[t] = [sin t·ω_i, cos t·ω_i] with ω_i = 1000
 test('a Transformer encoder block (position encoding, multi-head self-attention, residuals, layer normalisation, feed-forward): gradients of every parameter match finite differences', () => {
   for (const position of ['sine', 'learned'] as const) {
     const m = encoderModel(5, 7, position, 3, 6);
-    m.compile({ optimizer: rnn.optimizers.sgd({ learningRate: 0 }), loss: 'sparseCategoricalCrossentropy' });
     const x = { data: new Float32Array([1, 2, 3, 4, 5, 6, 5, 4, 3, 2, 1, 1, 2, 2, 3]), shape: [3, 5], mask: null };
     const y = { data: new Float32Array([0, 1, 1]), shape: [3, 1], mask: null };
-    m.trainOnBatch(x, y);
     // A step of 3e-4: the feed-forward layer's ReLU has kinks within 1e-2 and 3e-3 of some
     // parameters, and with the learned table (rows of ±0.05 added to embeddings of ±0.05) the
     // first layer normalisation divides by a small σ: the loss curves fast (float32's rounding
     // at this step, ~2e-4, is within the 2e-3 tolerance).
-    const informative = checkParamGradients(m.params, Float64Array.from(m.grads), () => m.evaluate(x, y).loss!, m.params.keys(), 3e-4);
+    const informative = checkModelGradients(m, x, y, 3e-4);
     assert.ok(informative > 100, `${position}: ${informative} informative parameters`);
   }
 });
@@ -128,21 +124,11 @@ test('examples/transformer: position encodings are what let attention see order 
 });
 
 test('models with layer normalisation and position encodings save and load with identical predictions; configs keep their options', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rnnkit-tf-'));
-  try {
-    const m = encoderModel(5, 7, 'learned', 2, 6);
-    m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
-    const { x, y } = orderTask(20, 5, 7, 3);
-    m.trainOnBatch({ ...x, mask: null }, { ...y, mask: null });
-    await rnn.saveModel(m, join(dir, 'enc'));
-    const back = await rnn.loadModel<rnn.GraphModel>(join(dir, 'enc'));
-    assert.deepEqual(back.predict(x).data, m.predict(x).data);
-    const cfg = (cls: string) => back.allLayers().filter((l) => l.className === cls).map((l) => { const { name: _, ...rest } = l.getConfig(); return rest; });
-    assert.deepEqual(cfg('PositionEncoding'), [{ className: 'PositionEncoding', kind: 'learned', maxLength: 5, seed: 2 }]);
-    assert.deepEqual(cfg('LayerNormalization'), [{ className: 'LayerNormalization', epsilon: 1e-3 }, { className: 'LayerNormalization', epsilon: 1e-3 }]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const { x, y } = orderTask(20, 5, 7, 3);
+  const back = await saveLoadRoundTrip(encoderModel(5, 7, 'learned', 2, 6), { ...x, mask: null }, { ...y, mask: null });
+  const cfg = (cls: string) => back.allLayers().filter((l) => l.className === cls).map((l) => { const { name: _, ...rest } = l.getConfig(); return rest; });
+  assert.deepEqual(cfg('PositionEncoding'), [{ className: 'PositionEncoding', kind: 'learned', maxLength: 5, seed: 2 }]);
+  assert.deepEqual(cfg('LayerNormalization'), [{ className: 'LayerNormalization', epsilon: 1e-3 }, { className: 'LayerNormalization', epsilon: 1e-3 }]);
 });
 
 test('layer normalisation and position encodings refuse bad options and inputs with errors that name them', () => {

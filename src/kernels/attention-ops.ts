@@ -24,14 +24,18 @@ import type { Backend, F } from './types.js';
 export type AttentionScore = 'dot' | 'scaledDot' | 'additive';
 export const ATTENTION_SCORES: readonly AttentionScore[] = ['dot', 'scaledDot', 'additive'];
 
-export interface AttentionArgs {
-  score: AttentionScore;
+/** Batch, query and key/value steps, and the widths of queries, keys and values. */
+export interface SequenceDims {
   B: number;
   Tq: number;
   Tv: number;
   Dq: number;
   Dk: number;
   Dv: number;
+}
+
+export interface AttentionArgs extends SequenceDims {
+  score: AttentionScore;
   /** Queries; null: pooling (additive, Tq = 1). */
   q: F | null;
   k: F;

@@ -9,18 +9,12 @@
 // attention over B·H sequences (attention-ops.ts), their rows regrouped head-major
 // ([B, T, H, d] -> [B, H, T, d]) before and back after. Masks and causality as attention-ops.ts:
 // a padded key (keyMask 0) or, causal, a key ahead gets weight exactly 0, in every head.
-import { attentionBackward, attentionForward, type AttentionArgs, type AttentionSaved } from './attention-ops.js';
+import { attentionBackward, attentionForward, type AttentionArgs, type AttentionSaved, type SequenceDims } from './attention-ops.js';
 import { denseBackward, denseForward } from './layer-ops.js';
 import type { Backend, F } from './types.js';
 
-export interface MultiHeadArgs {
-  B: number;
-  Tq: number;
-  Tv: number;
-  /** Widths of the inputs. */
-  Dq: number;
-  Dk: number;
-  Dv: number;
+/** Dq, Dk and Dv (SequenceDims) are the inputs' widths. */
+export interface MultiHeadArgs extends SequenceDims {
   /** Heads, and each head's query/key and value widths. */
   heads: number;
   keyDim: number;

@@ -31,11 +31,51 @@ function checkUnits(owner: string, units: unknown, required: boolean): number | 
 }
 
 /** The last dimension of a [T, D] input shape (without the batch), which must be known. */
-function widthOf(owner: string, s: Shape, what: string): number {
+export function widthOf(owner: string, s: Shape, what: string): number {
   if (s.length !== 2) configError(owner, `${what} must be a sequence [batch, time, features], got ${shapeStr([null, ...s])}`);
   const d = s[1];
   if (typeof d !== 'number') configError(owner, `the feature dimension of ${what} must be known, got ${shapeStr([null, ...s])}`);
   return d;
+}
+
+/**
+ * The widths of [query, value] or [query, value, key] shapes (without the batch; the key is the
+ * value when not given), after the checks every attention layer makes: two or three sequences,
+ * as many key steps as value steps, and with `causal` as many query steps as value steps.
+ */
+export function sequenceWidths(owner: string, shapes: Shape[], causal: boolean): { Dq: number; Dv: number; Dk: number } {
+  if (shapes.length !== 2 && shapes.length !== 3) configError(owner, `takes [query, value] or [query, value, key], got ${shapes.length} input(s)`);
+  const Dq = widthOf(owner, shapes[0]!, 'the query'), Dv = widthOf(owner, shapes[1]!, 'the value');
+  const Dk = shapes.length === 3 ? widthOf(owner, shapes[2]!, 'the key') : Dv;
+  const Tv = shapes[1]![0], Tk = shapes.length === 3 ? shapes[2]![0] : Tv;
+  if (typeof Tv === 'number' && typeof Tk === 'number' && Tv !== Tk) configError(owner, `the key has ${Tk} steps, the value ${Tv}`);
+  if (causal && typeof shapes[0]![0] === 'number' && typeof Tv === 'number' && shapes[0]![0] !== Tv) {
+    configError(owner, `causal attention needs as many query steps as value steps, got ${shapes[0]![0]} and ${Tv}`);
+  }
+  return { Dq, Dv, Dk };
+}
+
+/**
+ * The inputs of an attention layer's forward (the key the value when not given), checked as
+ * sequenceWidths does and against each other's batch and steps: their widths, B, Tq and Tv.
+ */
+export function sequenceInputs(owner: string, xs: Act[], causal: boolean): { q: Act; v: Act; k: Act; Dq: number; Dv: number; Dk: number; B: number; Tq: number; Tv: number } {
+  const [q, v] = xs as [Act, Act], k = xs[2] ?? v;
+  const widths = sequenceWidths(owner, xs.map((x) => x.shape.slice(1)), causal);
+  const B = q.shape[0]!, Tq = q.shape[1]!, Tv = v.shape[1]!;
+  for (const [x, what] of [[v, 'value'], [k, 'key']] as const) {
+    if (x.shape[0] !== B || x.shape[1] !== Tv) configError(owner, `the ${what} has shape [${x.shape.join(', ')}], expected [${B}, ${Tv}, ...] (the query has [${q.shape.join(', ')}])`);
+  }
+  if (causal && Tq !== Tv) configError(owner, `causal attention needs as many query steps as value steps, got ${Tq} and ${Tv}`);
+  return { q, v, k, ...widths, B, Tq, Tv };
+}
+
+/** Training with dropout: n factors, 0 with probability `rate`, else 1/(1 - rate); otherwise null. */
+export function weightDropMask(ctx: CallContext | undefined, rate: number, n: number): Float32Array | null {
+  if (!ctx?.training || rate <= 0) return null;
+  const keep = 1 - rate, scale = 1 / keep, m = new Float32Array(n);
+  for (let i = 0; i < n; i++) m[i] = ctx.rng.next() < keep ? scale : 0;
+  return m;
 }
 
 /**
@@ -184,16 +224,9 @@ export class Attention implements MultiLayer {
   }
 
   private widths(shapes: Shape[]): { Dq: number; Dv: number; Dk: number } {
-    if (shapes.length !== 2 && shapes.length !== 3) configError(this.name, `takes [query, value] or [query, value, key], got ${shapes.length} input(s)`);
-    const Dq = widthOf(this.name, shapes[0]!, 'the query'), Dv = widthOf(this.name, shapes[1]!, 'the value');
-    const Dk = shapes.length === 3 ? widthOf(this.name, shapes[2]!, 'the key') : Dv;
-    const Tv = shapes[1]![0], Tk = shapes.length === 3 ? shapes[2]![0] : Tv;
-    if (typeof Tv === 'number' && typeof Tk === 'number' && Tv !== Tk) configError(this.name, `the key has ${Tk} steps, the value ${Tv}`);
-    if (this.score !== 'additive' && Dq !== Dk) configError(this.name, `the ${this.score} score needs queries and keys of one width, got ${Dq} and ${Dk}`);
-    if (this.causal && typeof shapes[0]![0] === 'number' && typeof Tv === 'number' && shapes[0]![0] !== Tv) {
-      configError(this.name, `causal attention needs as many query steps as value steps, got ${shapes[0]![0]} and ${Tv}`);
-    }
-    return { Dq, Dv, Dk };
+    const w = sequenceWidths(this.name, shapes, this.causal);
+    if (this.score !== 'additive' && w.Dq !== w.Dk) configError(this.name, `the ${this.score} score needs queries and keys of one width, got ${w.Dq} and ${w.Dk}`);
+    return w;
   }
 
   buildMulti(shapes: Shape[]): void {
@@ -220,21 +253,11 @@ export class Attention implements MultiLayer {
   backward(): Float32Array { return configError(this.name, 'runs inside functional models'); }
 
   forwardMulti(xs: Act[], ctx?: CallContext): Act[] {
-    const [q, v] = xs as [Act, Act], k = xs[2] ?? v;
-    const { Dq, Dv, Dk } = this.widths(xs.map((x) => x.shape.slice(1)));
-    const B = q.shape[0]!, Tq = q.shape[1]!, Tv = v.shape[1]!;
-    for (const [x, what] of [[v, 'value'], [k, 'key']] as const) {
-      if (x.shape[0] !== B || x.shape[1] !== Tv) configError(this.name, `the ${what} has shape [${x.shape.join(', ')}], expected [${B}, ${Tv}, ...] (the query has [${q.shape.join(', ')}])`);
-    }
-    if (this.causal && Tq !== Tv) configError(this.name, `causal attention needs as many query steps as value steps, got ${Tq} and ${Tv}`);
+    this.widths(xs.map((x) => x.shape.slice(1)));
+    const { q, v, k, Dq, Dv, Dk, B, Tq, Tv } = sequenceInputs(this.name, xs, this.causal);
     this.keyIsValue = xs.length === 2;
     const p = this.params;
-    let dropMask: Float32Array | null = null;
-    if (ctx?.training && this.dropout > 0) {
-      const keep = 1 - this.dropout, scale = 1 / keep;
-      dropMask = new Float32Array(B * Tq * Tv);
-      for (let i = 0; i < dropMask.length; i++) dropMask[i] = ctx.rng.next() < keep ? scale : 0;
-    }
+    const dropMask = weightDropMask(ctx, this.dropout, B * Tq * Tv);
     this.args = {
       score: this.score, B, Tq, Tv, Dq, Dk, Dv, q: q.data, k: k.data, v: v.data, keyMask: k.mask ?? v.mask, causal: this.causal, dropMask,
       ...(p ? { wq: p.value('query_kernel'), wk: p.value('key_kernel'), b: p.value('bias'), w: p.value('score_vector') } : {}),

@@ -7,8 +7,8 @@ import { multiHeadBackward, multiHeadForward, type MultiHeadArgs, type MultiHead
 import { glorotUniform } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
-import type { AttentionWeights } from './attention.js';
-import { configError, reusesBuffers, shapeStr, uniqueName, type Act, type CallContext, type Shape } from './layer.js';
+import { sequenceInputs, sequenceWidths, weightDropMask, type AttentionWeights } from './attention.js';
+import { configError, reusesBuffers, uniqueName, type Act, type CallContext, type Shape } from './layer.js';
 import { applyLayer, type MultiLayer, type SymbolicTensor } from './symbolic.js';
 
 export interface MultiHeadAttentionOptions {
@@ -31,14 +31,6 @@ export interface MultiHeadAttentionOptions {
 }
 
 const posInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 1;
-
-/** The last dimension of a [T, D] shape (without the batch), which must be known. */
-function widthOf(owner: string, s: Shape, what: string): number {
-  if (s.length !== 2) configError(owner, `${what} must be a sequence [batch, time, features], got ${shapeStr([null, ...s])}`);
-  const d = s[1];
-  if (typeof d !== 'number') configError(owner, `the feature dimension of ${what} must be known, got ${shapeStr([null, ...s])}`);
-  return d;
-}
 
 /**
  * Queries [B, Tq, Dq] attend, in H heads, to values [B, Tv, Dv] scored against keys [B, Tv, Dk]
@@ -86,20 +78,8 @@ export class MultiHeadAttention implements MultiLayer {
     this.name = o.name ?? uniqueName('multi_head_attention');
   }
 
-  private widths(shapes: Shape[]): { Dq: number; Dv: number; Dk: number } {
-    if (shapes.length !== 2 && shapes.length !== 3) configError(this.name, `takes [query, value] or [query, value, key], got ${shapes.length} input(s)`);
-    const Dq = widthOf(this.name, shapes[0]!, 'the query'), Dv = widthOf(this.name, shapes[1]!, 'the value');
-    const Dk = shapes.length === 3 ? widthOf(this.name, shapes[2]!, 'the key') : Dv;
-    const Tv = shapes[1]![0], Tk = shapes.length === 3 ? shapes[2]![0] : Tv;
-    if (typeof Tv === 'number' && typeof Tk === 'number' && Tv !== Tk) configError(this.name, `the key has ${Tk} steps, the value ${Tv}`);
-    if (this.causal && typeof shapes[0]![0] === 'number' && typeof Tv === 'number' && shapes[0]![0] !== Tv) {
-      configError(this.name, `causal attention needs as many query steps as value steps, got ${shapes[0]![0]} and ${Tv}`);
-    }
-    return { Dq, Dv, Dk };
-  }
-
   buildMulti(shapes: Shape[]): void {
-    const { Dq, Dv, Dk } = this.widths(shapes);
+    const { Dq, Dv, Dk } = sequenceWidths(this.name, shapes, this.causal);
     const H = this.numHeads, dk = this.keyDim, dv = this.valueDim, Do = this.options.outputDim ?? Dq;
     this.Do = Do;
     const kernels: [string, number, number][] = [['query', Dq, H * dk], ['key', Dk, H * dk], ['value', Dv, H * dv], ['output', H * dv, Do]];
@@ -118,7 +98,7 @@ export class MultiHeadAttention implements MultiLayer {
   computeOutputShape(s: Shape): Shape { return s; }
 
   computeOutputShapes(shapes: Shape[]): Shape[] {
-    const { Dq } = this.widths(shapes);
+    const { Dq } = sequenceWidths(this.name, shapes, this.causal);
     return [[shapes[0]![0]!, this.options.outputDim ?? Dq]];
   }
 
@@ -126,21 +106,10 @@ export class MultiHeadAttention implements MultiLayer {
   backward(): Float32Array { return configError(this.name, 'runs inside functional models'); }
 
   forwardMulti(xs: Act[], ctx?: CallContext): Act[] {
-    const [q, v] = xs as [Act, Act], k = xs[2] ?? v;
-    const { Dq, Dv, Dk } = this.widths(xs.map((x) => x.shape.slice(1)));
-    const B = q.shape[0]!, Tq = q.shape[1]!, Tv = v.shape[1]!;
-    for (const [x, what] of [[v, 'value'], [k, 'key']] as const) {
-      if (x.shape[0] !== B || x.shape[1] !== Tv) configError(this.name, `the ${what} has shape [${x.shape.join(', ')}], expected [${B}, ${Tv}, ...] (the query has [${q.shape.join(', ')}])`);
-    }
-    if (this.causal && Tq !== Tv) configError(this.name, `causal attention needs as many query steps as value steps, got ${Tq} and ${Tv}`);
+    const { q, v, k, Dq, Dv, Dk, B, Tq, Tv } = sequenceInputs(this.name, xs, this.causal);
     const p = this.params!, H = this.numHeads;
     this.keyIsValue = xs.length === 2;
-    let dropMask: Float32Array | null = null;
-    if (ctx?.training && this.dropout > 0) {
-      const keep = 1 - this.dropout, scale = 1 / keep;
-      dropMask = new Float32Array(B * H * Tq * Tv);
-      for (let i = 0; i < dropMask.length; i++) dropMask[i] = ctx.rng.next() < keep ? scale : 0;
-    }
+    const dropMask = weightDropMask(ctx, this.dropout, B * H * Tq * Tv);
     const bias = (n: string): Float32Array | null => (this.useBias ? p.value(`${n}_bias`) as Float32Array : null);
     this.args = {
       B, Tq, Tv, Dq, Dk, Dv, heads: H, keyDim: this.keyDim, valueDim: this.valueDim, Do: this.Do,

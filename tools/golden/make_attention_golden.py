@@ -28,20 +28,9 @@ import sys
 
 import torch
 
+from common import f32, flat, rand  # (this script's directory is on the path)
+
 torch.manual_seed(20261127)
-
-
-def f32(t):
-    """Rounds to float32-representable values, kept in float64."""
-    return t.to(torch.float32).to(torch.float64)
-
-
-def rand(*shape, scale=1.0):
-    return f32((torch.rand(*shape, dtype=torch.float64) * 2 - 1) * scale)
-
-
-def flat(t):
-    return [float(x) for x in t.detach().reshape(-1).tolist()]
 
 
 def case(name, score, B, Tq, Tv, Dq, Dk, Dv, A=None, causal=False, lengths=None, pooling=False):
