@@ -2095,6 +2095,25 @@ export function reorder_rows(src: usize, dst: usize, T: i32, B: i32, w: i32, toB
   }
 }
 
+/**
+ * Swaps the two middle axes of [outer, n1, n2, w] floats: dst[o, j, i, :] = src[o, i, j, :]
+ * (multi-head attention's rows regrouped head-major and back).
+ */
+export function swap_axes(src: usize, dst: usize, outer: i32, n1: i32, n2: i32, w: i32): void {
+  const rowB = <usize>w << 2, vecB = <usize>(w & ~3) << 2, blockB = <usize>n1 * <usize>n2 * rowB;
+  for (let o = 0; o < outer; o++) {
+    const so = src + <usize>o * blockB, dso = dst + <usize>o * blockB;
+    for (let i = 0; i < n1; i++) {
+      for (let j = 0; j < n2; j++) {
+        const s = so + <usize>(i * n2 + j) * rowB, d = dso + <usize>(j * n1 + i) * rowB;
+        let k: usize = 0;
+        for (; k < vecB; k += 16) v128.store(d + k, v128.load(s + k));
+        for (; k < rowB; k += 4) store<f32>(d + k, load<f32>(s + k));
+      }
+    }
+  }
+}
+
 /** First free byte after the module's static data: where the loader starts its buffers. */
 export function heap_base(): usize {
   return __heap_base;

@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   denseBackward, denseBackwardComposed, denseForward, denseForwardComposed,
-  layerBackward, layerBackwardComposed, layerForward, layerForwardComposed, softmaxRows, softmaxRowsRef, sparseXentGrad,
+  layerBackward, layerBackwardComposed, layerForward, layerForwardComposed, softmaxRows, softmaxRowsRef, sparseXentGrad, swapAxes,
 } from '../src/kernels/layer-ops.js';
 import { referenceBackend } from '../src/kernels/reference.js';
 import {
@@ -377,6 +377,28 @@ for (const backend of [...backends, referenceBackend]) {
     const probs = Float32Array.of(0.25, 0.75, 0.5, 0.5), g64 = new Float64Array(4);
     sparseXentGrad(backend, probs, Int32Array.of(1, 0), 2, 2, 1 / 3, g64);
     assert.deepEqual([...g64], [0.25 / 3, -0.25 / 3, -0.5 / 3, 0.5 / 3]);
+  });
+}
+
+for (const backend of [...backends, referenceBackend]) {
+  test(`${backend.name}: swapAxes moves each row of w values from [o, i, j] to [o, j, i], widths on and off the vector lanes`, () => {
+    const r = rng(13);
+    for (const [outer, n1, n2, w] of [[1, 1, 1, 1], [2, 3, 4, 5], [3, 5, 2, 8], [2, 7, 3, 3]] as const) {
+      const n = outer * n1 * n2 * w, src = Float32Array.from({ length: n }, () => r.uniform(-1, 1));
+      const dsts = backend.activationBuffer ? [new Float32Array(n), backend.activationBuffer(n)] : [new Float32Array(n)];
+      dsts.forEach((dst, k) => {
+        dst.fill(Number.NaN);
+        swapAxes(backend, src, dst, outer, n1, n2, w);
+        for (let o = 0; o < outer; o++) for (let i = 0; i < n1; i++) for (let j = 0; j < n2; j++) for (let c = 0; c < w; c++) {
+          const got = dst[((o * n2 + j) * n1 + i) * w + c], want = src[((o * n1 + i) * n2 + j) * w + c];
+          assert.equal(got, want, `${backend.name} [${outer}, ${n1}, ${n2}, ${w}]${k ? ' (activation buffer)' : ''}: [${o}, ${i}, ${j}, ${c}]`);
+        }
+        // And back: the inverse swap restores src.
+        const back = new Float32Array(n);
+        swapAxes(backend, dst, back, outer, n2, n1, w);
+        assert.deepEqual(back, src);
+      });
+    }
   });
 }
 

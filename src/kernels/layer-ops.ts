@@ -294,6 +294,25 @@ export function sparseXentGrad(backend: Backend, probs: Float32Array, targets: I
   }
 }
 
+/**
+ * dst[o, j, i, :] = src[o, i, j, :] for arrays [outer, n1, n2, w] (src and dst distinct): the
+ * backend's kernel for float32 where it has one, else element loops.
+ */
+export function swapAxes(backend: Backend, src: F, dst: F, outer: number, n1: number, n2: number, w: number): void {
+  if (backend.swapAxes && src instanceof Float32Array && dst instanceof Float32Array) {
+    backend.swapAxes(src, dst, outer, n1, n2, w);
+    return;
+  }
+  for (let o = 0, block = n1 * n2 * w; o < outer; o++) {
+    for (let i = 0; i < n1; i++) {
+      for (let j = 0; j < n2; j++) {
+        const s = o * block + (i * n2 + j) * w, d = o * block + (j * n1 + i) * w;
+        for (let k = 0; k < w; k++) dst[d + k] = src[s + k]!;
+      }
+    }
+  }
+}
+
 /** `count` products of gemm's form at strides (Backend.gemmBatched): the backend's one call, else a gemm each. */
 export function gemmBatched(
   be: Backend, count: number, tA: boolean, tB: boolean, M: number, N: number, K: number,

@@ -349,6 +349,11 @@ export interface Backend {
    * the caller), in float32 arithmetic (scale rounded to float32); layer-ops.ts's sparseXentGrad
    * has the reference, with which it agrees bit for bit.
    */
+  /**
+   * Optional (float32): dst[o, j, i, :] = src[o, i, j, :] for arrays [outer, n1, n2, w] (src and
+   * dst distinct); layer-ops.ts's swapAxes has the reference.
+   */
+  swapAxes?(src: Float32Array, dst: Float32Array, outer: number, n1: number, n2: number, w: number): void;
   sparseXentGrad?(probs: Float32Array, targets: Int32Array, rows: number, k: number, scale: number, grad: Float32Array): void;
   /**
    * Optional: y = tanh(x) elementwise (float32, x and y of one length; y may be x) with the gate

@@ -52,9 +52,15 @@ export class MultiHeadAttention implements MultiLayer {
   private args: MultiHeadArgs | null = null;
   private saved: MultiHeadSaved | null = null;
   private keyIsValue = true;
-  // The output, reused from call to call (in training, and inside a model) in the backend's
-  // memory where it offers that.
+  // The output, reused from call to call (in training, and inside a model), and the arithmetic's
+  // intermediate arrays: in the backend's memory where it offers that (read there in place).
   private readonly ySlot = new ActivationSlot();
+  private readonly slots = new Map<string, ActivationSlot>();
+  private readonly buf = (key: string, n: number): Float32Array => {
+    let slot = this.slots.get(key);
+    if (!slot) this.slots.set(key, (slot = new ActivationSlot()));
+    return slot.get(n);
+  };
 
   constructor(readonly options: MultiHeadAttentionOptions) {
     const o = options ?? ({} as MultiHeadAttentionOptions);
@@ -118,7 +124,7 @@ export class MultiHeadAttention implements MultiLayer {
       wv: p.value('value_kernel'), bv: bias('value'), wo: p.value('output_kernel'), bo: bias('output'),
     };
     const n = B * Tq * this.Do, y = reusesBuffers(ctx) ? this.ySlot.get(n) : new Float32Array(n);
-    this.saved = multiHeadForward(getBackend(), this.args, y);
+    this.saved = multiHeadForward(getBackend(), this.args, y, this.buf);
     return [{ data: y, shape: [B, Tq, this.Do], mask: q.mask }];
   }
 
@@ -137,7 +143,7 @@ export class MultiHeadAttention implements MultiLayer {
       dq, dk: shared ? null : dk, dv,
       dwq: p.gradOf('query_kernel'), dbq: grad('query'), dwk: p.gradOf('key_kernel'), dbk: grad('key'),
       dwv: p.gradOf('value_kernel'), dbv: grad('value'), dwo: p.gradOf('output_kernel'), dbo: grad('output'),
-    });
+    }, this.buf);
     return this.keyIsValue ? [dq, dv] : [dq, dv, dk];
   }
 

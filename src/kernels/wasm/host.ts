@@ -47,6 +47,7 @@ export interface CoreExports {
   scatter_add_rows(src: number, ids: number, n: number, w: number, dst: number, rows: number): void;
   softmax_rows(x: number, y: number, rows: number, k: number, sums: number): void;
   xent_grad(p: number, t: number, rows: number, k: number, s: number, g: number): void;
+  swap_axes(src: number, dst: number, outer: number, n1: number, n2: number, w: number): void;
   reorder_rows(src: number, dst: number, T: number, B: number, w: number, toBatchFirst: number): void;
   adam_update(p: number, g: number, m: number, v: number, vh: number, n: number, cf: number, mo: number, vo: number): void;
   /** y[i] = tanh(x[i]) (which = 0) or σ(x[i]) (which = 1), the gate passes' approximations. */
@@ -914,6 +915,21 @@ export abstract class WasmHost implements Backend {
       this.runSoftmax(mt, [X.p, Y.p, rows, k, pS]);
       if (!Y.inPlace) y.set(f32.subarray(Y.p >> 2, (Y.p >> 2) + rows * k));
       for (let r = 0, s = pS >> 2; r < rows; r++, s += 2) lse[r] = f32[s]! + Math.log(f32[s + 1]!);
+    });
+  }
+
+  swapAxes(src: Float32Array, dst: Float32Array, outer: number, n1: number, n2: number, w: number): void {
+    this.f32(src, 'swapAxes src'); this.f32(dst, 'swapAxes dst');
+    const n = outer * n1 * n2 * w;
+    if (n <= 0) return;
+    this.need(src, n, 'swapAxes src'); this.need(dst, n, 'swapAxes dst');
+    this.session(false, () => {
+      this.reset();
+      const S = this.placed(src, 0, n), D = this.placed(dst, 0, n);
+      const { f32 } = this.commit();
+      if (!S.inPlace) f32.set(src.subarray(0, n), S.p >> 2);
+      this.k.swap_axes(S.p, D.p, outer, n1, n2, w);
+      if (!D.inPlace) dst.set(f32.subarray(D.p >> 2, (D.p >> 2) + n));
     });
   }
 
