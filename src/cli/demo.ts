@@ -15,7 +15,8 @@ Trains a 1-layer LSTM (256 units) on the text of Moby-Dick, printing the validat
 sample every 100 steps, then tells you how to train on your own text.
 `;
 
-function mobyDickText(): string {
+/** The text of Moby-Dick from its npm package (a devDependency); a CliError when it is not installed. */
+export function mobyDickText(): string {
   const require = createRequire(import.meta.url);
   let pkg: string;
   try {

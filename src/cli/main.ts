@@ -4,6 +4,7 @@ import { charrnnSampleCli, charrnnTrainCli } from './charrnn.js';
 import { compareCli } from './compare.js';
 import { demoCli } from './demo.js';
 import { nerCli } from './ner.js';
+import { playgroundCli } from './playground.js';
 import { sentimentEvalCli, sentimentPredictCli, sentimentTrainCli } from './sentiment.js';
 import { getThreads, setThreads } from '../kernels/index.js';
 import { CliError } from './progress.js';
@@ -21,6 +22,7 @@ Commands:
   sentiment eval            accuracy, precision, recall, F1 and confusion matrix on labelled data
   sentiment predict         label and probability of new texts
   compare                   RNN vs LSTM vs GRU on the same data and budget, with gradient-flow plots
+  playground                a local page where a network learns your text in the browser, live
 
 Global option (any position):
   --threads 1|2             kernel threads (default: 2 on a machine with 2+ cores, else 1;
@@ -67,6 +69,7 @@ async function main(argv: string[]): Promise<void> {
     case 'demo':
       return demoCli(argv.slice(1));
     case 'ner': return nerCli(argv.slice(1));
+    case 'playground': return playgroundCli(argv.slice(1));
     case 'charrnn':
       if (sub === 'train') return charrnnTrainCli(rest);
       if (sub === 'sample') return charrnnSampleCli(rest);
@@ -77,7 +80,7 @@ async function main(argv: string[]): Promise<void> {
       if (sub === 'predict') return sentimentPredictCli(rest);
       throw new CliError(`sentiment: expected 'train', 'eval' or 'predict', got ${sub === undefined ? 'nothing' : `'${sub}'`}`);
     default:
-      throw new CliError(`unknown command '${cmd}'. Commands: demo, charrnn train, charrnn sample, sentiment train, sentiment eval, sentiment predict (rnnkit --help)`);
+      throw new CliError(`unknown command '${cmd}'. Commands: demo, charrnn train, charrnn sample, ner train, ner eval, ner tag, sentiment train, sentiment eval, sentiment predict, compare, playground (rnnkit --help)`);
   }
 }
 

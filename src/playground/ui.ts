@@ -1,0 +1,173 @@
+// The playground page's script: the controls, a training worker (worker.ts), and what it shows —
+// the loss curves, samples as they improve, and the gradient's flow back through time.
+// Query parameters preset the controls (cell, hidden, seq, batch, lr, threads, eval, steps) and
+// `autostart` starts at once; `report` (used by the tests) also POSTs every worker message to
+// /report and a summary to /done.
+import type { FromWorker, ToWorker } from './protocol.js';
+import { DEFAULT_PLAYGROUND } from './session.js';
+
+/** Used when the server offers no /text/default.txt. */
+const FALLBACK_TEXT = `A recurrent network reads a sequence one step at a time. At every step it mixes what it has just read with what it remembers, and it keeps the result as its new memory. To learn, it runs the sequence forward, measures how wrong its guesses were, and sends that error back through every step it took: backpropagation through time. The error signal shrinks or grows as it travels back, multiplied by the same weights again and again. Gates, as in the LSTM and the GRU, let the network decide what to keep and what to forget, so that the signal can travel further. Watch the samples: first random letters, then the spaces between words, then short words, then the shapes of sentences.
+`.repeat(4);
+
+const $ = <T extends HTMLElement>(id: string): T => {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`playground: the page has no #${id}`);
+  return e as T;
+};
+const params = new URLSearchParams(location.search);
+const reporting = params.has('report');
+const report = (path: string, body: unknown): void => { if (reporting) void fetch(path, { method: 'POST', body: JSON.stringify(body) }); };
+
+let worker: Worker | null = null;
+let trainLoss: { step: number; loss: number }[] = [];
+let valLoss: { step: number; loss: number }[] = [];
+let firstLosses: number[] = [];
+let lastEval: Extract<FromWorker, { type: 'eval' }> | null = null;
+
+function numberField(id: string, fallback: number): number {
+  const v = Number(($(id) as HTMLInputElement).value);
+  return Number.isFinite(v) ? v : fallback;
+}
+
+function setStatus(s: string, error = false): void {
+  const e = $('status');
+  e.textContent = s;
+  e.className = error ? 'error' : '';
+}
+
+/** A line chart of training (smoothed) and validation loss. */
+function drawLoss(): void {
+  const c = $<HTMLCanvasElement>('loss'), g = c.getContext('2d');
+  if (!g) return;
+  const W = c.width, H = c.height, pad = 36;
+  g.clearRect(0, 0, W, H);
+  if (trainLoss.length < 2) return;
+  const maxStep = trainLoss[trainLoss.length - 1]!.step;
+  const all = [...trainLoss.map((p) => p.loss), ...valLoss.map((p) => p.loss)];
+  const hi = Math.max(...all), lo = Math.min(...all);
+  const x = (s: number): number => pad + ((W - pad - 8) * s) / maxStep;
+  const y = (v: number): number => 8 + ((H - pad - 8) * (hi - v)) / Math.max(hi - lo, 1e-9);
+  g.strokeStyle = '#999'; g.fillStyle = '#555'; g.font = '11px sans-serif';
+  g.beginPath(); g.moveTo(pad, 8); g.lineTo(pad, H - pad); g.lineTo(W - 8, H - pad); g.stroke();
+  g.fillText(hi.toFixed(2), 2, 14); g.fillText(lo.toFixed(2), 2, H - pad); g.fillText(`step ${maxStep}`, W - 70, H - pad + 14);
+  g.fillText('nats per character', pad + 4, H - 6);
+  // Training loss: an exponential moving average, so that the trend shows through the noise.
+  g.strokeStyle = '#2b6cb0'; g.beginPath();
+  let ema = trainLoss[0]!.loss;
+  trainLoss.forEach((p, i) => { ema = i === 0 ? p.loss : 0.9 * ema + 0.1 * p.loss; if (i === 0) g.moveTo(x(p.step), y(ema)); else g.lineTo(x(p.step), y(ema)); });
+  g.stroke();
+  g.fillStyle = '#c05621';
+  for (const p of valLoss) { g.beginPath(); g.arc(x(p.step), y(p.loss), 3, 0, 2 * Math.PI); g.fill(); }
+}
+
+/** Bars of log10 ‖∂L/∂h_t‖ against the distance from the loss (0 = the last step). */
+function drawFlow(flow: number[]): void {
+  const c = $<HTMLCanvasElement>('flow'), g = c.getContext('2d');
+  if (!g) return;
+  const W = c.width, H = c.height, pad = 36;
+  g.clearRect(0, 0, W, H);
+  const logs = flow.map((v) => Math.log10(Math.max(v, 1e-30)));
+  // The axis spans at least a factor of 10, and reaches a little below the smallest bar (which shows).
+  const hi = Math.max(...logs), least = Math.min(hi - 1, ...logs), lo = least - 0.05 * (hi - least);
+  const bw = (W - pad - 8) / logs.length;
+  g.fillStyle = '#2f855a';
+  logs.forEach((v, k) => {
+    const h = ((H - pad - 8) * (v - lo)) / (hi - lo);
+    g.fillRect(pad + k * bw, H - pad - h, Math.max(1, bw - 1), h);
+  });
+  g.fillStyle = '#555'; g.font = '11px sans-serif';
+  g.fillText((10 ** hi).toExponential(0), 2, 14); g.fillText((10 ** least).toExponential(0), 2, H - pad);
+  g.fillText('0', pad, H - pad + 14); g.fillText(`${logs.length - 1} steps back`, W - 90, H - pad + 14);
+  g.fillText('‖∂L/∂h_t‖ of a loss at the last step', pad + 4, H - 6);
+}
+
+function onMessage(m: FromWorker): void {
+  report('/report', m);
+  switch (m.type) {
+    case 'ready':
+      $('model').textContent = `${m.parameters.toLocaleString('en-US')} parameters, ${m.vocab} characters, ${m.trainChars.toLocaleString('en-US')} to train on, ${m.valChars.toLocaleString('en-US')} held out; ${m.backend}, ${m.threads} thread${m.threads > 1 ? 's' : ''}`;
+      break;
+    case 'steps': {
+      const first = m.step - m.losses.length + 1;
+      m.losses.forEach((l, i) => trainLoss.push({ step: first + i, loss: l }));
+      if (firstLosses.length < 5) firstLosses.push(...m.losses.slice(0, 5 - firstLosses.length));
+      setStatus(`step ${m.step}, epoch ${m.epoch + 1}: loss ${m.loss.toFixed(3)}, ${Math.round(m.tokensPerSecond).toLocaleString('en-US')} characters/s`);
+      drawLoss();
+      break;
+    }
+    case 'eval':
+      lastEval = m;
+      valLoss.push({ step: m.step, loss: m.valLoss });
+      $('sample').textContent = m.sample;
+      $('sample-title').textContent = `Sample at step ${m.step} (validation loss ${m.valLoss.toFixed(3)})`;
+      drawLoss();
+      drawFlow(m.flow);
+      break;
+    case 'done':
+      setStatus(`stopped at step ${m.step}`);
+      report('/done', {
+        step: m.step, firstLosses, lastLosses: trainLoss.slice(-5).map((p) => p.loss), valLoss,
+        sample: lastEval?.sample ?? null, flow: lastEval?.flow ?? null,
+      });
+      break;
+    case 'error':
+      setStatus(m.message, true);
+      report('/done', { error: m.message });
+      break;
+  }
+}
+
+function send(m: ToWorker): void { worker?.postMessage(m); }
+
+function start(): void {
+  worker?.terminate();
+  trainLoss = []; valLoss = []; firstLosses = []; lastEval = null;
+  worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  worker.onmessage = (e: MessageEvent<FromWorker>) => onMessage(e.data);
+  worker.onerror = (e) => { setStatus(`the worker failed: ${e.message}`, true); report('/done', { error: e.message }); };
+  const d = DEFAULT_PLAYGROUND;
+  send({
+    type: 'start', text: $<HTMLTextAreaElement>('text').value,
+    options: {
+      cell: $<HTMLSelectElement>('cell').value as 'lstm' | 'gru' | 'rnn', hidden: numberField('hidden', d.hidden), seq: numberField('seq', d.seq),
+      batch: numberField('batch', d.batch), lr: numberField('lr', d.lr), clip: d.clip, seed: d.seed,
+    },
+    threads: $<HTMLSelectElement>('threads').value === '2' ? 2 : 1, evalEvery: Math.max(1, numberField('eval', 100)),
+    sampleLength: 300, temperature: numberField('temperature', 0.8), maxSteps: Number(params.get('steps') ?? 0),
+  });
+  setStatus('starting…');
+  $<HTMLButtonElement>('pause').disabled = false; $<HTMLButtonElement>('stop').disabled = false;
+  $<HTMLButtonElement>('pause').textContent = 'Pause';
+}
+
+async function init(): Promise<void> {
+  // Presets from the URL.
+  for (const id of ['cell', 'hidden', 'seq', 'batch', 'lr', 'threads', 'eval']) {
+    const v = params.get(id);
+    if (v !== null) ($(id) as HTMLInputElement | HTMLSelectElement).value = v;
+  }
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  if (!isolated) { const t = $<HTMLSelectElement>('threads'); t.value = '1'; t.options[1]!.disabled = true; }
+  const text = $<HTMLTextAreaElement>('text');
+  try {
+    const r = await fetch('/text/default.txt');
+    text.value = r.ok ? await r.text() : FALLBACK_TEXT;
+  } catch { text.value = FALLBACK_TEXT; }
+  $<HTMLInputElement>('file').onchange = async (e) => {
+    const f = (e.target as HTMLInputElement).files?.[0];
+    if (f) text.value = await f.text();
+  };
+  $('start').onclick = start;
+  $('pause').onclick = () => {
+    const b = $<HTMLButtonElement>('pause'), pausing = b.textContent === 'Pause';
+    send({ type: pausing ? 'pause' : 'resume' });
+    b.textContent = pausing ? 'Resume' : 'Pause';
+  };
+  $('stop').onclick = () => send({ type: 'stop' });
+  const temp = $<HTMLInputElement>('temperature');
+  temp.oninput = () => { $('temperature-value').textContent = Number(temp.value).toFixed(2); send({ type: 'temperature', value: Number(temp.value) }); };
+  if (params.has('autostart')) start();
+}
+
+init().catch((e: unknown) => { setStatus(String(e), true); report('/done', { error: String(e) }); });

@@ -1,0 +1,107 @@
+// The browser playground (src/playground/, src/cli/playground.ts): the training session in Node.js,
+// the server (headers, files, nothing outside dist/src), the page end to end in headless Chromium
+// (two kernel threads in a Web Worker, losses falling, samples, the gradient's flow), and the CLI.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { inChromium } from '../bench/chromium.js';
+import { startPlayground } from '../src/cli/playground.js';
+import { PlaygroundSession } from '../src/playground/session.js';
+
+const TEXT = 'the cat sat on the mat. the dog sat on the log. a cat and a dog sat on a mat and a log.\n'.repeat(40);
+const mean = (a: number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
+
+test('playground session: a GRU learns the text (training loss falls), and evaluation gives a validation loss, a sample in the vocabulary and the gradient at every step back', () => {
+  const s = new PlaygroundSession(TEXT, { cell: 'gru', hidden: 32, seq: 16, batch: 8, lr: 0.01 });
+  const losses: number[] = [];
+  for (let i = 0; i < 80; i++) losses.push(s.trainStep().loss);
+  assert.equal(s.step, 80);
+  assert.ok(mean(losses.slice(-10)) < 0.6 * mean(losses.slice(0, 5)), `losses ${losses.slice(0, 5).map((l) => l.toFixed(2))} ... ${losses.slice(-5).map((l) => l.toFixed(2))}`);
+  const e = s.evaluate(120, 0.5);
+  assert.equal(e.step, 80);
+  assert.ok(e.valLoss > 0 && e.valLoss < Math.log(s.corpus.vocab.size), `validation loss ${e.valLoss}`);
+  assert.equal(e.sample.length, 120);
+  for (const c of e.sample) assert.ok(s.corpus.vocab.chars.includes(c), `sampled ${JSON.stringify(c)}`);
+  assert.equal(e.flow.length, 16);
+  assert.ok(e.flow.every((v) => Number.isFinite(v) && v > 0), `flow ${e.flow}`);
+  // Evaluating does not disturb training: the next step continues from the carried states.
+  assert.equal(s.trainStep().step, 81);
+});
+
+test('playground session: bad options and texts are named', () => {
+  assert.throws(() => new PlaygroundSession(TEXT, { cell: 'transformer' as never }), /playground: cell must be lstm, gru or rnn, got "transformer"/);
+  assert.throws(() => new PlaygroundSession(TEXT, { hidden: 2 }), /playground: hidden must be an integer in \[4, 1024\], got 2/);
+  assert.throws(() => new PlaygroundSession(TEXT, { lr: 0 }), /playground: lr must be a number in \[0\.00001, 1\], got 0/);
+  assert.throws(() => new PlaygroundSession('too short'), /at least 100 are needed/);
+  assert.throws(() => new PlaygroundSession(TEXT.slice(0, 300), { batch: 64, seq: 64 }), /too few for batch 64 x seq 64/);
+});
+
+test('playground server: a cross-origin isolated page, the built library, the default text; nothing outside dist/src, no POST without a listener', async () => {
+  const s = await startPlayground({ text: TEXT });
+  try {
+    const page = await fetch(s.url);
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get('cross-origin-opener-policy'), 'same-origin');
+    assert.equal(page.headers.get('cross-origin-embedder-policy'), 'require-corp');
+    assert.match(await page.text(), /rnnkit playground.*src="\/dist\/src\/playground\/ui\.js"/s);
+    const lib = await fetch(new URL('dist/src/browser.js', s.url));
+    assert.equal(lib.status, 200);
+    assert.equal(lib.headers.get('content-type'), 'text/javascript');
+    assert.equal(await (await fetch(new URL('text/default.txt', s.url))).text(), TEXT);
+    for (const bad of ['dist/src/../../package.json', 'dist/src/%2e%2e/%2e%2e/package.json', 'dist/src/..%2f..%2fpackage.json', 'dist/src/nope.js', 'package.json']) {
+      assert.equal((await fetch(new URL(bad, s.url))).status, 404, bad);
+    }
+    assert.equal((await fetch(new URL('report', s.url), { method: 'POST', body: '{}' })).status, 405);
+  } finally {
+    await s.close();
+  }
+  const none = await startPlayground({ text: null });
+  try {
+    assert.equal((await fetch(new URL('text/default.txt', none.url))).status, 404);
+  } finally {
+    await none.close();
+  }
+});
+
+test('playground in headless Chromium: the page trains a GRU in a Web Worker on two kernel threads, the loss falls, and samples and the gradient flow arrive', async () => {
+  const messages: { type: string; [k: string]: unknown }[] = [];
+  let finish!: (v: unknown) => void;
+  const done = new Promise<unknown>((r) => { finish = r; });
+  const s = await startPlayground({ text: TEXT, onPost: (path, m) => { if (path === '/done') finish(m); else messages.push(m as { type: string }); } });
+  try {
+    const q = 'autostart&report&steps=60&eval=30&cell=gru&hidden=32&seq=16&batch=8&lr=0.01&threads=2';
+    const end = await inChromium(`${s.url}?${q}`, done, 120_000) as {
+      error?: string; step: number; firstLosses: number[]; lastLosses: number[]; valLoss: { step: number; loss: number }[]; sample: string | null; flow: number[] | null;
+    };
+    assert.equal(end.error, undefined, String(end.error));
+    const ready = messages.find((m) => m.type === 'ready');
+    assert.ok(ready, `messages: ${messages.map((m) => m.type).join(', ')}`);
+    assert.equal(ready.threads, 2, 'two kernel threads in the worker (the page is cross-origin isolated)');
+    assert.match(String(ready.backend), /^wasm-/);
+    assert.equal(end.step, 60);
+    assert.ok(mean(end.lastLosses) < 0.7 * mean(end.firstLosses), `first ${end.firstLosses}, last ${end.lastLosses}`);
+    assert.deepEqual(end.valLoss.map((v) => v.step), [30, 60]);
+    assert.ok(end.valLoss[1]!.loss < end.valLoss[0]!.loss, JSON.stringify(end.valLoss));
+    assert.equal(end.sample?.length, 300);
+    assert.equal(end.flow?.length, 16);
+  } finally {
+    await s.close();
+  }
+});
+
+test('rnnkit playground: --help, and bad options are one-line errors that name them', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['dist/src/cli/main.js', 'playground', ...args], { encoding: 'utf8' });
+  const help = cli('--help');
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /Usage: rnnkit playground \[--port 8080\]/);
+  for (const [args, msg] of [
+    [['--port', 'abc'], /rnnkit: --port: expected an integer >= 0, got 'abc'/],
+    [['--port', '70000'], /rnnkit: --port: expected an integer in \[0, 65535\], got '70000'/],
+    [['--text', '/nonexistent/x.txt'], /rnnkit: --text: cannot read \/nonexistent\/x\.txt/],
+  ] as const) {
+    const r = cli(...args);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, msg);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+});
