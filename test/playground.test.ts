@@ -33,7 +33,7 @@ test('playground session: bad options and texts are named', () => {
   assert.throws(() => new PlaygroundSession(TEXT, { hidden: 2 }), /playground: hidden must be an integer in \[4, 1024\], got 2/);
   assert.throws(() => new PlaygroundSession(TEXT, { lr: 0 }), /playground: lr must be a number in \[0\.00001, 1\], got 0/);
   assert.throws(() => new PlaygroundSession('too short'), /at least 100 are needed/);
-  assert.throws(() => new PlaygroundSession(TEXT.slice(0, 300), { batch: 64, seq: 64 }), /too few for batch 64 x seq 64/);
+  assert.throws(() => new PlaygroundSession(TEXT.slice(0, 300), { batch: 64, seq: 64 }), /playground: the text's 270 training characters are too few for a batch of 64 x 64 steps; lower the batch or the steps per sequence/);
 });
 
 test('playground server: a cross-origin isolated page, the built library, the default text; nothing outside dist/src, no POST without a listener', async () => {

@@ -69,6 +69,10 @@ export class PlaygroundSession {
     const o = this.options;
     this.corpus = prepareCorpus(text, 0.1);
     const cfg: CharRnnConfig = { ...DEFAULT_CHARRNN, cell: o.cell, hidden: o.hidden, layers: 1, embed: Math.min(64, Math.max(8, o.hidden >> 1)), seq: o.seq, batch: o.batch, lr: o.lr, clip: o.clip, seed: o.seed };
+    const streams = Math.floor((this.corpus.train.length - 1) / o.batch);
+    if (streams < o.seq) {
+      throw new RangeError(`playground: the text's ${this.corpus.train.length} training characters are too few for a batch of ${o.batch} x ${o.seq} steps; lower the batch or the steps per sequence, or give a longer text`);
+    }
     this.batcher = new StreamBatcher(this.corpus.train, o.batch, o.seq);
     this.model = buildCharModel(this.corpus.vocab.size, cfg);
   }
