@@ -22,14 +22,37 @@ test('playground session: a GRU learns the text (training loss falls), and evalu
   assert.ok(e.valLoss > 0 && e.valLoss < Math.log(s.corpus.vocab.size), `validation loss ${e.valLoss}`);
   assert.equal(e.sample.length, 120);
   for (const c of e.sample) assert.ok(s.corpus.vocab.chars.includes(c), `sampled ${JSON.stringify(c)}`);
-  assert.equal(e.flow.length, 16);
-  assert.ok(e.flow.every((v) => Number.isFinite(v) && v > 0), `flow ${e.flow}`);
+  assert.equal(e.flow?.length, 16);
+  assert.ok(e.flow!.every((v) => Number.isFinite(v) && v > 0), `flow ${e.flow}`);
+  assert.equal(e.attention, null);
   // Evaluating does not disturb training: the next step continues from the carried states.
   assert.equal(s.trainStep().step, 81);
 });
 
+test('playground session: a Transformer block learns the text too; its samples come from the window before, and its attention looks only back, each row summing to 1', () => {
+  const s = new PlaygroundSession(TEXT, { cell: 'transformer', hidden: 32, seq: 16, batch: 8, lr: 0.01 });
+  const losses: number[] = [];
+  for (let i = 0; i < 60; i++) losses.push(s.trainStep().loss);
+  assert.ok(mean(losses.slice(-10)) < 0.6 * mean(losses.slice(0, 5)), `losses ${losses.slice(0, 5).map((l) => l.toFixed(2))} ... ${losses.slice(-5).map((l) => l.toFixed(2))}`);
+  const e = s.evaluate(60, 0.5);
+  assert.equal(e.flow, null);
+  assert.equal(e.sample.length, 60);
+  for (const c of e.sample) assert.ok(s.corpus.vocab.chars.includes(c), `sampled ${JSON.stringify(c)}`);
+  const { T, weights } = e.attention!;
+  assert.equal(T, 16);
+  for (let i = 0; i < T; i++) {
+    let sum = 0;
+    for (let j = 0; j < T; j++) {
+      const w: number = weights[i * T + j]!;
+      if (j > i) assert.equal(w, 0, `position ${i} looks ahead at ${j}`);
+      sum += w;
+    }
+    assert.ok(Math.abs(sum - 1) < 1e-5, `row ${i} sums to ${sum}`);
+  }
+});
+
 test('playground session: bad options and texts are named', () => {
-  assert.throws(() => new PlaygroundSession(TEXT, { cell: 'transformer' as never }), /playground: cell must be lstm, gru or rnn, got "transformer"/);
+  assert.throws(() => new PlaygroundSession(TEXT, { cell: 'cnn' as never }), /playground: cell must be lstm, gru, rnn or transformer, got "cnn"/);
   assert.throws(() => new PlaygroundSession(TEXT, { hidden: 2 }), /playground: hidden must be an integer in \[4, 1024\], got 2/);
   assert.throws(() => new PlaygroundSession(TEXT, { lr: 0 }), /playground: lr must be a number in \[0\.00001, 1\], got 0/);
   assert.throws(() => new PlaygroundSession('too short'), /at least 100 are needed/);

@@ -7,7 +7,7 @@ import { withFixedWeights } from '../kernels/index.js';
 import { Embedding, Dense } from '../layers/core.js';
 import { RecurrentLayer, type CellClass } from '../layers/rnn-layers.js';
 import type { Dense as DenseData } from '../models/data-input.js';
-import { Sequential } from '../models/sequential.js';
+import { Sequential, type Model } from '../models/sequential.js';
 import { getOptimizer } from '../optim/optimizers.js';
 import { rng } from '../tensor/rng.js';
 
@@ -93,7 +93,7 @@ export class StreamBatcher {
  * Mean loss in nats per character over `ids`, streaming with carried state (eval mode). The
  * states the model carried before (e.g. mid-training) are set aside and restored afterwards.
  */
-export function evaluateNats(model: Sequential, ids: Int32Array, batch: number, seq: number, maxBatches = Infinity): number {
+export function evaluateNats(model: Model, ids: Int32Array, batch: number, seq: number, maxBatches = Infinity): number {
   const B = Math.max(1, Math.min(batch, Math.floor((ids.length - 1) / seq)));
   const sb = new StreamBatcher(ids, B, seq);
   const saved = model.getStates();
@@ -119,17 +119,24 @@ export interface SampleOptions {
    * call reads them as fixed (see withFixedWeights).
    */
   onText?: (s: string) => void;
+  /**
+   * For a model that carries no state (a Transformer): each character is predicted from the
+   * last `window` characters, the whole window run again (without it the model's recurrent
+   * state carries the past, one character in per step).
+   */
+  window?: number;
 }
 
 /**
- * Generate text one character at a time with the state carried between steps. The weights are
- * checked against the kernels' copies once per call, not once per character.
+ * Generate text one character at a time with the state carried between steps (or, with
+ * `window`, from the characters before). The weights are checked against the kernels' copies
+ * once per call, not once per character.
  */
-export function sample(model: Sequential, vocab: CharVocab, opts: SampleOptions): string {
+export function sample(model: Model, vocab: CharVocab, opts: SampleOptions): string {
   return withFixedWeights(() => sampleFixed(model, vocab, opts));
 }
 
-function sampleFixed(model: Sequential, vocab: CharVocab, opts: SampleOptions): string {
+function sampleFixed(model: Model, vocab: CharVocab, opts: SampleOptions): string {
   const saved = model.getStates();
   const temperature = opts.temperature ?? 1, topK = opts.topK ?? 0;
   if (!(temperature > 0)) throw new RangeError(`sample: temperature must be > 0, got ${temperature}`);
@@ -145,11 +152,20 @@ function sampleFixed(model: Sequential, vocab: CharVocab, opts: SampleOptions): 
   }
   model.resetStates();
   const ids = vocab.encode(prime);
+  const V = vocab.size, window = opts.window, context: number[] = [];
+  if (window !== undefined && !(Number.isInteger(window) && window >= 1)) throw new RangeError(`sample: window must be a positive integer, got ${window}`);
+  /** The next character's probabilities after `id`. */
+  const next = (id: number): Float32Array => {
+    if (window === undefined) return model.predict({ data: [id], shape: [1, 1] }).data;
+    context.push(id);
+    const w = context.slice(-window);
+    return model.predict({ data: w, shape: [1, w.length] }).data.subarray((w.length - 1) * V);
+  };
   let probs: Float32Array = new Float32Array(0);
   // Feed the prime (one step at a time keeps the state for the first generated character).
-  for (const id of ids) probs = model.predict({ data: [id], shape: [1, 1] }).data;
+  if (window === undefined) for (const id of ids) probs = next(id);
+  else { context.push(...ids.slice(0, -1)); probs = next(ids[ids.length - 1]!); }
   let out = '';
-  const V = vocab.size;
   const logits = new Float64Array(V);
   for (let i = 0; i < opts.length; i++) {
     for (let j = 0; j < V; j++) logits[j] = Math.log(Math.max(probs[j]!, 1e-30)) / temperature;
@@ -166,7 +182,7 @@ function sampleFixed(model: Sequential, vocab: CharVocab, opts: SampleOptions): 
     const c = vocab.chars[id]!;
     out += c;
     opts.onText?.(c);
-    probs = model.predict({ data: [id], shape: [1, 1] }).data;
+    probs = next(id);
   }
   model.setStates(saved);
   return out;

@@ -23,14 +23,14 @@ export const PLAYGROUND_HTML = `<!doctype html>
   h2 { font-size: 14px; margin: 14px 0 6px; }
   .note { color: #4a5568; font-size: 12px; }
 </style>
-<header><h1>rnnkit playground</h1><span>a character-level recurrent network learns your text, in your browser</span></header>
+<header><h1>rnnkit playground</h1><span>a character-level language model learns your text, in your browser</span></header>
 <main>
   <section>
     <h2>Text</h2>
     <textarea id="text" spellcheck="false"></textarea>
     <div><input id="file" type="file" accept=".txt,text/plain"></div>
     <h2>Model and training</h2>
-    <label>cell <select id="cell"><option value="lstm">LSTM</option><option value="gru">GRU</option><option value="rnn">vanilla RNN (tanh)</option></select></label>
+    <label>cell <select id="cell"><option value="lstm">LSTM</option><option value="gru">GRU</option><option value="rnn">vanilla RNN (tanh)</option><option value="transformer">Transformer block (no recurrence)</option></select></label>
     <label>hidden units <input id="hidden" type="number" min="4" max="1024" value="${D.hidden}"></label>
     <label>steps per sequence (BPTT) <input id="seq" type="number" min="4" max="256" value="${D.seq}"></label>
     <label>batch <input id="batch" type="number" min="1" max="128" value="${D.batch}"></label>
@@ -49,11 +49,13 @@ export const PLAYGROUND_HTML = `<!doctype html>
     <canvas id="loss" width="720" height="220"></canvas>
     <h2 id="sample-title">Sample</h2>
     <pre id="sample"></pre>
-    <h2>Gradient flowing back through time</h2>
+    <h2 id="flow-title">Gradient flowing back through time</h2>
     <canvas id="flow" width="720" height="160"></canvas>
-    <p class="note">The size of the gradient of a loss at the last step of a window of held-out text,
-    on the hidden state of each step before it (log scale). A vanilla RNN's usually shrinks the
-    fastest: the vanishing gradient that the LSTM's and the GRU's gates were made to fight.</p>
+    <p class="note">Recurrent cells: the size of the gradient of a loss at the last step of a window
+    of held-out text, on the hidden state of each step before it (log scale). A vanilla RNN's
+    usually shrinks the fastest: the vanishing gradient that the LSTM's and the GRU's gates were
+    made to fight. The Transformer block has no recurrence (every position reaches every earlier
+    one in one step, and sees only the window): it shows where each position's attention goes.</p>
   </section>
 </main>
 <script type="module" src="/dist/src/playground/ui.js"></script>

@@ -1,13 +1,23 @@
-// A character-level language model (one recurrent layer) learning step by step, for the playground (worker.ts runs
-// one in a Web Worker; it needs nothing from Node.js): training steps on truncated-BPTT batches,
-// and at intervals the validation loss, a sample, and how the gradient of a loss at the last step
-// flows back through time (apps/gradflow.ts) — what a learner watches the network learn.
+// A character-level language model learning step by step, for the playground (worker.ts runs one
+// in a Web Worker; it needs nothing from Node.js): training steps on truncated-BPTT batches, and at
+// intervals the validation loss, a sample, and — for a recurrent layer — how the gradient of a
+// loss at the last step flows back through time (apps/gradflow.ts), or — for a Transformer block —
+// where each position's attention goes: what a learner watches the network learn.
+// The Transformer is one causal encoder block (post-norm, 4 heads) over embeddings plus sine
+// position encodings: no state between windows, so it sees at most `seq` characters back.
 import { buildCharModel, DEFAULT_CHARRNN, evaluateNats, prepareCorpus, sample, StreamBatcher, type CellName, type CharRnnConfig, type Corpus } from '../apps/charrnn.js';
 import { gradientFlow, modelProbe } from '../apps/gradflow.js';
-import type { Sequential } from '../models/sequential.js';
+import { layers } from '../layers/factories.js';
+import type { MultiHeadAttention } from '../layers/multihead.js';
+import { input } from '../layers/symbolic.js';
+import { GraphModel } from '../models/functional.js';
+import { getOptimizer } from '../optim/optimizers.js';
+import type { Model, Sequential } from '../models/sequential.js';
+
+export type PlaygroundCell = CellName | 'transformer';
 
 export interface PlaygroundOptions {
-  cell: CellName;
+  cell: PlaygroundCell;
   hidden: number;
   seq: number;
   batch: number;
@@ -37,14 +47,16 @@ export interface EvalInfo {
   /** Validation loss, nats per character (up to 8 batches of the held-out tail). */
   valLoss: number;
   sample: string;
-  /** ‖∂L/∂h_t‖ for a loss on the last step of a probe batch, by distance from that step (0 = the last step). */
-  flow: number[];
+  /** Recurrent cells: ‖∂L/∂h_t‖ for a loss on the last step of a probe window, by distance from that step (0 = the last step). */
+  flow: number[] | null;
+  /** Transformer: the attention of a probe window, mean over heads, [T, T] row-major (row = query position). */
+  attention: { T: number; weights: number[] } | null;
 }
 
 /** Checks options (named in the error), filling in the defaults. */
 export function playgroundOptions(o: Partial<PlaygroundOptions>): PlaygroundOptions {
   const r = { ...DEFAULT_PLAYGROUND, ...o };
-  if (!['lstm', 'gru', 'rnn'].includes(r.cell)) throw new RangeError(`playground: cell must be lstm, gru or rnn, got ${JSON.stringify(r.cell)}`);
+  if (!['lstm', 'gru', 'rnn', 'transformer'].includes(r.cell)) throw new RangeError(`playground: cell must be lstm, gru, rnn or transformer, got ${JSON.stringify(r.cell)}`);
   for (const [k, [lo, hi]] of Object.entries(PLAYGROUND_LIMITS) as [keyof typeof PLAYGROUND_LIMITS, [number, number]][]) {
     const v = r[k];
     const integer = k !== 'lr' && k !== 'clip';
@@ -58,7 +70,8 @@ export function playgroundOptions(o: Partial<PlaygroundOptions>): PlaygroundOpti
 export class PlaygroundSession {
   readonly options: PlaygroundOptions;
   readonly corpus: Corpus;
-  readonly model: Sequential;
+  readonly model: Model;
+  private readonly attention: MultiHeadAttention | null = null;
   private readonly batcher: StreamBatcher;
   private k = 0;
   private stepCount = 0;
@@ -68,13 +81,19 @@ export class PlaygroundSession {
     this.options = playgroundOptions(options);
     const o = this.options;
     this.corpus = prepareCorpus(text, 0.1);
-    const cfg: CharRnnConfig = { ...DEFAULT_CHARRNN, cell: o.cell, hidden: o.hidden, layers: 1, embed: Math.min(64, Math.max(8, o.hidden >> 1)), seq: o.seq, batch: o.batch, lr: o.lr, clip: o.clip, seed: o.seed };
+    const cfg: CharRnnConfig = { ...DEFAULT_CHARRNN, hidden: o.hidden, layers: 1, embed: Math.min(64, Math.max(8, o.hidden >> 1)), seq: o.seq, batch: o.batch, lr: o.lr, clip: o.clip, seed: o.seed };
     const streams = Math.floor((this.corpus.train.length - 1) / o.batch);
     if (streams < o.seq) {
       throw new RangeError(`playground: the text's ${this.corpus.train.length} training characters are too few for a batch of ${o.batch} x ${o.seq} steps; lower the batch or the steps per sequence, or give a longer text`);
     }
     this.batcher = new StreamBatcher(this.corpus.train, o.batch, o.seq);
-    this.model = buildCharModel(this.corpus.vocab.size, cfg);
+    if (o.cell === 'transformer') {
+      const t = transformerCharModel(this.corpus.vocab.size, o);
+      this.model = t.model;
+      this.attention = t.attention;
+    } else {
+      this.model = buildCharModel(this.corpus.vocab.size, { ...cfg, cell: o.cell });
+    }
   }
 
   get step(): number { return this.stepCount; }
@@ -94,7 +113,7 @@ export class PlaygroundSession {
   evaluate(length = 200, temperature = 0.8): EvalInfo {
     const { seq } = this.options, val = this.corpus.val;
     const valLoss = evaluateNats(this.model, val, this.options.batch, seq, 8);
-    const text = sample(this.model, this.corpus.vocab, { length, temperature, seed: this.stepCount });
+    const text = sample(this.model, this.corpus.vocab, { length, temperature, seed: this.stepCount, ...(this.attention ? { window: seq } : {}) });
     // The probe: up to 4 windows of the held-out text (or of the training text when that is too short).
     const src = val.length > seq + 1 ? val : this.corpus.train;
     const B = Math.max(1, Math.min(4, Math.floor((src.length - 1) / seq))), T = Math.min(seq, src.length - 1);
@@ -104,10 +123,35 @@ export class PlaygroundSession {
       for (let t = 0; t < T; t++) input[b * T + t] = src[s + t]!;
       targets[b] = src[s + T]!;
     }
+    if (this.attention) {
+      // The first probe window's weights, [H, T, T] -> their mean over the heads.
+      this.model.predict({ data: input.subarray(0, T), shape: [1, T] });
+      const w = this.attention.lastWeights!, H = w.shape[1]!, mean = new Array<number>(T * T).fill(0);
+      for (let h = 0; h < H; h++) for (let i = 0; i < T * T; i++) mean[i]! += w.data[h * T * T + i]! / H;
+      return { step: this.stepCount, valLoss, sample: text, flow: null, attention: { T, weights: mean } };
+    }
     const saved = this.model.getStates();
-    const p = modelProbe(this.model, { data: input, shape: [B, T], mask: null });
+    const p = modelProbe(this.model as Sequential, { data: input, shape: [B, T], mask: null });
     this.model.setStates(saved);
     const flow = gradientFlow(p.core, p.x, p.T, p.B, p.head, targets).dhNorm;
-    return { step: this.stepCount, valLoss, sample: text, flow };
+    return { step: this.stepCount, valLoss, sample: text, flow, attention: null };
   }
+}
+
+/**
+ * A causal Transformer block for next-character prediction: embeddings of width `hidden` plus sine
+ * position encodings, 4-head causal self-attention, residual connections with layer
+ * normalisation, a feed-forward layer of 4·hidden, and a softmax over the characters.
+ */
+function transformerCharModel(V: number, o: PlaygroundOptions): { model: Model; attention: MultiHeadAttention } {
+  const D = o.hidden, ids = input({ shape: [null] });
+  const x = layers.positionEncoding({ kind: 'sine' }).apply(layers.embedding({ inputDim: V, outputDim: D, seed: o.seed }).apply(ids));
+  const attention = layers.multiHeadAttention({ numHeads: 4, keyDim: Math.max(1, Math.round(D / 4)), causal: true, seed: o.seed + 1 });
+  const h = layers.layerNormalization().apply(layers.add().apply([x, attention.apply([x, x])]));
+  const ff = layers.dense({ units: D, seed: o.seed + 3 }).apply(layers.dense({ units: 4 * D, activation: 'relu', seed: o.seed + 2 }).apply(h));
+  const z = layers.layerNormalization().apply(layers.add().apply([h, ff]));
+  const out = layers.dense({ units: V, activation: 'softmax', seed: o.seed + 4 }).apply(z);
+  const m = new GraphModel({ inputs: ids, outputs: out });
+  m.compile({ optimizer: getOptimizer('adam', { learningRate: o.lr }), loss: 'sparseCategoricalCrossentropy' });
+  return { model: m, attention };
 }

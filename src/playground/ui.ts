@@ -82,6 +82,26 @@ function drawFlow(flow: number[]): void {
   g.fillText('‖∂L/∂h_t‖ of a loss at the last step', pad + 4, H - 6);
 }
 
+/** The attention of each position (row) to the positions before it (columns), mean over heads. */
+function drawAttention(a: { T: number; weights: number[] }): void {
+  const c = $<HTMLCanvasElement>('flow'), g = c.getContext('2d');
+  if (!g) return;
+  const W = c.width, H = c.height, pad = 36, T = a.T;
+  g.clearRect(0, 0, W, H);
+  const cell = Math.min((H - pad - 8) / T, (W - pad - 8) / T), hi = Math.max(...a.weights, 1e-9);
+  for (let i = 0; i < T; i++) {
+    for (let j = 0; j < T; j++) {
+      const v = a.weights[i * T + j]! / hi;
+      g.fillStyle = `rgba(47, 133, 90, ${v.toFixed(3)})`;
+      g.fillRect(pad + j * cell, 8 + i * cell, Math.ceil(cell), Math.ceil(cell));
+    }
+  }
+  g.strokeStyle = '#999'; g.strokeRect(pad, 8, T * cell, T * cell);
+  g.fillStyle = '#555'; g.font = '11px sans-serif';
+  g.fillText('row: a position; column: where it looks (only back: causal)', pad + T * cell + 10, 20);
+  g.fillText(`max ${hi.toFixed(2)}`, pad + T * cell + 10, 36);
+}
+
 function onMessage(m: FromWorker): void {
   report('/report', m);
   switch (m.type) {
@@ -102,13 +122,15 @@ function onMessage(m: FromWorker): void {
       $('sample').textContent = m.sample;
       $('sample-title').textContent = `Sample at step ${m.step} (validation loss ${m.valLoss.toFixed(3)})`;
       drawLoss();
-      drawFlow(m.flow);
+      $('flow-title').textContent = m.attention ? 'Where attention looks (mean over the 4 heads)' : 'Gradient flowing back through time';
+      if (m.attention) drawAttention(m.attention);
+      else if (m.flow) drawFlow(m.flow);
       break;
     case 'done':
       setStatus(`stopped at step ${m.step}`);
       report('/done', {
         step: m.step, firstLosses, lastLosses: trainLoss.slice(-5).map((p) => p.loss), valLoss,
-        sample: lastEval?.sample ?? null, flow: lastEval?.flow ?? null,
+        sample: lastEval?.sample ?? null, flow: lastEval?.flow ?? null, attention: lastEval?.attention ?? null,
       });
       break;
     case 'error':
@@ -130,7 +152,7 @@ function start(): void {
   send({
     type: 'start', text: $<HTMLTextAreaElement>('text').value,
     options: {
-      cell: $<HTMLSelectElement>('cell').value as 'lstm' | 'gru' | 'rnn', hidden: numberField('hidden', d.hidden), seq: numberField('seq', d.seq),
+      cell: $<HTMLSelectElement>('cell').value as 'lstm' | 'gru' | 'rnn' | 'transformer', hidden: numberField('hidden', d.hidden), seq: numberField('seq', d.seq),
       batch: numberField('batch', d.batch), lr: numberField('lr', d.lr), clip: d.clip, seed: d.seed,
     },
     threads: $<HTMLSelectElement>('threads').value === '2' ? 2 : 1, evalEvery: Math.max(1, numberField('eval', 100)),
