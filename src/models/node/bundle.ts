@@ -19,59 +19,17 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { encodeSafetensors } from '../safetensors.js';
 import {
-  decodeSafetensors, encodeSafetensors, firstNonFinite, SafetensorsError,
-  type SafeTensor, type TensorLike,
-} from '../safetensors.js';
+  BUNDLE_FORMAT, BundleError, CHECKSUMS_FILE, decodeBundle, DEFAULT_MAX_BUNDLE_BYTES, FORMAT_VERSION, MANIFEST_FILE, OPTIMIZER_FILE,
+  parseIndex, parseManifest, RESERVED, SAFE_NAME, WEIGHTS_FILE,
+  type Bundle, type ChecksumsJson, type LoadedBundle, type LoadOptions, type TensorMap,
+} from '../bundle-format.js';
 
-/** Newest bundle format this code writes and reads. */
-export const FORMAT_VERSION = 1;
-export const BUNDLE_FORMAT = 'rnnkit-model';
-/** Default limit on the total bytes loadBundle reads (2 GiB). */
-export const DEFAULT_MAX_BUNDLE_BYTES = 2 * 1024 ** 3;
-
-export const MANIFEST_FILE = 'model.json';
-export const WEIGHTS_FILE = 'weights.safetensors';
-export const OPTIMIZER_FILE = 'optimizer.safetensors';
-export const CHECKSUMS_FILE = 'checksums.json';
-const RESERVED = new Set([MANIFEST_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, CHECKSUMS_FILE]);
-/** Extra-file and checkpoint names: one plain path segment starting with a letter or digit
- *  (so no "..", no hidden files, no "__proto__"). */
-const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-export interface BundleManifest {
-  format: 'rnnkit-model';
-  formatVersion: number;
-  /** e.g. "rnnkit 0.1.0". */
-  createdBy: string;
-  [k: string]: unknown;
-}
-
-/** Tensors to save (array type checked against dtype at run time). */
-export type TensorMap = Record<string, TensorLike>;
-/** Tensors as loaded: `dtype` narrows `data` (F32 -> Float32Array, I64 -> BigInt64Array...). */
-export type LoadedTensorMap = Record<string, SafeTensor>;
-
-export interface OptimizerState {
-  tensors: TensorMap;
-  /** Scalars such as step count or hyperparameters, stored as strings in the file's __metadata__. */
-  metadata?: Record<string, string>;
-}
-
-export interface Bundle {
-  manifest: BundleManifest;
-  weights: TensorMap;
-  optimizer?: OptimizerState;
-  /** Extra files by plain name (e.g. "vocab.json"); strings are stored as UTF-8 and come back as strings. */
-  extraFiles?: Record<string, string | Uint8Array>;
-}
-
-export interface LoadedBundle {
-  manifest: BundleManifest;
-  weights: LoadedTensorMap;
-  optimizer?: { tensors: LoadedTensorMap; metadata: Record<string, string> };
-  extraFiles?: Record<string, string | Uint8Array>;
-}
+export {
+  BUNDLE_FORMAT, BundleError, CHECKSUMS_FILE, DEFAULT_MAX_BUNDLE_BYTES, FORMAT_VERSION, MANIFEST_FILE, OPTIMIZER_FILE, WEIGHTS_FILE,
+  type Bundle, type BundleManifest, type LoadedBundle, type LoadedTensorMap, type LoadOptions, type OptimizerState, type TensorMap,
+} from '../bundle-format.js';
 
 /** A point in saveBundle's sequence, passed to `onStep` (a test hook: throwing aborts the save). */
 export type SaveStep =
@@ -83,35 +41,6 @@ export interface SaveOptions {
   /** fsync files and directories (default true; false only speeds up tests). */
   fsync?: boolean;
   onStep?: (step: SaveStep) => void | Promise<void>;
-}
-
-export interface LoadOptions {
-  /** Refuse bundles whose files total more than this many bytes, before reading them (default 2 GiB). */
-  maxBytes?: number;
-  /** Verify checksums.json (default true). Set false only for hand-assembled bundles without one. */
-  verifyChecksums?: boolean;
-  /** Accept NaN/Infinity in float tensors (default false). */
-  allowNonFinite?: boolean;
-}
-
-/** Any problem saving or loading a bundle; `file` is the path concerned. */
-export class BundleError extends Error {
-  override name = 'BundleError';
-  constructor(readonly file: string, detail: string, options?: { cause?: unknown }) {
-    super(`${file}: ${detail}`, options);
-  }
-}
-
-interface FileRecord {
-  sha256: string;
-  bytes: number;
-  /** Extra files only: how to return the content. */
-  kind?: 'text' | 'binary';
-}
-
-interface ChecksumsJson {
-  algorithm: 'sha256';
-  files: Record<string, FileRecord>;
 }
 
 /** Renames retried when another save of the same directory slips in between ours. */
@@ -334,7 +263,7 @@ export async function loadBundle(dir: string, opts: LoadOptions = {}): Promise<L
   // Manifest first, so a bundle from a newer rnnkit is reported as such whatever else changed.
   const budget = { left: maxBytes, max: maxBytes };
   const manifestBytes = await readBounded(join(root, MANIFEST_FILE), budget);
-  const manifest = parseManifest(manifestBytes, join(root, MANIFEST_FILE));
+  parseManifest(manifestBytes, join(root, MANIFEST_FILE));
 
   // The file index (checksums.json) says which files make up the bundle.
   const index = await readIndex(root, verify, budget);
@@ -357,41 +286,7 @@ export async function loadBundle(dir: string, opts: LoadOptions = {}): Promise<L
 
   const contents = new Map<string, Uint8Array>([[MANIFEST_FILE, manifestBytes]]);
   for (const f of dataFiles) contents.set(f, await readExactly(join(root, f), sizes.get(f)!));
-  if (verify && index) {
-    for (const [f, rec] of Object.entries(index.files)) {
-      const bytes = contents.get(f)!;
-      if (bytes.length !== rec.bytes) {
-        throw new BundleError(join(root, f), `${bytes.length < rec.bytes ? 'truncated' : 'wrong size'}: expected ${rec.bytes} bytes, found ${bytes.length}`);
-      }
-      if (sha256(bytes) !== rec.sha256) throw new BundleError(join(root, f), 'checksum mismatch: the file is corrupted or was modified after saving');
-    }
-  }
-
-  const decode = (f: string): { tensors: LoadedTensorMap; metadata: Record<string, string> } => {
-    const path = join(root, f);
-    let out;
-    try {
-      out = decodeSafetensors(contents.get(f)!, { maxBytes });
-    } catch (e) {
-      if (e instanceof SafetensorsError) throw new BundleError(path, e.message, { cause: e });
-      throw e;
-    }
-    if (!opts.allowNonFinite) checkFinite(out.tensors, path);
-    return out;
-  };
-
-  const result: LoadedBundle = { manifest, weights: decode(WEIGHTS_FILE).tensors };
-  if (contents.has(OPTIMIZER_FILE)) result.optimizer = decode(OPTIMIZER_FILE);
-  const extras = dataFiles.filter((f) => !RESERVED.has(f));
-  if (extras.length > 0) {
-    result.extraFiles = {};
-    for (const f of extras) {
-      const bytes = contents.get(f)!;
-      const text = index?.files[f]?.kind === 'text';
-      result.extraFiles[f] = text ? decodeText(bytes, join(root, f)) : bytes;
-    }
-  }
-  return result;
+  return decodeBundle(contents, index, { ...opts, maxBytes }, (f) => join(root, f), sha256);
 }
 
 async function assertBundleDir(root: string): Promise<void> {
@@ -460,71 +355,13 @@ async function readExactly(path: string, size: number): Promise<Uint8Array> {
   }
 }
 
-function parseJson(bytes: Uint8Array, path: string): unknown {
-  try {
-    return JSON.parse(decodeText(bytes, path));
-  } catch (e) {
-    if (e instanceof BundleError) throw e;
-    throw new BundleError(path, `not valid JSON (${(e as Error).message})`, { cause: e });
-  }
-}
-
-function decodeText(bytes: Uint8Array, path: string): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch (e) {
-    throw new BundleError(path, 'not valid UTF-8 text', { cause: e });
-  }
-}
-
-function parseManifest(bytes: Uint8Array, path: string): BundleManifest {
-  const m = parseJson(bytes, path);
-  if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new BundleError(path, 'manifest must be a JSON object');
-  const { format, formatVersion } = m as Record<string, unknown>;
-  if (format !== BUNDLE_FORMAT) {
-    throw new BundleError(path, `not an rnnkit model: "format" is ${JSON.stringify(format)}, expected "${BUNDLE_FORMAT}"`);
-  }
-  if (typeof formatVersion !== 'number' || !Number.isInteger(formatVersion) || formatVersion < 1) {
-    throw new BundleError(path, `"formatVersion" must be a positive integer, got ${JSON.stringify(formatVersion)}`);
-  }
-  if (formatVersion > FORMAT_VERSION) {
-    throw new BundleError(path, `saved by a newer rnnkit (format ${formatVersion}); this version reads up to ${FORMAT_VERSION}`);
-  }
-  return m as BundleManifest;
-}
-
 async function readIndex(root: string, verify: boolean, budget: { left: number; max: number }): Promise<ChecksumsJson | null> {
   const path = join(root, CHECKSUMS_FILE);
   if (!(await exists(path))) {
     if (verify) throw new BundleError(path, 'missing from the model bundle (pass verifyChecksums: false to load a hand-assembled bundle unchecked)');
     return null;
   }
-  const raw = parseJson(await readBounded(path, budget), path) as Partial<ChecksumsJson> | null;
-  const bad = (msg: string): never => { throw new BundleError(path, msg); };
-  if (raw === null || typeof raw !== 'object' || raw.algorithm !== 'sha256' || raw.files === null || typeof raw.files !== 'object') {
-    bad('expected { "algorithm": "sha256", "files": { ... } }');
-  }
-  for (const [name, rec] of Object.entries(raw!.files!)) {
-    if (!RESERVED.has(name) && !SAFE_NAME.test(name)) bad(`lists an invalid file name ${JSON.stringify(name)}`);
-    if (name === CHECKSUMS_FILE) bad('must not list itself');
-    const r = rec as Partial<FileRecord> | null;
-    if (r === null || typeof r !== 'object' || typeof r.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(r.sha256)
-      || typeof r.bytes !== 'number' || !Number.isSafeInteger(r.bytes) || r.bytes < 0
-      || (r.kind !== undefined && r.kind !== 'text' && r.kind !== 'binary')) {
-      bad(`bad entry for ${JSON.stringify(name)}: expected { "sha256": <64 hex>, "bytes": <int> }`);
-    }
-  }
-  if (!Object.prototype.hasOwnProperty.call(raw!.files, MANIFEST_FILE)) bad(`does not list ${MANIFEST_FILE}`);
-  return raw as ChecksumsJson;
-}
-
-function checkFinite(tensors: LoadedTensorMap, path: string): void {
-  for (const [name, t] of Object.entries(tensors)) {
-    const i = firstNonFinite(t);
-    if (i >= 0) {
-      throw new BundleError(path, `tensor ${JSON.stringify(name)} has a non-finite value (${t.data[i]}) at flat index ${i} of ${t.data.length}`);
-    }
-  }
+  return parseIndex(await readBounded(path, budget), path);
 }
 
 // ---------------------------------------------------------------------------------------------
