@@ -23,6 +23,9 @@ export { multiHeadForward, multiHeadBackward, type MultiHeadArgs, type MultiHead
 export type { Layer, Act, Shape } from './layers/layer.js';
 export { Model, Sequential, NonFiniteLossError, type SequentialOptions, type CompileArgs, type FitArgs, type History, type Callback, type Logs, type ModelInput } from './models/sequential.js';
 export { GraphModel, type GraphModelOptions } from './models/functional.js';
+/** Saved models without a file system: from the URL of a saved directory, or from its files' bytes (saveModel and loadModel: Node.js). */
+export { loadModelFromUrl, modelFromFiles, type LoadFromUrlOptions } from './models/model-fetch.js';
+export { BundleError } from './models/bundle-format.js';
 export { input, SymbolicTensor, Concatenate, Add } from './layers/symbolic.js';
 export * from './optim/index.js';
 export * as metrics from './models/metrics-api.js';

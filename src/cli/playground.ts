@@ -38,7 +38,7 @@ export interface IsolatedServerOptions {
   /** Served at / and /index.html. */
   html: string;
   /** Extra fixed GET routes: path -> [content type, body]. */
-  routes?: Record<string, [string, string]>;
+  routes?: Record<string, [string, string | Uint8Array]>;
   /** JSON POSTed to any path; without it POST is refused (405). */
   onPost?(path: string, message: unknown): void;
   port?: number;

@@ -1,0 +1,108 @@
+// Loading a saved model where there is no file system: in a browser from the URL of the directory
+// saveModel wrote (served as static files), or anywhere from the files' bytes. The same checks as
+// loadModel: checksums.json's sizes and SHA-256 digests (Web Crypto), the safetensors files,
+// finite weights, every tensor against the architecture; errors name the URL or file.
+import {
+  BundleError, CHECKSUMS_FILE, decodeBundle, DEFAULT_MAX_BUNDLE_BYTES, MANIFEST_FILE, OPTIMIZER_FILE, parseIndex, WEIGHTS_FILE, type LoadOptions,
+} from './bundle-format.js';
+import { modelFromBundle } from './model-format.js';
+import type { Model, Sequential } from './sequential.js';
+
+/** Lowercase hex SHA-256 of bytes, by Web Crypto (browsers, Node.js ≥ 20). */
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const subtle = (globalThis as { crypto?: Crypto }).crypto?.subtle;
+  if (!subtle) throw new Error('checking a model\'s checksums needs Web Crypto (crypto.subtle: a secure context — https or localhost — in browsers); pass verifyChecksums: false to skip them');
+  const d = new Uint8Array(await subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+  let s = '';
+  for (const b of d) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+/**
+ * A model from the bytes of the files saveModel wrote (name -> bytes or text): model.json and
+ * weights.safetensors, and checksums.json (needed unless verifyChecksums is false) and
+ * optimizer.safetensors when present. `where` names the model in errors (default 'model').
+ */
+export async function modelFromFiles<M extends Model = Sequential>(
+  files: Record<string, Uint8Array | string>, opts: LoadOptions & { where?: string } = {},
+): Promise<M> {
+  const base = opts.where ?? 'model';
+  const name = (f: string): string => `${base.replace(/\/+$/, '')}/${f}`;
+  const contents = new Map<string, Uint8Array>();
+  let total = 0;
+  const max = opts.maxBytes ?? DEFAULT_MAX_BUNDLE_BYTES;
+  for (const [f, v] of Object.entries(files)) {
+    const bytes = typeof v === 'string' ? new TextEncoder().encode(v) : v;
+    if (!(bytes instanceof Uint8Array)) throw new BundleError(name(f), 'expected the file\'s bytes (a Uint8Array) or its text');
+    total += bytes.length;
+    if (total > max) throw new BundleError(name(f), `the model's files exceed ${max} bytes (maxBytes)`);
+    contents.set(f, bytes);
+  }
+  const verify = opts.verifyChecksums ?? true;
+  const indexBytes = contents.get(CHECKSUMS_FILE);
+  contents.delete(CHECKSUMS_FILE);
+  if (!indexBytes && verify) throw new BundleError(name(CHECKSUMS_FILE), 'missing (pass verifyChecksums: false to load a hand-assembled model unchecked)');
+  const index = indexBytes ? parseIndex(indexBytes, name(CHECKSUMS_FILE)) : null;
+  const b = await decodeBundle(contents, index, opts, name, sha256Hex);
+  return modelFromBundle(b, { manifest: name(MANIFEST_FILE), weights: name(WEIGHTS_FILE) }) as M;
+}
+
+export interface LoadFromUrlOptions extends LoadOptions {
+  /** The fetch to use (default globalThis.fetch), e.g. one that adds credentials. */
+  fetch?: typeof fetch;
+  /** Also fetch optimizer.safetensors, to resume training (default false: inference needs the weights only). */
+  withOptimizer?: boolean;
+}
+
+/**
+ * A model from the URL of a directory saveModel wrote, served as static files (a relative URL
+ * resolves against the page): `loadModelFromUrl('models/sentiment/')`. The files it lists in
+ * checksums.json are fetched and checked (the optimiser's state only with withOptimizer).
+ */
+export async function loadModelFromUrl<M extends Model = Sequential>(url: string | URL, opts: LoadFromUrlOptions = {}): Promise<M> {
+  const doFetch = opts.fetch ?? (globalThis as { fetch?: typeof fetch }).fetch;
+  if (!doFetch) throw new Error('loadModelFromUrl needs fetch (browsers, Node.js ≥ 18)');
+  const loc = (globalThis as { location?: { href: string } }).location;
+  let dir: URL;
+  try {
+    dir = new URL(String(url), loc?.href);
+  } catch {
+    throw new RangeError(`loadModelFromUrl: ${JSON.stringify(String(url))} is not a URL${loc ? '' : ' (outside a page a relative URL has nothing to resolve against)'}`);
+  }
+  if (!dir.pathname.endsWith('/')) dir.pathname += '/';
+  const get = async (f: string, required: boolean): Promise<Uint8Array | null> => {
+    const u = new URL(f, dir).href;
+    let r: Response;
+    try {
+      r = await doFetch(u);
+    } catch (e) {
+      throw new BundleError(u, `could not be fetched (${(e as Error).message})`, { cause: e });
+    }
+    if (r.status === 404 && !required) return null;
+    if (!r.ok) throw new BundleError(u, `could not be fetched: HTTP ${r.status}${r.statusText ? ` ${r.statusText}` : ''}`);
+    return new Uint8Array(await r.arrayBuffer());
+  };
+  const verify = opts.verifyChecksums ?? true;
+  const files: Record<string, Uint8Array> = {};
+  const index = await get(CHECKSUMS_FILE, verify);
+  let names = [MANIFEST_FILE, WEIGHTS_FILE];
+  if (index) {
+    files[CHECKSUMS_FILE] = index;
+    names = Object.keys(parseIndex(index, new URL(CHECKSUMS_FILE, dir).href).files);
+  }
+  for (const f of names) {
+    if (f === OPTIMIZER_FILE && !opts.withOptimizer) continue;
+    files[f] = (await get(f, true))!;
+  }
+  if (!index && opts.withOptimizer) {
+    const o = await get(OPTIMIZER_FILE, false);
+    if (o) files[OPTIMIZER_FILE] = o;
+  }
+  if (index && !opts.withOptimizer && names.includes(OPTIMIZER_FILE)) {
+    // Not fetched: checked against the index as absent would fail, so the index drops it.
+    const parsed = JSON.parse(new TextDecoder().decode(index)) as { algorithm: string; files: Record<string, unknown> };
+    delete parsed.files[OPTIMIZER_FILE];
+    files[CHECKSUMS_FILE] = new TextEncoder().encode(JSON.stringify(parsed));
+  }
+  return modelFromFiles<M>(files, { ...opts, where: dir.href });
+}
