@@ -26,6 +26,11 @@ export { GraphModel, type GraphModelOptions } from './models/functional.js';
 /** Saved models without a file system: from the URL of a saved directory, or from its files' bytes (saveModel and loadModel: Node.js). */
 export { loadModelFromUrl, modelFromFiles, type LoadFromUrlOptions } from './models/model-fetch.js';
 export { BundleError } from './models/bundle-format.js';
+/**
+ * Text from a character-level model, one character at a time (a model `rnnkit charrnn train` saved
+ * keeps its vocabulary in `model.metadata.vocab`: CharVocab.fromJSON(it)).
+ */
+export { sample as generateText, type SampleOptions } from './apps/charrnn.js';
 export { input, SymbolicTensor, Concatenate, Add } from './layers/symbolic.js';
 export * from './optim/index.js';
 export * as metrics from './models/metrics-api.js';

@@ -112,3 +112,26 @@ try {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a character model saved as rnnkit charrnn saves it generates, after modelFromFiles, the very text it generates before (generateText, the vocabulary from its metadata)', async () => {
+  const { buildCharModel, DEFAULT_CHARRNN, prepareCorpus, StreamBatcher } = await import('../src/apps/charrnn.js');
+  const corpus = prepareCorpus('to be or not to be, that is the question. '.repeat(20), 0.1);
+  const m = buildCharModel(corpus.vocab.size, { ...DEFAULT_CHARRNN, hidden: 16, layers: 1, embed: 8, seq: 8, batch: 4 });
+  const sb = new StreamBatcher(corpus.train, 4, 8);
+  for (let k = 0; k < 20; k++) { const { x, y } = sb.batch(k % sb.batchesPerEpoch); m.trainOnBatch(x, y); }
+  m.metadata = { app: 'charrnn', vocab: corpus.vocab.toJSON() };
+  const dir = mkdtempSync(join(tmpdir(), 'rnnkit-fetch-'));
+  try {
+    await rnn.saveModel(m, join(dir, 'c'));
+    const files: Record<string, Uint8Array> = {};
+    for (const f of readdirSync(join(dir, 'c'))) files[f] = new Uint8Array(readFileSync(join(dir, 'c', f)));
+    const back = await rnn.modelFromFiles<rnn.Sequential>(files);
+    const vocab = rnn.CharVocab.fromJSON((back.metadata as { vocab: unknown }).vocab);
+    const opts = { length: 80, temperature: 0.7, seed: 5, prime: 'to ' };
+    const text = rnn.generateText(back, vocab, opts);
+    assert.equal(text.length, 80);
+    assert.equal(text, rnn.generateText(m, corpus.vocab, opts));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
