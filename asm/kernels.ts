@@ -2095,6 +2095,144 @@ export function reorder_rows(src: usize, dst: usize, T: i32, B: i32, w: i32, toB
   }
 }
 
+// Layer normalisation works in float64 (as its TypeScript reference), two lanes per f64x2: the
+// four floats of an f32x4 become a low and a high pair.
+// @ts-ignore: decorator
+@inline function lo2(v: v128): v128 { return f64x2.promote_low_f32x4(v); }
+// @ts-ignore: decorator
+@inline function hi2(v: v128): v128 { return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)); }
+/** Four floats from two f64x2 pairs, each rounded once. */
+// @ts-ignore: decorator
+@inline function demote4(a: v128, b: v128): v128 { return v128.shuffle<f32>(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 1, 4, 5); }
+/** (s0 + s1) + (s2 + s3) of the chains [s0, s1] and [s2, s3]. */
+// @ts-ignore: decorator
+@inline function sum_chains(a: v128, b: v128): f64 {
+  return (f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1)) + (f64x2.extract_lane(b, 0) + f64x2.extract_lane(b, 1));
+}
+
+/**
+ * Layer normalisation of `rows` rows of D floats (layers/normalization.ts's layerNormForward, in
+ * its float64 arithmetic and order, so the same bits): mean and variance per row (each sum in four
+ * chains, element j into chain j mod 4, added as (s0 + s1) + (s2 + s3)), r = 1/√(σ²+ε) into r
+ * (f64 per row), x̂ = (x - μ)·r into xhat, y = γ·x̂ + β (γ, β: 0 for none).
+ */
+export function layer_norm_forward(x: usize, rows: i32, D: i32, eps: f64, gamma: usize, beta: usize, y: usize, xhat: usize, r: usize): void {
+  const D4 = D & ~3, zero = f64x2.splat(0);
+  for (let row = 0; row < rows; row++) {
+    const o = <usize>row * <usize>D << 2, xr = x + o;
+    let a = zero, b = zero;
+    let j = 0;
+    for (; j < D4; j += 4) { const v = v128.load(xr + (<usize>j << 2)); a = f64x2.add(a, lo2(v)); b = f64x2.add(b, hi2(v)); }
+    for (; j < D; j++) { // the last D % 4 (< 4) elements, each into its chain j mod 4
+      const v = <f64>load<f32>(xr + (<usize>j << 2));
+      if ((j & 3) == 0) a = f64x2.replace_lane(a, 0, f64x2.extract_lane(a, 0) + v);
+      else if ((j & 3) == 1) a = f64x2.replace_lane(a, 1, f64x2.extract_lane(a, 1) + v);
+      else b = f64x2.replace_lane(b, 0, f64x2.extract_lane(b, 0) + v);
+    }
+    const mean = sum_chains(a, b) / <f64>D, mv = f64x2.splat(mean);
+    a = zero; b = zero;
+    for (j = 0; j < D4; j += 4) {
+      const v = v128.load(xr + (<usize>j << 2)), d0 = f64x2.sub(lo2(v), mv), d1 = f64x2.sub(hi2(v), mv);
+      a = f64x2.add(a, f64x2.mul(d0, d0)); b = f64x2.add(b, f64x2.mul(d1, d1));
+    }
+    for (; j < D; j++) {
+      const d = <f64>load<f32>(xr + (<usize>j << 2)) - mean, dd = d * d;
+      if ((j & 3) == 0) a = f64x2.replace_lane(a, 0, f64x2.extract_lane(a, 0) + dd);
+      else if ((j & 3) == 1) a = f64x2.replace_lane(a, 1, f64x2.extract_lane(a, 1) + dd);
+      else b = f64x2.replace_lane(b, 0, f64x2.extract_lane(b, 0) + dd);
+    }
+    const rr: f64 = 1 / Math.sqrt(sum_chains(a, b) / <f64>D + eps), rv = f64x2.splat(rr);
+    store<f64>(r + (<usize>row << 3), rr);
+    for (j = 0; j < D4; j += 4) {
+      const jo = <usize>j << 2, v = v128.load(xr + jo);
+      const h0 = f64x2.mul(f64x2.sub(lo2(v), mv), rv), h1 = f64x2.mul(f64x2.sub(hi2(v), mv), rv);
+      v128.store(xhat + o + jo, demote4(h0, h1));
+      let y0 = h0, y1 = h1;
+      if (gamma != 0) { const g = v128.load(gamma + jo); y0 = f64x2.mul(lo2(g), h0); y1 = f64x2.mul(hi2(g), h1); }
+      const bb = beta != 0 ? v128.load(beta + jo) : f32x4.splat(0);
+      v128.store(y + o + jo, demote4(f64x2.add(y0, lo2(bb)), f64x2.add(y1, hi2(bb))));
+    }
+    for (; j < D; j++) {
+      const jo = <usize>j << 2;
+      const h: f64 = (<f64>load<f32>(xr + jo) - mean) * rr;
+      store<f32>(xhat + o + jo, <f32>h);
+      const gh: f64 = gamma != 0 ? <f64>load<f32>(gamma + jo) * h : h;
+      store<f32>(y + o + jo, <f32>(gh + (beta != 0 ? <f64>load<f32>(beta + jo) : 0)));
+    }
+  }
+}
+
+/**
+ * Its backward (layerNormBackward's float64 arithmetic and order): dγ += Σ_rows dy·x̂ and
+ * dβ += Σ_rows dy (when given; `acc` holds 2·D f64 of scratch), dx = r·(g - mean(g) - x̂·mean(g·x̂))
+ * with g = dy·γ (when dx is given; the row sums in four chains, as the forward's).
+ */
+export function layer_norm_backward(
+  dy: usize, rows: i32, D: i32, xhat: usize, r: usize, gamma: usize, dgamma: usize, dbeta: usize, dx: usize, acc: usize,
+): void {
+  const D4 = D & ~3, zero = f64x2.splat(0), one4 = f32x4.splat(1);
+  const accB = acc + (<usize>D << 3);
+  if (dgamma != 0 || dbeta != 0) {
+    memory.fill(acc, 0, <usize>D << 4);
+    for (let row = 0; row < rows; row++) {
+      const o = <usize>row * <usize>D << 2;
+      let j = 0;
+      for (; j < D4; j += 4) {
+        const jo = <usize>j << 2, ja = <usize>j << 3, d = v128.load(dy + o + jo), h = v128.load(xhat + o + jo);
+        const d0 = lo2(d), d1 = hi2(d);
+        v128.store(acc + ja, f64x2.add(v128.load(acc + ja), f64x2.mul(d0, lo2(h))));
+        v128.store(acc + ja, f64x2.add(v128.load(acc + ja, 16), f64x2.mul(d1, hi2(h))), 16);
+        v128.store(accB + ja, f64x2.add(v128.load(accB + ja), d0));
+        v128.store(accB + ja, f64x2.add(v128.load(accB + ja, 16), d1), 16);
+      }
+      for (; j < D; j++) {
+        const jo = <usize>j << 2, ja = <usize>j << 3, d = <f64>load<f32>(dy + o + jo);
+        store<f64>(acc + ja, load<f64>(acc + ja) + d * <f64>load<f32>(xhat + o + jo));
+        store<f64>(accB + ja, load<f64>(accB + ja) + d);
+      }
+    }
+    for (let j = 0; j < D; j++) {
+      const jo = <usize>j << 2, ja = <usize>j << 3;
+      if (dgamma != 0) store<f32>(dgamma + jo, <f32>(<f64>load<f32>(dgamma + jo) + load<f64>(acc + ja)));
+      if (dbeta != 0) store<f32>(dbeta + jo, <f32>(<f64>load<f32>(dbeta + jo) + load<f64>(accB + ja)));
+    }
+  }
+  if (dx == 0) return;
+  for (let row = 0; row < rows; row++) {
+    const o = <usize>row * <usize>D << 2;
+    let ga = zero, gb = zero, xa = zero, xb = zero;
+    let j = 0;
+    for (; j < D4; j += 4) {
+      const jo = <usize>j << 2, d = v128.load(dy + o + jo), h = v128.load(xhat + o + jo), gm = gamma != 0 ? v128.load(gamma + jo) : one4;
+      // g = dy·γ in float64 (without γ, dy·1 = dy exactly)
+      const g0 = f64x2.mul(lo2(d), lo2(gm)), g1 = f64x2.mul(hi2(d), hi2(gm));
+      ga = f64x2.add(ga, g0); gb = f64x2.add(gb, g1);
+      xa = f64x2.add(xa, f64x2.mul(g0, lo2(h))); xb = f64x2.add(xb, f64x2.mul(g1, hi2(h)));
+    }
+    for (; j < D; j++) {
+      const jo = <usize>j << 2, dd = <f64>load<f32>(dy + o + jo);
+      const g = gamma != 0 ? dd * <f64>load<f32>(gamma + jo) : dd, gx = g * <f64>load<f32>(xhat + o + jo);
+      if ((j & 3) == 0) { ga = f64x2.replace_lane(ga, 0, f64x2.extract_lane(ga, 0) + g); xa = f64x2.replace_lane(xa, 0, f64x2.extract_lane(xa, 0) + gx); }
+      else if ((j & 3) == 1) { ga = f64x2.replace_lane(ga, 1, f64x2.extract_lane(ga, 1) + g); xa = f64x2.replace_lane(xa, 1, f64x2.extract_lane(xa, 1) + gx); }
+      else { gb = f64x2.replace_lane(gb, 0, f64x2.extract_lane(gb, 0) + g); xb = f64x2.replace_lane(xb, 0, f64x2.extract_lane(xb, 0) + gx); }
+    }
+    const mg = sum_chains(ga, gb) / <f64>D, mgx = sum_chains(xa, xb) / <f64>D;
+    const rr = load<f64>(r + (<usize>row << 3)), rv = f64x2.splat(rr), mgv = f64x2.splat(mg), mgxv = f64x2.splat(mgx);
+    for (j = 0; j < D4; j += 4) {
+      const jo = <usize>j << 2, d = v128.load(dy + o + jo), h = v128.load(xhat + o + jo), gm = gamma != 0 ? v128.load(gamma + jo) : one4;
+      const g0 = f64x2.mul(lo2(d), lo2(gm)), g1 = f64x2.mul(hi2(d), hi2(gm));
+      const r0 = f64x2.mul(rv, f64x2.sub(f64x2.sub(g0, mgv), f64x2.mul(lo2(h), mgxv)));
+      const r1 = f64x2.mul(rv, f64x2.sub(f64x2.sub(g1, mgv), f64x2.mul(hi2(h), mgxv)));
+      v128.store(dx + o + jo, demote4(r0, r1));
+    }
+    for (; j < D; j++) {
+      const jo = <usize>j << 2, dd = <f64>load<f32>(dy + o + jo);
+      const g = gamma != 0 ? dd * <f64>load<f32>(gamma + jo) : dd;
+      store<f32>(dx + o + jo, <f32>(rr * (g - mg - <f64>load<f32>(xhat + o + jo) * mgx)));
+    }
+  }
+}
+
 /**
  * Swaps the two middle axes of [outer, n1, n2, w] floats: dst[o, j, i, :] = src[o, i, j, :]
  * (multi-head attention's rows regrouped head-major and back).

@@ -22,6 +22,7 @@ import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/w
 import { LSTM } from '../src/layers/recurrent.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { rng } from '../src/tensor/rng.js';
+import { layerNormBackward, layerNormBackwardOn, layerNormForward, layerNormForwardOn } from '../src/layers/normalization.js';
 import { assertClose, randomArray } from './helpers.js';
 
 const backends: Backend[] = [];
@@ -398,6 +399,30 @@ for (const backend of [...backends, referenceBackend]) {
         swapAxes(backend, dst, back, outer, n2, n1, w);
         assert.deepEqual(back, src);
       });
+    }
+  });
+}
+
+for (const backend of backends) {
+  test(`${backend.name}: layer normalisation forward and backward, bit for bit the TypeScript's (float64 arithmetic), with and without γ and β, into activation buffers`, () => {
+    const r = rng(14);
+    for (const [rows, D] of [[1, 1], [3, 5], [7, 64], [2, 130]] as const) {
+      const n = rows * D;
+      const x = Float32Array.from({ length: n }, () => r.uniform(-3, 3) + 10), dy = Float32Array.from({ length: n }, () => r.uniform(-1, 1));
+      const gamma = Float32Array.from({ length: D }, () => r.uniform(0.5, 1.5)), beta = Float32Array.from({ length: D }, () => r.uniform(-1, 1));
+      for (const [g, b] of [[gamma, beta], [null, null], [gamma, null]] as const) {
+        const what = `${backend.name} ${rows}x${D}${g ? ' γ' : ''}${b ? ' β' : ''}`;
+        const want = { y: new Float32Array(n), xh: new Float32Array(n), r: new Float64Array(rows), dx: new Float32Array(n), dg: Float32Array.from(gamma), db: Float32Array.from(beta) };
+        layerNormForward(x, D, 1e-3, g, b, want.y, want.xh, want.r);
+        layerNormBackward(dy, D, want.xh, want.r, g, g ? want.dg : null, b ? want.db : null, want.dx);
+        for (const place of [(m: number) => new Float32Array(m), (m: number) => backend.activationBuffer?.(m) ?? new Float32Array(m)]) {
+          const y = place(n).fill(Number.NaN), xh = place(n).fill(Number.NaN), rr = new Float64Array(rows), dx = place(n).fill(Number.NaN);
+          const dg = Float32Array.from(gamma), db = Float32Array.from(beta);
+          layerNormForwardOn(backend, x, D, 1e-3, g, b, y, xh, rr);
+          layerNormBackwardOn(backend, dy, D, xh, rr, g, g ? dg : null, b ? db : null, dx);
+          assert.deepEqual([y, xh, rr, dx, dg, db], [want.y, want.xh, want.r, want.dx, want.dg, want.db], what);
+        }
+      }
     }
   });
 }

@@ -353,6 +353,13 @@ export interface Backend {
    * Optional (float32): dst[o, j, i, :] = src[o, i, j, :] for arrays [outer, n1, n2, w] (src and
    * dst distinct); layer-ops.ts's swapAxes has the reference.
    */
+  /**
+   * Optional (float32): layer normalisation of `rows` rows of D values and its backward, in
+   * layers/normalization.ts's float64 arithmetic and order (the same bits; see layerNormForward
+   * and layerNormBackward there for the arguments).
+   */
+  layerNormForward?(x: Float32Array, rows: number, D: number, eps: number, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array, xhat: Float32Array, r: Float64Array): void;
+  layerNormBackward?(dy: Float32Array, rows: number, D: number, xhat: Float32Array, r: Float64Array, gamma: Float32Array | null, dgamma: Float32Array | null, dbeta: Float32Array | null, dx: Float32Array | null): void;
   swapAxes?(src: Float32Array, dst: Float32Array, outer: number, n1: number, n2: number, w: number): void;
   sparseXentGrad?(probs: Float32Array, targets: Int32Array, rows: number, k: number, scale: number, grad: Float32Array): void;
   /**

@@ -5,24 +5,32 @@
 // like any other, and the loss ignores it). Statistics in float64; the backward:
 //   x̂ = (x - μ)·r, r = 1/√(σ² + ε); g = dy ⊙ γ;  dx = r·(g - mean(g) - x̂·mean(g ⊙ x̂));
 //   dγ += Σ_rows dy ⊙ x̂;  dβ += Σ_rows dy.
-import type { F } from '../kernels/types.js';
+import { ActivationSlot, getBackend } from '../kernels/index.js';
+import type { Backend, F } from '../kernels/types.js';
 import { ParamStore } from '../tensor/params.js';
 import { configError, shapeStr, uniqueName, type Act, type Layer, type Shape } from './layer.js';
 import { applyLayer, type SymbolicTensor } from './symbolic.js';
+
+/**
+ * A row's sums run in four interleaved chains (element j into chain j mod 4), added as
+ * (s0 + s1) + (s2 + s3): the WebAssembly kernel sums in the same order (the same bits), without
+ * waiting on one chain of additions.
+ */
+const sum4 = (s: Float64Array): number => (s[0]! + s[1]!) + (s[2]! + s[3]!);
 
 /**
  * Normalises each row of D values of x into y (γ and β: null for 1 and 0), keeping x̂ and each
  * row's r = 1/√(σ² + ε) for the backward. float32 or float64 (the tests' finite differences).
  */
 export function layerNormForward(x: F, D: number, eps: number, gamma: F | null, beta: F | null, y: F, xhat: F, r: Float64Array): void {
-  const rows = x.length / D;
+  const rows = x.length / D, s = new Float64Array(4);
   for (let row = 0, o = 0; row < rows; row++, o += D) {
-    let mean = 0;
-    for (let j = 0; j < D; j++) mean += x[o + j]!;
-    mean /= D;
-    let v = 0;
-    for (let j = 0; j < D; j++) { const d = x[o + j]! - mean; v += d * d; }
-    const rr = 1 / Math.sqrt(v / D + eps);
+    s.fill(0);
+    for (let j = 0; j < D; j++) s[j & 3]! += x[o + j]!;
+    const mean = sum4(s) / D;
+    s.fill(0);
+    for (let j = 0; j < D; j++) { const d = x[o + j]! - mean; s[j & 3]! += d * d; }
+    const rr = 1 / Math.sqrt(sum4(s) / D + eps);
     r[row] = rr;
     for (let j = 0; j < D; j++) {
       const h = (x[o + j]! - mean) * rr;
@@ -41,15 +49,36 @@ export function layerNormBackward(dy: F, D: number, xhat: F, r: Float64Array, ga
     for (let j = 0; j < D; j++) { if (dgamma) dgamma[j]! += sg[j]!; if (dbeta) dbeta[j]! += sb[j]!; }
   }
   if (!dx) return;
+  const sg = new Float64Array(4), sgx = new Float64Array(4);
   for (let row = 0, o = 0; o < n; row++, o += D) {
-    let mg = 0, mgx = 0;
-    for (let j = 0; j < D; j++) { const g = gamma ? dy[o + j]! * gamma[j]! : dy[o + j]!; mg += g; mgx += g * xhat[o + j]!; }
-    mg /= D; mgx /= D;
+    sg.fill(0); sgx.fill(0);
+    for (let j = 0; j < D; j++) { const g = gamma ? dy[o + j]! * gamma[j]! : dy[o + j]!; sg[j & 3]! += g; sgx[j & 3]! += g * xhat[o + j]!; }
+    const mg = sum4(sg) / D, mgx = sum4(sgx) / D;
     const rr = r[row]!;
     for (let j = 0; j < D; j++) {
       const g = gamma ? dy[o + j]! * gamma[j]! : dy[o + j]!;
       dx[o + j] = rr * (g - mg - xhat[o + j]! * mgx);
     }
+  }
+}
+
+/** layerNormForward on the backend's kernel where it has one (float32: the same bits), else here. */
+export function layerNormForwardOn(be: Backend, x: F, D: number, eps: number, gamma: F | null, beta: F | null, y: F, xhat: F, r: Float64Array): void {
+  const f32 = (a: F | null): a is Float32Array | null => a === null || a instanceof Float32Array;
+  if (be.layerNormForward && x instanceof Float32Array && y instanceof Float32Array && xhat instanceof Float32Array && f32(gamma) && f32(beta)) {
+    be.layerNormForward(x, x.length / D, D, eps, gamma, beta, y, xhat, r);
+  } else {
+    layerNormForward(x, D, eps, gamma, beta, y, xhat, r);
+  }
+}
+
+/** layerNormBackward on the backend's kernel where it has one (float32: the same bits), else here. */
+export function layerNormBackwardOn(be: Backend, dy: F, D: number, xhat: F, r: Float64Array, gamma: F | null, dgamma: F | null, dbeta: F | null, dx: F | null): void {
+  const f32 = (a: F | null): a is Float32Array | null => a === null || a instanceof Float32Array;
+  if (be.layerNormBackward && dy instanceof Float32Array && xhat instanceof Float32Array && f32(gamma) && f32(dgamma) && f32(dbeta) && f32(dx)) {
+    be.layerNormBackward(dy, dy.length / D, D, xhat, r, gamma, dgamma, dbeta, dx);
+  } else {
+    layerNormBackward(dy, D, xhat, r, gamma, dgamma, dbeta, dx);
   }
 }
 
@@ -72,7 +101,8 @@ export class LayerNormalization implements Layer {
   readonly center: boolean;
   readonly scale: boolean;
   private D = 0;
-  /** The last forward's x̂ and each row's r = 1/√(σ² + ε). */
+  /** The last forward's x̂ (in the backend's memory where it offers that) and each row's r = 1/√(σ² + ε). */
+  private readonly xhatSlot = new ActivationSlot();
   private xhat: Float32Array = new Float32Array(0);
   private r: Float64Array = new Float64Array(0);
 
@@ -107,9 +137,9 @@ export class LayerNormalization implements Layer {
     const D = this.D, n = x.data.length, rows = n / D;
     if (x.shape[x.shape.length - 1] !== D) configError(this.name, `expected inputs with ${D} features in the last dimension, got [${x.shape.join(', ')}]`);
     const gamma = this.scale ? this.params!.value('gamma') : null, beta = this.center ? this.params!.value('beta') : null;
-    const y = new Float32Array(n), xhat = this.xhat.length === n ? this.xhat : new Float32Array(n);
+    const y = new Float32Array(n), xhat = this.xhatSlot.get(n);
     const rs = this.r.length === rows ? this.r : new Float64Array(rows);
-    layerNormForward(x.data, D, this.epsilon, gamma, beta, y, xhat, rs);
+    layerNormForwardOn(getBackend(), x.data, D, this.epsilon, gamma, beta, y, xhat, rs);
     this.xhat = xhat; this.r = rs;
     return { data: y, shape: x.shape, mask: x.mask };
   }
@@ -119,7 +149,7 @@ export class LayerNormalization implements Layer {
     if (xhat.length !== n) configError(this.name, 'backward before forward');
     const p = this.params;
     const dx = wantDx ? new Float32Array(n) : null;
-    layerNormBackward(dy, D, xhat, this.r, this.scale ? p!.value('gamma') : null, this.scale ? p!.gradOf('gamma') : null, this.center ? p!.gradOf('beta') : null, dx);
+    layerNormBackwardOn(getBackend(), dy, D, xhat, this.r, this.scale ? p!.value('gamma') : null, this.scale ? p!.gradOf('gamma') : null, this.center ? p!.gradOf('beta') : null, dx);
     return dx;
   }
 

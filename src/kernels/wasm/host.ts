@@ -48,6 +48,8 @@ export interface CoreExports {
   softmax_rows(x: number, y: number, rows: number, k: number, sums: number): void;
   xent_grad(p: number, t: number, rows: number, k: number, s: number, g: number): void;
   swap_axes(src: number, dst: number, outer: number, n1: number, n2: number, w: number): void;
+  layer_norm_forward(x: number, rows: number, D: number, eps: number, gamma: number, beta: number, y: number, xhat: number, r: number): void;
+  layer_norm_backward(dy: number, rows: number, D: number, xhat: number, r: number, gamma: number, dgamma: number, dbeta: number, dx: number, acc: number): void;
   reorder_rows(src: number, dst: number, T: number, B: number, w: number, toBatchFirst: number): void;
   adam_update(p: number, g: number, m: number, v: number, vh: number, n: number, cf: number, mo: number, vo: number): void;
   /** y[i] = tanh(x[i]) (which = 0) or σ(x[i]) (which = 1), the gate passes' approximations. */
@@ -915,6 +917,50 @@ export abstract class WasmHost implements Backend {
       this.runSoftmax(mt, [X.p, Y.p, rows, k, pS]);
       if (!Y.inPlace) y.set(f32.subarray(Y.p >> 2, (Y.p >> 2) + rows * k));
       for (let r = 0, s = pS >> 2; r < rows; r++, s += 2) lse[r] = f32[s]! + Math.log(f32[s + 1]!);
+    });
+  }
+
+  layerNormForward(x: Float32Array, rows: number, D: number, eps: number, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array, xhat: Float32Array, r: Float64Array): void {
+    const n = rows * D;
+    if (n <= 0) return;
+    this.need(x, n, 'layerNorm x'); this.need(y, n, 'layerNorm y'); this.need(xhat, n, 'layerNorm xhat');
+    if (r.length < rows) throw new RangeError(`${this.label}: layerNorm r has ${r.length} entries, needs ${rows}`);
+    this.session(false, () => {
+      this.reset();
+      const X = this.placed(x, 0, n), Y = this.placed(y, 0, n), XH = this.placed(xhat, 0, n);
+      const pG = gamma ? this.alloc(D * 4) : 0, pB = beta ? this.alloc(D * 4) : 0, pR = this.alloc(rows * 8);
+      const { f32 } = this.commit();
+      if (!X.inPlace) f32.set(x.subarray(0, n), X.p >> 2);
+      if (gamma) f32.set(gamma.subarray(0, D), pG >> 2);
+      if (beta) f32.set(beta.subarray(0, D), pB >> 2);
+      this.k.layer_norm_forward(X.p, rows, D, eps, pG, pB, Y.p, XH.p, pR);
+      if (!Y.inPlace) y.set(f32.subarray(Y.p >> 2, (Y.p >> 2) + n));
+      if (!XH.inPlace) xhat.set(f32.subarray(XH.p >> 2, (XH.p >> 2) + n));
+      r.set(new Float64Array(this.memory.buffer, pR, rows));
+    });
+  }
+
+  layerNormBackward(dy: Float32Array, rows: number, D: number, xhat: Float32Array, r: Float64Array, gamma: Float32Array | null, dgamma: Float32Array | null, dbeta: Float32Array | null, dx: Float32Array | null): void {
+    const n = rows * D;
+    if (n <= 0) return;
+    this.need(dy, n, 'layerNorm dy'); this.need(xhat, n, 'layerNorm xhat');
+    if (dx) this.need(dx, n, 'layerNorm dx');
+    this.session(false, () => {
+      this.reset();
+      const DY = this.placed(dy, 0, n), XH = this.placed(xhat, 0, n), DX = dx ? this.placed(dx, 0, n) : null;
+      const pR = this.alloc(rows * 8), pG = gamma ? this.alloc(D * 4) : 0;
+      const pDG = dgamma ? this.alloc(D * 4) : 0, pDB = dbeta ? this.alloc(D * 4) : 0, pAcc = this.alloc(D * 16);
+      const { f32 } = this.commit();
+      if (!DY.inPlace) f32.set(dy.subarray(0, n), DY.p >> 2);
+      if (!XH.inPlace) f32.set(xhat.subarray(0, n), XH.p >> 2);
+      new Float64Array(this.memory.buffer, pR, rows).set(r.subarray(0, rows));
+      if (gamma) f32.set(gamma.subarray(0, D), pG >> 2);
+      if (dgamma) f32.set(dgamma.subarray(0, D), pDG >> 2);
+      if (dbeta) f32.set(dbeta.subarray(0, D), pDB >> 2);
+      this.k.layer_norm_backward(DY.p, rows, D, XH.p, pR, pG, pDG, pDB, DX ? DX.p : 0, pAcc);
+      if (dgamma) dgamma.set(f32.subarray(pDG >> 2, (pDG >> 2) + D));
+      if (dbeta) dbeta.set(f32.subarray(pDB >> 2, (pDB >> 2) + D));
+      if (dx && !DX!.inPlace) dx.set(f32.subarray(DX!.p >> 2, (DX!.p >> 2) + n));
     });
   }
 
