@@ -2233,6 +2233,24 @@ export function layer_norm_backward(
   }
 }
 
+/** y = relu(x) over n floats, as the reference writes it (x > 0 ? x : 0; NaN gives 0). */
+export function relu_forward(x: usize, y: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(y + (<usize>i << 2), relu4(v128.load(x + (<usize>i << 2))));
+  for (; i < n; i++) { const v = load<f32>(x + (<usize>i << 2)); store<f32>(y + (<usize>i << 2), v > 0 ? v : 0); }
+}
+
+/** dz = x > 0 ? dy : 0 over n floats (relu's backward from its input x). */
+export function relu_backward(x: usize, dy: usize, dz: usize, n: i32): void {
+  let i = 0;
+  const zero = f32x4.splat(0);
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(dz + o, v128.and(v128.load(dy + o), f32x4.gt(v128.load(x + o), zero)));
+  }
+  for (; i < n; i++) { const o = <usize>i << 2; store<f32>(dz + o, load<f32>(x + o) > 0 ? load<f32>(dy + o) : 0); }
+}
+
 /**
  * Swaps the two middle axes of [outer, n1, n2, w] floats: dst[o, j, i, :] = src[o, i, j, :]
  * (multi-head attention's rows regrouped head-major and back).

@@ -23,6 +23,7 @@ import { LSTM } from '../src/layers/recurrent.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { rng } from '../src/tensor/rng.js';
 import { layerNormBackward, layerNormBackwardOn, layerNormForward, layerNormForwardOn } from '../src/layers/normalization.js';
+import { activationBackward, activationForward } from '../src/layers/core.js';
 import { assertClose, randomArray } from './helpers.js';
 
 const backends: Backend[] = [];
@@ -399,6 +400,26 @@ for (const backend of [...backends, referenceBackend]) {
         swapAxes(backend, dst, back, outer, n2, n1, w);
         assert.deepEqual(back, src);
       });
+    }
+  });
+}
+
+for (const backend of backends) {
+  test(`${backend.name}: relu and its backward, bit for bit the layers' TypeScript loops (NaN, -0, tails), into activation buffers`, () => {
+    const r = rng(15);
+    for (const n of [1, 5, 64, 131]) {
+      const x = Float32Array.from({ length: n }, () => r.uniform(-1, 1)), dy = Float32Array.from({ length: n }, () => r.uniform(-1, 1));
+      x[0] = Number.NaN; if (n > 1) x[1] = -0; if (n > 2) { x[2] = 0.5; dy[2] = Number.NaN; }
+      const wantY = new Float32Array(n), wantDz = Float32Array.from(dy);
+      activationForward('relu', x, wantY, n);
+      activationBackward('relu', x, wantY, wantDz, n);
+      for (const place of [(m: number) => new Float32Array(m), (m: number) => backend.activationBuffer?.(m) ?? new Float32Array(m)]) {
+        const y = place(n).fill(7), dz = place(n).fill(7);
+        backend.relu!(x, y);
+        backend.reluBackward!(x, dy, dz);
+        assert.deepEqual([y, dz], [wantY, wantDz], `${backend.name} n ${n}`);
+        assert.ok(Object.is(y[1 % n], n > 1 ? 0 : wantY[0]), 'relu(-0) is +0');
+      }
     }
   });
 }

@@ -290,6 +290,7 @@ export class Dense implements Layer {
   private readonly zSlot = new ActivationSlot();
   private readonly ySlot = new ActivationSlot();
   private readonly dxSlot = new ActivationSlot();
+  private readonly dzSlot = new ActivationSlot();
   private inDim = 0;
 
   constructor(readonly options: DenseOptions) {
@@ -339,7 +340,9 @@ export class Dense implements Layer {
       softmaxRows(getBackend(), z, y, rows, U, lse);
     } else if (this.activation !== 'linear') {
       y = out(this.ySlot, z.length);
-      activationForward(this.activation, z, y, U);
+      const be = getBackend();
+      if (this.activation === 'relu' && be.relu) be.relu(z, y);
+      else activationForward(this.activation, z, y, U);
     }
     this.x = x.data; this.z = z; this.y = y;
     return { data: y, shape: [...x.shape.slice(0, -1), U], mask: x.mask };
@@ -354,6 +357,13 @@ export class Dense implements Layer {
   backward(dy: Float32Array, wantDx?: true): Float32Array;
   backward(dy: Float32Array, wantDx: boolean): Float32Array | null;
   backward(dy: Float32Array, wantDx = true): Float32Array | null {
+    const be = getBackend();
+    if (this.activation === 'relu' && be.reluBackward) {
+      // (dz in a reused buffer, read in place by the products after it)
+      const dz = this.dzSlot.get(dy.length);
+      be.reluBackward(this.z, dy, dz);
+      return this.backwardFromLogits(dz, wantDx);
+    }
     const dz = dy.slice();
     activationBackward(this.activation, this.z, this.y, dz, this.options.units);
     return this.backwardFromLogits(dz, wantDx);

@@ -48,6 +48,8 @@ export interface CoreExports {
   softmax_rows(x: number, y: number, rows: number, k: number, sums: number): void;
   xent_grad(p: number, t: number, rows: number, k: number, s: number, g: number): void;
   swap_axes(src: number, dst: number, outer: number, n1: number, n2: number, w: number): void;
+  relu_forward(x: number, y: number, n: number): void;
+  relu_backward(x: number, dy: number, dz: number, n: number): void;
   layer_norm_forward(x: number, rows: number, D: number, eps: number, gamma: number, beta: number, y: number, xhat: number, r: number): void;
   layer_norm_backward(dy: number, rows: number, D: number, xhat: number, r: number, gamma: number, dgamma: number, dbeta: number, dx: number, acc: number): void;
   reorder_rows(src: number, dst: number, T: number, B: number, w: number, toBatchFirst: number): void;
@@ -917,6 +919,35 @@ export abstract class WasmHost implements Backend {
       this.runSoftmax(mt, [X.p, Y.p, rows, k, pS]);
       if (!Y.inPlace) y.set(f32.subarray(Y.p >> 2, (Y.p >> 2) + rows * k));
       for (let r = 0, s = pS >> 2; r < rows; r++, s += 2) lse[r] = f32[s]! + Math.log(f32[s + 1]!);
+    });
+  }
+
+  relu(x: Float32Array, y: Float32Array): void {
+    const n = x.length;
+    this.need(y, n, 'relu y');
+    if (n === 0) return;
+    this.session(false, () => {
+      this.reset();
+      const X = this.placed(x, 0, n), Y = this.placed(y, 0, n);
+      const { f32 } = this.commit();
+      if (!X.inPlace) f32.set(x, X.p >> 2);
+      this.k.relu_forward(X.p, Y.p, n);
+      if (!Y.inPlace) y.set(f32.subarray(Y.p >> 2, (Y.p >> 2) + n));
+    });
+  }
+
+  reluBackward(x: Float32Array, dy: Float32Array, dz: Float32Array): void {
+    const n = x.length;
+    this.need(dy, n, 'relu dy'); this.need(dz, n, 'relu dz');
+    if (n === 0) return;
+    this.session(false, () => {
+      this.reset();
+      const X = this.placed(x, 0, n), DY = this.placed(dy, 0, n), DZ = this.placed(dz, 0, n);
+      const { f32 } = this.commit();
+      if (!X.inPlace) f32.set(x, X.p >> 2);
+      if (!DY.inPlace) f32.set(dy.subarray(0, n), DY.p >> 2);
+      this.k.relu_backward(X.p, DY.p, DZ.p, n);
+      if (!DZ.inPlace) dz.set(f32.subarray(DZ.p >> 2, (DZ.p >> 2) + n));
     });
   }
 
