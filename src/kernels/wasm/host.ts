@@ -801,19 +801,27 @@ export abstract class WasmHost implements Backend {
     });
   }
 
-  tanh(x: Float32Array, y: Float32Array): void {
-    this.f32(x, 'tanh x'); this.f32(y, 'tanh y');
-    const n = x.length;
-    if (y.length !== n) throw new RangeError(`${this.label}: tanh y has ${y.length} values, x ${n}`);
+  /**
+   * One kernel from n floats of x into n floats of y, on this thread: each read where it lies
+   * (activation buffers) or copied in and out.
+   */
+  private mapInto(x: Float32Array, y: Float32Array, n: number, run: (px: number, py: number) => void): void {
     if (n === 0) return;
     this.session(false, () => {
       this.reset();
       const X = this.placed(x, 0, n), Y = this.placed(y, 0, n);
       const { f32 } = this.commit();
-      if (!X.inPlace) f32.set(x, X.p >> 2);
-      this.k.approx_activation(0, X.p, Y.p, n);
+      if (!X.inPlace) f32.set(x.subarray(0, n), X.p >> 2);
+      run(X.p, Y.p);
       if (!Y.inPlace) y.set(f32.subarray(Y.p >> 2, (Y.p >> 2) + n));
     });
+  }
+
+  tanh(x: Float32Array, y: Float32Array): void {
+    this.f32(x, 'tanh x'); this.f32(y, 'tanh y');
+    const n = x.length;
+    if (y.length !== n) throw new RangeError(`${this.label}: tanh y has ${y.length} values, x ${n}`);
+    this.mapInto(x, y, n, (px, py) => this.k.approx_activation(0, px, py, n));
   }
 
   additiveScores(B: number, Tq: number, Tv: number, A: number, pq: Float32Array, pk: Float32Array, w: Float32Array, s: Float32Array): void {
@@ -925,15 +933,7 @@ export abstract class WasmHost implements Backend {
   relu(x: Float32Array, y: Float32Array): void {
     const n = x.length;
     this.need(y, n, 'relu y');
-    if (n === 0) return;
-    this.session(false, () => {
-      this.reset();
-      const X = this.placed(x, 0, n), Y = this.placed(y, 0, n);
-      const { f32 } = this.commit();
-      if (!X.inPlace) f32.set(x, X.p >> 2);
-      this.k.relu_forward(X.p, Y.p, n);
-      if (!Y.inPlace) y.set(f32.subarray(Y.p >> 2, (Y.p >> 2) + n));
-    });
+    this.mapInto(x, y, n, (px, py) => this.k.relu_forward(px, py, n));
   }
 
   reluBackward(x: Float32Array, dy: Float32Array, dz: Float32Array): void {
@@ -1000,14 +1000,7 @@ export abstract class WasmHost implements Backend {
     const n = outer * n1 * n2 * w;
     if (n <= 0) return;
     this.need(src, n, 'swapAxes src'); this.need(dst, n, 'swapAxes dst');
-    this.session(false, () => {
-      this.reset();
-      const S = this.placed(src, 0, n), D = this.placed(dst, 0, n);
-      const { f32 } = this.commit();
-      if (!S.inPlace) f32.set(src.subarray(0, n), S.p >> 2);
-      this.k.swap_axes(S.p, D.p, outer, n1, n2, w);
-      if (!D.inPlace) dst.set(f32.subarray(D.p >> 2, (D.p >> 2) + n));
-    });
+    this.mapInto(src, dst, n, (ps, pd) => this.k.swap_axes(ps, pd, outer, n1, n2, w));
   }
 
   sparseXentGrad(probs: Float32Array, targets: Int32Array, rows: number, k: number, scale: number, grad: Float32Array): void {
