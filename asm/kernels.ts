@@ -37,6 +37,21 @@
 // @ts-ignore: decorator
 @inline function splat(x: f32): v128 { return f32x4.splat(x); }
 
+// float64 work on float32 data (the cross-entropy gradient, layer normalisation: the arithmetic of
+// their TypeScript references), two lanes per f64x2: an f32x4's four floats as a low and a high pair.
+// @ts-ignore: decorator
+@inline function lo2(v: v128): v128 { return f64x2.promote_low_f32x4(v); }
+// @ts-ignore: decorator
+@inline function hi2(v: v128): v128 { return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)); }
+/** Four floats from two f64x2 pairs, each rounded once. */
+// @ts-ignore: decorator
+@inline function demote4(a: v128, b: v128): v128 { return v128.shuffle<f32>(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 1, 4, 5); }
+/** (s0 + s1) + (s2 + s3) of the chains [s0, s1] and [s2, s3]. */
+// @ts-ignore: decorator
+@inline function sum_chains(a: v128, b: v128): f64 {
+  return (f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1)) + (f64x2.extract_lane(b, 0) + f64x2.extract_lane(b, 1));
+}
+
 /** Where touch loads (cache lines requested ahead of use) end up, which keeps them live. */
 let touchSink: u32 = 0;
 
@@ -162,16 +177,27 @@ export function softmax_rows(x: usize, y: usize, rows: i32, k: i32, sums: usize)
 /**
  * The gradient of a sparse cross-entropy with respect to the logits, from their softmax p
  * (rows x k) and the rows' int32 targets t (each in [0, k): the caller checks them):
- * g = p·s, but g[r, t_r] = (p[r, t_r] - 1)·s, in float32.
+ * g = p·s, but g[r, t_r] = (p[r, t_r] - 1)·s, each product rounded once to float32 from its exact
+ * value (the TypeScript's fround(p·s) with s a double): in float32 when s is a float32 value (a
+ * power of two such as 1/2048 is), where the product rounds the same, else through float64.
  */
-export function xent_grad(p: usize, t: usize, rows: i32, k: i32, s: f32, g: usize): void {
-  const n = rows * k, sv = f32x4.splat(s);
+export function xent_grad(p: usize, t: usize, rows: i32, k: i32, s: f64, g: usize): void {
+  const n = rows * k;
   let i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(g + (<usize>i << 2), f32x4.mul(v128.load(p + (<usize>i << 2)), sv));
-  for (; i < n; i++) store<f32>(g + (<usize>i << 2), load<f32>(p + (<usize>i << 2)) * s);
+  if (<f64><f32>s == s) {
+    const sv = f32x4.splat(<f32>s);
+    for (; i + 4 <= n; i += 4) v128.store(g + (<usize>i << 2), f32x4.mul(v128.load(p + (<usize>i << 2)), sv));
+  } else {
+    const sv = f64x2.splat(s);
+    for (; i + 4 <= n; i += 4) {
+      const v = v128.load(p + (<usize>i << 2));
+      v128.store(g + (<usize>i << 2), demote4(f64x2.mul(lo2(v), sv), f64x2.mul(hi2(v), sv)));
+    }
+  }
+  for (; i < n; i++) store<f32>(g + (<usize>i << 2), <f32>(<f64>load<f32>(p + (<usize>i << 2)) * s));
   for (let r = 0; r < rows; r++) {
     const o = (<usize>r * <usize>k + <usize>load<i32>(t + (<usize>r << 2))) << 2;
-    store<f32>(g + o, (load<f32>(p + o) - 1) * s);
+    store<f32>(g + o, <f32>(<f64>(load<f32>(p + o) - 1) * s));
   }
 }
 
@@ -2093,21 +2119,6 @@ export function reorder_rows(src: usize, dst: usize, T: i32, B: i32, w: i32, toB
       for (; o < rowB; o += 4) store<f32>(d + o, load<f32>(s + o));
     }
   }
-}
-
-// Layer normalisation works in float64 (as its TypeScript reference), two lanes per f64x2: the
-// four floats of an f32x4 become a low and a high pair.
-// @ts-ignore: decorator
-@inline function lo2(v: v128): v128 { return f64x2.promote_low_f32x4(v); }
-// @ts-ignore: decorator
-@inline function hi2(v: v128): v128 { return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)); }
-/** Four floats from two f64x2 pairs, each rounded once. */
-// @ts-ignore: decorator
-@inline function demote4(a: v128, b: v128): v128 { return v128.shuffle<f32>(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 1, 4, 5); }
-/** (s0 + s1) + (s2 + s3) of the chains [s0, s1] and [s2, s3]. */
-// @ts-ignore: decorator
-@inline function sum_chains(a: v128, b: v128): f64 {
-  return (f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1)) + (f64x2.extract_lane(b, 0) + f64x2.extract_lane(b, 1));
 }
 
 /**

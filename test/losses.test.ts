@@ -323,7 +323,7 @@ test('sparse crossentropy from a known softmax (the fused Dense head) equals the
   assert.throws(() => sparseCategoricalCrossentropyFromSoftmax(probs, lse, logits, Int32Array.from(targets, (t, i) => (i === 7 ? K : t))), /targets\[7\] = 11 is out of range for 11 classes/);
 });
 
-test('sparse crossentropy from a known softmax: the gradient, bit for bit, of w·p - w[k = t] stored as float32, then scaled by 1/count as float32', () => {
+test('sparse crossentropy from a known softmax: the gradient, bit for bit, of w·p - w[k = t] stored as float32, then scaled by 1/count', () => {
   // The one-pass gradient must round where the two-pass one (write w·p, subtract w, scale) did.
   const N = 29, K = 13, r = rng(8);
   const logits = Float32Array.from({ length: N * K }, () => r.uniform(-6, 6));
@@ -338,7 +338,7 @@ test('sparse crossentropy from a known softmax: the gradient, bit for bit, of w�
     const want = new Float32Array(N * K);
     let count = 0, sum = 0;
     for (let i = 0; i < N; i++) if (!('mask' in opts) || mask[i]) count++;
-    const s = Math.fround('reduction' in opts ? 1 : 1 / count);
+    const s = 'reduction' in opts ? 1 : 1 / count;
     for (let i = 0; i < N; i++) {
       if ('mask' in opts && !mask[i]) continue;
       const w = 'sampleWeight' in opts ? sampleWeight[i]! : 1, t = targets[i]!;

@@ -346,7 +346,7 @@ export interface Backend {
   /**
    * Optional (float32): a sparse cross-entropy's gradient with respect to the logits, from their
    * softmax: grad = probs·scale, but (p_t - 1)·scale at each row's target t (targets checked by
-   * the caller), in float32 arithmetic (scale rounded to float32); layer-ops.ts's sparseXentGrad
+   * the caller), each value rounded once from its exact product; layer-ops.ts's sparseXentGrad
    * has the reference, with which it agrees bit for bit.
    */
   /**
