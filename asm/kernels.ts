@@ -2244,6 +2244,13 @@ export function layer_norm_backward(
   }
 }
 
+/** out = a + b over n floats (out may be a or b). */
+export function add_into(a: usize, b: usize, out: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) { const o = <usize>i << 2; v128.store(out + o, f32x4.add(v128.load(a + o), v128.load(b + o))); }
+  for (; i < n; i++) { const o = <usize>i << 2; store<f32>(out + o, load<f32>(a + o) + load<f32>(b + o)); }
+}
+
 /** y = relu(x) over n floats, as the reference writes it (x > 0 ? x : 0; NaN gives 0). */
 export function relu_forward(x: usize, y: usize, n: i32): void {
   let i = 0;

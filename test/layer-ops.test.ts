@@ -405,6 +405,20 @@ for (const backend of [...backends, referenceBackend]) {
 }
 
 for (const backend of backends) {
+  test(`${backend.name}: addInto gives a loop's sums bit for bit, in place and into activation buffers`, () => {
+    const r = rng(16);
+    for (const n of [1, 6, 133]) {
+      const a = Float32Array.from({ length: n }, () => r.uniform(-1, 1) * 1e3), b = Float32Array.from({ length: n }, () => r.uniform(-1, 1) * 1e-3);
+      const want = a.map((v, i) => v + b[i]!);
+      const out = (backend.activationBuffer?.(n) ?? new Float32Array(n)).fill(Number.NaN);
+      backend.addInto!(a, b, out);
+      assert.deepEqual(out, want, `${backend.name} n ${n}`);
+      const inPlace = Float32Array.from(a);
+      backend.addInto!(inPlace, b, inPlace);
+      assert.deepEqual(inPlace, want, `${backend.name} n ${n}, in place`);
+    }
+  });
+
   test(`${backend.name}: relu and its backward, bit for bit the layers' TypeScript loops (NaN, -0, tails), into activation buffers`, () => {
     const r = rng(15);
     for (const n of [1, 5, 64, 131]) {

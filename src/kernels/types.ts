@@ -360,6 +360,8 @@ export interface Backend {
    */
   layerNormForward?(x: Float32Array, rows: number, D: number, eps: number, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array, xhat: Float32Array, r: Float64Array): void;
   layerNormBackward?(dy: Float32Array, rows: number, D: number, xhat: Float32Array, r: Float64Array, gamma: Float32Array | null, dgamma: Float32Array | null, dbeta: Float32Array | null, dx: Float32Array | null): void;
+  /** Optional (float32): out = a + b elementwise (out may be a); the same bits as a loop. */
+  addInto?(a: Float32Array, b: Float32Array, out: Float32Array): void;
   /** Optional (float32): y = x > 0 ? x : 0 (NaN gives 0), and its backward dz = x > 0 ? dy : 0; the same bits as core.ts's loops. */
   relu?(x: Float32Array, y: Float32Array): void;
   reluBackward?(x: Float32Array, dy: Float32Array, dz: Float32Array): void;

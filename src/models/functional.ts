@@ -6,6 +6,7 @@
 //   const [, h, c] = rnn.layers.lstm({ units: 64, returnState: true }).apply(embedSrc.apply(src));
 //   const y = rnn.layers.lstm({ units: 64, returnSequences: true }).apply(embedTgt.apply(tgt), { initialState: [h, c] });
 //   const model = rnn.model({ inputs: [src, tgt], outputs: rnn.layers.dense({ units: V, activation: 'softmax' }).apply(y) });
+import { ActivationSlot, getBackend } from '../kernels/index.js';
 import { Embedding, type Dense as DenseLayer, type TableRows } from '../layers/core.js';
 import { shapeStr, type Act, type Layer } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
@@ -25,6 +26,8 @@ export class GraphModel extends Model {
   /** Nodes in an order where every node comes after the nodes it reads from. */
   readonly nodes: GraphNode[];
   private values = new Map<SymbolicTensor, Act>();
+  /** Buffers for the sums of gradients of tensors read by more than one node (backwardAll). */
+  private readonly sumSlots = new Map<SymbolicTensor, ActivationSlot>();
   /**
    * Embedding nodes whose output feeds only a recurrent layer's input, with that node: they run
    * as one step when it pays, as in Sequential (see Embedding.tableRows).
@@ -109,13 +112,25 @@ export class GraphModel extends Model {
   protected backwardAll(dy: Float32Array, fused: DenseLayer | null): void {
     const grads = new Map<SymbolicTensor, Float32Array>([[this.output, dy]]);
     const sums = new Set<Float32Array>(); // the arrays made here, which later gradients are added into
+    const be = getBackend();
     const add = (t: SymbolicTensor, g: Float32Array | null) => {
       if (!g) return;
       const cur = grads.get(t);
       if (!cur) { grads.set(t, g); return; }
       let sum = cur;
-      if (!sums.has(cur)) { sum = cur.slice(); sums.add(sum); } // never write into an array a layer handed out
-      for (let i = 0; i < sum.length; i++) sum[i] += g[i]!;
+      if (!sums.has(cur)) {
+        // Never write into an array a layer handed out: a tensor's sum has its own buffer, reused
+        // from step to step (in the backend's memory where it offers that; the gradients are
+        // consumed within this pass).
+        let slot = this.sumSlots.get(t);
+        if (!slot) this.sumSlots.set(t, (slot = new ActivationSlot()));
+        sum = slot.get(cur.length);
+        sums.add(sum);
+        if (be.addInto) { be.addInto(cur, g, sum); grads.set(t, sum); return; }
+        sum.set(cur);
+      }
+      if (be.addInto) be.addInto(sum, g, sum);
+      else for (let i = 0; i < sum.length; i++) sum[i] += g[i]!;
       grads.set(t, sum);
     };
     const wanted = this.tensorsWithGradients();

@@ -49,6 +49,7 @@ export interface CoreExports {
   xent_grad(p: number, t: number, rows: number, k: number, s: number, g: number): void;
   swap_axes(src: number, dst: number, outer: number, n1: number, n2: number, w: number): void;
   relu_forward(x: number, y: number, n: number): void;
+  add_into(a: number, b: number, out: number, n: number): void;
   relu_backward(x: number, dy: number, dz: number, n: number): void;
   layer_norm_forward(x: number, rows: number, D: number, eps: number, gamma: number, beta: number, y: number, xhat: number, r: number): void;
   layer_norm_backward(dy: number, rows: number, D: number, xhat: number, r: number, gamma: number, dgamma: number, dbeta: number, dx: number, acc: number): void;
@@ -927,6 +928,22 @@ export abstract class WasmHost implements Backend {
       this.runSoftmax(mt, [X.p, Y.p, rows, k, pS]);
       if (!Y.inPlace) y.set(f32.subarray(Y.p >> 2, (Y.p >> 2) + rows * k));
       for (let r = 0, s = pS >> 2; r < rows; r++, s += 2) lse[r] = f32[s]! + Math.log(f32[s + 1]!);
+    });
+  }
+
+  addInto(a: Float32Array, b: Float32Array, out: Float32Array): void {
+    const n = a.length;
+    this.need(b, n, 'add b'); this.need(out, n, 'add out');
+    if (n === 0) return;
+    this.session(false, () => {
+      this.reset();
+      const A = this.placed(a, 0, n), B = this.placed(b, 0, n);
+      const O = out === a ? A : this.placed(out, 0, n);
+      const { f32 } = this.commit();
+      if (!A.inPlace) f32.set(a.subarray(0, n), A.p >> 2);
+      if (!B.inPlace) f32.set(b.subarray(0, n), B.p >> 2);
+      this.k.add_into(A.p, B.p, O.p, n);
+      if (!O.inPlace) out.set(f32.subarray(O.p >> 2, (O.p >> 2) + n));
     });
   }
 
