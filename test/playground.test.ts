@@ -112,6 +112,33 @@ test('playground in headless Chromium: the page trains a GRU in a Web Worker on 
   }
 });
 
+test('rnnkit playground serves the page at the URL it prints, with the text given by --text, and stops on SIGINT', async () => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { spawn } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'rnnkit-pg-'));
+  const file = join(dir, 'text.txt');
+  writeFileSync(file, TEXT);
+  const child = spawn(process.execPath, ['dist/src/cli/main.js', 'playground', '--port', '0', '--text', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => { out += c.toString(); const m = /open (http:\/\/127\.0\.0\.1:\d+\/) in a browser/.exec(out); if (m) resolve(m[1]!); });
+      child.on('exit', (code) => reject(new Error(`exited with ${code}: ${out}`)));
+      setTimeout(() => reject(new Error(`no URL within 10 s: ${out}`)), 10_000);
+    });
+    assert.match(await (await fetch(url)).text(), /rnnkit playground/);
+    assert.equal(await (await fetch(new URL('text/default.txt', url))).text(), TEXT);
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('rnnkit playground: --help, and bad options are one-line errors that name them', () => {
   const cli = (...args: string[]) => spawnSync(process.execPath, ['dist/src/cli/main.js', 'playground', ...args], { encoding: 'utf8' });
   const help = cli('--help');
