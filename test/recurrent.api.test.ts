@@ -141,6 +141,30 @@ test('recurrentDropout: float32 (fast GEMMs + reference loop) agrees with float6
   assert.deepEqual(a.forward(new Tensor(Float32Array.from(x), [6, 2, 3])).output.data, a.forward(new Tensor(Float32Array.from(x), [6, 2, 3])).output.data);
 });
 
+test('recurrentDropout on the WebAssembly backend (the reference loops, their products on its gemm): outputs, input and parameter gradients agree with float64 under the same mask, for every cell', () => {
+  const T = 6, B = 3, I = 4, H = 5;
+  const cases: [string, (dtype: 'float32' | 'float64') => LSTM | GRU | RNN][] = [
+    ['LSTM, 2 layers, bidirectional', (dtype) => new LSTM({ inputSize: I, hiddenSize: H, numLayers: 2, bidirectional: true, seed: 4, dtype })],
+    ['GRU, resetAfter false', (dtype) => new GRU({ inputSize: I, hiddenSize: H, resetAfter: false, seed: 5, dtype })],
+    ['GRU, resetAfter true', (dtype) => new GRU({ inputSize: I, hiddenSize: H, resetAfter: true, seed: 6, dtype })],
+    ['RNN', (dtype) => new RNN({ inputSize: I, hiddenSize: H, seed: 7, dtype })],
+  ];
+  for (const [what, make] of cases) {
+    const a = make('float32'), b = make('float64');
+    const LD = a.numLayers * a.numDirections;
+    const mask = Float64Array.from({ length: LD * B * H }, (_, i) => (i % 4 === 1 ? 0 : 1 / 0.75));
+    const x = randomArray(T * B * I, 9, 1), dy = randomArray(T * B * H * a.numDirections, 10, 1);
+    const ya = a.forward(new Tensor(Float32Array.from(x), [T, B, I]), { recurrentMask: new Tensor(Float32Array.from(mask), [LD, B, H]) }).output.data;
+    const yb = b.forward(new Tensor(x, [T, B, I]), { recurrentMask: new Tensor(mask, [LD, B, H]) }).output.data;
+    assertClose(ya, yb, 1e-5, 1e-4, `${what}: output`);
+    const ga = a.backward(new Tensor(Float32Array.from(dy), [T, B, H * a.numDirections])), gb = b.backward(new Tensor(dy, [T, B, H * a.numDirections]));
+    assertClose(ga.dx.data, gb.dx.data, 1e-5, 1e-4, `${what}: dx`);
+    const pa = a.gradients(), pb = b.gradients();
+    assert.ok(Object.keys(pb).length >= 4, `${what}: ${Object.keys(pb)}`);
+    for (const k of Object.keys(pb)) assertClose(pa[k]!, pb[k]!, 1e-5, 1e-4, `${what}: ${k}`);
+  }
+});
+
 test('forward({ out }) and backward(dy, { dx }) write into the caller\'s buffers, same values; wrong sizes are refused', () => {
   const g = new GRU({ inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, batchFirst: true, seed: 2 });
   const x = new Tensor(Float32Array.from(randomArray(2 * 5 * 3, 4, 1, 'float32')), [2, 5, 3]);

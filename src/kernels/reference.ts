@@ -46,7 +46,11 @@ function slots(t: number, reverse: boolean): { cur: number; prev: number } {
   return reverse ? { cur: t, prev: t + 1 } : { cur: t + 1, prev: t };
 }
 
-export function seqForwardRef(a: SeqForwardArgs): void {
+/** gemm's signature (gemmRef's, or a backend's bound gemm for the loops' per-step products). */
+export type GemmFn = typeof gemmRef;
+
+/** The forward loop; `gemm` runs its per-step products (gemmRef by default). */
+export function seqForwardRef(a: SeqForwardArgs, gemm: GemmFn = gemmRef): void {
   const { kind, T, B, H, lengths, reverse, xg, whh, bhn, out, outOffset, ldOut, cache } = a;
   const G = gateWidth(kind, H);
   const BH = B * H;
@@ -64,9 +68,9 @@ export function seqForwardRef(a: SeqForwardArgs): void {
     if (a.hMask) { hpm.set(hp); for (let i = 0; i < BH; i++) hpm[i] *= a.hMask[i]!; hp = hpm; }
     if (kind === 'gru' && !a.resetAfter) {
       // r and z first; the candidate needs r ⊙ h before its product.
-      gemmRef(false, true, B, 2 * H, H, hp, H, whh, H, gh, G, false);
+      gemm(false, true, B, 2 * H, H, hp, H, whh, H, gh, G, false);
     } else {
-      gemmRef(false, true, B, G, H, hp, H, whh, H, gh, G, false);
+      gemm(false, true, B, G, H, hp, H, whh, H, gh, G, false);
     }
     for (let b = 0; b < B; b++) {
       const valid = lengths === null || t < lengths[b]!;
@@ -135,7 +139,8 @@ export function seqForwardRef(a: SeqForwardArgs): void {
   }
 }
 
-export function seqBackwardRef(a: SeqBackwardArgs): void {
+/** The backward loop; `gemm` runs its per-step products (gemmRef by default). */
+export function seqBackwardRef(a: SeqBackwardArgs, gemm: GemmFn = gemmRef): void {
   const { kind, T, B, H, lengths, reverse, whh, cache, dOut, dOutOffset, ldDOut, dxg, dgh } = a;
   const G = gateWidth(kind, H);
   const BH = B * H;
@@ -218,9 +223,9 @@ export function seqBackwardRef(a: SeqBackwardArgs): void {
     // dh_prev for valid rows; padded rows pass dh through unchanged.
     const dg = dgh.subarray(t * B * G, (t + 1) * B * G);
     if (kind === 'gru' && !a.resetAfter) {
-      gemmRef(false, false, B, H, 2 * H, dg, G, whh, H, dhPrev, H, false);
+      gemm(false, false, B, H, 2 * H, dg, G, whh, H, dhPrev, H, false);
     } else {
-      gemmRef(false, false, B, H, G, dg, G, whh, H, dhPrev, H, false);
+      gemm(false, false, B, H, G, dg, G, whh, H, dhPrev, H, false);
     }
     for (let b = 0; b < B; b++) {
       const valid = lengths === null || t < lengths[b]!;
@@ -243,6 +248,6 @@ export const referenceBackend: Backend = {
   name: 'reference',
   supportsHMask: true,
   gemm: gemmRef,
-  seqForward: seqForwardRef,
-  seqBackward: seqBackwardRef,
+  seqForward: (a) => seqForwardRef(a),
+  seqBackward: (a) => seqBackwardRef(a),
 };
