@@ -14,10 +14,11 @@ import { CliError, int } from './progress.js';
 
 export const PLAYGROUND_HELP = `Usage: rnnkit playground [--port 8080] [--host 127.0.0.1] [--text file.txt]
 
-Serves the playground at http://HOST:PORT/: paste or load a text, pick a cell (LSTM, GRU or
-vanilla RNN) and its size, press Start, and watch the network learn in your browser: the
-training and validation loss, samples as they improve, and the gradient flowing back through
-time. Training runs in a Web Worker, on two kernel threads (the server makes the page
+Serves the playground at http://HOST:PORT/: paste or load a text, pick a cell (LSTM, GRU,
+vanilla RNN, or a causal Transformer block for contrast) and its size, press Start, and watch
+the network learn in your browser: the training and validation loss, samples as they improve,
+and the gradient flowing back through time (for the Transformer block: where its attention
+looks). Training runs in a Web Worker, on two kernel threads (the server makes the page
 cross-origin isolated). Ctrl-C stops the server.
 
 Options:
