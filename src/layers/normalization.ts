@@ -62,9 +62,11 @@ export function layerNormBackward(dy: F, D: number, xhat: F, r: Float64Array, ga
   }
 }
 
+/** Absent, or float32 (what the backend's kernels take). */
+const f32 = (a: F | null): a is Float32Array | null => a === null || a instanceof Float32Array;
+
 /** layerNormForward on the backend's kernel where it has one (float32: the same bits), else here. */
 export function layerNormForwardOn(be: Backend, x: F, D: number, eps: number, gamma: F | null, beta: F | null, y: F, xhat: F, r: Float64Array): void {
-  const f32 = (a: F | null): a is Float32Array | null => a === null || a instanceof Float32Array;
   if (be.layerNormForward && x instanceof Float32Array && y instanceof Float32Array && xhat instanceof Float32Array && f32(gamma) && f32(beta)) {
     be.layerNormForward(x, x.length / D, D, eps, gamma, beta, y, xhat, r);
   } else {
@@ -74,7 +76,6 @@ export function layerNormForwardOn(be: Backend, x: F, D: number, eps: number, ga
 
 /** layerNormBackward on the backend's kernel where it has one (float32: the same bits), else here. */
 export function layerNormBackwardOn(be: Backend, dy: F, D: number, xhat: F, r: Float64Array, gamma: F | null, dgamma: F | null, dbeta: F | null, dx: F | null): void {
-  const f32 = (a: F | null): a is Float32Array | null => a === null || a instanceof Float32Array;
   if (be.layerNormBackward && dy instanceof Float32Array && xhat instanceof Float32Array && f32(gamma) && f32(dgamma) && f32(dbeta) && f32(dx)) {
     be.layerNormBackward(dy, dy.length / D, D, xhat, r, gamma, dgamma, dbeta, dx);
   } else {

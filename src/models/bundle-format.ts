@@ -148,11 +148,13 @@ export function checkFinite(tensors: LoadedTensorMap, path: string): void {
  * A bundle's files (name -> bytes, the manifest's among them, as listed by the checksum index
  * when there is one) checked and decoded: sizes and SHA-256 digests against the index (`digest`
  * gives a file's lowercase hex digest), the safetensors files parsed, non-finite weights refused
- * (unless allowed), extra files returned as text or bytes. `where(f)` names file f in errors.
+ * (unless allowed), extra files returned as text or bytes. `where(f)` names file f in errors;
+ * files in `skipped` may be listed in the index and still be absent (left out on purpose).
  */
 export async function decodeBundle(
   contents: Map<string, Uint8Array>, index: ChecksumsJson | null, opts: LoadOptions,
   where: (file: string) => string, digest: (bytes: Uint8Array) => string | Promise<string>,
+  skipped: ReadonlySet<string> = new Set(),
 ): Promise<LoadedBundle> {
   const manifestBytes = contents.get(MANIFEST_FILE);
   if (!manifestBytes) throw new BundleError(where(MANIFEST_FILE), 'missing from the model bundle');
@@ -161,6 +163,7 @@ export async function decodeBundle(
   if ((opts.verifyChecksums ?? true) && index) {
     for (const [f, rec] of Object.entries(index.files)) {
       const bytes = contents.get(f);
+      if (!bytes && skipped.has(f)) continue;
       if (!bytes) throw new BundleError(where(f), 'listed in checksums.json but missing');
       if (bytes.length !== rec.bytes) {
         throw new BundleError(where(f), `${bytes.length < rec.bytes ? 'truncated' : 'wrong size'}: expected ${rec.bytes} bytes, found ${bytes.length}`);

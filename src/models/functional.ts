@@ -126,11 +126,10 @@ export class GraphModel extends Model {
         if (!slot) this.sumSlots.set(t, (slot = new ActivationSlot()));
         sum = slot.get(cur.length);
         sums.add(sum);
-        if (be.addInto) { be.addInto(cur, g, sum); grads.set(t, sum); return; }
-        sum.set(cur);
       }
-      if (be.addInto) be.addInto(sum, g, sum);
-      else for (let i = 0; i < sum.length; i++) sum[i] += g[i]!;
+      // sum = cur + g (cur is sum itself after the first addition)
+      if (be.addInto) be.addInto(cur, g, sum);
+      else for (let i = 0; i < sum.length; i++) sum[i] = cur[i]! + g[i]!;
       grads.set(t, sum);
     };
     const wanted = this.tensorsWithGradients();

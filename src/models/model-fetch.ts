@@ -26,6 +26,13 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
 export async function modelFromFiles<M extends Model = Sequential>(
   files: Record<string, Uint8Array | string>, opts: LoadOptions & { where?: string } = {},
 ): Promise<M> {
+  return fromFiles<M>(files, opts, new Set());
+}
+
+/** modelFromFiles, the files in `skipped` allowed to be absent though checksums.json lists them. */
+async function fromFiles<M extends Model>(
+  files: Record<string, Uint8Array | string>, opts: LoadOptions & { where?: string }, skipped: ReadonlySet<string>,
+): Promise<M> {
   const base = opts.where ?? 'model';
   const name = (f: string): string => `${base.replace(/\/+$/, '')}/${f}`;
   const contents = new Map<string, Uint8Array>();
@@ -43,7 +50,7 @@ export async function modelFromFiles<M extends Model = Sequential>(
   contents.delete(CHECKSUMS_FILE);
   if (!indexBytes && verify) throw new BundleError(name(CHECKSUMS_FILE), 'missing (pass verifyChecksums: false to load a hand-assembled model unchecked)');
   const index = indexBytes ? parseIndex(indexBytes, name(CHECKSUMS_FILE)) : null;
-  const b = await decodeBundle(contents, index, opts, name, sha256Hex);
+  const b = await decodeBundle(contents, index, opts, name, sha256Hex, skipped);
   return modelFromBundle(b, { manifest: name(MANIFEST_FILE), weights: name(WEIGHTS_FILE) }) as M;
 }
 
@@ -98,11 +105,6 @@ export async function loadModelFromUrl<M extends Model = Sequential>(url: string
     const o = await get(OPTIMIZER_FILE, false);
     if (o) files[OPTIMIZER_FILE] = o;
   }
-  if (index && !opts.withOptimizer && names.includes(OPTIMIZER_FILE)) {
-    // Not fetched: checked against the index as absent would fail, so the index drops it.
-    const parsed = JSON.parse(new TextDecoder().decode(index)) as { algorithm: string; files: Record<string, unknown> };
-    delete parsed.files[OPTIMIZER_FILE];
-    files[CHECKSUMS_FILE] = new TextEncoder().encode(JSON.stringify(parsed));
-  }
-  return modelFromFiles<M>(files, { ...opts, where: dir.href });
+  // (The optimiser's state, not fetched without withOptimizer, may be missing though listed.)
+  return fromFiles<M>(files, { ...opts, where: dir.href }, new Set(opts.withOptimizer ? [] : [OPTIMIZER_FILE]));
 }

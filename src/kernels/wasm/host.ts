@@ -803,17 +803,18 @@ export abstract class WasmHost implements Backend {
   }
 
   /**
-   * One kernel from n floats of x into n floats of y, on this thread: each read where it lies
-   * (activation buffers) or copied in and out.
+   * One kernel from n floats of each input into n floats of y, on this thread: each array read
+   * where it lies (activation buffers) or copied in and out; y may be one of the inputs.
    */
-  private mapInto(x: Float32Array, y: Float32Array, n: number, run: (px: number, py: number) => void): void {
+  private mapInto(ins: Float32Array[], y: Float32Array, n: number, run: (p: number[], py: number) => void): void {
     if (n === 0) return;
     this.session(false, () => {
       this.reset();
-      const X = this.placed(x, 0, n), Y = this.placed(y, 0, n);
+      const X = ins.map((x) => this.placed(x, 0, n)), yi = ins.indexOf(y);
+      const Y = yi >= 0 ? X[yi]! : this.placed(y, 0, n);
       const { f32 } = this.commit();
-      if (!X.inPlace) f32.set(x.subarray(0, n), X.p >> 2);
-      run(X.p, Y.p);
+      X.forEach((P, i) => { if (!P.inPlace) f32.set(ins[i]!.subarray(0, n), P.p >> 2); });
+      run(X.map((P) => P.p), Y.p);
       if (!Y.inPlace) y.set(f32.subarray(Y.p >> 2, (Y.p >> 2) + n));
     });
   }
@@ -822,7 +823,7 @@ export abstract class WasmHost implements Backend {
     this.f32(x, 'tanh x'); this.f32(y, 'tanh y');
     const n = x.length;
     if (y.length !== n) throw new RangeError(`${this.label}: tanh y has ${y.length} values, x ${n}`);
-    this.mapInto(x, y, n, (px, py) => this.k.approx_activation(0, px, py, n));
+    this.mapInto([x], y, n, ([px], py) => this.k.approx_activation(0, px!, py, n));
   }
 
   additiveScores(B: number, Tq: number, Tv: number, A: number, pq: Float32Array, pk: Float32Array, w: Float32Array, s: Float32Array): void {
@@ -934,38 +935,19 @@ export abstract class WasmHost implements Backend {
   addInto(a: Float32Array, b: Float32Array, out: Float32Array): void {
     const n = a.length;
     this.need(b, n, 'add b'); this.need(out, n, 'add out');
-    if (n === 0) return;
-    this.session(false, () => {
-      this.reset();
-      const A = this.placed(a, 0, n), B = this.placed(b, 0, n);
-      const O = out === a ? A : this.placed(out, 0, n);
-      const { f32 } = this.commit();
-      if (!A.inPlace) f32.set(a.subarray(0, n), A.p >> 2);
-      if (!B.inPlace) f32.set(b.subarray(0, n), B.p >> 2);
-      this.k.add_into(A.p, B.p, O.p, n);
-      if (!O.inPlace) out.set(f32.subarray(O.p >> 2, (O.p >> 2) + n));
-    });
+    this.mapInto([a, b], out, n, ([pa, pb], po) => this.k.add_into(pa!, pb!, po, n));
   }
 
   relu(x: Float32Array, y: Float32Array): void {
     const n = x.length;
     this.need(y, n, 'relu y');
-    this.mapInto(x, y, n, (px, py) => this.k.relu_forward(px, py, n));
+    this.mapInto([x], y, n, ([px], py) => this.k.relu_forward(px!, py, n));
   }
 
   reluBackward(x: Float32Array, dy: Float32Array, dz: Float32Array): void {
     const n = x.length;
     this.need(dy, n, 'relu dy'); this.need(dz, n, 'relu dz');
-    if (n === 0) return;
-    this.session(false, () => {
-      this.reset();
-      const X = this.placed(x, 0, n), DY = this.placed(dy, 0, n), DZ = this.placed(dz, 0, n);
-      const { f32 } = this.commit();
-      if (!X.inPlace) f32.set(x, X.p >> 2);
-      if (!DY.inPlace) f32.set(dy.subarray(0, n), DY.p >> 2);
-      this.k.relu_backward(X.p, DY.p, DZ.p, n);
-      if (!DZ.inPlace) dz.set(f32.subarray(DZ.p >> 2, (DZ.p >> 2) + n));
-    });
+    this.mapInto([x, dy], dz, n, ([px, pdy], pdz) => this.k.relu_backward(px!, pdy!, pdz, n));
   }
 
   layerNormForward(x: Float32Array, rows: number, D: number, eps: number, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array, xhat: Float32Array, r: Float64Array): void {
@@ -1017,7 +999,7 @@ export abstract class WasmHost implements Backend {
     const n = outer * n1 * n2 * w;
     if (n <= 0) return;
     this.need(src, n, 'swapAxes src'); this.need(dst, n, 'swapAxes dst');
-    this.mapInto(src, dst, n, (ps, pd) => this.k.swap_axes(ps, pd, outer, n1, n2, w));
+    this.mapInto([src], dst, n, ([ps], pd) => this.k.swap_axes(ps!, pd, outer, n1, n2, w));
   }
 
   sparseXentGrad(probs: Float32Array, targets: Int32Array, rows: number, k: number, scale: number, grad: Float32Array): void {
