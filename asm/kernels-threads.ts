@@ -381,15 +381,15 @@ function gemm_run(
 
 /**
  * Scratch bytes of seq_forward_mt: with row groups seq_forward's; else W_hhᵀ packed per (unit
- * chunk, gate block), the per-step product gh (B×G), and one private packed-A buffer (B×H) per
- * thread.
+ * chunk, gate block), the per-step product gh (B×G), and per thread a private packed-A buffer
+ * (B×H) and h_prev ⊙ mask (B×H, recurrent dropout).
  */
 export function seq_forward_mt_scratch_bytes(kind: i32, resetAfter: bool, B: i32, H: i32): usize {
   // Row groups: seq_forward's layout (W_hhᵀ packed whole, gh), the A blocks being per thread.
   if (row_group(B) > 0) return seq_forward_scratch_bytes(kind, resetAfter, B, H);
   const U = unit_chunk(B, gate_width(kind, H), H), nc = (H + U - 1) / U;
   const packed = B == 1 ? 0 : <usize>(nc * gate_blocks(kind)) * align64(packed_bytes(H, U)); // batch 1: W_hh packed by the caller
-  return packed + align64(<usize>B * gate_width(kind, H) * 4) + 2 * apack_bytes(B, H);
+  return packed + align64(<usize>B * gate_width(kind, H) * 4) + 2 * apack_bytes(B, H) + 2 * align64(<usize>B * H * 4);
 }
 
 /**
@@ -437,7 +437,7 @@ function fwd_chunks(
       }
     }
   }
-  fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, 0, B, j0, j1, nOnly);
+  fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, 0, B, j0, j1, nOnly, hIn);
 }
 
 /**
@@ -456,6 +456,7 @@ export function seq_forward_mt(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
   xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
   ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize, repack: bool,
+  hmask: usize,
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
   const H4 = <usize>H << 2, G4 = <usize>G << 2;
@@ -488,7 +489,7 @@ export function seq_forward_mt(
       const r0 = gi * RG, r1 = min(B, r0 + RG);
       for (let s = 0; s < T; s++) {
         fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
-          ch, cc, cgates, caux, P, Pn, gh, whhP, r0, r1);
+          ch, cc, cgates, caux, P, Pn, gh, whhP, r0, r1, hmask, gh + align64(<usize>B * G4));
       }
       chunk_done(sync, tid);
     }
@@ -502,6 +503,7 @@ export function seq_forward_mt(
   const blk = gemv1row ? 0 : align64(packed_bytes(H, U));
   const gh = scratch + <usize>(nc * nb) * blk;
   const Ap = gh + align64(<usize>B * G4) + <usize>tid * apack_bytes(B, H);
+  const hm = gh + align64(<usize>B * G4) + 2 * apack_bytes(B, H) + <usize>tid * align64(<usize>B * H4); // this thread's h_prev ⊙ mask
   const nFirst = split ? 2 : nb; // GRU without resetAfter: the n block after the reset
 
   // Phase 0: pack W_hhᵀ for each chunk's units in each gate block (rows g*H + j of W_hh).
@@ -546,14 +548,18 @@ export function seq_forward_mt(
       phase++; target += nc;
       let packed = false;
       // The step's product input: h_prev, or this step's aux = r ⊙ h_prev for the n block.
-      const hIn = nOnly ? caux + (slim ? 0 : <usize>t * B * H4) : ch + <usize>slot_prev(slim, reverse, s, t) * B * H4;
+      let hIn = nOnly ? caux + (slim ? 0 : <usize>t * B * H4) : ch + <usize>slot_prev(slim, reverse, s, t) * B * H4;
       // Batch 1: all of its lines requested at once (the partner wrote half of them in its
       // cache), instead of two at a time as gemv's blocks come to them.
       if (gemv1row) touched = touch_lines(hIn, H4);
+      // Recurrent dropout: the products read h_prev ⊙ mask, this thread's own copy (made with
+      // its packing, on its first chunk).
+      const masked = hmask != 0 && !nOnly;
       for (let c0 = claim(sync, tid, phase, nc, den, mid); c0 >= 0; c0 = claim(sync, tid, phase, nc, den, mid)) {
         const run = claimedRun;
-        if (!gemv1row && !packed) {
-          pack_a_all(B, H, hIn, H4, 4, Ap);
+        if (!packed) {
+          if (masked) { mul_row(hm, hIn, hmask, B * H); hIn = hm; }
+          if (!gemv1row) pack_a_all(B, H, hIn, H4, 4, Ap);
           packed = true;
         }
         fwd_chunks(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
@@ -567,14 +573,14 @@ export function seq_forward_mt(
 
 /**
  * Scratch bytes of seq_backward_mt: W_hh packed per unit chunk (K = G rows × the chunk's
- * columns), four shared B×H rows (dh, dc, dh_prev, d(r⊙h)), and one private packed-A buffer
- * (B×G) per thread.
+ * columns), four shared B×H rows (dh, dc, dh_prev, d(r⊙h)), and per thread a private packed-A
+ * buffer (B×G) and h_prev ⊙ mask (B×H, recurrent dropout).
  */
 export function seq_backward_mt_scratch_bytes(kind: i32, B: i32, H: i32): usize {
   if (row_group(B) > 0) return seq_backward_scratch_bytes(kind, B, H); // row groups: seq_backward's layout
   const G = gate_width(kind, H);
   const U = unit_chunk(B, G, H), nc = (H + U - 1) / U;
-  return <usize>nc * align64(packed_bytes(G, U)) + 4 * align64(<usize>B * H * 4) + 2 * apack_bytes(B, G);
+  return <usize>nc * align64(packed_bytes(G, U)) + 4 * align64(<usize>B * H * 4) + 2 * apack_bytes(B, G) + 2 * align64(<usize>B * H * 4);
 }
 
 /**
@@ -635,7 +641,7 @@ export function seq_backward_mt(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
   whh: usize, ch: usize, cc: usize, cgates: usize, caux: usize,
   dOut: usize, ldDOut: i32, dOutStep: i32, dhN: usize, dcN: usize,
-  dxg: usize, dgh: usize, dh0: usize, dc0: usize, scratch: usize,
+  dxg: usize, dgh: usize, dh0: usize, dc0: usize, scratch: usize, hmask: usize,
 ): void {
   const G = gate_width(kind, H);
   const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
@@ -661,7 +667,7 @@ export function seq_backward_mt(
       const r0 = gi * RG, r1 = min(B, r0 + RG);
       bwd_rows_begin(B, H, dhN, dcN, dh, r0, r1);
       for (let s = 0; s < T; s++) {
-        bwd_step(kind, resetAfter, T, B, H, lengths, reverse, s, ch, cc, cgates, caux, dOut, ldD4, dStep4, dxg, dgh, P, dh, r0, r1);
+        bwd_step(kind, resetAfter, T, B, H, lengths, reverse, s, ch, cc, cgates, caux, dOut, ldD4, dStep4, dxg, dgh, P, dh, r0, r1, hmask);
       }
       bwd_rows_end(B, H, dh0, dc0, dh, r0, r1);
       chunk_done(sync, tid);
@@ -678,6 +684,7 @@ export function seq_backward_mt(
   const dhp = dc + align64(BH4);
   const drh = dhp + align64(BH4);
   const Ap = drh + align64(BH4) + <usize>tid * apack_bytes(B, G);
+  const hm = drh + align64(BH4) + 2 * apack_bytes(B, G) + <usize>tid * align64(BH4); // this thread's h_prev ⊙ mask
   const Kd = split ? 2 * H : G; // K of the dh_prev product
 
   // Phase 0.
@@ -707,14 +714,21 @@ export function seq_backward_mt(
       // Phase: d(r⊙h) = d_an · W_hn (rows [2H, 3H) of W_hh) reads every column of d_an.
       phase++; target += nc;
       let packed = false;
+      // The reset multiplied the state the products saw: h_prev, or (recurrent dropout) this
+      // thread's copy of h_prev ⊙ mask, made with its packing.
+      let hIn = hPrev;
       for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
-        if (!packed) { pack_a_all(B, H, dxT + 2 * H4, G4, 4, Ap); packed = true; }
+        if (!packed) {
+          pack_a_all(B, H, dxT + 2 * H4, G4, 4, Ap);
+          if (hmask != 0) { mul_row(hm, hPrev, hmask, B * H); hIn = hm; }
+          packed = true;
+        }
         const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0, jv = j0 + (w & ~3);
         gemm_prepacked(B, w, H, Ap, scratch + <usize>c * blk + 2 * H4 * 8, pstride, drh + (<usize>j0 << 2), H);
         for (let b = 0; b < B; b++) {
           if (!row_valid(lengths, b, t)) continue;
           const bo = <usize>b * H4;
-          const gt = gatesT + <usize>b * G4, hp = hPrev + bo, d = drh + bo;
+          const gt = gatesT + <usize>b * G4, hp = hIn + bo, d = drh + bo;
           const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
           let j = j0;
           for (; j < jv; j += 4) {
@@ -742,9 +756,13 @@ export function seq_backward_mt(
       for (let b = 0; b < B; b++) {
         if (!row_valid(lengths, b, t)) continue; // padded rows keep dh unchanged
         const bo = <usize>b * H4;
-        if (kind != GRU) { memory.copy(dh + bo + u0, dhp + bo + u0, w4); continue; }
+        if (kind != GRU) {
+          if (hmask != 0) mul_row(dh + bo + u0, dhp + bo + u0, hmask + bo + u0, w);
+          else memory.copy(dh + bo + u0, dhp + bo + u0, w4);
+          continue;
+        }
         const z = gatesT + <usize>b * G4 + H4, r = gatesT + <usize>b * G4;
-        gru_dh_prev(dh + bo, dhp + bo, z, drh + bo, r, j0, j1, split);
+        gru_dh_prev(dh + bo, dhp + bo, z, drh + bo, r, j0, j1, split, hmask != 0 ? hmask + bo : 0);
       }
       if (s + 1 < T) {
         const tNext = reverse ? t + 1 : t - 1;

@@ -1417,6 +1417,28 @@ function sum_row(dst: usize, a: usize, b: usize, n: i32): void {
   }
 }
 
+/** dst[0..n) = a[0..n) · b[0..n) (dst may be a), four at a time with a scalar tail. */
+function mul_row(dst: usize, a: usize, b: usize, n: i32): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const u = <usize>j << 2;
+    v128.store(dst + u, f32x4.mul(v128.load(a + u), v128.load(b + u)));
+  }
+  for (; j < n; j++) {
+    const u = <usize>j << 2;
+    store<f32>(dst + u, load<f32>(a + u) * load<f32>(b + u));
+  }
+}
+
+/**
+ * dst row r = src row r ⊙ m for `rows` rows of n floats (one mask row for all of them): the
+ * states a recurrent-dropout mask applies to (h_prev ⊙ mask), a step's rows or a whole history.
+ */
+export function mul_rows(src: usize, m: usize, dst: usize, rows: i32, n: i32): void {
+  const n4 = <usize>n << 2;
+  for (let r = 0; r < rows; r++) mul_row(dst + <usize>r * n4, src + <usize>r * n4, m, n);
+}
+
 /**
  * acc[k] = Σ_r M[r, k] over an (rows, cols) row-major matrix: bias gradients. Each column is
  * summed from zero in row order (the order of the TypeScript reference, so results agree bit
@@ -1530,22 +1552,26 @@ function gate_width(kind: i32, H: i32): i32 {
 
 /**
  * Scratch bytes seq_forward needs: the packed W_hhᵀ (one K=H × N=G packing, or for GRU without
- * resetAfter separate r|z and n packings, since the candidate's product runs after the reset)
- * and the per-step recurrent product gh (B×G).
+ * resetAfter separate r|z and n packings, since the candidate's product runs after the reset),
+ * the per-step recurrent product gh (B×G) and the step's h_prev ⊙ mask (B×H, recurrent dropout).
  */
 export function seq_forward_scratch_bytes(kind: i32, resetAfter: bool, B: i32, H: i32): usize {
   const G = gate_width(kind, H);
-  if (B == 1) return align64(<usize>G * 4); // gh: W_hh packed by the caller, the passes' vectors in the edge tile
+  const hm = align64(<usize>B * H * 4);
+  if (B == 1) return align64(<usize>G * 4) + hm; // gh: W_hh packed by the caller, the passes' vectors in the edge tile
   const packed = kind == GRU && !resetAfter
     ? align64(packed_bytes(H, 2 * H)) + align64(packed_bytes(H, H))
     : align64(packed_bytes(H, G));
-  return packed + align64(<usize>B * G * 4);
+  return packed + align64(<usize>B * G * 4) + hm;
 }
 
-/** Scratch bytes seq_backward needs: W_hh packed as a K=G × N=H operand, and four B×H rows. */
+/**
+ * Scratch bytes seq_backward needs: W_hh packed as a K=G × N=H operand, and five B×H rows (dh,
+ * dc, dh_prev, d(r⊙h), h_prev ⊙ mask).
+ */
 export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
   const G = gate_width(kind, H);
-  return align64(packed_bytes(G, H)) + 4 * align64(<usize>B * H * 4);
+  return align64(packed_bytes(G, H)) + 5 * align64(<usize>B * H * 4);
 }
 
 /**
@@ -1628,11 +1654,13 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
  * The fused forward gate pass of one batch row for hidden units [j0, j1): 4 at a time up to jv,
  * then one at a time. The one- and two-thread drivers both run this very code (so their results
  * agree bit for bit). GRU without resetAfter: the r|z part; fwd_row_n is its candidate part.
+ * hq: the state the recurrent products saw (h_prev, or h_prev ⊙ mask under recurrent dropout),
+ * whose reset r ⊙ hq is the candidate product's operand (GRU without resetAfter).
  */
 // @ts-ignore: decorator
 @inline function fwd_row(
   kind: i32, resetAfter: bool, j0: i32, jv: i32, j1: i32, H4: usize,
-  x: usize, g: usize, bhn: usize, hp: usize, cp: usize, cn: usize, gt: usize, a: usize, hn: usize, o: usize,
+  x: usize, g: usize, bhn: usize, hp: usize, hq: usize, cp: usize, cn: usize, gt: usize, a: usize, hn: usize, o: usize,
 ): void {
   let j = j0;
   if (kind == LSTM) {
@@ -1656,11 +1684,11 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
   } else if (kind == GRU) {
     for (; j < jv; j += 4) {
       const u = <usize>j << 2;
-      gru_rb_fwd_rz_units(x + u, g + u, H4, hp + u, gt + u, a + u, true);
+      gru_rb_fwd_rz_units(x + u, g + u, H4, hq + u, gt + u, a + u, true);
     }
     for (; j < j1; j++) {
       const u = <usize>j << 2;
-      gru_rb_fwd_rz_units(x + u, g + u, H4, hp + u, gt + u, a + u, false);
+      gru_rb_fwd_rz_units(x + u, g + u, H4, hq + u, gt + u, a + u, false);
     }
   } else {
     const relu = kind == RNN_RELU;
@@ -1706,11 +1734,15 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
  * whhP: batch 1 only, where W_hh packed in blocks of rows and mixed groups lies (b1_plan,
  * packed_whh_bytes; the caller keeps it across calls), packed first when `repack` (W_hh changed
  * since it was packed).
+ * hmask (0: none): recurrent dropout's mask, B×H, applied to h_prev where the recurrent products
+ * read it (h_prev ⊙ mask; GRU without resetAfter: r ⊙ h_prev ⊙ mask, kept in aux); the state
+ * updates read h_prev itself.
  */
 export function seq_forward(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
   xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
   ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize, repack: bool,
+  hmask: usize,
 ): void {
   const G = gate_width(kind, H), H4 = <usize>H << 2;
   if (B == 1) {
@@ -1734,9 +1766,10 @@ export function seq_forward(
     pack_b_nr8(true, H, G, whh, H, P);
     gh = P + align64(packed_bytes(H, G));
   }
+  const hm = gh + align64(<usize>B * G * 4);
   for (let s = 0; s < T; s++) {
     fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
-      ch, cc, cgates, caux, P, Pn, gh, whhP, 0, B);
+      ch, cc, cgates, caux, P, Pn, gh, whhP, 0, B, hmask, hm);
   }
 }
 
@@ -1746,12 +1779,14 @@ export function seq_forward(
  * without resetAfter: the r|z columns, the n columns at Pn after the reset), then the fused gate
  * pass per row. Batch 1 (B == 1) multiplies by W_hh packed for it at whhP (gemv_b1, on the plan
  * seq_forward set). The two-thread loop runs groups of rows through it, so both builds compute
- * every row the same way.
+ * every row the same way. hmask (0: none): the recurrent-dropout mask (see seq_forward), h_prev ⊙
+ * mask going into hm (B×H, rows [r0, r1)) for the products.
  */
 function fwd_step(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
   xg: usize, xids: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
   ch: usize, cc: usize, cgates: usize, caux: usize, P: usize, Pn: usize, gh: usize, whhP: usize, r0: i32, r1: i32,
+  hmask: usize, hm: usize,
 ): void {
   const G = gate_width(kind, H);
   const H4 = <usize>H << 2, BH4 = <usize>B * H4;
@@ -1760,18 +1795,24 @@ function fwd_step(
   const t = reverse ? T - 1 - s : s;
   const hPrev = ch + <usize>slot_prev(slim, reverse, s, t) * BH4, auxT = caux + (slim ? 0 : <usize>t * BH4);
   if (xids != 0 && s + 1 < T) touch_next_rows(xg, xids, B, G, reverse ? t - 1 : t + 1, r0, r1);
+  // The products' operand: h_prev, or h_prev ⊙ mask.
+  let hIn = hPrev;
+  if (hmask != 0) {
+    mul_row(hm + R0H, hPrev + R0H, hmask + R0H, m * H);
+    hIn = hm;
+  }
 
   // One recurrent product per step: gh = h_prev · W_hhᵀ (rows × G); GRU without resetAfter only
   // the r|z columns here, the n columns after the reset below.
-  if (B == 1) gemv_b1(kind, H, whhP, 0, b1_chunks(), 0, split ? 2 : gate_blocks(kind), hPrev, gh);
-  else gemm_packed(m, split ? 2 * H : G, H, hPrev + R0H, H4, 4, P, pstride, gh + R0G, G, false);
-  fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, false);
+  if (B == 1) gemv_b1(kind, H, whhP, 0, b1_chunks(), 0, split ? 2 : gate_blocks(kind), hIn, gh);
+  else gemm_packed(m, split ? 2 * H : G, H, hIn + R0H, H4, 4, P, pstride, gh + R0G, G, false);
+  fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, false, hIn);
   if (split) {
     // n columns: gh_n = (r⊙h_prev)·W_hnᵀ, the operand being this step's aux rows (zero for
     // padded rows), then the candidate and the new state.
     if (B == 1) gemv_b1(kind, H, whhP, 0, b1_chunks(), 2, 3, auxT, gh);
     else gemm_packed(m, H, H, auxT + R0H, H4, 4, Pn, pstride, gh + R0G + 2 * H4, G, false);
-    fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, true);
+    fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, true, hIn);
   }
 }
 
@@ -1800,12 +1841,14 @@ function touch_next_rows(xg: usize, xids: usize, B: i32, G: i32, tn: i32, r0: i3
  * The fused gate pass of forward step s for batch rows [r0, r1) and hidden units [j0, j1), the
  * step's recurrent products being in gh (row b at gh + b·G): new state, output, and (unless
  * slim) the gates kept for backward. Padded rows carry the state and write zero outputs and
- * gates. nOnly: GRU without resetAfter's candidate pass, after its separate n product.
+ * gates. nOnly: GRU without resetAfter's candidate pass, after its separate n product. hIn: the
+ * B×H state the products read (h_prev, or h_prev ⊙ mask; see fwd_row's hq).
  */
 function fwd_gates(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
   xg: usize, xids: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
   ch: usize, cc: usize, cgates: usize, caux: usize, gh: usize, r0: i32, r1: i32, j0: i32, j1: i32, nOnly: bool,
+  hIn: usize,
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
   const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
@@ -1838,7 +1881,7 @@ function fwd_gates(
       continue;
     }
     if (nOnly) fwd_row_n(j0, jv, j1, H4, x, g, bhn, hp, gt, hn, o);
-    else fwd_row(kind, resetAfter, j0, jv, j1, H4, x, g, bhn, hp, cPrev + bo, cCur + bo, gt, auxT + bo, hn, o);
+    else fwd_row(kind, resetAfter, j0, jv, j1, H4, x, g, bhn, hp, hIn + bo, cPrev + bo, cCur + bo, gt, auxT + bo, hn, o);
   }
 }
 
@@ -1970,12 +2013,14 @@ function fwd_gates(
  * dOut + 4*(t*dOutStep + b*ldDOut) (see seq_forward's out).
  * Per step: one fused gate-backward pass, then dh_prev = dgh_t · W_hh (one product; GRU without
  * resetAfter splits it into the r|z rows and the separately needed d(r⊙h) = d_an·W_hn).
+ * hmask (0: none): the forward's recurrent-dropout mask; what reached h_prev through the products
+ * is multiplied by it (see seq_forward).
  */
 export function seq_backward(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
   whh: usize, ch: usize, cc: usize, cgates: usize, caux: usize,
   dOut: usize, ldDOut: i32, dOutStep: i32, dhN: usize, dcN: usize,
-  dxg: usize, dgh: usize, dh0: usize, dc0: usize, scratch: usize,
+  dxg: usize, dgh: usize, dh0: usize, dc0: usize, scratch: usize, hmask: usize,
 ): void {
   const G = gate_width(kind, H);
   const H4 = <usize>H << 2, BH4 = <usize>B * H4;
@@ -1986,12 +2031,12 @@ export function seq_backward(
   const dh = P + align64(packed_bytes(G, H));
   bwd_rows_begin(B, H, dhN, dcN, dh, 0, B);
   for (let s = 0; s < T; s++) {
-    bwd_step(kind, resetAfter, T, B, H, lengths, reverse, s, ch, cc, cgates, caux, dOut, ldD4, dStep4, dxg, dgh, P, dh, 0, B);
+    bwd_step(kind, resetAfter, T, B, H, lengths, reverse, s, ch, cc, cgates, caux, dOut, ldD4, dStep4, dxg, dgh, P, dh, 0, B, hmask);
   }
   bwd_rows_end(B, H, dh0, dc0, dh, 0, B);
 }
 
-/** seq_backward's scratch after the packed W_hh: dh, dc, dh_prev and d(r⊙h), B×H each. */
+/** seq_backward's scratch after the packed W_hh: dh, dc, dh_prev, d(r⊙h) and h_prev ⊙ mask, B×H each. */
 // @ts-ignore: decorator
 @inline function bwd_row_buf(dh: usize, B: i32, H: i32, i: i32): usize {
   return dh + <usize>i * align64(<usize>B * H * 4);
@@ -2015,12 +2060,12 @@ function bwd_rows_end(B: i32, H: i32, dh0: usize, dc0: usize, dh: usize, r0: i32
  * Step s of seq_backward for batch rows [r0, r1) (r0 a multiple of 4; see fwd_step): the fused
  * gate-backward pass per row, then dh_prev = dgh_t · W_hh (W_hh packed at P as K = G × N = H;
  * GRU without resetAfter first d(r⊙h) = d_an·W_hn and the r gradients). The two-thread loop runs
- * groups of rows through it.
+ * groups of rows through it. hmask: see seq_backward.
  */
 function bwd_step(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, s: i32,
   ch: usize, cc: usize, cgates: usize, caux: usize, dOut: usize, ldD4: usize, dStep4: usize,
-  dxg: usize, dgh: usize, P: usize, dh: usize, r0: i32, r1: i32,
+  dxg: usize, dgh: usize, P: usize, dh: usize, r0: i32, r1: i32, hmask: usize,
 ): void {
   const G = gate_width(kind, H);
   const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
@@ -2053,10 +2098,16 @@ function bwd_step(
   if (split) {
     // d(r⊙h) = d_an · W_hn (rows [2H, 3H) of W_hh), then the r gradients.
     gemm_packed(m, H, H, dxT + R0G + 2 * H4, G4, 4, P + 2 * H4 * 8, pstride, drh + R0H, H, false);
+    // The reset multiplied the state the products saw: h_prev, or h_prev ⊙ mask.
+    let hIn = hPrev;
+    if (hmask != 0) {
+      hIn = bwd_row_buf(dh, B, H, 4);
+      mul_row(hIn + R0H, hPrev + R0H, hmask + R0H, m * H);
+    }
     for (let b = r0; b < r1; b++) {
       if (!row_valid(lengths, b, t)) continue;
       const bo = <usize>b * H4;
-      const gt = gatesT + <usize>b * G4, hp = hPrev + bo, d = drh + bo;
+      const gt = gatesT + <usize>b * G4, hp = hIn + bo, d = drh + bo;
       const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
       let j = 0;
       for (; j < hv; j += 4) {
@@ -2075,9 +2126,13 @@ function bwd_step(
   for (let b = r0; b < r1; b++) {
     if (!row_valid(lengths, b, t)) continue;
     const bo = <usize>b * H4;
-    if (kind != GRU) { memory.copy(dh + bo, dhp + bo, H4); continue; }
+    if (kind != GRU) {
+      if (hmask != 0) mul_row(dh + bo, dhp + bo, hmask + bo, H);
+      else memory.copy(dh + bo, dhp + bo, H4);
+      continue;
+    }
     const z = gatesT + <usize>b * G4 + H4, r = gatesT + <usize>b * G4;
-    gru_dh_prev(dh + bo, dhp + bo, z, drh + bo, r, 0, H, split);
+    gru_dh_prev(dh + bo, dhp + bo, z, drh + bo, r, 0, H, split, hmask != 0 ? hmask + bo : 0);
   }
 }
 
@@ -2085,10 +2140,26 @@ function bwd_step(
  * The GRU's gradient w.r.t. h_prev for units [j0, j1) of one row, in place in dh: dh_prev·W_hh's
  * product dp, plus the direct path dh⊙z, plus (without resetAfter) drh⊙r — each product rounded,
  * then the sums in that order, as a multiply and an add (not fused: the same bits 4 lanes at a
- * time as one at a time).
+ * time as one at a time). With a recurrent-dropout mask (m: the row's, 0 for none) the terms
+ * that came through the products are summed first and multiplied by it: (dp + drh⊙r)⊙m + dh⊙z.
  */
-function gru_dh_prev(dh: usize, dp: usize, z: usize, drh: usize, r: usize, j0: i32, j1: i32, split: bool): void {
+function gru_dh_prev(dh: usize, dp: usize, z: usize, drh: usize, r: usize, j0: i32, j1: i32, split: bool, m: usize): void {
   let j = j0;
+  if (m != 0) {
+    for (; j + 4 <= j1; j += 4) {
+      const u = <usize>j << 2;
+      let d = v128.load(dp + u);
+      if (split) d = f32x4.add(d, f32x4.mul(v128.load(drh + u), v128.load(r + u)));
+      v128.store(dh + u, f32x4.add(f32x4.mul(d, v128.load(m + u)), f32x4.mul(v128.load(dh + u), v128.load(z + u))));
+    }
+    for (; j < j1; j++) {
+      const u = <usize>j << 2;
+      let d = load<f32>(dp + u);
+      if (split) d += load<f32>(drh + u) * load<f32>(r + u);
+      store<f32>(dh + u, d * load<f32>(m + u) + load<f32>(dh + u) * load<f32>(z + u));
+    }
+    return;
+  }
   for (; j + 4 <= j1; j += 4) {
     const u = <usize>j << 2;
     let d = f32x4.add(v128.load(dp + u), f32x4.mul(v128.load(dh + u), v128.load(z + u)));

@@ -202,13 +202,18 @@ const FWD_TOL = 1e-5;
 const BWD_TOL = 4e-5;
 const rel = (scale: number) => (_i: number, w: number): number => scale * (1 + Math.abs(w));
 
-interface SeqCase { cell: CellConfig; T: number; B: number; H: number; lengths: Int32Array | null; reverse: boolean; withRef: boolean }
+interface SeqCase {
+  cell: CellConfig; T: number; B: number; H: number; lengths: Int32Array | null; reverse: boolean; withRef: boolean;
+  /** Recurrent dropout: a mask of zeros and 1/0.7 (kept with probability 0.7). */
+  masked?: boolean;
+}
 
 function seqCheck(s: Setup, be: ThreadedWasmBackend, c: SeqCase, rnd: () => number): void {
   const { cell, T, B, H, lengths, reverse } = c;
   const { kind, resetAfter } = cell;
   const G = gateWidth(kind, H), BH = B * H;
-  const name = `${cell.label} T=${T} B=${B} H=${H} reverse=${reverse} lengths=${lengths ? `[${lengths}]` : 'null'}`;
+  const name = `${cell.label} T=${T} B=${B} H=${H} reverse=${reverse} lengths=${lengths ? `[${lengths}]` : 'null'}${c.masked ? ' masked' : ''}`;
+  const hMask = c.masked ? Float32Array.from({ length: BH }, () => (rnd() < 0.7 ? 1 / 0.7 : 0)) : null;
   const xg = randArray(T * B * G, rnd);
   const whh = randArray(G * H, rnd, 1 / Math.sqrt(H));
   const bhn = kind === 'gru' && rnd() < 0.75 ? randArray(H, rnd, 0.5) : null;
@@ -219,7 +224,7 @@ function seqCheck(s: Setup, be: ThreadedWasmBackend, c: SeqCase, rnd: () => numb
     const out = nanArray(outLen);
     const cache = allocCache((n) => new Float32Array(n), kind, T, B, H);
     for (const a of [cache.h, cache.c, cache.gates, cache.aux]) a.fill(NaN);
-    b.seqForward({ kind, resetAfter, T, B, H, lengths, reverse, xg, whh, bhn, h0, c0, out, outOffset, ldOut, cache });
+    b.seqForward({ kind, resetAfter, T, B, H, lengths, reverse, hMask, xg, whh, bhn, h0, c0, out, outOffset, ldOut, cache });
     return { out, cache };
   };
   const w = fwd(be), one = fwd(s.single);
@@ -244,7 +249,7 @@ function seqCheck(s: Setup, be: ThreadedWasmBackend, c: SeqCase, rnd: () => numb
     const dxg = nanArray(T * B * G), dgh = sameDgh ? dxg : nanArray(T * B * G);
     const dh0 = nanArray(BH), dc0 = kind === 'lstm' ? nanArray(BH) : null;
     b.seqBackward({
-      kind, resetAfter, T, B, H, lengths, reverse, whh, bhn, cache, dOut, dOutOffset, ldDOut, dhN, dcN, dxg, dgh, dh0, dc0,
+      kind, resetAfter, T, B, H, lengths, reverse, hMask, whh, bhn, cache, dOut, dOutOffset, ldDOut, dhN, dcN, dxg, dgh, dh0, dc0,
     });
     return { dxg, dgh, dh0, dc0 };
   };
@@ -287,10 +292,24 @@ for (const s of setups) {
     });
   }
 
+  test(`${s.variant} two threads: recurrent dropout (hMask) in every cell's loops: two threads = one thread bit for bit, and the reference (batch 1, unit chunks, row groups)`, TIMEOUT, () => {
+    const rnd = prng(97);
+    const before = s.forced.calls.threaded;
+    for (const cell of CELLS) {
+      for (const reverse of [false, true]) for (const mode of ['null', 'partial'] as LengthMode[]) {
+        for (const B of [1, 3, 8, 17]) for (const H of [5, 17, 33]) {
+          seqCheck(s, s.forced, { cell, T: 5, B, H, lengths: makeLengths(mode, B, 5, rnd), reverse, withRef: true, masked: true }, rnd);
+        }
+      }
+      seqCheck(s, s.forced, { cell, T: 3, B: 1, H: 100, lengths: null, reverse: false, withRef: true, masked: true }, rnd);
+    }
+    assert.ok(s.forced.calls.threaded > before, 'the calls ran on two threads');
+  });
+
   test(`${s.variant} two threads: sequence size gate (B·G·H >= ${s.gated.options.seqMinWork}, H >= 16), both sides`, TIMEOUT, () => {
     const rnd = prng(11);
     const lstm = CELLS[0]!, gruRb = CELLS[2]!;
-    let one = s.gated.calls.single;
+    const one = s.gated.calls.single;
     seqCheck(s, s.gated, { cell: lstm, T: 3, B: 2, H: 16, lengths: null, reverse: false, withRef: true }, rnd); // 2048 < gate
     seqCheck(s, s.gated, { cell: lstm, T: 3, B: 64, H: 12, lengths: null, reverse: false, withRef: true }, rnd); // H < 16
     assert.equal(s.gated.calls.single, one + 4, 'below the gates: one thread (forward and backward)');
@@ -298,14 +317,6 @@ for (const s of setups) {
     seqCheck(s, s.gated, { cell: lstm, T: 6, B: 32, H: 64, lengths: makeLengths('partial', 32, 6, rnd), reverse: true, withRef: true }, rnd);
     seqCheck(s, s.gated, { cell: gruRb, T: 6, B: 32, H: 80, lengths: null, reverse: false, withRef: true }, rnd);
     assert.equal(s.gated.calls.threaded, t + 4, 'above the gates: two threads');
-    one = s.gated.calls.single;
-    const hMask = new Float32Array(16 * 64).fill(1);
-    assert.throws(() => s.gated.seqForward({
-      kind: 'lstm', resetAfter: false, T: 1, B: 16, H: 64, lengths: null, reverse: false, hMask,
-      xg: new Float32Array(16 * 256), whh: new Float32Array(256 * 64), bhn: null, h0: new Float32Array(16 * 64),
-      c0: new Float32Array(16 * 64), out: new Float32Array(16 * 64), outOffset: 0, ldOut: 64,
-      cache: allocCache((n) => new Float32Array(n), 'lstm', 1, 16, 64),
-    }), /hMask/);
   });
 }
 

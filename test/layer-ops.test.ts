@@ -165,6 +165,40 @@ for (const backend of backends) {
   });
 }
 
+/** A recurrent-dropout mask for case c: zeros and 1/0.75, the same values in either dtype. */
+function maskFor(c: Case, dtype: Dtype): F {
+  const r = rng(31 + c.B * 7 + c.H), m = dtype === 'float64' ? new Float64Array(c.B * c.H) : new Float32Array(c.B * c.H);
+  for (let i = 0; i < m.length; i++) m[i] = r.next() < 0.75 ? 1 / 0.75 : 0;
+  if (dtype === 'float64') for (let i = 0; i < m.length; i++) m[i] = Math.fround(m[i]!);
+  return m;
+}
+
+for (const backend of backends) {
+  test(`${backend.name}: recurrent dropout (hMask) in the fused layer operations: equal the composed ones bit for bit, and the float64 reference; the mask matters`, () => {
+    for (const c of cases) {
+      const what = `${backend.name} ${name(c)} masked`;
+      const mask = maskFor(c, 'float32');
+      const fused = { ...forwardArgs(c, 'float32', true), hMask: mask }, comp = { ...forwardArgs(c, 'float32', true), hMask: mask };
+      layerForward(backend, fused);
+      layerForwardComposed(backend, comp);
+      for (const k of F_OUT) assert.deepEqual(fused[k], comp[k], `${what}: forward ${k}`);
+      const plain = forwardArgs(c, 'float32', true);
+      layerForward(backend, plain);
+      if (c.lengths?.some((l) => l > 0) !== false) assert.notDeepEqual(fused.hN, plain.hN, `${what}: the mask changes the final state`);
+      const rf = { ...forwardArgs(c, 'float64', true), hMask: maskFor(c, 'float64') };
+      layerForward(referenceBackend, rf);
+      for (const k of F_OUT) if (rf[k]) assertClose(fused[k]!, rf[k], 2e-5, 1e-4, `${what}: forward ${k} vs reference`);
+      const bf = { ...backwardArgs(c, fused, 'float32', true), hMask: mask }, bc = { ...backwardArgs(c, comp, 'float32', true), hMask: mask };
+      layerBackward(backend, bf);
+      layerBackwardComposed(backend, bc);
+      for (const k of B_OUT) assert.deepEqual(bf[k], bc[k], `${what}: backward ${k}`);
+      const rb = { ...backwardArgs(c, rf, 'float64', true), hMask: rf.hMask };
+      layerBackward(referenceBackend, rb);
+      for (const k of B_OUT) if (rb[k]) assertClose(to64(bf[k])!, rb[k]!, 1e-4, 1e-4, `${what}: backward ${k} vs reference`);
+    }
+  });
+}
+
 test('LSTM forward with grad: false gives the same outputs, keeps nothing, and backward says why it cannot run', () => {
   const lstm = new LSTM({ inputSize: 6, hiddenSize: 8, numLayers: 2, bidirectional: true, seed: 3 });
   const x = new Tensor(randomArray(5 * 4 * 6, 9, 1, 'float32') as Float32Array, [5, 4, 6]);

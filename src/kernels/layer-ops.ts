@@ -4,7 +4,8 @@
 // WebAssembly backends keep xg and dxg in their own memory: no copy of the T·B·G pre-activations
 // ever crosses into JavaScript), and otherwise compose the same computation from the backend's
 // gemm and sequence loop — the specification the fused versions are tested against, and the
-// path for float64 (reference backend) and for recurrent dropout (hMask).
+// path for float64 (reference backend) and for recurrent dropout (hMask) on a backend whose loops
+// cannot apply it (Backend.supportsHMask).
 //
 // Order of floating-point operations, shared by both paths so that they agree bit for bit on the
 // same kernels: xg rows start as the folded bias row and the input product is accumulated onto
@@ -59,12 +60,12 @@ function runSeqBackward(b: Backend, a: SeqBackwardArgs): void {
 }
 
 export function layerForward(backend: Backend, a: LayerForwardArgs, scratch: ScratchFn = fresh(a.x)): void {
-  if (backend.layerForward && !a.hMask) backend.layerForward(a);
+  if (backend.layerForward && (!a.hMask || backend.supportsHMask)) backend.layerForward(a);
   else layerForwardComposed(backend, a, scratch);
 }
 
 export function layerBackward(backend: Backend, a: LayerBackwardArgs, scratch: ScratchFn = fresh(a.x)): void {
-  if (backend.layerBackward && !a.hMask) backend.layerBackward(a);
+  if (backend.layerBackward && (!a.hMask || backend.supportsHMask)) backend.layerBackward(a);
   else layerBackwardComposed(backend, a, scratch);
 }
 

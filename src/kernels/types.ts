@@ -165,7 +165,7 @@ export interface LayerForwardArgs<A extends F = F> extends SeqShape {
   ldOut: number;
   /**
    * Filled for backward; null when no backward follows (inference): then nothing is kept. A
-   * ResidentCache only with the backend that made it, and never with hMask.
+   * ResidentCache only with the backend that made it (with hMask only if it supportsHMask).
    */
   cache: SeqCache<A> | ResidentCache | null;
   /** (B, H) written: the final hidden state (the state each sequence carried out of the loop). */
@@ -290,7 +290,10 @@ export interface DenseBackwardArgs<A extends F = F> {
  */
 export interface Backend {
   readonly name: string;
-  /** Whether seqForward/seqBackward implement `hMask` (recurrent dropout). */
+  /**
+   * Whether seqForward/seqBackward (and layerForward/layerBackward, when given) implement `hMask`
+   * (recurrent dropout); otherwise layer-ops.ts composes the layer around the reference loops.
+   */
   readonly supportsHMask?: boolean;
   gemm(
     transA: boolean, transB: boolean, M: number, N: number, K: number,
@@ -312,9 +315,9 @@ export interface Backend {
    * and checks them on every call (see withFixedWeights); fn must change no weights.
    */
   fixedWeights?<T>(fn: () => T): T;
-  /** Optional fused layer forward (no hMask); kernels/layer-ops.ts composes it otherwise. */
+  /** Optional fused layer forward (hMask only with supportsHMask); kernels/layer-ops.ts composes it otherwise. */
   layerForward?(a: LayerForwardArgs): void;
-  /** Optional fused layer backward (no hMask); kernels/layer-ops.ts composes it otherwise. */
+  /** Optional fused layer backward (hMask only with supportsHMask); kernels/layer-ops.ts composes it otherwise. */
   layerBackward?(a: LayerBackwardArgs): void;
   /**
    * Optional: a cache for a layer forward kept in the backend's memory until the backward (no

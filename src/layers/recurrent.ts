@@ -374,7 +374,7 @@ export class Recurrent {
         // Kept for backward (written by the kernel): in the backend's own memory when it can keep
         // it there (no copies out and back in), else in reused arrays. Inference keeps nothing.
         let cache: SeqCache | ResidentCache | null = null;
-        if (grad && backend.newCache && !hMask && T > 0 && B > 0) {
+        if (grad && backend.newCache && (!hMask || backend.supportsHMask) && T > 0 && B > 0) {
           cache = backend.newCache(this.kind, T, B, H, this.resident.get(s) ?? null);
           this.resident.set(s, cache);
         } else if (grad) {

@@ -44,6 +44,8 @@ export interface CoreExports {
   seq_backward(...a: number[]): void;
   packed_whh_bytes(kind: number, H: number): number;
   col_sum(m: number, rows: number, cols: number, acc: number): void;
+  /** dst row r = src row r ⊙ m (rows of n floats, one mask row). */
+  mul_rows(src: number, m: number, dst: number, rows: number, n: number): void;
   scatter_add_rows(src: number, ids: number, n: number, w: number, dst: number, rows: number): void;
   softmax_rows(x: number, y: number, rows: number, k: number, sums: number): void;
   xent_grad(p: number, t: number, rows: number, k: number, s: number, g: number): void;
@@ -175,8 +177,8 @@ const blocksOfCollected = typeof FinalizationRegistry === 'function'
 
 export abstract class WasmHost implements Backend {
   abstract readonly name: string;
-  /** Recurrent dropout runs its loop on the reference backend (see layer-ops.ts). */
-  readonly supportsHMask = false;
+  /** Recurrent dropout (hMask) runs in the kernels' own loops. */
+  readonly supportsHMask = true;
   /** Bytes below this address belong to the module and the backend's fixed blocks. */
   protected base: number;
   protected top = 0;
@@ -256,10 +258,6 @@ export abstract class WasmHost implements Backend {
 
   private need(x: F | Int32Array, n: number, what: string): void {
     if (x.length < n) throw new RangeError(`${this.label}: ${what} has ${x.length} elements, needs ${n}`);
-  }
-
-  private noMask(a: { hMask?: F | null }): void {
-    if (a.hMask) throw new TypeError(`${this.label}: recurrent dropout (hMask) is not supported; use the reference backend`);
   }
 
   // ---- linear memory: a bump allocator reset at the start of every call ----
@@ -574,7 +572,6 @@ export abstract class WasmHost implements Backend {
   }
 
   seqForward(args: SeqForwardArgs): void {
-    this.noMask(args);
     const { kind, T, B, H } = args;
     const cache = this.checkForward(args, args.cache);
     const xg = this.f32(args.xg, 'seqForward xg');
@@ -597,7 +594,6 @@ export abstract class WasmHost implements Backend {
   }
 
   seqBackward(args: SeqBackwardArgs): void {
-    this.noMask(args);
     const { kind, T, B, H } = args;
     const cache = this.checkBackward(args, args.cache);
     const dxg = this.f32(args.dxg, 'dxg'), dgh = this.f32(args.dgh, 'dgh');
@@ -619,7 +615,6 @@ export abstract class WasmHost implements Backend {
   }
 
   layerForward(args: LayerForwardArgs): void {
-    this.noMask(args);
     const { kind, T, B, H, I } = args;
     const resident = isResident(args.cache) ? this.residentOf(args.cache, kind, T, B, H) : null;
     const cache = this.checkForward(args, resident ? null : args.cache as SeqCache | null);
@@ -677,7 +672,6 @@ export abstract class WasmHost implements Backend {
   }
 
   layerBackward(args: LayerBackwardArgs): void {
-    this.noMask(args);
     const { kind, resetAfter, T, B, H, I, reverse } = args;
     const resident = isResident(args.cache) ? this.residentOf(args.cache, kind, T, B, H) : null;
     const cache = this.checkBackward(args, resident ? null : args.cache as SeqCache);
@@ -705,6 +699,7 @@ export abstract class WasmHost implements Backend {
       const pP = this.alloc(Math.max(this.k.gemm_scratch_bytes(G, I, U), this.k.gemm_scratch_bytes(G, H, TB), this.k.gemm_scratch_bytes(U, I, G)));
       const pStage = isBatchFirst(args) && !table ? this.alloc(TB * I * 4) : 0;
       const pS = table ? this.alloc(U * G * 4) : 0, pIds = table ? this.alloc(TB * 4) : 0;
+      const pHm = L.pMask ? this.alloc(TB * H * 4) : 0;
       const { f32, i32 } = this.commit();
       this.loadBackward(args, L, f32, i32, cache);
       if (table) {
@@ -719,8 +714,10 @@ export abstract class WasmHost implements Backend {
       f32.set(dWhh.subarray(0, G * H), pDWhh >> 2);
       this.runSeqBackward(mt && parS, this.backwardArgs(args, L));
       const { pDgh } = L;
-      // dW_hh += dghᵀ·h_prev (GRU without resetAfter: the r|z rows, then the n rows from r⊙h_prev).
-      const pHprev = L.pH + (reverse ? BH * 4 : 0);
+      // dW_hh += dghᵀ·h_prev (GRU without resetAfter: the r|z rows, then the n rows from r⊙h_prev);
+      // under recurrent dropout the products saw h_prev ⊙ mask (and aux is r ⊙ h_prev ⊙ mask).
+      let pHprev = L.pH + (reverse ? BH * 4 : 0);
+      if (pHm) { this.k.mul_rows(pHprev, L.pMask, pHm, T, BH); pHprev = pHm; }
       const split = kind === 'gru' && !resetAfter;
       const whh = [1, 0, split ? 2 * H : G, H, TB, pDgh, G, pHprev, H, pDWhh, H, 1, pP, 0, 0];
       // With a table the input side's gate gradients are dxg's rows summed per table row: summed
@@ -1151,7 +1148,13 @@ export abstract class WasmHost implements Backend {
     if (kind === 'lstm') { if (!c0) throw new TypeError(`${this.label}: LSTM needs c0`); this.need(c0, BH, 'c0'); }
     if (lengths) this.need(lengths, B, 'lengths');
     if (cache) this.needCache(kind, T, B, H, cache);
+    this.checkMask(a);
     return cache;
+  }
+
+  /** The recurrent-dropout mask, if any: float32, B×H. */
+  private checkMask(a: { B: number; H: number; hMask?: F | null }): void {
+    if (a.hMask) this.need(this.f32(a.hMask, 'hMask'), a.B * a.H, 'hMask');
   }
 
   private needCache(kind: CellKind, T: number, B: number, H: number, c: { h: F; c: F; gates: F; aux: F }): void {
@@ -1246,6 +1249,7 @@ export abstract class WasmHost implements Backend {
     return {
       outLen, ldOut, slim, whh, outInPlace: out.inPlace, ...rowStrides(a, ldOut),
       pBhn: this.alloc(H * 4), pLen: lengths ? this.alloc(B * 4) : 0,
+      pMask: a.hMask ? this.alloc(B * H * 4) : 0,
       pOut: out.p,
       ...this.cachePtrs(kind, T, B, H, resident, slim),
       pS: this.alloc(this.seqForwardScratch(mt, code, +a.resetAfter, B, H)),
@@ -1258,6 +1262,7 @@ export abstract class WasmHost implements Backend {
     const bhn = 'bhn' in a ? a.bhn : kind === 'gru' && a.bhh ? a.bhh.subarray(2 * H, 3 * H) : null;
     if (bhn) f32.set(bhn.subarray(0, H) as Float32Array, L.pBhn >> 2); else f32.fill(0, L.pBhn >> 2, (L.pBhn >> 2) + H);
     if (lengths) i32.set(lengths.subarray(0, B), L.pLen >> 2);
+    if (a.hMask) f32.set(a.hMask.subarray(0, BH) as Float32Array, L.pMask >> 2);
     // The output rows are strided: keep the caller's values between them when there are gaps.
     if (L.ldOut > H && !L.outInPlace) f32.set(a.out.subarray(outOffset, outOffset + L.outLen) as Float32Array, L.pOut >> 2);
     const slot0 = L.slim || !reverse ? 0 : T * BH;
@@ -1267,7 +1272,7 @@ export abstract class WasmHost implements Backend {
 
   /** seq_forward's arguments; pXids: time-major row ids into the xg rows at pXg (0 = none). */
   private forwardArgs(a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, pXg: number, pXids = 0): number[] {
-    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, pXids, L.whh.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim, L.whh.pWP, +L.whh.repack];
+    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, pXids, L.whh.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim, L.whh.pWP, +L.whh.repack, L.pMask];
   }
 
   private storeForward(
@@ -1306,6 +1311,7 @@ export abstract class WasmHost implements Backend {
     if (dcN) this.need(dcN, BH, 'dcN');
     if (dc0) this.need(dc0, BH, 'dc0');
     if (lengths) this.need(lengths, B, 'lengths');
+    this.checkMask(a);
     return cache;
   }
 
@@ -1334,6 +1340,7 @@ export abstract class WasmHost implements Backend {
     const L = {
       dOutLen, ldDOut, pW, dOutInPlace: dOut.inPlace, ...rowStrides(a, ldDOut),
       pLen: lengths ? this.alloc(B * 4) : 0,
+      pMask: a.hMask ? this.alloc(BH * 4) : 0,
       ...this.cachePtrs(kind, T, B, H, resident),
       pDOut: dOut.p,
       pDhN: a.dhN ? this.alloc(BH * 4) : 0,
@@ -1356,6 +1363,7 @@ export abstract class WasmHost implements Backend {
     const { kind, T, B, H, lengths, dOutOffset } = a;
     const G = gateWidth(kind, H), BH = B * H, TB = T * B;
     if (lengths) i32.set(lengths.subarray(0, B), L.pLen >> 2);
+    if (a.hMask) f32.set(a.hMask.subarray(0, BH) as Float32Array, L.pMask >> 2);
     if (cache) { // (a resident cache is already in place)
       f32.set(cache.h.subarray(0, (T + 1) * BH), L.pH >> 2);
       if (L.pC) f32.set(cache.c.subarray(0, (T + 1) * BH), L.pC >> 2);
@@ -1370,7 +1378,7 @@ export abstract class WasmHost implements Backend {
   private backwardArgs(a: SeqBackwardArgs | LayerBackwardArgs, L: ReturnType<WasmHost['layoutBackward']>): number[] {
     return [
       KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, L.pW, L.pH, L.pC, L.pG, L.pAux,
-      L.pDOut, L.rowStride, L.stepStride, L.pDhN, L.pDcN, L.pDxg, L.pDgh, L.pDh0, L.pDc0, L.pS,
+      L.pDOut, L.rowStride, L.stepStride, L.pDhN, L.pDcN, L.pDxg, L.pDgh, L.pDh0, L.pDc0, L.pS, L.pMask,
     ];
   }
 
