@@ -129,3 +129,20 @@ test('each sample call reads the weights as they are then: after more training, 
   assert.equal(second, sample(fresh, corpus.vocab, opts));
   assert.notEqual(second, first, 'training changed the text');
 });
+
+test('CLI: the command groups have a help of their own, and a wrong subcommand names itself and points to it', () => {
+  for (const [group, subs] of [['charrnn', ['train', 'sample']], ['sentiment', ['train', 'eval', 'predict']]] as const) {
+    for (const h of ['--help', '-h', 'help']) {
+      const r = cli([group, h]);
+      assert.equal(r.status, 0, `${group} ${h}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^Usage: rnnkit ${group} <${subs.join('\\|')}>`), `${group} ${h}`);
+      for (const s of subs) assert.match(r.stdout, new RegExp(`^  ${s} `, 'm'), `${group} ${h} lists ${s}`);
+    }
+    const bad = cli([group, 'trian']);
+    assert.equal(bad.status, 2, `${group} trian`); // a usage error
+    assert.match(bad.stderr, new RegExp(`^rnnkit: ${group}: expected .*got 'trian' \\(rnnkit ${group} --help\\)\\n$`), bad.stderr);
+    const none = cli([group]);
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /got nothing/);
+  }
+});

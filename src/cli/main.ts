@@ -31,6 +31,25 @@ Global option (any position):
 Run 'rnnkit <command> --help' for the options of a command.
 `;
 
+const CHARRNN_HELP = `Usage: rnnkit charrnn <train|sample> [options]
+
+  train     train a character-level language model on your text
+  sample    generate text from a trained character model
+
+Run 'rnnkit charrnn train --help' or 'rnnkit charrnn sample --help' for their options.
+`;
+
+const SENTIMENT_HELP = `Usage: rnnkit sentiment <train|eval|predict> [options]
+
+  train     train a review sentiment classifier (LSTM/GRU/RNN, bidirectional)
+  eval      accuracy, precision, recall, F1 and confusion matrix on labelled data
+  predict   label and probability of new texts
+
+Run 'rnnkit sentiment <train|eval|predict> --help' for their options.
+`;
+
+const isHelp = (a: string | undefined): boolean => a === '-h' || a === '--help' || a === 'help';
+
 /**
  * Takes the global --threads option out of argv and sets the kernel threads (without it: the
  * library's default, RNNKIT_THREADS or else 2 on a machine with 2+ cores). Results do not depend
@@ -73,12 +92,14 @@ async function main(argv: string[]): Promise<void> {
     case 'charrnn':
       if (sub === 'train') return charrnnTrainCli(rest);
       if (sub === 'sample') return charrnnSampleCli(rest);
-      throw new CliError(`charrnn: expected 'train' or 'sample', got ${sub === undefined ? 'nothing' : `'${sub}'`}`);
+      if (isHelp(sub)) { process.stdout.write(CHARRNN_HELP); return; }
+      throw new CliError(`charrnn: expected 'train' or 'sample', got ${sub === undefined ? 'nothing' : `'${sub}'`} (rnnkit charrnn --help)`);
     case 'sentiment':
       if (sub === 'train') return sentimentTrainCli(rest);
       if (sub === 'eval') return sentimentEvalCli(rest);
       if (sub === 'predict') return sentimentPredictCli(rest);
-      throw new CliError(`sentiment: expected 'train', 'eval' or 'predict', got ${sub === undefined ? 'nothing' : `'${sub}'`}`);
+      if (isHelp(sub)) { process.stdout.write(SENTIMENT_HELP); return; }
+      throw new CliError(`sentiment: expected 'train', 'eval' or 'predict', got ${sub === undefined ? 'nothing' : `'${sub}'`} (rnnkit sentiment --help)`);
     default:
       throw new CliError(`unknown command '${cmd}'. Commands: demo, charrnn train, charrnn sample, ner train, ner eval, ner tag, sentiment train, sentiment eval, sentiment predict, compare, playground (rnnkit --help)`);
   }
