@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { getBackend, GRU, LSTM, referenceBackend, RNN, setBackend, Tensor, withFixedWeights } from '../src/index.js';
+import { withWeightsToFollow } from '../src/tensor/init.js';
 import { assertClose, randomArray } from './helpers.js';
 
 test('keras init: orthogonal recurrent blocks, Glorot-bounded input weights, forget bias 1', () => {
@@ -125,7 +126,7 @@ test('bad input gets errors naming the argument and what was expected', () => {
   assert.throws(() => new Tensor(new Float32Array(5), [2, 3]), /data has 5 values but shape \[2, 3\] needs 6/);
 });
 
-test('recurrentDropout: float32 (fast GEMMs + reference loop) agrees with float64 under the same mask', () => {
+test('recurrentDropout: float32 (the WebAssembly loops) agrees with float64 under the same mask', () => {
   const opts = { inputSize: 3, hiddenSize: 5, numLayers: 2, bidirectional: true, seed: 4, recurrentDropout: 0.4 };
   const a = new LSTM(opts), b = new LSTM({ ...opts, dtype: 'float64' });
   const x = randomArray(6 * 2 * 3, 8, 1);
@@ -141,7 +142,7 @@ test('recurrentDropout: float32 (fast GEMMs + reference loop) agrees with float6
   assert.deepEqual(a.forward(new Tensor(Float32Array.from(x), [6, 2, 3])).output.data, a.forward(new Tensor(Float32Array.from(x), [6, 2, 3])).output.data);
 });
 
-test('recurrentDropout on the WebAssembly backend (the reference loops, their products on its gemm): outputs, input and parameter gradients agree with float64 under the same mask, for every cell', () => {
+test('recurrentDropout on the WebAssembly backend (its fused loops): outputs, input and parameter gradients agree with float64 under the same mask, for every cell', () => {
   const T = 6, B = 3, I = 4, H = 5;
   const cases: [string, (dtype: 'float32' | 'float64') => LSTM | GRU | RNN][] = [
     ['LSTM, 2 layers, bidirectional', (dtype) => new LSTM({ inputSize: I, hiddenSize: H, numLayers: 2, bidirectional: true, seed: 4, dtype })],
@@ -163,6 +164,22 @@ test('recurrentDropout on the WebAssembly backend (the reference loops, their pr
     assert.ok(Object.keys(pb).length >= 4, `${what}: ${Object.keys(pb)}`);
     for (const k of Object.keys(pb)) assertClose(pa[k]!, pb[k]!, 1e-5, 1e-4, `${what}: ${k}`);
   }
+});
+
+test('built for weights to follow (a model being loaded): the orthogonal QR is skipped, the rng draws are not — the same dropout masks afterwards', () => {
+  const opts = { inputSize: 3, hiddenSize: 6, numLayers: 2, seed: 11, recurrentDropout: 0.3, dropout: 0.2 };
+  const fresh = new LSTM(opts);
+  const loaded = withWeightsToFollow(() => new LSTM(opts));
+  assert.ok(loaded.params.value('weight_hh_l0').every((v) => v === 0), 'W_hh left for the weights that follow');
+  assert.ok(loaded.params.value('weight_hh_l1').every((v) => v === 0));
+  assert.ok(fresh.params.value('weight_hh_l0').some((v) => v !== 0));
+  // The input weights (cheap draws) are as built from scratch.
+  assert.deepEqual(loaded.params.value('weight_ih_l1'), fresh.params.value('weight_ih_l1'));
+  loaded.loadStateDict(fresh.stateDict());
+  const x = new Tensor(Float32Array.from(randomArray(5 * 2 * 3, 12, 1)), [5, 2, 3]);
+  const a = fresh.forward(x).output.data, b = loaded.forward(x).output.data;
+  assert.deepEqual(b, a, 'the same masks were drawn (training mode)');
+  assert.notDeepEqual(fresh.forward(x).output.data, a, 'masks are drawn per call');
 });
 
 test('forward({ out }) and backward(dy, { dx }) write into the caller\'s buffers, same values; wrong sizes are refused', () => {

@@ -15,6 +15,7 @@ import { entityScores, type EntityScores } from '../models/entity-metrics.js';
 import { BUNDLE_FORMAT, FORMAT_VERSION, loadBundle, saveBundle, type TensorMap } from '../models/node/bundle.js';
 import { getOptimizer } from '../optim/optimizers.js';
 import { rng } from '../tensor/rng.js';
+import { withWeightsToFollow } from '../tensor/init.js';
 import {
   buildVocabs, CASE_CLASSES, labelsFor, NerTagger, singletonIds, validateConfig,
   type EncodedSentence, type NerConfig,
@@ -153,7 +154,8 @@ export async function loadNer(dir: string): Promise<LoadedNer> {
   }
   let model: NerTagger;
   try {
-    model = new NerTagger(config, { words, chars }, m.labels as string[], scheme);
+    // Every weight is set from the file below (a missing one is an error).
+    model = withWeightsToFollow(() => new NerTagger(config, { words, chars }, m.labels as string[], scheme));
   } catch (e) {
     throw new Error(`${where}: ${(e as Error).message}`);
   }

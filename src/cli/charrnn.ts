@@ -271,14 +271,19 @@ export async function charrnnSampleCli(argv: string[]): Promise<void> {
     throw new CliError(`--prime: character(s) ${unknown.map((c) => JSON.stringify(c)).join(', ')} are not in the model's vocabulary of ${vocab.size} characters`);
   }
   process.stdout.write(prime);
+  // Streamed a line at a time (a write per character was 5% of generating 20,000).
+  let line = '';
   sample(model, vocab, {
     length: int(v.length, 'length', 500),
     temperature: num(v.temperature, 'temperature', 1, (x) => x > 0, 'a positive number'),
     topK: int(v['top-k'], 'top-k', 0, 0),
     prime, seed: int(v.seed, 'seed', 0, 0),
-    onText: (s) => process.stdout.write(s),
+    onText: (s) => {
+      line += s;
+      if (s === '\n' || line.length >= 256) { process.stdout.write(line); line = ''; }
+    },
   });
-  process.stdout.write('\n');
+  process.stdout.write(`${line}\n`);
 }
 
 export function readText(path: string): string {

@@ -6,6 +6,7 @@ import { layerFromConfig } from '../layers/from-config.js';
 import type { Shape } from '../layers/layer.js';
 import { applyLayer, input, type SymbolicTensor } from '../layers/symbolic.js';
 import { deserializeOptimizer, type OptimizerConfig } from '../optim/optimizers.js';
+import { withWeightsToFollow } from '../tensor/init.js';
 import type { LoadedBundle } from './bundle-format.js';
 import { GraphModel } from './functional.js';
 import { Sequential, type Model } from './sequential.js';
@@ -57,7 +58,8 @@ function graphFromConfig(raw: unknown, where: string): Model {
  */
 export function modelFromBundle(b: LoadedBundle, where: { manifest: string; weights: string }): Model {
   const m = b.manifest as Record<string, unknown>;
-  const model = modelFromConfig(m.model, where.manifest);
+  // Every weight is set from the bundle below (a missing one is an error).
+  const model = withWeightsToFollow(() => modelFromConfig(m.model, where.manifest));
   const entries = model.weightEntries();
   const names = new Set(entries.map((e) => e.name));
   for (const k of Object.keys(b.weights)) {

@@ -7,6 +7,25 @@ export function uniformInit(out: F, a: number, r: Rng): void {
   for (let i = 0; i < out.length; i++) out[i] = r.uniform(-a, a);
 }
 
+let weightsFollow = false;
+
+/**
+ * Runs `build` (which constructs layers) knowing that every weight it initialises is overwritten
+ * next (a saved model being loaded): the initialisers then draw their random numbers as usual —
+ * each Rng ends where it would have, so what a layer draws later (dropout masks) is unchanged —
+ * but skip the work that only shapes the values, the orthogonal initialiser's QR (~250 ms of
+ * loading a two-layer LSTM 256).
+ */
+export function withWeightsToFollow<T>(build: () => T): T {
+  const was = weightsFollow;
+  weightsFollow = true;
+  try {
+    return build();
+  } finally {
+    weightsFollow = was;
+  }
+}
+
 /** Glorot/Xavier uniform for a (rows, cols) matrix: a = sqrt(6 / (rows + cols)). */
 export function glorotUniform(out: F, rows: number, cols: number, r: Rng): void {
   uniformInit(out, Math.sqrt(6 / (rows + cols)), r);
@@ -29,6 +48,7 @@ export function orthogonal(out: F, rows: number, cols: number, r: Rng, gain = 1)
   const n = tall ? rows : cols, m = tall ? cols : rows;
   const a = new Float64Array(n * m);
   for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) a[j * n + i] = r.normal();
+  if (weightsFollow) { out.fill(0, 0, rows * cols); return; } // overwritten next (withWeightsToFollow)
   // Modified Gram–Schmidt on the columns of A, keeping sign(diag R) folded in:
   // q_j = (a_j - Σ proj) / ||·||, which is QR with positive diag, i.e. Q·sign(R_jj) already.
   for (let j = 0; j < m; j++) {
