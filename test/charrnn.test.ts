@@ -82,7 +82,7 @@ test('CLI: train (with --json), resume, sample; clear errors for bad input', () 
     assert.match(bad.stderr, /--prime: character\(s\) "Z" are not in the model's vocabulary/);
     const missing = cli(['charrnn', 'train', '--data', join(dir, 'nope.txt'), '--out', out]);
     assert.equal(missing.status, 2);
-    assert.match(missing.stderr, /cannot read '.*nope\.txt': ENOENT/);
+    assert.match(missing.stderr, /cannot read '.*nope\.txt': no such file or directory\n$/);
     const badArg = cli(['charrnn', 'train', '--data', data, '--out', out, '--cell', 'transformer']);
     assert.equal(badArg.status, 2);
     assert.match(badArg.stderr, /--cell: expected lstm, gru or rnn, got 'transformer'/);

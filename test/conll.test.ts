@@ -111,7 +111,8 @@ test('readConllFile: I/O and format errors name the file', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rnnkit-conll-'));
   try {
     const missing = join(dir, 'missing.conll');
-    assert.throws(() => readConllFile(missing), (e: Error) => e.message.includes(missing) && /ENOENT/.test(e.message));
+    assert.throws(() => readConllFile(missing), (e: Error) => e.message === `cannot read CoNLL file ${missing}: no such file or directory`);
+    assert.throws(() => readConllFile(dir), (e: Error) => e.message === `cannot read CoNLL file ${dir}: it is a directory, not a file`);
     await assert.rejects(readConllFileAsync(missing), (e: Error) => e.message.includes(missing));
     const bad = join(dir, 'bad.conll');
     writeFileSync(bad, 'a B-PER\n\nb I-PER extra\n');

@@ -33,6 +33,7 @@ import { getOptimizer } from '../optim/optimizers.js';
 import { rng, type Rng } from '../tensor/rng.js';
 import { backendName } from '../kernels/index.js';
 import { fmt } from './report.js';
+import { fsReason } from '../data/node/fs-reason.js';
 
 export type TaskName = 'charlm' | 'sentiment' | 'adding' | 'copy';
 export const TASK_NAMES: readonly TaskName[] = ['charlm', 'sentiment', 'adding', 'copy'];
@@ -458,7 +459,7 @@ function copySetup(cfg: CompareConfig): TaskSetup {
 function charlmSetup(cfg: CompareConfig): TaskSetup {
   if (!cfg.data) throw new RangeError('compare: --task charlm needs --data <text file>');
   let text: string;
-  try { text = readFileSync(cfg.data, 'utf8'); } catch (e) { throw new RangeError(`compare: cannot read ${cfg.data}: ${(e as Error).message}`); }
+  try { text = readFileSync(cfg.data, 'utf8'); } catch (e) { throw new RangeError(`compare: cannot read ${cfg.data}: ${fsReason(e)}`); }
   const corpus = prepareCorpus(text, 0.1);
   const V = corpus.vocab.size;
   const valIds = corpus.val.subarray(0, Math.min(corpus.val.length, cfg.valChars + 1));

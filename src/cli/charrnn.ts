@@ -9,6 +9,7 @@ import { backendName } from '../kernels/index.js';
 import { loadModel, saveModel } from '../models/node/model-io.js';
 import type { Sequential } from '../models/sequential.js';
 import { CliError, fmtTime, parseDuration, Progress, int, num } from './progress.js';
+import { fsReason } from '../data/node/fs-reason.js';
 
 export const TRAIN_HELP = `Usage: rnnkit charrnn train --data <text file> --out <dir> [options]
 
@@ -291,7 +292,7 @@ export function readText(path: string): string {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new CliError(`--data: cannot read '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new CliError(`--data: cannot read '${path}': ${fsReason(e)}`);
   }
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);

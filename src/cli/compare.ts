@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { CELL_NAMES, DEFAULT_COMPARE, rebuildClaims, runCompare, TASK_NAMES, type CellName, type CompareConfig, type CompareResults, type TaskName } from '../apps/compare.js';
 import { compareReport } from '../apps/report.js';
 import { CliError, fmtTime, parseDuration, Progress, int, num } from './progress.js';
+import { fsReason } from '../data/node/fs-reason.js';
 
 export const COMPARE_HELP = `Usage: rnnkit compare --task <task[,task]> --out <dir> (--budget 5m | --epochs N) [options]
 
@@ -144,7 +145,7 @@ const NUMERIC_KEYS = new Set(['bestMetric', 'bestLoss', 'finalMetric', 'secondsP
 /** Read a results.json written by writeCompareOutputs. */
 export function readCompareResults(file: string): CompareResults {
   let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch (e) { throw new CliError(`--from: cannot read ${file}: ${(e as Error).message}`); }
+  try { text = readFileSync(file, 'utf8'); } catch (e) { throw new CliError(`--from: cannot read ${file}: ${fsReason(e)}`); }
   let res: CompareResults;
   try {
     res = JSON.parse(text, function (this: unknown, key: string, v: unknown) {

@@ -12,6 +12,7 @@ import { convertTags, type TagScheme } from '../data/tags.js';
 import { backendName } from '../kernels/index.js';
 import { formatClassificationReport, type EntityScores } from '../models/entity-metrics.js';
 import { CliError, fmtTime, parseDuration, Progress, int, num } from './progress.js';
+import { fsReason } from '../data/node/fs-reason.js';
 
 const D = DEFAULT_NER_CONFIG;
 
@@ -284,8 +285,7 @@ export async function nerTagCli(argv: string[]): Promise<void> {
     try {
       raw = new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(v.file ?? 0));
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new CliError(`${v.file ? '--file' : 'stdin'}: cannot read '${path}': ${code ?? (e as Error).message}`);
+      throw new CliError(`${v.file ? '--file' : 'stdin'}: cannot read '${path}': ${fsReason(e)}`);
     }
     texts.push(...raw.split(/\r?\n/).filter((l) => l.trim().length > 0));
   }

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { PLAYGROUND_HTML } from '../playground/page.js';
 import { mobyDickText } from './demo.js';
 import { CliError, int } from './progress.js';
+import { fsReason } from '../data/node/fs-reason.js';
 
 export const PLAYGROUND_HELP = `Usage: rnnkit playground [--port 8080] [--host 127.0.0.1] [--text file.txt]
 
@@ -120,7 +121,7 @@ export async function playgroundCli(argv: string[]): Promise<void> {
   if (port > 65535) throw new CliError(`--port: expected an integer in [0, 65535], got '${v.port}'`);
   let text: string | null = null;
   if (v.text !== undefined) {
-    try { text = readFileSync(v.text, 'utf8'); } catch (e) { throw new CliError(`--text: cannot read ${v.text}: ${(e as Error).message}`); }
+    try { text = readFileSync(v.text, 'utf8'); } catch (e) { throw new CliError(`--text: cannot read ${v.text}: ${fsReason(e)}`); }
     if (text.length < 100) throw new CliError(`--text: ${v.text} has ${text.length} characters; the playground needs at least 100`);
   } else {
     try { text = mobyDickText(); } catch { text = null; }

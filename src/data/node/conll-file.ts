@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseConll, type ConllData, type ConllParseOptions } from '../conll.js';
+import { fsReason } from './fs-reason.js';
 
 export type ConllFileOptions = Omit<ConllParseOptions, 'fileName'>;
 
@@ -19,7 +20,7 @@ function decode(bytes: Uint8Array, path: string): string {
 
 function ioError(path: string, e: unknown): Error {
   const err = e as NodeJS.ErrnoException;
-  const msg = new Error(`cannot read CoNLL file ${path}: ${err.code ?? ''}${err.code ? ' ' : ''}${err.message}`);
+  const msg = new Error(`cannot read CoNLL file ${path}: ${fsReason(err)}`);
   (msg as Error & { cause?: unknown }).cause = e;
   return msg;
 }

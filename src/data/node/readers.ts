@@ -10,6 +10,7 @@
 // integer ("0", 1, "4"), labels[i] is that integer and labelNames = ["0", …, String(max)];
 // otherwise labelNames is the sorted (code-unit order) set of raw labels.
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { fsReason } from './fs-reason.js';
 import { basename, extname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
@@ -54,7 +55,7 @@ export function readBytes(file: string): Uint8Array {
   try {
     bytes = readFileSync(file);
   } catch (e) {
-    throw new Error(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new Error(`${file}: cannot read (${fsReason(e)})`);
   }
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
