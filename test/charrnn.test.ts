@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildCharModel, DEFAULT_CHARRNN, evaluateNats, prepareCorpus, sample, StreamBatcher } from '../src/apps/charrnn.js';
+import { buildCharModel, charWindow, DEFAULT_CHARRNN, evaluateNats, prepareCorpus, sample, StreamBatcher } from '../src/apps/charrnn.js';
 
 const cli = (args: string[]) => spawnSync(process.execPath, ['dist/src/cli/main.js', ...args], { encoding: 'utf8' });
 // A text with structure a small LSTM learns in seconds: repeated short phrases.
@@ -41,6 +41,53 @@ test('a small LSTM learns the text (validation loss falls well below the unigram
   assert.equal([...s].length, 60);
   assert.ok(/cat|dog|sing/.test(s), `sample: ${JSON.stringify(s)}`);
   assert.throws(() => sample(model, corpus.vocab, { length: 5, prime: 'xyz' }), /not in the model's vocabulary: "x", "y", "z"/);
+});
+
+test('a small Transformer (2 pre-norm blocks, causal) learns the text, samples from its window by default, and cannot see ahead', () => {
+  const corpus = prepareCorpus(TEXT, 0.1);
+  const cfg = { ...DEFAULT_CHARRNN, cell: 'transformer' as const, hidden: 32, layers: 2, heads: 2, seq: 16, batch: 8, lr: 0.005 };
+  const model = buildCharModel(corpus.vocab.size, cfg);
+  assert.equal(charWindow(model), 16);
+  const before = evaluateNats(model, corpus.val, cfg.batch, cfg.seq);
+  const sb = new StreamBatcher(corpus.train, cfg.batch, cfg.seq);
+  for (let s = 0; s < 200; s++) model.trainOnBatch(sb.batch(s % sb.batchesPerEpoch).x, sb.batch(s % sb.batchesPerEpoch).y, { clipNorm: 5 });
+  const after = evaluateNats(model, corpus.val, cfg.batch, cfg.seq);
+  assert.ok(before > 2.3 && after < 1.0, `validation nats/char ${before} -> ${after}`);
+  // Causal: the prediction at step t does not change when later characters do.
+  const V = corpus.vocab.size, a = Array.from(corpus.val.subarray(0, 16)), b = [...a.slice(0, 8), ...a.slice(8).reverse()];
+  const pa = model.predict({ data: a, shape: [1, 16] }).data, pb = model.predict({ data: b, shape: [1, 16] }).data;
+  assert.deepEqual(pb.subarray(0, 8 * V), pa.subarray(0, 8 * V));
+  assert.notDeepEqual(pb.subarray(15 * V), pa.subarray(15 * V));
+  // sample() runs the window of 16 (charWindow) without being told; a window of 1 is a bigram model, another text.
+  const s = sample(model, corpus.vocab, { length: 60, temperature: 0.5, prime: 'the ', seed: 1 });
+  assert.equal(s, sample(model, corpus.vocab, { length: 60, temperature: 0.5, prime: 'the ', seed: 1, window: 16 }));
+  assert.notEqual(s, sample(model, corpus.vocab, { length: 60, temperature: 0.5, prime: 'the ', seed: 1, window: 1 }));
+  assert.ok(/cat|dog|sing/.test(s), `sample: ${JSON.stringify(s)}`);
+});
+
+test('CLI: --cell transformer trains, resumes and samples (its window from the saved config)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rnnkit-charrnn-tf-'));
+  try {
+    const data = join(dir, 'text.txt');
+    writeFileSync(data, TEXT);
+    const out = join(dir, 'run');
+    const common = ['--data', data, '--out', out, '--cell', 'transformer', '--hidden', '32', '--layers', '1', '--heads', '2', '--seq', '16', '--batch', '8', '--eval-every', '30', '--lr', '0.005'];
+    const t = cli(['charrnn', 'train', ...common, '--steps', '60', '--json']);
+    assert.equal(t.status, 0, t.stderr);
+    const res = JSON.parse(t.stdout);
+    assert.equal(res.config.cell, 'transformer');
+    assert.equal(res.config.heads, 2);
+    assert.ok(res.bestValNats < 2.2, t.stdout); // ln(17) = 2.83 before training
+    assert.match(t.stderr, /Transformer 1 block x 32, 2 heads, window 16/);
+    const r = cli(['charrnn', 'train', ...common, '--steps', '30', '--resume', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).steps, 90);
+    const s = cli(['charrnn', 'sample', '--model', join(out, 'best'), '--length', '40', '--prime', 'the', '--seed', '3']);
+    assert.equal(s.status, 0, s.stderr);
+    assert.ok(s.stdout.startsWith('the') && s.stdout.length >= 43);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('CLI: train (with --json), resume, sample; clear errors for bad input', () => {
@@ -83,10 +130,16 @@ test('CLI: train (with --json), resume, sample; clear errors for bad input', () 
     const missing = cli(['charrnn', 'train', '--data', join(dir, 'nope.txt'), '--out', out]);
     assert.equal(missing.status, 2);
     assert.match(missing.stderr, /cannot read '.*nope\.txt': no such file or directory\n$/);
-    const badArg = cli(['charrnn', 'train', '--data', data, '--out', out, '--cell', 'transformer']);
+    const badArg = cli(['charrnn', 'train', '--data', data, '--out', out, '--cell', 'lstmm']);
     assert.equal(badArg.status, 2);
-    assert.match(badArg.stderr, /--cell: expected lstm, gru or rnn, got 'transformer'/);
+    assert.match(badArg.stderr, /--cell: expected lstm, gru, rnn or transformer, got 'lstmm'/);
     assert.doesNotMatch(badArg.stderr, /\n\s+at /, 'no stack trace');
+    const embed = cli(['charrnn', 'train', '--data', data, '--out', out, '--cell', 'transformer', '--embed', '8']);
+    assert.equal(embed.status, 2);
+    assert.match(embed.stderr, /--embed: a Transformer's embeddings are --hidden wide/);
+    const heads = cli(['charrnn', 'train', '--data', data, '--out', out, '--heads', '2']);
+    assert.equal(heads.status, 2);
+    assert.match(heads.stderr, /--heads: only for --cell transformer/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

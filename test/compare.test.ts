@@ -14,7 +14,7 @@ import {
 import {
   cellDependentParams, DEFAULT_COMPARE, matchHidden, rebuildClaims, recurrentParams, runCompare, solveHidden, type CellName, type CompareConfig,
 } from '../src/apps/compare.js';
-import { buildCharModel, DEFAULT_CHARRNN } from '../src/apps/charrnn.js';
+import { recurrentCharModel, DEFAULT_CHARRNN } from '../src/apps/charrnn.js';
 import {
   backpropByStep, gradientFlow, headGradient, jacobianSpectrum, probeCopy, runStepwise, singularValues, stateJacobian, type Head,
 } from '../src/apps/gradflow.js';
@@ -100,7 +100,7 @@ test('parameter formula equals the layers\' real parameter counts', () => {
     }
     // A whole char model: embedding + recurrent + head.
     const V = 40, E = 16, H = 24;
-    const m = buildCharModel(V, { ...DEFAULT_CHARRNN, cell, hidden: H, layers: 1, embed: E });
+    const m = recurrentCharModel(V, { ...DEFAULT_CHARRNN, cell, hidden: H, layers: 1, embed: E });
     const emb = m.layers.find((l) => l instanceof Embedding)!.params!.size;
     assert.equal(emb, V * E);
     assert.equal(m.countParams() - emb, cellDependentParams(cell, E, H, V), `char model ${cell}`);

@@ -16,7 +16,7 @@
 //          + H·U + U                (the Dense head)
 // The hidden size of every cell is the integer H whose P(H) is closest to the LSTM's P(hidden).
 import { readFileSync } from 'node:fs';
-import { evaluateNats, buildCharModel, DEFAULT_CHARRNN, prepareCorpus, StreamBatcher } from './charrnn.js';
+import { evaluateNats, recurrentCharModel, DEFAULT_CHARRNN, prepareCorpus, StreamBatcher } from './charrnn.js';
 import { buildSentimentModel, evaluateSentiment, prepare, splitTexts, type EncodedSet } from './sentiment.js';
 import {
   ADDING_BASELINE_MSE, ADDING_SOLVED_MSE, COPY_SOLVED_ACCURACY, copyRecallAccuracy, makeAdding, makeCopy,
@@ -481,7 +481,7 @@ function charlmSetup(cfg: CompareConfig): TaskSetup {
       return {
         length: null, batchesPerEpoch: bpe,
         build(cell, hidden, seed) {
-          return buildCharModel(V, { ...DEFAULT_CHARRNN, cell, hidden, layers: 1, embed: cfg.embed, seq: cfg.seq, batch: cfg.batch, dropout: 0, lr: cfg.lr, clip: cfg.clip, seed });
+          return recurrentCharModel(V, { ...DEFAULT_CHARRNN, cell, hidden, layers: 1, embed: cfg.embed, seq: cfg.seq, batch: cfg.batch, dropout: 0, lr: cfg.lr, clip: cfg.clip, seed });
         },
         trainBatch(model, step, _r, clip) {
           if (step % bpe === 0) model.resetStates();

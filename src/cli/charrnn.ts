@@ -3,29 +3,35 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildCharModel, DEFAULT_CHARRNN, evaluateNats, prepareCorpus, sample, StreamBatcher, type CellName, type CharRnnConfig } from '../apps/charrnn.js';
+import { buildCharModel, CHAR_CELLS, DEFAULT_CHARRNN, describeCharModel, evaluateNats, prepareCorpus, sample, StreamBatcher, type CharCell, type CharRnnConfig } from '../apps/charrnn.js';
 import { CharVocab } from '../data/vocab.js';
 import { backendName } from '../kernels/index.js';
 import { loadModel, saveModel } from '../models/node/model-io.js';
-import type { Sequential } from '../models/sequential.js';
+import type { Model } from '../models/sequential.js';
 import { CliError, fmtTime, parseDuration, Progress, int, num } from './progress.js';
 import { fsReason } from '../data/node/fs-reason.js';
 
 export const TRAIN_HELP = `Usage: rnnkit charrnn train --data <text file> --out <dir> [options]
 
 Train a character-level language model on any UTF-8 text. The last 10% (contiguous) is held
-out for validation. The hidden state is carried across batches (truncated BPTT).
+out for validation. The hidden state is carried across batches (truncated BPTT). With --cell
+transformer, causal Transformer blocks read a window of the last --seq characters instead
+(nothing carried between batches).
 
 Options:
   --data <file>        training text (UTF-8)                               (required)
   --out <dir>          where checkpoints go: <out>/best and <out>/last     (required)
-  --cell lstm|gru|rnn  recurrent cell                                      (default lstm)
-  --hidden N           hidden units per layer                              (default 256)
-  --layers N           stacked recurrent layers                            (default 2)
-  --embed N            character embedding size                            (default 64)
-  --seq N              BPTT length (characters per batch row)              (default 64)
+  --cell lstm|gru|rnn|transformer
+                       recurrent cell, or Transformer blocks               (default lstm)
+  --hidden N           hidden units per layer (Transformer: its width)     (default 256)
+  --layers N           stacked recurrent layers (Transformer: blocks)      (default 2)
+  --embed N            character embedding size (recurrent cells)          (default 64)
+  --heads N            attention heads per Transformer block               (default 4)
+  --seq N              BPTT length (characters per batch row; Transformer:
+                       its context window)                                 (default 64)
   --batch N            parallel streams per batch                          (default 32)
-  --dropout p          dropout between recurrent layers                    (default 0)
+  --dropout p          dropout between recurrent layers (Transformer: on
+                       each block's attention and feed-forward outputs)    (default 0)
   --lr x               Adam learning rate                                  (default 0.002)
   --clip x             clip the global gradient norm to x (0 = off)        (default 5)
   --lr-decay f         multiply the learning rate by f after every epoch   (default 1)
@@ -94,7 +100,7 @@ export interface TrainResult {
 
 export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
   const log = run.log ?? ((s: string) => process.stdout.write(`${s}\n`));
-  let model: Sequential;
+  let model: Model;
   let vocab: CharVocab;
   let cfg = run.cfg;
   const lastDir = join(run.out, 'last'), bestDir = join(run.out, 'best');
@@ -105,7 +111,7 @@ export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
     const meta = model.metadata as { app?: string; vocab?: unknown; config?: CharRnnConfig; bestVal?: number };
     if (meta.app !== 'charrnn') throw new CliError(`--resume: ${lastDir} is not a charrnn model`);
     vocab = CharVocab.fromJSON(meta.vocab);
-    cfg = meta.config!;
+    cfg = { ...DEFAULT_CHARRNN, ...meta.config! }; // (fields added since it was saved: their defaults)
     bestVal = meta.bestVal ?? Infinity;
     log(`resuming from ${lastDir} at step ${model.step}`);
   } else {
@@ -118,7 +124,7 @@ export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
   const maxSteps = run.budget.steps ?? (run.budget.epochs !== undefined ? run.budget.epochs * perEpoch : run.budget.timeMs !== undefined ? Infinity : perEpoch);
   const deadline = run.budget.timeMs !== undefined ? Date.now() + run.budget.timeMs : Infinity;
   log(`charrnn: ${corpus.train.length.toLocaleString('en-US')} training / ${corpus.val.length.toLocaleString('en-US')} validation characters, vocabulary ${vocab.size}; ` +
-    `${cfg.cell.toUpperCase()} ${cfg.layers}x${cfg.hidden}, ${model.countParams().toLocaleString('en-US')} parameters; backend ${backendName()}`);
+    `${describeCharModel(cfg)}, ${model.countParams().toLocaleString('en-US')} parameters; backend ${backendName()}`);
   const progress = new Progress(process.stderr);
   const say = (m: string) => progress.log(m, log);
   let stopRequested = false;
@@ -200,7 +206,7 @@ export async function charrnnTrainCli(argv: string[]): Promise<void> {
     args: argv, strict: true,
     options: {
       data: { type: 'string' }, out: { type: 'string' }, cell: { type: 'string' }, hidden: { type: 'string' },
-      layers: { type: 'string' }, embed: { type: 'string' }, seq: { type: 'string' }, batch: { type: 'string' },
+      layers: { type: 'string' }, embed: { type: 'string' }, heads: { type: 'string' }, seq: { type: 'string' }, batch: { type: 'string' },
       dropout: { type: 'string' }, lr: { type: 'string' }, clip: { type: 'string' }, epochs: { type: 'string' }, 'lr-decay': { type: 'string' },
       steps: { type: 'string' }, time: { type: 'string' }, 'eval-every': { type: 'string' }, 'sample-every': { type: 'string' },
       'val-fraction': { type: 'string' }, resume: { type: 'boolean' }, seed: { type: 'string' }, json: { type: 'boolean' },
@@ -211,8 +217,10 @@ export async function charrnnTrainCli(argv: string[]): Promise<void> {
   if (v.help) { process.stdout.write(TRAIN_HELP); return; }
   if (!v.data) throw new CliError('--data <text file> is required (see --help)');
   if (!v.out) throw new CliError('--out <dir> is required (see --help)');
-  const cell = (v.cell ?? 'lstm') as CellName;
-  if (!['lstm', 'gru', 'rnn'].includes(cell)) throw new CliError(`--cell: expected lstm, gru or rnn, got '${v.cell}'`);
+  const cell = (v.cell ?? 'lstm') as CharCell;
+  if (!CHAR_CELLS.includes(cell)) throw new CliError(`--cell: expected lstm, gru, rnn or transformer, got '${v.cell}'`);
+  if (cell === 'transformer' && v.embed !== undefined) throw new CliError("--embed: a Transformer's embeddings are --hidden wide; leave --embed out");
+  if (cell !== 'transformer' && v.heads !== undefined) throw new CliError('--heads: only for --cell transformer');
   const budgets = [v.epochs, v.steps, v.time].filter((x) => x !== undefined).length;
   if (budgets > 1) throw new CliError('give at most one of --epochs, --steps, --time');
   const text = readText(v.data);
@@ -221,6 +229,7 @@ export async function charrnnTrainCli(argv: string[]): Promise<void> {
     hidden: int(v.hidden, 'hidden', DEFAULT_CHARRNN.hidden),
     layers: int(v.layers, 'layers', DEFAULT_CHARRNN.layers),
     embed: int(v.embed, 'embed', DEFAULT_CHARRNN.embed),
+    heads: int(v.heads, 'heads', DEFAULT_CHARRNN.heads),
     seq: int(v.seq, 'seq', DEFAULT_CHARRNN.seq),
     batch: int(v.batch, 'batch', DEFAULT_CHARRNN.batch),
     dropout: num(v.dropout, 'dropout', DEFAULT_CHARRNN.dropout, (x) => x >= 0 && x < 1, 'a number in [0, 1)'),

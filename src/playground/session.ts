@@ -5,12 +5,9 @@
 // where each position's attention goes: what a learner watches the network learn.
 // The Transformer is one causal encoder block (post-norm, 4 heads) over embeddings plus sine
 // position encodings: no state between windows, so it sees at most `seq` characters back.
-import { buildCharModel, DEFAULT_CHARRNN, evaluateNats, prepareCorpus, sample, StreamBatcher, type CellName, type CharRnnConfig, type Corpus } from '../apps/charrnn.js';
+import { buildCharModel, DEFAULT_CHARRNN, evaluateNats, prepareCorpus, sample, StreamBatcher, transformerCharModel, type CellName, type CharRnnConfig, type Corpus } from '../apps/charrnn.js';
 import { gradientFlow, modelProbe } from '../apps/gradflow.js';
-import { layers } from '../layers/factories.js';
 import type { MultiHeadAttention } from '../layers/multihead.js';
-import { input } from '../layers/symbolic.js';
-import { GraphModel } from '../models/functional.js';
 import { getOptimizer } from '../optim/optimizers.js';
 import type { Model, Sequential } from '../models/sequential.js';
 
@@ -88,9 +85,11 @@ export class PlaygroundSession {
     }
     this.batcher = new StreamBatcher(this.corpus.train, o.batch, o.seq);
     if (o.cell === 'transformer') {
-      const t = transformerCharModel(this.corpus.vocab.size, o);
+      // One block, 4 heads.
+      const t = transformerCharModel(this.corpus.vocab.size, { hidden: o.hidden, layers: 1, heads: 4, dropout: 0, seed: o.seed });
+      t.model.compile({ optimizer: getOptimizer('adam', { learningRate: o.lr }), loss: 'sparseCategoricalCrossentropy' });
       this.model = t.model;
-      this.attention = t.attention;
+      this.attention = t.attentions[0]!;
     } else {
       this.model = buildCharModel(this.corpus.vocab.size, { ...cfg, cell: o.cell });
     }
@@ -136,22 +135,4 @@ export class PlaygroundSession {
     const flow = gradientFlow(p.core, p.x, p.T, p.B, p.head, targets).dhNorm;
     return { step: this.stepCount, valLoss, sample: text, flow, attention: null };
   }
-}
-
-/**
- * A causal Transformer block for next-character prediction: embeddings of width `hidden` plus sine
- * position encodings, 4-head causal self-attention, residual connections with layer
- * normalisation, a feed-forward layer of 4·hidden, and a softmax over the characters.
- */
-function transformerCharModel(V: number, o: PlaygroundOptions): { model: Model; attention: MultiHeadAttention } {
-  const D = o.hidden, ids = input({ shape: [null] });
-  const x = layers.positionEncoding({ kind: 'sine' }).apply(layers.embedding({ inputDim: V, outputDim: D, seed: o.seed }).apply(ids));
-  const attention = layers.multiHeadAttention({ numHeads: 4, keyDim: Math.max(1, Math.round(D / 4)), causal: true, seed: o.seed + 1 });
-  const h = layers.layerNormalization().apply(layers.add().apply([x, attention.apply([x, x])]));
-  const ff = layers.dense({ units: D, seed: o.seed + 3 }).apply(layers.dense({ units: 4 * D, activation: 'relu', seed: o.seed + 2 }).apply(h));
-  const z = layers.layerNormalization().apply(layers.add().apply([h, ff]));
-  const out = layers.dense({ units: V, activation: 'softmax', seed: o.seed + 4 }).apply(z);
-  const m = new GraphModel({ inputs: ids, outputs: out });
-  m.compile({ optimizer: getOptimizer('adam', { learningRate: o.lr }), loss: 'sparseCategoricalCrossentropy' });
-  return { model: m, attention };
 }
