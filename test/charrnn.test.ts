@@ -1,7 +1,7 @@
 // The char-RNN app and CLI end to end on a small generated text, and the from-scratch example.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -85,6 +85,14 @@ test('CLI: --cell transformer trains, resumes and samples (its window from the s
     const s = cli(['charrnn', 'sample', '--model', join(out, 'best'), '--length', '40', '--prime', 'the', '--seed', '3']);
     assert.equal(s.status, 0, s.stderr);
     assert.ok(s.stdout.startsWith('the') && s.stdout.length >= 43);
+    // A reader that stops early (| head): a quiet exit 0 soon after, not an EPIPE stack trace or
+    // the whole 1,000,000 characters generated first (minutes at this model's pace).
+    const t0 = Date.now();
+    const piped = spawnSync('bash', ['-c', `"${process.execPath}" dist/src/cli/main.js charrnn sample --model "${join(out, 'best')}" --length 1000000 2>"${join(dir, 'err.txt')}" | head -c 10; exit \${PIPESTATUS[0]}`], { encoding: 'utf8' });
+    assert.equal(piped.stdout.length, 10);
+    assert.equal(piped.status, 0, 'rnnkit exits 0');
+    assert.equal(readFileSync(join(dir, 'err.txt'), 'utf8'), '');
+    assert.ok(Date.now() - t0 < 20_000, `took ${Date.now() - t0} ms`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

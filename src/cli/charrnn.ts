@@ -281,18 +281,29 @@ export async function charrnnSampleCli(argv: string[]): Promise<void> {
     throw new CliError(`--prime: character(s) ${unknown.map((c) => JSON.stringify(c)).join(', ')} are not in the model's vocabulary of ${vocab.size} characters`);
   }
   process.stdout.write(prime);
-  // Streamed a line at a time (a write per character was 5% of generating 20,000).
+  // Streamed a line at a time (a write per character was 5% of generating 20,000); generation
+  // stops once the reader has gone (| head: the failed write marks stdout errored at once, and
+  // main exits quietly on its EPIPE).
   let line = '';
-  sample(model, vocab, {
-    length: int(v.length, 'length', 500),
-    temperature: num(v.temperature, 'temperature', 1, (x) => x > 0, 'a positive number'),
-    topK: int(v['top-k'], 'top-k', 0, 0),
-    prime, seed: int(v.seed, 'seed', 0, 0),
-    onText: (s) => {
-      line += s;
-      if (s === '\n' || line.length >= 256) { process.stdout.write(line); line = ''; }
-    },
-  });
+  const readerGone = new Error('stdout closed');
+  try {
+    sample(model, vocab, {
+      length: int(v.length, 'length', 500),
+      temperature: num(v.temperature, 'temperature', 1, (x) => x > 0, 'a positive number'),
+      topK: int(v['top-k'], 'top-k', 0, 0),
+      prime, seed: int(v.seed, 'seed', 0, 0),
+      onText: (s) => {
+        line += s;
+        if (s !== '\n' && line.length < 256) return;
+        process.stdout.write(line);
+        line = '';
+        if (process.stdout.errored) throw readerGone;
+      },
+    });
+  } catch (e) {
+    if (e === readerGone) return;
+    throw e;
+  }
   process.stdout.write(`${line}\n`);
 }
 

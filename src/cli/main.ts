@@ -105,6 +105,13 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+// Output piped into a reader that stops early (rnnkit charrnn sample | head): exit quietly, as
+// Unix tools do, instead of an unhandled EPIPE with a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 Promise.resolve().then(() => main(applyThreads(process.argv.slice(2)))).catch((e: unknown) => {
   // User mistakes (bad arguments, unreadable or malformed files) get one line, no stack trace.
   const err = e as Error & { code?: string };
