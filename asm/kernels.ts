@@ -1404,31 +1404,26 @@ function gemm_by_gemv(
   }
 }
 
-/** dst[0..n) = a[0..n) + b[0..n) (dst may be a), four at a time with a scalar tail. */
-function sum_row(dst: usize, a: usize, b: usize, n: i32): void {
+/**
+ * dst[0..n) = a[0..n) + b[0..n), or · with `mul` (dst may be a), four at a time with a scalar
+ * tail; `mul` is a constant at every call, so each inlined copy has one operation.
+ */
+// @ts-ignore: decorator
+@inline function zip_row(dst: usize, a: usize, b: usize, n: i32, mul: bool): void {
   let j = 0;
   for (; j + 4 <= n; j += 4) {
-    const u = <usize>j << 2;
-    v128.store(dst + u, f32x4.add(v128.load(a + u), v128.load(b + u)));
+    const u = <usize>j << 2, x = v128.load(a + u), y = v128.load(b + u);
+    v128.store(dst + u, mul ? f32x4.mul(x, y) : f32x4.add(x, y));
   }
   for (; j < n; j++) {
-    const u = <usize>j << 2;
-    store<f32>(dst + u, load<f32>(a + u) + load<f32>(b + u));
+    const u = <usize>j << 2, x = load<f32>(a + u), y = load<f32>(b + u);
+    store<f32>(dst + u, mul ? x * y : x + y);
   }
 }
 
-/** dst[0..n) = a[0..n) · b[0..n) (dst may be a), four at a time with a scalar tail. */
-function mul_row(dst: usize, a: usize, b: usize, n: i32): void {
-  let j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const u = <usize>j << 2;
-    v128.store(dst + u, f32x4.mul(v128.load(a + u), v128.load(b + u)));
-  }
-  for (; j < n; j++) {
-    const u = <usize>j << 2;
-    store<f32>(dst + u, load<f32>(a + u) * load<f32>(b + u));
-  }
-}
+function sum_row(dst: usize, a: usize, b: usize, n: i32): void { zip_row(dst, a, b, n, false); }
+
+function mul_row(dst: usize, a: usize, b: usize, n: i32): void { zip_row(dst, a, b, n, true); }
 
 /**
  * dst row r = src row r ⊙ m for `rows` rows of n floats (one mask row for all of them): the
