@@ -2,7 +2,7 @@
 // injected failures, concurrent saves, checkpoints.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, readdir, readFile, rm, truncate, writeFile, open } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, symlink, truncate, writeFile, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -350,4 +350,27 @@ test('checkpoints: last and best kept side by side; interrupted-save hint', asyn
   await rename(join(ck, 'last'), backup);
   await rejectsNaming(() => loadCheckpoint(ck, 'last'), join(ck, 'last'), /interrupted save left the previous bundle at .*\.last\.old-999-abcdef/);
   await rm(root, { recursive: true });
+});
+
+test('a bundle whose directory cannot be made fails at once with its reason (Node\'s recursive mkdir spins forever on these): under /proc, below a dangling symlink, below a file; nested parents are made', async () => {
+  const dir = await scratch();
+  try {
+    const cases: [string, RegExp][] = [
+      ['/proc/rnnkit-no/run', /best: cannot create the directory \/proc\/rnnkit-no\/run: no such file or directory$/],
+      [join(dir, 'dangling', 'run'), /best: cannot create the directory .*dangling\/run: a part of the path is not a directory$/],
+      [join(dir, 'file', 'run'), /best: cannot create the directory .*file\/run: a part of the path is not a directory$/],
+    ];
+    await symlink(join(dir, 'nowhere'), join(dir, 'dangling'));
+    await writeFile(join(dir, 'file'), 'x');
+    for (const [target, want] of cases) {
+      const t0 = Date.now();
+      await assert.rejects(saveBundle(join(target, 'best'), makeBundle(), FAST), (e: Error) => e instanceof BundleError && want.test(e.message), target);
+      assert.ok(Date.now() - t0 < 2000, `${target}: ${Date.now() - t0} ms`);
+    }
+    const nested = join(dir, 'a', 'b', 'c', 'best');
+    await saveBundle(nested, makeBundle(3), FAST);
+    assert.equal((await loadBundle(nested)).manifest.seed, 3);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -154,6 +154,10 @@ test('CLI: train (with --json), resume, sample; clear errors for bad input', () 
     const heads = cli(['charrnn', 'train', '--data', data, '--out', out, '--heads', '2']);
     assert.equal(heads.status, 2);
     assert.match(heads.stderr, /--heads: only for --cell transformer/);
+    // An --out that cannot be made fails before training, not at the first checkpoint.
+    const badOut = cli(['charrnn', 'train', '--data', data, '--out', join(data, 'run'), '--steps', '1000']);
+    assert.equal(badOut.status, 2);
+    assert.equal(badOut.stderr, `rnnkit: --out: cannot create ${join(data, 'run')}: a part of the path is not a directory\n`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -8,7 +8,7 @@ import { CharVocab } from '../data/vocab.js';
 import { backendName } from '../kernels/index.js';
 import { loadModel, saveModel } from '../models/node/model-io.js';
 import type { Model } from '../models/sequential.js';
-import { CliError, fmtTime, parseDuration, Progress, int, num } from './progress.js';
+import { CliError, fmtTime, outDir, parseDuration, Progress, int, num } from './progress.js';
 import { fsReason } from '../data/node/fs-reason.js';
 
 export const TRAIN_HELP = `Usage: rnnkit charrnn train --data <text file> --out <dir> [options]
@@ -217,6 +217,7 @@ export async function charrnnTrainCli(argv: string[]): Promise<void> {
   if (v.help) { process.stdout.write(TRAIN_HELP); return; }
   if (!v.data) throw new CliError('--data <text file> is required (see --help)');
   if (!v.out) throw new CliError('--out <dir> is required (see --help)');
+  outDir(v.out);
   const cell = (v.cell ?? 'lstm') as CharCell;
   if (!CHAR_CELLS.includes(cell)) throw new CliError(`--cell: expected lstm, gru, rnn or transformer, got '${v.cell}'`);
   if (cell === 'transformer' && v.embed !== undefined) throw new CliError("--embed: a Transformer's embeddings are --hidden wide; leave --embed out");

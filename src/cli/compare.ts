@@ -1,11 +1,12 @@
 // `rnnkit compare`: argument handling, progress and output files. The experiment lives in
 // apps/compare.ts, the measurements in apps/gradflow.ts and the report in apps/report.ts.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { makeDirsSync } from '../data/node/make-dirs.js';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CELL_NAMES, DEFAULT_COMPARE, rebuildClaims, runCompare, TASK_NAMES, type CellName, type CompareConfig, type CompareResults, type TaskName } from '../apps/compare.js';
 import { compareReport } from '../apps/report.js';
-import { CliError, fmtTime, parseDuration, Progress, int, num } from './progress.js';
+import { CliError, fmtTime, outDir, parseDuration, Progress, int, num } from './progress.js';
 import { fsReason } from '../data/node/fs-reason.js';
 
 export const COMPARE_HELP = `Usage: rnnkit compare --task <task[,task]> --out <dir> (--budget 5m | --epochs N) [options]
@@ -90,6 +91,7 @@ export function parseCompareArgs(argv: string[]): { cfg: CompareConfig; out: str
   }
   if (!values.task) throw new CliError('compare: --task is required (adding, copy, charlm, sentiment; see rnnkit compare --help)');
   if (!values.out) throw new CliError('compare: --out <dir> is required');
+  outDir(values.out);
   const tasks = list<TaskName>(values.task, 'task', TASK_NAMES, []);
   if ((values.budget === undefined) === (values.epochs === undefined)) throw new CliError('compare: give exactly one of --budget (e.g. 5m) or --epochs N');
   if ((tasks.includes('charlm') || tasks.includes('sentiment')) && !values.data) throw new CliError(`compare: --task ${tasks.filter((t) => t === 'charlm' || t === 'sentiment').join(',')} needs --data <path>`);
@@ -162,7 +164,7 @@ export function readCompareResults(file: string): CompareResults {
 
 /** Write results.json, report.md, report.html and charts/*.svg into `out`. */
 export function writeCompareOutputs(res: CompareResults, out: string): string[] {
-  mkdirSync(join(out, 'charts'), { recursive: true });
+  makeDirsSync(join(out, 'charts'));
   const rep = compareReport(res);
   const files: string[] = [];
   const write = (name: string, text: string) => { writeFileSync(join(out, name), text); files.push(join(out, name)); };

@@ -11,7 +11,7 @@ import type { NerConfig } from '../apps/ner-model.js';
 import { convertTags, type TagScheme } from '../data/tags.js';
 import { backendName } from '../kernels/index.js';
 import { formatClassificationReport, type EntityScores } from '../models/entity-metrics.js';
-import { CliError, fmtTime, parseDuration, Progress, int, num } from './progress.js';
+import { CliError, fmtTime, outDir, parseDuration, Progress, int, num } from './progress.js';
 import { fsReason } from '../data/node/fs-reason.js';
 
 const D = DEFAULT_NER_CONFIG;
@@ -165,6 +165,7 @@ export async function nerTrainCli(argv: string[]): Promise<void> {
   });
   if (v.help) { process.stdout.write(NER_TRAIN_HELP); return; }
   for (const k of ['train', 'dev', 'out'] as const) if (!v[k]) throw new CliError(`--${k} <${k === 'out' ? 'dir' : 'file'}> is required (see --help)`);
+  outDir(v.out!);
   const charFeatures = v['char-features'] ?? D.charFeatures;
   if (!['cnn', 'rnn', 'none'].includes(charFeatures)) throw new CliError(`--char-features: expected cnn, rnn or none, got '${charFeatures}'`);
   const charCell = v['char-cell'] ?? D.charCell;

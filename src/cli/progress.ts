@@ -1,4 +1,7 @@
-// A one-line progress display for terminals (redrawn in place), plain lines otherwise.
+// A one-line progress display for terminals (redrawn in place), plain lines otherwise; the
+// options' parsing and the user errors the commands share.
+import { fsReason } from '../data/node/fs-reason.js';
+import { makeDirsSync } from '../data/node/make-dirs.js';
 
 export interface ProgressState {
   done: number;
@@ -59,6 +62,19 @@ export function parseDuration(s: string, what: string): number {
 
 /** An error caused by the user's input: printed as one line, exit code 2, no stack trace. */
 export class CliError extends Error {}
+
+/**
+ * The output directory given as `option`, created now with its parents: a path that cannot
+ * hold it fails before any training, not at the first checkpoint.
+ */
+export function outDir(path: string, option = '--out'): string {
+  try {
+    makeDirsSync(path);
+  } catch (e) {
+    throw new CliError(`${option}: cannot create ${path}: ${fsReason(e)}`);
+  }
+  return path;
+}
 
 /** An integer option (>= min), or `def` when absent; a clear CliError otherwise. */
 export function int(v: string | undefined, name: string, def: number, min = 1): number {

@@ -11,7 +11,7 @@ import {
 } from '../apps/sentiment.js';
 import { readDataset, type TextDataset } from '../data/node/index.js';
 import { backendName, loadModel, NonFiniteLossError, saveModel, type Sequential } from '../index.js';
-import { CliError, fmtTime, Progress, int, num } from './progress.js';
+import { CliError, fmtTime, outDir, Progress, int, num } from './progress.js';
 
 const DATA_FORMATS = `Data files (--train, --val, --data): JSON Lines (.jsonl, .jsonl.gz) with "text" and "label"
 fields; CSV/TSV (.csv, .tsv, optionally .gz) with a header naming a text column (text, sentence,
@@ -173,6 +173,7 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
   if (!v.train) throw new CliError('--train <path> is required (see --help)');
   if (!v.out) throw new CliError('--out <dir> is required (see --help)');
   if (existsSync(v.out) && !statSync(v.out).isDirectory()) throw new CliError(`--out: ${v.out} exists and is not a directory`);
+  outDir(v.out);
   if (v.val !== undefined && v['val-split'] !== undefined) throw new CliError('give --val or --val-split, not both');
   const cell = (v.cell ?? DEFAULT_MODEL.cell) as CellName;
   if (!CELL_NAMES.includes(cell)) throw new CliError(`--cell: expected lstm, gru or rnn, got '${v.cell}'`);

@@ -5,7 +5,8 @@
 // headers with the 155-byte name prefix, GNU long names (type 'L') and pax extended headers
 // (type 'x', key "path"). Numeric fields may be octal or GNU base-256.
 import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
+import { makeDirsSync } from './make-dirs.js';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { homedir } from 'node:os';
@@ -83,7 +84,7 @@ export async function ensureCached(url: string, cacheDir: string, fetcher: Fetch
     log?.(`using cached ${dest}`);
     return dest;
   }
-  await mkdir(cacheDir, { recursive: true });
+  makeDirsSync(cacheDir);
   const tmp = `${dest}.${process.pid}.${Date.now()}.part`;
   log?.(`downloading ${url} → ${dest}`);
   try {

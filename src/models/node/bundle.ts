@@ -19,6 +19,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { fsReason } from '../../data/node/fs-reason.js';
+import { makeDirsSync } from '../../data/node/make-dirs.js';
 import { encodeSafetensors } from '../safetensors.js';
 import {
   BUNDLE_FORMAT, BundleError, CHECKSUMS_FILE, decodeBundle, DEFAULT_MAX_BUNDLE_BYTES, FORMAT_VERSION, MANIFEST_FILE, OPTIMIZER_FILE,
@@ -64,7 +66,11 @@ export async function saveBundle(dir: string, bundle: Bundle, opts: SaveOptions 
   const step = async (s: SaveStep): Promise<void> => { await opts.onStep?.(s); };
 
   const parent = dirname(target);
-  await mkdir(parent, { recursive: true });
+  try {
+    makeDirsSync(parent);
+  } catch (e) {
+    throw new BundleError(target, `cannot create the directory ${parent}: ${fsReason(e)}`, { cause: e });
+  }
   await assertReplaceable(target);
 
   const tmp = await makeUniqueDir(parent, `.${basename(target)}.tmp`);

@@ -1,6 +1,7 @@
 // Callbacks that write files: checkpoints of the best and the last model (atomic, via
 // saveModel) and CSV / JSON Lines training logs.
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { makeDirsSync } from '../../data/node/make-dirs.js';
 import { dirname, join } from 'node:path';
 import { monitored, type MonitorOptions } from '../callbacks.js';
 import type { Callback, Logs, Model as Sequential } from '../sequential.js';
@@ -38,7 +39,7 @@ export function modelCheckpoint(o: ModelCheckpointOptions): Callback & { best: n
 export function csvLogger(path: string): Callback {
   let keys: string[] | null = null;
   return {
-    onTrainBegin() { mkdirSync(dirname(path), { recursive: true }); keys = null; },
+    onTrainBegin() { makeDirsSync(dirname(path)); keys = null; },
     onEpochEnd(epoch, logs) {
       if (!keys) { keys = Object.keys(logs); writeFileSync(path, `epoch,${keys.join(',')}\n`); }
       appendFileSync(path, `${epoch},${keys.map((k) => logs[k] ?? '').join(',')}\n`);
@@ -49,7 +50,7 @@ export function csvLogger(path: string): Callback {
 /** One JSON object per line per epoch: {"epoch": n, ...logs, "time": iso}. */
 export function jsonLogger(path: string): Callback {
   return {
-    onTrainBegin() { mkdirSync(dirname(path), { recursive: true }); writeFileSync(path, ''); },
+    onTrainBegin() { makeDirsSync(dirname(path)); writeFileSync(path, ''); },
     onEpochEnd(epoch, logs) { appendFileSync(path, `${JSON.stringify({ epoch, ...logs, time: new Date().toISOString() })}\n`); },
   };
 }
