@@ -346,3 +346,31 @@ test("a layer's input gradient is skipped when nothing before it has parameters 
   assert.deepEqual(flags, [false]);
   assert.deepEqual(la.params, lb.params);
 });
+
+test('a model.json whose architecture the layers refuse is a BundleError naming the file and the layer (a one-line CLI error, not an internal one)', async () => {
+  const { loadBundle, saveBundle } = await import('../src/models/node/bundle.js');
+  const { spawnSync } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'rnnkit-model-bad-'));
+  try {
+    const m = rnn.sequential({ inputShape: [null], layers: [rnn.layers.embedding({ inputDim: 5, outputDim: 4 }), rnn.layers.dense({ units: 2 })] });
+    m.predict([[1, 2, 3]]);
+    await rnn.saveModel(m, join(dir, 'good'));
+    const good = await loadBundle(join(dir, 'good'));
+    const variants: [string, (layers: Record<string, unknown>[]) => void, RegExp][] = [
+      ['unknown', (l) => { l[1]!.className = 'Dense2'; }, /model\.json: model\.layers\[1\]: unknown layer type "Dense2"/],
+      ['badopt', (l) => { l[1]!.units = -3; }, /model\.json: model\.layers\[1\]: .*units/],
+      ['badcell', (l) => { l.splice(1, 1, { className: 'Bidirectional', layer: { className: 'Conv1D' } }); }, /model\.json: model\.layers\[1\]: Bidirectional needs a 'layer' of class SimpleRNN, LSTM, GRU/],
+    ];
+    for (const [name, change, want] of variants) {
+      const manifest = structuredClone(good.manifest);
+      change((manifest as unknown as { model: { layers: Record<string, unknown>[] } }).model.layers);
+      await saveBundle(join(dir, name), { ...good, manifest }, { fsync: false });
+      await assert.rejects(rnn.loadModel(join(dir, name)), (e: Error) => e.name === 'BundleError' && want.test(e.message), name);
+    }
+    const r = spawnSync(process.execPath, ['dist/src/cli/main.js', 'charrnn', 'sample', '--model', join(dir, 'badopt')], { encoding: 'utf8' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /^rnnkit: .*model\.json: model\.layers\[1\]: .*units.*\n$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -6,14 +6,25 @@ import { LayerNormalization } from './normalization.js';
 import { PositionEncoding } from './position.js';
 import { Activation, Dense, Dropout, Embedding } from './core.js';
 import type { Layer } from './layer.js';
+import { BundleError } from '../models/bundle-format.js';
 import { Add, Concatenate } from './symbolic.js';
 import { RecurrentLayer, type CellClass, type MergeMode, type RecurrentLayerOptions } from './rnn-layers.js';
 
 const CELLS: readonly string[] = ['SimpleRNN', 'LSTM', 'GRU'];
 
 export function layerFromConfig(cfg: unknown, where: string): Layer {
-  if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) throw new Error(`${where}: a layer config must be an object`);
+  if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) throw new BundleError(where, `a layer config must be an object`);
   const { className, ...opts } = cfg as Record<string, unknown>;
+  try {
+    return construct(className, opts, where);
+  } catch (e) {
+    // A layer's own check of its options (configError): named with the place in the file.
+    if (e instanceof BundleError) throw e;
+    throw new BundleError(where, (e as Error).message, { cause: e });
+  }
+}
+
+function construct(className: unknown, opts: Record<string, unknown>, where: string): Layer {
   switch (className) {
     case 'Embedding': return new Embedding(opts as never);
     case 'Dense': return new Dense(opts as never);
@@ -30,12 +41,12 @@ export function layerFromConfig(cfg: unknown, where: string): Layer {
       return new RecurrentLayer(className as CellClass, opts as unknown as RecurrentLayerOptions);
     case 'Bidirectional': {
       const inner = opts.layer as Record<string, unknown> | undefined;
-      if (!inner || !CELLS.includes(inner.className as string)) throw new Error(`${where}: Bidirectional needs a 'layer' of class ${CELLS.join(', ')}`);
+      if (!inner || !CELLS.includes(inner.className as string)) throw new BundleError(where, `Bidirectional needs a 'layer' of class ${CELLS.join(', ')}`);
       const { className: cell, ...innerOpts } = inner;
       const layer = new RecurrentLayer(cell as CellClass, { ...(innerOpts as unknown as RecurrentLayerOptions), name: opts.name as string }, opts.mergeMode as MergeMode);
       return layer;
     }
     default:
-      throw new Error(`${where}: unknown layer type ${JSON.stringify(className)}; known: Embedding, Dense, Dropout, Activation, Concatenate, Add, Attention, AttentionPooling, MultiHeadAttention, LayerNormalization, PositionEncoding, SimpleRNN, LSTM, GRU, Bidirectional`);
+      throw new BundleError(where, `unknown layer type ${JSON.stringify(className)}; known: Embedding, Dense, Dropout, Activation, Concatenate, Add, Attention, AttentionPooling, MultiHeadAttention, LayerNormalization, PositionEncoding, SimpleRNN, LSTM, GRU, Bidirectional`);
   }
 }

@@ -7,7 +7,7 @@ import type { Shape } from '../layers/layer.js';
 import { applyLayer, input, type SymbolicTensor } from '../layers/symbolic.js';
 import { deserializeOptimizer, type OptimizerConfig } from '../optim/optimizers.js';
 import { withWeightsToFollow } from '../tensor/init.js';
-import type { LoadedBundle } from './bundle-format.js';
+import { BundleError, type LoadedBundle } from './bundle-format.js';
 import { GraphModel } from './functional.js';
 import { Sequential, type Model } from './sequential.js';
 
@@ -16,9 +16,9 @@ export function modelFromConfig(raw: unknown, where: string): Model {
   const cfg = raw as { className?: string; name?: string; inputShape?: Shape; layers?: unknown[] } | undefined;
   if (cfg?.className === 'Functional') return graphFromConfig(raw, where);
   if (!cfg || cfg.className !== 'Sequential' || !Array.isArray(cfg.layers)) {
-    throw new Error(`${where}: "model" must describe a Sequential model with a "layers" array or a Functional model`);
+    throw new BundleError(where, `"model" must describe a Sequential model with a "layers" array or a Functional model`);
   }
-  if (!Array.isArray(cfg.inputShape)) throw new Error(`${where}: "model.inputShape" is missing`);
+  if (!Array.isArray(cfg.inputShape)) throw new BundleError(where, `"model.inputShape" is missing`);
   const model = new Sequential({ name: cfg.name ?? 'sequential' });
   cfg.layers.forEach((lc, i) => model.add(layerFromConfig(lc, `${where}: model.layers[${i}]`)));
   model.build(cfg.inputShape);
@@ -28,17 +28,17 @@ export function modelFromConfig(raw: unknown, where: string): Model {
 function graphFromConfig(raw: unknown, where: string): Model {
   const cfg = raw as { name?: string; inputs?: { name: string; shape: Shape }[]; nodes?: { layer: unknown; inputs: [number, number][] }[]; output?: [number, number] };
   if (!Array.isArray(cfg.inputs) || !Array.isArray(cfg.nodes) || !Array.isArray(cfg.output)) {
-    throw new Error(`${where}: a Functional model needs "inputs", "nodes" and "output"`);
+    throw new BundleError(where, `a Functional model needs "inputs", "nodes" and "output"`);
   }
   const inputs = cfg.inputs.map((t, i) => {
-    if (!t || !Array.isArray(t.shape)) throw new Error(`${where}: model.inputs[${i}] needs a "shape"`);
+    if (!t || !Array.isArray(t.shape)) throw new BundleError(where, `model.inputs[${i}] needs a "shape"`);
     return input({ shape: t.shape, name: String(t.name ?? `input_${i}`) });
   });
   const outs: SymbolicTensor[][] = [];
   const ref = (r: unknown, what: string): SymbolicTensor => {
     const [k, i] = Array.isArray(r) ? (r as number[]) : [NaN, NaN];
     const t = k! < 0 ? inputs[-1 - k!] : outs[k!]?.[i!];
-    if (!t) throw new Error(`${where}: ${what} refers to ${JSON.stringify(r)}, which is not an earlier node output or an input`);
+    if (!t) throw new BundleError(where, `${what} refers to ${JSON.stringify(r)}, which is not an earlier node output or an input`);
     return t;
   };
   cfg.nodes.forEach((n, k) => {
@@ -58,18 +58,25 @@ function graphFromConfig(raw: unknown, where: string): Model {
  */
 export function modelFromBundle(b: LoadedBundle, where: { manifest: string; weights: string }): Model {
   const m = b.manifest as Record<string, unknown>;
-  // Every weight is set from the bundle below (a missing one is an error).
-  const model = withWeightsToFollow(() => modelFromConfig(m.model, where.manifest));
+  // Every weight is set from the bundle below (a missing one is an error). What the rebuilt
+  // layers refuse (shapes that do not fit together) is the file's fault too: named with it.
+  let model: Model;
+  try {
+    model = withWeightsToFollow(() => modelFromConfig(m.model, where.manifest));
+  } catch (e) {
+    if (e instanceof BundleError) throw e;
+    throw new BundleError(where.manifest, (e as Error).message, { cause: e });
+  }
   const entries = model.weightEntries();
   const names = new Set(entries.map((e) => e.name));
   for (const k of Object.keys(b.weights)) {
-    if (!names.has(k)) throw new Error(`${where.weights}: unexpected tensor '${k}' for this architecture`);
+    if (!names.has(k)) throw new BundleError(where.weights, `unexpected tensor '${k}' for this architecture`);
   }
   for (const e of entries) {
     const t = b.weights[e.name];
-    if (!t) throw new Error(`${where.weights}: missing tensor '${e.name}' (shape [${e.shape.join(', ')}])`);
+    if (!t) throw new BundleError(where.weights, `missing tensor '${e.name}' (shape [${e.shape.join(', ')}])`);
     if (t.shape.length !== e.shape.length || t.shape.some((d, i) => d !== e.shape[i])) {
-      throw new Error(`${where.weights}: tensor '${e.name}' has shape [${t.shape.join(', ')}], the architecture needs [${e.shape.join(', ')}]`);
+      throw new BundleError(where.weights, `tensor '${e.name}' has shape [${t.shape.join(', ')}], the architecture needs [${e.shape.join(', ')}]`);
     }
     model.params.set(t.data as Float32Array, e.offset);
   }
