@@ -154,6 +154,19 @@ test('CLI: train (with --json), resume, sample; clear errors for bad input', () 
     const heads = cli(['charrnn', 'train', '--data', data, '--out', out, '--heads', '2']);
     assert.equal(heads.status, 2);
     assert.match(heads.stderr, /--heads: only for --cell transformer/);
+    // Texts too short: one line each, before any training (an empty one was an internal error).
+    const short = join(dir, 'short.txt');
+    for (const [text, args, want] of [
+      ['', [], /--data: the text has 0 characters; at least 100 are needed/],
+      [TEXT, ['--seq', '100000'], /--data: \d+ characters are too few for batch 32 x seq 100000; lower --batch or --seq/],
+      ['abcdefghij'.repeat(11), ['--seq', '12', '--batch', '2'], /--data: the held-out last 0\.1 of the text is 11 characters, fewer than --seq \+ 1 = 13/],
+    ] as [string, string[], RegExp][]) {
+      writeFileSync(short, text);
+      const r = cli(['charrnn', 'train', '--data', short, '--out', join(dir, 'short'), ...args]);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, want);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    }
     // An --out that cannot be made fails before training, not at the first checkpoint.
     const badOut = cli(['charrnn', 'train', '--data', data, '--out', join(data, 'run'), '--steps', '1000']);
     assert.equal(badOut.status, 2);

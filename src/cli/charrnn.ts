@@ -100,7 +100,7 @@ export interface TrainResult {
 
 export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
   const log = run.log ?? ((s: string) => process.stdout.write(`${s}\n`));
-  let model: Model;
+  let model: Model | undefined;
   let vocab: CharVocab;
   let cfg = run.cfg;
   const lastDir = join(run.out, 'last'), bestDir = join(run.out, 'best');
@@ -116,10 +116,20 @@ export async function trainCharRnn(run: TrainRun): Promise<TrainResult> {
     log(`resuming from ${lastDir} at step ${model.step}`);
   } else {
     vocab = CharVocab.build(run.text);
-    model = buildCharModel(vocab.size, cfg);
   }
-  const corpus = prepareCorpus(run.text, run.valFraction, vocab);
-  const batcher = new StreamBatcher(corpus.train, cfg.batch, cfg.seq);
+  // A text too short for the split or for one batch of --batch x --seq: the user's to fix.
+  let corpus: ReturnType<typeof prepareCorpus>, batcher: StreamBatcher;
+  try {
+    corpus = prepareCorpus(run.text, run.valFraction, vocab);
+    batcher = new StreamBatcher(corpus.train, cfg.batch, cfg.seq);
+    if (corpus.val.length < cfg.seq + 1) {
+      throw new RangeError(`the held-out last ${run.valFraction} of the text is ${corpus.val.length} characters, fewer than --seq + 1 = ${cfg.seq + 1}; give a longer text, a larger --val-fraction or a smaller --seq`);
+    }
+  } catch (e) {
+    if (e instanceof RangeError) throw new CliError(`--data: ${e.message.replace(/^charrnn: /, '')}`);
+    throw e;
+  }
+  model ??= buildCharModel(vocab.size, cfg);
   const perEpoch = batcher.batchesPerEpoch;
   const maxSteps = run.budget.steps ?? (run.budget.epochs !== undefined ? run.budget.epochs * perEpoch : run.budget.timeMs !== undefined ? Infinity : perEpoch);
   const deadline = run.budget.timeMs !== undefined ? Date.now() + run.budget.timeMs : Infinity;
