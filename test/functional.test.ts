@@ -131,3 +131,23 @@ test('a functional model saves and loads with identical predictions; bad graphs 
   const twice = d.apply(d.apply(rnn.input({ shape: [2] })));
   assert.throws(() => rnn.model({ inputs: twice.node!.inputs[0]!.node!.inputs[0]!, outputs: twice }), /applied twice/);
 });
+
+test('add: inputs summed in order, each sum rounded once ((a + b) + c, bit for bit a loop\'s), fresh arrays outside a model, one reused buffer in training; gradients to every input', () => {
+  const add = rnn.layers.add();
+  const n = 1003, f = (s: number) => Float32Array.from({ length: n }, (_, i) => Math.fround(Math.sin(i * s) * 10 ** ((i % 7) - 3)));
+  const xs = [f(1.1), f(0.37), f(2.9)].map((data) => ({ data, shape: [1, n], mask: null }));
+  const want = new Float32Array(n);
+  for (let i = 0; i < n; i++) want[i] = Math.fround(Math.fround(xs[0]!.data[i]! + xs[1]!.data[i]!) + xs[2]!.data[i]!);
+  const a = add.forwardMulti(xs)[0]!.data, b = add.forwardMulti(xs)[0]!.data;
+  assert.deepEqual(a, want);
+  assert.notEqual(a, b, 'outside a model: a fresh array per call');
+  const ctx = { training: true, rng: rnn.rng(1) };
+  const t1 = add.forwardMulti(xs, ctx)[0]!.data;
+  assert.deepEqual(t1, want);
+  assert.equal(add.forwardMulti(xs, ctx)[0]!.data, t1, 'in training: the same buffer again');
+  const dy = f(0.5);
+  const ds = add.backwardMulti([dy]);
+  assert.equal(ds.length, 3);
+  for (const d of ds) assert.deepEqual(d, dy);
+  assert.throws(() => add.forwardMulti([xs[0]!, { data: new Float32Array(5), shape: [1, 5], mask: null }]), /inputs must have the same shape/);
+});

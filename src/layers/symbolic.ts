@@ -1,7 +1,8 @@
 // Symbolic tensors for functional models (Keras' functional API): rnn.input() makes a
 // placeholder, layer.apply(x) records a node and returns its output placeholder(s), and
 // rnn.model({ inputs, outputs }) runs the recorded graph. Nothing is computed here.
-import { configError, shapeStr, type Act, type CallContext, type Layer, type Shape } from './layer.js';
+import { ActivationSlot, getBackend } from '../kernels/index.js';
+import { configError, reusesBuffers, shapeStr, type Act, type CallContext, type Layer, type Shape } from './layer.js';
 
 /** A layer that takes several inputs and/or gives several outputs. */
 export interface MultiLayer extends Layer {
@@ -88,7 +89,7 @@ abstract class Merge implements MultiLayer {
   build(): void {}
   computeOutputShape(s: Shape): Shape { return s; }
   abstract computeOutputShapes(inputShapes: Shape[]): Shape[];
-  abstract forwardMulti(xs: Act[]): Act[];
+  abstract forwardMulti(xs: Act[], ctx?: CallContext): Act[];
   abstract backwardMulti(dys: (Float32Array | null)[]): (Float32Array | null)[];
 
   forward(): Act { return configError(this.name, 'merge layers take several inputs: use apply([a, b]) in a functional model'); }
@@ -151,11 +152,23 @@ export class Add extends Merge {
     return [ss[0]!];
   }
 
-  forwardMulti(xs: Act[]): Act[] {
-    const out = xs[0]!.data.slice();
-    for (const x of xs.slice(1)) {
-      if (x.data.length !== out.length) configError(this.name, `inputs must have the same shape, got [${xs.map((a) => a.shape.join(', ')).join('] and [')}]`);
-      for (let i = 0; i < out.length; i++) out[i] += x.data[i]!;
+  /** The sum, reused from call to call inside a model (in the backend's memory), as Dense's output. */
+  private readonly ySlot = new ActivationSlot();
+
+  forwardMulti(xs: Act[], ctx?: CallContext): Act[] {
+    const n = xs[0]!.data.length;
+    for (const x of xs) {
+      if (x.data.length !== n) configError(this.name, `inputs must have the same shape, got [${xs.map((a) => a.shape.join(', ')).join('] and [')}]`);
+    }
+    const out = reusesBuffers(ctx) ? this.ySlot.get(n) : new Float32Array(n);
+    // x0 + x1, then + x2, ...: each sum rounded once, in input order (the backend's kernel gives
+    // a loop's bits).
+    const be = getBackend();
+    if (xs.length === 1) out.set(xs[0]!.data);
+    for (let k = 1; k < xs.length; k++) {
+      const a = k === 1 ? xs[0]!.data : out, b = xs[k]!.data;
+      if (be.addInto) be.addInto(a, b, out);
+      else for (let i = 0; i < n; i++) out[i] = a[i]! + b[i]!;
     }
     this.shapes = xs.map((x) => x.shape);
     return [{ data: out, shape: xs[0]!.shape, mask: xs.find((x) => x.mask)?.mask ?? null }];
