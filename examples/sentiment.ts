@@ -1,7 +1,7 @@
 // Movie-review sentiment with a bidirectional LSTM, in the style of the Keras / TensorFlow text
 // classification tutorial (the rnnkit tutorial's exercise 2).
 //
-//   npx tsc -p tsconfig.json && node dist/examples/sentiment.js     # 3,000 IMDB reviews, about a minute
+//   npx tsc -p tsconfig.json && node dist/examples/sentiment.js     # 3,000 IMDB reviews, about 10 seconds
 //   SENTIMENT_FULL=1 node dist/examples/sentiment.js                 # all 25,000 reviews (much longer)
 //
 // The reviews come from $IMDB (a .jsonl[.gz] file with "text" and "label", or an aclImdb folder),
@@ -13,7 +13,7 @@ import * as rnn from '../src/index.js';
 import { loadImdbArchive, readDataset, splitStratified, Vocab, WordTokenizer } from '../src/data/node/index.js';
 
 const FULL = process.env.SENTIMENT_FULL === '1';
-const SUBSET = FULL ? Infinity : 3000; // reviews used by default, to finish in about a minute
+const SUBSET = FULL ? Infinity : 3000; // reviews used by default, to finish in seconds
 const MAX_LEN = FULL ? 400 : 200;      // keep the last MAX_LEN tokens of a review (the verdict is at the end)
 const VOCAB_SIZE = FULL ? 20000 : 10000;
 const EPOCHS = FULL ? 3 : 3;
