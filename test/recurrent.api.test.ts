@@ -2,7 +2,7 @@
 // between layers, and the errors users see for bad input.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { getBackend, GRU, LSTM, referenceBackend, RNN, setBackend, Tensor, withFixedWeights } from '../src/index.js';
+import { getBackend, GRU, layers, LSTM, referenceBackend, RNN, setBackend, Tensor, withFixedWeights } from '../src/index.js';
 import { withWeightsToFollow } from '../src/tensor/init.js';
 import { assertClose, randomArray } from './helpers.js';
 
@@ -283,4 +283,9 @@ test('withFixedWeights (public): returns what fn returns, passes its errors on, 
   } finally {
     setBackend(saved);
   }
+});
+
+test('option errors show a string as a string: units "8" is not taken for the number 8', () => {
+  assert.throws(() => layers.lstm({ units: '8' as unknown as number }), /LSTM: option 'units' must be a positive integer, got "8"$/);
+  assert.throws(() => layers.dense({ units: 2.5 }), /Dense: option 'units' must be a positive integer, got 2\.5$/);
 });

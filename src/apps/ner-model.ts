@@ -18,6 +18,7 @@
 //
 // This module is pure (no Node APIs); apps/ner.ts adds files, bundles and the training loop.
 import { Dense, Dropout, Embedding } from '../layers/core.js';
+import { shown } from '../layers/layer.js';
 import type { Act, CallContext } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { getBackend } from '../kernels/index.js';
@@ -131,7 +132,7 @@ export function validateConfig(c: Record<string, unknown>, where = 'ner config')
   int('caseDim', 0); oneOf('charFeatures', ['cnn', 'rnn', 'none']); int('charDim', 1); int('charUnits', 1);
   oneOf('charCell', ['gru', 'lstm']); int('charWindow', 1); int('maxWordLen', 2); int('units', 1); int('layers', 1);
   frac('dropout'); bool('crf'); int('seed', 0);
-  if ((out.charWindow as number) % 2 !== 1) throw new Error(`${where}: 'charWindow' must be odd, got ${String(out.charWindow)}`);
+  if ((out.charWindow as number) % 2 !== 1) throw new Error(`${where}: 'charWindow' must be odd, got ${shown(out.charWindow)}`);
   return out as unknown as NerConfig;
 }
 

@@ -15,7 +15,7 @@ import { ActivationSlot, getBackend } from '../kernels/index.js';
 import { glorotUniform } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
-import { configError, shapeStr, uniqueName, type Act, type CallContext, type Layer, type Shape } from './layer.js';
+import { configError, shapeStr, uniqueName, shown, type Act, type CallContext, type Layer, type Shape } from './layer.js';
 import { applyLayer, type MultiLayer, type SymbolicTensor } from './symbolic.js';
 
 /** The weights of a layer's last forward: [B, Tq, Tv] (Attention) or [B, T] (AttentionPooling). */
@@ -26,7 +26,7 @@ export interface AttentionWeights {
 
 function checkUnits(owner: string, units: unknown, required: boolean): number | undefined {
   if (units === undefined && !required) return undefined;
-  if (!Number.isInteger(units) || (units as number) < 1) configError(owner, `option 'units' must be a positive integer, got ${String(units)}`);
+  if (!Number.isInteger(units) || (units as number) < 1) configError(owner, `option 'units' must be a positive integer, got ${shown(units)}`);
   return units as number;
 }
 
@@ -215,10 +215,10 @@ export class Attention implements MultiLayer {
     this.score = score;
     checkUnits('Attention', o.units, false);
     if (o.units !== undefined && score !== 'additive') configError('Attention', `option 'units' belongs to the additive score, not '${score}'`);
-    if (o.causal !== undefined && typeof o.causal !== 'boolean') configError('Attention', `option 'causal' must be true or false, got ${String(o.causal)}`);
+    if (o.causal !== undefined && typeof o.causal !== 'boolean') configError('Attention', `option 'causal' must be true or false, got ${shown(o.causal)}`);
     this.causal = o.causal ?? false;
     const d = o.dropout ?? 0;
-    if (!(typeof d === 'number' && d >= 0 && d < 1)) configError('Attention', `option 'dropout' must be a number in [0, 1), got ${String(o.dropout)}`);
+    if (!(typeof d === 'number' && d >= 0 && d < 1)) configError('Attention', `option 'dropout' must be a number in [0, 1), got ${shown(o.dropout)}`);
     this.dropout = d;
     this.name = o.name ?? uniqueName('attention');
   }

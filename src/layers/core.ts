@@ -4,7 +4,7 @@ import { addRow, denseBackward, denseForward, softmaxRows, softmaxRowsRef } from
 import { glorotUniform, uniformInit } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
-import { configError, reusesBuffers, sizeOf, uniqueName, type Act, type CallContext, type Layer, type Shape } from './layer.js';
+import { configError, reusesBuffers, sizeOf, uniqueName, shown, type Act, type CallContext, type Layer, type Shape } from './layer.js';
 import { applyLayer, type SymbolicTensor } from './symbolic.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -116,7 +116,7 @@ export class Embedding implements Layer {
   constructor(readonly options: EmbeddingOptions) {
     const o = options ?? ({} as EmbeddingOptions);
     for (const k of ['inputDim', 'outputDim'] as const) {
-      if (!Number.isInteger(o[k]) || o[k] < 1) configError('Embedding', `option '${k}' must be a positive integer, got ${String(o[k])}`);
+      if (!Number.isInteger(o[k]) || o[k] < 1) configError('Embedding', `option '${k}' must be a positive integer, got ${shown(o[k])}`);
     }
     this.name = o.name ?? uniqueName('embedding');
     this.params = new ParamStore([{ name: 'embeddings', shape: [o.inputDim, o.outputDim] }], 'float32');
@@ -295,14 +295,14 @@ export class Dense implements Layer {
 
   constructor(readonly options: DenseOptions) {
     const o = options ?? ({} as DenseOptions);
-    if (!Number.isInteger(o.units) || o.units < 1) configError('Dense', `option 'units' must be a positive integer, got ${String(o.units)}`);
+    if (!Number.isInteger(o.units) || o.units < 1) configError('Dense', `option 'units' must be a positive integer, got ${shown(o.units)}`);
     this.activation = checkActivation(o.activation, 'Dense');
     this.name = o.name ?? uniqueName('dense');
   }
 
   build(inputShape: Shape): void {
     const inDim = inputShape[inputShape.length - 1];
-    if (typeof inDim !== 'number') configError(this.name, `the last input dimension must be known, got ${String(inDim)}`);
+    if (typeof inDim !== 'number') configError(this.name, `the last input dimension must be known, got ${shown(inDim)}`);
     this.inDim = inDim;
     const specs = [{ name: 'kernel', shape: [inDim, this.options.units] }];
     if (this.options.useBias ?? true) specs.push({ name: 'bias', shape: [this.options.units] });
@@ -408,7 +408,7 @@ export class Dropout implements Layer {
   private mask: Float32Array | null = null;
 
   constructor(readonly options: DropoutOptions) {
-    if (!(options?.rate >= 0 && options.rate < 1)) configError('Dropout', `option 'rate' must be in [0, 1), got ${String(options?.rate)}`);
+    if (!(options?.rate >= 0 && options.rate < 1)) configError('Dropout', `option 'rate' must be in [0, 1), got ${shown(options?.rate)}`);
     this.name = options.name ?? uniqueName('dropout');
   }
 

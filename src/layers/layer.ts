@@ -74,6 +74,11 @@ export function uniqueName(base: string): string {
 }
 
 /** Throw a consistent, user-facing configuration error. */
+/** A value as an error message shows it: strings quoted (so "8" is not taken for 8), the rest as String gives them. */
+export function shown(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
 export function configError(layer: string, msg: string): never {
   throw new RangeError(`${layer}: ${msg}`);
 }

@@ -8,7 +8,7 @@ import { glorotUniform } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
 import { sequenceInputs, sequenceWidths, weightDropMask, type AttentionWeights } from './attention.js';
-import { configError, reusesBuffers, uniqueName, type Act, type CallContext, type Shape } from './layer.js';
+import { configError, reusesBuffers, uniqueName, shown, type Act, type CallContext, type Shape } from './layer.js';
 import { applyLayer, type MultiLayer, type SymbolicTensor } from './symbolic.js';
 
 export interface MultiHeadAttentionOptions {
@@ -65,16 +65,16 @@ export class MultiHeadAttention implements MultiLayer {
   constructor(readonly options: MultiHeadAttentionOptions) {
     const o = options ?? ({} as MultiHeadAttentionOptions);
     for (const k of ['numHeads', 'keyDim'] as const) {
-      if (!posInt(o[k])) configError('MultiHeadAttention', `option '${k}' must be a positive integer, got ${String(o[k])}`);
+      if (!posInt(o[k])) configError('MultiHeadAttention', `option '${k}' must be a positive integer, got ${shown(o[k])}`);
     }
     for (const k of ['valueDim', 'outputDim'] as const) {
-      if (o[k] !== undefined && !posInt(o[k])) configError('MultiHeadAttention', `option '${k}' must be a positive integer, got ${String(o[k])}`);
+      if (o[k] !== undefined && !posInt(o[k])) configError('MultiHeadAttention', `option '${k}' must be a positive integer, got ${shown(o[k])}`);
     }
     for (const k of ['useBias', 'causal'] as const) {
-      if (o[k] !== undefined && typeof o[k] !== 'boolean') configError('MultiHeadAttention', `option '${k}' must be true or false, got ${String(o[k])}`);
+      if (o[k] !== undefined && typeof o[k] !== 'boolean') configError('MultiHeadAttention', `option '${k}' must be true or false, got ${shown(o[k])}`);
     }
     const d = o.dropout ?? 0;
-    if (!(typeof d === 'number' && d >= 0 && d < 1)) configError('MultiHeadAttention', `option 'dropout' must be a number in [0, 1), got ${String(o.dropout)}`);
+    if (!(typeof d === 'number' && d >= 0 && d < 1)) configError('MultiHeadAttention', `option 'dropout' must be a number in [0, 1), got ${shown(o.dropout)}`);
     this.numHeads = o.numHeads;
     this.keyDim = o.keyDim;
     this.valueDim = o.valueDim ?? o.keyDim;

@@ -8,7 +8,7 @@
 import { ActivationSlot, getBackend } from '../kernels/index.js';
 import type { Backend, F } from '../kernels/types.js';
 import { ParamStore } from '../tensor/params.js';
-import { configError, shapeStr, uniqueName, type Act, type Layer, type Shape } from './layer.js';
+import { configError, shapeStr, uniqueName, shown, type Act, type Layer, type Shape } from './layer.js';
 import { applyLayer, type SymbolicTensor } from './symbolic.js';
 
 /**
@@ -110,9 +110,9 @@ export class LayerNormalization implements Layer {
   constructor(readonly options: LayerNormalizationOptions = {}) {
     const o = options ?? {};
     const eps = o.epsilon ?? 1e-3;
-    if (!(typeof eps === 'number' && eps > 0 && Number.isFinite(eps))) configError('LayerNormalization', `option 'epsilon' must be a positive number, got ${String(o.epsilon)}`);
+    if (!(typeof eps === 'number' && eps > 0 && Number.isFinite(eps))) configError('LayerNormalization', `option 'epsilon' must be a positive number, got ${shown(o.epsilon)}`);
     for (const k of ['center', 'scale'] as const) {
-      if (o[k] !== undefined && typeof o[k] !== 'boolean') configError('LayerNormalization', `option '${k}' must be true or false, got ${String(o[k])}`);
+      if (o[k] !== undefined && typeof o[k] !== 'boolean') configError('LayerNormalization', `option '${k}' must be true or false, got ${shown(o[k])}`);
     }
     this.epsilon = eps;
     this.center = o.center ?? true;

@@ -9,7 +9,7 @@
 import { uniformInit } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
-import { configError, shapeStr, uniqueName, type Act, type Layer, type Shape } from './layer.js';
+import { configError, shapeStr, uniqueName, shown, type Act, type Layer, type Shape } from './layer.js';
 import { applyLayer, type SymbolicTensor } from './symbolic.js';
 
 export interface PositionEncodingOptions {
@@ -50,10 +50,10 @@ export class PositionEncoding implements Layer {
     const o = options ?? {};
     const kind = o.kind ?? 'sine';
     if (kind !== 'sine' && kind !== 'learned') configError('PositionEncoding', `option 'kind' must be 'sine' or 'learned', got ${JSON.stringify(o.kind)}`);
-    if (o.maxLength !== undefined && !(Number.isInteger(o.maxLength) && o.maxLength >= 1)) configError('PositionEncoding', `option 'maxLength' must be a positive integer, got ${String(o.maxLength)}`);
+    if (o.maxLength !== undefined && !(Number.isInteger(o.maxLength) && o.maxLength >= 1)) configError('PositionEncoding', `option 'maxLength' must be a positive integer, got ${shown(o.maxLength)}`);
     if (kind === 'learned' && o.maxLength === undefined) configError('PositionEncoding', "kind 'learned' needs option 'maxLength' (the rows of its table)");
     const mw = o.maxWavelength ?? 10000;
-    if (!(typeof mw === 'number' && mw > 1 && Number.isFinite(mw))) configError('PositionEncoding', `option 'maxWavelength' must be a number above 1, got ${String(o.maxWavelength)}`);
+    if (!(typeof mw === 'number' && mw > 1 && Number.isFinite(mw))) configError('PositionEncoding', `option 'maxWavelength' must be a number above 1, got ${shown(o.maxWavelength)}`);
     this.kind = kind;
     this.maxLength = o.maxLength ?? null;
     this.maxWavelength = mw;

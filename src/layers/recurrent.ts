@@ -25,6 +25,7 @@ import { glorotUniform, orthogonal, uniformInit } from '../tensor/init.js';
 import { makeArray, ParamStore, type DType, type ParamSpec } from '../tensor/params.js';
 import { rng, type Rng } from '../tensor/rng.js';
 import { Tensor } from '../tensor/tensor.js';
+import { shown } from './layer.js';
 
 export interface RecurrentOptions {
   inputSize: number;
@@ -165,7 +166,7 @@ interface ForwardCache {
 
 function checkPositiveInt(v: unknown, name: string, owner: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new RangeError(`${owner}: option '${name}' must be a positive integer, got ${String(v)}`);
+    throw new RangeError(`${owner}: option '${name}' must be a positive integer, got ${shown(v)}`);
   }
   return v;
 }
@@ -247,7 +248,7 @@ export class Recurrent {
   }
 
   private initialize(scheme: 'keras' | 'pytorch', forgetBias: number): void {
-    if (scheme !== 'keras' && scheme !== 'pytorch') throw new RangeError(`${this.constructor.name}: option 'init' must be 'keras' or 'pytorch', got ${String(scheme)}`);
+    if (scheme !== 'keras' && scheme !== 'pytorch') throw new RangeError(`${this.constructor.name}: option 'init' must be 'keras' or 'pytorch', got ${shown(scheme)}`);
     const H = this.hiddenSize, G = this.gateSize, nGates = G / H;
     const p = this.params;
     for (const e of p.entries) {
@@ -557,7 +558,7 @@ export class GRU extends Recurrent {
 export class RNN extends Recurrent {
   constructor(options: RNNOptions) {
     const nl = options?.nonlinearity ?? 'tanh';
-    if (nl !== 'tanh' && nl !== 'relu') throw new RangeError(`RNN: option 'nonlinearity' must be 'tanh' or 'relu', got ${String(nl)}`);
+    if (nl !== 'tanh' && nl !== 'relu') throw new RangeError(`RNN: option 'nonlinearity' must be 'tanh' or 'relu', got ${shown(nl)}`);
     super(nl === 'relu' ? 'rnn_relu' : 'rnn_tanh', options);
   }
 }

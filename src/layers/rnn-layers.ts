@@ -9,7 +9,7 @@ import { ActivationSlot } from '../kernels/index.js';
 import { scatterAddRows } from '../kernels/layer-ops.js';
 import { GRU, LSTM, RNN, type Recurrent } from './recurrent.js';
 import { Tensor } from '../tensor/tensor.js';
-import { configError, reusesBuffers, uniqueName, type Act, type CallContext, type Layer, type Shape } from './layer.js';
+import { configError, reusesBuffers, uniqueName, shown, type Act, type CallContext, type Layer, type Shape } from './layer.js';
 import type { ParamStore } from '../tensor/params.js';
 import { applyLayer, type SymbolicTensor } from './symbolic.js';
 import type { TableRows } from './core.js';
@@ -161,7 +161,7 @@ export class RecurrentLayer implements Layer {
     readonly bidirectional: MergeMode | null = null,
   ) {
     const o = options ?? ({} as RecurrentLayerOptions);
-    if (!Number.isInteger(o.units) || o.units < 1) configError(cell, `option 'units' must be a positive integer, got ${String(o.units)}`);
+    if (!Number.isInteger(o.units) || o.units < 1) configError(cell, `option 'units' must be a positive integer, got ${shown(o.units)}`);
     if (!((o.recurrentDropout ?? 0) >= 0 && (o.recurrentDropout ?? 0) < 1)) configError(cell, `option 'recurrentDropout' must be in [0, 1)`);
     if (!((o.dropout ?? 0) >= 0 && (o.dropout ?? 0) < 1)) configError(cell, `option 'dropout' must be in [0, 1)`);
     if (bidirectional !== null && !['concat', 'sum', 'mul', 'ave'].includes(bidirectional)) {

@@ -8,6 +8,7 @@
 import { buildCharModel, DEFAULT_CHARRNN, evaluateNats, prepareCorpus, sample, StreamBatcher, transformerCharModel, type CellName, type CharRnnConfig, type Corpus } from '../apps/charrnn.js';
 import { gradientFlow, modelProbe } from '../apps/gradflow.js';
 import type { MultiHeadAttention } from '../layers/multihead.js';
+import { shown } from '../layers/layer.js';
 import { getOptimizer } from '../optim/optimizers.js';
 import type { Model, Sequential } from '../models/sequential.js';
 
@@ -58,7 +59,7 @@ export function playgroundOptions(o: Partial<PlaygroundOptions>): PlaygroundOpti
     const v = r[k];
     const integer = k !== 'lr' && k !== 'clip';
     if (!(typeof v === 'number' && v >= lo && v <= hi && (!integer || Number.isInteger(v)))) {
-      throw new RangeError(`playground: ${k} must be ${integer ? 'an integer' : 'a number'} in [${lo}, ${hi}], got ${String(v)}`);
+      throw new RangeError(`playground: ${k} must be ${integer ? 'an integer' : 'a number'} in [${lo}, ${hi}], got ${shown(v)}`);
     }
   }
   return r;
