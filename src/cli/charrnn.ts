@@ -227,7 +227,6 @@ export async function charrnnTrainCli(argv: string[]): Promise<void> {
   if (v.help) { process.stdout.write(TRAIN_HELP); return; }
   if (!v.data) throw new CliError('--data <text file> is required (see --help)');
   if (!v.out) throw new CliError('--out <dir> is required (see --help)');
-  outDir(v.out);
   const cell = (v.cell ?? 'lstm') as CharCell;
   if (!CHAR_CELLS.includes(cell)) throw new CliError(`--cell: expected lstm, gru, rnn or transformer, got '${v.cell}'`);
   if (cell === 'transformer' && v.embed !== undefined) throw new CliError("--embed: a Transformer's embeddings are --hidden wide; leave --embed out");
@@ -235,6 +234,7 @@ export async function charrnnTrainCli(argv: string[]): Promise<void> {
   const budgets = [v.epochs, v.steps, v.time].filter((x) => x !== undefined).length;
   if (budgets > 1) throw new CliError('give at most one of --epochs, --steps, --time');
   const text = readText(v.data);
+  outDir(v.out);
   const cfg: CharRnnConfig = {
     cell,
     hidden: int(v.hidden, 'hidden', DEFAULT_CHARRNN.hidden),
