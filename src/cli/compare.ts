@@ -91,7 +91,6 @@ export function parseCompareArgs(argv: string[]): { cfg: CompareConfig; out: str
   }
   if (!values.task) throw new CliError('compare: --task is required (adding, copy, charlm, sentiment; see rnnkit compare --help)');
   if (!values.out) throw new CliError('compare: --out <dir> is required');
-  outDir(values.out);
   const tasks = list<TaskName>(values.task, 'task', TASK_NAMES, []);
   if ((values.budget === undefined) === (values.epochs === undefined)) throw new CliError('compare: give exactly one of --budget (e.g. 5m) or --epochs N');
   if ((tasks.includes('charlm') || tasks.includes('sentiment')) && !values.data) throw new CliError(`compare: --task ${tasks.filter((t) => t === 'charlm' || t === 'sentiment').join(',')} needs --data <path>`);
@@ -130,6 +129,7 @@ export function parseCompareArgs(argv: string[]): { cfg: CompareConfig; out: str
     if (!(cfg.budgetMs > 0)) throw new CliError('--budget: must be longer than 0 s');
   }
   if (values.epochs !== undefined) cfg.epochs = int(values.epochs, 'epochs', 0);
+  outDir(values.out); // (after the arguments are checked: a typo leaves no empty directory)
   return { cfg, out: values.out, json: values.json ?? false };
 }
 

@@ -165,7 +165,6 @@ export async function nerTrainCli(argv: string[]): Promise<void> {
   });
   if (v.help) { process.stdout.write(NER_TRAIN_HELP); return; }
   for (const k of ['train', 'dev', 'out'] as const) if (!v[k]) throw new CliError(`--${k} <${k === 'out' ? 'dir' : 'file'}> is required (see --help)`);
-  outDir(v.out!);
   const charFeatures = v['char-features'] ?? D.charFeatures;
   if (!['cnn', 'rnn', 'none'].includes(charFeatures)) throw new CliError(`--char-features: expected cnn, rnn or none, got '${charFeatures}'`);
   const charCell = v['char-cell'] ?? D.charCell;
@@ -194,6 +193,7 @@ export async function nerTrainCli(argv: string[]): Promise<void> {
   const sch = v.scheme !== undefined ? scheme(v.scheme, '--scheme') : undefined;
   const train = readData(v.train!, '--train');
   const dev = readData(v.dev!, '--dev');
+  outDir(v.out!); // (after the arguments and data are checked: a typo leaves no empty directory)
   const log = v.json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
   const progress = new Progress(process.stderr);
   let stop = false;

@@ -173,7 +173,6 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
   if (!v.train) throw new CliError('--train <path> is required (see --help)');
   if (!v.out) throw new CliError('--out <dir> is required (see --help)');
   if (existsSync(v.out) && !statSync(v.out).isDirectory()) throw new CliError(`--out: ${v.out} exists and is not a directory`);
-  outDir(v.out);
   if (v.val !== undefined && v['val-split'] !== undefined) throw new CliError('give --val or --val-split, not both');
   const cell = (v.cell ?? DEFAULT_MODEL.cell) as CellName;
   if (!CELL_NAMES.includes(cell)) throw new CliError(`--cell: expected lstm, gru or rnn, got '${v.cell}'`);
@@ -195,6 +194,8 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
   const limit = v.limit === undefined ? undefined : int(v.limit, 'limit', 0, 1);
   const json = v.json ?? false;
   const log = json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
+
+  outDir(v.out); // (after the arguments are checked: a typo leaves no empty directory)
 
   // Data
   const t0 = Date.now();
