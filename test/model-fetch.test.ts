@@ -58,6 +58,22 @@ test('modelFromFiles: the files saveModel wrote, as bytes, give the model back (
   }
 });
 
+test("modelFromFiles reads half-precision weights (saveModel's weightsDtype 'float16') as loadModel does", async () => {
+  const { m, x } = makeModel();
+  const dir = mkdtempSync(join(tmpdir(), 'rnnkit-fetch-f16-'));
+  try {
+    await rnn.saveModel(m, join(dir, 'h'), { weightsDtype: 'float16', includeOptimizer: false });
+    const files: Record<string, Uint8Array> = {};
+    for (const f of readdirSync(join(dir, 'h'))) files[f] = new Uint8Array(readFileSync(join(dir, 'h', f)));
+    const fromBytes = await rnn.modelFromFiles<rnn.GraphModel>(files), fromDisk = await rnn.loadModel<rnn.GraphModel>(join(dir, 'h'));
+    assert.deepEqual(fromBytes.params, fromDisk.params);
+    assert.notDeepEqual(fromBytes.params, m.params);
+    assert.deepEqual(fromBytes.predict(x).data, fromDisk.predict(x).data);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('loadModelFromUrl (Node.js fetch, a local server): the model back, the optimiser only when asked; missing and corrupted files name their URL', async () => {
   const { dir, files, x, want } = await saved();
   const routes: Record<string, [string, Uint8Array]> = {};

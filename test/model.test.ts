@@ -374,3 +374,36 @@ test('a model.json whose architecture the layers refuse is a BundleError naming 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("saveModel(m, dir, { weightsDtype: 'float16' }): half the weight bytes, each weight rounded to binary16 and widened back on load; predictions close; weights beyond float16's range refused at save", async () => {
+  const { statSync, readFileSync } = await import('node:fs');
+  const { float16Value, float16Bits } = await import('../src/models/safetensors.js');
+  const dir = mkdtempSync(join(tmpdir(), 'rnnkit-model-f16-'));
+  try {
+    const m = rnn.sequential({ inputShape: [null], layers: [
+      rnn.layers.embedding({ inputDim: 30, outputDim: 16 }), rnn.layers.gru({ units: 24, returnSequences: true }), rnn.layers.dense({ units: 30, activation: 'softmax' }),
+    ] });
+    m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+    const x = [[1, 5, 9, 2, 7], [3, 3, 8, 1, 0]];
+    const p32 = m.predict(x).data;
+    await rnn.saveModel(m, join(dir, 'f32'));
+    await rnn.saveModel(m, join(dir, 'f16'), { weightsDtype: 'float16', includeOptimizer: false });
+    const bytes = (d: string) => statSync(join(dir, d, 'weights.safetensors')).size;
+    assert.ok(bytes('f16') < 0.55 * bytes('f32'), `${bytes('f16')} vs ${bytes('f32')} bytes`);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'f16', 'model.json'), 'utf8')).weights[0].dtype, 'float16');
+    const h = await rnn.loadModel(join(dir, 'f16'));
+    for (let i = 0; i < m.params.length; i++) assert.equal(h.params[i], float16Value(float16Bits(m.params[i]!)), `param ${i}`);
+    assert.notDeepEqual(h.params, m.params, 'rounded');
+    const p16 = h.predict(x).data;
+    let worst = 0;
+    for (let i = 0; i < p32.length; i++) worst = Math.max(worst, Math.abs(p16[i]! - p32[i]!));
+    assert.ok(worst > 0 && worst < 2e-3, `largest probability change ${worst}`);
+    const big = rnn.sequential({ inputShape: [null, 2], layers: [rnn.layers.dense({ units: 1 })] });
+    big.predict([[[1, 2]]]);
+    big.params[0] = 1e5;
+    await assert.rejects(rnn.saveModel(big, join(dir, 'big'), { weightsDtype: 'float16' }), /weight '.*kernel'\[0\] = 100000 is beyond float16's range \(±65504\): save it as float32/);
+    await assert.rejects(rnn.saveModel(big, join(dir, 'big'), { weightsDtype: 'bfloat16' as 'float16' }), /weightsDtype must be 'float32' or 'float16', got "bfloat16"/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -2,8 +2,9 @@
 // reference implementation's own tests expect), round trips, and every class of malformed input.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import {
-  decodeSafetensors, encodeSafetensors, firstNonFinite, SafetensorsError,
+  decodeSafetensors, encodeSafetensors, firstNonFinite, float16Bits, float16Value, fromFloat16, SafetensorsError, toFloat16,
   type SafeTensor,
 } from '../src/models/safetensors.js';
 
@@ -161,7 +162,7 @@ test('decode rejects malformed files with clear errors', () => {
   expectError(() => decodeSafetensors(build('[1,2]')), /does not start with '\{'/);
   expectError(() => decodeSafetensors(build('{"w":')), /not valid JSON/);
   expectError(() => decodeSafetensors(new Uint8Array([...u64(2), 0x7b, 0xff])), /not valid UTF-8/);
-  expectError(() => decodeSafetensors(build('{"w":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}', [0, 0, 0, 0])), /tensor "w": unknown or unsupported dtype "F16"/);
+  expectError(() => decodeSafetensors(build('{"w":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}', [0, 0, 0, 0])), /tensor "w": unknown or unsupported dtype "BF16"/);
   expectError(() => decodeSafetensors(build('{"w":{"dtype":"X","shape":[2],"data_offsets":[0,8]}}', eight)), /unsupported dtype "X"/);
   expectError(() => decodeSafetensors(build('{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', eight)), /shape \[3\] of F32 needs 12 bytes but data_offsets \[0, 8\] span 8/);
   expectError(() => decodeSafetensors(build('{"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}', eight)), /shape must be an array of non-negative integers/);
@@ -184,9 +185,52 @@ test('decode rejects malformed files with clear errors', () => {
 test('encode rejects bad tensors before producing bytes', () => {
   expectError(() => encodeSafetensors({ w: { dtype: 'F32', shape: [2], data: new Float64Array(2) as unknown as Float32Array } }), /tensor "w": dtype F32 needs a Float32Array, got Float64Array/);
   expectError(() => encodeSafetensors({ w: { dtype: 'F32', shape: [2, 2], data: new Float32Array(3) } }), /shape \[2, 2\] has 4 elements but data has 3/);
-  expectError(() => encodeSafetensors({ w: { dtype: 'F16' as 'F32', shape: [1], data: new Float32Array(1) } }), /unsupported dtype "F16"/);
+  expectError(() => encodeSafetensors({ w: { dtype: 'BF16' as 'F32', shape: [1], data: new Float32Array(1) } }), /unsupported dtype "BF16"/);
   expectError(() => encodeSafetensors({ w: { dtype: 'F32', shape: [1.5], data: new Float32Array(1) } }), /non-negative integers/);
   expectError(() => encodeSafetensors({ __metadata__: { dtype: 'U8', shape: [0], data: new Uint8Array(0) } }), /reserved/);
   expectError(() => encodeSafetensors({ '\uD800': { dtype: 'U8', shape: [0], data: new Uint8Array(0) } }), /lone surrogate/);
   expectError(() => encodeSafetensors({}, { k: 1 as unknown as string }), /metadata "k" must be a string/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Half precision
+
+const half = JSON.parse(readFileSync(new URL('../../test/golden/float16.json', import.meta.url), 'utf8')) as { cases: [number, number][]; nan: [number, number] };
+
+test('float16Bits rounds float32 to binary16 as numpy does (ties to even, subnormals, overflow to Infinity, NaN quiet): every golden case', () => {
+  assert.ok(half.cases.length > 3000);
+  const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+  for (const [b32, b16] of half.cases) {
+    u[0] = b32;
+    assert.equal(float16Bits(f[0]!), b16, `float32 0x${b32.toString(16)} (${f[0]})`);
+  }
+  u[0] = half.nan[0];
+  assert.equal(float16Bits(f[0]!), half.nan[1]);
+});
+
+test('float16Value and float16Bits invert each other on all 65,536 bit patterns (NaNs stay NaN); toFloat16/fromFloat16 are the array forms', () => {
+  const all = Uint16Array.from({ length: 65536 }, (_, i) => i);
+  const values = fromFloat16(all);
+  for (let h = 0; h < 65536; h++) {
+    const v = float16Value(h);
+    const nan = (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0;
+    if (nan) { assert.ok(Number.isNaN(v) && Number.isNaN(values[h]!), `0x${h.toString(16)}`); continue; }
+    assert.equal(values[h], v);
+    assert.equal(float16Bits(v), h, `0x${h.toString(16)} -> ${v}`);
+  }
+  assert.equal(float16Value(0x3c00), 1);
+  assert.equal(float16Value(0x0001), 2 ** -24);
+  assert.equal(float16Value(0x7bff), 65504);
+  assert.deepEqual(toFloat16(new Float32Array([1, -2, 0.5])), new Uint16Array([0x3c00, 0xc000, 0x3800]));
+});
+
+test('F16 tensors: encoded and decoded as their bit patterns; a non-finite one is found', () => {
+  const data = toFloat16(Float32Array.from([0, -1.5, 3.140625, 65504, 2 ** -24]));
+  const bytes = encodeSafetensors({ w: { dtype: 'F16', shape: [5], data } });
+  const back = decodeSafetensors(bytes).tensors.w!;
+  assert.equal(back.dtype, 'F16');
+  assert.deepEqual(back.data, data);
+  assert.equal(firstNonFinite(back), -1);
+  assert.equal(firstNonFinite({ dtype: 'F16', shape: [3], data: new Uint16Array([0x3c00, 0x7c00, 0]) }), 1);
+  assert.equal(firstNonFinite({ dtype: 'F16', shape: [2], data: new Uint16Array([0xfe00, 0]) }), 0);
 });

@@ -8,6 +8,7 @@ import { applyLayer, input, type SymbolicTensor } from '../layers/symbolic.js';
 import { deserializeOptimizer, type OptimizerConfig } from '../optim/optimizers.js';
 import { withWeightsToFollow } from '../tensor/init.js';
 import { BundleError, type LoadedBundle } from './bundle-format.js';
+import { fromFloat16 } from './safetensors.js';
 import { GraphModel } from './functional.js';
 import { Sequential, type Model } from './sequential.js';
 
@@ -78,7 +79,10 @@ export function modelFromBundle(b: LoadedBundle, where: { manifest: string; weig
     if (t.shape.length !== e.shape.length || t.shape.some((d, i) => d !== e.shape[i])) {
       throw new BundleError(where.weights, `tensor '${e.name}' has shape [${t.shape.join(', ')}], the architecture needs [${e.shape.join(', ')}]`);
     }
-    model.params.set(t.data as Float32Array, e.offset);
+    // Float32 as saved, or half precision widened (saveModel's weightsDtype 'float16').
+    if (t.dtype === 'F32' || t.dtype === 'F64') model.params.set(t.data, e.offset);
+    else if (t.dtype === 'F16') model.params.set(fromFloat16(t.data), e.offset);
+    else throw new BundleError(where.weights, `tensor '${e.name}' has dtype ${t.dtype}; weights are F32 or F16`);
   }
   const compile = m.compile as { optimizer: { className: string; config: OptimizerConfig }; loss: string; metrics: string[] } | null | undefined;
   if (compile) {

@@ -14,10 +14,11 @@
 // order in the header and validates everything, refusing absurd sizes before allocating.
 // Values are not checked (NaN/Inf are legal here); the model loader checks finiteness.
 
-export type SafetensorsDType = 'F32' | 'F64' | 'I32' | 'I64' | 'U8';
+export type SafetensorsDType = 'F16' | 'F32' | 'F64' | 'I32' | 'I64' | 'U8';
 
-/** The typed array that holds each dtype's elements. */
+/** The typed array that holds each dtype's elements (F16: the IEEE half-precision bit patterns). */
 export interface SafetensorsArrays {
+  F16: Uint16Array;
   F32: Float32Array;
   F64: Float64Array;
   I32: Int32Array;
@@ -75,6 +76,7 @@ interface DTypeInfo {
 
 const DTYPES: Record<SafetensorsDType, DTypeInfo> = {
   U8: { size: 1, rank: 1, array: 'Uint8Array' },
+  F16: { size: 2, rank: 7, array: 'Uint16Array' },
   I32: { size: 4, rank: 9, array: 'Int32Array' },
   F32: { size: 4, rank: 11, array: 'Float32Array' },
   F64: { size: 8, rank: 12, array: 'Float64Array' },
@@ -201,6 +203,7 @@ function writeLittleEndian(out: Uint8Array, view: DataView, at: number, t: Tenso
   for (let i = 0; i < t.data.length; i++) {
     const p = at + i * size;
     switch (t.dtype) {
+      case 'F16': view.setUint16(p, nums[i]!, true); break;
       case 'F32': view.setFloat32(p, nums[i]!, true); break;
       case 'F64': view.setFloat64(p, nums[i]!, true); break;
       case 'I32': view.setInt32(p, nums[i]!, true); break;
@@ -324,6 +327,7 @@ function readTensor(bytes: Uint8Array, view: DataView, base: number, e: HeaderEn
   if (e.dtype === 'U8') return { dtype: 'U8', shape, data: copy };
   if (HOST_LITTLE_ENDIAN) {
     switch (e.dtype) {
+      case 'F16': return { dtype: 'F16', shape, data: new Uint16Array(copy.buffer) };
       case 'F32': return { dtype: 'F32', shape, data: new Float32Array(copy.buffer) };
       case 'F64': return { dtype: 'F64', shape, data: new Float64Array(copy.buffer) };
       case 'I32': return { dtype: 'I32', shape, data: new Int32Array(copy.buffer) };
@@ -333,6 +337,7 @@ function readTensor(bytes: Uint8Array, view: DataView, base: number, e: HeaderEn
   // Big-endian host: convert element by element.
   const count = len / DTYPES[e.dtype].size;
   switch (e.dtype) {
+    case 'F16': { const a = new Uint16Array(count); for (let i = 0; i < count; i++) a[i] = view.getUint16(start + 2 * i, true); return { dtype: 'F16', shape, data: a }; }
     case 'F32': { const a = new Float32Array(count); for (let i = 0; i < count; i++) a[i] = view.getFloat32(start + 4 * i, true); return { dtype: 'F32', shape, data: a }; }
     case 'F64': { const a = new Float64Array(count); for (let i = 0; i < count; i++) a[i] = view.getFloat64(start + 8 * i, true); return { dtype: 'F64', shape, data: a }; }
     case 'I32': { const a = new Int32Array(count); for (let i = 0; i < count; i++) a[i] = view.getInt32(start + 4 * i, true); return { dtype: 'I32', shape, data: a }; }
@@ -347,8 +352,67 @@ function define<T>(obj: Record<string, T>, key: string, value: T): void {
 
 /** Index of the first NaN/±Infinity in a float tensor's data, or -1 (integer tensors: always -1). */
 export function firstNonFinite(t: TensorLike): number {
+  if (t.dtype === 'F16') {
+    const h = t.data as Uint16Array;
+    for (let i = 0; i < h.length; i++) if ((h[i]! & 0x7c00) === 0x7c00) return i; // exponent all ones: ±Inf or NaN
+    return -1;
+  }
   if (t.dtype !== 'F32' && t.dtype !== 'F64') return -1;
   const d = t.data as Float32Array | Float64Array;
   for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) return i;
   return -1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Half precision (F16), for weights shipped at half the size
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/**
+ * The IEEE 754 binary16 bit pattern nearest to x (rounded to nearest, ties to even, as a float32
+ * first): overflow gives ±Infinity, values below half the smallest subnormal ±0, NaN a quiet NaN.
+ */
+export function float16Bits(x: number): number {
+  f32Scratch[0] = x;
+  const b = u32Scratch[0]!;
+  const sign = (b >>> 16) & 0x8000, exp = (b >>> 23) & 0xff, mant = b & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
+  const e = exp - 127 + 15; // the half's biased exponent
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    // A subnormal half (or zero): the significand with its leading 1, shifted right by 14 - e.
+    if (e < -10) return sign;
+    const m = mant | 0x800000, shift = 14 - e, half = 1 << (shift - 1);
+    let h = m >>> shift;
+    const rest = m & ((1 << shift) - 1);
+    if (rest > half || (rest === half && (h & 1) === 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (h & 1) === 1)) h++; // a carry into the exponent is right (up to Infinity)
+  return sign | h;
+}
+
+/** The value of a binary16 bit pattern (exact in float32 and float64). */
+export function float16Value(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1, exp = (h >>> 10) & 0x1f, mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 31) return mant === 0 ? sign * Infinity : NaN;
+  return sign * (1024 + mant) * 2 ** (exp - 25);
+}
+
+/** float16Bits of every value. */
+export function toFloat16(x: ArrayLike<number>): Uint16Array {
+  const out = new Uint16Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = float16Bits(x[i]!);
+  return out;
+}
+
+/** float16Value of every bit pattern, as float32. */
+export function fromFloat16(h: Uint16Array): Float32Array {
+  const out = new Float32Array(h.length);
+  for (let i = 0; i < h.length; i++) out[i] = float16Value(h[i]!);
+  return out;
 }

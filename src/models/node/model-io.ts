@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { serializeOptimizer } from '../../optim/optimizers.js';
 import { modelFromBundle } from '../model-format.js';
+import { toFloat16 } from '../safetensors.js';
 import type { Model, Sequential } from '../sequential.js';
 import { FORMAT_VERSION, BUNDLE_FORMAT, loadBundle, MANIFEST_FILE, saveBundle, WEIGHTS_FILE, type Bundle, type TensorMap } from './bundle.js';
 
@@ -14,13 +15,28 @@ export const CREATED_BY = 'rnnkit 0.1.0';
 export interface SaveModelOptions {
   /** Also save the optimiser state so training can resume exactly (default true). */
   includeOptimizer?: boolean;
+  /**
+   * 'float16' stores the weights in half precision (half the bytes, for shipping a model to
+   * browsers; each weight rounded to the nearest binary16, about 3 significant digits, so
+   * predictions change slightly); loading widens them back to float32. Default 'float32'.
+   */
+  weightsDtype?: 'float32' | 'float16';
 }
 
 export function modelToBundle(model: Model, opts: SaveModelOptions = {}): Bundle {
   if (!model.isBuilt) throw new Error(`save: model '${model.name}' is not built yet (nothing to save)`);
+  const half = (opts.weightsDtype ?? 'float32') === 'float16';
+  if (opts.weightsDtype !== undefined && opts.weightsDtype !== 'float32' && !half) {
+    throw new RangeError(`save: weightsDtype must be 'float32' or 'float16', got ${JSON.stringify(opts.weightsDtype)}`);
+  }
   const weights: TensorMap = {};
   for (const e of model.weightEntries()) {
-    weights[e.name] = { dtype: 'F32', shape: e.shape, data: model.params.slice(e.offset, e.offset + e.size) };
+    const w = model.params.subarray(e.offset, e.offset + e.size);
+    if (!half) { weights[e.name] = { dtype: 'F32', shape: e.shape, data: w.slice() }; continue; }
+    const h = toFloat16(w);
+    const i = h.findIndex((b) => (b & 0x7c00) === 0x7c00);
+    if (i >= 0) throw new RangeError(`save: weight '${e.name}'[${i}] = ${w[i]} is beyond float16's range (±65504): save it as float32`);
+    weights[e.name] = { dtype: 'F16', shape: e.shape, data: h };
   }
   const bundle: Bundle = {
     manifest: {
@@ -31,7 +47,7 @@ export function modelToBundle(model: Model, opts: SaveModelOptions = {}): Bundle
         : null,
       training: { step: model.step, epochsDone: model.epochsDone, rngState: model.rng.getState() },
       metadata: model.metadata,
-      weights: model.weightEntries().map(({ name, shape }) => ({ name, shape, dtype: 'float32' })),
+      weights: model.weightEntries().map(({ name, shape }) => ({ name, shape, dtype: half ? 'float16' : 'float32' })),
     },
     weights,
   };
