@@ -1,7 +1,7 @@
 // The char-RNN app and CLI end to end on a small generated text, and the from-scratch example.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -138,6 +138,18 @@ test('CLI: train (with --json), resume, sample; clear errors for bad input', () 
     const s = cli(['charrnn', 'sample', '--model', join(out, 'best'), '--length', '30', '--prime', 'the', '--seed', '3']);
     assert.equal(s.status, 0, s.stderr);
     assert.ok(s.stdout.startsWith('the') && s.stdout.length >= 33);
+    // rnnkit convert: the weights in float16 (half the bytes), no optimiser state; it samples.
+    const conv = cli(['convert', '--model', join(out, 'best'), '--out', join(dir, 'half')]);
+    assert.equal(conv.status, 0, conv.stderr);
+    assert.match(conv.stdout, /half: [\d,]+ weights as float16\n$/);
+    const size = (d: string, f: string) => statSync(join(d, f)).size;
+    assert.ok(size(join(dir, 'half'), 'weights.safetensors') < 0.55 * size(join(out, 'best'), 'weights.safetensors'));
+    assert.ok(!existsSync(join(dir, 'half', 'optimizer.safetensors')));
+    const hs = cli(['charrnn', 'sample', '--model', join(dir, 'half'), '--length', '30', '--prime', 'the', '--seed', '3']);
+    assert.equal(hs.status, 0, hs.stderr);
+    assert.equal(hs.stdout.length, s.stdout.length);
+    assert.match(cli(['convert', '--model', join(out, 'best'), '--out', join(dir, 'x'), '--dtype', 'int8']).stderr, /--dtype: expected float16 or float32, got 'int8'/);
+    assert.match(cli(['convert', '--model', join(out, 'best'), '--out', join(out, 'best')]).stderr, /--out: give another directory than --model/);
     const bad = cli(['charrnn', 'sample', '--model', join(out, 'best'), '--prime', 'Z']);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--prime: character\(s\) "Z" are not in the model's vocabulary/);

@@ -2,6 +2,7 @@
 // rnnkit command line: argument parsing and dispatch only; the work lives in apps/.
 import { charrnnSampleCli, charrnnTrainCli } from './charrnn.js';
 import { compareCli } from './compare.js';
+import { convertCli } from './convert.js';
 import { demoCli } from './demo.js';
 import { nerCli } from './ner.js';
 import { playgroundCli } from './playground.js';
@@ -23,6 +24,7 @@ Commands:
   sentiment predict         label and probability of new texts
   compare                   RNN vs LSTM vs GRU on the same data and budget, with gradient-flow plots
   playground                a local page where a network learns your text in the browser, live
+  convert                   a saved model again, its weights in float16 (half the bytes) or float32
 
 Global option (any position):
   --threads 1|2             kernel threads (default: 2 on a machine with 2+ cores, else 1;
@@ -89,6 +91,7 @@ async function main(argv: string[]): Promise<void> {
       return demoCli(argv.slice(1));
     case 'ner': return nerCli(argv.slice(1));
     case 'playground': return playgroundCli(argv.slice(1));
+    case 'convert': return convertCli(argv.slice(1));
     case 'charrnn':
       if (sub === 'train') return charrnnTrainCli(rest);
       if (sub === 'sample') return charrnnSampleCli(rest);
@@ -101,7 +104,7 @@ async function main(argv: string[]): Promise<void> {
       if (isHelp(sub)) { process.stdout.write(SENTIMENT_HELP); return; }
       throw new CliError(`sentiment: expected 'train', 'eval' or 'predict', got ${sub === undefined ? 'nothing' : `'${sub}'`} (rnnkit sentiment --help)`);
     default:
-      throw new CliError(`unknown command '${cmd}'. Commands: demo, charrnn train, charrnn sample, ner train, ner eval, ner tag, sentiment train, sentiment eval, sentiment predict, compare, playground (rnnkit --help)`);
+      throw new CliError(`unknown command '${cmd}'. Commands: demo, charrnn train, charrnn sample, ner train, ner eval, ner tag, sentiment train, sentiment eval, sentiment predict, compare, playground, convert (rnnkit --help)`);
   }
 }
 
