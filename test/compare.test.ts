@@ -453,3 +453,17 @@ test('compare CLI arguments', () => {
   assert.throws(() => parseCompareArgs(['--task', 'adding', '--out', 'x', '--epochs', '1', '--cells', 'lstm,tcn']), /unknown 'tcn'/);
   assert.throws(() => parseCompareArgs(['--task', 'adding', '--out', 'x', '--epochs', '1', '--lengths', '10,1']), /--lengths/);
 });
+
+test('compare --from: a results.json without what compare writes (here a task without its runs) is a one-line error naming the file, exit 2', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'rnnkit-compare-from-'));
+  try {
+    const file = join(dir, 'results.json');
+    writeFileSync(file, JSON.stringify({ version: 1, tasks: [{ name: 'adding' }] }));
+    const r = spawnSync(process.execPath, ['dist/src/cli/main.js', 'compare', '--from', file, '--out', join(dir, 'out')], { encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`^rnnkit: --from: ${file.replace(/[.\\/]/g, '\\$&')} lacks what rnnkit compare writes \\(.*\\)\\n$`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -193,8 +193,16 @@ export async function compareCli(argv: string[]): Promise<void> {
   if (!parsed) { process.stdout.write(COMPARE_HELP); return; }
   const { cfg, out, json } = parsed;
   if (parsed.from !== undefined) {
-    const res = rebuildClaims(readCompareResults(parsed.from));
-    const files = writeCompareOutputs(res, out);
+    const saved = readCompareResults(parsed.from);
+    outDir(out);
+    let files: string[];
+    try {
+      files = writeCompareOutputs(rebuildClaims(saved), out);
+    } catch (e) {
+      // Fields missing or of the wrong kind (a file edited, or not from this program).
+      if (e instanceof TypeError || e instanceof RangeError) throw new CliError(`--from: ${parsed.from} lacks what rnnkit compare writes (${e.message})`);
+      throw e;
+    }
     process.stdout.write(`compare: re-rendered ${files.length} files into ${resolve(out)}\n`);
     return;
   }
