@@ -1426,6 +1426,44 @@ function sum_row(dst: usize, a: usize, b: usize, n: i32): void { zip_row(dst, a,
 function mul_row(dst: usize, a: usize, b: usize, n: i32): void { zip_row(dst, a, b, n, true); }
 
 /**
+ * Σ g_i² in float64 over n float32 values, in globalNorm's order (optim/clip.ts, sumSquares):
+ * blocks of 1024 values, four partial sums per block (value i into sum i mod 4), the block's
+ * (s0 + s1) + (s2 + s3) added to the running total; the values past a block's last multiple of 4
+ * go to s0. Each square is exact in float64 and each sum rounded once: the JavaScript's bits, two
+ * chains per f64x2.
+ */
+export function sum_squares(g: usize, n: i32): f64 {
+  let total: f64 = 0;
+  for (let start = 0; start < n; start += 1024) {
+    const end = min(n, start + 1024);
+    let s01 = f64x2.splat(0), s23 = f64x2.splat(0);
+    let i = start;
+    for (; i + 3 < end; i += 4) {
+      const v = v128.load(g + (<usize>i << 2)), a = lo2(v), b = hi2(v);
+      s01 = f64x2.add(s01, f64x2.mul(a, a));
+      s23 = f64x2.add(s23, f64x2.mul(b, b));
+    }
+    for (; i < end; i++) {
+      const x = <f64>load<f32>(g + (<usize>i << 2));
+      s01 = f64x2.replace_lane(s01, 0, f64x2.extract_lane(s01, 0) + x * x);
+    }
+    total += sum_chains(s01, s23);
+  }
+  return total;
+}
+
+/** g_i = fround(g_i · s) for n float32 values, s a double (clipByGlobalNorm's scaling, its bits). */
+export function scale_f64(g: usize, n: i32, s: f64): void {
+  const sv = f64x2.splat(s);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(g + (<usize>i << 2));
+    v128.store(g + (<usize>i << 2), demote4(f64x2.mul(lo2(v), sv), f64x2.mul(hi2(v), sv)));
+  }
+  for (; i < n; i++) store<f32>(g + (<usize>i << 2), <f32>(<f64>load<f32>(g + (<usize>i << 2)) * s));
+}
+
+/**
  * dst row r = src row r ⊙ m for `rows` rows of n floats (one mask row for all of them): the
  * states a recurrent-dropout mask applies to (h_prev ⊙ mask), a step's rows or a whole history.
  */

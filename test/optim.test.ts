@@ -13,7 +13,12 @@ import {
   constantSchedule, stepDecay, exponentialDecay, cosineDecay, piecewiseConstant, linearWarmup, scheduleFromJSON,
   ReduceLROnPlateau, type Optimizer,
 } from '../src/optim/index.js';
-import type { F } from '../src/kernels/types.js';
+import type { Backend, F } from '../src/kernels/types.js';
+import { clipGate, sumSquaresOf } from '../src/optim/clip.js';
+import { getBackend as currentBackend, referenceBackend, setBackend as useBackend } from '../src/kernels/index.js';
+import { tryLoadWasmBackend, wasmVariants } from '../src/kernels/wasm/backend.js';
+import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/wasm/threaded.js';
+import * as rnnApi from '../src/index.js';
 import { assertClose } from './helpers.js';
 import { rng } from '../src/tensor/rng.js';
 
@@ -547,4 +552,114 @@ test('ReduceLROnPlateau: minDelta, mode max, cooldown, NaN, state round trip, va
   assert.throws(() => new ReduceLROnPlateau({ factor: 1 }), /factor must be in \(0, 1\)/);
   assert.throws(() => new ReduceLROnPlateau({ mode: 'auto' as never }), /mode must be 'min' or 'max'/);
   assert.throws(() => new ReduceLROnPlateau({ patience: 1.5 }), /patience must be an integer/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The step's gate: the global norm (and clipping) inside the optimiser's step
+
+
+const gateBackends: { name: string; be: Backend; stop?: () => void }[] = [{ name: 'reference', be: referenceBackend }];
+for (const v of wasmVariants) {
+  const b = tryLoadWasmBackend(v);
+  if (b) gateBackends.push({ name: b.name, be: b });
+  if (threadedUnavailableReason(v) === null) {
+    const t = ThreadedWasmBackend.createSync({ variant: v, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 });
+    gateBackends.push({ name: `${t.name} (forced)`, be: t, stop: () => t.terminate() });
+  }
+}
+
+/** Gradients of many magnitudes (so that the summation order shows in the bits), n values. */
+function spread(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => (r.next() - 0.5) * 10 ** Math.floor(r.next() * 8 - 4));
+}
+
+test('the step gate hears Σ g² with globalNorm\'s bits on every backend (the kernel sums the copy it reads); its factor scales the gradients as clipByGlobalNorm does; null leaves everything untouched', () => {
+  const prev = currentBackend();
+  try {
+    for (const { name, be } of gateBackends) {
+      useBackend(be);
+      for (const n of [1, 3, 4, 5, 1023, 1024, 1025, 4099, 20_000]) {
+        const what = `${name} n=${n}`;
+        const g0 = spread(n, n);
+        const want = sumSquaresOf(g0);
+        // Gate returning 1: the update of a plain step; the sum heard is the JavaScript's.
+        const a = new Adam(0.01), b = new Adam(0.01);
+        const pa = spread(n, 7), pb = pa.slice(), ga = g0.slice(), gb = g0.slice();
+        let heard = NaN;
+        a.step(pa, ga, (s) => { heard = s; return 1; });
+        b.step(pb, gb);
+        assert.equal(heard, want, `${what}: Σ g²`);
+        assert.deepEqual(pa, pb, `${what}: params (factor 1)`);
+        assert.deepEqual(ga, g0, `${what}: gradients untouched (factor 1)`);
+        // A factor: gradients and params as clipping first, then stepping.
+        const c = new Adam(0.01), d = new Adam(0.01);
+        const pc = spread(n, 8), pd = pc.slice(), gc = g0.slice(), gd = g0.slice();
+        const norm = Math.sqrt(want), maxNorm = norm / 3;
+        const normD = rnnApi.clipByGlobalNorm(gd, maxNorm);
+        let normC = NaN;
+        c.step(pc, gc, clipGate(gc, maxNorm, (x) => { normC = x; }));
+        d.step(pd, gd);
+        assert.equal(normC, normD, `${what}: the norm`);
+        assert.deepEqual(gc, gd, `${what}: clipped gradients`);
+        assert.deepEqual(pc, pd, `${what}: params after the clipped step`);
+        // null: nothing changes, no iteration counted.
+        const e = new Adam(0.01), pe = spread(n, 9), pe0 = pe.slice(), ge = g0.slice();
+        e.step(pe, ge, () => null);
+        assert.deepEqual(pe, pe0, `${what}: params after a refused step`);
+        assert.deepEqual(ge, g0, `${what}: gradients after a refused step`);
+        assert.equal(e.iterations, 0);
+        // SGD answers the gate on the JavaScript side, with the same result.
+        const s1 = new SGD(0.1), s2 = new SGD(0.1);
+        const q1 = spread(n, 10), q2 = q1.slice(), h1 = g0.slice(), h2 = g0.slice();
+        rnnApi.clipByGlobalNorm(h2, maxNorm);
+        s1.step(q1, h1, clipGate(h1, maxNorm, () => {}));
+        s2.step(q2, h2);
+        assert.deepEqual(q1, q2, `${what}: SGD`);
+      }
+    }
+  } finally {
+    useBackend(prev);
+  }
+});
+
+test('trainOnBatch clipping inside the step = clipping before it: the same norms and weights bit for bit over steps where it clips and where it does not, and no step on a non-finite norm', () => {
+  const prev = currentBackend();
+  try {
+    for (const { name, be } of gateBackends.filter((b) => b.name !== 'reference')) {
+      useBackend(be);
+      const make = () => {
+        const m = rnnApi.sequential({ inputShape: [null], layers: [
+          rnnApi.layers.embedding({ inputDim: 40, outputDim: 8, seed: 1 }), rnnApi.layers.lstm({ units: 12, returnSequences: true, seed: 2 }),
+          rnnApi.layers.dense({ units: 40, activation: 'softmax', seed: 3 }),
+        ] });
+        m.compile({ optimizer: rnnApi.optimizers.adam({ learningRate: 0.05 }), loss: 'sparseCategoricalCrossentropy' });
+        return m;
+      };
+      const fused = make(), plain = make();
+      const r = rng(4);
+      for (let s = 0; s < 6; s++) {
+        const x = { data: Float32Array.from({ length: 4 * 7 }, () => r.int(40)), shape: [4, 7], mask: null };
+        const y = { data: Float32Array.from({ length: 4 * 7 }, () => r.int(40)), shape: [4, 7], mask: null };
+        const maxNorm = s % 2 === 0 ? 0.05 : 1e6; // clips on even steps only
+        const a = fused.trainOnBatch(x, y, { clipNorm: maxNorm });
+        // The path before the gate: forward/backward, clipByGlobalNorm, step.
+        const b = plain.trainOnBatch(x, y, { clipNorm: maxNorm, clipValue: 1e30 });
+        assert.equal(a.loss, b.loss, `${name} step ${s}: loss`);
+        assert.equal(a.gradNorm, b.gradNorm, `${name} step ${s}: norm`);
+        assert.deepEqual(fused.params, plain.params, `${name} step ${s}: weights`);
+        assert.equal(fused.step, plain.step);
+      }
+      // A non-finite gradient: no step.
+      const before = fused.params.slice(), steps = fused.step;
+      fused.params[0] = NaN; before[0] = NaN;
+      const x = { data: new Float32Array(4 * 7), shape: [4, 7], mask: null };
+      const res = fused.trainOnBatch(x, x, { clipNorm: 1 });
+      assert.ok(!Number.isFinite(res.loss) || !Number.isFinite(res.gradNorm), `${name}: ${JSON.stringify(res)}`);
+      assert.equal(fused.step, steps, `${name}: no step taken`);
+    }
+  } finally {
+    useBackend(prev);
+    for (const b of gateBackends) b.stop?.();
+  }
 });

@@ -26,7 +26,7 @@ import { allowedTransitions, isTagScheme, SCHEME_PREFIXES, TAG_SCHEMES, type Tag
 import { UNK_ID, Vocab } from '../data/vocab.js';
 import { crfNllBatch, crfViterbiBatch } from '../models/crf.js';
 import { sparseCategoricalCrossentropy } from '../models/losses.js';
-import { clipByGlobalNorm } from '../optim/clip.js';
+import { clipByGlobalNorm, clipGate } from '../optim/clip.js';
 import type { Optimizer } from '../optim/optimizers.js';
 import { glorotUniform } from '../tensor/init.js';
 import { packStores, ParamStore } from '../tensor/params.js';
@@ -554,6 +554,12 @@ export class NerTagger {
     const em = this.forward(batch, true, r, singletons);
     const { loss, dEm, tokens } = this.loss(em, batch);
     this.backward(dEm);
+    if (clipNorm > 0 && Number.isFinite(loss)) {
+      // Clipped inside the optimiser's step (see Model.trainOnBatch): no step on a non-finite norm.
+      let gradNorm = NaN;
+      opt.step(this.params, this.grads, clipGate(this.grads, clipNorm, (n) => { gradNorm = n; }));
+      return { loss, tokens, gradNorm };
+    }
     const gradNorm = clipNorm > 0 ? clipByGlobalNorm(this.grads, clipNorm) : NaN;
     if (Number.isFinite(loss) && (clipNorm <= 0 || Number.isFinite(gradNorm))) opt.step(this.params, this.grads);
     return { loss, tokens, gradNorm };

@@ -424,6 +424,13 @@ export interface AdamUpdateArgs {
    * every time and reads or writes them only after adamSync.
    */
   keep?: boolean;
+  /**
+   * Called with Σ grads_i² (globalNorm's order and bits), summed on the backend's copy of the
+   * gradients before the update: null skips the update (nothing is written), else the gradients
+   * are first scaled by the factor returned (1: left as they are; another: as clipByGlobalNorm
+   * scales them, and `grads` is written with the scaled values too). Optimizer.step's gate.
+   */
+  gate?: (sumSquares: number) => number | null;
 }
 
 export function allocCache<A extends F>(

@@ -15,7 +15,7 @@ import { ActivationSlot } from '../kernels/index.js';
 import { Dense as DenseLayer, Embedding } from '../layers/core.js';
 import { shapeStr, type Act, type Layer, type Shape } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
-import { clipByGlobalNorm, clipByValue, globalNorm } from '../optim/clip.js';
+import { clipByGlobalNorm, clipByValue, clipGate, globalNorm } from '../optim/clip.js';
 import { getOptimizer, type Optimizer } from '../optim/optimizers.js';
 import { packStores } from '../tensor/params.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -188,6 +188,15 @@ export abstract class Model {
     for (const m of metrics) m.update(out, y);
     this.grads.fill(0);
     this.backwardAll(grad, fused);
+    if (clip.clipValue === undefined && Number.isFinite(loss)) {
+      // The norm (and clipping) inside the optimiser's step: on a WebAssembly backend Adam sums
+      // the squares on the copy of the gradients its kernel reads anyway (the same bits as
+      // globalNorm); no step when the norm is not finite.
+      let gradNorm = NaN;
+      this.optimizer.step(this.params, this.grads, clipGate(this.grads, clip.clipNorm, (nrm) => { gradNorm = nrm; }));
+      if (Number.isFinite(gradNorm)) this.step++;
+      return { loss, gradNorm };
+    }
     const gradNorm = clip.clipNorm !== undefined ? clipByGlobalNorm(this.grads, clip.clipNorm) : globalNorm(this.grads);
     if (clip.clipValue !== undefined) clipByValue(this.grads, clip.clipValue);
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) return { loss, gradNorm };

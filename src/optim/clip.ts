@@ -21,9 +21,17 @@ function list(g: Grads): readonly F[] {
  * NaN anywhere gives NaN; an infinite value gives Infinity.
  */
 export function globalNorm(grads: Grads): number {
-  const bufs = list(grads);
   let total = 0;
-  for (const g of bufs) total += sumSquares(g, 1);
+  for (const g of list(grads)) total += sumSquares(g, 1);
+  return normFromSumSquares(total, grads);
+}
+
+/**
+ * globalNorm from Σ g_i² already summed in its order (sumSquaresOf, or a backend's copy of that
+ * loop): its square root, unless it overflowed or underflowed — then recomputed from `grads`.
+ */
+export function normFromSumSquares(total: number, grads: Grads): number {
+  const bufs = list(grads);
   // Normal range (or NaN): done. Otherwise overflow, underflow, an Infinity or all zeros.
   if ((total > 1e-280 && total < Infinity) || total !== total) return Math.sqrt(total);
   // Find the largest magnitude, then rescale.
@@ -40,6 +48,11 @@ export function globalNorm(grads: Grads): number {
   let scaled = 0; // divide (not multiply by 1/maxAbs, which overflows for subnormal maxAbs)
   for (const g of bufs) scaled += sumSquares(g, maxAbs);
   return maxAbs * Math.sqrt(scaled);
+}
+
+/** Σ g_i², blocked, as globalNorm sums one buffer. */
+export function sumSquaresOf(g: F): number {
+  return sumSquares(g, 1);
 }
 
 /** Σ (g_i / divisor)², blocked. */
@@ -78,6 +91,21 @@ export function clipByGlobalNorm(grads: Grads, maxNorm: number): number {
     for (let i = 0; i < g.length; i++) g[i] = g[i]! * s;
   }
   return norm;
+}
+
+/**
+ * Decides a training step from Σ g_i² (see Optimizer.step's gate): reports the gradients' global
+ * norm, and returns null (no step) when it is not finite, else the factor clipByGlobalNorm would
+ * scale them by for `maxNorm` (1 when it would not, or without maxNorm).
+ */
+export function clipGate(grads: F, maxNorm: number | undefined, report: (norm: number) => void): (sumSquares: number) => number | null {
+  if (maxNorm !== undefined && !(maxNorm > 0)) throw new RangeError(`clipByGlobalNorm: maxNorm must be > 0, got ${maxNorm}`);
+  return (total) => {
+    const norm = normFromSumSquares(total, grads);
+    report(norm);
+    if (!Number.isFinite(norm)) return null;
+    return maxNorm !== undefined && norm > maxNorm ? maxNorm / norm : 1;
+  };
 }
 
 /**

@@ -55,6 +55,7 @@
 // steps (adamSync brings them back for getState, setState, another backend or the loop).
 import { getBackend } from '../kernels/index.js';
 import type { Backend, F } from '../kernels/types.js';
+import { sumSquaresOf } from './clip.js';
 
 export type EpsilonMode = 'keras' | 'torch';
 export type OptimizerConfig = Record<string, number | boolean | string>;
@@ -63,13 +64,31 @@ export interface OptimizerState {
   slots: Record<string, F>;
 }
 
+/** See Optimizer.step (optim/clip.ts's clipGate makes them). */
+export type StepGate = (sumSquares: number) => number | null;
+
+/** A gate answered on the JavaScript side: false when it says no update; the gradients scaled as it says. */
+function passGate(grads: F, gate: StepGate | undefined): boolean {
+  if (!gate) return true;
+  const s = gate(sumSquaresOf(grads));
+  if (s === null) return false;
+  if (s !== 1) for (let i = 0; i < grads.length; i++) grads[i] = grads[i]! * s;
+  return true;
+}
+
 export interface Optimizer {
   /** 'sgd' | 'adam' | 'adamw' | 'rmsprop' | 'adagrad'. */
   readonly className: string;
   /** Mutable: learning-rate schedules set it before a step. */
   learningRate: number;
-  /** One update over the whole flat buffer: params -= f(grads). One pass, no allocation. */
-  step(params: F, grads: F): void;
+  /**
+   * One update over the whole flat buffer: params -= f(grads). One pass, no allocation. With a
+   * `gate` (clipGate: gradient clipping), first asks it with Σ grads_i² whether to update at all
+   * (null: no update, nothing changes) and by what factor to scale the gradients first (as
+   * clipByGlobalNorm does, `grads` included); Adam on a WebAssembly backend sums on the copy of
+   * the gradients its kernel reads anyway (the same bits), the others here.
+   */
+  step(params: F, grads: F, gate?: StepGate): void;
   /** Number of steps taken so far (Adam's bias correction uses t = iterations + 1). */
   iterations: number;
   /** JSON-able; `getOptimizer(opt.className, opt.getConfig())` rebuilds an equivalent optimiser. */
@@ -142,7 +161,7 @@ abstract class BaseOptimizer implements Optimizer {
     return 0;
   }
   abstract getConfig(): OptimizerConfig;
-  abstract step(params: F, grads: F): void;
+  abstract step(params: F, grads: F, gate?: StepGate): void;
 
   /** Size checks and lazy allocation; call at the start of every step. */
   protected prepare(params: F, grads: F): void {
@@ -262,7 +281,8 @@ export class SGD extends BaseOptimizer {
     return { learningRate: this.learningRate, momentum: this.momentum, nesterov: this.nesterov, dampening: this.dampening, weightDecay: this.weightDecay };
   }
 
-  step(params: F, grads: F): void {
+  step(params: F, grads: F, gate?: StepGate): void {
+    if (!passGate(grads, gate)) return;
     this.prepare(params, grads);
     const n = params.length, lr = this.learningRate, wd = this.weightDecay, mu = this.momentum;
     if (mu === 0) {
@@ -348,7 +368,7 @@ export class Adam extends BaseOptimizer {
     };
   }
 
-  step(params: F, grads: F): void {
+  step(params: F, grads: F, gate?: StepGate): void {
     this.prepare(params, grads);
     const n = params.length, b1 = this.beta1, b2 = this.beta2, lr = this.learningRate;
     const t = this.iterations + 1;
@@ -368,8 +388,17 @@ export class Adam extends BaseOptimizer {
     const keep = fused && vh === null && be.adamSync !== undefined;
     if (this.keptIn !== null && (this.keptIn !== be || !keep)) this.syncSlots(true);
     if (fused) {
-      be.adamUpdate!({ params, grads, m: m as Float32Array, v: v as Float32Array, vh: vh as Float32Array | null, beta1: b1, beta2: b2, alpha, epsilon: e, l2, shrink, keep });
+      let skipped = false;
+      const inKernel = gate && ((sumSquares: number): number | null => {
+        const s = gate(sumSquares);
+        skipped = s === null;
+        return s;
+      });
+      be.adamUpdate!({ params, grads, m: m as Float32Array, v: v as Float32Array, vh: vh as Float32Array | null, beta1: b1, beta2: b2, alpha, epsilon: e, l2, shrink, keep, ...(inKernel ? { gate: inKernel } : {}) });
       if (keep) this.keptIn = be;
+      if (skipped) return;
+    } else if (!passGate(grads, gate)) {
+      return;
     } else if (vh) {
       for (let i = 0; i < n; i++) {
         const p = params[i]!;
@@ -452,7 +481,8 @@ export class RMSprop extends BaseOptimizer {
     };
   }
 
-  step(params: F, grads: F): void {
+  step(params: F, grads: F, gate?: StepGate): void {
+    if (!passGate(grads, gate)) return;
     this.prepare(params, grads);
     const n = params.length, lr = this.learningRate, rho = this.rho, wd = this.weightDecay, eps = this.epsilon;
     const mu = this.momentum, torch = this.epsilonMode === 'torch';
@@ -526,7 +556,8 @@ export class Adagrad extends BaseOptimizer {
     };
   }
 
-  step(params: F, grads: F): void {
+  step(params: F, grads: F, gate?: StepGate): void {
+    if (!passGate(grads, gate)) return;
     this.prepare(params, grads);
     const n = params.length, lr = this.learningRate, wd = this.weightDecay, eps = this.epsilon;
     const torch = this.epsilonMode === 'torch';

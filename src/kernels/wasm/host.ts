@@ -44,6 +44,10 @@ export interface CoreExports {
   seq_backward(...a: number[]): void;
   packed_whh_bytes(kind: number, H: number): number;
   col_sum(m: number, rows: number, cols: number, acc: number): void;
+  /** Σ g_i² in optim/clip.ts's order (float64). */
+  sum_squares(g: number, n: number): number;
+  /** g_i = fround(g_i · s). */
+  scale_f64(g: number, n: number, s: number): void;
   /** dst row r = src row r ⊙ m (rows of n floats, one mask row). */
   mul_rows(src: number, m: number, dst: number, rows: number, n: number): void;
   scatter_add_rows(src: number, ids: number, n: number, w: number, dst: number, rows: number): void;
@@ -1021,10 +1025,12 @@ export abstract class WasmHost implements Backend {
     for (const [x, what] of [[g, 'grads'], [m, 'm'], [v, 'v'], [vh, 'vh']] as const) {
       if (x !== null && x.length !== n) throw new RangeError(`${this.label}: adam ${what} has ${x.length} values, params ${n}`);
     }
-    if (n === 0) return;
+    if (n === 0) { a.gate?.(0); return; } // (nothing to update: the gate only hears the norm)
     const keep = a.keep === true && vh === null;
     // Without keep the arrays are the state: kept copies of them go back first, and are dropped.
     if (!keep) this.adamSync(m, v, true);
+    // The gate's answer, asked once (a call rerun on one thread asks again only if it had not).
+    let scale: number | null | undefined;
     this.session(this.elementwiseParallel(n), (mt) => {
       const slot = keep ? this.adamSlot(m, v, n) : null; // (before reset: it may allocate a block)
       this.reset();
@@ -1036,6 +1042,12 @@ export abstract class WasmHost implements Backend {
       if (!slot) { f32.set(m, pM >> 2); f32.set(v, pV >> 2); }
       if (vh) f32.set(vh, pVh >> 2);
       new Float64Array(f32.buffer, pCf, 8).set([a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.alpha, a.epsilon, a.l2, a.shrink]);
+      if (a.gate) {
+        // The norm from the copy the update reads anyway (no pass over the JavaScript array).
+        if (scale === undefined) scale = a.gate(this.k.sum_squares(pG, n));
+        if (scale === null) return;
+        if (scale !== 1) this.k.scale_f64(pG, n, scale);
+      }
       // Kept slots: read from one pair, written to the other.
       this.runAdam(mt, [pP, pG, pM, pV, pVh, n, pCf, slot ? slot.at(2) : pM, slot ? slot.at(3) : pV]);
       // The buffers are written (and the kept pairs swapped) only now: a call rerun on one thread
@@ -1049,6 +1061,7 @@ export abstract class WasmHost implements Backend {
         v.set(f32.subarray(pV >> 2, (pV >> 2) + n));
       }
       if (vh) vh.set(f32.subarray(pVh >> 2, (pVh >> 2) + n));
+      if (scale !== undefined && scale !== null && scale !== 1) g.set(f32.subarray(pG >> 2, (pG >> 2) + n));
     });
   }
 
