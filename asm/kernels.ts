@@ -183,22 +183,30 @@ export function softmax_rows(x: usize, y: usize, rows: i32, k: i32, sums: usize)
  */
 export function xent_grad(p: usize, t: usize, rows: i32, k: i32, s: f64, g: usize): void {
   const n = rows * k;
-  let i = 0;
   if (<f64><f32>s == s) {
     const sv = f32x4.splat(<f32>s);
+    let i = 0;
     for (; i + 4 <= n; i += 4) v128.store(g + (<usize>i << 2), f32x4.mul(v128.load(p + (<usize>i << 2)), sv));
+    scale_into(p + (<usize>i << 2), g + (<usize>i << 2), n - i, s); // the last n % 4
   } else {
-    const sv = f64x2.splat(s);
-    for (; i + 4 <= n; i += 4) {
-      const v = v128.load(p + (<usize>i << 2));
-      v128.store(g + (<usize>i << 2), demote4(f64x2.mul(lo2(v), sv), f64x2.mul(hi2(v), sv)));
-    }
+    scale_into(p, g, n, s);
   }
-  for (; i < n; i++) store<f32>(g + (<usize>i << 2), <f32>(<f64>load<f32>(p + (<usize>i << 2)) * s));
   for (let r = 0; r < rows; r++) {
     const o = (<usize>r * <usize>k + <usize>load<i32>(t + (<usize>r << 2))) << 2;
     store<f32>(g + o, <f32>(<f64>(load<f32>(p + o) - 1) * s));
   }
+}
+
+/** dst_i = fround(src_i · s) for n float32 values, each product exact in float64 (dst may be src). */
+// @ts-ignore: decorator
+@inline function scale_into(src: usize, dst: usize, n: i32, s: f64): void {
+  const sv = f64x2.splat(s);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(src + (<usize>i << 2));
+    v128.store(dst + (<usize>i << 2), demote4(f64x2.mul(lo2(v), sv), f64x2.mul(hi2(v), sv)));
+  }
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), <f32>(<f64>load<f32>(src + (<usize>i << 2)) * s));
 }
 
 // Element access for the gate passes. The passes run 4 hidden units at a time (`full` = true)
@@ -1454,13 +1462,7 @@ export function sum_squares(g: usize, n: i32): f64 {
 
 /** g_i = fround(g_i · s) for n float32 values, s a double (clipByGlobalNorm's scaling, its bits). */
 export function scale_f64(g: usize, n: i32, s: f64): void {
-  const sv = f64x2.splat(s);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const v = v128.load(g + (<usize>i << 2));
-    v128.store(g + (<usize>i << 2), demote4(f64x2.mul(lo2(v), sv), f64x2.mul(hi2(v), sv)));
-  }
-  for (; i < n; i++) store<f32>(g + (<usize>i << 2), <f32>(<f64>load<f32>(g + (<usize>i << 2)) * s));
+  scale_into(g, g, n, s);
 }
 
 /**

@@ -86,11 +86,13 @@ export function clipByGlobalNorm(grads: Grads, maxNorm: number): number {
   if (!(maxNorm > 0)) throw new RangeError(`clipByGlobalNorm: maxNorm must be > 0, got ${maxNorm}`);
   const norm = globalNorm(grads);
   if (!Number.isFinite(norm) || norm <= maxNorm) return norm;
-  const s = maxNorm / norm;
-  for (const g of list(grads)) {
-    for (let i = 0; i < g.length; i++) g[i] = g[i]! * s;
-  }
+  for (const g of list(grads)) scaleBy(g, maxNorm / norm);
   return norm;
+}
+
+/** g_i = g_i · s in place (each product rounded once to g's type): clipping's scaling. */
+export function scaleBy(g: F, s: number): void {
+  for (let i = 0; i < g.length; i++) g[i] = g[i]! * s;
 }
 
 /**

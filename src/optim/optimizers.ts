@@ -55,7 +55,7 @@
 // steps (adamSync brings them back for getState, setState, another backend or the loop).
 import { getBackend } from '../kernels/index.js';
 import type { Backend, F } from '../kernels/types.js';
-import { sumSquaresOf } from './clip.js';
+import { scaleBy, sumSquaresOf } from './clip.js';
 
 export type EpsilonMode = 'keras' | 'torch';
 export type OptimizerConfig = Record<string, number | boolean | string>;
@@ -72,7 +72,7 @@ function passGate(grads: F, gate: StepGate | undefined): boolean {
   if (!gate) return true;
   const s = gate(sumSquaresOf(grads));
   if (s === null) return false;
-  if (s !== 1) for (let i = 0; i < grads.length; i++) grads[i] = grads[i]! * s;
+  if (s !== 1) scaleBy(grads, s);
   return true;
 }
 
