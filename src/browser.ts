@@ -26,6 +26,8 @@ export { GraphModel, type GraphModelOptions } from './models/functional.js';
 /** Saved models without a file system: from the URL of a saved directory, or from its files' bytes (saveModel and loadModel: Node.js). */
 export { loadModelFromUrl, modelFromFiles, type LoadFromUrlOptions } from './models/model-fetch.js';
 export { BundleError } from './models/bundle-format.js';
+/** A built model as ONNX bytes for onnxruntime (Node.js, onnxruntime-web, Python): exportOnnx(model).bytes. */
+export { exportOnnx, OnnxExportError, ONNX_OPSET, type OnnxExport, type OnnxExportOptions, type OnnxTensorInfo } from './export/onnx.js';
 /**
  * Text from a character-level model, one character at a time (a model `rnnkit charrnn train` saved
  * keeps its vocabulary in `model.metadata.vocab`: CharVocab.fromJSON(it)).

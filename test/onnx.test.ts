@@ -29,7 +29,7 @@ import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { GRU, LSTM, RNN, Tensor, type Recurrent } from '../src/index.js';
 import { assertClose, randomArray } from './helpers.js';
-import { attr, DataType, encodeModel, ProtoWriter, type Attribute } from './onnx-proto.js';
+import { attr, DataType, encodeModel, ProtoWriter, type Attribute } from '../src/export/onnx-proto.js';
 
 const T = 7, B = 4, I = 5, H = 6;
 const ATOL = 2e-5, RTOL = 1e-5;

@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { attr, DataType, encodeModel } from '../../test/onnx-proto.js';
+import { attr, DataType, encodeModel } from '../../src/export/onnx-proto.js';
 import type { Command, Hello, WorkerInfo, WorkloadSpec } from './spec.js';
 
 /** bench/peers in the source tree (this file runs from dist/bench/peers). */

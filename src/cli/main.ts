@@ -4,6 +4,7 @@ import { charrnnSampleCli, charrnnTrainCli } from './charrnn.js';
 import { compareCli } from './compare.js';
 import { convertCli } from './convert.js';
 import { demoCli } from './demo.js';
+import { exportCli } from './export.js';
 import { nerCli } from './ner.js';
 import { playgroundCli } from './playground.js';
 import { sentimentEvalCli, sentimentPredictCli, sentimentTrainCli } from './sentiment.js';
@@ -25,6 +26,7 @@ Commands:
   compare                   RNN vs LSTM vs GRU on the same data and budget, with gradient-flow plots
   playground                a local page where a network learns your text in the browser, live
   convert                   a saved model again, its weights in float16 (half the bytes) or float32
+  export                    a saved model as an ONNX file, for onnxruntime (Node.js, browsers, Python)
 
 Global option (any position):
   --threads 1|2             kernel threads (default: 2 on a machine with 2+ cores, else 1;
@@ -92,6 +94,7 @@ async function main(argv: string[]): Promise<void> {
     case 'ner': return nerCli(argv.slice(1));
     case 'playground': return playgroundCli(argv.slice(1));
     case 'convert': return convertCli(argv.slice(1));
+    case 'export': return exportCli(argv.slice(1));
     case 'charrnn':
       if (sub === 'train') return charrnnTrainCli(rest);
       if (sub === 'sample') return charrnnSampleCli(rest);
@@ -104,7 +107,7 @@ async function main(argv: string[]): Promise<void> {
       if (isHelp(sub)) { process.stdout.write(SENTIMENT_HELP); return; }
       throw new CliError(`sentiment: expected 'train', 'eval' or 'predict', got ${sub === undefined ? 'nothing' : `'${sub}'`} (rnnkit sentiment --help)`);
     default:
-      throw new CliError(`unknown command '${cmd}'. Commands: demo, charrnn train, charrnn sample, ner train, ner eval, ner tag, sentiment train, sentiment eval, sentiment predict, compare, playground, convert (rnnkit --help)`);
+      throw new CliError(`unknown command '${cmd}'. Commands: demo, charrnn train, charrnn sample, ner train, ner eval, ner tag, sentiment train, sentiment eval, sentiment predict, compare, playground, convert, export (rnnkit --help)`);
   }
 }
 

@@ -1,8 +1,11 @@
 // A minimal protobuf encoder for ONNX models: just enough of ModelProto, GraphProto, NodeProto,
-// TensorProto, ValueInfoProto/TypeProto and AttributeProto to build single-node test models in
-// code (no Python, no onnx package). Field numbers are those of onnx/onnx.proto:
+// TensorProto, ValueInfoProto/TypeProto and AttributeProto to write a model in code (no Python,
+// no onnx package): exportOnnx (onnx.ts) and the tests' single-node models use it. Field numbers
+// are those of onnx/onnx.proto:
 //
-//   ModelProto        ir_version 1 (int64), producer_name 2, graph 7, opset_import 8
+//   ModelProto        ir_version 1 (int64), producer_name 2, producer_version 3, doc_string 6,
+//                     graph 7, opset_import 8, metadata_props 14
+//   StringStringEntryProto key 1, value 2
 //   OperatorSetIdProto domain 1, version 2 (int64)
 //   GraphProto        node 1, name 2, initializer 5, input 11, output 12
 //   NodeProto         input 1, output 2, name 3, op_type 4, attribute 5, domain 7
@@ -11,13 +14,13 @@
 //   TensorProto       dims 1 (int64), data_type 2, name 8, raw_data 9 (little-endian)
 //   ValueInfoProto    name 1, type 2;  TypeProto tensor_type 1;  TypeProto.Tensor elem_type 1,
 //                     shape 2;  TensorShapeProto dim 1;  Dimension dim_value 1, dim_param 2
-//   TensorProto.DataType FLOAT 1, INT32 6, INT64 7, DOUBLE 11
+//   TensorProto.DataType FLOAT 1, INT32 6, INT64 7, BOOL 9, DOUBLE 11
 //
 // Wire format: key = (field << 3) | wire type; wire types 0 (varint), 2 (length-delimited),
 // 5 (32-bit). Repeated scalars are written unpacked (one key per value), which every proto2
 // and proto3 parser accepts.
 
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, DOUBLE: 11 } as const;
+export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, DOUBLE: 11 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
 export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;
@@ -144,6 +147,10 @@ export interface ModelSpec {
   /** Opset of the default domain ''. */
   opset: number;
   producerName?: string;
+  producerVersion?: string;
+  docString?: string;
+  /** metadata_props: string pairs any runtime can read back (onnxruntime: session metadata). */
+  metadata?: Record<string, string>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,10 +180,16 @@ export function encodeNode(n: NodeSpec): ProtoWriter {
   return w;
 }
 
+const littleEndian = new Uint8Array(Float32Array.of(1).buffer)[3] === 0x3f;
+
 /** Little-endian raw bytes of the values in the given element type. */
 export function rawData(dataType: DataTypeCode, data: ArrayLike<number>): Uint8Array {
-  const size = dataType === DataType.FLOAT || dataType === DataType.INT32 ? 4 : 8;
+  const size = dataType === DataType.BOOL ? 1 : dataType === DataType.FLOAT || dataType === DataType.INT32 ? 4 : 8;
   const b = new Uint8Array(data.length * size);
+  if (dataType === DataType.FLOAT && data instanceof Float32Array && littleEndian) {
+    b.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    return b;
+  }
   const v = new DataView(b.buffer);
   for (let i = 0; i < data.length; i++) {
     const x = data[i]!;
@@ -184,6 +197,7 @@ export function rawData(dataType: DataTypeCode, data: ArrayLike<number>): Uint8A
       case DataType.FLOAT: v.setFloat32(i * 4, x, true); break;
       case DataType.INT32: v.setInt32(i * 4, x, true); break;
       case DataType.INT64: v.setBigInt64(i * 8, BigInt(x), true); break;
+      case DataType.BOOL: v.setUint8(i, x ? 1 : 0); break;
       case DataType.DOUBLE: v.setFloat64(i * 8, x, true); break;
     }
   }
@@ -226,10 +240,10 @@ export function encodeGraph(g: GraphSpec): ProtoWriter {
 /** Serialized ModelProto, ready for `ort.InferenceSession.create(bytes)`. */
 export function encodeModel(m: ModelSpec): Uint8Array {
   const opset = new ProtoWriter().string(1, '').int(2, m.opset);
-  return new ProtoWriter()
-    .int(1, m.irVersion ?? 7)
-    .string(2, m.producerName ?? 'rnnkit-test')
-    .message(7, encodeGraph(m.graph))
-    .message(8, opset)
-    .finish();
+  const w = new ProtoWriter().int(1, m.irVersion ?? 7).string(2, m.producerName ?? 'rnnkit');
+  if (m.producerVersion) w.string(3, m.producerVersion);
+  if (m.docString) w.string(6, m.docString);
+  w.message(7, encodeGraph(m.graph)).message(8, opset);
+  for (const [k, v] of Object.entries(m.metadata ?? {})) w.message(14, new ProtoWriter().string(1, k).string(2, v));
+  return w.finish();
 }

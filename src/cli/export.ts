@@ -1,0 +1,95 @@
+// `rnnkit export`: a saved model as an ONNX file (exportOnnx), for onnxruntime in Node.js, in
+// the browser (onnxruntime-web), in Python or C++. The file is written next to its final name
+// and renamed over it, so an interrupted export never leaves half a file.
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { exportOnnx, OnnxExportError, type OnnxTensorInfo } from '../export/onnx.js';
+import { loadModel } from '../models/node/model-io.js';
+import { fsReason } from '../data/node/fs-reason.js';
+import { makeDirsSync } from '../data/node/make-dirs.js';
+import { CliError } from './progress.js';
+
+export const EXPORT_HELP = `Usage: rnnkit export --model <dir> --out <file.onnx> [--states|--no-states] [--max-length n]
+
+Write a model saved by rnnkit (charrnn, sentiment, or saveModel) as an ONNX file (opset 17) that
+onnxruntime runs in Node.js (onnxruntime-node), in browsers (onnxruntime-web), in Python and C++,
+giving the numbers model.predict gives. Token ids go in as int32 [batch, time]; a maskZero
+embedding's padding (id 0) is honoured wherever it is. The model's metadata (a charrnn model's
+vocabulary) is kept in the file's metadata_props as 'rnnkit.metadata'.
+
+Options:
+  --model <dir>       the saved model (e.g. runs/ts/best)                    (required)
+  --out <file>        the .onnx file to write                                (required)
+  --states            each recurrent layer's state as inputs '<layer>/h_in' (and c_in for an
+                      LSTM) and outputs '<layer>/h_out': feed one back as the other to step
+                      through a text; the default for models with stateful layers (charrnn)
+  --no-states         zero initial states, no state inputs or outputs
+  --max-length n      longest sequence a sine position encoding accepts (default: a charrnn
+                      Transformer's window, --seq; else 2048)
+  -h, --help          this text
+`;
+
+const describe = (t: OnnxTensorInfo): string => `${t.name} ${t.type} [${t.shape.join(', ')}]`;
+
+/** bytes to path through a temporary file in the same directory, synced, then renamed over path. */
+function writeFileAtomicSync(path: string, bytes: Uint8Array): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    let at = 0;
+    while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+}
+
+export async function exportCli(argv: string[]): Promise<void> {
+  const { values: v } = parseArgs({
+    args: argv, strict: true,
+    options: {
+      model: { type: 'string' }, out: { type: 'string' }, states: { type: 'boolean' }, 'no-states': { type: 'boolean' },
+      'max-length': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (v.help) { process.stdout.write(EXPORT_HELP); return; }
+  if (!v.model) throw new CliError('--model <dir> is required (see --help)');
+  if (!v.out) throw new CliError('--out <file.onnx> is required (see --help)');
+  if (v.states && v['no-states']) throw new CliError('--states and --no-states: give one of them');
+  let maxLength: number | undefined;
+  if (v['max-length'] !== undefined) {
+    maxLength = Number(v['max-length']);
+    if (!/^\d+$/.test(v['max-length']) || !(maxLength >= 1)) throw new CliError(`--max-length: expected a positive integer, got "${v['max-length']}"`);
+  }
+  if (!existsSync(v.model)) throw new CliError(`--model: ${v.model}: no such directory`);
+  if (existsSync(v.out) && statSync(v.out).isDirectory()) throw new CliError(`--out: ${v.out} is a directory; give the path of the .onnx file to write`);
+  const model = await loadModel(v.model);
+  // A charrnn Transformer reads windows of config.seq characters: its table need not be longer.
+  const cfg = (model.metadata as { app?: string; config?: { cell?: string; seq?: number } }).config;
+  if (maxLength === undefined && model.metadata.app === 'charrnn' && cfg?.cell === 'transformer' && Number.isInteger(cfg.seq)) maxLength = cfg.seq;
+  let result;
+  try {
+    result = exportOnnx(model, { ...(v.states ? { states: true } : v['no-states'] ? { states: false } : {}), ...(maxLength ? { maxLength } : {}) });
+  } catch (e) {
+    if (e instanceof OnnxExportError) throw new CliError(`${v.model}: ${e.message}`);
+    throw e;
+  }
+  const out = resolve(v.out);
+  try {
+    makeDirsSync(dirname(out));
+    writeFileAtomicSync(out, result.bytes);
+  } catch (e) {
+    throw new CliError(`--out: cannot write ${v.out}: ${fsReason(e)}`);
+  }
+  const lines = [
+    `${v.out}: ${result.bytes.length.toLocaleString('en-US')} bytes, ONNX opset 17, ${model.countParams().toLocaleString('en-US')} weights`,
+    ...result.inputs.map((t) => `  input  ${describe(t)}`),
+    ...result.outputs.map((t) => `  output ${describe(t)}`),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
