@@ -1,6 +1,6 @@
 // A saved model against its ONNX export: agreement and inference time side by side.
 //
-//   npm run bench:onnx -- --model runs/ts/best [--data text.txt] [--rows 8] [--steps 64] [--reps 5]
+//   npm run bench:onnx -- --model runs/ts/best [--data text.txt] [--rows 8] [--steps 64] [--reps 20]
 //   npm run bench:onnx -- --model runs/imdb/best [--data sst2/dev.tsv]
 //
 // A charrnn model reads --rows windows of --steps characters from the last 10% of --data (default
@@ -8,7 +8,7 @@
 // and both models' nats/char. A sentiment model labels every sentence of --data (default SST-2
 // dev: "sentence<TAB>label" with a header) in batches of 64 sorted by length, and reports the
 // largest probability difference, the labels that differ and both accuracies. Times are medians
-// of --reps runs (after one warm-up run) of model.predict and of onnxruntime-node's session.run
+// of --reps runs (default 20, after three warm-up runs) of model.predict and of onnxruntime-node's session.run
 // (its default threads) on the same batches. One JSON line.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -26,7 +26,7 @@ if (!v.model) {
   process.stderr.write('bench:onnx: --model <dir> is required (a model saved by rnnkit charrnn or sentiment)\n');
   process.exit(2);
 }
-const reps = Number(v.reps ?? 5);
+const reps = Number(v.reps ?? 20);
 const median = (a: number[]): number => [...a].sort((x, y) => x - y)[a.length >> 1]!;
 const model = await loadModel(v.model);
 const app = model.metadata.app;
@@ -35,6 +35,7 @@ const session = await ort.InferenceSession.create(exported.bytes);
 
 async function timed<T>(f: () => Promise<T> | T): Promise<{ value: T; ms: number }> {
   let value = await f();
+  for (let w = 0; w < 2; w++) value = await f();
   const ms: number[] = [];
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now();
