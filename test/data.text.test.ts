@@ -273,3 +273,23 @@ test('rng is xoshiro128** seeded through splitmix32: its first outputs and its s
     assert.deepEqual(Array.from({ length: 3 }, () => copy.next()), Array.from({ length: 3 }, () => r.next()), `seed ${seed}: resumed`);
   }
 });
+
+test('rng.dropoutMask draws what a loop of next() draws: the same factors, the generator left in the same state (the Python states above after 100,005 draws)', () => {
+  const want: Record<number, number[]> = {
+    0: [3118586762, 1800800450, 388854181, 2391847699],
+    1: [2646399848, 1119154649, 2588851705, 278538395],
+    0xdeadbeef: [2269330860, 2680214436, 2327375921, 3474038512],
+  };
+  for (const [seed, w] of Object.entries(want)) {
+    for (const [keep, Arr] of [[0.5, Float32Array], [0.8, Float64Array], [1 / 3, Float32Array]] as const) {
+      const a = rng(Number(seed)), b = rng(Number(seed));
+      const mask = b.dropoutMask(new Arr(100_005), keep, 1 / keep);
+      const loop = Array.from({ length: 100_005 }, () => (a.next() < keep ? 1 / keep : 0));
+      assert.deepEqual([...mask], [...new Arr(loop)], `seed ${seed}, keep ${keep}`);
+      assert.deepEqual(b.getState(), w, `seed ${seed}: state after the mask`);
+      assert.equal(b.next(), a.next());
+      const kept = Array.from(mask).filter((v) => v !== 0).length / mask.length;
+      assert.ok(Math.abs(kept - keep) < 0.01, `kept ${kept}, keep ${keep}`);
+    }
+  }
+});

@@ -73,9 +73,7 @@ export function sequenceInputs(owner: string, xs: Act[], causal: boolean): { q: 
 /** Training with dropout: n factors, 0 with probability `rate`, else 1/(1 - rate); otherwise null. */
 export function weightDropMask(ctx: CallContext | undefined, rate: number, n: number): Float32Array | null {
   if (!ctx?.training || rate <= 0) return null;
-  const keep = 1 - rate, scale = 1 / keep, m = new Float32Array(n);
-  for (let i = 0; i < n; i++) m[i] = ctx.rng.next() < keep ? scale : 0;
-  return m;
+  return ctx.rng.dropoutMask(new Float32Array(n), 1 - rate, 1 / (1 - rate));
 }
 
 /**

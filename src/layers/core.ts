@@ -418,9 +418,9 @@ export class Dropout implements Layer {
   forward(x: Act, ctx: CallContext): Act {
     if (!ctx.training || this.options.rate === 0) { this.mask = null; return x; }
     const keep = 1 - this.options.rate, scale = 1 / keep;
-    const m = new Float32Array(x.data.length);
+    const m = ctx.rng.dropoutMask(new Float32Array(x.data.length), keep, scale);
     const y = new Float32Array(x.data.length);
-    for (let i = 0; i < m.length; i++) { m[i] = ctx.rng.next() < keep ? scale : 0; y[i] = x.data[i]! * m[i]!; }
+    for (let i = 0; i < m.length; i++) y[i] = x.data[i]! * m[i]!;
     this.mask = m;
     return { data: y, shape: x.shape, mask: x.mask };
   }

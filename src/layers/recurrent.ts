@@ -399,10 +399,8 @@ export class Recurrent {
       if (this.training && this.dropout > 0 && l < L - 1) {
         mask = this.scratch(`dropMask${l}`, out.length);
         const keep = 1 - this.dropout, scale = 1 / keep;
-        for (let i = 0; i < out.length; i++) {
-          mask[i] = this.rng.next() < keep ? scale : 0;
-          out[i] *= mask[i]!;
-        }
+        this.rng.dropoutMask(mask, keep, scale);
+        for (let i = 0; i < out.length; i++) out[i] *= mask[i]!;
       }
       layers.push({ x: input, inSize, dirs, mask, hMasks });
       input = out;
@@ -521,9 +519,8 @@ export class Recurrent {
       return given.data;
     }
     if (!this.training || this.recurrentDropout === 0) return null;
-    const m = this.make(LD * B * H), keep = 1 - this.recurrentDropout;
-    for (let i = 0; i < m.length; i++) m[i] = this.rng.next() < keep ? 1 / keep : 0;
-    return m;
+    const keep = 1 - this.recurrentDropout;
+    return this.rng.dropoutMask(this.make(LD * B * H), keep, 1 / keep);
   }
 
   private checkLengths(lengths: ArrayLike<number> | null | undefined, T: number, B: number): Int32Array | null {

@@ -284,9 +284,7 @@ export class RecurrentLayer implements Layer {
     const p = this.options.dropout ?? 0;
     if (ctx.training && p > 0) {
       // One mask per (sequence, feature), the same at every step.
-      dropMask = new Float32Array(B * F);
-      const keep = 1 - p;
-      for (let i = 0; i < dropMask.length; i++) dropMask[i] = ctx.rng.next() < keep ? 1 / keep : 0;
+      dropMask = ctx.rng.dropoutMask(new Float32Array(B * F), 1 - p, 1 / (1 - p));
       if (table && ids) {
         pairs = pairRows(table, ids, dropMask, B, T, F);
         if (pairs) {
