@@ -303,3 +303,17 @@ test('CLI: rnnkit export writes a file onnxruntime runs; clear errors for bad in
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('examples/onnx-export: the exported LSTM, stepped by onnxruntime with its states fed back, writes what generateText writes', async () => {
+  const { main } = await import('../examples/onnx-export.js');
+  const log = console.log;
+  console.log = () => {};
+  try {
+    const r = await main();
+    assert.equal(r.onnx, r.rnnkit);
+    // It learnt the passage: the greedy continuation of "Whenever I find" is the text's own.
+    assert.equal(r.onnx.slice(0, 36), ' myself growing grim about the mouth');
+  } finally {
+    console.log = log;
+  }
+});
