@@ -9,7 +9,7 @@
 // softmax over more terms and LayerNorm, gets 5e-5.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -298,6 +298,9 @@ test('CLI: rnnkit export writes a file onnxruntime runs; clear errors for bad in
     fails(['--model', join(dir, 'm'), '--out', out, '--max-length', '1.5'], /--max-length: expected a positive integer, got "1.5"/);
     fails(['--model', join(dir, 'm'), '--out', out, '--states', '--no-states'], /--states and --no-states: give one of them/);
     fails(['--model', join(dir, 'm'), '--out', '/proc/rnnkit/m.onnx'], /--out: cannot write \/proc\/rnnkit\/m.onnx: /);
+    mkdirSync(join(dir, 'tagger'));
+    writeFileSync(join(dir, 'tagger', 'model.json'), JSON.stringify({ format: 'rnnkit-model', app: 'ner' }));
+    fails(['--model', join(dir, 'tagger'), '--out', out], /--model: .*tagger is a tagger saved by 'rnnkit ner'; ONNX export covers Sequential and functional models/);
     assert.match(cli(['export', '--help']).stdout, /^Usage: rnnkit export --model <dir> --out <file.onnx>/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,8 +1,8 @@
 // `rnnkit export`: a saved model as an ONNX file (exportOnnx), for onnxruntime in Node.js, in
 // the browser (onnxruntime-web), in Python or C++. The file is written next to its final name
 // and renamed over it, so an interrupted export never leaves half a file.
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exportOnnx, OnnxExportError, type OnnxTensorInfo } from '../export/onnx.js';
 import { loadModel } from '../models/node/model-io.js';
@@ -49,6 +49,15 @@ function writeFileAtomicSync(path: string, bytes: Uint8Array): void {
   renameSync(tmp, path);
 }
 
+/** The 'app' a saved bundle's model.json names, if it can be read (loadModel reports what is wrong otherwise). */
+function appOf(dir: string): unknown {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { app?: unknown }).app;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function exportCli(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
     args: argv, strict: true,
@@ -68,6 +77,9 @@ export async function exportCli(argv: string[]): Promise<void> {
   }
   if (!existsSync(v.model)) throw new CliError(`--model: ${v.model}: no such directory`);
   if (existsSync(v.out) && statSync(v.out).isDirectory()) throw new CliError(`--out: ${v.out} is a directory; give the path of the .onnx file to write`);
+  if (appOf(v.model) === 'ner') {
+    throw new CliError(`--model: ${v.model} is a tagger saved by 'rnnkit ner'; ONNX export covers Sequential and functional models (charrnn, sentiment, saveModel), not the NER tagger yet`);
+  }
   const model = await loadModel(v.model);
   // A charrnn Transformer reads windows of config.seq characters: its table need not be longer.
   const cfg = (model.metadata as { app?: string; config?: { cell?: string; seq?: number } }).config;
