@@ -2,36 +2,41 @@
 //
 //   npm run bench:onnx -- --model runs/ts/best [--data text.txt] [--rows 8] [--steps 64] [--reps 20]
 //   npm run bench:onnx -- --model runs/imdb/best [--data sst2/dev.tsv]
+//   npm run bench:onnx -- --model runs/ner/best [--data conll2003/eng.testa]
 //
 // A charrnn model reads --rows windows of --steps characters from the last 10% of --data (default
 // Tiny Shakespeare; its validation part) and reports the largest difference of the probabilities
 // and both models' nats/char. A sentiment model labels every sentence of --data (default SST-2
 // dev: "sentence<TAB>label" with a header) in batches of 64 sorted by length, and reports the
-// largest probability difference, the labels that differ and both accuracies. Times are medians
+// largest probability difference, the labels that differ and both accuracies. A NER tagger tags
+// every sentence of --data (default CoNLL-2003 dev, eng.testa) in batches of 64 sorted by length
+// and reports the tags that differ and both entity F1 (seqeval's default mode). Times are medians
 // of --reps runs (default 20, after three warm-up runs) of model.predict and of onnxruntime-node's session.run
 // (its default threads) on the same batches. One JSON line.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
+import { loadNer, readNerFile } from '../src/apps/ner.js';
 import { encodeTexts, pipelineOf, predictIds } from '../src/apps/sentiment.js';
-import { exportOnnx } from '../src/export/onnx.js';
+import { convertTags } from '../src/data/tags.js';
+import { exportNerOnnx, nerInputs } from '../src/export/onnx-ner.js';
+import { exportOnnx, type OnnxExport } from '../src/export/onnx.js';
+import { entityScores } from '../src/models/entity-metrics.js';
 import { loadModel } from '../src/models/node/model-io.js';
-import type { Sequential } from '../src/models/sequential.js';
+import type { Model, Sequential } from '../src/models/sequential.js';
 import { Tensor } from '../src/tensor/tensor.js';
 
 const { values: v } = parseArgs({
   options: { model: { type: 'string' }, data: { type: 'string' }, rows: { type: 'string' }, steps: { type: 'string' }, reps: { type: 'string' } },
 });
 if (!v.model) {
-  process.stderr.write('bench:onnx: --model <dir> is required (a model saved by rnnkit charrnn or sentiment)\n');
+  process.stderr.write('bench:onnx: --model <dir> is required (a model saved by rnnkit charrnn, sentiment or ner)\n');
   process.exit(2);
 }
 const reps = Number(v.reps ?? 20);
 const median = (a: number[]): number => [...a].sort((x, y) => x - y)[a.length >> 1]!;
-const model = await loadModel(v.model);
-const app = model.metadata.app;
-const exported = exportOnnx(model);
-const session = await ort.InferenceSession.create(exported.bytes);
+const manifest = JSON.parse(readFileSync(`${v.model}/model.json`, 'utf8')) as { app?: string; metadata?: { app?: string } };
+const app = manifest.app ?? manifest.metadata?.app;
 
 async function timed<T>(f: () => Promise<T> | T): Promise<{ value: T; ms: number }> {
   let value = await f();
@@ -45,8 +50,36 @@ async function timed<T>(f: () => Promise<T> | T): Promise<{ value: T; ms: number
   return { value, ms: median(ms) };
 }
 
-let report: Record<string, unknown>;
-if (app === 'charrnn') {
+/** A NER tagger on a CoNLL file: the tags both give, and both F1. */
+async function benchNer(dir: string): Promise<Record<string, unknown>> {
+  const tagger = (await loadNer(dir)).model;
+  const exported = exportNerOnnx(tagger);
+  const session = await ort.InferenceSession.create(exported.bytes);
+  const data = readNerFile(v.data ?? '../shared/datasets/conll2003/eng.testa');
+  const sents = data.sentences.map((s) => s.tokens);
+  const mine = await timed(() => tagger.predict(sents, 64));
+  const order = sents.map((_, i) => i).filter((i) => sents[i]!.length > 0).sort((a, b) => sents[a]!.length - sents[b]!.length);
+  const theirs = await timed(async () => {
+    const out: string[][] = sents.map(() => []);
+    for (let s = 0; s < order.length; s += 64) {
+      const idx = order.slice(s, s + 64), x = nerInputs(tagger, idx.map((i) => sents[i]!));
+      const feeds: Record<string, ort.Tensor> = { words: new ort.Tensor('int32', x.words, [x.B, x.T]) };
+      if (session.inputNames.includes('cases')) feeds.cases = new ort.Tensor('int32', x.cases, [x.B, x.T]);
+      if (session.inputNames.includes('chars')) feeds.chars = new ort.Tensor('int32', x.chars, [x.B, x.T, x.C]);
+      const tags = (await session.run(feeds)).tags!.data as Int32Array;
+      idx.forEach((i, k) => { out[i] = Array.from(tags.subarray(k * x.T, k * x.T + sents[i]!.length), (t) => tagger.labels[t]!); });
+    }
+    return out;
+  });
+  await session.release();
+  let differ = 0;
+  mine.value.forEach((p, i) => p.forEach((t, j) => { if (t !== theirs.value[i]![j]) differ++; }));
+  const f1 = (pred: string[][]): number => entityScores(data.sentences.map((s) => s.tags), pred.map((p) => convertTags(p, tagger.scheme, data.scheme)), { mode: 'default' }).f1;
+  return { onnxBytes: exported.bytes.length, app: 'ner', sentences: sents.length, tokens: data.tokens, tagsDiffer: differ, f1Rnnkit: f1(mine.value), f1Onnx: f1(theirs.value), msRnnkit: mine.ms, msOnnx: theirs.ms };
+}
+
+/** A charrnn model on windows of a text: the probabilities both give, and both losses. */
+async function benchChar(model: Model, session: ort.InferenceSession, exported: OnnxExport): Promise<Record<string, unknown>> {
   const B = Number(v.rows ?? 8), T = Number(v.steps ?? 64);
   const chars = (model.metadata.vocab as { chars: string[] }).chars, V = chars.length;
   const idOf = new Map(chars.map((c, i) => [c, i]));
@@ -72,8 +105,11 @@ if (app === 'charrnn') {
     }
   }
   const n = B * (T - 1);
-  report = { app, rows: B, steps: T, maxProbDiff: maxDiff, natsRnnkit: nats[0]! / n, natsOnnx: nats[1]! / n, msRnnkit: mine.ms, msOnnx: theirs.ms };
-} else if (app === 'sentiment') {
+  return { app: 'charrnn', rows: B, steps: T, maxProbDiff: maxDiff, natsRnnkit: nats[0]! / n, natsOnnx: nats[1]! / n, msRnnkit: mine.ms, msOnnx: theirs.ms };
+}
+
+/** A sentiment model on labelled sentences: the probabilities both give, and both accuracies. */
+async function benchSentiment(model: Sequential, session: ort.InferenceSession): Promise<Record<string, unknown>> {
   const lines = readFileSync(v.data ?? '../shared/datasets/sst2/dev.tsv', 'utf8').trim().split('\n').slice(1).map((l) => l.split('\t'));
   const labels = lines.map((l) => Number(l[1]));
   const seqs = encodeTexts(pipelineOf(model as Sequential), lines.map((l) => l[0]!));
@@ -97,10 +133,20 @@ if (app === 'charrnn') {
     if ((a > 0.5) !== (b > 0.5)) differ++;
     right = [right[0]! + Number((a > 0.5) === (labels[i] === 1)), right[1]! + Number((b > 0.5) === (labels[i] === 1))];
   });
-  report = { app, sentences: seqs.length, maxProbDiff: maxDiff, labelsDiffer: differ, accuracyRnnkit: right[0]! / seqs.length, accuracyOnnx: right[1]! / seqs.length, msRnnkit: mine.ms, msOnnx: theirs.ms };
+  return { app: 'sentiment', sentences: seqs.length, maxProbDiff: maxDiff, labelsDiffer: differ, accuracyRnnkit: right[0]! / seqs.length, accuracyOnnx: right[1]! / seqs.length, msRnnkit: mine.ms, msOnnx: theirs.ms };
+}
+
+let report: Record<string, unknown>;
+if (app === 'ner') {
+  report = await benchNer(v.model);
+} else if (app === 'charrnn' || app === 'sentiment') {
+  const model = await loadModel(v.model);
+  const exported = exportOnnx(model);
+  const session = await ort.InferenceSession.create(exported.bytes);
+  report = { onnxBytes: exported.bytes.length, ...(app === 'charrnn' ? await benchChar(model, session, exported) : await benchSentiment(model as Sequential, session)) };
+  await session.release();
 } else {
-  process.stderr.write(`bench:onnx: ${v.model} was not saved by rnnkit charrnn or sentiment (metadata.app = ${JSON.stringify(app)})\n`);
+  process.stderr.write(`bench:onnx: ${v.model} was not saved by rnnkit charrnn, sentiment or ner (app ${JSON.stringify(app)})\n`);
   process.exit(2);
 }
-await session.release();
-process.stdout.write(`${JSON.stringify({ model: v.model, onnxBytes: exported.bytes.length, ...report })}\n`);
+process.stdout.write(`${JSON.stringify({ model: v.model, ...report })}\n`);

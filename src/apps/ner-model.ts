@@ -345,6 +345,23 @@ export class NerTagger {
     return c.charFeatures === 'rnn' ? 2 * c.charUnits : c.charFeatures === 'cnn' ? c.charUnits : 0;
   }
 
+  /**
+   * The pieces of the network, for exporters (export/onnx-ner.ts): the layers in the order
+   * forward runs them, the character CNN's weights, and the CRF's scores (null: softmax).
+   */
+  get parts(): {
+    wordEmb: Embedding; caseEmb: Embedding | null; charEmb: Embedding | null; charRnn: RecurrentLayer | null;
+    charCnn: { kernel: Float32Array; bias: Float32Array; window: number; dim: number; filters: number } | null;
+    rnns: readonly RecurrentLayer[]; dense: Dense; crf: { transitions: Float32Array; start: Float32Array; end: Float32Array } | null;
+  } {
+    const cnn = this.charCnn;
+    return {
+      wordEmb: this.wordEmb, caseEmb: this.caseEmb, charEmb: this.charEmb, charRnn: this.charRnn,
+      charCnn: cnn && { kernel: cnn.params.value('kernel') as Float32Array, bias: cnn.params.value('bias') as Float32Array, window: cnn.w, dim: cnn.D, filters: cnn.F },
+      rnns: this.rnns, dense: this.dense, crf: this.crf ? this.crfParams() : null,
+    };
+  }
+
   /** Features per word fed to the first BiGRU. */
   get inputWidth(): number {
     return this.config.wordDim + this.config.caseDim + this.charOut;
@@ -383,7 +400,8 @@ export class NerTagger {
     return { tokens, words, cases, tags: ids };
   }
 
-  private charIds(word: string): Int32Array {
+  /** The character ids of a word as the char features read them (long words cut to maxWordLen, an empty one a space). */
+  charIds(word: string): Int32Array {
     let ids = this.charCache.get(word);
     if (ids) return ids;
     let cps = [...word];

@@ -4,7 +4,9 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { exportOnnx, OnnxExportError, type OnnxTensorInfo } from '../export/onnx.js';
+import { exportOnnx, OnnxExportError, type OnnxExport, type OnnxTensorInfo } from '../export/onnx.js';
+import { exportNerOnnx } from '../export/onnx-ner.js';
+import { loadNer } from '../apps/ner.js';
 import { loadModel } from '../models/node/model-io.js';
 import { fsReason } from '../data/node/fs-reason.js';
 import { makeDirsSync } from '../data/node/make-dirs.js';
@@ -12,11 +14,15 @@ import { CliError } from './progress.js';
 
 export const EXPORT_HELP = `Usage: rnnkit export --model <dir> --out <file.onnx> [--states|--no-states] [--max-length n]
 
-Write a model saved by rnnkit (charrnn, sentiment, or saveModel) as an ONNX file (opset 17) that
-onnxruntime runs in Node.js (onnxruntime-node), in browsers (onnxruntime-web), in Python and C++,
-giving the numbers model.predict gives. Token ids go in as int32 [batch, time]; a maskZero
+Write a model saved by rnnkit (charrnn, sentiment, ner, or saveModel) as an ONNX file (opset 17)
+that onnxruntime runs in Node.js (onnxruntime-node), in browsers (onnxruntime-web), in Python and
+C++, giving the numbers rnnkit gives. Token ids go in as int32 [batch, time]; a maskZero
 embedding's padding (id 0) is honoured wherever it is. The model's metadata (a charrnn model's
 vocabulary) is kept in the file's metadata_props as 'rnnkit.metadata'.
+
+A NER tagger takes words, cases and chars (int32 ids, 0 after a sentence's or a word's end) and
+outputs tags (label ids, -1 after the end; CRF taggers decode with Viterbi in the file) and
+emissions; 'rnnkit.ner' in metadata_props holds the vocabularies and labels.
 
 Options:
   --model <dir>       the saved model (e.g. runs/ts/best)                    (required)
@@ -78,7 +84,15 @@ export async function exportCli(argv: string[]): Promise<void> {
   if (!existsSync(v.model)) throw new CliError(`--model: ${v.model}: no such directory`);
   if (existsSync(v.out) && statSync(v.out).isDirectory()) throw new CliError(`--out: ${v.out} is a directory; give the path of the .onnx file to write`);
   if (appOf(v.model) === 'ner') {
-    throw new CliError(`--model: ${v.model} is a tagger saved by 'rnnkit ner'; ONNX export covers Sequential and functional models (charrnn, sentiment, saveModel), not the NER tagger yet`);
+    if (v.states || v['no-states'] || maxLength !== undefined) throw new CliError('--states, --no-states and --max-length are for models with recurrent states or position encodings, not a NER tagger');
+    let tagger;
+    try {
+      tagger = (await loadNer(v.model)).model;
+    } catch (e) {
+      throw new CliError(`--model: ${(e as Error).message}`);
+    }
+    write(v.out, exportNerOnnx(tagger), `${tagger.params.length.toLocaleString('en-US')} weights, ${tagger.K} labels (${tagger.scheme})`);
+    return;
   }
   const model = await loadModel(v.model);
   // A charrnn Transformer reads windows of config.seq characters: its table need not be longer.
@@ -91,15 +105,20 @@ export async function exportCli(argv: string[]): Promise<void> {
     if (e instanceof OnnxExportError) throw new CliError(`${v.model}: ${e.message}`);
     throw e;
   }
-  const out = resolve(v.out);
+  write(v.out, result, `${model.countParams().toLocaleString('en-US')} weights`);
+}
+
+/** The file, and what it holds on stdout. */
+function write(file: string, result: OnnxExport, what: string): void {
+  const out = resolve(file);
   try {
     makeDirsSync(dirname(out));
     writeFileAtomicSync(out, result.bytes);
   } catch (e) {
-    throw new CliError(`--out: cannot write ${v.out}: ${fsReason(e)}`);
+    throw new CliError(`--out: cannot write ${file}: ${fsReason(e)}`);
   }
   const lines = [
-    `${v.out}: ${result.bytes.length.toLocaleString('en-US')} bytes, ONNX opset 17, ${model.countParams().toLocaleString('en-US')} weights`,
+    `${file}: ${result.bytes.length.toLocaleString('en-US')} bytes, ONNX opset 17, ${what}`,
     ...result.inputs.map((t) => `  input  ${describe(t)}`),
     ...result.outputs.map((t) => `  output ${describe(t)}`),
   ];

@@ -9,8 +9,9 @@
 //   OperatorSetIdProto domain 1, version 2 (int64)
 //   GraphProto        node 1, name 2, initializer 5, input 11, output 12
 //   NodeProto         input 1, output 2, name 3, op_type 4, attribute 5, domain 7
-//   AttributeProto    name 1, f 2 (float), i 3 (int64), s 4 (bytes), floats 7, ints 8,
-//                     strings 9, type 20 (FLOAT 1, INT 2, STRING 3, FLOATS 6, INTS 7, STRINGS 8)
+//   AttributeProto    name 1, f 2 (float), i 3 (int64), s 4 (bytes), g 6 (graph), floats 7,
+//                     ints 8, strings 9, type 20 (FLOAT 1, INT 2, STRING 3, GRAPH 5, FLOATS 6,
+//                     INTS 7, STRINGS 8)
 //   TensorProto       dims 1 (int64), data_type 2, name 8, raw_data 9 (little-endian)
 //   ValueInfoProto    name 1, type 2;  TypeProto tensor_type 1;  TypeProto.Tensor elem_type 1,
 //                     shape 2;  TensorShapeProto dim 1;  Dimension dim_value 1, dim_param 2
@@ -23,7 +24,7 @@
 export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, DOUBLE: 11 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
-export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;
+export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;
 
 const utf8 = new TextEncoder();
 
@@ -97,7 +98,8 @@ export type Attribute =
   | { name: string; type: 'string'; value: string }
   | { name: string; type: 'floats'; value: number[] }
   | { name: string; type: 'ints'; value: number[] }
-  | { name: string; type: 'strings'; value: string[] };
+  | { name: string; type: 'strings'; value: string[] }
+  | { name: string; type: 'graph'; value: GraphSpec };
 
 export const attr = {
   float: (name: string, value: number): Attribute => ({ name, type: 'float', value }),
@@ -106,6 +108,8 @@ export const attr = {
   floats: (name: string, value: number[]): Attribute => ({ name, type: 'floats', value }),
   ints: (name: string, value: number[]): Attribute => ({ name, type: 'ints', value }),
   strings: (name: string, value: string[]): Attribute => ({ name, type: 'strings', value }),
+  /** A subgraph (the body of Loop, the branches of If). */
+  graph: (name: string, value: GraphSpec): Attribute => ({ name, type: 'graph', value }),
 };
 
 export interface NodeSpec {
@@ -165,6 +169,7 @@ export function encodeAttribute(a: Attribute): ProtoWriter {
     case 'floats': for (const v of a.value) w.float(7, v); w.int(20, AttributeType.FLOATS); break;
     case 'ints': for (const v of a.value) w.int(8, v); w.int(20, AttributeType.INTS); break;
     case 'strings': for (const v of a.value) w.string(9, v); w.int(20, AttributeType.STRINGS); break;
+    case 'graph': w.message(6, encodeGraph(a.value)).int(20, AttributeType.GRAPH); break;
   }
   return w;
 }

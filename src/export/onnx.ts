@@ -73,21 +73,38 @@ export interface OnnxExport {
 }
 
 /** A value in the graph: its name, its shape without the batch, its mask (bool [batch, time]) if any. */
-interface Val {
+export interface Val {
   name: string;
   shape: Shape;
   mask: string | null;
 }
 
-const F = DataType.FLOAT, I64 = DataType.INT64, I32 = DataType.INT32;
+export const F = DataType.FLOAT, I64 = DataType.INT64, I32 = DataType.INT32;
 
-/** Nodes and initializers, with names made unique under the layer's name. */
-class GraphBuilder {
+/**
+ * Nodes and initializers, with names made unique under the layer's name. A child (a Loop's
+ * body) has its own nodes; its names and constants come from the graph it is in (a subgraph
+ * reads the outer graph's values by name).
+ */
+export class GraphBuilder {
   readonly nodes: NodeSpec[] = [];
   readonly initializers: TensorSpec[] = [];
-  private readonly used = new Set<string>();
-  private readonly consts = new Map<string, string>();
+  private readonly used: Set<string>;
+  private readonly consts: Map<string, string>;
+  private readonly root: GraphBuilder;
   scope = '';
+
+  constructor(parent: GraphBuilder | null = null) {
+    this.root = parent?.root ?? this;
+    this.used = parent ? parent.used : new Set();
+    this.consts = parent ? parent.consts : new Map();
+  }
+
+  child(): GraphBuilder {
+    const c = new GraphBuilder(this);
+    c.scope = this.scope;
+    return c;
+  }
 
   fresh(hint: string): string {
     const base = this.scope ? `${this.scope}/${hint}` : hint;
@@ -112,10 +129,10 @@ class GraphBuilder {
     return this.ops(opType, inputs, 1, attributes)[0]!;
   }
 
-  /** A weight (named after the layer and the parameter). */
+  /** A weight (named after the layer and the parameter), kept in the outermost graph. */
   tensor(hint: string, dims: number[], data: ArrayLike<number>, dataType: DataTypeCode = F): string {
     const name = this.fresh(hint);
-    this.initializers.push({ name, dataType, dims, data });
+    this.root.initializers.push({ name, dataType, dims, data });
     return name;
   }
 
@@ -175,7 +192,7 @@ function activation(g: GraphBuilder, act: ActivationName, x: string): string {
 }
 
 /** x [.., K] · W [K, U] (+ b). */
-function affine(g: GraphBuilder, layer: Layer, x: string, kernel: string, bias: string | null, K: number, U: number): string {
+export function affine(g: GraphBuilder, layer: Layer, x: string, kernel: string, bias: string | null, K: number, U: number): string {
   const y = g.op('MatMul', [x, g.tensor(kernel, [K, U], paramOf(layer, kernel))]);
   return bias && hasParam(layer, bias) ? g.op('Add', [y, g.tensor(bias, [U], paramOf(layer, bias))]) : y;
 }
@@ -236,7 +253,7 @@ function stackStates(g: GraphBuilder, xs: string[]): string {
 
 interface StateIO { h: string; c: string | null; hOut: string; cOut: string | null }
 
-function recurrent(g: GraphBuilder, layer: RecurrentLayer, ins: Val[], io: StateIO | null): Val[] {
+export function recurrent(g: GraphBuilder, layer: RecurrentLayer, ins: Val[], io: StateIO | null): Val[] {
   const o = layer.options, cell = layer.cell, H = layer.units;
   const D = layer.bidirectional ? 2 : 1, S = layer.statesPerDirection;
   const x0 = ins[0]!;
@@ -544,17 +561,21 @@ export function exportOnnx(model: Model, options: OnnxExportOptions = {}): OnnxE
   g.nodes.push({ opType: 'Identity', inputs: [out.name], outputs: ['output'], name: g.fresh('output_node') });
   outputs.unshift({ name: 'output', type: 'float32', shape: ['batch', ...out.shape.map((d, i) => (typeof d === 'number' ? d : i === 0 ? 'time' : `dim_${i}`))] });
 
-  const vi = (t: OnnxTensorInfo): ValueInfoSpec => ({ name: t.name, elemType: elemOf(t.type), shape: t.shape });
   const metadata: Record<string, string> = { 'rnnkit.model': JSON.stringify(model.getConfig()) };
   if (model.metadata && Object.keys(model.metadata).length) metadata['rnnkit.metadata'] = JSON.stringify(model.metadata);
-  Object.assign(metadata, options.metadata ?? {});
+  return serialize(g, options.name ?? model.name, inputs, outputs, { ...metadata, ...options.metadata });
+}
+
+/** The ModelProto of a finished graph. */
+export function serialize(g: GraphBuilder, name: string, inputs: OnnxTensorInfo[], outputs: OnnxTensorInfo[], metadata: Record<string, string>): OnnxExport {
+  const vi = (t: OnnxTensorInfo): ValueInfoSpec => ({ name: t.name, elemType: elemOf(t.type), shape: t.shape });
   const bytes = encodeModel({
     irVersion: IR_VERSION,
     opset: ONNX_OPSET,
     producerName: 'rnnkit',
-    docString: `rnnkit model '${model.name}': inputs ${inputs.map((i) => `${i.name} ${i.type} [${i.shape.join(', ')}]`).join('; ')}`,
+    docString: `rnnkit model '${name}': inputs ${inputs.map((i) => `${i.name} ${i.type} [${i.shape.join(', ')}]`).join('; ')}`,
     metadata,
-    graph: { name: options.name ?? model.name, nodes: g.nodes, initializers: g.initializers, inputs: inputs.map(vi), outputs: outputs.map(vi) },
+    graph: { name, nodes: g.nodes, initializers: g.initializers, inputs: inputs.map(vi), outputs: outputs.map(vi) },
   });
   return { bytes, inputs, outputs };
 }
