@@ -16,7 +16,7 @@ import {
 } from '../src/apps/compare.js';
 import { recurrentCharModel, DEFAULT_CHARRNN } from '../src/apps/charrnn.js';
 import {
-  backpropByStep, gradientFlow, headGradient, jacobianSpectrum, probeCopy, runStepwise, singularValues, stateJacobian, type Head,
+  backpropByStep, gradientFlow, headGradient, jacobianSpectrum, modelProbe, probeCopy, runStepwise, singularValues, stateJacobian, type Head,
 } from '../src/apps/gradflow.js';
 import { compareReport, lineChart, logTicks, niceTicks, renderHtml } from '../src/apps/report.js';
 import { parseCompareArgs, readCompareResults, writeCompareOutputs } from '../src/cli/compare.js';
@@ -221,6 +221,35 @@ test('head gradients (softmax, sigmoid, MSE) equal finite differences, and gradi
 
 // ---------------------------------------------------------------------------------------------
 // The Jacobian and its spectrum
+
+for (const cell of ['lstm', 'gru', 'rnn'] as const) {
+  test(`modelProbe of a stacked char model (${cell}, 3 layers): the float64 stack predicts what the model predicts, and the gradient reaches every layer`, () => {
+    const model = recurrentCharModel(11, { ...DEFAULT_CHARRNN, cell, layers: 3, hidden: 6, embed: 4, dropout: 0.2, seed: 4 });
+    model.params.set(randomArray(model.params.length, 17, 0.5, 'float32'));
+    const B = 2, T = 5, ids = Float32Array.from({ length: B * T }, (_, i) => (i * 3) % 11);
+    model.resetStates();
+    const want = model.predict({ data: ids, shape: [B, T] }).data;
+    const p = modelProbe(model, { data: ids, shape: [B, T], mask: null });
+    assert.equal(p.core.numLayers, 3);
+    const states = runStepwise(p.core, p.x, T, B);
+    const top = new Float64Array(B * 6), V = 11;
+    for (let t = 0; t < T; t++) {
+      top.set(states.h[t + 1]!.subarray(2 * B * 6));
+      for (let b = 0; b < B; b++) {
+        const z = Array.from({ length: V }, (_, u) => (p.head.bias![u] as number) + Array.from({ length: 6 }, (_, j) => top[b * 6 + j]! * (p.head.kernel[j * V + u] as number)).reduce((a, v) => a + v, 0));
+        const m = Math.max(...z), e = z.map((v) => Math.exp(v - m)), sum = e.reduce((a, v) => a + v, 0);
+        assertClose(e.map((v) => v / sum), want.subarray((b * T + t) * V, (b * T + t + 1) * V), 2e-6, 1e-5, `${cell} t=${t} b=${b}`);
+      }
+    }
+    const f = gradientFlow(p.core, p.x, T, B, p.head, [1, 2]);
+    assert.equal(f.dhNormByLayer.length, 3);
+    // At the loss only the top layer's h is reached; a step back, every layer is.
+    assert.ok(f.dhNormByLayer[2]![0]! > 0 && f.dhNormByLayer[0]![0] === 0 && f.dhNormByLayer[1]![0] === 0);
+    for (const l of [0, 1, 2]) assert.ok(f.dhNormByLayer[l]![1]! > 0, `layer ${l}`);
+    // The whole state's gradient norm is at most the sum of the layers' (√Σ a_l² ≤ Σ √a_l², per example and so on average).
+    for (let k = 0; k < T; k++) assert.ok(f.dhNormByLayer.reduce((a, n) => a + n[k]!, 0) >= f.dhNorm[k]! * (1 - 1e-12));
+  });
+}
 
 test('singular values: known matrices', () => {
   // diag(3, -2, 0.5) permuted, and a rank-1 matrix.

@@ -22,11 +22,31 @@ test('playground session: a GRU learns the text (training loss falls), and evalu
   assert.ok(e.valLoss > 0 && e.valLoss < Math.log(s.corpus.vocab.size), `validation loss ${e.valLoss}`);
   assert.equal(e.sample.length, 120);
   for (const c of e.sample) assert.ok(s.corpus.vocab.chars.includes(c), `sampled ${JSON.stringify(c)}`);
-  assert.equal(e.flow?.length, 16);
-  assert.ok(e.flow!.every((v) => Number.isFinite(v) && v > 0), `flow ${e.flow}`);
+  assert.equal(e.flow?.length, 1);
+  assert.equal(e.flow![0]!.length, 16);
+  assert.ok(e.flow![0]!.every((v) => Number.isFinite(v) && v > 0), `flow ${e.flow}`);
   assert.equal(e.attention, null);
   // Evaluating does not disturb training: the next step continues from the carried states.
   assert.equal(s.trainStep().step, 81);
+});
+
+test('playground session: a stack of three LSTM layers learns, and the gradient flow has a line per layer (the lower ones first reached one step back)', () => {
+  const s = new PlaygroundSession(TEXT, { cell: 'lstm', hidden: 24, layers: 3, seq: 16, batch: 8, lr: 0.01 });
+  assert.equal(s.model.allLayers().filter((l) => l.className === 'LSTM').length, 3);
+  const losses: number[] = [];
+  for (let i = 0; i < 80; i++) losses.push(s.trainStep().loss);
+  assert.ok(mean(losses.slice(-10)) < 0.8 * mean(losses.slice(0, 5)), `losses ${losses.slice(0, 5).map((l) => l.toFixed(2))} ... ${losses.slice(-5).map((l) => l.toFixed(2))}`);
+  const e = s.evaluate(40, 0.5);
+  assert.equal(e.flow?.length, 3);
+  for (const [l, f] of e.flow!.entries()) {
+    assert.equal(f.length, 16);
+    assert.ok(f.slice(1).every((v) => Number.isFinite(v) && v > 0), `layer ${l}: ${f}`);
+    if (l < 2) assert.equal(f[0], 0, `layer ${l} at the loss`);
+  }
+  assert.ok(e.flow![2]![0]! > 0);
+  const t = new PlaygroundSession(TEXT, { cell: 'transformer', hidden: 16, layers: 2, seq: 16, batch: 8 });
+  assert.equal(t.model.allLayers().filter((l) => l.className === 'MultiHeadAttention').length, 2);
+  assert.throws(() => new PlaygroundSession(TEXT, { layers: 5 }), /playground: layers must be an integer in \[1, 4\], got 5/);
 });
 
 test('playground session: a Transformer block learns the text too; its samples come from the window before, and its attention looks only back, each row summing to 1', () => {
@@ -86,15 +106,15 @@ test('playground server: a cross-origin isolated page, the built library, the de
   }
 });
 
-test('playground in headless Chromium: the page trains a GRU in a Web Worker on two kernel threads, the loss falls, and samples and the gradient flow arrive', async () => {
+test('playground in headless Chromium: the page trains a two-layer GRU in a Web Worker on two kernel threads, the loss falls, and samples and the gradient flow arrive', async () => {
   const messages: { type: string; [k: string]: unknown }[] = [];
   let finish!: (v: unknown) => void;
   const done = new Promise<unknown>((r) => { finish = r; });
   const s = await startPlayground({ text: TEXT, onPost: (path, m) => { if (path === '/done') finish(m); else messages.push(m as { type: string }); } });
   try {
-    const q = 'autostart&report&steps=60&eval=30&cell=gru&hidden=32&seq=16&batch=8&lr=0.01&threads=2';
+    const q = 'autostart&report&steps=60&eval=30&cell=gru&hidden=32&layers=2&seq=16&batch=8&lr=0.01&threads=2';
     const end = await inChromium(`${s.url}?${q}`, done, 120_000) as {
-      error?: string; step: number; firstLosses: number[]; lastLosses: number[]; valLoss: { step: number; loss: number }[]; sample: string | null; flow: number[] | null;
+      error?: string; step: number; firstLosses: number[]; lastLosses: number[]; valLoss: { step: number; loss: number }[]; sample: string | null; flow: number[][] | null;
     };
     assert.equal(end.error, undefined, String(end.error));
     const ready = messages.find((m) => m.type === 'ready');
@@ -106,7 +126,8 @@ test('playground in headless Chromium: the page trains a GRU in a Web Worker on 
     assert.deepEqual(end.valLoss.map((v) => v.step), [30, 60]);
     assert.ok(end.valLoss[1]!.loss < end.valLoss[0]!.loss, JSON.stringify(end.valLoss));
     assert.equal(end.sample?.length, 300);
-    assert.equal(end.flow?.length, 16);
+    assert.equal(end.flow?.length, 2, 'two layers, a line each');
+    assert.equal(end.flow![1]!.length, 16);
   } finally {
     await s.close();
   }

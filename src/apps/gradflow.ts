@@ -28,17 +28,32 @@ import type { Sequential } from '../models/sequential.js';
 import { rng } from '../tensor/rng.js';
 import { Tensor } from '../tensor/tensor.js';
 
-/** A float64, non-stateful, time-major, inference-mode copy of a unidirectional recurrent layer. */
-export function probeCopy(core: Recurrent): Recurrent {
-  if (core.bidirectional) throw new RangeError('gradflow: bidirectional layers have no single direction of time; measure a unidirectional layer');
+/**
+ * A float64, non-stateful, time-major, inference-mode copy of a unidirectional recurrent layer,
+ * or of a stack of one-layer ones of one kind and size (layer k's weights become the copy's
+ * layer k, `weight_ih_l{k}`...).
+ */
+export function probeCopy(core: Recurrent | readonly Recurrent[]): Recurrent {
+  const cores = Array.isArray(core) ? core as readonly Recurrent[] : [core as Recurrent];
+  const c0 = cores[0]!;
+  for (const c of cores) {
+    if (c.bidirectional) throw new RangeError('gradflow: bidirectional layers have no single direction of time; measure a unidirectional layer');
+    if (cores.length > 1 && (c.numLayers !== 1 || c.kind !== c0.kind || c.hiddenSize !== c0.hiddenSize || c.bias !== c0.bias || c.resetAfter !== c0.resetAfter)) {
+      throw new RangeError('gradflow: a stack of recurrent layers is measured as one when its layers are one-layer, of one cell kind and of one size');
+    }
+  }
   const o = {
-    inputSize: core.inputSize, hiddenSize: core.hiddenSize, numLayers: core.numLayers, bias: core.bias,
+    inputSize: c0.inputSize, hiddenSize: c0.hiddenSize, numLayers: cores.length > 1 ? cores.length : c0.numLayers, bias: c0.bias,
     dtype: 'float64' as const, batchFirst: false, stateful: false,
   };
-  const copy = core.kind === 'lstm' ? new LSTM(o)
-    : core.kind === 'gru' ? new GRU({ ...o, resetAfter: core.resetAfter })
-      : new RNN({ ...o, nonlinearity: core.kind === 'rnn_relu' ? 'relu' : 'tanh' });
-  copy.loadStateDict(core.stateDict());
+  const copy = c0.kind === 'lstm' ? new LSTM(o)
+    : c0.kind === 'gru' ? new GRU({ ...o, resetAfter: c0.resetAfter })
+      : new RNN({ ...o, nonlinearity: c0.kind === 'rnn_relu' ? 'relu' : 'tanh' });
+  const dict: Record<string, ArrayLike<number>> = {};
+  cores.forEach((c, k) => {
+    for (const [name, v] of Object.entries(c.stateDict())) dict[cores.length > 1 ? name.replace(/_l0(?=$|_reverse$)/, `_l${k}`) : name] = v;
+  });
+  copy.loadStateDict(dict);
   copy.eval();
   return copy;
 }
@@ -171,6 +186,8 @@ export interface GradFlow {
   distance: number[];
   /** Mean over examples of ||∂L_b/∂h_t|| (all layers' h), indexed by distance. */
   dhNorm: number[];
+  /** The same per layer (0: the bottom one), [L][distance]. */
+  dhNormByLayer: number[][];
   /** LSTM: mean of ||∂L_b/∂c_t||; null otherwise. */
   dcNorm: number[] | null;
   /** dhNorm / dhNorm[0]: the gain relative to the gradient at the loss. */
@@ -188,13 +205,14 @@ export function gradientFlow(core: Recurrent, x: Float64Array, T: number, B: num
   const dhLast = new Float64Array(L * B * H);
   dhLast.set(dTop, (L - 1) * B * H);
   const g = backpropByStep(core, x, states, dhLast);
-  const norms = (arr: Float64Array[]): number[] => {
+  /** Mean over examples of the norm over layers [l0, l1). */
+  const norms = (arr: Float64Array[], l0 = 0, l1 = L): number[] => {
     const out: number[] = [];
     for (let t = T - 1; t >= 0; t--) {
       let mean = 0;
       for (let b = 0; b < B; b++) {
         let s = 0;
-        for (let l = 0; l < L; l++) for (let j = 0; j < H; j++) s += arr[t]![(l * B + b) * H + j]! ** 2;
+        for (let l = l0; l < l1; l++) for (let j = 0; j < H; j++) s += arr[t]![(l * B + b) * H + j]! ** 2;
         mean += Math.sqrt(s) / B;
       }
       out.push(mean);
@@ -205,6 +223,7 @@ export function gradientFlow(core: Recurrent, x: Float64Array, T: number, B: num
   return {
     distance: dhNorm.map((_, k) => k),
     dhNorm,
+    dhNormByLayer: Array.from({ length: L }, (_, l) => (L === 1 ? dhNorm : norms(g.dh, l, l + 1))),
     dcNorm: g.dc ? norms(g.dc) : null,
     ratio: dhNorm.map((v) => (dhNorm[0]! > 0 ? v / dhNorm[0]! : 0)),
     loss: loss.reduce((a, v) => a + v, 0) / B,
@@ -357,7 +376,7 @@ export function jacobianSpectrum(core: Recurrent, x: Float64Array, T: number, B:
 // From a Keras-style model
 
 export interface ModelProbe {
-  /** float64 copy of the model's recurrent layer. */
+  /** float64 copy of the model's recurrent layer (or stack of layers). */
   core: Recurrent;
   /** The recurrent layer's input for the probe batch, time-major [T, B, I], float64. */
   x: Float64Array;
@@ -367,20 +386,29 @@ export interface ModelProbe {
 }
 
 /**
- * Cut a Sequential model [preprocessing layers] -> RecurrentLayer -> [Dropout] -> Dense into the
- * pieces the measurements need: the layers before the recurrent one are run (inference mode) on
- * `input` [B, T(, F)] to get the recurrent layer's input; the Dense after it is the loss head
- * (softmax -> cross-entropy, sigmoid -> binary cross-entropy, otherwise MSE).
+ * Cut a Sequential model [preprocessing layers] -> RecurrentLayer(s) -> [Dropout] -> Dense into
+ * the pieces the measurements need: the layers before the recurrent one are run (inference mode)
+ * on `input` [B, T(, F)] to get the recurrent layer's input; the Dense after it is the loss head
+ * (softmax -> cross-entropy, sigmoid -> binary cross-entropy, otherwise MSE). Stacked recurrent
+ * layers (Dropout between them allowed: inference) are measured as one multi-layer core.
  */
 export function modelProbe(model: Sequential, input: DenseData): ModelProbe {
   const ri = model.layers.findIndex((l) => l instanceof RecurrentLayer);
   if (ri < 0) throw new Error(`gradflow: model '${model.name}' has no recurrent layer`);
   const rl = model.layers[ri] as RecurrentLayer;
   if (!rl.core) throw new Error('gradflow: build the model first');
+  const stack: RecurrentLayer[] = [rl];
   let hi = ri + 1;
-  while (model.layers[hi] instanceof Dropout) hi++;
+  for (;;) {
+    while (model.layers[hi] instanceof Dropout) hi++;
+    const next = model.layers[hi];
+    if (!(next instanceof RecurrentLayer)) break;
+    if (!stack[stack.length - 1]!.options.returnSequences) throw new Error(`gradflow: '${stack[stack.length - 1]!.name}' must return sequences to feed '${next.name}'`);
+    stack.push(next);
+    hi++;
+  }
   const dense = model.layers[hi];
-  if (!(dense instanceof DenseLayer) || !dense.params) throw new Error(`gradflow: expected a Dense layer after '${rl.name}'`);
+  if (!(dense instanceof DenseLayer) || !dense.params) throw new Error(`gradflow: expected a Dense layer after '${stack[stack.length - 1]!.name}'`);
   const ctx = { training: false, rng: rng(0) };
   let a = { data: input.data, shape: input.shape, mask: input.mask };
   for (let i = 0; i < ri; i++) a = model.layers[i]!.forward(a, ctx);
@@ -395,6 +423,6 @@ export function modelProbe(model: Sequential, input: DenseData): ModelProbe {
     bias: dense.params.byName.has('bias') ? Float64Array.from(dense.params.value('bias')) : null,
     units: dense.options.units,
   };
-  if (rl.options.goBackwards) throw new Error('gradflow: goBackwards layers are not supported');
-  return { core: probeCopy(rl.core), x, T, B, head };
+  if (stack.some((l) => l.options.goBackwards)) throw new Error('gradflow: goBackwards layers are not supported');
+  return { core: probeCopy(stack.length === 1 ? rl.core : stack.map((l) => l.core!)), x, T, B, head };
 }

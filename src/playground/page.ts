@@ -32,6 +32,7 @@ export const PLAYGROUND_HTML = `<!doctype html>
     <h2>Model and training</h2>
     <label>cell <select id="cell"><option value="lstm">LSTM</option><option value="gru">GRU</option><option value="rnn">vanilla RNN (tanh)</option><option value="transformer">Transformer block (no recurrence)</option></select></label>
     <label>hidden units <input id="hidden" type="number" min="4" max="1024" value="${D.hidden}"></label>
+    <label>layers <input id="layers" type="number" min="1" max="4" value="${D.layers}"></label>
     <label>steps per sequence (BPTT) <input id="seq" type="number" min="4" max="256" value="${D.seq}"></label>
     <label>batch <input id="batch" type="number" min="1" max="128" value="${D.batch}"></label>
     <label>learning rate <input id="lr" type="number" step="0.0005" min="0.00001" max="1" value="${D.lr}"></label>
@@ -52,9 +53,9 @@ export const PLAYGROUND_HTML = `<!doctype html>
     <h2 id="flow-title">Gradient flowing back through time</h2>
     <canvas id="flow" width="720" height="160"></canvas>
     <p class="note">Recurrent cells: the size of the gradient of a loss at the last step of a window
-    of held-out text, on the hidden state of each step before it (log scale). A vanilla RNN's
-    usually shrinks the fastest: the vanishing gradient that the LSTM's and the GRU's gates were
-    made to fight. The Transformer block has no recurrence (every position reaches every earlier
+    of held-out text, on the hidden state of each step before it (log scale), one line per layer
+    in a stack (the loss reaches the lower layers one step later). A vanilla RNN's usually shrinks
+    the fastest: the vanishing gradient that the LSTM's and the GRU's gates were made to fight. The Transformer block has no recurrence (every position reaches every earlier
     one in one step, and sees only the window): it shows where each position's attention goes.</p>
   </section>
 </main>

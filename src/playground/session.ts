@@ -1,9 +1,9 @@
 // A character-level language model learning step by step, for the playground (worker.ts runs one
 // in a Web Worker; it needs nothing from Node.js): training steps on truncated-BPTT batches, and at
-// intervals the validation loss, a sample, and — for a recurrent layer — how the gradient of a
-// loss at the last step flows back through time (apps/gradflow.ts), or — for a Transformer block —
-// where each position's attention goes: what a learner watches the network learn.
-// The Transformer is one causal encoder block (post-norm, 4 heads) over embeddings plus sine
+// intervals the validation loss, a sample, and — for recurrent layers — how the gradient of a
+// loss at the last step flows back through time into each layer (apps/gradflow.ts), or — for a
+// Transformer — where each position's attention goes: what a learner watches the network learn.
+// The Transformer is `layers` causal pre-norm blocks (4 heads) over embeddings plus sine
 // position encodings: no state between windows, so it sees at most `seq` characters back.
 import { buildCharModel, DEFAULT_CHARRNN, evaluateNats, prepareCorpus, sample, StreamBatcher, transformerCharModel, type CellName, type CharRnnConfig, type Corpus } from '../apps/charrnn.js';
 import { gradientFlow, modelProbe } from '../apps/gradflow.js';
@@ -17,6 +17,8 @@ export type PlaygroundCell = CellName | 'transformer';
 export interface PlaygroundOptions {
   cell: PlaygroundCell;
   hidden: number;
+  /** Stacked recurrent layers, or Transformer blocks. */
+  layers: number;
   seq: number;
   batch: number;
   lr: number;
@@ -25,11 +27,11 @@ export interface PlaygroundOptions {
   seed: number;
 }
 
-export const DEFAULT_PLAYGROUND: PlaygroundOptions = { cell: 'lstm', hidden: 128, seq: 48, batch: 16, lr: 3e-3, clip: 5, seed: 1 };
+export const DEFAULT_PLAYGROUND: PlaygroundOptions = { cell: 'lstm', hidden: 128, layers: 1, seq: 48, batch: 16, lr: 3e-3, clip: 5, seed: 1 };
 
 /** Bounds of each numeric option (inclusive), checked by the session. */
 export const PLAYGROUND_LIMITS: Record<Exclude<keyof PlaygroundOptions, 'cell'>, [number, number]> = {
-  hidden: [4, 1024], seq: [4, 256], batch: [1, 128], lr: [1e-5, 1], clip: [0, 100], seed: [0, 2 ** 31 - 1],
+  hidden: [4, 1024], layers: [1, 4], seq: [4, 256], batch: [1, 128], lr: [1e-5, 1], clip: [0, 100], seed: [0, 2 ** 31 - 1],
 };
 
 export interface StepInfo {
@@ -45,9 +47,12 @@ export interface EvalInfo {
   /** Validation loss, nats per character (up to 8 batches of the held-out tail). */
   valLoss: number;
   sample: string;
-  /** Recurrent cells: ‖∂L/∂h_t‖ for a loss on the last step of a probe window, by distance from that step (0 = the last step). */
-  flow: number[] | null;
-  /** Transformer: the attention of a probe window, mean over heads, [T, T] row-major (row = query position). */
+  /**
+   * Recurrent cells: ‖∂L/∂h_t‖ for a loss on the last step of a probe window, by distance from
+   * that step (0 = the last step); one array per layer, the bottom one first.
+   */
+  flow: number[][] | null;
+  /** Transformer: the attention of the first block on a probe window, mean over heads, [T, T] row-major (row = query position). */
   attention: { T: number; weights: number[] } | null;
 }
 
@@ -79,15 +84,15 @@ export class PlaygroundSession {
     this.options = playgroundOptions(options);
     const o = this.options;
     this.corpus = prepareCorpus(text, 0.1);
-    const cfg: CharRnnConfig = { ...DEFAULT_CHARRNN, hidden: o.hidden, layers: 1, embed: Math.min(64, Math.max(8, o.hidden >> 1)), seq: o.seq, batch: o.batch, lr: o.lr, clip: o.clip, seed: o.seed };
+    const cfg: CharRnnConfig = { ...DEFAULT_CHARRNN, hidden: o.hidden, layers: o.layers, embed: Math.min(64, Math.max(8, o.hidden >> 1)), seq: o.seq, batch: o.batch, lr: o.lr, clip: o.clip, seed: o.seed };
     const streams = Math.floor((this.corpus.train.length - 1) / o.batch);
     if (streams < o.seq) {
       throw new RangeError(`playground: the text's ${this.corpus.train.length} training characters are too few for a batch of ${o.batch} x ${o.seq} steps; lower the batch or the steps per sequence, or give a longer text`);
     }
     this.batcher = new StreamBatcher(this.corpus.train, o.batch, o.seq);
     if (o.cell === 'transformer') {
-      // One block, 4 heads.
-      const t = transformerCharModel(this.corpus.vocab.size, { hidden: o.hidden, layers: 1, heads: 4, dropout: 0, seed: o.seed });
+      // Pre-norm blocks of 4 heads.
+      const t = transformerCharModel(this.corpus.vocab.size, { hidden: o.hidden, layers: o.layers, heads: 4, dropout: 0, seed: o.seed });
       t.model.compile({ optimizer: getOptimizer('adam', { learningRate: o.lr }), loss: 'sparseCategoricalCrossentropy' });
       this.model = t.model;
       this.attention = t.attentions[0]!;
@@ -133,7 +138,7 @@ export class PlaygroundSession {
     const saved = this.model.getStates();
     const p = modelProbe(this.model as Sequential, { data: input, shape: [B, T], mask: null });
     this.model.setStates(saved);
-    const flow = gradientFlow(p.core, p.x, p.T, p.B, p.head, targets).dhNorm;
+    const flow = gradientFlow(p.core, p.x, p.T, p.B, p.head, targets).dhNormByLayer;
     return { step: this.stepCount, valLoss, sample: text, flow, attention: null };
   }
 }

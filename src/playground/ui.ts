@@ -1,6 +1,6 @@
 // The playground page's script: the controls, a training worker (worker.ts), and what it shows —
 // the loss curves, samples as they improve, and the gradient's flow back through time.
-// Query parameters preset the controls (cell, hidden, seq, batch, lr, threads, eval, steps) and
+// Query parameters preset the controls (cell, hidden, layers, seq, batch, lr, threads, eval, steps) and
 // `autostart` starts at once; `report` (used by the tests) also POSTs every worker message to
 // /report and a summary to /done.
 import type { FromWorker, ToWorker } from './protocol.js';
@@ -61,24 +61,44 @@ function drawLoss(): void {
   for (const p of valLoss) { g.beginPath(); g.arc(x(p.step), y(p.loss), 3, 0, 2 * Math.PI); g.fill(); }
 }
 
-/** Bars of log10 ‖∂L/∂h_t‖ against the distance from the loss (0 = the last step). */
-function drawFlow(flow: number[]): void {
+const LAYER_COLOURS = ['#2f855a', '#2b6cb0', '#c05621', '#6b46c1'];
+
+/**
+ * log10 ‖∂L/∂h_t‖ against the distance from the loss (0 = the last step): bars for one layer, a
+ * line per layer for a stack (where the loss first reaches only the top layer's state).
+ */
+function drawFlow(flow: number[][]): void {
   const c = $<HTMLCanvasElement>('flow'), g = c.getContext('2d');
   if (!g) return;
-  const W = c.width, H = c.height, pad = 36;
+  const W = c.width, H = c.height, pad = 36, n = flow[0]!.length;
   g.clearRect(0, 0, W, H);
-  const logs = flow.map((v) => Math.log10(Math.max(v, 1e-30)));
-  // The axis spans at least a factor of 10, and reaches a little below the smallest bar (which shows).
-  const hi = Math.max(...logs), least = Math.min(hi - 1, ...logs), lo = least - 0.05 * (hi - least);
-  const bw = (W - pad - 8) / logs.length;
-  g.fillStyle = '#2f855a';
-  logs.forEach((v, k) => {
-    const h = ((H - pad - 8) * (v - lo)) / (hi - lo);
-    g.fillRect(pad + k * bw, H - pad - h, Math.max(1, bw - 1), h);
-  });
+  const logs = flow.map((f) => f.map((v) => (v > 0 ? Math.log10(v) : null)));
+  const seen = logs.flat().filter((v): v is number => v !== null);
+  // The axis spans at least a factor of 10, and reaches a little below the smallest value (which shows).
+  const hi = Math.max(...seen), least = Math.min(hi - 1, ...seen), lo = least - 0.05 * (hi - least);
+  const bw = (W - pad - 8) / n, y = (v: number): number => H - pad - ((H - pad - 8) * (v - lo)) / (hi - lo);
+  if (logs.length === 1) {
+    g.fillStyle = LAYER_COLOURS[0]!;
+    logs[0]!.forEach((v, k) => { if (v !== null) g.fillRect(pad + k * bw, y(v), Math.max(1, bw - 1), H - pad - y(v)); });
+  } else {
+    logs.forEach((series, l) => {
+      g.strokeStyle = LAYER_COLOURS[l % LAYER_COLOURS.length]!; g.lineWidth = 2; g.beginPath();
+      let drawing = false;
+      series.forEach((v, k) => {
+        if (v === null) { drawing = false; return; }
+        const px = pad + (k + 0.5) * bw;
+        if (drawing) g.lineTo(px, y(v)); else g.moveTo(px, y(v));
+        drawing = true;
+      });
+      g.stroke();
+      g.fillStyle = g.strokeStyle; g.font = '11px sans-serif';
+      g.fillText(l === 0 ? `layer 1 (bottom)` : l === logs.length - 1 ? `layer ${l + 1} (top)` : `layer ${l + 1}`, W - 110, 14 + 13 * (logs.length - 1 - l));
+    });
+    g.lineWidth = 1;
+  }
   g.fillStyle = '#555'; g.font = '11px sans-serif';
   g.fillText((10 ** hi).toExponential(0), 2, 14); g.fillText((10 ** least).toExponential(0), 2, H - pad);
-  g.fillText('0', pad, H - pad + 14); g.fillText(`${logs.length - 1} steps back`, W - 90, H - pad + 14);
+  g.fillText('0', pad, H - pad + 14); g.fillText(`${n - 1} steps back`, W - 90, H - pad + 14);
   g.fillText('‖∂L/∂h_t‖ of a loss at the last step', pad + 4, H - 6);
 }
 
@@ -122,7 +142,7 @@ function onMessage(m: FromWorker): void {
       $('sample').textContent = m.sample;
       $('sample-title').textContent = `Sample at step ${m.step} (validation loss ${m.valLoss.toFixed(3)})`;
       drawLoss();
-      $('flow-title').textContent = m.attention ? 'Where attention looks (mean over the 4 heads)' : 'Gradient flowing back through time';
+      $('flow-title').textContent = m.attention ? 'Where attention looks (the first block, mean over its 4 heads)' : m.flow && m.flow.length > 1 ? 'Gradient flowing back through time, into each layer' : 'Gradient flowing back through time';
       if (m.attention) drawAttention(m.attention);
       else if (m.flow) drawFlow(m.flow);
       break;
@@ -152,7 +172,7 @@ function start(): void {
   send({
     type: 'start', text: $<HTMLTextAreaElement>('text').value,
     options: {
-      cell: $<HTMLSelectElement>('cell').value as 'lstm' | 'gru' | 'rnn' | 'transformer', hidden: numberField('hidden', d.hidden), seq: numberField('seq', d.seq),
+      cell: $<HTMLSelectElement>('cell').value as 'lstm' | 'gru' | 'rnn' | 'transformer', hidden: numberField('hidden', d.hidden), layers: numberField('layers', d.layers), seq: numberField('seq', d.seq),
       batch: numberField('batch', d.batch), lr: numberField('lr', d.lr), clip: d.clip, seed: d.seed,
     },
     threads: $<HTMLSelectElement>('threads').value === '2' ? 2 : 1, evalEvery: Math.max(1, numberField('eval', 100)),
@@ -165,7 +185,7 @@ function start(): void {
 
 async function init(): Promise<void> {
   // Presets from the URL.
-  for (const id of ['cell', 'hidden', 'seq', 'batch', 'lr', 'threads', 'eval']) {
+  for (const id of ['cell', 'hidden', 'layers', 'seq', 'batch', 'lr', 'threads', 'eval']) {
     const v = params.get(id);
     if (v !== null) ($(id) as HTMLInputElement | HTMLSelectElement).value = v;
   }
