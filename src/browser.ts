@@ -19,6 +19,7 @@ export { attentionForward, attentionBackward, type AttentionArgs, type Attention
 export { MultiHeadAttention, type MultiHeadAttentionOptions } from './layers/multihead.js';
 export { LayerNormalization, layerNormForward, layerNormBackward, type LayerNormalizationOptions } from './layers/normalization.js';
 export { PositionEncoding, sinePositions, type PositionEncodingOptions } from './layers/position.js';
+export { Masking, GlobalAveragePooling1D, GlobalMaxPooling1D, RepeatVector, type MaskingOptions, type RepeatVectorOptions } from './layers/pooling.js';
 export { multiHeadForward, multiHeadBackward, type MultiHeadArgs, type MultiHeadGrads, type MultiHeadSaved } from './kernels/multihead-ops.js';
 export type { Layer, Act, Shape } from './layers/layer.js';
 export { Model, Sequential, NonFiniteLossError, type SequentialOptions, type CompileArgs, type FitArgs, type History, type Callback, type Logs, type ModelInput } from './models/sequential.js';

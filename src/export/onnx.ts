@@ -15,7 +15,8 @@
 //   Dense, Activation  MatMul + Add and the activation's operators (GELU: its tanh form)
 //   Dropout            nothing (inference)
 //   Add, Concatenate, AttentionPooling, Attention, MultiHeadAttention, LayerNormalization,
-//   PositionEncoding   their arithmetic in MatMul, Softmax, ReduceMean, ... (see each emitter)
+//   PositionEncoding, Masking, GlobalAveragePooling1D, GlobalMaxPooling1D, RepeatVector
+//                      their arithmetic in MatMul, Softmax, ReduceMean, ... (see each emitter)
 //
 // States: with `states` (the default for a model with a stateful layer, such as a charrnn
 // model), every recurrent layer reads its initial state from inputs '<layer>/h_in' (and '/c_in')
@@ -29,6 +30,7 @@ import type { Layer, Shape } from '../layers/layer.js';
 import { MultiHeadAttention } from '../layers/multihead.js';
 import { LayerNormalization } from '../layers/normalization.js';
 import { PositionEncoding, sinePositions } from '../layers/position.js';
+import { GlobalAveragePooling1D, GlobalMaxPooling1D, Masking, RepeatVector } from '../layers/pooling.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { Add, Concatenate, type SymbolicTensor } from '../layers/symbolic.js';
 import { GraphModel } from '../models/functional.js';
@@ -443,6 +445,34 @@ function positions(g: GraphBuilder, layer: PositionEncoding, x: Val, maxLength: 
   return { ...x, name: g.op('Add', [x.name, P]) };
 }
 
+/** Masking: a step is real where some feature differs from maskValue (and the mask so far says so); padding zeroed. */
+function masking(g: GraphBuilder, layer: Masking, x: Val): Val {
+  const differs = g.op('Cast', [g.op('Not', [g.op('Equal', [x.name, g.scalarF(layer.maskValue)])])], [attr.int('to', F)]);
+  let mask = g.op('Cast', [g.op('ReduceMax', [differs], [attr.ints('axes', [2]), attr.int('keepdims', 0)])], [attr.int('to', DataType.BOOL)]);
+  if (x.mask) mask = g.op('And', [x.mask, mask]);
+  return { name: g.op('Where', [g.op('Unsqueeze', [mask, g.i64(2)]), x.name, g.scalarF(0)]), shape: x.shape, mask };
+}
+
+/** Mean (in float64, as the layer) or maximum over the real steps; 0 for a row without one. */
+function globalPooling(g: GraphBuilder, layer: GlobalAveragePooling1D | GlobalMaxPooling1D, x: Val): Val {
+  const shape = [lastDim(layer, x.shape)];
+  const keep = x.mask ? g.op('Unsqueeze', [x.mask, g.i64(2)]) : null; // [B, T, 1]
+  if (layer instanceof GlobalMaxPooling1D) {
+    if (!keep) return { name: g.op('ReduceMax', [x.name], [attr.ints('axes', [1]), attr.int('keepdims', 0)]), shape, mask: null };
+    const y = g.op('ReduceMax', [g.op('Where', [keep, x.name, g.scalarF(-Infinity)])], [attr.ints('axes', [1]), attr.int('keepdims', 0)]);
+    const real = g.op('Cast', [x.mask!], [attr.int('to', F)]);
+    const any = g.op('Cast', [g.op('ReduceMax', [real], [attr.ints('axes', [1]), attr.int('keepdims', 1)])], [attr.int('to', DataType.BOOL)]); // [B, 1]
+    return { name: g.op('Where', [any, y, g.scalarF(0)]), shape, mask: null };
+  }
+  const F64 = DataType.DOUBLE, xd = g.op('Cast', [x.name], [attr.int('to', F64)]);
+  if (!keep) return { name: g.op('Cast', [g.op('ReduceMean', [xd], [attr.ints('axes', [1]), attr.int('keepdims', 0)])], [attr.int('to', F)]), shape, mask: null };
+  const m = g.op('Cast', [x.mask!], [attr.int('to', F64)]); // [B, T]
+  const sum = g.op('ReduceSum', [g.op('Mul', [xd, g.op('Unsqueeze', [m, g.i64(2)])]), g.i64(1)], [attr.int('keepdims', 0)]); // [B, F]
+  const n = g.op('ReduceSum', [m, g.i64(1)], [attr.int('keepdims', 1)]); // [B, 1]
+  const mean = g.op('Where', [g.op('Greater', [n, g.constant(F64, [], [0])]), g.op('Div', [sum, n]), g.constant(F64, [], [0])]);
+  return { name: g.op('Cast', [mean], [attr.int('to', F)]), shape, mask: null };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The model.
 
@@ -484,6 +514,11 @@ function emitLayer(g: GraphBuilder, layer: Layer, ins: Val[], io: StateIO | null
     if (layer instanceof MultiHeadAttention) return { outs: multiHead(g, layer, ins) };
     if (layer instanceof LayerNormalization) return one(layerNorm(g, layer, x));
     if (layer instanceof PositionEncoding) return one(positions(g, layer, x, opts.maxLength ?? 2048));
+    if (layer instanceof Masking) return one(masking(g, layer, x));
+    if (layer instanceof GlobalAveragePooling1D || layer instanceof GlobalMaxPooling1D) return one(globalPooling(g, layer, x));
+    if (layer instanceof RepeatVector) {
+      return one({ name: g.op('Tile', [g.op('Unsqueeze', [x.name, g.i64(1)]), g.i64(1, layer.n, 1)]), shape: [layer.n, lastDim(layer, x.shape)], mask: null });
+    }
     return fail(layer, 'has no ONNX form in this exporter');
   } finally {
     g.scope = '';

@@ -6,6 +6,7 @@ import { PositionEncoding, type PositionEncodingOptions } from './position.js';
 import { Activation, Dense, Dropout, Embedding, type ActivationOptions, type DenseOptions, type DropoutOptions, type EmbeddingOptions } from './core.js';
 import { RecurrentLayer, type MergeMode, type RecurrentLayerOptions } from './rnn-layers.js';
 import { Add, Concatenate } from './symbolic.js';
+import { GlobalAveragePooling1D, GlobalMaxPooling1D, Masking, RepeatVector, type MaskingOptions, type RepeatVectorOptions } from './pooling.js';
 
 export interface BidirectionalOptions {
   layer: RecurrentLayer;
@@ -30,6 +31,14 @@ export const layers = {
   layerNormalization: (o: LayerNormalizationOptions = {}) => new LayerNormalization(o),
   /** Each step's position added to its vector: fixed sines ('sine') or a learned table ('learned'). */
   positionEncoding: (o: PositionEncodingOptions = {}) => new PositionEncoding(o),
+  /** Steps whose features all equal maskValue (default 0) are padding: masked for the layers after. */
+  masking: (o: MaskingOptions = {}) => new Masking(o),
+  /** [B, T, F] -> [B, F]: the mean over the real steps. */
+  globalAveragePooling1d: (o: { name?: string } = {}) => new GlobalAveragePooling1D(o),
+  /** [B, T, F] -> [B, F]: the maximum over the real steps. */
+  globalMaxPooling1d: (o: { name?: string } = {}) => new GlobalMaxPooling1D(o),
+  /** [B, F] -> [B, n, F]. */
+  repeatVector: (o: RepeatVectorOptions) => new RepeatVector(o),
   simpleRNN: (o: RecurrentLayerOptions) => new RecurrentLayer('SimpleRNN', o),
   lstm: (o: RecurrentLayerOptions) => new RecurrentLayer('LSTM', o),
   gru: (o: RecurrentLayerOptions) => new RecurrentLayer('GRU', o),

@@ -8,6 +8,7 @@ import { Activation, Dense, Dropout, Embedding } from './core.js';
 import type { Layer } from './layer.js';
 import { BundleError } from '../models/bundle-format.js';
 import { Add, Concatenate } from './symbolic.js';
+import { GlobalAveragePooling1D, GlobalMaxPooling1D, Masking, RepeatVector } from './pooling.js';
 import { RecurrentLayer, type CellClass, type MergeMode, type RecurrentLayerOptions } from './rnn-layers.js';
 
 const CELLS: readonly string[] = ['SimpleRNN', 'LSTM', 'GRU'];
@@ -37,6 +38,10 @@ function construct(className: unknown, opts: Record<string, unknown>, where: str
     case 'MultiHeadAttention': return new MultiHeadAttention(opts as never);
     case 'LayerNormalization': return new LayerNormalization(opts as never);
     case 'PositionEncoding': return new PositionEncoding(opts as never);
+    case 'Masking': return new Masking(opts as never);
+    case 'GlobalAveragePooling1D': return new GlobalAveragePooling1D(opts as never);
+    case 'GlobalMaxPooling1D': return new GlobalMaxPooling1D(opts as never);
+    case 'RepeatVector': return new RepeatVector(opts as never);
     case 'SimpleRNN': case 'LSTM': case 'GRU':
       return new RecurrentLayer(className as CellClass, opts as unknown as RecurrentLayerOptions);
     case 'Bidirectional': {
@@ -47,6 +52,6 @@ function construct(className: unknown, opts: Record<string, unknown>, where: str
       return layer;
     }
     default:
-      throw new BundleError(where, `unknown layer type ${JSON.stringify(className)}; known: Embedding, Dense, Dropout, Activation, Concatenate, Add, Attention, AttentionPooling, MultiHeadAttention, LayerNormalization, PositionEncoding, SimpleRNN, LSTM, GRU, Bidirectional`);
+      throw new BundleError(where, `unknown layer type ${JSON.stringify(className)}; known: Embedding, Dense, Dropout, Activation, Concatenate, Add, Attention, AttentionPooling, MultiHeadAttention, LayerNormalization, PositionEncoding, Masking, GlobalAveragePooling1D, GlobalMaxPooling1D, RepeatVector, SimpleRNN, LSTM, GRU, Bidirectional`);
   }
 }
