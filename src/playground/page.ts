@@ -39,7 +39,7 @@ export const PLAYGROUND_HTML = `<!doctype html>
     <label>threads <select id="threads"><option value="1">1</option><option value="2" selected>2</option></select></label>
     <label>sample every <input id="eval" type="number" min="1" value="100"> steps</label>
     <label>temperature <input id="temperature" type="range" min="0.1" max="1.5" step="0.05" value="0.8"> <span id="temperature-value">0.80</span></label>
-    <div><button id="start">Start</button><button id="pause" disabled>Pause</button><button id="stop" disabled>Stop</button></div>
+    <div><button id="start">Start</button><button id="pause" disabled>Pause</button><button id="stop" disabled>Stop</button><button id="export" disabled title="the model as it is now, as an ONNX file for onnxruntime (its vocabulary inside)">Download ONNX</button></div>
     <p class="note">Adam, gradients clipped to norm ${D.clip}, the last 10% of the text held out for the validation loss.
     Two threads need a cross-origin isolated page, as <code>rnnkit playground</code> serves it.</p>
   </section>

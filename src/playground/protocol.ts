@@ -1,4 +1,5 @@
 // Messages between the playground page (ui.ts) and its training worker (worker.ts).
+import type { OnnxTensorInfo } from '../export/onnx.js';
 import type { EvalInfo, PlaygroundOptions, StepInfo } from './session.js';
 
 export type ToWorker =
@@ -6,6 +7,8 @@ export type ToWorker =
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'temperature'; value: number }
+  /** The model as it is now, as an ONNX file (answered by 'onnx'). */
+  | { type: 'export' }
   | { type: 'stop' };
 
 export type FromWorker =
@@ -14,4 +17,5 @@ export type FromWorker =
   | ({ type: 'steps'; tokensPerSecond: number; losses: number[] } & StepInfo)
   | ({ type: 'eval' } & EvalInfo)
   | { type: 'done'; step: number }
+  | { type: 'onnx'; step: number; bytes: Uint8Array; inputs: OnnxTensorInfo[]; outputs: OnnxTensorInfo[] }
   | { type: 'error'; message: string };

@@ -11,6 +11,7 @@ import type { MultiHeadAttention } from '../layers/multihead.js';
 import { shown } from '../layers/layer.js';
 import { getOptimizer } from '../optim/optimizers.js';
 import type { Model, Sequential } from '../models/sequential.js';
+import { exportOnnx, type OnnxExport } from '../export/onnx.js';
 
 export type PlaygroundCell = CellName | 'transformer';
 
@@ -102,6 +103,16 @@ export class PlaygroundSession {
   }
 
   get step(): number { return this.stepCount; }
+
+  /**
+   * The model as an ONNX file (export/onnx.ts), its vocabulary in the metadata: a recurrent
+   * model with its states as inputs and outputs, to generate a character at a time; a
+   * Transformer over windows of at most `seq` characters.
+   */
+  exportOnnx(): OnnxExport {
+    this.model.metadata = { ...this.model.metadata, vocab: this.corpus.vocab.toJSON() };
+    return exportOnnx(this.model, { maxLength: this.options.seq });
+  }
 
   /** One training step (Adam on the next batch of every stream; the states carried between batches). */
   trainStep(): StepInfo {

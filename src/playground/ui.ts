@@ -2,7 +2,9 @@
 // the loss curves, samples as they improve, and the gradient's flow back through time.
 // Query parameters preset the controls (cell, hidden, layers, seq, batch, lr, threads, eval, steps) and
 // `autostart` starts at once; `report` (used by the tests) also POSTs every worker message to
-// /report and a summary to /done.
+// /report and a summary to /done (with `export`, the trained model's ONNX file in it, base64).
+// "Download ONNX" saves the model as it is (exportOnnx; with its vocabulary and, for recurrent
+// cells, its states as inputs and outputs) for onnxruntime.
 import type { FromWorker, ToWorker } from './protocol.js';
 import { DEFAULT_PLAYGROUND } from './session.js';
 
@@ -24,6 +26,7 @@ let trainLoss: { step: number; loss: number }[] = [];
 let valLoss: { step: number; loss: number }[] = [];
 let firstLosses: number[] = [];
 let lastEval: Extract<FromWorker, { type: 'eval' }> | null = null;
+let summary: Record<string, unknown> | null = null;
 
 function numberField(id: string, fallback: number): number {
   const v = Number(($(id) as HTMLInputElement).value);
@@ -148,11 +151,28 @@ function onMessage(m: FromWorker): void {
       break;
     case 'done':
       setStatus(`stopped at step ${m.step}`);
-      report('/done', {
+      summary = {
         step: m.step, firstLosses, lastLosses: trainLoss.slice(-5).map((p) => p.loss), valLoss,
         sample: lastEval?.sample ?? null, flow: lastEval?.flow ?? null, attention: lastEval?.attention ?? null,
-      });
+      };
+      // (the tests' `export`: the ONNX file of the trained model goes with the summary)
+      if (params.has('export')) send({ type: 'export' });
+      else report('/done', summary);
       break;
+    case 'onnx': {
+      if (reporting && params.has('export') && summary) {
+        let bin = '';
+        for (const b of m.bytes) bin += String.fromCharCode(b);
+        report('/done', { ...summary, onnx: btoa(bin), onnxOutputs: m.outputs });
+        break;
+      }
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(new Blob([m.bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+      a.download = `rnnkit-playground-step${m.step}.onnx`;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+      break;
+    }
     case 'error':
       setStatus(m.message, true);
       report('/done', { error: m.message });
@@ -164,7 +184,7 @@ function send(m: ToWorker): void { worker?.postMessage(m); }
 
 function start(): void {
   worker?.terminate();
-  trainLoss = []; valLoss = []; firstLosses = []; lastEval = null;
+  trainLoss = []; valLoss = []; firstLosses = []; lastEval = null; summary = null;
   worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   worker.onmessage = (e: MessageEvent<FromWorker>) => onMessage(e.data);
   worker.onerror = (e) => { setStatus(`the worker failed: ${e.message}`, true); report('/done', { error: e.message }); };
@@ -179,7 +199,7 @@ function start(): void {
     sampleLength: 300, temperature: numberField('temperature', 0.8), maxSteps: Number(params.get('steps') ?? 0),
   });
   setStatus('starting…');
-  $<HTMLButtonElement>('pause').disabled = false; $<HTMLButtonElement>('stop').disabled = false;
+  $<HTMLButtonElement>('pause').disabled = false; $<HTMLButtonElement>('stop').disabled = false; $<HTMLButtonElement>('export').disabled = false;
   $<HTMLButtonElement>('pause').textContent = 'Pause';
 }
 
@@ -207,6 +227,7 @@ async function init(): Promise<void> {
     b.textContent = pausing ? 'Resume' : 'Pause';
   };
   $('stop').onclick = () => send({ type: 'stop' });
+  $('export').onclick = () => send({ type: 'export' });
   const temp = $<HTMLInputElement>('temperature');
   temp.oninput = () => { $('temperature-value').textContent = Number(temp.value).toFixed(2); send({ type: 'temperature', value: Number(temp.value) }); };
   if (params.has('autostart')) start();

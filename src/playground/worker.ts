@@ -64,6 +64,12 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
     case 'pause': paused = true; break;
     case 'resume': paused = false; wake?.(); wake = null; break;
     case 'temperature': temperature = m.value; break;
+    case 'export': {
+      if (!session) { post({ type: 'error', message: 'nothing to export before training starts' }); return; }
+      const e = session.exportOnnx();
+      (self as unknown as { postMessage(m: FromWorker, t: Transferable[]): void }).postMessage({ type: 'onnx', step: session.step, ...e }, [e.bytes.buffer]);
+      break;
+    }
     case 'stop': stopped = true; paused = false; wake?.(); wake = null; break;
   }
 };
