@@ -23,7 +23,7 @@
 // [directions, batch, units] and writes its final state to '<layer>/h_out' (and '/c_out'): feed
 // one back as the other to step through a text a chunk at a time.
 //
-// Opset 17 (ONNX 1.12, 2022; LayerNormalization's first opset); every onnxruntime since 1.12 runs it.
+// Opset 17 (ONNX 1.12, 2022: LayerNormalization's first opset); the tests run it in onnxruntime-node 1.30.
 import { Activation, Dense, Dropout, Embedding, type ActivationName } from '../layers/core.js';
 import { Attention, AttentionPooling } from '../layers/attention.js';
 import type { Layer, Shape } from '../layers/layer.js';
