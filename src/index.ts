@@ -2,6 +2,8 @@
 // loading, checkpoint and log callbacks).
 export * from './browser.js';
 export { saveModel, loadModel } from './models/node/model-io.js';
+/** A TF.js layers model (model.json and weights, or a Keras model the tensorflowjs converter wrote) as a rnnkit Sequential. */
+export { loadTfjsModel } from './models/node/tfjs-io.js';
 export { modelCheckpoint, csvLogger, jsonLogger, type ModelCheckpointOptions } from './models/node/callbacks.js';
 export {
   readDataset, readJsonl, readTable, readClassFiles, readAclImdb, subsetDataset, loadImdbArchive,

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { exportOnnx, OnnxExportError, type OnnxExport, type OnnxTensorInfo } from '../export/onnx.js';
 import { exportNerOnnx } from '../export/onnx-ner.js';
 import { loadNer } from '../apps/ner.js';
-import { loadModel } from '../models/node/model-io.js';
+import { loadAnyModel } from './convert.js';
 import { fsReason } from '../data/node/fs-reason.js';
 import { makeDirsSync } from '../data/node/make-dirs.js';
 import { CliError } from './progress.js';
@@ -19,6 +19,8 @@ that onnxruntime runs in Node.js (onnxruntime-node), in browsers (onnxruntime-we
 C++, giving the numbers rnnkit gives. Token ids go in as int32 [batch, time]; a maskZero
 embedding's padding (id 0) is honoured wherever it is. The model's metadata (a charrnn model's
 vocabulary) is kept in the file's metadata_props as 'rnnkit.metadata'.
+
+--model may also be a TF.js layers model (its model.json or directory; see rnnkit convert).
 
 A NER tagger takes words, cases and chars (int32 ids, 0 after a sentence's or a word's end) and
 outputs tags (label ids, -1 after the end; CRF taggers decode with Viterbi in the file) and
@@ -94,7 +96,7 @@ export async function exportCli(argv: string[]): Promise<void> {
     write(v.out, exportNerOnnx(tagger), `${tagger.params.length.toLocaleString('en-US')} weights, ${tagger.K} labels (${tagger.scheme})`);
     return;
   }
-  const model = await loadModel(v.model);
+  const { model } = await loadAnyModel(v.model);
   // A charrnn Transformer reads windows of config.seq characters: its table need not be longer.
   const cfg = (model.metadata as { app?: string; config?: { cell?: string; seq?: number } }).config;
   if (maxLength === undefined && model.metadata.app === 'charrnn' && cfg?.cell === 'transformer' && Number.isInteger(cfg.seq)) maxLength = cfg.seq;
