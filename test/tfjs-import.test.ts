@@ -3,7 +3,8 @@
 // weights.bin, and TF.js's predictions for the inputs in io.json) are loaded and must predict what
 // TF.js predicted: LSTM, GRU (reset_after false, TF.js's only GRU), SimpleRNN backwards,
 // Bidirectional concat and sum, masks from Embedding and Masking, pooling, RepeatVector,
-// LayerNormalization and TimeDistributed(Dense). Keras' reset_after=true GRU (which TF.js cannot
+// LayerNormalization and TimeDistributed(Dense), and a functional encoder-decoder (the encoder's
+// states passed to the decoder, concatenate, add). Keras' reset_after=true GRU (which TF.js cannot
 // run) is checked against an rnnkit GRU whose weights are written in Keras' layout.
 // Also: the models train on, save and load, and the refusals name the layer and the fix.
 import assert from 'node:assert/strict';
@@ -43,6 +44,22 @@ for (const name of CASES) {
     }
   });
 }
+
+test('TF.js golden model encoder-decoder (functional: masked encoder, its final states starting the decoder, concatenate, add): rnnkit predicts what TF.js predicted', async () => {
+  const model = await rnn.loadTfjsModel<rnn.GraphModel>(join(GOLDEN, 'encoder-decoder'));
+  assert.ok(model instanceof rnn.GraphModel);
+  assert.deepEqual(model.inputs.map((t) => t.name), ['source', 'target']);
+  const io = JSON.parse(readFileSync(join(GOLDEN, 'encoder-decoder', 'io.json'), 'utf8')) as { inputs: Io['input'][]; output: Io['output'] };
+  const got = model.predict(io.inputs.map((i) => new rnn.Tensor(Float32Array.from(i.data), i.shape)));
+  assert.deepEqual(got.shape, io.output.shape);
+  assertClose(got.data, io.output.data, 2e-6, 1e-5, 'encoder-decoder');
+  // ... and as ONNX, its two inputs int32.
+  const e = rnn.exportOnnx(model);
+  const session = await ort.InferenceSession.create(e.bytes);
+  const r = await session.run(Object.fromEntries(io.inputs.map((i, k) => [e.inputs[k]!.name, new ort.Tensor('int32', Int32Array.from(i.data), i.shape)])));
+  await session.release();
+  assertClose(r.output!.data as Float32Array, io.output.data, 2e-6, 1e-5, 'encoder-decoder as ONNX');
+});
 
 test('an imported model trains on, and saves and loads as a rnnkit model', async () => {
   const model = await rnn.loadTfjsModel(join(GOLDEN, 'bigru-concat', 'model.json'));
@@ -177,10 +194,10 @@ test('CLI: rnnkit convert imports a TF.js model.json into a rnnkit model; rnnkit
     const r = await session.run({ input: new ort.Tensor('int32', Int32Array.from(io.input.data), io.input.shape) });
     await session.release();
     assertClose(r.output!.data as Float32Array, io.output.data, 2e-6, 1e-5, 'TF.js -> ONNX');
-    writeFileSync(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: { class_name: 'Model', config: {} }, weightsManifest: [] }));
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: { class_name: 'Graph', config: {} }, weightsManifest: [] }));
     const bad = cli(['convert', '--model', dir, '--out', join(dir, 'x')]);
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /model\.json: the model is a "Model"; only Sequential models are imported/);
+    assert.match(bad.stderr, /model\.json: the model is a "Graph"; Sequential and functional \(Model, Functional\) models are imported/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -4,11 +4,14 @@
 // rnnkit Sequential with the same weights, which predicts what TF.js predicts (the tests compare
 // against TF.js on golden models, tools/golden/make_tfjs_golden.mjs), and trains on from there.
 //
+// Models: Sequential, and functional ones (TF.js 'Model', Keras 'Functional': any graph of these
+// layers with one output; encoder states passed to a decoder as its extra inputs).
 // Layers: InputLayer, Embedding, SimpleRNN, LSTM, GRU (reset_after true or false: Keras' default
 // and TF.js's only one), Bidirectional (every merge mode), Dense, TimeDistributed(Dense),
 // Activation, Dropout, SpatialDropout1D (becomes Dropout: the same at inference; in training
 // rnnkit drops single values, not whole feature channels), Masking, GlobalAveragePooling1D,
-// GlobalMaxPooling1D, RepeatVector, LayerNormalization (last axis). Anything else, and
+// GlobalMaxPooling1D, RepeatVector, LayerNormalization (last axis), and in functional models
+// Concatenate (last axis) and Add. Anything else, and
 // what rnnkit's cells do not compute (recurrent_activation 'hard_sigmoid', TF.js's default;
 // other activations), is refused with the layer's name and what to change.
 //
@@ -27,12 +30,14 @@ import type { Layer, Shape } from '../layers/layer.js';
 import { LayerNormalization } from '../layers/normalization.js';
 import { GlobalAveragePooling1D, GlobalMaxPooling1D, Masking, RepeatVector } from '../layers/pooling.js';
 import { RecurrentLayer, type CellClass, type MergeMode } from '../layers/rnn-layers.js';
+import { Add, applyLayer, Concatenate, input, type SymbolicTensor } from '../layers/symbolic.js';
 import { withWeightsToFollow } from '../tensor/init.js';
 import { BundleError } from './bundle-format.js';
-import { Sequential } from './sequential.js';
+import { GraphModel } from './functional.js';
+import { Sequential, type Model } from './sequential.js';
 
 type Config = Record<string, unknown>;
-interface KerasLayer { class_name: string; config: Config }
+interface KerasLayer { class_name: string; config: Config; name?: string; inbound_nodes?: unknown[] }
 interface WeightSpec { name: string; shape: number[]; dtype?: string; quantization?: unknown }
 
 /** The weight files model.json names, in the order their bytes follow one another. */
@@ -48,27 +53,53 @@ export function tfjsWeightPaths(json: unknown, where: string): string[] {
 const KERAS_ACTIVATIONS: Record<string, ActivationName> = { silu: 'swish' };
 
 /**
- * A Sequential model from a TF.js layers model: `json` is model.json's content, `weightData` the
- * bytes of its weight files (tfjsWeightPaths order) one after another. Errors name `where`.
+ * A model from a TF.js layers model (Sequential, or a functional GraphModel): `json` is
+ * model.json's content, `weightData` the bytes of its weight files (tfjsWeightPaths order) one
+ * after another. Errors name `where`.
  */
-export function modelFromTfjs(json: unknown, weightData: Uint8Array, where = 'model.json'): Sequential {
+export function modelFromTfjs<M extends Model = Sequential>(json: unknown, weightData: Uint8Array, where = 'model.json'): M {
   const j = json as { modelTopology?: Config; weightsManifest?: { weights?: WeightSpec[] }[]; format?: string; generatedBy?: string } | null;
   if (!j || typeof j !== 'object' || !j.modelTopology) throw new BundleError(where, 'not a TF.js layers model: no "modelTopology"');
   if (j.format !== undefined && j.format !== 'layers-model') throw new BundleError(where, `format "${String(j.format)}" is not a layers model (a graph model from the TensorFlow converter has no layers to import)`);
   let topo = j.modelTopology as Config;
   if (topo.model_config) topo = topo.model_config as Config; // the tensorflowjs converter's Keras models
-  if (topo.class_name !== 'Sequential') {
-    throw new BundleError(where, `the model is a ${JSON.stringify(topo.class_name)}; only Sequential models are imported (rebuild a functional one with rnn.input and apply, and copy its weights)`);
+  const functional = topo.class_name === 'Model' || topo.class_name === 'Functional';
+  if (topo.class_name !== 'Sequential' && !functional) {
+    throw new BundleError(where, `the model is a ${JSON.stringify(topo.class_name)}; Sequential and functional (Model, Functional) models are imported`);
   }
   const cfg = topo.config as Config | KerasLayer[];
   const kerasLayers = (Array.isArray(cfg) ? cfg : (cfg.layers as KerasLayer[] | undefined)) ?? [];
-  if (!Array.isArray(kerasLayers) || kerasLayers.length === 0) throw new BundleError(where, 'the Sequential model has no layers');
+  if (!Array.isArray(kerasLayers) || kerasLayers.length === 0) throw new BundleError(where, `the ${functional ? 'functional' : 'Sequential'} model has no layers`);
   const weights = readWeights(j.weightsManifest ?? [], weightData, where);
+  const built = functional ? functionalModel(cfg as Config, kerasLayers, where) : sequentialModel(cfg as Config, kerasLayers, where);
+  const model = built.model;
+  const offsets = new Map(model.weightEntries().map((e) => [e.name, e]));
+  const put = (layer: Layer, param: string, data: Float32Array): void => {
+    const e = offsets.get(`${layer.name}/${param}`);
+    if (!e) throw new BundleError(where, `layer '${layer.name}' has no parameter '${param}' in rnnkit (internal: the converted layer does not match)`);
+    if (e.size !== data.length) throw new BundleError(where, `layer '${layer.name}': ${param} needs ${e.size} values, the file gives ${data.length}`);
+    model.params.set(data, e.offset);
+  };
+  for (const { layer, keras } of built.made) setWeights(layer, keras, weights, put, `${where}: layer '${layer.name}'`);
+  const used = new Set<string>();
+  for (const { keras } of built.made) for (const n of weights.keys()) if (n.startsWith(`${keras.config.name}/`)) used.add(n);
+  const unused = [...weights.keys()].filter((n) => !used.has(n));
+  if (unused.length) throw new BundleError(where, `weights that no layer reads: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}`);
+  model.metadata = { importedFrom: 'tfjs', ...(j.generatedBy ? { generatedBy: j.generatedBy } : {}) };
+  return model as M;
+}
 
+interface Built { model: Model; made: { layer: Layer; keras: KerasLayer }[] }
+
+function layerWhere(where: string, i: number, kl: KerasLayer): string {
+  return `${where}: layer ${i} (${kl?.class_name ?? '?'} '${String(kl?.config?.name ?? kl?.name ?? '')}')`;
+}
+
+function sequentialModel(cfg: Config, kerasLayers: KerasLayer[], where: string): Built {
   let inputShape: Shape | null = null;
   const made: { layer: Layer; keras: KerasLayer }[] = [];
   kerasLayers.forEach((kl, i) => {
-    const at = `${where}: layer ${i} (${kl?.class_name ?? '?'} '${String(kl?.config?.name ?? '')}')`;
+    const at = layerWhere(where, i, kl);
     if (!kl || typeof kl.class_name !== 'string' || !kl.config || typeof kl.config !== 'object') throw new BundleError(where, `layer ${i} is not a {class_name, config} object`);
     const shape = (kl.config.batch_input_shape ?? kl.config.batch_shape) as (number | null)[] | undefined;
     if (i === 0 && Array.isArray(shape)) inputShape = shape.slice(1);
@@ -81,23 +112,63 @@ export function modelFromTfjs(json: unknown, weightData: Uint8Array, where = 'mo
   // The time axis of a sequence input takes any length (Keras' input_length fixed it).
   const shape: Shape = inputShape as Shape;
   if (shape.length === 2 || made[0]?.layer instanceof Embedding) shape[0] = null;
-  const model = new Sequential({ name: String((cfg as Config).name ?? 'sequential'), inputShape: shape });
+  const model = new Sequential({ name: String(cfg.name ?? 'sequential'), inputShape: shape });
   for (const { layer } of made) model.add(layer);
   withWeightsToFollow(() => model.build(shape));
-  const offsets = new Map(model.weightEntries().map((e) => [e.name, e]));
-  const put = (layer: Layer, param: string, data: Float32Array): void => {
-    const e = offsets.get(`${layer.name}/${param}`);
-    if (!e) throw new BundleError(where, `layer '${layer.name}' has no parameter '${param}' in rnnkit (internal: the converted layer does not match)`);
-    if (e.size !== data.length) throw new BundleError(where, `layer '${layer.name}': ${param} needs ${e.size} values, the file gives ${data.length}`);
-    model.params.set(data, e.offset);
+  return { model, made };
+}
+
+/** Keras' [layer name, node index, tensor index, kwargs?] -> the tensor it names. */
+type InboundRef = [string, number, number, Config?];
+
+function functionalModel(cfg: Config, kerasLayers: KerasLayer[], where: string): Built {
+  const outputs = new Map<string, SymbolicTensor[]>();
+  const made: { layer: Layer; keras: KerasLayer }[] = [];
+  const inputs: SymbolicTensor[] = [];
+  const ref = (r: unknown, at: string): SymbolicTensor => {
+    const [name, node, k] = (Array.isArray(r) ? r : []) as InboundRef;
+    if (node !== 0) throw new BundleError(at, `reads node ${String(node)} of '${String(name)}': a layer applied more than once (shared weights) is not imported`);
+    const t = outputs.get(String(name))?.[k ?? 0];
+    if (!t) throw new BundleError(at, `reads ${JSON.stringify(r)}, which no earlier layer gives (the layers must come in the order they are applied)`);
+    return t;
   };
-  for (const { layer, keras } of made) setWeights(layer, keras, weights, put, `${where}: layer '${layer.name}'`);
-  const used = new Set<string>();
-  for (const { keras } of made) for (const n of weights.keys()) if (n.startsWith(`${keras.config.name}/`)) used.add(n);
-  const unused = [...weights.keys()].filter((n) => !used.has(n));
-  if (unused.length) throw new BundleError(where, `weights that no layer reads: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}`);
-  model.metadata = { importedFrom: 'tfjs', ...(j.generatedBy ? { generatedBy: j.generatedBy } : {}) };
-  return model;
+  withWeightsToFollow(() => kerasLayers.forEach((kl, i) => {
+    const at = layerWhere(where, i, kl);
+    if (!kl || typeof kl.class_name !== 'string' || !kl.config || typeof kl.config !== 'object') throw new BundleError(where, `layer ${i} is not a {class_name, config} object`);
+    const name = String(kl.name ?? kl.config.name);
+    if (kl.class_name === 'InputLayer') {
+      const shape = (kl.config.batch_input_shape ?? kl.config.batch_shape) as (number | null)[] | undefined;
+      if (!Array.isArray(shape)) throw new BundleError(at, 'an InputLayer without batch_input_shape');
+      const t = input({ shape: shape.slice(1), name });
+      inputs.push(t);
+      outputs.set(name, [t]);
+      return;
+    }
+    const nodes = kl.inbound_nodes ?? [];
+    if (nodes.length !== 1 || !Array.isArray(nodes[0])) throw new BundleError(at, `is applied ${nodes.length} times; each layer must be applied once (shared weights are not imported)`);
+    const refs = nodes[0] as InboundRef[];
+    const ins = refs.map((r) => ref(r, at));
+    // Keras may pass an RNN's initial states as a keyword instead of extra inputs.
+    const kw = refs[0]?.[3]?.initial_state;
+    if (Array.isArray(kw)) ins.push(...kw.map((r) => ref(r, at)));
+    const layer = kl.class_name === 'Concatenate' || kl.class_name === 'Add' ? mergeLayer(kl, at, name) : convertLayer(kl, at, true);
+    if (!layer) return;
+    made.push({ layer, keras: kl });
+    const out = applyLayer(layer, ins);
+    outputs.set(name, Array.isArray(out) ? out : [out]);
+  }));
+  const outs = (cfg.output_layers as unknown[] | undefined) ?? [];
+  if (outs.length !== 1) throw new BundleError(where, `the model has ${outs.length} outputs; rnnkit's models have one`);
+  const ins = ((cfg.input_layers as unknown[] | undefined) ?? []).map((r) => ref(r, where));
+  const model = new GraphModel({ name: String(cfg.name ?? 'model'), inputs: ins.length ? ins : inputs, outputs: ref(outs[0], where) });
+  return { model, made };
+}
+
+function mergeLayer(kl: KerasLayer, at: string, name: string): Layer {
+  if (kl.class_name === 'Add') return new Add({ name });
+  const axis = kl.config.axis ?? -1;
+  if (axis !== -1) throw new BundleError(at, `axis ${JSON.stringify(axis)}: rnnkit concatenates along the last axis only`);
+  return new Concatenate({ name });
 }
 
 function readWeights(manifest: { weights?: WeightSpec[] }[], data: Uint8Array, where: string): Map<string, { shape: number[]; data: Float32Array }> {
@@ -131,7 +202,7 @@ function activationOf(v: unknown, at: string, what = 'activation'): ActivationNa
 
 const CELLS: Record<string, CellClass> = { SimpleRNN: 'SimpleRNN', LSTM: 'LSTM', GRU: 'GRU' };
 
-function recurrentOptions(kl: KerasLayer, at: string, name: string): { cell: CellClass; options: ConstructorParameters<typeof RecurrentLayer>[1] } {
+function recurrentOptions(kl: KerasLayer, at: string, name: string, functional = false): { cell: CellClass; options: ConstructorParameters<typeof RecurrentLayer>[1] } {
   const c = kl.config, cell = CELLS[kl.class_name]!;
   const act = c.activation ?? 'tanh';
   if (cell === 'SimpleRNN' ? act !== 'tanh' && act !== 'relu' : act !== 'tanh') throw new BundleError(at, `activation ${JSON.stringify(act)}: rnnkit's ${cell} computes ${cell === 'SimpleRNN' ? "'tanh' or 'relu'" : "'tanh'"}`);
@@ -139,7 +210,7 @@ function recurrentOptions(kl: KerasLayer, at: string, name: string): { cell: Cel
     throw new BundleError(at, `recurrent_activation ${JSON.stringify(c.recurrent_activation)}: rnnkit's gates use 'sigmoid' (TF.js defaults to 'hard_sigmoid'; train with recurrentActivation: 'sigmoid', Keras' default)`);
   }
   if (c.time_major) throw new BundleError(at, 'time_major layers are not imported');
-  if (c.return_state) throw new BundleError(at, 'return_state has no place in a Sequential model');
+  if (c.return_state && !functional) throw new BundleError(at, 'return_state has no place in a Sequential model');
   return {
     cell,
     options: {
@@ -147,12 +218,13 @@ function recurrentOptions(kl: KerasLayer, at: string, name: string): { cell: Cel
       useBias: c.use_bias !== false, dropout: Number(c.dropout ?? 0), recurrentDropout: Number(c.recurrent_dropout ?? 0),
       ...(cell === 'SimpleRNN' ? { activation: act as 'tanh' | 'relu' } : {}),
       ...(cell === 'GRU' ? { resetAfter: !!c.reset_after } : {}),
+      ...(c.return_state ? { returnState: true } : {}),
     },
   };
 }
 
 /** The rnnkit layer of one Keras layer (null: nothing to compute at all). */
-function convertLayer(kl: KerasLayer, at: string): Layer | null {
+function convertLayer(kl: KerasLayer, at: string, functional = false): Layer | null {
   const c = kl.config, name = String(c.name ?? kl.class_name.toLowerCase());
   switch (kl.class_name) {
     case 'Embedding':
@@ -178,7 +250,7 @@ function convertLayer(kl: KerasLayer, at: string): Layer | null {
       return new LayerNormalization({ epsilon: Number(c.epsilon ?? 1e-3), center: c.center !== false, scale: c.scale !== false, name });
     }
     case 'SimpleRNN': case 'LSTM': case 'GRU': {
-      const r = recurrentOptions(kl, at, name);
+      const r = recurrentOptions(kl, at, name, functional);
       return new RecurrentLayer(r.cell, r.options);
     }
     case 'Bidirectional': {
@@ -186,7 +258,7 @@ function convertLayer(kl: KerasLayer, at: string): Layer | null {
       if (!inner || !CELLS[inner.class_name]) throw new BundleError(at, `Bidirectional(${inner?.class_name ?? '?'}): the wrapped layer must be SimpleRNN, LSTM or GRU`);
       const mode = c.merge_mode;
       if (!['concat', 'sum', 'mul', 'ave'].includes(mode as string)) throw new BundleError(at, `merge_mode ${JSON.stringify(mode)}: rnnkit merges by concat, sum, mul or ave`);
-      const r = recurrentOptions(inner, at, name);
+      const r = recurrentOptions(inner, at, name, functional);
       return new RecurrentLayer(r.cell, r.options, mode as MergeMode);
     }
     default:

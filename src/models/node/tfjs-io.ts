@@ -1,14 +1,14 @@
 // loadTfjsModel: a TF.js layers model (model.json and its weight files, as `model.save('file://dir')`
-// or the tensorflowjs converter write them) from disk, as a rnnkit Sequential (tfjs-format.ts).
+// or the tensorflowjs converter write them) from disk, as a rnnkit model (tfjs-format.ts).
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fsReason } from '../../data/node/fs-reason.js';
 import { BundleError } from '../bundle-format.js';
-import type { Sequential } from '../sequential.js';
+import type { Model, Sequential } from '../sequential.js';
 import { modelFromTfjs, tfjsWeightPaths } from '../tfjs-format.js';
 
 /** `path`: the model.json file, or the directory that holds it. */
-export async function loadTfjsModel(path: string): Promise<Sequential> {
+export async function loadTfjsModel<M extends Model = Sequential>(path: string): Promise<M> {
   let file = resolve(path);
   try {
     if (statSync(file).isDirectory()) file = join(file, 'model.json');
@@ -32,5 +32,5 @@ export async function loadTfjsModel(path: string): Promise<Sequential> {
   const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) { data.set(p, at); at += p.length; }
-  return modelFromTfjs(json, data, file);
+  return modelFromTfjs<M>(json, data, file);
 }
