@@ -458,6 +458,7 @@ export function seq_forward_mt(
   ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize, repack: bool,
   hmask: usize,
 ): void {
+  kind = cell_kind(kind);
   const G = gate_width(kind, H), nb = gate_blocks(kind);
   const H4 = <usize>H << 2, G4 = <usize>G << 2;
   const ldOut4 = <usize>ldOut << 2, outStep4 = <usize>outStep << 2;
@@ -643,6 +644,7 @@ export function seq_backward_mt(
   dOut: usize, ldDOut: i32, dOutStep: i32, dhN: usize, dcN: usize,
   dxg: usize, dgh: usize, dh0: usize, dc0: usize, scratch: usize, hmask: usize,
 ): void {
+  kind = cell_kind(kind);
   const G = gate_width(kind, H);
   const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
   const ldD4 = <usize>ldDOut << 2, dStep4 = <usize>dOutStep << 2;

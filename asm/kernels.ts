@@ -91,6 +91,34 @@ let touchSink: u32 = 0;
   return fmadd(half, tanh4(f32x4.mul(half, x)), half);
 }
 
+/**
+ * The gates' activation of the sequence loop running now: the hard sigmoid clip(0.2·x + 0.5, 0, 1)
+ * when the cell kind passed to seq_forward / seq_backward (and their two-thread forms) carries
+ * HARD_GATES, else σ. Set by those entry points for the call (each thread's instance its own).
+ */
+const HARD_GATES: i32 = 8;
+let hardGates: bool = false;
+
+/** The cell kind without its flags; records whether the gates are hard sigmoids. */
+function cell_kind(kind: i32): i32 {
+  hardGates = (kind & HARD_GATES) != 0;
+  return kind & ~HARD_GATES;
+}
+
+/** A gate: σ(x), or clip(0.2·x + 0.5, 0, 1). */
+// @ts-ignore: decorator
+@inline function gate4(x: v128): v128 {
+  return hardGates ? f32x4.pmin(splat(1), f32x4.pmax(splat(0), fmadd(splat(0.2), x, splat(0.5)))) : sigmoid4(x);
+}
+
+/** A gate's derivative from its value s: s(1 - s), or 0.2 where 0 < s < 1 and 0 elsewhere. */
+// @ts-ignore: decorator
+@inline function dgate4(s: v128): v128 {
+  return hardGates
+    ? v128.and(splat(0.2), v128.and(f32x4.gt(s, splat(0)), f32x4.lt(s, splat(1))))
+    : f32x4.mul(s, f32x4.sub(splat(1), s));
+}
+
 /** relu per lane as the reference writes it, v > 0 ? v : 0 (NaN -> 0): pmax(0, v) = 0 < v ? v : 0. */
 // @ts-ignore: decorator
 @inline function relu4(x: v128): v128 {
@@ -1631,10 +1659,10 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
 @inline function lstm_fwd_units(
   x: usize, gh: usize, H4: usize, cp: usize, gates: usize, cn: usize, hn: usize, out: usize, full: bool,
 ): void {
-  const i = sigmoid4(f32x4.add(ld(x, full), ld(gh, full)));
-  const f = sigmoid4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)));
+  const i = gate4(f32x4.add(ld(x, full), ld(gh, full)));
+  const f = gate4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)));
   const g = tanh4(f32x4.add(ld(x + 2 * H4, full), ld(gh + 2 * H4, full)));
-  const o = sigmoid4(f32x4.add(ld(x + 3 * H4, full), ld(gh + 3 * H4, full)));
+  const o = gate4(f32x4.add(ld(x + 3 * H4, full), ld(gh + 3 * H4, full)));
   const c = ftz(fmadd(f, ld(cp, full), f32x4.mul(i, g)));
   const h = ftz(f32x4.mul(o, tanh4(c)));
   st(gates, i, full); st(gates + H4, f, full); st(gates + 2 * H4, g, full); st(gates + 3 * H4, o, full);
@@ -1646,8 +1674,8 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
 @inline function gru_ra_fwd_units(
   x: usize, gh: usize, H4: usize, bhn: usize, hp: usize, gates: usize, aux: usize, hn: usize, out: usize, full: bool,
 ): void {
-  const r = sigmoid4(f32x4.add(ld(x, full), ld(gh, full)));
-  const z = sigmoid4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)));
+  const r = gate4(f32x4.add(ld(x, full), ld(gh, full)));
+  const z = gate4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)));
   const a = f32x4.add(ld(gh + 2 * H4, full), ld(bhn, full));
   const n = tanh4(fmadd(r, a, ld(x + 2 * H4, full)));
   const h = ftz(fmadd(z, f32x4.sub(ld(hp, full), n), n));
@@ -1660,8 +1688,8 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
 @inline function gru_rb_fwd_rz_units(
   x: usize, gh: usize, H4: usize, hp: usize, gates: usize, aux: usize, full: bool,
 ): void {
-  const r = sigmoid4(f32x4.add(ld(x, full), ld(gh, full)));
-  const z = sigmoid4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)));
+  const r = gate4(f32x4.add(ld(x, full), ld(gh, full)));
+  const z = gate4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)));
   st(gates, r, full); st(gates + H4, z, full);
   stz(aux, f32x4.mul(r, ld(hp, full)), full);
 }
@@ -1779,6 +1807,7 @@ export function seq_forward(
   ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize, repack: bool,
   hmask: usize,
 ): void {
+  kind = cell_kind(kind);
   const G = gate_width(kind, H), H4 = <usize>H << 2;
   if (B == 1) {
     b1_plan(kind, H);
@@ -1936,10 +1965,10 @@ function fwd_gates(
   const tc = tanh4(ld(cCur, full));
   const dhv = ldz(dh, full);
   const dcv = fmadd(f32x4.mul(dhv, o), fnmadd(tc, tc, one), ld(dc, full));
-  stz(dx, f32x4.mul(f32x4.mul(dcv, g), f32x4.mul(i, f32x4.sub(one, i))), full);
-  stz(dx + H4, f32x4.mul(f32x4.mul(dcv, ld(cPrev, full)), f32x4.mul(f, f32x4.sub(one, f))), full);
+  stz(dx, f32x4.mul(f32x4.mul(dcv, g), dgate4(i)), full);
+  stz(dx + H4, f32x4.mul(f32x4.mul(dcv, ld(cPrev, full)), dgate4(f)), full);
   stz(dx + 2 * H4, f32x4.mul(f32x4.mul(dcv, i), fnmadd(g, g, one)), full);
-  stz(dx + 3 * H4, f32x4.mul(f32x4.mul(dhv, tc), f32x4.mul(o, f32x4.sub(one, o))), full);
+  stz(dx + 3 * H4, f32x4.mul(f32x4.mul(dhv, tc), dgate4(o)), full);
   stz(dc, f32x4.mul(dcv, f), full);
 }
 
@@ -1956,11 +1985,11 @@ function fwd_gates(
   const r = ld(gates, full), z = ld(gates + H4, full), n = ld(gates + 2 * H4, full);
   const dhv = ldz(dh, full);
   const dan = ftz(f32x4.mul(f32x4.mul(dhv, f32x4.sub(one, z)), fnmadd(n, n, one)));
-  const daz = ftz(f32x4.mul(f32x4.mul(dhv, f32x4.sub(ld(hp, full), n)), f32x4.mul(z, f32x4.sub(one, z))));
+  const daz = ftz(f32x4.mul(f32x4.mul(dhv, f32x4.sub(ld(hp, full), n)), dgate4(z)));
   st(dx + H4, daz, full); st(dg + H4, daz, full);
   st(dx + 2 * H4, dan, full);
   if (resetAfter) {
-    const dar = ftz(f32x4.mul(f32x4.mul(dan, ld(aux, full)), f32x4.mul(r, f32x4.sub(one, r))));
+    const dar = ftz(f32x4.mul(f32x4.mul(dan, ld(aux, full)), dgate4(r)));
     st(dx, dar, full); st(dg, dar, full);
     stz(dg + 2 * H4, f32x4.mul(dan, r), full);
   } else {
@@ -1972,7 +2001,7 @@ function fwd_gates(
 // @ts-ignore: decorator
 @inline function gru_rb_bwd_r_units(gates: usize, hp: usize, drh: usize, dx: usize, dg: usize, full: bool): void {
   const r = ld(gates, full);
-  const dar = ftz(f32x4.mul(f32x4.mul(ld(drh, full), ld(hp, full)), f32x4.mul(r, f32x4.sub(splat(1), r))));
+  const dar = ftz(f32x4.mul(f32x4.mul(ld(drh, full), ld(hp, full)), dgate4(r)));
   st(dx, dar, full); st(dg, dar, full);
 }
 
@@ -2057,6 +2086,7 @@ export function seq_backward(
   dOut: usize, ldDOut: i32, dOutStep: i32, dhN: usize, dcN: usize,
   dxg: usize, dgh: usize, dh0: usize, dc0: usize, scratch: usize, hmask: usize,
 ): void {
+  kind = cell_kind(kind);
   const G = gate_width(kind, H);
   const H4 = <usize>H << 2, BH4 = <usize>B * H4;
   const ldD4 = <usize>ldDOut << 2, dStep4 = <usize>dOutStep << 2;

@@ -296,13 +296,17 @@ for (const { variant, backend } of runnable) {
 // Whole-sequence forward / backward
 // ---------------------------------------------------------------------------------------------
 
-interface CellConfig { kind: CellKind; resetAfter: boolean; label: string }
+interface CellConfig { kind: CellKind; resetAfter: boolean; label: string; hardSigmoid?: boolean }
 const CELLS: CellConfig[] = [
   { kind: 'lstm', resetAfter: false, label: 'lstm' },
   { kind: 'gru', resetAfter: true, label: 'gru resetAfter' },
   { kind: 'gru', resetAfter: false, label: 'gru !resetAfter' },
   { kind: 'rnn_tanh', resetAfter: false, label: 'rnn_tanh' },
   { kind: 'rnn_relu', resetAfter: false, label: 'rnn_relu' },
+  // The gates as hard sigmoids, clip(0.2·x + 0.5, 0, 1) (TF.js's default recurrent activation).
+  { kind: 'lstm', resetAfter: false, hardSigmoid: true, label: 'lstm hardSigmoid' },
+  { kind: 'gru', resetAfter: true, hardSigmoid: true, label: 'gru resetAfter hardSigmoid' },
+  { kind: 'gru', resetAfter: false, hardSigmoid: true, label: 'gru !resetAfter hardSigmoid' },
 ];
 const DIMS = [1, 3, 4, 5, 8, 17];
 type LengthMode = 'null' | 'with0' | 'partial' | 'full';
@@ -340,7 +344,7 @@ interface SeqCase {
 
 function seqCheck(backend: WasmBackend, c: SeqCase, rnd: () => number): void {
   const { cell, T, B, H, lengths, reverse, special } = c;
-  const { kind, resetAfter } = cell;
+  const { kind, resetAfter, hardSigmoid } = cell;
   const G = gateWidth(kind, H), BH = B * H;
   const name = `${cell.label} T=${T} B=${B} H=${H} reverse=${reverse} lengths=${lengths ? `[${lengths}]` : 'null'} ${special}`;
   const wScale = 1 / Math.sqrt(H);
@@ -360,7 +364,7 @@ function seqCheck(backend: WasmBackend, c: SeqCase, rnd: () => number): void {
   };
   const fwd = (be: typeof referenceBackend | WasmBackend): { out: Float32Array; cache: SeqCache<Float32Array> } => {
     const out = nanArray(outLen), cache = mkCache();
-    be.seqForward({ kind, resetAfter, T, B, H, lengths, reverse, xg, whh, bhn, h0, c0, out, outOffset, ldOut, cache });
+    be.seqForward({ kind, resetAfter, hardSigmoid, T, B, H, lengths, reverse, xg, whh, bhn, h0, c0, out, outOffset, ldOut, cache });
     return { out, cache };
   };
   const r = fwd(referenceBackend), w = fwd(backend);
@@ -396,7 +400,7 @@ function seqCheck(backend: WasmBackend, c: SeqCase, rnd: () => number): void {
     const dxg = nanArray(T * B * G), dgh = sameDgh ? dxg : nanArray(T * B * G);
     const dh0 = nanArray(BH), dc0 = kind === 'lstm' ? nanArray(BH) : null;
     be.seqBackward({
-      kind, resetAfter, T, B, H, lengths, reverse, whh, bhn, cache, dOut, dOutOffset, ldDOut,
+      kind, resetAfter, hardSigmoid, T, B, H, lengths, reverse, whh, bhn, cache, dOut, dOutOffset, ldDOut,
       dhN, dcN, dxg, dgh, dh0, dc0,
     });
     return { dxg, dgh, dh0, dc0 };
@@ -471,7 +475,7 @@ function assertFlushed(got: Float32Array, want: Float32Array, what: string, minC
 
 /** A gradient falling ~10x a step through 60 steps: small gates and recurrent weights. */
 function flushBackwardCase(backend: WasmBackend, cell: CellConfig, rnd: () => number): void {
-  const { kind, resetAfter } = cell;
+  const { kind, resetAfter, hardSigmoid } = cell;
   const T = 60, B = 3, H = 8, G = gateWidth(kind, H), BH = B * H;
   const cache = allocCache((n) => new Float32Array(n), kind, T, B, H);
   for (let i = 0; i < cache.h.length; i++) cache.h[i] = rnd() * 2 - 1;
@@ -485,7 +489,7 @@ function flushBackwardCase(backend: WasmBackend, cell: CellConfig, rnd: () => nu
   const run = (be: typeof referenceBackend | WasmBackend) => {
     const dxg = nanArray(T * B * G), dgh = nanArray(T * B * G), dh0 = nanArray(BH), dc0 = kind === 'lstm' ? nanArray(BH) : null;
     be.seqBackward({
-      kind, resetAfter, T, B, H, lengths: null, reverse: false, whh, bhn, cache, dOut, dOutOffset: 0, ldDOut: H,
+      kind, resetAfter, hardSigmoid, T, B, H, lengths: null, reverse: false, whh, bhn, cache, dOut, dOutOffset: 0, ldDOut: H,
       dhN: null, dcN: null, dxg, dgh, dh0, dc0,
     });
     return { dxg, dgh };
@@ -496,7 +500,7 @@ function flushBackwardCase(backend: WasmBackend, cell: CellConfig, rnd: () => nu
 
 /** A state shrinking through 150 steps: no input after the first step, no bias, small weights. */
 function flushForwardCase(backend: WasmBackend, cell: CellConfig, rnd: () => number): void {
-  const { kind, resetAfter } = cell;
+  const { kind, resetAfter, hardSigmoid } = cell;
   const T = 150, B = 3, H = 8, G = gateWidth(kind, H), BH = B * H;
   const xg = new Float32Array(T * B * G);
   // (ReLU: positive weights and inputs, else the state may hit exact zeros at once.)
@@ -507,7 +511,7 @@ function flushForwardCase(backend: WasmBackend, cell: CellConfig, rnd: () => num
   const run = (be: typeof referenceBackend | WasmBackend) => {
     const out = nanArray(T * BH), cache = allocCache((n) => new Float32Array(n), kind, T, B, H);
     be.seqForward({
-      kind, resetAfter, T, B, H, lengths: null, reverse: false, xg, whh, bhn,
+      kind, resetAfter, hardSigmoid, T, B, H, lengths: null, reverse: false, xg, whh, bhn,
       h0: new Float32Array(BH), c0: kind === 'lstm' ? new Float32Array(BH) : null, out, outOffset: 0, ldOut: H, cache,
     });
     return out;
@@ -517,7 +521,10 @@ function flushForwardCase(backend: WasmBackend, cell: CellConfig, rnd: () => num
 
 for (const { variant, backend } of runnable) {
   test(`${variant}: gate passes flush below 2^-96 to zero: gradients vanishing through 60 steps, states decaying through 150, every cell`, () => {
-    for (const cell of CELLS) {
+    // (Not the hard-sigmoid cells: the same flushing code, and a decay the 1% comparison below
+    // does not suit — their gates clip to exactly 0 or 1, and in the GRU without resetAfter over
+    // 150 steps the two wasm builds (FMA or not) already end 7% apart at 1.5e-11.)
+    for (const cell of CELLS.filter((c) => !c.hardSigmoid)) {
       flushBackwardCase(backend, cell, prng(777 + CELLS.indexOf(cell)));
       flushForwardCase(backend, cell, prng(555 + CELLS.indexOf(cell)));
     }
@@ -561,7 +568,7 @@ for (const { variant, backend } of runnable) {
     const rnd = prng(777);
     const T = 4;
     for (const cell of CELLS) for (const B of [8, 16, 32]) for (const H of [5, 33, 64]) for (const reverse of [false, true]) {
-      const { kind, resetAfter } = cell, G = gateWidth(kind, H), B2 = B + 4;
+      const { kind, resetAfter, hardSigmoid } = cell, G = gateWidth(kind, H), B2 = B + 4;
       const name = `${cell.label} B=${B} H=${H} reverse=${reverse}`;
       const lengths = makeLengths('partial', B, T, rnd)!;
       const lengths2 = Int32Array.from({ length: B2 }, (_, b) => (b < B ? lengths[b]! : 1 + (b % T)));
@@ -575,11 +582,11 @@ for (const { variant, backend } of runnable) {
         const h = wide ? widen(h0, 1, B, H, b, rnd) : h0, c = c0 && (wide ? widen(c0, 1, B, H, b, rnd) : c0);
         const out = nanArray(T * b * H), cache = allocCache((n) => new Float32Array(n), kind, T, b, H);
         const lens = wide ? lengths2 : lengths;
-        backend.seqForward({ kind, resetAfter, T, B: b, H, lengths: lens, reverse, xg: x, whh, bhn, h0: h, c0: c, out, outOffset: 0, ldOut: H, cache });
+        backend.seqForward({ kind, resetAfter, hardSigmoid, T, B: b, H, lengths: lens, reverse, xg: x, whh, bhn, h0: h, c0: c, out, outOffset: 0, ldOut: H, cache });
         const dxg = nanArray(T * b * G), dgh = kind === 'gru' ? nanArray(T * b * G) : dxg;
         const dh0 = nanArray(b * H), dc0 = kind === 'lstm' ? nanArray(b * H) : null;
         backend.seqBackward({
-          kind, resetAfter, T, B: b, H, lengths: lens, reverse, whh, bhn, cache,
+          kind, resetAfter, hardSigmoid, T, B: b, H, lengths: lens, reverse, whh, bhn, cache,
           dOut: wide ? widen(dOut, T, B, H, b, rnd) : dOut, dOutOffset: 0, ldDOut: H,
           dhN: wide ? widen(dhN, 1, B, H, b, rnd) : dhN, dcN: dcN && (wide ? widen(dcN, 1, B, H, b, rnd) : dcN),
           dxg, dgh, dh0, dc0,
@@ -611,7 +618,7 @@ for (const { variant, backend } of runnable) {
   test(`${variant}: a batch-1 sequence gives the bits of the same sequence as row 0 of a batch of 4 (W_hh packed in blocks and mixed groups, every H)`, () => {
     const rnd = prng(4242);
     for (const cell of CELLS) for (const H of [1, 5, 16, 28, 29, 33, 56, 57, 61, 85, 256]) for (const reverse of [false, true]) {
-      const { kind, resetAfter } = cell, G = gateWidth(kind, H), B2 = 4, T = 3;
+      const { kind, resetAfter, hardSigmoid } = cell, G = gateWidth(kind, H), B2 = 4, T = 3;
       const name = `batch 1, ${cell.label} H=${H} reverse=${reverse}`;
       const xg = randArray(T * G, rnd), whh = randArray(G * H, rnd, 1 / Math.sqrt(H));
       const bhn = kind === 'gru' ? randArray(H, rnd, 0.5) : null;
@@ -620,7 +627,7 @@ for (const { variant, backend } of runnable) {
         const wide = b > 1;
         const out = nanArray(T * b * H), cache = allocCache((n) => new Float32Array(n), kind, T, b, H);
         backend.seqForward({
-          kind, resetAfter, T, B: b, H, lengths: null, reverse, xg: wide ? widen(xg, T, 1, G, b, rnd) : xg, whh, bhn,
+          kind, resetAfter, hardSigmoid, T, B: b, H, lengths: null, reverse, xg: wide ? widen(xg, T, 1, G, b, rnd) : xg, whh, bhn,
           h0: wide ? widen(h0, 1, 1, H, b, rnd) : h0, c0: c0 && (wide ? widen(c0, 1, 1, H, b, rnd) : c0), out, outOffset: 0, ldOut: H, cache,
         });
         const rows = (a: Float32Array, n: number, w: number) => (wide ? firstRows(a, n, b, w, 1) : a);

@@ -173,13 +173,17 @@ for (const s of setups) {
 // Whole-sequence forward / backward
 // ---------------------------------------------------------------------------------------------
 
-interface CellConfig { kind: CellKind; resetAfter: boolean; label: string }
+interface CellConfig { kind: CellKind; resetAfter: boolean; label: string; hardSigmoid?: boolean }
 const CELLS: CellConfig[] = [
   { kind: 'lstm', resetAfter: false, label: 'lstm' },
   { kind: 'gru', resetAfter: true, label: 'gru resetAfter' },
   { kind: 'gru', resetAfter: false, label: 'gru !resetAfter' },
   { kind: 'rnn_tanh', resetAfter: false, label: 'rnn_tanh' },
   { kind: 'rnn_relu', resetAfter: false, label: 'rnn_relu' },
+  // The gates as hard sigmoids, clip(0.2·x + 0.5, 0, 1) (TF.js's default recurrent activation).
+  { kind: 'lstm', resetAfter: false, hardSigmoid: true, label: 'lstm hardSigmoid' },
+  { kind: 'gru', resetAfter: true, hardSigmoid: true, label: 'gru resetAfter hardSigmoid' },
+  { kind: 'gru', resetAfter: false, hardSigmoid: true, label: 'gru !resetAfter hardSigmoid' },
 ];
 const B_DIMS = [1, 3, 5, 8, 17];
 // Units are split at multiples of 8: H <= 8 leaves the worker without units, 17 and 33 leave tails.
@@ -210,7 +214,7 @@ interface SeqCase {
 
 function seqCheck(s: Setup, be: ThreadedWasmBackend, c: SeqCase, rnd: () => number): void {
   const { cell, T, B, H, lengths, reverse } = c;
-  const { kind, resetAfter } = cell;
+  const { kind, resetAfter, hardSigmoid } = cell;
   const G = gateWidth(kind, H), BH = B * H;
   const name = `${cell.label} T=${T} B=${B} H=${H} reverse=${reverse} lengths=${lengths ? `[${lengths}]` : 'null'}${c.masked ? ' masked' : ''}`;
   const hMask = c.masked ? Float32Array.from({ length: BH }, () => (rnd() < 0.7 ? 1 / 0.7 : 0)) : null;
@@ -224,7 +228,7 @@ function seqCheck(s: Setup, be: ThreadedWasmBackend, c: SeqCase, rnd: () => numb
     const out = nanArray(outLen);
     const cache = allocCache((n) => new Float32Array(n), kind, T, B, H);
     for (const a of [cache.h, cache.c, cache.gates, cache.aux]) a.fill(NaN);
-    b.seqForward({ kind, resetAfter, T, B, H, lengths, reverse, hMask, xg, whh, bhn, h0, c0, out, outOffset, ldOut, cache });
+    b.seqForward({ kind, resetAfter, hardSigmoid, T, B, H, lengths, reverse, hMask, xg, whh, bhn, h0, c0, out, outOffset, ldOut, cache });
     return { out, cache };
   };
   const w = fwd(be), one = fwd(s.single);
@@ -249,7 +253,7 @@ function seqCheck(s: Setup, be: ThreadedWasmBackend, c: SeqCase, rnd: () => numb
     const dxg = nanArray(T * B * G), dgh = sameDgh ? dxg : nanArray(T * B * G);
     const dh0 = nanArray(BH), dc0 = kind === 'lstm' ? nanArray(BH) : null;
     b.seqBackward({
-      kind, resetAfter, T, B, H, lengths, reverse, hMask, whh, bhn, cache, dOut, dOutOffset, ldDOut, dhN, dcN, dxg, dgh, dh0, dc0,
+      kind, resetAfter, hardSigmoid, T, B, H, lengths, reverse, hMask, whh, bhn, cache, dOut, dOutOffset, ldDOut, dhN, dcN, dxg, dgh, dh0, dc0,
     });
     return { dxg, dgh, dh0, dc0 };
   };

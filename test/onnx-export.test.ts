@@ -72,6 +72,9 @@ const CELLS: CellCase[] = [
   { cell: 'LSTM', extra: {}, label: 'lstm' },
   { cell: 'GRU', extra: {}, label: 'gru' },
   { cell: 'GRU', extra: { resetAfter: false }, label: 'gru-resetBefore' },
+  { cell: 'LSTM', extra: { recurrentActivation: 'hardSigmoid' }, label: 'lstm-hardSigmoid' },
+  { cell: 'GRU', extra: { recurrentActivation: 'hardSigmoid' }, label: 'gru-hardSigmoid' },
+  { cell: 'GRU', extra: { resetAfter: false, recurrentActivation: 'hardSigmoid' }, label: 'gru-resetBefore-hardSigmoid' },
 ];
 const MERGES = [null, 'concat', 'sum', 'ave', 'mul'] as const;
 

@@ -289,3 +289,40 @@ test('option errors show a string as a string: units "8" is not taken for the nu
   assert.throws(() => layers.lstm({ units: '8' as unknown as number }), /LSTM: option 'units' must be a positive integer, got "8"$/);
   assert.throws(() => layers.dense({ units: 2.5 }), /Dense: option 'units' must be a positive integer, got 2\.5$/);
 });
+
+test('recurrentActivation hardSigmoid: the gates are clip(0.2·x + 0.5, 0, 1) — a one-step LSTM checked by hand; saved and loaded in a model; bad values named', async () => {
+  // One step from h0 = c0 = 0 of an LSTM with I = H = 1: gates from x·w + b alone.
+  const lstm = new LSTM({ inputSize: 1, hiddenSize: 1, recurrentActivation: 'hardSigmoid', dtype: 'float64' });
+  // PyTorch order i|f|g|o; pre-activations for x = 1: i 3 (clipped to 1), f -1, g 0.5, o 1.
+  lstm.loadStateDict({ weight_ih_l0: [3, -1, 0.5, 1], weight_hh_l0: [0, 0, 0, 0], bias_ih_l0: [0, 0, 0, 0], bias_hh_l0: [0, 0, 0, 0] });
+  const r = lstm.forward(new Tensor(Float64Array.of(1), [1, 1, 1]));
+  const hs = (v: number): number => Math.min(1, Math.max(0, 0.2 * v + 0.5));
+  const c = hs(3) * Math.tanh(0.5); // f·c0 = 0
+  assertClose(r.cN!.data, [c], 1e-15, 0, 'c');
+  assertClose(r.hN.data, [hs(1) * Math.tanh(c)], 1e-15, 0, 'h');
+  assert.equal(hs(3), 1);
+  // In a Keras-style model: the option is kept through save and load, and it changes the numbers.
+  const { sequential, saveModel, loadModel } = await import('../src/index.js');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const make = (ra?: 'hardSigmoid') => {
+    const m = sequential({ inputShape: [null, 2], layers: [layers.gru({ units: 3, ...(ra ? { recurrentActivation: ra } : {}) })] });
+    m.build([null, 2]);
+    m.params.set(randomArray(m.params.length, 3, 1.5, 'float32'));
+    return m;
+  };
+  const x = new Tensor(randomArray(2 * 4 * 2, 4, 1, 'float32') as Float32Array, [2, 4, 2]);
+  const hard = make('hardSigmoid'), soft = make();
+  assert.notDeepEqual([...hard.predict(x).data], [...soft.predict(x).data]);
+  const dir = mkdtempSync(join(tmpdir(), 'rnnkit-hard-'));
+  try {
+    await saveModel(hard, join(dir, 'm'));
+    assert.deepEqual((await loadModel(join(dir, 'm'))).predict(x).data, hard.predict(x).data);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.throws(() => layers.lstm({ units: 2, recurrentActivation: 'relu' as never }), /LSTM: option 'recurrentActivation' must be 'sigmoid' or 'hardSigmoid', got "relu"/);
+  assert.throws(() => layers.simpleRNN({ units: 2, recurrentActivation: 'hardSigmoid' }), /SimpleRNN: option 'recurrentActivation' is for the gates of an LSTM or a GRU/);
+  assert.throws(() => new RNN({ inputSize: 1, hiddenSize: 1, recurrentActivation: 'hardSigmoid' } as never), /RNN: option 'recurrentActivation' is for the gates of an LSTM or a GRU/);
+});

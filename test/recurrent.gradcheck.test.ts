@@ -14,6 +14,9 @@ const cells: Record<string, Make> = {
   'gru(resetAfter=false)': (o) => new GRU({ ...common, ...o, resetAfter: false }),
   'rnn(tanh)': (o) => new RNN({ ...common, ...o }),
   'rnn(relu)': (o) => new RNN({ ...common, ...o, nonlinearity: 'relu' }),
+  'lstm(hardSigmoid)': (o) => new LSTM({ ...common, ...o, recurrentActivation: 'hardSigmoid' }),
+  'gru(hardSigmoid)': (o) => new GRU({ ...common, ...o, recurrentActivation: 'hardSigmoid' }),
+  'gru(resetAfter=false, hardSigmoid)': (o) => new GRU({ ...common, ...o, resetAfter: false, recurrentActivation: 'hardSigmoid' }),
 };
 
 for (const [name, make] of Object.entries(cells)) {

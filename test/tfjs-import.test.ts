@@ -1,7 +1,8 @@
 // The TF.js / Keras importer against TF.js itself: golden models made by TF.js 4.22 with random
 // weights (tools/golden/make_tfjs_golden.mjs -> test/golden/tfjs/<case>/: model.json,
 // weights.bin, and TF.js's predictions for the inputs in io.json) are loaded and must predict what
-// TF.js predicted: LSTM, GRU (reset_after false, TF.js's only GRU), SimpleRNN backwards,
+// TF.js predicted: LSTM, GRU (reset_after false, TF.js's only GRU), gates as sigmoids and as
+// hard sigmoids (TF.js's default), SimpleRNN backwards,
 // Bidirectional concat and sum, masks from Embedding and Masking, pooling, RepeatVector,
 // LayerNormalization and TimeDistributed(Dense), and a functional encoder-decoder (the encoder's
 // states passed to the decoder, concatenate, add). Keras' reset_after=true GRU (which TF.js cannot
@@ -18,7 +19,7 @@ import * as rnn from '../src/index.js';
 import { assertClose, randomArray } from './helpers.js';
 
 const GOLDEN = 'test/golden/tfjs';
-const CASES = ['lstm-seq', 'bigru-concat', 'masking-rnn-backwards', 'bilstm-sum-pool', 'repeat-gru-norm'];
+const CASES = ['lstm-seq', 'bigru-concat', 'masking-rnn-backwards', 'bilstm-sum-pool', 'repeat-gru-norm', 'lstm-gru-hard'];
 
 interface Io { input: { dtype: string; shape: number[]; data: number[] }; output: { shape: number[]; data: number[] } }
 
@@ -163,8 +164,8 @@ test('refusals name the file, the layer and what to change', async () => {
     }
   };
   try {
-    assert.match(await attempt((j) => { j.modelTopology.config.layers[1]!.config.recurrent_activation = 'hard_sigmoid'; }),
-      /model\.json: layer 1 \(LSTM 'lstm_LSTM1'\): recurrent_activation "hard_sigmoid": rnnkit's gates use 'sigmoid' \(TF.js defaults to 'hard_sigmoid'; train with recurrentActivation: 'sigmoid'/);
+    assert.match(await attempt((j) => { j.modelTopology.config.layers[1]!.config.recurrent_activation = 'relu'; }),
+      /model\.json: layer 1 \(LSTM 'lstm_LSTM1'\): recurrent_activation "relu": rnnkit's gates are 'sigmoid' or 'hard_sigmoid'/);
     assert.match(await attempt((j) => { j.modelTopology.config.layers[2]!.class_name = 'Conv1D'; }), /layer 2 \(Conv1D 'dense_Dense1'\): layer class Conv1D is not imported; rnnkit imports InputLayer, Embedding/);
     assert.match(await attempt((j) => { j.modelTopology.config.layers[2]!.config.activation = 'selu'; }), /activation "selu" is not one rnnkit computes/);
     assert.match(await attempt(() => {}, bin.subarray(0, bin.length - 4)), /the weight files hold \d+ bytes; weight 'dense_Dense1\/bias' \[3\] needs bytes/);

@@ -38,7 +38,7 @@ export function probeCopy(core: Recurrent | readonly Recurrent[]): Recurrent {
   const c0 = cores[0]!;
   for (const c of cores) {
     if (c.bidirectional) throw new RangeError('gradflow: bidirectional layers have no single direction of time; measure a unidirectional layer');
-    if (cores.length > 1 && (c.numLayers !== 1 || c.kind !== c0.kind || c.hiddenSize !== c0.hiddenSize || c.bias !== c0.bias || c.resetAfter !== c0.resetAfter)) {
+    if (cores.length > 1 && (c.numLayers !== 1 || c.kind !== c0.kind || c.hiddenSize !== c0.hiddenSize || c.bias !== c0.bias || c.resetAfter !== c0.resetAfter || c.hardSigmoid !== c0.hardSigmoid)) {
       throw new RangeError('gradflow: a stack of recurrent layers is measured as one when its layers are one-layer, of one cell kind and of one size');
     }
   }
@@ -46,8 +46,9 @@ export function probeCopy(core: Recurrent | readonly Recurrent[]): Recurrent {
     inputSize: c0.inputSize, hiddenSize: c0.hiddenSize, numLayers: cores.length > 1 ? cores.length : c0.numLayers, bias: c0.bias,
     dtype: 'float64' as const, batchFirst: false, stateful: false,
   };
-  const copy = c0.kind === 'lstm' ? new LSTM(o)
-    : c0.kind === 'gru' ? new GRU({ ...o, resetAfter: c0.resetAfter })
+  const gates = { recurrentActivation: c0.hardSigmoid ? 'hardSigmoid' as const : 'sigmoid' as const };
+  const copy = c0.kind === 'lstm' ? new LSTM({ ...o, ...gates })
+    : c0.kind === 'gru' ? new GRU({ ...o, ...gates, resetAfter: c0.resetAfter })
       : new RNN({ ...o, nonlinearity: c0.kind === 'rnn_relu' ? 'relu' : 'tanh' });
   const dict: Record<string, ArrayLike<number>> = {};
   cores.forEach((c, k) => {

@@ -6,7 +6,8 @@
 //   Embedding          Gather (token ids int32 [batch, time]); maskZero -> a bool mask [batch, time]
 //   SimpleRNN/LSTM/GRU the ONNX RNN / LSTM / GRU operators, batch-first around them (Transpose);
 //   Bidirectional      direction 'bidirectional', the two halves merged (concat, sum, ave, mul);
-//                      GRU resetAfter -> linear_before_reset 1 (0 for the original GRU); gate blocks
+//                      GRU resetAfter -> linear_before_reset 1 (0 for the original GRU); hard-sigmoid
+//                      gates -> activations HardSigmoid (alpha 0.2, beta 0.5); gate blocks
 //                      reordered (LSTM i|f|g|o -> i|o|f|c, GRU r|z|n -> z|r|h); goBackwards: the
 //                      time axis reversed by a Slice of step -1.
 //   masks              sequence_lens. rnnkit runs any mask, not only padding at the end: each row's
@@ -296,6 +297,8 @@ export function recurrent(g: GraphBuilder, layer: RecurrentLayer, ins: Val[], io
   const attributes: Attribute[] = [attr.int('hidden_size', H), attr.string('direction', D === 2 ? 'bidirectional' : 'forward')];
   if (cell === 'SimpleRNN') attributes.push(attr.strings('activations', Array(D).fill(o.activation === 'relu' ? 'Relu' : 'Tanh')));
   if (cell === 'GRU') attributes.push(attr.int('linear_before_reset', (o.resetAfter ?? true) ? 1 : 0));
+  // Hard-sigmoid gates: ONNX's HardSigmoid, whose defaults (alpha 0.2, beta 0.5) are the layer's.
+  if (core.hardSigmoid) attributes.push(attr.strings('activations', Array(D).fill(cell === 'LSTM' ? ['HardSigmoid', 'Tanh', 'Tanh'] : ['HardSigmoid', 'Tanh']).flat()));
   const inputs = [
     X, g.tensor('W', [D, G, F0], Wd), g.tensor('R', [D, G, H], Rd), bias ? g.tensor('B', [D, 2 * G], Bd) : '',
     plan?.lengths ?? '', h0 ?? '', ...(S === 2 ? [c0 ?? ''] : []),

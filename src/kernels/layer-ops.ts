@@ -177,7 +177,7 @@ export function layerForwardComposed(backend: Backend, a: LayerForwardArgs, scra
   let part = 0;
   const cache: SeqCache = a.cache ? jsCache(a.cache, 'layerForward') : allocCache((n) => scratch(`cache:${part++}`, n), kind, T, B, H);
   runSeqForward(backend, {
-    kind, resetAfter: a.resetAfter, T, B, H, lengths: a.lengths, reverse, hMask: a.hMask ?? null,
+    kind, resetAfter: a.resetAfter, hardSigmoid: a.hardSigmoid ?? false, T, B, H, lengths: a.lengths, reverse, hMask: a.hMask ?? null,
     xg, whh: a.whh, bhn: gruBhn(kind, H, a.bhh), h0: a.h0, c0: a.c0,
     out: a.out, outOffset: a.outOffset, ldOut: a.ldOut, cache,
   });
@@ -216,7 +216,7 @@ export function layerBackwardComposed(backend: Backend, a: LayerBackwardArgs, sc
   const dxg = scratch('dxg', TB * G);
   const dgh = kind === 'gru' ? scratch('dgh', TB * G) : dxg;
   runSeqBackward(backend, {
-    kind, resetAfter, T, B, H, lengths: a.lengths, reverse, hMask,
+    kind, resetAfter, hardSigmoid: a.hardSigmoid ?? false, T, B, H, lengths: a.lengths, reverse, hMask,
     whh: a.whh, bhn: gruBhn(kind, H, a.bhh), cache,
     dOut: a.dOut, dOutOffset: a.dOutOffset, ldDOut: a.ldDOut, dhN: a.dhN, dcN: a.dcN,
     dxg, dgh, dh0: a.dh0, dc0: a.dc0,

@@ -33,6 +33,11 @@ export function gemmRef(
 }
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+/** The hard sigmoid clip(0.2·x + 0.5, 0, 1) (SeqShape.hardSigmoid). */
+const hardSigmoid = (x: number): number => Math.min(1, Math.max(0, 0.2 * x + 0.5));
+/** The gates' derivative from the gate's value: σ' = σ(1 - σ); the hard one's 0.2 inside (0, 1), else 0. */
+const dSigmoid = (s: number): number => s * (1 - s);
+const dHardSigmoid = (s: number): number => (s > 0 && s < 1 ? 0.2 : 0);
 
 function stepOrder(T: number, reverse: boolean): number[] {
   const ts: number[] = [];
@@ -58,6 +63,7 @@ export function seqForwardRef(a: SeqForwardArgs, gemm: GemmFn = gemmRef): void {
   const gh = make(B * G);
   const rh = make(BH);
   const hpm = make(BH); // h_prev ⊙ hMask
+  const sig = a.hardSigmoid ? hardSigmoid : sigmoid;
   const h = cache.h, c = cache.c;
   const h0slot = reverse ? T : 0;
   h.set(a.h0.subarray(0, BH), h0slot * BH);
@@ -88,10 +94,10 @@ export function seqForwardRef(a: SeqForwardArgs, gemm: GemmFn = gemmRef): void {
       if (kind === 'lstm') {
         const gates = cache.gates;
         for (let j = 0; j < H; j++) {
-          const i = sigmoid(xg[xo + j]! + gh[go + j]!);
-          const f = sigmoid(xg[xo + H + j]! + gh[go + H + j]!);
+          const i = sig(xg[xo + j]! + gh[go + j]!);
+          const f = sig(xg[xo + H + j]! + gh[go + H + j]!);
           const g = Math.tanh(xg[xo + 2 * H + j]! + gh[go + 2 * H + j]!);
-          const o = sigmoid(xg[xo + 3 * H + j]! + gh[go + 3 * H + j]!);
+          const o = sig(xg[xo + 3 * H + j]! + gh[go + 3 * H + j]!);
           const cn = f * c[hpo + j]! + i * g;
           const hn = o * Math.tanh(cn);
           gates[xo + j] = i; gates[xo + H + j] = f; gates[xo + 2 * H + j] = g; gates[xo + 3 * H + j] = o;
@@ -101,8 +107,8 @@ export function seqForwardRef(a: SeqForwardArgs, gemm: GemmFn = gemmRef): void {
         const gates = cache.gates, aux = cache.aux;
         const ao = (t * B + b) * H;
         for (let j = 0; j < H; j++) {
-          const r = sigmoid(xg[xo + j]! + gh[go + j]!);
-          const z = sigmoid(xg[xo + H + j]! + gh[go + H + j]!);
+          const r = sig(xg[xo + j]! + gh[go + j]!);
+          const z = sig(xg[xo + H + j]! + gh[go + H + j]!);
           gates[xo + j] = r; gates[xo + H + j] = z;
           if (!a.resetAfter) rh[so + j] = r * h[hpo + j]! * (a.hMask ? a.hMask[so + j]! : 1);
         }
@@ -149,6 +155,7 @@ export function seqBackwardRef(a: SeqBackwardArgs, gemm: GemmFn = gemmRef): void
   if (a.dhN) dh.set(a.dhN.subarray(0, BH));
   if (kind === 'lstm' && a.dcN) dc.set(a.dcN.subarray(0, BH));
   const h = cache.h, c = cache.c, gates = cache.gates, aux = cache.aux;
+  const ds = a.hardSigmoid ? dHardSigmoid : dSigmoid;
   const order = stepOrder(T, reverse).reverse();
   for (const t of order) {
     const { cur, prev } = slots(t, reverse);
@@ -171,10 +178,10 @@ export function seqBackwardRef(a: SeqBackwardArgs, gemm: GemmFn = gemmRef): void
           const tc = Math.tanh(c[hc + j]!);
           const dhj = dh[so + j]!;
           const dcj = dc[so + j]! + dhj * o * (1 - tc * tc);
-          dxg[xo + j] = dcj * g * i * (1 - i);
-          dxg[xo + H + j] = dcj * c[hpo + j]! * f * (1 - f);
+          dxg[xo + j] = dcj * g * ds(i);
+          dxg[xo + H + j] = dcj * c[hpo + j]! * ds(f);
           dxg[xo + 2 * H + j] = dcj * i * (1 - g * g);
-          dxg[xo + 3 * H + j] = dhj * tc * o * (1 - o);
+          dxg[xo + 3 * H + j] = dhj * tc * ds(o);
           dc[so + j] = dcj * f; // now dLoss/dc_prev
         }
         if (dgh !== dxg) for (let k = 0; k < G; k++) dgh[xo + k] = dxg[xo + k]!;
@@ -184,11 +191,11 @@ export function seqBackwardRef(a: SeqBackwardArgs, gemm: GemmFn = gemmRef): void
           const r = gates[xo + j]!, z = gates[xo + H + j]!, n = gates[xo + 2 * H + j]!;
           const dhj = dh[so + j]!;
           const dan = dhj * (1 - z) * (1 - n * n);
-          const daz = dhj * (h[hpo + j]! - n) * z * (1 - z);
+          const daz = dhj * (h[hpo + j]! - n) * ds(z);
           dxg[xo + H + j] = daz; dgh[xo + H + j] = daz;
           dxg[xo + 2 * H + j] = dan;
           if (a.resetAfter) {
-            const dar = dan * aux[ao + j]! * r * (1 - r);
+            const dar = dan * aux[ao + j]! * ds(r);
             dxg[xo + j] = dar; dgh[xo + j] = dar;
             dgh[xo + 2 * H + j] = dan * r;
           } else {
@@ -206,7 +213,7 @@ export function seqBackwardRef(a: SeqBackwardArgs, gemm: GemmFn = gemmRef): void
           }
           for (let j = 0; j < H; j++) {
             const r = gates[xo + j]!;
-            const dar = drh[so + j]! * h[hpo + j]! * (a.hMask ? a.hMask[so + j]! : 1) * r * (1 - r);
+            const dar = drh[so + j]! * h[hpo + j]! * (a.hMask ? a.hMask[so + j]! : 1) * ds(r);
             dxg[xo + j] = dar; dgh[xo + j] = dar;
           }
         }

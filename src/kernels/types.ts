@@ -54,6 +54,12 @@ export interface SeqShape {
   kind: CellKind;
   /** GRU only: true = PyTorch/cuDNN/Keras-2 (reset applied after the matmul), false = original. */
   resetAfter: boolean;
+  /**
+   * LSTM and GRU: the gates use the hard sigmoid clip(0.2·x + 0.5, 0, 1) (TF.js's default
+   * recurrent activation, Keras 2's hard_sigmoid, ONNX's HardSigmoid) instead of the logistic
+   * one. Its derivative: 0.2 where the gate is strictly between 0 and 1, else 0.
+   */
+  hardSigmoid?: boolean;
   T: number;
   B: number;
   H: number;

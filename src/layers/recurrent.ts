@@ -60,14 +60,22 @@ export interface RecurrentOptions {
   recurrentDropout?: number;
 }
 
+/**
+ * The gates' activation: 'sigmoid' (default) or 'hardSigmoid', clip(0.2·x + 0.5, 0, 1) — TF.js's
+ * default recurrent activation (Keras 2's hard_sigmoid; ONNX's HardSigmoid).
+ */
+export type GateActivation = 'sigmoid' | 'hardSigmoid';
+
 export interface LSTMOptions extends RecurrentOptions {
   /** Initial value of the forget-gate bias with init 'keras' (default 1, Jozefowicz et al. 2015). */
   forgetBias?: number;
+  recurrentActivation?: GateActivation;
 }
 
 export interface GRUOptions extends RecurrentOptions {
   /** true (default): PyTorch/cuDNN/Keras-2 GRU; false: original Cho et al. formulation (TF.js default). */
   resetAfter?: boolean;
+  recurrentActivation?: GateActivation;
 }
 
 export interface RNNOptions extends RecurrentOptions {
@@ -182,6 +190,8 @@ export class Recurrent {
   readonly bias: boolean;
   readonly dtype: DType;
   readonly resetAfter: boolean;
+  /** LSTM and GRU gates: the hard sigmoid instead of the logistic one (recurrentActivation 'hardSigmoid'). */
+  readonly hardSigmoid: boolean;
   readonly recurrentDropout: number;
   stateful: boolean;
   training = true;
@@ -190,7 +200,7 @@ export class Recurrent {
   private fwd: ForwardCache | null = null;
   private carried: { h: F; c: F | null; B: number } | null = null;
 
-  constructor(kind: CellKind, protected readonly options: RecurrentOptions & { forgetBias?: number; resetAfter?: boolean }) {
+  constructor(kind: CellKind, protected readonly options: RecurrentOptions & { forgetBias?: number; resetAfter?: boolean; recurrentActivation?: GateActivation }) {
     const owner = this.constructor.name;
     if (options === null || typeof options !== 'object') throw new TypeError(`${owner}: expected an options object`);
     this.kind = kind;
@@ -205,6 +215,10 @@ export class Recurrent {
     this.dtype = options.dtype ?? 'float32';
     if (this.dtype !== 'float32' && this.dtype !== 'float64') throw new RangeError(`${owner}: option 'dtype' must be 'float32' or 'float64'`);
     this.resetAfter = options.resetAfter ?? true;
+    const ra = options.recurrentActivation ?? 'sigmoid';
+    if (ra !== 'sigmoid' && ra !== 'hardSigmoid') throw new RangeError(`${owner}: option 'recurrentActivation' must be 'sigmoid' or 'hardSigmoid', got ${JSON.stringify(ra)}`);
+    if (ra === 'hardSigmoid' && (kind === 'rnn_tanh' || kind === 'rnn_relu')) throw new RangeError(`${owner}: option 'recurrentActivation' is for the gates of an LSTM or a GRU`);
+    this.hardSigmoid = ra === 'hardSigmoid';
     this.recurrentDropout = options.recurrentDropout ?? 0;
     if (!(this.recurrentDropout >= 0 && this.recurrentDropout < 1)) throw new RangeError(`${owner}: option 'recurrentDropout' must be in [0, 1), got ${this.recurrentDropout}`);
     this.stateful = options.stateful ?? false;
@@ -384,7 +398,7 @@ export class Recurrent {
         }
         hMasks.push(hMask);
         layerForward(backend, {
-          kind: this.kind, resetAfter: this.resetAfter, T, B, H, I: inSize, lengths, reverse: d === 1, hMask,
+          kind: this.kind, resetAfter: this.resetAfter, hardSigmoid: this.hardSigmoid, T, B, H, I: inSize, lengths, reverse: d === 1, hMask,
           batchFirst: this.batchFirst, x: input, xIds: l === 0 ? table?.ids : null, xRows: l === 0 ? table?.rows : undefined,
           wih: this.params.value(`weight_ih${s}`), whh: this.params.value(`weight_hh${s}`),
           bih: this.bias ? this.params.value(`bias_ih${s}`) : null, bhh: this.bias ? this.params.value(`bias_hh${s}`) : null,
@@ -462,7 +476,7 @@ export class Recurrent {
         const idx = l * D + d;
         const p = this.params;
         layerBackward(backend, {
-          kind: this.kind, resetAfter: this.resetAfter, T, B, H, I: inSize, lengths, reverse: d === 1,
+          kind: this.kind, resetAfter: this.resetAfter, hardSigmoid: this.hardSigmoid, T, B, H, I: inSize, lengths, reverse: d === 1,
           hMask: lc.hMasks[d] ?? null, batchFirst: this.batchFirst,
           x: lc.x, xIds: l === 0 ? table?.ids : null, xRows: l === 0 ? table?.rows : undefined,
           wih: p.value(`weight_ih${s}`), whh: p.value(`weight_hh${s}`),

@@ -38,6 +38,8 @@ export interface RecurrentLayerOptions {
   unitForgetBias?: boolean;
   /** GRU: PyTorch/Keras-2 convention (default true) or the original (false). */
   resetAfter?: boolean;
+  /** LSTM and GRU gates: 'sigmoid' (default) or 'hardSigmoid', clip(0.2·x + 0.5, 0, 1) (TF.js's default). */
+  recurrentActivation?: 'sigmoid' | 'hardSigmoid';
   /** SimpleRNN: 'tanh' (default) or 'relu'. */
   activation?: 'tanh' | 'relu';
   /** 'keras' (default) or 'pytorch' initialisation. */
@@ -164,6 +166,10 @@ export class RecurrentLayer implements Layer {
     if (!Number.isInteger(o.units) || o.units < 1) configError(cell, `option 'units' must be a positive integer, got ${shown(o.units)}`);
     if (!((o.recurrentDropout ?? 0) >= 0 && (o.recurrentDropout ?? 0) < 1)) configError(cell, `option 'recurrentDropout' must be in [0, 1)`);
     if (!((o.dropout ?? 0) >= 0 && (o.dropout ?? 0) < 1)) configError(cell, `option 'dropout' must be in [0, 1)`);
+    const ra = o.recurrentActivation;
+    if (ra !== undefined && (cell === 'SimpleRNN' || (ra !== 'sigmoid' && ra !== 'hardSigmoid'))) {
+      configError(cell, cell === 'SimpleRNN' ? `option 'recurrentActivation' is for the gates of an LSTM or a GRU (SimpleRNN has 'activation')` : `option 'recurrentActivation' must be 'sigmoid' or 'hardSigmoid', got ${shown(ra)}`);
+    }
     if (bidirectional !== null && !['concat', 'sum', 'mul', 'ave'].includes(bidirectional)) {
       configError('Bidirectional', `mergeMode must be concat, sum, mul or ave, got '${String(bidirectional)}'`);
     }
@@ -193,8 +199,9 @@ export class RecurrentLayer implements Layer {
       bias: o.useBias ?? true, stateful: o.stateful ?? false, init: o.init ?? 'keras', seed: o.seed ?? 3,
       recurrentDropout: o.recurrentDropout ?? 0,
     };
-    this.core = this.cell === 'LSTM' ? new LSTM({ ...common, forgetBias: (o.unitForgetBias ?? true) ? 1 : 0 })
-      : this.cell === 'GRU' ? new GRU({ ...common, resetAfter: o.resetAfter ?? true })
+    const gates = o.recurrentActivation !== undefined ? { recurrentActivation: o.recurrentActivation } : {};
+    this.core = this.cell === 'LSTM' ? new LSTM({ ...common, ...gates, forgetBias: (o.unitForgetBias ?? true) ? 1 : 0 })
+      : this.cell === 'GRU' ? new GRU({ ...common, ...gates, resetAfter: o.resetAfter ?? true })
         : new RNN({ ...common, nonlinearity: o.activation ?? 'tanh' });
     this.built = true;
   }

@@ -11,9 +11,9 @@
 // Activation, Dropout, SpatialDropout1D (becomes Dropout: the same at inference; in training
 // rnnkit drops single values, not whole feature channels), Masking, GlobalAveragePooling1D,
 // GlobalMaxPooling1D, RepeatVector, LayerNormalization (last axis), and in functional models
-// Concatenate (last axis) and Add. Anything else, and
-// what rnnkit's cells do not compute (recurrent_activation 'hard_sigmoid', TF.js's default;
-// other activations), is refused with the layer's name and what to change.
+// Concatenate (last axis) and Add. Gates: recurrent_activation 'sigmoid' (Keras' default) or
+// 'hard_sigmoid' (TF.js's default; Keras 2's clip(0.2·x + 0.5, 0, 1)). Anything else, and what
+// rnnkit's cells do not compute (other activations), is refused with the layer's name.
 //
 // Weights: Keras keeps the input and recurrent kernels as [in, gates·units] with the gates i|f|c|o
 // (LSTM) or z|r|h (GRU); rnnkit keeps PyTorch's [gates·units, in] with i|f|g|o or r|z|n: the
@@ -206,8 +206,9 @@ function recurrentOptions(kl: KerasLayer, at: string, name: string, functional =
   const c = kl.config, cell = CELLS[kl.class_name]!;
   const act = c.activation ?? 'tanh';
   if (cell === 'SimpleRNN' ? act !== 'tanh' && act !== 'relu' : act !== 'tanh') throw new BundleError(at, `activation ${JSON.stringify(act)}: rnnkit's ${cell} computes ${cell === 'SimpleRNN' ? "'tanh' or 'relu'" : "'tanh'"}`);
-  if (cell !== 'SimpleRNN' && (c.recurrent_activation ?? 'sigmoid') !== 'sigmoid') {
-    throw new BundleError(at, `recurrent_activation ${JSON.stringify(c.recurrent_activation)}: rnnkit's gates use 'sigmoid' (TF.js defaults to 'hard_sigmoid'; train with recurrentActivation: 'sigmoid', Keras' default)`);
+  const gates = c.recurrent_activation ?? 'sigmoid';
+  if (cell !== 'SimpleRNN' && gates !== 'sigmoid' && gates !== 'hard_sigmoid') {
+    throw new BundleError(at, `recurrent_activation ${JSON.stringify(gates)}: rnnkit's gates are 'sigmoid' or 'hard_sigmoid' (clip(0.2·x + 0.5, 0, 1), TF.js's and Keras 2's)`);
   }
   if (c.time_major) throw new BundleError(at, 'time_major layers are not imported');
   if (c.return_state && !functional) throw new BundleError(at, 'return_state has no place in a Sequential model');
@@ -218,6 +219,7 @@ function recurrentOptions(kl: KerasLayer, at: string, name: string, functional =
       useBias: c.use_bias !== false, dropout: Number(c.dropout ?? 0), recurrentDropout: Number(c.recurrent_dropout ?? 0),
       ...(cell === 'SimpleRNN' ? { activation: act as 'tanh' | 'relu' } : {}),
       ...(cell === 'GRU' ? { resetAfter: !!c.reset_after } : {}),
+      ...(cell !== 'SimpleRNN' && gates === 'hard_sigmoid' ? { recurrentActivation: 'hardSigmoid' as const } : {}),
       ...(c.return_state ? { returnState: true } : {}),
     },
   };

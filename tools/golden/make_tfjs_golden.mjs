@@ -7,8 +7,8 @@
 //   npm install --prefix bench/peers --ignore-scripts   # (what bench:peers does on its first run)
 //   node tools/golden/make_tfjs_golden.mjs             # writes test/golden/tfjs/<case>/
 //
-// Recurrent layers use recurrentActivation 'sigmoid' (Keras' default; TF.js's own default is
-// hard_sigmoid, which rnnkit's cells do not have and its importer refuses).
+// Most recurrent layers here use recurrentActivation 'sigmoid' (Keras' default); the '-hard' cases
+// keep TF.js's own default, hard_sigmoid.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -84,6 +84,18 @@ const CASES = {
   },
 };
 
+// TF.js's defaults: hard-sigmoid gates (and its GRU, reset_after false).
+CASES['lstm-gru-hard'] = {
+  build: () => [
+    tf.layers.embedding({ inputDim: 13, outputDim: 4, maskZero: true, inputLength: 6 }),
+    tf.layers.lstm({ units: 5, returnSequences: true }),
+    tf.layers.bidirectional({ layer: tf.layers.gru({ units: 3 }), mergeMode: 'ave' }),
+    tf.layers.dense({ units: 3, activation: 'softmax' }),
+  ],
+  input: { dtype: 'int32', data: ids, shape: [4, 6] },
+  scale: 2.5,
+};
+
 // A functional model: an encoder whose final states start a decoder (a masked source, the
 // states as the decoder's extra inputs), a concatenation and a residual sum. TF.js hands the
 // source's mask on to the decoder with the states (a source row with fewer real steps than the
@@ -108,7 +120,9 @@ let seed = 1;
 for (const [name, c] of Object.entries(CASES)) {
   const r = gen(seed++);
   const model = c.model ? c.model() : tf.sequential({ layers: c.build() });
-  model.setWeights(model.getWeights().map((w) => tf.tensor(Float32Array.from({ length: w.size }, () => (r() * 2 - 1) * 0.8), w.shape)));
+  // (larger weights for the hard-sigmoid case: gates reach both clipped ends)
+  const scale = c.scale ?? 0.8;
+  model.setWeights(model.getWeights().map((w) => tf.tensor(Float32Array.from({ length: w.size }, () => (r() * 2 - 1) * scale), w.shape)));
   if (c.inputs) {
     const y = model.predict(c.inputs.map((i) => tf.tensor(i.data, i.shape, i.dtype)));
     await write(name, model, { inputs: c.inputs.map((i) => ({ dtype: i.dtype, shape: i.shape, data: i.data.flat() })), output: { shape: y.shape, data: Array.from(y.dataSync()) } });

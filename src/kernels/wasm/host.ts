@@ -70,6 +70,9 @@ export interface CoreExports {
 }
 
 export const KIND_CODE: Record<CellKind, number> = { lstm: 0, gru: 1, rnn_tanh: 2, rnn_relu: 3 };
+/** Added to the kind code of seq_forward / seq_backward (and _mt): the gates are hard sigmoids (asm cell_kind). */
+const HARD_GATES = 8;
+const gateCode = (a: { kind: CellKind; hardSigmoid?: boolean }): number => KIND_CODE[a.kind] | (a.hardSigmoid ? HARD_GATES : 0);
 export const PAGE = 65536;
 /** wasm32 addresses are 32-bit: 65536 pages. */
 export const MAX_PAGES = 65536;
@@ -1285,7 +1288,7 @@ export abstract class WasmHost implements Backend {
 
   /** seq_forward's arguments; pXids: time-major row ids into the xg rows at pXg (0 = none). */
   private forwardArgs(a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, pXg: number, pXids = 0): number[] {
-    return [KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, pXids, L.whh.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim, L.whh.pWP, +L.whh.repack, L.pMask];
+    return [gateCode(a), +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, pXids, L.whh.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim, L.whh.pWP, +L.whh.repack, L.pMask];
   }
 
   private storeForward(
@@ -1390,7 +1393,7 @@ export abstract class WasmHost implements Backend {
 
   private backwardArgs(a: SeqBackwardArgs | LayerBackwardArgs, L: ReturnType<WasmHost['layoutBackward']>): number[] {
     return [
-      KIND_CODE[a.kind], +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, L.pW, L.pH, L.pC, L.pG, L.pAux,
+      gateCode(a), +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, L.pW, L.pH, L.pC, L.pG, L.pAux,
       L.pDOut, L.rowStride, L.stepStride, L.pDhN, L.pDcN, L.pDxg, L.pDgh, L.pDh0, L.pDc0, L.pS, L.pMask,
     ];
   }
