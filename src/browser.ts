@@ -25,9 +25,9 @@ export type { Layer, Act, Shape } from './layers/layer.js';
 export { Model, Sequential, NonFiniteLossError, type SequentialOptions, type CompileArgs, type FitArgs, type History, type Callback, type Logs, type ModelInput } from './models/sequential.js';
 export { GraphModel, type GraphModelOptions } from './models/functional.js';
 /** Saved models without a file system: from the URL of a saved directory, or from its files' bytes (saveModel and loadModel: Node.js). */
-export { loadModelFromUrl, modelFromFiles, type LoadFromUrlOptions } from './models/model-fetch.js';
+export { loadModelFromUrl, loadTfjsModelFromUrl, modelFromFiles, type LoadFromUrlOptions } from './models/model-fetch.js';
 export { BundleError } from './models/bundle-format.js';
-/** A TF.js layers model from model.json's content and its weight files' bytes (loadTfjsModel reads them from disk in Node.js). */
+/** A TF.js layers model from model.json's content and its weight files' bytes (loadTfjsModelFromUrl fetches them; loadTfjsModel reads them from disk in Node.js). */
 export { modelFromTfjs, tfjsWeightPaths } from './models/tfjs-format.js';
 /** A built model as ONNX bytes for onnxruntime (Node.js, onnxruntime-web, Python): exportOnnx(model).bytes. */
 export { exportOnnx, OnnxExportError, ONNX_OPSET, type OnnxExport, type OnnxExportOptions, type OnnxTensorInfo } from './export/onnx.js';

@@ -203,3 +203,19 @@ test('CLI: rnnkit convert imports a TF.js model.json into a rnnkit model; rnnkit
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('loadTfjsModelFromUrl (a local server, as a page would read the files): the model TF.js saved, predicting what it predicted; a missing weight file names its URL', async () => {
+  const { startIsolatedServer } = await import('../src/cli/playground.js');
+  const routes: Record<string, [string, Uint8Array]> = {};
+  for (const f of ['model.json', 'weights.bin']) routes[`/tfjs/lstm/${f}`] = ['application/octet-stream', new Uint8Array(readFileSync(join(GOLDEN, 'lstm-gru-hard', f)))];
+  routes['/tfjs/broken/model.json'] = routes['/tfjs/lstm/model.json']!;
+  const s = await startIsolatedServer({ html: '', routes });
+  try {
+    const m = await rnn.loadTfjsModelFromUrl(new URL('tfjs/lstm/model.json', s.url));
+    const io = JSON.parse(readFileSync(join(GOLDEN, 'lstm-gru-hard', 'io.json'), 'utf8')) as Io;
+    assertClose(m.predict(new rnn.Tensor(Float32Array.from(io.input.data), io.input.shape)).data, io.output.data, 2e-6, 1e-5, 'from a URL');
+    await assert.rejects(rnn.loadTfjsModelFromUrl(new URL('tfjs/broken/model.json', s.url)), new RegExp(`${s.url}tfjs/broken/weights\\.bin: could not be fetched: HTTP 404`));
+  } finally {
+    await s.close();
+  }
+});

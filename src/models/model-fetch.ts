@@ -6,6 +6,7 @@ import {
   BundleError, CHECKSUMS_FILE, decodeBundle, DEFAULT_MAX_BUNDLE_BYTES, MANIFEST_FILE, OPTIMIZER_FILE, parseIndex, WEIGHTS_FILE, type LoadOptions,
 } from './bundle-format.js';
 import { modelFromBundle } from './model-format.js';
+import { modelFromTfjs, tfjsWeightPaths } from './tfjs-format.js';
 import type { Model, Sequential } from './sequential.js';
 
 /** Lowercase hex SHA-256 of bytes, by Web Crypto (browsers, Node.js ≥ 20). */
@@ -107,4 +108,42 @@ export async function loadModelFromUrl<M extends Model = Sequential>(url: string
   }
   // (The optimiser's state, not fetched without withOptimizer, may be missing though listed.)
   return fromFiles<M>(files, { ...opts, where: dir.href }, new Set(opts.withOptimizer ? [] : [OPTIMIZER_FILE]));
+}
+
+/**
+ * A TF.js layers model from the URL of its model.json (what `tf.loadLayersModel(url)` reads: the
+ * weight files beside it): modelFromTfjs over the fetched bytes. Errors name the URL.
+ */
+export async function loadTfjsModelFromUrl<M extends Model = Sequential>(url: string | URL, opts: { fetch?: typeof fetch } = {}): Promise<M> {
+  const doFetch = opts.fetch ?? (globalThis as { fetch?: typeof fetch }).fetch;
+  if (!doFetch) throw new Error('loadTfjsModelFromUrl needs fetch (browsers, Node.js ≥ 18)');
+  const loc = (globalThis as { location?: { href: string } }).location;
+  let json: URL;
+  try {
+    json = new URL(String(url), loc?.href);
+  } catch {
+    throw new RangeError(`loadTfjsModelFromUrl: ${JSON.stringify(String(url))} is not a URL${loc ? '' : ' (outside a page a relative URL has nothing to resolve against)'}`);
+  }
+  const get = async (u: string): Promise<Uint8Array> => {
+    let r: Response;
+    try {
+      r = await doFetch(u);
+    } catch (e) {
+      throw new BundleError(u, `could not be fetched (${(e as Error).message})`, { cause: e });
+    }
+    if (!r.ok) throw new BundleError(u, `could not be fetched: HTTP ${r.status}${r.statusText ? ` ${r.statusText}` : ''}`);
+    return new Uint8Array(await r.arrayBuffer());
+  };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(await get(json.href)));
+  } catch (e) {
+    if (e instanceof BundleError) throw e;
+    throw new BundleError(json.href, `not JSON: ${(e as Error).message}`);
+  }
+  const parts = await Promise.all(tfjsWeightPaths(parsed, json.href).map((p) => get(new URL(p, json).href)));
+  const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { data.set(p, at); at += p.length; }
+  return modelFromTfjs<M>(parsed, data, json.href);
 }
