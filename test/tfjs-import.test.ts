@@ -168,6 +168,7 @@ test('refusals name the file, the layer and what to change', async () => {
       /model\.json: layer 1 \(LSTM 'lstm_LSTM1'\): recurrent_activation "relu": rnnkit's gates are 'sigmoid' or 'hard_sigmoid'/);
     assert.match(await attempt((j) => { j.modelTopology.config.layers[2]!.class_name = 'Conv1D'; }), /layer 2 \(Conv1D 'dense_Dense1'\): layer class Conv1D is not imported; rnnkit imports InputLayer, Embedding/);
     assert.match(await attempt((j) => { j.modelTopology.config.layers[2]!.config.activation = 'selu'; }), /activation "selu" is not one rnnkit computes/);
+    assert.match(await attempt((j) => { j.modelTopology.config.layers[1]!.config.units = -5; }), /layer 1 \(LSTM 'lstm_LSTM1'\): LSTM: option 'units' must be a positive integer, got -5/);
     assert.match(await attempt(() => {}, bin.subarray(0, bin.length - 4)), /the weight files hold \d+ bytes; weight 'dense_Dense1\/bias' \[3\] needs bytes/);
     assert.match(await attempt(() => {}, Buffer.concat([bin, Buffer.alloc(8)])), /the weight files hold \d+ bytes, the manifest describes \d+/);
     assert.match(await attempt((j) => { (j as unknown as { format: string }).format = 'graph-model'; }), /format "graph-model" is not a layers model/);

@@ -114,7 +114,11 @@ function sequentialModel(cfg: Config, kerasLayers: KerasLayer[], where: string):
   if (shape.length === 2 || made[0]?.layer instanceof Embedding) shape[0] = null;
   const model = new Sequential({ name: String(cfg.name ?? 'sequential'), inputShape: shape });
   for (const { layer } of made) model.add(layer);
-  withWeightsToFollow(() => model.build(shape));
+  try {
+    withWeightsToFollow(() => model.build(shape));
+  } catch (e) {
+    throw new BundleError(where, (e as Error).message, { cause: e });
+  }
   return { model, made };
 }
 
@@ -154,7 +158,12 @@ function functionalModel(cfg: Config, kerasLayers: KerasLayer[], where: string):
     const layer = kl.class_name === 'Concatenate' || kl.class_name === 'Add' ? mergeLayer(kl, at, name) : convertLayer(kl, at, true);
     if (!layer) return;
     made.push({ layer, keras: kl });
-    const out = applyLayer(layer, ins);
+    let out: SymbolicTensor | SymbolicTensor[];
+    try {
+      out = applyLayer(layer, ins);
+    } catch (e) {
+      throw new BundleError(at, (e as Error).message, { cause: e });
+    }
     outputs.set(name, Array.isArray(out) ? out : [out]);
   }));
   const outs = (cfg.output_layers as unknown[] | undefined) ?? [];
@@ -225,8 +234,17 @@ function recurrentOptions(kl: KerasLayer, at: string, name: string, functional =
   };
 }
 
-/** The rnnkit layer of one Keras layer (null: nothing to compute at all). */
+/** The rnnkit layer of one Keras layer (null: nothing to compute at all); a layer's refusal of its options is named with `at`. */
 function convertLayer(kl: KerasLayer, at: string, functional = false): Layer | null {
+  try {
+    return makeLayer(kl, at, functional);
+  } catch (e) {
+    if (e instanceof BundleError) throw e;
+    throw new BundleError(at, (e as Error).message, { cause: e });
+  }
+}
+
+function makeLayer(kl: KerasLayer, at: string, functional: boolean): Layer | null {
   const c = kl.config, name = String(c.name ?? kl.class_name.toLowerCase());
   switch (kl.class_name) {
     case 'Embedding':
