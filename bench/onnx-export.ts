@@ -3,6 +3,7 @@
 //   npm run bench:onnx -- --model runs/ts/best [--data text.txt] [--rows 8] [--steps 64] [--reps 20]
 //   npm run bench:onnx -- --model runs/imdb/best [--data sst2/dev.tsv]
 //   npm run bench:onnx -- --model runs/ner/best [--data conll2003/eng.testa]
+//   ... --dtype float16   (charrnn and sentiment: the file's weights in half precision)
 //
 // A charrnn model reads --rows windows of --steps characters from the last 10% of --data (default
 // Tiny Shakespeare; its validation part) and reports the largest difference of the probabilities
@@ -27,7 +28,7 @@ import type { Model, Sequential } from '../src/models/sequential.js';
 import { Tensor } from '../src/tensor/tensor.js';
 
 const { values: v } = parseArgs({
-  options: { model: { type: 'string' }, data: { type: 'string' }, rows: { type: 'string' }, steps: { type: 'string' }, reps: { type: 'string' } },
+  options: { model: { type: 'string' }, data: { type: 'string' }, rows: { type: 'string' }, steps: { type: 'string' }, reps: { type: 'string' }, dtype: { type: 'string' } },
 });
 if (!v.model) {
   process.stderr.write('bench:onnx: --model <dir> is required (a model saved by rnnkit charrnn, sentiment or ner)\n');
@@ -141,9 +142,9 @@ if (app === 'ner') {
   report = await benchNer(v.model);
 } else if (app === 'charrnn' || app === 'sentiment') {
   const model = await loadModel(v.model);
-  const exported = exportOnnx(model);
+  const exported = exportOnnx(model, { weightsDtype: v.dtype === 'float16' ? 'float16' : 'float32' });
   const session = await ort.InferenceSession.create(exported.bytes);
-  report = { onnxBytes: exported.bytes.length, ...(app === 'charrnn' ? await benchChar(model, session, exported) : await benchSentiment(model as Sequential, session)) };
+  report = { onnxBytes: exported.bytes.length, weightsDtype: v.dtype ?? 'float32', ...(app === 'charrnn' ? await benchChar(model, session, exported) : await benchSentiment(model as Sequential, session)) };
   await session.release();
 } else {
   process.stderr.write(`bench:onnx: ${v.model} was not saved by rnnkit charrnn, sentiment or ner (app ${JSON.stringify(app)})\n`);

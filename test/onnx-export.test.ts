@@ -248,6 +248,29 @@ test('exportOnnx: a functional encoder-decoder (returnState, initialState, atten
   }
 });
 
+test('exportOnnx weightsDtype float16: half the bytes, and onnxruntime computes what the model computes with its weights rounded to binary16', async () => {
+  const model = buildCharModel(V, { ...DEFAULT_CHARRNN, hidden: 48, embed: 16, layers: 2 });
+  randomize(model, 91);
+  const full = exportOnnx(model, { states: false }), half = exportOnnx(model, { states: false, weightsDtype: 'float16' });
+  assert.ok(half.bytes.length < 0.6 * full.bytes.length, `${half.bytes.length} against ${full.bytes.length} bytes`);
+  const ids = Int32Array.from({ length: 2 * 9 }, (_, i) => 1 + ((i * 5) % (V - 1)));
+  const x = new rnn.Tensor(Float32Array.from(ids), [2, 9]);
+  model.resetStates();
+  const exact = model.predict(x, { batchSize: 2 }).data;
+  const { fromFloat16, toFloat16 } = await import('../src/models/safetensors.js');
+  model.params.set(fromFloat16(toFloat16(model.params)));
+  model.resetStates();
+  const rounded = model.predict(x, { batchSize: 2 }).data;
+  const got = (await runOrt(half, { input: new ort.Tensor('int32', ids, [2, 9]) })).output!.data as Float32Array;
+  assertClose(rounded, got, ATOL, RTOL, 'float16 weights');
+  let moved = 0;
+  for (let i = 0; i < exact.length; i++) moved = Math.max(moved, Math.abs(exact[i]! - got[i]!));
+  assert.ok(moved > 1e-5, 'the rounding shows (the file is not the float32 model)');
+  model.params[0] = 1e5;
+  assert.throws(() => exportOnnx(model, { weightsDtype: 'float16' }), /exportOnnx: weight '.*embeddings'\[0\] = 100000 is beyond float16's range \(±65504\): export it as float32/);
+  assert.throws(() => exportOnnx(model, { weightsDtype: 'bf16' as never }), /option 'weightsDtype' must be 'float32' or 'float16', got "bf16"/);
+});
+
 test('exportOnnx: refuses what it cannot write, naming the model or the input', () => {
   const unbuilt = rnn.sequential({ layers: [layers.dense({ units: 2 })] });
   assert.throws(() => exportOnnx(unbuilt), (e: Error) => e instanceof OnnxExportError && /not built/.test(e.message));

@@ -104,7 +104,7 @@ test('CLI: rnnkit export writes a saved tagger as a file that tags as it does', 
     sents.forEach((s, b) => assert.deepEqual(Array.from(tags.subarray(b * x.T, b * x.T + s.length), (k) => m.labels[k]), want[b], `sentence ${b}`));
     const bad = spawnSync(process.execPath, ['dist/src/cli/main.js', 'export', '--model', join(dir, 'tagger'), '--out', join(dir, 'x.onnx'), '--no-states'], { encoding: 'utf8' });
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /--states, --no-states and --max-length are for models with recurrent states or position encodings, not a NER tagger/);
+    assert.match(bad.stderr, /--states, --no-states, --max-length and --dtype are for charrnn, sentiment and saveModel models, not a NER tagger/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

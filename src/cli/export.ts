@@ -12,7 +12,7 @@ import { fsReason } from '../data/node/fs-reason.js';
 import { makeDirsSync } from '../data/node/make-dirs.js';
 import { CliError } from './progress.js';
 
-export const EXPORT_HELP = `Usage: rnnkit export --model <dir> --out <file.onnx> [--states|--no-states] [--max-length n]
+export const EXPORT_HELP = `Usage: rnnkit export --model <dir> --out <file.onnx> [--dtype float32|float16] [--states|--no-states] [--max-length n]
 
 Write a model saved by rnnkit (charrnn, sentiment, ner, or saveModel) as an ONNX file (opset 17)
 that onnxruntime runs in Node.js (onnxruntime-node), in browsers (onnxruntime-web), in Python and
@@ -29,6 +29,8 @@ emissions; 'rnnkit.ner' in metadata_props holds the vocabularies and labels.
 Options:
   --model <dir>       the saved model (e.g. runs/ts/best)                    (required)
   --out <file>        the .onnx file to write                                (required)
+  --dtype d           float32, or float16: the weights in half the bytes (each rounded to the
+                      nearest binary16, widened by a Cast where read)        (default float32)
   --states            each recurrent layer's state as inputs '<layer>/h_in' (and c_in for an
                       LSTM) and outputs '<layer>/h_out': feed one back as the other to step
                       through a text; the default for models with stateful layers (charrnn)
@@ -71,13 +73,15 @@ export async function exportCli(argv: string[]): Promise<void> {
     args: argv, strict: true,
     options: {
       model: { type: 'string' }, out: { type: 'string' }, states: { type: 'boolean' }, 'no-states': { type: 'boolean' },
-      'max-length': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'max-length': { type: 'string' }, dtype: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (v.help) { process.stdout.write(EXPORT_HELP); return; }
   if (!v.model) throw new CliError('--model <dir> is required (see --help)');
   if (!v.out) throw new CliError('--out <file.onnx> is required (see --help)');
   if (v.states && v['no-states']) throw new CliError('--states and --no-states: give one of them');
+  const dtype = v.dtype ?? 'float32';
+  if (dtype !== 'float32' && dtype !== 'float16') throw new CliError(`--dtype: expected float32 or float16, got "${dtype}"`);
   let maxLength: number | undefined;
   if (v['max-length'] !== undefined) {
     maxLength = Number(v['max-length']);
@@ -86,7 +90,7 @@ export async function exportCli(argv: string[]): Promise<void> {
   if (!existsSync(v.model)) throw new CliError(`--model: ${v.model}: no such directory`);
   if (existsSync(v.out) && statSync(v.out).isDirectory()) throw new CliError(`--out: ${v.out} is a directory; give the path of the .onnx file to write`);
   if (appOf(v.model) === 'ner') {
-    if (v.states || v['no-states'] || maxLength !== undefined) throw new CliError('--states, --no-states and --max-length are for models with recurrent states or position encodings, not a NER tagger');
+    if (v.states || v['no-states'] || maxLength !== undefined || v.dtype !== undefined) throw new CliError('--states, --no-states, --max-length and --dtype are for charrnn, sentiment and saveModel models, not a NER tagger');
     let tagger;
     try {
       tagger = (await loadNer(v.model)).model;
@@ -102,12 +106,12 @@ export async function exportCli(argv: string[]): Promise<void> {
   if (maxLength === undefined && model.metadata.app === 'charrnn' && cfg?.cell === 'transformer' && Number.isInteger(cfg.seq)) maxLength = cfg.seq;
   let result;
   try {
-    result = exportOnnx(model, { ...(v.states ? { states: true } : v['no-states'] ? { states: false } : {}), ...(maxLength ? { maxLength } : {}) });
+    result = exportOnnx(model, { ...(v.states ? { states: true } : v['no-states'] ? { states: false } : {}), ...(maxLength ? { maxLength } : {}), weightsDtype: dtype });
   } catch (e) {
     if (e instanceof OnnxExportError) throw new CliError(`${v.model}: ${e.message}`);
     throw e;
   }
-  write(v.out, result, `${model.countParams().toLocaleString('en-US')} weights`);
+  write(v.out, result, `${model.countParams().toLocaleString('en-US')} weights${dtype === 'float16' ? ' as float16' : ''}`);
 }
 
 /** The file, and what it holds on stdout. */

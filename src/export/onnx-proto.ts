@@ -15,13 +15,13 @@
 //   TensorProto       dims 1 (int64), data_type 2, name 8, raw_data 9 (little-endian)
 //   ValueInfoProto    name 1, type 2;  TypeProto tensor_type 1;  TypeProto.Tensor elem_type 1,
 //                     shape 2;  TensorShapeProto dim 1;  Dimension dim_value 1, dim_param 2
-//   TensorProto.DataType FLOAT 1, INT32 6, INT64 7, BOOL 9, DOUBLE 11
+//   TensorProto.DataType FLOAT 1, INT32 6, INT64 7, BOOL 9, FLOAT16 10 (raw: the binary16 bits), DOUBLE 11
 //
 // Wire format: key = (field << 3) | wire type; wire types 0 (varint), 2 (length-delimited),
 // 5 (32-bit). Repeated scalars are written unpacked (one key per value), which every proto2
 // and proto3 parser accepts.
 
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, DOUBLE: 11 } as const;
+export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, DOUBLE: 11 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
 export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;
@@ -189,7 +189,7 @@ const littleEndian = new Uint8Array(Float32Array.of(1).buffer)[3] === 0x3f;
 
 /** Little-endian raw bytes of the values in the given element type. */
 export function rawData(dataType: DataTypeCode, data: ArrayLike<number>): Uint8Array {
-  const size = dataType === DataType.BOOL ? 1 : dataType === DataType.FLOAT || dataType === DataType.INT32 ? 4 : 8;
+  const size = dataType === DataType.BOOL ? 1 : dataType === DataType.FLOAT16 ? 2 : dataType === DataType.FLOAT || dataType === DataType.INT32 ? 4 : 8;
   const b = new Uint8Array(data.length * size);
   if (dataType === DataType.FLOAT && data instanceof Float32Array && littleEndian) {
     b.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
@@ -203,6 +203,7 @@ export function rawData(dataType: DataTypeCode, data: ArrayLike<number>): Uint8A
       case DataType.INT32: v.setInt32(i * 4, x, true); break;
       case DataType.INT64: v.setBigInt64(i * 8, BigInt(x), true); break;
       case DataType.BOOL: v.setUint8(i, x ? 1 : 0); break;
+      case DataType.FLOAT16: v.setUint16(i * 2, x, true); break; // (x: the bits)
       case DataType.DOUBLE: v.setFloat64(i * 8, x, true); break;
     }
   }

@@ -36,6 +36,7 @@ import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { Add, Concatenate, type SymbolicTensor } from '../layers/symbolic.js';
 import { GraphModel } from '../models/functional.js';
 import { Sequential, type Model } from '../models/sequential.js';
+import { toFloat16 } from '../models/safetensors.js';
 import { attr, DataType, encodeModel, type Attribute, type DataTypeCode, type NodeSpec, type TensorSpec, type ValueInfoSpec } from './onnx-proto.js';
 
 export const ONNX_OPSET = 17;
@@ -53,6 +54,12 @@ export interface OnnxExportOptions {
   name?: string;
   /** More metadata_props entries (string pairs); 'rnnkit.metadata' holds model.metadata as JSON. */
   metadata?: Record<string, string>;
+  /**
+   * 'float16': the weights stored as binary16 (half the bytes; each rounded to the nearest, as
+   * saveModel's weightsDtype) and widened by a Cast where the graph reads them; the file then
+   * computes what the model computes with its weights so rounded. Default 'float32'.
+   */
+  weightsDtype?: 'float32' | 'float16';
 }
 
 /** Thrown for a model the exporter cannot write: names the layer and what is missing. */
@@ -96,6 +103,8 @@ export class GraphBuilder {
   private readonly consts: Map<string, string>;
   private readonly root: GraphBuilder;
   scope = '';
+  /** Weights as float16 initializers, widened by a Cast (OnnxExportOptions.weightsDtype). */
+  half = false;
 
   constructor(parent: GraphBuilder | null = null) {
     this.root = parent?.root ?? this;
@@ -132,11 +141,28 @@ export class GraphBuilder {
     return this.ops(opType, inputs, 1, attributes)[0]!;
   }
 
-  /** A weight (named after the layer and the parameter), kept in the outermost graph. */
-  tensor(hint: string, dims: number[], data: ArrayLike<number>, dataType: DataTypeCode = F): string {
+  /**
+   * A weight (named after the layer and the parameter), kept in the outermost graph; a float32
+   * one as float16 and a Cast with `half` (not `exact` ones: constants, tables of fixed values).
+   */
+  tensor(hint: string, dims: number[], data: ArrayLike<number>, dataType: DataTypeCode = F, exact = false): string {
     const name = this.fresh(hint);
+    if (dataType === F && this.root.half && !exact) {
+      const bits = toFloat16(data);
+      const i = bits.findIndex((h) => (h & 0x7c00) === 0x7c00);
+      if (i >= 0) throw new OnnxExportError(`exportOnnx: weight '${name}'[${i}] = ${data[i]} is beyond float16's range (±65504): export it as float32`);
+      this.root.initializers.push({ name, dataType: DataType.FLOAT16, dims, data: bits });
+      return this.root.widen(name);
+    }
     this.root.initializers.push({ name, dataType, dims, data });
     return name;
+  }
+
+  /** A Cast of a float16 initializer to float32, first in the graph (subgraphs read it by name). */
+  private widen(name: string): string {
+    const out = this.fresh(`${name}_f32`);
+    this.nodes.unshift({ opType: 'Cast', inputs: [name], outputs: [out], name: this.fresh(`${name}_cast`), attributes: [attr.int('to', F)] });
+    return out;
   }
 
   /** A small constant, shared by value. */
@@ -146,7 +172,7 @@ export class GraphBuilder {
     if (!name) {
       const scope = this.scope;
       this.scope = '';
-      name = this.tensor(`const_${this.consts.size}`, dims, data, dataType);
+      name = this.tensor(`const_${this.consts.size}`, dims, data, dataType, true);
       this.scope = scope;
       this.consts.set(key, name);
     }
@@ -441,7 +467,7 @@ function positions(g: GraphBuilder, layer: PositionEncoding, x: Val, maxLength: 
     const L = layer.maxLength ?? fixed ?? maxLength;
     const P = new Float32Array(L * D);
     sinePositions(L, D, layer.maxWavelength, P);
-    table = g.tensor('sine', [L, D], P);
+    table = g.tensor('sine', [L, D], P, F, true);
   }
   const T1 = g.op('Shape', [x.name], [attr.int('start', 1), attr.int('end', 2)]);
   const P = g.op('Slice', [table, g.i64(0), T1, g.i64(0)]);
@@ -552,6 +578,9 @@ export function exportOnnx(model: Model, options: OnnxExportOptions = {}): OnnxE
   const maxLength = options.maxLength ?? 2048;
   if (!(Number.isInteger(maxLength) && maxLength >= 1)) throw new OnnxExportError(`exportOnnx: option 'maxLength' must be a positive integer, got ${String(options.maxLength)}`);
   const g = new GraphBuilder();
+  const dtype = options.weightsDtype ?? 'float32';
+  if (dtype !== 'float32' && dtype !== 'float16') throw new OnnxExportError(`exportOnnx: option 'weightsDtype' must be 'float32' or 'float16', got ${JSON.stringify(options.weightsDtype)}`);
+  g.half = dtype === 'float16';
   const layers = model.allLayers();
   const withStates = options.states ?? layers.some((l) => l instanceof RecurrentLayer && l.options.stateful);
   const inputs: OnnxTensorInfo[] = [], outputs: OnnxTensorInfo[] = [];
