@@ -62,34 +62,40 @@ export interface LoadFromUrlOptions extends LoadOptions {
   withOptimizer?: boolean;
 }
 
+/** fetch (the option's, or the global one) and the URL resolved against the page; errors name `who`. */
+function fetcher(who: string, url: string | URL, f: typeof fetch | undefined): { doFetch: typeof fetch; at: URL } {
+  const doFetch = f ?? (globalThis as { fetch?: typeof fetch }).fetch;
+  if (!doFetch) throw new Error(`${who} needs fetch (browsers, Node.js ≥ 18)`);
+  const loc = (globalThis as { location?: { href: string } }).location;
+  try {
+    return { doFetch, at: new URL(String(url), loc?.href) };
+  } catch {
+    throw new RangeError(`${who}: ${JSON.stringify(String(url))} is not a URL${loc ? '' : ' (outside a page a relative URL has nothing to resolve against)'}`);
+  }
+}
+
+/** The bytes at `u`; null for a 404 when not `required`. Errors name the URL. */
+async function fetchBytes(doFetch: typeof fetch, u: string, required: boolean): Promise<Uint8Array | null> {
+  let r: Response;
+  try {
+    r = await doFetch(u);
+  } catch (e) {
+    throw new BundleError(u, `could not be fetched (${(e as Error).message})`, { cause: e });
+  }
+  if (r.status === 404 && !required) return null;
+  if (!r.ok) throw new BundleError(u, `could not be fetched: HTTP ${r.status}${r.statusText ? ` ${r.statusText}` : ''}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
 /**
  * A model from the URL of a directory saveModel wrote, served as static files (a relative URL
  * resolves against the page): `loadModelFromUrl('models/sentiment/')`. The files it lists in
  * checksums.json are fetched and checked (the optimiser's state only with withOptimizer).
  */
 export async function loadModelFromUrl<M extends Model = Sequential>(url: string | URL, opts: LoadFromUrlOptions = {}): Promise<M> {
-  const doFetch = opts.fetch ?? (globalThis as { fetch?: typeof fetch }).fetch;
-  if (!doFetch) throw new Error('loadModelFromUrl needs fetch (browsers, Node.js ≥ 18)');
-  const loc = (globalThis as { location?: { href: string } }).location;
-  let dir: URL;
-  try {
-    dir = new URL(String(url), loc?.href);
-  } catch {
-    throw new RangeError(`loadModelFromUrl: ${JSON.stringify(String(url))} is not a URL${loc ? '' : ' (outside a page a relative URL has nothing to resolve against)'}`);
-  }
+  const { doFetch, at: dir } = fetcher('loadModelFromUrl', url, opts.fetch);
   if (!dir.pathname.endsWith('/')) dir.pathname += '/';
-  const get = async (f: string, required: boolean): Promise<Uint8Array | null> => {
-    const u = new URL(f, dir).href;
-    let r: Response;
-    try {
-      r = await doFetch(u);
-    } catch (e) {
-      throw new BundleError(u, `could not be fetched (${(e as Error).message})`, { cause: e });
-    }
-    if (r.status === 404 && !required) return null;
-    if (!r.ok) throw new BundleError(u, `could not be fetched: HTTP ${r.status}${r.statusText ? ` ${r.statusText}` : ''}`);
-    return new Uint8Array(await r.arrayBuffer());
-  };
+  const get = (f: string, required: boolean): Promise<Uint8Array | null> => fetchBytes(doFetch, new URL(f, dir).href, required);
   const verify = opts.verifyChecksums ?? true;
   const files: Record<string, Uint8Array> = {};
   const index = await get(CHECKSUMS_FILE, verify);
@@ -115,33 +121,15 @@ export async function loadModelFromUrl<M extends Model = Sequential>(url: string
  * weight files beside it): modelFromTfjs over the fetched bytes. Errors name the URL.
  */
 export async function loadTfjsModelFromUrl<M extends Model = Sequential>(url: string | URL, opts: { fetch?: typeof fetch } = {}): Promise<M> {
-  const doFetch = opts.fetch ?? (globalThis as { fetch?: typeof fetch }).fetch;
-  if (!doFetch) throw new Error('loadTfjsModelFromUrl needs fetch (browsers, Node.js ≥ 18)');
-  const loc = (globalThis as { location?: { href: string } }).location;
-  let json: URL;
-  try {
-    json = new URL(String(url), loc?.href);
-  } catch {
-    throw new RangeError(`loadTfjsModelFromUrl: ${JSON.stringify(String(url))} is not a URL${loc ? '' : ' (outside a page a relative URL has nothing to resolve against)'}`);
-  }
-  const get = async (u: string): Promise<Uint8Array> => {
-    let r: Response;
-    try {
-      r = await doFetch(u);
-    } catch (e) {
-      throw new BundleError(u, `could not be fetched (${(e as Error).message})`, { cause: e });
-    }
-    if (!r.ok) throw new BundleError(u, `could not be fetched: HTTP ${r.status}${r.statusText ? ` ${r.statusText}` : ''}`);
-    return new Uint8Array(await r.arrayBuffer());
-  };
+  const { doFetch, at: json } = fetcher('loadTfjsModelFromUrl', url, opts.fetch);
+  const bytes = (await fetchBytes(doFetch, json.href, true))!;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder().decode(await get(json.href)));
+    parsed = JSON.parse(new TextDecoder().decode(bytes));
   } catch (e) {
-    if (e instanceof BundleError) throw e;
     throw new BundleError(json.href, `not JSON: ${(e as Error).message}`);
   }
-  const parts = await Promise.all(tfjsWeightPaths(parsed, json.href).map((p) => get(new URL(p, json).href)));
+  const parts = await Promise.all(tfjsWeightPaths(parsed, json.href).map(async (p) => (await fetchBytes(doFetch, new URL(p, json).href, true))!));
   const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) { data.set(p, at); at += p.length; }
