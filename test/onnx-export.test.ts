@@ -226,6 +226,18 @@ test('exportOnnx: the Transformer char model (causal multi-head attention, Layer
   await agrees(model, new rnn.Tensor(ids, [3, 10]), new ort.Tensor('int32', Int32Array.from(ids), [3, 10]), 'transformer', 5e-5);
 });
 
+test('exportOnnx: multi-head self-attention over masked ids (padded keys get no weight), causal and not, layer norm without scale or centre', async () => {
+  for (const causal of [false, true]) {
+    const ids = rnn.input({ shape: [null], name: 'ids' });
+    const e = layers.embedding({ inputDim: V, outputDim: 8, maskZero: true }).apply(ids);
+    const a = layers.multiHeadAttention({ numHeads: 2, keyDim: 3, valueDim: 2, outputDim: 5, causal }).apply([e, e]);
+    const n = layers.layerNormalization({ center: false, scale: false }).apply(a);
+    const model = rnn.model({ inputs: ids, outputs: layers.dense({ units: 3, activation: 'softmax' }).apply(n) });
+    randomize(model, 95);
+    await agrees(model, idsTensor(), idsFeed(), `mha masked causal=${causal}`, 5e-5);
+  }
+});
+
 test('exportOnnx: a functional encoder-decoder (returnState, initialState, attention scores, causal, concatenate, add)', async () => {
   for (const score of ['dot', 'scaledDot', 'additive'] as const) {
     for (const causal of [false, true]) {
