@@ -220,3 +220,20 @@ test('loadTfjsModelFromUrl (a local server, as a page would read the files): the
     await s.close();
   }
 });
+
+test('examples/tfjs-import runs as written: TF.js\'s predictions to 1e-6, training on lowers the loss, a rnnkit model and an ONNX file written', async () => {
+  const { main } = await import('../examples/tfjs-import.js');
+  const out = mkdtempSync(join(tmpdir(), 'rnnkit-tfjs-example-'));
+  const log = console.log;
+  console.log = () => {};
+  try {
+    const r = await main(join(GOLDEN, 'lstm-gru-hard'), out);
+    assert.ok(r.maxDiff < 1e-6, String(r.maxDiff));
+    assert.ok(r.lossAfter < 0.5 * r.lossBefore, `${r.lossBefore} -> ${r.lossAfter}`);
+    assert.ok((await rnn.loadModel(join(out, 'rnnkit-model'))).countParams() === 464);
+    assert.equal(readFileSync(join(out, 'model.onnx')).length, r.onnxBytes);
+  } finally {
+    console.log = log;
+    rmSync(out, { recursive: true, force: true });
+  }
+});
