@@ -118,7 +118,8 @@ function kerasGru(gru: rnn.RecurrentLayer, dense: rnn.Dense, I: number): { json:
         },
       },
     },
-    weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: specs.map(([name, shape]) => ({ name, shape, dtype: 'float32' })) }],
+    // (with TensorFlow's ':0' suffix on the names, as some converter versions keep it)
+    weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: specs.map(([name, shape]) => ({ name: `${name}:0`, shape, dtype: 'float32' })) }],
   };
   return { json, bin };
 }

@@ -193,7 +193,7 @@ function readWeights(manifest: { weights?: WeightSpec[] }[], data: Uint8Array, w
       const v = new Float32Array(n);
       for (let i = 0; i < n; i++) v[i] = view.getFloat32(at + 4 * i, true);
       for (let i = 0; i < n; i++) if (!Number.isFinite(v[i]!)) throw new BundleError(where, `weight '${w.name}' has a non-finite value at ${i}`);
-      out.set(w.name, { shape: w.shape, data: v });
+      out.set(w.name.replace(/:\d+$/, ''), { shape: w.shape, data: v }); // (TensorFlow's ':0' output suffix, where a converter kept it)
       at += 4 * n;
     }
   }
