@@ -238,6 +238,28 @@ test('exportOnnx: multi-head self-attention over masked ids (padded keys get no 
   }
 });
 
+test('exportOnnx: initial states handed to a masked bidirectional decoder, whose final states are the output: an empty row keeps the states it was handed', async () => {
+  for (const cell of ['LSTM', 'GRU'] as const) {
+    const src = rnn.input({ shape: [null], name: 'source' }), tgt = rnn.input({ shape: [null], name: 'target' });
+    const enc = new rnn.RecurrentLayer(cell, { units: 4, returnState: true }, 'concat');
+    const states = (enc.apply(layers.embedding({ inputDim: V, outputDim: 3 }).apply(src)) as rnn.SymbolicTensor[]).slice(1);
+    const dec = new rnn.RecurrentLayer(cell, { units: 4, returnState: true, goBackwards: true }, 'sum');
+    const outs = dec.apply(layers.embedding({ inputDim: V, outputDim: 3, maskZero: true }).apply(tgt), { initialState: states }) as rnn.SymbolicTensor[];
+    const model = rnn.model({ inputs: [src, tgt], outputs: layers.concatenate().apply(outs.slice(1)) });
+    randomize(model, 97);
+    const srcIds = Float32Array.from({ length: B * 4 }, (_, i) => 1 + (i % (V - 1)));
+    const want = model.predict([new rnn.Tensor(srcIds, [B, 4]), idsTensor()], { batchSize: 64 });
+    const e = exportOnnx(model);
+    const got = (await runOrt(e, { source: new ort.Tensor('int32', Int32Array.from(srcIds), [B, 4]), target: idsFeed() })).output!;
+    assertClose(want.data, got.data as Float32Array, ATOL, RTOL, `${cell} states`);
+    // Row 3 of the target is all padding: its final states are the encoder's, unchanged.
+    const S = cell === 'LSTM' ? 4 : 2, W = S * 4;
+    const encOnly = rnn.model({ inputs: src, outputs: layers.concatenate().apply(states) });
+    const handed = encOnly.predict(new rnn.Tensor(srcIds, [B, 4])).data;
+    assertClose(want.data.subarray(3 * W, 4 * W), handed.subarray(3 * W, 4 * W), 0, 0, `${cell}: the empty row`);
+  }
+});
+
 test('exportOnnx: a functional encoder-decoder (returnState, initialState, attention scores, causal, concatenate, add)', async () => {
   for (const score of ['dot', 'scaledDot', 'additive'] as const) {
     for (const causal of [false, true]) {
@@ -253,7 +275,9 @@ test('exportOnnx: a functional encoder-decoder (returnState, initialState, atten
       const tgtIds = Float32Array.from({ length: B * 5 }, (_, i) => (i * 3) % V);
       const want = model.predict([idsTensor(), new rnn.Tensor(tgtIds, [B, 5])], { batchSize: 64 });
       const e = exportOnnx(model);
-      assert.deepEqual(e.inputs.map((i) => [i.name, i.type]), [['source', 'int32'], ['target', 'int32']]);
+      // Each input's length has a name of its own (a runtime takes one name for one size).
+      assert.deepEqual(e.inputs.map((i) => [i.name, i.type, i.shape]), [['source', 'int32', ['batch', 'source_time']], ['target', 'int32', ['batch', 'target_time']]]);
+      assert.deepEqual(e.outputs[0]!.shape, ['batch', 'output_time', V]);
       const got = (await runOrt(e, { source: idsFeed(), target: new ort.Tensor('int32', Int32Array.from(tgtIds), [B, 5]) })).output!;
       assertClose(want.data, got.data as Float32Array, ATOL, RTOL, `encoder-decoder ${score} causal=${causal}`);
     }

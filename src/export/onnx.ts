@@ -554,14 +554,18 @@ function emitLayer(g: GraphBuilder, layer: Layer, ins: Val[], io: StateIO | null
   }
 }
 
-/** Graph input from a model input: int32 ids when Embeddings read it, else float32. */
-function inputInfo(name: string, shape: Shape, readers: Layer[]): OnnxTensorInfo {
+/**
+ * Graph input from a model input: int32 ids when Embeddings read it, else float32. Its unknown
+ * dimensions get names of their own (`prefix`time, ...): a runtime takes dimensions of one name
+ * for one size, and two inputs' sequences may differ in length.
+ */
+function inputInfo(name: string, shape: Shape, readers: Layer[], prefix = ''): OnnxTensorInfo {
   const emb = readers.filter((l) => l instanceof Embedding).length;
   if (emb > 0 && emb < readers.length) {
     throw new OnnxExportError(`exportOnnx: input '${name}' feeds Embedding layers (token ids) and other layers (numbers); give them separate inputs`);
   }
   let named = 0;
-  const dims = shape.map((d) => (typeof d === 'number' ? d : named++ === 0 ? 'time' : `dim_${named}`));
+  const dims = shape.map((d) => (typeof d === 'number' ? d : `${prefix}${named++ === 0 ? 'time' : `dim_${named}`}`));
   return { name, type: emb > 0 ? 'int32' : 'float32', shape: ['batch', ...dims] };
 }
 
@@ -610,7 +614,7 @@ export function exportOnnx(model: Model, options: OnnxExportOptions = {}): OnnxE
     for (const t of model.inputs) {
       let name = t.name, k = 1;
       while (modelInputs.some((i) => i.name === name)) name = `${t.name}_${k++}`;
-      const info = inputInfo(name, t.shape, model.nodes.filter((n) => n.inputs.includes(t)).map((n) => n.layer));
+      const info = inputInfo(name, t.shape, model.nodes.filter((n) => n.inputs.includes(t)).map((n) => n.layer), model.inputs.length > 1 ? `${name}_` : '');
       g.reserve(name);
       modelInputs.push(info);
       values.set(t, { name, shape: t.shape, mask: null });
@@ -626,7 +630,9 @@ export function exportOnnx(model: Model, options: OnnxExportOptions = {}): OnnxE
   }
   g.reserve('output');
   g.nodes.push({ opType: 'Identity', inputs: [out.name], outputs: ['output'], name: g.fresh('output_node') });
-  outputs.unshift({ name: 'output', type: 'float32', shape: ['batch', ...out.shape.map((d, i) => (typeof d === 'number' ? d : i === 0 ? 'time' : `dim_${i}`))] });
+  // (one input: an unknown output length is its length; several: a name of its own)
+  const outPrefix = model instanceof GraphModel && model.inputs.length > 1 ? 'output_' : '';
+  outputs.unshift({ name: 'output', type: 'float32', shape: ['batch', ...out.shape.map((d, i) => (typeof d === 'number' ? d : `${outPrefix}${i === 0 ? 'time' : `dim_${i}`}`))] });
 
   const metadata: Record<string, string> = { 'rnnkit.model': JSON.stringify(model.getConfig()) };
   if (model.metadata && Object.keys(model.metadata).length) metadata['rnnkit.metadata'] = JSON.stringify(model.metadata);
