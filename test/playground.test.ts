@@ -97,6 +97,18 @@ test('playground session: the model exports to ONNX with its vocabulary and stat
   let nats = 0;
   for (let t = 0; t < 15; t++) nats -= Math.log(want[t * s.corpus.vocab.size + ids[t + 1]!]!);
   assert.ok(Math.abs((await onnxNats(e.bytes, s.corpus.vocab.chars, 16)) - nats / 15) < 1e-5);
+  // The Transformer's file reads windows of up to `seq` characters (its position table's rows).
+  const t = new PlaygroundSession(TEXT, { cell: 'transformer', hidden: 16, seq: 16, batch: 8 });
+  for (let i = 0; i < 5; i++) t.trainStep();
+  const te = t.exportOnnx();
+  const tw = Float32Array.from(TEXT.slice(0, 16), (c) => t.corpus.vocab.chars.indexOf(c));
+  const want16 = t.model.predict({ data: tw, shape: [1, 16] }).data;
+  let tn = 0;
+  for (let k = 0; k < 15; k++) tn -= Math.log(want16[k * t.corpus.vocab.size + tw[k + 1]!]!);
+  assert.ok(Math.abs((await onnxNats(te.bytes, t.corpus.vocab.chars, 16)) - tn / 15) < 1e-5);
+  const session = await ort.InferenceSession.create(te.bytes);
+  await assert.rejects(session.run({ input: new ort.Tensor('int32', new Int32Array(17), [1, 17]) }), /position_encoding(_\d+)?\/Add_node/, 'a window longer than seq');
+  await session.release();
 });
 
 test('playground session: bad options and texts are named', () => {
