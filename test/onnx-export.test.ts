@@ -126,6 +126,20 @@ test('exportOnnx: float inputs through three stacked layers (GRU, bidirectional 
   await agrees(model, new rnn.Tensor(x, [B, T, F]), new ort.Tensor('float32', x, [B, T, F]), 'stacked');
 });
 
+test('exportOnnx: layers without biases (every cell, Dense)', async () => {
+  const F = 3;
+  const x = randomArray(B * T * F, 88, 1, 'float32') as Float32Array;
+  for (const [cell, extra] of [['LSTM', {}], ['GRU', {}], ['GRU', { resetAfter: false }], ['SimpleRNN', {}]] as const) {
+    const model = rnn.sequential({
+      inputShape: [T, F],
+      layers: [new rnn.RecurrentLayer(cell, { units: 4, returnSequences: true, useBias: false, ...extra }, 'concat'), layers.dense({ units: 2, useBias: false })],
+    });
+    model.build([T, F]);
+    randomize(model, 89);
+    await agrees(model, new rnn.Tensor(x, [B, T, F]), new ort.Tensor('float32', x, [B, T, F]), `${cell} ${JSON.stringify(extra)} without biases`);
+  }
+});
+
 test('exportOnnx: every Dense activation', async () => {
   const F = 4;
   const acts = ['linear', 'relu', 'tanh', 'sigmoid', 'softmax', 'softplus', 'elu', 'gelu', 'swish'] as const;
