@@ -6,6 +6,8 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exportOnnx, OnnxExportError, type OnnxExport, type OnnxTensorInfo } from '../export/onnx.js';
 import { exportNerOnnx } from '../export/onnx-ner.js';
+import { exportTfjs, TfjsExportError } from '../export/tfjs.js';
+import type { Model } from '../models/sequential.js';
 import { loadNer } from '../apps/ner.js';
 import { loadAnyModel } from './convert.js';
 import { fsReason } from '../data/node/fs-reason.js';
@@ -13,6 +15,7 @@ import { makeDirsSync } from '../data/node/make-dirs.js';
 import { CliError } from './progress.js';
 
 export const EXPORT_HELP = `Usage: rnnkit export --model <dir> --out <file.onnx> [--dtype float32|float16] [--states|--no-states] [--max-length n]
+       rnnkit export --model <dir> --format tfjs --out <dir>
 
 Write a model saved by rnnkit (charrnn, sentiment, ner, or saveModel) as an ONNX file (opset 17)
 that onnxruntime runs in Node.js (onnxruntime-node), in browsers (onnxruntime-web), in Python and
@@ -22,13 +25,19 @@ vocabulary) is kept in the file's metadata_props as 'rnnkit.metadata'.
 
 --model may also be a TF.js layers model (its model.json or directory; see rnnkit convert).
 
+--format tfjs writes a Sequential model in TF.js's layers format instead (<out>/model.json and
+<out>/weights.bin, what tf.loadLayersModel reads), for an application that serves with TF.js.
+TF.js cannot run everything rnnkit can: the GRU must have resetAfter: false, and attention
+layers, position encodings and GELU are refused by name.
+
 A NER tagger takes words, cases and chars (int32 ids, 0 after a sentence's or a word's end) and
 outputs tags (label ids, -1 after the end; CRF taggers decode with Viterbi in the file) and
 emissions; 'rnnkit.ner' in metadata_props holds the vocabularies and labels.
 
 Options:
   --model <dir>       the saved model (e.g. runs/ts/best)                    (required)
-  --out <file>        the .onnx file to write                                (required)
+  --out <file>        the .onnx file to write (--format tfjs: a directory)  (required)
+  --format f          onnx or tfjs                                           (default onnx)
   --dtype d           float32, or float16: the weights in half the bytes (each rounded to the
                       nearest binary16, widened by a Cast where read)        (default float32)
   --states            each recurrent layer's state as inputs '<layer>/h_in' (and c_in for an
@@ -73,13 +82,15 @@ export async function exportCli(argv: string[]): Promise<void> {
     args: argv, strict: true,
     options: {
       model: { type: 'string' }, out: { type: 'string' }, states: { type: 'boolean' }, 'no-states': { type: 'boolean' },
-      'max-length': { type: 'string' }, dtype: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'max-length': { type: 'string' }, dtype: { type: 'string' }, format: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (v.help) { process.stdout.write(EXPORT_HELP); return; }
   if (!v.model) throw new CliError('--model <dir> is required (see --help)');
   if (!v.out) throw new CliError('--out <file.onnx> is required (see --help)');
   if (v.states && v['no-states']) throw new CliError('--states and --no-states: give one of them');
+  const format = v.format ?? 'onnx';
+  if (format !== 'onnx' && format !== 'tfjs') throw new CliError(`--format: expected onnx or tfjs, got "${format}"`);
   const dtype = v.dtype ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'float16') throw new CliError(`--dtype: expected float32 or float16, got "${dtype}"`);
   let maxLength: number | undefined;
@@ -101,6 +112,11 @@ export async function exportCli(argv: string[]): Promise<void> {
     return;
   }
   const { model } = await loadAnyModel(v.model);
+  if (format === 'tfjs') {
+    if (v.states || v['no-states'] || maxLength !== undefined || v.dtype !== undefined) throw new CliError('--states, --no-states, --max-length and --dtype are for ONNX files, not --format tfjs');
+    writeTfjs(v.out, model);
+    return;
+  }
   // A charrnn Transformer reads windows of config.seq characters: its table need not be longer.
   const cfg = (model.metadata as { app?: string; config?: { cell?: string; seq?: number } }).config;
   if (maxLength === undefined && model.metadata.app === 'charrnn' && cfg?.cell === 'transformer' && Number.isInteger(cfg.seq)) maxLength = cfg.seq;
@@ -112,6 +128,25 @@ export async function exportCli(argv: string[]): Promise<void> {
     throw e;
   }
   write(v.out, result, `${model.countParams().toLocaleString('en-US')} weights${dtype === 'float16' ? ' as float16' : ''}`);
+}
+
+/** <out>/model.json and <out>/weights.bin (exportTfjs), each written whole or not at all. */
+function writeTfjs(out: string, model: Model): void {
+  let e;
+  try {
+    e = exportTfjs(model);
+  } catch (err) {
+    if (err instanceof TfjsExportError) throw new CliError(err.message);
+    throw err;
+  }
+  try {
+    makeDirsSync(resolve(out));
+    writeFileAtomicSync(join(resolve(out), 'weights.bin'), e.weightData);
+    writeFileAtomicSync(join(resolve(out), 'model.json'), new TextEncoder().encode(`${JSON.stringify(e.modelJson)}\n`));
+  } catch (err) {
+    throw new CliError(`--out: cannot write ${out}: ${fsReason(err)}`);
+  }
+  process.stdout.write(`${out}: TF.js layers model (model.json, weights.bin: ${e.weightData.length.toLocaleString('en-US')} bytes), ${model.countParams().toLocaleString('en-US')} weights\n`);
 }
 
 /** The file, and what it holds on stdout. */

@@ -1,0 +1,156 @@
+// A rnnkit Sequential model in TF.js's layers format (model.json and weights.bin): what
+// `tf.loadLayersModel` reads, for an application that serves with TF.js. The inverse of
+// models/tfjs-format.ts: kernels transposed to Keras' [in, gates·units], the GRU's r|z|n blocks
+// put back in z|r|h order, the two biases summed into Keras' one. The initialisers are written as
+// Zeros: TF.js initialises a layer before it sets the loaded weights, and its orthogonal
+// initialiser takes seconds on large recurrent kernels.
+//
+// TF.js cannot compute everything rnnkit does; refused, with the layer's name: the GRU with
+// resetAfter (TF.js has only the reset before the product: train with resetAfter: false), the
+// attention layers and position encodings, GELU. Checked against TF.js 4.22: the golden models
+// of tools/golden/make_tfjs_export_golden.mjs, loaded and run by TF.js, predict what rnnkit does.
+import { Activation, Dense, Dropout, Embedding, type ActivationName } from '../layers/core.js';
+import type { Layer } from '../layers/layer.js';
+import { LayerNormalization } from '../layers/normalization.js';
+import { GlobalAveragePooling1D, GlobalMaxPooling1D, Masking, RepeatVector } from '../layers/pooling.js';
+import { RecurrentLayer } from '../layers/rnn-layers.js';
+import { Sequential, type Model } from '../models/sequential.js';
+
+export class TfjsExportError extends Error {
+  override name = 'TfjsExportError';
+}
+
+export interface TfjsWeightSpec { name: string; shape: number[]; dtype: 'float32' }
+
+export interface TfjsExport {
+  /** model.json's content (its weightsManifest names 'weights.bin'). */
+  modelJson: { format: 'layers-model'; generatedBy: string; convertedBy: null; modelTopology: Record<string, unknown>; weightsManifest: { paths: string[]; weights: TfjsWeightSpec[] }[] };
+  /** weights.bin: the weights in the manifest's order, float32 little-endian. */
+  weightData: Uint8Array;
+}
+
+const fail = (l: Layer, what: string): never => {
+  throw new TfjsExportError(`exportTfjs: layer '${l.name}' (${l.className}): ${what}`);
+};
+
+const ZEROS = { class_name: 'Zeros', config: {} };
+const KERAS_ACTIVATION: Partial<Record<ActivationName, string>> = {
+  linear: 'linear', relu: 'relu', tanh: 'tanh', sigmoid: 'sigmoid', softmax: 'softmax', softplus: 'softplus', elu: 'elu', swish: 'swish',
+};
+
+function kerasActivation(l: Layer, a: ActivationName): string {
+  return KERAS_ACTIVATION[a] ?? fail(l, `activation '${a}' has no TF.js equivalent that computes the same`);
+}
+
+/** [rows, cols] -> [cols, rows]. */
+function transpose(a: ArrayLike<number>, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c]!;
+  return out;
+}
+
+/** Blocks of H rows (of `width`): out block k = in block order[k]. */
+function blocks(a: ArrayLike<number>, order: number[], H: number, width: number): Float32Array {
+  const out = new Float32Array(order.length * H * width);
+  order.forEach((src, dst) => { for (let i = 0; i < H * width; i++) out[dst * H * width + i] = a[src * H * width + i]!; });
+  return out;
+}
+
+/** The layer's Keras config and its weights (name -> [shape, values]) in TF.js's order. */
+function convert(l: Layer, first: boolean, inputShape: (number | null)[]): { keras: Record<string, unknown>; weights: [string, number[], Float32Array][] } {
+  const batchShape = first ? { batch_input_shape: [null, ...inputShape] } : {};
+  const p = (n: string): Float32Array => l.params!.value(n) as Float32Array;
+  const has = (n: string): boolean => !!l.params?.entries.some((e) => e.name === n);
+  if (l instanceof Embedding) {
+    const { inputDim, outputDim, maskZero } = l.options;
+    return {
+      keras: { class_name: 'Embedding', config: { name: l.name, input_dim: inputDim, output_dim: outputDim, mask_zero: !!maskZero, embeddings_initializer: ZEROS, ...batchShape } },
+      weights: [[`${l.name}/embeddings`, [inputDim, outputDim], p('embeddings')]],
+    };
+  }
+  if (l instanceof Dense) {
+    const k = l.params!.entries.find((e) => e.name === 'kernel')!.shape as [number, number], bias = has('bias');
+    return {
+      keras: { class_name: 'Dense', config: { name: l.name, units: k[1], activation: kerasActivation(l, l.activation), use_bias: bias, kernel_initializer: ZEROS, bias_initializer: ZEROS, ...batchShape } },
+      weights: [[`${l.name}/kernel`, k, p('kernel')], ...(bias ? [[`${l.name}/bias`, [k[1]], p('bias')] as [string, number[], Float32Array]] : [])],
+    };
+  }
+  if (l instanceof RecurrentLayer) return recurrent(l, batchShape);
+  const plain = (className: string, config: Record<string, unknown>) => ({ keras: { class_name: className, config: { name: l.name, ...config, ...batchShape } }, weights: [] });
+  if (l instanceof Dropout) return plain('Dropout', { rate: l.options.rate });
+  if (l instanceof Activation) return plain('Activation', { activation: kerasActivation(l, l.activation) });
+  if (l instanceof Masking) return plain('Masking', { mask_value: l.maskValue });
+  if (l instanceof GlobalAveragePooling1D) return plain('GlobalAveragePooling1D', {});
+  if (l instanceof GlobalMaxPooling1D) return plain('GlobalMaxPooling1D', {});
+  if (l instanceof RepeatVector) return plain('RepeatVector', { n: l.n });
+  if (l instanceof LayerNormalization) {
+    const D = l.params?.entries[0]?.shape[0];
+    const weights: [string, number[], Float32Array][] = [];
+    if (l.scale) weights.push([`${l.name}/gamma`, [D!], p('gamma')]);
+    if (l.center) weights.push([`${l.name}/beta`, [D!], p('beta')]);
+    return { keras: { class_name: 'LayerNormalization', config: { name: l.name, axis: -1, epsilon: l.epsilon, center: l.center, scale: l.scale, beta_initializer: ZEROS, gamma_initializer: ZEROS, ...batchShape } }, weights };
+  }
+  return fail(l, 'TF.js has no layer that computes it');
+}
+
+function recurrent(l: RecurrentLayer, batchShape: Record<string, unknown>): { keras: Record<string, unknown>; weights: [string, number[], Float32Array][] } {
+  const o = l.options, core = l.core!, H = l.units, I = core.inputSize;
+  if (l.cell === 'GRU' && (o.resetAfter ?? true)) fail(l, 'TF.js runs only the GRU that resets before the recurrent product: train with resetAfter: false');
+  if (o.returnState) fail(l, 'returnState has no place in a Sequential model');
+  const G = l.cell === 'LSTM' ? 4 : l.cell === 'GRU' ? 3 : 1;
+  const order = l.cell === 'GRU' ? [1, 0, 2] : Array.from({ length: G }, (_, g) => g); // Keras z|r|h from r|z|n
+  const cls = l.cell;
+  const inner = cls === 'SimpleRNN' ? 'simple_rnn' : cls.toLowerCase();
+  const config: Record<string, unknown> = {
+    name: l.bidirectional ? inner : l.name, units: H,
+    activation: cls === 'SimpleRNN' ? (o.activation ?? 'tanh') : 'tanh',
+    ...(cls !== 'SimpleRNN' ? { recurrent_activation: core.hardSigmoid ? 'hard_sigmoid' : 'sigmoid' } : {}),
+    use_bias: core.bias, return_sequences: !!o.returnSequences, go_backwards: !!o.goBackwards, stateful: !!o.stateful,
+    dropout: o.dropout ?? 0, recurrent_dropout: o.recurrentDropout ?? 0,
+    kernel_initializer: ZEROS, recurrent_initializer: ZEROS, bias_initializer: ZEROS,
+    ...(cls === 'LSTM' ? { unit_forget_bias: false } : {}), ...(cls === 'GRU' ? { reset_after: false } : {}),
+  };
+  const weights: [string, number[], Float32Array][] = [];
+  const dirs = l.bidirectional ? [`${l.name}/forward_${inner}`, `${l.name}/backward_${inner}`] : [l.name];
+  dirs.forEach((prefix, d) => {
+    const s = `_l0${d === 1 ? '_reverse' : ''}`;
+    const v = (n: string): Float32Array => core.params.value(`${n}${s}`) as Float32Array;
+    weights.push([`${prefix}/kernel`, [I, G * H], transpose(blocks(v('weight_ih'), order, H, I), G * H, I)]);
+    weights.push([`${prefix}/recurrent_kernel`, [H, G * H], transpose(blocks(v('weight_hh'), order, H, H), G * H, H)]);
+    if (core.bias) {
+      // Keras' one bias: b_ih + b_hh (the GRU's candidate too: without resetAfter both sit outside the reset).
+      const b = v('bias_ih').map((x, i) => x + v('bias_hh')[i]!);
+      weights.push([`${prefix}/bias`, [G * H], blocks(b, order, H, 1)]);
+    }
+  });
+  const layer = { class_name: cls, config };
+  const keras = l.bidirectional
+    ? { class_name: 'Bidirectional', config: { name: l.name, merge_mode: l.bidirectional, layer, ...batchShape } }
+    : { class_name: cls, config: { ...config, ...batchShape } };
+  return { keras, weights };
+}
+
+/** The model in TF.js's layers format: model.json's content and weights.bin's bytes. */
+export function exportTfjs(model: Model): TfjsExport {
+  if (!(model instanceof Sequential)) throw new TfjsExportError('exportTfjs: Sequential models only (TF.js functional models are not written)');
+  if (!model.isBuilt || !model.inputShape) throw new TfjsExportError(`exportTfjs: model '${model.name}' is not built; give it an input shape or train it first`);
+  const layers: Record<string, unknown>[] = [];
+  const specs: TfjsWeightSpec[] = [], parts: Float32Array[] = [];
+  model.layers.forEach((l, i) => {
+    const c = convert(l, i === 0, model.inputShape!);
+    layers.push(c.keras);
+    for (const [name, shape, data] of c.weights) { specs.push({ name, shape, dtype: 'float32' }); parts.push(data); }
+  });
+  const weightData = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  const view = new DataView(weightData.buffer);
+  let at = 0;
+  for (const p of parts) for (let i = 0; i < p.length; i++, at += 4) view.setFloat32(at, p[i]!, true);
+  return {
+    modelJson: {
+      format: 'layers-model', generatedBy: 'rnnkit 0.1.0', convertedBy: null,
+      modelTopology: { class_name: 'Sequential', config: { name: model.name, layers }, keras_version: 'tfjs-layers 4.22.0', backend: 'tensor_flow.js' },
+      weightsManifest: [{ paths: ['weights.bin'], weights: specs }],
+    },
+    weightData,
+  };
+}
