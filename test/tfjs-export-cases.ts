@@ -2,6 +2,7 @@
 // (tools/golden/make_tfjs_export_golden.mjs, which runs them in TF.js) and the test that checks
 // rnnkit against what TF.js predicted (tfjs-export.test.ts).
 import * as rnn from '../src/index.js';
+import { DEFAULT_CHARRNN, recurrentCharModel } from '../src/apps/charrnn.js';
 import { randomArray } from './helpers.js';
 
 export interface ExportCase {
@@ -10,6 +11,8 @@ export interface ExportCase {
   input: { shape: number[]; data: number[] };
   /** Recurrent outputs at padded steps differ by design (rnnkit zeros, TF.js repeats): compare only where these ids are not 0. */
   paddedIds?: boolean;
+  /** Stateful models: the input's steps run in chunks of this many, the state carried between calls. */
+  chunk?: number;
 }
 
 const ids = [[3, 5, 7, 1, 0, 0], [4, 2, 9, 12, 11, 6], [8, 0, 0, 0, 0, 0], [1, 2, 3, 4, 5, 0]].flat();
@@ -22,6 +25,17 @@ function randomized(m: rnn.Sequential, shape: (number | null)[], seed: number, s
 }
 
 export const EXPORT_CASES: ExportCase[] = [
+  {
+    // A charrnn model (stateful LSTMs): exported for a batch of 1, a character at a time.
+    name: 'charrnn-stateful',
+    build: () => {
+      const m = recurrentCharModel(11, { ...DEFAULT_CHARRNN, cell: 'lstm', hidden: 6, embed: 4, layers: 2, seed: 3 });
+      m.params.set(randomArray(m.params.length, 15, 0.8, 'float32'));
+      return m;
+    },
+    input: { shape: [1, 6], data: [1, 4, 2, 9, 3, 3] },
+    chunk: 2,
+  },
   {
     name: 'lstm-hard-seq',
     build: () => randomized(rnn.sequential({

@@ -5,6 +5,9 @@
 // Zeros: TF.js initialises a layer before it sets the loaded weights, and its orthogonal
 // initialiser takes seconds on large recurrent kernels.
 //
+// Stateful layers (a charrnn model's) keep their state in TF.js too, which then needs a fixed batch
+// size: 1 by default (a character at a time; TfjsExportOptions.batchSize).
+//
 // TF.js cannot compute everything rnnkit does; refused, with the layer's name: the GRU with
 // resetAfter (TF.js has only the reset before the product: train with resetAfter: false), the
 // attention layers and position encodings, GELU. Checked against TF.js 4.22: the golden models
@@ -57,8 +60,8 @@ function blocks(a: ArrayLike<number>, order: number[], H: number, width: number)
 }
 
 /** The layer's Keras config and its weights (name -> [shape, values]) in TF.js's order. */
-function convert(l: Layer, first: boolean, inputShape: (number | null)[]): { keras: Record<string, unknown>; weights: [string, number[], Float32Array][] } {
-  const batchShape = first ? { batch_input_shape: [null, ...inputShape] } : {};
+function convert(l: Layer, first: boolean, inputShape: (number | null)[], batch: number | null): { keras: Record<string, unknown>; weights: [string, number[], Float32Array][] } {
+  const batchShape = first ? { batch_input_shape: [batch, ...inputShape] } : {};
   const p = (n: string): Float32Array => l.params!.value(n) as Float32Array;
   const has = (n: string): boolean => !!l.params?.entries.some((e) => e.name === n);
   if (l instanceof Embedding) {
@@ -130,14 +133,26 @@ function recurrent(l: RecurrentLayer, batchShape: Record<string, unknown>): { ke
   return { keras, weights };
 }
 
+export interface TfjsExportOptions {
+  /**
+   * The batch size written into the input shape. TF.js needs one for stateful recurrent layers
+   * (a charrnn model's): default 1 there (a character at a time), else none (any batch).
+   */
+  batchSize?: number | null;
+}
+
 /** The model in TF.js's layers format: model.json's content and weights.bin's bytes. */
-export function exportTfjs(model: Model): TfjsExport {
+export function exportTfjs(model: Model, options: TfjsExportOptions = {}): TfjsExport {
   if (!(model instanceof Sequential)) throw new TfjsExportError('exportTfjs: Sequential models only (TF.js functional models are not written)');
   if (!model.isBuilt || !model.inputShape) throw new TfjsExportError(`exportTfjs: model '${model.name}' is not built; give it an input shape or train it first`);
+  const stateful = model.layers.some((l) => l instanceof RecurrentLayer && l.options.stateful);
+  const batch = options.batchSize === undefined ? (stateful ? 1 : null) : options.batchSize;
+  if (batch !== null && !(Number.isInteger(batch) && batch >= 1)) throw new TfjsExportError(`exportTfjs: option 'batchSize' must be a positive integer or null, got ${String(batch)}`);
+  if (stateful && batch === null) throw new TfjsExportError('exportTfjs: TF.js needs a batch size for stateful recurrent layers: give batchSize');
   const layers: Record<string, unknown>[] = [];
   const specs: TfjsWeightSpec[] = [], parts: Float32Array[] = [];
   model.layers.forEach((l, i) => {
-    const c = convert(l, i === 0, model.inputShape!);
+    const c = convert(l, i === 0, model.inputShape!, batch);
     layers.push(c.keras);
     for (const [name, shape, data] of c.weights) { specs.push({ name, shape, dtype: 'float32' }); parts.push(data); }
   });

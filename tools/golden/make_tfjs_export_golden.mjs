@@ -28,7 +28,18 @@ for (const c of EXPORT_CASES) {
     modelTopology: modelJson.modelTopology, weightSpecs: modelJson.weightsManifest[0].weights,
     weightData: weightData.buffer.slice(weightData.byteOffset, weightData.byteOffset + weightData.byteLength),
   }));
-  const y = model.predict(tf.tensor(c.input.data, c.input.shape, 'float32'));
+  let y;
+  if (c.chunk) {
+    // A stateful model: the steps in chunks, TF.js carrying the state from call to call.
+    const [B, T] = c.input.shape, outs = [];
+    for (let t = 0; t < T; t += c.chunk) {
+      const part = c.input.data.slice(t, t + c.chunk); // (B = 1)
+      outs.push(model.predict(tf.tensor(part, [B, part.length], 'float32')));
+    }
+    y = tf.concat(outs, 1);
+  } else {
+    y = model.predict(tf.tensor(c.input.data, c.input.shape, 'float32'));
+  }
   writeFileSync(join(dir, 'io.json'), `${JSON.stringify({ input: c.input, output: { shape: y.shape, data: Array.from(y.dataSync()) } })}\n`);
   console.log(`${c.name}: TF.js output [${y.shape.join(', ')}]`);
 }
