@@ -7,8 +7,10 @@ import { randomArray } from './helpers.js';
 
 export interface ExportCase {
   name: string;
-  build(): rnn.Sequential;
+  build(): rnn.Model;
   input: { shape: number[]; data: number[] };
+  /** Functional models with several inputs: all of them (`input` is the first). */
+  inputs?: { shape: number[]; data: number[] }[];
   /** Recurrent outputs at padded steps differ by design (rnnkit zeros, TF.js repeats): compare only where these ids are not 0. */
   paddedIds?: boolean;
   /** Stateful models: the input's steps run in chunks of this many, the state carried between calls. */
@@ -24,7 +26,25 @@ function randomized(m: rnn.Sequential, shape: (number | null)[], seed: number, s
   return m;
 }
 
+const targets = { shape: [4, 3], data: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] };
+
 export const EXPORT_CASES: ExportCase[] = [
+  {
+    // A functional encoder-decoder: the encoder's final states start the decoder; concatenate, add.
+    name: 'encoder-decoder',
+    build: () => {
+      const src = rnn.input({ shape: [null], name: 'source' }), tgt = rnn.input({ shape: [null], name: 'target' });
+      const [, h, c] = rnn.layers.lstm({ units: 4, returnState: true, name: 'encoder' }).apply(rnn.layers.embedding({ inputDim: 13, outputDim: 3, name: 'src_emb' }).apply(src)) as rnn.SymbolicTensor[];
+      const dec = rnn.layers.lstm({ units: 4, returnSequences: true, name: 'decoder' }).apply(rnn.layers.embedding({ inputDim: 13, outputDim: 3, name: 'tgt_emb' }).apply(tgt), { initialState: [h!, c!] }) as rnn.SymbolicTensor;
+      const both = rnn.layers.concatenate({ name: 'cat' }).apply([dec, rnn.layers.dense({ units: 2, activation: 'relu', name: 'side' }).apply(dec)]);
+      const out = rnn.layers.dense({ units: 5, activation: 'softmax', name: 'out' }).apply(rnn.layers.add({ name: 'sum' }).apply([rnn.layers.dense({ units: 6, name: 'proj' }).apply(both), both]));
+      const m = rnn.model({ inputs: [src, tgt], outputs: out });
+      m.params.set(randomArray(m.params.length, 16, 0.8, 'float32'));
+      return m;
+    },
+    input: { shape: [4, 6], data: ids.map((v) => v || 1) },
+    inputs: [{ shape: [4, 6], data: ids.map((v) => v || 1) }, targets],
+  },
   {
     // A charrnn model (stateful LSTMs): exported for a batch of 1, a character at a time.
     name: 'charrnn-stateful',

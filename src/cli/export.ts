@@ -25,7 +25,7 @@ vocabulary) is kept in the file's metadata_props as 'rnnkit.metadata'.
 
 --model may also be a TF.js layers model (its model.json or directory; see rnnkit convert).
 
---format tfjs writes a Sequential model in TF.js's layers format instead (<out>/model.json and
+--format tfjs writes the model (Sequential or functional) in TF.js's layers format instead (<out>/model.json and
 <out>/weights.bin, what tf.loadLayersModel reads), for an application that serves with TF.js.
 TF.js cannot run everything rnnkit can: the GRU must have resetAfter: false, and attention
 layers, position encodings and GELU are refused by name.

@@ -1,4 +1,4 @@
-// A rnnkit Sequential model in TF.js's layers format (model.json and weights.bin): what
+// A rnnkit model (Sequential or functional) in TF.js's layers format (model.json and weights.bin): what
 // `tf.loadLayersModel` reads, for an application that serves with TF.js. The inverse of
 // models/tfjs-format.ts: kernels transposed to Keras' [in, gates·units], the GRU's r|z|n blocks
 // put back in z|r|h order, the two biases summed into Keras' one. The initialisers are written as
@@ -10,13 +10,17 @@
 //
 // TF.js cannot compute everything rnnkit does; refused, with the layer's name: the GRU with
 // resetAfter (TF.js has only the reset before the product: train with resetAfter: false), the
-// attention layers and position encodings, GELU. Checked against TF.js 4.22: the golden models
+// attention layers and position encodings, GELU. A functional model is written as Keras' 'Model'
+// (InputLayers, each layer with the tensors it reads; a recurrent layer's initial states after its
+// input, as TF.js records them). Checked against TF.js 4.22: the golden models
 // of tools/golden/make_tfjs_export_golden.mjs, loaded and run by TF.js, predict what rnnkit does.
 import { Activation, Dense, Dropout, Embedding, type ActivationName } from '../layers/core.js';
 import type { Layer } from '../layers/layer.js';
 import { LayerNormalization } from '../layers/normalization.js';
 import { GlobalAveragePooling1D, GlobalMaxPooling1D, Masking, RepeatVector } from '../layers/pooling.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
+import { Add, Concatenate, type SymbolicTensor } from '../layers/symbolic.js';
+import { GraphModel } from '../models/functional.js';
 import { Sequential, type Model } from '../models/sequential.js';
 
 export class TfjsExportError extends Error {
@@ -60,7 +64,7 @@ function blocks(a: ArrayLike<number>, order: number[], H: number, width: number)
 }
 
 /** The layer's Keras config and its weights (name -> [shape, values]) in TF.js's order. */
-function convert(l: Layer, first: boolean, inputShape: (number | null)[], batch: number | null): { keras: Record<string, unknown>; weights: [string, number[], Float32Array][] } {
+function convert(l: Layer, first: boolean, inputShape: (number | null)[], batch: number | null, functional = false): { keras: Record<string, unknown>; weights: [string, number[], Float32Array][] } {
   const batchShape = first ? { batch_input_shape: [batch, ...inputShape] } : {};
   const p = (n: string): Float32Array => l.params!.value(n) as Float32Array;
   const has = (n: string): boolean => !!l.params?.entries.some((e) => e.name === n);
@@ -78,7 +82,7 @@ function convert(l: Layer, first: boolean, inputShape: (number | null)[], batch:
       weights: [[`${l.name}/kernel`, k, p('kernel')], ...(bias ? [[`${l.name}/bias`, [k[1]], p('bias')] as [string, number[], Float32Array]] : [])],
     };
   }
-  if (l instanceof RecurrentLayer) return recurrent(l, batchShape);
+  if (l instanceof RecurrentLayer) return recurrent(l, batchShape, functional);
   const plain = (className: string, config: Record<string, unknown>) => ({ keras: { class_name: className, config: { name: l.name, ...config, ...batchShape } }, weights: [] });
   if (l instanceof Dropout) return plain('Dropout', { rate: l.options.rate });
   if (l instanceof Activation) return plain('Activation', { activation: kerasActivation(l, l.activation) });
@@ -86,6 +90,8 @@ function convert(l: Layer, first: boolean, inputShape: (number | null)[], batch:
   if (l instanceof GlobalAveragePooling1D) return plain('GlobalAveragePooling1D', {});
   if (l instanceof GlobalMaxPooling1D) return plain('GlobalMaxPooling1D', {});
   if (l instanceof RepeatVector) return plain('RepeatVector', { n: l.n });
+  if (l instanceof Concatenate) return plain('Concatenate', { axis: -1 });
+  if (l instanceof Add) return plain('Add', {});
   if (l instanceof LayerNormalization) {
     const D = l.params?.entries[0]?.shape[0];
     const weights: [string, number[], Float32Array][] = [];
@@ -96,10 +102,10 @@ function convert(l: Layer, first: boolean, inputShape: (number | null)[], batch:
   return fail(l, 'TF.js has no layer that computes it');
 }
 
-function recurrent(l: RecurrentLayer, batchShape: Record<string, unknown>): { keras: Record<string, unknown>; weights: [string, number[], Float32Array][] } {
+function recurrent(l: RecurrentLayer, batchShape: Record<string, unknown>, functional: boolean): { keras: Record<string, unknown>; weights: [string, number[], Float32Array][] } {
   const o = l.options, core = l.core!, H = l.units, I = core.inputSize;
   if (l.cell === 'GRU' && (o.resetAfter ?? true)) fail(l, 'TF.js runs only the GRU that resets before the recurrent product: train with resetAfter: false');
-  if (o.returnState) fail(l, 'returnState has no place in a Sequential model');
+  if (o.returnState && !functional) fail(l, 'returnState has no place in a Sequential model');
   const G = l.cell === 'LSTM' ? 4 : l.cell === 'GRU' ? 3 : 1;
   const order = l.cell === 'GRU' ? [1, 0, 2] : Array.from({ length: G }, (_, g) => g); // Keras z|r|h from r|z|n
   const cls = l.cell;
@@ -108,7 +114,7 @@ function recurrent(l: RecurrentLayer, batchShape: Record<string, unknown>): { ke
     name: l.bidirectional ? inner : l.name, units: H,
     activation: cls === 'SimpleRNN' ? (o.activation ?? 'tanh') : 'tanh',
     ...(cls !== 'SimpleRNN' ? { recurrent_activation: core.hardSigmoid ? 'hard_sigmoid' : 'sigmoid' } : {}),
-    use_bias: core.bias, return_sequences: !!o.returnSequences, go_backwards: !!o.goBackwards, stateful: !!o.stateful,
+    use_bias: core.bias, return_sequences: !!o.returnSequences, return_state: !!o.returnState, go_backwards: !!o.goBackwards, stateful: !!o.stateful,
     dropout: o.dropout ?? 0, recurrent_dropout: o.recurrentDropout ?? 0,
     kernel_initializer: ZEROS, recurrent_initializer: ZEROS, bias_initializer: ZEROS,
     ...(cls === 'LSTM' ? { unit_forget_bias: false } : {}), ...(cls === 'GRU' ? { reset_after: false } : {}),
@@ -143,19 +149,40 @@ export interface TfjsExportOptions {
 
 /** The model in TF.js's layers format: model.json's content and weights.bin's bytes. */
 export function exportTfjs(model: Model, options: TfjsExportOptions = {}): TfjsExport {
-  if (!(model instanceof Sequential)) throw new TfjsExportError('exportTfjs: Sequential models only (TF.js functional models are not written)');
-  if (!model.isBuilt || !model.inputShape) throw new TfjsExportError(`exportTfjs: model '${model.name}' is not built; give it an input shape or train it first`);
-  const stateful = model.layers.some((l) => l instanceof RecurrentLayer && l.options.stateful);
+  if (!(model instanceof Sequential) && !(model instanceof GraphModel)) throw new TfjsExportError('exportTfjs: expected a Sequential or functional model');
+  if (!model.isBuilt || (model instanceof Sequential && !model.inputShape)) throw new TfjsExportError(`exportTfjs: model '${model.name}' is not built; give it an input shape or train it first`);
+  const stateful = model.allLayers().some((l) => l instanceof RecurrentLayer && l.options.stateful);
   const batch = options.batchSize === undefined ? (stateful ? 1 : null) : options.batchSize;
   if (batch !== null && !(Number.isInteger(batch) && batch >= 1)) throw new TfjsExportError(`exportTfjs: option 'batchSize' must be a positive integer or null, got ${String(batch)}`);
   if (stateful && batch === null) throw new TfjsExportError('exportTfjs: TF.js needs a batch size for stateful recurrent layers: give batchSize');
   const layers: Record<string, unknown>[] = [];
   const specs: TfjsWeightSpec[] = [], parts: Float32Array[] = [];
-  model.layers.forEach((l, i) => {
-    const c = convert(l, i === 0, model.inputShape!, batch);
-    layers.push(c.keras);
+  const add = (c: ReturnType<typeof convert>, extra: Record<string, unknown> = {}): void => {
+    layers.push({ ...c.keras, ...extra });
     for (const [name, shape, data] of c.weights) { specs.push({ name, shape, dtype: 'float32' }); parts.push(data); }
-  });
+  };
+  let topology: Record<string, unknown>;
+  if (model instanceof Sequential) {
+    model.layers.forEach((l, i) => add(convert(l, i === 0, model.inputShape!, batch)));
+    topology = { class_name: 'Sequential', config: { name: model.name, layers } };
+  } else {
+    // Keras' functional form: InputLayers, then every layer with the tensors it reads
+    // ([layer, node 0, output index, {}]; a recurrent layer's initial states after its input).
+    const names = new Map<SymbolicTensor, [string, number]>(), used = new Set(model.allLayers().map((l) => l.name));
+    for (const t of model.inputs) {
+      let name = t.name, k = 1;
+      while (used.has(name)) name = `${t.name}_${k++}`;
+      used.add(name);
+      names.set(t, [name, 0]);
+      layers.push({ name, class_name: 'InputLayer', config: { name, batch_input_shape: [batch, ...t.shape], dtype: 'float32', sparse: false }, inbound_nodes: [] });
+    }
+    const ref = (t: SymbolicTensor): [string, number, number] => [names.get(t)![0], 0, names.get(t)![1]];
+    for (const n of model.nodes) {
+      add(convert(n.layer, false, [], batch, true), { name: n.layer.name, inbound_nodes: [n.inputs.map((t) => [...ref(t), {}])] });
+      n.outputs.forEach((t, i) => names.set(t, [n.layer.name, i]));
+    }
+    topology = { class_name: 'Model', config: { name: model.name, layers, input_layers: model.inputs.map(ref), output_layers: [ref(model.output)] } };
+  }
   const weightData = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
   const view = new DataView(weightData.buffer);
   let at = 0;
@@ -163,7 +190,7 @@ export function exportTfjs(model: Model, options: TfjsExportOptions = {}): TfjsE
   return {
     modelJson: {
       format: 'layers-model', generatedBy: 'rnnkit 0.1.0', convertedBy: null,
-      modelTopology: { class_name: 'Sequential', config: { name: model.name, layers }, keras_version: 'tfjs-layers 4.22.0', backend: 'tensor_flow.js' },
+      modelTopology: { ...topology, keras_version: 'tfjs-layers 4.22.0', backend: 'tensor_flow.js' },
       weightsManifest: [{ paths: ['weights.bin'], weights: specs }],
     },
     weightData,

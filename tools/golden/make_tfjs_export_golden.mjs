@@ -29,7 +29,9 @@ for (const c of EXPORT_CASES) {
     weightData: weightData.buffer.slice(weightData.byteOffset, weightData.byteOffset + weightData.byteLength),
   }));
   let y;
-  if (c.chunk) {
+  if (c.inputs) {
+    y = model.predict(c.inputs.map((i) => tf.tensor(i.data, i.shape, 'float32')));
+  } else if (c.chunk) {
     // A stateful model: the steps in chunks, TF.js carrying the state from call to call.
     const [B, T] = c.input.shape, outs = [];
     for (let t = 0; t < T; t += c.chunk) {
@@ -40,6 +42,6 @@ for (const c of EXPORT_CASES) {
   } else {
     y = model.predict(tf.tensor(c.input.data, c.input.shape, 'float32'));
   }
-  writeFileSync(join(dir, 'io.json'), `${JSON.stringify({ input: c.input, output: { shape: y.shape, data: Array.from(y.dataSync()) } })}\n`);
+  writeFileSync(join(dir, 'io.json'), `${JSON.stringify({ input: c.input, ...(c.inputs ? { inputs: c.inputs } : {}), output: { shape: y.shape, data: Array.from(y.dataSync()) } })}\n`);
   console.log(`${c.name}: TF.js output [${y.shape.join(', ')}]`);
 }
