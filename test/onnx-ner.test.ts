@@ -105,6 +105,9 @@ test('CLI: rnnkit export writes a saved tagger as a file that tags as it does', 
     const bad = spawnSync(process.execPath, ['dist/src/cli/main.js', 'export', '--model', join(dir, 'tagger'), '--out', join(dir, 'x.onnx'), '--no-states'], { encoding: 'utf8' });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--states, --no-states, --max-length and --dtype are for charrnn, sentiment and saveModel models, not a NER tagger/);
+    const tfjs = spawnSync(process.execPath, ['dist/src/cli/main.js', 'export', '--model', join(dir, 'tagger'), '--out', join(dir, 'x'), '--format', 'tfjs'], { encoding: 'utf8' });
+    assert.equal(tfjs.status, 2);
+    assert.match(tfjs.stderr, /--format tfjs: a NER tagger .* has no TF.js form; export it as ONNX/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

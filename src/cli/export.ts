@@ -101,6 +101,7 @@ export async function exportCli(argv: string[]): Promise<void> {
   if (!existsSync(v.model)) throw new CliError(`--model: ${v.model}: no such directory`);
   if (existsSync(v.out) && statSync(v.out).isDirectory()) throw new CliError(`--out: ${v.out} is a directory; give the path of the .onnx file to write`);
   if (appOf(v.model) === 'ner') {
+    if (format === 'tfjs') throw new CliError('--format tfjs: a NER tagger (its character features, its CRF) has no TF.js form; export it as ONNX');
     if (v.states || v['no-states'] || maxLength !== undefined || v.dtype !== undefined) throw new CliError('--states, --no-states, --max-length and --dtype are for charrnn, sentiment and saveModel models, not a NER tagger');
     let tagger;
     try {
