@@ -8,20 +8,24 @@ import { loadTfjsModel } from '../models/node/tfjs-io.js';
 import type { Model } from '../models/sequential.js';
 import { CliError, outDir } from './progress.js';
 
-/** Whether `path` (a model.json or the directory that holds it) is a TF.js layers model. */
-export function isTfjsModel(path: string): boolean {
+/**
+ * What `path` (a model.json or the directory that holds it) holds, by its model.json: a TF.js
+ * layers model, a NER tagger saved by `rnnkit ner`, or (also when it cannot be read: the loader
+ * then says why) a model saveModel wrote.
+ */
+export function savedModelKind(path: string): 'tfjs' | 'ner' | 'rnnkit' {
   try {
     const file = statSync(path).isDirectory() ? join(path, 'model.json') : path;
-    const j = JSON.parse(readFileSync(file, 'utf8')) as { modelTopology?: unknown };
-    return j !== null && typeof j === 'object' && j.modelTopology !== undefined;
+    const j = JSON.parse(readFileSync(file, 'utf8')) as { modelTopology?: unknown; app?: unknown } | null;
+    return j?.modelTopology !== undefined ? 'tfjs' : j?.app === 'ner' ? 'ner' : 'rnnkit';
   } catch {
-    return false;
+    return 'rnnkit';
   }
 }
 
 /** A model saved by rnnkit, or a TF.js layers model (imported: loadTfjsModel). */
 export async function loadAnyModel(path: string): Promise<{ model: Model; tfjs: boolean }> {
-  if (isTfjsModel(path)) return { model: await loadTfjsModel(path), tfjs: true };
+  if (savedModelKind(path) === 'tfjs') return { model: await loadTfjsModel(path), tfjs: true };
   return { model: await loadModel(path), tfjs: false };
 }
 

@@ -1,7 +1,7 @@
 // `rnnkit export`: a saved model as an ONNX file (exportOnnx), for onnxruntime in Node.js, in
 // the browser (onnxruntime-web), in Python or C++. The file is written next to its final name
 // and renamed over it, so an interrupted export never leaves half a file.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exportOnnx, OnnxExportError, type OnnxExport, type OnnxTensorInfo } from '../export/onnx.js';
@@ -9,7 +9,7 @@ import { exportNerOnnx } from '../export/onnx-ner.js';
 import { exportTfjs, TfjsExportError } from '../export/tfjs.js';
 import type { Model } from '../models/sequential.js';
 import { loadNer } from '../apps/ner.js';
-import { loadAnyModel } from './convert.js';
+import { loadAnyModel, savedModelKind } from './convert.js';
 import { fsReason } from '../data/node/fs-reason.js';
 import { makeDirsSync } from '../data/node/make-dirs.js';
 import { CliError } from './progress.js';
@@ -68,15 +68,6 @@ function writeFileAtomicSync(path: string, bytes: Uint8Array): void {
   renameSync(tmp, path);
 }
 
-/** The 'app' a saved bundle's model.json names, if it can be read (loadModel reports what is wrong otherwise). */
-function appOf(dir: string): unknown {
-  try {
-    return (JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { app?: unknown }).app;
-  } catch {
-    return undefined;
-  }
-}
-
 export async function exportCli(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
     args: argv, strict: true,
@@ -100,7 +91,7 @@ export async function exportCli(argv: string[]): Promise<void> {
   }
   if (!existsSync(v.model)) throw new CliError(`--model: ${v.model}: no such directory`);
   if (existsSync(v.out) && statSync(v.out).isDirectory()) throw new CliError(`--out: ${v.out} is a directory; give the path of the .onnx file to write`);
-  if (appOf(v.model) === 'ner') {
+  if (savedModelKind(v.model) === 'ner') {
     if (format === 'tfjs') throw new CliError('--format tfjs: a NER tagger (its character features, its CRF) has no TF.js form; export it as ONNX');
     if (v.states || v['no-states'] || maxLength !== undefined || v.dtype !== undefined) throw new CliError('--states, --no-states, --max-length and --dtype are for charrnn, sentiment and saveModel models, not a NER tagger');
     let tagger;

@@ -20,7 +20,7 @@
 // arg max_j (δ[j] + end[j]).
 import type { NerTagger } from '../apps/ner-model.js';
 import { CASE_CLASSES } from '../apps/ner-model.js';
-import { affine, GraphBuilder, I32, I64, recurrent, serialize, type OnnxExport, type OnnxTensorInfo, type Val } from './onnx.js';
+import { affine, GraphBuilder, I32, I64, recurrent, reverseSteps, serialize, type OnnxExport, type OnnxTensorInfo, type Val } from './onnx.js';
 import { attr, DataType } from './onnx-proto.js';
 
 const F64 = DataType.DOUBLE, BOOL = DataType.BOOL;
@@ -93,7 +93,7 @@ function viterbi(g: GraphBuilder, em: string, mask: string, crf: { transitions: 
     outputs: [{ name: cOut, elemType: BOOL, shape: [] }, { name: yOut, elemType: I64 }, { name: yScan, elemType: I64 }],
   })]);
   // [T, B], from step T-1 back to 0 -> in time order, [B, T] (the padded step's label is not kept).
-  const forwards = g.op('Slice', [earlier!, g.i64(-1), g.i64(-(2 ** 31)), g.i64(0), g.i64(-1)]);
+  const forwards = reverseSteps(g, earlier!, 0);
   return g.op('Transpose', [forwards], [attr.ints('perm', [1, 0])]);
 }
 

@@ -32,6 +32,7 @@ import { MultiHeadAttention } from '../layers/multihead.js';
 import { LayerNormalization } from '../layers/normalization.js';
 import { PositionEncoding, sinePositions } from '../layers/position.js';
 import { GlobalAveragePooling1D, GlobalMaxPooling1D, Masking, RepeatVector } from '../layers/pooling.js';
+import { ONNX_GATE_ORDER, reorderGateBlocks } from '../layers/gate-layout.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { Add, Concatenate, type SymbolicTensor } from '../layers/symbolic.js';
 import { GraphModel } from '../models/functional.js';
@@ -235,20 +236,6 @@ function lastDim(layer: Layer, s: Shape): number {
 // ---------------------------------------------------------------------------------------------
 // Recurrent layers.
 
-const GATE_ORDER: Record<string, number[]> = {
-  LSTM: [0, 3, 1, 2], // ONNX i|o|f|c from i|f|g|o
-  GRU: [1, 0, 2], // ONNX z|r|h from r|z|n
-  SimpleRNN: [0],
-};
-
-/** Rows of a (gates·H, cols) matrix (cols 1: a vector) with the gate blocks in ONNX order. */
-function reorderGates(src: Float32Array, order: number[], H: number, cols: number, out: Float32Array, at: number): void {
-  let o = at;
-  for (const gi of order) {
-    out.set(src.subarray(gi * H * cols, (gi + 1) * H * cols), o);
-    o += H * cols;
-  }
-}
 
 /** Per-row order that moves each row's valid steps to the front, and the row lengths (int32). */
 function compaction(g: GraphBuilder, x: string, mask: string): { order: string; inverse: string; lengths: string; T1: string } {
@@ -269,9 +256,9 @@ function permuteSteps(g: GraphBuilder, x: string, index: string): string {
   return g.op('GatherElements', [x, idx], [attr.int('axis', 1)]);
 }
 
-/** The time axis (1) reversed. */
-function reverseSteps(g: GraphBuilder, x: string): string {
-  return g.op('Slice', [x, g.i64(-1), g.i64(-(2 ** 31)), g.i64(1), g.i64(-1)]);
+/** x with an axis (default 1, the time axis of a batch-first value) reversed. */
+export function reverseSteps(g: GraphBuilder, x: string, axis = 1): string {
+  return g.op('Slice', [x, g.i64(-1), g.i64(-(2 ** 31)), g.i64(axis), g.i64(-1)]);
 }
 
 /** [k, B, H] state inputs as given per direction ([B, H] each, Keras order) -> [D, B, H]. */
@@ -301,16 +288,17 @@ export function recurrent(g: GraphBuilder, layer: RecurrentLayer, ins: Val[], io
   const X = g.op('Transpose', [x], [attr.ints('perm', [1, 0, 2])]);
 
   // Weights, in ONNX layout: W [D, G, F], R [D, G, H], B [D, 2G] = [bias_ih | bias_hh].
-  const core = layer.core!, order = GATE_ORDER[cell]!, G = order.length * H;
+  const core = layer.core!, order = ONNX_GATE_ORDER[cell], G = order.length * H;
   const Wd = new Float32Array(D * G * F0), Rd = new Float32Array(D * G * H), Bd = new Float32Array(D * 2 * G);
   const bias = core.params.entries.some((e) => e.name.startsWith('bias_ih'));
   for (let d = 0; d < D; d++) {
     const s = d === 1 ? '_l0_reverse' : '_l0';
-    reorderGates(core.params.value(`weight_ih${s}`) as Float32Array, order, H, F0, Wd, d * G * F0);
-    reorderGates(core.params.value(`weight_hh${s}`) as Float32Array, order, H, H, Rd, d * G * H);
+    const onnx = (n: string, width: number): Float32Array => reorderGateBlocks(core.params.value(`${n}${s}`), order, H, width);
+    Wd.set(onnx('weight_ih', F0), d * G * F0);
+    Rd.set(onnx('weight_hh', H), d * G * H);
     if (bias) {
-      reorderGates(core.params.value(`bias_ih${s}`) as Float32Array, order, H, 1, Bd, d * 2 * G);
-      reorderGates(core.params.value(`bias_hh${s}`) as Float32Array, order, H, 1, Bd, d * 2 * G + G);
+      Bd.set(onnx('bias_ih', 1), d * 2 * G);
+      Bd.set(onnx('bias_hh', 1), d * 2 * G + G);
     }
   }
   let h0: string | null = null, c0: string | null = null;
@@ -505,14 +493,13 @@ function globalPooling(g: GraphBuilder, layer: GlobalAveragePooling1D | GlobalMa
 // ---------------------------------------------------------------------------------------------
 // The model.
 
-interface Emitted { outs: Val[] }
-
-function emitLayer(g: GraphBuilder, layer: Layer, ins: Val[], io: StateIO | null, opts: OnnxExportOptions): Emitted {
+/** The layer's outputs (one, or a recurrent layer's output and states). */
+function emitLayer(g: GraphBuilder, layer: Layer, ins: Val[], io: StateIO | null, opts: OnnxExportOptions): Val[] {
   g.scope = layer.name;
   try {
-    const one = (v: Val): Emitted => ({ outs: [v] });
+    const one = (v: Val): Val[] => [v];
     const x = ins[0]!;
-    if (layer instanceof RecurrentLayer) return { outs: recurrent(g, layer, ins, io) };
+    if (layer instanceof RecurrentLayer) return recurrent(g, layer, ins, io);
     if (layer instanceof Embedding) {
       const { inputDim, outputDim, maskZero } = layer.options;
       const y = g.op('Gather', [g.tensor('embeddings', [inputDim, outputDim], paramOf(layer, 'embeddings')), x.name], [attr.int('axis', 0)]);
@@ -538,9 +525,9 @@ function emitLayer(g: GraphBuilder, layer: Layer, ins: Val[], io: StateIO | null
       const W = ins.reduce((s, v) => s + lastDim(layer, v.shape), 0);
       return one({ name: g.op('Concat', ins.map((v) => v.name), [attr.int('axis', -1)]), shape: [...x.shape.slice(0, -1), W], mask: ins.find((v) => v.mask)?.mask ?? null });
     }
-    if (layer instanceof AttentionPooling) return { outs: attentionPooling(g, layer, x) };
-    if (layer instanceof Attention) return { outs: attention(g, layer, ins) };
-    if (layer instanceof MultiHeadAttention) return { outs: multiHead(g, layer, ins) };
+    if (layer instanceof AttentionPooling) return attentionPooling(g, layer, x);
+    if (layer instanceof Attention) return attention(g, layer, ins);
+    if (layer instanceof MultiHeadAttention) return multiHead(g, layer, ins);
     if (layer instanceof LayerNormalization) return one(layerNorm(g, layer, x));
     if (layer instanceof PositionEncoding) return one(positions(g, layer, x, opts.maxLength ?? 2048));
     if (layer instanceof Masking) return one(masking(g, layer, x));
@@ -605,7 +592,7 @@ export function exportOnnx(model: Model, options: OnnxExportOptions = {}): OnnxE
     for (const layer of model.layers) {
       const io = withStates && layer instanceof RecurrentLayer ? stateIO(layer) : null;
       const shape = layer.computeOutputShape(v.shape);
-      v = { ...emitLayer(g, layer, [v], io, options).outs[0]!, shape };
+      v = { ...emitLayer(g, layer, [v], io, options)[0]!, shape };
     }
     out = v;
   } else {
@@ -623,7 +610,7 @@ export function exportOnnx(model: Model, options: OnnxExportOptions = {}): OnnxE
     for (const n of model.nodes) {
       const ins = n.inputs.map((t) => values.get(t)!);
       const io = withStates && n.layer instanceof RecurrentLayer && ins.length === 1 ? stateIO(n.layer) : null;
-      const outs = emitLayer(g, n.layer, ins, io, options).outs;
+      const outs = emitLayer(g, n.layer, ins, io, options);
       n.outputs.forEach((t, i) => values.set(t, { ...outs[i]!, shape: t.shape }));
     }
     out = values.get(model.output)!;

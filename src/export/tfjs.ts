@@ -18,6 +18,7 @@ import { Activation, Dense, Dropout, Embedding, type ActivationName } from '../l
 import type { Layer } from '../layers/layer.js';
 import { LayerNormalization } from '../layers/normalization.js';
 import { GlobalAveragePooling1D, GlobalMaxPooling1D, Masking, RepeatVector } from '../layers/pooling.js';
+import { KERAS_GATE_ORDER, reorderGateBlocks, transposeRows } from '../layers/gate-layout.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { Add, Concatenate, type SymbolicTensor } from '../layers/symbolic.js';
 import { GraphModel } from '../models/functional.js';
@@ -47,20 +48,6 @@ const KERAS_ACTIVATION: Partial<Record<ActivationName, string>> = {
 
 function kerasActivation(l: Layer, a: ActivationName): string {
   return KERAS_ACTIVATION[a] ?? fail(l, `activation '${a}' has no TF.js equivalent that computes the same`);
-}
-
-/** [rows, cols] -> [cols, rows]. */
-function transpose(a: ArrayLike<number>, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c]!;
-  return out;
-}
-
-/** Blocks of H rows (of `width`): out block k = in block order[k]. */
-function blocks(a: ArrayLike<number>, order: number[], H: number, width: number): Float32Array {
-  const out = new Float32Array(order.length * H * width);
-  order.forEach((src, dst) => { for (let i = 0; i < H * width; i++) out[dst * H * width + i] = a[src * H * width + i]!; });
-  return out;
 }
 
 /** The layer's Keras config and its weights (name -> [shape, values]) in TF.js's order. */
@@ -106,8 +93,7 @@ function recurrent(l: RecurrentLayer, batchShape: Record<string, unknown>, funct
   const o = l.options, core = l.core!, H = l.units, I = core.inputSize;
   if (l.cell === 'GRU' && (o.resetAfter ?? true)) fail(l, 'TF.js runs only the GRU that resets before the recurrent product: train with resetAfter: false');
   if (o.returnState && !functional) fail(l, 'returnState has no place in a Sequential model');
-  const G = l.cell === 'LSTM' ? 4 : l.cell === 'GRU' ? 3 : 1;
-  const order = l.cell === 'GRU' ? [1, 0, 2] : Array.from({ length: G }, (_, g) => g); // Keras z|r|h from r|z|n
+  const order = KERAS_GATE_ORDER[l.cell], G = order.length;
   const cls = l.cell;
   const inner = cls === 'SimpleRNN' ? 'simple_rnn' : cls.toLowerCase();
   const config: Record<string, unknown> = {
@@ -124,12 +110,12 @@ function recurrent(l: RecurrentLayer, batchShape: Record<string, unknown>, funct
   dirs.forEach((prefix, d) => {
     const s = `_l0${d === 1 ? '_reverse' : ''}`;
     const v = (n: string): Float32Array => core.params.value(`${n}${s}`) as Float32Array;
-    weights.push([`${prefix}/kernel`, [I, G * H], transpose(blocks(v('weight_ih'), order, H, I), G * H, I)]);
-    weights.push([`${prefix}/recurrent_kernel`, [H, G * H], transpose(blocks(v('weight_hh'), order, H, H), G * H, H)]);
+    weights.push([`${prefix}/kernel`, [I, G * H], transposeRows(reorderGateBlocks(v('weight_ih'), order, H, I), G * H, I)]);
+    weights.push([`${prefix}/recurrent_kernel`, [H, G * H], transposeRows(reorderGateBlocks(v('weight_hh'), order, H, H), G * H, H)]);
     if (core.bias) {
       // Keras' one bias: b_ih + b_hh (the GRU's candidate too: without resetAfter both sit outside the reset).
       const b = v('bias_ih').map((x, i) => x + v('bias_hh')[i]!);
-      weights.push([`${prefix}/bias`, [G * H], blocks(b, order, H, 1)]);
+      weights.push([`${prefix}/bias`, [G * H], reorderGateBlocks(b, order, H, 1)]);
     }
   });
   const layer = { class_name: cls, config };

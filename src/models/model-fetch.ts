@@ -130,8 +130,5 @@ export async function loadTfjsModelFromUrl<M extends Model = Sequential>(url: st
     throw new BundleError(json.href, `not JSON: ${(e as Error).message}`);
   }
   const parts = await Promise.all(tfjsWeightPaths(parsed, json.href).map(async (p) => (await fetchBytes(doFetch, new URL(p, json).href, true))!));
-  const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) { data.set(p, at); at += p.length; }
-  return modelFromTfjs<M>(parsed, data, json.href);
+  return modelFromTfjs<M>(parsed, parts, json.href);
 }

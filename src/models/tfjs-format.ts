@@ -29,6 +29,7 @@ import { ACTIVATIONS, type ActivationName, Activation, Dense, Dropout, Embedding
 import type { Layer, Shape } from '../layers/layer.js';
 import { LayerNormalization } from '../layers/normalization.js';
 import { GlobalAveragePooling1D, GlobalMaxPooling1D, Masking, RepeatVector } from '../layers/pooling.js';
+import { KERAS_GATE_ORDER, reorderGateBlocks, transposeRows } from '../layers/gate-layout.js';
 import { RecurrentLayer, type CellClass, type MergeMode } from '../layers/rnn-layers.js';
 import { Add, applyLayer, Concatenate, input, type SymbolicTensor } from '../layers/symbolic.js';
 import { withWeightsToFollow } from '../tensor/init.js';
@@ -54,10 +55,10 @@ const KERAS_ACTIVATIONS: Record<string, ActivationName> = { silu: 'swish' };
 
 /**
  * A model from a TF.js layers model (Sequential, or a functional GraphModel): `json` is
- * model.json's content, `weightData` the bytes of its weight files (tfjsWeightPaths order) one
- * after another. Errors name `where`.
+ * model.json's content, `weightData` the bytes of its weight files (tfjsWeightPaths order), one
+ * array per file or all in one. Errors name `where`.
  */
-export function modelFromTfjs<M extends Model = Sequential>(json: unknown, weightData: Uint8Array, where = 'model.json'): M {
+export function modelFromTfjs<M extends Model = Sequential>(json: unknown, weightData: Uint8Array | readonly Uint8Array[], where = 'model.json'): M {
   const j = json as { modelTopology?: Config; weightsManifest?: { weights?: WeightSpec[] }[]; format?: string; generatedBy?: string } | null;
   if (!j || typeof j !== 'object' || !j.modelTopology) throw new BundleError(where, 'not a TF.js layers model: no "modelTopology"');
   if (j.format !== undefined && j.format !== 'layers-model') throw new BundleError(where, `format "${String(j.format)}" is not a layers model (a graph model from the TensorFlow converter has no layers to import)`);
@@ -70,7 +71,7 @@ export function modelFromTfjs<M extends Model = Sequential>(json: unknown, weigh
   const cfg = topo.config as Config | KerasLayer[];
   const kerasLayers = (Array.isArray(cfg) ? cfg : (cfg.layers as KerasLayer[] | undefined)) ?? [];
   if (!Array.isArray(kerasLayers) || kerasLayers.length === 0) throw new BundleError(where, `the ${functional ? 'functional' : 'Sequential'} model has no layers`);
-  const weights = readWeights(j.weightsManifest ?? [], weightData, where);
+  const weights = readWeights(j.weightsManifest ?? [], Array.isArray(weightData) ? concatBytes(weightData) : weightData as Uint8Array, where);
   const built = functional ? functionalModel(cfg as Config, kerasLayers, where) : sequentialModel(cfg as Config, kerasLayers, where);
   const model = built.model;
   const offsets = new Map(model.weightEntries().map((e) => [e.name, e]));
@@ -180,6 +181,13 @@ function mergeLayer(kl: KerasLayer, at: string, name: string): Layer {
   return new Concatenate({ name });
 }
 
+function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
 function readWeights(manifest: { weights?: WeightSpec[] }[], data: Uint8Array, where: string): Map<string, { shape: number[]; data: Float32Array }> {
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
@@ -286,20 +294,6 @@ function makeLayer(kl: KerasLayer, at: string, functional: boolean): Layer | nul
   }
 }
 
-/** [rows, cols] row-major -> [cols, rows]. */
-function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(a.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c]!;
-  return out;
-}
-
-/** Gate blocks (rows of `width` values, `H` rows each) put in `order` (Keras block index per rnnkit block). */
-function reorder(a: Float32Array, order: number[], H: number, width: number): Float32Array {
-  const out = new Float32Array(a.length);
-  order.forEach((src, dst) => out.set(a.subarray(src * H * width, (src + 1) * H * width), dst * H * width));
-  return out;
-}
-
 type Weights = Map<string, { shape: number[]; data: Float32Array }>;
 
 /** The weight under `prefix` whose name ends in /`leaf` (Keras: 'lstm/lstm_cell/kernel', TF.js: 'lstm_LSTM1/kernel'). */
@@ -325,18 +319,17 @@ function setWeights(layer: Layer, kl: KerasLayer, weights: Weights, put: (l: Lay
     if (layer.center) put(layer, 'beta', find(weights, prefix, 'beta', at, [D]));
   } else if (layer instanceof RecurrentLayer) {
     const core = layer.core!, H = layer.units, I = core.inputSize;
-    const G = layer.cell === 'LSTM' ? 4 : layer.cell === 'GRU' ? 3 : 1;
-    const order = layer.cell === 'GRU' ? [1, 0, 2] : Array.from({ length: G }, (_, g) => g); // r|z|n from z|r|h
+    const order = KERAS_GATE_ORDER[layer.cell], G = order.length; // (self-inverse: Keras -> rnnkit too)
     const resetAfter = layer.cell === 'GRU' && (layer.options.resetAfter ?? true);
     const dirs = layer.bidirectional ? [`${prefix}forward_`, `${prefix}backward_`] : [prefix];
     dirs.forEach((pre, d) => {
       const s = `_l0${d === 1 ? '_reverse' : ''}`;
-      put(layer, `weight_ih${s}`, reorder(transpose(find(weights, pre, 'kernel', at, [I, G * H]), I, G * H), order, H, I));
-      put(layer, `weight_hh${s}`, reorder(transpose(find(weights, pre, 'recurrent_kernel', at, [H, G * H]), H, G * H), order, H, H));
+      put(layer, `weight_ih${s}`, reorderGateBlocks(transposeRows(find(weights, pre, 'kernel', at, [I, G * H]), I, G * H), order, H, I));
+      put(layer, `weight_hh${s}`, reorderGateBlocks(transposeRows(find(weights, pre, 'recurrent_kernel', at, [H, G * H]), H, G * H), order, H, H));
       if (layer.options.useBias === false) return;
       const b = find(weights, pre, 'bias', at, resetAfter ? [2, G * H] : [G * H]);
-      put(layer, `bias_ih${s}`, reorder(b.subarray(0, G * H), order, H, 1));
-      put(layer, `bias_hh${s}`, resetAfter ? reorder(b.subarray(G * H), order, H, 1) : new Float32Array(G * H));
+      put(layer, `bias_ih${s}`, reorderGateBlocks(b.subarray(0, G * H), order, H, 1));
+      put(layer, `bias_hh${s}`, resetAfter ? reorderGateBlocks(b.subarray(G * H), order, H, 1) : new Float32Array(G * H));
     });
   }
 }

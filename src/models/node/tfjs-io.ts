@@ -29,8 +29,5 @@ export async function loadTfjsModel<M extends Model = Sequential>(path: string):
       throw new BundleError(f, `a weight file model.json names: ${fsReason(e)}`);
     }
   });
-  const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) { data.set(p, at); at += p.length; }
-  return modelFromTfjs<M>(json, data, file);
+  return modelFromTfjs<M>(json, parts, file);
 }
