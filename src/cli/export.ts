@@ -25,10 +25,11 @@ vocabulary) is kept in the file's metadata_props as 'rnnkit.metadata'.
 
 --model may also be a TF.js layers model (its model.json or directory; see rnnkit convert).
 
---format tfjs writes the model (Sequential or functional) in TF.js's layers format instead (<out>/model.json and
-<out>/weights.bin, what tf.loadLayersModel reads), for an application that serves with TF.js.
-TF.js cannot run everything rnnkit can: the GRU must have resetAfter: false, and attention
-layers, position encodings and GELU are refused by name.
+--format tfjs writes the model (Sequential or functional) in TF.js's layers format instead
+(<out>/model.json and <out>/weights.bin, what tf.loadLayersModel reads), for an application that
+serves with TF.js; stateful layers (charrnn) with a batch of 1. TF.js cannot run everything
+rnnkit can: the GRU must have resetAfter: false; attention layers, position encodings, GELU and
+NER taggers are refused by name.
 
 A NER tagger takes words, cases and chars (int32 ids, 0 after a sentence's or a word's end) and
 outputs tags (label ids, -1 after the end; CRF taggers decode with Viterbi in the file) and
@@ -36,7 +37,7 @@ emissions; 'rnnkit.ner' in metadata_props holds the vocabularies and labels.
 
 Options:
   --model <dir>       the saved model (e.g. runs/ts/best)                    (required)
-  --out <file>        the .onnx file to write (--format tfjs: a directory)  (required)
+  --out <file>        the .onnx file to write (--format tfjs: a directory)   (required)
   --format f          onnx or tfjs                                           (default onnx)
   --dtype d           float32, or float16: the weights in half the bytes (each rounded to the
                       nearest binary16, widened by a Cast where read)        (default float32)

@@ -25,8 +25,8 @@ Commands:
   sentiment predict         label and probability of new texts
   compare                   RNN vs LSTM vs GRU on the same data and budget, with gradient-flow plots
   playground                a local page where a network learns your text in the browser, live
-  convert                   a saved model again, its weights in float16 (half the bytes) or float32
-  export                    a saved model as an ONNX file, for onnxruntime (Node.js, browsers, Python)
+  convert                   a saved model again (weights in float16 or float32), or a TF.js model imported
+  export                    a saved model as an ONNX file for onnxruntime, or in TF.js's layers format
 
 Global option (any position):
   --threads 1|2             kernel threads (default: 2 on a machine with 2+ cores, else 1;
