@@ -364,6 +364,28 @@ for (const backend of backends) {
 }
 
 for (const backend of backends) {
+  test(`${backend.name}: a Dense kernel used again unchanged is kept packed (the same bits as the composed product), and is packed again after it changes`, () => {
+    for (const [rows, K, U] of [[1, 37, 29], [5, 64, 130], [40, 9, 16]] as const) {
+      const what = `${backend.name} rows ${rows} K ${K} U ${U}`;
+      const x = arr(rows * K, 41, 1, 'float32') as Float32Array, w = arr(K * U, 42, 0.5, 'float32') as Float32Array, b = arr(U, 43, 0.5, 'float32');
+      const run = (f: (a: DenseForwardArgs) => void): Float32Array => {
+        const z = new Float32Array(rows * U).fill(Number.NaN);
+        f({ rows, K, U, x, w, b, z });
+        return z;
+      };
+      const want = run((a) => denseForwardComposed(backend, a));
+      // The first call copies W; the second finds the copy unchanged and packs it; the third reads the packing.
+      for (let call = 1; call <= 3; call++) assert.deepEqual(run((a) => denseForward(backend, a)), want, `${what}: call ${call}`);
+      // Changed in place (as an optimiser step does): every later call reads the new weights.
+      for (let i = 0; i < w.length; i += 3) w[i]! *= -2;
+      const want2 = run((a) => denseForwardComposed(backend, a));
+      assert.notDeepEqual(want2, want);
+      for (let call = 1; call <= 3; call++) assert.deepEqual(run((a) => denseForward(backend, a)), want2, `${what}: after the change, call ${call}`);
+    }
+  });
+}
+
+for (const backend of backends) {
   test(`${backend.name}: softmax rows agree with the Math.exp reference (tails, extremes, -Inf, NaN)`, () => {
     for (const k of [1, 3, 4, 5, 8, 65, 130]) {
       const rows = 9;

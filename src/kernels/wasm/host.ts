@@ -86,14 +86,15 @@ const padTo8 = (n: number): number => Math.ceil(n / 8) * 8;
  * used it, the fixedWeights scope in which it was last compared, how many times it was written
  * (`gen`), and W_hh packed for batch-1 steps from it (whhPacked), with the `gen` it was packed at.
  * `missed`: an input projection's check found the copy stale last time (wihForward); `panels`:
- * W_ih packed as the projection's op(B) (pack_b_nr8 of its rows, I = K floats each), with its `gen`;
+ * the weights packed as a product's op(B) (pack_b_nr8: W_ih's rows of I = K floats, transposed;
+ * a Dense kernel [K, U] as it is), with the `gen` they were packed at;
  * `fresh`: the copy was made and not yet compared (slotStale).
  */
 interface WeightSlot {
   buf: WeakRef<ArrayBufferLike>; off: number; bytes: number; ptr: number; used: number; fixed: number; gen: number;
   pack: { ptr: number; bytes: number; kind: number; H: number; gen: number } | null;
   missed: boolean;
-  panels: { ptr: number; bytes: number; K: number; gen: number } | null;
+  panels: { ptr: number; bytes: number; K: number; trans: boolean; gen: number } | null;
   fresh: boolean;
 }
 
@@ -763,16 +764,34 @@ export abstract class WasmHost implements Backend {
     if (b) this.need(b, U, 'dense bias');
     const par = this.gemmParallel(rows, U, K);
     this.session(par, (mt) => {
-      const pW = this.weightPtr(w, K * U);
+      const pW = this.denseKernel(w, K, U);
       this.reset();
       const X = this.placed(x, 0, rows * K), Z = this.placed(z, 0, rows * U);
       const pP = this.alloc(this.k.gemm_scratch_bytes(rows, U, K)), pB = b ? this.alloc(padTo8(U) * 4) : 0;
       const { f32 } = this.commit();
       if (!X.inPlace) f32.set(x.subarray(0, rows * K), X.p >> 2);
       if (b) f32.set(b.subarray(0, U), pB >> 2); // rows start from the bias (in the GEMM's registers)
-      this.runGemm(mt && par, [0, 0, rows, U, K, X.p, K, pW, U, Z.p, U, 0, pP, pB, 0]);
+      this.runGemm(mt && par, [0, 0, rows, U, K, X.p, K, pW.ptr, U, Z.p, U, 0, pP, pB, pW.panels]);
       if (!Z.inPlace) z.set(f32.subarray(Z.p >> 2, (Z.p >> 2) + rows * U));
     });
+  }
+
+  /**
+   * A Dense kernel W [K, U] for a forward: its copy (weightPtr), and once a check has found an
+   * earlier call's copy unchanged (inference), the copy packed as the product's op(B) — packed
+   * again only after the copy is written — so that the product skips packing W, which for a few
+   * rows (a decoder's step: one row) costs as much as the product itself. Training, whose
+   * every forward finds W changed, packs it in the product's scratch as before (panels 0).
+   */
+  private denseKernel(w: Float32Array, K: number, U: number): { ptr: number; panels: number } {
+    const slot = this.weightSlot(w, K * U, false);
+    const fresh = slot.fresh;
+    const stale = this.slotStale(slot, w);
+    if (stale) this.refreshSlot(slot, w);
+    if (fresh || stale) return { ptr: slot.ptr, panels: 0 };
+    const panels = this.slotPanels(slot, false, K, U);
+    if (panels.gen !== slot.gen) this.packPanels(slot);
+    return { ptr: slot.ptr, panels: panels.ptr };
   }
 
   denseBackward(a: DenseBackwardArgs): void {
@@ -1204,40 +1223,44 @@ export abstract class WasmHost implements Backend {
     if (!speculate || slot.missed) {
       slot.missed = this.slotStale(slot, wih);
       if (slot.missed) this.refreshSlot(slot, wih);
-      const panels = packed && !slot.missed ? this.wihPanels(slot, G, I) : null;
-      if (panels && panels.gen !== slot.gen) this.packPanels(slot, G, I);
+      const panels = packed && !slot.missed ? this.slotPanels(slot, true, I, G) : null;
+      if (panels && panels.gen !== slot.gen) this.packPanels(slot);
       return { ptr: slot.ptr, panels: panels ? panels.ptr : 0, settle: () => {}, redo: () => false };
     }
     // (slot.missed is false until settle() finds the copy stale.) The panels are used if they
     // were packed from the copy as it is; else packed once settle() has found the copy current.
-    const panels = packed ? this.wihPanels(slot, G, I) : null;
+    const panels = packed ? this.slotPanels(slot, true, I, G) : null;
     const current = panels !== null && panels.gen === slot.gen;
     return {
       ptr: slot.ptr, panels: current ? panels.ptr : 0,
       settle: () => { slot.missed = this.slotStale(slot, wih); },
       redo: () => {
         if (slot.missed) this.refreshSlot(slot, wih);
-        else if (panels && !current) this.packPanels(slot, G, I);
+        else if (panels && !current) this.packPanels(slot);
         return slot.missed;
       },
     };
   }
 
-  /** A slot's W_ih panels (made, not yet packed, if it had none or had them for another I). */
-  private wihPanels(slot: WeightSlot, G: number, I: number): NonNullable<WeightSlot['panels']> {
-    if (slot.panels && slot.panels.K !== I) this.dropPanels(slot);
+  /**
+   * A slot's panels for op(B) of K x N (trans: the copy is N rows of K floats, as W_ih; else K
+   * rows of N, as a Dense kernel): made, not yet packed, if it had none or had them for another shape.
+   */
+  private slotPanels(slot: WeightSlot, trans: boolean, K: number, N: number): NonNullable<WeightSlot['panels']> {
+    if (slot.panels && (slot.panels.K !== K || slot.panels.trans !== trans)) this.dropPanels(slot);
     if (!slot.panels) {
-      const bytes = align64(this.k.packed_bytes(I, G));
-      slot.panels = { ptr: this.allocBlock(bytes), bytes, K: I, gen: -1 };
+      const bytes = align64(this.k.packed_bytes(K, N));
+      slot.panels = { ptr: this.allocBlock(bytes), bytes, K, trans, gen: -1 };
       this.weightSlotBytes += bytes;
     }
     return slot.panels;
   }
 
-  /** Packs a slot's copy of W_ih (G x I) into its panels, as the projection's op(B). */
-  private packPanels(slot: WeightSlot, G: number, I: number): void {
-    this.k.pack_b_nr8(1, I, G, slot.ptr, I, slot.panels!.ptr);
-    slot.panels!.gen = slot.gen;
+  /** Packs a slot's copy into its panels (slotPanels' shape). */
+  private packPanels(slot: WeightSlot): void {
+    const p = slot.panels!, K = p.K, N = slot.bytes / 4 / K;
+    this.k.pack_b_nr8(+p.trans, K, N, slot.ptr, p.trans ? K : N, p.ptr);
+    p.gen = slot.gen;
   }
 
   /**
