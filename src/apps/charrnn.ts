@@ -12,6 +12,7 @@ import type { MultiHeadAttention } from '../layers/multihead.js';
 import { RecurrentLayer, type CellClass } from '../layers/rnn-layers.js';
 import { input, type SymbolicTensor } from '../layers/symbolic.js';
 import type { Dense as DenseData } from '../models/data-input.js';
+import { IncrementalDecoder } from '../models/decoder.js';
 import { GraphModel } from '../models/functional.js';
 import { Sequential, type Model } from '../models/sequential.js';
 import { getOptimizer } from '../optim/optimizers.js';
@@ -191,12 +192,20 @@ export interface SampleOptions {
    */
   onText?: (s: string) => void;
   /**
-   * For a model that carries no state (a Transformer): each character is predicted from the
-   * last `window` characters, the whole window run again (without it the model's recurrent
-   * state carries the past, one character in per step). Default: a Transformer trained by
-   * charrnn uses its training window (charWindow), any other model none.
+   * For a model that carries no state (a Transformer): each character is predicted from at most
+   * the last `window` characters (without it the model's recurrent state carries the past, one
+   * character in per step). Default: a Transformer trained by charrnn uses its training window
+   * (charWindow), any other model none.
    */
   window?: number;
+  /**
+   * With a window: run the model incrementally (an IncrementalDecoder; default true), each new
+   * character's step only, the steps before read from the attention layers' key/value cache.
+   * When the window is full the cache starts again from its last `window − ⌊window/4⌋`
+   * characters, so the context is between 3/4 of the window and all of it. false: the whole
+   * window is run again for every character (the context always the full window).
+   */
+  cache?: boolean;
 }
 
 /**
@@ -226,17 +235,30 @@ function sampleFixed(model: Model, vocab: CharVocab, opts: SampleOptions): strin
   const ids = vocab.encode(prime);
   const V = vocab.size, window = opts.window ?? charWindow(model), context: number[] = [];
   if (window !== undefined && !(Number.isInteger(window) && window >= 1)) throw new RangeError(`sample: window must be a positive integer, got ${window}`);
+  const dec = window !== undefined && (opts.cache ?? true) ? new IncrementalDecoder(model, { capacity: window }) : null;
+  const lastRow = (p: Float32Array): Float32Array => p.subarray(p.length - V);
   /** The next character's probabilities after `id`. */
   const next = (id: number): Float32Array => {
     if (window === undefined) return model.predict({ data: [id], shape: [1, 1] }).data;
     context.push(id);
+    if (dec && dec.position < window) return dec.step({ data: [id], shape: [1, 1] }).data;
+    if (dec) {
+      // The window is full: start again from its last 3/4.
+      dec.reset();
+      const keep = context.slice(-(window - Math.floor(window / 4)));
+      return lastRow(dec.step({ data: keep, shape: [1, keep.length] }).data);
+    }
     const w = context.slice(-window);
-    return model.predict({ data: w, shape: [1, w.length] }).data.subarray((w.length - 1) * V);
+    return lastRow(model.predict({ data: w, shape: [1, w.length] }).data);
   };
   let probs: Float32Array = new Float32Array(0);
   // Feed the prime (one step at a time keeps the state for the first generated character).
   if (window === undefined) for (const id of ids) probs = next(id);
-  else { context.push(...ids.slice(0, -1)); probs = next(ids[ids.length - 1]!); }
+  else if (dec) {
+    context.push(...ids);
+    const w = context.slice(-window);
+    probs = lastRow(dec.step({ data: w, shape: [1, w.length] }).data);
+  } else { context.push(...ids.slice(0, -1)); probs = next(ids[ids.length - 1]!); }
   let out = '';
   const logits = new Float64Array(V);
   for (let i = 0; i < opts.length; i++) {

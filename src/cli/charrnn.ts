@@ -58,6 +58,10 @@ Options:
   --top-k K            sample only among the K likeliest characters    (default 0 = all)
   --prime text         text to start from
   --seed S             seed                                            (default 0)
+  --no-cache           a Transformer: run its whole window again for every character
+                       (the context always the full window; 3-5x slower) instead of
+                       one step at a time from a key/value cache (the context between
+                       3/4 of the window and all of it)
 `;
 
 
@@ -277,7 +281,7 @@ export async function charrnnSampleCli(argv: string[]): Promise<void> {
     args: argv, strict: true,
     options: {
       model: { type: 'string' }, length: { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' },
-      prime: { type: 'string' }, seed: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      prime: { type: 'string' }, seed: { type: 'string' }, 'no-cache': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (v.help) { process.stdout.write(SAMPLE_HELP); return; }
@@ -302,7 +306,7 @@ export async function charrnnSampleCli(argv: string[]): Promise<void> {
       length: int(v.length, 'length', 500),
       temperature: num(v.temperature, 'temperature', 1, (x) => x > 0, 'a positive number'),
       topK: int(v['top-k'], 'top-k', 0, 0),
-      prime, seed: int(v.seed, 'seed', 0, 0),
+      prime, seed: int(v.seed, 'seed', 0, 0), cache: !v['no-cache'],
       onText: (s) => {
         line += s;
         if (s !== '\n' && line.length < 256) return;

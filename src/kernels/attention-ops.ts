@@ -11,7 +11,9 @@
 //   scaledDot  s_ij = q_i · k_j / √Dk                      Vaswani et al. 2017
 //   additive   s_ij = wᵀ tanh(q_i W_q + k_j W_k + b)       Bahdanau et al. 2015 (W_q [Dq, A],
 //                                                           W_k [Dk, A], b [A], w [A])
-// A key j with keyMask[b, j] = 0 (padding) or, when causal, j > i gets weight exactly 0; a query
+// A key j with keyMask[b, j] = 0 (padding) or, when causal, j > i + Tv - Tq (a key ahead of the
+// query: the Tq queries are the last Tq of the Tv steps, which with Tq = Tv is j > i; with fewer
+// queries, the new steps of a decoder reading its cached keys) gets weight exactly 0; a query
 // step that may see no key gets all-zero weights and a zero output. Without queries (q = null,
 // additive only, Tq = 1, and the sequence both the keys and the values: k and v one array) the
 // score is wᵀ tanh(k_j W_k + b): attention pooling, one weight per step of the sequence (Raffel &
@@ -42,7 +44,7 @@ export interface AttentionArgs extends SequenceDims {
   v: F;
   /** [B, Tv], 1 = a real step; null when nothing is padded. */
   keyMask: Uint8Array | null;
-  /** Query step i sees keys j <= i only. */
+  /** Query step i sees keys j <= i + Tv - Tq only (the queries are the last Tq steps). */
   causal: boolean;
   /**
    * Dropout on the weights (training): [B, Tq, Tv] factors, 0 or 1/(1 - rate), that multiply the
@@ -88,7 +90,7 @@ const like = (x: F, n: number): F => (x instanceof Float64Array ? new Float64Arr
 
 /** Whether query step i of batch row b may see key j. */
 function sees(a: AttentionArgs, b: number, i: number, j: number): boolean {
-  return (a.keyMask === null || a.keyMask[b * a.Tv + j] !== 0) && (!a.causal || j <= i);
+  return (a.keyMask === null || a.keyMask[b * a.Tv + j] !== 0) && (!a.causal || j <= i + a.Tv - a.Tq);
 }
 
 /**
@@ -154,7 +156,7 @@ function scores(be: Backend, a: AttentionArgs, s: F): Omit<AttentionSaved, 'a'> 
 }
 
 /** Each query step's softmax over the keys it sees, in place (all zeros when it sees none). */
-function maskedSoftmax(be: Backend, a: AttentionArgs, s: F): void {
+export function maskedSoftmax(be: Backend, a: AttentionArgs, s: F): void {
   const { B, Tq, Tv, keyMask: m } = a;
   if (be.softmaxRows && s instanceof Float32Array && B * Tq * Tv > 0) {
     // float32 on the backend: unseen keys to -Inf first (exp gives 0); a query that sees no key
@@ -162,7 +164,7 @@ function maskedSoftmax(be: Backend, a: AttentionArgs, s: F): void {
     let blind = false;
     for (let b = 0; b < B; b++) {
       for (let i = 0; i < Tq; i++) {
-        const o = (b * Tq + i) * Tv, end = a.causal ? Math.min(i + 1, Tv) : Tv;
+        const o = (b * Tq + i) * Tv, end = a.causal ? Math.min(i + 1 + Tv - Tq, Tv) : Tv;
         let seen = 0;
         for (let j = 0; j < end; j++) if (m !== null && m[b * Tv + j] === 0) s[o + j] = -Infinity; else seen++;
         s.fill(-Infinity, o + end, o + Tv);
@@ -176,7 +178,7 @@ function maskedSoftmax(be: Backend, a: AttentionArgs, s: F): void {
   for (let b = 0; b < B; b++) {
     const mo = b * Tv;
     for (let i = 0; i < Tq; i++) {
-      const o = (b * Tq + i) * Tv, end = a.causal ? Math.min(i + 1, Tv) : Tv; // keys [0, end), unmasked
+      const o = (b * Tq + i) * Tv, end = a.causal ? Math.min(i + 1 + Tv - Tq, Tv) : Tv; // keys [0, end), unmasked
       let max = -Infinity;
       for (let j = 0; j < end; j++) if ((m === null || m[mo + j] !== 0) && s[o + j]! > max) max = s[o + j]!;
       if (max === -Infinity) { s.fill(0, o, o + Tv); continue; }

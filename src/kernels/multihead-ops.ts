@@ -9,8 +9,8 @@
 // attention over B·H sequences (attention-ops.ts), their rows regrouped head-major
 // ([B, T, H, d] -> [B, H, T, d]) before and back after. Masks and causality as attention-ops.ts:
 // a padded key (keyMask 0) or, causal, a key ahead gets weight exactly 0, in every head.
-import { attentionBackward, attentionForward, type AttentionArgs, type AttentionSaved, type SequenceDims } from './attention-ops.js';
-import { denseBackward, denseForward, swapAxes } from './layer-ops.js';
+import { attentionBackward, attentionForward, maskedSoftmax, type AttentionArgs, type AttentionSaved, type SequenceDims } from './attention-ops.js';
+import { denseBackward, denseForward, gemmBatched, swapAxes } from './layer-ops.js';
 import type { Backend, F } from './types.js';
 
 /** Dq, Dk and Dv (SequenceDims) are the inputs' widths. */
@@ -155,4 +155,85 @@ export function multiHeadBackward(be: Backend, a: MultiHeadArgs, s: MultiHeadSav
   proj(a.k, B * Tv, a.Dk, a.wk, back('k', dkh, Tv, dk), g.dwk, g.dbk, dkIn);
   proj(a.v, B * Tv, a.Dv, a.wv, back('v', dvh, Tv, dv), g.dwv, g.dbv, g.dv);
   if (sharedKv && g.dv) for (let i = 0; i < g.dv.length; i++) g.dv[i]! += dkIn![i]!;
+}
+
+/**
+ * A decoder's keys and values so far, per head: K [B·H, capacity, dk] and V [B·H, capacity, dv],
+ * the first `length` steps of each sequence filled. It grows (doubling) as steps come.
+ */
+export class KeyValueCache {
+  length = 0;
+  private capacity = 0;
+  k: Float32Array = new Float32Array(0);
+  v: Float32Array = new Float32Array(0);
+  constructor(readonly B: number, readonly heads: number, readonly keyDim: number, readonly valueDim: number, capacity = 64) {
+    this.reserve(capacity);
+  }
+
+  /** Room for `steps` steps in all; the steps so far are kept. */
+  reserve(steps: number): void {
+    if (steps <= this.capacity) return;
+    const cap = Math.max(steps, 2 * this.capacity), BH = this.B * this.heads;
+    const grow = (old: Float32Array, d: number): Float32Array => {
+      const a = new Float32Array(BH * cap * d);
+      for (let s = 0; s < BH; s++) a.set(old.subarray(s * this.capacity * d, (s * this.capacity + this.length) * d), s * cap * d);
+      return a;
+    };
+    this.k = grow(this.k, this.keyDim);
+    this.v = grow(this.v, this.valueDim);
+    this.capacity = cap;
+  }
+
+  get stride(): number { return this.capacity; }
+
+  /** Appends n steps of projected rows z [B, n, H, d] (keys: d = keyDim, else values) at step `length`. */
+  put(z: Float32Array, n: number, keys: boolean): void {
+    const { B, heads: H, capacity: cap } = this, d = keys ? this.keyDim : this.valueDim, dst = keys ? this.k : this.v;
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < n; t++) {
+        for (let h = 0; h < H; h++) {
+          const src = ((b * n + t) * H + h) * d;
+          dst.set(z.subarray(src, src + d), ((b * H + h) * cap + this.length + t) * d);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Self-attention of n new steps x [B, n, D] (q, k and v all x; causal) over the steps the cache
+ * holds and themselves: their keys and values are appended to the cache, and y [B, n, Do] is
+ * what multiHeadForward writes for these rows given the whole sequence so far (the queries see
+ * the keys up to their own step). Float32, inference only: nothing is kept for a backward.
+ */
+export function multiHeadStep(be: Backend, a: Omit<MultiHeadArgs, 'q' | 'k' | 'v' | 'keyMask' | 'causal' | 'dropMask' | 'Tq' | 'Tv'> & { x: Float32Array; n: number },
+  cache: KeyValueCache, y: Float32Array, buf: MultiHeadBuffers = (_, n) => new Float32Array(n)): void {
+  const { B, n, heads: H, keyDim: dk, valueDim: dv, Do } = a;
+  if (cache.B !== B || cache.heads !== H || cache.keyDim !== dk || cache.valueDim !== dv) throw new RangeError('multiHeadStep: the cache was made for other shapes');
+  if (a.x.length !== B * n * a.Dq) throw new RangeError(`multiHeadStep: x has ${a.x.length} values, expected ${B * n * a.Dq}`);
+  if (y.length !== B * n * Do) throw new RangeError(`multiHeadStep: y has ${y.length} values, expected ${B * n * Do}`);
+  const rows = B * n, Tv = cache.length + n;
+  cache.reserve(Tv);
+  const project = (key: string, K: number, w: F, b: F | null, d: number): Float32Array => {
+    const z = buf(key, rows * H * d) as Float32Array;
+    denseForward(be, { rows, K, U: H * d, x: a.x, w, b, z });
+    return z;
+  };
+  cache.put(project('kp', a.Dk, a.wk, a.bk, dk), n, true);
+  cache.put(project('vp', a.Dv, a.wv, a.bv, dv), n, false);
+  const qp = project('qp', a.Dq, a.wq, a.bq, dk), qh = buf('qh', qp.length) as Float32Array;
+  regroup(be, qp, qh, B, n, H, dk, true);
+  // Scores [B·H, n, Tv] against the cached keys (rows `stride` apart), scaled, the causal softmax
+  // (query i sees keys up to cache.length + i), then the weighted sums of the cached values.
+  const BH = B * H, cap = cache.stride, s = buf('s', BH * n * Tv) as Float32Array;
+  gemmBatched(be, BH, false, true, n, Tv, dk, qh, n * dk, dk, cache.k, cap * dk, dk, s, n * Tv, Tv, false);
+  const c = 1 / Math.sqrt(dk);
+  for (let i = 0; i < s.length; i++) s[i]! *= c;
+  maskedSoftmax(be, { score: 'scaledDot', B: BH, Tq: n, Tv, Dq: dk, Dk: dk, Dv: dv, q: qh, k: cache.k, v: cache.v, keyMask: null, causal: true }, s);
+  const oh = buf('oh', BH * n * dv) as Float32Array;
+  gemmBatched(be, BH, false, false, n, dv, Tv, s, n * Tv, Tv, cache.v, cap * dv, dv, oh, n * dv, dv, false);
+  cache.length = Tv;
+  const o = buf('o', rows * H * dv) as Float32Array;
+  regroup(be, oh, o, B, n, H, dv, false);
+  denseForward(be, { rows, K: H * dv, U: Do, x: o, w: a.wo, b: a.bo, z: y });
 }

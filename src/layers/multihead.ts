@@ -3,7 +3,7 @@
 // MultiHeadAttention. Self-attention is apply([x, x]) (with `causal` in a decoder). Padded steps
 // of the value (the mask an Embedding with maskZero made) get weight 0 in every head.
 import { ActivationSlot, getBackend } from '../kernels/index.js';
-import { multiHeadBackward, multiHeadForward, type MultiHeadArgs, type MultiHeadSaved } from '../kernels/multihead-ops.js';
+import { KeyValueCache, multiHeadBackward, multiHeadForward, multiHeadStep, type MultiHeadArgs, type MultiHeadSaved } from '../kernels/multihead-ops.js';
 import { glorotUniform } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
@@ -145,6 +145,33 @@ export class MultiHeadAttention implements MultiLayer {
       dwv: p.gradOf('value_kernel'), dbv: grad('value'), dwo: p.gradOf('output_kernel'), dbo: grad('output'),
     }, this.buf);
     return this.keyIsValue ? [dq, dv] : [dq, dv, dk];
+  }
+
+  /**
+   * A decoder's step (causal self-attention, inference): the new steps x [B, n, D] attend to the
+   * steps `cache` holds (newCache) and to themselves, as forwardMulti([x, x]) over the whole
+   * sequence gives for these rows; their keys and values join the cache.
+   */
+  forwardCached(x: Act, cache: KeyValueCache): Act {
+    if (!this.built) configError(this.name, 'forwardCached before the layer is built');
+    if (!this.causal) configError(this.name, 'forwardCached needs causal self-attention (causal: true)');
+    const [B, n, D] = x.shape as [number, number, number];
+    const p = this.params!, Dq = p.value('query_kernel').length / (this.numHeads * this.keyDim);
+    if (x.shape.length !== 3 || D !== Dq) configError(this.name, `expected input [batch, time, ${Dq}], got [${x.shape.join(', ')}]`);
+    if (x.mask && x.mask.includes(0)) configError(this.name, 'forwardCached takes no padded steps (a mask with zeros)');
+    const bias = (k: string): Float32Array | null => (this.useBias ? p.value(`${k}_bias`) as Float32Array : null);
+    const y = new Float32Array(B * n * this.Do);
+    multiHeadStep(getBackend(), {
+      B, n, x: x.data, Dq, Dk: Dq, Dv: Dq, heads: this.numHeads, keyDim: this.keyDim, valueDim: this.valueDim, Do: this.Do,
+      wq: p.value('query_kernel'), bq: bias('query'), wk: p.value('key_kernel'), bk: bias('key'),
+      wv: p.value('value_kernel'), bv: bias('value'), wo: p.value('output_kernel'), bo: bias('output'),
+    }, cache, y, (key, n) => this.buf(`step:${key}`, n));
+    return { data: y, shape: [B, n, this.Do], mask: x.mask };
+  }
+
+  /** An empty key/value cache for forwardCached over batches of B sequences. */
+  newCache(B: number, capacity?: number): KeyValueCache {
+    return new KeyValueCache(B, this.numHeads, this.keyDim, this.valueDim, capacity);
   }
 
   /** The weights of the last forward, [B, H, Tq, Tv] (0 where a key was padded or, causal, ahead). */

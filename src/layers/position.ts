@@ -86,16 +86,33 @@ export class PositionEncoding implements Layer {
   }
 
   forward(x: Act): Act {
+    const y = this.addPositions(x, 0);
+    this.B = x.shape[0]!; this.T = x.shape[1]!;
+    return y;
+  }
+
+  /**
+   * x [B, T, D] as steps offset … offset + T − 1 of a longer sequence (a decoder's new steps):
+   * y[b, t] = x[b, t] + P[offset + t]. Inference only (no backward).
+   */
+  forwardAt(x: Act, offset: number): Act {
+    if (!(Number.isInteger(offset) && offset >= 0)) configError(this.name, `offset must be a non-negative integer, got ${shown(offset)}`);
+    return this.addPositions(x, offset);
+  }
+
+  private addPositions(x: Act, offset: number): Act {
     const D = this.D;
     if (x.shape.length !== 3 || x.shape[2] !== D) configError(this.name, `expected input [batch, time, ${D}], got [${x.shape.join(', ')}]`);
     const [B, T] = x.shape as [number, number, number];
-    if (this.maxLength !== null && T > this.maxLength) configError(this.name, `the input has ${T} steps, more than maxLength ${this.maxLength}`);
-    const P = this.positions(T), y = new Float32Array(B * T * D), xs = x.data;
+    const end = offset + T;
+    if (this.maxLength !== null && end > this.maxLength) {
+      configError(this.name, offset === 0 ? `the input has ${T} steps, more than maxLength ${this.maxLength}` : `steps up to ${end} are more than maxLength ${this.maxLength}`);
+    }
+    const P = this.positions(end).subarray(offset * D), y = new Float32Array(B * T * D), xs = x.data;
     for (let b = 0; b < B; b++) {
       const o = b * T * D;
       for (let i = 0; i < T * D; i++) y[o + i] = xs[o + i]! + P[i]!;
     }
-    this.B = B; this.T = T;
     return { data: y, shape: x.shape, mask: x.mask };
   }
 

@@ -1,0 +1,154 @@
+// Incremental decoding (src/models/decoder.ts): the key/value cache of causal self-attention,
+// positions that continue across calls, and stateful recurrent layers, checked against `predict`
+// over the whole sequence; the causal rule for fewer queries than keys in the attention
+// arithmetic; charrnn's sampling from the cache; the layers a decoder refuses, by name.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as rnn from '../src/index.js';
+import { transformerCharModel, sample } from '../src/apps/charrnn.js';
+import { CharVocab } from '../src/data/vocab.js';
+import { attentionForward, type AttentionArgs } from '../src/kernels/attention-ops.js';
+import { referenceBackend } from '../src/kernels/index.js';
+import { assertClose, randomArray } from './helpers.js';
+
+const V = 11;
+/** B rows of T token ids in [1, V) (no padding id 0). */
+const tokenRows = (B: number, T: number, salt = 0): number[][] =>
+  Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => 1 + ((b * 7 + t * 3 + ((t * t + salt) % 5)) % (V - 1))));
+
+/**
+ * Feeds rows in chunks of `chunks` steps through a fresh decoder and checks every output row
+ * against predict on the whole rows (atol 0: the same bits).
+ */
+function checkDecoder(model: rnn.Model, rows: number[][], chunks: number[], atol: number, what: string, opts?: rnn.IncrementalDecoderOptions): void {
+  const B = rows.length, T = rows[0]!.length;
+  assert.equal(chunks.reduce((a, b) => a + b, 0), T);
+  model.resetStates();
+  const full = model.predict(rows).data, U = full.length / (B * T);
+  const dec = rnn.incrementalDecoder(model, opts);
+  let t0 = 0;
+  for (const n of chunks) {
+    const out = dec.step(rows.map((r) => r.slice(t0, t0 + n)));
+    assert.deepEqual(out.shape, [B, n, U], `${what}: shape at step ${t0}`);
+    for (let b = 0; b < B; b++) {
+      const want = full.subarray((b * T + t0) * U, (b * T + t0 + n) * U);
+      assertClose(out.data.subarray(b * n * U, (b + 1) * n * U), want, atol, 0, `${what}: batch row ${b}, steps ${t0}..${t0 + n - 1}`);
+    }
+    t0 += n;
+    assert.equal(dec.position, t0);
+  }
+}
+
+/** Runs f on the float32 reference backend (plain TypeScript: the same arithmetic either way). */
+function onReference(f: () => void): void {
+  const prev = rnn.getBackend();
+  rnn.setBackend(referenceBackend);
+  try { f(); } finally { rnn.setBackend(prev); }
+}
+
+test('causal attention with fewer queries than keys: the queries are the last steps, each sees the keys up to its own (float64)', () => {
+  const B = 2, T = 6, n = 2, D = 3;
+  const q = randomArray(B * T * D, 1), k = randomArray(B * T * D, 2), v = randomArray(B * T * D, 3);
+  const args = (Tq: number, qq: Float64Array): AttentionArgs => ({ score: 'scaledDot', B, Tq, Tv: T, Dq: D, Dk: D, Dv: D, q: qq, k, v, keyMask: null, causal: true });
+  const yFull = new Float64Array(B * T * D);
+  const wFull = attentionForward(referenceBackend, args(T, q as Float64Array), yFull).a;
+  const qLast = new Float64Array(B * n * D);
+  for (let b = 0; b < B; b++) qLast.set(q.subarray((b * T + T - n) * D, (b * T + T) * D), b * n * D);
+  const y = new Float64Array(B * n * D), w = attentionForward(referenceBackend, args(n, qLast), y).a;
+  for (let b = 0; b < B; b++) {
+    assert.deepEqual(Array.from(y.subarray(b * n * D, (b + 1) * n * D)), Array.from(yFull.subarray((b * T + T - n) * D, (b * T + T) * D)), `batch row ${b}: outputs`);
+    // The first of the two queries (step T - 2) gives the last key weight 0.
+    assert.equal(w[(b * n) * T + T - 1], 0);
+    assert.ok(w[(b * n + 1) * T + T - 1]! > 0);
+    assert.deepEqual(Array.from(w.subarray(b * n * T, (b + 1) * n * T)), Array.from(wFull.subarray((b * T + T - n) * T, (b * T + T) * T)));
+  }
+});
+
+test('a Transformer decoder (pre-norm blocks, sine positions) run a few steps at a time gives predict\'s outputs for those steps: the same bits on the reference backend, to 1e-6 on WebAssembly', () => {
+  const { model } = transformerCharModel(V, { hidden: 32, layers: 2, heads: 4, dropout: 0, seed: 3 });
+  const rows = tokenRows(2, 20);
+  model.predict(rows); // built
+  onReference(() => checkDecoder(model, rows, [7, 1, 1, 5, 6], 0, 'reference'));
+  checkDecoder(model, rows, [7, 1, 1, 5, 6], 1e-6, rnn.backendName());
+  // The cache grows past the room it started with.
+  checkDecoder(model, rows, [3, 3, 3, 3, 3, 3, 2], 1e-6, 'capacity 4', { capacity: 4 });
+  // One step at a time from the first.
+  checkDecoder(model, rows.map((r) => r.slice(0, 9)), Array(9).fill(1), 1e-6, 'single steps');
+});
+
+test('a decoder with learned positions, attention without biases (valueDim, outputDim of its own), a stateful LSTM, Concatenate and Activation gives predict\'s outputs', () => {
+  const x = rnn.input({ shape: [null] });
+  const e = rnn.layers.embedding({ inputDim: V, outputDim: 12, seed: 1 }).apply(x) as rnn.SymbolicTensor;
+  const h = rnn.layers.lstm({ units: 8, returnSequences: true, stateful: true, seed: 2 }).apply(e) as rnn.SymbolicTensor;
+  const p = rnn.layers.positionEncoding({ kind: 'learned', maxLength: 24, seed: 3 }).apply(h);
+  const a = rnn.layers.multiHeadAttention({ numHeads: 2, keyDim: 5, valueDim: 3, outputDim: 6, useBias: false, causal: true, seed: 4 }).apply([p, p]);
+  const c = rnn.layers.concatenate().apply([a, h]) as rnn.SymbolicTensor;
+  const y = rnn.layers.activation({ activation: 'softmax' }).apply(rnn.layers.dense({ units: V, seed: 5 }).apply(c) as rnn.SymbolicTensor);
+  const model = rnn.model({ inputs: x, outputs: y as rnn.SymbolicTensor });
+  const rows = tokenRows(3, 16, 2);
+  model.predict(rows);
+  // The learned table's rows are random: a position read at the wrong offset shows.
+  onReference(() => checkDecoder(model, rows, [5, 1, 4, 6], 0, 'reference'));
+  checkDecoder(model, rows, [5, 1, 4, 6], 1e-6, rnn.backendName());
+  // Positions beyond the table: refused with the layer's name.
+  const dec = rnn.incrementalDecoder(model);
+  dec.step(tokenRows(1, 20));
+  assert.throws(() => dec.step(tokenRows(1, 5)), /position_encoding.*steps up to 25 are more than maxLength 24/);
+});
+
+test('a Sequential of per-step layers and a stateful GRU decodes a step at a time as predict runs the whole sequence', () => {
+  const model = rnn.sequential({ layers: [
+    rnn.layers.embedding({ inputDim: V, outputDim: 6, seed: 1 }),
+    rnn.layers.gru({ units: 7, returnSequences: true, stateful: true, seed: 2 }),
+    rnn.layers.layerNormalization(),
+    rnn.layers.dense({ units: V, activation: 'softmax', seed: 3 }),
+  ] });
+  const rows = tokenRows(2, 12, 1);
+  model.predict(rows);
+  checkDecoder(model, rows, [4, 1, 1, 6], 1e-6, 'sequential');
+});
+
+test('charrnn sampling from the cache writes what re-running the window writes while the window is not full, and goes on past it', () => {
+  const text = 'the cat sat on the mat. the dog sat on the log. ';
+  const vocab = CharVocab.build(text);
+  const { model } = transformerCharModel(vocab.size, { hidden: 16, layers: 1, heads: 2, dropout: 0, seed: 1 });
+  model.metadata = { app: 'charrnn', vocab: vocab.toJSON(), config: { cell: 'transformer', seq: 24 } };
+  model.predict([[1, 2, 3]]);
+  const opts = { length: 18, prime: 'the ', temperature: 0.8, seed: 4 };
+  // prime (4) + 18 generated: the window of 24 is never full, the contexts are the same.
+  const cached = sample(model, vocab, opts), whole = sample(model, vocab, { ...opts, cache: false });
+  assert.equal(cached.length, 18);
+  assert.equal(cached, whole);
+  // Past the window the cache starts again from its last 18 characters: the text goes on in the vocabulary.
+  const long = sample(model, vocab, { ...opts, length: 120 });
+  assert.equal(long.length, 120);
+  assert.ok([...long].every((c) => vocab.chars.includes(c)));
+  assert.equal(long.slice(0, 18), cached);
+});
+
+test('a decoder refuses, by layer name, what cannot run a step at a time, and bad input', () => {
+  const attn = (o: Partial<rnn.MultiHeadAttentionOptions>): rnn.Model => {
+    const x = rnn.input({ shape: [null] });
+    const e = rnn.layers.embedding({ inputDim: V, outputDim: 8, maskZero: true }).apply(x) as rnn.SymbolicTensor;
+    return rnn.model({ inputs: x, outputs: rnn.layers.multiHeadAttention({ numHeads: 2, keyDim: 4, name: 'mha', ...o }).apply([e, e]) });
+  };
+  assert.throws(() => rnn.incrementalDecoder(attn({ causal: false })), /mha.*cannot decode incrementally: its attention is not causal/);
+  const x = rnn.input({ shape: [null] });
+  const e1 = rnn.layers.embedding({ inputDim: V, outputDim: 8 }).apply(x) as rnn.SymbolicTensor, e2 = rnn.layers.dense({ units: 8 }).apply(e1) as rnn.SymbolicTensor;
+  const cross = rnn.model({ inputs: x, outputs: rnn.layers.multiHeadAttention({ numHeads: 2, keyDim: 4, causal: true, name: 'cross' }).apply([e1, e2]) });
+  assert.throws(() => rnn.incrementalDecoder(cross), /cross.*not self-attention/);
+  const seq = (l: rnn.Layer): rnn.Sequential => rnn.sequential({ layers: [rnn.layers.embedding({ inputDim: V, outputDim: 4 }), l] });
+  assert.throws(() => rnn.incrementalDecoder(seq(rnn.layers.lstm({ units: 4, returnSequences: true, name: 'lstm_x' }))), /lstm_x.*not stateful/);
+  assert.throws(() => rnn.incrementalDecoder(seq(rnn.layers.bidirectional({ layer: rnn.layers.gru({ units: 4, returnSequences: true, stateful: true }), name: 'bi' }))), /bi.*reads the sequence backwards/);
+  assert.throws(() => rnn.incrementalDecoder(seq(rnn.layers.globalAveragePooling1d({ name: 'gap' }))), /gap.*GlobalAveragePooling1D looks across steps/);
+  const unbuilt = seq(rnn.layers.dense({ units: 3 }));
+  assert.throws(() => rnn.incrementalDecoder(unbuilt).step([[1, 2]]), /not built; predict or fit once first/);
+  const m = attn({ causal: true });
+  const dec = rnn.incrementalDecoder(m);
+  assert.throws(() => dec.step([[1, 0, 2]]), /embedding.*id 0 is padding \(maskZero\)/);
+  dec.reset();
+  dec.step([[1, 2], [3, 4]]);
+  assert.throws(() => dec.step([[5]]), /batch 1, but this sequence started with batch 2/);
+  assert.throws(() => dec.step([[1], [2, 3]]), /ragged rows/);
+  assert.throws(() => rnn.incrementalDecoder(m, { capacity: 0 }), /capacity must be a positive integer, got 0/);
+});
