@@ -202,10 +202,10 @@ function gemm_prepacked(M: i32, N: i32, K: i32, Ap: usize, P: usize, pstride: us
  * adam_update for thread `tid` of 2: blocks of at least 16,384 elements (at most 4,096 blocks),
  * claimed one at a time. Elementwise, so the results are adam_update's whoever runs a block.
  */
-export function adam_mt(tid: i32, sync: usize, p: usize, g: usize, m: usize, v: usize, vh: usize, n: i32, cf: usize, mo: usize, vo: usize): void {
+export function adam_mt(tid: i32, sync: usize, p: usize, g: usize, m: usize, v: usize, vh: usize, n: i32, cf: usize, mo: usize, vo: usize, po: usize): void {
   const per = max(16384, ((n + 4095) / 4096 + 1) & ~1), nc = (n + per - 1) / per;
   for (let c = claim(sync, tid, 0, nc); c >= 0; c = claim(sync, tid, 0, nc)) {
-    adam_range(p, g, m, v, vh, c * per, min(n, (c + 1) * per), cf, mo, vo);
+    adam_range(p, g, m, v, vh, c * per, min(n, (c + 1) * per), cf, mo, vo, po);
     chunk_done(sync, tid);
   }
   wait_done(sync, tid, nc);

@@ -1550,13 +1550,14 @@ export function scatter_add_rows(src: usize, ids: usize, n: i32, w: i32, dst: us
  * Adam's update of elements [i0, i1) of the flat buffers p (parameters), g (gradients), m, v (and
  * vh with amsgrad; 0 without), the new m and v written to mo and vo (m and v themselves, or the
  * other pair of the host's kept slots, so that a call redone on one thread reads what the first
- * try read): optim/optimizers.ts' Adam.step loop, in float64 with its operations in its order
+ * try read) and the new parameters to po (p itself, or a scratch buffer when p is the caller's
+ * array, for the same reason): optim/optimizers.ts' Adam.step loop, in float64 with its operations in its order
  * (f32 loads promoted, every sum and product rounded to f64 as JavaScript does, results rounded
  * to f32 on the store), so the two agree bit for bit. Two elements per
  * f64x2; the loop is bound by the divider (one division and one square root per element).
  * cf: eight f64 — beta1, 1 - beta1, beta2, 1 - beta2, alpha, epsilon, l2, shrink.
  */
-function adam_range(p: usize, g: usize, m: usize, v: usize, vh: usize, i0: i32, i1: i32, cf: usize, mo: usize, vo: usize): void {
+function adam_range(p: usize, g: usize, m: usize, v: usize, vh: usize, i0: i32, i1: i32, cf: usize, mo: usize, vo: usize, po: usize): void {
   const b1 = load<f64>(cf), c1 = load<f64>(cf, 8), b2 = load<f64>(cf, 16), c2 = load<f64>(cf, 24);
   const alpha = load<f64>(cf, 32), e = load<f64>(cf, 40), l2 = load<f64>(cf, 48), shrink = load<f64>(cf, 56);
   const B1 = f64x2.splat(b1), C1 = f64x2.splat(c1), B2 = f64x2.splat(b2), C2 = f64x2.splat(c2);
@@ -1575,7 +1576,7 @@ function adam_range(p: usize, g: usize, m: usize, v: usize, vh: usize, i0: i32, 
       v128.store64_lane(vh + o, f32x4.demote_f64x2_zero(vi), 0);
     }
     const step = f64x2.div(f64x2.mul(AL, mi), f64x2.add(f64x2.sqrt(vi), E));
-    v128.store64_lane(p + o, f32x4.demote_f64x2_zero(f64x2.sub(f64x2.mul(pp, SH), step)), 0);
+    v128.store64_lane(po + o, f32x4.demote_f64x2_zero(f64x2.sub(f64x2.mul(pp, SH), step)), 0);
   }
   for (; o < end; o += 4) {
     const pp = <f64>load<f32>(p + o);
@@ -1588,13 +1589,13 @@ function adam_range(p: usize, g: usize, m: usize, v: usize, vh: usize, i0: i32, 
       vi = max<f64>(<f64>load<f32>(vh + o), vi);
       store<f32>(vh + o, <f32>vi);
     }
-    store<f32>(p + o, <f32>(pp * shrink - (alpha * mi) / (sqrt<f64>(vi) + e)));
+    store<f32>(po + o, <f32>(pp * shrink - (alpha * mi) / (sqrt<f64>(vi) + e)));
   }
 }
 
 /** Adam's update of all n elements (see adam_range). */
-export function adam_update(p: usize, g: usize, m: usize, v: usize, vh: usize, n: i32, cf: usize, mo: usize, vo: usize): void {
-  adam_range(p, g, m, v, vh, 0, n, cf, mo, vo);
+export function adam_update(p: usize, g: usize, m: usize, v: usize, vh: usize, n: i32, cf: usize, mo: usize, vo: usize, po: usize): void {
+  adam_range(p, g, m, v, vh, 0, n, cf, mo, vo, po);
 }
 
 // ------------------------------------------------------------------------------------------

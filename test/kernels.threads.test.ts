@@ -12,11 +12,12 @@ import { availableParallelism } from 'node:os';
 import { gemmRef } from '../src/kernels/reference.js';
 import { allocCache, gateWidth, type Backend, type CellKind, type SeqCache } from '../src/kernels/types.js';
 import { loadWasmBackend, wasmVariants, type WasmBackend, type WasmVariant } from '../src/kernels/wasm/backend.js';
-import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/wasm/threaded.js';
+import { ThreadedWasmBackend, threadedUnavailableReason, WorkerLost } from '../src/kernels/wasm/threaded.js';
 import { ActivationSlot, getBackend, getThreads, referenceBackend, setBackend, setThreads, withFixedWeights } from '../src/kernels/index.js';
 import { denseBackward, denseForward, softmaxRows } from '../src/kernels/layer-ops.js';
 import { GRU, LSTM } from '../src/layers/recurrent.js';
 import { getOptimizer } from '../src/optim/index.js';
+import { clipGate } from '../src/optim/clip.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { layers, sequential } from '../src/browser.js';
 import { assertWithin, gemmTolerance, nanArray, prng, randArray } from './kernel-helpers.js';
@@ -641,22 +642,81 @@ if (setups.length > 0) {
   });
 }
 
+if (setups.length > 0) {
+  const s = setups[0]!;
+  test(`${s.variant}: a large model's parameters and gradients lie in the two-thread backend's memory, and it trains (clipped) to the bits of one thread's ordinary arrays`, TIMEOUT, () => {
+    const make = (): ReturnType<typeof sequential> => {
+      const m = sequential({ inputShape: [null], layers: [
+        layers.embedding({ inputDim: 2000, outputDim: 40, seed: 1 }), // 80,000 parameters: above residentMin
+        layers.gru({ units: 24, seed: 2 }),
+        layers.dense({ units: 5, activation: 'softmax', seed: 3 }),
+      ] });
+      m.build([null]);
+      m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+      return m;
+    };
+    const rnd = prng(12), B = 16, T = 30;
+    const batches = [0, 1, 2].map(() => ({
+      x: { data: Float32Array.from({ length: B * T }, () => Math.floor(rnd() * 2000)), shape: [B, T], mask: null },
+      y: { data: Float32Array.from({ length: B }, () => Math.floor(rnd() * 5)), shape: [B, 1], mask: null },
+    }));
+    const train = (be: Backend): { params: Float32Array; resident: boolean; norms: number[] } => {
+      const prev = getBackend();
+      setBackend(be);
+      try {
+        const m = make(), norms: number[] = [];
+        const resident = m.params.buffer instanceof SharedArrayBuffer && m.grads.buffer instanceof SharedArrayBuffer;
+        for (const b of batches) norms.push(m.trainOnBatch(b.x, b.y, { clipNorm: 0.05 }).gradNorm);
+        return { params: m.params.slice(), resident, norms };
+      } finally {
+        setBackend(prev);
+      }
+    };
+    const two = train(s.forced), one = train(s.single);
+    assert.ok(two.resident, 'two threads: the flat buffers are in the backend\'s (shared) memory');
+    assert.ok(!one.resident, 'one thread: ordinary arrays');
+    assert.ok(one.norms.every((n) => n > 0.05), `every step clipped (norms ${one.norms.join(', ')})`);
+    assert.deepEqual(two.norms, one.norms);
+    assertSame(two.params, one.params, 'parameters after 3 steps', ['two threads, resident', 'one thread']);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Adam's update in the backends: the JavaScript loop's results, bit for bit
 // ---------------------------------------------------------------------------------------------
 
-/** `steps` Adam steps with `cfg` on a copy of p0 under backend `be` (the reference runs optimizers.ts' loop). */
-function adamRun(be: Backend, cfg: Record<string, number | boolean | string>, p0: Float32Array, grads: Float32Array[]) {
+/**
+ * `steps` Adam steps with `cfg` on a copy of p0 under backend `be` (the reference runs
+ * optimizers.ts' loop). `resident`: the parameters and gradients in the backend's own memory
+ * (activationBuffer arrays, as a model's flat buffers are: the update reads and writes them where
+ * they lie); `clipNorm`: each step clipped by global norm in the step (the gradients scaled as they lie).
+ */
+function adamRun(be: Backend, cfg: Record<string, number | boolean | string>, p0: Float32Array, grads: Float32Array[], o: { resident?: boolean; clipNorm?: number } = {}) {
   const prev = getBackend();
   setBackend(be);
   try {
     const opt = getOptimizer(cfg.decoupled ? 'adamw' : 'adam', Object.fromEntries(Object.entries(cfg).filter(([k]) => k !== 'decoupled')));
-    const p = p0.slice();
-    for (const g of grads) opt.step(p, g);
-    return { p, slots: opt.getState().slots as Record<string, Float32Array> };
+    const copy = (a: Float32Array): Float32Array => {
+      if (!o.resident) return a.slice();
+      const r = be.activationBuffer!(a.length);
+      r.set(a);
+      return r;
+    };
+    const p = copy(p0), gs = grads.map(copy), norms: number[] = [];
+    for (const g of gs) opt.step(p, g, o.clipNorm === undefined ? undefined : clipGate(g, o.clipNorm, (n) => norms.push(n)));
+    return { p: p.slice(), grads: gs.map((g) => g.slice()), norms, slots: opt.getState().slots as Record<string, Float32Array> };
   } finally {
     setBackend(prev);
   }
+}
+
+/** Adam runs with parameters and gradients resident and as plain arrays give the same bits (gradients, as clipped, too). */
+function checkResidentAdam(be: Backend, cfg: Record<string, number | boolean | string>, p0: Float32Array, grads: Float32Array[], clipNorm: number | undefined, tag: string): void {
+  const plain = adamRun(be, cfg, p0, grads, { clipNorm }), resident = adamRun(be, cfg, p0, grads, { clipNorm, resident: true });
+  assertSame(resident.p, plain.p, `${tag}: params`, ['resident', 'copied']);
+  resident.grads.forEach((g, i) => assertSame(g, plain.grads[i]!, `${tag}: gradients ${i} after the step`, ['resident', 'copied']));
+  assert.deepEqual(resident.norms, plain.norms, `${tag}: norms`);
+  for (const [k, slot] of Object.entries(plain.slots)) assertSame(resident.slots[k]!, slot, `${tag}: slot ${k}`, ['resident', 'copied']);
 }
 
 for (const s of setups) {
@@ -684,6 +744,10 @@ for (const s of setups) {
             if (be === elementwise) assert.ok(elementwise.calls.threaded > before, `${tag}: ran on two threads`);
             assertSame(got.p, want.p, `${tag}: params`, ['kernel', 'JavaScript loop']);
             for (const [k, slot] of Object.entries(want.slots)) assertSame(got.slots[k]!, slot, `${tag}: slot ${k}`, ['kernel', 'JavaScript loop']);
+            // In the backend's memory (the threaded backends, whose memory is shared), clipped or not.
+            if (be.activationBuffer) {
+              for (const clipNorm of [undefined, 0.5, 1e6]) checkResidentAdam(be, cfg, p0, grads, clipNorm, `${tag} resident, clipNorm ${clipNorm}`);
+            }
           }
         }
       }
@@ -873,6 +937,38 @@ if (setups.length > 0) {
       assert.equal(be.calls.single, single + 1, 'later calls run on one thread');
       await new Promise((r) => setImmediate(r));
       assert.ok(warnings.some((m) => /kernel worker thread was lost/.test(m)), `one warning: ${warnings.join(' | ')}`);
+    } finally {
+      process.off('warning', onWarning);
+      be.terminate();
+    }
+  });
+
+  test(`${s.variant} two threads: a worker lost after a clipped Adam step on resident parameters wrote everything -> the step redone on one thread gives the bits of one clean step`, TIMEOUT, () => {
+    // The worst case for a redo: the two-thread call finished (gradients scaled where they lie,
+    // the new values written) and only then is the worker found lost. The redo must start from
+    // the same parameters and the same (unscaled) gradients.
+    const be = ThreadedWasmBackend.createSync({ variant: s.variant, elementwiseMin: 0, timeoutMs: 20_000 });
+    const inner = be as unknown as { runAdam(mt: boolean, args: number[]): void };
+    const real = inner.runAdam.bind(be);
+    const calls: boolean[] = [];
+    inner.runAdam = (mt, args) => {
+      real(mt, args);
+      calls.push(mt);
+      if (mt) throw new WorkerLost('simulated: the worker went silent after the update');
+    };
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => { warnings.push(w.message); };
+    process.on('warning', onWarning);
+    try {
+      const rnd = prng(8);
+      const p0 = randArray(70_001, rnd), grads = [randArray(70_001, rnd, 0.5), randArray(70_001, rnd, 0.5)];
+      const got = adamRun(be, {}, p0, grads, { clipNorm: 1, resident: true }), want = adamRun(s.single, {}, p0, grads, { clipNorm: 1 });
+      assert.deepEqual(calls, [true, false, false], 'the first step ran on two threads and was redone on one; the second ran on one');
+      assert.ok(be.lostReason, 'the worker was given up');
+      assert.ok(want.norms.every((n) => n > 1), 'every step clipped');
+      assertSame(got.p, want.p, 'params', ['redone', 'one thread']);
+      got.grads.forEach((g, i) => assertSame(g, want.grads[i]!, `gradients ${i} scaled once`, ['redone', 'one thread']));
+      for (const [k, slot] of Object.entries(want.slots)) assertSame(got.slots[k]!, slot, `slot ${k}`, ['redone', 'one thread']);
     } finally {
       process.off('warning', onWarning);
       be.terminate();

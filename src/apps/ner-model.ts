@@ -21,7 +21,7 @@ import { Dense, Dropout, Embedding } from '../layers/core.js';
 import { shown } from '../layers/layer.js';
 import type { Act, CallContext } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
-import { getBackend } from '../kernels/index.js';
+import { getBackend, residentArray } from '../kernels/index.js';
 import { allowedTransitions, isTagScheme, SCHEME_PREFIXES, TAG_SCHEMES, type TagScheme } from '../data/tags.js';
 import { UNK_ID, Vocab } from '../data/vocab.js';
 import { crfNllBatch, crfViterbiBatch } from '../models/crf.js';
@@ -337,7 +337,7 @@ export class NerTagger {
       this.crf = new ParamStore([{ name: 'transitions', shape: [this.K, this.K] }, { name: 'start', shape: [this.K] }, { name: 'end', shape: [this.K] }], 'float32');
       this.groups.push({ name: 'crf', store: this.crf });
     }
-    ({ params: this.params, grads: this.grads } = packStores(this.groups.map((g) => g.store)));
+    ({ params: this.params, grads: this.grads } = packStores(this.groups.map((g) => g.store), residentArray));
   }
 
   get charOut(): number {

@@ -11,7 +11,7 @@
 // its backward sums the gate gradients per token before the products with the input side. The
 // same function with different rounding; a character model (65 symbols, embedding 64, LSTM 256)
 // skips a fifth of its recurrent layer's floating-point operations.
-import { ActivationSlot } from '../kernels/index.js';
+import { ActivationSlot, residentArray } from '../kernels/index.js';
 import { Dense as DenseLayer, Embedding } from '../layers/core.js';
 import { shapeStr, type Act, type Layer, type Shape } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
@@ -119,7 +119,7 @@ export abstract class Model {
 
   /** Pack every layer's parameters into the model's flat buffers; call once the layers are built. */
   protected packParameters(): void {
-    ({ params: this.params, grads: this.grads } = packStores(this.allLayers().flatMap((l) => (l.params ? [l.params] : []))));
+    ({ params: this.params, grads: this.grads } = packStores(this.allLayers().flatMap((l) => (l.params ? [l.params] : [])), residentArray));
     this.built = true;
   }
 

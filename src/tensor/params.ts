@@ -112,10 +112,11 @@ export class ParamStore {
 /**
  * Move many stores into one flat parameter buffer and one flat gradient buffer (in order), so
  * that clipping and the optimiser step are single passes over every parameter of a model.
+ * `alloc` makes the two buffers (models pass kernels' residentArray).
  */
-export function packStores(stores: readonly ParamStore[]): { params: Float32Array; grads: Float32Array } {
+export function packStores(stores: readonly ParamStore[], alloc: (n: number) => Float32Array = (n) => new Float32Array(n)): { params: Float32Array; grads: Float32Array } {
   const total = stores.reduce((n, p) => n + p.size, 0);
-  const params = new Float32Array(total), grads = new Float32Array(total);
+  const params = alloc(total), grads = alloc(total);
   let off = 0;
   for (const p of stores) {
     if (p.dtype !== 'float32') throw new Error('packStores: only float32 parameter stores can be packed');

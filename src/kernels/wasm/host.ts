@@ -60,7 +60,7 @@ export interface CoreExports {
   layer_norm_forward(x: number, rows: number, D: number, eps: number, gamma: number, beta: number, y: number, xhat: number, r: number): void;
   layer_norm_backward(dy: number, rows: number, D: number, xhat: number, r: number, gamma: number, dgamma: number, dbeta: number, dx: number, acc: number): void;
   reorder_rows(src: number, dst: number, T: number, B: number, w: number, toBatchFirst: number): void;
-  adam_update(p: number, g: number, m: number, v: number, vh: number, n: number, cf: number, mo: number, vo: number): void;
+  adam_update(p: number, g: number, m: number, v: number, vh: number, n: number, cf: number, mo: number, vo: number, po: number): void;
   /** y[i] = tanh(x[i]) (which = 0) or σ(x[i]) (which = 1), the gate passes' approximations. */
   approx_activation(which: number, x: number, y: number, n: number): void;
   pool_forward(B: number, T: number, A: number, D: number, u: number, w: number, mask: number, h: number, a: number, y: number): void;
@@ -1051,30 +1051,37 @@ export abstract class WasmHost implements Backend {
     const keep = a.keep === true && vh === null;
     // Without keep the arrays are the state: kept copies of them go back first, and are dropped.
     if (!keep) this.adamSync(m, v, true);
-    // The gate's answer, asked once (a call rerun on one thread asks again only if it had not).
-    let scale: number | null | undefined;
+    // The gate's answer, asked once (a call rerun on one thread asks again only if it had not);
+    // gradients that lie in this memory are scaled where they lie, once.
+    let scale: number | null | undefined, scaledInPlace = false;
     this.session(this.elementwiseParallel(n), (mt) => {
       const slot = keep ? this.adamSlot(m, v, n) : null; // (before reset: it may allocate a block)
       this.reset();
-      const pP = this.alloc(n * 4), pG = this.alloc(n * 4);
+      // Parameters and gradients that lie in this memory (a model's flat buffers, see
+      // residentArray) are read where they lie; the new parameters then go to a scratch block and
+      // over the old ones only once the update is done, so that a call rerun on one thread (lost
+      // worker) starts over from the same values. Elsewhere they are copied in and out.
+      const P = this.placed(p, 0, n), G = this.placed(g, 0, n), pPo = P.inPlace ? this.alloc(n * 4) : P.p;
       const pM = slot ? slot.at(0) : this.alloc(n * 4), pV = slot ? slot.at(1) : this.alloc(n * 4);
       const pVh = vh ? this.alloc(n * 4) : 0, pCf = this.alloc(64);
       const { f32 } = this.commit();
-      f32.set(p, pP >> 2); f32.set(g, pG >> 2);
+      if (!P.inPlace) f32.set(p, P.p >> 2);
+      if (!G.inPlace) f32.set(g, G.p >> 2);
       if (!slot) { f32.set(m, pM >> 2); f32.set(v, pV >> 2); }
       if (vh) f32.set(vh, pVh >> 2);
       new Float64Array(f32.buffer, pCf, 8).set([a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.alpha, a.epsilon, a.l2, a.shrink]);
       if (a.gate) {
         // The norm from the copy the update reads anyway (no pass over the JavaScript array).
-        if (scale === undefined) scale = a.gate(this.k.sum_squares(pG, n));
+        if (scale === undefined) scale = a.gate(this.k.sum_squares(G.p, n));
         if (scale === null) return;
-        if (scale !== 1) this.k.scale_f64(pG, n, scale);
+        if (scale !== 1 && !scaledInPlace) { this.k.scale_f64(G.p, n, scale); scaledInPlace = G.inPlace; }
       }
       // Kept slots: read from one pair, written to the other.
-      this.runAdam(mt, [pP, pG, pM, pV, pVh, n, pCf, slot ? slot.at(2) : pM, slot ? slot.at(3) : pV]);
+      this.runAdam(mt, [P.p, G.p, pM, pV, pVh, n, pCf, slot ? slot.at(2) : pM, slot ? slot.at(3) : pV, pPo]);
       // The buffers are written (and the kept pairs swapped) only now: a call rerun on one thread
       // (lost worker) starts over from the same values.
-      p.set(f32.subarray(pP >> 2, (pP >> 2) + n));
+      if (P.inPlace) f32.copyWithin(P.p >> 2, pPo >> 2, (pPo >> 2) + n);
+      else p.set(f32.subarray(pPo >> 2, (pPo >> 2) + n));
       if (slot) {
         slot.cur ^= 1;
         slot.stale = true;
@@ -1083,7 +1090,7 @@ export abstract class WasmHost implements Backend {
         v.set(f32.subarray(pV >> 2, (pV >> 2) + n));
       }
       if (vh) vh.set(f32.subarray(pVh >> 2, (pVh >> 2) + n));
-      if (scale !== undefined && scale !== null && scale !== 1) g.set(f32.subarray(pG >> 2, (pG >> 2) + n));
+      if (scale !== undefined && scale !== null && scale !== 1 && !G.inPlace) g.set(f32.subarray(G.p >> 2, (G.p >> 2) + n));
     });
   }
 
@@ -1477,7 +1484,7 @@ export abstract class WasmHost implements Backend {
   }
 
   protected runAdam(_mt: boolean, args: number[]): void {
-    this.k.adam_update(...(args as [number, number, number, number, number, number, number, number, number]));
+    this.k.adam_update(...(args as [number, number, number, number, number, number, number, number, number, number]));
   }
 
   protected runSoftmax(_mt: boolean, args: number[]): void {

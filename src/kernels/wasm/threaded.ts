@@ -96,8 +96,8 @@ interface ThreadedExports extends CoreExports {
 
 /** How long a starting worker may take to get ready (a loaded machine: seconds). */
 const STARTUP_MS = 30000;
-/** The worker is gone or silent: the call is recomputed on one thread. */
-class WorkerLost extends Error {}
+/** The worker is gone or silent: the call is recomputed on one thread. (Exported for the tests, which simulate a loss.) */
+export class WorkerLost extends Error {}
 
 // ---- environment: workers, blocking, warnings ----
 

@@ -45,7 +45,7 @@ export const OP_GEMM_BATCHED = 8;
 
 /** Number of i32 arguments after (tid, sync) of each operation's export. */
 export const OP_ARGC: Record<number, number> = {
-  [OP_GEMM]: 15, [OP_SEQ_FORWARD]: 23, [OP_SEQ_BACKWARD]: 23, [OP_GEMM_SCATTER]: 21, [OP_ADAM]: 9, [OP_SOFTMAX]: 5, [OP_GEMM_BATCHED]: 18,
+  [OP_GEMM]: 15, [OP_SEQ_FORWARD]: 23, [OP_SEQ_BACKWARD]: 23, [OP_GEMM_SCATTER]: 21, [OP_ADAM]: 10, [OP_SOFTMAX]: 5, [OP_GEMM_BATCHED]: 18,
 };
 /** The wasm export each operation runs. */
 export const OP_EXPORT: Record<number, string> = {
