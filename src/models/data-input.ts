@@ -84,3 +84,33 @@ export function takeRows(x: Dense, idx: ArrayLike<number>): Dense {
   }
   return { data, shape: [idx.length, ...x.shape.slice(1)], mask };
 }
+
+/**
+ * Each row's length up to its last real step (0 for a row of padding only) in a batch-first array
+ * [N, T, ...]. Real: mask 1 where there is a mask and, with `zeroIsPadding` (token ids read by an
+ * embedding with maskZero), an id other than 0. Null when nothing says a step is padding.
+ */
+export function rowLengths(x: Dense, zeroIsPadding: boolean): Int32Array | null {
+  if (x.shape.length < 2 || (!x.mask && !zeroIsPadding)) return null;
+  const [N, T] = x.shape as [number, number];
+  const row = x.shape.slice(2).reduce((p, d) => p * d, 1), out = new Int32Array(N);
+  for (let b = 0; b < N; b++) {
+    let t = T;
+    while (t > 0 && ((x.mask !== null && x.mask[b * T + t - 1] === 0) || (zeroIsPadding && x.data[(b * T + t - 1) * row] === 0))) t--;
+    out[b] = t;
+  }
+  return out;
+}
+
+/** The first `steps` steps of a batch-first array [B, T, ...] (and of its mask). */
+export function firstSteps(x: Dense, steps: number): Dense {
+  const [B, T] = x.shape as [number, number];
+  if (steps >= T) return x;
+  const row = x.shape.slice(2).reduce((p, d) => p * d, 1);
+  const data = new Float32Array(B * steps * row), mask = x.mask ? new Uint8Array(B * steps) : null;
+  for (let b = 0; b < B; b++) {
+    data.set(x.data.subarray(b * T * row, (b * T + steps) * row), b * steps * row);
+    if (mask) mask.set(x.mask!.subarray(b * T, b * T + steps), b * steps);
+  }
+  return { data, shape: [B, steps, ...x.shape.slice(2)], mask };
+}

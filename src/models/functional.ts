@@ -8,7 +8,7 @@
 //   const model = rnn.model({ inputs: [src, tgt], outputs: rnn.layers.dense({ units: V, activation: 'softmax' }).apply(y) });
 import { ActivationSlot, getBackend } from '../kernels/index.js';
 import { Embedding, type Dense as DenseLayer, type TableRows } from '../layers/core.js';
-import { shapeStr, type Act, type Layer } from '../layers/layer.js';
+import { shapeStr, type Act, type Layer, type Shape } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { isMultiLayer, type GraphNode, type SymbolicTensor } from '../layers/symbolic.js';
 import type { Dense } from './data-input.js';
@@ -84,6 +84,15 @@ export class GraphModel extends Model {
   get numInputs(): number { return this.inputs.length; }
   allLayers(): Layer[] { return this.nodes.map((n) => n.layer); }
   protected outputLayer(): Layer { return this.output.node!.layer; }
+  protected outputShape(): Shape { return this.output.shape; }
+
+  protected inputPadding(i: number): { sequence: boolean; zeroIsPadding: boolean } {
+    const t = this.inputs[i]!, readers = this.nodes.filter((n) => n.inputs.includes(t));
+    return {
+      sequence: t.shape[0] === null,
+      zeroIsPadding: readers.length > 0 && readers.every((n) => n.layer instanceof Embedding && n.layer.options.maskZero === true),
+    };
+  }
   protected buildFor(): void { /* layers are built when applied */ }
 
   protected forwardAll(xs: Dense[], training: boolean): Act {

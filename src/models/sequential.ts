@@ -20,7 +20,8 @@ import { getOptimizer, type Optimizer } from '../optim/optimizers.js';
 import { packStores } from '../tensor/params.js';
 import { Tensor } from '../tensor/tensor.js';
 import { rng, type Rng } from '../tensor/rng.js';
-import { takeRows, toDense, type ArrayInput, type Dense } from './data-input.js';
+import { firstSteps, rowLengths, takeRows, toDense, type ArrayInput, type Dense } from './data-input.js';
+import { planBatches } from '../data/batching.js';
 import { computeLoss, type LossName, resolveLossName } from './loss-adapter.js';
 import { createMetric, type MetricState } from './metric-adapter.js';
 
@@ -57,6 +58,20 @@ export interface FitArgs {
   /** Epoch to start from (for resumed training). */
   initialEpoch?: number;
   verbose?: 0 | 1;
+  /**
+   * Each batch cut to its longest sequence (default true): a model with one input of sequences
+   * whose padding is known — ragged arrays (padded and masked), or token ids read by an embedding
+   * with maskZero — runs a batch only up to the last step that is real in one of its rows (and the
+   * targets of a sequence output with it). The results are those of the padded batch: padding
+   * changes nothing. false: every batch as long as the longest sequence of all.
+   */
+  trimPadding?: boolean;
+  /**
+   * Length bucketing (default false): examples sorted by length within chunks of `bucketByLength`
+   * batches (true: 50), cut into batches, the batches shuffled — a batch then holds sequences of
+   * similar lengths and little padding. Needs what trimPadding needs.
+   */
+  bucketByLength?: boolean | number;
 }
 
 /** One input (rnn.Tensor, { data, shape }, nested arrays) or, for multi-input models, an array of them. */
@@ -107,6 +122,10 @@ export abstract class Model {
   abstract allLayers(): Layer[];
   /** The layer producing the (single) output. */
   protected abstract outputLayer(): Layer;
+  /** The output's shape without the batch dimension (the model is built). */
+  protected abstract outputShape(): Shape;
+  /** Whether input i is sequences with a time axis of any length, read only by embeddings with maskZero (id 0 is padding). */
+  protected abstract inputPadding(i: number): { sequence: boolean; zeroIsPadding: boolean };
   /** Build the layers for these input batches (called once, before the first run). */
   protected abstract buildFor(xs: Dense[]): void;
   protected abstract forwardAll(xs: Dense[], training: boolean): Act;
@@ -174,6 +193,31 @@ export abstract class Model {
     return xs;
   }
 
+  /**
+   * Each sample's length up to its last real step, for a model with one input of sequences whose
+   * padding is known (a mask, or ids read by embeddings with maskZero); else null.
+   */
+  private sequenceLengths(xs: Dense[]): Int32Array | null {
+    if (xs.length !== 1) return null;
+    const p = this.inputPadding(0);
+    return p.sequence ? rowLengths(xs[0]!, p.zeroIsPadding) : null;
+  }
+
+  /**
+   * The rows idx of x and y; with `lengths` (sequenceLengths), cut to the longest of these rows
+   * (at least one step), and y with them when the output is a sequence as long as x.
+   */
+  private batchRows(xs: Dense[], y: Dense, idx: ArrayLike<number>, lengths: Int32Array | null): [Dense[], Dense] {
+    const bx = xs.map((xi) => takeRows(xi, idx)), by = takeRows(y, idx);
+    if (!lengths) return [bx, by];
+    const T = bx[0]!.shape[1]!;
+    let steps = 1;
+    for (let k = 0; k < idx.length; k++) steps = Math.max(steps, lengths[idx[k]!]!);
+    if (steps >= T) return [bx, by];
+    const seqOut = this.outputShape().length >= 2 && by.shape.length >= 2 && by.shape[1] === T;
+    return [[firstSteps(bx[0]!, steps)], seqOut ? firstSteps(by, steps) : by];
+  }
+
   /** One optimisation step on a batch; returns the loss and the pre-clip gradient norm. */
   trainOnBatch(x: Dense | Dense[], y: Dense, clip: { clipNorm?: number; clipValue?: number } = {}, metrics: MetricState[] = []): { loss: number; gradNorm: number } {
     if (!this.optimizer || !this.lossName) throw new Error(`${this.name}: call compile() before training`);
@@ -227,6 +271,13 @@ export abstract class Model {
     }
     this.ensureBuilt(x);
     const N = y.shape[0]!;
+    const lengths = args.trimPadding === false && !args.bucketByLength ? null : this.sequenceLengths(x);
+    const bucket = args.bucketByLength === true ? 50 : args.bucketByLength || 0;
+    if (!(Number.isInteger(bucket) && bucket >= 0)) throw new RangeError(`${this.name}.fit: bucketByLength must be true, false or a whole number of batches, got ${String(args.bucketByLength)}`);
+    if (bucket > 0 && !lengths) {
+      throw new RangeError(`${this.name}.fit: bucketByLength needs one input of sequences whose padding is known (ragged arrays, or token ids read by an embedding with maskZero)`);
+    }
+    const trim = args.trimPadding === false ? null : lengths;
     const history: History = { epoch: [], history: {} };
     const cbs = args.callbacks ?? [];
     const metrics = this.metricNames.map((m) => createMetric(m, this.lossName!));
@@ -237,13 +288,14 @@ export abstract class Model {
     const batches = Math.ceil(N / batchSize);
     for (let epoch = args.initialEpoch ?? 0; epoch < epochs && !this.stopTraining; epoch++) {
       for (const c of cbs) await c.onEpochBegin?.(epoch);
+      const plan = bucket > 0 ? planBatches(lengths!, { batchSize, shuffle: args.shuffle ?? true, bucket, rng: this.rng }) : null;
       const order = Int32Array.from({ length: N }, (_, i) => i);
-      if (args.shuffle ?? true) this.rng.shuffle(order);
+      if (!plan && (args.shuffle ?? true)) this.rng.shuffle(order);
       for (const m of metrics) m.reset();
       let lossSum = 0, seen = 0;
       for (let bi = 0; bi < batches && !this.stopTraining; bi++) {
-        const idx = order.subarray(bi * batchSize, Math.min(N, (bi + 1) * batchSize));
-        const bx = x.map((xi) => takeRows(xi, idx)), by = takeRows(y, idx);
+        const idx = plan ? plan[bi]! : order.subarray(bi * batchSize, Math.min(N, (bi + 1) * batchSize));
+        const [bx, by] = this.batchRows(x, y, idx, trim);
         for (const c of cbs) await c.onBatchBegin?.(bi);
         const { loss, gradNorm } = this.trainOnBatch(bx, by, args, metrics);
         if (Number.isFinite(gradNorm)) maxNorm = Math.max(maxNorm, gradNorm);
@@ -283,9 +335,10 @@ export abstract class Model {
     const metrics = this.metricNames.map((m) => createMetric(m, this.lossName!));
     const fused = this.fusedHead();
     let lossSum = 0, weight = 0;
+    const lengths = this.sequenceLengths(x);
     for (let s = 0; s < N; s += bs) {
       const idx = Int32Array.from({ length: Math.min(bs, N - s) }, (_, i) => s + i);
-      const bx = x.map((xi) => takeRows(xi, idx)), by = takeRows(y, idx);
+      const [bx, by] = this.batchRows(x, y, idx, lengths);
       const out = this.forwardAll(bx, false);
       const r = computeLoss(this.lossName, out, by, fused);
       lossSum += r.loss * r.count; weight += r.count;
@@ -374,6 +427,17 @@ export class Sequential extends Model {
   get numInputs(): number { return 1; }
   allLayers(): Layer[] { return this.layers; }
   protected outputLayer(): Layer { return this.layers[this.layers.length - 1]!; }
+
+  protected outputShape(): Shape {
+    let s = this.inputShape!;
+    for (const l of this.layers) s = l.computeOutputShape(s);
+    return s;
+  }
+
+  protected inputPadding(): { sequence: boolean; zeroIsPadding: boolean } {
+    const first = this.layers[0];
+    return { sequence: this.inputShape?.[0] === null, zeroIsPadding: first instanceof Embedding && first.options.maskZero === true };
+  }
 
   /** Build every layer for inputs of shape `inputShape` (without batch) and pack the parameters. */
   build(inputShape: Shape): void {

@@ -1,0 +1,118 @@
+// How fit batches sequences of different lengths (src/models/sequential.ts): each batch cut to
+// its longest sequence (trimPadding, the default) with the same results as the padded batch, the
+// targets of a sequence output cut with it, padding known from ragged arrays or from an embedding
+// with maskZero; length bucketing (bucketByLength); evaluate cutting its batches too.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as rnn from '../src/index.js';
+import type { Dense } from '../src/models/data-input.js';
+
+/** n ragged sequences of ids in [1, V): most short, a few long (the longest sets the padded length). */
+function sequences(n: number, V: number, seed: number): number[][] {
+  const r = rnn.rng(seed);
+  return Array.from({ length: n }, (_, i) => Array.from({ length: i % 17 === 0 ? 30 : 1 + r.int(8) }, () => 1 + r.int(V - 1)));
+}
+
+/** A Sequential that records the shapes of the batches fit gives it. */
+class Spy extends rnn.Sequential {
+  batches: { x: Dense; y: Dense }[] = [];
+  override trainOnBatch(x: Dense | Dense[], y: Dense, clip?: { clipNorm?: number }, metrics?: never[]): { loss: number; gradNorm: number } {
+    this.batches.push({ x: Array.isArray(x) ? x[0]! : x, y });
+    return super.trainOnBatch(x, y, clip, metrics);
+  }
+}
+
+const classifier = (o: { maskZero?: boolean } = {}): Spy => {
+  const m = new Spy({ layers: [
+    rnn.layers.embedding({ inputDim: 7, outputDim: 6, maskZero: o.maskZero ?? true, seed: 1 }),
+    rnn.layers.lstm({ units: 9, seed: 2 }),
+    rnn.layers.dense({ units: 1, activation: 'sigmoid', seed: 3 }),
+  ] });
+  m.compile({ optimizer: rnn.optimizers.adam({ learningRate: 0.01 }), loss: 'binaryCrossentropy' });
+  return m;
+};
+
+const tagger = (): Spy => {
+  const m = new Spy({ layers: [
+    rnn.layers.embedding({ inputDim: 7, outputDim: 6, maskZero: true, seed: 1 }),
+    rnn.layers.bidirectional({ layer: rnn.layers.gru({ units: 5, returnSequences: true, seed: 2 }) }),
+    rnn.layers.dense({ units: 4, activation: 'softmax', seed: 3 }),
+  ] });
+  m.compile({ optimizer: rnn.optimizers.adam({ learningRate: 0.01 }), loss: 'sparseCategoricalCrossentropy' });
+  return m;
+};
+
+/** The longest real row of a batch, from its mask or (ids) its last non-zero id. */
+function longest(x: Dense): number {
+  const [B, T] = x.shape as [number, number];
+  let L = 0;
+  for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) if ((x.mask ? x.mask[b * T + t] : 1) && x.data[b * T + t] !== 0) L = Math.max(L, t + 1);
+  return L;
+}
+
+test('fit cuts each batch to its longest sequence, and trains to the same weights (bits) as on the padded batches (a classifier: ragged arrays)', async () => {
+  const xs = sequences(120, 7, 1), ys = xs.map((s) => [s.includes(3) ? 1 : 0]);
+  const cut = classifier(), full = classifier();
+  const hc = await cut.fit(xs, ys, { epochs: 2, batchSize: 16, seed: 5 });
+  const hf = await full.fit(xs, ys, { epochs: 2, batchSize: 16, seed: 5, trimPadding: false });
+  assert.ok(cut.batches.every((b) => b.x.shape[1] === Math.max(1, longest(b.x))), 'every batch as long as its longest row');
+  assert.ok(cut.batches.some((b) => b.x.shape[1]! < 30), 'some batches are shorter than the longest sequence');
+  assert.ok(full.batches.every((b) => b.x.shape[1] === 30));
+  assert.deepEqual(cut.batches.map((b) => b.y.shape), full.batches.map((b) => b.y.shape), 'targets [B, 1] untouched');
+  // The same bits: padded steps change nothing, and the products compute each row alike.
+  assert.deepEqual(hc.history.loss, hf.history.loss);
+  assert.deepEqual(cut.params, full.params);
+});
+
+test('a tagger\'s per-step targets are cut with its batches (ragged targets), with the same losses and weights', async () => {
+  const xs = sequences(90, 7, 2), ys = xs.map((s) => s.map((v) => v % 4));
+  const cut = tagger(), full = tagger();
+  const hc = await cut.fit(xs, ys, { epochs: 2, batchSize: 8, seed: 6 });
+  const hf = await full.fit(xs, ys, { epochs: 2, batchSize: 8, seed: 6, trimPadding: false });
+  assert.ok(cut.batches.every((b) => b.y.shape[1] === b.x.shape[1]), 'targets as long as the batch');
+  assert.ok(cut.batches.some((b) => b.x.shape[1]! < 30));
+  assert.deepEqual(hc.history.loss, hf.history.loss);
+  assert.deepEqual(cut.params, full.params);
+  // evaluate cuts too: in batches of 4 (cut short) and all at once (30 steps) the same loss.
+  const e4 = cut.evaluate(xs, ys, { batchSize: 4 }).loss!, eAll = cut.evaluate(xs, ys, { batchSize: 90 }).loss!;
+  assert.ok(Math.abs(e4 - eAll) <= 1e-6, `${e4} vs ${eAll}`);
+});
+
+test('padding known from an embedding with maskZero (ids padded with 0 by the caller) is cut too; without maskZero nothing is', async () => {
+  const seqs = sequences(64, 7, 3), T = 30;
+  const data = new Float32Array(64 * T);
+  seqs.forEach((s, b) => data.set(s, b * T));
+  const x = { data, shape: [64, T] }, y = seqs.map((s) => [s.length > 4 ? 1 : 0]);
+  const m = classifier({ maskZero: true });
+  await m.fit(x, y, { epochs: 1, batchSize: 16, seed: 1 });
+  assert.ok(m.batches.some((b) => b.x.shape[1]! < T) && m.batches.every((b) => b.x.shape[1] === Math.max(1, longest(b.x))));
+  const plain = classifier({ maskZero: false });
+  await plain.fit(x, y, { epochs: 1, batchSize: 16, seed: 1 });
+  assert.ok(plain.batches.every((b) => b.x.shape[1] === T), 'id 0 is a token like any other without maskZero');
+});
+
+test('bucketByLength: every sample once per epoch, in batches of similar lengths, and the model learns', async () => {
+  const xs = sequences(400, 7, 4), ys = xs.map((s) => [s.includes(3) ? 1 : 0]);
+  const bucketed = classifier(), random = classifier();
+  const h = await bucketed.fit(xs, ys, { epochs: 3, batchSize: 16, seed: 2, bucketByLength: true });
+  await random.fit(xs, ys, { epochs: 1, batchSize: 16, seed: 2 });
+  const perEpoch = Math.ceil(400 / 16);
+  assert.equal(bucketed.batches.length, 3 * perEpoch);
+  assert.equal(bucketed.batches.slice(0, perEpoch).reduce((n, b) => n + b.x.shape[0]!, 0), 400, 'all 400 samples in the first epoch');
+  const steps = (s: Spy, n: number): number => s.batches.slice(0, n).reduce((a, b) => a + b.x.shape[0]! * b.x.shape[1]!, 0);
+  // Random batches of 16 usually hold one of the 30-step sequences; sorted ones put them together.
+  assert.ok(steps(bucketed, perEpoch) < 0.5 * steps(random, perEpoch), `padded steps: bucketed ${steps(bucketed, perEpoch)}, random ${steps(random, perEpoch)}`);
+  assert.ok(h.history.loss![2]! < h.history.loss![0]!, 'the loss falls');
+  // The same seed, the same run.
+  const again = classifier();
+  await again.fit(xs, ys, { epochs: 3, batchSize: 16, seed: 2, bucketByLength: 50 });
+  assert.deepEqual(again.params, bucketed.params);
+});
+
+test('bucketByLength refuses models whose padding is unknown, and bad values', async () => {
+  const dense = rnn.sequential({ layers: [rnn.layers.lstm({ units: 3 }), rnn.layers.dense({ units: 1 })] });
+  dense.compile({ optimizer: 'adam', loss: 'meanSquaredError' });
+  const x = { data: new Float32Array(4 * 5 * 2), shape: [4, 5, 2] }, y = { data: new Float32Array(4), shape: [4, 1] };
+  await assert.rejects(dense.fit(x, y, { bucketByLength: true }), /bucketByLength needs one input of sequences whose padding is known/);
+  await assert.rejects(classifier().fit([[1, 2]], [[1]], { bucketByLength: -1 }), /bucketByLength must be true, false or a whole number of batches, got -1/);
+});
