@@ -20,12 +20,13 @@ const tokenRows = (B: number, T: number, salt = 0): number[][] =>
  * Feeds rows in chunks of `chunks` steps through a fresh decoder and checks every output row
  * against predict on the whole rows (atol 0: the same bits).
  */
-function checkDecoder(model: rnn.Model, rows: number[][], chunks: number[], atol: number, what: string, opts?: rnn.IncrementalDecoderOptions): void {
+function checkDecoder(model: rnn.Model, rows: number[][], chunks: number[], atol: number, what: string, opts?: rnn.IncrementalDecoderOptions, source?: number[][]): void {
   const B = rows.length, T = rows[0]!.length;
   assert.equal(chunks.reduce((a, b) => a + b, 0), T);
   model.resetStates();
-  const full = model.predict(rows).data, U = full.length / (B * T);
+  const full = model.predict(source ? [source, rows] : rows).data, U = full.length / (B * T);
   const dec = rnn.incrementalDecoder(model, opts);
+  if (source) dec.reset(source);
   let t0 = 0;
   for (const n of chunks) {
     const out = dec.step(rows.map((r) => r.slice(t0, t0 + n)));
@@ -108,6 +109,67 @@ test('a Sequential of per-step layers and a stateful GRU decodes a step at a tim
   checkDecoder(model, rows, [4, 1, 1, 6], 1e-6, 'sequential');
 });
 
+/** Ragged source rows: ids in [1, V), lengths 3..9 (padded with 0 and masked). */
+const sources = (B: number, seed: number): number[][] => {
+  const r = rnn.rng(seed);
+  return Array.from({ length: B }, () => Array.from({ length: 3 + r.int(7) }, () => 1 + r.int(V - 1)));
+};
+
+/** An encoder-decoder in the shapes of examples/attention.ts: recurrent encoder whose final state starts the recurrent decoder, with an attention head. */
+function seq2seq(cell: 'gru' | 'lstm', head: 'none' | 'additive' | 'multiHead'): rnn.GraphModel {
+  const src = rnn.input({ shape: [null], name: 'source' }), tgt = rnn.input({ shape: [null], name: 'target' });
+  const rec = (o: Record<string, unknown>) => (cell === 'gru' ? rnn.layers.gru(o as never) : rnn.layers.lstm(o as never));
+  const [enc, ...states] = rec({ units: 12, returnSequences: true, returnState: true, seed: 1 })
+    .apply(rnn.layers.embedding({ inputDim: V, outputDim: 8, maskZero: true, seed: 2 }).apply(src)) as rnn.SymbolicTensor[];
+  const dec = rec({ units: 12, returnSequences: true, seed: 3 })
+    .apply(rnn.layers.embedding({ inputDim: V, outputDim: 8, seed: 4 }).apply(tgt), { initialState: states }) as rnn.SymbolicTensor;
+  let features: rnn.SymbolicTensor = dec;
+  if (head === 'additive') features = rnn.layers.concatenate().apply([dec, rnn.layers.attention({ score: 'additive', units: 10, seed: 5 }).apply([dec, enc!])]) as rnn.SymbolicTensor;
+  if (head === 'multiHead') {
+    // A Transformer decoder block's two attentions: causal self-attention over the target, then cross-attention to the source.
+    const self = rnn.layers.multiHeadAttention({ numHeads: 2, keyDim: 6, causal: true, seed: 6 }).apply([dec, dec]);
+    const x = rnn.layers.layerNormalization().apply(rnn.layers.add().apply([dec, self]) as rnn.SymbolicTensor);
+    features = rnn.layers.add().apply([x, rnn.layers.multiHeadAttention({ numHeads: 2, keyDim: 6, seed: 7 }).apply([x, enc!])]) as rnn.SymbolicTensor;
+  }
+  const y = rnn.layers.dense({ units: V, activation: 'softmax', seed: 8 }).apply(features) as rnn.SymbolicTensor;
+  return rnn.model({ inputs: [src, tgt], outputs: y });
+}
+
+test('an encoder-decoder (source given once to reset: the encoder runs once, its states start the decoder, its outputs are attended to) decodes a step at a time as predict runs it whole', () => {
+  const src = sources(3, 5), tgt = tokenRows(3, 8, 1);
+  for (const [cell, head] of [['gru', 'none'], ['lstm', 'none'], ['gru', 'additive'], ['lstm', 'multiHead']] as const) {
+    const model = seq2seq(cell, head), what = `${cell} + ${head}`;
+    model.predict([src, tgt]);
+    onReference(() => checkDecoder(model, tgt, [1, 1, 3, 1, 2], 0, `${what} reference`, undefined, src));
+    checkDecoder(model, tgt, Array(8).fill(1), 1e-6, what, undefined, src);
+    checkDecoder(model, tgt, [8], 1e-6, `${what}, all at once`, undefined, src);
+  }
+  // A second sequence after reset: the encoder runs again on the new source, the decoder starts over.
+  const model = seq2seq('gru', 'additive'), dec = rnn.incrementalDecoder(model, { stepInput: 'target' });
+  const src2 = sources(2, 9), tgt2 = tokenRows(2, 4, 3);
+  model.predict([src2, tgt2]);
+  dec.reset(src); dec.step(tgt.map((r) => r.slice(0, 3)));
+  dec.reset(src2);
+  const want = model.predict([src2, tgt2]).data, got = dec.step(tgt2).data;
+  assertClose(got, want, 1e-6, 0, 'after a reset with another source');
+  assert.throws(() => rnn.incrementalDecoder(model).step(tgt2), /also reads 'source': give it to reset\(\.\.\.\) first/);
+  assert.throws(() => rnn.incrementalDecoder(model, { stepInput: 'nope' }), /stepInput "nope" is not one of .*source, target/);
+  assert.throws(() => rnn.incrementalDecoder(model, { stepInput: 0 }), /the output of .* does not depend on its input 'source'|cannot decode incrementally/);
+});
+
+test('a recurrent layer that is not stateful carries its state across a decoder\'s calls all the same (and keeps its own mode)', () => {
+  const model = rnn.sequential({ layers: [
+    rnn.layers.embedding({ inputDim: V, outputDim: 6, seed: 1 }),
+    rnn.layers.lstm({ units: 7, returnSequences: true, seed: 2 }),
+    rnn.layers.dense({ units: V, activation: 'softmax', seed: 3 }),
+  ] });
+  const rows = tokenRows(2, 9, 4);
+  model.predict(rows);
+  checkDecoder(model, rows, [2, 1, 1, 5], 1e-6, 'non-stateful LSTM');
+  // predict still starts each call from zeros.
+  assert.deepEqual(model.predict(rows).data, model.predict(rows).data);
+});
+
 test('charrnn sampling from the cache writes what re-running the window writes while the window is not full, and goes on past it', () => {
   const text = 'the cat sat on the mat. the dog sat on the log. ';
   const vocab = CharVocab.build(text);
@@ -136,9 +198,9 @@ test('a decoder refuses, by layer name, what cannot run a step at a time, and ba
   const x = rnn.input({ shape: [null] });
   const e1 = rnn.layers.embedding({ inputDim: V, outputDim: 8 }).apply(x) as rnn.SymbolicTensor, e2 = rnn.layers.dense({ units: 8 }).apply(e1) as rnn.SymbolicTensor;
   const cross = rnn.model({ inputs: x, outputs: rnn.layers.multiHeadAttention({ numHeads: 2, keyDim: 4, causal: true, name: 'cross' }).apply([e1, e2]) });
-  assert.throws(() => rnn.incrementalDecoder(cross), /cross.*not self-attention/);
+  assert.throws(() => rnn.incrementalDecoder(cross), /cross.*queries, keys and values are different stepped tensors/);
   const seq = (l: rnn.Layer): rnn.Sequential => rnn.sequential({ layers: [rnn.layers.embedding({ inputDim: V, outputDim: 4 }), l] });
-  assert.throws(() => rnn.incrementalDecoder(seq(rnn.layers.lstm({ units: 4, returnSequences: true, name: 'lstm_x' }))), /lstm_x.*not stateful/);
+  assert.throws(() => rnn.incrementalDecoder(seq(rnn.layers.lstm({ units: 4, name: 'lstm_x' }))), /lstm_x.*must return the whole sequence/);
   assert.throws(() => rnn.incrementalDecoder(seq(rnn.layers.bidirectional({ layer: rnn.layers.gru({ units: 4, returnSequences: true, stateful: true }), name: 'bi' }))), /bi.*reads the sequence backwards/);
   assert.throws(() => rnn.incrementalDecoder(seq(rnn.layers.globalAveragePooling1d({ name: 'gap' }))), /gap.*GlobalAveragePooling1D looks across steps/);
   const unbuilt = seq(rnn.layers.dense({ units: 3 }));

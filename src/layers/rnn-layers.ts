@@ -211,6 +211,18 @@ export class RecurrentLayer implements Layer {
   }
 
   resetStates(): void { this.core?.resetStates(); }
+  /**
+   * For a decoder (models/decoder.ts), inference: runs as a stateful layer does, whatever
+   * `stateful` says — from the state the last call ended in (zeros after resetStates), or from
+   * `initial` when given ([h] or [h, c], which replace it) — and carries its final state on.
+   */
+  forwardCarried(x: Act, ctx: CallContext, initial: Act[]): Act[] {
+    const core = this.core;
+    if (!core) configError(this.name, 'forwardCarried before the layer is built');
+    const was = core.stateful;
+    core.stateful = true;
+    try { return this.forwardMulti([x, ...initial], ctx); } finally { core.stateful = was; }
+  }
   getStates(): unknown { return this.core?.getCarriedState() ?? null; }
   setStates(s: unknown): void { this.core?.setCarriedState(s as ReturnType<Recurrent['getCarriedState']>); }
 

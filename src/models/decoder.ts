@@ -1,16 +1,21 @@
-// Incremental decoding: a causal model (a Transformer decoder, or recurrent layers that carry
-// their state) fed a sequence a few steps at a time, each call running only the new steps.
+// Incremental decoding: a causal model (a Transformer decoder, recurrent layers, an
+// encoder-decoder) fed its sequence a few steps at a time, each call running only the new steps.
 // Causal self-attention keeps every step's keys and values (a key/value cache) and lets the new
-// queries read them; positions continue from where the last call ended; layers that act on each
-// step alone (Dense, LayerNormalization, Add, ...) run on the new steps as they are. The outputs
-// are those `predict` gives for the same steps over the whole sequence so far, for the cost of
-// the new steps (plus their attention over the past) instead of the whole sequence's.
+// queries read them; recurrent layers carry their state from call to call; positions continue
+// from where the last call ended; layers that act on each step alone (Dense, LayerNormalization,
+// Add, ...) run on the new steps as they are. In an encoder-decoder the model's other inputs (the
+// source) are given once, to reset(): the layers that read only them (the encoder) run then, once,
+// and the decoder's layers read their outputs — encoder states that start a recurrent decoder,
+// encoder outputs that an attention layer attends to. Each call's outputs are those `predict`
+// gives for the same steps over the whole sequence so far, for the cost of the new steps (plus
+// their attention over the past) instead of the whole sequence's.
 //
 //   const dec = rnn.incrementalDecoder(model);
 //   let probs = dec.step([ids]);          // [1, n, V]: the prompt's steps
 //   probs = dec.step([[nextId]]);         // [1, 1, V]: one more
-//   dec.reset();                          // a new sequence
+//   dec.reset();                          // a new sequence (an encoder-decoder: reset([source]))
 import { KeyValueCache } from '../kernels/multihead-ops.js';
+import { Attention } from '../layers/attention.js';
 import { Embedding } from '../layers/core.js';
 import { configError, type Act, type CallContext, type Layer } from '../layers/layer.js';
 import { MultiHeadAttention } from '../layers/multihead.js';
@@ -26,24 +31,41 @@ import { Sequential, type Model } from './sequential.js';
 /** Layers whose output at a step depends on that step's input alone. */
 const PER_STEP = new Set(['Embedding', 'Dense', 'Dropout', 'Activation', 'LayerNormalization', 'Add', 'Concatenate']);
 
-/** One layer application: which tensors it reads and writes (Sequential: the chain). */
+/** How a layer application runs: once per sequence (it reads only the other inputs) or per call. */
+type Mode = 'once' | 'cached' | 'carried' | 'position' | 'queries' | 'steps';
+
+/** One layer application: which tensors it reads and writes (Sequential: the chain), and how it runs. */
 interface Step {
   layer: Layer;
   inputs: SymbolicTensor[] | null;
   outputs: SymbolicTensor[] | null;
+  mode: Mode;
 }
 
 export interface IncrementalDecoderOptions {
   /** Steps to make room for in each attention layer's cache at the start (it grows past them; default 64). */
   capacity?: number;
+  /**
+   * A functional model with several inputs: the one fed a few steps at a time, by name or index
+   * (default the last); the others are given whole to reset().
+   */
+  stepInput?: string | number;
 }
 
 export class IncrementalDecoder {
   private readonly steps: Step[];
   private readonly caches = new Map<MultiHeadAttention, KeyValueCache>();
   private readonly ctx: CallContext = { training: false, rng: rng(0) };
+  /** The stepped input (a functional model), and the others, given to reset(). */
+  private readonly stepped: SymbolicTensor | null = null;
+  private readonly others: SymbolicTensor[] = [];
+  /** The outputs of the layers that ran once, for this sequence. */
+  private readonly fixed = new Map<SymbolicTensor, Act>();
+  /** Recurrent layers that have not stepped since reset: their first call starts from the initial states given. */
+  private readonly fresh = new Set<RecurrentLayer>();
   private offset = 0;
   private batch = 0;
+  private ready = false;
   private readonly capacity: number;
 
   /** The model's stateful layers start again from zeros (the decoder starts a sequence). */
@@ -52,85 +74,157 @@ export class IncrementalDecoder {
     if (!(Number.isInteger(cap) && cap >= 1)) throw new RangeError(`incrementalDecoder: capacity must be a positive integer, got ${String(options.capacity)}`);
     this.capacity = cap;
     if (model instanceof GraphModel) {
-      if (model.numInputs !== 1) throw new RangeError(`incrementalDecoder: '${model.name}' has ${model.numInputs} inputs; a decoder reads one sequence`);
-      this.steps = model.nodes.map((n) => ({ layer: n.layer, inputs: n.inputs, outputs: n.outputs }));
+      const k = options.stepInput ?? model.numInputs - 1;
+      const i = typeof k === 'number' ? k : model.inputs.findIndex((t) => t.name === k);
+      if (!(Number.isInteger(i) && i >= 0 && i < model.numInputs)) {
+        throw new RangeError(`incrementalDecoder: stepInput ${JSON.stringify(k)} is not one of '${model.name}''s inputs (${model.inputs.map((t) => t.name).join(', ')})`);
+      }
+      this.stepped = model.inputs[i]!;
+      this.others = model.inputs.filter((_, j) => j !== i);
+      const steppedTensors = new Set<SymbolicTensor>([this.stepped]);
+      this.steps = model.nodes.map((n) => {
+        const s: Step = { layer: n.layer, inputs: n.inputs, outputs: n.outputs, mode: 'once' };
+        const reads = n.inputs.map((t) => steppedTensors.has(t));
+        if (reads.some((r) => r)) {
+          s.mode = this.modeOf(n.layer, reads, n.inputs);
+          for (const t of n.outputs) steppedTensors.add(t);
+        }
+        return s;
+      });
+      if (!steppedTensors.has(model.output)) throw new RangeError(`incrementalDecoder: the output of '${model.name}' does not depend on its input '${this.stepped.name}'`);
     } else if (model instanceof Sequential) {
-      this.steps = model.layers.map((layer) => ({ layer, inputs: null, outputs: null }));
+      this.steps = model.layers.map((layer) => ({ layer, inputs: null, outputs: null, mode: this.modeOf(layer, [true], null) }));
     } else {
       throw new RangeError('incrementalDecoder: takes a Sequential or functional model');
     }
-    for (const s of this.steps) this.check(s);
     this.reset();
   }
 
-  /** Why a layer cannot run a step at a time, as an error naming it; nothing when it can. */
-  private check({ layer: l, inputs }: Step): void {
+  /** How a layer reading the stepped sequence (reads[i]: input i is stepped) runs; an error naming it when it cannot. */
+  private modeOf(l: Layer, reads: boolean[], inputs: SymbolicTensor[] | null): Mode {
     const no = (why: string): never => configError(l.name, `cannot decode incrementally: ${why}`);
-    if (l instanceof MultiHeadAttention) {
+    if (l instanceof MultiHeadAttention || l instanceof Attention) {
+      // Queries of the new steps over keys and values computed once (cross-attention): as they are.
+      if (reads[0] && reads.slice(1).every((r) => !r)) {
+        if (l.causal) no('causal attention over a sequence computed once');
+        return 'queries';
+      }
+      if (!reads[0] || !reads.every((r) => r)) no('its keys or values are the stepped sequence but its queries are not');
+      if (inputs && inputs.some((t) => t !== inputs[0])) no('its queries, keys and values are different stepped tensors (self-attention is apply([x, x]))');
+      if (!(l instanceof MultiHeadAttention)) no('self-attention over the steps needs multiHeadAttention (the attention layer keeps no key/value cache)');
       if (!l.causal) no('its attention is not causal (each step would see later steps)');
-      if (inputs && inputs.some((t) => t !== inputs[0])) no('it is not self-attention (apply([x, x]))');
-    } else if (l instanceof RecurrentLayer) {
-      if (l.bidirectional !== null || l.options.goBackwards) no('it reads the sequence backwards');
-      if (!l.options.stateful) no('it is not stateful (its state would restart at every call)');
-      if (!l.options.returnSequences || l.options.returnState) no('it must return the whole sequence (returnSequences, no returnState)');
-      if (inputs && inputs.length !== 1) no('its initial state comes from another layer');
-    } else if (!(l instanceof PositionEncoding) && !PER_STEP.has(l.className)) {
-      no(`${l.className} looks across steps`);
+      return 'cached';
     }
+    if (l instanceof RecurrentLayer) {
+      if (l.bidirectional !== null || l.options.goBackwards) no('it reads the sequence backwards');
+      if (!l.options.returnSequences) no('it must return the whole sequence (returnSequences)');
+      if (!reads[0] || reads.slice(1).some((r) => r)) no('its initial state depends on the stepped sequence');
+      return 'carried';
+    }
+    if (reads.some((r) => !r)) no('it combines the stepped sequence with tensors computed once');
+    if (l instanceof PositionEncoding) return 'position';
+    if (!PER_STEP.has(l.className)) no(`${l.className} looks across steps`);
+    return 'steps';
   }
 
   /** Steps fed since the last reset (the position of the next step). */
   get position(): number { return this.offset; }
 
-  /** Forget the sequence: empty caches, recurrent states back to zeros. */
-  reset(): void {
+  /**
+   * Start a sequence: empty caches, recurrent states back to zeros. An encoder-decoder takes its
+   * other inputs here (one, or an array in the model's order without the stepped one), whole:
+   * the layers that read only them run now.
+   */
+  reset(context?: ArrayInput | ArrayInput[]): void {
     this.caches.clear();
+    this.fixed.clear();
+    this.fresh.clear();
     this.offset = 0;
     this.batch = 0;
-    for (const s of this.steps) s.layer.resetStates?.();
+    for (const s of this.steps) {
+      s.layer.resetStates?.();
+      if (s.mode === 'carried') this.fresh.add(s.layer as RecurrentLayer);
+    }
+    this.ready = this.others.length === 0;
+    if (context === undefined) return;
+    const k = this.others.length;
+    if (k === 0) throw new RangeError(`incrementalDecoder.reset: '${this.model.name}' has no input besides the stepped one; call reset() without context`);
+    // One other input: given as it is (or as a list of one tensor); several: a list.
+    const wrapped = Array.isArray(context) && context.length === 1 && context[0] !== null && typeof context[0] === 'object' && !Array.isArray(context[0]);
+    const list = k === 1 ? [wrapped ? (context as ArrayInput[])[0]! : (context as ArrayInput)] : (context as ArrayInput[]);
+    if (list.length !== k) throw new RangeError(`incrementalDecoder.reset: '${this.model.name}' reads ${k} input(s) besides '${this.stepped!.name}' (${this.others.map((t) => t.name).join(', ')}); got ${list.length}`);
+    const values = this.fixed;
+    this.others.forEach((t, i) => {
+      const d = toDense(list[i]!, `reset(context)[${i}]`);
+      values.set(t, { data: d.data, shape: d.shape, mask: d.mask });
+    });
+    const B = list.length ? values.get(this.others[0]!)!.shape[0]! : 0;
+    for (const s of this.steps) {
+      if (s.mode !== 'once') continue;
+      const ins = s.inputs!.map((t) => values.get(t)!);
+      const outs = isMultiLayer(s.layer) ? s.layer.forwardMulti(ins, this.ctx) : [s.layer.forward(ins[0]!, this.ctx)];
+      s.outputs!.forEach((t, i) => values.set(t, outs[i]!));
+    }
+    this.batch = B;
+    this.ready = true;
   }
 
   /**
    * The model's outputs [B, n, ...] for n new steps x [B, n] (token ids, or [B, n, F] features)
-   * that follow the steps fed before; the batch size stays what the first call set until reset.
+   * that follow the steps fed before; the batch size stays what the first call (or reset's
+   * context) set until reset.
    */
   step(xIn: ArrayInput): Tensor {
+    if (!this.ready) {
+      throw new RangeError(`incrementalDecoder.step: '${this.model.name}' also reads ${this.others.map((t) => `'${t.name}'`).join(', ')}: give ${this.others.length === 1 ? 'it' : 'them'} to reset(...) first`);
+    }
     const x = toDense(xIn, 'step(x)');
     if (x.shape.length < 2) throw new RangeError(`incrementalDecoder.step: x must be [batch, steps, ...], got [${x.shape.join(', ')}]`);
     const [B, n] = x.shape as [number, number];
     if (n === 0) throw new RangeError('incrementalDecoder.step: x has no steps');
     if (this.batch !== 0 && B !== this.batch) throw new RangeError(`incrementalDecoder.step: batch ${B}, but this sequence started with batch ${this.batch} (reset() to start another)`);
     if (x.mask) throw new RangeError('incrementalDecoder.step: ragged rows; every row must have the same number of new steps');
-    this.batch = B;
     if (this.steps.some((s) => !s.layer.built)) throw new RangeError(`incrementalDecoder: '${this.model.name}' is not built; predict or fit once first`);
+    this.batch = B;
     let a: Act = { data: x.data, shape: x.shape, mask: null };
-    const values = new Map<SymbolicTensor, Act>();
-    const model = this.model;
-    if (model instanceof GraphModel) values.set(model.inputs[0]!, a);
+    const values = new Map(this.fixed);
+    if (this.stepped) values.set(this.stepped, a);
     for (const s of this.steps) {
+      if (s.mode === 'once') continue;
       const ins = s.inputs ? s.inputs.map((t) => values.get(t)!) : [a];
-      const outs = this.run(s.layer, ins);
+      const outs = this.run(s, ins);
       if (s.outputs) s.outputs.forEach((t, i) => values.set(t, outs[i]!));
       else a = outs[0]!;
     }
+    const model = this.model;
     if (model instanceof GraphModel) a = values.get(model.output)!;
     this.offset += n;
     return new Tensor(Float32Array.from(a.data), [...a.shape]);
   }
 
-  private run(l: Layer, ins: Act[]): Act[] {
-    if (l instanceof MultiHeadAttention) {
-      let cache = this.caches.get(l);
-      if (!cache) this.caches.set(l, (cache = l.newCache(this.batch, this.capacity)));
-      return [l.forwardCached(ins[0]!, cache)];
+  private run(s: Step, ins: Act[]): Act[] {
+    const l = s.layer;
+    switch (s.mode) {
+      case 'cached': {
+        const m = l as MultiHeadAttention;
+        let cache = this.caches.get(m);
+        if (!cache) this.caches.set(m, (cache = m.newCache(this.batch, this.capacity)));
+        return [m.forwardCached(ins[0]!, cache)];
+      }
+      case 'carried': {
+        const r = l as RecurrentLayer, first = this.fresh.delete(r);
+        return r.forwardCarried(ins[0]!, this.ctx, first ? ins.slice(1) : []);
+      }
+      case 'position': return [(l as PositionEncoding).forwardAt(ins[0]!, this.offset)];
+      default: {
+        if (l instanceof Embedding) {
+          const y = l.forward(ins[0]!, this.ctx);
+          if (y.mask && y.mask.includes(0)) configError(l.name, 'cannot decode incrementally: id 0 is padding (maskZero), and a decoder takes no padded steps');
+          return [y];
+        }
+        return isMultiLayer(l) ? l.forwardMulti(ins, this.ctx) : [l.forward(ins[0]!, this.ctx)];
+      }
     }
-    if (l instanceof PositionEncoding) return [l.forwardAt(ins[0]!, this.offset)];
-    if (l instanceof Embedding) {
-      const y = l.forward(ins[0]!, this.ctx);
-      if (y.mask && y.mask.includes(0)) configError(l.name, 'cannot decode incrementally: id 0 is padding (maskZero), and a decoder takes no padded steps');
-      return [y];
-    }
-    return isMultiLayer(l) ? l.forwardMulti(ins, this.ctx) : [l.forward(ins[0]!, this.ctx)];
   }
 }
 
