@@ -25,7 +25,7 @@ export type { Layer, Act, Shape } from './layers/layer.js';
 export { Model, Sequential, NonFiniteLossError, type SequentialOptions, type CompileArgs, type FitArgs, type History, type Callback, type Logs, type ModelInput } from './models/sequential.js';
 export { GraphModel, type GraphModelOptions } from './models/functional.js';
 /** Runs a causal model a few steps at a time with a key/value cache: Transformer generation without re-running the past. */
-export { IncrementalDecoder, incrementalDecoder, type IncrementalDecoderOptions } from './models/decoder.js';
+export { IncrementalDecoder, incrementalDecoder, beamSearch, type IncrementalDecoderOptions, type BeamSearchOptions, type Hypothesis } from './models/decoder.js';
 /** Saved models without a file system: from the URL of a saved directory, or from its files' bytes (saveModel and loadModel: Node.js). */
 export { loadModelFromUrl, loadTfjsModelFromUrl, modelFromFiles, type LoadFromUrlOptions } from './models/model-fetch.js';
 export { BundleError } from './models/bundle-format.js';

@@ -170,6 +170,91 @@ test('a recurrent layer that is not stateful carries its state across a decoder\
   assert.deepEqual(model.predict(rows).data, model.predict(rows).data);
 });
 
+/** Σ log p of each continuation (after `start`) under predict, batched: the brute force beam search is checked against. */
+function logProbs(model: rnn.Model, start: number, seqs: number[][], source?: number[]): number[] {
+  const inputs = seqs.map((s) => [start, ...s.slice(0, -1)]);
+  const p = model.predict(source ? [seqs.map(() => source), inputs] : inputs, { batchSize: 512 }).data;
+  const L = seqs[0]!.length, Vo = p.length / (seqs.length * L);
+  return seqs.map((s, i) => s.reduce((acc, v, t) => acc + Math.log(p[(i * L + t) * Vo + v]!), 0));
+}
+
+/** Every sequence of length L over the ids 1 … V-1. */
+function allSequences(L: number): number[][] {
+  let out: number[][] = [[]];
+  for (let t = 0; t < L; t++) out = out.flatMap((s) => Array.from({ length: V - 1 }, (_, v) => [...s, v + 1]));
+  return out;
+}
+
+test('beam search: width 1 is greedy decoding; a beam as wide as every sequence finds the likeliest (brute force under predict); selectRows carries caches and states', () => {
+  const { model } = transformerCharModel(V, { hidden: 16, layers: 2, heads: 2, dropout: 0, seed: 9 });
+  model.predict([[1, 2]]);
+  const L = 3, dec = rnn.incrementalDecoder(model);
+  // Greedy by hand.
+  const greedy: number[] = [];
+  let lp = 0, last = 1;
+  for (let t = 0; t < L; t++) {
+    const p = dec.step([[last]]).data;
+    let best = 1;
+    for (let v = 2; v < V; v++) if (p[v]! > p[best]!) best = v;
+    lp += Math.log(p[best]!);
+    greedy.push(best);
+    last = best;
+  }
+  dec.reset();
+  const [g] = rnn.beamSearch(dec, { start: 1, maxLength: L, beamWidth: 1, exclude: [0] });
+  assert.deepEqual(g![0]!.ids, greedy);
+  assert.ok(Math.abs(g![0]!.logProb - lp) < 1e-9);
+  // Every one of the 1,000 sequences of 3 ids in 1 … 10, scored by predict.
+  const seqs = allSequences(L), scores = logProbs(model, 1, seqs);
+  const order = scores.map((x, i) => [x, i] as const).sort((a, b) => b[0] - a[0]);
+  dec.reset();
+  const [wide] = rnn.beamSearch(dec, { start: 1, maxLength: L, beamWidth: seqs.length, exclude: [0] });
+  assert.equal(wide!.length, seqs.length);
+  for (let r = 0; r < 5; r++) {
+    assert.deepEqual(wide![r]!.ids, seqs[order[r]![1]]!, `rank ${r}`);
+    assert.ok(Math.abs(wide![r]!.logProb - order[r]![0]) < 1e-4, `rank ${r}: ${wide![r]!.logProb} vs ${order[r]![0]}`);
+  }
+  // A narrow beam finds something at least as likely as greedy, its scores are predict's.
+  dec.reset();
+  const [narrow] = rnn.beamSearch(dec, { start: 1, maxLength: L, beamWidth: 3, exclude: [0] });
+  assert.equal(narrow!.length, 3);
+  assert.ok(narrow![0]!.logProb >= g![0]!.logProb - 1e-9);
+  const check = logProbs(model, 1, narrow!.map((h) => h.ids));
+  narrow!.forEach((h, i) => assert.ok(Math.abs(h.logProb - check[i]!) < 1e-4, `hypothesis ${i}`));
+});
+
+test('beam search over an encoder-decoder: each source row gets its own beams (the same as searched alone), and an end id ends a sequence', () => {
+  const model = seq2seq('lstm', 'additive'), src = sources(3, 11);
+  model.predict([src, tokenRows(3, 2)]);
+  const dec = rnn.incrementalDecoder(model);
+  dec.reset(src);
+  const all = rnn.beamSearch(dec, { start: 1, maxLength: 4, beamWidth: 3, exclude: [0] });
+  assert.equal(all.length, 3);
+  for (let r = 0; r < 3; r++) {
+    dec.reset([src[r]!]);
+    const [alone] = rnn.beamSearch(dec, { start: 1, maxLength: 4, beamWidth: 3, exclude: [0] });
+    assert.deepEqual(all[r]!.map((h) => h.ids), alone!.map((h) => h.ids), `source row ${r}`);
+    const check = logProbs(model, 1, all[r]!.map((h) => h.ids), src[r]!);
+    all[r]!.forEach((h, i) => assert.ok(Math.abs(h.logProb - check[i]!) < 1e-4, `row ${r} hypothesis ${i}: ${h.logProb} vs ${check[i]}`));
+  }
+  // With an end id: finished sequences end with it, none is longer than maxLength, scores rank them.
+  dec.reset(src);
+  const ended = rnn.beamSearch(dec, { start: 1, end: 2, maxLength: 6, beamWidth: 4, exclude: [0], lengthPenalty: 1 });
+  for (const row of ended) {
+    assert.ok(row.length >= 1 && row.length <= 4);
+    for (const h of row) {
+      assert.ok(h.ids.length <= 6);
+      assert.ok(h.ids.indexOf(2) === -1 || h.ids.indexOf(2) === h.ids.length - 1, `the end id only at the end: ${h.ids}`);
+      assert.ok(Math.abs(h.score - h.logProb / h.ids.length) < 1e-12);
+    }
+    for (let i = 1; i < row.length; i++) assert.ok(row[i - 1]!.score >= row[i]!.score);
+  }
+  dec.reset(src);
+  dec.step(tokenRows(3, 1));
+  assert.throws(() => rnn.beamSearch(dec, { start: 1, maxLength: 3 }), /has run steps already; reset\(\) it/);
+  assert.throws(() => dec.selectRows([0, 3]), /rows\[1\] = 3 is not a row of the batch of 3/);
+});
+
 test('charrnn sampling from the cache writes what re-running the window writes while the window is not full, and goes on past it', () => {
   const text = 'the cat sat on the mat. the dog sat on the log. ';
   const vocab = CharVocab.build(text);

@@ -166,8 +166,21 @@ export class KeyValueCache {
   private capacity = 0;
   k: Float32Array = new Float32Array(0);
   v: Float32Array = new Float32Array(0);
-  constructor(readonly B: number, readonly heads: number, readonly keyDim: number, readonly valueDim: number, capacity = 64) {
+  constructor(public B: number, readonly heads: number, readonly keyDim: number, readonly valueDim: number, capacity = 64) {
     this.reserve(capacity);
+  }
+
+  /** Row i of the batch becomes what row rows[i] was (rows kept, reordered or repeated: a beam search's). */
+  selectRows(rows: ArrayLike<number>): void {
+    const { heads: H, capacity: cap } = this, n = rows.length;
+    const pick = (old: Float32Array, d: number): Float32Array => {
+      const a = new Float32Array(n * H * cap * d), block = H * cap * d;
+      for (let i = 0; i < n; i++) a.set(old.subarray(rows[i]! * block, (rows[i]! + 1) * block), i * block);
+      return a;
+    };
+    this.k = pick(this.k, this.keyDim);
+    this.v = pick(this.v, this.valueDim);
+    this.B = n;
   }
 
   /** Room for `steps` steps in all; the steps so far are kept. */

@@ -130,6 +130,9 @@ export class IncrementalDecoder {
   /** Steps fed since the last reset (the position of the next step). */
   get position(): number { return this.offset; }
 
+  /** Rows of the batch: set by reset's context or the first step (0 before either). */
+  get batchSize(): number { return this.batch; }
+
   /**
    * Start a sequence: empty caches, recurrent states back to zeros. An encoder-decoder takes its
    * other inputs here (one, or an array in the model's order without the stepped one), whole:
@@ -167,6 +170,38 @@ export class IncrementalDecoder {
     }
     this.batch = B;
     this.ready = true;
+  }
+
+  /**
+   * Row i of the batch goes on as row rows[i] was (rows kept, reordered or repeated): its cached
+   * keys and values, its recurrent states and the encoder's outputs for it. A beam search's step
+   * (beamSearch); the batch size becomes rows.length.
+   */
+  selectRows(rows: ArrayLike<number>): void {
+    const B = this.batch, n = rows.length;
+    for (let i = 0; i < n; i++) {
+      const r = rows[i]!;
+      if (!(Number.isInteger(r) && r >= 0 && r < B)) throw new RangeError(`incrementalDecoder.selectRows: rows[${i}] = ${r} is not a row of the batch of ${B}`);
+    }
+    if (n === 0) throw new RangeError('incrementalDecoder.selectRows: no rows');
+    for (const c of this.caches.values()) c.selectRows(rows);
+    for (const s of this.steps) {
+      if (s.mode !== 'carried') continue;
+      const r = s.layer as RecurrentLayer, st = r.getStates() as { h: Float32Array; c: Float32Array | null; B: number } | null;
+      if (!st) continue;
+      // The carried state is [layers·directions, B, H]: rows picked in each block.
+      const H = r.units, blocks = st.h.length / (st.B * H);
+      const pick = (a: Float32Array): Float32Array => {
+        const out = new Float32Array(blocks * n * H);
+        for (let k = 0; k < blocks; k++) {
+          for (let i = 0; i < n; i++) out.set(a.subarray((k * st.B + rows[i]!) * H, (k * st.B + rows[i]! + 1) * H), (k * n + i) * H);
+        }
+        return out;
+      };
+      r.setStates({ h: pick(st.h), c: st.c ? pick(st.c) : null, B: n });
+    }
+    for (const [t, v] of this.fixed) this.fixed.set(t, selectActRows(v, rows));
+    this.batch = n;
   }
 
   /**
@@ -226,6 +261,112 @@ export class IncrementalDecoder {
       }
     }
   }
+}
+
+export interface BeamSearchOptions {
+  /** The first input of every sequence (a start token). */
+  start: number;
+  /** Steps at most (the end id included). */
+  maxLength: number;
+  /** The id that ends a sequence (kept in it); without one every sequence runs maxLength steps. */
+  end?: number;
+  /** Sequences kept per row (default 4). */
+  beamWidth?: number;
+  /** Finished sequences are ranked by log-probability / length^lengthPenalty (default 0: the sum). */
+  lengthPenalty?: number;
+  /** Ids never emitted (e.g. the padding id 0). */
+  exclude?: readonly number[];
+}
+
+/** A sequence found by beamSearch: its ids (after the start), Σ log p, and the ranking score. */
+export interface Hypothesis {
+  ids: number[];
+  logProb: number;
+  score: number;
+}
+
+/**
+ * Beam search with a decoder whose model outputs probabilities over ids (a softmax), for each
+ * row of the batch its reset() began — the sources of an encoder-decoder, or one sequence —
+ * starting from `start`: the beamWidth best sequences found, best first. Every step extends each
+ * of the row's live sequences by every id, keeps the likeliest (selectRows carries their caches
+ * and states along), and sets aside those that emitted `end`; a row stops once beamWidth
+ * sequences have ended. Width 1 is greedy decoding.
+ */
+export function beamSearch(dec: IncrementalDecoder, o: BeamSearchOptions): Hypothesis[][] {
+  const K = o.beamWidth ?? 4, alpha = o.lengthPenalty ?? 0;
+  if (!(Number.isInteger(K) && K >= 1)) throw new RangeError(`beamSearch: beamWidth must be a positive integer, got ${String(o.beamWidth)}`);
+  if (!(Number.isInteger(o.maxLength) && o.maxLength >= 1)) throw new RangeError(`beamSearch: maxLength must be a positive integer, got ${String(o.maxLength)}`);
+  if (!(alpha >= 0)) throw new RangeError(`beamSearch: lengthPenalty must be >= 0, got ${String(o.lengthPenalty)}`);
+  if (dec.position !== 0) throw new RangeError('beamSearch: the decoder has run steps already; reset() it (with the sources) first');
+  const N = Math.max(dec.batchSize, 1), excluded = new Set(o.exclude ?? []);
+  if (dec.batchSize > 0) dec.selectRows(Int32Array.from({ length: N * K }, (_, i) => Math.floor(i / K)));
+  const score = (h: { ids: number[]; logProb: number }): number => h.logProb / Math.pow(h.ids.length, alpha);
+  // Row n's beams are rows n·K … n·K + K − 1; a dead beam (-Infinity) is never extended.
+  let beams = Array.from({ length: N * K }, (_, i) => ({ ids: [] as number[], logProb: i % K === 0 ? 0 : -Infinity }));
+  const finished: Hypothesis[][] = Array.from({ length: N }, () => []), done = new Uint8Array(N);
+  let tokens = new Float32Array(N * K).fill(o.start);
+  for (let step = 0; step < o.maxLength && done.includes(0); step++) {
+    const p = dec.step({ data: tokens, shape: [N * K, 1] }).data, V = p.length / (N * K);
+    const parents = new Int32Array(N * K), next = new Float32Array(N * K);
+    const nextBeams: typeof beams = new Array(N * K);
+    for (let n = 0; n < N; n++) {
+      // The 2K likeliest extensions (K of them may end), best first.
+      const best: { k: number; v: number; lp: number }[] = [];
+      if (!done[n]) {
+        for (let k = 0; k < K; k++) {
+          const b = beams[n * K + k]!;
+          if (b.logProb === -Infinity) continue;
+          for (let v = 0; v < V; v++) {
+            if (excluded.has(v)) continue;
+            const lp = b.logProb + Math.log(p[(n * K + k) * V + v]!);
+            if (lp === -Infinity || Number.isNaN(lp) || (best.length === 2 * K && lp <= best[2 * K - 1]!.lp)) continue;
+            let i = best.length < 2 * K ? best.length : 2 * K - 1;
+            while (i > 0 && best[i - 1]!.lp < lp) i--;
+            best.splice(i, 0, { k, v, lp });
+            if (best.length > 2 * K) best.pop();
+          }
+        }
+      }
+      let live = 0;
+      for (const c of best) {
+        if (live === K) break;
+        const ids = [...beams[n * K + c.k]!.ids, c.v];
+        if (c.v === o.end || step === o.maxLength - 1) {
+          finished[n]!.push({ ids, logProb: c.lp, score: score({ ids, logProb: c.lp }) });
+          if (c.v === o.end) continue;
+        }
+        parents[n * K + live] = n * K + c.k;
+        next[n * K + live] = c.v;
+        nextBeams[n * K + live] = { ids, logProb: c.lp };
+        live++;
+      }
+      for (let k = live; k < K; k++) {
+        parents[n * K + k] = n * K;
+        next[n * K + k] = o.start;
+        nextBeams[n * K + k] = { ids: [], logProb: -Infinity };
+      }
+      if (live === 0 || finished[n]!.filter((h) => h.ids[h.ids.length - 1] === o.end).length >= K) done[n] = 1;
+    }
+    beams = nextBeams;
+    tokens = next;
+    if (done.includes(0) && step < o.maxLength - 1) dec.selectRows(parents);
+  }
+  return finished.map((f) => f.sort((a, b) => b.score - a.score).slice(0, K));
+}
+
+/** Rows of a batch-first activation (and of its mask) in the given order. */
+function selectActRows(a: Act, rows: ArrayLike<number>): Act {
+  const B = a.shape[0]!, per = a.data.length / B, n = rows.length;
+  const data = new Float32Array(n * per);
+  for (let i = 0; i < n; i++) data.set(a.data.subarray(rows[i]! * per, (rows[i]! + 1) * per), i * per);
+  let mask: Uint8Array | null = null;
+  if (a.mask) {
+    const m = a.mask.length / B;
+    mask = new Uint8Array(n * m);
+    for (let i = 0; i < n; i++) mask.set(a.mask.subarray(rows[i]! * m, (rows[i]! + 1) * m), i * m);
+  }
+  return { data, shape: [n, ...a.shape.slice(1)], mask };
 }
 
 /** A decoder over `model` that runs a sequence a few steps at a time (see IncrementalDecoder). */
