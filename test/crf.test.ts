@@ -124,6 +124,31 @@ test('NLL = log Z − score(gold) and marginals vs brute force', () => {
   for (let i = 0; i < T * K; i++) assert.ok(Math.abs(got[i]! - want[i]!) < 1e-12, `marginal ${i}`);
 });
 
+test('the training NLL (scaled forward-backward) equals the log-space log Z − score and its emission gradient the log-space marginals − one-hot, for scores of every size and with constraints', () => {
+  const r = rng(21);
+  const K = 5, T = 12;
+  const c: CrfConstraints = { transitions: Array.from({ length: K * K }, (_, i) => i % 7 !== 3), start: [true, true, false, true, true], end: [true, false, true, true, true] };
+  const y = Int32Array.from([0, 1, 1, 2, 0, 4, 4, 1, 2, 2, 0, 4]);
+  for (const [scale, constraints] of [[1, undefined], [30, undefined], [800, undefined], [5, c], [600, c]] as const) {
+    const em = randArray(r, T * K, scale), p = randParams(r, K);
+    for (let i = 0; i < K * K; i++) p.transitions[i]! *= scale / 2;
+    if (crfPathScore(em, y, K, p, { constraints }) === -Infinity) continue;
+    const g = new Float64Array(T * K), gA = new Float64Array(K * K);
+    const nll = crfNll(em, y, K, p, { constraints, grads: { emissions: g, transitions: gA } });
+    const want = crfLogPartition(em, K, p, { constraints }) - crfPathScore(em, y, K, p, { constraints });
+    assert.ok(Math.abs(nll - want) <= 1e-9 * Math.max(1, Math.abs(want)), `scale ${scale}: ${nll} vs ${want}`);
+    const m = crfMarginals(em, K, p, { constraints });
+    for (let t = 0; t < T; t++) {
+      for (let k = 0; k < K; k++) {
+        const w = m[t * K + k]! - (y[t] === k ? 1 : 0);
+        assert.ok(Math.abs(g[t * K + k]! - w) <= 1e-9, `scale ${scale} ${constraints ? 'constrained' : ''}: dE[${t}, ${k}] ${g[t * K + k]} vs ${w}`);
+      }
+    }
+    // Each step's pairwise marginals sum to 1: the transitions' gradient sums to (T − 1) − (T − 1).
+    assert.ok(Math.abs(gA.reduce((a, b) => a + b, 0)) <= 1e-9, `scale ${scale}: Σ dA`);
+  }
+});
+
 /** Central finite differences of f w.r.t. every entry of x (perturbed in place). */
 function fd(x: Float64Array, f: () => number, eps = 1e-6): Float64Array {
   const g = new Float64Array(x.length);

@@ -89,7 +89,43 @@ interface Effective {
   A: Float64Array;
   s: Float64Array;
   e: Float64Array;
+  /** exp of A, s and e less their largest finite value (0 where −∞), made by scaled(). */
+  exp?: { A: Float64Array; s: Float64Array; e: Float64Array; mA: number; mS: number; mE: number; lossy: boolean };
 }
+
+/** p.exp: each score table as exp(x − max x) and its max (0 for a table of −∞ only). */
+function scaled(p: Effective): NonNullable<Effective['exp']> {
+  if (p.exp) return p.exp;
+  const ex = (a: Float64Array): [Float64Array, number] => {
+    let m = -Infinity;
+    for (const v of a) if (v > m) m = v;
+    if (m === -Infinity) m = 0;
+    return [a.map((v) => Math.exp(v - m)), m];
+  };
+  const [A, mA] = ex(p.A), [s, mS] = ex(p.s), [e, mE] = ex(p.e);
+  // A finite score so far below its table's largest that its exponential loses digits: log space.
+  const lossy = [[p.A, A], [p.s, s], [p.e, e]].some(([raw, x]) => raw!.some((v, i) => v !== -Infinity && x![i]! < TINY));
+  return (p.exp = { A, s, e, mA, mS, mE, lossy });
+}
+
+/** Scratch arrays of a sentence's scaled forward-backward, for T steps at most. */
+interface Work {
+  alpha: Float64Array;
+  beta: Float64Array;
+  /** exp(em_t(j) − m_t) */
+  x: Float64Array;
+  /** The forward's normalisers c_t. */
+  c: Float64Array;
+  /** Which tags some allowed path reaches: this step's (K), and the next one's being made (K). */
+  reach: Uint8Array;
+}
+
+const newWork = (T: number, K: number): Work => ({
+  alpha: new Float64Array(T * K), beta: new Float64Array(T * K), x: new Float64Array(T * K), c: new Float64Array(T), reach: new Uint8Array(2 * K),
+});
+
+/** Below this a scaled probability has lost digits (2^-964: 1e-290, ~668 nats under 1). */
+const TINY = 1e-290;
 
 function checkLen(a: ArrayLike<unknown> | undefined, n: number, what: string): void {
   if (a !== undefined && a.length !== n) throw new Error(`${what} has length ${a.length}, expected ${n}`);
@@ -191,10 +227,10 @@ function pathScore(v: View, p: Effective, tags: ArrayLike<number>, tagBase: numb
 }
 
 /**
- * NLL of one sentence (already validated) and gradient accumulation with factor `scale`.
- * `gEm` is indexed like `v.em`.
+ * nllOne in log space: log-sum-exp recursions (forward, backward) and marginals, ~3K²
+ * exponentials a step, exact for scores of any size. `gEm` is indexed like `v.em`.
  */
-function nllOne(
+function nllLogSpace(
   v: View,
   p: Effective,
   tags: ArrayLike<number>,
@@ -208,9 +244,7 @@ function nllOne(
 ): number {
   const { K, A } = p;
   const { em, base, stride, T } = v;
-  if (T === 0) return 0;
   const gold = pathScore(v, p, tags, tagBase, tagStride);
-  if (gold === -Infinity) throw new Error(`${where}: the gold tag path uses a disallowed transition, start or end tag`);
   const logZ = forward(v, p, alpha);
   if (logZ === -Infinity) throw new Error(`${where}: no tag path is allowed by the constraints`);
   const nll = logZ - gold;
@@ -240,6 +274,123 @@ function nllOne(
           const x = ai + A[i * K + j]! + em[row + j]! + beta[t * K + j]! - logZ;
           if (x !== -Infinity) gA[i * K + j]! += scale * Math.exp(x);
         }
+      }
+      gA[tagAt(t - 1) * K + tagAt(t)]! -= scale;
+    }
+  }
+  return nll;
+}
+
+/**
+ * NLL of one sentence (already validated) and gradient accumulation with factor `scale`.
+ * `gEm` is indexed like `v.em`.
+ *
+ * The forward-backward here runs scaled, in probabilities rather than logs (Rabiner 1989): with
+ * x_t(j) = exp(em_t(j) − m_t) (m_t the step's largest emission) and the tables' exponentials
+ * (scaled), α̂_t = (x_t ⊙ (α̂_{t−1}·exp A)) / c_t, each step normalised to sum 1 by c_t, and
+ * log Z = Σ_t (log c_t + m_t) + (T − 1)·max A + max s + max e + log Σ_j α̂_{T−1}(j)·exp e_j;
+ * β̂ runs back with the same c_t, so that γ_t(j) = α̂_t(j)·β̂_t(j) / z and ξ_t(i, j) =
+ * α̂_{t−1}(i)·exp A_ij·x_t(j)·β̂_t(j) / (c_t·z). K exponentials a step instead of ~3K² for
+ * the log-space recursions (crfLogPartition, crfMarginals), the same values to rounding (a
+ * test compares them); probabilities 745 nats below a step's likeliest vanish to 0 here.
+ */
+function nllOne(
+  v: View,
+  p: Effective,
+  tags: ArrayLike<number>,
+  tagBase: number,
+  tagStride: number,
+  grads: CrfGrads | undefined,
+  scale: number,
+  w: Work,
+  where: string,
+): number {
+  const { K } = p;
+  const { em, base, stride, T } = v;
+  if (T === 0) return 0;
+  const gold = pathScore(v, p, tags, tagBase, tagStride);
+  if (gold === -Infinity) throw new Error(`${where}: the gold tag path uses a disallowed transition, start or end tag`);
+  const E = scaled(p), eA = E.A, { alpha, beta, x, c } = w;
+  if (E.lossy) return nllLogSpace(v, p, tags, tagBase, tagStride, grads, scale, w.alpha, w.beta, where);
+  // reach[j]: some allowed path ends in tag j at this step (exactly, whatever underflows).
+  const reach = w.reach;
+  let logZ = E.mS + E.mE + (T - 1) * E.mA;
+  for (let t = 0; t < T; t++) {
+    const row = base + t * stride, o = t * K;
+    let m = -Infinity;
+    for (let j = 0; j < K; j++) if (em[row + j]! > m) m = em[row + j]!;
+    for (let j = 0; j < K; j++) x[o + j] = Math.exp(em[row + j]! - m);
+    let sum = 0;
+    if (t === 0) {
+      for (let j = 0; j < K; j++) {
+        sum += (alpha[j] = E.s[j]! * x[j]!);
+        reach[j] = E.s[j]! > 0 ? 1 : 0;
+      }
+    } else {
+      const prev = o - K;
+      for (let j = 0; j < K; j++) { alpha[o + j] = 0; reach[K + j] = 0; }
+      for (let i = 0; i < K; i++) {
+        const ai = alpha[prev + i]!;
+        if (reach[i]) for (let j = 0; j < K; j++) if (eA[i * K + j]! > 0) reach[K + j] = 1;
+        if (ai === 0) continue;
+        for (let j = 0; j < K; j++) alpha[o + j]! += ai * eA[i * K + j]!;
+      }
+      reach.copyWithin(0, K, 2 * K);
+      for (let j = 0; j < K; j++) sum += (alpha[o + j]! *= x[o + j]!);
+    }
+    if (!(sum > 0)) {
+      if (reach.subarray(0, K).includes(1)) return nllLogSpace(v, p, tags, tagBase, tagStride, grads, scale, w.alpha, w.beta, where);
+      throw new Error(`${where}: no tag path is allowed by the constraints`);
+    }
+    c[t] = sum;
+    for (let j = 0; j < K; j++) {
+      alpha[o + j]! /= sum;
+      // A tag some path reaches, scaled down to where a double loses digits (its probability
+      // ~690 nats below the step's likeliest): log space, where nothing is lost, decides.
+      if (reach[j] && alpha[o + j]! < TINY) return nllLogSpace(v, p, tags, tagBase, tagStride, grads, scale, w.alpha, w.beta, where);
+    }
+    logZ += m + Math.log(sum);
+  }
+  const last = (T - 1) * K;
+  let z = 0;
+  for (let j = 0; j < K; j++) z += alpha[last + j]! * E.e[j]!;
+  if (!(z > 0)) throw new Error(`${where}: no tag path is allowed by the constraints`);
+  logZ += Math.log(z);
+  const nll = logZ - gold;
+  if (grads === undefined || (!grads.emissions && !grads.transitions && !grads.start && !grads.end)) return nll;
+
+  for (let i = 0; i < K; i++) beta[last + i] = E.e[i]!;
+  for (let t = T - 2; t >= 0; t--) {
+    const next = (t + 1) * K, ct = c[t + 1]!;
+    let check = 0;
+    for (let i = 0; i < K; i++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) acc += eA[i * K + j]! * x[next + j]! * beta[next + j]!;
+      check += alpha[t * K + i]! * (beta[t * K + i] = acc / ct);
+    }
+    // Σ_i α̂_t(i)·β̂_t(i) = z at every step: a backward that lost mass to underflow shows here.
+    if (!(Math.abs(check - z) <= 1e-10 * z)) return nllLogSpace(v, p, tags, tagBase, tagStride, grads, scale, w.alpha, w.beta, where);
+  }
+  const tagAt = (t: number): number => tags[tagBase + t * tagStride]!;
+  // Unary marginals γ_t(j): emissions, start (t = 0) and end (t = T−1).
+  for (let t = 0; t < T; t++) {
+    const y = tagAt(t);
+    for (let j = 0; j < K; j++) {
+      const g = (alpha[t * K + j]! * beta[t * K + j]!) / z - (j === y ? 1 : 0);
+      if (grads.emissions) grads.emissions[base + t * stride + j]! += scale * g;
+      if (t === 0 && grads.start) grads.start[j]! += scale * g;
+      if (t === T - 1 && grads.end) grads.end[j]! += scale * g;
+    }
+  }
+  // Pairwise marginals ξ_t(i, j) for the transitions.
+  if (grads.transitions) {
+    const gA = grads.transitions;
+    for (let t = 1; t < T; t++) {
+      const o = t * K, f = scale / (c[t]! * z);
+      for (let i = 0; i < K; i++) {
+        const ai = alpha[o - K + i]! * f;
+        if (ai === 0) continue;
+        for (let j = 0; j < K; j++) gA[i * K + j]! += ai * eA[i * K + j]! * x[o + j]! * beta[o + j]!;
       }
       gA[tagAt(t - 1) * K + tagAt(t)]! -= scale;
     }
@@ -282,7 +433,7 @@ export function crfNll(emissions: ArrayLike<number>, tags: ArrayLike<number>, K:
   const T = sentenceT(emissions, K);
   if (tags.length !== T) throw new Error(`tags has length ${tags.length}, expected T = ${T}`);
   checkGrads(opts.grads, emissions.length, K);
-  return nllOne({ em: emissions, base: 0, stride: K, T }, p, tags, 0, 1, opts.grads, 1, new Float64Array(T * K), new Float64Array(T * K), 'crfNll');
+  return nllOne({ em: emissions, base: 0, stride: K, T }, p, tags, 0, 1, opts.grads, 1, newWork(T, K), 'crfNll');
 }
 
 /** Posterior marginals p(y_t = k) as a (T, K) Float64Array. */
@@ -394,12 +545,11 @@ export function crfNllBatch(
   const reduction = opts.reduction ?? 'sum';
   if (reduction !== 'sum' && reduction !== 'mean') throw new Error(`unknown reduction ${JSON.stringify(reduction)}`);
   const scale = reduction === 'mean' ? 1 / B : 1;
-  const alpha = new Float64Array(T * K);
-  const beta = new Float64Array(T * K);
+  const work = newWork(T, K);
   let total = 0;
   for (let b = 0; b < B; b++) {
     const v = { em: emissions, base: b * K, stride: B * K, T: lengths[b]! };
-    total += nllOne(v, p, tags, b, B, opts.grads, scale, alpha, beta, `crfNllBatch, sentence ${b}`);
+    total += nllOne(v, p, tags, b, B, opts.grads, scale, work, `crfNllBatch, sentence ${b}`);
   }
   return total * scale;
 }
