@@ -13,7 +13,7 @@
 //   const dec = rnn.incrementalDecoder(model);
 //   let probs = dec.step([ids]);          // [1, n, V]: the prompt's steps
 //   probs = dec.step([[nextId]]);         // [1, 1, V]: one more
-//   dec.reset();                          // a new sequence (an encoder-decoder: reset([source]))
+//   dec.reset();                          // a new sequence (an encoder-decoder: reset(source))
 import { KeyValueCache } from '../kernels/multihead-ops.js';
 import { Attention } from '../layers/attention.js';
 import { Embedding } from '../layers/core.js';

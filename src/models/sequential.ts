@@ -124,7 +124,7 @@ export abstract class Model {
   protected abstract outputLayer(): Layer;
   /** The output's shape without the batch dimension (the model is built). */
   protected abstract outputShape(): Shape;
-  /** Whether input i is sequences with a time axis of any length, read only by embeddings with maskZero (id 0 is padding). */
+  /** Input i: sequences with a time axis of any length (`sequence`), read only by embeddings with maskZero (`zeroIsPadding`: id 0 is padding). */
   protected abstract inputPadding(i: number): { sequence: boolean; zeroIsPadding: boolean };
   /** Build the layers for these input batches (called once, before the first run). */
   protected abstract buildFor(xs: Dense[]): void;
