@@ -86,6 +86,24 @@ export class GraphModel extends Model {
   protected outputLayer(): Layer { return this.output.node!.layer; }
   protected outputShape(): Shape { return this.output.shape; }
 
+  /**
+   * Follows the output back through the layers that keep their first input's steps (per-step
+   * layers, position encodings, a recurrent layer's sequence, an attention's queries) to an input;
+   * null where a layer makes steps of its own or none (pooling, RepeatVector, a final state).
+   */
+  protected outputTimeSource(): number | null {
+    const keeps = new Set(['Embedding', 'Dense', 'Dropout', 'Activation', 'LayerNormalization', 'PositionEncoding', 'Masking', 'Add', 'Concatenate', 'Attention', 'MultiHeadAttention']);
+    let t = this.output;
+    while (t.node) {
+      const l = t.node.layer;
+      const seq = l instanceof RecurrentLayer ? l.options.returnSequences === true && t.outputIndex === 0 : keeps.has(l.className);
+      if (!seq) return null;
+      t = t.node.inputs[0]!;
+    }
+    const i = this.inputs.indexOf(t);
+    return i >= 0 ? i : null;
+  }
+
   protected inputPadding(i: number): { sequence: boolean; zeroIsPadding: boolean } {
     const t = this.inputs[i]!, readers = this.nodes.filter((n) => n.inputs.includes(t));
     return {

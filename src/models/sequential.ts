@@ -59,17 +59,19 @@ export interface FitArgs {
   initialEpoch?: number;
   verbose?: 0 | 1;
   /**
-   * Each batch cut to its longest sequence (default true): a model with one input of sequences
-   * whose padding is known — ragged arrays (padded and masked), or token ids read by an embedding
-   * with maskZero — runs a batch only up to the last step that is real in one of its rows (and the
-   * targets of a sequence output with it). The results are those of the padded batch: padding
-   * changes nothing. false: every batch as long as the longest sequence of all.
+   * Each batch cut to its longest sequence (default true): an input of sequences whose padding is
+   * known — ragged arrays (padded and masked), or token ids read by an embedding with maskZero —
+   * runs a batch only up to the last step that is real in one of its rows (each such input on its
+   * own; the targets of a sequence output with the input whose steps it has). The results are
+   * those of the padded batch: padding changes nothing. false: every batch as long as the
+   * longest sequence of all.
    */
   trimPadding?: boolean;
   /**
-   * Length bucketing (default false): examples sorted by length within chunks of `bucketByLength`
-   * batches (true: 50), cut into batches, the batches shuffled — a batch then holds sequences of
-   * similar lengths and little padding. Needs what trimPadding needs.
+   * Length bucketing (default false): examples sorted by length (several inputs: the sum of their
+   * lengths) within chunks of `bucketByLength` batches (true: 50), cut into batches, the batches
+   * shuffled — a batch then holds sequences of similar lengths and little padding. Needs what
+   * trimPadding needs.
    */
   bucketByLength?: boolean | number;
 }
@@ -126,6 +128,8 @@ export abstract class Model {
   protected abstract outputShape(): Shape;
   /** Input i: sequences with a time axis of any length (`sequence`), read only by embeddings with maskZero (`zeroIsPadding`: id 0 is padding). */
   protected abstract inputPadding(i: number): { sequence: boolean; zeroIsPadding: boolean };
+  /** The input whose time axis a sequence output carries (step t of the output is step t of it), or null. */
+  protected abstract outputTimeSource(): number | null;
   /** Build the layers for these input batches (called once, before the first run). */
   protected abstract buildFor(xs: Dense[]): void;
   protected abstract forwardAll(xs: Dense[], training: boolean): Act;
@@ -194,28 +198,39 @@ export abstract class Model {
   }
 
   /**
-   * Each sample's length up to its last real step, for a model with one input of sequences whose
-   * padding is known (a mask, or ids read by embeddings with maskZero); else null.
+   * For each input of sequences whose padding is known (a mask, or ids read by embeddings with
+   * maskZero), each sample's length up to its last real step; null for the others, and null in
+   * all when no input has them.
    */
-  private sequenceLengths(xs: Dense[]): Int32Array | null {
-    if (xs.length !== 1) return null;
-    const p = this.inputPadding(0);
-    return p.sequence ? rowLengths(xs[0]!, p.zeroIsPadding) : null;
+  private sequenceLengths(xs: Dense[]): (Int32Array | null)[] | null {
+    const out = xs.map((x, i) => {
+      const p = this.inputPadding(i);
+      return p.sequence ? rowLengths(x, p.zeroIsPadding) : null;
+    });
+    return out.some((l) => l !== null) ? out : null;
   }
 
   /**
-   * The rows idx of x and y; with `lengths` (sequenceLengths), cut to the longest of these rows
-   * (at least one step), and y with them when the output is a sequence as long as x.
+   * The rows idx of x and y; with `lengths` (sequenceLengths), each input cut to the longest of
+   * these rows (at least one step), and y with the input whose time axis the output carries
+   * (outputTimeSource) when the output is a sequence as long as it.
    */
-  private batchRows(xs: Dense[], y: Dense, idx: ArrayLike<number>, lengths: Int32Array | null): [Dense[], Dense] {
-    const bx = xs.map((xi) => takeRows(xi, idx)), by = takeRows(y, idx);
+  private batchRows(xs: Dense[], y: Dense, idx: ArrayLike<number>, lengths: (Int32Array | null)[] | null): [Dense[], Dense] {
+    const bx = xs.map((xi) => takeRows(xi, idx));
+    let by = takeRows(y, idx);
     if (!lengths) return [bx, by];
-    const T = bx[0]!.shape[1]!;
-    let steps = 1;
-    for (let k = 0; k < idx.length; k++) steps = Math.max(steps, lengths[idx[k]!]!);
-    if (steps >= T) return [bx, by];
-    const seqOut = this.outputShape().length >= 2 && by.shape.length >= 2 && by.shape[1] === T;
-    return [[firstSteps(bx[0]!, steps)], seqOut ? firstSteps(by, steps) : by];
+    const src = this.outputShape().length >= 2 ? this.outputTimeSource() : null;
+    const cut = bx.map((xi, i) => {
+      const len = lengths[i];
+      if (!len) return xi;
+      const T = xi.shape[1]!;
+      let steps = 1;
+      for (let k = 0; k < idx.length; k++) steps = Math.max(steps, len[idx[k]!]!);
+      if (steps >= T) return xi;
+      if (i === src && by.shape.length >= 2 && by.shape[1] === T) by = firstSteps(by, steps);
+      return firstSteps(xi, steps);
+    });
+    return [cut, by];
   }
 
   /** One optimisation step on a batch; returns the loss and the pre-clip gradient norm. */
@@ -275,8 +290,10 @@ export abstract class Model {
     const bucket = args.bucketByLength === true ? 50 : args.bucketByLength || 0;
     if (!(Number.isInteger(bucket) && bucket >= 0)) throw new RangeError(`${this.name}.fit: bucketByLength must be true, false or a whole number of batches, got ${String(args.bucketByLength)}`);
     if (bucket > 0 && !lengths) {
-      throw new RangeError(`${this.name}.fit: bucketByLength needs one input of sequences whose padding is known (ragged arrays, or token ids read by an embedding with maskZero)`);
+      throw new RangeError(`${this.name}.fit: bucketByLength needs an input of sequences whose padding is known (ragged arrays, or token ids read by an embedding with maskZero)`);
     }
+    // Bucketing sorts by the sum of the known lengths (a batch costs about its longest sequences).
+    const sortBy = bucket > 0 ? Int32Array.from({ length: N }, (_, i) => lengths!.reduce((a, l) => a + (l ? l[i]! : 0), 0)) : null;
     const trim = args.trimPadding === false ? null : lengths;
     const history: History = { epoch: [], history: {} };
     const cbs = args.callbacks ?? [];
@@ -288,7 +305,7 @@ export abstract class Model {
     const batches = Math.ceil(N / batchSize);
     for (let epoch = args.initialEpoch ?? 0; epoch < epochs && !this.stopTraining; epoch++) {
       for (const c of cbs) await c.onEpochBegin?.(epoch);
-      const plan = bucket > 0 ? planBatches(lengths!, { batchSize, shuffle: args.shuffle ?? true, bucket, rng: this.rng }) : null;
+      const plan = sortBy ? planBatches(sortBy, { batchSize, shuffle: args.shuffle ?? true, bucket, rng: this.rng }) : null;
       const order = Int32Array.from({ length: N }, (_, i) => i);
       if (!plan && (args.shuffle ?? true)) this.rng.shuffle(order);
       for (const m of metrics) m.reset();
@@ -433,6 +450,8 @@ export class Sequential extends Model {
     for (const l of this.layers) s = l.computeOutputShape(s);
     return s;
   }
+
+  protected outputTimeSource(): number | null { return this.outputShape().length >= 2 ? 0 : null; }
 
   protected inputPadding(): { sequence: boolean; zeroIsPadding: boolean } {
     const first = this.layers[0];
