@@ -162,3 +162,30 @@ test('an encoder-decoder: each input cut to its own batch\'s longest sequence, t
   assert.equal(bucketed.batches.slice(0, 10).reduce((n, b) => n + b.x[0]!.shape[0]!, 0), 80);
   assert.ok(Number.isFinite(hb.history.loss![1]!));
 });
+
+test('predict cuts the batches of a model with one output per sequence (the same outputs), and keeps every step for a sequence output', () => {
+  class ForwardSpy extends rnn.Sequential {
+    lengths: number[] = [];
+    protected override forwardAll(xs: Dense[], training: boolean) {
+      this.lengths.push(xs[0]!.shape[1]!);
+      return super.forwardAll(xs, training);
+    }
+  }
+  const xs = sequences(100, 7, 9);
+  const cls = new ForwardSpy({ layers: [
+    rnn.layers.embedding({ inputDim: 7, outputDim: 6, maskZero: true, seed: 1 }), rnn.layers.gru({ units: 9, seed: 2 }), rnn.layers.dense({ units: 3, activation: 'softmax', seed: 3 }),
+  ] });
+  const p = cls.predict(xs, { batchSize: 16 });
+  assert.deepEqual(p.shape, [100, 3]);
+  assert.ok(cls.lengths.some((T) => T < 30) && cls.lengths.includes(30), `batch lengths ${cls.lengths}`);
+  // Each row alone (its own length, no padding at all): the same probabilities.
+  for (const i of [0, 5, 17, 63]) {
+    const one = cls.predict([xs[i]!]).data;
+    for (let k = 0; k < 3; k++) assert.ok(Math.abs(one[k]! - p.data[i * 3 + k]!) <= 1e-6, `row ${i}`);
+  }
+  const tag = new ForwardSpy({ layers: [
+    rnn.layers.embedding({ inputDim: 7, outputDim: 6, maskZero: true, seed: 1 }), rnn.layers.gru({ units: 9, returnSequences: true, seed: 2 }), rnn.layers.dense({ units: 3, seed: 3 }),
+  ] });
+  assert.deepEqual(tag.predict(xs, { batchSize: 16 }).shape, [100, 30, 3]);
+  assert.ok(tag.lengths.every((T) => T === 30));
+});

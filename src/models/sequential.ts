@@ -211,13 +211,13 @@ export abstract class Model {
   }
 
   /**
-   * The rows idx of x and y; with `lengths` (sequenceLengths), each input cut to the longest of
+   * The rows idx of x and y (if any); with `lengths` (sequenceLengths), each input cut to the longest of
    * these rows (at least one step), and y with the input whose time axis the output carries
    * (outputTimeSource) when the output is a sequence as long as it.
    */
-  private batchRows(xs: Dense[], y: Dense, idx: ArrayLike<number>, lengths: (Int32Array | null)[] | null): [Dense[], Dense] {
+  private batchRows(xs: Dense[], y: Dense | null, idx: ArrayLike<number>, lengths: (Int32Array | null)[] | null): [Dense[], Dense | null] {
     const bx = xs.map((xi) => takeRows(xi, idx));
-    let by = takeRows(y, idx);
+    let by = y && takeRows(y, idx);
     if (!lengths) return [bx, by];
     const src = this.outputShape().length >= 2 ? this.outputTimeSource() : null;
     const cut = bx.map((xi, i) => {
@@ -227,7 +227,7 @@ export abstract class Model {
       let steps = 1;
       for (let k = 0; k < idx.length; k++) steps = Math.max(steps, len[idx[k]!]!);
       if (steps >= T) return xi;
-      if (i === src && by.shape.length >= 2 && by.shape[1] === T) by = firstSteps(by, steps);
+      if (i === src && by && by.shape.length >= 2 && by.shape[1] === T) by = firstSteps(by, steps);
       return firstSteps(xi, steps);
     });
     return [cut, by];
@@ -312,7 +312,7 @@ export abstract class Model {
       let lossSum = 0, seen = 0;
       for (let bi = 0; bi < batches && !this.stopTraining; bi++) {
         const idx = plan ? plan[bi]! : order.subarray(bi * batchSize, Math.min(N, (bi + 1) * batchSize));
-        const [bx, by] = this.batchRows(x, y, idx, trim);
+        const [bx, by] = this.batchRows(x, y, idx, trim) as [Dense[], Dense];
         for (const c of cbs) await c.onBatchBegin?.(bi);
         const { loss, gradNorm } = this.trainOnBatch(bx, by, args, metrics);
         if (Number.isFinite(gradNorm)) maxNorm = Math.max(maxNorm, gradNorm);
@@ -355,7 +355,7 @@ export abstract class Model {
     const lengths = this.sequenceLengths(x);
     for (let s = 0; s < N; s += bs) {
       const idx = Int32Array.from({ length: Math.min(bs, N - s) }, (_, i) => s + i);
-      const [bx, by] = this.batchRows(x, y, idx, lengths);
+      const [bx, by] = this.batchRows(x, y, idx, lengths) as [Dense[], Dense];
       const out = this.forwardAll(bx, false);
       const r = computeLoss(this.lossName, out, by, fused);
       lossSum += r.loss * r.count; weight += r.count;
@@ -376,12 +376,15 @@ export abstract class Model {
       const probe = this.forwardAll(x.map((xi) => ({ data: new Float32Array(0), shape: [0, ...xi.shape.slice(1)], mask: null })), false);
       return new Tensor(new Float32Array(0), [0, ...probe.shape.slice(1)]);
     }
-    // Each batch's output (the layers' reused buffers) is copied into the result at once.
+    // Each batch's output (the layers' reused buffers) is copied into the result at once. With
+    // one output per sequence, each batch is cut to its longest sequence as in evaluate (a
+    // sequence output keeps every step, padded ones included, as the input has them).
+    const lengths = this.outputShape().length >= 2 ? null : this.sequenceLengths(x);
     let data = new Float32Array(0), shape: number[] = [];
     for (let s = 0; s < N; s += bs) {
       const n = Math.min(bs, N - s);
       const idx = Int32Array.from({ length: n }, (_, i) => s + i);
-      const out = this.forwardAll(x.map((xi) => takeRows(xi, idx)), false);
+      const out = this.forwardAll(this.batchRows(x, null, idx, lengths)[0], false);
       if (s === 0) {
         shape = [N, ...out.shape.slice(1)];
         data = new Float32Array((out.data.length / n) * N);
