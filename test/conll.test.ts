@@ -128,6 +128,44 @@ test('readConllFile: I/O and format errors name the file', async () => {
   }
 });
 
+test("parseConll({ format: 'conllu' }): comments, multiword-token and empty-node lines skipped; FORM and UPOS by default; other columns on request; errors name the line", () => {
+  const text = [
+    '# sent_id = 1', '# text = I don\'t fly',
+    '1\tI\tI\tPRON\tPRP\t_\t3\tnsubj\t_\t_',
+    '2-3\tdon\'t\t_\t_\t_\t_\t_\t_\t_\t_',
+    '2\tdo\tdo\tAUX\tVBP\t_\t4\taux\t_\t_',
+    '3\tn\'t\tnot\tPART\tRB\t_\t4\tadvmod\t_\t_',
+    '3.1\tfly\tfly\tVERB\tVB\t_\t_\t_\t0:root\t_',
+    '4\tfly\tfly\tVERB\tVB\t_\t0\troot\t_\t_',
+    '', '# sent_id = 2', '1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_', '',
+  ].join('\n');
+  const d = parseConll(text, { format: 'conllu' });
+  assert.equal(d.sentences.length, 2);
+  assert.deepEqual(d.sentences[0]!.tokens, ['I', 'do', "n't", 'fly']);
+  assert.deepEqual(d.sentences[0]!.tags, ['PRON', 'AUX', 'PART', 'VERB']);
+  assert.equal(d.sentences[0]!.line, 3);
+  assert.deepEqual(d.sentences[1]!.tags, ['INTJ']);
+  assert.deepEqual(parseConll(text, { format: 'conllu', tagColumn: 4 }).sentences[0]!.tags, ['PRP', 'VBP', 'RB', 'VB']);
+  assert.deepEqual(parseConll(text, { format: 'conllu', tagColumn: 7 }).sentences[0]!.tags, ['nsubj', 'aux', 'advmod', 'root']);
+  assert.throws(() => parseConll('1\ta\ta\tX\n', { format: 'conllu', fileName: 'x.conllu' }), /^ConllParseError: x\.conllu:1: a CoNLL-U line has 10 TAB-separated columns, this one 4/);
+  assert.throws(() => parseConll('w\ta\ta\tX\t_\t_\t0\troot\t_\t_\n', { format: 'conllu', fileName: 'x.conllu' }), /x\.conllu:1: expected a word ID \(1, 2, \.\.\.\) in column 1 of a CoNLL-U line, got "w"/);
+  assert.throws(() => parseConll('a b\n', { format: 'conllx' as never }), /format must be 'conll' or 'conllu', got "conllx"/);
+});
+
+test('dataset ud-english-atis (CoNLL-U): sentence, word and UPOS counts match the published ones', { skip: existsSync(join(DATA, 'ud-english-atis')) ? false : 'not present' }, () => {
+  for (const [file, sentences, words, upos] of [
+    ['en_atis-ud-train.conllu', 4274, 48655, { PROPN: 11657, ADP: 10791, NOUN: 8621, VERB: 4595, DET: 3805, PRON: 3022, AUX: 1732, ADJ: 1632, NUM: 933, CCONJ: 751, ADV: 431, PART: 366, INTJ: 319 }],
+    ['en_atis-ud-dev.conllu', 572, 6644, { PROPN: 1551, ADP: 1415, NOUN: 1143, VERB: 653, DET: 568, PRON: 414, AUX: 266, ADJ: 227, NUM: 131, CCONJ: 107, PART: 73, ADV: 59, INTJ: 35, SYM: 2 }],
+  ] as const) {
+    const d = readConllFile(join(DATA, 'ud-english-atis', file), { format: 'conllu' });
+    assert.equal(d.sentences.length, sentences, file);
+    assert.equal(d.sentences.reduce((n, s) => n + s.tokens.length, 0), words, file);
+    const counts: Record<string, number> = {};
+    for (const s of d.sentences) for (const t of s.tags) counts[t] = (counts[t] ?? 0) + 1;
+    assert.deepEqual(counts, upos, file);
+  }
+});
+
 /** Counts published in /work/shared/datasets/README.md. */
 const DATASETS = [
   { file: 'conll2003/eng.train', sentences: 14041, docs: 946, tokens: 203621, scheme: 'IOB1', sep: 'whitespace', entities: { LOC: 7140, MISC: 3438, ORG: 6321, PER: 6600 } },

@@ -9,6 +9,10 @@
  *
  *   CoNLL-2003:  `EU NNP I-NP I-ORG`   (4 space-separated columns, tags in IOB1)
  *   WNUT-17:     `Empire\tB-location`  (2 tab-separated columns, IOB2)
+ *   CoNLL-U:     `3\tthe\tthe\tDET\t_\t…`  (10 TAB-separated columns; `format: 'conllu'`, e.g. the
+ *                Universal Dependencies treebanks: `#` comment lines, and multiword-token
+ *                (`1-2`) and empty-node (`1.1`) lines, which are not words, are skipped; the token
+ *                is FORM (column 1) and the tag UPOS (column 3) unless the options say otherwise)
  *
  * Column splitting (`separator`): 'auto' (default) looks at the first token line: if it
  * contains a TAB the file is TAB-separated (split on every TAB, spaces stay inside
@@ -58,6 +62,11 @@ export interface ConllParseOptions {
   keepColumns?: boolean;
   /** Marker of document-start lines (first column). Default '-DOCSTART-'. */
   docStart?: string;
+  /**
+   * 'conll' (default) or 'conllu' (CoNLL-U: TAB-separated, `#` comments and multiword/empty-node
+   * lines skipped; default tokenColumn 1 (FORM), tagColumn 3 (UPOS), validateTags false).
+   */
+  format?: 'conll' | 'conllu';
 }
 
 /** A malformed CoNLL input; the message starts with `file:line:`. */
@@ -96,6 +105,9 @@ function resolveColumn(col: number, n: number, what: string, fileName: string, l
 /** Parse CoNLL text. Throws ConllParseError naming file and line on malformed input. */
 export function parseConll(text: string, opts: ConllParseOptions = {}): ConllData {
   const fileName = opts.fileName ?? '<string>';
+  const conllu = opts.format === 'conllu';
+  if (opts.format !== undefined && opts.format !== 'conll' && !conllu) throw new Error(`format must be 'conll' or 'conllu', got ${JSON.stringify(opts.format)}`);
+  if (conllu) opts = { tokenColumn: 1, tagColumn: 3, validateTags: false, separator: 'tab', ...opts };
   const validate = opts.validateTags ?? true;
   const docStart = opts.docStart ?? '-DOCSTART-';
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // byte-order mark
@@ -125,10 +137,16 @@ export function parseConll(text: string, opts: ConllParseOptions = {}): ConllDat
       flush();
       continue;
     }
+    if (conllu && line.startsWith('#')) continue; // a comment (sent_id, text, ...)
     if (sep === undefined) sep = line.includes('\t') ? 'tab' : 'whitespace';
     // Leading/trailing spaces are never significant in whitespace mode; in TAB mode
     // only a trailing CR was removed.
     const fields = splitColumns(sep === 'whitespace' ? line.replace(/^[ \t]+|[ \t]+$/g, '') : line, sep);
+    // CoNLL-U: a multiword token's line (ID 1-2) spells the surface form of the words that
+    // follow; an empty node (ID 1.1) is not in the text. Neither is a word of the sentence.
+    if (conllu && fields.length !== 10) throw new ConllParseError(fileName, lineNo, `a CoNLL-U line has 10 TAB-separated columns, this one ${fields.length}: ${JSON.stringify(line)}`);
+    if (conllu && /^\d+[-.]\d+$/.test(fields[0]!)) continue;
+    if (conllu && !/^\d+$/.test(fields[0]!)) throw new ConllParseError(fileName, lineNo, `expected a word ID (1, 2, ...) in column 1 of a CoNLL-U line, got ${JSON.stringify(fields[0])}`);
     if (fields[0] === docStart) {
       flush();
       if (anyContent) doc++;
