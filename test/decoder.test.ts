@@ -253,6 +253,10 @@ test('beam search over an encoder-decoder: each source row gets its own beams (t
   dec.step(tokenRows(3, 1));
   assert.throws(() => rnn.beamSearch(dec, { start: 1, maxLength: 3 }), /has run steps already; reset\(\) it/);
   assert.throws(() => dec.selectRows([0, 3]), /rows\[1\] = 3 is not a row of the batch of 3/);
+  // Logits are not probabilities.
+  const logits = rnn.sequential({ layers: [rnn.layers.embedding({ inputDim: V, outputDim: 4 }), rnn.layers.dense({ units: V, name: 'head' })] });
+  logits.predict([[1]]);
+  assert.throws(() => rnn.beamSearch(rnn.incrementalDecoder(logits), { start: 1, maxLength: 2 }), /must output probabilities over the ids \(a softmax\)/);
 });
 
 test('charrnn sampling from the cache writes what re-running the window writes while the window is not full, and goes on past it', () => {

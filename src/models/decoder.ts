@@ -308,6 +308,12 @@ export function beamSearch(dec: IncrementalDecoder, o: BeamSearchOptions): Hypot
   let tokens = new Float32Array(N * K).fill(o.start);
   for (let step = 0; step < o.maxLength && done.includes(0); step++) {
     const p = dec.step({ data: tokens, shape: [N * K, 1] }).data, V = p.length / (N * K);
+    if (step === 0) {
+      // The scores are log-probabilities: the outputs must be a distribution over the ids.
+      let sum = 0, bad = false;
+      for (let v = 0; v < V; v++) { const q = p[v]!; sum += q; if (!(q >= 0 && q <= 1)) bad = true; }
+      if (bad || Math.abs(sum - 1) > 1e-3) throw new RangeError(`beamSearch: '${dec.model.name}' must output probabilities over the ids (a softmax); its first row sums to ${sum}`);
+    }
     const parents = new Int32Array(N * K), next = new Float32Array(N * K);
     const nextBeams: typeof beams = new Array(N * K);
     for (let n = 0; n < N; n++) {
