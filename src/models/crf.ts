@@ -227,41 +227,37 @@ function pathScore(v: View, p: Effective, tags: ArrayLike<number>, tagBase: numb
 }
 
 /**
+ * The unary part of the NLL's gradient, γ_t(j) − [j = y_t] (γ = marginal(t·K + j)), times
+ * `scale`, into the emissions and, at the first and last step, the start and end scores.
+ */
+function addUnaryGrads(v: View, K: number, grads: CrfGrads, scale: number, tagAt: (t: number) => number, marginal: (i: number) => number): void {
+  const { base, stride, T } = v;
+  for (let t = 0; t < T; t++) {
+    const y = tagAt(t);
+    for (let j = 0; j < K; j++) {
+      const g = marginal(t * K + j) - (j === y ? 1 : 0);
+      if (grads.emissions) grads.emissions[base + t * stride + j]! += scale * g;
+      if (t === 0 && grads.start) grads.start[j]! += scale * g;
+      if (t === T - 1 && grads.end) grads.end[j]! += scale * g;
+    }
+  }
+}
+
+/**
  * nllOne in log space: log-sum-exp recursions (forward, backward) and marginals, ~3K²
  * exponentials a step, exact for scores of any size. `gEm` is indexed like `v.em`.
  */
-function nllLogSpace(
-  v: View,
-  p: Effective,
-  tags: ArrayLike<number>,
-  tagBase: number,
-  tagStride: number,
-  grads: CrfGrads | undefined,
-  scale: number,
-  alpha: Float64Array,
-  beta: Float64Array,
-  where: string,
-): number {
+function nllLogSpace(v: View, p: Effective, gold: number, tagAt: (t: number) => number, grads: CrfGrads | undefined, scale: number, w: Work, where: string): number {
+  const { alpha, beta } = w;
   const { K, A } = p;
   const { em, base, stride, T } = v;
-  const gold = pathScore(v, p, tags, tagBase, tagStride);
   const logZ = forward(v, p, alpha);
   if (logZ === -Infinity) throw new Error(`${where}: no tag path is allowed by the constraints`);
   const nll = logZ - gold;
   if (grads === undefined || (!grads.emissions && !grads.transitions && !grads.start && !grads.end)) return nll;
 
   backward(v, p, beta);
-  const tagAt = (t: number): number => tags[tagBase + t * tagStride]!;
-  // Unary marginals γ_t(j): emissions, start (t = 0) and end (t = T−1).
-  for (let t = 0; t < T; t++) {
-    const y = tagAt(t);
-    for (let j = 0; j < K; j++) {
-      const g = Math.exp(alpha[t * K + j]! + beta[t * K + j]! - logZ) - (j === y ? 1 : 0);
-      if (grads.emissions) grads.emissions[base + t * stride + j]! += scale * g;
-      if (t === 0 && grads.start) grads.start[j]! += scale * g;
-      if (t === T - 1 && grads.end) grads.end[j]! += scale * g;
-    }
-  }
+  addUnaryGrads(v, K, grads, scale, tagAt, (i) => Math.exp(alpha[i]! + beta[i]! - logZ));
   // Pairwise marginals ξ_t(i, j) for the transitions.
   if (grads.transitions) {
     const gA = grads.transitions;
@@ -310,8 +306,10 @@ function nllOne(
   if (T === 0) return 0;
   const gold = pathScore(v, p, tags, tagBase, tagStride);
   if (gold === -Infinity) throw new Error(`${where}: the gold tag path uses a disallowed transition, start or end tag`);
+  const tagAt = (t: number): number => tags[tagBase + t * tagStride]!;
+  const logSpace = (): number => nllLogSpace(v, p, gold, tagAt, grads, scale, w, where);
   const E = scaled(p), eA = E.A, { alpha, beta, x, c } = w;
-  if (E.lossy) return nllLogSpace(v, p, tags, tagBase, tagStride, grads, scale, w.alpha, w.beta, where);
+  if (E.lossy) return logSpace();
   // reach[j]: some allowed path ends in tag j at this step (exactly, whatever underflows).
   const reach = w.reach;
   let logZ = E.mS + E.mE + (T - 1) * E.mA;
@@ -339,7 +337,7 @@ function nllOne(
       for (let j = 0; j < K; j++) sum += (alpha[o + j]! *= x[o + j]!);
     }
     if (!(sum > 0)) {
-      if (reach.subarray(0, K).includes(1)) return nllLogSpace(v, p, tags, tagBase, tagStride, grads, scale, w.alpha, w.beta, where);
+      if (reach.subarray(0, K).includes(1)) return logSpace();
       throw new Error(`${where}: no tag path is allowed by the constraints`);
     }
     c[t] = sum;
@@ -347,7 +345,7 @@ function nllOne(
       alpha[o + j]! /= sum;
       // A tag some path reaches, scaled down to where a double loses digits (its probability
       // ~690 nats below the step's likeliest): log space, where nothing is lost, decides.
-      if (reach[j] && alpha[o + j]! < TINY) return nllLogSpace(v, p, tags, tagBase, tagStride, grads, scale, w.alpha, w.beta, where);
+      if (reach[j] && alpha[o + j]! < TINY) return logSpace();
     }
     logZ += m + Math.log(sum);
   }
@@ -369,19 +367,9 @@ function nllOne(
       check += alpha[t * K + i]! * (beta[t * K + i] = acc / ct);
     }
     // Σ_i α̂_t(i)·β̂_t(i) = z at every step: a backward that lost mass to underflow shows here.
-    if (!(Math.abs(check - z) <= 1e-10 * z)) return nllLogSpace(v, p, tags, tagBase, tagStride, grads, scale, w.alpha, w.beta, where);
+    if (!(Math.abs(check - z) <= 1e-10 * z)) return logSpace();
   }
-  const tagAt = (t: number): number => tags[tagBase + t * tagStride]!;
-  // Unary marginals γ_t(j): emissions, start (t = 0) and end (t = T−1).
-  for (let t = 0; t < T; t++) {
-    const y = tagAt(t);
-    for (let j = 0; j < K; j++) {
-      const g = (alpha[t * K + j]! * beta[t * K + j]!) / z - (j === y ? 1 : 0);
-      if (grads.emissions) grads.emissions[base + t * stride + j]! += scale * g;
-      if (t === 0 && grads.start) grads.start[j]! += scale * g;
-      if (t === T - 1 && grads.end) grads.end[j]! += scale * g;
-    }
-  }
+  addUnaryGrads(v, K, grads, scale, tagAt, (i) => (alpha[i]! * beta[i]!) / z);
   // Pairwise marginals ξ_t(i, j) for the transitions.
   if (grads.transitions) {
     const gA = grads.transitions;
