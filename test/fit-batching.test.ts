@@ -189,3 +189,26 @@ test('predict cuts the batches of a model with one output per sequence (the same
   assert.deepEqual(tag.predict(xs, { batchSize: 16 }).shape, [100, 30, 3]);
   assert.ok(tag.lengths.every((T) => T === 30));
 });
+
+test('float sequences read by a Masking layer: steps whose features all equal maskValue are padding, cut as the others (the same bits)', async () => {
+  const r = rnn.rng(14), N = 48, T = 20, F = 3;
+  const data = new Float32Array(N * T * F).fill(-1), ys: number[][] = [];
+  for (let b = 0; b < N; b++) {
+    const len = b % 11 === 0 ? T : 2 + r.int(6);
+    let s = 0;
+    for (let t = 0; t < len; t++) for (let j = 0; j < F; j++) s += (data[(b * T + t) * F + j] = r.uniform(0, 1));
+    ys.push([s / len]);
+  }
+  const make = (): Spy => {
+    const m = new Spy({ layers: [rnn.layers.masking({ maskValue: -1 }), rnn.layers.lstm({ units: 6, seed: 1 }), rnn.layers.dense({ units: 1, seed: 2 })] });
+    m.compile({ optimizer: rnn.optimizers.adam({ learningRate: 0.01 }), loss: 'meanSquaredError' });
+    return m;
+  };
+  const x = { data, shape: [N, T, F] }, cut = make(), full = make();
+  const hc = await cut.fit(x, ys, { epochs: 2, batchSize: 8, seed: 4 });
+  const hf = await full.fit(x, ys, { epochs: 2, batchSize: 8, seed: 4, trimPadding: false });
+  assert.ok(cut.batches.some((b) => b.x.shape[1]! < T), `batch lengths ${cut.batches.map((b) => b.x.shape[1])}`);
+  assert.ok(full.batches.every((b) => b.x.shape[1] === T));
+  assert.deepEqual(hc.history.loss, hf.history.loss);
+  assert.deepEqual(cut.params, full.params);
+});

@@ -87,16 +87,23 @@ export function takeRows(x: Dense, idx: ArrayLike<number>): Dense {
 
 /**
  * Each row's length up to its last real step (0 for a row of padding only) in a batch-first array
- * [N, T, ...]. Real: mask 1 where there is a mask and, with `zeroIsPadding` (token ids read by an
- * embedding with maskZero), an id other than 0. Null when nothing says a step is padding.
+ * [N, T, ...]. Padding: mask 0 where there is a mask and, with `padValue`, a step whose values all
+ * equal it (token ids read by an embedding with maskZero: 0; float steps read by a Masking layer:
+ * its maskValue). Null when nothing says a step is padding.
  */
-export function rowLengths(x: Dense, zeroIsPadding: boolean): Int32Array | null {
-  if (x.shape.length < 2 || (!x.mask && !zeroIsPadding)) return null;
+export function rowLengths(x: Dense, padValue: number | null): Int32Array | null {
+  if (x.shape.length < 2 || (!x.mask && padValue === null)) return null;
   const [N, T] = x.shape as [number, number];
   const row = x.shape.slice(2).reduce((p, d) => p * d, 1), out = new Int32Array(N);
+  const padded = (r: number): boolean => {
+    if (x.mask !== null && x.mask[r] === 0) return true;
+    if (padValue === null) return false;
+    for (let j = 0; j < row; j++) if (x.data[r * row + j] !== padValue) return false;
+    return true;
+  };
   for (let b = 0; b < N; b++) {
     let t = T;
-    while (t > 0 && ((x.mask !== null && x.mask[b * T + t - 1] === 0) || (zeroIsPadding && x.data[(b * T + t - 1) * row] === 0))) t--;
+    while (t > 0 && padded(b * T + t - 1)) t--;
     out[b] = t;
   }
   return out;

@@ -12,7 +12,7 @@ import { shapeStr, type Act, type Layer, type Shape } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { isMultiLayer, type GraphNode, type SymbolicTensor } from '../layers/symbolic.js';
 import type { Dense } from './data-input.js';
-import { layerTypeName, Model } from './sequential.js';
+import { layerTypeName, Model, padValueOf } from './sequential.js';
 
 export interface GraphModelOptions {
   inputs: SymbolicTensor | SymbolicTensor[];
@@ -104,12 +104,9 @@ export class GraphModel extends Model {
     return i >= 0 ? i : null;
   }
 
-  protected inputPadding(i: number): { sequence: boolean; zeroIsPadding: boolean } {
-    const t = this.inputs[i]!, readers = this.nodes.filter((n) => n.inputs.includes(t));
-    return {
-      sequence: t.shape[0] === null,
-      zeroIsPadding: readers.length > 0 && readers.every((n) => n.layer instanceof Embedding && n.layer.options.maskZero === true),
-    };
+  protected inputPadding(i: number): { sequence: boolean; padValue: number | null } {
+    const t = this.inputs[i]!;
+    return { sequence: t.shape[0] === null, padValue: padValueOf(this.nodes.filter((n) => n.inputs.includes(t)).map((n) => n.layer)) };
   }
   protected buildFor(): void { /* layers are built when applied */ }
 

@@ -13,6 +13,7 @@
 // skips a fifth of its recurrent layer's floating-point operations.
 import { ActivationSlot, residentArray } from '../kernels/index.js';
 import { Dense as DenseLayer, Embedding } from '../layers/core.js';
+import { Masking } from '../layers/pooling.js';
 import { shapeStr, type Act, type Layer, type Shape } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { clipByGlobalNorm, clipByValue, clipGate, globalNorm } from '../optim/clip.js';
@@ -60,7 +61,8 @@ export interface FitArgs {
   verbose?: 0 | 1;
   /**
    * Each batch cut to its longest sequence (default true): an input of sequences whose padding is
-   * known — ragged arrays (padded and masked), or token ids read by an embedding with maskZero —
+   * known — ragged arrays (padded and masked), token ids read by an embedding with maskZero, or
+   * steps read by a Masking layer —
    * runs a batch only up to the last step that is real in one of its rows (each such input on its
    * own; the targets of a sequence output with the input whose steps it has). The results are
    * those of the padded batch: padding changes nothing. false: every batch as long as the
@@ -94,6 +96,15 @@ export interface SequentialOptions {
 /** Raised when training stops on a NaN/Inf loss. */
 export class NonFiniteLossError extends Error {}
 
+/**
+ * The value of the padding steps of an input these layers read, when they all say the same: 0
+ * for embeddings with maskZero (id 0), a Masking layer's maskValue; null otherwise.
+ */
+export function padValueOf(readers: readonly Layer[]): number | null {
+  const values = readers.map((l) => (l instanceof Embedding && l.options.maskZero === true ? 0 : l instanceof Masking ? l.maskValue : null));
+  return values.length > 0 && values.every((v) => v !== null && v === values[0]) ? values[0]! : null;
+}
+
 /** What every model shares: compile, fit, evaluate, predict over one flat parameter buffer. */
 export abstract class Model {
   name: string;
@@ -126,8 +137,12 @@ export abstract class Model {
   protected abstract outputLayer(): Layer;
   /** The output's shape without the batch dimension (the model is built). */
   protected abstract outputShape(): Shape;
-  /** Input i: sequences with a time axis of any length (`sequence`), read only by embeddings with maskZero (`zeroIsPadding`: id 0 is padding). */
-  protected abstract inputPadding(i: number): { sequence: boolean; zeroIsPadding: boolean };
+  /**
+   * Input i: sequences with a time axis of any length (`sequence`), and the value of its padding
+   * steps where its readers say (`padValue`: 0 for ids read only by embeddings with maskZero, a
+   * Masking layer's maskValue; else null).
+   */
+  protected abstract inputPadding(i: number): { sequence: boolean; padValue: number | null };
   /** The input whose time axis a sequence output carries (step t of the output is step t of it), or null. */
   protected abstract outputTimeSource(): number | null;
   /** Build the layers for these input batches (called once, before the first run). */
@@ -198,14 +213,14 @@ export abstract class Model {
   }
 
   /**
-   * For each input of sequences whose padding is known (a mask, or ids read by embeddings with
-   * maskZero), each sample's length up to its last real step; null for the others, and null in
+   * For each input of sequences whose padding is known (a mask, ids read by embeddings with
+   * maskZero, steps read by a Masking layer), each sample's length up to its last real step; null for the others, and null in
    * all when no input has them.
    */
   private sequenceLengths(xs: Dense[]): (Int32Array | null)[] | null {
     const out = xs.map((x, i) => {
       const p = this.inputPadding(i);
-      return p.sequence ? rowLengths(x, p.zeroIsPadding) : null;
+      return p.sequence ? rowLengths(x, p.padValue) : null;
     });
     return out.some((l) => l !== null) ? out : null;
   }
@@ -290,7 +305,7 @@ export abstract class Model {
     const bucket = args.bucketByLength === true ? 50 : args.bucketByLength || 0;
     if (!(Number.isInteger(bucket) && bucket >= 0)) throw new RangeError(`${this.name}.fit: bucketByLength must be true, false or a whole number of batches, got ${String(args.bucketByLength)}`);
     if (bucket > 0 && !lengths) {
-      throw new RangeError(`${this.name}.fit: bucketByLength needs an input of sequences whose padding is known (ragged arrays, or token ids read by an embedding with maskZero)`);
+      throw new RangeError(`${this.name}.fit: bucketByLength needs an input of sequences whose padding is known (ragged arrays, token ids read by an embedding with maskZero, or steps read by a Masking layer)`);
     }
     // Bucketing sorts by the sum of the known lengths (a batch costs about its longest sequences).
     const sortBy = bucket > 0 ? Int32Array.from({ length: N }, (_, i) => lengths!.reduce((a, l) => a + (l ? l[i]! : 0), 0)) : null;
@@ -456,9 +471,8 @@ export class Sequential extends Model {
 
   protected outputTimeSource(): number | null { return this.outputShape().length >= 2 ? 0 : null; }
 
-  protected inputPadding(): { sequence: boolean; zeroIsPadding: boolean } {
-    const first = this.layers[0];
-    return { sequence: this.inputShape?.[0] === null, zeroIsPadding: first instanceof Embedding && first.options.maskZero === true };
+  protected inputPadding(): { sequence: boolean; padValue: number | null } {
+    return { sequence: this.inputShape?.[0] === null, padValue: padValueOf(this.layers.slice(0, 1)) };
   }
 
   /** Build every layer for inputs of shape `inputShape` (without batch) and pack the parameters. */
