@@ -288,6 +288,13 @@ test('a decoder refuses, by layer name, what cannot run a step at a time, and ba
   const e1 = rnn.layers.embedding({ inputDim: V, outputDim: 8 }).apply(x) as rnn.SymbolicTensor, e2 = rnn.layers.dense({ units: 8 }).apply(e1) as rnn.SymbolicTensor;
   const cross = rnn.model({ inputs: x, outputs: rnn.layers.multiHeadAttention({ numHeads: 2, keyDim: 4, causal: true, name: 'cross' }).apply([e1, e2]) });
   assert.throws(() => rnn.incrementalDecoder(cross), /cross.*queries, keys and values are different stepped tensors/);
+  // Two inputs: the source computed once, the target stepped.
+  const srcIn = rnn.input({ shape: [null], name: 'src' }), tgtIn = rnn.input({ shape: [null], name: 'tgt' });
+  const es = rnn.layers.embedding({ inputDim: V, outputDim: 8 }).apply(srcIn) as rnn.SymbolicTensor, et = rnn.layers.embedding({ inputDim: V, outputDim: 8 }).apply(tgtIn) as rnn.SymbolicTensor;
+  const twoInputs = (out: rnn.SymbolicTensor): rnn.GraphModel => rnn.model({ inputs: [srcIn, tgtIn], outputs: out });
+  assert.throws(() => rnn.incrementalDecoder(twoInputs(rnn.layers.attention({ causal: true, name: 'causal_cross' }).apply([et, es]) as rnn.SymbolicTensor)), /causal_cross.*causal attention over a sequence computed once/);
+  assert.throws(() => rnn.incrementalDecoder(twoInputs(rnn.layers.add({ name: 'mix' }).apply([et, es]) as rnn.SymbolicTensor)), /mix.*combines the stepped sequence with tensors computed once/);
+  assert.throws(() => rnn.incrementalDecoder(twoInputs(rnn.layers.attention({ name: 'self_att' }).apply([et, et]) as rnn.SymbolicTensor)), /self_att.*needs multiHeadAttention/);
   const seq = (l: rnn.Layer): rnn.Sequential => rnn.sequential({ layers: [rnn.layers.embedding({ inputDim: V, outputDim: 4 }), l] });
   assert.throws(() => rnn.incrementalDecoder(seq(rnn.layers.lstm({ units: 4, name: 'lstm_x' }))), /lstm_x.*must return the whole sequence/);
   assert.throws(() => rnn.incrementalDecoder(seq(rnn.layers.bidirectional({ layer: rnn.layers.gru({ units: 4, returnSequences: true, stateful: true }), name: 'bi' }))), /bi.*reads the sequence backwards/);
