@@ -97,6 +97,30 @@ test('a decoder with learned positions, attention without biases (valueDim, outp
   assert.throws(() => dec.step(tokenRows(1, 5)), /position_encoding.*steps up to 25 are more than maxLength 24/);
 });
 
+test('float sequences through a Masking layer decode a step at a time as predict runs them (a masked step leaves the state as it is, and outputs what predict does there)', () => {
+  const model = rnn.sequential({ layers: [
+    rnn.layers.masking({ maskValue: 0 }),
+    rnn.layers.lstm({ units: 5, returnSequences: true, seed: 1 }),
+    rnn.layers.dense({ units: 2, seed: 2 }),
+  ] });
+  const B = 2, T = 7, F = 3, data = Float32Array.from(randomArray(B * T * F, 4));
+  data.fill(0, (0 * T + 3) * F, (0 * T + 4) * F); // step 3 of row 0: all features 0, masked
+  const x = { data, shape: [B, T, F] }, full = model.predict(x).data, U = 2;
+  const dec = rnn.incrementalDecoder(model);
+  let t0 = 0;
+  for (const n of [2, 1, 1, 3]) {
+    const part = new Float32Array(B * n * F);
+    for (let b = 0; b < B; b++) part.set(data.subarray((b * T + t0) * F, (b * T + t0 + n) * F), b * n * F);
+    const out = dec.step({ data: part, shape: [B, n, F] }).data;
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < n; t++) {
+        assertClose(out.subarray((b * n + t) * U, (b * n + t + 1) * U), full.subarray((b * T + t0 + t) * U, (b * T + t0 + t + 1) * U), 1e-6, 0, `row ${b} step ${t0 + t}`);
+      }
+    }
+    t0 += n;
+  }
+});
+
 test('a Sequential of per-step layers and a stateful GRU decodes a step at a time as predict runs the whole sequence', () => {
   const model = rnn.sequential({ layers: [
     rnn.layers.embedding({ inputDim: V, outputDim: 6, seed: 1 }),

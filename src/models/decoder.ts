@@ -29,7 +29,7 @@ import { GraphModel } from './functional.js';
 import { Sequential, type Model } from './sequential.js';
 
 /** Layers whose output at a step depends on that step's input alone. */
-const PER_STEP = new Set(['Embedding', 'Dense', 'Dropout', 'Activation', 'LayerNormalization', 'Add', 'Concatenate']);
+const PER_STEP = new Set(['Embedding', 'Dense', 'Dropout', 'Activation', 'LayerNormalization', 'Add', 'Concatenate', 'Masking']);
 
 /** How a layer application runs: once per sequence (it reads only the other inputs) or per call. */
 type Mode = 'once' | 'cached' | 'carried' | 'position' | 'queries' | 'steps';
