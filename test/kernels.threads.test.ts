@@ -647,7 +647,7 @@ if (setups.length > 0) {
   test(`${s.variant}: a large model's parameters and gradients lie in the two-thread backend's memory, and it trains (clipped) to the bits of one thread's ordinary arrays`, TIMEOUT, () => {
     const make = (): ReturnType<typeof sequential> => {
       const m = sequential({ inputShape: [null], layers: [
-        layers.embedding({ inputDim: 2000, outputDim: 40, seed: 1 }), // 80,000 parameters: above residentMin
+        layers.embedding({ inputDim: 2000, outputDim: 40, seed: 1 }), // 80,000 parameters: above the 65,536 of residentArray
         layers.gru({ units: 24, seed: 2 }),
         layers.dense({ units: 5, activation: 'softmax', seed: 3 }),
       ] });

@@ -59,20 +59,20 @@ export function withFixedWeights<T>(fn: () => T): T {
 
 /**
  * Arrays of at least this many floats from residentArray lie in the backend's memory (below it,
- * the copies they save cost less than the blocks they hold). Internal; tests lower it.
+ * the copies they save cost less than the blocks they hold).
  */
-export const residentMin = { floats: 1 << 16 };
+const RESIDENT_MIN_FLOATS = 1 << 16;
 
 /**
  * A long-lived float32 array of n zeros for a model's flat parameters or gradients: in the current
- * float32 backend's memory where it offers that (Backend.activationBuffer) and n >= residentMin,
+ * float32 backend's memory where it offers that (Backend.activationBuffer) and n >= RESIDENT_MIN_FLOATS,
  * so that the backend's optimiser step and gradient norm read and write it where it lies
  * (copying nothing in or out: for the 1.9 M parameters of the NER tagger, four copies of 7.7 MB
  * a step), else an ordinary array. Its block goes back when the garbage collector takes it.
  */
 export function residentArray(n: number): Float32Array {
   const be = float32Backend;
-  if (be.activationBuffer && n >= residentMin.floats) {
+  if (be.activationBuffer && n >= RESIDENT_MIN_FLOATS) {
     try { return be.activationBuffer(n); } catch { /* no room in the backend's memory: an ordinary array */ }
   }
   return new Float32Array(n);

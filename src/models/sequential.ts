@@ -105,6 +105,12 @@ export function padValueOf(readers: readonly Layer[]): number | null {
   return values.length > 0 && values.every((v) => v !== null && v === values[0]) ? values[0]! : null;
 }
 
+/** How fit, evaluate and predict cut batches to their sequences' lengths (Model.batchCuts). */
+interface BatchCuts {
+  lengths: (Int32Array | null)[];
+  timeSource: number | null;
+}
+
 /** What every model shares: compile, fit, evaluate, predict over one flat parameter buffer. */
 export abstract class Model {
   name: string;
@@ -213,36 +219,38 @@ export abstract class Model {
   }
 
   /**
-   * For each input of sequences whose padding is known (a mask, ids read by embeddings with
-   * maskZero, steps read by a Masking layer), each sample's length up to its last real step; null for the others, and null in
-   * all when no input has them.
+   * How batches of xs are cut (batchRows): for each input of sequences whose padding is known (a
+   * mask, ids read by embeddings with maskZero, steps read by a Masking layer), each sample's
+   * length up to its last real step (null for the other inputs), and the input whose steps a
+   * sequence output carries (outputTimeSource; null for one output per sequence). Null when no
+   * input has lengths.
    */
-  private sequenceLengths(xs: Dense[]): (Int32Array | null)[] | null {
-    const out = xs.map((x, i) => {
+  private batchCuts(xs: Dense[]): BatchCuts | null {
+    const lengths = xs.map((x, i) => {
       const p = this.inputPadding(i);
       return p.sequence ? rowLengths(x, p.padValue) : null;
     });
-    return out.some((l) => l !== null) ? out : null;
+    if (!lengths.some((l) => l !== null)) return null;
+    return { lengths, timeSource: this.outputShape().length >= 2 ? this.outputTimeSource() : null };
   }
 
   /**
-   * The rows idx of x and y (if any); with `lengths` (sequenceLengths), each input cut to the longest of
-   * these rows (at least one step), and y with the input whose time axis the output carries
-   * (outputTimeSource) when the output is a sequence as long as it.
+   * The rows idx of x and y (if any); with `cuts` (batchCuts), each input cut to the longest of
+   * these rows (at least one step), and y with the input whose steps the output carries when it
+   * is as long as that input.
    */
-  private batchRows(xs: Dense[], y: Dense | null, idx: ArrayLike<number>, lengths: (Int32Array | null)[] | null): [Dense[], Dense | null] {
+  private batchRows(xs: Dense[], y: Dense | null, idx: ArrayLike<number>, cuts: BatchCuts | null): [Dense[], Dense | null] {
     const bx = xs.map((xi) => takeRows(xi, idx));
     let by = y && takeRows(y, idx);
-    if (!lengths) return [bx, by];
-    const src = this.outputShape().length >= 2 ? this.outputTimeSource() : null;
+    if (!cuts) return [bx, by];
     const cut = bx.map((xi, i) => {
-      const len = lengths[i];
+      const len = cuts.lengths[i];
       if (!len) return xi;
       const T = xi.shape[1]!;
       let steps = 1;
       for (let k = 0; k < idx.length; k++) steps = Math.max(steps, len[idx[k]!]!);
       if (steps >= T) return xi;
-      if (i === src && by && by.shape.length >= 2 && by.shape[1] === T) by = firstSteps(by, steps);
+      if (i === cuts.timeSource && by && by.shape.length >= 2 && by.shape[1] === T) by = firstSteps(by, steps);
       return firstSteps(xi, steps);
     });
     return [cut, by];
@@ -301,15 +309,15 @@ export abstract class Model {
     }
     this.ensureBuilt(x);
     const N = y.shape[0]!;
-    const lengths = args.trimPadding === false && !args.bucketByLength ? null : this.sequenceLengths(x);
+    const cuts = args.trimPadding === false && !args.bucketByLength ? null : this.batchCuts(x);
     const bucket = args.bucketByLength === true ? 50 : args.bucketByLength || 0;
     if (!(Number.isInteger(bucket) && bucket >= 0)) throw new RangeError(`${this.name}.fit: bucketByLength must be true, false or a whole number of batches, got ${String(args.bucketByLength)}`);
-    if (bucket > 0 && !lengths) {
+    if (bucket > 0 && !cuts) {
       throw new RangeError(`${this.name}.fit: bucketByLength needs an input of sequences whose padding is known (ragged arrays, token ids read by an embedding with maskZero, or steps read by a Masking layer)`);
     }
     // Bucketing sorts by the sum of the known lengths (a batch costs about its longest sequences).
-    const sortBy = bucket > 0 ? Int32Array.from({ length: N }, (_, i) => lengths!.reduce((a, l) => a + (l ? l[i]! : 0), 0)) : null;
-    const trim = args.trimPadding === false ? null : lengths;
+    const sortBy = bucket > 0 ? Int32Array.from({ length: N }, (_, i) => cuts!.lengths.reduce((a, l) => a + (l ? l[i]! : 0), 0)) : null;
+    const trim = args.trimPadding === false ? null : cuts;
     const history: History = { epoch: [], history: {} };
     const cbs = args.callbacks ?? [];
     const metrics = this.metricNames.map((m) => createMetric(m, this.lossName!));
@@ -367,10 +375,10 @@ export abstract class Model {
     const metrics = this.metricNames.map((m) => createMetric(m, this.lossName!));
     const fused = this.fusedHead();
     let lossSum = 0, weight = 0;
-    const lengths = this.sequenceLengths(x);
+    const cuts = this.batchCuts(x);
     for (let s = 0; s < N; s += bs) {
       const idx = Int32Array.from({ length: Math.min(bs, N - s) }, (_, i) => s + i);
-      const [bx, by] = this.batchRows(x, y, idx, lengths) as [Dense[], Dense];
+      const [bx, by] = this.batchRows(x, y, idx, cuts) as [Dense[], Dense];
       const out = this.forwardAll(bx, false);
       const r = computeLoss(this.lossName, out, by, fused);
       lossSum += r.loss * r.count; weight += r.count;
@@ -394,12 +402,12 @@ export abstract class Model {
     // Each batch's output (the layers' reused buffers) is copied into the result at once. With
     // one output per sequence, each batch is cut to its longest sequence as in evaluate (a
     // sequence output keeps every step, padded ones included, as the input has them).
-    const lengths = this.outputShape().length >= 2 ? null : this.sequenceLengths(x);
+    const cuts = this.outputShape().length >= 2 ? null : this.batchCuts(x);
     let data = new Float32Array(0), shape: number[] = [];
     for (let s = 0; s < N; s += bs) {
       const n = Math.min(bs, N - s);
       const idx = Int32Array.from({ length: n }, (_, i) => s + i);
-      const out = this.forwardAll(this.batchRows(x, null, idx, lengths)[0], false);
+      const out = this.forwardAll(this.batchRows(x, null, idx, cuts)[0], false);
       if (s === 0) {
         shape = [N, ...out.shape.slice(1)];
         data = new Float32Array((out.data.length / n) * N);
