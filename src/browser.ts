@@ -22,7 +22,8 @@ export { PositionEncoding, sinePositions, type PositionEncodingOptions } from '.
 export { Masking, GlobalAveragePooling1D, GlobalMaxPooling1D, RepeatVector, type MaskingOptions, type RepeatVectorOptions } from './layers/pooling.js';
 export { multiHeadForward, multiHeadBackward, type MultiHeadArgs, type MultiHeadGrads, type MultiHeadSaved } from './kernels/multihead-ops.js';
 export type { Layer, Act, Shape } from './layers/layer.js';
-export { Model, Sequential, NonFiniteLossError, type SequentialOptions, type CompileArgs, type FitArgs, type History, type Callback, type Logs, type ModelInput } from './models/sequential.js';
+export { Model, Sequential, NonFiniteLossError, type SequentialOptions, type CompileArgs, type FitArgs, type TrainOnBatchArgs, type History, type Callback, type Logs, type ModelInput } from './models/sequential.js';
+export type { ClassWeight } from './models/sample-weights.js';
 export { GraphModel, type GraphModelOptions } from './models/functional.js';
 /** Runs a causal model a few steps at a time with a key/value cache: Transformer generation without re-running the past. */
 export { IncrementalDecoder, incrementalDecoder, beamSearch, type IncrementalDecoderOptions, type BeamSearchOptions, type Hypothesis } from './models/decoder.js';

@@ -18,6 +18,11 @@ export type ArrayInput =
   | number[][]
   | number[][][];
 
+/** Whether v is already a Dense (what toDense returns), not user input to convert. */
+export function isDense(v: unknown): v is Dense {
+  return typeof v === 'object' && v !== null && 'data' in v && 'shape' in v && 'mask' in v && (v as Dense).data instanceof Float32Array;
+}
+
 function depth(v: unknown): number {
   let d = 0;
   while (Array.isArray(v)) { d++; v = v[0]; }

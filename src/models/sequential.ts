@@ -21,9 +21,10 @@ import { getOptimizer, type Optimizer } from '../optim/optimizers.js';
 import { packStores } from '../tensor/params.js';
 import { Tensor } from '../tensor/tensor.js';
 import { rng, type Rng } from '../tensor/rng.js';
-import { firstSteps, rowLengths, takeRows, toDense, type ArrayInput, type Dense } from './data-input.js';
+import { firstSteps, isDense, rowLengths, takeRows, toDense, type ArrayInput, type Dense } from './data-input.js';
 import { planBatches } from '../data/batching.js';
 import { computeLoss, type LossName, resolveLossName } from './loss-adapter.js';
+import { resolveWeights, type ClassWeight } from './sample-weights.js';
 import { createMetric, type MetricState } from './metric-adapter.js';
 
 export interface CompileArgs {
@@ -46,7 +47,8 @@ export interface Callback {
 export interface FitArgs {
   epochs?: number;
   batchSize?: number;
-  validationData?: [ModelInput, ArrayInput];
+  /** Data to evaluate after every epoch: inputs, targets and, optionally, their sample weights. */
+  validationData?: [ModelInput, ArrayInput] | [ModelInput, ArrayInput, ArrayInput];
   validationSplit?: number;
   shuffle?: boolean;
   callbacks?: Callback[];
@@ -76,6 +78,27 @@ export interface FitArgs {
    * trimPadding needs.
    */
   bucketByLength?: boolean | number;
+  /**
+   * Weights of the training samples (Keras sample_weight): [N], one per sample, or [N, T], one per
+   * step of a sequence output. Each multiplies its rows' losses; the loss stays a mean over the
+   * counted rows. A validationSplit takes its share of them.
+   */
+  sampleWeight?: ArrayInput;
+  /**
+   * Weight of each class in the training loss (Keras class_weight), multiplied into sampleWeight:
+   * `{ 0: 1, 1: 5 }`, an array indexed by class, or 'balanced' (N / (classes · n_c) over the
+   * training rows, as scikit-learn). A row's class is its target id, its one-hot row's largest
+   * entry, or for binaryCrossentropy 1 when the target is ≥ 0.5. Not applied to validation data.
+   */
+  classWeight?: ClassWeight;
+}
+
+/** trainOnBatch's options: clipping, and the batch's sample and class weights (as fit takes them). */
+export interface TrainOnBatchArgs {
+  clipNorm?: number;
+  clipValue?: number;
+  sampleWeight?: ArrayInput | Dense;
+  classWeight?: ClassWeight;
 }
 
 /** One input (rnn.Tensor, { data, shape }, nested arrays) or, for multi-input models, an array of them. */
@@ -239,10 +262,10 @@ export abstract class Model {
    * these rows (at least one step), and y with the input whose steps the output carries when it
    * is as long as that input.
    */
-  private batchRows(xs: Dense[], y: Dense | null, idx: ArrayLike<number>, cuts: BatchCuts | null): [Dense[], Dense | null] {
+  private batchRows(xs: Dense[], y: Dense | null, idx: ArrayLike<number>, cuts: BatchCuts | null, w: Dense | null = null): [Dense[], Dense | null, Dense | null] {
     const bx = xs.map((xi) => takeRows(xi, idx));
-    let by = y && takeRows(y, idx);
-    if (!cuts) return [bx, by];
+    let by = y && takeRows(y, idx), bw = w && takeRows(w, idx);
+    if (!cuts) return [bx, by, bw];
     const cut = bx.map((xi, i) => {
       const len = cuts.lengths[i];
       if (!len) return xi;
@@ -250,23 +273,30 @@ export abstract class Model {
       let steps = 1;
       for (let k = 0; k < idx.length; k++) steps = Math.max(steps, len[idx[k]!]!);
       if (steps >= T) return xi;
-      if (i === cuts.timeSource && by && by.shape.length >= 2 && by.shape[1] === T) by = firstSteps(by, steps);
+      if (i === cuts.timeSource) {
+        if (by && by.shape.length >= 2 && by.shape[1] === T) by = firstSteps(by, steps);
+        if (bw && bw.shape.length >= 2 && bw.shape[1] === T) bw = firstSteps(bw, steps);
+      }
       return firstSteps(xi, steps);
     });
-    return [cut, by];
+    return [cut, by, bw];
   }
 
-  /** One optimisation step on a batch; returns the loss and the pre-clip gradient norm. */
-  trainOnBatch(x: Dense | Dense[], y: Dense, clip: { clipNorm?: number; clipValue?: number } = {}, metrics: MetricState[] = []): { loss: number; gradNorm: number } {
+  /**
+   * One optimisation step on a batch; returns the loss and the pre-clip gradient norm. `clip`
+   * also takes the batch's sampleWeight and classWeight (see FitArgs).
+   */
+  trainOnBatch(x: Dense | Dense[], y: Dense, clip: TrainOnBatchArgs = {}, metrics: MetricState[] = []): { loss: number; gradNorm: number } {
     if (!this.optimizer || !this.lossName) throw new Error(`${this.name}: call compile() before training`);
     const xs = Array.isArray(x) ? x : [x];
     this.ensureBuilt(xs);
+    const weights = this.weightsFor(`${this.name}.trainOnBatch`, y, clip.sampleWeight, clip.classWeight, null);
     const out = this.forwardAll(xs, true);
     const fused = this.fusedHead();
     // The loss gradient, reused from step to step: in the backend's memory, where the output
     // layer's backward reads it in place.
     const n = (fused ? fused.logits : out.data).length;
-    const { loss, grad } = computeLoss(this.lossName, out, y, fused, this.lossGrad.get(n));
+    const { loss, grad } = computeLoss(this.lossName, out, y, fused, this.lossGrad.get(n), weights);
     for (const m of metrics) m.update(out, y);
     this.grads.fill(0);
     this.backwardAll(grad, fused);
@@ -287,6 +317,12 @@ export abstract class Model {
     return { loss, gradNorm };
   }
 
+  /** The sample weights of y (resolveWeights), for the model's output; null without any. */
+  private weightsFor(where: string, y: Dense, sampleWeight: ArrayInput | Dense | undefined, classWeight: ClassWeight | undefined, lengths: Int32Array | null): Dense | null {
+    const shape = this.outputShape();
+    return resolveWeights({ where, loss: this.lossName!, y, K: shape[shape.length - 1] ?? 1, sampleWeight, classWeight, lengths });
+  }
+
   async fit(xIn: ModelInput, yIn: ArrayInput, args: FitArgs = {}): Promise<History> {
     if (!this.optimizer || !this.lossName) throw new Error(`${this.name}.fit: call compile({ optimizer, loss }) first`);
     const epochs = args.epochs ?? 1, batchSize = args.batchSize ?? 32;
@@ -295,9 +331,12 @@ export abstract class Model {
     if (args.seed !== undefined) this.rng = rng(args.seed);
     let x = this.toInputs(xIn, 'fit(x)'), y = toDense(yIn, 'fit(y)');
     if (x[0]!.shape[0] !== y.shape[0]) throw new RangeError(`${this.name}.fit: x has ${x[0]!.shape[0]} samples but y has ${y.shape[0]}`);
-    let val: [Dense[], Dense] | null = null;
+    let sw = args.sampleWeight === undefined ? null : toDense(args.sampleWeight, `${this.name}.fit: sampleWeight`);
+    if (sw && sw.shape[0] !== y.shape[0]) throw new RangeError(`${this.name}.fit: sampleWeight has ${sw.shape[0]} samples but y has ${y.shape[0]}`);
+    let val: [Dense[], Dense] | null = null, valW: ArrayInput | Dense | undefined;
     if (args.validationData) {
       val = [this.toInputs(args.validationData[0], 'validationData[0]'), toDense(args.validationData[1], 'validationData[1]')];
+      valW = args.validationData[2];
     } else if (args.validationSplit) {
       const f = args.validationSplit;
       if (!(f > 0 && f < 1)) throw new RangeError(`${this.name}.fit: validationSplit must be in (0, 1), got ${f}`);
@@ -305,11 +344,16 @@ export abstract class Model {
       const N = y.shape[0]!, nTrain = Math.floor(N * (1 - f));
       const tr = Array.from({ length: nTrain }, (_, i) => i), va = Array.from({ length: N - nTrain }, (_, i) => nTrain + i);
       val = [x.map((xi) => takeRows(xi, va)), takeRows(y, va)];
+      if (sw) { valW = takeRows(sw, va); sw = takeRows(sw, tr); }
       x = x.map((xi) => takeRows(xi, tr)); y = takeRows(y, tr);
     }
     this.ensureBuilt(x);
     const N = y.shape[0]!;
     const cuts = args.trimPadding === false && !args.bucketByLength ? null : this.batchCuts(x);
+    // ('balanced' counts the rows that are real: the steps of the input the output follows.)
+    const weights = this.weightsFor(`${this.name}.fit`, y, sw ?? undefined, args.classWeight,
+      cuts && cuts.timeSource !== null ? cuts.lengths[cuts.timeSource] ?? null : null);
+    if (val && valW !== undefined) this.weightsFor(`${this.name}.fit: validationData`, val[1], valW, undefined, null); // checked now, not after an epoch
     const bucket = args.bucketByLength === true ? 50 : args.bucketByLength || 0;
     if (!(Number.isInteger(bucket) && bucket >= 0)) throw new RangeError(`${this.name}.fit: bucketByLength must be true, false or a whole number of batches, got ${String(args.bucketByLength)}`);
     if (bucket > 0 && !cuts) {
@@ -335,9 +379,9 @@ export abstract class Model {
       let lossSum = 0, seen = 0;
       for (let bi = 0; bi < batches && !this.stopTraining; bi++) {
         const idx = plan ? plan[bi]! : order.subarray(bi * batchSize, Math.min(N, (bi + 1) * batchSize));
-        const [bx, by] = this.batchRows(x, y, idx, trim) as [Dense[], Dense];
+        const [bx, by, bw] = this.batchRows(x, y, idx, trim, weights) as [Dense[], Dense, Dense | null];
         for (const c of cbs) await c.onBatchBegin?.(bi);
-        const { loss, gradNorm } = this.trainOnBatch(bx, by, args, metrics);
+        const { loss, gradNorm } = this.trainOnBatch(bx, by, { clipNorm: args.clipNorm, clipValue: args.clipValue, ...(bw ? { sampleWeight: bw } : {}) }, metrics);
         if (Number.isFinite(gradNorm)) maxNorm = Math.max(maxNorm, gradNorm);
         if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
           throw new NonFiniteLossError(
@@ -353,7 +397,7 @@ export abstract class Model {
       logs = { loss: lossSum / Math.max(seen, 1) };
       for (const m of metrics) logs[m.name] = m.result();
       if (val) {
-        const v = this.evaluate(val[0], val[1], { batchSize });
+        const v = this.evaluate(val[0], val[1], { batchSize, ...(valW !== undefined ? { sampleWeight: valW } : {}) });
         for (const [k, vv] of Object.entries(v)) logs[`val_${k}`] = vv;
       }
       history.epoch.push(epoch);
@@ -365,8 +409,11 @@ export abstract class Model {
     return history;
   }
 
-  /** Loss and metrics over (x, y) in inference mode. */
-  evaluate(xIn: ModelInput | Dense | Dense[], yIn: ArrayInput | Dense, args: { batchSize?: number } = {}): Logs {
+  /**
+   * Loss and metrics over (x, y) in inference mode; with sampleWeight (as fit takes it) the loss is
+   * weighted (the metrics are not, as Keras's `metrics`).
+   */
+  evaluate(xIn: ModelInput | Dense | Dense[], yIn: ArrayInput | Dense, args: { batchSize?: number; sampleWeight?: ArrayInput | Dense } = {}): Logs {
     if (!this.lossName) throw new Error(`${this.name}.evaluate: call compile() first`);
     const x = this.toInputs(xIn, 'evaluate(x)');
     const y = isDense(yIn) ? yIn : toDense(yIn, 'evaluate(y)');
@@ -376,11 +423,12 @@ export abstract class Model {
     const fused = this.fusedHead();
     let lossSum = 0, weight = 0;
     const cuts = this.batchCuts(x);
+    const weights = this.weightsFor(`${this.name}.evaluate`, y, args.sampleWeight, undefined, null);
     for (let s = 0; s < N; s += bs) {
       const idx = Int32Array.from({ length: Math.min(bs, N - s) }, (_, i) => s + i);
-      const [bx, by] = this.batchRows(x, y, idx, cuts) as [Dense[], Dense];
+      const [bx, by, bw] = this.batchRows(x, y, idx, cuts, weights) as [Dense[], Dense, Dense | null];
       const out = this.forwardAll(bx, false);
-      const r = computeLoss(this.lossName, out, by, fused);
+      const r = computeLoss(this.lossName, out, by, fused, undefined, bw);
       lossSum += r.loss * r.count; weight += r.count;
       for (const m of metrics) m.update(out, by);
     }
@@ -553,10 +601,6 @@ export class Sequential extends Model {
   getConfig(): Record<string, unknown> {
     return { className: 'Sequential', name: this.name, inputShape: this.inputShape, layers: this.layers.map((l) => l.getConfig()) };
   }
-}
-
-function isDense(v: unknown): v is Dense {
-  return typeof v === 'object' && v !== null && 'data' in v && 'shape' in v && 'mask' in v && (v as Dense).data instanceof Float32Array;
 }
 
 /** Let the browser paint / Node handle I/O between batches. */
