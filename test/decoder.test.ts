@@ -1,4 +1,5 @@
-// Incremental decoding (src/models/decoder.ts): the key/value cache of causal self-attention,
+// Incremental decoding (src/models/decoder.ts): the key/value cache of causal self-attention
+// (multiHeadAttention, and the attention layer's cache of steps),
 // positions that continue across calls, and stateful recurrent layers, checked against `predict`
 // over the whole sequence; the causal rule for fewer queries than keys in the attention
 // arithmetic; charrnn's sampling from the cache; the layers a decoder refuses, by name.
@@ -95,6 +96,31 @@ test('a decoder with learned positions, attention without biases (valueDim, outp
   const dec = rnn.incrementalDecoder(model);
   dec.step(tokenRows(1, 20));
   assert.throws(() => dec.step(tokenRows(1, 5)), /position_encoding.*steps up to 25 are more than maxLength 24/);
+});
+
+test('causal self-attention of the attention layer (dot, scaledDot, additive) decodes from its cache of steps as predict runs it; selectRows carries the cache', () => {
+  for (const score of ['dot', 'scaledDot', 'additive'] as const) {
+    const x = rnn.input({ shape: [null] });
+    const e = rnn.layers.embedding({ inputDim: V, outputDim: 6, seed: 1 }).apply(x) as rnn.SymbolicTensor;
+    const h = rnn.layers.gru({ units: 6, returnSequences: true, seed: 2 }).apply(e) as rnn.SymbolicTensor;
+    const a = rnn.layers.attention({ score, causal: true, seed: 3, name: 'self_att' }).apply([h, h]) as rnn.SymbolicTensor;
+    const c = rnn.layers.concatenate().apply([a, h]) as rnn.SymbolicTensor;
+    const model = rnn.model({ inputs: x, outputs: rnn.layers.dense({ units: V, activation: 'softmax', seed: 4 }).apply(c) as rnn.SymbolicTensor });
+    const rows = tokenRows(3, 14, 1);
+    model.predict(rows);
+    onReference(() => checkDecoder(model, rows, [4, 1, 1, 5, 3], 0, `${score}, reference`));
+    checkDecoder(model, rows, [4, 1, 1, 5, 3], 1e-6, `${score}, ${rnn.backendName()}`, { capacity: 2 });
+    // Rows reordered and repeated mid-sequence go on as those rows: against predict on the rows so picked.
+    const dec = rnn.incrementalDecoder(model);
+    dec.step(rows.map((r) => r.slice(0, 6)));
+    const pick = [2, 0, 2];
+    dec.selectRows(pick);
+    const out = dec.step(pick.map((i) => rows[i]!.slice(6, 9))).data;
+    const full = model.predict(pick.map((i) => rows[i]!.slice(0, 9))).data;
+    for (let b = 0; b < 3; b++) {
+      assertClose(out.subarray(b * 3 * V, (b + 1) * 3 * V), full.subarray((b * 9 + 6) * V, (b * 9 + 9) * V), 1e-6, 0, `${score}: picked row ${b}`);
+    }
+  }
 });
 
 test('float sequences through a Masking layer decode a step at a time as predict runs them (a masked step leaves the state as it is, and outputs what predict does there)', () => {
@@ -318,7 +344,7 @@ test('a decoder refuses, by layer name, what cannot run a step at a time, and ba
   const twoInputs = (out: rnn.SymbolicTensor): rnn.GraphModel => rnn.model({ inputs: [srcIn, tgtIn], outputs: out });
   assert.throws(() => rnn.incrementalDecoder(twoInputs(rnn.layers.attention({ causal: true, name: 'causal_cross' }).apply([et, es]) as rnn.SymbolicTensor)), /causal_cross.*causal attention over a sequence computed once/);
   assert.throws(() => rnn.incrementalDecoder(twoInputs(rnn.layers.add({ name: 'mix' }).apply([et, es]) as rnn.SymbolicTensor)), /mix.*combines the stepped sequence with tensors computed once/);
-  assert.throws(() => rnn.incrementalDecoder(twoInputs(rnn.layers.attention({ name: 'self_att' }).apply([et, et]) as rnn.SymbolicTensor)), /self_att.*needs multiHeadAttention/);
+  assert.throws(() => rnn.incrementalDecoder(twoInputs(rnn.layers.attention({ name: 'self_att' }).apply([et, et]) as rnn.SymbolicTensor)), /self_att.*its attention is not causal/);
   const seq = (l: rnn.Layer): rnn.Sequential => rnn.sequential({ layers: [rnn.layers.embedding({ inputDim: V, outputDim: 4 }), l] });
   assert.throws(() => rnn.incrementalDecoder(seq(rnn.layers.lstm({ units: 4, name: 'lstm_x' }))), /lstm_x.*must return the whole sequence/);
   assert.throws(() => rnn.incrementalDecoder(seq(rnn.layers.bidirectional({ layer: rnn.layers.gru({ units: 4, returnSequences: true, stateful: true }), name: 'bi' }))), /bi.*reads the sequence backwards/);

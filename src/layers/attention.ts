@@ -12,6 +12,7 @@
 // of their last forward for inspection (lastWeights).
 import { ATTENTION_SCORES, attentionBackward, attentionForward, type AttentionArgs, type AttentionSaved, type AttentionScore } from '../kernels/attention-ops.js';
 import { ActivationSlot, getBackend } from '../kernels/index.js';
+import { KeyValueCache } from '../kernels/multihead-ops.js';
 import { glorotUniform } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
@@ -277,6 +278,44 @@ export class Attention implements MultiLayer {
     const pg = p ? { dwq: p.gradOf('query_kernel'), dwk: p.gradOf('key_kernel'), db: p.gradOf('bias'), dw: p.gradOf('score_vector') } : {};
     attentionBackward(getBackend(), a, s, dys[0]!, { dq, dk, dv, ...pg });
     return this.keyIsValue ? [dq, dk] : [dq, dv, dk];
+  }
+
+  /**
+   * Causal self-attention (apply([x, x])) of n new steps x [B, n, D] over the steps `cache` holds
+   * (newCache) and themselves: what forwardMulti([x, x]) over the whole sequence gives for these
+   * rows. The new steps join the cache (the keys and values are the steps themselves). Inference
+   * only: nothing is kept for a backward.
+   */
+  forwardCached(x: Act, cache: KeyValueCache): Act {
+    if (!this.built) configError(this.name, 'forwardCached before the layer is built');
+    if (!this.causal) configError(this.name, 'forwardCached needs causal self-attention (causal: true)');
+    const [B, n, D] = x.shape as [number, number, number];
+    if (x.shape.length !== 3 || cache.B !== B || cache.keyDim !== D) {
+      configError(this.name, `expected input [${cache.B}, time, ${cache.keyDim}] (the cache's), got [${x.shape.join(', ')}]`);
+    }
+    if (x.mask && x.mask.includes(0)) configError(this.name, 'forwardCached takes no padded steps (a mask with zeros)');
+    cache.reserve(cache.length + n);
+    cache.put(x.data, n, true);
+    cache.length += n;
+    // Keys = values: the cached steps, [B, L, D] (rows copied together when the cache has room to spare).
+    const L = cache.length, stride = cache.stride;
+    let kv = cache.k.subarray(0, B * L * D);
+    if (B > 1 && stride !== L) {
+      kv = new Float32Array(B * L * D);
+      for (let b = 0; b < B; b++) kv.set(cache.k.subarray(b * stride * D, (b * stride + L) * D), b * L * D);
+    }
+    const p = this.params;
+    const y = new Float32Array(B * n * D);
+    attentionForward(getBackend(), {
+      score: this.score, B, Tq: n, Tv: L, Dq: D, Dk: D, Dv: D, q: x.data, k: kv, v: kv, keyMask: null, causal: true, dropMask: null,
+      ...(p ? { wq: p.value('query_kernel'), wk: p.value('key_kernel'), b: p.value('bias'), w: p.value('score_vector') } : {}),
+    }, y);
+    return { data: y, shape: [B, n, D], mask: x.mask };
+  }
+
+  /** An empty cache of steps for forwardCached over batches of B sequences of width D. */
+  newCache(B: number, D: number, capacity?: number): KeyValueCache {
+    return new KeyValueCache(B, 1, D, 0, capacity);
   }
 
   /** The weights of the last forward, [B, Tq, Tv] (0 where a key was padded or, causal, ahead). */

@@ -54,7 +54,7 @@ export interface IncrementalDecoderOptions {
 
 export class IncrementalDecoder {
   private readonly steps: Step[];
-  private readonly caches = new Map<MultiHeadAttention, KeyValueCache>();
+  private readonly caches = new Map<MultiHeadAttention | Attention, KeyValueCache>();
   private readonly ctx: CallContext = { training: false, rng: rng(0) };
   /** The stepped input (a functional model), and the others, given to reset(). */
   private readonly stepped: SymbolicTensor | null = null;
@@ -111,7 +111,6 @@ export class IncrementalDecoder {
       }
       if (!reads[0] || !reads.every((r) => r)) no('its keys or values are the stepped sequence but its queries are not');
       if (inputs && inputs.some((t) => t !== inputs[0])) no('its queries, keys and values are different stepped tensors (self-attention is apply([x, x]))');
-      if (!(l instanceof MultiHeadAttention)) no('self-attention over the steps needs multiHeadAttention (the attention layer keeps no key/value cache)');
       if (!l.causal) no('its attention is not causal (each step would see later steps)');
       return 'cached';
     }
@@ -241,9 +240,12 @@ export class IncrementalDecoder {
     const l = s.layer;
     switch (s.mode) {
       case 'cached': {
-        const m = l as MultiHeadAttention;
+        const m = l as MultiHeadAttention | Attention;
         let cache = this.caches.get(m);
-        if (!cache) this.caches.set(m, (cache = m.newCache(this.batch, this.capacity)));
+        if (!cache) {
+          cache = m instanceof MultiHeadAttention ? m.newCache(this.batch, this.capacity) : m.newCache(this.batch, ins[0]!.shape[2]!, this.capacity);
+          this.caches.set(m, cache);
+        }
         return [m.forwardCached(ins[0]!, cache)];
       }
       case 'carried': {
