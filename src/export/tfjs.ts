@@ -143,13 +143,14 @@ export function exportTfjs(model: Model, options: TfjsExportOptions = {}): TfjsE
   if (stateful && batch === null) throw new TfjsExportError('exportTfjs: TF.js needs a batch size for stateful recurrent layers: give batchSize');
   const layers: Record<string, unknown>[] = [];
   const specs: TfjsWeightSpec[] = [], parts: Float32Array[] = [];
-  const add = (c: ReturnType<typeof convert>, extra: Record<string, unknown> = {}): void => {
-    layers.push({ ...c.keras, ...extra });
+  const add = (l: Layer, c: ReturnType<typeof convert>, extra: Record<string, unknown> = {}): void => {
+    // (Keras's default is trainable: only a frozen layer says so.)
+    layers.push({ ...c.keras, ...(l.trainable === false ? { config: { ...(c.keras.config as Record<string, unknown>), trainable: false } } : {}), ...extra });
     for (const [name, shape, data] of c.weights) { specs.push({ name, shape, dtype: 'float32' }); parts.push(data); }
   };
   let topology: Record<string, unknown>;
   if (model instanceof Sequential) {
-    model.layers.forEach((l, i) => add(convert(l, i === 0, model.inputShape!, batch)));
+    model.layers.forEach((l, i) => add(l, convert(l, i === 0, model.inputShape!, batch)));
     topology = { class_name: 'Sequential', config: { name: model.name, layers } };
   } else {
     // Keras' functional form: InputLayers, then every layer with the tensors it reads
@@ -164,7 +165,7 @@ export function exportTfjs(model: Model, options: TfjsExportOptions = {}): TfjsE
     }
     const ref = (t: SymbolicTensor): [string, number, number] => [names.get(t)![0], 0, names.get(t)![1]];
     for (const n of model.nodes) {
-      add(convert(n.layer, false, [], batch, true), { name: n.layer.name, inbound_nodes: [n.inputs.map((t) => [...ref(t), {}])] });
+      add(n.layer, convert(n.layer, false, [], batch, true), { name: n.layer.name, inbound_nodes: [n.inputs.map((t) => [...ref(t), {}])] });
       n.outputs.forEach((t, i) => names.set(t, [n.layer.name, i]));
     }
     topology = { class_name: 'Model', config: { name: model.name, layers, input_layers: model.inputs.map(ref), output_layers: [ref(model.output)] } };

@@ -106,6 +106,7 @@ export class AttentionPooling implements Layer {
   name: string;
   params: ParamStore | null = null;
   built = false;
+  trainable?: boolean;
   private D = 0;
   private args: AttentionArgs | null = null;
   private saved: AttentionSaved | null = null;
@@ -198,6 +199,7 @@ export class Attention implements MultiLayer {
   name: string;
   params: ParamStore | null = null;
   built = false;
+  trainable?: boolean;
   readonly numOutputs = 1;
   readonly score: AttentionScore;
   readonly causal: boolean;

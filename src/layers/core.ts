@@ -103,6 +103,7 @@ export class Embedding implements Layer {
   name: string;
   params: ParamStore;
   built = true;
+  trainable?: boolean;
   private ids: Int32Array = new Int32Array(0);
   private outBuf = new Float32Array(0);
   /** tableRows' buffers: vocabulary id -> table row (-1 = none yet), table row -> id, row ids. */
@@ -281,6 +282,7 @@ export class Dense implements Layer {
   name: string;
   params: ParamStore | null = null;
   built = false;
+  trainable?: boolean;
   readonly activation: ActivationName;
   private x: Float32Array = new Float32Array(0);
   private z: Float32Array = new Float32Array(0);
@@ -405,6 +407,7 @@ export class Dropout implements Layer {
   name: string;
   params = null;
   built = true;
+  trainable?: boolean;
   private mask: Float32Array | null = null;
 
   constructor(readonly options: DropoutOptions) {
@@ -445,6 +448,7 @@ export class Activation implements Layer {
   name: string;
   params = null;
   built = true;
+  trainable?: boolean;
   readonly activation: ActivationName;
   private x: Float32Array = new Float32Array(0);
   private y: Float32Array = new Float32Array(0);

@@ -5,7 +5,7 @@ import { MultiHeadAttention } from './multihead.js';
 import { LayerNormalization } from './normalization.js';
 import { PositionEncoding } from './position.js';
 import { Activation, Dense, Dropout, Embedding } from './core.js';
-import type { Layer } from './layer.js';
+import { setTrainable, type Layer } from './layer.js';
 import { BundleError } from '../models/bundle-format.js';
 import { Add, Concatenate } from './symbolic.js';
 import { GlobalAveragePooling1D, GlobalMaxPooling1D, Masking, RepeatVector } from './pooling.js';
@@ -15,9 +15,9 @@ const CELLS: readonly string[] = ['SimpleRNN', 'LSTM', 'GRU'];
 
 export function layerFromConfig(cfg: unknown, where: string): Layer {
   if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) throw new BundleError(where, `a layer config must be an object`);
-  const { className, ...opts } = cfg as Record<string, unknown>;
+  const { className, trainable, ...opts } = cfg as Record<string, unknown>;
   try {
-    return construct(className, opts, where);
+    return setTrainable(construct(className, opts, where), trainable);
   } catch (e) {
     // A layer's own check of its options (configError): named with the place in the file.
     if (e instanceof BundleError) throw e;
@@ -47,7 +47,7 @@ function construct(className: unknown, opts: Record<string, unknown>, where: str
     case 'Bidirectional': {
       const inner = opts.layer as Record<string, unknown> | undefined;
       if (!inner || !CELLS.includes(inner.className as string)) throw new BundleError(where, `Bidirectional needs a 'layer' of class ${CELLS.join(', ')}`);
-      const { className: cell, ...innerOpts } = inner;
+      const { className: cell, trainable: _t, ...innerOpts } = inner;
       const layer = new RecurrentLayer(cell as CellClass, { ...(innerOpts as unknown as RecurrentLayerOptions), name: opts.name as string }, opts.mergeMode as MergeMode);
       return layer;
     }

@@ -36,6 +36,12 @@ export interface Layer {
   name: string;
   /** Parameters (null for parameter-free layers); valid after build(). */
   params: ParamStore | null;
+  /**
+   * false: training leaves the parameters as they are (Keras's `layer.trainable = false`); their
+   * gradients are not computed where nothing trainable needs them, and count in no gradient norm.
+   * Absent or true: trained. May change between steps.
+   */
+  trainable?: boolean;
   built: boolean;
   build(inputShape: Shape): void;
   computeOutputShape(inputShape: Shape): Shape;
@@ -81,4 +87,29 @@ export function shown(v: unknown): string {
 
 export function configError(layer: string, msg: string): never {
   throw new RangeError(`${layer}: ${msg}`);
+}
+
+/** Whether training updates a layer's parameters (see Layer.trainable); false for parameter-free layers. */
+export function hasTrainableParams(l: Layer): boolean {
+  return l.trainable !== false && (l.params?.size ?? 0) > 0;
+}
+
+/** Sets a layer's `trainable` from options or a config (absent: trainable); an error names a value that is not a boolean. */
+export function setTrainable<L extends Layer>(l: L, value: unknown): L {
+  if (value !== undefined && typeof value !== 'boolean') configError(l.name, `option 'trainable' must be true or false, got ${shown(value)}`);
+  if (value === false) l.trainable = false;
+  return l;
+}
+
+/**
+ * A layer's config as a model saves it: `trainable: false` for a frozen layer, nothing for a
+ * trainable one (a `trainable` its options held, maybe stale, is dropped).
+ */
+export function savedLayerConfig(l: Layer): Record<string, unknown> {
+  const { trainable: _t, ...c } = l.getConfig();
+  if (c.layer !== null && typeof c.layer === 'object' && !Array.isArray(c.layer)) {
+    const { trainable: _i, ...inner } = c.layer as Record<string, unknown>;
+    c.layer = inner;
+  }
+  return l.trainable === false ? { ...c, trainable: false } : c;
 }

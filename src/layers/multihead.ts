@@ -41,6 +41,7 @@ export class MultiHeadAttention implements MultiLayer {
   name: string;
   params: ParamStore | null = null;
   built = false;
+  trainable?: boolean;
   readonly numOutputs = 1;
   readonly numHeads: number;
   readonly keyDim: number;

@@ -98,6 +98,7 @@ export class LayerNormalization implements Layer {
   name: string;
   params: ParamStore | null = null;
   built = false;
+  trainable?: boolean;
   readonly epsilon: number;
   readonly center: boolean;
   readonly scale: boolean;

@@ -32,6 +32,7 @@ export class Masking implements Layer {
   name: string;
   params = null;
   built = true;
+  trainable?: boolean;
   readonly maskValue: number;
   private mask: Uint8Array | null = null;
   private F = 0;
@@ -77,6 +78,7 @@ abstract class GlobalPooling1D implements Layer {
   name: string;
   params = null;
   built = true;
+  trainable?: boolean;
   protected dims: [number, number, number] = [0, 0, 0];
   /** Average: each row's 1/count (0 for an empty row). Max: the step each maximum came from (-1: none). */
   protected saved: Float32Array | Int32Array = new Float32Array(0);
@@ -175,6 +177,7 @@ export class RepeatVector implements Layer {
   name: string;
   params = null;
   built = true;
+  trainable?: boolean;
   readonly n: number;
   private F = 0;
 

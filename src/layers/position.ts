@@ -37,6 +37,7 @@ export class PositionEncoding implements Layer {
   name: string;
   params: ParamStore | null = null;
   built = false;
+  trainable?: boolean;
   readonly kind: 'sine' | 'learned';
   readonly maxLength: number | null;
   readonly maxWavelength: number;

@@ -145,6 +145,7 @@ export class RecurrentLayer implements Layer {
   readonly className: string;
   name: string;
   built = false;
+  trainable?: boolean;
   core: Recurrent | null = null;
   /**
    * What backward needs of the last forward. `table`: it ran on table rows (forwardTable) — as

@@ -79,6 +79,7 @@ abstract class Merge implements MultiLayer {
   name: string;
   params = null;
   built = true;
+  trainable?: boolean;
   readonly numOutputs = 1;
   protected shapes: number[][] = [];
 

@@ -8,7 +8,7 @@
 //   const model = rnn.model({ inputs: [src, tgt], outputs: rnn.layers.dense({ units: V, activation: 'softmax' }).apply(y) });
 import { ActivationSlot, getBackend } from '../kernels/index.js';
 import { Embedding, type Dense as DenseLayer, type TableRows } from '../layers/core.js';
-import { shapeStr, type Act, type Layer, type Shape } from '../layers/layer.js';
+import { hasTrainableParams, savedLayerConfig, shapeStr, type Act, type Layer, type Shape } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { isMultiLayer, type GraphNode, type SymbolicTensor } from '../layers/symbolic.js';
 import type { Dense } from './data-input.js';
@@ -161,6 +161,7 @@ export class GraphModel extends Model {
       const n = this.nodes[k]!;
       const dys = n.outputs.map((t) => grads.get(t) ?? null);
       if (dys.every((g) => g === null)) continue; // nothing downstream depends on this node
+      if (!hasTrainableParams(n.layer) && !n.inputs.some((t) => wanted.has(t))) continue; // nothing to train here or before
       let dxs: (Float32Array | null)[];
       if (n.layer === fused) dxs = [fused.backwardFromLogits(dys[0]!, wanted.has(n.inputs[0]!))];
       else if (isMultiLayer(n.layer)) dxs = n.layer.backwardMulti(dys, n.inputs.map((t) => wanted.has(t)));
@@ -168,7 +169,7 @@ export class GraphModel extends Model {
       const fromTable = this.tables.get(n);
       if (fromTable) {
         // Ran on an embedding's table rows: its first gradient is the table's.
-        fromTable.emb.backwardTable(dxs[0]!);
+        if (hasTrainableParams(fromTable.emb)) fromTable.emb.backwardTable(dxs[0]!);
         dxs = [null, ...dxs.slice(1)];
       }
       n.inputs.forEach((t, i) => add(t, dxs[i] ?? null));
@@ -176,14 +177,14 @@ export class GraphModel extends Model {
   }
 
   /**
-   * The tensors whose gradient reaches a parameter: the outputs of layers with parameters and of
+   * The tensors whose gradient reaches a trainable parameter: the outputs of layers with trainable parameters and of
    * layers reading such a tensor. Every other gradient (of the model's inputs, or of what only
    * parameter-free layers made from them) would be discarded, so layers are told not to make it.
    */
   private tensorsWithGradients(): Set<SymbolicTensor> {
     const wanted = new Set<SymbolicTensor>();
     for (const n of this.nodes) {
-      if ((n.layer.params?.size ?? 0) > 0 || n.inputs.some((t) => wanted.has(t))) for (const t of n.outputs) wanted.add(t);
+      if (hasTrainableParams(n.layer) || n.inputs.some((t) => wanted.has(t))) for (const t of n.outputs) wanted.add(t);
     }
     return wanted;
   }
@@ -204,7 +205,7 @@ export class GraphModel extends Model {
     return {
       className: 'Functional', name: this.name,
       inputs: this.inputs.map((t) => ({ name: t.name, shape: t.shape })),
-      nodes: this.nodes.map((n) => ({ layer: n.layer.getConfig(), inputs: n.inputs.map((t) => id.get(t)) })),
+      nodes: this.nodes.map((n) => ({ layer: savedLayerConfig(n.layer), inputs: n.inputs.map((t) => id.get(t)) })),
       output: id.get(this.output),
     };
   }

@@ -14,7 +14,7 @@
 import { ActivationSlot, residentArray } from '../kernels/index.js';
 import { Dense as DenseLayer, Embedding } from '../layers/core.js';
 import { Masking } from '../layers/pooling.js';
-import { shapeStr, type Act, type Layer, type Shape } from '../layers/layer.js';
+import { hasTrainableParams, savedLayerConfig, shapeStr, type Act, type Layer, type Shape } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { clipByGlobalNorm, clipByValue, clipGate, globalNorm } from '../optim/clip.js';
 import { getOptimizer, type Optimizer } from '../optim/optimizers.js';
@@ -153,6 +153,8 @@ export abstract class Model {
   protected built = false;
   /** The loss gradient, reused from step to step (backward consumes it within the step). */
   private readonly lossGrad = new ActivationSlot();
+  /** Frozen layers' parameters, set aside during an optimiser step (holdFrozen). */
+  private frozenCopy = new Float32Array(0);
 
   constructor(name: string) {
     this.name = name;
@@ -300,6 +302,22 @@ export abstract class Model {
     for (const m of metrics) m.update(out, y);
     this.grads.fill(0);
     this.backwardAll(grad, fused);
+    // Frozen layers (trainable false): no gradient (one whose backward ran for the layers below
+    // made one), and their values put back after the optimiser's pass over the whole buffer.
+    const frozen = this.frozenSpans();
+    if (frozen.length === 0) return this.optimizerStep(loss, clip);
+    for (const [o, size] of frozen) this.grads.fill(0, o, o + size);
+    const restore = this.holdFrozen(frozen);
+    try {
+      return this.optimizerStep(loss, clip);
+    } finally {
+      restore();
+    }
+  }
+
+  /** The optimiser's step (clipping as asked) after backward; the loss and the pre-clip gradient norm. */
+  private optimizerStep(loss: number, clip: TrainOnBatchArgs): { loss: number; gradNorm: number } {
+    if (!this.optimizer) throw new Error(`${this.name}: call compile() before training`);
     if (clip.clipValue === undefined && Number.isFinite(loss)) {
       // The norm (and clipping) inside the optimiser's step: on a WebAssembly backend Adam sums
       // the squares on the copy of the gradients its kernel reads anyway (the same bits as
@@ -315,6 +333,31 @@ export abstract class Model {
     this.optimizer.step(this.params, this.grads);
     this.step++;
     return { loss, gradNorm };
+  }
+
+  /** [offset, size] in the flat buffers of each frozen layer's parameters (Layer.trainable false). */
+  private frozenSpans(): [number, number][] {
+    const spans: [number, number][] = [];
+    let off = 0;
+    for (const l of this.allLayers()) {
+      const size = l.params?.size ?? 0;
+      if (size > 0 && l.trainable === false) spans.push([off, size]);
+      off += size;
+    }
+    return spans;
+  }
+
+  /** Copies the spans' parameters aside; the function returned writes them back. */
+  private holdFrozen(spans: [number, number][]): () => void {
+    const total = spans.reduce((a, [, n]) => a + n, 0);
+    if (this.frozenCopy.length < total) this.frozenCopy = new Float32Array(total);
+    const copy = this.frozenCopy;
+    let k = 0;
+    for (const [o, n] of spans) { copy.set(this.params.subarray(o, o + n), k); k += n; }
+    return () => {
+      let j = 0;
+      for (const [o, n] of spans) { this.params.set(copy.subarray(j, j + n), o); j += n; }
+    };
   }
 
   /** The sample weights of y (resolveWeights), for the model's output; null without any. */
@@ -478,6 +521,13 @@ export abstract class Model {
     this.allLayers().forEach((l, i) => l.setStates?.(states[i] ?? null));
   }
 
+  /** Keras's summary lines of trainable and frozen parameters, when some layer is frozen. */
+  private trainableLines(): string[] {
+    const frozen = this.frozenSpans().reduce((a, [, n]) => a + n, 0);
+    if (frozen === 0) return [];
+    return [`Trainable params: ${(this.countParams() - frozen).toLocaleString('en-US')}`, `Non-trainable params: ${frozen.toLocaleString('en-US')}`];
+  }
+
   /** A Keras-like table of layers, output shapes and parameter counts. */
   summary(print: (s: string) => void = console.log): string {
     if (!this.built) throw new Error(`${this.name}.summary: the model is not built; give the input shape (sequential({ inputShape }) or rnn.input) or call build([...])`);
@@ -487,7 +537,7 @@ export abstract class Model {
     const line = (r: [string, string, string]) => r.map((c, i) => c.padEnd(w[i]!)).join('').trimEnd();
     const bar = '_'.repeat(w.reduce((a, b) => a + b, 0));
     const text = [`Model: "${this.name}"`, bar, line(head), '='.repeat(bar.length), ...rows.map(line), '='.repeat(bar.length),
-      `Total params: ${this.countParams().toLocaleString('en-US')}`, bar].join('\n');
+      `Total params: ${this.countParams().toLocaleString('en-US')}`, ...this.trainableLines(), bar].join('\n');
     print(text);
     return text;
   }
@@ -575,14 +625,17 @@ export class Sequential extends Model {
   }
 
   protected backwardAll(dy: Float32Array, fused: DenseLayer | null): void {
-    // A layer's input gradient is wanted only when a layer with parameters lies before it.
-    const first = this.layers.findIndex((l) => (l.params?.size ?? 0) > 0);
+    // A layer's input gradient is wanted only when a layer with trainable parameters lies before
+    // it; below the first such layer nothing runs backward (frozen layers at the bottom cost no
+    // backward at all).
+    const first = this.layers.findIndex(hasTrainableParams);
     let g: Float32Array | null = dy;
-    for (let i = this.layers.length - 1; i >= 0 && g; i--) {
+    for (let i = this.layers.length - 1; i >= 0 && g && i >= first && first >= 0; i--) {
       const l = this.layers[i]!;
       if (i === this.tableAt + 1 && this.tableAt >= 0) {
         // The recurrent layer returns the gradient of the embedding's table rows.
-        (this.layers[this.tableAt] as Embedding).backwardTable(l.backward(g)!);
+        const rows = l.backward(g)!, emb = this.layers[this.tableAt] as Embedding;
+        if (hasTrainableParams(emb)) emb.backwardTable(rows);
         return; // an Embedding's input (token ids) has no gradient
       }
       const wantDx = first >= 0 && first < i;
@@ -599,7 +652,7 @@ export class Sequential extends Model {
   }
 
   getConfig(): Record<string, unknown> {
-    return { className: 'Sequential', name: this.name, inputShape: this.inputShape, layers: this.layers.map((l) => l.getConfig()) };
+    return { className: 'Sequential', name: this.name, inputShape: this.inputShape, layers: this.layers.map(savedLayerConfig) };
   }
 }
 

@@ -26,7 +26,7 @@
 // that pools a masked sequence predicts other numbers here for its padded rows (in the golden
 // model made to check this, the full rows agreed and the padded ones did not).
 import { ACTIVATIONS, type ActivationName, Activation, Dense, Dropout, Embedding } from '../layers/core.js';
-import type { Layer, Shape } from '../layers/layer.js';
+import { setTrainable, type Layer, type Shape } from '../layers/layer.js';
 import { LayerNormalization } from '../layers/normalization.js';
 import { GlobalAveragePooling1D, GlobalMaxPooling1D, Masking, RepeatVector } from '../layers/pooling.js';
 import { KERAS_GATE_ORDER, reorderGateBlocks, transposeRows } from '../layers/gate-layout.js';
@@ -107,7 +107,7 @@ function sequentialModel(cfg: Config, kerasLayers: KerasLayer[], where: string):
     if (kl.class_name === 'InputLayer') return;
     if (i <= 1 && inputShape === null && kl.class_name === 'Embedding') inputShape = [null];
     const layer = convertLayer(kl, at);
-    if (layer) made.push({ layer, keras: kl });
+    if (layer) made.push({ layer: setTrainable(layer, kl.config.trainable), keras: kl });
   });
   if (inputShape === null) throw new BundleError(where, 'the first layer gives no input shape (batch_input_shape)');
   // The time axis of a sequence input takes any length (Keras' input_length fixed it).
@@ -158,7 +158,7 @@ function functionalModel(cfg: Config, kerasLayers: KerasLayer[], where: string):
     if (Array.isArray(kw)) ins.push(...kw.map((r) => ref(r, at)));
     const layer = kl.class_name === 'Concatenate' || kl.class_name === 'Add' ? mergeLayer(kl, at, name) : convertLayer(kl, at, true);
     if (!layer) return;
-    made.push({ layer, keras: kl });
+    made.push({ layer: setTrainable(layer, kl.config.trainable), keras: kl });
     let out: SymbolicTensor | SymbolicTensor[];
     try {
       out = applyLayer(layer, ins);
