@@ -329,7 +329,7 @@ test('exportOnnx: refuses what it cannot write, naming the model or the input', 
     className: 'Scale2', name: 'my_scale', params: null, built: true,
     build: () => {}, computeOutputShape: (s) => s,
     forward: (x) => ({ ...x, data: x.data.map((v) => 2 * v) }), backward: (dy) => dy.map((v) => 2 * v),
-    getConfig: () => ({ className: 'Scale2' }),
+    getConfig: () => ({ className: 'Scale2' }), getWeights: () => [], setWeights: () => {},
   } as rnn.Layer;
   const withCustom = rnn.sequential({ inputShape: [3], layers: [layers.dense({ units: 2 }), custom] });
   withCustom.build([3]);

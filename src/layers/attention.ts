@@ -16,7 +16,7 @@ import { KeyValueCache } from '../kernels/multihead-ops.js';
 import { glorotUniform } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
-import { configError, shapeStr, uniqueName, shown, type Act, type CallContext, type Layer, type Shape } from './layer.js';
+import { configError, shapeStr, uniqueName, shown, type Act, type CallContext, type Layer, type Shape, LayerBase } from './layer.js';
 import { applyLayer, type MultiLayer, type SymbolicTensor } from './symbolic.js';
 
 /** The weights of a layer's last forward: [B, Tq, Tv] (Attention) or [B, T] (AttentionPooling). */
@@ -101,12 +101,11 @@ export interface AttentionPoolingOptions {
 }
 
 /** A sequence [B, T, D] to Σ_t α_t h_t [B, D], α = softmax over the real steps of wᵀ tanh(h_t W + b). */
-export class AttentionPooling implements Layer {
+export class AttentionPooling extends LayerBase implements Layer {
   readonly className = 'AttentionPooling';
   name: string;
   params: ParamStore | null = null;
   built = false;
-  trainable?: boolean;
   private D = 0;
   private args: AttentionArgs | null = null;
   private saved: AttentionSaved | null = null;
@@ -117,6 +116,7 @@ export class AttentionPooling implements Layer {
   private readonly dxSlot = new ActivationSlot();
 
   constructor(readonly options: AttentionPoolingOptions) {
+    super();
     const o = options ?? ({} as AttentionPoolingOptions);
     checkUnits('AttentionPooling', o.units, true);
     this.name = o.name ?? uniqueName('attention_pooling');
@@ -194,12 +194,11 @@ export interface AttentionOptions {
  * Queries [B, Tq, Dq] attend to values [B, Tv, Dv] (scored against keys [B, Tv, Dk], the values
  * themselves unless a third input is given): output [B, Tq, Dv], the query's mask kept.
  */
-export class Attention implements MultiLayer {
+export class Attention extends LayerBase implements MultiLayer {
   readonly className = 'Attention';
   name: string;
   params: ParamStore | null = null;
   built = false;
-  trainable?: boolean;
   readonly numOutputs = 1;
   readonly score: AttentionScore;
   readonly causal: boolean;
@@ -210,6 +209,7 @@ export class Attention implements MultiLayer {
   private keyIsValue = true;
 
   constructor(readonly options: AttentionOptions = {}) {
+    super();
     const o = options ?? {};
     const score = o.score ?? 'dot';
     if (!ATTENTION_SCORES.includes(score)) configError('Attention', `option 'score' must be one of ${ATTENTION_SCORES.join(', ')}, got ${JSON.stringify(score)}`);

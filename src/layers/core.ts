@@ -4,7 +4,7 @@ import { addRow, denseBackward, denseForward, softmaxRows, softmaxRowsRef } from
 import { glorotUniform, uniformInit } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
-import { configError, reusesBuffers, sizeOf, uniqueName, shown, type Act, type CallContext, type Layer, type Shape } from './layer.js';
+import { configError, reusesBuffers, sizeOf, uniqueName, shown, type Act, type CallContext, type Layer, type Shape, LayerBase } from './layer.js';
 import { applyLayer, type SymbolicTensor } from './symbolic.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -98,12 +98,11 @@ export interface TableRows {
 const TABLE_ROWS_MAX_FRACTION = 0.75;
 
 /** Token ids [B, T] -> vectors [B, T, outputDim]. Ids arrive as exact small floats. */
-export class Embedding implements Layer {
+export class Embedding extends LayerBase implements Layer {
   readonly className = 'Embedding';
   name: string;
   params: ParamStore;
   built = true;
-  trainable?: boolean;
   private ids: Int32Array = new Int32Array(0);
   private outBuf = new Float32Array(0);
   /** tableRows' buffers: vocabulary id -> table row (-1 = none yet), table row -> id, row ids. */
@@ -115,6 +114,7 @@ export class Embedding implements Layer {
   private tableIds: Int32Array | null = null;
 
   constructor(readonly options: EmbeddingOptions) {
+    super();
     const o = options ?? ({} as EmbeddingOptions);
     for (const k of ['inputDim', 'outputDim'] as const) {
       if (!Number.isInteger(o[k]) || o[k] < 1) configError('Embedding', `option '${k}' must be a positive integer, got ${shown(o[k])}`);
@@ -277,12 +277,11 @@ export interface DenseOptions {
  * y = act(x·W + b) over the last axis; on 3-D input it applies to every time step (Keras'
  * behaviour, no TimeDistributed needed). NOTE(keras): the kernel is stored (in, units) as Keras.
  */
-export class Dense implements Layer {
+export class Dense extends LayerBase implements Layer {
   readonly className = 'Dense';
   name: string;
   params: ParamStore | null = null;
   built = false;
-  trainable?: boolean;
   readonly activation: ActivationName;
   private x: Float32Array = new Float32Array(0);
   private z: Float32Array = new Float32Array(0);
@@ -296,6 +295,7 @@ export class Dense implements Layer {
   private inDim = 0;
 
   constructor(readonly options: DenseOptions) {
+    super();
     const o = options ?? ({} as DenseOptions);
     if (!Number.isInteger(o.units) || o.units < 1) configError('Dense', `option 'units' must be a positive integer, got ${shown(o.units)}`);
     this.activation = checkActivation(o.activation, 'Dense');
@@ -402,15 +402,15 @@ export class Dense implements Layer {
 export interface DropoutOptions { rate: number; name?: string }
 
 /** Inverted dropout: in training, zero each value with probability `rate` and scale the rest. */
-export class Dropout implements Layer {
+export class Dropout extends LayerBase implements Layer {
   readonly className = 'Dropout';
   name: string;
   params = null;
   built = true;
-  trainable?: boolean;
   private mask: Float32Array | null = null;
 
   constructor(readonly options: DropoutOptions) {
+    super();
     if (!(options?.rate >= 0 && options.rate < 1)) configError('Dropout', `option 'rate' must be in [0, 1), got ${shown(options?.rate)}`);
     this.name = options.name ?? uniqueName('dropout');
   }
@@ -443,18 +443,18 @@ export class Dropout implements Layer {
 
 export interface ActivationOptions { activation: ActivationName; name?: string }
 
-export class Activation implements Layer {
+export class Activation extends LayerBase implements Layer {
   readonly className = 'Activation';
   name: string;
   params = null;
   built = true;
-  trainable?: boolean;
   readonly activation: ActivationName;
   private x: Float32Array = new Float32Array(0);
   private y: Float32Array = new Float32Array(0);
   private k = 1;
 
   constructor(readonly options: ActivationOptions) {
+    super();
     this.activation = checkActivation(options?.activation, 'Activation');
     this.name = options.name ?? uniqueName('activation');
   }

@@ -2,6 +2,7 @@
 // with a shape and an optional (B, T) mask (1 = real step, 0 = padding) that Embedding creates
 // and recurrent layers, losses and metrics honour.
 import type { ParamStore } from '../tensor/params.js';
+import { Tensor } from '../tensor/tensor.js';
 import type { Rng } from '../tensor/rng.js';
 
 /** A shape without the batch dimension; null = any length (e.g. the time axis). */
@@ -54,6 +55,10 @@ export interface Layer {
   backward(dy: Float32Array, wantDx?: boolean): Float32Array | null;
   /** JSON-able options that rebuild this layer (with its className). */
   getConfig(): Record<string, unknown>;
+  /** Copies of the parameters, in the layer's order with their shapes (Keras's get_weights); [] before build. */
+  getWeights(): Tensor[];
+  /** Sets every parameter from values in getWeights' order and shapes (Keras's set_weights). */
+  setWeights(weights: readonly WeightValue[]): void;
   /** Forget carried state (stateful recurrent layers). */
   resetStates?(): void;
   /** Carried state of stateful layers, to set aside and restore (opaque to callers). */
@@ -112,4 +117,56 @@ export function savedLayerConfig(l: Layer): Record<string, unknown> {
     c.layer = inner;
   }
   return l.trainable === false ? { ...c, trainable: false } : c;
+}
+
+/** A parameter's values for setWeights: a Tensor, { data, shape }, or the flat values. */
+export type WeightValue = Tensor<Float32Array | Float64Array> | { data: ArrayLike<number>; shape: readonly number[] } | ArrayLike<number>;
+
+/**
+ * What every layer class shares: `trainable`, and getWeights / setWeights over its ParamStore.
+ * (Layer is the contract; this is its common code.)
+ */
+export abstract class LayerBase {
+  abstract name: string;
+  abstract params: ParamStore | null;
+  abstract built: boolean;
+  trainable?: boolean;
+
+  getWeights(): Tensor[] {
+    const p = this.params;
+    if (!p || !this.built) return [];
+    return p.entries.map((e) => new Tensor(Float32Array.from(p.data.subarray(e.offset, e.offset + e.size)), e.shape));
+  }
+
+  setWeights(weights: readonly WeightValue[]): void {
+    const p = this.params;
+    const entries = p && this.built ? p.entries : [];
+    if (!p || !this.built) {
+      if (weights.length === 0) return;
+      configError(this.name, 'setWeights before the layer is built (build the model first: model.build, fit or predict)');
+    }
+    if (!Array.isArray(weights) || weights.length !== entries.length) {
+      configError(this.name, `setWeights takes ${entries.length} arrays (${entries.map((e) => `${e.name} [${e.shape.join(', ')}]`).join(', ')}), got ${Array.isArray(weights) ? weights.length : typeof weights}`);
+    }
+    // Every value checked before any is written: a refused call changes nothing.
+    const values = entries.map((e, i) => checkedWeight(`${this.name}.setWeights: ${e.name}`, weights[i]!, e.shape));
+    entries.forEach((e, i) => p!.data.set(values[i]!, e.offset));
+  }
+}
+
+/** A WeightValue as a Float32Array of a parameter of this shape; a RangeError starting with `what` otherwise. */
+export function checkedWeight(what: string, w: WeightValue, shape: readonly number[]): Float32Array {
+  const size = shape.reduce((a, d) => a * d, 1);
+  const shaped = typeof w === 'object' && w !== null && 'shape' in w && 'data' in w;
+  const data = shaped ? (w as { data: ArrayLike<number> }).data : (w as ArrayLike<number>);
+  if (shaped) {
+    const s = (w as { shape: readonly number[] }).shape;
+    if (s.length !== shape.length || s.some((d, k) => d !== shape[k])) throw new RangeError(`${what} has shape [${shape.join(', ')}], got [${s.join(', ')}]`);
+  }
+  if (!data || typeof data.length !== 'number' || data.length !== size) throw new RangeError(`${what} needs ${size} values ([${shape.join(', ')}]), got ${data?.length ?? typeof w}`);
+  const out = Float32Array.from(data);
+  for (let k = 0; k < out.length; k++) {
+    if (!Number.isFinite(out[k])) throw new RangeError(`${what}[${k}] is ${data[k]}; weights must be finite`);
+  }
+  return out;
 }

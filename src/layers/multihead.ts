@@ -8,7 +8,7 @@ import { glorotUniform } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
 import { sequenceInputs, sequenceWidths, weightDropMask, type AttentionWeights } from './attention.js';
-import { configError, reusesBuffers, uniqueName, shown, type Act, type CallContext, type Shape } from './layer.js';
+import { configError, reusesBuffers, uniqueName, shown, type Act, type CallContext, type Shape, LayerBase } from './layer.js';
 import { applyLayer, type MultiLayer, type SymbolicTensor } from './symbolic.js';
 
 export interface MultiHeadAttentionOptions {
@@ -36,12 +36,11 @@ const posInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 
  * Queries [B, Tq, Dq] attend, in H heads, to values [B, Tv, Dv] scored against keys [B, Tv, Dk]
  * (the values unless a third input is given): output [B, Tq, outputDim], the query's mask kept.
  */
-export class MultiHeadAttention implements MultiLayer {
+export class MultiHeadAttention extends LayerBase implements MultiLayer {
   readonly className = 'MultiHeadAttention';
   name: string;
   params: ParamStore | null = null;
   built = false;
-  trainable?: boolean;
   readonly numOutputs = 1;
   readonly numHeads: number;
   readonly keyDim: number;
@@ -64,6 +63,7 @@ export class MultiHeadAttention implements MultiLayer {
   };
 
   constructor(readonly options: MultiHeadAttentionOptions) {
+    super();
     const o = options ?? ({} as MultiHeadAttentionOptions);
     for (const k of ['numHeads', 'keyDim'] as const) {
       if (!posInt(o[k])) configError('MultiHeadAttention', `option '${k}' must be a positive integer, got ${shown(o[k])}`);

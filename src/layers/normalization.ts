@@ -8,7 +8,7 @@
 import { ActivationSlot, getBackend } from '../kernels/index.js';
 import type { Backend, F } from '../kernels/types.js';
 import { ParamStore } from '../tensor/params.js';
-import { configError, shapeStr, uniqueName, shown, type Act, type Layer, type Shape } from './layer.js';
+import { configError, shapeStr, uniqueName, shown, type Act, type Layer, type Shape, LayerBase } from './layer.js';
 import { applyLayer, type SymbolicTensor } from './symbolic.js';
 
 /**
@@ -93,12 +93,11 @@ export interface LayerNormalizationOptions {
   name?: string;
 }
 
-export class LayerNormalization implements Layer {
+export class LayerNormalization extends LayerBase implements Layer {
   readonly className = 'LayerNormalization';
   name: string;
   params: ParamStore | null = null;
   built = false;
-  trainable?: boolean;
   readonly epsilon: number;
   readonly center: boolean;
   readonly scale: boolean;
@@ -109,6 +108,7 @@ export class LayerNormalization implements Layer {
   private r: Float64Array = new Float64Array(0);
 
   constructor(readonly options: LayerNormalizationOptions = {}) {
+    super();
     const o = options ?? {};
     const eps = o.epsilon ?? 1e-3;
     if (!(typeof eps === 'number' && eps > 0 && Number.isFinite(eps))) configError('LayerNormalization', `option 'epsilon' must be a positive number, got ${shown(o.epsilon)}`);

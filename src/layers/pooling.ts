@@ -7,7 +7,7 @@
 //   RepeatVector            [B, F] -> [B, n, F], the vector at every step (an encoder's summary
 //                           fed to a decoder).
 // A row with no real step pools to 0 (Keras' average would divide by zero).
-import { configError, shapeStr, shown, uniqueName, type Act, type Layer, type Shape } from './layer.js';
+import { configError, shapeStr, shown, uniqueName, type Act, type Layer, type Shape, LayerBase } from './layer.js';
 import { applyLayer, type SymbolicTensor } from './symbolic.js';
 
 function sequenceShape(owner: string, s: Shape): number {
@@ -27,17 +27,17 @@ export interface MaskingOptions {
   name?: string;
 }
 
-export class Masking implements Layer {
+export class Masking extends LayerBase implements Layer {
   readonly className = 'Masking';
   name: string;
   params = null;
   built = true;
-  trainable?: boolean;
   readonly maskValue: number;
   private mask: Uint8Array | null = null;
   private F = 0;
 
   constructor(readonly options: MaskingOptions = {}) {
+    super();
     const v = options?.maskValue ?? 0;
     if (typeof v !== 'number' || Number.isNaN(v)) configError('Masking', `option 'maskValue' must be a number, got ${shown(options?.maskValue)}`);
     this.maskValue = v;
@@ -73,17 +73,17 @@ export class Masking implements Layer {
 }
 
 /** Mean or maximum over the real steps. */
-abstract class GlobalPooling1D implements Layer {
+abstract class GlobalPooling1D extends LayerBase implements Layer {
   abstract readonly className: string;
   name: string;
   params = null;
   built = true;
-  trainable?: boolean;
   protected dims: [number, number, number] = [0, 0, 0];
   /** Average: each row's 1/count (0 for an empty row). Max: the step each maximum came from (-1: none). */
   protected saved: Float32Array | Int32Array = new Float32Array(0);
 
   constructor(o: { name?: string } = {}, base: string) {
+    super();
     this.name = o?.name ?? uniqueName(base);
   }
 
@@ -172,16 +172,16 @@ export interface RepeatVectorOptions {
   name?: string;
 }
 
-export class RepeatVector implements Layer {
+export class RepeatVector extends LayerBase implements Layer {
   readonly className = 'RepeatVector';
   name: string;
   params = null;
   built = true;
-  trainable?: boolean;
   readonly n: number;
   private F = 0;
 
   constructor(readonly options: RepeatVectorOptions) {
+    super();
     if (!Number.isInteger(options?.n) || options.n < 1) configError('RepeatVector', `option 'n' must be a positive integer, got ${shown(options?.n)}`);
     this.n = options.n;
     this.name = options.name ?? uniqueName('repeat_vector');

@@ -9,7 +9,7 @@
 import { uniformInit } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
-import { configError, shapeStr, uniqueName, shown, type Act, type Layer, type Shape } from './layer.js';
+import { configError, shapeStr, uniqueName, shown, type Act, type Layer, type Shape, LayerBase } from './layer.js';
 import { applyLayer, type SymbolicTensor } from './symbolic.js';
 
 export interface PositionEncodingOptions {
@@ -32,12 +32,11 @@ export function sinePositions(T: number, D: number, maxWavelength: number, out: 
 }
 
 /** x [B, T, D] + P[t]: the steps' positions added to their vectors. */
-export class PositionEncoding implements Layer {
+export class PositionEncoding extends LayerBase implements Layer {
   readonly className = 'PositionEncoding';
   name: string;
   params: ParamStore | null = null;
   built = false;
-  trainable?: boolean;
   readonly kind: 'sine' | 'learned';
   readonly maxLength: number | null;
   readonly maxWavelength: number;
@@ -48,6 +47,7 @@ export class PositionEncoding implements Layer {
   private table: Float32Array = new Float32Array(0);
 
   constructor(readonly options: PositionEncodingOptions = {}) {
+    super();
     const o = options ?? {};
     const kind = o.kind ?? 'sine';
     if (kind !== 'sine' && kind !== 'learned') configError('PositionEncoding', `option 'kind' must be 'sine' or 'learned', got ${JSON.stringify(o.kind)}`);

@@ -9,7 +9,7 @@ import { ActivationSlot } from '../kernels/index.js';
 import { scatterAddRows } from '../kernels/layer-ops.js';
 import { GRU, LSTM, RNN, type Recurrent } from './recurrent.js';
 import { Tensor } from '../tensor/tensor.js';
-import { configError, reusesBuffers, uniqueName, shown, type Act, type CallContext, type Layer, type Shape } from './layer.js';
+import { configError, reusesBuffers, uniqueName, shown, type Act, type CallContext, type Layer, type Shape, LayerBase } from './layer.js';
 import type { ParamStore } from '../tensor/params.js';
 import { applyLayer, type SymbolicTensor } from './symbolic.js';
 import type { TableRows } from './core.js';
@@ -141,11 +141,10 @@ function reverseMask(m: Uint8Array, B: number, T: number): Uint8Array {
 }
 
 /** One class behind SimpleRNN, LSTM, GRU and Bidirectional(...) so the logic exists once. */
-export class RecurrentLayer implements Layer {
+export class RecurrentLayer extends LayerBase implements Layer {
   readonly className: string;
   name: string;
   built = false;
-  trainable?: boolean;
   core: Recurrent | null = null;
   /**
    * What backward needs of the last forward. `table`: it ran on table rows (forwardTable) — as
@@ -163,6 +162,7 @@ export class RecurrentLayer implements Layer {
     readonly options: RecurrentLayerOptions,
     readonly bidirectional: MergeMode | null = null,
   ) {
+    super();
     const o = options ?? ({} as RecurrentLayerOptions);
     if (!Number.isInteger(o.units) || o.units < 1) configError(cell, `option 'units' must be a positive integer, got ${shown(o.units)}`);
     if (!((o.recurrentDropout ?? 0) >= 0 && (o.recurrentDropout ?? 0) < 1)) configError(cell, `option 'recurrentDropout' must be in [0, 1)`);

@@ -2,7 +2,7 @@
 // placeholder, layer.apply(x) records a node and returns its output placeholder(s), and
 // rnn.model({ inputs, outputs }) runs the recorded graph. Nothing is computed here.
 import { ActivationSlot, getBackend } from '../kernels/index.js';
-import { configError, reusesBuffers, shapeStr, type Act, type CallContext, type Layer, type Shape } from './layer.js';
+import { configError, reusesBuffers, shapeStr, type Act, type CallContext, type Layer, type Shape, LayerBase } from './layer.js';
 
 /** A layer that takes several inputs and/or gives several outputs. */
 export interface MultiLayer extends Layer {
@@ -74,16 +74,16 @@ export function applyLayer(layer: Layer, inputs: SymbolicTensor | SymbolicTensor
 
 let mergeCount = 0;
 
-abstract class Merge implements MultiLayer {
+abstract class Merge extends LayerBase implements MultiLayer {
   abstract readonly className: string;
   name: string;
   params = null;
   built = true;
-  trainable?: boolean;
   readonly numOutputs = 1;
   protected shapes: number[][] = [];
 
   constructor(o: { name?: string } = {}, base: string) {
+    super();
     this.name = o.name ?? `${base}_${++mergeCount}`;
   }
 

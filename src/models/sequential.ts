@@ -14,7 +14,7 @@
 import { ActivationSlot, residentArray } from '../kernels/index.js';
 import { Dense as DenseLayer, Embedding } from '../layers/core.js';
 import { Masking } from '../layers/pooling.js';
-import { hasTrainableParams, savedLayerConfig, shapeStr, type Act, type Layer, type Shape } from '../layers/layer.js';
+import { checkedWeight, hasTrainableParams, savedLayerConfig, shapeStr, type Act, type Layer, type Shape, type WeightValue } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { clipByGlobalNorm, clipByValue, clipGate, globalNorm } from '../optim/clip.js';
 import { getOptimizer, type Optimizer } from '../optim/optimizers.js';
@@ -205,6 +205,35 @@ export abstract class Model {
   }
 
   countParams(): number { return this.params.length; }
+
+  /** A layer by name, or by index in allLayers() order (Keras's get_layer); an error lists the names. */
+  getLayer(nameOrIndex: string | number): Layer {
+    const all = this.allLayers();
+    const l = typeof nameOrIndex === 'number' ? all[nameOrIndex] : all.find((x) => x.name === nameOrIndex);
+    if (!l) {
+      throw new RangeError(`${this.name}.getLayer: no layer ${typeof nameOrIndex === 'number' ? `at index ${nameOrIndex} (${all.length} layers)` : `named ${JSON.stringify(nameOrIndex)}`}; layers: ${all.map((x) => x.name).join(', ')}`);
+    }
+    return l;
+  }
+
+  /** Copies of every parameter, layer by layer in weightEntries() order, with their shapes (Keras's get_weights). */
+  getWeights(): Tensor[] {
+    return this.weightEntries().map((e) => new Tensor(Float32Array.from(this.params.subarray(e.offset, e.offset + e.size)), e.shape));
+  }
+
+  /**
+   * Sets every parameter from values in getWeights' order and shapes (Keras's set_weights): the
+   * model must be built; every value is checked (count, shape, finite) before any is written.
+   */
+  setWeights(weights: readonly WeightValue[]): void {
+    if (!this.built) throw new Error(`${this.name}.setWeights: the model is not built; give the input shape or call build([...]) first`);
+    const entries = this.weightEntries();
+    if (!Array.isArray(weights) || weights.length !== entries.length) {
+      throw new RangeError(`${this.name}.setWeights: expected ${entries.length} arrays (getWeights' order: ${entries.map((e) => e.name).join(', ')}), got ${Array.isArray(weights) ? weights.length : typeof weights}`);
+    }
+    const values = entries.map((e, i) => checkedWeight(`${this.name}.setWeights: ${e.name}`, weights[i]!, e.shape));
+    entries.forEach((e, i) => this.params.set(values[i]!, e.offset));
+  }
 
   compile(args: CompileArgs): void {
     if (!args || typeof args !== 'object') throw new TypeError(`${this.name}.compile: expected { optimizer, loss, metrics? }`);
