@@ -17,12 +17,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { loadNer, readNerFile } from '../src/apps/ner.js';
+import { convertNerTags, loadNer, readNerFile, scoreTags } from '../src/apps/ner.js';
 import { encodeTexts, pipelineOf, predictIds } from '../src/apps/sentiment.js';
-import { convertTags } from '../src/data/tags.js';
 import { exportNerOnnx, nerInputs } from '../src/export/onnx-ner.js';
 import { exportOnnx, type OnnxExport } from '../src/export/onnx.js';
-import { entityScores } from '../src/models/entity-metrics.js';
 import { loadModel } from '../src/models/node/model-io.js';
 import type { Model, Sequential } from '../src/models/sequential.js';
 import { Tensor } from '../src/tensor/tensor.js';
@@ -56,7 +54,7 @@ async function benchNer(dir: string): Promise<Record<string, unknown>> {
   const tagger = (await loadNer(dir)).model;
   const exported = exportNerOnnx(tagger);
   const session = await ort.InferenceSession.create(exported.bytes);
-  const data = readNerFile(v.data ?? '../shared/datasets/conll2003/eng.testa');
+  const data = readNerFile(v.data ?? '../shared/datasets/conll2003/eng.testa', { plain: tagger.scheme === 'PLAIN' });
   const sents = data.sentences.map((s) => s.tokens);
   const mine = await timed(() => tagger.predict(sents, 64));
   const order = sents.map((_, i) => i).filter((i) => sents[i]!.length > 0).sort((a, b) => sents[a]!.length - sents[b]!.length);
@@ -75,7 +73,7 @@ async function benchNer(dir: string): Promise<Record<string, unknown>> {
   await session.release();
   let differ = 0;
   mine.value.forEach((p, i) => p.forEach((t, j) => { if (t !== theirs.value[i]![j]) differ++; }));
-  const f1 = (pred: string[][]): number => entityScores(data.sentences.map((s) => s.tags), pred.map((p) => convertTags(p, tagger.scheme, data.scheme)), { mode: 'default' }).f1;
+  const f1 = (pred: string[][]): number => scoreTags(data, pred.map((p) => convertNerTags(p, tagger.scheme, data.scheme))).f1;
   return { onnxBytes: exported.bytes.length, app: 'ner', sentences: sents.length, tokens: data.tokens, tagsDiffer: differ, f1Rnnkit: f1(mine.value), f1Onnx: f1(theirs.value), msRnnkit: mine.ms, msOnnx: theirs.ms };
 }
 

@@ -22,7 +22,7 @@ import { shown } from '../layers/layer.js';
 import type { Act, CallContext } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { getBackend, residentArray } from '../kernels/index.js';
-import { allowedTransitions, isTagScheme, SCHEME_PREFIXES, TAG_SCHEMES, type TagScheme } from '../data/tags.js';
+import { allowedTransitions, compareCodePoints, convertTags, entityTypes, isTagScheme, SCHEME_PREFIXES, TAG_SCHEMES, type TagScheme, type TransitionTable } from '../data/tags.js';
 import { UNK_ID, Vocab } from '../data/vocab.js';
 import { crfNllBatch, crfViterbiBatch } from '../models/crf.js';
 import { sparseCategoricalCrossentropy } from '../models/losses.js';
@@ -134,6 +134,38 @@ export function validateConfig(c: Record<string, unknown>, where = 'ner config')
   frac('dropout'); bool('crf'); int('seed', 0);
   if ((out.charWindow as number) % 2 !== 1) throw new Error(`${where}: 'charWindow' must be odd, got ${shown(out.charWindow)}`);
   return out as unknown as NerConfig;
+}
+
+/**
+ * A tagger's label scheme: an entity scheme (data/tags.ts: its tags are converted between schemes
+ * and scored as entities), or 'PLAIN': the tags as they are (POS tags, for instance), scored token
+ * by token. A CRF over plain tags allows every transition.
+ */
+export type NerScheme = TagScheme | 'PLAIN';
+export const NER_SCHEMES: readonly NerScheme[] = [...TAG_SCHEMES, 'PLAIN'];
+
+export function isNerScheme(s: unknown): s is NerScheme {
+  return s === 'PLAIN' || isTagScheme(s);
+}
+
+/** The labels of training tags: an entity scheme's (labelsFor); PLAIN: the distinct tags, sorted. */
+export function nerLabels(tags: readonly string[], scheme: NerScheme): string[] {
+  return scheme === 'PLAIN' ? [...new Set(tags)].sort(compareCodePoints) : labelsFor(entityTypes(tags), scheme);
+}
+
+/** One sentence's tags from one scheme to another; plain tags only to plain tags. */
+export function convertNerTags(tags: readonly string[], from: NerScheme, to: NerScheme): string[] {
+  if (from !== 'PLAIN' && to !== 'PLAIN') return convertTags(tags, from, to);
+  if (from !== to) throw new Error(`plain tags have no entities to convert ${from === 'PLAIN' ? `to ${to}` : `from ${from}`}: a plain tagger reads and writes plain tags`);
+  return [...tags];
+}
+
+/** The CRF's allowed transitions: the entity scheme's, or every one for plain tags. */
+function transitionsFor(labels: readonly string[], scheme: NerScheme): TransitionTable {
+  if (scheme !== 'PLAIN') return allowedTransitions(labels, scheme);
+  labels.forEach((l, k) => { if (l.length === 0 || /\s/u.test(l)) throw new Error(`label ${k} (${JSON.stringify(l)}) must be a tag without spaces`); });
+  const K = labels.length;
+  return { labels: [...labels], start: new Uint8Array(K).fill(1), end: new Uint8Array(K).fill(1), transitions: new Uint8Array(K * K).fill(1) };
 }
 
 /** The label set of a scheme for some entity types: 'O', then for each type (sorted) every prefix. */
@@ -263,7 +295,7 @@ export class NerTagger {
   readonly chars: Vocab;
   /** Tag set in the model's scheme; index = class id. */
   readonly labels: readonly string[];
-  readonly scheme: TagScheme;
+  readonly scheme: NerScheme;
   readonly K: number;
   readonly params: Float32Array;
   readonly grads: Float32Array;
@@ -285,11 +317,11 @@ export class NerTagger {
   private saved: Saved | null = null;
   private readonly charCache = new Map<string, Int32Array>();
 
-  constructor(config: Partial<NerConfig>, vocabs: NerVocabs, labels: readonly string[], scheme: TagScheme) {
+  constructor(config: Partial<NerConfig>, vocabs: NerVocabs, labels: readonly string[], scheme: NerScheme) {
     const cfg = validateConfig(config as Record<string, unknown>);
-    if (!isTagScheme(scheme)) throw new Error(`NerTagger: unknown scheme ${JSON.stringify(scheme)}; expected one of ${TAG_SCHEMES.join(', ')}`);
-    const table = allowedTransitions(labels, scheme); // validates the labels
-    if (labels[0] !== 'O') throw new Error(`NerTagger: labels[0] must be 'O', got ${JSON.stringify(labels[0])}`);
+    if (!isNerScheme(scheme)) throw new Error(`NerTagger: unknown scheme ${JSON.stringify(scheme)}; expected one of ${NER_SCHEMES.join(', ')}`);
+    const table = transitionsFor(labels, scheme); // validates the labels
+    if (scheme !== 'PLAIN' && labels[0] !== 'O') throw new Error(`NerTagger: labels[0] must be 'O', got ${JSON.stringify(labels[0])}`);
     if (new Set(labels).size !== labels.length) throw new Error('NerTagger: labels must be distinct');
     this.config = cfg;
     this.words = vocabs.words;

@@ -8,20 +8,20 @@
 // with that file's own gold tags, unchanged, by seqeval's default mode (= conlleval): the F1 is
 // the standard CoNLL entity F1 whatever scheme the model uses internally.
 import { readConllFile } from '../data/node/conll-file.js';
-import { convertTags, detectScheme, entityTypes, isTagScheme, TAG_SCHEMES, tagsToSpans, type TagScheme } from '../data/tags.js';
+import { detectScheme, tagsToSpans } from '../data/tags.js';
 import { Vocab } from '../data/vocab.js';
 import { planBatches } from '../data/batching.js';
-import { entityScores, type EntityScores } from '../models/entity-metrics.js';
+import { entityScores, tokenScores, type EntityScores } from '../models/entity-metrics.js';
 import { BUNDLE_FORMAT, FORMAT_VERSION, loadBundle, saveBundle, type TensorMap } from '../models/node/bundle.js';
 import { getOptimizer } from '../optim/optimizers.js';
 import { rng } from '../tensor/rng.js';
 import { withWeightsToFollow } from '../tensor/init.js';
 import {
-  buildVocabs, CASE_CLASSES, labelsFor, NerTagger, singletonIds, validateConfig,
-  type EncodedSentence, type NerConfig,
+  buildVocabs, CASE_CLASSES, convertNerTags, isNerScheme, NER_SCHEMES, nerLabels, NerTagger, singletonIds, validateConfig,
+  type EncodedSentence, type NerConfig, type NerScheme,
 } from './ner-model.js';
 
-export { NerTagger, DEFAULT_NER_CONFIG, type NerConfig } from './ner-model.js';
+export { NerTagger, DEFAULT_NER_CONFIG, convertNerTags, type NerConfig, type NerScheme } from './ner-model.js';
 
 export const NER_APP_VERSION = 1;
 export const VOCAB_FILE = 'vocab.json';
@@ -34,28 +34,62 @@ export interface NerSentence {
 export interface NerData {
   path: string;
   sentences: NerSentence[];
-  /** Detected scheme of the file's tags. */
-  scheme: TagScheme;
+  /** The file's tags' scheme: detected, or PLAIN when read so. */
+  scheme: NerScheme;
   tokens: number;
 }
 
+export interface NerReadOptions {
+  /**
+   * The tags as they are (POS tags and the like: scheme PLAIN), not entity tags. Default false,
+   * but true for CoNLL-U (its UPOS and XPOS columns hold POS tags).
+   */
+  plain?: boolean;
+  /** 'conll' (default; 'conllu' for a file named *.conllu) or 'conllu'. */
+  format?: 'conll' | 'conllu';
+  /** Column of the tags, from 0 (negative: from the end). Default the last (CoNLL-U: UPOS, 3). */
+  tagColumn?: number;
+}
+
 /**
- * Read a CoNLL file (token in the first column, NE tag in the last). Errors name the file
- * (and line, for format errors: ConllParseError).
+ * Read a CoNLL file (token in the first column, NE tag in the last, or as the options say).
+ * Errors name the file (and line, for format errors: ConllParseError); tags that are not entity
+ * tags say that plain tags need `plain`.
  */
-export function readNerFile(path: string): NerData {
-  const data = readConllFile(path);
+export function readNerFile(path: string, o: NerReadOptions = {}): NerData {
+  const format = o.format ?? (path.endsWith('.conllu') ? 'conllu' : 'conll');
+  const plain = o.plain ?? format === 'conllu';
+  let data;
+  try {
+    data = readConllFile(path, { format, ...(o.tagColumn !== undefined ? { tagColumn: o.tagColumn } : {}), validateTags: !plain });
+  } catch (e) {
+    const err = e as Error;
+    if (err.name === 'ConllParseError' && /is neither "O" nor|has unknown prefix/.test(err.message)) {
+      err.message += ' (tags without entity prefixes, such as POS tags, are read as they are with the scheme plain)';
+    }
+    throw err;
+  }
   const sentences = data.sentences.map((s) => ({ tokens: s.tokens, tags: s.tags }));
   if (sentences.length === 0) throw new Error(`${path}: no sentences found`);
-  const scheme = detectScheme(sentences.map((s) => s.tags));
+  const scheme = plain ? 'PLAIN' : detectScheme(sentences.map((s) => s.tags));
   return { path, sentences, scheme, tokens: sentences.reduce((n, s) => n + s.tokens.length, 0) };
 }
 
-/** Parse a scheme name given in any case ('iobes', 'IOB2', ...). */
-export function parseScheme(s: string): TagScheme {
+/** Parse a scheme name given in any case ('iobes', 'IOB2', 'plain', ...). */
+export function parseScheme(s: string): NerScheme {
   const up = s.toUpperCase();
-  if (!isTagScheme(up)) throw new Error(`unknown tag scheme '${s}'; expected one of ${TAG_SCHEMES.map((x) => x.toLowerCase()).join(', ')}`);
+  if (!isNerScheme(up)) throw new Error(`unknown tag scheme '${s}'; expected one of ${NER_SCHEMES.map((x) => x.toLowerCase()).join(', ')}`);
   return up;
+}
+
+/**
+ * Predictions (in the scored file's scheme) scored against the file's tags: entity precision,
+ * recall and F1 (seqeval's default mode = conlleval); for plain tags, per tag, whose micro F1 is
+ * the accuracy.
+ */
+export function scoreTags(data: NerData, predicted: readonly (readonly string[])[]): EntityScores {
+  const gold = data.sentences.map((s) => s.tags);
+  return data.scheme === 'PLAIN' ? tokenScores(gold, predicted) : entityScores(gold, predicted, { mode: 'default' });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -71,13 +105,13 @@ export interface NerEvaluation {
   tokensPerSecond: number;
 }
 
-/** Entity P/R/F1 (seqeval default mode = conlleval) of the model on a file, against its own gold tags. */
+/** The model's scores on a file, against its own gold tags (scoreTags). */
 export function evaluateNer(model: NerTagger, data: NerData, batchSize = 64): NerEvaluation {
   const t0 = performance.now();
   const raw = model.predict(data.sentences.map((s) => s.tokens), batchSize);
   const seconds = (performance.now() - t0) / 1000;
-  const predicted = raw.map((p) => convertTags(p, model.scheme, data.scheme));
-  const scores = entityScores(data.sentences.map((s) => s.tags), predicted, { mode: 'default' });
+  const predicted = raw.map((p) => convertNerTags(p, model.scheme, data.scheme));
+  const scores = scoreTags(data, predicted);
   return { scores, predicted, sentences: data.sentences.length, tokens: data.tokens, seconds, tokensPerSecond: data.tokens / Math.max(seconds, 1e-9) };
 }
 
@@ -95,11 +129,11 @@ export interface NerTrainingInfo {
 export interface LoadedNer {
   model: NerTagger;
   /** Scheme of the file the model was trained on. */
-  sourceScheme: TagScheme;
+  sourceScheme: NerScheme;
   training: Partial<NerTrainingInfo> | null;
 }
 
-export async function saveNer(model: NerTagger, dir: string, sourceScheme: TagScheme, training: NerTrainingInfo | null = null): Promise<void> {
+export async function saveNer(model: NerTagger, dir: string, sourceScheme: NerScheme, training: NerTrainingInfo | null = null): Promise<void> {
   const weights: TensorMap = {};
   const entries = model.weightEntries();
   for (const e of entries) weights[e.name] = { dtype: 'F32', shape: e.shape, data: model.params.slice(e.offset, e.offset + e.size) };
@@ -129,10 +163,10 @@ export async function loadNer(dir: string): Promise<LoadedNer> {
   if (m.appVersion !== NER_APP_VERSION) throw new Error(`${where}: unsupported NER model version ${JSON.stringify(m.appVersion)} (this rnnkit reads ${NER_APP_VERSION})`);
   if (m.config === null || typeof m.config !== 'object' || Array.isArray(m.config)) throw new Error(`${where}: "config" must be an object`);
   const config = validateConfig(m.config as Record<string, unknown>, `${where}: config`);
-  const scheme = typeof m.scheme === 'string' && isTagScheme(m.scheme) ? m.scheme : null;
-  if (!scheme) throw new Error(`${where}: "scheme" must be one of ${TAG_SCHEMES.join(', ')}, got ${JSON.stringify(m.scheme)}`);
-  const sourceScheme = typeof m.sourceScheme === 'string' && isTagScheme(m.sourceScheme) ? m.sourceScheme : null;
-  if (!sourceScheme) throw new Error(`${where}: "sourceScheme" must be one of ${TAG_SCHEMES.join(', ')}, got ${JSON.stringify(m.sourceScheme)}`);
+  const scheme = isNerScheme(m.scheme) ? m.scheme : null;
+  if (!scheme) throw new Error(`${where}: "scheme" must be one of ${NER_SCHEMES.join(', ')}, got ${JSON.stringify(m.scheme)}`);
+  const sourceScheme = isNerScheme(m.sourceScheme) ? m.sourceScheme : null;
+  if (!sourceScheme) throw new Error(`${where}: "sourceScheme" must be one of ${NER_SCHEMES.join(', ')}, got ${JSON.stringify(m.sourceScheme)}`);
   if (!Array.isArray(m.labels) || m.labels.length < 1 || m.labels.some((l) => typeof l !== 'string')) throw new Error(`${where}: "labels" must be a non-empty array of tags`);
   if (JSON.stringify(m.caseClasses) !== JSON.stringify(CASE_CLASSES)) {
     throw new Error(`${where}: "caseClasses" ${JSON.stringify(m.caseClasses)} differ from this rnnkit's ${JSON.stringify(CASE_CLASSES)}`);
@@ -173,8 +207,8 @@ export interface NerTrainOptions {
   /** Checkpoints go to <out>/best (best dev F1) and <out>/last. null = do not save. */
   out: string | null;
   config?: Partial<NerConfig>;
-  /** Scheme the model is trained in (default IOBES with a CRF, IOB2 without). */
-  scheme?: TagScheme;
+  /** Scheme the model is trained in (default IOBES with a CRF, IOB2 without; PLAIN for plain training tags). */
+  scheme?: NerScheme;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -212,8 +246,8 @@ export interface NerTrainResult {
   /** Training tokens per second (forward + backward + update only). */
   tokensPerSecond: number;
   parameters: number;
-  scheme: TagScheme;
-  sourceScheme: TagScheme;
+  scheme: NerScheme;
+  sourceScheme: NerScheme;
   labels: string[];
   config: NerConfig;
   vocabulary: { words: number; chars: number };
@@ -227,10 +261,10 @@ export async function trainNer(o: NerTrainOptions): Promise<NerTrainResult> {
   const log = o.log ?? (() => {});
   const t0 = performance.now();
   const cfg = validateConfig((o.config ?? {}) as Record<string, unknown>);
-  const scheme = o.scheme ?? (cfg.crf ? 'IOBES' : 'IOB2');
   const sourceScheme = o.train.scheme;
-  const trainTags = o.train.sentences.map((s) => convertTags(s.tags, sourceScheme, scheme));
-  const labels = labelsFor(entityTypes(trainTags.flat()), scheme);
+  const scheme = o.scheme ?? (sourceScheme === 'PLAIN' ? 'PLAIN' : cfg.crf ? 'IOBES' : 'IOB2');
+  const trainTags = o.train.sentences.map((s) => convertNerTags(s.tags, sourceScheme, scheme));
+  const labels = nerLabels(trainTags.flat(), scheme);
   const vocabs = buildVocabs(o.train.sentences.map((s) => s.tokens), cfg);
   const model = new NerTagger(cfg, vocabs, labels, scheme);
   const enc: EncodedSentence[] = o.train.sentences.map((s, i) => model.encode(s.tokens, trainTags[i]!)).filter((e) => e.words.length > 0);
@@ -275,8 +309,9 @@ export async function trainNer(o: NerTrainOptions): Promise<NerTrainResult> {
     history.push(entry);
     const improved = s.f1 > best;
     if (improved) { best = s.f1; bestEpoch = epoch; bestEval = ev; sinceBest = 0; } else sinceBest++;
-    log(`epoch ${epoch}/${o.epochs}${stopped ? ' (stopped early)' : ''}: loss ${entry.loss.toFixed(4)}  dev P ${(100 * s.precision).toFixed(2)} R ${(100 * s.recall).toFixed(2)} ` +
-      `F1 ${(100 * s.f1).toFixed(2)}${improved ? ' *best' : ''}  ${entry.seconds.toFixed(0)}s, ${Math.round(entry.tokensPerSecond).toLocaleString('en-US')} tokens/s`);
+    const scored = scheme === 'PLAIN' ? `accuracy ${(100 * s.f1).toFixed(2)}` : `P ${(100 * s.precision).toFixed(2)} R ${(100 * s.recall).toFixed(2)} F1 ${(100 * s.f1).toFixed(2)}`;
+    log(`epoch ${epoch}/${o.epochs}${stopped ? ' (stopped early)' : ''}: loss ${entry.loss.toFixed(4)}  dev ${scored}` +
+      `${improved ? ' *best' : ''}  ${entry.seconds.toFixed(0)}s, ${Math.round(entry.tokensPerSecond).toLocaleString('en-US')} tokens/s`);
     if (o.out !== null) {
       const info: NerTrainingInfo = { epoch, devF1: s.f1, bestDevF1: best, history, devFile: o.dev.path, trainFile: o.train.path, lr: o.lr, lrDecay: o.lrDecay ?? 0, batchSize: o.batchSize, clip: o.clip };
       if (improved) await saveNer(model, `${o.out}/best`, sourceScheme, info);
@@ -365,7 +400,8 @@ export function tagTexts(model: NerTagger, texts: readonly string[]): TaggedText
   return texts.map((text, i) => {
     const { tokens, spans } = tok[i]!;
     const cps = [...text];
-    const entities = tagsToSpans(tags[i]!, model.scheme).map((e) => {
+    // (Plain tags name no entities.)
+    const entities = (model.scheme === 'PLAIN' ? [] : tagsToSpans(tags[i]!, model.scheme)).map((e) => {
       const start = spans[e.start]![0], end = spans[e.end - 1]![1];
       return { type: e.type, start, end, text: cps.slice(start, end).join(''), tokenStart: e.start, tokenEnd: e.end };
     });

@@ -4,11 +4,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  DEFAULT_NER_CONFIG, evaluateNer, loadNer, parseScheme, readNerFile, tagTexts, trainNer,
-  type LoadedNer, type NerData,
+  convertNerTags, DEFAULT_NER_CONFIG, evaluateNer, loadNer, parseScheme, readNerFile, tagTexts, trainNer,
+  type LoadedNer, type NerData, type NerReadOptions, type NerScheme,
 } from '../apps/ner.js';
 import type { NerConfig } from '../apps/ner-model.js';
-import { convertTags, type TagScheme } from '../data/tags.js';
 import { backendName } from '../kernels/index.js';
 import { formatClassificationReport, type EntityScores } from '../models/entity-metrics.js';
 import { CliError, fmtTime, outDir, parseDuration, Progress, int, num } from './progress.js';
@@ -19,11 +18,13 @@ const D = DEFAULT_NER_CONFIG;
 export const NER_HELP = `Usage: rnnkit ner <train|eval|tag> [options]
 
 Named-entity recognition with a bidirectional GRU (optionally with a CRF) over word, case and
-character features. Run 'rnnkit ner <command> --help' for the options of each command.
+character features; with --scheme plain (CoNLL-U files: always) any other sequence tags, such as
+POS tags, scored by accuracy. Run 'rnnkit ner <command> --help' for the options of each command.
 
   ner train   train on a CoNLL file, scoring a dev file every epoch
-  ner eval    entity precision / recall / F1 of a trained model on a CoNLL file
-  ner tag     find entities in raw text
+  ner eval    entity precision / recall / F1 (plain tags: per tag, and accuracy) of a trained
+              model on a CoNLL file
+  ner tag     find entities in raw text (plain tags: tag every word)
 `;
 
 export const NER_TRAIN_HELP = `Usage: rnnkit ner train --train <file> --dev <file> --out <dir> [options]
@@ -38,12 +39,20 @@ scheme is detected (CoNLL-2003 is IOB1, WNUT-17 IOB2); training tags are convert
 and predictions are converted back to each scored file's own scheme, so the F1 is computed
 against the file's gold tags exactly as conlleval would.
 
+Plain tags (--scheme plain; the default for CoNLL-U files, *.conllu): the tags of --column as
+they are, such as POS tags. The dev score is the accuracy (the micro F1 over tags), and a CRF
+allows every transition.
+
 Options:
   --train <file>              training data                                   (required)
   --dev <file>                development data, scored every epoch             (required)
   --out <dir>                 checkpoints: <out>/best and <out>/last           (required)
-  --scheme iob1|iob2|ioe1|ioe2|iobes|bilou
-                              scheme the model predicts   (default iobes with --crf, else iob2)
+  --scheme iob1|iob2|ioe1|ioe2|iobes|bilou|plain
+                              scheme the model predicts   (default iobes with --crf, else iob2;
+                              plain for CoNLL-U)
+  --column N                  column of the tags, from 1 (negative: from the end)
+                              (default the last; CoNLL-U: 4, UPOS)
+  --format conll|conllu       file format                 (default conllu for *.conllu, else conll)
   --crf                       linear-chain CRF output layer (constrained to the scheme's
                               allowed transitions; Viterbi decoding)
   --char-features cnn|rnn|none  per-word character features                   (default ${D.charFeatures})
@@ -73,10 +82,14 @@ export const NER_EVAL_HELP = `Usage: rnnkit ner eval --model <dir> --data <file>
 Tag a CoNLL file with a trained model and print entity precision / recall / F1 per type and
 micro / macro / weighted averages (seqeval's classification report, default mode = conlleval).
 Predictions are converted to the file's own (detected) tag scheme and scored against its tags.
+A model of plain tags scores each tag over the words, and the accuracy.
 
 Options:
   --model <dir>     a directory written by 'rnnkit ner train' (e.g. runs/ner/best)  (required)
   --data <file>     CoNLL file with gold tags in the last column                  (required)
+  --column N        column of the tags, from 1 (negative: from the end)
+                    (default the last; CoNLL-U: 4, UPOS)
+  --format conll|conllu  file format          (default conllu for *.conllu, else conll)
   --output <file>   also write the predictions as 'token<TAB>gold<TAB>predicted' columns
   --json            print the scores as JSON
   -h, --help        this text
@@ -89,7 +102,8 @@ input when neither is given), is tokenized (words, numbers, punctuation split of
 @mentions, acronyms like U.S. and abbreviations like Mr. kept whole) and tagged.
 
 Default output: the text, then one line per entity: TYPE, [start, end) character offsets
-(Unicode code points, end exclusive) and the entity's text.
+(Unicode code points, end exclusive) and the entity's text. A model of plain tags: the text,
+then its words as word/TAG.
 
 Options:
   --model <dir>     a directory written by 'rnnkit ner train'                     (required)
@@ -101,7 +115,7 @@ Options:
 `;
 
 
-function scheme(v: string, flag: string): TagScheme {
+function scheme(v: string, flag: string): NerScheme {
   try {
     return parseScheme(v);
   } catch (e) {
@@ -109,10 +123,25 @@ function scheme(v: string, flag: string): TagScheme {
   }
 }
 
+/** --column (from 1; negative from the end) and --format as readNerFile's options. */
+function readOptions(v: { column?: string | undefined; format?: string | undefined }, plain: boolean | undefined): NerReadOptions {
+  const o: NerReadOptions = plain === undefined ? {} : { plain };
+  if (v.format !== undefined) {
+    if (v.format !== 'conll' && v.format !== 'conllu') throw new CliError(`--format: expected conll or conllu, got '${v.format}'`);
+    o.format = v.format;
+  }
+  if (v.column !== undefined) {
+    const c = Number(v.column);
+    if (!Number.isInteger(c) || c === 0) throw new CliError(`--column: expected a column number from 1 (or negative, from the end), got '${v.column}'`);
+    o.tagColumn = c > 0 ? c - 1 : c;
+  }
+  return o;
+}
+
 /** Read a CoNLL file; format and I/O problems become one-line user errors (file:line: ...). */
-function readData(path: string, flag: string): NerData {
+function readData(path: string, flag: string, o: NerReadOptions = {}): NerData {
   try {
-    return readNerFile(path);
+    return readNerFile(path, o);
   } catch (e) {
     const err = e as Error;
     if (err.name === 'ConllParseError') throw new CliError(err.message);
@@ -155,7 +184,7 @@ export async function nerTrainCli(argv: string[]): Promise<void> {
     args: argv, strict: true,
     options: {
       train: { type: 'string' }, dev: { type: 'string' }, out: { type: 'string' }, scheme: { type: 'string' },
-      crf: { type: 'boolean' }, 'char-features': { type: 'string' }, 'char-cell': { type: 'string' },
+      column: { type: 'string' }, format: { type: 'string' }, crf: { type: 'boolean' }, 'char-features': { type: 'string' }, 'char-cell': { type: 'string' },
       'char-dim': { type: 'string' }, 'char-units': { type: 'string' }, 'word-dim': { type: 'string' },
       'case-dim': { type: 'string' }, 'min-freq': { type: 'string' }, units: { type: 'string' }, layers: { type: 'string' },
       dropout: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
@@ -191,8 +220,10 @@ export async function nerTrainCli(argv: string[]): Promise<void> {
   const patience = int(v.patience, 'patience', 0, 0);
   const timeMs = v.time !== undefined ? parseDuration(v.time, '--time') : undefined;
   const sch = v.scheme !== undefined ? scheme(v.scheme, '--scheme') : undefined;
-  const train = readData(v.train!, '--train');
-  const dev = readData(v.dev!, '--dev');
+  // (--scheme plain reads plain tags; an entity scheme reads entity tags; neither: as the file's format says.)
+  const ro = readOptions(v, sch === undefined ? undefined : sch === 'PLAIN');
+  const train = readData(v.train!, '--train', ro);
+  const dev = readData(v.dev!, '--dev', ro);
   outDir(v.out!); // (after the arguments and data are checked: a typo leaves no empty directory)
   const log = v.json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
   const progress = new Progress(process.stderr);
@@ -226,19 +257,23 @@ export async function nerTrainCli(argv: string[]): Promise<void> {
   if (v.json) { process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`); return; }
   if (result.best) process.stdout.write(`\nbest dev scores (epoch ${result.bestEpoch}):\n${formatClassificationReport(result.best.scores, 4)}`);
   process.stdout.write(`done: ${result.epochs} epochs in ${fmtTime(result.seconds)}, ${Math.round(result.tokensPerSecond).toLocaleString('en-US')} training tokens/s; ` +
-    `best dev entity F1 ${pct(result.bestDevF1)} (epoch ${result.bestEpoch}). Checkpoints: ${summary.checkpoints.best}, ${summary.checkpoints.last}\n`);
+    `best dev ${result.scheme === 'PLAIN' ? 'accuracy' : 'entity F1'} ${pct(result.bestDevF1)} (epoch ${result.bestEpoch}). Checkpoints: ${summary.checkpoints.best}, ${summary.checkpoints.last}\n`);
 }
 
 export async function nerEvalCli(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
     args: argv, strict: true,
-    options: { model: { type: 'string' }, data: { type: 'string' }, output: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      model: { type: 'string' }, data: { type: 'string' }, column: { type: 'string' }, format: { type: 'string' }, output: { type: 'string' },
+      json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    },
   });
   if (v.help) { process.stdout.write(NER_EVAL_HELP); return; }
   if (!v.model) throw new CliError('--model <dir> is required (see --help)');
   if (!v.data) throw new CliError('--data <file> is required (see --help)');
+  const ro = readOptions(v, undefined); // (checked before the model loads)
   const { model } = await load(v.model);
-  const data = readData(v.data, '--data');
+  const data = readData(v.data, '--data', { ...ro, plain: model.scheme === 'PLAIN' });
   const ev = evaluateNer(model, data);
   if (v.output) {
     let text = '';
@@ -263,6 +298,17 @@ export async function nerEvalCli(argv: string[]): Promise<void> {
   process.stdout.write(`${data.path}: ${ev.sentences.toLocaleString('en-US')} sentences, ${ev.tokens.toLocaleString('en-US')} tokens (${data.scheme}); ` +
     `tagged in ${ev.seconds.toFixed(1)}s (${Math.round(ev.tokensPerSecond).toLocaleString('en-US')} tokens/s)\n\n`);
   process.stdout.write(formatClassificationReport(s, 4));
+  if (model.scheme === 'PLAIN') {
+    process.stdout.write(`\naccuracy: ${pct(s.f1)}  (${s.counts.total.truePositives} of ${s.counts.total.support} words tagged right)\n`);
+    // (A wrong --column shows here: tags the model never saw.)
+    const known = new Set(model.labels), unknown = new Map<string, number>();
+    for (const st of data.sentences) for (const t of st.tags) if (!known.has(t)) unknown.set(t, (unknown.get(t) ?? 0) + 1);
+    if (unknown.size > 0) {
+      const words = [...unknown.values()].reduce((a, b) => a + b, 0);
+      process.stdout.write(`note: ${words} words have tags the model was not trained on: ${[...unknown.keys()].slice(0, 10).join(', ')}${unknown.size > 10 ? ', ...' : ''}\n`);
+    }
+    return;
+  }
   process.stdout.write(`\nentity F1 (micro, conlleval / seqeval default mode): ${pct(s.f1)}  (P ${pct(s.precision)}, R ${pct(s.recall)}; ` +
     `${s.counts.total.truePositives} of ${s.counts.total.support} gold entities found, ${s.counts.total.predicted} predicted)\n`);
 }
@@ -297,12 +343,18 @@ export async function nerTagCli(argv: string[]): Promise<void> {
   for (const r of tagTexts(model, texts)) {
     if (v.json) { out.push(JSON.stringify({ text: r.text, tokens: r.tokens, tags: r.tags, entities: r.entities })); continue; }
     if (v.conll) {
-      const tags = convertTags(r.tags, model.scheme, outScheme);
+      let tags: string[];
+      try {
+        tags = convertNerTags(r.tags, model.scheme, outScheme);
+      } catch (e) {
+        throw new CliError(`--scheme: ${(e as Error).message}`);
+      }
       r.tokens.forEach((t, i) => out.push(`${t}\t${tags[i]}`));
       out.push('');
       continue;
     }
     out.push(r.text);
+    if (model.scheme === 'PLAIN') out.push(`  ${r.tokens.map((t, i) => `${t}/${r.tags[i]}`).join(' ')}`);
     for (const e of r.entities) out.push(`  ${e.type}\t${e.start}\t${e.end}\t${e.text}`);
   }
   process.stdout.write(out.length ? `${out.join('\n')}\n` : '');

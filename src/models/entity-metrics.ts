@@ -281,7 +281,28 @@ export function entityScores(
   } else {
     throw new Error(`unknown mode ${JSON.stringify(mode)}; expected 'default' or 'strict'`);
   }
+  return scoreEntities(trueEnts, predEnts, warnSet, opts.onWarning);
+}
 
+/**
+ * Per-tag precision, recall and F1 of plain tags (POS tags and the like: no entities), as
+ * scikit-learn's classification report over the tokens: every token is an "entity" of its tag,
+ * one token long. The micro precision, recall and F1 all equal the accuracy (every token is
+ * predicted once and is gold once).
+ */
+export function tokenScores(
+  yTrue: readonly (readonly string[])[],
+  yPred: readonly (readonly string[])[],
+  opts: Pick<EntityScoreOptions, 'onWarning'> = {},
+): EntityScores {
+  checkShapes(yTrue, yPred);
+  const tokens = (ys: readonly (readonly string[])[]): ScoredEntity[] =>
+    ys.flatMap((tags, sentence) => tags.map((type, start) => ({ sentence, type, start, end: start + 1 })));
+  return scoreEntities(tokens(yTrue), tokens(yPred), new Set<string>(), opts.onWarning);
+}
+
+/** Scores of predicted against true entities (equal: same sentence, type and span), by type and averaged. */
+function scoreEntities(trueEnts: ScoredEntity[], predEnts: ScoredEntity[], warnSet: Set<string>, onWarning: ((message: string) => void) | undefined): EntityScores {
   // Group entity identities (sentence, start, end) by type, as sets.
   const group = (ents: ScoredEntity[]): Map<string, Set<string>> => {
     const m = new Map<string, Set<string>>();
@@ -353,7 +374,7 @@ export function entityScores(
   const weightedAvg: TypeScores = { precision: wmean(ps), recall: wmean(rs), f1: wmean(fs), support: trueSum };
 
   const warnings = [...warnSet];
-  if (opts.onWarning) for (const w of warnings) opts.onWarning(w);
+  if (onWarning) for (const w of warnings) onWarning(w);
   return {
     precision,
     recall,
