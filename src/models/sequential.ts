@@ -17,7 +17,7 @@ import { Masking } from '../layers/pooling.js';
 import { checkedWeight, hasTrainableParams, savedLayerConfig, shapeStr, type Act, type Layer, type Shape, type WeightValue } from '../layers/layer.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { clipByGlobalNorm, clipByValue, clipGate, globalNorm } from '../optim/clip.js';
-import { getOptimizer, type Optimizer } from '../optim/optimizers.js';
+import { getOptimizer, type Optimizer, type Spans } from '../optim/optimizers.js';
 import { packStores } from '../tensor/params.js';
 import { Tensor } from '../tensor/tensor.js';
 import { rng, type Rng } from '../tensor/rng.js';
@@ -153,8 +153,6 @@ export abstract class Model {
   protected built = false;
   /** The loss gradient, reused from step to step (backward consumes it within the step). */
   private readonly lossGrad = new ActivationSlot();
-  /** Frozen layers' parameters, set aside during an optimiser step (holdFrozen). */
-  private frozenCopy = new Float32Array(0);
 
   constructor(name: string) {
     this.name = name;
@@ -331,62 +329,54 @@ export abstract class Model {
     for (const m of metrics) m.update(out, y);
     this.grads.fill(0);
     this.backwardAll(grad, fused);
-    // Frozen layers (trainable false): no gradient (one whose backward ran for the layers below
-    // made one), and their values put back after the optimiser's pass over the whole buffer.
-    const frozen = this.frozenSpans();
-    if (frozen.length === 0) return this.optimizerStep(loss, clip);
-    for (const [o, size] of frozen) this.grads.fill(0, o, o + size);
-    const restore = this.holdFrozen(frozen);
-    try {
-      return this.optimizerStep(loss, clip);
-    } finally {
-      restore();
-    }
+    // Frozen layers (trainable false): the optimiser updates the spans of the others only, and
+    // the norm and clipping see their gradients alone (a frozen layer whose backward ran for the
+    // layers below has a gradient too, unused).
+    return this.optimizerStep(loss, clip, this.trainableSpans());
   }
 
   /** The optimiser's step (clipping as asked) after backward; the loss and the pre-clip gradient norm. */
-  private optimizerStep(loss: number, clip: TrainOnBatchArgs): { loss: number; gradNorm: number } {
+  private optimizerStep(loss: number, clip: TrainOnBatchArgs, spans: Spans | undefined): { loss: number; gradNorm: number } {
     if (!this.optimizer) throw new Error(`${this.name}: call compile() before training`);
+    const grads = spans ? spans.map(([o, n]) => this.grads.subarray(o, o + n)) : this.grads;
     if (clip.clipValue === undefined && Number.isFinite(loss)) {
       // The norm (and clipping) inside the optimiser's step: on a WebAssembly backend Adam sums
       // the squares on the copy of the gradients its kernel reads anyway (the same bits as
       // globalNorm); no step when the norm is not finite.
       let gradNorm = NaN;
-      this.optimizer.step(this.params, this.grads, clipGate(this.grads, clip.clipNorm, (nrm) => { gradNorm = nrm; }));
+      this.optimizer.step(this.params, this.grads, clipGate(grads, clip.clipNorm, (nrm) => { gradNorm = nrm; }), spans);
       if (Number.isFinite(gradNorm)) this.step++;
       return { loss, gradNorm };
     }
-    const gradNorm = clip.clipNorm !== undefined ? clipByGlobalNorm(this.grads, clip.clipNorm) : globalNorm(this.grads);
-    if (clip.clipValue !== undefined) clipByValue(this.grads, clip.clipValue);
+    const gradNorm = clip.clipNorm !== undefined ? clipByGlobalNorm(grads, clip.clipNorm) : globalNorm(grads);
+    if (clip.clipValue !== undefined) clipByValue(grads, clip.clipValue);
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) return { loss, gradNorm };
-    this.optimizer.step(this.params, this.grads);
+    this.optimizer.step(this.params, this.grads, undefined, spans);
     this.step++;
     return { loss, gradNorm };
   }
 
-  /** [offset, size] in the flat buffers of each frozen layer's parameters (Layer.trainable false). */
-  private frozenSpans(): [number, number][] {
-    const spans: [number, number][] = [];
-    let off = 0;
-    for (const l of this.allLayers()) {
-      const size = l.params?.size ?? 0;
-      if (size > 0 && l.trainable === false) spans.push([off, size]);
-      off += size;
-    }
-    return spans;
+  /** Parameters in frozen layers (Layer.trainable false). */
+  private frozenCount(): number {
+    return this.allLayers().reduce((a, l) => a + (l.trainable === false ? l.params?.size ?? 0 : 0), 0);
   }
 
-  /** Copies the spans' parameters aside; the function returned writes them back. */
-  private holdFrozen(spans: [number, number][]): () => void {
-    const total = spans.reduce((a, [, n]) => a + n, 0);
-    if (this.frozenCopy.length < total) this.frozenCopy = new Float32Array(total);
-    const copy = this.frozenCopy;
-    let k = 0;
-    for (const [o, n] of spans) { copy.set(this.params.subarray(o, o + n), k); k += n; }
-    return () => {
-      let j = 0;
-      for (const [o, n] of spans) { this.params.set(copy.subarray(j, j + n), o); j += n; }
-    };
+  /**
+   * The [offset, size] spans of the flat buffers that trainable layers' parameters fill (runs of
+   * them merged), when some layer is frozen; undefined when none is (the whole buffers train).
+   */
+  private trainableSpans(): Spans | undefined {
+    const spans: [number, number][] = [];
+    let off = 0, frozen = false;
+    for (const l of this.allLayers()) {
+      const size = l.params?.size ?? 0;
+      if (size === 0) continue;
+      if (l.trainable === false) frozen = true;
+      else if (spans.length && spans[spans.length - 1]![0] + spans[spans.length - 1]![1] === off) spans[spans.length - 1]![1] += size;
+      else spans.push([off, size]);
+      off += size;
+    }
+    return frozen ? spans : undefined;
   }
 
   /** The sample weights of y (resolveWeights), for the model's output; null without any. */
@@ -552,7 +542,7 @@ export abstract class Model {
 
   /** Keras's summary lines of trainable and frozen parameters, when some layer is frozen. */
   private trainableLines(): string[] {
-    const frozen = this.frozenSpans().reduce((a, [, n]) => a + n, 0);
+    const frozen = this.frozenCount();
     if (frozen === 0) return [];
     return [`Trainable params: ${(this.countParams() - frozen).toLocaleString('en-US')}`, `Non-trainable params: ${frozen.toLocaleString('en-US')}`];
   }

@@ -100,7 +100,7 @@ export function scaleBy(g: F, s: number): void {
  * norm, and returns null (no step) when it is not finite, else the factor clipByGlobalNorm would
  * scale them by for `maxNorm` (1 when it would not, or without maxNorm).
  */
-export function clipGate(grads: F, maxNorm: number | undefined, report: (norm: number) => void): (sumSquares: number) => number | null {
+export function clipGate(grads: Grads, maxNorm: number | undefined, report: (norm: number) => void): (sumSquares: number) => number | null {
   if (maxNorm !== undefined && !(maxNorm > 0)) throw new RangeError(`clipByGlobalNorm: maxNorm must be > 0, got ${maxNorm}`);
   return (total) => {
     const norm = normFromSumSquares(total, grads);

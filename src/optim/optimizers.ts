@@ -67,12 +67,19 @@ export interface OptimizerState {
 /** See Optimizer.step (optim/clip.ts's clipGate makes them). */
 export type StepGate = (sumSquares: number) => number | null;
 
-/** A gate answered on the JavaScript side: false when it says no update; the gradients scaled as it says. */
-function passGate(grads: F, gate: StepGate | undefined): boolean {
+/** The parts of the buffers a step updates, [offset, size] each, in order (Optimizer.step's spans). */
+export type Spans = readonly (readonly [number, number])[];
+
+/**
+ * A gate answered on the JavaScript side (over the spans' gradients only, each summed as
+ * sumSquaresOf sums a buffer): false when it says no update; the gradients scaled as it says.
+ */
+function passGate(grads: F, gate: StepGate | undefined, spans: Spans | undefined): boolean {
   if (!gate) return true;
-  const s = gate(sumSquaresOf(grads));
+  const parts = spans ? spans.map(([o, n]) => grads.subarray(o, o + n)) : [grads];
+  const s = gate(parts.reduce((a, g) => a + sumSquaresOf(g), 0));
   if (s === null) return false;
-  if (s !== 1) scaleBy(grads, s);
+  if (s !== 1) for (const g of parts) scaleBy(g, s);
   return true;
 }
 
@@ -86,9 +93,11 @@ export interface Optimizer {
    * `gate` (clipGate: gradient clipping), first asks it with Σ grads_i² whether to update at all
    * (null: no update, nothing changes) and by what factor to scale the gradients first (as
    * clipByGlobalNorm does, `grads` included); Adam on a WebAssembly backend sums on the copy of
-   * the gradients its kernel reads anyway (the same bits), the others here.
+   * the gradients its kernel reads anyway (the same bits), the others here. With `spans` only
+   * those parts of the buffers (and of the optimiser's state) are read and updated: a model's
+   * frozen layers lie outside them. The gate then hears the spans' Σ grads_i² alone.
    */
-  step(params: F, grads: F, gate?: StepGate): void;
+  step(params: F, grads: F, gate?: StepGate, spans?: Spans): void;
   /** Number of steps taken so far (Adam's bias correction uses t = iterations + 1). */
   iterations: number;
   /** JSON-able; `getOptimizer(opt.className, opt.getConfig())` rebuilds an equivalent optimiser. */
@@ -161,12 +170,19 @@ abstract class BaseOptimizer implements Optimizer {
     return 0;
   }
   abstract getConfig(): OptimizerConfig;
-  abstract step(params: F, grads: F, gate?: StepGate): void;
+  abstract step(params: F, grads: F, gate?: StepGate, spans?: Spans): void;
 
-  /** Size checks and lazy allocation; call at the start of every step. */
-  protected prepare(params: F, grads: F): void {
+  /** Size checks (spans too) and lazy allocation; call at the start of every step. */
+  protected prepare(params: F, grads: F, spans?: Spans): void {
     if (params.length !== grads.length) {
       throw new RangeError(`${this.className}.step: params has ${params.length} values but grads has ${grads.length}`);
+    }
+    let end = 0;
+    for (const [o, n] of spans ?? []) {
+      if (!(Number.isInteger(o) && Number.isInteger(n) && o >= end && n >= 0 && o + n <= params.length)) {
+        throw new RangeError(`${this.className}.step: spans must be [offset, size] pairs in order, without overlaps, inside the ${params.length} values; got [${o}, ${n}] after ${end}`);
+      }
+      end = o + n;
     }
     if (!Number.isFinite(this.learningRate) || this.learningRate < 0) {
       throw new RangeError(`${this.className}.step: learningRate must be a finite number >= 0, got ${this.learningRate}`);
@@ -281,19 +297,19 @@ export class SGD extends BaseOptimizer {
     return { learningRate: this.learningRate, momentum: this.momentum, nesterov: this.nesterov, dampening: this.dampening, weightDecay: this.weightDecay };
   }
 
-  step(params: F, grads: F, gate?: StepGate): void {
-    if (!passGate(grads, gate)) return;
-    this.prepare(params, grads);
+  step(params: F, grads: F, gate?: StepGate, spans?: Spans): void {
+    if (!passGate(grads, gate, spans)) return;
+    this.prepare(params, grads, spans);
     const n = params.length, lr = this.learningRate, wd = this.weightDecay, mu = this.momentum;
     if (mu === 0) {
-      for (let i = 0; i < n; i++) {
+      for (const [o, size] of spans ?? [[0, n] as const]) for (let i = o; i < o + size; i++) {
         const p = params[i]!;
         params[i] = p - lr * (grads[i]! + wd * p);
       }
     } else {
       const b = this.slots.momentum!;
       const keep = 1 - this.dampening, first = this.fresh, nesterov = this.nesterov;
-      for (let i = 0; i < n; i++) {
+      for (const [o, size] of spans ?? [[0, n] as const]) for (let i = o; i < o + size; i++) {
         const p = params[i]!;
         const g = grads[i]! + wd * p;
         const bi = first ? g : mu * b[i]! + keep * g;
@@ -351,14 +367,30 @@ export class Adam extends BaseOptimizer {
     return this.amsgrad ? ['momentum', 'velocity', 'velocityHat'] : ['momentum', 'velocity'];
   }
 
-  /** The backend that keeps this optimiser's m and v (AdamUpdateArgs.keep), if any. */
+  /**
+   * The backend that keeps this optimiser's m and v (AdamUpdateArgs.keep), if any, and the
+   * (m, v) pairs it keeps: the whole arrays, or views of each span.
+   */
   private keptIn: Backend | null = null;
+  private kept: [Float32Array, Float32Array][] = [];
+  /** Views of m and v for the spans of the last steps with spans (the same objects from step to step, as keep needs). */
+  private spanViews: { key: string; m: Float32Array; v: Float32Array; pairs: [Float32Array, Float32Array][] } | null = null;
 
   protected override syncSlots(drop: boolean): void {
     const be = this.keptIn;
     if (be === null) return;
-    be.adamSync!(this.slots.momentum as Float32Array, this.slots.velocity as Float32Array, drop);
-    if (drop) this.keptIn = null;
+    for (const [m, v] of this.kept) be.adamSync!(m, v, drop);
+    if (drop) { this.keptIn = null; this.kept = []; }
+  }
+
+  /** The (m, v) views of each span: made once for a set of spans and reused while it stays. */
+  private viewsOf(spans: Spans, m: Float32Array, v: Float32Array): [Float32Array, Float32Array][] {
+    const key = spans.map(([o, n]) => `${o}:${n}`).join(',');
+    const c = this.spanViews;
+    if (c && c.key === key && c.m === m && c.v === v) return c.pairs;
+    const pairs = spans.map(([o, n]): [Float32Array, Float32Array] => [m.subarray(o, o + n), v.subarray(o, o + n)]);
+    this.spanViews = { key, m, v, pairs };
+    return pairs;
   }
 
   getConfig(): OptimizerConfig {
@@ -368,8 +400,8 @@ export class Adam extends BaseOptimizer {
     };
   }
 
-  step(params: F, grads: F, gate?: StepGate): void {
-    this.prepare(params, grads);
+  step(params: F, grads: F, gate?: StepGate, spans?: Spans): void {
+    this.prepare(params, grads, spans);
     const n = params.length, b1 = this.beta1, b2 = this.beta2, lr = this.learningRate;
     const t = this.iterations + 1;
     const bc1 = 1 - Math.pow(b1, t), sqrtBc2 = Math.sqrt(1 - Math.pow(b2, t));
@@ -384,10 +416,24 @@ export class Adam extends BaseOptimizer {
       v instanceof Float32Array && (vh === null || vh instanceof Float32Array);
     // m and v stay in the backend between steps where it can keep them (no copies in and out
     // of its memory each step); they come back to the arrays for getState and setState, or when
-    // another backend or the loop below takes over.
-    const keep = fused && vh === null && be.adamSync !== undefined;
-    if (this.keptIn !== null && (this.keptIn !== be || !keep)) this.syncSlots(true);
-    if (fused) {
+    // another backend or the loop below takes over. With spans, each span's views are kept (a
+    // few of them: with many, the kernel copies them in and out).
+    const pairs: [Float32Array, Float32Array][] = spans && fused ? this.viewsOf(spans, m as Float32Array, v as Float32Array) : [[m as Float32Array, v as Float32Array]];
+    const keep = fused && vh === null && be.adamSync !== undefined && pairs.length <= 4;
+    const same = this.kept.length === pairs.length && this.kept.every(([km, kv], i) => km === pairs[i]![0] && kv === pairs[i]![1]);
+    if (this.keptIn !== null && (this.keptIn !== be || !keep || !same)) this.syncSlots(true);
+    if (fused && spans) {
+      // The gate over all the spans first; then one update per span (its views of every array).
+      if (!passGate(grads, gate, spans)) return;
+      spans.forEach(([o, n], k) => {
+        const [mk, vk] = pairs[k]!;
+        be.adamUpdate!({
+          params: (params as Float32Array).subarray(o, o + n), grads: (grads as Float32Array).subarray(o, o + n), m: mk, v: vk,
+          vh: vh ? (vh as Float32Array).subarray(o, o + n) : null, beta1: b1, beta2: b2, alpha, epsilon: e, l2, shrink, keep,
+        });
+      });
+      if (keep) { this.keptIn = be; this.kept = pairs; }
+    } else if (fused) {
       let skipped = false;
       const inKernel = gate && ((sumSquares: number): number | null => {
         const s = gate(sumSquares);
@@ -395,12 +441,12 @@ export class Adam extends BaseOptimizer {
         return s;
       });
       be.adamUpdate!({ params, grads, m: m as Float32Array, v: v as Float32Array, vh: vh as Float32Array | null, beta1: b1, beta2: b2, alpha, epsilon: e, l2, shrink, keep, ...(inKernel ? { gate: inKernel } : {}) });
-      if (keep) this.keptIn = be;
+      if (keep) { this.keptIn = be; this.kept = pairs; }
       if (skipped) return;
-    } else if (!passGate(grads, gate)) {
+    } else if (!passGate(grads, gate, spans)) {
       return;
     } else if (vh) {
-      for (let i = 0; i < n; i++) {
+      for (const [o, size] of spans ?? [[0, n] as const]) for (let i = o; i < o + size; i++) {
         const p = params[i]!;
         const g = grads[i]! + l2 * p;
         const mi = b1 * m[i]! + (1 - b1) * g;
@@ -411,7 +457,7 @@ export class Adam extends BaseOptimizer {
         params[i] = p * shrink - (alpha * mi) / (Math.sqrt(vhi) + e);
       }
     } else {
-      for (let i = 0; i < n; i++) {
+      for (const [o, size] of spans ?? [[0, n] as const]) for (let i = o; i < o + size; i++) {
         const p = params[i]!;
         const g = grads[i]! + l2 * p;
         const mi = b1 * m[i]! + (1 - b1) * g;
@@ -481,15 +527,15 @@ export class RMSprop extends BaseOptimizer {
     };
   }
 
-  step(params: F, grads: F, gate?: StepGate): void {
-    if (!passGate(grads, gate)) return;
-    this.prepare(params, grads);
+  step(params: F, grads: F, gate?: StepGate, spans?: Spans): void {
+    if (!passGate(grads, gate, spans)) return;
+    this.prepare(params, grads, spans);
     const n = params.length, lr = this.learningRate, rho = this.rho, wd = this.weightDecay, eps = this.epsilon;
     const mu = this.momentum, torch = this.epsilonMode === 'torch';
     const v = this.slots.velocity!;
     const b = mu > 0 ? this.slots.momentum! : null;
     const mg = this.centered ? this.slots.averageGradient! : null;
-    for (let i = 0; i < n; i++) {
+    for (const [o, size] of spans ?? [[0, n] as const]) for (let i = o; i < o + size; i++) {
       const p = params[i]!;
       const g = grads[i]! + wd * p;
       const vi = rho * v[i]! + (1 - rho) * g * g;
@@ -556,13 +602,13 @@ export class Adagrad extends BaseOptimizer {
     };
   }
 
-  step(params: F, grads: F, gate?: StepGate): void {
-    if (!passGate(grads, gate)) return;
-    this.prepare(params, grads);
+  step(params: F, grads: F, gate?: StepGate, spans?: Spans): void {
+    if (!passGate(grads, gate, spans)) return;
+    this.prepare(params, grads, spans);
     const n = params.length, lr = this.learningRate, wd = this.weightDecay, eps = this.epsilon;
     const torch = this.epsilonMode === 'torch';
     const acc = this.slots.accumulator!;
-    for (let i = 0; i < n; i++) {
+    for (const [o, size] of spans ?? [[0, n] as const]) for (let i = o; i < o + size; i++) {
       const p = params[i]!;
       const g = grads[i]! + wd * p;
       const a = acc[i]! + g * g;
