@@ -23,6 +23,7 @@ export { Masking, GlobalAveragePooling1D, GlobalMaxPooling1D, RepeatVector, type
 export { multiHeadForward, multiHeadBackward, type MultiHeadArgs, type MultiHeadGrads, type MultiHeadSaved } from './kernels/multihead-ops.js';
 export type { Layer, Act, Shape, WeightValue } from './layers/layer.js';
 export { LayerBase } from './layers/layer.js';
+export { regularizers, type Regularizer, type RegularizerOptions } from './layers/regularizers.js';
 export { Model, Sequential, NonFiniteLossError, type SequentialOptions, type CompileArgs, type FitArgs, type TrainOnBatchArgs, type History, type Callback, type Logs, type ModelInput } from './models/sequential.js';
 export type { ClassWeight } from './models/sample-weights.js';
 export { GraphModel, type GraphModelOptions } from './models/functional.js';

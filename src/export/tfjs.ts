@@ -16,6 +16,7 @@
 // of tools/golden/make_tfjs_export_golden.mjs, loaded and run by TF.js, predict what rnnkit does.
 import { Activation, Dense, Dropout, Embedding, type ActivationName } from '../layers/core.js';
 import type { Layer } from '../layers/layer.js';
+import { kerasKey, regularizerConfigs, type RegularizerOption } from '../layers/regularizers.js';
 import { LayerNormalization } from '../layers/normalization.js';
 import { GlobalAveragePooling1D, GlobalMaxPooling1D, Masking, RepeatVector } from '../layers/pooling.js';
 import { KERAS_GATE_ORDER, reorderGateBlocks, transposeRows } from '../layers/gate-layout.js';
@@ -144,8 +145,15 @@ export function exportTfjs(model: Model, options: TfjsExportOptions = {}): TfjsE
   const layers: Record<string, unknown>[] = [];
   const specs: TfjsWeightSpec[] = [], parts: Float32Array[] = [];
   const add = (l: Layer, c: ReturnType<typeof convert>, extra: Record<string, unknown> = {}): void => {
-    // (Keras's default is trainable: only a frozen layer says so.)
-    layers.push({ ...c.keras, ...(l.trainable === false ? { config: { ...(c.keras.config as Record<string, unknown>), trainable: false } } : {}), ...extra });
+    // (Keras's default is trainable: only a frozen layer says so. Weight penalties go in the
+    // layer's config, a Bidirectional's in its wrapped layer's.)
+    const config: Record<string, unknown> = { ...(c.keras.config as Record<string, unknown>), ...(l.trainable === false ? { trainable: false } : {}) };
+    const regs = Object.fromEntries(Object.entries(regularizerConfigs(l)).map(([k, r]) => [kerasKey(k as RegularizerOption), { class_name: r.className, config: r.config }]));
+    if (c.keras.class_name === 'Bidirectional') {
+      const inner = config.layer as { class_name: string; config: Record<string, unknown> };
+      config.layer = { ...inner, config: { ...inner.config, ...regs } };
+    } else Object.assign(config, regs);
+    layers.push({ ...c.keras, config, ...extra });
     for (const [name, shape, data] of c.weights) { specs.push({ name, shape, dtype: 'float32' }); parts.push(data); }
   };
   let topology: Record<string, unknown>;

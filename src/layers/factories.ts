@@ -8,10 +8,15 @@ import { RecurrentLayer, type MergeMode, type RecurrentLayerOptions } from './rn
 import { Add, Concatenate } from './symbolic.js';
 import { GlobalAveragePooling1D, GlobalMaxPooling1D, Masking, RepeatVector, type MaskingOptions, type RepeatVectorOptions } from './pooling.js';
 import { setTrainable, type Layer } from './layer.js';
+import { setRegularizers, type RegularizerOptions } from './regularizers.js';
 
-/** Every factory also takes `trainable: false`: a frozen layer (Layer.trainable). */
-export interface TrainableOption { trainable?: boolean }
-const t = <L extends Layer>(l: L, o: TrainableOption | undefined): L => setTrainable(l, o?.trainable);
+/**
+ * Every factory also takes `trainable: false` (a frozen layer: Layer.trainable) and, where the
+ * layer has such weights, kernelRegularizer, recurrentRegularizer, biasRegularizer and
+ * embeddingsRegularizer (layers/regularizers.ts).
+ */
+export interface TrainableOption extends RegularizerOptions { trainable?: boolean }
+const t = <L extends Layer>(l: L, o: TrainableOption | undefined): L => setRegularizers(setTrainable(l, o?.trainable), o as Record<string, unknown> | undefined);
 
 export interface BidirectionalOptions {
   layer: RecurrentLayer;
@@ -55,6 +60,6 @@ export const layers = {
       throw new TypeError(`bidirectional: 'layer' must be a recurrent layer such as rnn.layers.lstm({ units })`);
     }
     const name = o.name ?? `bidirectional_${o.layer.name}`;
-    return t(new RecurrentLayer(o.layer.cell, { ...o.layer.options, name }, o.mergeMode ?? 'concat'), { trainable: o.trainable ?? (o.layer as Layer).trainable });
+    return t(new RecurrentLayer(o.layer.cell, { ...o.layer.options, name }, o.mergeMode ?? 'concat'), { ...o.layer.regularizers, trainable: o.trainable ?? (o.layer as Layer).trainable });
   },
 };

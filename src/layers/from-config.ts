@@ -6,6 +6,7 @@ import { LayerNormalization } from './normalization.js';
 import { PositionEncoding } from './position.js';
 import { Activation, Dense, Dropout, Embedding } from './core.js';
 import { setTrainable, type Layer } from './layer.js';
+import { setRegularizers } from './regularizers.js';
 import { BundleError } from '../models/bundle-format.js';
 import { Add, Concatenate } from './symbolic.js';
 import { GlobalAveragePooling1D, GlobalMaxPooling1D, Masking, RepeatVector } from './pooling.js';
@@ -15,9 +16,11 @@ const CELLS: readonly string[] = ['SimpleRNN', 'LSTM', 'GRU'];
 
 export function layerFromConfig(cfg: unknown, where: string): Layer {
   if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) throw new BundleError(where, `a layer config must be an object`);
-  const { className, trainable, ...opts } = cfg as Record<string, unknown>;
+  const { className, trainable, ...rest } = cfg as Record<string, unknown>;
+  const opts: Record<string, unknown> = {}, regs: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(rest)) (k.endsWith('Regularizer') ? regs : opts)[k] = v;
   try {
-    return setTrainable(construct(className, opts, where), trainable);
+    return setRegularizers(setTrainable(construct(className, opts, where), trainable), regs);
   } catch (e) {
     // A layer's own check of its options (configError): named with the place in the file.
     if (e instanceof BundleError) throw e;

@@ -2,6 +2,7 @@
 // with a shape and an optional (B, T) mask (1 = real step, 0 = padding) that Embedding creates
 // and recurrent layers, losses and metrics honour.
 import type { ParamStore } from '../tensor/params.js';
+import type { RegularizerOptions } from './regularizers.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { Rng } from '../tensor/rng.js';
 
@@ -43,6 +44,8 @@ export interface Layer {
    * Absent or true: trained. May change between steps.
    */
   trainable?: boolean;
+  /** Weight penalties (kernelRegularizer, ...: see layers/regularizers.ts), set from the layer's options. */
+  regularizers?: RegularizerOptions;
   built: boolean;
   build(inputShape: Shape): void;
   computeOutputShape(inputShape: Shape): Shape;
@@ -108,15 +111,20 @@ export function setTrainable<L extends Layer>(l: L, value: unknown): L {
 
 /**
  * A layer's config as a model saves it: `trainable: false` for a frozen layer, nothing for a
- * trainable one (a `trainable` its options held, maybe stale, is dropped).
+ * trainable one, and its regularizers' configs (regularizerConfigs); a `trainable` or
+ * regularizer its options held, maybe stale, is dropped.
  */
-export function savedLayerConfig(l: Layer): Record<string, unknown> {
-  const { trainable: _t, ...c } = l.getConfig();
-  if (c.layer !== null && typeof c.layer === 'object' && !Array.isArray(c.layer)) {
-    const { trainable: _i, ...inner } = c.layer as Record<string, unknown>;
-    c.layer = inner;
-  }
-  return l.trainable === false ? { ...c, trainable: false } : c;
+export function savedLayerConfig(l: Layer, regularizers: Record<string, unknown>): Record<string, unknown> {
+  const c = withoutSaved(l.getConfig());
+  if (c.layer !== null && typeof c.layer === 'object' && !Array.isArray(c.layer)) c.layer = withoutSaved(c.layer as Record<string, unknown>);
+  return { ...c, ...(l.trainable === false ? { trainable: false } : {}), ...regularizers };
+}
+
+/** A config without the keys savedLayerConfig writes itself (options may hold stale copies). */
+function withoutSaved(c: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c)) if (k !== 'trainable' && !k.endsWith('Regularizer')) out[k] = v;
+  return out;
 }
 
 /** A parameter's values for setWeights: a Tensor, { data, shape }, or the flat values. */
@@ -131,6 +139,7 @@ export abstract class LayerBase {
   abstract params: ParamStore | null;
   abstract built: boolean;
   trainable?: boolean;
+  regularizers?: RegularizerOptions;
 
   getWeights(): Tensor[] {
     const p = this.params;

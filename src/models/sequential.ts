@@ -15,6 +15,7 @@ import { ActivationSlot, residentArray } from '../kernels/index.js';
 import { Dense as DenseLayer, Embedding } from '../layers/core.js';
 import { Masking } from '../layers/pooling.js';
 import { checkedWeight, hasTrainableParams, savedLayerConfig, shapeStr, type Act, type Layer, type Shape, type WeightValue } from '../layers/layer.js';
+import { applyRegularizers, regularizerConfigs } from '../layers/regularizers.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { clipByGlobalNorm, clipByValue, clipGate, globalNorm } from '../optim/clip.js';
 import { getOptimizer, type Optimizer, type Spans } from '../optim/optimizers.js';
@@ -329,10 +330,12 @@ export abstract class Model {
     for (const m of metrics) m.update(out, y);
     this.grads.fill(0);
     this.backwardAll(grad, fused);
+    // Weight penalties: added to the loss, their gradients to the layers'.
+    const penalty = applyRegularizers(this.allLayers(), true);
     // Frozen layers (trainable false): the optimiser updates the spans of the others only, and
     // the norm and clipping see their gradients alone (a frozen layer whose backward ran for the
     // layers below has a gradient too, unused).
-    return this.optimizerStep(loss, clip, this.trainableSpans());
+    return this.optimizerStep(loss + penalty, clip, this.trainableSpans());
   }
 
   /** The optimiser's step (clipping as asked) after backward; the loss and the pre-clip gradient norm. */
@@ -494,7 +497,8 @@ export abstract class Model {
       lossSum += r.loss * r.count; weight += r.count;
       for (const m of metrics) m.update(out, by);
     }
-    const logs: Logs = { loss: lossSum / Math.max(weight, 1) };
+    // (The weight penalties too, as Keras reports the loss.)
+    const logs: Logs = { loss: lossSum / Math.max(weight, 1) + applyRegularizers(this.allLayers(), false) };
     for (const m of metrics) logs[m.name] = m.result();
     return logs;
   }
@@ -671,7 +675,7 @@ export class Sequential extends Model {
   }
 
   getConfig(): Record<string, unknown> {
-    return { className: 'Sequential', name: this.name, inputShape: this.inputShape, layers: this.layers.map(savedLayerConfig) };
+    return { className: 'Sequential', name: this.name, inputShape: this.inputShape, layers: this.layers.map((l) => savedLayerConfig(l, regularizerConfigs(l))) };
   }
 }
 

@@ -27,6 +27,7 @@
 // model made to check this, the full rows agreed and the padded ones did not).
 import { ACTIVATIONS, type ActivationName, Activation, Dense, Dropout, Embedding } from '../layers/core.js';
 import { setTrainable, type Layer, type Shape } from '../layers/layer.js';
+import { kerasKey, REGULARIZER_OPTIONS, setRegularizers } from '../layers/regularizers.js';
 import { LayerNormalization } from '../layers/normalization.js';
 import { GlobalAveragePooling1D, GlobalMaxPooling1D, Masking, RepeatVector } from '../layers/pooling.js';
 import { KERAS_GATE_ORDER, reorderGateBlocks, transposeRows } from '../layers/gate-layout.js';
@@ -245,7 +246,10 @@ function recurrentOptions(kl: KerasLayer, at: string, name: string, functional =
 /** The rnnkit layer of one Keras layer (null: nothing to compute at all); a layer's refusal of its options is named with `at`. */
 function convertLayer(kl: KerasLayer, at: string, functional = false): Layer | null {
   try {
-    return makeLayer(kl, at, functional);
+    const layer = makeLayer(kl, at, functional);
+    // Weight penalties: Keras's kernel_regularizer and friends (a wrapper's are its layer's).
+    const c = kl.class_name === 'Bidirectional' || kl.class_name === 'TimeDistributed' ? (kl.config.layer as KerasLayer).config : kl.config;
+    return layer && setRegularizers(layer, Object.fromEntries(REGULARIZER_OPTIONS.map((k) => [k, c[kerasKey(k)]])));
   } catch (e) {
     if (e instanceof BundleError) throw e;
     throw new BundleError(at, (e as Error).message, { cause: e });
