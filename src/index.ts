@@ -10,5 +10,7 @@ export {
   type TextDataset, type ReadOptions, type TextEncoding,
 } from './data/node/index.js';
 export { readConllFile } from './data/node/conll-file.js';
+/** Pretrained word vectors (GloVe, word2vec or fastText text; .gz too), streamed. */
+export { readWordVectors } from './data/node/word-vectors-file.js';
 /** Kernel threads (Node.js): two by default on 2+ cores; setThreads(1) keeps the kernels on the calling thread. */
 export { setThreads, getThreads } from './kernels/index.js';

@@ -27,7 +27,7 @@ import { UNK_ID, Vocab } from '../data/vocab.js';
 import { crfNllBatch, crfViterbiBatch } from '../models/crf.js';
 import { sparseCategoricalCrossentropy } from '../models/losses.js';
 import { clipByGlobalNorm, clipGate } from '../optim/clip.js';
-import type { Optimizer } from '../optim/optimizers.js';
+import type { Optimizer, Spans } from '../optim/optimizers.js';
 import { glorotUniform } from '../tensor/init.js';
 import { packStores, ParamStore } from '../tensor/params.js';
 import { rng, type Rng } from '../tensor/rng.js';
@@ -598,20 +598,42 @@ export class NerTagger {
     return { loss: nll * scale, dEm, tokens };
   }
 
+  /**
+   * Training keeps the word embeddings as they are (pretrained vectors): the optimiser's step
+   * leaves them out (they are the first part of the flat buffers), and so does the gradient norm.
+   */
+  freezeWords = false;
+
+  /** Sets the embedding of each word `vectorOf` has a vector for (wordDim values); returns how many. */
+  initWordVectors(vectorOf: (word: string) => Float32Array | null): number {
+    const E = this.wordEmb.params!.value('embeddings'), D = this.config.wordDim;
+    let found = 0;
+    this.words.tokens.forEach((w, id) => {
+      const v = id >= 2 ? vectorOf(w) : null; // (not <pad>, <unk>)
+      if (!v) return;
+      if (v.length !== D) throw new RangeError(`initWordVectors: the vector of ${JSON.stringify(w)} has ${v.length} values, the word embedding ${D}`);
+      E.set(v, id * D);
+      found++;
+    });
+    return found;
+  }
+
   /** One optimisation step on a batch (with gold tags). */
   trainStep(batch: readonly EncodedSentence[], opt: Optimizer, clipNorm: number, r: Rng, singletons: Uint8Array | null): StepResult {
     this.grads.fill(0);
     const em = this.forward(batch, true, r, singletons);
     const { loss, dEm, tokens } = this.loss(em, batch);
     this.backward(dEm);
+    const w = this.wordEmb.params!.size, spans: Spans | undefined = this.freezeWords ? [[w, this.params.length - w]] : undefined;
+    const grads = spans ? this.grads.subarray(w) : this.grads;
     if (clipNorm > 0 && Number.isFinite(loss)) {
       // Clipped inside the optimiser's step (see Model.trainOnBatch): no step on a non-finite norm.
       let gradNorm = NaN;
-      opt.step(this.params, this.grads, clipGate(this.grads, clipNorm, (n) => { gradNorm = n; }));
+      opt.step(this.params, this.grads, clipGate(grads, clipNorm, (n) => { gradNorm = n; }), spans);
       return { loss, tokens, gradNorm };
     }
-    const gradNorm = clipNorm > 0 ? clipByGlobalNorm(this.grads, clipNorm) : NaN;
-    if (Number.isFinite(loss) && (clipNorm <= 0 || Number.isFinite(gradNorm))) opt.step(this.params, this.grads);
+    const gradNorm = clipNorm > 0 ? clipByGlobalNorm(grads, clipNorm) : NaN;
+    if (Number.isFinite(loss) && (clipNorm <= 0 || Number.isFinite(gradNorm))) opt.step(this.params, this.grads, undefined, spans);
     return { loss, tokens, gradNorm };
   }
 

@@ -10,6 +10,7 @@
 import { readConllFile } from '../data/node/conll-file.js';
 import { detectScheme, tagsToSpans } from '../data/tags.js';
 import { Vocab } from '../data/vocab.js';
+import type { WordVectors } from '../data/word-vectors.js';
 import { planBatches } from '../data/batching.js';
 import { entityScores, tokenScores, type EntityScores } from '../models/entity-metrics.js';
 import { BUNDLE_FORMAT, FORMAT_VERSION, loadBundle, saveBundle, type TensorMap } from '../models/node/bundle.js';
@@ -17,8 +18,8 @@ import { getOptimizer } from '../optim/optimizers.js';
 import { rng } from '../tensor/rng.js';
 import { withWeightsToFollow } from '../tensor/init.js';
 import {
-  buildVocabs, CASE_CLASSES, convertNerTags, isNerScheme, NER_SCHEMES, nerLabels, NerTagger, singletonIds, validateConfig,
-  type EncodedSentence, type NerConfig, type NerScheme,
+  buildVocabs, CASE_CLASSES, convertNerTags, isNerScheme, NER_SCHEMES, nerLabels, NerTagger, singletonIds, validateConfig, wordKey,
+  type EncodedSentence, type NerConfig, type NerScheme, type NerVocabs,
 } from './ner-model.js';
 
 export { NerTagger, DEFAULT_NER_CONFIG, convertNerTags, type NerConfig, type NerScheme } from './ner-model.js';
@@ -209,6 +210,13 @@ export interface NerTrainOptions {
   config?: Partial<NerConfig>;
   /** Scheme the model is trained in (default IOBES with a CRF, IOB2 without; PLAIN for plain training tags). */
   scheme?: NerScheme;
+  /**
+   * Pretrained word vectors (readWordVectors): their words join the vocabulary after the training
+   * words, and every word they have starts from its vector (config.wordDim must be their size).
+   */
+  pretrained?: WordVectors;
+  /** Keep the word embeddings as they start (the pretrained vectors): training leaves them out. */
+  freezeEmbeddings?: boolean;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -257,6 +265,22 @@ export interface NerTrainResult {
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/**
+ * The vocabulary with the vectors' words added (normalised as the tagger reads words: the first
+ * vector of a normalised word wins), after the training words, and the vector of each word.
+ */
+function withPretrained(vocabs: NerVocabs, wv: WordVectors, cfg: NerConfig): { vocabs: NerVocabs; vectorOf: (w: string) => Float32Array | null; added: number } {
+  if (wv.dim !== cfg.wordDim) throw new Error(`the pretrained vectors have ${wv.dim} values, the word embedding ${cfg.wordDim} (give wordDim ${wv.dim})`);
+  const row = new Map<string, number>();
+  wv.words.forEach((w, i) => { const k = wordKey(w, cfg); if (!row.has(k)) row.set(k, i); });
+  const extra = [...row.keys()].filter((k) => !vocabs.words.has(k));
+  const vectorOf = (w: string): Float32Array | null => {
+    const i = row.get(w);
+    return i === undefined ? null : wv.vectors.subarray(i * wv.dim, (i + 1) * wv.dim);
+  };
+  return { vocabs: { words: new Vocab([...vocabs.words.tokens, ...extra]), chars: vocabs.chars }, vectorOf, added: extra.length };
+}
+
 export async function trainNer(o: NerTrainOptions): Promise<NerTrainResult> {
   const log = o.log ?? (() => {});
   const t0 = performance.now();
@@ -266,8 +290,20 @@ export async function trainNer(o: NerTrainOptions): Promise<NerTrainResult> {
   const trainTags = o.train.sentences.map((s) => convertNerTags(s.tags, sourceScheme, scheme));
   const labels = nerLabels(trainTags.flat(), scheme);
   const vocabs = buildVocabs(o.train.sentences.map((s) => s.tokens), cfg);
-  const model = new NerTagger(cfg, vocabs, labels, scheme);
+  const pre = o.pretrained ? withPretrained(vocabs, o.pretrained, cfg) : null;
+  const model = new NerTagger(cfg, pre ? pre.vocabs : vocabs, labels, scheme);
   const enc: EncodedSentence[] = o.train.sentences.map((s, i) => model.encode(s.tokens, trainTags[i]!)).filter((e) => e.words.length > 0);
+  if (pre) {
+    const found = model.initWordVectors(pre.vectorOf);
+    model.freezeWords = o.freezeEmbeddings ?? false;
+    let tokens = 0, covered = 0;
+    for (const e of enc) for (const w of e.words) { tokens++; if (w >= 2 && pre.vectorOf(model.words.tokens[w]!)) covered++; }
+    log(`pretrained vectors: ${o.pretrained!.words.length.toLocaleString('en-US')} words of ${o.pretrained!.dim} values; ${found.toLocaleString('en-US')} of the ` +
+      `${model.words.size.toLocaleString('en-US')} vocabulary words start from one (${pre.added.toLocaleString('en-US')} of them added by the vectors), ` +
+      `${((100 * covered) / Math.max(tokens, 1)).toFixed(1)}% of the training tokens${model.freezeWords ? '; word embeddings frozen' : ''}`);
+  } else if (o.freezeEmbeddings) {
+    throw new Error('freezeEmbeddings: there are no pretrained vectors to keep (give pretrained)');
+  }
   const singletons = singletonIds(enc, model.words.size);
   const opt = getOptimizer('adam', { learningRate: o.lr });
   const r = rng(cfg.seed);

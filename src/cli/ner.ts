@@ -12,6 +12,8 @@ import { backendName } from '../kernels/index.js';
 import { formatClassificationReport, type EntityScores } from '../models/entity-metrics.js';
 import { CliError, fmtTime, outDir, parseDuration, Progress, int, num } from './progress.js';
 import { fsReason } from '../data/node/fs-reason.js';
+import { readWordVectors } from '../data/node/word-vectors-file.js';
+import type { WordVectors } from '../data/word-vectors.js';
 
 const D = DEFAULT_NER_CONFIG;
 
@@ -59,7 +61,11 @@ Options:
   --char-cell gru|lstm        cell of the char BiRNN                           (default ${D.charCell})
   --char-dim N                character embedding size                         (default ${D.charDim})
   --char-units N              char BiRNN units per direction / CNN filters     (default ${D.charUnits})
-  --word-dim N                word embedding size                              (default ${D.wordDim})
+  --word-dim N                word embedding size        (default ${D.wordDim}; with --embeddings theirs)
+  --embeddings <file>         pretrained word vectors: GloVe, word2vec or fastText text (.gz too).
+                              Their words join the vocabulary; each word that has one starts from it
+  --embeddings-words N        read at most the file's first N words                (default 100000)
+  --freeze-embeddings         keep the word embeddings as the vectors set them
   --case-dim N                case-feature embedding size (0 = off)            (default ${D.caseDim})
   --min-freq N                rarer training words map to <unk>                (default ${D.minFreq})
   --units N                   word BiGRU units per direction                   (default ${D.units})
@@ -186,6 +192,7 @@ export async function nerTrainCli(argv: string[]): Promise<void> {
       train: { type: 'string' }, dev: { type: 'string' }, out: { type: 'string' }, scheme: { type: 'string' },
       column: { type: 'string' }, format: { type: 'string' }, crf: { type: 'boolean' }, 'char-features': { type: 'string' }, 'char-cell': { type: 'string' },
       'char-dim': { type: 'string' }, 'char-units': { type: 'string' }, 'word-dim': { type: 'string' },
+      embeddings: { type: 'string' }, 'embeddings-words': { type: 'string' }, 'freeze-embeddings': { type: 'boolean' },
       'case-dim': { type: 'string' }, 'min-freq': { type: 'string' }, units: { type: 'string' }, layers: { type: 'string' },
       dropout: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
       'lr-decay': { type: 'string' }, clip: { type: 'string' }, patience: { type: 'string' }, time: { type: 'string' }, seed: { type: 'string' },
@@ -224,6 +231,19 @@ export async function nerTrainCli(argv: string[]): Promise<void> {
   const ro = readOptions(v, sch === undefined ? undefined : sch === 'PLAIN');
   const train = readData(v.train!, '--train', ro);
   const dev = readData(v.dev!, '--dev', ro);
+  if (v['freeze-embeddings'] && !v.embeddings) throw new CliError('--freeze-embeddings keeps pretrained vectors: give --embeddings <file>');
+  const embeddingsWords = int(v['embeddings-words'], 'embeddings-words', 100000);
+  let pretrained: WordVectors | undefined;
+  if (v.embeddings) {
+    try {
+      pretrained = await readWordVectors(v.embeddings, { maxWords: embeddingsWords });
+    } catch (e) {
+      throw new CliError(`--embeddings: ${(e as Error).message}`);
+    }
+    // The word embedding takes the vectors' size unless --word-dim says another (then refused).
+    if (v['word-dim'] === undefined) config.wordDim = pretrained.dim;
+    else if (config.wordDim !== pretrained.dim) throw new CliError(`--word-dim ${config.wordDim}, but the vectors in ${v.embeddings} have ${pretrained.dim} values (leave --word-dim out to take theirs)`);
+  }
   outDir(v.out!); // (after the arguments and data are checked: a typo leaves no empty directory)
   const log = v.json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
   const progress = new Progress(process.stderr);
@@ -234,6 +254,7 @@ export async function nerTrainCli(argv: string[]): Promise<void> {
   try {
     result = await trainNer({
       train, dev, out: v.out!, config, ...(sch ? { scheme: sch } : {}), epochs, batchSize, lr, lrDecay, clip, patience,
+      ...(pretrained ? { pretrained, freezeEmbeddings: v['freeze-embeddings'] ?? false } : {}),
       ...(timeMs !== undefined ? { timeMs } : {}),
       log: (s) => { if (!v.json) progress.log(s); else log(s); },
       onBatch: (p) => progress.update({

@@ -9,3 +9,4 @@ export {
   loadImdbArchive, ensureCached, fetchToFile, readTarGz, packTar, defaultCacheDir, IMDB_URL,
   type ImdbArchiveOptions, type Fetcher, type TarFile, type TarEntryIn,
 } from './imdb.js';
+export { readWordVectors } from './word-vectors-file.js';

@@ -1,0 +1,104 @@
+// Pretrained word vectors in the text formats GloVe and word2vec/fastText write: one word per
+// line followed by its values, separated by spaces; word2vec's and fastText's files start with a
+// "<count> <dimension>" line. Files list words from the most frequent down, so `maxWords` keeps
+// the head of a large file. Parsing is line by line (node/word-vectors-file.ts streams a file
+// through it): a 100-dimensional GloVe file of 400,000 words is never one string.
+
+export interface WordVectors {
+  /** The words, in the file's order (the first of repeated words kept). */
+  words: string[];
+  dim: number;
+  /** words.length × dim values, row-major. */
+  vectors: Float32Array;
+}
+
+export interface WordVectorOptions {
+  /** Keep at most this many words (the file's first). Default: all. */
+  maxWords?: number;
+  /** For errors: the file's name. */
+  fileName?: string;
+}
+
+/** A malformed vectors file; the message starts with `file:line:`. */
+export class WordVectorsError extends Error {
+  constructor(fileName: string, line: number, message: string) {
+    super(`${fileName}:${line}: ${message}`);
+    this.name = 'WordVectorsError';
+  }
+}
+
+/** Collects vectors line by line: `line()` for each line in order (false once enough words), `done()` for the result. */
+export class WordVectorReader {
+  private readonly maxWords: number;
+  private readonly fileName: string;
+  private dim = 0;
+  private lineNo = 0;
+  private readonly seen = new Set<string>();
+  private readonly words: string[] = [];
+  private chunks: Float32Array[] = [];
+  private cur = new Float32Array(0);
+  private fill = 0;
+
+  constructor(o: WordVectorOptions = {}) {
+    const m = o.maxWords ?? Infinity;
+    if (!(m === Infinity || (Number.isInteger(m) && m >= 1))) throw new RangeError(`word vectors: maxWords must be a whole number >= 1, got ${m}`);
+    this.maxWords = m;
+    this.fileName = o.fileName ?? '<string>';
+  }
+
+  /** One line of the file; false when the reader has all the words it keeps. */
+  line(text: string): boolean {
+    this.lineNo++;
+    const t = text.endsWith('\r') ? text.slice(0, -1) : text;
+    if (t.trim() === '') return true;
+    const fields = t.split(' ');
+    while (fields.length > 0 && fields[fields.length - 1] === '') fields.pop(); // trailing spaces
+    if (this.lineNo === 1 && fields.length === 2 && /^\d+$/.test(fields[0]!) && /^\d+$/.test(fields[1]!)) {
+      this.dim = Number(fields[1]); // word2vec / fastText header
+      return true;
+    }
+    if (this.dim === 0) this.dim = fields.length - 1;
+    if (this.dim < 1) throw new WordVectorsError(this.fileName, this.lineNo, 'expected a word and its values');
+    // The last `dim` fields are the values; a word may hold spaces (some GloVe files have such words).
+    if (fields.length < this.dim + 1) throw new WordVectorsError(this.fileName, this.lineNo, `expected a word and ${this.dim} values, got ${fields.length - 1} fields after the first`);
+    const word = fields.slice(0, fields.length - this.dim).join(' ');
+    if (this.seen.has(word)) return true;
+    const row = this.row();
+    for (let k = 0; k < this.dim; k++) {
+      const s = fields[fields.length - this.dim + k]!, v = Number(s);
+      if (s === '' || !Number.isFinite(v)) throw new WordVectorsError(this.fileName, this.lineNo, `value ${k + 1} of ${JSON.stringify(word)} is ${JSON.stringify(s)}, not a finite number`);
+      row[k] = v;
+    }
+    this.seen.add(word);
+    this.words.push(word);
+    return this.words.length < this.maxWords;
+  }
+
+  /** Room for one more row (chunks of 4,096 rows, joined at the end). */
+  private row(): Float32Array {
+    if (this.fill === this.cur.length) {
+      if (this.cur.length) this.chunks.push(this.cur);
+      this.cur = new Float32Array(4096 * this.dim);
+      this.fill = 0;
+    }
+    const r = this.cur.subarray(this.fill, this.fill + this.dim);
+    this.fill += this.dim;
+    return r;
+  }
+
+  done(): WordVectors {
+    if (this.words.length === 0) throw new WordVectorsError(this.fileName, this.lineNo, 'no word vectors in the file');
+    const vectors = new Float32Array(this.words.length * this.dim);
+    let at = 0;
+    for (const c of [...this.chunks, this.cur.subarray(0, this.fill)]) { vectors.set(c, at); at += c.length; }
+    this.chunks = [];
+    return { words: this.words, dim: this.dim, vectors };
+  }
+}
+
+/** Word vectors from a file's text (see the file's comment). */
+export function parseWordVectors(text: string, o: WordVectorOptions = {}): WordVectors {
+  const r = new WordVectorReader(o);
+  for (const line of text.split('\n')) if (!r.line(line)) break;
+  return r.done();
+}
