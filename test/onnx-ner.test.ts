@@ -24,20 +24,22 @@ function sentences(n: number, seed: number): string[][] {
   return Array.from({ length: n }, (_, i) => Array.from({ length: i === 0 ? 1 : 1 + r.int(18) }, () => WORDS[r.int(WORDS.length)]!));
 }
 
-const CASES: [string, Partial<NerConfig>][] = [
+const CASES: [string, Partial<NerConfig>, 'PLAIN'?][] = [
   ['CRF, char BiGRU, case feature', { crf: true }],
   ['CRF, char CNN, two word layers', { crf: true, charFeatures: 'cnn', layers: 2 }],
   ['CRF, char BiLSTM, no case feature', { crf: true, charCell: 'lstm', caseDim: 0 }],
   ['softmax, char BiGRU', { crf: false }],
   ['softmax, no char features', { crf: false, charFeatures: 'none' }],
+  ['CRF over plain tags (every transition allowed)', { crf: true }, 'PLAIN'],
 ];
 
-for (const [label, extra] of CASES) {
+for (const [label, extra, plain] of CASES) {
   test(`exportNerOnnx: ${label} — onnxruntime gives the tagger's tags and emissions`, async () => {
     const train = sentences(40, 1);
     const vocabs = buildVocabs(train.slice(0, 30), { lowercase: true, zeroDigits: true, minFreq: 1 });
-    const scheme = extra.crf ? 'IOBES' : 'IOB2';
-    const m = new NerTagger({ wordDim: 12, caseDim: 4, charDim: 6, charUnits: 5, units: 7, seed: 3, ...extra }, vocabs, labelsFor(['LOC', 'ORG', 'PER'], scheme), scheme);
+    const scheme = plain ?? (extra.crf ? 'IOBES' : 'IOB2');
+    const labels = scheme === 'PLAIN' ? ['ADJ', 'DET', 'NOUN', 'VERB'] : labelsFor(['LOC', 'ORG', 'PER'], scheme);
+    const m = new NerTagger({ wordDim: 12, caseDim: 4, charDim: 6, charUnits: 5, units: 7, seed: 3, ...extra }, vocabs, labels, scheme);
     const w = rng(11);
     for (let i = 0; i < m.params.length; i++) m.params[i] = w.uniform(-1.5, 1.5);
     const sents = [...train.slice(25), ['Antidisestablishmentarianism', 'of', 'Ünïcode']];
