@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { evaluateNer, readNerFile, trainNer } from '../src/apps/ner.js';
+import * as rnn from '../src/index.js';
 import { parseWordVectors, readWordVectors } from '../src/index.js';
 import { rng, type Rng } from '../src/tensor/rng.js';
 
@@ -114,4 +115,34 @@ test('CLI: --embeddings sets the word size from the file; a different --word-dim
   const missing = run('--out', join(tmp, 'x'), '--embeddings', join(tmp, 'nope.vec'));
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /--embeddings: cannot read word vectors file .*nope\.vec: no such file or directory/);
+});
+
+test('sentiment from pretrained vectors: usePretrained sets the vocabulary rows (lower-cased lookup) and freezes; the CLI trains and saves it so', async () => {
+  const { buildSentimentModel, prepare, usePretrained } = await import('../src/apps/sentiment.js');
+  const words = ['great', 'awful', 'film', 'the', 'plot', 'was'];
+  const texts = Array.from({ length: 60 }, (_, i) => `The plot was ${i % 2 ? 'GREAT' : 'awful'} film`);
+  const labels = texts.map((_, i) => i % 2);
+  const prep = prepare({ texts, labels }, { minFreq: 1 });
+  const vecText = words.map((w, k) => `${w.toUpperCase()} ${Array.from({ length: 4 }, (_, j) => (k + 1) * 0.1 + j).join(' ')}`).join('\n') + '\n';
+  const wv = parseWordVectors(vecText);
+  const model = buildSentimentModel({ vocabSize: prep.pipeline.vocab.size, embed: 4, units: 4 });
+  assert.equal(usePretrained(model, prep.pipeline, wv, true), words.length);
+  const [table] = model.getLayer('embedding').getWeights();
+  words.forEach((w, k) => assert.deepEqual(Array.from(table!.data.subarray(prep.pipeline.vocab.id(w) * 4, prep.pipeline.vocab.id(w) * 4 + 4)), Array.from(wv.vectors.subarray(k * 4, k * 4 + 4)), w));
+  assert.equal(model.getLayer('embedding').trainable, false);
+  assert.throws(() => usePretrained(buildSentimentModel({ vocabSize: prep.pipeline.vocab.size, embed: 5 }), prep.pipeline, wv, false), /the pretrained vectors have 4 values, the word embedding 5 \(give embed 4\)/);
+
+  writeFileSync(join(tmp, 'reviews.jsonl'), texts.map((t, i) => JSON.stringify({ text: t, label: labels[i] })).join('\n') + '\n');
+  writeFileSync(join(tmp, 'vec4.txt'), vecText);
+  const out = join(tmp, 'sentiment');
+  const r = spawnSync(process.execPath, [CLI, 'sentiment', 'train', '--train', join(tmp, 'reviews.jsonl'), '--out', out, '--embeddings', join(tmp, 'vec4.txt'), '--freeze-embeddings', '--epochs', '1', '--units', '4', '--min-freq', '1'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /pretrained vectors: 6 words of 4 values; 6 of the \d+ vocabulary words start from one; word embedding frozen/);
+  const saved = await rnn.loadModel(join(out, 'last'));
+  assert.equal(saved.getLayer('embedding').trainable, false);
+  const id = (saved.metadata.vocab as { tokens: string[] }).tokens.indexOf('great');
+  assert.deepEqual(Array.from(saved.getLayer('embedding').getWeights()[0]!.data.subarray(id * 4, id * 4 + 4)), Array.from(wv.vectors.subarray(0, 4)));
+  const bad = spawnSync(process.execPath, [CLI, 'sentiment', 'train', '--train', join(tmp, 'reviews.jsonl'), '--out', join(tmp, 'y'), '--embeddings', join(tmp, 'vec4.txt'), '--embed', '8'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--embed 8, but the vectors in .*vec4\.txt have 4 values/);
 });

@@ -10,7 +10,7 @@
 import { readConllFile } from '../data/node/conll-file.js';
 import { detectScheme, tagsToSpans } from '../data/tags.js';
 import { Vocab } from '../data/vocab.js';
-import type { WordVectors } from '../data/word-vectors.js';
+import { vectorLookup, type WordVectors } from '../data/word-vectors.js';
 import { planBatches } from '../data/batching.js';
 import { entityScores, tokenScores, type EntityScores } from '../models/entity-metrics.js';
 import { BUNDLE_FORMAT, FORMAT_VERSION, loadBundle, saveBundle, type TensorMap } from '../models/node/bundle.js';
@@ -271,13 +271,8 @@ const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
  */
 function withPretrained(vocabs: NerVocabs, wv: WordVectors, cfg: NerConfig): { vocabs: NerVocabs; vectorOf: (w: string) => Float32Array | null; added: number } {
   if (wv.dim !== cfg.wordDim) throw new Error(`the pretrained vectors have ${wv.dim} values, the word embedding ${cfg.wordDim} (give wordDim ${wv.dim})`);
-  const row = new Map<string, number>();
-  wv.words.forEach((w, i) => { const k = wordKey(w, cfg); if (!row.has(k)) row.set(k, i); });
-  const extra = [...row.keys()].filter((k) => !vocabs.words.has(k));
-  const vectorOf = (w: string): Float32Array | null => {
-    const i = row.get(w);
-    return i === undefined ? null : wv.vectors.subarray(i * wv.dim, (i + 1) * wv.dim);
-  };
+  const { vectorOf, keys } = vectorLookup(wv, (w) => wordKey(w, cfg));
+  const extra = keys.filter((k) => !vocabs.words.has(k));
   return { vocabs: { words: new Vocab([...vocabs.words.tokens, ...extra]), chars: vocabs.chars }, vectorOf, added: extra.length };
 }
 

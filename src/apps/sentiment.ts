@@ -12,6 +12,7 @@
 // the recurrent layer, so results never depend on how a review was batched. A text with no
 // tokens (empty, or only whitespace) is a length-0 sequence: the recurrent layer returns its
 // initial (zero) state and the prediction is the head's bias through the sigmoid.
+import { vectorLookup, type WordVectors } from '../data/word-vectors.js';
 import * as rnn from '../index.js';
 import { AttentionPooling, type Logs, type Sequential } from '../index.js';
 import {
@@ -184,6 +185,29 @@ export function buildSentimentModel(config: Partial<SentimentModelConfig> & { vo
   model.compile({ optimizer: rnn.optimizers.adam({ learningRate: c.lr }), loss: 'binaryCrossentropy', metrics: ['accuracy'] });
   model.metadata = { ...model.metadata, app: 'sentiment', config: c };
   return model;
+}
+
+/**
+ * Starts the model's word embedding from pretrained vectors (readWordVectors): every vocabulary
+ * word they have (looked up lower-cased when the tokenizer lower-cases) starts from its vector;
+ * `freeze` keeps the embedding so while the rest trains. The vectors must have the embedding's
+ * size. Returns how many of the vocabulary's words have one.
+ */
+export function usePretrained(model: Sequential, p: TextPipeline, wv: WordVectors, freeze: boolean): number {
+  const emb = model.getLayer('embedding');
+  const [table] = emb.getWeights(), D = table!.shape[1]!;
+  if (wv.dim !== D) throw new RangeError(`the pretrained vectors have ${wv.dim} values, the word embedding ${D} (give embed ${wv.dim})`);
+  const lower = (p.tokenizer as { options?: { lowercase?: boolean } }).options?.lowercase === true;
+  const { vectorOf } = vectorLookup(wv, lower ? (w) => w.toLowerCase() : undefined);
+  const rows = Float32Array.from(table!.data);
+  let found = 0;
+  p.vocab.tokens.forEach((t, id) => {
+    const v = id >= 2 ? vectorOf(t) : null; // (not <pad>, <unk>)
+    if (v) { rows.set(v, id * D); found++; }
+  });
+  emb.setWeights([rows]);
+  if (freeze) emb.trainable = false;
+  return found;
 }
 
 /** Stores the text pipeline and class names in model.metadata (saved with the model). */

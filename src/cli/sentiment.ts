@@ -5,11 +5,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   attachPipeline, attentionOf, buildSentimentModel, CELL_NAMES, DEFAULT_MODEL, DEFAULT_PREPARE, displayNames, encodeSet,
-  evaluateSentiment, explainSentiment, labelNamesOf, pipelineOf, predictSentiment, prepare, splitTexts, trainSentiment,
+  evaluateSentiment, explainSentiment, labelNamesOf, pipelineOf, predictSentiment, prepare, splitTexts, trainSentiment, usePretrained,
   type CellName, type EpochResult, type Keep, type LabelledTexts, type SentimentMetrics, type SentimentModelConfig,
   type SentimentPrediction,
 } from '../apps/sentiment.js';
 import { readDataset, type TextDataset } from '../data/node/index.js';
+import { readWordVectors } from '../data/node/word-vectors-file.js';
+import type { WordVectors } from '../data/word-vectors.js';
 import { backendName, loadModel, NonFiniteLossError, saveModel, type Sequential } from '../index.js';
 import { CliError, fmtTime, outDir, Progress, int, num } from './progress.js';
 
@@ -40,7 +42,11 @@ Options:
   --keep start|end       which part of a longer text to keep                      (default ${DEFAULT_PREPARE.keep})
   --vocab N              vocabulary size, counting <pad> and <unk>                (default ${DEFAULT_PREPARE.maxSize})
   --min-freq N           words seen fewer times become <unk>                      (default ${DEFAULT_PREPARE.minFreq})
-  --embed N              word embedding size                                      (default ${DEFAULT_MODEL.embed})
+  --embed N              word embedding size            (default ${DEFAULT_MODEL.embed}; with --embeddings theirs)
+  --embeddings <file>    pretrained word vectors: GloVe, word2vec or fastText text (.gz too); each
+                         vocabulary word that has one starts from it
+  --embeddings-words N   read at most the file's first N words                    (default 400000)
+  --freeze-embeddings    keep the word embedding as the vectors set it
   --units N              recurrent units per direction                            (default ${DEFAULT_MODEL.units})
   --dropout p            dropout on the word vectors (one mask per text)          (default ${DEFAULT_MODEL.dropout})
   --epochs N             passes over the training data                            (default 3)
@@ -164,6 +170,7 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
       train: { type: 'string' }, val: { type: 'string' }, 'val-split': { type: 'string' }, out: { type: 'string' },
       cell: { type: 'string' }, bidirectional: { type: 'boolean' }, attention: { type: 'string' }, 'max-len': { type: 'string' }, keep: { type: 'string' },
       vocab: { type: 'string' }, 'min-freq': { type: 'string' }, embed: { type: 'string' }, units: { type: 'string' },
+      embeddings: { type: 'string' }, 'embeddings-words': { type: 'string' }, 'freeze-embeddings': { type: 'boolean' },
       dropout: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
       clip: { type: 'string' }, limit: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -183,7 +190,9 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
   const maxLen = int(v['max-len'], 'max-len', DEFAULT_PREPARE.maxLen);
   const maxSize = int(v.vocab, 'vocab', DEFAULT_PREPARE.maxSize, 3);
   const minFreq = int(v['min-freq'], 'min-freq', DEFAULT_PREPARE.minFreq);
-  const embed = int(v.embed, 'embed', DEFAULT_MODEL.embed);
+  let embed = int(v.embed, 'embed', DEFAULT_MODEL.embed);
+  if (v['freeze-embeddings'] && !v.embeddings) throw new CliError('--freeze-embeddings keeps pretrained vectors: give --embeddings <file>');
+  const embeddingsWords = int(v['embeddings-words'], 'embeddings-words', 400000);
   const units = int(v.units, 'units', DEFAULT_MODEL.units);
   const attention = int(v.attention, 'attention', 0, 0);
   const dropout = num(v.dropout, 'dropout', DEFAULT_MODEL.dropout, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
@@ -194,6 +203,18 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
   const limit = v.limit === undefined ? undefined : int(v.limit, 'limit', 0, 1);
   const json = v.json ?? false;
   const log = json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
+
+  let pretrained: WordVectors | undefined;
+  if (v.embeddings) {
+    try {
+      pretrained = await readWordVectors(v.embeddings, { maxWords: embeddingsWords });
+    } catch (e) {
+      throw new CliError(`--embeddings: ${(e as Error).message}`);
+    }
+    // The word embedding takes the vectors' size unless --embed says another (then refused).
+    if (v.embed === undefined) embed = pretrained.dim;
+    else if (embed !== pretrained.dim) throw new CliError(`--embed ${embed}, but the vectors in ${v.embeddings} have ${pretrained.dim} values (leave --embed out to take theirs)`);
+  }
 
   outDir(v.out); // (after the arguments are checked: a typo leaves no empty directory)
 
@@ -221,6 +242,11 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
   const cfg: SentimentModelConfig = { vocabSize: pipeline.vocab.size, cell, bidirectional: v.bidirectional ?? false, embed, units, dropout, lr, seed, ...(attention > 0 ? { attention } : {}) };
   const model = buildSentimentModel(cfg);
   attachPipeline(model, pipeline, labelNames);
+  if (pretrained) {
+    const found = usePretrained(model, pipeline, pretrained, v['freeze-embeddings'] ?? false);
+    log(`pretrained vectors: ${pretrained.words.length.toLocaleString('en-US')} words of ${pretrained.dim} values; ${found.toLocaleString('en-US')} of the ` +
+      `${pipeline.vocab.size.toLocaleString('en-US')} vocabulary words start from one${v['freeze-embeddings'] ? '; word embedding frozen' : ''}`);
+  }
   const trainCfg = { ...cfg, maxLen, keep, minFreq, epochs, batch, clip };
   log(`sentiment: ${trainSet.ids.length.toLocaleString('en-US')} training / ${valSet.ids.length.toLocaleString('en-US')} validation texts ` +
     `(${v.val !== undefined ? v.val : `${valSplit} of --train, stratified, seed ${seed}`}), classes ${names[0]}/${names[1]}; ` +

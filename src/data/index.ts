@@ -9,7 +9,7 @@ export {
   Vocab, CharVocab, PAD_ID, UNK_ID, PAD_TOKEN, UNK_TOKEN, UNK_CHAR,
   type VocabBuildOptions, type VocabJSON, type CharVocabJSON, type UnknownCharPolicy,
 } from './vocab.js';
-export { parseWordVectors, WordVectorReader, WordVectorsError, type WordVectors, type WordVectorOptions } from './word-vectors.js';
+export { parseWordVectors, vectorLookup, WordVectorReader, WordVectorsError, type WordVectors, type WordVectorOptions } from './word-vectors.js';
 export {
   collate, planBatches, batches, paddingFraction, splitStratified,
   type Batch, type BatchOptions, type CollateOptions,

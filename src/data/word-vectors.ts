@@ -102,3 +102,19 @@ export function parseWordVectors(text: string, o: WordVectorOptions = {}): WordV
   for (const line of text.split('\n')) if (!r.line(line)) break;
   return r.done();
 }
+
+/**
+ * A lookup of the vectors by word as a vocabulary spells it: `key` maps a vector's word to that
+ * spelling (lower-casing, say); the first vector of each key wins. Also the keys, in the file's order.
+ */
+export function vectorLookup(wv: WordVectors, key: (word: string) => string = (w) => w): { vectorOf: (token: string) => Float32Array | null; keys: string[] } {
+  const row = new Map<string, number>();
+  wv.words.forEach((w, i) => { const k = key(w); if (!row.has(k)) row.set(k, i); });
+  return {
+    vectorOf: (t) => {
+      const i = row.get(t);
+      return i === undefined ? null : wv.vectors.subarray(i * wv.dim, (i + 1) * wv.dim);
+    },
+    keys: [...row.keys()],
+  };
+}
