@@ -12,8 +12,7 @@ import { backendName } from '../kernels/index.js';
 import { formatClassificationReport, type EntityScores } from '../models/entity-metrics.js';
 import { CliError, fmtTime, outDir, parseDuration, Progress, int, num } from './progress.js';
 import { fsReason } from '../data/node/fs-reason.js';
-import { readWordVectors } from '../data/node/word-vectors-file.js';
-import type { WordVectors } from '../data/word-vectors.js';
+import { pretrainedVectors } from './vectors.js';
 
 const D = DEFAULT_NER_CONFIG;
 
@@ -231,19 +230,9 @@ export async function nerTrainCli(argv: string[]): Promise<void> {
   const ro = readOptions(v, sch === undefined ? undefined : sch === 'PLAIN');
   const train = readData(v.train!, '--train', ro);
   const dev = readData(v.dev!, '--dev', ro);
-  if (v['freeze-embeddings'] && !v.embeddings) throw new CliError('--freeze-embeddings keeps pretrained vectors: give --embeddings <file>');
-  const embeddingsWords = int(v['embeddings-words'], 'embeddings-words', 100000);
-  let pretrained: WordVectors | undefined;
-  if (v.embeddings) {
-    try {
-      pretrained = await readWordVectors(v.embeddings, { maxWords: embeddingsWords });
-    } catch (e) {
-      throw new CliError(`--embeddings: ${(e as Error).message}`);
-    }
-    // The word embedding takes the vectors' size unless --word-dim says another (then refused).
-    if (v['word-dim'] === undefined) config.wordDim = pretrained.dim;
-    else if (config.wordDim !== pretrained.dim) throw new CliError(`--word-dim ${config.wordDim}, but the vectors in ${v.embeddings} have ${pretrained.dim} values (leave --word-dim out to take theirs)`);
-  }
+  const pre = await pretrainedVectors(v, '--word-dim', { given: v['word-dim'] !== undefined, value: config.wordDim! }, 100000);
+  const pretrained = pre.vectors ?? undefined;
+  config.wordDim = pre.size;
   outDir(v.out!); // (after the arguments and data are checked: a typo leaves no empty directory)
   const log = v.json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
   const progress = new Progress(process.stderr);

@@ -10,8 +10,7 @@ import {
   type SentimentPrediction,
 } from '../apps/sentiment.js';
 import { readDataset, type TextDataset } from '../data/node/index.js';
-import { readWordVectors } from '../data/node/word-vectors-file.js';
-import type { WordVectors } from '../data/word-vectors.js';
+import { pretrainedVectors } from './vectors.js';
 import { backendName, loadModel, NonFiniteLossError, saveModel, type Sequential } from '../index.js';
 import { CliError, fmtTime, outDir, Progress, int, num } from './progress.js';
 
@@ -190,9 +189,8 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
   const maxLen = int(v['max-len'], 'max-len', DEFAULT_PREPARE.maxLen);
   const maxSize = int(v.vocab, 'vocab', DEFAULT_PREPARE.maxSize, 3);
   const minFreq = int(v['min-freq'], 'min-freq', DEFAULT_PREPARE.minFreq);
-  let embed = int(v.embed, 'embed', DEFAULT_MODEL.embed);
-  if (v['freeze-embeddings'] && !v.embeddings) throw new CliError('--freeze-embeddings keeps pretrained vectors: give --embeddings <file>');
-  const embeddingsWords = int(v['embeddings-words'], 'embeddings-words', 400000);
+  const pre = await pretrainedVectors(v, '--embed', { given: v.embed !== undefined, value: int(v.embed, 'embed', DEFAULT_MODEL.embed) }, 400000);
+  const embed = pre.size, pretrained = pre.vectors;
   const units = int(v.units, 'units', DEFAULT_MODEL.units);
   const attention = int(v.attention, 'attention', 0, 0);
   const dropout = num(v.dropout, 'dropout', DEFAULT_MODEL.dropout, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
@@ -203,18 +201,6 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
   const limit = v.limit === undefined ? undefined : int(v.limit, 'limit', 0, 1);
   const json = v.json ?? false;
   const log = json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
-
-  let pretrained: WordVectors | undefined;
-  if (v.embeddings) {
-    try {
-      pretrained = await readWordVectors(v.embeddings, { maxWords: embeddingsWords });
-    } catch (e) {
-      throw new CliError(`--embeddings: ${(e as Error).message}`);
-    }
-    // The word embedding takes the vectors' size unless --embed says another (then refused).
-    if (v.embed === undefined) embed = pretrained.dim;
-    else if (embed !== pretrained.dim) throw new CliError(`--embed ${embed}, but the vectors in ${v.embeddings} have ${pretrained.dim} values (leave --embed out to take theirs)`);
-  }
 
   outDir(v.out); // (after the arguments are checked: a typo leaves no empty directory)
 
