@@ -163,7 +163,7 @@ test('an encoder-decoder: each input cut to its own batch\'s longest sequence, t
   assert.ok(Number.isFinite(hb.history.loss![1]!));
 });
 
-test('predict cuts the batches of a model with one output per sequence (the same outputs), and keeps every step for a sequence output', () => {
+test('predict cuts the batches of a model with one output per sequence (the same outputs)', () => {
   class ForwardSpy extends rnn.Sequential {
     lengths: number[] = [];
     protected override forwardAll(xs: Dense[], training: boolean) {
@@ -183,11 +183,49 @@ test('predict cuts the batches of a model with one output per sequence (the same
     const one = cls.predict([xs[i]!]).data;
     for (let k = 0; k < 3; k++) assert.ok(Math.abs(one[k]! - p.data[i * 3 + k]!) <= 1e-6, `row ${i}`);
   }
-  const tag = new ForwardSpy({ layers: [
-    rnn.layers.embedding({ inputDim: 7, outputDim: 6, maskZero: true, seed: 1 }), rnn.layers.gru({ units: 9, returnSequences: true, seed: 2 }), rnn.layers.dense({ units: 3, seed: 3 }),
-  ] });
-  assert.deepEqual(tag.predict(xs, { batchSize: 16 }).shape, [100, 30, 3]);
-  assert.ok(tag.lengths.every((T) => T === 30));
+});
+
+class ForwardLengths extends rnn.Sequential {
+  lengths: number[] = [];
+  protected override forwardAll(xs: Dense[], training: boolean) {
+    this.lengths.push(xs[0]!.shape[1]!);
+    return super.forwardAll(xs, training);
+  }
+}
+
+test('predict cuts the batches of a tagger too (recurrent layers output zeros at padded steps): every step as the padded batches give it, the steps past a batch\'s longest filled in', () => {
+  const xs = sequences(100, 7, 9);
+  const taggers: [string, () => rnn.Layer[]][] = [
+    ['GRU, Dense', () => [rnn.layers.embedding({ inputDim: 7, outputDim: 6, maskZero: true, seed: 1 }), rnn.layers.gru({ units: 9, returnSequences: true, seed: 2 }), rnn.layers.dense({ units: 3, seed: 3 })]],
+    ['BiLSTM x2, LayerNormalization, softmax', () => [
+      rnn.layers.embedding({ inputDim: 7, outputDim: 6, maskZero: true, seed: 1 }), rnn.layers.dense({ units: 5, activation: 'tanh', seed: 4 }),
+      rnn.layers.bidirectional({ layer: rnn.layers.lstm({ units: 4, returnSequences: true, seed: 2 }), mergeMode: 'sum' }),
+      rnn.layers.bidirectional({ layer: rnn.layers.lstm({ units: 4, returnSequences: true, seed: 5 }) }),
+      rnn.layers.layerNormalization(), rnn.layers.dropout({ rate: 0.5 }), rnn.layers.dense({ units: 3, activation: 'softmax', seed: 3 })]],
+  ];
+  for (const [what, layers] of taggers) {
+    const tag = new ForwardLengths({ layers: layers() });
+    const cut = tag.predict(xs, { batchSize: 16 });
+    assert.deepEqual(cut.shape, [100, 30, 3]);
+    assert.ok(tag.lengths.some((T) => T < 30), `${what}: batches cut (${tag.lengths})`);
+    tag.lengths = [];
+    const whole = tag.predict(xs, { batchSize: 16, trimPadding: false });
+    assert.ok(tag.lengths.every((T) => T === 30));
+    let worst = 0;
+    cut.data.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - whole.data[i]!)); });
+    assert.ok(worst <= 1e-6, `${what}: ${worst}`);
+    // The padded steps are not all alike: the fill differs from a real step's output.
+    assert.notDeepEqual(Array.from(cut.data.subarray(29 * 3, 30 * 3)), Array.from(cut.data.subarray(0, 3)));
+  }
+  // A layer after the recurrent one that looks across steps: its padded steps differ, so no cut.
+  const x = rnn.input({ shape: [null] });
+  const h = rnn.layers.gru({ units: 6, returnSequences: true, seed: 2 }).apply(rnn.layers.embedding({ inputDim: 7, outputDim: 6, maskZero: true, seed: 1 }).apply(x) as rnn.SymbolicTensor) as rnn.SymbolicTensor;
+  const att = rnn.model({ inputs: x, outputs: rnn.layers.attention({ causal: true }).apply([h, h]) as rnn.SymbolicTensor });
+  assert.deepEqual(att.predict(xs, { batchSize: 16 }).data, att.predict(xs, { batchSize: 16, trimPadding: false }).data);
+  // A sequence output of steps of its own (RepeatVector): kept whole.
+  const repeat = new ForwardLengths({ layers: [rnn.layers.embedding({ inputDim: 7, outputDim: 6, maskZero: true, seed: 1 }), rnn.layers.gru({ units: 6, seed: 2 }), rnn.layers.repeatVector({ n: 4 }), rnn.layers.gru({ units: 3, returnSequences: true, seed: 3 })] });
+  assert.deepEqual(repeat.predict(xs, { batchSize: 16 }).shape, [100, 4, 3]);
+  assert.ok(repeat.lengths.every((T) => T === 30));
 });
 
 test('float sequences read by a Masking layer: steps whose features all equal maskValue are padding, cut as the others (the same bits)', async () => {

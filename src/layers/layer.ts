@@ -97,6 +97,9 @@ export function configError(layer: string, msg: string): never {
   throw new RangeError(`${layer}: ${msg}`);
 }
 
+/** Layer classes whose output at a step depends on that step's input alone. */
+export const PER_STEP_LAYERS: ReadonlySet<string> = new Set(['Embedding', 'Dense', 'Dropout', 'Activation', 'LayerNormalization', 'Add', 'Concatenate', 'Masking']);
+
 /** Whether training updates a layer's parameters (see Layer.trainable); false for parameter-free layers. */
 export function hasTrainableParams(l: Layer): boolean {
   return l.trainable !== false && (l.params?.size ?? 0) > 0;

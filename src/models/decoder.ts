@@ -17,7 +17,7 @@
 import { KeyValueCache } from '../kernels/multihead-ops.js';
 import { Attention } from '../layers/attention.js';
 import { Embedding } from '../layers/core.js';
-import { configError, type Act, type CallContext, type Layer } from '../layers/layer.js';
+import { configError, PER_STEP_LAYERS, type Act, type CallContext, type Layer } from '../layers/layer.js';
 import { MultiHeadAttention } from '../layers/multihead.js';
 import { PositionEncoding } from '../layers/position.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
@@ -28,8 +28,6 @@ import { toDense, type ArrayInput } from './data-input.js';
 import { GraphModel } from './functional.js';
 import { Sequential, type Model } from './sequential.js';
 
-/** Layers whose output at a step depends on that step's input alone. */
-const PER_STEP = new Set(['Embedding', 'Dense', 'Dropout', 'Activation', 'LayerNormalization', 'Add', 'Concatenate', 'Masking']);
 
 /** How a layer application runs: once per sequence (it reads only the other inputs) or per call. */
 type Mode = 'once' | 'cached' | 'carried' | 'position' | 'queries' | 'steps';
@@ -122,7 +120,7 @@ export class IncrementalDecoder {
     }
     if (reads.some((r) => !r)) no('it combines the stepped sequence with tensors computed once');
     if (l instanceof PositionEncoding) return 'position';
-    if (!PER_STEP.has(l.className)) no(`${l.className} looks across steps`);
+    if (!PER_STEP_LAYERS.has(l.className)) no(`${l.className} looks across steps`);
     return 'steps';
   }
 

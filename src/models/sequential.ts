@@ -14,7 +14,7 @@
 import { ActivationSlot, residentArray } from '../kernels/index.js';
 import { Dense as DenseLayer, Embedding } from '../layers/core.js';
 import { Masking } from '../layers/pooling.js';
-import { checkedWeight, hasTrainableParams, savedLayerConfig, shapeStr, type Act, type Layer, type Shape, type WeightValue } from '../layers/layer.js';
+import { checkedWeight, hasTrainableParams, PER_STEP_LAYERS, savedLayerConfig, shapeStr, type Act, type Layer, type Shape, type WeightValue } from '../layers/layer.js';
 import { applyRegularizers, regularizerConfigs } from '../layers/regularizers.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { clipByGlobalNorm, clipByValue, clipGate, globalNorm } from '../optim/clip.js';
@@ -503,8 +503,19 @@ export abstract class Model {
     return logs;
   }
 
-  /** Outputs for x, in batches of any size, inference mode. */
-  predict(xIn: ModelInput, args: { batchSize?: number } = {}): Tensor {
+  /**
+   * A sequence output's value at every step past the end of a batch's real sequences, when the
+   * model's layers make it one vector (Sequential: see there); null otherwise (predict then runs
+   * such batches whole).
+   */
+  protected paddedStepOutput(): Float32Array | null { return null; }
+
+  /**
+   * Outputs for x, in batches of any size, inference mode. `trimPadding` (default true): each
+   * batch is cut to its longest sequence where the result is the same — one output per sequence,
+   * or a sequence output whose padded steps all take one value (paddedStepOutput), written there.
+   */
+  predict(xIn: ModelInput, args: { batchSize?: number; trimPadding?: boolean } = {}): Tensor {
     const x = this.toInputs(xIn, 'predict(x)');
     this.ensureBuilt(x);
     const N = x[0]!.shape[0]!, bs = args.batchSize ?? 32;
@@ -514,19 +525,30 @@ export abstract class Model {
       return new Tensor(new Float32Array(0), [0, ...probe.shape.slice(1)]);
     }
     // Each batch's output (the layers' reused buffers) is copied into the result at once. With
-    // one output per sequence, each batch is cut to its longest sequence as in evaluate (a
-    // sequence output keeps every step, padded ones included, as the input has them).
-    const cuts = this.outputShape().length >= 2 ? null : this.batchCuts(x);
+    // one output per sequence, each batch is cut to its longest sequence as in evaluate; a
+    // sequence output too when its padded steps take one value, written past each row's cut.
+    const sequenceOut = this.outputShape().length >= 2;
+    const fill = sequenceOut && args.trimPadding !== false ? this.paddedStepOutput() : null;
+    const cuts = args.trimPadding === false || (sequenceOut && !fill) ? null : this.batchCuts(x);
+    const T = sequenceOut ? x[0]!.shape[1]! : 0;
     let data = new Float32Array(0), shape: number[] = [];
     for (let s = 0; s < N; s += bs) {
       const n = Math.min(bs, N - s);
       const idx = Int32Array.from({ length: n }, (_, i) => s + i);
       const out = this.forwardAll(this.batchRows(x, null, idx, cuts)[0], false);
       if (s === 0) {
-        shape = [N, ...out.shape.slice(1)];
-        data = new Float32Array((out.data.length / n) * N);
+        shape = [N, ...(fill ? [T, ...out.shape.slice(2)] : out.shape.slice(1))];
+        data = new Float32Array(shape.reduce((a, d) => a * d, 1));
       }
-      data.set(out.data, (out.data.length / n) * s);
+      const row = data.length / N;
+      // (Only with a fill is the output's time axis the input's, and a batch cut.)
+      const steps = fill ? out.shape[1]! : T;
+      if (steps === T) { data.set(out.data, row * s); continue; }
+      const U = row / T; // values per step
+      for (let i = 0; i < n; i++) {
+        data.set(out.data.subarray(i * steps * U, (i + 1) * steps * U), (s + i) * row);
+        for (let t = steps; t < T; t++) data.set(fill!, (s + i) * row + t * U);
+      }
     }
     return new Tensor(data, shape);
   }
@@ -599,6 +621,32 @@ export class Sequential extends Model {
   }
 
   protected outputTimeSource(): number | null { return this.outputShape().length >= 2 ? 0 : null; }
+
+  /**
+   * Recurrent layers output zeros at padded steps, so where the layers that mix steps are all
+   * recurrent (returnSequences, not stateful) and every other layer acts on each step alone, a
+   * step past every real one outputs what the layers after the last recurrent one make of a zero
+   * vector: that, computed once per call (the weights may have changed). Null otherwise.
+   */
+  protected override paddedStepOutput(): Float32Array | null {
+    const L = this.layers;
+    let last = -1;
+    for (let i = 0; i < L.length; i++) {
+      const l = L[i]!;
+      if (l instanceof RecurrentLayer) {
+        if (!l.options.returnSequences || l.options.stateful) return null;
+        last = i;
+      } else if (!PER_STEP_LAYERS.has(l.className)) return null;
+    }
+    if (last < 0) return null;
+    let s = this.inputShape!;
+    for (let i = 0; i <= last; i++) s = L[i]!.computeOutputShape(s);
+    const D = s[s.length - 1]!;
+    let a: Act = { data: new Float32Array(D), shape: [1, 1, D], mask: null };
+    const ctx = { training: false, rng: this.rng };
+    for (let i = last + 1; i < L.length; i++) a = L[i]!.forward(a, ctx);
+    return Float32Array.from(a.data);
+  }
 
   protected inputPadding(): { sequence: boolean; padValue: number | null } {
     return { sequence: this.inputShape?.[0] === null, padValue: padValueOf(this.layers.slice(0, 1)) };
