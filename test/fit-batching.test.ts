@@ -222,6 +222,10 @@ test('predict cuts the batches of a tagger too (recurrent layers output zeros at
   const h = rnn.layers.gru({ units: 6, returnSequences: true, seed: 2 }).apply(rnn.layers.embedding({ inputDim: 7, outputDim: 6, maskZero: true, seed: 1 }).apply(x) as rnn.SymbolicTensor) as rnn.SymbolicTensor;
   const att = rnn.model({ inputs: x, outputs: rnn.layers.attention({ causal: true }).apply([h, h]) as rnn.SymbolicTensor });
   assert.deepEqual(att.predict(xs, { batchSize: 16 }).data, att.predict(xs, { batchSize: 16, trimPadding: false }).data);
+  // goBackwards (its outputs run backwards over the padded length): kept whole, the same values.
+  const back = new ForwardLengths({ layers: [rnn.layers.embedding({ inputDim: 7, outputDim: 6, maskZero: true, seed: 1 }), rnn.layers.gru({ units: 6, returnSequences: true, goBackwards: true, seed: 2 }), rnn.layers.dense({ units: 3, seed: 3 })] });
+  assert.deepEqual(back.predict(xs, { batchSize: 16 }).data, back.predict(xs, { batchSize: 16, trimPadding: false }).data);
+  assert.ok(back.lengths.every((T) => T === 30));
   // A sequence output of steps of its own (RepeatVector): kept whole.
   const repeat = new ForwardLengths({ layers: [rnn.layers.embedding({ inputDim: 7, outputDim: 6, maskZero: true, seed: 1 }), rnn.layers.gru({ units: 6, seed: 2 }), rnn.layers.repeatVector({ n: 4 }), rnn.layers.gru({ units: 3, returnSequences: true, seed: 3 })] });
   assert.deepEqual(repeat.predict(xs, { batchSize: 16 }).shape, [100, 4, 3]);

@@ -624,7 +624,7 @@ export class Sequential extends Model {
 
   /**
    * Recurrent layers output zeros at padded steps, so where the layers that mix steps are all
-   * recurrent (returnSequences, not stateful) and every other layer acts on each step alone, a
+   * recurrent (returnSequences, neither stateful nor goBackwards) and every other layer acts on each step alone, a
    * step past every real one outputs what the layers after the last recurrent one make of a zero
    * vector: that, computed once per call (the weights may have changed). Null otherwise.
    */
@@ -634,7 +634,8 @@ export class Sequential extends Model {
     for (let i = 0; i < L.length; i++) {
       const l = L[i]!;
       if (l instanceof RecurrentLayer) {
-        if (!l.options.returnSequences || l.options.stateful) return null;
+        // (goBackwards: its output runs backwards over the padded length, which a cut changes.)
+        if (!l.options.returnSequences || l.options.stateful || l.options.goBackwards) return null;
         last = i;
       } else if (!PER_STEP_LAYERS.has(l.className)) return null;
     }
