@@ -63,7 +63,7 @@ Options:
   --word-dim N                word embedding size        (default ${D.wordDim}; with --embeddings theirs)
   --embeddings <file>         pretrained word vectors: GloVe, word2vec or fastText text (.gz too).
                               Their words join the vocabulary; each word that has one starts from it
-  --embeddings-words N        read at most the file's first N words                (default 100000)
+  --embeddings-words N        read at most the file's first N words            (default 100000)
   --freeze-embeddings         keep the word embeddings as the vectors set them
   --case-dim N                case-feature embedding size (0 = off)            (default ${D.caseDim})
   --min-freq N                rarer training words map to <unk>                (default ${D.minFreq})
