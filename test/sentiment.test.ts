@@ -316,3 +316,23 @@ test('examples/sentiment runs as written on 3,000 IMDB reviews: above 70% valida
   assert.match(r.stdout, /^positive \(P\(positive\) = [\d.]+\): "A wonderful film/m);
   assert.match(r.stdout, /^negative \(P\(positive\) = [\d.]+\): "The plot made no sense/m);
 });
+
+test('class weights in sentiment training: \'balanced\' trains as the explicit N / (2·n_c) weights (bits), differently from none; the CLI flag is checked', async () => {
+  // Every third positive review kept: 1:3 imbalanced.
+  const keep = trainData.labels.map((y, i) => y === 0 || i % 6 === 1);
+  const texts = trainData.texts.filter((_, i) => keep[i]), labels = trainData.labels.filter((_, i) => keep[i]);
+  const prep = prepare({ texts, labels }, { maxSize: 1000, minFreq: 1, maxLen: 40 });
+  const n1 = labels.filter((y) => y === 1).length, n0 = labels.length - n1;
+  assert.ok(n0 > 2 * n1, `imbalanced: ${n0} / ${n1}`);
+  const run = async (classWeight?: Parameters<typeof trainSentiment>[2]['classWeight']) => {
+    const m = buildSentimentModel({ vocabSize: prep.pipeline.vocab.size, ...SMALL });
+    await trainSentiment(m, prep.train, { epochs: 1, batchSize: 16, clipNorm: 5, seed: 1, ...(classWeight ? { classWeight } : {}) });
+    return Float32Array.from(m.params);
+  };
+  const balanced = await run('balanced');
+  assert.deepEqual(balanced, await run({ 0: labels.length / (2 * n0), 1: labels.length / (2 * n1) }));
+  assert.notDeepEqual(balanced, await run());
+  const r = spawnSync(process.execPath, [MAIN, 'sentiment', 'train', '--train', trainJsonl, '--out', join(tmp, 'cw'), '--class-weight', '1,x'], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--class-weight: expected balanced or two weights W0,W1 \(numbers >= 0\), got '1,x'/);
+});

@@ -422,6 +422,11 @@ export interface TrainOptions {
   seed: number;
   /** Length bucketing: batches per sorting chunk (default 50; 0 = no bucketing). */
   bucket?: number;
+  /**
+   * Weight of each class in the loss (fit's classWeight): `{ 0: w0, 1: w1 }`, or 'balanced'
+   * (N / (C·n_c) over the training labels, C the classes present).
+   */
+  classWeight?: rnn.ClassWeight;
   val?: EncodedSet | null;
   onBatch?: (p: BatchProgress) => void;
   onEpochEnd?: (r: EpochResult) => void | Promise<void>;
@@ -462,13 +467,21 @@ class RunningAccuracy {
  * length, cuts batches and shuffles their order (planBatches); each batch is padded only to its
  * longest review and goes through model.trainOnBatch.
  */
+/** N / (C·n_c) over 0/1 labels, C the classes present (fit's 'balanced'; an absent class: 1, never used). */
+function balancedWeights(labels: Int32Array): Record<number, number> {
+  const n1 = labels.reduce((a, y) => a + y, 0), n0 = labels.length - n1, C = (n0 > 0 ? 1 : 0) + (n1 > 0 ? 1 : 0);
+  return { 0: n0 ? labels.length / (C * n0) : 1, 1: n1 ? labels.length / (C * n1) : 1 };
+}
+
 export async function trainSentiment(model: Sequential, train: EncodedSet, o: TrainOptions): Promise<TrainSummary> {
   checkInt(o.epochs, 'epochs', 0);
   checkInt(o.batchSize, 'batchSize', 1);
   if (train.ids.length !== train.labels.length) throw new RangeError(`sentiment: ${train.ids.length} sequences but ${train.labels.length} labels`);
   const order = rnn.rng(o.seed);
   const lengths = train.ids.map((s) => s.length);
-  const clip = o.clipNorm > 0 ? { clipNorm: o.clipNorm } : {};
+  // ('balanced' from all the training labels, not each batch's.)
+  const classWeight = o.classWeight === 'balanced' ? balancedWeights(train.labels) : o.classWeight;
+  const clip = { ...(o.clipNorm > 0 ? { clipNorm: o.clipNorm } : {}), ...(classWeight ? { classWeight } : {}) };
   const acc = new RunningAccuracy();
   const results: EpochResult[] = [];
   const t0 = performance.now();

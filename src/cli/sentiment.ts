@@ -11,7 +11,7 @@ import {
 } from '../apps/sentiment.js';
 import { readDataset, type TextDataset } from '../data/node/index.js';
 import { pretrainedVectors } from './vectors.js';
-import { backendName, loadModel, NonFiniteLossError, saveModel, type Sequential } from '../index.js';
+import { backendName, loadModel, NonFiniteLossError, saveModel, type ClassWeight, type Sequential } from '../index.js';
 import { CliError, fmtTime, outDir, Progress, int, num } from './progress.js';
 
 const DATA_FORMATS = `Data files (--train, --val, --data): JSON Lines (.jsonl, .jsonl.gz) with "text" and "label"
@@ -52,6 +52,8 @@ Options:
   --batch N              texts per batch                                          (default 32)
   --lr x                 Adam learning rate                                       (default ${DEFAULT_MODEL.lr})
   --clip x               clip the global gradient norm to x (0 = off)             (default 5)
+  --class-weight w       weigh each class's loss: 'balanced' (N / (2·n_c) over the training
+                         labels) or W0,W1 (the weights of classes 0 and 1)         (default off)
   --limit N              read at most N records of each file (per class for class files)
   --seed S               seed for initialisation, the split and the batch order   (default ${DEFAULT_MODEL.seed})
   --json                 print the results as JSON on stdout (progress goes to stderr)
@@ -162,6 +164,15 @@ export interface SentimentTrainResult {
   interrupted: boolean;
 }
 
+/** --class-weight: 'balanced', or W0,W1. */
+function classWeightOption(v: string | undefined): ClassWeight | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'balanced') return 'balanced';
+  const w = v.split(',').map((x) => (x.trim() === '' ? NaN : Number(x)));
+  if (w.length !== 2 || !w.every((x) => Number.isFinite(x) && x >= 0)) throw new CliError(`--class-weight: expected balanced or two weights W0,W1 (numbers >= 0), got '${v}'`);
+  return { 0: w[0]!, 1: w[1]! };
+}
+
 export async function sentimentTrainCli(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
     args: argv, strict: true,
@@ -170,6 +181,7 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
       cell: { type: 'string' }, bidirectional: { type: 'boolean' }, attention: { type: 'string' }, 'max-len': { type: 'string' }, keep: { type: 'string' },
       vocab: { type: 'string' }, 'min-freq': { type: 'string' }, embed: { type: 'string' }, units: { type: 'string' },
       embeddings: { type: 'string' }, 'embeddings-words': { type: 'string' }, 'freeze-embeddings': { type: 'boolean' },
+      'class-weight': { type: 'string' },
       dropout: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
       clip: { type: 'string' }, limit: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -198,6 +210,7 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
   const batch = int(v.batch, 'batch', 32);
   const lr = num(v.lr, 'lr', DEFAULT_MODEL.lr, (x) => x > 0, 'a positive number');
   const clip = num(v.clip, 'clip', 5, (x) => x >= 0, 'a number >= 0');
+  const classWeight = classWeightOption(v['class-weight']);
   const limit = v.limit === undefined ? undefined : int(v.limit, 'limit', 0, 1);
   const json = v.json ?? false;
   const log = json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
@@ -233,7 +246,7 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
     log(`pretrained vectors: ${pretrained.words.length.toLocaleString('en-US')} words of ${pretrained.dim} values; ${found.toLocaleString('en-US')} of the ` +
       `${pipeline.vocab.size.toLocaleString('en-US')} vocabulary words start from one${v['freeze-embeddings'] ? '; word embedding frozen' : ''}`);
   }
-  const trainCfg = { ...cfg, maxLen, keep, minFreq, epochs, batch, clip };
+  const trainCfg = { ...cfg, maxLen, keep, minFreq, epochs, batch, clip, ...(classWeight ? { classWeight } : {}) };
   log(`sentiment: ${trainSet.ids.length.toLocaleString('en-US')} training / ${valSet.ids.length.toLocaleString('en-US')} validation texts ` +
     `(${v.val !== undefined ? v.val : `${valSplit} of --train, stratified, seed ${seed}`}), classes ${names[0]}/${names[1]}; ` +
     `vocabulary ${pipeline.vocab.size.toLocaleString('en-US')}; ${meanLen.toFixed(1)} tokens per text after truncation to ${maxLen} (keep ${keep}; ${truncated.toLocaleString('en-US')} truncated); ` +
@@ -259,7 +272,7 @@ export async function sentimentTrainCli(argv: string[]): Promise<void> {
   let summary;
   try {
     summary = await trainSentiment(model, trainSet, {
-      epochs, batchSize: batch, clipNorm: clip, seed, val: valSet,
+      epochs, batchSize: batch, clipNorm: clip, seed, val: valSet, ...(classWeight ? { classWeight } : {}),
       shouldStop: () => stop,
       onBatch: (p) => {
         if (p.batch === 1) progress = new Progress(process.stderr, `epoch ${p.epoch + 1}/${epochs} `);
