@@ -112,24 +112,6 @@ export function setTrainable<L extends Layer>(l: L, value: unknown): L {
   return l;
 }
 
-/**
- * A layer's config as a model saves it: `trainable: false` for a frozen layer, nothing for a
- * trainable one, and its regularizers' configs (regularizerConfigs); a `trainable` or
- * regularizer its options held, maybe stale, is dropped.
- */
-export function savedLayerConfig(l: Layer, regularizers: Record<string, unknown>): Record<string, unknown> {
-  const c = withoutSaved(l.getConfig());
-  if (c.layer !== null && typeof c.layer === 'object' && !Array.isArray(c.layer)) c.layer = withoutSaved(c.layer as Record<string, unknown>);
-  return { ...c, ...(l.trainable === false ? { trainable: false } : {}), ...regularizers };
-}
-
-/** A config without the keys savedLayerConfig writes itself (options may hold stale copies). */
-function withoutSaved(c: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(c)) if (k !== 'trainable' && !k.endsWith('Regularizer')) out[k] = v;
-  return out;
-}
-
 /** A parameter's values for setWeights: a Tensor, { data, shape }, or the flat values. */
 export type WeightValue = Tensor<Float32Array | Float64Array> | { data: ArrayLike<number>; shape: readonly number[] } | ArrayLike<number>;
 

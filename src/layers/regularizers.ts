@@ -95,6 +95,24 @@ export function regularizerConfigs(l: Layer): Partial<Record<RegularizerOption, 
 }
 
 /**
+ * A layer's config as a model saves it: `trainable: false` for a frozen layer, nothing for a
+ * trainable one, and its regularizers' configs (regularizerConfigs); a `trainable` or
+ * regularizer its options held, maybe stale, is dropped.
+ */
+export function savedLayerConfig(l: Layer): Record<string, unknown> {
+  const c = withoutSaved(l.getConfig());
+  if (c.layer !== null && typeof c.layer === 'object' && !Array.isArray(c.layer)) c.layer = withoutSaved(c.layer as Record<string, unknown>);
+  return { ...c, ...(l.trainable === false ? { trainable: false } : {}), ...regularizerConfigs(l) };
+}
+
+/** A config without the keys savedLayerConfig writes itself (options may hold stale copies). */
+function withoutSaved(c: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c)) if (k !== 'trainable' && !k.endsWith('Regularizer')) out[k] = v;
+  return out;
+}
+
+/**
  * The penalty of the trainable layers' regularized parameters: Σ over them of l1·Σ|w| + l2·Σw²
  * (float64); with `withGrads`, l1·sign(w) + 2·l2·w is added to each one's gradient.
  */

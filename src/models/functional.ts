@@ -8,8 +8,8 @@
 //   const model = rnn.model({ inputs: [src, tgt], outputs: rnn.layers.dense({ units: V, activation: 'softmax' }).apply(y) });
 import { ActivationSlot, getBackend } from '../kernels/index.js';
 import { Embedding, type Dense as DenseLayer, type TableRows } from '../layers/core.js';
-import { hasTrainableParams, savedLayerConfig, shapeStr, type Act, type Layer, type Shape } from '../layers/layer.js';
-import { regularizerConfigs } from '../layers/regularizers.js';
+import { hasTrainableParams, shapeStr, type Act, type Layer, type Shape } from '../layers/layer.js';
+import { savedLayerConfig } from '../layers/regularizers.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { isMultiLayer, type GraphNode, type SymbolicTensor } from '../layers/symbolic.js';
 import type { Dense } from './data-input.js';
@@ -206,7 +206,7 @@ export class GraphModel extends Model {
     return {
       className: 'Functional', name: this.name,
       inputs: this.inputs.map((t) => ({ name: t.name, shape: t.shape })),
-      nodes: this.nodes.map((n) => ({ layer: savedLayerConfig(n.layer, regularizerConfigs(n.layer)), inputs: n.inputs.map((t) => id.get(t)) })),
+      nodes: this.nodes.map((n) => ({ layer: savedLayerConfig(n.layer), inputs: n.inputs.map((t) => id.get(t)) })),
       output: id.get(this.output),
     };
   }

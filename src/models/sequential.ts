@@ -14,8 +14,8 @@
 import { ActivationSlot, residentArray } from '../kernels/index.js';
 import { Dense as DenseLayer, Embedding } from '../layers/core.js';
 import { Masking } from '../layers/pooling.js';
-import { checkedWeight, hasTrainableParams, PER_STEP_LAYERS, savedLayerConfig, shapeStr, type Act, type Layer, type Shape, type WeightValue } from '../layers/layer.js';
-import { applyRegularizers, regularizerConfigs } from '../layers/regularizers.js';
+import { checkedWeight, hasTrainableParams, PER_STEP_LAYERS, shapeStr, type Act, type Layer, type Shape, type WeightValue } from '../layers/layer.js';
+import { applyRegularizers, savedLayerConfig } from '../layers/regularizers.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { clipByGlobalNorm, clipByValue, clipGate, globalNorm } from '../optim/clip.js';
 import { getOptimizer, type Optimizer, type Spans } from '../optim/optimizers.js';
@@ -724,7 +724,7 @@ export class Sequential extends Model {
   }
 
   getConfig(): Record<string, unknown> {
-    return { className: 'Sequential', name: this.name, inputShape: this.inputShape, layers: this.layers.map((l) => savedLayerConfig(l, regularizerConfigs(l))) };
+    return { className: 'Sequential', name: this.name, inputShape: this.inputShape, layers: this.layers.map(savedLayerConfig) };
   }
 }
 
