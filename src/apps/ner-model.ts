@@ -28,6 +28,7 @@ import { crfNllBatch, crfViterbiBatch } from '../models/crf.js';
 import { sparseCategoricalCrossentropy } from '../models/losses.js';
 import { clipByGlobalNorm, clipGate } from '../optim/clip.js';
 import type { Optimizer, Spans } from '../optim/optimizers.js';
+import { setEmbeddingRows } from '../data/word-vectors.js';
 import { glorotUniform } from '../tensor/init.js';
 import { packStores, ParamStore } from '../tensor/params.js';
 import { rng, type Rng } from '../tensor/rng.js';
@@ -606,16 +607,7 @@ export class NerTagger {
 
   /** Sets the embedding of each word `vectorOf` has a vector for (wordDim values); returns how many. */
   initWordVectors(vectorOf: (word: string) => Float32Array | null): number {
-    const E = this.wordEmb.params!.value('embeddings'), D = this.config.wordDim;
-    let found = 0;
-    this.words.tokens.forEach((w, id) => {
-      const v = id >= 2 ? vectorOf(w) : null; // (not <pad>, <unk>)
-      if (!v) return;
-      if (v.length !== D) throw new RangeError(`initWordVectors: the vector of ${JSON.stringify(w)} has ${v.length} values, the word embedding ${D}`);
-      E.set(v, id * D);
-      found++;
-    });
-    return found;
+    return setEmbeddingRows(this.wordEmb, this.words.tokens, vectorOf);
   }
 
   /** One optimisation step on a batch (with gold tags). */

@@ -12,7 +12,7 @@
 // the recurrent layer, so results never depend on how a review was batched. A text with no
 // tokens (empty, or only whitespace) is a length-0 sequence: the recurrent layer returns its
 // initial (zero) state and the prediction is the head's bias through the sigmoid.
-import { vectorLookup, type WordVectors } from '../data/word-vectors.js';
+import { setEmbeddingRows, vectorLookup, type WordVectors } from '../data/word-vectors.js';
 import * as rnn from '../index.js';
 import { AttentionPooling, type Logs, type Sequential } from '../index.js';
 import {
@@ -198,14 +198,7 @@ export function usePretrained(model: Sequential, p: TextPipeline, wv: WordVector
   const [table] = emb.getWeights(), D = table!.shape[1]!;
   if (wv.dim !== D) throw new RangeError(`the pretrained vectors have ${wv.dim} values, the word embedding ${D} (give embed ${wv.dim})`);
   const lower = (p.tokenizer as { options?: { lowercase?: boolean } }).options?.lowercase === true;
-  const { vectorOf } = vectorLookup(wv, lower ? (w) => w.toLowerCase() : undefined);
-  const rows = Float32Array.from(table!.data);
-  let found = 0;
-  p.vocab.tokens.forEach((t, id) => {
-    const v = id >= 2 ? vectorOf(t) : null; // (not <pad>, <unk>)
-    if (v) { rows.set(v, id * D); found++; }
-  });
-  emb.setWeights([rows]);
+  const found = setEmbeddingRows(emb, p.vocab.tokens, vectorLookup(wv, lower ? (w) => w.toLowerCase() : undefined).vectorOf);
   if (freeze) emb.trainable = false;
   return found;
 }

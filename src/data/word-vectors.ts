@@ -118,3 +118,22 @@ export function vectorLookup(wv: WordVectors, key: (word: string) => string = (w
     keys: [...row.keys()],
   };
 }
+
+/**
+ * Sets the rows of an embedding layer's table (`tokens[i]` is row i; ids 0 and 1, <pad> and
+ * <unk>, are left) to the vectors `vectorOf` has, through setWeights; returns how many rows it set.
+ */
+export function setEmbeddingRows(layer: { getWeights(): { data: Float32Array; shape: readonly number[] }[]; setWeights(w: readonly Float32Array[]): void },
+  tokens: readonly string[], vectorOf: (token: string) => Float32Array | null): number {
+  const [table] = layer.getWeights(), D = table!.shape[1]!, rows = Float32Array.from(table!.data);
+  let found = 0;
+  tokens.forEach((t, id) => {
+    const v = id >= 2 ? vectorOf(t) : null;
+    if (!v) return;
+    if (v.length !== D) throw new RangeError(`the vector of ${JSON.stringify(t)} has ${v.length} values, the embedding ${D}`);
+    rows.set(v, id * D);
+    found++;
+  });
+  layer.setWeights([rows]);
+  return found;
+}
