@@ -455,7 +455,7 @@ export function seq_forward_mt(
   tid: i32, sync: usize,
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
   xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
-  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize, repack: bool,
+  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize, repack: i32,
   hmask: usize,
 ): void {
   kind = cell_kind(kind);
@@ -516,14 +516,16 @@ export function seq_forward_mt(
   // partner is late, half of what is left of the partner's (with the halves of what was left
   // from the start, a third of it measured 3-7% slower on W5a).
   const den = gemv1row ? 2 : 0, mid = gemv1row ? b1Qa + 1 : -1;
-  if (gemv1row && repack) {
-    // W_hh changed since it was packed: chunk by chunk, so that the thread claiming from the
-    // front packs the first chunks, which it then multiplies by (claims come from both ends),
-    // and the other the last ones.
+  if (gemv1row && repack != B1_CURRENT) {
+    // W_hh changed since it was packed (B1_PACK), or may have (B1_CHECK): chunk by chunk, so
+    // that the thread claiming from the front packs or checks the first chunks, which it then
+    // multiplies by (claims come from both ends), and the other the last ones: each checks the
+    // packing out of its own cache and leaves it there.
     target = nc;
-    for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
-      pack_b1_chunk(kind, H, whh, whhP, c);
-      chunk_done(sync, tid);
+    for (let c0 = claim(sync, tid, phase, nc, den, mid); c0 >= 0; c0 = claim(sync, tid, phase, nc, den, mid)) {
+      const run = claimedRun;
+      for (let c = c0; c < c0 + run; c++) b1_refresh(kind, H, whh, whhP, c, repack);
+      chunk_done(sync, tid, run);
     }
     wait_done(sync, tid, target);
   } else if (!gemv1row) {

@@ -1341,6 +1341,66 @@ function pack_b1_chunk(kind: i32, H: i32, whh: usize, P: usize, c: i32): void {
   }
 }
 
+// seq_forward's `repack` modes for batch 1: the packing at whhP is current; pack it (W_hh, copied
+// by the caller, changed since); or, for weights the kernels read where they lie, which anything
+// may have written, with a row-major copy of W_hh kept after the packing (b1_copy_at): check each
+// chunk's rows against the copy and, where they differ, copy and pack them (B1_CHECK), or copy and
+// pack every chunk (B1_COPY, a new packing). A check of rows as they lie is a stream of loads and
+// ors; one against the packing itself would transpose every 4x4 block back (LSTM H = 256, one
+// thread, measured 2026-11-27: 66-90 µs a check that way, 41-52 against the copy).
+export const B1_CURRENT: i32 = 0;
+export const B1_PACK: i32 = 1;
+export const B1_CHECK: i32 = 2;
+export const B1_COPY: i32 = 3;
+
+/** Where B1_CHECK's copy of W_hh lies after the packing at P (b1_plan set for kind, H). */
+// @ts-ignore: decorator
+@inline function b1_copy_at(kind: i32, H: i32, P: usize): usize {
+  return P + align64(<usize>(gate_blocks(kind) * b1Nf + b1G0 + b1G1) * b1_blk(H));
+}
+
+/** Bytes of W_hh packed for batch 1 followed by its B1_CHECK copy. */
+export function packed_whh_copy_bytes(kind: i32, H: i32): usize {
+  if (H <= 0) return 0;
+  b1_plan(kind, H);
+  return b1_copy_at(kind, H, 0) + <usize>gate_width(kind, H) * H * 4;
+}
+
+/** Whether `bytes` (a multiple of 4) at a and at b differ, bit for bit. */
+function differ(a: usize, b: usize, bytes: usize): bool {
+  let d = i32x4.splat(0);
+  let o: usize = 0;
+  for (; o + 64 <= bytes; o += 64) {
+    d = v128.or(d, v128.or(v128.xor(v128.load(a + o), v128.load(b + o)), v128.xor(v128.load(a + o, 16), v128.load(b + o, 16))));
+    d = v128.or(d, v128.or(v128.xor(v128.load(a + o, 32), v128.load(b + o, 32)), v128.xor(v128.load(a + o, 48), v128.load(b + o, 48))));
+  }
+  for (; o + 16 <= bytes; o += 16) d = v128.or(d, v128.xor(v128.load(a + o), v128.load(b + o)));
+  let t: u32 = 0;
+  for (; o < bytes; o += 4) t |= load<u32>(a + o) ^ load<u32>(b + o);
+  return v128.any_true(d) || t != 0;
+}
+
+/**
+ * Brings chunk c of the batch-1 packing at P up to date with W_hh in `mode` (B1_PACK, B1_CHECK or
+ * B1_COPY; b1_plan set): the chunk's units' rows in every gate block, compared and copied as they lie.
+ */
+export function b1_refresh(kind: i32, H: i32, whh: usize, P: usize, c: i32, mode: i32): void {
+  if (mode != B1_PACK) {
+    const copy = b1_copy_at(kind, H, P), H4 = <usize>H << 2, u0 = b1_start(c), n = <usize>(b1_start(c + 1) - u0) * H4;
+    let same = mode == B1_CHECK;
+    for (let g = 0; g < gate_blocks(kind) && same; g++) {
+      const o = <usize>(g * H + u0) * H4;
+      same = !differ(whh + o, copy + o, n);
+    }
+    if (same) return;
+    for (let g = 0; g < gate_blocks(kind); g++) {
+      const o = <usize>(g * H + u0) * H4;
+      memory.copy(copy + o, whh + o, n);
+    }
+  }
+  pack_b1_chunk(kind, H, whh, P, c);
+}
+
 /** y[0..GEMV_P) = a packed block (K rows of GEMV_P floats at b) times h[0..K). */
 // @ts-ignore: decorator
 @inline function gemv_pblock(K: i32, b: usize, h: usize, y: usize): void {
@@ -1796,8 +1856,8 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
  * the final state in slot T & 1) and cgates/caux one step's rows, so the loop's writes stay in
  * cache instead of streaming T steps of gates out to memory.
  * whhP: batch 1 only, where W_hh packed in blocks of rows and mixed groups lies (b1_plan,
- * packed_whh_bytes; the caller keeps it across calls), packed first when `repack` (W_hh changed
- * since it was packed).
+ * packed_whh_bytes; the caller keeps it across calls), brought up to date first by `repack`
+ * (B1_CURRENT, B1_PACK, B1_CHECK or B1_COPY, see b1_refresh).
  * hmask (0: none): recurrent dropout's mask, B×H, applied to h_prev where the recurrent products
  * read it (h_prev ⊙ mask; GRU without resetAfter: r ⊙ h_prev ⊙ mask, kept in aux); the state
  * updates read h_prev itself.
@@ -1805,14 +1865,14 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
 export function seq_forward(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
   xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
-  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize, repack: bool,
+  ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize, repack: i32,
   hmask: usize,
 ): void {
   kind = cell_kind(kind);
   const G = gate_width(kind, H), H4 = <usize>H << 2;
   if (B == 1) {
     b1_plan(kind, H);
-    if (repack) for (let c = 0; c < b1_chunks(); c++) pack_b1_chunk(kind, H, whh, whhP, c);
+    if (repack != B1_CURRENT) for (let c = 0; c < b1_chunks(); c++) b1_refresh(kind, H, whh, whhP, c, repack);
   }
   const ldOut4 = <usize>ldOut << 2, outStep4 = <usize>outStep << 2;
   const split = kind == GRU && !resetAfter;

@@ -367,6 +367,68 @@ for (const s of setups) {
 }
 
 for (const s of setups) {
+  test(`${s.variant}: a layer's W_hh lying in the backend's memory is read there; at batch 1 the loop checks its packing against a copy and follows every in-place change (full block, both mixed chunks, GRU's n rows, H no multiple of 4; one thread and two), trusted only inside fixedWeights`, TIMEOUT, () => {
+    type Host = { weightSlots: { inPlace: boolean; ptr: number; off: number }[] };
+    const cases: [string, () => LSTM | GRU, number][] = [
+      // H = 60: units [0, 28) a full block of each gate block, [28, 60) the two mixed chunks.
+      // (Inputs wide enough for the parameters to be resident: residentArray's 65,536 floats.)
+      ['lstm', () => new LSTM({ inputSize: 224, hiddenSize: 60, batchFirst: true, seed: 31 }), 60],
+      ['gru !resetAfter', () => new GRU({ inputSize: 300, hiddenSize: 61, batchFirst: true, resetAfter: false, seed: 32 }), 61],
+    ];
+    const prev = getBackend();
+    try {
+      for (const be of [s.forced, s.gated]) {
+        for (const [label, make, H] of cases) {
+          const what = `${label} on ${be === s.forced ? 'two threads' : 'one thread (gated)'}`;
+          setBackend(be);
+          const layer = make();
+          layer.eval();
+          const whh = layer.params.value('weight_hh_l0') as Float32Array;
+          const x = new Tensor(randArray(4 * layer.inputSize, prng(33)), [1, 4, layer.inputSize]);
+          const run = (on: Backend): Float32Array => {
+            setBackend(on);
+            return Float32Array.from(layer.forward(x, { grad: false }).output.data as Float32Array);
+          };
+          const threadedBefore = be.calls.threaded;
+          let last = run(be);
+          assertSame(last, run(s.single), `${what}: first call`);
+          if (be === s.forced) assert.ok(be.calls.threaded > threadedBefore, `${what}: ran on two threads`);
+          const slots = (be as unknown as Host).weightSlots;
+          assert.ok(slots.some((w) => w.inPlace && w.ptr === whh.byteOffset), `${what}: W_hh read where it lies (an in-place slot)`);
+          assert.ok(!slots.some((w) => !w.inPlace && w.off === whh.byteOffset), `${what}: no copy slot for W_hh`);
+          // One unit in each chunk (0: a full block; H/2: the first mixed chunk; H - 1: the last),
+          // in the first gate block and in the last (GRU: the n rows, the other gate set).
+          const blocks = whh.length / H / H;
+          for (const [unit, block] of [[0, 0], [H >> 1, blocks - 1], [H - 1, 0], [H - 1, blocks - 1]] as const) {
+            const i = (block * H + unit) * H + H - 1;
+            whh[i] = whh[i]! + 0.75;
+            const now = run(be);
+            assertSame(now, run(s.single), `${what}: after a change of unit ${unit} in gate block ${block}`);
+            assert.notDeepEqual(now, last, `${what}: the change of unit ${unit} in gate block ${block} reaches the outputs`);
+            last = now;
+          }
+          // fixedWeights: a change before the scope's first use is seen, one after it is not, and
+          // the next call after the scope sees it.
+          whh[1] = whh[1]! - 0.5;
+          const kept = be.fixedWeights!(() => {
+            const first = run(be);
+            assertSame(first, run(s.single), `${what}: a change before the scope's first use`);
+            whh[H + 2] = whh[H + 2]! + 1;
+            assertSame(run(be), first, `${what}: a change after the first use in the scope is not seen`);
+            return first;
+          });
+          const after = run(be);
+          assert.notDeepEqual(after, kept, `${what}: the scope ended: the change is seen`);
+          assertSame(after, run(s.single), `${what}: after the scope`);
+        }
+      }
+    } finally {
+      setBackend(prev);
+    }
+  });
+}
+
+for (const s of setups) {
   test(`${s.variant} two threads: an input projection that starts before W_ih is compared sees an in-place change (projected again), and training keeps comparing first`, TIMEOUT, () => {
     // The threaded host's projections, counted by wrapping its runGemm.
     const host = s.forced as unknown as { runGemm: (mt: boolean, args: number[], before?: () => void) => void };

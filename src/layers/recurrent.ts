@@ -18,7 +18,7 @@
 // (xg = X·W_ihᵀ + biases), then the backend's sequence loop (one recurrent product and one
 // fused gate pass per step). Backward runs the reverse loop, then the weight gradients as big
 // products: dW_ih += dxgᵀ·X, dW_hh += dghᵀ·Hprev, dX = dxg·W_ih.
-import { allocCache, backendFor, gateWidth } from '../kernels/index.js';
+import { allocCache, backendFor, gateWidth, residentArray } from '../kernels/index.js';
 import { layerBackward, layerForward } from '../kernels/layer-ops.js';
 import type { CellKind, F, ResidentCache, SeqCache } from '../kernels/types.js';
 import { glorotUniform, orthogonal, uniformInit } from '../tensor/init.js';
@@ -223,7 +223,8 @@ export class Recurrent {
     if (!(this.recurrentDropout >= 0 && this.recurrentDropout < 1)) throw new RangeError(`${owner}: option 'recurrentDropout' must be in [0, 1), got ${this.recurrentDropout}`);
     this.stateful = options.stateful ?? false;
     this.rng = rng(options.seed ?? 0);
-    this.params = new ParamStore(this.paramSpecs(), this.dtype);
+    // float32 weights in the kernels' memory where they offer it: read there, never copied or compared.
+    this.params = new ParamStore(this.paramSpecs(), this.dtype, residentArray);
     this.initialize(options.init ?? 'keras', options.forgetBias ?? 1);
   }
 

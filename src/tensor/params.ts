@@ -26,7 +26,11 @@ export class ParamStore {
   data: F;
   grad: F;
 
-  constructor(specs: ParamSpec[], readonly dtype: DType) {
+  /**
+   * `alloc` makes the float32 buffers (a standalone layer passes kernels' residentArray, so that
+   * the kernels read its weights where they lie; a model then packs them into its own, packStores).
+   */
+  constructor(specs: ParamSpec[], readonly dtype: DType, alloc?: (n: number) => Float32Array) {
     let offset = 0;
     this.entries = specs.map((s) => {
       const size = s.shape.reduce((p, d) => p * d, 1);
@@ -36,8 +40,8 @@ export class ParamStore {
     });
     this.byName = new Map(this.entries.map((e) => [e.name, e]));
     this.size = offset;
-    this.data = makeArray(dtype, offset);
-    this.grad = makeArray(dtype, offset);
+    this.data = dtype === 'float32' && alloc ? alloc(offset) : makeArray(dtype, offset);
+    this.grad = dtype === 'float32' && alloc ? alloc(offset) : makeArray(dtype, offset);
   }
 
   /** View of a parameter's values (shares memory with `data`). */

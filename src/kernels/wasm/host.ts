@@ -43,6 +43,7 @@ export interface CoreExports {
   seq_forward(...a: number[]): void;
   seq_backward(...a: number[]): void;
   packed_whh_bytes(kind: number, H: number): number;
+  packed_whh_copy_bytes(kind: number, H: number): number;
   col_sum(m: number, rows: number, cols: number, acc: number): void;
   /** Σ g_i² in optim/clip.ts's order (float64). */
   sum_squares(g: number, n: number): number;
@@ -89,9 +90,12 @@ const padTo8 = (n: number): number => Math.ceil(n / 8) * 8;
  * the weights packed as a product's op(B) (pack_b_nr8: W_ih's rows of I = K floats, transposed;
  * a Dense kernel [K, U] as it is), with the `gen` they were packed at;
  * `fresh`: the copy was made and not yet compared (slotStale).
+ * `inPlace`: no copy — the weights lie in this backend's memory at `ptr` (residentArray) and the
+ * kernels read them there; the slot only keeps their batch-1 packing (whhInPlace).
  */
 interface WeightSlot {
   buf: WeakRef<ArrayBufferLike>; off: number; bytes: number; ptr: number; used: number; fixed: number; gen: number;
+  inPlace: boolean;
   pack: { ptr: number; bytes: number; kind: number; H: number; gen: number } | null;
   missed: boolean;
   panels: { ptr: number; bytes: number; K: number; trans: boolean; gen: number } | null;
@@ -119,11 +123,16 @@ interface AdamSlot {
 interface WihForProjection { ptr: number; panels: number; settle: () => void; redo: () => boolean }
 
 /**
- * W_hh for a sequence loop: its copy, its batch-1 packing (pWP, 0 if none) and whether the loop
- * packs it again. With a deferred check (whhForward's `defer`) the copy is compared with W_hh only
- * when `settle` runs, which sets `repack`; until then neither the copy nor `repack` may be used.
+ * W_hh for a sequence loop: its copy (or the weights where they lie), its batch-1 packing (pWP, 0
+ * if none) and what the loop does to that packing first (`repack`: B1_CURRENT, B1_PACK or
+ * B1_CHECK of asm/kernels.ts). With a deferred check (whhForward's `defer`) the copy is compared
+ * with W_hh only when `settle` runs, which sets `repack`; until then neither the copy nor `repack`
+ * may be used.
  */
-interface WhhForLoop { pW: number; pWP: number; repack: boolean; packed: () => void; settle: () => void }
+interface WhhForLoop { pW: number; pWP: number; repack: number; packed: () => void; settle: () => void }
+
+/** What the loop does to its batch-1 packing first: seq_forward's `repack` (b1_refresh in asm/kernels.ts). */
+const B1_CURRENT = 0, B1_PACK = 1, B1_CHECK = 2, B1_COPY = 3;
 
 type Compare = (a: Uint8Array, b: Uint8Array) => number;
 const nativeCompare = (globalThis as { Buffer?: { compare: Compare } }).Buffer?.compare;
@@ -404,10 +413,12 @@ export abstract class WasmHost implements Backend {
    * stays where the kernel threads' caches hold it instead of being copied in (and pulled across
    * cores) on every call. Any change, however it was made, shows in the comparison. Must be called
    * before the call's reset() (it may allocate a block, which moves `base`); the copies of one call
-   * are never evicted by its own later weightPtr calls.
+   * are never evicted by its own later weightPtr calls. Weights that lie in this backend's memory
+   * (a model's residentArray parameters) need no copy: their own address.
    */
   protected weightPtr(w: Float32Array, n: number): number {
-    return this.weightSlot(w, n).ptr;
+    const own = this.addressOf(w);
+    return own >= 0 ? own : this.weightSlot(w, n).ptr;
   }
 
   /**
@@ -418,26 +429,61 @@ export abstract class WasmHost implements Backend {
    * was lost, or one that failed, packs again). Same rules as weightPtr.
    */
   protected whhPacked(whh: Float32Array, kind: CellKind, H: number, defer = false): WhhForLoop {
-    const code = KIND_CODE[kind], slot = this.weightSlot(whh, gateWidth(kind, H) * H, !defer);
-    // (The packing's plan depends on the cell's gate blocks and H: b1_plan in asm/kernels.ts.)
-    if (slot.pack && (slot.pack.H !== H || slot.pack.kind !== code)) this.dropPack(slot);
-    if (!slot.pack) {
-      const bytes = align64(this.k.packed_whh_bytes(code, H));
-      slot.pack = { ptr: bytes > 0 ? this.allocBlock(bytes) : 0, bytes, kind: code, H, gen: -1 };
-      this.weightSlotBytes += bytes;
-    }
-    const pack = slot.pack;
+    const slot = this.weightSlot(whh, gateWidth(kind, H) * H, !defer), pack = this.slotPack(slot, kind, H);
     let gen = slot.gen;
+    const repack = () => (pack.ptr !== 0 && pack.gen !== gen ? B1_PACK : B1_CURRENT);
     const loop: WhhForLoop = {
-      pW: slot.ptr, pWP: pack.ptr, repack: pack.ptr !== 0 && pack.gen !== gen,
+      pW: slot.ptr, pWP: pack.ptr, repack: repack(),
       packed: () => { pack.gen = gen; },
       settle: () => {
         if (defer) this.checkSlot(slot, whh);
         gen = slot.gen;
-        loop.repack = pack.ptr !== 0 && pack.gen !== gen;
+        loop.repack = repack();
       },
     };
     return loop;
+  }
+
+  /** A slot's batch-1 packing of W_hh for (kind, H): made, not yet packed (gen -1), if it had none for them. */
+  private slotPack(slot: WeightSlot, kind: CellKind, H: number): NonNullable<WeightSlot['pack']> {
+    const code = KIND_CODE[kind];
+    // (The packing's plan depends on the cell's gate blocks and H: b1_plan in asm/kernels.ts.)
+    if (slot.pack && (slot.pack.H !== H || slot.pack.kind !== code)) this.dropPack(slot);
+    if (!slot.pack) {
+      // In place: the packing, then the copy of W_hh its checks compare with.
+      const bytes = align64(slot.inPlace ? this.k.packed_whh_copy_bytes(code, H) : this.k.packed_whh_bytes(code, H));
+      slot.pack = { ptr: bytes > 0 ? this.allocBlock(bytes) : 0, bytes, kind: code, H, gen: -1 };
+      this.weightSlotBytes += bytes;
+    }
+    return slot.pack;
+  }
+
+  /**
+   * W_hh lying in this backend's memory at `own` (residentArray parameters), for a batch-1 loop:
+   * read where it lies. Its packing is kept in an in-place slot with a copy of W_hh after it, and
+   * the loop checks each chunk's rows against the copy first (B1_CHECK: each thread those of the
+   * chunks it multiplies by, in its own core, copying and packing again any that differ) —
+   * instead of this thread comparing the whole megabyte with a copy while the worker projects,
+   * which then misses from its cache (W5a: 0.68 ms a sequence against 0.61 with fixed weights,
+   * 2026-11-27). Once checked inside a fixedWeights scope, it is trusted there.
+   */
+  private whhInPlace(own: number, kind: CellKind, H: number): WhhForLoop {
+    const bytes = gateWidth(kind, H) * H * 4;
+    let slot = this.weightSlots.find((s) => s.inPlace && s.ptr === own);
+    if (slot && slot.bytes !== bytes) { this.dropWeightSlot(this.weightSlots.indexOf(slot)); slot = undefined; }
+    if (!slot) {
+      slot = { buf: new WeakRef(this.memory.buffer), off: own, bytes, ptr: own, used: 0, fixed: 0, gen: 0, inPlace: true, pack: null, missed: false, panels: null, fresh: false };
+      this.weightSlots.push(slot);
+    }
+    slot.used = this.callCount + 1;
+    const pack = this.slotPack(slot, kind, H), s = slot;
+    const trusted = this.fixedDepth !== 0 && s.fixed === this.fixedScope && pack.gen === 0;
+    const scope = this.fixedScope;
+    return {
+      pW: own, pWP: pack.ptr, repack: pack.ptr === 0 || trusted ? B1_CURRENT : pack.gen < 0 ? B1_COPY : B1_CHECK,
+      packed: () => { pack.gen = 0; s.fixed = scope; },
+      settle: () => {},
+    };
   }
 
   /**
@@ -450,7 +496,7 @@ export abstract class WasmHost implements Backend {
     for (let i = 0; i < this.weightSlots.length; i++) {
       const s = this.weightSlots[i]!, sb = s.buf.deref();
       if (sb === undefined) { this.dropWeightSlot(i--); continue; } // its weights were collected
-      if (sb === buf && s.off === off) { slot = s; break; }
+      if (sb === buf && s.off === off && !s.inPlace) { slot = s; break; }
     }
     if (slot && slot.bytes !== bytes) { this.dropWeightSlot(this.weightSlots.indexOf(slot)); slot = undefined; }
     if (!slot) {
@@ -463,7 +509,7 @@ export abstract class WasmHost implements Backend {
         if (lru < 0) break; // only this call's copies are left
         this.dropWeightSlot(lru);
       }
-      slot = { buf: new WeakRef(buf), off, bytes, ptr: this.allocBlock(align64(bytes)), used: 0, fixed: 0, gen: 0, pack: null, missed: false, panels: null, fresh: true };
+      slot = { buf: new WeakRef(buf), off, bytes, ptr: this.allocBlock(align64(bytes)), used: 0, fixed: 0, gen: 0, inPlace: false, pack: null, missed: false, panels: null, fresh: true };
       this.weightSlots.push(slot);
       this.weightSlotBytes += bytes;
       new Uint8Array(this.memory.buffer, slot.ptr, bytes).set(new Uint8Array(buf, off, bytes));
@@ -505,8 +551,10 @@ export abstract class WasmHost implements Backend {
   private dropWeightSlot(i: number): void {
     const s = this.weightSlots[i]!;
     this.weightSlots.splice(i, 1);
-    this.weightSlotBytes -= s.bytes;
-    this.releaseBlock(s.ptr, align64(s.bytes));
+    if (!s.inPlace) {
+      this.weightSlotBytes -= s.bytes;
+      this.releaseBlock(s.ptr, align64(s.bytes));
+    }
     this.dropPack(s);
     this.dropPanels(s);
   }
@@ -1276,10 +1324,15 @@ export abstract class WasmHost implements Backend {
    * compared with W_hh only at settle() — while the worker projects the inputs, which do not read it.
    */
   private whhForward(a: SeqForwardArgs | LayerForwardArgs, defer = false): WhhForLoop {
-    const whh = this.f32(a.whh, 'whh');
+    const whh = this.f32(a.whh, 'whh'), own = this.addressOf(whh);
+    if (own >= 0) {
+      // Where it lies: nothing to copy or compare (at batch 1 the loop checks its packing).
+      if (a.B === 1) return this.whhInPlace(own, a.kind, a.H);
+      return { pW: own, pWP: 0, repack: B1_CURRENT, packed: () => {}, settle: () => {} };
+    }
     if (a.B === 1) return this.whhPacked(whh, a.kind, a.H, defer);
     const slot = this.weightSlot(whh, gateWidth(a.kind, a.H) * a.H, !defer);
-    return { pW: slot.ptr, pWP: 0, repack: false, packed: () => {}, settle: () => { if (defer) this.checkSlot(slot, whh); } };
+    return { pW: slot.ptr, pWP: 0, repack: B1_CURRENT, packed: () => {}, settle: () => { if (defer) this.checkSlot(slot, whh); } };
   }
 
   private layoutForward(
@@ -1318,7 +1371,7 @@ export abstract class WasmHost implements Backend {
 
   /** seq_forward's arguments; pXids: time-major row ids into the xg rows at pXg (0 = none). */
   private forwardArgs(a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, pXg: number, pXids = 0): number[] {
-    return [gateCode(a), +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, pXids, L.whh.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim, L.whh.pWP, +L.whh.repack, L.pMask];
+    return [gateCode(a), +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, pXids, L.whh.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim, L.whh.pWP, L.whh.repack, L.pMask];
   }
 
   private storeForward(
