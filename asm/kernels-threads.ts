@@ -34,21 +34,23 @@
 // two-thread call, which re-initializes the sync block).
 
 // ---- sync block (64-byte aligned, owned and initialized per call by the loader) ----
-//   +0  chunks finished in this call        +4  sleepers (threads inside wait32)
-//   +8  abort flag (nonzero: a thread gave up)
-//   +12 spin iterations before sleeping      +16 sleep slices (1 ms) without progress before
-//                                                giving up, 0 = never (threads that may block)
-//   +20 thread 0 may block (1/0)             +24 thread 1 may block (1/0)
-//   +28 chunks finished by thread 1 since the start (never reset; a statistic)
-//   +32 claim word (i64): phase << 32 | hi << 16 | lo; chunks [lo, hi) of `phase` are unclaimed
+// Three cache lines, so that a thread spinning on one word does not pull away the line its
+// partner is about to write, and the settings read at every wait stay shared in both cores:
+//   +0   chunks finished in this call        +4   chunks finished by thread 1 since the start
+//                                                  (never reset; a statistic)
+//   +64  claim word (i64): phase << 32 | hi << 16 | lo; chunks [lo, hi) of `phase` are unclaimed
+//   +128 sleepers (threads inside wait32)    +132 abort flag (nonzero: a thread gave up)
+//   +136 spin iterations before sleeping     +140 sleep slices (1 ms) without progress before
+//                                                  giving up, 0 = never (threads that may block)
+//   +144 thread 0 may block (1/0)            +148 thread 1 may block (1/0)
 const SY_DONE: usize = 0;
-const SY_SLEEP: usize = 4;
-const SY_ABORT: usize = 8;
-const SY_SPIN: usize = 12;
-const SY_SLICES: usize = 16;
-const SY_CANWAIT: usize = 20;
-const SY_WORKER_CHUNKS: usize = 28;
-const SY_CLAIM: usize = 32;
+const SY_WORKER_CHUNKS: usize = 4;
+const SY_CLAIM: usize = 64;
+const SY_SLEEP: usize = 128;
+const SY_ABORT: usize = 132;
+const SY_SPIN: usize = 136;
+const SY_SLICES: usize = 140;
+const SY_CANWAIT: usize = 144;
 
 /** Bytes of per-thread scratch: the packed-A block and the 5×8 edge tile. */
 export function thread_scratch_bytes(): usize { return align64(<usize>APACK_BYTES) + 5 * 8 * 4; }

@@ -13,6 +13,7 @@ import { gemmRef } from '../src/kernels/reference.js';
 import { allocCache, gateWidth, type Backend, type CellKind, type SeqCache } from '../src/kernels/types.js';
 import { loadWasmBackend, wasmVariants, type WasmBackend, type WasmVariant } from '../src/kernels/wasm/backend.js';
 import { ThreadedWasmBackend, threadedUnavailableReason, WorkerLost } from '../src/kernels/wasm/threaded.js';
+import { S_ABORT, S_CLAIM_LO, S_CLAIM_PHASE, S_DONE } from '../src/kernels/wasm/threads-protocol.js';
 import { ActivationSlot, getBackend, getThreads, referenceBackend, setBackend, setThreads, withFixedWeights } from '../src/kernels/index.js';
 import { denseBackward, denseForward, softmaxRows } from '../src/kernels/layer-ops.js';
 import { GRU, LSTM } from '../src/layers/recurrent.js';
@@ -1053,14 +1054,14 @@ if (setups.length > 0) {
       const need = pP + inner.k.packed_bytes(K, N);
       if (need > inner.memory.buffer.byteLength) inner.memory.grow(Math.ceil((need - inner.memory.buffer.byteLength) / 65536));
       const np = N / 8; // 8 panels, one per packing chunk
-      inner.sync[0] = 0; // chunks finished
-      inner.sync[8] = (np - 1) << 16; // phase 0 open: lo = 0, hi = np - 1 (chunk np-1 held elsewhere)
-      inner.sync[9] = 0;
+      inner.sync[S_DONE] = 0; // chunks finished
+      inner.sync[S_CLAIM_LO] = (np - 1) << 16; // phase 0 open: lo = 0, hi = np - 1 (chunk np-1 held elsewhere)
+      inner.sync[S_CLAIM_PHASE] = 0;
       const t0 = performance.now();
       assert.throws(() => inner.k.gemm_mt(0, inner.syncAddr, 0, 0, M, N, K, pA, K, pB, N, pC, N, 0, pP, 0, 0), WebAssembly.RuntimeError);
       const ms = performance.now() - t0;
-      assert.equal(Atomics.load(inner.sync, 2), 1, 'the abort flag is set');
-      assert.equal(Atomics.load(inner.sync, 0), np - 1, 'the other chunks were done');
+      assert.equal(Atomics.load(inner.sync, S_ABORT), 1, 'the abort flag is set');
+      assert.equal(Atomics.load(inner.sync, S_DONE), np - 1, 'the other chunks were done');
       assert.ok(ms >= 100 && ms < 10_000, `gave up after ${ms.toFixed(0)} ms`);
     } finally {
       be.terminate();

@@ -58,18 +58,18 @@ export const ST_STARTING = 0;
 export const ST_READY = 1;
 export const ST_DEAD = 2;
 
-/** Sync block, Int32 indexes (byte offsets x4 in asm/kernels-threads.ts). */
-export const SYNC_BYTES = 64;
+/** Sync block, Int32 indexes (byte offsets x4 in asm/kernels-threads.ts): three cache lines. */
+export const SYNC_BYTES = 192;
 export const S_DONE = 0; // chunks finished in the current call
-export const S_SLEEP = 1;
-export const S_ABORT = 2;
-export const S_SPIN = 3;
-export const S_SLICES = 4;
-export const S_CANWAIT = 5; // + tid
-export const S_WORKER_CHUNKS = 7; // chunks the worker finished, cumulative (a statistic)
+export const S_WORKER_CHUNKS = 1; // chunks the worker finished, cumulative (a statistic)
 /** The i64 claim word (phase << 32 | hi << 16 | lo) as two Int32s: low half, high half (phase). */
-export const S_CLAIM_LO = 8;
-export const S_CLAIM_PHASE = 9;
+export const S_CLAIM_LO = 16;
+export const S_CLAIM_PHASE = 17;
+export const S_SLEEP = 32;
+export const S_ABORT = 33;
+export const S_SPIN = 34;
+export const S_SLICES = 35;
+export const S_CANWAIT = 36; // + tid
 
 /** What the worker receives (postMessage / the first message), all structured-cloneable. */
 export interface WorkerInit {
