@@ -423,6 +423,29 @@ for (const s of setups) {
           assertSame(after, run(s.single), `${what}: after the scope`);
         }
       }
+      // In-place slots (their packing and copy) count against the slot limits: with room for one,
+      // each new W_hh's (seqForward: no W_ih copy made) pushes the last one out, and an evicted
+      // W_hh is packed anew, right.
+      const host = s.forced as unknown as Host & { maxWeightSlots: number };
+      const limit = host.maxWeightSlots;
+      try {
+        host.maxWeightSlots = 1;
+        const H = 60, G = 4 * H, rnd = prng(41);
+        const xg = randArray(3 * G, rnd), h0 = randArray(H, rnd), c0 = randArray(H, rnd);
+        const seq = (on: Backend, whh: Float32Array): Float32Array => {
+          const out = nanArray(3 * H);
+          on.seqForward({ kind: 'lstm', resetAfter: false, T: 3, B: 1, H, lengths: null, reverse: false, xg, whh, bhn: null, h0, c0, out, outOffset: 0, ldOut: H, cache: allocCache((n) => new Float32Array(n), 'lstm', 3, 1, H) });
+          return out;
+        };
+        const arrays = [0, 1, 2].map(() => { const w = s.forced.activationBuffer!(G * H); w.set(randArray(G * H, rnd, 0.1)); return w; });
+        for (const w of arrays) seq(s.forced, w);
+        const inPlace = host.weightSlots.filter((w) => w.inPlace).length;
+        assert.ok(inPlace <= 1, `in-place slots kept: ${inPlace}, limit 1`);
+        arrays[0]![5] = arrays[0]![5]! + 1;
+        assertSame(seq(s.forced, arrays[0]!), seq(s.single, Float32Array.from(arrays[0]!)), 'a W_hh whose in-place slot was evicted, changed since');
+      } finally {
+        host.maxWeightSlots = limit;
+      }
     } finally {
       setBackend(prev);
     }

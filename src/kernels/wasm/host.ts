@@ -124,8 +124,8 @@ interface WihForProjection { ptr: number; panels: number; settle: () => void; re
 
 /**
  * W_hh for a sequence loop: its copy (or the weights where they lie), its batch-1 packing (pWP, 0
- * if none) and what the loop does to that packing first (`repack`: B1_CURRENT, B1_PACK or
- * B1_CHECK of asm/kernels.ts). With a deferred check (whhForward's `defer`) the copy is compared
+ * if none) and what the loop does to that packing first (`repack`: B1_CURRENT, B1_PACK, B1_CHECK
+ * or B1_COPY of asm/kernels.ts). With a deferred check (whhForward's `defer`) the copy is compared
  * with W_hh only when `settle` runs, which sets `repack`; until then neither the copy nor `repack`
  * may be used.
  */
@@ -463,15 +463,16 @@ export abstract class WasmHost implements Backend {
    * read where it lies. Its packing is kept in an in-place slot with a copy of W_hh after it, and
    * the loop checks each chunk's rows against the copy first (B1_CHECK: each thread those of the
    * chunks it multiplies by, in its own core, copying and packing again any that differ) —
-   * instead of this thread comparing the whole megabyte with a copy while the worker projects,
-   * which then misses from its cache (W5a: 0.68 ms a sequence against 0.61 with fixed weights,
-   * 2026-11-27). Once checked inside a fixedWeights scope, it is trusted there.
+   * instead of this thread comparing the whole megabyte with a copy while the worker projects
+   * (W5a 2% faster, bench:ab 2026-11-27). Once checked inside a fixedWeights scope, it is trusted
+   * there. The slot counts against the limits by its packing and copy (slotPack).
    */
   private whhInPlace(own: number, kind: CellKind, H: number): WhhForLoop {
     const bytes = gateWidth(kind, H) * H * 4;
     let slot = this.weightSlots.find((s) => s.inPlace && s.ptr === own);
     if (slot && slot.bytes !== bytes) { this.dropWeightSlot(this.weightSlots.indexOf(slot)); slot = undefined; }
     if (!slot) {
+      this.makeRoom(this.k.packed_whh_copy_bytes(KIND_CODE[kind], H));
       slot = { buf: new WeakRef(this.memory.buffer), off: own, bytes, ptr: own, used: 0, fixed: 0, gen: 0, inPlace: true, pack: null, missed: false, panels: null, fresh: false };
       this.weightSlots.push(slot);
     }
@@ -500,15 +501,7 @@ export abstract class WasmHost implements Backend {
     }
     if (slot && slot.bytes !== bytes) { this.dropWeightSlot(this.weightSlots.indexOf(slot)); slot = undefined; }
     if (!slot) {
-      while (this.weightSlots.length >= this.maxWeightSlots || this.weightSlotBytes + bytes > this.maxWeightBytes) {
-        let lru = -1;
-        for (let i = 0; i < this.weightSlots.length; i++) {
-          const u = this.weightSlots[i]!.used;
-          if (u <= this.callCount && (lru < 0 || u < this.weightSlots[lru]!.used)) lru = i;
-        }
-        if (lru < 0) break; // only this call's copies are left
-        this.dropWeightSlot(lru);
-      }
+      this.makeRoom(bytes);
       slot = { buf: new WeakRef(buf), off, bytes, ptr: this.allocBlock(align64(bytes)), used: 0, fixed: 0, gen: 0, inPlace: false, pack: null, missed: false, panels: null, fresh: true };
       this.weightSlots.push(slot);
       this.weightSlotBytes += bytes;
@@ -519,6 +512,19 @@ export abstract class WasmHost implements Backend {
     }
     slot.used = this.callCount + 1; // the call whose reset() comes next
     return slot;
+  }
+
+  /** Drops the least recently used slots until one more of `bytes` fits the limits (this call's stay). */
+  private makeRoom(bytes: number): void {
+    while (this.weightSlots.length >= this.maxWeightSlots || this.weightSlotBytes + bytes > this.maxWeightBytes) {
+      let lru = -1;
+      for (let i = 0; i < this.weightSlots.length; i++) {
+        const u = this.weightSlots[i]!.used;
+        if (u <= this.callCount && (lru < 0 || u < this.weightSlots[lru]!.used)) lru = i;
+      }
+      if (lru < 0) break; // only this call's copies are left
+      this.dropWeightSlot(lru);
+    }
   }
 
   /**
