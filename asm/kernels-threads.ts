@@ -519,10 +519,9 @@ export function seq_forward_mt(
   // from the start, a third of it measured 3-7% slower on W5a).
   const den = gemv1row ? 2 : 0, mid = gemv1row ? b1Qa + 1 : -1;
   if (gemv1row && repack != B1_CURRENT) {
-    // W_hh changed since it was packed (B1_PACK), or may have (B1_CHECK): chunk by chunk, so
-    // that the thread claiming from the front packs or checks the first chunks, which it then
-    // multiplies by (claims come from both ends), and the other the last ones: each checks the
-    // packing out of its own cache and leaves it there.
+    // W_hh changed since it was packed (B1_PACK), or may have (B1_CHECK, B1_COPY): claimed as the
+    // steps claim (each thread its half of the plan first), so that each thread packs or checks
+    // the chunks it then multiplies by, in its own core's cache.
     target = nc;
     for (let c0 = claim(sync, tid, phase, nc, den, mid); c0 >= 0; c0 = claim(sync, tid, phase, nc, den, mid)) {
       const run = claimedRun;

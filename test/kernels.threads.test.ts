@@ -1061,6 +1061,53 @@ if (setups.length > 0) {
     }
   });
 
+  test(`${s.variant} two threads: a batch-1 call lost after a chunk of W_hh's rows was copied but not packed is redone with everything copied and packed again`, TIMEOUT, () => {
+    // The in-place slot's check compares W_hh with a copy kept after the packing. A worker lost
+    // between copying a changed chunk's rows and packing them would leave a copy that matches and
+    // a packing that does not: the redone call must not trust the check.
+    const be = ThreadedWasmBackend.createSync({ variant: s.variant, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 });
+    const inner = be as unknown as {
+      runSeqForward(mt: boolean, args: number[]): void; memory: WebAssembly.Memory;
+      k: { packed_whh_bytes(kind: number, H: number): number };
+      weightSlots: { inPlace: boolean; ptr: number; pack: { ptr: number } | null }[];
+    };
+    const real = inner.runSeqForward.bind(be);
+    const prev = getBackend();
+    const onWarning = (): void => {};
+    process.on('warning', onWarning);
+    try {
+      setBackend(be);
+      const lstm = new LSTM({ inputSize: 224, hiddenSize: 60, batchFirst: true, seed: 51 });
+      lstm.eval();
+      const whh = lstm.params.value('weight_hh_l0') as Float32Array;
+      const x = new Tensor(randArray(3 * 224, prng(52)), [1, 3, 224]);
+      const run = (on: Backend): Float32Array => { setBackend(on); return Float32Array.from(lstm.forward(x, { grad: false }).output.data as Float32Array); };
+      assertSame(run(be), run(s.single), 'first call');
+      const slot = inner.weightSlots.find((w) => w.inPlace && w.ptr === whh.byteOffset)!;
+      assert.ok(slot?.pack, 'W_hh has an in-place slot with a packing');
+      whh[7] = whh[7]! + 1;
+      let lost = false;
+      inner.runSeqForward = (mt, args) => {
+        if (mt && !lost) {
+          lost = true;
+          // As a worker that copied every changed row and died before packing them.
+          const align = (n: number): number => Math.ceil(n / 64) * 64;
+          const copy = slot.pack!.ptr + align(inner.k.packed_whh_bytes(0, 60));
+          new Float32Array(inner.memory.buffer, copy, whh.length).set(whh);
+          throw new WorkerLost('simulated: lost between the copy and the packing');
+        }
+        real(mt, args);
+      };
+      const got = run(be);
+      assert.ok(lost, 'the call was lost once');
+      assertSame(got, run(s.single), 'the call redone on one thread', ['redone', 'one thread']);
+    } finally {
+      setBackend(prev);
+      process.off('warning', onWarning);
+      be.terminate();
+    }
+  });
+
   test(`${s.variant} two threads: a chunk its partner never finishes makes the kernel trap after the timeout, not hang`, TIMEOUT, () => {
     // White-box: run thread 0 of gemm_mt alone on a sync block where the last packing chunk is
     // already claimed (by a "worker" that died holding it). Thread 0 does the other chunks, then

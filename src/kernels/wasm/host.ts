@@ -480,8 +480,13 @@ export abstract class WasmHost implements Backend {
     const pack = this.slotPack(slot, kind, H), s = slot;
     const trusted = this.fixedDepth !== 0 && s.fixed === this.fixedScope && pack.gen === 0;
     const scope = this.fixedScope;
+    const repack = pack.ptr === 0 || trusted ? B1_CURRENT : pack.gen < 0 ? B1_COPY : B1_CHECK;
+    // Until the loop has run, the packing is in doubt: a call that fails on the way (a worker lost
+    // after it copied a chunk's rows but before it packed them) leaves a copy the check would
+    // find current, so the call redone, and any later one, copies and packs everything.
+    if (repack !== B1_CURRENT) pack.gen = -1;
     return {
-      pW: own, pWP: pack.ptr, repack: pack.ptr === 0 || trusted ? B1_CURRENT : pack.gen < 0 ? B1_COPY : B1_CHECK,
+      pW: own, pWP: pack.ptr, repack,
       packed: () => { pack.gen = 0; s.fixed = scope; },
       settle: () => {},
     };
