@@ -1,0 +1,225 @@
+// PyTorch weights into a rnnkit model of the same architecture: a model's state_dict (as a
+// safetensors file, or a record of tensors) loaded layer by layer.
+//
+// rnnkit's recurrent layers keep PyTorch's names, layouts and gate orders (weight_ih_l0 [G, I],
+// weight_hh_l0 [G, H], bias_ih_l0, bias_hh_l0, `_reverse` for the backward direction; LSTM
+// i, f, g, o; GRU r, z, n with the reset applied after the product, rnnkit's `resetAfter: true`),
+// so those copy as they are. A PyTorch `nn.LSTM` of L layers is L rnnkit layers: its sub-layer
+// k (`*_l{k}`) goes to one of them. `nn.Embedding`'s weight [V, E] is the embeddings as they lie;
+// `nn.Linear`'s weight [U, K] is a Dense kernel [K, U] transposed; `nn.LayerNorm`'s weight and
+// bias are gamma and beta.
+//
+// Which PyTorch module feeds which layer: the layers are taken in the model's order, each matched
+// to the one module (or recurrent sub-layer) whose kind and shapes fit it; a stacked module's
+// sub-layers go in their order. The tensors' order does not matter (a safetensors file sorts
+// them by name). When two modules fit one layer — two Linear(64, 64) — the match is refused as
+// ambiguous, and `map` names the module: { dense_1: 'decoder.proj', lstm_2: 'rnn:l1' }. Every
+// tensor must find its layer and every layer with weights its module, or nothing is loaded.
+import { Dense, Embedding } from '../layers/core.js';
+import { shapeStr, type Layer } from '../layers/layer.js';
+import { LayerNormalization } from '../layers/normalization.js';
+import { RecurrentLayer } from '../layers/rnn-layers.js';
+import { decodeSafetensors, float16Value } from './safetensors.js';
+import { Sequential, type Model } from './sequential.js';
+
+/** A PyTorch tensor: its shape and row-major values (any numeric array). */
+export interface TorchTensor {
+  shape: readonly number[];
+  data: ArrayLike<number>;
+}
+
+export interface LoadTorchWeightsOptions {
+  /**
+   * rnnkit layer name -> PyTorch module (the tensor names' prefix: 'encoder', 'head.proj'); a
+   * recurrent module's sub-layer k as 'rnn:l1'. For layers the automatic match gets wrong or
+   * finds ambiguous.
+   */
+  map?: Record<string, string>;
+  /** PyTorch tensors no layer takes are ignored instead of refused (default false). */
+  allowUnused?: boolean;
+  /** Named in error messages (the file's path). */
+  source?: string;
+}
+
+export interface TorchWeightsReport {
+  /** Each layer that took weights, and the module (or 'module:l{k}') they came from, in model order. */
+  loaded: { layer: string; module: string }[];
+  /** Tensors no layer took (only with allowUnused). */
+  unused: string[];
+}
+
+export class TorchWeightsError extends Error {
+  override name = 'TorchWeightsError';
+}
+
+/** A module, or a recurrent module's sub-layer: its tensors by local name (rnnkit's, for recurrent ones). */
+interface Unit {
+  id: string;
+  module: string;
+  /** Recurrent sub-layer index, or -1. */
+  sub: number;
+  tensors: Map<string, { key: string; t: TorchTensor }>;
+}
+
+const RECURRENT = /^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$/;
+
+/** Groups the tensors into modules and recurrent sub-layers (local names: `weight`, or `weight_ih_l0`...). */
+function unitsOf(state: Record<string, TorchTensor>): Unit[] {
+  const units = new Map<string, Unit>();
+  for (const [key, t] of Object.entries(state)) {
+    const dot = key.lastIndexOf('.');
+    const module = dot < 0 ? '' : key.slice(0, dot), local = key.slice(dot + 1);
+    const m = RECURRENT.exec(local);
+    const sub = m ? Number(m[2]) : -1;
+    const id = m ? `${module}:l${sub}` : module;
+    let u = units.get(id);
+    if (!u) units.set(id, (u = { id, module, sub, tensors: new Map() }));
+    // A sub-layer's tensors under rnnkit's names for one layer (`_l0`).
+    u.tensors.set(m ? `${m[1]}_l0${m[3] ?? ''}` : local, { key, t });
+  }
+  return [...units.values()];
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/**
+ * What a layer needs: PyTorch local name -> [PyTorch shape, rnnkit parameter name, transposed].
+ * null for a layer with no weights; throws for one whose kind cannot take PyTorch weights.
+ */
+function wants(l: Layer): Map<string, { shape: number[]; param: string; transpose: boolean }> | null {
+  const p = l.params;
+  if (!p || p.size === 0) return null;
+  const need = new Map<string, { shape: number[]; param: string; transpose: boolean }>();
+  if (l instanceof Embedding) {
+    need.set('weight', { shape: [...p.entry('embeddings').shape], param: 'embeddings', transpose: false });
+  } else if (l instanceof Dense) {
+    const [K, U] = p.entry('kernel').shape as [number, number];
+    need.set('weight', { shape: [U, K], param: 'kernel', transpose: true });
+    if (p.byName.has('bias')) need.set('bias', { shape: [U], param: 'bias', transpose: false });
+  } else if (l instanceof LayerNormalization) {
+    if (p.byName.has('gamma')) need.set('weight', { shape: [...p.entry('gamma').shape], param: 'gamma', transpose: false });
+    if (p.byName.has('beta')) need.set('bias', { shape: [...p.entry('beta').shape], param: 'beta', transpose: false });
+  } else if (l instanceof RecurrentLayer) {
+    if (l.cell === 'GRU' && l.options.resetAfter === false) {
+      throw new TorchWeightsError(`layer '${l.name}': PyTorch's GRU applies the reset after the recurrent product; build the GRU with resetAfter: true (the default)`);
+    }
+    for (const e of p.entries) need.set(e.name, { shape: [...e.shape], param: e.name, transpose: false });
+  } else {
+    throw new TorchWeightsError(`layer '${l.name}' (${l.constructor.name}) has weights but no PyTorch counterpart here (Embedding, Dense, LayerNormalization, SimpleRNN, LSTM, GRU)`);
+  }
+  return need;
+}
+
+/** Why `u` cannot feed a layer needing `need` (null: it can). */
+function misfit(u: Unit, need: ReturnType<typeof wants> & object): string | null {
+  for (const [name, w] of need) {
+    const got = u.tensors.get(name);
+    if (!got) return `no ${name}`;
+    if (!sameShape(got.t.shape, w.shape)) return `${name} is ${shapeStr(got.t.shape)}, the layer needs ${shapeStr(w.shape)}`;
+  }
+  for (const name of u.tensors.keys()) if (!need.has(name)) return `${name} has no place in the layer`;
+  return null;
+}
+
+const describe = (need: ReturnType<typeof wants> & object): string => [...need].map(([n, w]) => `${n} ${shapeStr(w.shape)}`).join(', ');
+const unitTensors = (u: Unit): string => [...u.tensors.values()].map((v) => `${v.key} ${shapeStr(v.t.shape)}`).join(', ');
+
+/** The layer's values in getWeights order, from the unit's tensors. */
+function valuesFor(l: Layer, u: Unit, need: ReturnType<typeof wants> & object, fail: (msg: string) => never): Float32Array[] {
+  const p = l.params!;
+  const byParam = new Map([...need].map(([name, w]) => [w.param, { ...w, t: u.tensors.get(name)!.t, key: u.tensors.get(name)!.key }]));
+  return p.entries.map((e) => {
+    const w = byParam.get(e.name)!;
+    const src = w.t.data, out = new Float32Array(e.size);
+    if (w.transpose) {
+      const [R, C] = w.shape as [number, number]; // PyTorch [U, K] -> rnnkit [K, U]
+      for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) out[c * R + r] = src[r * C + c]!;
+    } else {
+      for (let i = 0; i < e.size; i++) out[i] = src[i]!;
+    }
+    for (let i = 0; i < out.length; i++) {
+      if (!Number.isFinite(out[i]!)) fail(`${w.key}[${i}] is ${out[i]}; weights must be finite (in float32)`);
+    }
+    return out;
+  });
+}
+
+/** A safetensors file's float tensors (F32, F64 or F16) as TorchTensors (a malformed file: SafetensorsError). */
+function fromSafetensors(bytes: Uint8Array, source: string | undefined, fail: (msg: string) => never): Record<string, TorchTensor> {
+  const { tensors } = decodeSafetensors(bytes, source ? { source } : {});
+  const out: Record<string, TorchTensor> = {};
+  for (const [k, t] of Object.entries(tensors)) {
+    if (t.dtype === 'F32' || t.dtype === 'F64') out[k] = { shape: t.shape, data: t.data };
+    else if (t.dtype === 'F16') out[k] = { shape: t.shape, data: Float32Array.from(t.data, float16Value) };
+    else fail(`tensor '${k}' is ${t.dtype}; weights must be F32, F64 or F16`);
+  }
+  return out;
+}
+
+/**
+ * Loads a PyTorch model's weights into `model`, built with the same architecture (see the top of
+ * this file for the matching rules). `state`: a safetensors file's bytes (what
+ * `safetensors.torch.save_file(model.state_dict(), path)` writes), or a record of tensors.
+ * Nothing is written unless every layer with weights and every tensor (unless `allowUnused`)
+ * finds its counterpart. Returns which module each layer took.
+ */
+export function loadTorchWeights(model: Model, state: Uint8Array | Record<string, TorchTensor>, options: LoadTorchWeightsOptions = {}): TorchWeightsReport {
+  const at = options.source ? `${options.source}: ` : '';
+  const fail = (msg: string): never => { throw new TorchWeightsError(`loadTorchWeights: ${at}${msg}`); };
+  if (!model.isBuilt && model instanceof Sequential && model.inputShape) model.build(model.inputShape);
+  if (!model.isBuilt) fail(`model '${model.name}' is not built; give it an input shape (sequential({ inputShape })) or build it first`);
+  const tensors = state instanceof Uint8Array ? fromSafetensors(state, options.source, fail) : state;
+  for (const [k, t] of Object.entries(tensors)) {
+    const n = Array.isArray(t?.shape) ? t.shape.reduce((a, d) => a * d, 1) : NaN;
+    if (!(n >= 0) || t.data?.length !== n) fail(`tensor '${k}' needs a shape and shape-many values, got shape ${JSON.stringify(t?.shape)} and ${t?.data?.length} values`);
+  }
+  const units = unitsOf(tensors);
+  const byId = new Map(units.map((u) => [u.id, u]));
+  const map = options.map ?? {};
+  const layers = model.allLayers();
+  for (const name of Object.keys(map)) {
+    if (!layers.some((l) => l.name === name)) fail(`map names layer '${name}', which the model does not have (${layers.map((l) => l.name).join(', ')})`);
+  }
+  const taken = new Set<Unit>();
+  const needs = new Map<Layer, NonNullable<ReturnType<typeof wants>>>();
+  for (const l of layers) {
+    let need: ReturnType<typeof wants>;
+    try { need = wants(l); } catch (e) { return fail((e as Error).message); }
+    if (need) needs.set(l, need);
+  }
+  // The layers `map` names first, then the others in the model's order.
+  const chosen = new Map<Layer, Unit>();
+  for (const [l, need] of needs) {
+    const named = map[l.name];
+    if (named === undefined) continue;
+    const unit = byId.get(named);
+    if (!unit) return fail(`map: layer '${l.name}' -> '${named}', which is no module of the weights (${units.map((u) => u.id).join(', ')})`);
+    if (taken.has(unit)) fail(`map: module '${named}' is given to two layers`);
+    const why = misfit(unit, need);
+    if (why) fail(`map: module '${named}' does not fit layer '${l.name}': ${why} (it has ${unitTensors(unit)})`);
+    taken.add(unit);
+    chosen.set(l, unit);
+  }
+  for (const [l, need] of needs) {
+    if (chosen.has(l)) continue;
+    const fits = units.filter((u) => !taken.has(u) && misfit(u, need) === null);
+    // A stacked module's sub-layers go in their order.
+    const first = fits.filter((u) => !fits.some((v) => v.module === u.module && v.sub >= 0 && v.sub < u.sub));
+    if (first.length === 0) {
+      const left = units.filter((u) => !taken.has(u));
+      fail(`no module fits layer '${l.name}', which needs ${describe(need)}; ${left.length ? `left: ${left.map((u) => `${u.id || '(top level)'} (${unitTensors(u)})`).join('; ')}` : 'every module is taken'}`);
+    }
+    if (first.length > 1) {
+      fail(`layer '${l.name}' fits ${first.length} modules (${first.map((u) => u.id).join(', ')}); say which in options.map, e.g. { ${JSON.stringify(l.name)}: ${JSON.stringify(first[0]!.id)} }`);
+    }
+    taken.add(first[0]!);
+    chosen.set(l, first[0]!);
+  }
+  const plan = [...needs].map(([layer, need]) => ({ layer, need, unit: chosen.get(layer)! }));
+  const unused = units.filter((u) => !taken.has(u)).flatMap((u) => [...u.tensors.values()].map((v) => v.key));
+  if (unused.length && !options.allowUnused) fail(`no layer takes ${unused.join(', ')} (allowUnused: true ignores them)`);
+  // Everything checked: the values, then the layers.
+  const values = plan.map(({ layer, unit, need }) => valuesFor(layer, unit, need, fail));
+  plan.forEach(({ layer }, i) => layer.setWeights(values[i]!));
+  return { loaded: plan.map(({ layer, unit }) => ({ layer: layer.name, module: unit.id })), unused };
+}

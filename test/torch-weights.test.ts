@@ -1,0 +1,146 @@
+// loadTorchWeights: PyTorch modules' weights into rnnkit models of the same architecture, checked
+// against the modules' own outputs (test/golden/torch_weights.json, made by
+// tools/golden/make_torch_weights_golden.py: a stacked bidirectional LSTM tagger, a GRU
+// classifier on its last step, a ReLU RNN with LayerNorm), from the state_dict's record and from
+// a safetensors file (whose tensors come sorted by name); and every refusal, with nothing written.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as rnn from '../src/browser.js';
+import { encodeSafetensors, type TensorLike } from '../src/models/safetensors.js';
+
+interface GoldenTensor { shape: number[]; data: number[] }
+interface Case { name: string; state: Record<string, GoldenTensor>; input: { kind: 'ids' | 'float'; shape: number[]; data: number[] }; output: GoldenTensor }
+const golden = JSON.parse(readFileSync(new URL('../../test/golden/torch_weights.json', import.meta.url), 'utf8')) as { cases: Case[] };
+const caseNamed = (name: string): Case => golden.cases.find((c) => c.name === name)!;
+
+/** The rnnkit model of each PyTorch module, and the modules its layers should take. */
+const MODELS: Record<string, { make: () => rnn.Sequential; modules: string[] }> = {
+  'lstm-bidirectional-stacked': {
+    make: () => rnn.sequential({ inputShape: [null], layers: [
+      rnn.layers.embedding({ inputDim: 40, outputDim: 12 }),
+      rnn.layers.bidirectional({ layer: rnn.layers.lstm({ units: 16, returnSequences: true }) }),
+      rnn.layers.bidirectional({ layer: rnn.layers.lstm({ units: 16, returnSequences: true }) }),
+      rnn.layers.dense({ units: 7 }),
+    ] }),
+    modules: ['emb', 'lstm:l0', 'lstm:l1', 'head'],
+  },
+  'gru-last-step': {
+    make: () => rnn.sequential({ inputShape: [null], layers: [
+      rnn.layers.embedding({ inputDim: 30, outputDim: 10 }),
+      rnn.layers.gru({ units: 12 }),
+      rnn.layers.dense({ units: 1, activation: 'sigmoid' }),
+    ] }),
+    modules: ['embedding', 'gru:l0', 'fc'],
+  },
+  'relu-rnn-layernorm': {
+    make: () => rnn.sequential({ inputShape: [null, 6], layers: [
+      rnn.layers.simpleRNN({ units: 8, activation: 'relu', returnSequences: true }),
+      rnn.layers.layerNormalization({ epsilon: 1e-5 }), // PyTorch's default epsilon
+      rnn.layers.dense({ units: 4, activation: 'softmax' }),
+    ] }),
+    modules: ['rnn:l0', 'norm', 'out'],
+  },
+};
+
+// (Token ids as float32 values, as the models take them.)
+const inputOf = (c: Case): rnn.Tensor => new rnn.Tensor(Float32Array.from(c.input.data), c.input.shape);
+const predict = (m: rnn.Sequential, c: Case): Float32Array => m.predict(inputOf(c)).data as Float32Array;
+
+/** The state as a safetensors file (F32 or F64 tensors), which the writer orders by name (as PyTorch's). */
+function safetensorsOf(state: Record<string, GoldenTensor>, dtype: 'F32' | 'F64'): Uint8Array {
+  const t: Record<string, TensorLike> = {};
+  for (const [k, v] of Object.entries(state)) {
+    t[k] = dtype === 'F32' ? { dtype, shape: v.shape, data: Float32Array.from(v.data) } : { dtype, shape: v.shape, data: Float64Array.from(v.data) };
+  }
+  return encodeSafetensors(t);
+}
+
+for (const c of golden.cases) {
+  test(`loadTorchWeights: PyTorch's ${c.name} (a state_dict record, F32 and F64 safetensors files) predicts what PyTorch computed`, () => {
+    const spec = MODELS[c.name]!;
+    for (const via of ['record', 'F32 safetensors', 'F64 safetensors'] as const) {
+      const m = spec.make();
+      const before = predict(m, c);
+      const state = via === 'record' ? c.state : safetensorsOf(c.state, via === 'F32 safetensors' ? 'F32' : 'F64');
+      const report = rnn.loadTorchWeights(m, state, { source: `${c.name} (${via})` });
+      assert.deepEqual(report.loaded.map((r) => r.module), spec.modules, `${via}: which module each layer took`);
+      assert.deepEqual(report.loaded.map((r) => r.layer), m.allLayers().filter((l) => l.params?.size).map((l) => l.name), `${via}: every layer with weights`);
+      assert.deepEqual(report.unused, []);
+      const got = predict(m, c);
+      assert.deepEqual([...m.predict(inputOf(c)).shape], c.output.shape, `${via}: output shape`);
+      assert.equal(got.length, c.output.data.length);
+      // float32 here against float64 there, from the same float32 weights.
+      got.forEach((g, i) => {
+        const w = c.output.data[i]!;
+        assert.ok(Math.abs(g - w) <= 2e-5 + 1e-4 * Math.abs(w), `${c.name} via ${via}: output[${i}] ${g}, PyTorch ${w}`);
+      });
+      assert.notDeepEqual(before, got, `${via}: the weights changed the predictions`);
+    }
+  });
+}
+
+/** Two Linear(4, 4) modules, 'a' and 'b', and a model of two Dense(4) layers: the ambiguous case. */
+function twoLinears(): { state: Record<string, rnn.TorchTensor>; model: () => rnn.Sequential } {
+  const lin = (seed: number) => ({ shape: [4, 4], data: Array.from({ length: 16 }, (_, i) => ((i * 7 + seed) % 11) / 10 - 0.5) });
+  return {
+    state: { 'a.weight': lin(1), 'a.bias': { shape: [4], data: [0.1, 0.2, 0.3, 0.4] }, 'b.weight': lin(5), 'b.bias': { shape: [4], data: [-0.1, -0.2, -0.3, -0.4] } },
+    model: () => rnn.sequential({ inputShape: [null, 4], layers: [rnn.layers.dense({ units: 4, name: 'first' }), rnn.layers.dense({ units: 4, name: 'second' })] }),
+  };
+}
+
+test('loadTorchWeights: two modules fitting one layer are refused as ambiguous; map names them, and a Linear weight lands transposed in the Dense kernel', () => {
+  const { state, model } = twoLinears();
+  const m = model();
+  assert.throws(() => rnn.loadTorchWeights(m, state), (e: Error) => e instanceof rnn.TorchWeightsError && /layer 'first' fits 2 modules \(a, b\); say which in options\.map/.test(e.message));
+  const report = rnn.loadTorchWeights(m, state, { map: { first: 'b', second: 'a' } });
+  assert.deepEqual(report.loaded, [{ layer: 'first', module: 'b' }, { layer: 'second', module: 'a' }]);
+  const [kernel, bias] = m.getLayer('first').getWeights();
+  const w = state['b.weight']!.data; // [U, K]: kernel[k, u] = w[u, k]
+  for (let k = 0; k < 4; k++) for (let u = 0; u < 4; u++) assert.equal(kernel!.data[k * 4 + u], Math.fround(w[u * 4 + k]!), `kernel[${k}, ${u}]`);
+  assert.deepEqual([...bias!.data], [-0.1, -0.2, -0.3, -0.4].map(Math.fround));
+  // One layer mapped, the other found: 'first' -> 'a' leaves 'b' the only fit for 'second'.
+  assert.deepEqual(rnn.loadTorchWeights(model(), state, { map: { first: 'a' } }).loaded.map((r) => r.module), ['a', 'b']);
+});
+
+test('loadTorchWeights: refusals name the layer, the tensor or the option, and write nothing', () => {
+  const c = caseNamed('lstm-bidirectional-stacked');
+  const weightsOf = (m: rnn.Sequential) => m.allLayers().flatMap((l) => l.getWeights().map((t) => Float32Array.from(t.data as Float32Array)));
+  const refuse = (m: rnn.Sequential, state: Record<string, rnn.TorchTensor> | Uint8Array, pattern: RegExp, options: rnn.LoadTorchWeightsOptions = {}) => {
+    if (!m.isBuilt) m.build(m.inputShape!);
+    const before = weightsOf(m);
+    assert.throws(() => rnn.loadTorchWeights(m, state, options), (e: Error) => e instanceof rnn.TorchWeightsError && pattern.test(e.message), String(pattern));
+    assert.deepEqual(weightsOf(m), before, `nothing written (${pattern})`);
+  };
+  const make = MODELS[c.name]!.make;
+  // Another architecture: 15 units where PyTorch has 16.
+  const narrow = rnn.sequential({ inputShape: [null], layers: [
+    rnn.layers.embedding({ inputDim: 40, outputDim: 12 }),
+    rnn.layers.bidirectional({ layer: rnn.layers.lstm({ units: 15, returnSequences: true }) }),
+  ] });
+  refuse(narrow, c.state, /no module fits layer '[^']+', which needs weight_ih_l0 \[60, 12\].*left: .*lstm:l0 \(lstm\.weight_ih_l0 \[64, 12\]/);
+  // A tensor no layer takes, unless allowed.
+  const extra = { ...c.state, 'extra.weight': { shape: [2, 2], data: [1, 2, 3, 4] } };
+  refuse(make(), extra, /no layer takes extra\.weight \(allowUnused: true ignores them\)/);
+  assert.deepEqual(rnn.loadTorchWeights(make(), extra, { allowUnused: true }).unused, ['extra.weight']);
+  // A PyTorch GRU needs rnnkit's resetAfter: true.
+  const g = caseNamed('gru-last-step');
+  refuse(rnn.sequential({ inputShape: [null], layers: [
+    rnn.layers.embedding({ inputDim: 30, outputDim: 10 }), rnn.layers.gru({ units: 12, resetAfter: false }), rnn.layers.dense({ units: 1 }),
+  ] }), g.state, /layer '[^']+': PyTorch's GRU applies the reset after the recurrent product; build the GRU with resetAfter: true/);
+  // map: an unknown layer, an unknown module, a module that does not fit.
+  refuse(make(), c.state, /map names layer 'nope', which the model does not have/, { map: { nope: 'emb' } });
+  const m = make(), dense = m.allLayers().at(-1)!.name;
+  refuse(m, c.state, new RegExp(`map: layer '${dense}' -> 'lstm:l3', which is no module of the weights`), { map: { [dense]: 'lstm:l3' } });
+  refuse(m, c.state, new RegExp(`map: module 'emb' does not fit layer '${dense}': weight is \\[40, 12\\], the layer needs \\[7, 32\\]`), { map: { [dense]: 'emb' } });
+  // Values: non-finite, or too few for the shape.
+  const nan = { ...c.state, 'head.bias': { shape: [7], data: [0, 0, 0, Number.NaN, 0, 0, 0] } };
+  refuse(make(), nan, /head\.bias\[3\] is NaN; weights must be finite/);
+  refuse(make(), { ...c.state, 'head.bias': { shape: [7], data: [0, 0] } }, /tensor 'head\.bias' needs a shape and shape-many values, got shape \[7\] and 2 values/);
+  // A safetensors file with an integer tensor (the source named).
+  const file = encodeSafetensors({ 'emb.weight': { dtype: 'I32', shape: [2], data: new Int32Array(2) } });
+  refuse(make(), file, /^loadTorchWeights: w\.safetensors: tensor 'emb\.weight' is I32; weights must be F32, F64 or F16/, { source: 'w.safetensors' });
+  // A model that is not built.
+  const unbuilt = rnn.sequential({ layers: [rnn.layers.dense({ units: 2 })] });
+  assert.throws(() => rnn.loadTorchWeights(unbuilt, {}), /is not built; give it an input shape/);
+});
