@@ -82,14 +82,14 @@ function unitsOf(state: Record<string, TorchTensor>): Unit[] {
 
 const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
-/**
- * What a layer needs: PyTorch local name -> [PyTorch shape, rnnkit parameter name, transposed].
- * null for a layer with no weights; throws for one whose kind cannot take PyTorch weights.
- */
-function wants(l: Layer): Map<string, { shape: number[]; param: string; transpose: boolean }> | null {
+/** What a layer needs: PyTorch local name -> its PyTorch shape, the rnnkit parameter it fills, whether transposed. */
+type Need = Map<string, { shape: number[]; param: string; transpose: boolean }>;
+
+/** A layer's Need; null for a layer with no weights; `fail` for one that cannot take PyTorch weights. */
+function wants(l: Layer, fail: (msg: string) => never): Need | null {
   const p = l.params;
   if (!p || p.size === 0) return null;
-  const need = new Map<string, { shape: number[]; param: string; transpose: boolean }>();
+  const need: Need = new Map();
   if (l instanceof Embedding) {
     need.set('weight', { shape: [...p.entry('embeddings').shape], param: 'embeddings', transpose: false });
   } else if (l instanceof Dense) {
@@ -101,17 +101,17 @@ function wants(l: Layer): Map<string, { shape: number[]; param: string; transpos
     if (p.byName.has('beta')) need.set('bias', { shape: [...p.entry('beta').shape], param: 'beta', transpose: false });
   } else if (l instanceof RecurrentLayer) {
     if (l.cell === 'GRU' && l.options.resetAfter === false) {
-      throw new TorchWeightsError(`layer '${l.name}': PyTorch's GRU applies the reset after the recurrent product; build the GRU with resetAfter: true (the default)`);
+      fail(`layer '${l.name}': PyTorch's GRU applies the reset after the recurrent product; build the GRU with resetAfter: true (the default)`);
     }
     for (const e of p.entries) need.set(e.name, { shape: [...e.shape], param: e.name, transpose: false });
   } else {
-    throw new TorchWeightsError(`layer '${l.name}' (${l.constructor.name}) has weights but no PyTorch counterpart here (Embedding, Dense, LayerNormalization, SimpleRNN, LSTM, GRU)`);
+    fail(`layer '${l.name}' (${l.constructor.name}) has weights but no PyTorch counterpart here (Embedding, Dense, LayerNormalization, SimpleRNN, LSTM, GRU)`);
   }
   return need;
 }
 
 /** Why `u` cannot feed a layer needing `need` (null: it can). */
-function misfit(u: Unit, need: ReturnType<typeof wants> & object): string | null {
+function misfit(u: Unit, need: Need): string | null {
   for (const [name, w] of need) {
     const got = u.tensors.get(name);
     if (!got) return `no ${name}`;
@@ -121,11 +121,11 @@ function misfit(u: Unit, need: ReturnType<typeof wants> & object): string | null
   return null;
 }
 
-const describe = (need: ReturnType<typeof wants> & object): string => [...need].map(([n, w]) => `${n} ${shapeStr(w.shape)}`).join(', ');
+const describe = (need: Need): string => [...need].map(([n, w]) => `${n} ${shapeStr(w.shape)}`).join(', ');
 const unitTensors = (u: Unit): string => [...u.tensors.values()].map((v) => `${v.key} ${shapeStr(v.t.shape)}`).join(', ');
 
 /** The layer's values in getWeights order, from the unit's tensors. */
-function valuesFor(l: Layer, u: Unit, need: ReturnType<typeof wants> & object, fail: (msg: string) => never): Float32Array[] {
+function valuesFor(l: Layer, u: Unit, need: Need, fail: (msg: string) => never): Float32Array[] {
   const p = l.params!;
   const byParam = new Map([...need].map(([name, w]) => [w.param, { ...w, t: u.tensors.get(name)!.t, key: u.tensors.get(name)!.key }]));
   return p.entries.map((e) => {
@@ -170,7 +170,7 @@ export function loadTorchWeights(model: Model, state: Uint8Array | Record<string
   if (!model.isBuilt) fail(`model '${model.name}' is not built; give it an input shape (sequential({ inputShape })) or build it first`);
   const tensors = state instanceof Uint8Array ? fromSafetensors(state, options.source, fail) : state;
   for (const [k, t] of Object.entries(tensors)) {
-    const n = Array.isArray(t?.shape) ? t.shape.reduce((a, d) => a * d, 1) : NaN;
+    const n = Array.isArray(t?.shape) && t.shape.every((d) => Number.isInteger(d) && d >= 0) ? t.shape.reduce((a, d) => a * d, 1) : NaN;
     if (!(n >= 0) || t.data?.length !== n) fail(`tensor '${k}' needs a shape and shape-many values, got shape ${JSON.stringify(t?.shape)} and ${t?.data?.length} values`);
   }
   const units = unitsOf(tensors);
@@ -181,10 +181,9 @@ export function loadTorchWeights(model: Model, state: Uint8Array | Record<string
     if (!layers.some((l) => l.name === name)) fail(`map names layer '${name}', which the model does not have (${layers.map((l) => l.name).join(', ')})`);
   }
   const taken = new Set<Unit>();
-  const needs = new Map<Layer, NonNullable<ReturnType<typeof wants>>>();
+  const needs = new Map<Layer, Need>();
   for (const l of layers) {
-    let need: ReturnType<typeof wants>;
-    try { need = wants(l); } catch (e) { return fail((e as Error).message); }
+    const need = wants(l, fail);
     if (need) needs.set(l, need);
   }
   // The layers `map` names first, then the others in the model's order.
