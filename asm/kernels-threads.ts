@@ -262,7 +262,20 @@ export function gemm_mt(
   tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,
   A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize, PB: usize,
 ): void {
-  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, PB, 0, 0, 0, 0, 0, 0);
+  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, PB, 0, 0, 0, 0, 0, 0, 0, 0);
+}
+
+/**
+ * gemm_checked for thread `tid` of 2: the packing phase compares each block of panels' rows of W
+ * with the copy B and packs again the blocks that changed (refresh_panels), each thread its
+ * blocks, before the products read the panels.
+ */
+export function gemm_checked_mt(
+  tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,
+  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize, PB: usize,
+  W: usize, flag: usize,
+): void {
+  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, PB, 0, 0, 0, 0, 0, 0, W, flag);
 }
 
 /**
@@ -277,14 +290,17 @@ export function gemm_scatter_mt(
   A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize, PB: usize,
   src: usize, ids: usize, n: i32, w: i32, dst: usize, rows: i32,
 ): void {
-  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, PB, src, ids, n, w, dst, rows);
+  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, PB, src, ids, n, w, dst, rows, 0, 0);
 }
 
-/** gemm_mt with an optional side job (src != 0: see gemm_scatter_mt). */
+/**
+ * gemm_mt with an optional side job (src != 0: see gemm_scatter_mt), or with the packed op(B)
+ * checked against weights W first (W != 0: see gemm_checked_mt).
+ */
 function gemm_run(
   tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,
   A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize, PB: usize,
-  src: usize, ids: usize, n: i32, w: i32, dst: usize, rows: i32,
+  src: usize, ids: usize, n: i32, w: i32, dst: usize, rows: i32, W: usize, flag: usize,
 ): void {
   const side = src != 0 ? 1 : 0;
   if (M <= 0 || N <= 0) { // both threads return (same arguments), thread 0 after the side job
@@ -307,8 +323,8 @@ function gemm_run(
   }
   const np = (N + 7) >> 3;
   const ppc = max(1, (np + 15) / 16); // panels per packing chunk
-  // op(B) packed already at PB (see gemm): no packing phase.
-  const n0 = K > 0 && PB == 0 ? (np + ppc - 1) / ppc : 0;
+  // op(B) packed already at PB (see gemm): no packing phase, unless it is checked against W.
+  const n0 = K > 0 && (PB == 0 || W != 0) ? (np + ppc - 1) / ppc : 0;
   const panels = PB != 0 ? PB : P;
   // Rows per chunk: a multiple of 4, ~16 chunks, at most MC rows (and few enough chunks for the
   // 16-bit claim fields).
@@ -318,8 +334,12 @@ function gemm_run(
   for (let c = claim(sync, tid, 0, n0); c >= 0; c = claim(sync, tid, 0, n0)) {
     const p0 = c * ppc, p1 = min(np, p0 + ppc);
     const j0 = p0 << 3;
-    const bsrc = transB ? B + <usize>j0 * ldbB : B + (<usize>j0 << 2);
-    pack_b_nr8(transB, K, min(N, p1 << 3) - j0, bsrc, ldb, P + <usize>p0 * <usize>K * 32);
+    if (W != 0) {
+      if (refresh_panels(W, B, ldb, K, j0, min(N, p1 << 3), PB)) atomic.store<i32>(flag, 1);
+    } else {
+      const bsrc = transB ? B + <usize>j0 * ldbB : B + (<usize>j0 << 2);
+      pack_b_nr8(transB, K, min(N, p1 << 3) - j0, bsrc, ldb, P + <usize>p0 * <usize>K * 32);
+    }
     chunk_done(sync, tid);
   }
   wait_done(sync, tid, n0);

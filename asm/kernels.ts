@@ -1065,6 +1065,34 @@ export function gemm(
   add_rows(C, ldc, Q, N, 0, M);
 }
 
+/**
+ * A weight matrix read where it lies (W: N rows of ldb floats, op(B)'s columns, as an input
+ * projection's W_ih) kept as a copy (B, the same layout) and that copy packed as op(B)'s panels
+ * (PB, pack_b_nr8(true, K, N, B, ldb, PB)): rows [j0, j1) (j0 a multiple of 8) compared with the
+ * copy and, where they differ, copied and their panels packed again. Returns whether they did.
+ */
+export function refresh_panels(W: usize, B: usize, ldb: i32, K: i32, j0: i32, j1: i32, PB: usize): bool {
+  const ldbB = <usize>ldb << 2, off = <usize>j0 * ldbB, bytes = <usize>(j1 - j0) * ldbB;
+  if (!differ(W + off, B + off, bytes)) return false;
+  memory.copy(B + off, W + off, bytes);
+  pack_b_nr8(true, K, j1 - j0, B + off, ldb, PB + <usize>(j0 >> 3) * <usize>K * 32);
+  return true;
+}
+
+/**
+ * gemm with op(B) = Bᵀ kept packed at PB from a copy B of weights W that lie in this memory and
+ * may have changed since (refresh_panels over all N rows first; a nonzero i32 stored at `flag`
+ * when they had). transB, PB != 0, and more rows than rows_by_gemv takes.
+ */
+export function gemm_checked(
+  transA: bool, transB: bool, M: i32, N: i32, K: i32,
+  A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize, PB: usize,
+  W: usize, flag: usize,
+): void {
+  if (K > 0 && refresh_panels(W, B, ldb, K, 0, N, PB)) store<i32>(flag, 1);
+  gemm(transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, PB);
+}
+
 // ------------------------------------------------------------------------------------------
 // GEMV for batch 1:  y[r] = Σ_k W[r, k]·h[k] for rows [0, rows) of a row-major W
 //

@@ -408,6 +408,25 @@ for (const s of setups) {
             assert.notDeepEqual(now, last, `${what}: the change of unit ${unit} in gate block ${block} reaches the outputs`);
             last = now;
           }
+          // W_ih, whose panels are current by now: the projection checks them itself
+          // (gemm_checked), a block of 8 rows at a time; a change in the first row and in the last.
+          const wih = layer.params.value('weight_ih_l0') as Float32Array;
+          const inner = be as unknown as { runGemmChecked: (mt: boolean, args: number[], before?: () => void) => void };
+          const checkedGemm = inner.runGemmChecked;
+          let checkedCalls = 0;
+          inner.runGemmChecked = function (this: unknown, mt, args, before) { checkedCalls++; return checkedGemm.call(this, mt, args, before); };
+          try {
+            for (const row of [0, wih.length / layer.inputSize - 1]) {
+              wih[row * layer.inputSize + 3] = wih[row * layer.inputSize + 3]! + 0.5;
+              const now = run(be);
+              assertSame(now, run(s.single), `${what}: after a change of W_ih's row ${row}`);
+              assert.notDeepEqual(now, last, `${what}: the change of W_ih's row ${row} reaches the outputs`);
+              last = now;
+            }
+            assert.equal(checkedCalls, 2, `${what}: both projections checked W_ih themselves`);
+          } finally {
+            delete (inner as { runGemmChecked?: unknown }).runGemmChecked;
+          }
           // fixedWeights: a change before the scope's first use is seen, one after it is not, and
           // the next call after the scope sees it.
           whh[1] = whh[1]! - 0.5;
@@ -1101,6 +1120,44 @@ if (setups.length > 0) {
       const got = run(be);
       assert.ok(lost, 'the call was lost once');
       assertSame(got, run(s.single), 'the call redone on one thread', ['redone', 'one thread']);
+    } finally {
+      setBackend(prev);
+      process.off('warning', onWarning);
+      be.terminate();
+    }
+  });
+
+  test(`${s.variant} two threads: a projection lost after a block of W_ih's rows was copied but not packed is redone with the panels packed again`, TIMEOUT, () => {
+    // The same hazard for W_ih's panels, which the product checks against the copy (gemm_checked).
+    const be = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 });
+    const inner = be as unknown as { runGemmChecked(mt: boolean, args: number[], before?: () => void): void; memory: WebAssembly.Memory };
+    const real = inner.runGemmChecked.bind(be);
+    const prev = getBackend();
+    const onWarning = (): void => {};
+    process.on('warning', onWarning);
+    try {
+      setBackend(be);
+      const lstm = new LSTM({ inputSize: 224, hiddenSize: 60, batchFirst: true, seed: 53 });
+      lstm.eval();
+      const wih = lstm.params.value('weight_ih_l0') as Float32Array;
+      const x = new Tensor(randArray(3 * 224, prng(54)), [1, 3, 224]);
+      const run = (on: Backend): Float32Array => { setBackend(on); return Float32Array.from(lstm.forward(x, { grad: false }).output.data as Float32Array); };
+      for (let i = 0; i < 3; i++) assertSame(run(be), run(s.single), `call ${i + 1}`); // (the panels are current from the second)
+      wih[5] = wih[5]! + 1;
+      let lost = false;
+      inner.runGemmChecked = (mt, args, before) => {
+        if (mt && !lost) {
+          lost = true;
+          // As a worker that copied the changed rows (B, args[7]) and died before packing them.
+          new Float32Array(inner.memory.buffer, args[7]!, wih.length).set(wih);
+          throw new WorkerLost('simulated: lost between the copy and the packing');
+        }
+        real(mt, args, before);
+      };
+      const got = run(be);
+      assert.ok(lost, 'the checked projection ran and was lost once');
+      assertSame(got, run(s.single), 'the call redone on one thread', ['redone', 'one thread']);
+      assertSame(run(be), run(s.single), 'and the next call', ['next', 'one thread']);
     } finally {
       setBackend(prev);
       process.off('warning', onWarning);

@@ -35,6 +35,7 @@ export interface CoreExports {
   /** Whether gemm computes the product row by row with gemv (one or two rows of A times Bᵀ). */
   gemm_rows_by_gemv(transA: number, transB: number, M: number, K: number): number;
   gemm(...a: number[]): void;
+  gemm_checked(...a: number[]): void;
   /** Bytes of op(B) (K x N) packed by pack_b_nr8, the layout of gemm's `PB`. */
   packed_bytes(K: number, N: number): number;
   pack_b_nr8(transB: number, K: number, N: number, B: number, ldb: number, P: number): void;
@@ -120,7 +121,16 @@ interface AdamSlot {
  * check was deferred, `redo()` then says whether the projection must run again (the copy was
  * stale: it is refreshed first, and the product packs it).
  */
-interface WihForProjection { ptr: number; panels: number; settle: () => void; redo: () => boolean }
+interface WihForProjection {
+  ptr: number; panels: number; settle: () => void; redo: () => boolean;
+  /**
+   * W_ih lying in this memory (`src`, residentArray parameters) with its panels current at the
+   * last check: the product checks each block of panels' rows against the copy and packs again
+   * what changed (gemm_checked), and `checked(changed)` records the outcome; settle and redo are
+   * then not used. null otherwise.
+   */
+  check: { src: number; checked: (changed: boolean) => void } | null;
+}
 
 /**
  * W_hh for a sequence loop: its copy (or the weights where they lie), its batch-1 packing (pWP, 0
@@ -712,6 +722,7 @@ export abstract class WasmHost implements Backend {
       // Nothing kept for backward (predict, evaluate): the slim loop.
       const L = this.layoutForward(args, mt && parS, whh, resident, !resident && !cache);
       const pStage = isBatchFirst(args) && !table ? this.alloc(TB * I * 4) : 0;
+      const pFlag = ih.check ? this.alloc(64) : 0;
       const { f32, i32 } = this.commit();
       if (table) {
         f32.set(x.subarray(0, U * I), pX >> 2);
@@ -724,10 +735,16 @@ export abstract class WasmHost implements Backend {
       if (bih && bhh) foldBias(kind, H, bih, bhh, f32.subarray(pBias >> 2, (pBias >> 2) + G));
       // (whh.settle, run beside the projection, sets whh.repack, which forwardArgs reads.)
       const projection = [0, 1, U, G, I, pX, I, ih.ptr, I, pXg, G, 0, pP, pBias, ih.panels];
-      this.runGemm(mt && parG, projection, () => { whh.settle(); ih.settle(); });
-      // W_ih had changed while the projection ran with its copy: again, on the refreshed copy
-      // (packed by the product: the panels, if any, hold the old weights).
-      if (ih.redo()) { projection[14] = 0; this.runGemm(mt && parG, projection); }
+      if (ih.check) {
+        i32[pFlag >> 2] = 0;
+        this.runGemmChecked(mt && parG, [...projection, ih.check.src, pFlag], () => whh.settle());
+        ih.check.checked(i32[pFlag >> 2] !== 0);
+      } else {
+        this.runGemm(mt && parG, projection, () => { whh.settle(); ih.settle(); });
+        // W_ih had changed while the projection ran with its copy: again, on the refreshed copy
+        // (packed by the product: the panels, if any, hold the old weights).
+        if (ih.redo()) { projection[14] = 0; this.runGemm(mt && parG, projection); }
+      }
       this.loadForward(args, L, f32, i32);
       this.runSeqForward(mt && parS, this.forwardArgs(args, L, pXg, pIds));
       whh.packed();
@@ -1281,24 +1298,43 @@ export abstract class WasmHost implements Backend {
    * packing itself on two threads: each core then reads the half of the panels that the other
    * core wrote, out of the other core's cache (64 x 1024 x 64 on two threads measured 110 µs with
    * the packing, 81-92 without, one thread 150).
+   * W_ih lying in this memory whose panels are current is checked by the product itself (`check`,
+   * gemm_checked): each thread compares its blocks of rows with the copy, beside nothing on the
+   * main thread, and packs again what changed.
    */
   private wihForward(wih: Float32Array, G: number, I: number, speculate: boolean, packed: boolean): WihForProjection {
     const slot = this.weightSlot(wih, G * I, false);
     // (Not for a copy made in this call: training, whose W_ih changes at every call, never packs it.)
     packed &&= !slot.fresh;
+    const own = this.addressOf(wih), trusted = this.fixedDepth !== 0 && slot.fixed === this.fixedScope;
+    if (own >= 0 && packed && !trusted) {
+      const panels = this.slotPanels(slot, true, I, G);
+      if (panels.gen === slot.gen) {
+        slot.fixed = this.fixedScope; // (compared in this scope, as slotStale records)
+        // In doubt until the product has run: a call lost between a block's copy and its packing
+        // leaves panels that the next check would take for current, so the next call packs anew.
+        panels.gen = -1;
+        const checked = (changed: boolean): void => {
+          slot.missed = changed;
+          if (changed) slot.gen++;
+          panels.gen = slot.gen;
+        };
+        return { ptr: slot.ptr, panels: panels.ptr, settle: () => {}, redo: () => false, check: { src: own, checked } };
+      }
+    }
     if (!speculate || slot.missed) {
       slot.missed = this.slotStale(slot, wih);
       if (slot.missed) this.refreshSlot(slot, wih);
       const panels = packed && !slot.missed ? this.slotPanels(slot, true, I, G) : null;
       if (panels && panels.gen !== slot.gen) this.packPanels(slot);
-      return { ptr: slot.ptr, panels: panels ? panels.ptr : 0, settle: () => {}, redo: () => false };
+      return { ptr: slot.ptr, panels: panels ? panels.ptr : 0, settle: () => {}, redo: () => false, check: null };
     }
     // (slot.missed is false until settle() finds the copy stale.) The panels are used if they
     // were packed from the copy as it is; else packed once settle() has found the copy current.
     const panels = packed ? this.slotPanels(slot, true, I, G) : null;
     const current = panels !== null && panels.gen === slot.gen;
     return {
-      ptr: slot.ptr, panels: current ? panels.ptr : 0,
+      ptr: slot.ptr, panels: current ? panels.ptr : 0, check: null,
       settle: () => { slot.missed = this.slotStale(slot, wih); },
       redo: () => {
         if (slot.missed) this.refreshSlot(slot, wih);
@@ -1539,6 +1575,12 @@ export abstract class WasmHost implements Backend {
   protected runGemm(_mt: boolean, args: number[], before?: () => void): void {
     before?.();
     this.k.gemm(...args);
+  }
+
+  /** gemm_checked: gemm's 15 arguments, then the weights W where they lie and the flag's address. */
+  protected runGemmChecked(_mt: boolean, args: number[], before?: () => void): void {
+    before?.();
+    this.k.gemm_checked(...args);
   }
 
   /** gemmBatched's products on this thread: [count, tA, tB, M, N, K, A, sA, lda, B, sB, ldb, C, sC, ldc, acc, P, pBytes]. */
