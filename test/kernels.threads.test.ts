@@ -273,6 +273,59 @@ function seqCheck(s: Setup, be: ThreadedWasmBackend, c: SeqCase, rnd: () => numb
   }
 }
 
+/** The host internals the lost-call tests reach. */
+interface LossHost {
+  memory: WebAssembly.Memory;
+  k: { packed_whh_bytes(kind: number, H: number): number };
+  weightSlots: { inPlace: boolean; ptr: number; pack: { ptr: number } | null }[];
+}
+
+/**
+ * A batch-1 LSTM whose weights lie in `be`'s memory; after `warm` calls, `weight` is changed in
+ * place and the next two-thread call of `method` is lost once, after writing the changed weights
+ * into the kernels' copy (where `copyAt()` says, given the call's arguments) but before packing
+ * them — as a worker dying between the two would. The call redone on one thread, and the next,
+ * must give one thread's results. Terminates `be`.
+ */
+function lostAfterCopy(
+  s: Setup, be: ThreadedWasmBackend, weight: 'weight_hh_l0' | 'weight_ih_l0', method: 'runSeqForward' | 'runGemmChecked', warm: number,
+  locate: (inner: LossHost, w: Float32Array) => (args: number[]) => number,
+): void {
+  const inner = be as unknown as LossHost & Record<typeof method, (mt: boolean, args: number[], before?: () => void) => void>;
+  const real = inner[method].bind(be);
+  const prev = getBackend();
+  const onWarning = (): void => {};
+  process.on('warning', onWarning);
+  try {
+    setBackend(be);
+    const lstm = new LSTM({ inputSize: 224, hiddenSize: 60, batchFirst: true, seed: 51 });
+    lstm.eval();
+    const w = lstm.params.value(weight) as Float32Array;
+    const x = new Tensor(randArray(3 * 224, prng(52)), [1, 3, 224]);
+    const run = (on: Backend): Float32Array => { setBackend(on); return Float32Array.from(lstm.forward(x, { grad: false }).output.data as Float32Array); };
+    for (let i = 0; i < warm; i++) assertSame(run(be), run(s.single), `call ${i + 1}`);
+    const copyAt = locate(inner, w);
+    w[7] = w[7]! + 1;
+    let lost = false;
+    inner[method] = (mt, args, before) => {
+      if (mt && !lost) {
+        lost = true;
+        new Float32Array(inner.memory.buffer, copyAt(args), w.length).set(w);
+        throw new WorkerLost('simulated: lost between the copy and the packing');
+      }
+      real(mt, args, before);
+    };
+    const got = run(be);
+    assert.ok(lost, `${method} ran on two threads and was lost once`);
+    assertSame(got, run(s.single), 'the call redone on one thread', ['redone', 'one thread']);
+    assertSame(run(be), run(s.single), 'the next call', ['next', 'one thread']);
+  } finally {
+    setBackend(prev);
+    process.off('warning', onWarning);
+    be.terminate();
+  }
+}
+
 for (const s of setups) {
   const bDims = full(s) ? B_DIMS : [1, 5, 17], hDims = full(s) ? H_DIMS : [5, 17, 33];
   for (const cell of CELLS) {
@@ -1085,84 +1138,19 @@ if (setups.length > 0) {
     // between copying a changed chunk's rows and packing them would leave a copy that matches and
     // a packing that does not: the redone call must not trust the check.
     const be = ThreadedWasmBackend.createSync({ variant: s.variant, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 });
-    const inner = be as unknown as {
-      runSeqForward(mt: boolean, args: number[]): void; memory: WebAssembly.Memory;
-      k: { packed_whh_bytes(kind: number, H: number): number };
-      weightSlots: { inPlace: boolean; ptr: number; pack: { ptr: number } | null }[];
-    };
-    const real = inner.runSeqForward.bind(be);
-    const prev = getBackend();
-    const onWarning = (): void => {};
-    process.on('warning', onWarning);
-    try {
-      setBackend(be);
-      const lstm = new LSTM({ inputSize: 224, hiddenSize: 60, batchFirst: true, seed: 51 });
-      lstm.eval();
-      const whh = lstm.params.value('weight_hh_l0') as Float32Array;
-      const x = new Tensor(randArray(3 * 224, prng(52)), [1, 3, 224]);
-      const run = (on: Backend): Float32Array => { setBackend(on); return Float32Array.from(lstm.forward(x, { grad: false }).output.data as Float32Array); };
-      assertSame(run(be), run(s.single), 'first call');
-      const slot = inner.weightSlots.find((w) => w.inPlace && w.ptr === whh.byteOffset)!;
+    lostAfterCopy(s, be, 'weight_hh_l0', 'runSeqForward', 1, (inner, whh) => {
+      const slot = inner.weightSlots.find((w) => w.inPlace && w.ptr === whh.byteOffset);
       assert.ok(slot?.pack, 'W_hh has an in-place slot with a packing');
-      whh[7] = whh[7]! + 1;
-      let lost = false;
-      inner.runSeqForward = (mt, args) => {
-        if (mt && !lost) {
-          lost = true;
-          // As a worker that copied every changed row and died before packing them.
-          const align = (n: number): number => Math.ceil(n / 64) * 64;
-          const copy = slot.pack!.ptr + align(inner.k.packed_whh_bytes(0, 60));
-          new Float32Array(inner.memory.buffer, copy, whh.length).set(whh);
-          throw new WorkerLost('simulated: lost between the copy and the packing');
-        }
-        real(mt, args);
-      };
-      const got = run(be);
-      assert.ok(lost, 'the call was lost once');
-      assertSame(got, run(s.single), 'the call redone on one thread', ['redone', 'one thread']);
-    } finally {
-      setBackend(prev);
-      process.off('warning', onWarning);
-      be.terminate();
-    }
+      const align = (n: number): number => Math.ceil(n / 64) * 64;
+      return () => slot.pack!.ptr + align(inner.k.packed_whh_bytes(0, 60)); // the copy after the packing
+    });
   });
 
   test(`${s.variant} two threads: a projection lost after a block of W_ih's rows was copied but not packed is redone with the panels packed again`, TIMEOUT, () => {
-    // The same hazard for W_ih's panels, which the product checks against the copy (gemm_checked).
+    // The same hazard for W_ih's panels, which the product checks against the copy (gemm_checked):
+    // the copy is the product's B (its 8th argument). From the second call the panels are current.
     const be = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 });
-    const inner = be as unknown as { runGemmChecked(mt: boolean, args: number[], before?: () => void): void; memory: WebAssembly.Memory };
-    const real = inner.runGemmChecked.bind(be);
-    const prev = getBackend();
-    const onWarning = (): void => {};
-    process.on('warning', onWarning);
-    try {
-      setBackend(be);
-      const lstm = new LSTM({ inputSize: 224, hiddenSize: 60, batchFirst: true, seed: 53 });
-      lstm.eval();
-      const wih = lstm.params.value('weight_ih_l0') as Float32Array;
-      const x = new Tensor(randArray(3 * 224, prng(54)), [1, 3, 224]);
-      const run = (on: Backend): Float32Array => { setBackend(on); return Float32Array.from(lstm.forward(x, { grad: false }).output.data as Float32Array); };
-      for (let i = 0; i < 3; i++) assertSame(run(be), run(s.single), `call ${i + 1}`); // (the panels are current from the second)
-      wih[5] = wih[5]! + 1;
-      let lost = false;
-      inner.runGemmChecked = (mt, args, before) => {
-        if (mt && !lost) {
-          lost = true;
-          // As a worker that copied the changed rows (B, args[7]) and died before packing them.
-          new Float32Array(inner.memory.buffer, args[7]!, wih.length).set(wih);
-          throw new WorkerLost('simulated: lost between the copy and the packing');
-        }
-        real(mt, args, before);
-      };
-      const got = run(be);
-      assert.ok(lost, 'the checked projection ran and was lost once');
-      assertSame(got, run(s.single), 'the call redone on one thread', ['redone', 'one thread']);
-      assertSame(run(be), run(s.single), 'and the next call', ['next', 'one thread']);
-    } finally {
-      setBackend(prev);
-      process.off('warning', onWarning);
-      be.terminate();
-    }
+    lostAfterCopy(s, be, 'weight_ih_l0', 'runGemmChecked', 3, () => (args) => args[7]!);
   });
 
   test(`${s.variant} two threads: a chunk its partner never finishes makes the kernel trap after the timeout, not hang`, TIMEOUT, () => {
