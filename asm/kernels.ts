@@ -1375,7 +1375,7 @@ function pack_b1_chunk(kind: i32, H: i32, whh: usize, P: usize, c: i32): void {
 // chunk's rows against the copy and, where they differ, copy and pack them (B1_CHECK), or copy and
 // pack every chunk (B1_COPY, a new packing). A check of rows as they lie is a stream of loads and
 // ors; one against the packing itself would transpose every 4x4 block back (LSTM H = 256, one
-// thread, measured 2026-11-27: 66-90 µs a check that way, 41-52 against the copy).
+// thread, measured 2026-11-27: 66-90 µs a check that way, 41-70 against the copy).
 export const B1_CURRENT: i32 = 0;
 export const B1_PACK: i32 = 1;
 export const B1_CHECK: i32 = 2;
