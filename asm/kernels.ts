@@ -1301,8 +1301,13 @@ function b1_mixed_at(kind: i32, H: i32, P: usize, m: i32): usize {
 export function packed_whh_bytes(kind: i32, H: i32): usize {
   if (H <= 0) return 0;
   b1_plan(kind, H);
-  const n = gate_blocks(kind) * b1Nf + b1G0 + b1G1;
-  return <usize>n * b1_blk(H);
+  return b1_packed(kind, H);
+}
+
+/** packed_whh_bytes with b1_plan already set for (kind, H). */
+// @ts-ignore: decorator
+@inline function b1_packed(kind: i32, H: i32): usize {
+  return <usize>(gate_blocks(kind) * b1Nf + b1G0 + b1G1) * b1_blk(H);
 }
 
 /**
@@ -1384,7 +1389,7 @@ export const B1_COPY: i32 = 3;
 /** Where B1_CHECK's copy of W_hh lies after the packing at P (b1_plan set for kind, H). */
 // @ts-ignore: decorator
 @inline function b1_copy_at(kind: i32, H: i32, P: usize): usize {
-  return P + align64(<usize>(gate_blocks(kind) * b1Nf + b1G0 + b1G1) * b1_blk(H));
+  return P + align64(b1_packed(kind, H));
 }
 
 /** Bytes of W_hh packed for batch 1 followed by its B1_CHECK copy. */

@@ -16,7 +16,7 @@
 // ambiguous, and `map` names the module: { dense_1: 'decoder.proj', lstm_2: 'rnn:l1' }. Every
 // tensor must find its layer and every layer with weights its module, or nothing is loaded.
 import { Dense, Embedding } from '../layers/core.js';
-import { shapeStr, type Layer } from '../layers/layer.js';
+import { checkedWeight, shapeStr, type Layer } from '../layers/layer.js';
 import { LayerNormalization } from '../layers/normalization.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { decodeSafetensors, float16Value } from './safetensors.js';
@@ -137,10 +137,8 @@ function valuesFor(l: Layer, u: Unit, need: Need, fail: (msg: string) => never):
     } else {
       for (let i = 0; i < e.size; i++) out[i] = src[i]!;
     }
-    for (let i = 0; i < out.length; i++) {
-      if (!Number.isFinite(out[i]!)) fail(`${w.key}[${i}] is ${out[i]}; weights must be finite (in float32)`);
-    }
-    return out;
+    // (setWeights' own check, made here for every layer before any is written.)
+    try { return checkedWeight(w.key, out, e.shape); } catch (err) { return fail((err as Error).message); }
   });
 }
 
