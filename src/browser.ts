@@ -34,8 +34,10 @@ export { loadModelFromUrl, loadTfjsModelFromUrl, modelFromFiles, type LoadFromUr
 export { BundleError } from './models/bundle-format.js';
 /** A TF.js layers model from model.json's content and its weight files' bytes (loadTfjsModelFromUrl fetches them; loadTfjsModel reads them from disk in Node.js). */
 export { modelFromTfjs, tfjsWeightPaths } from './models/tfjs-format.js';
-/** A PyTorch model's weights (its state_dict: safetensors bytes or a record of tensors) into a rnnkit model of the same architecture. */
+/** A PyTorch model's weights (its state_dict: a torch.save file, safetensors bytes or a record of tensors) into a rnnkit model of the same architecture. */
 export { loadTorchWeights, TorchWeightsError, type TorchTensor, type LoadTorchWeightsOptions, type TorchWeightsReport } from './models/torch-weights.js';
+/** The tensors of a file torch.save wrote (state_dict, checkpoint or module), read without running any of it. */
+export { decodeTorchFile, isTorchFile, TorchFileError, type TorchFileTensor, type TorchDType, type DecodedTorchFile, type DecodeTorchFileOptions } from './models/torch-file.js';
 /** A Sequential model in TF.js's layers format (model.json's content, weights.bin's bytes), for tf.loadLayersModel. */
 export { exportTfjs, TfjsExportError, type TfjsExport, type TfjsWeightSpec } from './export/tfjs.js';
 /** A built model as ONNX bytes for onnxruntime (Node.js, onnxruntime-web, Python): exportOnnx(model).bytes. */

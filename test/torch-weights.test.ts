@@ -5,47 +5,9 @@
 // a safetensors file (whose tensors come sorted by name); and every refusal, with nothing written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import * as rnn from '../src/browser.js';
 import { encodeSafetensors, type TensorLike } from '../src/models/safetensors.js';
-
-interface GoldenTensor { shape: number[]; data: number[] }
-interface Case { name: string; state: Record<string, GoldenTensor>; input: { kind: 'ids' | 'float'; shape: number[]; data: number[] }; output: GoldenTensor }
-const golden = JSON.parse(readFileSync(new URL('../../test/golden/torch_weights.json', import.meta.url), 'utf8')) as { cases: Case[] };
-const caseNamed = (name: string): Case => golden.cases.find((c) => c.name === name)!;
-
-/** The rnnkit model of each PyTorch module, and the modules its layers should take. */
-const MODELS: Record<string, { make: () => rnn.Sequential; modules: string[] }> = {
-  'lstm-bidirectional-stacked': {
-    make: () => rnn.sequential({ inputShape: [null], layers: [
-      rnn.layers.embedding({ inputDim: 40, outputDim: 12 }),
-      rnn.layers.bidirectional({ layer: rnn.layers.lstm({ units: 16, returnSequences: true }) }),
-      rnn.layers.bidirectional({ layer: rnn.layers.lstm({ units: 16, returnSequences: true }) }),
-      rnn.layers.dense({ units: 7 }),
-    ] }),
-    modules: ['emb', 'lstm:l0', 'lstm:l1', 'head'],
-  },
-  'gru-last-step': {
-    make: () => rnn.sequential({ inputShape: [null], layers: [
-      rnn.layers.embedding({ inputDim: 30, outputDim: 10 }),
-      rnn.layers.gru({ units: 12 }),
-      rnn.layers.dense({ units: 1, activation: 'sigmoid' }),
-    ] }),
-    modules: ['embedding', 'gru:l0', 'fc'],
-  },
-  'relu-rnn-layernorm': {
-    make: () => rnn.sequential({ inputShape: [null, 6], layers: [
-      rnn.layers.simpleRNN({ units: 8, activation: 'relu', returnSequences: true }),
-      rnn.layers.layerNormalization({ epsilon: 1e-5 }), // PyTorch's default epsilon
-      rnn.layers.dense({ units: 4, activation: 'softmax' }),
-    ] }),
-    modules: ['rnn:l0', 'norm', 'out'],
-  },
-};
-
-// (Token ids as float32 values, as the models take them.)
-const inputOf = (c: Case): rnn.Tensor => new rnn.Tensor(Float32Array.from(c.input.data), c.input.shape);
-const predict = (m: rnn.Sequential, c: Case): Float32Array => m.predict(inputOf(c)).data as Float32Array;
+import { assertPredictsGolden, caseNamed, golden, inputOf, MODELS, predict, type GoldenTensor } from './torch-models.js';
 
 /** The state as a safetensors file (F32 or F64 tensors), which the writer orders by name (as PyTorch's). */
 function safetensorsOf(state: Record<string, GoldenTensor>, dtype: 'F32' | 'F64'): Uint8Array {
@@ -67,15 +29,9 @@ for (const c of golden.cases) {
       assert.deepEqual(report.loaded.map((r) => r.module), spec.modules, `${via}: which module each layer took`);
       assert.deepEqual(report.loaded.map((r) => r.layer), m.allLayers().filter((l) => l.params?.size).map((l) => l.name), `${via}: every layer with weights`);
       assert.deepEqual(report.unused, []);
-      const got = predict(m, c);
       assert.deepEqual([...m.predict(inputOf(c)).shape], c.output.shape, `${via}: output shape`);
-      assert.equal(got.length, c.output.data.length);
-      // float32 here against float64 there, from the same float32 weights.
-      got.forEach((g, i) => {
-        const w = c.output.data[i]!;
-        assert.ok(Math.abs(g - w) <= 2e-5 + 1e-4 * Math.abs(w), `${c.name} via ${via}: output[${i}] ${g}, PyTorch ${w}`);
-      });
-      assert.notDeepEqual(before, got, `${via}: the weights changed the predictions`);
+      assertPredictsGolden(m, c, via, assert.ok);
+      assert.notDeepEqual(before, predict(m, c), `${via}: the weights changed the predictions`);
     }
   });
 }

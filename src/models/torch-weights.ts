@@ -1,5 +1,5 @@
-// PyTorch weights into a rnnkit model of the same architecture: a model's state_dict (as a
-// safetensors file, or a record of tensors) loaded layer by layer.
+// PyTorch weights into a rnnkit model of the same architecture: a model's state_dict (as a file
+// torch.save wrote, a safetensors file, or a record of tensors) loaded layer by layer.
 //
 // rnnkit's recurrent layers keep PyTorch's names, layouts and gate orders (weight_ih_l0 [G, I],
 // weight_hh_l0 [G, H], bias_ih_l0, bias_hh_l0, `_reverse` for the backward direction; LSTM
@@ -20,6 +20,7 @@ import { checkedWeight, shapeStr, type Layer } from '../layers/layer.js';
 import { LayerNormalization } from '../layers/normalization.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import { decodeSafetensors, float16Value } from './safetensors.js';
+import { decodeTorchFile, isTorchFile } from './torch-file.js';
 import { Sequential, type Model } from './sequential.js';
 
 /** A PyTorch tensor: its shape and row-major values (any numeric array). */
@@ -39,6 +40,11 @@ export interface LoadTorchWeightsOptions {
   allowUnused?: boolean;
   /** Named in error messages (the file's path). */
   source?: string;
+  /**
+   * A torch.save file holding a dict — a training checkpoint { epoch, model_state_dict, ... } —:
+   * the key of the state_dict in it. Default: the one entry that is a state_dict or a module.
+   */
+  entry?: string;
 }
 
 export interface TorchWeightsReport {
@@ -154,10 +160,21 @@ function fromSafetensors(bytes: Uint8Array, source: string | undefined, fail: (m
   return out;
 }
 
+/** A torch.save file's float tensors (TorchFileError for a malformed file). */
+function fromTorchFile(bytes: Uint8Array, options: LoadTorchWeightsOptions, fail: (msg: string) => never): Record<string, TorchTensor> {
+  const { tensors } = decodeTorchFile(bytes, { ...(options.source ? { source: options.source } : {}), ...(options.entry !== undefined ? { entry: options.entry } : {}) });
+  for (const [k, t] of Object.entries(tensors)) {
+    if (!t.dtype.startsWith('float') && t.dtype !== 'bfloat16') fail(`tensor '${k}' is ${t.dtype}; weights must be float32, float64, float16 or bfloat16`);
+  }
+  return tensors;
+}
+
 /**
  * Loads a PyTorch model's weights into `model`, built with the same architecture (see the top of
- * this file for the matching rules). `state`: a safetensors file's bytes (what
- * `safetensors.torch.save_file(model.state_dict(), path)` writes), or a record of tensors.
+ * this file for the matching rules). `state`: the bytes of a file torch.save wrote (the
+ * state_dict, a checkpoint dict holding it — `options.entry` — or the whole module), of a
+ * safetensors file (what `safetensors.torch.save_file(model.state_dict(), path)` writes), or a
+ * record of tensors.
  * Nothing is written unless every layer with weights and every tensor (unless `allowUnused`)
  * finds its counterpart. Returns which module each layer took.
  */
@@ -166,7 +183,9 @@ export function loadTorchWeights(model: Model, state: Uint8Array | Record<string
   const fail = (msg: string): never => { throw new TorchWeightsError(`loadTorchWeights: ${at}${msg}`); };
   if (!model.isBuilt && model instanceof Sequential && model.inputShape) model.build(model.inputShape);
   if (!model.isBuilt) fail(`model '${model.name}' is not built; give it an input shape (sequential({ inputShape })) or build it first`);
-  const tensors = state instanceof Uint8Array ? fromSafetensors(state, options.source, fail) : state;
+  if (options.entry !== undefined && !(state instanceof Uint8Array && isTorchFile(state))) fail('option entry is for a file torch.save wrote');
+  const tensors = !(state instanceof Uint8Array) ? state
+    : isTorchFile(state) ? fromTorchFile(state, options, fail) : fromSafetensors(state, options.source, fail);
   for (const [k, t] of Object.entries(tensors)) {
     const n = Array.isArray(t?.shape) && t.shape.every((d) => Number.isInteger(d) && d >= 0) ? t.shape.reduce((a, d) => a * d, 1) : NaN;
     if (!(n >= 0) || t.data?.length !== n) fail(`tensor '${k}' needs a shape and shape-many values, got shape ${JSON.stringify(t?.shape)} and ${t?.data?.length} values`);
