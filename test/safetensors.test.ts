@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  decodeSafetensors, encodeSafetensors, firstNonFinite, float16Bits, float16Value, fromFloat16, SafetensorsError, toFloat16,
+  bfloat16Value, decodeSafetensors, encodeSafetensors, firstNonFinite, float16Bits, float16Value, fromFloat16, SafetensorsError, toFloat16,
   type SafeTensor,
 } from '../src/models/safetensors.js';
 
@@ -162,7 +162,7 @@ test('decode rejects malformed files with clear errors', () => {
   expectError(() => decodeSafetensors(build('[1,2]')), /does not start with '\{'/);
   expectError(() => decodeSafetensors(build('{"w":')), /not valid JSON/);
   expectError(() => decodeSafetensors(new Uint8Array([...u64(2), 0x7b, 0xff])), /not valid UTF-8/);
-  expectError(() => decodeSafetensors(build('{"w":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}', [0, 0, 0, 0])), /tensor "w": unknown or unsupported dtype "BF16"/);
+  expectError(() => decodeSafetensors(build('{"w":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}}', [0, 0])), /tensor "w": unknown or unsupported dtype "F8_E4M3"/);
   expectError(() => decodeSafetensors(build('{"w":{"dtype":"X","shape":[2],"data_offsets":[0,8]}}', eight)), /unsupported dtype "X"/);
   expectError(() => decodeSafetensors(build('{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', eight)), /shape \[3\] of F32 needs 12 bytes but data_offsets \[0, 8\] span 8/);
   expectError(() => decodeSafetensors(build('{"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}', eight)), /shape must be an array of non-negative integers/);
@@ -185,7 +185,7 @@ test('decode rejects malformed files with clear errors', () => {
 test('encode rejects bad tensors before producing bytes', () => {
   expectError(() => encodeSafetensors({ w: { dtype: 'F32', shape: [2], data: new Float64Array(2) as unknown as Float32Array } }), /tensor "w": dtype F32 needs a Float32Array, got Float64Array/);
   expectError(() => encodeSafetensors({ w: { dtype: 'F32', shape: [2, 2], data: new Float32Array(3) } }), /shape \[2, 2\] has 4 elements but data has 3/);
-  expectError(() => encodeSafetensors({ w: { dtype: 'BF16' as 'F32', shape: [1], data: new Float32Array(1) } }), /unsupported dtype "BF16"/);
+  expectError(() => encodeSafetensors({ w: { dtype: 'U16' as 'F32', shape: [1], data: new Float32Array(1) } }), /unsupported dtype "U16"/);
   expectError(() => encodeSafetensors({ w: { dtype: 'F32', shape: [1.5], data: new Float32Array(1) } }), /non-negative integers/);
   expectError(() => encodeSafetensors({ __metadata__: { dtype: 'U8', shape: [0], data: new Uint8Array(0) } }), /reserved/);
   expectError(() => encodeSafetensors({ '\uD800': { dtype: 'U8', shape: [0], data: new Uint8Array(0) } }), /lone surrogate/);
@@ -233,4 +233,38 @@ test('F16 tensors: encoded and decoded as their bit patterns; a non-finite one i
   assert.equal(firstNonFinite(back), -1);
   assert.equal(firstNonFinite({ dtype: 'F16', shape: [3], data: new Uint16Array([0x3c00, 0x7c00, 0]) }), 1);
   assert.equal(firstNonFinite({ dtype: 'F16', shape: [2], data: new Uint16Array([0xfe00, 0]) }), 0);
+});
+
+test('BF16 tensors: laid out between I32 and F16 (the reference dtype order), round trip as bit patterns; bfloat16Value widens exactly; a non-finite one is found', () => {
+  const bf = new Uint16Array([0x3f80, 0xc000, 0x0001, 0x8000]); // 1, -2, 2^-133 (smallest subnormal), -0
+  const out = encodeSafetensors({
+    h: { dtype: 'F16', shape: [1], data: new Uint16Array([0x3c00]) },
+    b: { dtype: 'BF16', shape: [2, 2], data: bf },
+    i: { dtype: 'I32', shape: [1], data: new Int32Array([7]) },
+  });
+  const header = '{"i":{"dtype":"I32","shape":[1],"data_offsets":[0,4]},'
+    + '"b":{"dtype":"BF16","shape":[2,2],"data_offsets":[4,12]},'
+    + '"h":{"dtype":"F16","shape":[1],"data_offsets":[12,14]}}';
+  assert.deepEqual(out, build(header, [7, 0, 0, 0, 0x80, 0x3f, 0x00, 0xc0, 0x01, 0x00, 0x00, 0x80, 0x00, 0x3c]));
+  const back = decodeSafetensors(out).tensors.b!;
+  assert.equal(back.dtype, 'BF16');
+  assert.deepEqual(back.data, bf);
+  assert.deepEqual([...bf].map(bfloat16Value), [1, -2, 2 ** -133, -0]);
+  assert.ok(Object.is(bfloat16Value(0x8000), -0));
+  assert.equal(bfloat16Value(0x7f80), Infinity);
+  assert.equal(bfloat16Value(0xff80), -Infinity);
+  assert.ok(Number.isNaN(bfloat16Value(0x7fc0)));
+  // Every finite pattern is the upper half of the float32 it widens to.
+  const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+  for (let h = 0; h < 0x10000; h += 37) {
+    if ((h & 0x7f80) === 0x7f80) continue;
+    f[0] = bfloat16Value(h);
+    assert.equal(u[0]! >>> 16, h);
+    assert.equal(u[0]! & 0xffff, 0);
+  }
+  assert.equal(firstNonFinite(back), -1);
+  assert.equal(firstNonFinite({ dtype: 'BF16', shape: [3], data: new Uint16Array([0x3f80, 0x4000, 0xff80]) }), 2);
+  assert.equal(firstNonFinite({ dtype: 'BF16', shape: [2], data: new Uint16Array([0x7fc1, 0]) }), 0);
+  // An F16 pattern whose exponent is all ones is a finite bfloat16 (0x7c00: 5.2e36).
+  assert.equal(firstNonFinite({ dtype: 'BF16', shape: [1], data: new Uint16Array([0x7c00]) }), -1);
 });

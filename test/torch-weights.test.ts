@@ -95,8 +95,22 @@ test('loadTorchWeights: refusals name the layer, the tensor or the option, and w
   refuse(make(), { ...c.state, 'head.bias': { shape: [7], data: [0, 0] } }, /tensor 'head\.bias' needs a shape and shape-many values, got shape \[7\] and 2 values/);
   // A safetensors file with an integer tensor (the source named).
   const file = encodeSafetensors({ 'emb.weight': { dtype: 'I32', shape: [2], data: new Int32Array(2) } });
-  refuse(make(), file, /^loadTorchWeights: w\.safetensors: tensor 'emb\.weight' is I32; weights must be F32, F64 or F16/, { source: 'w.safetensors' });
+  refuse(make(), file, /^loadTorchWeights: w\.safetensors: tensor 'emb\.weight' is I32; weights must be F32, F64, F16 or BF16/, { source: 'w.safetensors' });
   // A model that is not built.
   const unbuilt = rnn.sequential({ layers: [rnn.layers.dense({ units: 2 })] });
   assert.throws(() => rnn.loadTorchWeights(unbuilt, {}), /is not built; give it an input shape/);
+});
+
+test('loadTorchWeights: a BF16 safetensors file (the upper halves of float32 weights) loads the bfloat16 values exactly', () => {
+  const c = caseNamed('gru-last-step'), spec = MODELS[c.name]!;
+  const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+  const bits = (x: number): number => { f[0] = x; return u[0]! >>> 16; }; // truncation: a bfloat16 value
+  const t: Record<string, TensorLike> = {};
+  for (const [k, v] of Object.entries(c.state)) t[k] = { dtype: 'BF16', shape: v.shape, data: Uint16Array.from(v.data, bits) };
+  const m = spec.make();
+  assert.deepEqual(rnn.loadTorchWeights(m, encodeSafetensors(t)).loaded.map((r) => r.module), spec.modules);
+  const [emb] = m.allLayers()[0]!.getWeights();
+  const want = c.state['embedding.weight']!.data.map((x) => { f[0] = x; u[0] = u[0]! & 0xffff0000; return f[0]!; });
+  assert.deepEqual([...emb!.data], want);
+  assert.ok(want.some((w, i) => w !== Math.fround(c.state['embedding.weight']!.data[i]!)), 'the bfloat16 values differ from the float32 ones');
 });

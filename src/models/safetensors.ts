@@ -14,11 +14,15 @@
 // order in the header and validates everything, refusing absurd sizes before allocating.
 // Values are not checked (NaN/Inf are legal here); the model loader checks finiteness.
 
-export type SafetensorsDType = 'F16' | 'F32' | 'F64' | 'I32' | 'I64' | 'U8';
+export type SafetensorsDType = 'F16' | 'BF16' | 'F32' | 'F64' | 'I32' | 'I64' | 'U8';
 
-/** The typed array that holds each dtype's elements (F16: the IEEE half-precision bit patterns). */
+/**
+ * The typed array that holds each dtype's elements (F16: the IEEE half-precision bit patterns;
+ * BF16: bfloat16's, the upper half of a float32's).
+ */
 export interface SafetensorsArrays {
   F16: Uint16Array;
+  BF16: Uint16Array;
   F32: Float32Array;
   F64: Float64Array;
   I32: Int32Array;
@@ -77,6 +81,7 @@ interface DTypeInfo {
 const DTYPES: Record<SafetensorsDType, DTypeInfo> = {
   U8: { size: 1, rank: 1, array: 'Uint8Array' },
   F16: { size: 2, rank: 7, array: 'Uint16Array' },
+  BF16: { size: 2, rank: 8, array: 'Uint16Array' },
   I32: { size: 4, rank: 9, array: 'Int32Array' },
   F32: { size: 4, rank: 11, array: 'Float32Array' },
   F64: { size: 8, rank: 12, array: 'Float64Array' },
@@ -203,7 +208,7 @@ function writeLittleEndian(out: Uint8Array, view: DataView, at: number, t: Tenso
   for (let i = 0; i < t.data.length; i++) {
     const p = at + i * size;
     switch (t.dtype) {
-      case 'F16': view.setUint16(p, nums[i]!, true); break;
+      case 'F16': case 'BF16': view.setUint16(p, nums[i]!, true); break;
       case 'F32': view.setFloat32(p, nums[i]!, true); break;
       case 'F64': view.setFloat64(p, nums[i]!, true); break;
       case 'I32': view.setInt32(p, nums[i]!, true); break;
@@ -328,6 +333,7 @@ function readTensor(bytes: Uint8Array, view: DataView, base: number, e: HeaderEn
   if (HOST_LITTLE_ENDIAN) {
     switch (e.dtype) {
       case 'F16': return { dtype: 'F16', shape, data: new Uint16Array(copy.buffer) };
+      case 'BF16': return { dtype: 'BF16', shape, data: new Uint16Array(copy.buffer) };
       case 'F32': return { dtype: 'F32', shape, data: new Float32Array(copy.buffer) };
       case 'F64': return { dtype: 'F64', shape, data: new Float64Array(copy.buffer) };
       case 'I32': return { dtype: 'I32', shape, data: new Int32Array(copy.buffer) };
@@ -337,7 +343,7 @@ function readTensor(bytes: Uint8Array, view: DataView, base: number, e: HeaderEn
   // Big-endian host: convert element by element.
   const count = len / DTYPES[e.dtype].size;
   switch (e.dtype) {
-    case 'F16': { const a = new Uint16Array(count); for (let i = 0; i < count; i++) a[i] = view.getUint16(start + 2 * i, true); return { dtype: 'F16', shape, data: a }; }
+    case 'F16': case 'BF16': { const a = new Uint16Array(count); for (let i = 0; i < count; i++) a[i] = view.getUint16(start + 2 * i, true); return { dtype: e.dtype, shape, data: a }; }
     case 'F32': { const a = new Float32Array(count); for (let i = 0; i < count; i++) a[i] = view.getFloat32(start + 4 * i, true); return { dtype: 'F32', shape, data: a }; }
     case 'F64': { const a = new Float64Array(count); for (let i = 0; i < count; i++) a[i] = view.getFloat64(start + 8 * i, true); return { dtype: 'F64', shape, data: a }; }
     case 'I32': { const a = new Int32Array(count); for (let i = 0; i < count; i++) a[i] = view.getInt32(start + 4 * i, true); return { dtype: 'I32', shape, data: a }; }
@@ -352,9 +358,9 @@ function define<T>(obj: Record<string, T>, key: string, value: T): void {
 
 /** Index of the first NaN/±Infinity in a float tensor's data, or -1 (integer tensors: always -1). */
 export function firstNonFinite(t: TensorLike): number {
-  if (t.dtype === 'F16') {
-    const h = t.data as Uint16Array;
-    for (let i = 0; i < h.length; i++) if ((h[i]! & 0x7c00) === 0x7c00) return i; // exponent all ones: ±Inf or NaN
+  if (t.dtype === 'F16' || t.dtype === 'BF16') {
+    const h = t.data as Uint16Array, e = t.dtype === 'F16' ? 0x7c00 : 0x7f80;
+    for (let i = 0; i < h.length; i++) if ((h[i]! & e) === e) return i; // exponent all ones: ±Inf or NaN
     return -1;
   }
   if (t.dtype !== 'F32' && t.dtype !== 'F64') return -1;
@@ -401,6 +407,12 @@ export function float16Value(h: number): number {
   if (exp === 0) return sign * mant * 2 ** -24;
   if (exp === 31) return mant === 0 ? sign * Infinity : NaN;
   return sign * (1024 + mant) * 2 ** (exp - 25);
+}
+
+/** The value of a bfloat16 bit pattern (the upper 16 bits of a float32: exact in float32). */
+export function bfloat16Value(h: number): number {
+  u32Scratch[0] = (h & 0xffff) << 16;
+  return f32Scratch[0]!;
 }
 
 /** float16Bits of every value. */

@@ -15,7 +15,7 @@
 // `collections.OrderedDict`) are recognised by name and built here; any other class or function
 // (a model's own class, numpy, argparse) becomes an inert `PyObject` that records its name,
 // arguments and state — enough to walk a pickled module's `_parameters`, `_buffers` and `_modules`.
-import { float16Value } from './safetensors.js';
+import { bfloat16Value, float16Value } from './safetensors.js';
 
 export class TorchFileError extends Error {
   override name = 'TorchFileError';
@@ -419,10 +419,7 @@ function reader(dtype: TorchDType, dv: DataView, le: boolean): (byte: number) =>
     case 'float32': return (b) => dv.getFloat32(b, le);
     case 'float64': return (b) => dv.getFloat64(b, le);
     case 'float16': return (b) => float16Value(dv.getUint16(b, le));
-    case 'bfloat16': {
-      const f = new Float32Array(1), u = new Uint32Array(f.buffer);
-      return (b) => { u[0] = dv.getUint16(b, le) << 16; return f[0]!; };
-    }
+    case 'bfloat16': return (b) => bfloat16Value(dv.getUint16(b, le));
     case 'int64': return (b) => Number(dv.getBigInt64(b, le));
     case 'int32': return (b) => dv.getInt32(b, le);
     case 'int16': return (b) => dv.getInt16(b, le);

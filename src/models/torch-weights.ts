@@ -19,7 +19,7 @@ import { Dense, Embedding } from '../layers/core.js';
 import { checkedWeight, shapeStr, type Layer } from '../layers/layer.js';
 import { LayerNormalization } from '../layers/normalization.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
-import { decodeSafetensors, float16Value } from './safetensors.js';
+import { bfloat16Value, decodeSafetensors, float16Value } from './safetensors.js';
 import { decodeTorchFile, isTorchFile } from './torch-file.js';
 import { Sequential, type Model } from './sequential.js';
 
@@ -148,14 +148,15 @@ function valuesFor(l: Layer, u: Unit, need: Need, fail: (msg: string) => never):
   });
 }
 
-/** A safetensors file's float tensors (F32, F64 or F16) as TorchTensors (a malformed file: SafetensorsError). */
+/** A safetensors file's float tensors (F32, F64, F16 or BF16) as TorchTensors (a malformed file: SafetensorsError). */
 function fromSafetensors(bytes: Uint8Array, source: string | undefined, fail: (msg: string) => never): Record<string, TorchTensor> {
   const { tensors } = decodeSafetensors(bytes, source ? { source } : {});
   const out: Record<string, TorchTensor> = {};
   for (const [k, t] of Object.entries(tensors)) {
     if (t.dtype === 'F32' || t.dtype === 'F64') out[k] = { shape: t.shape, data: t.data };
     else if (t.dtype === 'F16') out[k] = { shape: t.shape, data: Float32Array.from(t.data, float16Value) };
-    else fail(`tensor '${k}' is ${t.dtype}; weights must be F32, F64 or F16`);
+    else if (t.dtype === 'BF16') out[k] = { shape: t.shape, data: Float32Array.from(t.data, bfloat16Value) };
+    else fail(`tensor '${k}' is ${t.dtype}; weights must be F32, F64, F16 or BF16`);
   }
   return out;
 }
