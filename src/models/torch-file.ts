@@ -61,7 +61,7 @@ export class PyObject {
   constructor(readonly type: PyGlobal, readonly args: readonly unknown[]) {}
 }
 
-/** Storage element types by PyTorch's storage class names. */
+/** Storage element types by PyTorch's storage class names (in module torch, or torch.cuda). */
 const STORAGE_TYPES: Record<string, { dtype: TorchDType; size: number }> = {
   FloatStorage: { dtype: 'float32', size: 4 }, DoubleStorage: { dtype: 'float64', size: 8 },
   HalfStorage: { dtype: 'float16', size: 2 }, BFloat16Storage: { dtype: 'bfloat16', size: 2 },
@@ -322,7 +322,8 @@ function storageFrom(pid: unknown, storages: Map<string, Storage>, fail: Fail): 
   const [, type, rawKey, , numel] = pid as unknown[];
   const key = String(rawKey);
   if (pid.length > 5 && pid[5] !== null) fail(`storage '${key}' is a view of another storage (written by PyTorch before 1.0): not supported; load and save the file again with a newer PyTorch`);
-  const t = type instanceof PyGlobal && type.module === 'torch' ? STORAGE_TYPES[type.name] : undefined;
+  // (A GPU tensor's storage, torch.cuda.*Storage before PyTorch 2.0, holds the same bytes; where it lay does not matter here.)
+  const t = type instanceof PyGlobal && (type.module === 'torch' || type.module === 'torch.cuda') ? STORAGE_TYPES[type.name] : undefined;
   if (!t) fail(`storage '${key}' is of type ${describe(type)}; supported: ${Object.keys(STORAGE_TYPES).map((s) => `torch.${s}`).join(', ')}`);
   if (!isCount(numel)) fail(`storage '${key}' has ${describe(numel)} elements`);
   const known = storages.get(key);

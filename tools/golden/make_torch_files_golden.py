@@ -15,8 +15,10 @@
 # state_dict (zip format, pickle protocol 2: torch.save's default since PyTorch 1.6), a training
 # checkpoint dict (model and Adam optimizer state, epoch, loss, arguments), the state_dict with
 # pickle protocol 4, the legacy (pre-1.6) format, the whole module object (torch.save(model)),
-# a dict holding two state_dicts, and a big-endian copy re-archived by Python's zipfile (no
-# alignment padding; its `byteorder` record is what PyTorch 2.1+ writes and reads) — and a file of
+# a dict holding two state_dicts, and copies re-archived by Python's zipfile (no alignment
+# padding): big-endian (its `byteorder` record is what PyTorch 2.1+ writes and reads) and with a
+# GPU model's storages (torch.cuda.FloatStorage at 'cuda:0', as PyTorch before 2.0 saved them) —
+# and a file of
 # tensors of every float dtype, integer and bool tensors, views (a transpose, rows, a column of
 # one shared storage), a scalar and an empty tensor.
 #
@@ -63,22 +65,35 @@ def save(name, obj, **kw):
     return path
 
 
-def big_endian_copy(src, dst):
-    """src's archive with byteorder 'big' and every (float32) storage's bytes swapped."""
+def rearchive(src, dst, edit):
+    """src's archive written again by Python's zipfile, each entry's bytes through edit(name, data)."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, 'w', zipfile.ZIP_STORED) as zout:
         names = zin.namelist()
         prefix = names[0].split('/')[0]
-        for name in names:
-            data = zin.read(name)
-            if name == f'{prefix}/byteorder':
-                continue
-            if name.startswith(f'{prefix}/data/'):
-                a = array.array('f')
-                a.frombytes(data)
-                a.byteswap()
-                data = a.tobytes()
-            zout.writestr(zipfile.ZipInfo(name, date_time=(2026, 11, 27, 0, 0, 0)), data)
-        zout.writestr(zipfile.ZipInfo(f'{prefix}/byteorder', date_time=(2026, 11, 27, 0, 0, 0)), b'big')
+        for name in names + [f'{prefix}/byteorder']:
+            data = edit(name[len(prefix) + 1:], zin.read(name) if name in names else None)
+            if data is not None:
+                zout.writestr(zipfile.ZipInfo(name, date_time=(2026, 11, 27, 0, 0, 0)), data)
+
+
+def big_endian(name, data):
+    """byteorder 'big' and every (float32) storage's bytes swapped."""
+    if name == 'byteorder':
+        return b'big'
+    if name.startswith('data/'):
+        a = array.array('f')
+        a.frombytes(data)
+        a.byteswap()
+        return a.tobytes()
+    return data
+
+
+def on_cuda(name, data):
+    """The storages as PyTorch before 2.0 saved a GPU model's: type torch.cuda.FloatStorage, location 'cuda:0'."""
+    if name == 'data.pkl':
+        assert b'ctorch\nFloatStorage\n' in data and b'X\x03\x00\x00\x00cpu' in data
+        return data.replace(b'ctorch\nFloatStorage\n', b'ctorch.cuda\nFloatStorage\n').replace(b'X\x03\x00\x00\x00cpu', b'X\x06\x00\x00\x00cuda:0')
+    return data
 
 
 def main():
@@ -125,15 +140,18 @@ def main():
         obj={'model': relu.state_dict(), 'ema': relu.state_dict(), 'step': 100})
     files[-1]['states'] = ['model', 'ema']
 
-    little = save('relu-rnn.big-endian.tmp', relu.state_dict())
-    big = os.path.join(OUT, 'relu-rnn.big-endian.pt')
-    big_endian_copy(little, big)
+    little = save('relu-rnn.tmp', relu.state_dict())
+    rearchive(little, os.path.join(OUT, 'relu-rnn.big-endian.pt'), big_endian)
+    rearchive(little, os.path.join(OUT, 'relu-rnn.cuda.pt'), on_cuda)
     os.remove(little)
     # PyTorch 2.1 and later swap a file's values when its byteorder is not the machine's; torch
     # 1.13 ignores the record, so here it must read every value byte-swapped.
-    swapped = {k: torch.from_numpy(v.numpy().byteswap()) for k, v in torch.load(big).items()}
+    swapped = {k: torch.from_numpy(v.numpy().byteswap()) for k, v in torch.load(os.path.join(OUT, 'relu-rnn.big-endian.pt')).items()}
     assert same_state(swapped, relu.state_dict()), 'big-endian'
     files.append({'file': 'relu-rnn.big-endian.pt', 'how': "torch.save's archive re-written by Python's zipfile with byteorder 'big' and the storages byte-swapped",
+                  'case': 'relu-rnn-layernorm'})
+    assert same_state(torch.load(os.path.join(OUT, 'relu-rnn.cuda.pt'), map_location='cpu'), relu.state_dict()), 'cuda'
+    files.append({'file': 'relu-rnn.cuda.pt', 'how': "torch.save's archive re-written by Python's zipfile with the storages of a GPU model (torch.cuda.FloatStorage, 'cuda:0')",
                   'case': 'relu-rnn-layernorm'})
 
     g = torch.Generator().manual_seed(20261127)
