@@ -3,7 +3,8 @@
 // protocol 4, the legacy format, a whole module, two state_dicts in one dict, archives written
 // by Python's zipfile (big-endian; a GPU model's storages); and a file of every dtype and views. decodeTorchFile
 // must read the very values PyTorch reads, and loadTorchWeights must make the models predict what
-// PyTorch computed; damaged files and wrong options are refused by name.
+// PyTorch computed, through the API and through the CLI (rnnkit tensors, rnnkit convert --torch);
+// damaged files and wrong options are refused by name.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -133,4 +134,54 @@ test('decodeTorchFile: damaged files are refused, naming the file, the entry or 
   const legacy = bytesOf('lstm-tagger.legacy.pt');
   refuse(legacy.subarray(0, legacy.length - 100), /storage '\d+' \(\d+ bytes\) runs past the end of the file: a truncated file\?/);
   refuse(legacy.subarray(0, 40), /legacy file, pickle \d, byte \d+: the pickle ends inside an instruction/);
+});
+
+test('CLI: rnnkit tensors lists a PyTorch file\'s tensors and modules; rnnkit convert --torch puts them into a saved model, which then predicts what PyTorch computed', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { spawnSync } = await import('node:child_process');
+  const { saveModel, loadModel } = await import('../src/index.js');
+  const cli = (args: string[]) => spawnSync(process.execPath, ['dist/src/cli/main.js', ...args], { encoding: 'utf8' });
+  const path = (f: string) => `test/golden/torch-files/${f}`;
+  const t = cli(['tensors', path('lstm-tagger.pt')]);
+  assert.equal(t.status, 0, t.stderr);
+  assert.match(t.stdout, /^test\/golden\/torch-files\/lstm-tagger\.pt: torch\.save zip archive, the state_dict at its top: 19 tensors, 10,951 values\n/);
+  assert.match(t.stdout, /^ {2}lstm\.weight_hh_l1_reverse +float32 +\[64, 16\]$/m);
+  assert.match(t.stdout, /modules \(.*\): emb, lstm:l0, lstm:l1, head\n$/);
+  const j = cli(['tensors', path('gru-classifier.checkpoint.pt'), '--json']);
+  assert.equal(j.status, 0, j.stderr);
+  const listed = JSON.parse(j.stdout) as { entry: string; tensors: { name: string; dtype: string; shape: number[] }[]; modules: { module: string }[] };
+  assert.equal(listed.entry, 'model_state_dict');
+  assert.deepEqual(listed.tensors.map((x) => x.name), Object.keys(caseNamed('gru-last-step').state));
+  assert.deepEqual(listed.modules.map((m) => m.module), ['embedding', 'gru:l0', 'fc']);
+  const two = cli(['tensors', path('relu-rnn.two-states.pt')]);
+  assert.equal(two.status, 2);
+  assert.match(two.stderr, /^rnnkit: test\/golden\/torch-files\/relu-rnn\.two-states\.pt: the saved dict holds 2 state_dicts \('model', 'ema'\)/);
+
+  const dir = mkdtempSync(join(tmpdir(), 'rnnkit-torch-cli-'));
+  try {
+    const c = caseNamed('lstm-bidirectional-stacked'), spec = MODELS[c.name]!;
+    const fresh = spec.make();
+    fresh.build(fresh.inputShape!);
+    await saveModel(fresh, join(dir, 'arch'));
+    const conv = cli(['convert', '--model', join(dir, 'arch'), '--torch', path('lstm-tagger.pt'), '--out', join(dir, 'out'), '--dtype', 'float32']);
+    assert.equal(conv.status, 0, conv.stderr);
+    assert.match(conv.stdout, /out: 10,951 weights as float32, from test\/golden\/torch-files\/lstm-tagger\.pt \(embedding\S* <- emb, bidirectional\S* <- lstm:l0, bidirectional\S* <- lstm:l1, dense\S* <- head\)\n$/);
+    const m = await loadModel(join(dir, 'out'));
+    assertPredictsGolden(m as rnn.Sequential, c, 'rnnkit convert --torch', assert.ok);
+    // The wrong options are refused by name.
+    const bad = (args: string[], pattern: RegExp) => {
+      const r = cli(['convert', '--model', join(dir, 'arch'), '--out', join(dir, 'x'), ...args]);
+      assert.equal(r.status, 2, r.stdout);
+      assert.match(r.stderr, pattern);
+    };
+    bad(['--entry', 'model'], /--entry, --map and --allow-unused go with --torch <file>/);
+    bad(['--torch', path('lstm-tagger.pt'), '--map', 'dense'], /--map: expected layer=module \(e\.g\. lstm_1=rnn:l1\), got 'dense'/);
+    bad(['--torch', path('lstm-tagger.pt'), '--map', 'nope=head'], /map names layer 'nope', which the model does not have/);
+    bad(['--torch', path('relu-rnn.protocol4.pt')], /loadTorchWeights: test\/golden\/torch-files\/relu-rnn\.protocol4\.pt: no module fits layer/);
+    bad(['--torch', join(dir, 'missing.pt')], /missing\.pt: no such file or directory/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -8,6 +8,7 @@ import { exportCli } from './export.js';
 import { nerCli } from './ner.js';
 import { playgroundCli } from './playground.js';
 import { sentimentEvalCli, sentimentPredictCli, sentimentTrainCli } from './sentiment.js';
+import { tensorsCli } from './tensors.js';
 import { getThreads, setThreads } from '../kernels/index.js';
 import { CliError } from './progress.js';
 
@@ -25,7 +26,9 @@ Commands:
   sentiment predict         label and probability of new texts
   compare                   RNN vs LSTM vs GRU on the same data and budget, with gradient-flow plots
   playground                a local page where a network learns your text in the browser, live
-  convert                   a saved model again (weights in float16 or float32), or a TF.js model imported
+  convert                   a saved model again (weights in float16 or float32), a TF.js model imported,
+                            or a PyTorch model's weights put into a saved model's layers
+  tensors                   the tensors of a PyTorch file (.pt), a safetensors file or a saved model
   export                    a saved model as an ONNX file for onnxruntime, or in TF.js's layers format
 
 Global option (any position):
@@ -95,6 +98,7 @@ async function main(argv: string[]): Promise<void> {
     case 'playground': return playgroundCli(argv.slice(1));
     case 'convert': return convertCli(argv.slice(1));
     case 'export': return exportCli(argv.slice(1));
+    case 'tensors': return tensorsCli(argv.slice(1));
     case 'charrnn':
       if (sub === 'train') return charrnnTrainCli(rest);
       if (sub === 'sample') return charrnnSampleCli(rest);
@@ -107,7 +111,7 @@ async function main(argv: string[]): Promise<void> {
       if (isHelp(sub)) { process.stdout.write(SENTIMENT_HELP); return; }
       throw new CliError(`sentiment: expected 'train', 'eval' or 'predict', got ${sub === undefined ? 'nothing' : `'${sub}'`} (rnnkit sentiment --help)`);
     default:
-      throw new CliError(`unknown command '${cmd}'. Commands: demo, charrnn train, charrnn sample, ner train, ner eval, ner tag, sentiment train, sentiment eval, sentiment predict, compare, playground, convert, export (rnnkit --help)`);
+      throw new CliError(`unknown command '${cmd}'. Commands: demo, charrnn train, charrnn sample, ner train, ner eval, ner tag, sentiment train, sentiment eval, sentiment predict, compare, playground, convert, tensors, export (rnnkit --help)`);
   }
 }
 
@@ -122,7 +126,7 @@ Promise.resolve().then(() => main(applyThreads(process.argv.slice(2)))).catch((e
   // User mistakes (bad arguments, unreadable or malformed files) get one line, no stack trace.
   const err = e as Error & { code?: string };
   const userError = e instanceof CliError || err?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || err?.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
-    || err?.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' || err?.name === 'BundleError' || err?.name === 'SafetensorsError';
+    || err?.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' || err?.name === 'BundleError' || err?.name === 'SafetensorsError' || err?.name === 'TorchFileError' || err?.name === 'TorchWeightsError';
   if (userError) {
     process.stderr.write(`rnnkit: ${err.message}\n`);
     process.exit(2);

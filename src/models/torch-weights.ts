@@ -86,6 +86,16 @@ function unitsOf(state: Record<string, TorchTensor>): Unit[] {
   return [...units.values()];
 }
 
+/**
+ * The modules (and stacked recurrent sub-layers, 'rnn:l1') a state_dict's tensors group into, as
+ * loadTorchWeights matches them to layers, each with its tensors' names.
+ */
+export function torchModules(names: readonly string[]): { module: string; tensors: string[] }[] {
+  const state: Record<string, TorchTensor> = {};
+  for (const n of names) state[n] = { shape: [], data: [] };
+  return unitsOf(state).map((u) => ({ module: u.id, tensors: [...u.tensors.values()].map((v) => v.key) }));
+}
+
 const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** What a layer needs: PyTorch local name -> its PyTorch shape, the rnnkit parameter it fills, whether transposed. */
