@@ -1,10 +1,10 @@
 // Files torch.save wrote (test/golden/torch-files/, made and read back by PyTorch in
 // tools/golden/make_torch_files_golden.py): the state_dict, a training checkpoint, pickle
 // protocol 4, the legacy format, a whole module, two state_dicts in one dict, archives written
-// by Python's zipfile (big-endian; a GPU model's storages); and a file of every dtype and views. decodeTorchFile
-// must read the very values PyTorch reads, and loadTorchWeights must make the models predict what
-// PyTorch computed, through the API and through the CLI (rnnkit tensors, rnnkit convert --torch);
-// damaged files and wrong options are refused by name.
+// by Python's zipfile (big-endian; a GPU model's storages); and a file of every dtype and views.
+// decodeTorchFile must read the very values PyTorch reads, and loadTorchWeights must make the
+// models predict what PyTorch computed, through the API and through the CLI (rnnkit tensors,
+// rnnkit convert --torch); damaged files and wrong options are refused by name.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
