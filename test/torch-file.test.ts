@@ -133,7 +133,10 @@ test('decodeTorchFile: damaged files are refused, naming the file, the entry or 
   // The legacy format cut inside its storages.
   const legacy = bytesOf('lstm-tagger.legacy.pt');
   refuse(legacy.subarray(0, legacy.length - 100), /storage '\d+' \(\d+ bytes\) runs past the end of the file: a truncated file\?/);
-  refuse(legacy.subarray(0, 40), /legacy file, pickle \d, byte \d+: the pickle ends inside an instruction/);
+  refuse(legacy.subarray(0, 40), /legacy file, pickle \d, byte \d+: the pickle ends inside an instruction \(\d+ bytes short\)/);
+  // (The first pickle, the magic number: PROTO 2, LONG1 of 10 bytes, then STOP at byte 14.)
+  assert.equal(legacy[14], 0x2e);
+  refuse(legacy.subarray(0, 14), /legacy file, pickle 1, byte 14: the pickle ends without its STOP instruction/);
 });
 
 test('CLI: rnnkit tensors lists a PyTorch file\'s tensors and modules; rnnkit convert --torch puts them into a saved model, which then predicts what PyTorch computed', async () => {

@@ -86,6 +86,9 @@ class TensorRef {
 
 type Fail = (msg: string) => never;
 
+/** The most values of one tensor (4 GiB as float32). */
+const MAX_VALUES = 2 ** 30;
+
 const LITTLE_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -113,7 +116,10 @@ class Unpickler {
   }
 
   private need(n: number): number {
-    if (this.pos + n > this.bytes.length) this.bad(`the pickle ends inside an instruction (needs ${n} more bytes); a truncated file?`);
+    if (this.pos + n > this.bytes.length) {
+      this.bad(n === 1 && this.pos === this.bytes.length ? 'the pickle ends without its STOP instruction; a truncated file?'
+        : `the pickle ends inside an instruction (${this.pos + n - this.bytes.length} bytes short); a truncated file?`);
+    }
     const p = this.pos;
     this.pos += n;
     return p;
@@ -386,6 +392,7 @@ function zipEntries(bytes: Uint8Array, fail: Fail): Map<string, Uint8Array> {
 function materialize(t: TensorRef, littleEndian: boolean, fail: Fail, name: string): TorchFileTensor {
   const { storage: s, offset, shape, stride } = t;
   const n = shape.reduce((a, d) => a * d, 1);
+  if (n > MAX_VALUES) fail(`tensor '${name}' [${shape.join(', ')}] has ${n} values, more than rnnkit reads in one tensor (2^30)`);
   const bytes = s.bytes;
   if (!bytes) return fail(`tensor '${name}': the values of its storage '${s.key}' are not in the file`);
   if (bytes.length < s.numel * s.size) fail(`tensor '${name}': storage '${s.key}' has ${bytes.length} bytes, its ${s.numel} ${s.dtype} values need ${s.numel * s.size}`);
