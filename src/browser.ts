@@ -38,6 +38,8 @@ export { modelFromTfjs, tfjsWeightPaths } from './models/tfjs-format.js';
 export { loadTorchWeights, TorchWeightsError, type TorchTensor, type LoadTorchWeightsOptions, type TorchWeightsReport } from './models/torch-weights.js';
 /** The tensors of a file torch.save wrote (state_dict, checkpoint or module), read without running any of it. */
 export { decodeTorchFile, isTorchFile, TorchFileError, type TorchFileTensor, type TorchDType, type DecodedTorchFile, type DecodeTorchFileOptions } from './models/torch-file.js';
+/** A model's weights as a PyTorch state_dict (torchStateDict), and as a file torch.load reads (encodeTorchFile). */
+export { torchStateDict, encodeTorchFile, TorchExportError, type TorchStateDict, type TorchStateDictOptions } from './models/torch-export.js';
 /** A Sequential model in TF.js's layers format (model.json's content, weights.bin's bytes), for tf.loadLayersModel. */
 export { exportTfjs, TfjsExportError, type TfjsExport, type TfjsWeightSpec } from './export/tfjs.js';
 /** A built model as ONNX bytes for onnxruntime (Node.js, onnxruntime-web, Python): exportOnnx(model).bytes. */

@@ -89,7 +89,7 @@ test('CLI: rnnkit export --format tfjs writes model.json and weights.bin that rn
     assertClose(back.predict(x).data, model.predict(x).data, 1e-7, 1e-6, 'CLI export read back');
     const bad = spawnSync(process.execPath, ['dist/src/cli/main.js', 'export', '--model', join(dir, 'm'), '--format', 'keras', '--out', join(dir, 'x')], { encoding: 'utf8' });
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /--format: expected onnx or tfjs, got "keras"/);
+    assert.match(bad.stderr, /--format: expected onnx, tfjs or torch, got "keras"/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

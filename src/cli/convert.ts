@@ -94,8 +94,8 @@ export async function convertCli(argv: string[]): Promise<void> {
   process.stdout.write(`${v.out}: ${model.countParams().toLocaleString('en-US')} weights as ${dtype}${tfjs ? ', imported from TF.js' : ''}${from}${v['keep-optimizer'] ? ', with the optimiser state' : ''}\n`);
 }
 
-/** --map layer=module options as loadTorchWeights' map. */
-function parseMap(items: string[]): Record<string, string> {
+/** --map layer=module options as loadTorchWeights' (and torchStateDict's) map. */
+export function parseMap(items: string[]): Record<string, string> {
   const map: Record<string, string> = {};
   for (const it of items) {
     const eq = it.indexOf('=');

@@ -4,7 +4,11 @@
 # Regenerate (from the repository root; needs PyTorch, e.g. Debian's python3-torch, and the JSON
 # of make_torch_weights_golden.py, whose weights these files hold):
 #
+#     npm run build && node tools/golden/write_rnnkit_torch_file.mjs
 #     /usr/bin/python3 tools/golden/make_torch_files_golden.py
+#
+# (The first writes written-by-rnnkit.pt with rnnkit's encodeTorchFile; this script checks that
+# torch.load reads it.)
 #
 # Writes test/golden/torch-files/*.pt and test/golden/torch_files.json; the tests read only those,
 # never torch. Reproducible for a given torch build, but for the legacy file's storage keys
@@ -153,6 +157,19 @@ def main():
     assert same_state(torch.load(os.path.join(OUT, 'relu-rnn.cuda.pt'), map_location='cpu'), relu.state_dict()), 'cuda'
     files.append({'file': 'relu-rnn.cuda.pt', 'how': "torch.save's archive re-written by Python's zipfile with the storages of a GPU model (torch.cuda.FloatStorage, 'cuda:0')",
                   'case': 'relu-rnn-layernorm'})
+
+    # The file rnnkit's encodeTorchFile wrote (tools/golden/write_rnnkit_torch_file.mjs, run first).
+    written = os.path.join(OUT, 'written-by-rnnkit.pt')
+    if os.path.exists(written):
+        with zipfile.ZipFile(written) as z:
+            assert z.testzip() is None, 'CRC'
+        sd = torch.load(written)
+        assert same_state(sd, lstm.state_dict()), 'written by rnnkit'
+        LstmTagger().load_state_dict(sd, strict=True)
+        files.append({'file': 'written-by-rnnkit.pt', 'how': "written by rnnkit's encodeTorchFile, read back by torch.load and load_state_dict(strict=True)",
+                      'case': 'lstm-bidirectional-stacked'})
+    else:
+        print(f'{written} is missing: run node tools/golden/write_rnnkit_torch_file.mjs first', file=sys.stderr)
 
     g = torch.Generator().manual_seed(20261127)
     shared = torch.randn(4, 6, generator=g)
