@@ -130,7 +130,7 @@ class Pickle {
   int(n: number): this {
     if (n >= 0 && n < 256) return this.op(0x4b, n); // BININT1
     if (n >= 0 && n < 65536) return this.op(0x4d, n & 0xff, n >>> 8); // BININT2
-    return this.op(0x4a, n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff); // BININT (n < 2^31)
+    return this.op(0x4a, n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff); // BININT (callers keep n < 2^31)
   }
   global(module: string, name: string): this { return this.op(0x63, ...this.enc.encode(`${module}\n${name}\n`)); }
   tuple(items: readonly number[]): this { this.op(0x28); for (const i of items) this.int(i); return this.op(0x74); } // MARK ... TUPLE
@@ -150,7 +150,7 @@ export function encodeTorchFile(tensors: Record<string, TorchTensor>, options: {
   const pk = new Pickle().op(0x80, 2).global('collections', 'OrderedDict').op(0x29, 0x52, 0x28); // OrderedDict(), MARK
   for (const [key, t] of Object.entries(tensors)) {
     const shape = t.shape, n = shape.reduce((a, d) => a * d, 1);
-    if (!shape.every((d) => Number.isInteger(d) && d >= 0 && d < 2 ** 31) || t.data?.length !== n) fail(`tensor '${key}' needs a shape and shape-many values, got shape ${JSON.stringify(shape)} and ${t.data?.length} values`);
+    if (!shape.every((d) => Number.isInteger(d) && d >= 0) || n >= 2 ** 31 || t.data?.length !== n) fail(`tensor '${key}' needs a shape and shape-many values, got shape ${JSON.stringify(shape)} and ${t.data?.length} values`);
     const f64 = t.data instanceof Float64Array;
     if (!f64 && !(t.data instanceof Float32Array)) fail(`tensor '${key}': a Float32Array or Float64Array, got ${(t.data as object)?.constructor?.name}`);
     const data = t.data as Float32Array | Float64Array;
