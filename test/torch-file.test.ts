@@ -1,7 +1,8 @@
 // Files torch.save wrote (test/golden/torch-files/, made and read back by PyTorch in
 // tools/golden/make_torch_files_golden.py): the state_dict, a training checkpoint, pickle
-// protocol 4, the legacy format, a whole module, two state_dicts in one dict, archives written
-// by Python's zipfile (big-endian; a GPU model's storages); and a file of every dtype and views.
+// protocol 4, the legacy format, a whole module, TorchScript modules (scripted, traced; their
+// archives compress their code), two state_dicts in one dict, archives written by Python's
+// zipfile (big-endian; a GPU model's storages); and a file of every dtype and views.
 // decodeTorchFile must read the very values PyTorch reads, and loadTorchWeights must make the
 // models predict what PyTorch computed, through the API and through the CLI (rnnkit tensors,
 // rnnkit convert --torch); damaged files and wrong options are refused by name.
@@ -121,7 +122,7 @@ test('decodeTorchFile: damaged files are refused, naming the file, the entry or 
   // An entry re-packed with compression (method 8, deflate).
   const deflated = good.slice();
   new DataView(deflated.buffer).setUint16(entryAt(deflated, pkl).record + 10, 8, true);
-  refuse(deflated, new RegExp(`zip entry '${pkl.replace('.', '\\.')}' is compressed \\(method 8\\)`));
+  refuse(deflated, new RegExp(`zip entry '${pkl.replace('.', '\\.')}' \\(the pickle\\) is compressed \\(method 8\\)`));
   // A byte of the pickle that is no instruction: its offset inside data.pkl is named.
   const bad = good.slice(), at = entryAt(bad, pkl).data;
   bad[at + 2] = 0xff;

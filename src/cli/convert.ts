@@ -47,7 +47,7 @@ imported (rnn.loadTfjsModel) and written as a rnnkit model.
 
 --torch puts a PyTorch model's weights into --model's architecture first (rnn.loadTorchWeights):
 a file torch.save wrote (model.state_dict(), a checkpoint dict holding it, or the whole module;
-read without running any of it) or a safetensors file. Each layer with weights takes the PyTorch
+read without running any of it), a TorchScript file (torch.jit.save) or a safetensors file. Each layer with weights takes the PyTorch
 module whose tensors fit its shapes; 'rnnkit tensors <file>' lists the file's modules.
 
 Options:

@@ -13,8 +13,9 @@ import { CliError } from './progress.js';
 export const TENSORS_HELP = `Usage: rnnkit tensors <file> [--entry key] [--json]
 
 List the tensors of a weights file: a file torch.save wrote (.pt, .pth, .bin: a state_dict, a
-checkpoint dict holding one, or a whole module; read without running any of it), a safetensors
-file, or a model saved by rnnkit (its directory: weights.safetensors). Then the modules the
+checkpoint dict holding one, or a whole module; read without running any of it), a TorchScript
+file (torch.jit.save), a safetensors file, or a model saved by rnnkit (its directory:
+weights.safetensors). Then the modules the
 tensors group into — the PyTorch modules rnnkit convert --torch matches to a model's layers, and
 the names its --map takes (a stacked recurrent module's layers as 'rnn:l0', 'rnn:l1').
 

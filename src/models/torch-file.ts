@@ -14,7 +14,8 @@
 // state_dict needs (`torch._utils._rebuild_tensor_v2`, `_rebuild_parameter`,
 // `collections.OrderedDict`) are recognised by name and built here; any other class or function
 // (a model's own class, numpy, argparse) becomes an inert `PyObject` that records its name,
-// arguments and state — enough to walk a pickled module's `_parameters`, `_buffers` and `_modules`.
+// arguments and state — enough to walk a pickled module's `_parameters`, `_buffers` and `_modules`,
+// or a TorchScript module's attributes (its archive holds code too, which is never looked at).
 import { bfloat16Value, float16Value } from './safetensors.js';
 
 export class TorchFileError extends Error {
@@ -341,8 +342,11 @@ function storageFrom(pid: unknown, storages: Map<string, Storage>, fail: Fail): 
 
 // ---- the zip archive ----
 
-/** The stored entries of a zip archive by name (zip64 records read; a compressed entry refused). */
-function zipEntries(bytes: Uint8Array, fail: Fail): Map<string, Uint8Array> {
+/**
+ * A zip archive's entries by name (zip64 records read): their bytes, and the compression method
+ * (0: stored; TorchScript compresses its code, which is never read here).
+ */
+function zipEntries(bytes: Uint8Array, fail: Fail): Map<string, { bytes: Uint8Array; method: number }> {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let eocd = -1;
   for (let p = bytes.length - 22; p >= Math.max(0, bytes.length - 22 - 0xffff); p--) {
@@ -358,29 +362,31 @@ function zipEntries(bytes: Uint8Array, fail: Fail): Map<string, Uint8Array> {
     count = Number(dv.getBigUint64(z + 32, true));
     dir = Number(dv.getBigUint64(z + 48, true));
   }
-  const out = new Map<string, Uint8Array>();
+  const out = new Map<string, { bytes: Uint8Array; method: number }>();
   let p = dir;
   for (let i = 0; i < count; i++) {
     if (p + 46 > bytes.length || dv.getUint32(p, true) !== 0x02014b50) fail(`zip directory entry ${i} of ${count} is not where the end record says: a damaged file?`);
     const method = dv.getUint16(p + 10, true), nameLen = dv.getUint16(p + 28, true), extraLen = dv.getUint16(p + 30, true), commentLen = dv.getUint16(p + 32, true);
-    let size = dv.getUint32(p + 24, true), local = dv.getUint32(p + 42, true);
+    // The bytes in the file: the compressed size (a stored entry's is its size).
+    let full = dv.getUint32(p + 24, true), size = dv.getUint32(p + 20, true), local = dv.getUint32(p + 42, true);
     const name = latin1.decode(bytes.subarray(p + 46, p + 46 + nameLen));
-    // zip64: the 8-byte sizes and offset in extra field 0x0001, each present only where its 4-byte field is 0xffffffff.
+    // zip64: the 8-byte sizes and offset in extra field 0x0001, each present only where its
+    // 4-byte field is 0xffffffff, in this order: uncompressed size, compressed size, offset.
     for (let e = p + 46 + nameLen, end = e + extraLen; e + 4 <= end;) {
       const id = dv.getUint16(e, true), len = dv.getUint16(e + 2, true);
       if (id === 0x0001) {
         let f = e + 4;
+        if (full === 0xffffffff) { full = Number(dv.getBigUint64(f, true)); f += 8; }
         if (size === 0xffffffff) { size = Number(dv.getBigUint64(f, true)); f += 8; }
-        if (dv.getUint32(p + 20, true) === 0xffffffff) f += 8;
         if (local === 0xffffffff) local = Number(dv.getBigUint64(f, true));
       }
       e += 4 + len;
     }
-    if (method !== 0) fail(`zip entry '${name}' is compressed (method ${method}); PyTorch stores its entries uncompressed — was the archive re-packed? Re-save it with torch.save`);
+    if (method === 0 && size !== full) fail(`zip entry '${name}' is stored with ${size} bytes but says it holds ${full}: a damaged file?`);
     if (local + 30 > bytes.length || dv.getUint32(local, true) !== 0x04034b50) fail(`zip entry '${name}': its header is not where the directory says: a damaged file?`);
     const start = local + 30 + dv.getUint16(local + 26, true) + dv.getUint16(local + 28, true);
     if (start + size > bytes.length) fail(`zip entry '${name}' (${size} bytes) runs past the end of the file: a truncated file?`);
-    out.set(name, bytes.subarray(start, start + size));
+    out.set(name, { bytes: bytes.subarray(start, start + size), method });
     p += 46 + nameLen + extraLen + commentLen;
   }
   return out;
@@ -462,15 +468,31 @@ function moduleTensors(st: Map<string, unknown>, prefix: string, out: Map<string
   }
 }
 
+/**
+ * A TorchScript module (torch.jit.save): an object of a `__torch__.*` class whose state holds its
+ * parameters and buffers as tensors and its submodules as such objects, in registration order.
+ */
+function scriptState(x: unknown): Map<string, unknown> | null {
+  return x instanceof PyObject && x.type.module.startsWith('__torch__') && x.state instanceof Map ? x.state : null;
+}
+
+/** A TorchScript module's tensors under their state_dict names: its own, then its submodules'. */
+function scriptTensors(st: Map<string, unknown>, prefix: string, out: Map<string, TensorRef>): void {
+  for (const [k, v] of st) {
+    if (v instanceof TensorRef) out.set(prefix + String(k), v);
+    else if (scriptState(v)) scriptTensors(scriptState(v)!, `${prefix}${String(k)}.`, out);
+  }
+}
+
 /** The state_dict in the saved object, and the key it was under. */
 function stateIn(top: unknown, entry: string | undefined, fail: Fail): { tensors: Map<string, TensorRef>; entry: string | null } {
   const asState = (x: unknown): Map<string, TensorRef> | null => {
     if (isTensorDict(x)) return x;
-    const st = moduleState(x);
-    if (!st) return null;
     const out = new Map<string, TensorRef>();
-    moduleTensors(st, '', out);
-    return out;
+    const st = moduleState(x), script = st ? null : scriptState(x);
+    if (st) moduleTensors(st, '', out);
+    else if (script) scriptTensors(script, '', out);
+    return st || (script && out.size > 0) ? out : null;
   };
   if (entry !== undefined) {
     if (!(top instanceof Map)) fail(`option entry '${entry}': the file holds ${describe(top)}, not a dict with entries`);
@@ -500,7 +522,7 @@ const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 
 /**
  * The state_dict a PyTorch file holds: `torch.save(model.state_dict(), f)`, a checkpoint dict
- * holding one (`options.entry`, or found), or `torch.save(model, f)`. Throws TorchFileError
+ * holding one (`options.entry`, or found), `torch.save(model, f)`, or `torch.jit.save(module, f)`. Throws TorchFileError
  * naming the file (options.source), the place and what was expected.
  */
 export function decodeTorchFile(bytes: Uint8Array, options: DecodeTorchFileOptions = {}): DecodedTorchFile {
@@ -514,18 +536,25 @@ export function decodeTorchFile(bytes: Uint8Array, options: DecodeTorchFileOptio
   if (bytes[0] === 0x50) {
     format = 'zip';
     const entries = zipEntries(bytes, fail);
+    /** An entry's bytes: present, and stored as PyTorch stores the ones read here. */
+    const stored = (name: string, what: string): Uint8Array | null => {
+      const e = entries.get(name);
+      if (!e) return null;
+      if (e.method !== 0) fail(`zip entry '${name}' (${what}) is compressed (method ${e.method}); PyTorch stores it uncompressed — was the archive re-packed? Re-save it with torch.save`);
+      return e.bytes;
+    };
     const pkl = [...entries.keys()].filter((k) => /^[^/]+\/data\.pkl$/.test(k));
     if (pkl.length !== 1) fail(`a zip archive with ${pkl.length} '<name>/data.pkl' entries, PyTorch writes one (entries: ${[...entries.keys()].slice(0, 8).join(', ')})`);
     const prefix = pkl[0]!.slice(0, -'data.pkl'.length);
-    top = new Unpickler(entries.get(pkl[0]!)!, 0, persistent, fail, pkl[0]!).load();
-    const order = entries.get(`${prefix}byteorder`);
+    top = new Unpickler(stored(pkl[0]!, 'the pickle')!, 0, persistent, fail, pkl[0]!).load();
+    const order = stored(`${prefix}byteorder`, 'the byte order');
     if (order) {
       const o = latin1.decode(order);
       if (o !== 'little' && o !== 'big') fail(`${prefix}byteorder says '${o}', expected 'little' or 'big'`);
       littleEndian = o === 'little';
     }
     for (const s of storages.values()) {
-      const e = entries.get(`${prefix}data/${s.key}`);
+      const e = stored(`${prefix}data/${s.key}`, `storage '${s.key}'`);
       if (!e) fail(`storage '${s.key}' has no entry ${prefix}data/${s.key} in the archive`);
       s.bytes = e;
     }

@@ -183,8 +183,8 @@ function fromTorchFile(bytes: Uint8Array, options: LoadTorchWeightsOptions, fail
 /**
  * Loads a PyTorch model's weights into `model`, built with the same architecture (see the top of
  * this file for the matching rules). `state`: the bytes of a file torch.save wrote (the
- * state_dict, a checkpoint dict holding it — `options.entry` — or the whole module), of a
- * safetensors file (what `safetensors.torch.save_file(model.state_dict(), path)` writes), or a
+ * state_dict, a checkpoint dict holding it — `options.entry` — the whole module, or a TorchScript
+ * module torch.jit.save wrote), of a safetensors file (what `safetensors.torch.save_file(model.state_dict(), path)` writes), or a
  * record of tensors.
  * Nothing is written unless every layer with weights and every tensor (unless `allowUnused`)
  * finds its counterpart. Returns which module each layer took.

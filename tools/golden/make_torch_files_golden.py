@@ -12,19 +12,20 @@
 #
 # Writes test/golden/torch-files/*.pt and test/golden/torch_files.json; the tests read only those,
 # never torch. Reproducible for a given torch build, but for the legacy file's storage keys
-# (PyTorch names them by object address). Every file is read back here with torch.load and compared with what was saved, so
-# that the JSON says what PyTorch itself reads from each file.
+# (PyTorch names them by object address). Every file is read back here with torch.load (or
+# torch.jit.load) and compared with what was saved, so that the JSON says what PyTorch itself
+# reads from each file.
 #
 # The files: the three models of torch_weights.json saved the ways people save them — the
 # state_dict (zip format, pickle protocol 2: torch.save's default since PyTorch 1.6), a training
 # checkpoint dict (model and Adam optimizer state, epoch, loss, arguments), the state_dict with
 # pickle protocol 4, the legacy (pre-1.6) format, the whole module object (torch.save(model)),
-# a dict holding two state_dicts, and copies re-archived by Python's zipfile (no alignment
-# padding): big-endian (its `byteorder` record is what PyTorch 2.1+ writes and reads) and with a
-# GPU model's storages (torch.cuda.FloatStorage at 'cuda:0', as PyTorch before 2.0 saved them) —
-# and a file of
+# TorchScript modules (scripted and traced, torch.jit.save), a dict holding two state_dicts, and
+# copies re-archived by Python's zipfile (no alignment padding): big-endian (its `byteorder`
+# record is what PyTorch 2.1+ writes and reads) and with a GPU model's storages
+# (torch.cuda.FloatStorage at 'cuda:0', as PyTorch before 2.0 saved them) — and a file of
 # tensors of every float dtype, integer and bool tensors, views (a transpose, rows, a column of
-# one shared storage), a scalar and an empty tensor.
+# one shared storage), a scalar and an empty tensor; and the file rnnkit's encodeTorchFile wrote.
 #
 # JSON layout: { generator, files: [ { file, how, case?, entry?, tensors? } ] }: `case` names the
 # torch_weights.json case whose state the file holds (under `entry`, a key of the saved dict, when
@@ -138,6 +139,16 @@ def main():
     add('lstm-tagger.legacy.pt', 'torch.save(model.state_dict(), path, _use_new_zipfile_serialization=False)',
         'lstm-bidirectional-stacked', obj=lstm.state_dict(), _use_new_zipfile_serialization=False)
     add('gru-classifier.module.pt', 'torch.save(model, path): the whole module object', 'gru-last-step', obj=gru)
+    # TorchScript: scripted and traced modules, written by torch.jit.save (read back by torch.jit.load).
+    for name, how, case, module in [
+        ('gru-classifier.script.pt', 'torch.jit.save(torch.jit.script(model), path)', 'gru-last-step', torch.jit.script(gru)),
+        ('relu-rnn.trace.pt', 'torch.jit.save(torch.jit.trace(model, x), path)', 'relu-rnn-layernorm', torch.jit.trace(relu, torch.zeros(1, 3, 6))),
+    ]:
+        path = os.path.join(OUT, name)
+        torch.jit.save(module, path)
+        expect = {'gru-last-step': gru, 'relu-rnn-layernorm': relu}[case].state_dict()
+        assert same_state(torch.jit.load(path).state_dict(), expect), name
+        files.append({'file': name, 'how': how, 'case': case})
 
     # Two state_dicts in one file: a reader must be told which.
     add('relu-rnn.two-states.pt', "torch.save({'model': state_dict, 'ema': state_dict}, path)", 'relu-rnn-layernorm', entry='ema',
