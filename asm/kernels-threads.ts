@@ -52,8 +52,8 @@ const SY_SPIN: usize = 136;
 const SY_SLICES: usize = 140;
 const SY_CANWAIT: usize = 144;
 
-/** Bytes of per-thread scratch: the packed-A block and the 5×8 edge tile. */
-export function thread_scratch_bytes(): usize { return align64(<usize>APACK_BYTES) + 5 * 8 * 4; }
+/** Bytes of per-thread scratch: the packed-A block and the edge tile (TILE_BYTES). */
+export function thread_scratch_bytes(): usize { return align64(<usize>APACK_BYTES) + <usize>TILE_BYTES; }
 
 /** Points this instance's packed-A block and edge tile at `p` (thread_scratch_bytes() bytes). */
 export function set_thread_scratch(p: usize): void {
@@ -229,6 +229,28 @@ export function softmax_rows_mt(tid: i32, sync: usize, x: usize, y: usize, rows:
     chunk_done(sync, tid);
   }
   wait_done(sync, tid, nc);
+}
+
+// ---- batch-1 input projection ----
+
+/**
+ * b1_project for thread `tid` of 2: the chunks of the plan claimed as seq_forward's batch-1 steps
+ * claim them (each thread its half first), each brought up to date (`mode`) and multiplied by the
+ * thread that claims it; then the edge rows on thread 0 (the calling thread: the host reads y
+ * when its call returns). A row's bits do not depend on who computes it.
+ */
+export function b1_project_mt(tid: i32, sync: usize, kind: i32, H: i32, K: i32, W: usize, P: usize, mode: i32, x: usize, bias: usize, y: usize): void {
+  b1_plan(kind, H);
+  const nc = b1_chunks(), mid = b1Qa + 1;
+  for (let c0 = claim(sync, tid, 0, nc, 2, mid); c0 >= 0; c0 = claim(sync, tid, 0, nc, 2, mid)) {
+    const run = claimedRun;
+    if (mode != B1_CURRENT) for (let c = c0; c < c0 + run; c++) b1_refresh(kind, H, K, W, P, c, mode);
+    gemv_b1(kind, H, K, P, c0, c0 + run, 0, gate_blocks(kind), x, y, bias);
+    chunk_done(sync, tid, run);
+  }
+  wait_done(sync, tid, nc);
+  // Once every chunk is done (and copied, in its mode): the edge rows, on the calling thread.
+  if (tid == 0) b1_edge_rows(gate_width(kind, H), K, b1_copy_at(kind, K, P), x, bias, y);
 }
 
 // ---- batched GEMM ----
@@ -450,7 +472,7 @@ function fwd_chunks(
   let j0 = c0 * U, j1 = min(H, c1 * U);
   if (B == 1) {
     j0 = b1_start(c0); j1 = b1_start(c1);
-    gemv_b1(kind, H, whhP, c0, c1, gStart, gEnd, hIn, gh);
+    gemv_b1(kind, H, H, whhP, c0, c1, gStart, gEnd, hIn, gh);
   } else {
     for (let g = gStart; g < gEnd; g++) {
       for (let c = c0; c < c1; c++) {
@@ -545,7 +567,7 @@ export function seq_forward_mt(
     target = nc;
     for (let c0 = claim(sync, tid, phase, nc, den, mid); c0 >= 0; c0 = claim(sync, tid, phase, nc, den, mid)) {
       const run = claimedRun;
-      for (let c = c0; c < c0 + run; c++) b1_refresh(kind, H, whh, whhP, c, repack);
+      for (let c = c0; c < c0 + run; c++) b1_refresh(kind, H, H, whh, whhP, c, repack);
       chunk_done(sync, tid, run);
     }
     wait_done(sync, tid, target);

@@ -743,8 +743,12 @@ function pack_a_5t(mc: i32, m5: i32, kc: i32, a: usize, ks: usize, dst: usize): 
 // @ts-ignore: decorator
 @inline function rows_5(mc: i32): i32 { return ASC_FEATURE_RELAXED_SIMD ? mc - mc % 20 : 0; }
 
-/** 5×8 spill tile for edge tiles (rows < 4 or 5, or columns < 8). */
-const TILE: usize = memory.data(5 * 8 * 4, 16);
+/**
+ * 5×8 spill tile for edge tiles (rows < 4 or 5, or columns < 8; 160 bytes), also a batch-1 mixed
+ * group's 28 results and their 28 starting values (gemv_b1: 224 bytes).
+ */
+const TILE_BYTES: i32 = 224;
+const TILE: usize = memory.data(TILE_BYTES, 16);
 // @ts-ignore: decorator
 @inline function tile(): usize { return ASC_FEATURE_THREADS ? threadTile : TILE; }
 
@@ -1287,14 +1291,14 @@ function b1_start(c: i32): i32 {
   return b1R1 + (c - b1Qa - 2) * GEMV_P;
 }
 
-/** Bytes of a block or mixed group: H rows (k) of GEMV_P floats. */
+/** Bytes of a block or mixed group: K rows (k) of GEMV_P floats (K = H for W_hh, I for W_ih). */
 // @ts-ignore: decorator
-@inline function b1_blk(H: i32): usize { return <usize>H * (<usize>GEMV_P << 2); }
+@inline function b1_blk(K: i32): usize { return <usize>K * (<usize>GEMV_P << 2); }
 
-/** Where mixed chunk m (0 or 1) of the plan starts in the packing (after every full block). */
-function b1_mixed_at(kind: i32, H: i32, P: usize, m: i32): usize {
+/** Where mixed chunk m (0 or 1) of the plan starts in a packing of rows of K (after every full block). */
+function b1_mixed_at(kind: i32, K: i32, P: usize, m: i32): usize {
   const before = gate_blocks(kind) * b1Nf + (m == 1 ? b1G0 : 0);
-  return P + <usize>before * b1_blk(H);
+  return P + <usize>before * b1_blk(K);
 }
 
 /** Bytes of W_hh packed for batch 1 (b1_plan's full blocks of every gate block, then M0 and M1). */
@@ -1304,30 +1308,30 @@ export function packed_whh_bytes(kind: i32, H: i32): usize {
   return b1_packed(kind, H);
 }
 
-/** packed_whh_bytes with b1_plan already set for (kind, H). */
+/** Bytes of a batch-1 packing of rows of K (b1_plan already set for kind, H). */
 // @ts-ignore: decorator
-@inline function b1_packed(kind: i32, H: i32): usize {
-  return <usize>(gate_blocks(kind) * b1Nf + b1G0 + b1G1) * b1_blk(H);
+@inline function b1_packed(kind: i32, K: i32): usize {
+  return <usize>(gate_blocks(kind) * b1Nf + b1G0 + b1G1) * b1_blk(K);
 }
 
 /**
- * Packs rows [row, row + n) of W_hh (n <= 4; row-major, H columns) as the 4-row vector at byte
- * `lane` of each GEMV_P-float row of dst (H rows): W_hh[row + r, k] at dst + k·GEMV_P·4 + lane + 4r,
- * zeros for r >= n.
+ * Packs rows [row, row + n) of W (n <= 4; row-major, K columns: W_hh, K = H, or W_ih, K = I) as
+ * the 4-row vector at byte `lane` of each GEMV_P-float row of dst (K rows): W[row + r, k] at
+ * dst + k·GEMV_P·4 + lane + 4r, zeros for r >= n.
  */
-function pack_whh_vec(H: i32, whh: usize, row: i32, n: i32, dst: usize, lane: usize): void {
-  const H4 = <usize>H << 2, rowB = <usize>GEMV_P << 2;
-  const src = whh + <usize>row * H4;
+function pack_whh_vec(K: i32, w: usize, row: i32, n: i32, dst: usize, lane: usize): void {
+  const K4 = <usize>K << 2, rowB = <usize>GEMV_P << 2;
+  const src = w + <usize>row * K4;
   let k = 0;
   if (n == 4) {
-    for (; k + 4 <= H; k += 4) {
+    for (; k + 4 <= K; k += 4) {
       const s = src + (<usize>k << 2);
-      transpose4x4_store(s, s + H4, s + 2 * H4, s + 3 * H4, dst + <usize>k * rowB + lane, rowB);
+      transpose4x4_store(s, s + K4, s + 2 * K4, s + 3 * K4, dst + <usize>k * rowB + lane, rowB);
     }
   }
-  for (; k < H; k++) {
+  for (; k < K; k++) {
     const d = dst + <usize>k * rowB + lane;
-    for (let r = 0; r < 4; r++) store<f32>(d + (<usize>r << 2), r < n ? load<f32>(src + <usize>r * H4 + (<usize>k << 2)) : 0);
+    for (let r = 0; r < 4; r++) store<f32>(d + (<usize>r << 2), r < n ? load<f32>(src + <usize>r * K4 + (<usize>k << 2)) : 0);
   }
 }
 
@@ -1345,18 +1349,18 @@ function pack_whh_vec(H: i32, whh: usize, row: i32, n: i32, dst: usize, lane: us
  * group zero-padded. The sequence loops pack every chunk when asked to (seq_forward's
  * `repack`); the caller keeps the packing across calls.
  */
-function pack_b1_chunk(kind: i32, H: i32, whh: usize, P: usize, c: i32): void {
-  const nb = gate_blocks(kind), blk = b1_blk(H);
+function pack_b1_chunk(kind: i32, H: i32, K: i32, whh: usize, P: usize, c: i32): void {
+  const nb = gate_blocks(kind), blk = b1_blk(K);
   if (c != b1Qa && c != b1Qa + 1) {
     const i = c < b1Qa ? c : c - 2, j = b1_start(c);
     for (let g = 0; g < nb; g++) {
       const dst = P + <usize>(g * b1Nf + i) * blk;
-      for (let r = 0; r < GEMV_P; r += 4) pack_whh_vec(H, whh, g * H + j + r, 4, dst, <usize>r << 2);
+      for (let r = 0; r < GEMV_P; r += 4) pack_whh_vec(K, whh, g * H + j + r, 4, dst, <usize>r << 2);
     }
     return;
   }
   const m = c - b1Qa, u0 = b1_start(c), u1 = b1_start(c + 1), nvu = (u1 - u0 + 3) >> 2;
-  let dst = b1_mixed_at(kind, H, P, m);
+  let dst = b1_mixed_at(kind, K, P, m);
   for (let s = 0; s < b1_sets(kind); s++) {
     const nv = (b1_set_hi(kind, s) - b1_set_lo(kind, s)) * nvu;
     for (let v0 = 0; v0 < nv; v0 += GEMV_V) {
@@ -1364,9 +1368,9 @@ function pack_b1_chunk(kind: i32, H: i32, whh: usize, P: usize, c: i32): void {
         const v = v0 + l;
         if (v < nv) {
           const row = b1_vec_row(kind, s, H, u0, nvu, v);
-          pack_whh_vec(H, whh, row, min(4, u1 - (u0 + ((v % nvu) << 2))), dst, <usize>l << 4);
+          pack_whh_vec(K, whh, row, min(4, u1 - (u0 + ((v % nvu) << 2))), dst, <usize>l << 4);
         } else {
-          pack_whh_vec(H, whh, 0, 0, dst, <usize>l << 4);
+          pack_whh_vec(K, whh, 0, 0, dst, <usize>l << 4);
         }
       }
       dst += blk;
@@ -1386,17 +1390,22 @@ export const B1_PACK: i32 = 1;
 export const B1_CHECK: i32 = 2;
 export const B1_COPY: i32 = 3;
 
-/** Where B1_CHECK's copy of W_hh lies after the packing at P (b1_plan set for kind, H). */
+/** Where B1_CHECK's copy of the weights (rows of K) lies after the packing at P (b1_plan set for kind, H). */
 // @ts-ignore: decorator
-@inline function b1_copy_at(kind: i32, H: i32, P: usize): usize {
-  return P + align64(b1_packed(kind, H));
+@inline function b1_copy_at(kind: i32, K: i32, P: usize): usize {
+  return P + align64(b1_packed(kind, K));
 }
 
 /** Bytes of W_hh packed for batch 1 followed by its B1_CHECK copy. */
 export function packed_whh_copy_bytes(kind: i32, H: i32): usize {
-  if (H <= 0) return 0;
+  return packed_b1_copy_bytes(kind, H, H);
+}
+
+/** Bytes of a G x K weight matrix (W_hh: K = H; W_ih: K = I) packed for batch 1, then its B1_CHECK copy. */
+export function packed_b1_copy_bytes(kind: i32, H: i32, K: i32): usize {
+  if (H <= 0 || K <= 0) return 0;
   b1_plan(kind, H);
-  return b1_copy_at(kind, H, 0) + <usize>gate_width(kind, H) * H * 4;
+  return b1_copy_at(kind, K, 0) + <usize>gate_width(kind, H) * K * 4;
 }
 
 /** Whether `bytes` (a multiple of 4) at a and at b differ, bit for bit. */
@@ -1414,30 +1423,38 @@ function differ(a: usize, b: usize, bytes: usize): bool {
 }
 
 /**
- * Brings chunk c of the batch-1 packing at P up to date with W_hh in `mode` (B1_PACK, B1_CHECK or
- * B1_COPY; b1_plan set): the chunk's units' rows in every gate block, compared and copied as they lie.
+ * Brings chunk c of the batch-1 packing at P up to date with the weights (W_hh, K = H, or W_ih,
+ * K = I) in `mode` (B1_PACK, B1_CHECK or B1_COPY; b1_plan set): the chunk's units' rows in every
+ * gate block, compared and copied as they lie.
  */
-export function b1_refresh(kind: i32, H: i32, whh: usize, P: usize, c: i32, mode: i32): void {
+export function b1_refresh(kind: i32, H: i32, K: i32, whh: usize, P: usize, c: i32, mode: i32): void {
   if (mode != B1_PACK) {
-    const copy = b1_copy_at(kind, H, P), H4 = <usize>H << 2, u0 = b1_start(c), n = <usize>(b1_start(c + 1) - u0) * H4;
+    const copy = b1_copy_at(kind, K, P), K4 = <usize>K << 2, u0 = b1_start(c), n = <usize>(b1_start(c + 1) - u0) * K4;
     let same = mode == B1_CHECK;
     for (let g = 0; g < gate_blocks(kind) && same; g++) {
-      const o = <usize>(g * H + u0) * H4;
+      const o = <usize>(g * H + u0) * K4;
       same = !differ(whh + o, copy + o, n);
     }
     if (same) return;
     for (let g = 0; g < gate_blocks(kind); g++) {
-      const o = <usize>(g * H + u0) * H4;
+      const o = <usize>(g * H + u0) * K4;
       memory.copy(copy + o, whh + o, n);
     }
   }
-  pack_b1_chunk(kind, H, whh, P, c);
+  pack_b1_chunk(kind, H, K, whh, P, c);
 }
 
-/** y[0..GEMV_P) = a packed block (K rows of GEMV_P floats at b) times h[0..K). */
+/**
+ * y[0..GEMV_P) = a packed block (K rows of GEMV_P floats at b) times h[0..K), each row's chain
+ * starting from 0, or from init[row] (init != 0: the bias row, as the GEMM's tiles start theirs).
+ */
 // @ts-ignore: decorator
-@inline function gemv_pblock(K: i32, b: usize, h: usize, y: usize): void {
+@inline function gemv_pblock(K: i32, b: usize, h: usize, y: usize, init: usize = 0): void {
   let a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0), a4 = splat(0), a5 = splat(0), a6 = splat(0);
+  if (init != 0) {
+    a0 = v128.load(init); a1 = v128.load(init, 16); a2 = v128.load(init, 32); a3 = v128.load(init, 48);
+    a4 = v128.load(init, 64); a5 = v128.load(init, 80); a6 = v128.load(init, 96);
+  }
   const hEnd = h + (<usize>K << 2);
   for (let hp = h; hp < hEnd; hp += 4) {
     const x = v128.load32_splat(hp);
@@ -1452,29 +1469,38 @@ export function b1_refresh(kind: i32, H: i32, whh: usize, P: usize, c: i32, mode
 }
 
 /**
- * The batch-1 recurrent product of chunks [c0, c1) of the plan (b1_plan; P packed by
- * pack_b1_chunk) for the gate blocks [gLo, gHi) (whole gate sets), by h: y[g·H + j] for every
- * unit j of those chunks. A mixed group's seven vectors go through this thread's edge tile.
+ * The batch-1 product of chunks [c0, c1) of the plan (b1_plan; P packed by pack_b1_chunk from
+ * rows of K: W_hh by h, or W_ih by x) for the gate blocks [gLo, gHi) (whole gate sets): y[g·H + j]
+ * for every unit j of those chunks, each row's chain from 0 or, with `bias` != 0, from bias[g·H + j]
+ * (bias and y may be the same row). A mixed group's seven vectors go through this thread's edge tile.
  */
-function gemv_b1(kind: i32, H: i32, P: usize, c0: i32, c1: i32, gLo: i32, gHi: i32, h: usize, y: usize): void {
-  const blk = b1_blk(H), H4 = <usize>H << 2;
+function gemv_b1(kind: i32, H: i32, K: i32, P: usize, c0: i32, c1: i32, gLo: i32, gHi: i32, h: usize, y: usize, bias: usize = 0): void {
+  const blk = b1_blk(K), H4 = <usize>H << 2;
   for (let g = gLo; g < gHi; g++) {
     for (let c = c0; c < c1; c++) {
       if (c == b1Qa || c == b1Qa + 1) continue;
-      const i = c < b1Qa ? c : c - 2;
-      gemv_pblock(H, P + <usize>(g * b1Nf + i) * blk, h, y + <usize>g * H4 + (<usize>b1_start(c) << 2));
+      const i = c < b1Qa ? c : c - 2, at = <usize>g * H4 + (<usize>b1_start(c) << 2);
+      gemv_pblock(K, P + <usize>(g * b1Nf + i) * blk, h, y + at, bias != 0 ? bias + at : 0);
     }
   }
-  const t = tile();
+  const t = tile(), t0 = t + (<usize>GEMV_P << 2);
   for (let m = max(0, c0 - b1Qa); m < min(2, c1 - b1Qa); m++) {
     const c = b1Qa + m, u0 = b1_start(c), u1 = b1_start(c + 1), nvu = (u1 - u0 + 3) >> 2;
-    let p = b1_mixed_at(kind, H, P, m);
+    let p = b1_mixed_at(kind, K, P, m);
     for (let s = 0; s < b1_sets(kind); s++) {
       const nv = (b1_set_hi(kind, s) - b1_set_lo(kind, s)) * nvu;
       const groups = (nv + GEMV_V - 1) / GEMV_V;
       if (b1_set_lo(kind, s) < gLo || b1_set_hi(kind, s) > gHi) { p += <usize>groups * blk; continue; }
       for (let v0 = 0; v0 < nv; v0 += GEMV_V) {
-        gemv_pblock(H, p, h, t);
+        if (bias != 0) {
+          // The group's starting values: each vector's rows of the bias (zeros past the chunk).
+          memory.fill(t0, 0, <usize>GEMV_P << 2);
+          for (let l = 0; l < min(GEMV_V, nv - v0); l++) {
+            const v = v0 + l, row = b1_vec_row(kind, s, H, u0, nvu, v);
+            memory.copy(t0 + (<usize>l << 4), bias + (<usize>row << 2), <usize>min(4, u1 - (u0 + ((v % nvu) << 2))) << 2);
+          }
+        }
+        gemv_pblock(K, p, h, t, bias != 0 ? t0 : 0);
         for (let l = 0; l < min(GEMV_V, nv - v0); l++) {
           const v = v0 + l, row = b1_vec_row(kind, s, H, u0, nvu, v);
           const n = min(4, u1 - (u0 + ((v % nvu) << 2)));
@@ -1485,6 +1511,47 @@ function gemv_b1(kind: i32, H: i32, P: usize, c0: i32, c1: i32, gLo: i32, gHi: i
         p += blk;
       }
     }
+  }
+}
+
+/**
+ * The input projection of one row at batch 1 by W_ih (G x K, K = I) packed at P by the plan of
+ * b1_plan(kind, H) — the W_hh plan, rows of K instead of H: y[0..G) = bias + W_ih·x (bias 0: from
+ * zero), each row one multiply-add chain from its bias value over k in order, as the GEMM's full
+ * tiles compute a row of a batch's projection (the last G mod 8 rows as its edge tiles do:
+ * b1_edge_rows). `mode` first brings the packing up to date with W (b1_refresh: B1_CURRENT,
+ * B1_CHECK or B1_COPY: the copy after the packing, which b1_edge_rows reads, must be current).
+ */
+export function b1_project(kind: i32, H: i32, K: i32, W: usize, P: usize, mode: i32, x: usize, bias: usize, y: usize): void {
+  b1_plan(kind, H);
+  if (mode != B1_CURRENT) for (let c = 0; c < b1_chunks(); c++) b1_refresh(kind, H, K, W, P, c, mode);
+  gemv_b1(kind, H, K, P, 0, b1_chunks(), 0, gate_blocks(kind), x, y, bias);
+  b1_edge_rows(gate_width(kind, H), K, b1_copy_at(kind, K, P), x, bias, y);
+}
+
+/**
+ * Rows [G & ~7, G) of a one-row projection summed as the GEMM's edge tiles sum the last columns
+ * when G is no multiple of 8 (store_edge_tile): per block of k (gemm's equal blocks of at most
+ * KC) a chain from zero,
+ * added to the bias (the first block) or to the sum so far — where a full tile's chain runs
+ * from the bias over all of k. From the weights' copy (row-major G x K, b1_copy_at): the
+ * weights as the packing holds them.
+ */
+function b1_edge_rows(G: i32, K: i32, Wc: usize, x: usize, bias: usize, y: usize): void {
+  const K4 = <usize>K << 2;
+  const nkb = (K + KC - 1) / KC, kc = (K + nkb - 1) / nkb; // (gemm's equal-sized K blocks)
+  for (let r = G & ~7; r < G; r++) {
+    const w = Wc + <usize>r * K4;
+    let v: f32 = 0;
+    for (let k0 = 0; k0 < K; k0 += kc) {
+      let acc = splat(0);
+      for (let k = k0, k1 = min(K, k0 + kc); k < k1; k++) {
+        acc = fmadd(v128.load32_splat(x + (<usize>k << 2)), v128.load32_splat(w + (<usize>k << 2)), acc);
+      }
+      const sum = f32x4.extract_lane(acc, 0);
+      v = k0 > 0 ? v + sum : bias != 0 ? load<f32>(bias + (<usize>r << 2)) + sum : sum;
+    }
+    store<f32>(y + (<usize>r << 2), v);
   }
 }
 
@@ -1905,7 +1972,7 @@ export function seq_forward(
   const G = gate_width(kind, H), H4 = <usize>H << 2;
   if (B == 1) {
     b1_plan(kind, H);
-    if (repack != B1_CURRENT) for (let c = 0; c < b1_chunks(); c++) b1_refresh(kind, H, whh, whhP, c, repack);
+    if (repack != B1_CURRENT) for (let c = 0; c < b1_chunks(); c++) b1_refresh(kind, H, H, whh, whhP, c, repack);
   }
   const ldOut4 = <usize>ldOut << 2, outStep4 = <usize>outStep << 2;
   const split = kind == GRU && !resetAfter;
@@ -1962,13 +2029,13 @@ function fwd_step(
 
   // One recurrent product per step: gh = h_prev · W_hhᵀ (rows × G); GRU without resetAfter only
   // the r|z columns here, the n columns after the reset below.
-  if (B == 1) gemv_b1(kind, H, whhP, 0, b1_chunks(), 0, split ? 2 : gate_blocks(kind), hIn, gh);
+  if (B == 1) gemv_b1(kind, H, H, whhP, 0, b1_chunks(), 0, split ? 2 : gate_blocks(kind), hIn, gh);
   else gemm_packed(m, split ? 2 * H : G, H, hIn + R0H, H4, 4, P, pstride, gh + R0G, G, false);
   fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, false, hIn);
   if (split) {
     // n columns: gh_n = (r⊙h_prev)·W_hnᵀ, the operand being this step's aux rows (zero for
     // padded rows), then the candidate and the new state.
-    if (B == 1) gemv_b1(kind, H, whhP, 0, b1_chunks(), 2, 3, auxT, gh);
+    if (B == 1) gemv_b1(kind, H, H, whhP, 0, b1_chunks(), 2, 3, auxT, gh);
     else gemm_packed(m, H, H, auxT + R0H, H4, 4, Pn, pstride, gh + R0G + 2 * H4, G, false);
     fwd_gates(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, 0, H, true, hIn);
   }

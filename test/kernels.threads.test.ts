@@ -16,7 +16,7 @@ import { ThreadedWasmBackend, threadedUnavailableReason, WorkerLost } from '../s
 import { S_ABORT, S_CLAIM_LO, S_CLAIM_PHASE, S_DONE } from '../src/kernels/wasm/threads-protocol.js';
 import { ActivationSlot, getBackend, getThreads, referenceBackend, setBackend, setThreads, withFixedWeights } from '../src/kernels/index.js';
 import { denseBackward, denseForward, softmaxRows } from '../src/kernels/layer-ops.js';
-import { GRU, LSTM } from '../src/layers/recurrent.js';
+import { GRU, LSTM, RNN } from '../src/layers/recurrent.js';
 import { getOptimizer } from '../src/optim/index.js';
 import { clipGate } from '../src/optim/clip.js';
 import { Tensor } from '../src/tensor/tensor.js';
@@ -517,6 +517,71 @@ for (const s of setups) {
         assertSame(seq(s.forced, arrays[0]!), seq(s.single, Float32Array.from(arrays[0]!)), 'a W_hh whose in-place slot was evicted, changed since');
       } finally {
         host.maxWeightSlots = limit;
+      }
+    } finally {
+      setBackend(prev);
+    }
+  });
+}
+
+for (const s of setups) {
+  test(`${s.variant}: one row's input projection inside fixedWeights runs by W_ih packed for batch 1 (b1_project): the bits of a row of a batch's 4-row tile for every cell (mixed chunks, GRU's sets), one thread and two; packed once per scope, a change seen at the next scope`, TIMEOUT, () => {
+    type Host = { runB1Project: (mt: boolean, args: number[]) => void };
+    const cases: [string, () => LSTM | GRU | RNN][] = [
+      // H = 60, 61, 100: full blocks of 28 units and the two mixed chunks; inputs wide enough for
+      // the parameters to be resident (residentArray's 65,536 floats), I no multiple of 4 too; G =
+      // 183 and 100, no multiples of 8 (the tiles' edge columns); I = 563 > KC (two K blocks).
+      ['lstm', () => new LSTM({ inputSize: 224, hiddenSize: 60, batchFirst: true, seed: 51 })],
+      ['gru', () => new GRU({ inputSize: 301, hiddenSize: 61, batchFirst: true, seed: 52 })],
+      ['gru !resetAfter', () => new GRU({ inputSize: 300, hiddenSize: 61, batchFirst: true, resetAfter: false, seed: 53 })],
+      ['rnn', () => new RNN({ inputSize: 563, hiddenSize: 100, batchFirst: true, seed: 54 })],
+    ];
+    const prev = getBackend();
+    try {
+      const results = new Map<string, Float32Array>();
+      for (const be of [s.forced, s.gated]) {
+        const host = be as unknown as Host;
+        const project = host.runB1Project;
+        let projected = 0;
+        host.runB1Project = function (this: unknown, mt, args) { projected++; return project.call(this, mt, args); };
+        try {
+          for (const [label, make] of cases) {
+            const what = `${label} on ${be === s.forced ? 'two threads' : 'one thread (gated)'}`;
+            setBackend(be);
+            const layer = make();
+            layer.eval();
+            const I = layer.inputSize, H = layer.hiddenSize, rnd = prng(55);
+            // One sequence of one step, and a batch of four (a 4-row group of the tiles) whose first
+            // row is that sequence.
+            const x4 = randArray(4 * I, rnd), h4 = randArray(4 * H, rnd), c4 = randArray(4 * H, rnd);
+            const lstm = layer instanceof LSTM;
+            const step = (B: number): Float32Array => Float32Array.from(layer.forward(new Tensor(x4.subarray(0, B * I), [B, 1, I]), {
+              grad: false, h0: new Tensor(h4.subarray(0, B * H), [1, B, H]), ...(lstm ? { c0: new Tensor(c4.subarray(0, B * H), [1, B, H]) } : {}),
+            }).output.data as Float32Array);
+            const before = projected;
+            const [one, row] = withFixedWeights(() => [step(1), step(4).subarray(0, H)]);
+            assert.equal(projected - before, 1, `${what}: the one-row call projected by b1_project`);
+            assertSame(one, row, `${what}: one row, and the first row of a batch of four`, ['one row', 'batch row']);
+            const key = label;
+            if (results.has(key)) assertSame(one, results.get(key)!, `${what}: as on two threads`, ['one thread', 'two threads']);
+            else results.set(key, one);
+            // Packed once per scope: a change after the scope's first call is not seen there; the
+            // next scope checks the packing against its copy and sees it (a unit of a mixed chunk
+            // in the last gate block).
+            const wih = layer.params.value('weight_ih_l0') as Float32Array;
+            const r = (wih.length / I - 1) - (H >> 1), i = r * I + (I >> 1);
+            withFixedWeights(() => {
+              const first = step(1);
+              wih[i] = wih[i]! + 0.75;
+              assertSame(step(1), first, `${what}: a change after the scope's first use is not seen`, ['after', 'before']);
+            });
+            const [next, nextRow] = withFixedWeights(() => [step(1), step(4).subarray(0, H)]);
+            assert.notDeepEqual(next, one, `${what}: the next scope sees the change`);
+            assertSame(next, nextRow, `${what}: after the change`, ['one row', 'batch row']);
+          }
+        } finally {
+          delete (host as { runB1Project?: unknown }).runB1Project;
+        }
       }
     } finally {
       setBackend(prev);

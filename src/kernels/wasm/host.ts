@@ -45,6 +45,10 @@ export interface CoreExports {
   seq_backward(...a: number[]): void;
   packed_whh_bytes(kind: number, H: number): number;
   packed_whh_copy_bytes(kind: number, H: number): number;
+  /** Bytes of a G x K matrix packed for batch 1 by the plan of (kind, H), then its copy. */
+  packed_b1_copy_bytes(kind: number, H: number, K: number): number;
+  /** One row's input projection by W_ih packed for batch 1: (kind, H, K, W, P, mode, x, bias, y). */
+  b1_project(...a: number[]): void;
   col_sum(m: number, rows: number, cols: number, acc: number): void;
   /** Σ g_i² in optim/clip.ts's order (float64). */
   sum_squares(g: number, n: number): number;
@@ -97,7 +101,7 @@ const padTo8 = (n: number): number => Math.ceil(n / 8) * 8;
 interface WeightSlot {
   buf: WeakRef<ArrayBufferLike>; off: number; bytes: number; ptr: number; used: number; fixed: number; gen: number;
   inPlace: boolean;
-  pack: { ptr: number; bytes: number; kind: number; H: number; gen: number } | null;
+  pack: { ptr: number; bytes: number; kind: number; H: number; K: number; gen: number } | null;
   missed: boolean;
   panels: { ptr: number; bytes: number; K: number; trans: boolean; gen: number } | null;
   fresh: boolean;
@@ -454,15 +458,18 @@ export abstract class WasmHost implements Backend {
     return loop;
   }
 
-  /** A slot's batch-1 packing of W_hh for (kind, H): made, not yet packed (gen -1), if it had none for them. */
-  private slotPack(slot: WeightSlot, kind: CellKind, H: number): NonNullable<WeightSlot['pack']> {
+  /**
+   * A slot's batch-1 packing of its G x K weights (W_hh: K = H; W_ih: K = I) by the plan of
+   * (kind, H): made, not yet packed (gen -1), if it had none for them.
+   */
+  private slotPack(slot: WeightSlot, kind: CellKind, H: number, K = H): NonNullable<WeightSlot['pack']> {
     const code = KIND_CODE[kind];
     // (The packing's plan depends on the cell's gate blocks and H: b1_plan in asm/kernels.ts.)
-    if (slot.pack && (slot.pack.H !== H || slot.pack.kind !== code)) this.dropPack(slot);
+    if (slot.pack && (slot.pack.H !== H || slot.pack.K !== K || slot.pack.kind !== code)) this.dropPack(slot);
     if (!slot.pack) {
-      // In place: the packing, then the copy of W_hh its checks compare with.
-      const bytes = align64(slot.inPlace ? this.k.packed_whh_copy_bytes(code, H) : this.k.packed_whh_bytes(code, H));
-      slot.pack = { ptr: bytes > 0 ? this.allocBlock(bytes) : 0, bytes, kind: code, H, gen: -1 };
+      // In place: the packing, then the copy of the weights its checks compare with.
+      const bytes = align64(slot.inPlace ? this.k.packed_b1_copy_bytes(code, H, K) : this.k.packed_whh_bytes(code, H));
+      slot.pack = { ptr: bytes > 0 ? this.allocBlock(bytes) : 0, bytes, kind: code, H, K, gen: -1 };
       this.weightSlotBytes += bytes;
     }
     return slot.pack;
@@ -475,19 +482,20 @@ export abstract class WasmHost implements Backend {
    * chunks it multiplies by, in its own core, copying and packing again any that differ) —
    * instead of this thread comparing the whole megabyte with a copy while the worker projects
    * (W5a 2% faster, bench:ab 2026-11-27). Once checked inside a fixedWeights scope, it is trusted
-   * there. The slot counts against the limits by its packing and copy (slotPack).
+   * there. The slot counts against the limits by its packing and copy (slotPack). K: the weights'
+   * row length — W_hh's H, or I for W_ih packed the same way for one-row projections (b1_project).
    */
-  private whhInPlace(own: number, kind: CellKind, H: number): WhhForLoop {
-    const bytes = gateWidth(kind, H) * H * 4;
+  private whhInPlace(own: number, kind: CellKind, H: number, K = H): WhhForLoop {
+    const bytes = gateWidth(kind, H) * K * 4;
     let slot = this.weightSlots.find((s) => s.inPlace && s.ptr === own);
     if (slot && slot.bytes !== bytes) { this.dropWeightSlot(this.weightSlots.indexOf(slot)); slot = undefined; }
     if (!slot) {
-      this.makeRoom(this.k.packed_whh_copy_bytes(KIND_CODE[kind], H));
+      this.makeRoom(this.k.packed_b1_copy_bytes(KIND_CODE[kind], H, K));
       slot = { buf: new WeakRef(this.memory.buffer), off: own, bytes, ptr: own, used: 0, fixed: 0, gen: 0, inPlace: true, pack: null, missed: false, panels: null, fresh: false };
       this.weightSlots.push(slot);
     }
     slot.used = this.callCount + 1;
-    const pack = this.slotPack(slot, kind, H), s = slot;
+    const pack = this.slotPack(slot, kind, H, K), s = slot;
     const trusted = this.fixedDepth !== 0 && s.fixed === this.fixedScope && pack.gen === 0;
     const scope = this.fixedScope;
     const repack = pack.ptr === 0 || trusted ? B1_CURRENT : pack.gen < 0 ? B1_COPY : B1_CHECK;
@@ -706,14 +714,19 @@ export abstract class WasmHost implements Backend {
     if (kind === 'lstm') { if (!cN) throw new TypeError(`${this.label}: LSTM needs cN`); this.need(cN, BH, 'cN'); }
     if ((bih === null) !== (bhh === null)) throw new TypeError(`${this.label}: give both biases or neither`);
     if (bih && bhh) { this.need(bih, G, 'bias_ih'); this.need(bhh, G, 'bias_hh'); }
-    // The projection goes by gemv (one or two rows: nothing packed) or by the packed tiles.
+    // The projection goes by gemv (one or two rows: nothing packed) or by the packed tiles; one
+    // row in a fixedWeights scope (a step of text generation) by W_ih packed as batch-1 steps pack
+    // W_hh, when it lies in this memory: its chains then are the tiles' (a batch row's bits), and
+    // it is packed once per scope instead of read row by row at every step.
     const byGemv = this.rowsByGemv(false, true, U, I);
-    const parS = this.seqParallel(B, G, H), parG = this.gemmParallel(U, G, I, parS, byGemv);
+    const ownIh = U === 1 && this.fixedDepth !== 0 ? this.addressOf(wih) : -1;
+    const parS = this.seqParallel(B, G, H), parG = ownIh >= 0 ? parS : this.gemmParallel(U, G, I, parS, byGemv);
     this.session(parG || parS, (mt) => {
       // With the projection on two threads, W_hh is compared with its copy while the worker starts
       // on the projection (which does not read it): at batch 1 the compare of its megabyte is an
       // eighth of the call. So is W_ih, when its last compare found it unchanged (wihForward).
-      const ih = this.wihForward(wih, G, I, mt && parG, !byGemv);
+      const ih = ownIh >= 0 ? null : this.wihForward(wih, G, I, mt && parG, !byGemv);
+      const ihB1 = ownIh >= 0 ? this.whhInPlace(ownIh, kind, H, I) : null;
       const whh = this.whhForward(args, mt && parG);
       this.reset();
       // With a table the loop reads its projected rows through the ids (no T·B rows of xg).
@@ -722,7 +735,7 @@ export abstract class WasmHost implements Backend {
       // Nothing kept for backward (predict, evaluate): the slim loop.
       const L = this.layoutForward(args, mt && parS, whh, resident, !resident && !cache);
       const pStage = isBatchFirst(args) && !table ? this.alloc(TB * I * 4) : 0;
-      const pFlag = ih.check ? this.alloc(64) : 0;
+      const pFlag = ih?.check ? this.alloc(64) : 0;
       const { f32, i32 } = this.commit();
       if (table) {
         f32.set(x.subarray(0, U * I), pX >> 2);
@@ -734,16 +747,22 @@ export abstract class WasmHost implements Backend {
       // accumulated onto it: the order of layer-ops.ts, without writing the rows first.
       if (bih && bhh) foldBias(kind, H, bih, bhh, f32.subarray(pBias >> 2, (pBias >> 2) + G));
       // (whh.settle, run beside the projection, sets whh.repack, which forwardArgs reads.)
-      const projection = [0, 1, U, G, I, pX, I, ih.ptr, I, pXg, G, 0, pP, pBias, ih.panels];
-      if (ih.check) {
-        i32[pFlag >> 2] = 0;
-        this.runGemmChecked(mt && parG, [...projection, ih.check.src, pFlag], () => whh.settle());
-        ih.check.checked(i32[pFlag >> 2] !== 0);
+      if (ihB1) {
+        whh.settle();
+        this.runB1Project(mt && parG, [KIND_CODE[kind], H, I, ownIh, ihB1.pWP, ihB1.repack, pX, pBias, pXg]);
+        ihB1.packed();
       } else {
-        this.runGemm(mt && parG, projection, () => { whh.settle(); ih.settle(); });
-        // W_ih had changed while the projection ran with its copy: again, on the refreshed copy
-        // (packed by the product: the panels, if any, hold the old weights).
-        if (ih.redo()) { projection[14] = 0; this.runGemm(mt && parG, projection); }
+        const p = ih!, projection = [0, 1, U, G, I, pX, I, p.ptr, I, pXg, G, 0, pP, pBias, p.panels];
+        if (p.check) {
+          i32[pFlag >> 2] = 0;
+          this.runGemmChecked(mt && parG, [...projection, p.check.src, pFlag], () => whh.settle());
+          p.check.checked(i32[pFlag >> 2] !== 0);
+        } else {
+          this.runGemm(mt && parG, projection, () => { whh.settle(); p.settle(); });
+          // W_ih had changed while the projection ran with its copy: again, on the refreshed copy
+          // (packed by the product: the panels, if any, hold the old weights).
+          if (p.redo()) { projection[14] = 0; this.runGemm(mt && parG, projection); }
+        }
       }
       this.loadForward(args, L, f32, i32);
       this.runSeqForward(mt && parS, this.forwardArgs(args, L, pXg, pIds));
@@ -1575,6 +1594,11 @@ export abstract class WasmHost implements Backend {
   protected runGemm(_mt: boolean, args: number[], before?: () => void): void {
     before?.();
     this.k.gemm(...args);
+  }
+
+  /** b1_project's arguments: [kind, H, K, W, P, mode, x, bias, y]. */
+  protected runB1Project(_mt: boolean, args: number[]): void {
+    this.k.b1_project(...args);
   }
 
   /** gemm_checked: gemm's 15 arguments, then the weights W where they lie and the flag's address. */

@@ -35,7 +35,7 @@ import { unavailableReason, type WasmVariant } from './backend.js';
 import { wasmBase64 as relaxedThreadsBase64 } from './generated/relaxed-threads.js';
 import { wasmBase64 as simdThreadsBase64 } from './generated/simd-threads.js';
 import {
-  C_ARGS, C_DONE, C_MWAIT, C_OP, C_SEQ, C_STATE, C_TAKEN, C_WSLEEP, CTL_BYTES, OP_ADAM, OP_ARGC, OP_GEMM, OP_GEMM_BATCHED, OP_GEMM_CHECKED, OP_GEMM_SCATTER, OP_QUIT, OP_SOFTMAX,
+  C_ARGS, C_DONE, C_MWAIT, C_OP, C_SEQ, C_STATE, C_TAKEN, C_WSLEEP, CTL_BYTES, OP_ADAM, OP_ARGC, OP_B1_PROJECT, OP_GEMM, OP_GEMM_BATCHED, OP_GEMM_CHECKED, OP_GEMM_SCATTER, OP_QUIT, OP_SOFTMAX,
   OP_SEQ_BACKWARD, OP_SEQ_FORWARD, S_ABORT, S_CANWAIT, S_CLAIM_LO, S_CLAIM_PHASE, S_DONE, S_SLICES, S_SPIN, S_WORKER_CHUNKS,
   ST_DEAD, ST_READY, ST_STARTING,
   SYNC_BYTES, type WorkerInit,
@@ -89,6 +89,7 @@ interface ThreadedExports extends CoreExports {
   softmax_rows_mt(...a: number[]): void;
   gemm_batched_mt(...a: number[]): void;
   gemm_checked_mt(...a: number[]): void;
+  b1_project_mt(...a: number[]): void;
   seq_forward_mt_scratch_bytes(kind: number, resetAfter: number, B: number, H: number): number;
   seq_backward_mt_scratch_bytes(kind: number, B: number, H: number): number;
   seq_forward_mt(...a: number[]): void;
@@ -527,6 +528,11 @@ export class ThreadedWasmBackend extends WasmHost {
   protected override runGemmChecked(mt: boolean, args: number[], before?: () => void): void {
     if (mt) this.both(OP_GEMM_CHECKED, this.kt.gemm_checked_mt, args, before);
     else super.runGemmChecked(false, args, before);
+  }
+
+  protected override runB1Project(mt: boolean, args: number[]): void {
+    if (mt) this.both(OP_B1_PROJECT, this.kt.b1_project_mt, args);
+    else super.runB1Project(false, args);
   }
 
   protected override runGemmBatched(mt: boolean, args: number[]): void {
