@@ -71,6 +71,18 @@ test('stateful mode carries the final state into the next call without gradient 
   s.resetStates();
   const again = s.forward(new Tensor(x.slice(0, 3 * B * I), [3, B, I])).output.data;
   assert.deepEqual(again, first);
+  // Inference (grad: false) writes the carried state over the last one, call after call (as text
+  // generation runs): two stacked layers in three chunks give the whole sequence's outputs, and a
+  // state taken with getCarriedState stays as it was.
+  const deep = new LSTM({ inputSize: I, hiddenSize: H, numLayers: 2, seed: 6 }).forward(new Tensor(x, [T, B, I])).output.data;
+  const d = new LSTM({ inputSize: I, hiddenSize: H, numLayers: 2, seed: 6, stateful: true });
+  const chunk = (t0: number, t1: number) => [...d.forward(new Tensor(x.slice(t0 * B * I, t1 * B * I), [t1 - t0, B, I]), { grad: false }).output.data];
+  const a1 = chunk(0, 2), a2 = chunk(2, 4);
+  const kept = d.getCarriedState()!, keptH = kept.h.slice();
+  const a3 = chunk(4, 6);
+  assertClose([...a1, ...a2, ...a3], deep, 1e-6, 1e-5, 'three inference chunks = whole, two layers');
+  assert.deepEqual(kept.h, keptH, 'a state taken before a call is not changed by it');
+  assert.notDeepEqual(d.getCarriedState()!.h, keptH, 'the call carried a new state');
 });
 
 test('dropout between layers: active in training, off in eval, seeded', () => {

@@ -421,7 +421,18 @@ export class Recurrent {
       input = out;
     }
     this.fwd = grad ? { T, B, lengths, table, layers } : null;
-    if (this.stateful) this.carried = { h: hN.slice(), c: cN ? cN.slice() : null, B };
+    if (this.stateful) {
+      // Inference (text generation: a call per character) writes the carried state over the last
+      // one (its arrays are this layer's own: getCarriedState/setCarriedState copy); training
+      // keeps fresh ones.
+      const c = this.carried;
+      if (!grad && c && c.B === B && c.h.length === hN.length && (cN ? c.c?.length === cN.length : c.c === null)) {
+        c.h.set(hN);
+        if (cN) c.c!.set(cN);
+      } else {
+        this.carried = { h: hN.slice(), c: cN ? cN.slice() : null, B };
+      }
+    }
     const shapeOut = this.batchFirst ? [B, T, D * H] : [T, B, D * H];
     const result: ForwardResult<F> = {
       output: new Tensor(out, shapeOut),
