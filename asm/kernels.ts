@@ -1319,7 +1319,7 @@ export function packed_whh_bytes(kind: i32, H: i32): usize {
  * the 4-row vector at byte `lane` of each GEMV_P-float row of dst (K rows): W[row + r, k] at
  * dst + k·GEMV_P·4 + lane + 4r, zeros for r >= n.
  */
-function pack_whh_vec(K: i32, w: usize, row: i32, n: i32, dst: usize, lane: usize): void {
+function pack_b1_vec(K: i32, w: usize, row: i32, n: i32, dst: usize, lane: usize): void {
   const K4 = <usize>K << 2, rowB = <usize>GEMV_P << 2;
   const src = w + <usize>row * K4;
   let k = 0;
@@ -1355,7 +1355,7 @@ function pack_b1_chunk(kind: i32, H: i32, K: i32, whh: usize, P: usize, c: i32):
     const i = c < b1Qa ? c : c - 2, j = b1_start(c);
     for (let g = 0; g < nb; g++) {
       const dst = P + <usize>(g * b1Nf + i) * blk;
-      for (let r = 0; r < GEMV_P; r += 4) pack_whh_vec(K, whh, g * H + j + r, 4, dst, <usize>r << 2);
+      for (let r = 0; r < GEMV_P; r += 4) pack_b1_vec(K, whh, g * H + j + r, 4, dst, <usize>r << 2);
     }
     return;
   }
@@ -1368,9 +1368,9 @@ function pack_b1_chunk(kind: i32, H: i32, K: i32, whh: usize, P: usize, c: i32):
         const v = v0 + l;
         if (v < nv) {
           const row = b1_vec_row(kind, s, H, u0, nvu, v);
-          pack_whh_vec(K, whh, row, min(4, u1 - (u0 + ((v % nvu) << 2))), dst, <usize>l << 4);
+          pack_b1_vec(K, whh, row, min(4, u1 - (u0 + ((v % nvu) << 2))), dst, <usize>l << 4);
         } else {
-          pack_whh_vec(K, whh, 0, 0, dst, <usize>l << 4);
+          pack_b1_vec(K, whh, 0, 0, dst, <usize>l << 4);
         }
       }
       dst += blk;

@@ -14,6 +14,7 @@
 // OrderedDict whose tensors are `torch._utils._rebuild_tensor_v2` of storages `data/<i>` —
 // `<archive>/byteorder` and `<archive>/version`.
 import { Dense, Embedding } from '../layers/core.js';
+import { transposeRows } from '../layers/gate-layout.js';
 import { LayerNormalization } from '../layers/normalization.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
 import type { Model } from './sequential.js';
@@ -78,10 +79,8 @@ export function torchStateDict(model: Model, options: TorchStateDictOptions = {}
     if (l instanceof Embedding) {
       put(`${module}.weight`, [...p.entry('embeddings').shape], value('embeddings'));
     } else if (l instanceof Dense) {
-      const [K, U] = p.entry('kernel').shape as [number, number], kernel = p.value('kernel');
-      const w = new Float32Array(U * K);
-      for (let kk = 0; kk < K; kk++) for (let u = 0; u < U; u++) w[u * K + kk] = kernel[kk * U + u]!;
-      put(`${module}.weight`, [U, K], w);
+      const [K, U] = p.entry('kernel').shape as [number, number];
+      put(`${module}.weight`, [U, K], transposeRows(p.value('kernel'), K, U));
       if (p.byName.has('bias')) put(`${module}.bias`, [U], value('bias'));
     } else if (l instanceof LayerNormalization) {
       if (p.byName.has('gamma')) put(`${module}.weight`, [...p.entry('gamma').shape], value('gamma'));

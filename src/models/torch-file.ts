@@ -72,12 +72,9 @@ const STORAGE_TYPES: Record<string, { dtype: TorchDType; size: number }> = {
 };
 
 /** A storage a tensor refers to; its bytes arrive from the zip entry or after the legacy pickles. */
-interface Storage {
-  key: string;
-  dtype: TorchDType;
-  size: number;
-  numel: number;
-  bytes: Uint8Array | null;
+class Storage {
+  bytes: Uint8Array | null = null;
+  constructor(readonly key: string, readonly dtype: TorchDType, readonly size: number, readonly numel: number) {}
 }
 
 /** A tensor as the pickle describes it: a strided view of a storage. */
@@ -282,7 +279,7 @@ class Unpickler {
       case 'torch._utils._rebuild_tensor':
       case 'torch._utils._rebuild_tensor_v2': {
         const [storage, offset, size, stride] = args;
-        if (!isStorage(storage) || !isCount(offset) || !isCounts(size) || !isCounts(stride) || size.length !== stride.length) {
+        if (!(storage instanceof Storage) || !isCount(offset) || !isCounts(size) || !isCounts(stride) || size.length !== stride.length) {
           this.bad(`${name} with arguments that are not (storage, offset, size, stride)`, at);
         }
         return new TensorRef(storage, offset, size, stride);
@@ -306,9 +303,6 @@ class Unpickler {
   }
 }
 
-function isStorage(x: unknown): x is Storage {
-  return typeof x === 'object' && x !== null && 'numel' in x && 'key' in x && 'dtype' in x;
-}
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0;
 const isCounts = (x: unknown): x is number[] => Array.isArray(x) && x.every(isCount);
 
@@ -335,7 +329,7 @@ function storageFrom(pid: unknown, storages: Map<string, Storage>, fail: Fail): 
   if (!isCount(numel)) fail(`storage '${key}' has ${describe(numel)} elements`);
   const known = storages.get(key);
   if (known) return known;
-  const s: Storage = { key, dtype: t.dtype, size: t.size, numel, bytes: null };
+  const s = new Storage(key, t.dtype, t.size, numel);
   storages.set(key, s);
   return s;
 }

@@ -16,6 +16,7 @@
 // ambiguous, and `map` names the module: { dense_1: 'decoder.proj', lstm_2: 'rnn:l1' }. Every
 // tensor must find its layer and every layer with weights its module, or nothing is loaded.
 import { Dense, Embedding } from '../layers/core.js';
+import { transposeRows } from '../layers/gate-layout.js';
 import { checkedWeight, shapeStr, type Layer } from '../layers/layer.js';
 import { LayerNormalization } from '../layers/normalization.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
@@ -73,17 +74,25 @@ const RECURRENT = /^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$/;
 function unitsOf(state: Record<string, TorchTensor>): Unit[] {
   const units = new Map<string, Unit>();
   for (const [key, t] of Object.entries(state)) {
-    const dot = key.lastIndexOf('.');
-    const module = dot < 0 ? '' : key.slice(0, dot), local = key.slice(dot + 1);
-    const m = RECURRENT.exec(local);
-    const sub = m ? Number(m[2]) : -1;
-    const id = m ? `${module}:l${sub}` : module;
+    const { id, module, sub, local } = unitOfName(key);
     let u = units.get(id);
     if (!u) units.set(id, (u = { id, module, sub, tensors: new Map() }));
-    // A sub-layer's tensors under rnnkit's names for one layer (`_l0`).
-    u.tensors.set(m ? `${m[1]}_l0${m[3] ?? ''}` : local, { key, t });
+    u.tensors.set(local, { key, t });
   }
   return [...units.values()];
+}
+
+/**
+ * A tensor name's unit: its module, recurrent sub-layer k (or -1), the unit's id (`module` or
+ * `module:l{k}`) and the tensor's local name (a sub-layer's under rnnkit's names for one layer, `_l0`).
+ */
+function unitOfName(key: string): { id: string; module: string; sub: number; local: string } {
+  const dot = key.lastIndexOf('.');
+  const module = dot < 0 ? '' : key.slice(0, dot), local = key.slice(dot + 1);
+  const m = RECURRENT.exec(local);
+  if (!m) return { id: module, module, sub: -1, local };
+  const sub = Number(m[2]);
+  return { id: `${module}:l${sub}`, module, sub, local: `${m[1]}_l0${m[3] ?? ''}` };
 }
 
 /**
@@ -91,9 +100,12 @@ function unitsOf(state: Record<string, TorchTensor>): Unit[] {
  * loadTorchWeights matches them to layers, each with its tensors' names.
  */
 export function torchModules(names: readonly string[]): { module: string; tensors: string[] }[] {
-  const state: Record<string, TorchTensor> = {};
-  for (const n of names) state[n] = { shape: [], data: [] };
-  return unitsOf(state).map((u) => ({ module: u.id, tensors: [...u.tensors.values()].map((v) => v.key) }));
+  const units = new Map<string, string[]>();
+  for (const n of names) {
+    const id = unitOfName(n).id;
+    units.set(id, [...(units.get(id) ?? []), n]);
+  }
+  return [...units].map(([module, tensors]) => ({ module, tensors }));
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
@@ -146,13 +158,9 @@ function valuesFor(l: Layer, u: Unit, need: Need, fail: (msg: string) => never):
   const byParam = new Map([...need].map(([name, w]) => [w.param, { ...w, t: u.tensors.get(name)!.t, key: u.tensors.get(name)!.key }]));
   return p.entries.map((e) => {
     const w = byParam.get(e.name)!;
-    const src = w.t.data, out = new Float32Array(e.size);
-    if (w.transpose) {
-      const [R, C] = w.shape as [number, number]; // PyTorch [U, K] -> rnnkit [K, U]
-      for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) out[c * R + r] = src[r * C + c]!;
-    } else {
-      for (let i = 0; i < e.size; i++) out[i] = src[i]!;
-    }
+    const src = w.t.data;
+    // (PyTorch [U, K] -> rnnkit [K, U].)
+    const out = w.transpose ? transposeRows(src, w.shape[0]!, w.shape[1]!) : Float32Array.from(src);
     // (setWeights' own check, made here for every layer before any is written.)
     try { return checkedWeight(w.key, out, e.shape); } catch (err) { return fail((err as Error).message); }
   });

@@ -96,7 +96,7 @@ const padTo8 = (n: number): number => Math.ceil(n / 8) * 8;
  * a Dense kernel [K, U] as it is), with the `gen` they were packed at;
  * `fresh`: the copy was made and not yet compared (slotStale).
  * `inPlace`: no copy — the weights lie in this backend's memory at `ptr` (residentArray) and the
- * kernels read them there; the slot only keeps their batch-1 packing (whhInPlace).
+ * kernels read them there; the slot only keeps their batch-1 packing (b1InPlace).
  */
 interface WeightSlot {
   buf: WeakRef<ArrayBufferLike>; off: number; bytes: number; ptr: number; used: number; fixed: number; gen: number;
@@ -485,7 +485,7 @@ export abstract class WasmHost implements Backend {
    * there. The slot counts against the limits by its packing and copy (slotPack). K: the weights'
    * row length — W_hh's H, or I for W_ih packed the same way for one-row projections (b1_project).
    */
-  private whhInPlace(own: number, kind: CellKind, H: number, K = H): WhhForLoop {
+  private b1InPlace(own: number, kind: CellKind, H: number, K = H): WhhForLoop {
     const bytes = gateWidth(kind, H) * K * 4;
     let slot = this.weightSlots.find((s) => s.inPlace && s.ptr === own);
     if (slot && slot.bytes !== bytes) { this.dropWeightSlot(this.weightSlots.indexOf(slot)); slot = undefined; }
@@ -726,7 +726,7 @@ export abstract class WasmHost implements Backend {
       // on the projection (which does not read it): at batch 1 the compare of its megabyte is an
       // eighth of the call. So is W_ih, when its last compare found it unchanged (wihForward).
       const ih = ownIh >= 0 ? null : this.wihForward(wih, G, I, mt && parG, !byGemv);
-      const ihB1 = ownIh >= 0 ? this.whhInPlace(ownIh, kind, H, I) : null;
+      const ihB1 = ownIh >= 0 ? this.b1InPlace(ownIh, kind, H, I) : null;
       const whh = this.whhForward(args, mt && parG);
       this.reset();
       // With a table the loop reads its projected rows through the ids (no T·B rows of xg).
@@ -1393,7 +1393,7 @@ export abstract class WasmHost implements Backend {
     const whh = this.f32(a.whh, 'whh'), own = this.addressOf(whh);
     if (own >= 0) {
       // Where it lies: nothing to copy or compare (at batch 1 the loop checks its packing).
-      if (a.B === 1) return this.whhInPlace(own, a.kind, a.H);
+      if (a.B === 1) return this.b1InPlace(own, a.kind, a.H);
       return { pW: own, pWP: 0, repack: B1_CURRENT, packed: () => {}, settle: () => {} };
     }
     if (a.B === 1) return this.whhPacked(whh, a.kind, a.H, defer);
