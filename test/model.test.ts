@@ -198,6 +198,43 @@ test('stateful layers carry state between predict calls until resetStates()', ()
   assert.ok(Math.abs(fresh[0]! - b[0]!) > 1e-6, 'reset forgets the carried state');
 });
 
+test('predictInPlace gives predict\'s values, carries state as predict does, and leaves the output in the layer\'s buffer', () => {
+  const m = rnn.sequential({ inputShape: [null], layers: [
+    rnn.layers.embedding({ inputDim: 7, outputDim: 6 }),
+    rnn.layers.lstm({ units: 9, stateful: true, returnSequences: true }),
+    rnn.layers.gru({ units: 8, stateful: true, returnSequences: true }),
+    rnn.layers.dense({ units: 7, activation: 'softmax' }),
+  ] });
+  const ids = [3, 1, 4, 1, 5, 2];
+  const byPredict = ids.map((id) => [...m.predict([[id]]).data]);
+  m.resetStates();
+  const steps = ids.map((id) => {
+    const out = m.predictInPlace({ data: Float32Array.of(id), shape: [1, 1], mask: null });
+    assert.deepEqual(out.shape, [1, 1, 7]);
+    return { out, values: [...out.data] };
+  });
+  assert.deepEqual(steps.map((s) => s.values), byPredict, 'bit for bit, step after step');
+  assert.equal(steps[0]!.out.data, steps[5]!.out.data, 'one buffer, reused: valid until the next call');
+  // Several rows at once (no state carried): predict's rows.
+  const plain = rnn.sequential({ inputShape: [null], layers: [
+    rnn.layers.embedding({ inputDim: 7, outputDim: 4 }), rnn.layers.simpleRNN({ units: 5 }), rnn.layers.dense({ units: 3 }),
+  ] });
+  const rows = [[1, 2, 3], [4, 5, 6], [6, 5, 4]];
+  assert.deepEqual([...plain.predictInPlace(rows).data], [...plain.predict(rows).data]);
+});
+
+test('predictInPlace cuts padded batches as predict does (through predict): maskZero ids', () => {
+  const m = rnn.sequential({ inputShape: [null], layers: [
+    rnn.layers.embedding({ inputDim: 6, outputDim: 4, maskZero: true }), rnn.layers.lstm({ units: 5, returnSequences: true }), rnn.layers.dense({ units: 2 }),
+  ] });
+  // Every row ends in padding: predict cuts the batch to 3 steps and fills the padded steps' outputs.
+  const rows = [[1, 2, 3, 0, 0], [4, 5, 0, 0, 0]];
+  const want = m.predict(rows);
+  const got = m.predictInPlace(rows);
+  assert.deepEqual(got.shape, want.shape);
+  assert.deepEqual([...got.data], [...want.data]);
+});
+
 test('fit stops with a clear message when the loss becomes NaN', async () => {
   const m = rnn.sequential({ layers: [rnn.layers.embedding({ inputDim: 4, outputDim: 3 }), rnn.layers.lstm({ units: 3 }), rnn.layers.dense({ units: 1 })] });
   m.compile({ optimizer: rnn.optimizers.sgd({ learningRate: 1e30 }), loss: 'meanSquaredError' });

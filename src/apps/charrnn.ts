@@ -237,9 +237,11 @@ function sampleFixed(model: Model, vocab: CharVocab, opts: SampleOptions): strin
   if (window !== undefined && !(Number.isInteger(window) && window >= 1)) throw new RangeError(`sample: window must be a positive integer, got ${window}`);
   const dec = window !== undefined && (opts.cache ?? true) ? new IncrementalDecoder(model, { capacity: window }) : null;
   const lastRow = (p: Float32Array): Float32Array => p.subarray(p.length - V);
+  // A stateful model takes one character per call; its output is read before the next call.
+  const one: DenseData = { data: new Float32Array(1), shape: [1, 1], mask: null };
   /** The next character's probabilities after `id`. */
   const next = (id: number): Float32Array => {
-    if (window === undefined) return model.predict({ data: [id], shape: [1, 1] }).data;
+    if (window === undefined) { one.data[0] = id; return model.predictInPlace(one).data; }
     context.push(id);
     if (dec && dec.position < window) return dec.step({ data: [id], shape: [1, 1] }).data;
     if (dec) {

