@@ -618,6 +618,73 @@ export function seq_forward_mt(
 }
 
 /**
+ * stack_step for thread `tid` of 2 (same arguments on both threads). Per layer: the projection's
+ * chunks of the batch-1 plan, claimed as b1_project_mt claims them (each thread its half first),
+ * its edge rows (G mod 8 of them) as one chunk of their own, then the step's chunks as
+ * seq_forward_mt's batch-1 steps claim them (GRU without resetAfter: its two passes), each a phase
+ * that starts once the one before is finished. Then thread 0 moves the new states into the slots
+ * the next step reads and runs the head (the threads have finished every chunk; the host reads
+ * the probabilities when this thread returns).
+ */
+export function stack_step_mt(tid: i32, sync: usize, desc: usize, nl: i32, head: usize, x0: usize): void {
+  let phase = 0, target = 0;
+  for (let l = 0; l < nl; l++) {
+    const kind = cell_kind(sl_word(desc, l, 0)), resetAfter = (sl_word(desc, l, 1) & 1) != 0;
+    const H = sl_word(desc, l, 2), K = sl_word(desc, l, 3), H4 = <usize>H << 2, G = gate_width(kind, H);
+    const pih = sl_ptr(desc, l, 4), whhP = sl_ptr(desc, l, 5), bias = sl_ptr(desc, l, 6), x = sl_x(desc, l, x0), xg = sl_ptr(desc, l, 9);
+    const ch = sl_ptr(desc, l, 10), cc = sl_ptr(desc, l, 11), gates = sl_ptr(desc, l, 12), aux = sl_ptr(desc, l, 13);
+    const out = sl_ptr(desc, l, 14), gh = sl_ptr(desc, l, 15), bhn = sl_ptr(desc, l, 7);
+    b1_plan(kind, H);
+    const nc = b1_chunks(), mid = b1Qa + 1, byGemv = (sl_word(desc, l, 1) & SL_GEMV) != 0;
+    if (byGemv) {
+      // (A layer whose own call reads W_ih as it lies: one chunk, as its one-row product.)
+      target++;
+      if (claim(sync, tid, phase, 1) >= 0) { stack_project_gemv(desc, l, kind, H, x); chunk_done(sync, tid); }
+    } else {
+      target += nc;
+      for (let c0 = claim(sync, tid, phase, nc, 2, mid); c0 >= 0; c0 = claim(sync, tid, phase, nc, 2, mid)) {
+        const run = claimedRun;
+        gemv_b1(kind, H, K, pih, c0, c0 + run, 0, gate_blocks(kind), x, xg, bias);
+        chunk_done(sync, tid, run);
+      }
+    }
+    wait_done(sync, tid, target);
+    phase++;
+    b1_plan(kind, H);
+    if ((G & 7) != 0 && !byGemv) {
+      target++;
+      if (claim(sync, tid, phase, 1) >= 0) {
+        b1_edge_rows(G, K, b1_copy_at(kind, K, pih), x, bias, xg);
+        chunk_done(sync, tid);
+      }
+      wait_done(sync, tid, target);
+      phase++;
+    }
+    const split = kind == GRU && !resetAfter, nFirst = split ? 2 : gate_blocks(kind), passes = split ? 2 : 1;
+    for (let pass = 0; pass < passes; pass++) {
+      const nOnly = pass == 1, hIn = nOnly ? aux : ch;
+      target += nc;
+      touched = touch_lines(hIn, H4);
+      for (let c0 = claim(sync, tid, phase, nc, 2, mid); c0 >= 0; c0 = claim(sync, tid, phase, nc, 2, mid)) {
+        const run = claimedRun;
+        fwd_chunks(kind, resetAfter, 1, 1, H, 0, false, true, 0, xg, 0, bhn, out, H4, H4,
+          ch, cc, gates, aux, c0, c0 + run, 0, nFirst, nOnly, hIn, gh, 0, 0, 0, whhP);
+        chunk_done(sync, tid, run);
+      }
+      wait_done(sync, tid, target);
+      phase++;
+    }
+  }
+  if (tid != 0) return;
+  for (let l = 0; l < nl; l++) {
+    const H4 = <usize>sl_word(desc, l, 2) << 2, ch = sl_ptr(desc, l, 10), cc = sl_ptr(desc, l, 11);
+    memory.copy(ch, ch + H4, H4);
+    if (cc != 0) memory.copy(cc, cc + H4, H4);
+  }
+  if (head != 0) stack_head(head, sl_ptr(desc, nl - 1, 14));
+}
+
+/**
  * Scratch bytes of seq_backward_mt: W_hh packed per unit chunk (K = G rows × the chunk's
  * columns), four shared B×H rows (dh, dc, dh_prev, d(r⊙h)), and per thread a private packed-A
  * buffer (B×G) and h_prev ⊙ mask (B×H, recurrent dropout).

@@ -2110,6 +2110,95 @@ function fwd_gates(
   }
 }
 
+// ---- stack steps: one token through a stack of stateful layers and its softmax head ----
+// Text generation runs a model a character at a time. A stack step runs one token through every
+// layer of a stack of batch-1 recurrent layers and the softmax head in one call: per layer the
+// input projection (b1_project's products by W_ih packed for batch 1) and the step (seq_forward's
+// batch-1 step by W_hh packed for batch 1, its state slots used as the slim loop uses them), then
+// the head's product (gemm) and softmax_rows. Each value is computed by the code that computes it
+// in those calls, in the same order, so a stack step has their bits. The two-thread build splits
+// each phase by the chunks of the batch-1 plan (stack_step_mt), the threads meeting between the
+// phases inside the call instead of once per call of every layer.
+//
+// A layer's record, SL_WORDS 32-bit words at desc + l·SL_BYTES (addresses into this memory):
+//    0 cell kind (with HARD_GATES)   1 resetAfter (1) | SL_GEMV (2)   2 H   3 K, the input width
+//    4 W_ih packed for batch 1 with its copy after it (b1_pack; b1_project's P); with SL_GEMV the
+//      projection reads the copy as it lies, as gemm computes one row (gemm_by_gemv): where the
+//      layer's own call does (a backend whose memory does not hold the model's weights)
+//    5 W_hh packed for batch 1 (b1_pack; seq_forward's whhP)
+//    6 the bias row (G floats: b_ih + b_hh folded as layer-ops.ts foldBias folds them), or 0
+//    7 b_hn (H floats; zeros without biases)   8 the input row (K floats; the first layer's is
+//      the call's argument x0)   9 xg (G floats)
+//   10 h: two slots of H floats, the state the step reads, then the one it writes
+//   11 c: the same (LSTM), or 0   12 gates (G floats)   13 aux (H floats, GRU), or 0
+//   14 the output row (H floats: the next layer's input row)   15 gh (seq_forward_scratch_bytes at batch 1)
+// The head's record, 9 words: 0 U  1 K  2 W (K x U, row-major)  3 W packed as op(B) (pack_b_nr8)
+//   4 the bias (U floats, padded to 8), or 0   5 z (U floats)   6 the probabilities (U floats)
+//   7 gemm's scratch (gemm_scratch_bytes(1, U, K))   8 softmax_rows' sums (8 bytes)
+// The head's input row is the last layer's output row. The records do not change from call to
+// call (the token's row comes as an argument): a late partner thread may still read them while the
+// calling thread has returned, until the host joins it (before the next call, or before the
+// records' memory goes back).
+const SL_WORDS: i32 = 16;
+const SL_BYTES: usize = <usize>SL_WORDS << 2;
+const SL_GEMV: i32 = 2;
+
+// @ts-ignore: decorator
+@inline function sl_word(desc: usize, l: i32, w: i32): i32 { return load<i32>(desc + <usize>l * SL_BYTES + (<usize>w << 2)); }
+// @ts-ignore: decorator
+@inline function sl_ptr(desc: usize, l: i32, w: i32): usize { return <usize>load<u32>(desc + <usize>l * SL_BYTES + (<usize>w << 2)); }
+
+/**
+ * Packs a G x K weight matrix W (W_hh: K = H; W_ih: K = I) for batch 1 by the plan of (kind, H)
+ * into P, with its row-major copy after the packing (packed_b1_copy_bytes): what b1_project,
+ * seq_forward (whhP) and stack_step read.
+ */
+export function b1_pack(kind: i32, H: i32, K: i32, W: usize, P: usize): void {
+  kind = cell_kind(kind);
+  b1_plan(kind, H);
+  for (let c = 0; c < b1_chunks(); c++) b1_refresh(kind, H, K, W, P, c, B1_COPY);
+}
+
+/** Layer l's input projection by gemv (SL_GEMV): y = bias + W_ih·x from the copy after the packing. */
+function stack_project_gemv(desc: usize, l: i32, kind: i32, H: i32, x: usize): void {
+  const K = sl_word(desc, l, 3);
+  b1_plan(kind, H);
+  gemm_by_gemv(1, K, x, K, b1_copy_at(kind, K, sl_ptr(desc, l, 4)), K, sl_ptr(desc, l, 9), gate_width(kind, H), false, sl_ptr(desc, l, 6), 0, gate_width(kind, H));
+}
+
+/** The head of a stack step (its record at `head`, its input row x): z = x·W + b, then the softmax. */
+function stack_head(head: usize, x: usize): void {
+  const U = load<i32>(head), K = load<i32>(head, 4);
+  const w = <usize>load<u32>(head, 8), wp = <usize>load<u32>(head, 12), bias = <usize>load<u32>(head, 16);
+  const z = <usize>load<u32>(head, 20), y = <usize>load<u32>(head, 24);
+  gemm(false, false, 1, U, K, x, K, w, U, z, U, false, <usize>load<u32>(head, 28), bias, wp);
+  softmax_rows(z, y, 1, U, <usize>load<u32>(head, 32));
+}
+
+/** Layer l's input row: the call's x0 for the first layer, else its record's (the layer below's output row). */
+// @ts-ignore: decorator
+@inline function sl_x(desc: usize, l: i32, x0: usize): usize { return l == 0 ? x0 : sl_ptr(desc, l, 8); }
+
+/**
+ * One token through the `nl` layers of the records at desc, the first reading the row at x0,
+ * then the head: each layer's new state goes from its second slot to its first, where the next
+ * step reads it, and the head's probabilities into its record's row.
+ */
+export function stack_step(desc: usize, nl: i32, head: usize, x0: usize): void {
+  for (let l = 0; l < nl; l++) {
+    const kind = cell_kind(sl_word(desc, l, 0)), H = sl_word(desc, l, 2), H4 = <usize>H << 2;
+    const xg = sl_ptr(desc, l, 9), ch = sl_ptr(desc, l, 10), cc = sl_ptr(desc, l, 11);
+    if ((sl_word(desc, l, 1) & SL_GEMV) != 0) stack_project_gemv(desc, l, kind, H, sl_x(desc, l, x0));
+    else b1_project(kind, H, sl_word(desc, l, 3), 0, sl_ptr(desc, l, 4), B1_CURRENT, sl_x(desc, l, x0), sl_ptr(desc, l, 6), xg);
+    b1_plan(kind, H);
+    fwd_step(kind, (sl_word(desc, l, 1) & 1) != 0, 1, 1, H, 0, false, true, 0, xg, 0, sl_ptr(desc, l, 7), sl_ptr(desc, l, 14), H4, H4,
+      ch, cc, sl_ptr(desc, l, 12), sl_ptr(desc, l, 13), 0, 0, sl_ptr(desc, l, 15), sl_ptr(desc, l, 5), 0, 1, 0, 0);
+    memory.copy(ch, ch + H4, H4);
+    if (kind == LSTM) memory.copy(cc, cc + H4, H4);
+  }
+  if (head != 0) stack_head(head, sl_ptr(desc, nl - 1, 14));
+}
+
 // ---- backward gate passes (derivatives of the forward equations above) ----
 
 /**

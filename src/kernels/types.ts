@@ -344,6 +344,13 @@ export interface Backend {
   activationBuffer?(n: number): Float32Array;
   /** Gives an activationBuffer array's block back at once (its views must not be used after). */
   releaseActivation?(a: Float32Array): void;
+  /**
+   * Optional (float32): a stepper that runs one token through a stack of batch-1 recurrent
+   * layers and a softmax head in one call of the backend's kernels (text generation), with the
+   * bits of those layers' own forward calls. It copies the weights when made: use it only while
+   * they stay as they are (inside withFixedWeights), and dispose of it after.
+   */
+  stackStepper?(spec: StackStepSpec): StackStepper;
   /** Optional fused dense forward/backward; kernels/layer-ops.ts composes them otherwise. */
   denseForward?(a: DenseForwardArgs): void;
   denseBackward?(a: DenseBackwardArgs): void;
@@ -449,4 +456,45 @@ export function allocCache<A extends F>(
     gates: make(kind === 'rnn_tanh' || kind === 'rnn_relu' ? 0 : T * B * G),
     aux: make(kind === 'gru' ? T * B * H : 0),
   };
+}
+
+/** One recurrent layer of a stack step: a single direction and layer, batch 1. */
+export interface StackStepLayer {
+  kind: CellKind;
+  resetAfter: boolean;
+  hardSigmoid?: boolean;
+  H: number;
+  /** Input width. */
+  I: number;
+  wih: Float32Array;
+  whh: Float32Array;
+  /** Both biases, or neither. */
+  bih: Float32Array | null;
+  bhh: Float32Array | null;
+}
+
+/**
+ * What Backend.stackStepper runs: the first layer's input is a row of `table` (an embedding's
+ * [rows, I] weights, the row chosen per step), each layer feeds the next, and the last one the
+ * head z = h·W + b, whose softmax each step returns.
+ */
+export interface StackStepSpec {
+  table: Float32Array;
+  layers: StackStepLayer[];
+  head: { U: number; w: Float32Array; b: Float32Array | null };
+}
+
+export interface StackStepper {
+  /**
+   * Runs row `id` of the table through the stack from the layers' states, keeps their new
+   * states, and returns the head's probabilities: a view into the backend's memory, valid until
+   * the next step or dispose().
+   */
+  step(id: number): Float32Array;
+  /** Layer l's state, h (and c for LSTM), copied into these arrays (H floats each). */
+  getState(l: number, h: Float32Array, c: Float32Array | null): void;
+  /** Sets layer l's state (null: zeros). */
+  setState(l: number, h: Float32Array | null, c: Float32Array | null): void;
+  /** Gives its memory back; the stepper must not be used after. */
+  dispose(): void;
 }

@@ -24,7 +24,7 @@ import {
 import { seqBackwardRef, seqForwardRef } from '../reference.js';
 import type {
   AdamUpdateArgs, Backend, CellKind, DenseBackwardArgs, DenseForwardArgs, F, LayerBackwardArgs, LayerForwardArgs, PoolBackwardArgs, PoolForwardArgs, ResidentCache, SeqBackwardArgs,
-  SeqCache, SeqForwardArgs,
+  SeqCache, SeqForwardArgs, StackStepper, StackStepSpec,
 } from '../types.js';
 import { gateWidth, isResident } from '../types.js';
 
@@ -49,6 +49,10 @@ export interface CoreExports {
   packed_b1_copy_bytes(kind: number, H: number, K: number): number;
   /** One row's input projection by W_ih packed for batch 1: (kind, H, K, W, P, mode, x, bias, y). */
   b1_project(...a: number[]): void;
+  /** Packs a G x K matrix for batch 1 with its copy after (kind, H, K, W, P; packed_b1_copy_bytes). */
+  b1_pack(kind: number, H: number, K: number, W: number, P: number): void;
+  /** One token through a stack of layer records and its head (desc, layers, head, the first layer's input row; see asm). */
+  stack_step(desc: number, nl: number, head: number, x0: number): void;
   col_sum(m: number, rows: number, cols: number, acc: number): void;
   /** Σ g_i² in optim/clip.ts's order (float64). */
   sum_squares(g: number, n: number): number;
@@ -201,9 +205,15 @@ class HostCache implements ResidentCache, CachePtrs {
   ) {}
 }
 
-/** Gives a collected layer's resident blocks back to their backend. */
+/**
+ * Gives a collected layer's resident blocks back to their backend; `join`: once no kernel thread
+ * can still read them (a stack stepper's records, read outside claimed chunks).
+ */
 const blocksOfCollected = typeof FinalizationRegistry === 'function'
-  ? new FinalizationRegistry<{ host: WasmHost; ptr: number; bytes: number }>(({ host, ptr, bytes }) => host.releaseBlock(ptr, bytes))
+  ? new FinalizationRegistry<{ host: WasmHost; ptr: number; bytes: number; join?: boolean }>(({ host, ptr, bytes, join }) => {
+    if (join) host.releaseBlockAfterCalls(ptr, bytes);
+    else host.releaseBlock(ptr, bytes);
+  })
   : null;
 
 export abstract class WasmHost implements Backend {
@@ -337,6 +347,14 @@ export abstract class WasmHost implements Backend {
     const have = this.memory.buffer.byteLength;
     if (this.base > have) this.memory.grow(Math.ceil((this.base - have) / PAGE));
     return p;
+  }
+
+  /**
+   * releaseBlock once no kernel thread can still read the block (a partner thread late for the
+   * last call may read a stack stepper's records); kept for good when that cannot be known.
+   */
+  releaseBlockAfterCalls(ptr: number, bytes: number): void {
+    if (this.quiesce()) this.releaseBlock(ptr, bytes);
   }
 
   /** Returns a block to the pool (the topmost one lowers `base` again). Internal. */
@@ -848,6 +866,121 @@ export abstract class WasmHost implements Backend {
       dWhh.set(f32.subarray(pDWhh >> 2, (pDWhh >> 2) + G * H));
       this.storeBackward(args, L, f32);
     });
+  }
+
+  /**
+   * See Backend.stackStepper. One resident block holds the layer records (asm/kernels.ts, "stack
+   * steps"), each layer's W_ih and W_hh packed for batch 1 (b1_pack) with its folded bias, b_hn,
+   * two state slots and its rows, the head's kernel packed as op(B) with its bias and rows. The
+   * table is read where it lies when it lies in this memory (a model's parameters), else copied.
+   */
+  stackStepper(spec: StackStepSpec): StackStepper {
+    const { layers, head, table } = spec, nl = layers.length;
+    const fail = (what: string): never => { throw new RangeError(`${this.label}: stackStepper: ${what}`); };
+    if (nl === 0) fail('no layers');
+    layers.forEach((l, i) => {
+      const G = gateWidth(l.kind, l.H), want = i === 0 ? l.I : layers[i - 1]!.H;
+      if (!(l.H >= 1 && l.I >= 1) || l.I !== want) fail(`layer ${i}: input width ${l.I}, expected ${want} (H ${l.H})`);
+      this.need(this.f32(l.wih, `layer ${i} weight_ih`), G * l.I, `layer ${i} weight_ih`);
+      this.need(this.f32(l.whh, `layer ${i} weight_hh`), G * l.H, `layer ${i} weight_hh`);
+      if ((l.bih === null) !== (l.bhh === null)) fail(`layer ${i}: give both biases or neither`);
+      if (l.bih) { this.need(this.f32(l.bih, `layer ${i} bias_ih`), G, `layer ${i} bias_ih`); this.need(this.f32(l.bhh!, `layer ${i} bias_hh`), G, `layer ${i} bias_hh`); }
+    });
+    const I0 = layers[0]!.I, K = layers[nl - 1]!.H, U = head.U;
+    const rows = Math.floor(this.f32(table, 'table').length / I0);
+    if (rows < 1) fail(`the table has ${table.length} values, fewer than one row of ${I0}`);
+    if (!(U >= 1)) fail(`head U ${U}`);
+    this.need(this.f32(head.w, 'head kernel'), K * U, 'head kernel');
+    if (head.b) this.need(this.f32(head.b, 'head bias'), U, 'head bias');
+
+    // The block: records, then per layer and for the head their arrays (64-byte aligned).
+    let size = 0;
+    const take = (bytes: number): number => { const at = size; size += align64(Math.max(bytes, 4)); return at; };
+    const pDesc = take(nl * 64), pHead = take(64);
+    const ownTable = this.addressOf(table);
+    const pTable = ownTable >= 0 ? -1 : take(rows * I0 * 4);
+    const at = layers.map((l) => {
+      const code = KIND_CODE[l.kind], G = gateWidth(l.kind, l.H), H = l.H;
+      const ih = this.k.packed_b1_copy_bytes(code, H, l.I), hh = this.k.packed_b1_copy_bytes(code, H, H);
+      return {
+        code, G, ih, hh, pIh: take(ih), pHh: take(hh), pBias: l.bih ? take(G * 4) : -1, pBhn: take(H * 4),
+        pXg: take(G * 4), pH: take(2 * H * 4), pC: l.kind === 'lstm' ? take(2 * H * 4) : -1, pGates: take(G * 4),
+        pAux: l.kind === 'gru' ? take(H * 4) : -1, pOut: take(H * 4), pGh: take(this.k.seq_forward_scratch_bytes(code, +l.resetAfter, 1, H)),
+      };
+    });
+    const pW = take(K * U * 4), pWp = take(this.k.packed_bytes(K, U)), pB = head.b ? take(padTo8(U) * 4) : -1;
+    const pZ = take(U * 4), pY = take(U * 4), pP = take(this.k.gemm_scratch_bytes(1, U, K)), pSums = take(16);
+    const block = this.allocBlock(size), base = block;
+    const A = (o: number): number => (o < 0 ? 0 : base + o);
+
+    const f32 = new Float32Array(this.memory.buffer), i32 = new Int32Array(this.memory.buffer);
+    f32.fill(0, base >> 2, (base + size) >> 2);
+    const tablePtr = ownTable >= 0 ? ownTable : A(pTable);
+    if (ownTable < 0) f32.set(table.subarray(0, rows * I0), tablePtr >> 2);
+    layers.forEach((l, i) => {
+      const a = at[i]!, H = l.H;
+      // Each matrix into its packing's copy area, then packed from there (b1_pack copies onto itself).
+      const ihCopy = A(a.pIh) + a.ih - a.G * l.I * 4, hhCopy = A(a.pHh) + a.hh - a.G * H * 4;
+      f32.set(l.wih.subarray(0, a.G * l.I), ihCopy >> 2);
+      this.k.b1_pack(a.code, H, l.I, ihCopy, A(a.pIh));
+      f32.set(l.whh.subarray(0, a.G * H), hhCopy >> 2);
+      this.k.b1_pack(a.code, H, H, hhCopy, A(a.pHh));
+      if (l.bih) {
+        foldBias(l.kind, H, l.bih, l.bhh!, f32.subarray(A(a.pBias) >> 2, (A(a.pBias) >> 2) + a.G));
+        if (l.kind === 'gru') f32.set(l.bhh!.subarray(2 * H, 3 * H), A(a.pBhn) >> 2);
+      }
+      const r = (pDesc + i * 64 + base) >> 2;
+      i32.set([
+        // SL_GEMV where the layer's own call projects one row by gemv from W_ih as it lies (layerForward's ownIh < 0).
+        gateCode(l), +l.resetAfter | (this.fixedDepth === 0 || this.addressOf(l.wih) < 0 ? 2 : 0), H, l.I, A(a.pIh), A(a.pHh), A(a.pBias), A(a.pBhn),
+        i === 0 ? 0 : A(at[i - 1]!.pOut), A(a.pXg), A(a.pH), A(a.pC), A(a.pGates), A(a.pAux), A(a.pOut), A(a.pGh),
+      ], r);
+    });
+    f32.set(head.w.subarray(0, K * U), A(pW) >> 2);
+    this.k.pack_b_nr8(0, K, U, A(pW), U, A(pWp));
+    if (head.b) f32.set(head.b.subarray(0, U), A(pB) >> 2);
+    i32.set([U, K, A(pW), A(pWp), A(pB), A(pZ), A(pY), A(pP), A(pSums)], (base + pHead) >> 2);
+
+    const par = layers.some((l) => this.seqParallel(1, gateWidth(l.kind, l.H), l.H));
+    const args = [base + pDesc, nl, base + pHead, 0];
+    let disposed = false;
+    const token = {};
+    blocksOfCollected?.register(token, { host: this, ptr: block, bytes: size, join: true }, token);
+    const live = (): void => { if (disposed) throw new Error(`${this.label}: stackStepper: used after dispose()`); };
+    /** Layer l's first state slots (float indices; c -1 without a memory cell), its arrays checked. */
+    const slots = (l: number, h: Float32Array | null, c: Float32Array | null) => {
+      live();
+      if (!(Number.isInteger(l) && l >= 0 && l < nl)) fail(`layer ${l}: the stack has ${nl}`);
+      const H = layers[l]!.H, a = at[l]!;
+      if (h && h.length < H) fail(`layer ${l}'s h has ${h.length} values, needs ${H}`);
+      if (c && c.length < H) fail(`layer ${l}'s c has ${c.length} values, needs ${H}`);
+      return { H, h: A(a.pH) >> 2, c: a.pC < 0 ? -1 : A(a.pC) >> 2, mem: new Float32Array(this.memory.buffer) };
+    };
+    return {
+      step: (id: number): Float32Array => {
+        live();
+        if (!(Number.isInteger(id) && id >= 0 && id < rows)) fail(`step(id): id must be an integer in [0, ${rows}), got ${id}`);
+        args[3] = tablePtr + id * I0 * 4;
+        this.session(par, (mt) => this.runStackStep(mt, args));
+        return new Float32Array(this.memory.buffer, A(pY), U);
+      },
+      getState: (l, h, c) => {
+        const s = slots(l, h, c);
+        h.set(s.mem.subarray(s.h, s.h + s.H));
+        if (c) { if (s.c < 0) c.fill(0, 0, s.H); else c.set(s.mem.subarray(s.c, s.c + s.H)); }
+      },
+      setState: (l, h, c) => {
+        const s = slots(l, h, c);
+        if (h) s.mem.set(h.subarray(0, s.H), s.h); else s.mem.fill(0, s.h, s.h + s.H);
+        if (s.c >= 0) { if (c) s.mem.set(c.subarray(0, s.H), s.c); else s.mem.fill(0, s.c, s.c + s.H); }
+      },
+      dispose: () => {
+        if (disposed) return;
+        disposed = true;
+        blocksOfCollected?.unregister(token);
+        this.releaseBlockAfterCalls(block, size);
+      },
+    };
   }
 
   denseForward(a: DenseForwardArgs): void {
@@ -1599,6 +1732,21 @@ export abstract class WasmHost implements Backend {
   /** b1_project's arguments: [kind, H, K, W, P, mode, x, bias, y]. */
   protected runB1Project(_mt: boolean, args: number[]): void {
     this.k.b1_project(...args);
+  }
+
+  /** stack_step's four arguments (desc, layers, head, x0). */
+  protected runStackStep(_mt: boolean, args: number[]): void {
+    this.k.stack_step(...(args as [number, number, number, number]));
+  }
+
+  /**
+   * Waits until no kernel thread can still read what the last call read (a late partner thread
+   * leaving it): before memory whose contents a partner reads outside its claimed chunks goes
+   * back (a stack stepper's records). False when that cannot be known (a lost worker): the
+   * memory must then stay as it is.
+   */
+  protected quiesce(): boolean {
+    return true;
   }
 
   /** gemm_checked: gemm's 15 arguments, then the weights W where they lie and the flag's address. */

@@ -35,7 +35,7 @@ import { unavailableReason, type WasmVariant } from './backend.js';
 import { wasmBase64 as relaxedThreadsBase64 } from './generated/relaxed-threads.js';
 import { wasmBase64 as simdThreadsBase64 } from './generated/simd-threads.js';
 import {
-  C_ARGS, C_DONE, C_MWAIT, C_OP, C_SEQ, C_STATE, C_TAKEN, C_WSLEEP, CTL_BYTES, OP_ADAM, OP_ARGC, OP_B1_PROJECT, OP_GEMM, OP_GEMM_BATCHED, OP_GEMM_CHECKED, OP_GEMM_SCATTER, OP_QUIT, OP_SOFTMAX,
+  C_ARGS, C_DONE, C_MWAIT, C_OP, C_SEQ, C_STATE, C_TAKEN, C_WSLEEP, CTL_BYTES, OP_ADAM, OP_ARGC, OP_B1_PROJECT, OP_GEMM, OP_STACK_STEP, OP_GEMM_BATCHED, OP_GEMM_CHECKED, OP_GEMM_SCATTER, OP_QUIT, OP_SOFTMAX,
   OP_SEQ_BACKWARD, OP_SEQ_FORWARD, S_ABORT, S_CANWAIT, S_CLAIM_LO, S_CLAIM_PHASE, S_DONE, S_SLICES, S_SPIN, S_WORKER_CHUNKS,
   ST_DEAD, ST_READY, ST_STARTING,
   SYNC_BYTES, type WorkerInit,
@@ -90,6 +90,7 @@ interface ThreadedExports extends CoreExports {
   gemm_batched_mt(...a: number[]): void;
   gemm_checked_mt(...a: number[]): void;
   b1_project_mt(...a: number[]): void;
+  stack_step_mt(...a: number[]): void;
   seq_forward_mt_scratch_bytes(kind: number, resetAfter: number, B: number, H: number): number;
   seq_backward_mt_scratch_bytes(kind: number, B: number, H: number): number;
   seq_forward_mt(...a: number[]): void;
@@ -533,6 +534,22 @@ export class ThreadedWasmBackend extends WasmHost {
   protected override runB1Project(mt: boolean, args: number[]): void {
     if (mt) this.both(OP_B1_PROJECT, this.kt.b1_project_mt, args);
     else super.runB1Project(false, args);
+  }
+
+  protected override quiesce(): boolean {
+    try {
+      this.join();
+      return true;
+    } catch (e) {
+      if (!(e instanceof WorkerLost)) throw e;
+      this.giveUp(e.message);
+      return false;
+    }
+  }
+
+  protected override runStackStep(mt: boolean, args: number[]): void {
+    if (mt) this.both(OP_STACK_STEP, this.kt.stack_step_mt, args);
+    else super.runStackStep(false, args);
   }
 
   protected override runGemmBatched(mt: boolean, args: number[]): void {

@@ -1,0 +1,70 @@
+// A model run a token at a time in one kernel call per token: an Embedding, stateful recurrent
+// layers and a softmax Dense — a character-level language model — through the backend's stack
+// stepper (Backend.stackStepper), which computes every value with the code and in the order of
+// the layers' own forward calls, so each step's probabilities are predict's bits. Text generation
+// uses it (apps/charrnn.ts); models of any other shape, and backends without a stepper, go
+// through predictInPlace.
+import { getBackend } from '../kernels/index.js';
+import type { StackStepLayer, StackStepper } from '../kernels/types.js';
+import { Dense, Embedding } from '../layers/core.js';
+import type { Recurrent } from '../layers/recurrent.js';
+import { RecurrentLayer } from '../layers/rnn-layers.js';
+import { Sequential, type Model } from './sequential.js';
+
+export interface ModelStepper {
+  /** The model's output after token `id` (from the state the last step left): valid until the next step. */
+  step(id: number): Float32Array;
+  /** Writes the layers' states back into the model's stateful layers and gives the stepper's memory back. */
+  close(): void;
+}
+
+/**
+ * A stepper for `model` when it is a Sequential of an Embedding (without maskZero), stateful
+ * single-direction recurrent layers returning sequences (Dropout between them is inactive in
+ * inference), and a Dense with a softmax, and the backend has a stack stepper; null otherwise.
+ * It starts from the states the layers carry (batch 1, or none: zeros). Use it inside
+ * withFixedWeights: it copies the weights when made.
+ */
+export function modelStepper(model: Model): ModelStepper | null {
+  const backend = getBackend();
+  if (!backend.stackStepper || !(model instanceof Sequential) || !model.isBuilt) return null;
+  const all = model.layers.filter((l) => l.className !== 'Dropout');
+  const emb = all[0], head = all[all.length - 1], rec = all.slice(1, -1);
+  if (!(emb instanceof Embedding) || emb.options.maskZero || !(head instanceof Dense) || head.activation !== 'softmax' || rec.length === 0) return null;
+  const cores: { core: Recurrent; carried: ReturnType<Recurrent['getCarriedState']> }[] = [];
+  for (const l of rec) {
+    if (!(l instanceof RecurrentLayer) || !l.core) return null;
+    const core = l.core;
+    if (l.bidirectional !== null || l.options.goBackwards || !l.options.returnSequences || l.options.returnState || !core.stateful) return null;
+    if (core.numLayers !== 1 || core.dtype !== 'float32') return null;
+    const carried = core.getCarriedState();
+    if (carried && carried.B !== 1) return null; // (predict refuses it by name)
+    cores.push({ core, carried });
+  }
+  const f32 = (a: unknown): Float32Array | null => (a instanceof Float32Array ? a : null);
+  const layers: StackStepLayer[] = [];
+  for (const { core } of cores) {
+    const p = core.params, wih = f32(p.value('weight_ih_l0')), whh = f32(p.value('weight_hh_l0'));
+    if (!wih || !whh) return null;
+    layers.push({
+      kind: core.kind, resetAfter: core.resetAfter, hardSigmoid: core.hardSigmoid, H: core.hiddenSize, I: core.inputSize, wih, whh,
+      bih: core.bias ? f32(p.value('bias_ih_l0')) : null, bhh: core.bias ? f32(p.value('bias_hh_l0')) : null,
+    });
+  }
+  const table = f32(emb.params!.value('embeddings')), hp = head.params!;
+  const w = f32(hp.value('kernel')), b = hp.byName.has('bias') ? f32(hp.value('bias')) : null;
+  if (!table || !w || (hp.byName.has('bias') && !b)) return null;
+  const stepper: StackStepper = backend.stackStepper({ table, layers, head: { U: head.options.units, w, b } });
+  cores.forEach(({ carried }, l) => stepper.setState(l, carried ? carried.h as Float32Array : null, carried ? carried.c as Float32Array | null : null));
+  return {
+    step: (id) => stepper.step(id),
+    close: () => {
+      cores.forEach(({ core }, l) => {
+        const H = core.hiddenSize, h = new Float32Array(H), c = core.kind === 'lstm' ? new Float32Array(H) : null;
+        stepper.getState(l, h, c);
+        core.setCarriedState({ h, c, B: 1 });
+      });
+      stepper.dispose();
+    },
+  };
+}
