@@ -556,9 +556,9 @@ export abstract class Model {
   /**
    * predict(x)'s outputs, all rows as one batch, left in the output layer's own buffer: valid only
    * until the model runs again. Without predict's per-call work (batches, cuts, the copy out) —
-   * for loops that read each output at once, such as text generation, a character per call (the
-   * sampler: 1.08x the characters per second). A batch predict would cut to its longest sequence
-   * (padded steps it can see) goes through predict.
+   * for loops that read each output at once, such as text generation a character per call with
+   * a model modelStepper does not run (the sampler: 1.08x the characters per second). A batch
+   * predict would cut to its longest sequence (padded steps it can see) goes through predict.
    */
   predictInPlace(xIn: ModelInput | Dense | Dense[]): { data: Float32Array; shape: readonly number[] } {
     const x = this.toInputs(xIn, 'predictInPlace(x)');
