@@ -2,6 +2,7 @@
 // browser-safe (only the library's browser entry), so that bench.ts (Node.js) and the page of
 // browser.ts (headless Chromium) run the very same code.
 import * as rnn from '../src/browser.js';
+import { buildCharModel, DEFAULT_CHARRNN } from '../src/apps/charrnn.js';
 import type { Dense as DenseData } from '../src/models/data-input.js';
 import { median } from './report.js';
 
@@ -83,6 +84,19 @@ export const WORKLOADS: Record<string, Workload> = {
   'W1-layer': { description: 'LSTM layer forward + backward without dx + Adam at W1 shapes: I=64 H=256 T=64 B=32', setup: layerWork(64, 256, 64, 32, true), warmup: 3, reps: 15 },
   W5a: { description: 'inference latency: LSTM I=64 H=256, batch 1, T=64', setup: layerWork(64, 256, 64, 1, false), warmup: 10, reps: 60, inference: true },
   W5b: { description: 'inference throughput: LSTM I=64 H=256, batch 64, T=64', setup: layerWork(64, 256, 64, 64, false), warmup: 3, reps: 20, inference: true },
+  generate: {
+    description: 'text generation: charrnn\'s default model (65 symbols, embedding 64, 2 x LSTM 256, Dense softmax), generateText of 512 characters',
+    setup: () => {
+      const V = 65, length = 512;
+      const vocab = new rnn.CharVocab(Array.from({ length: V }, (_, i) => String.fromCharCode(32 + i)));
+      const model = buildCharModel(V, DEFAULT_CHARRNN);
+      let seed = 0;
+      // Per character, the two layers' products (the prime's character counts too) and the head's.
+      const flops = (length + 1) * (2 * 4 * 256 * ((64 + 256) + (256 + 256)) + 2 * 256 * V);
+      return { step: () => { rnn.generateText(model, vocab, { length, temperature: 0.8, seed: seed++ }); }, tokens: length, sequences: 1, flops };
+    },
+    warmup: 3, reps: 15,
+  },
 };
 
 
