@@ -59,13 +59,14 @@ const torch = (threads: 'default' | '1', spec: WorkloadSpec) => ({
 });
 const always = () => true;
 const inference = (s: WorkloadSpec) => s.kind === 'layer-infer';
+const notGenerate = (s: WorkloadSpec) => s.kind !== 'generate';
 
 function peerDefs(spec: WorkloadSpec): PeerDef[] {
   return [
     { id: 'pytorch', label: 'PyTorch, default threads', command: () => torch('default', spec), applies: always },
     { id: 'pytorch-1t', label: 'PyTorch, 1 thread', command: () => torch('1', spec), applies: always },
-    { id: 'ort-2t', label: 'onnxruntime-node, 2 threads', command: () => node('ort', spec, ['--threads', '2']), applies: inference },
-    { id: 'ort-1t', label: 'onnxruntime-node, 1 thread', command: () => node('ort', spec, ['--threads', '1']), applies: inference },
+    { id: 'ort-2t', label: 'onnxruntime-node, 2 threads', command: () => node('ort', spec, ['--threads', '2']), applies: (s) => inference(s) || !notGenerate(s) },
+    { id: 'ort-1t', label: 'onnxruntime-node, 1 thread', command: () => node('ort', spec, ['--threads', '1']), applies: (s) => inference(s) || !notGenerate(s) },
     { id: 'tfjs-wasm', label: 'TF.js wasm (SIMD)', command: () => node('tfjs-wasm', spec), applies: always, needsPeerPackages: true },
     {
       id: 'tfjs-cpu', label: 'TF.js cpu', command: () => node('tfjs-cpu', spec), applies: always, needsPeerPackages: true,
@@ -74,7 +75,8 @@ function peerDefs(spec: WorkloadSpec): PeerDef[] {
         W4: 'one step takes minutes (51 tokens/s = 80 s per step in shared/measurements.md); --include-slow runs it',
       },
     },
-    { id: 'brain', label: 'brain.js (batch 1)', command: () => node('brain', spec), applies: always, needsPeerPackages: true },
+    // (brain.js generates from its own training vocabulary only: no model of given shapes.)
+    { id: 'brain', label: 'brain.js (batch 1)', command: () => node('brain', spec), applies: notGenerate, needsPeerPackages: true },
   ];
 }
 
@@ -233,7 +235,7 @@ interface Options {
 }
 
 /** Warm-up steps (as bench/bench.ts) before timing. */
-const WARMUP: Record<string, number> = { W1: 3, 'W2-GRU': 3, 'W2-RNN': 3, W3: 2, W4: 1, 'W1-layer': 3, W5a: 10, W5b: 3 };
+const WARMUP: Record<string, number> = { W1: 3, 'W2-GRU': 3, 'W2-RNN': 3, W3: 2, W4: 1, 'W1-layer': 3, W5a: 10, W5b: 3, generate: 3 };
 
 interface Live { def: PeerDef; proc: PeerProcess; info: WorkerInfo; perRound: number; rounds: number; times: number[]; cpuMs: number; wallMs: number; note?: string }
 
@@ -390,6 +392,7 @@ function describe(name: string, s: WorkloadSpec): string {
     case 'sentiment': return `${name}: sentiment training, embedding ${s.V}->${s.E}, LSTM ${s.H}, last state -> Dense 1 sigmoid, binary CE, Adam; T=${s.T} B=${s.B}`;
     case 'layer-train': return `${name}: LSTM layer training (forward, backward of a random dY, no input gradient, Adam), I=${s.I} H=${s.H} T=${s.T} B=${s.B}`;
     case 'layer-infer': return `${name}: LSTM inference ${s.B === 1 ? 'latency' : 'throughput'}, I=${s.I} H=${s.H} T=${s.T} B=${s.B}`;
+    case 'generate': return `${name}: text generation, ${s.T} characters one at a time: embedding ${s.V}->${s.E}, ${s.L} x LSTM ${s.H} carrying their state, Dense ${s.V} softmax, sampled at temperature 0.8`;
   }
 }
 

@@ -10,13 +10,17 @@
 //   sentiment     embedding V->E, LSTM H, last state -> Dense 1 sigmoid, binary CE, Adam
 //   layer-train   one LSTM layer: forward, backward of a random dY (B,T,H) (x is data: no dx), Adam
 //   layer-infer   one LSTM layer: forward only
+//   generate      text generation: T characters one at a time (batch 1) through embedding V->E, L
+//                 stacked LSTMs H carrying their state, Dense V softmax, each next character
+//                 sampled from the probabilities at temperature 0.8 (charrnn's default model)
 
 export type Cell = 'lstm' | 'gru' | 'simpleRNN';
 
 export type WorkloadSpec =
   | { kind: 'charlm'; cell: Cell; V: number; E: number; H: number; T: number; B: number }
   | { kind: 'sentiment'; V: number; E: number; H: number; T: number; B: number }
-  | { kind: 'layer-train' | 'layer-infer'; I: number; H: number; T: number; B: number };
+  | { kind: 'layer-train' | 'layer-infer'; I: number; H: number; T: number; B: number }
+  | { kind: 'generate'; V: number; E: number; H: number; L: number; T: number; B: 1 };
 
 export const SPECS: Record<string, WorkloadSpec> = {
   W1: { kind: 'charlm', cell: 'lstm', V: 65, E: 64, H: 256, T: 64, B: 32 },
@@ -27,6 +31,7 @@ export const SPECS: Record<string, WorkloadSpec> = {
   'W1-layer': { kind: 'layer-train', I: 64, H: 256, T: 64, B: 32 },
   W5a: { kind: 'layer-infer', I: 64, H: 256, T: 64, B: 1 },
   W5b: { kind: 'layer-infer', I: 64, H: 256, T: 64, B: 64 },
+  generate: { kind: 'generate', V: 65, E: 64, H: 256, L: 2, T: 512, B: 1 },
 };
 
 /** First line a worker prints: ready (with what it runs) or skipped (with why). */

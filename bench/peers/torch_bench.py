@@ -117,6 +117,23 @@ def build(spec, torch):
             y.backward(dy)
             opt.step()
         return step, B * T, B
+    if kind == "generate":
+        # One character at a time (batch 1), the LSTM states carried, the next character drawn
+        # from the softmax at temperature 0.8 (torch.multinomial), all under inference_mode.
+        V, E, H, L = spec["V"], spec["E"], spec["H"], spec["L"]
+        emb, rnn, fc = nn.Embedding(V, E), nn.LSTM(E, H, L, batch_first=True), nn.Linear(H, V)
+        for m in (emb, rnn, fc):
+            m.eval()
+        gen = torch.Generator().manual_seed(1)
+
+        def step():
+            with torch.inference_mode():
+                x, state = torch.zeros(1, 1, dtype=torch.long), None
+                for _ in range(T):
+                    y, state = rnn(emb(x), state)
+                    p = torch.softmax(fc(y[:, -1]) / 0.8, -1)
+                    x = torch.multinomial(p, 1, generator=gen)
+        return step, T, 1
     raise ValueError(f"unknown workload kind {kind!r}")
 
 

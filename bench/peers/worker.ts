@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { attr, DataType, encodeModel } from '../../src/export/onnx-proto.js';
+import { attr, DataType, encodeModel, type NodeSpec, type TensorSpec, type ValueInfoSpec } from '../../src/export/onnx-proto.js';
 import type { Command, Hello, WorkerInfo, WorkloadSpec } from './spec.js';
 
 /** bench/peers in the source tree (this file runs from dist/bench/peers). */
@@ -103,6 +103,29 @@ async function buildTfjs(spec: WorkloadSpec, backend: 'cpu' | 'wasm'): Promise<B
     const y = spec.kind === 'charlm' ? tf.tensor3d(Float32Array.from(ints(B * T, V, 2)), [B, T, 1]) : tf.tensor2d(Float32Array.from(ints(B, 2, 5)), [B, 1]);
     return { step: () => model.trainOnBatch(x, y), info: { ...info, notes } };
   }
+  if (spec.kind === 'generate') {
+    // A stateful model of batch 1 and one step (the input shape stateful layers need), predict
+    // per character, the probabilities read back and sampled in JavaScript as rnnkit's sampler does.
+    const { V, E, H, L } = spec;
+    const model = tf.sequential();
+    model.add(tf.layers.embedding({ inputDim: V, outputDim: E, batchInputShape: [1, 1] }));
+    for (let l = 0; l < L; l++) model.add(tf.layers.lstm({ units: H, returnSequences: true, stateful: true, recurrentInitializer: 'glorotUniform', recurrentActivation: 'sigmoid' }));
+    model.add(tf.layers.dense({ units: V, activation: 'softmax' }));
+    notes.push('stateful Sequential of batch 1, model.predict per character, probabilities read back (dataSync) and sampled in JavaScript');
+    let seed = 1;
+    return {
+      step: () => {
+        const pick = sampler(seed++);
+        model.resetStates();
+        let id = 0;
+        for (let t = 0; t < T; t++) {
+          const p = tf.tidy(() => (model.predict(tf.tensor2d([id], [1, 1])) as Any).dataSync() as Float32Array);
+          id = pick(p);
+        }
+      },
+      info: { ...info, tokensPerStep: T, sequencesPerStep: 1, notes },
+    };
+  }
   const { I, H } = spec;
   const layer = tf.layers.lstm({ units: H, returnSequences: true, recurrentInitializer: 'glorotUniform', recurrentActivation: 'sigmoid' });
   const x = tf.tensor3d(floats(B * T * I, 3), [B, T, I]);
@@ -165,6 +188,7 @@ function buildBrain(spec: WorkloadSpec): Built {
       info: { ...info, notes },
     };
   }
+  if (spec.kind === 'generate') throw new Error('brain.js generates only from its own training vocabulary');
   // Layer workloads: LSTMTimeStep with float inputs. brain.js always has an output layer; for
   // inference it is H -> 1 (negligible), for training H -> H with dY fed as its output gradient
   // (an extra H x H product per step, +1/(4(I+H)/H) of the LSTM's work).
@@ -195,6 +219,7 @@ function buildBrain(spec: WorkloadSpec): Built {
 // test/onnx-proto.ts, random weights, X time-major (T, B, I) as ONNX defines it.
 
 async function buildOrt(spec: WorkloadSpec, threads: number): Promise<Built> {
+  if (spec.kind === 'generate') return buildOrtGenerate(spec, threads);
   if (spec.kind !== 'layer-infer') throw new Error('onnxruntime has no training');
   const ort = await import('onnxruntime-node');
   const req = createRequire(import.meta.url);
@@ -225,6 +250,86 @@ async function buildOrt(spec: WorkloadSpec, threads: number): Promise<Built> {
   return {
     step: async () => { const r = await session.run(feeds); void r['Y']!.data; },
     info: { version, tokensPerStep: B * T, sequencesPerStep: B, intraOpThreads: threads, backend: 'CPU execution provider', notes: ['single ONNX LSTM node, X time-major (T, B, I)'] },
+  };
+}
+
+/**
+ * Text generation on onnxruntime: one session run per character of a graph built in code —
+ * Gather (the embedding) -> L single-layer LSTM nodes with their states as inputs and outputs
+ * -> Gemm -> Softmax — the states fed back and the next character sampled in JavaScript.
+ */
+async function buildOrtGenerate(spec: Extract<WorkloadSpec, { kind: 'generate' }>, threads: number): Promise<Built> {
+  const ort = await import('onnxruntime-node');
+  const req = createRequire(import.meta.url);
+  const { V, E, H, L, T } = spec;
+  const F = DataType.FLOAT, k = 1 / Math.sqrt(H);
+  const nodes: NodeSpec[] = [{ opType: 'Gather', name: 'embedding', inputs: ['table', 'id'], outputs: ['x0'] }]; // (1, 1, E): T = 1, B = 1
+  const initializers: TensorSpec[] = [
+    { name: 'table', dataType: F, dims: [V, E], data: floats(V * E, 8) },
+    { name: 'Wd', dataType: F, dims: [H, V], data: floats(H * V, 9).map((v) => v * k) },
+    { name: 'bd', dataType: F, dims: [V], data: floats(V, 10).map((v) => v * k) },
+    { name: 'shape2', dataType: DataType.INT64, dims: [2], data: [1, H] },
+    { name: 'shape3', dataType: DataType.INT64, dims: [3], data: [1, 1, H] },
+  ];
+  const inputs: ValueInfoSpec[] = [{ name: 'id', elemType: DataType.INT64, shape: [1, 1] }];
+  const outputs: ValueInfoSpec[] = [{ name: 'probs', elemType: F, shape: [1, V] }];
+  for (let l = 0; l < L; l++) {
+    const I = l === 0 ? E : H;
+    initializers.push(
+      { name: `W${l}`, dataType: F, dims: [1, 4 * H, I], data: floats(4 * H * I, 11 + 3 * l).map((v) => v * k) },
+      { name: `R${l}`, dataType: F, dims: [1, 4 * H, H], data: floats(4 * H * H, 12 + 3 * l).map((v) => v * k) },
+      { name: `B${l}`, dataType: F, dims: [1, 8 * H], data: floats(8 * H, 13 + 3 * l).map((v) => v * k) },
+    );
+    inputs.push({ name: `h${l}`, elemType: F, shape: [1, 1, H] }, { name: `c${l}`, elemType: F, shape: [1, 1, H] });
+    outputs.push({ name: `hN${l}`, elemType: F, shape: [1, 1, H] }, { name: `cN${l}`, elemType: F, shape: [1, 1, H] });
+    nodes.push(
+      { opType: 'LSTM', name: `lstm${l}`, inputs: [`x${l}`, `W${l}`, `R${l}`, `B${l}`, '', `h${l}`, `c${l}`], outputs: [`y${l}`, `hN${l}`, `cN${l}`], attributes: [attr.int('hidden_size', H)] },
+      { opType: 'Reshape', name: `seq${l}`, inputs: [`y${l}`, l === L - 1 ? 'shape2' : 'shape3'], outputs: [l === L - 1 ? 'last' : `x${l + 1}`] },
+    );
+  }
+  nodes.push({ opType: 'Gemm', name: 'dense', inputs: ['last', 'Wd', 'bd'], outputs: ['logits'] }, { opType: 'Softmax', name: 'softmax', inputs: ['logits'], outputs: ['probs'], attributes: [attr.int('axis', -1)] });
+  const bytes = encodeModel({ opset: 14, producerName: 'rnnkit-bench', graph: { name: 'generate', nodes, initializers, inputs, outputs } });
+  const session = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
+  });
+  let version = '?';
+  try { version = (req('onnxruntime-node/package.json') as { version: string }).version; } catch { /* exports may hide it */ }
+  const zeros = () => new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);
+  let seed = 1;
+  return {
+    step: async () => {
+      const pick = sampler(seed++);
+      const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
+      for (let l = 0; l < L; l++) { feeds[`h${l}`] = zeros(); feeds[`c${l}`] = zeros(); }
+      let id = 0;
+      for (let t = 0; t < T; t++) {
+        feeds['id'] = new ort.Tensor('int64', BigInt64Array.of(BigInt(id)), [1, 1]);
+        const r = await session.run(feeds);
+        for (let l = 0; l < L; l++) { feeds[`h${l}`] = r[`hN${l}`]!; feeds[`c${l}`] = r[`cN${l}`]!; }
+        id = pick(r['probs']!.data as Float32Array);
+      }
+    },
+    info: {
+      version, tokensPerStep: T, sequencesPerStep: 1, intraOpThreads: threads, backend: 'CPU execution provider',
+      notes: ['a graph built in code (Gather, one LSTM node per layer with its states in and out, Gemm, Softmax), one session.run per character'],
+    },
+  };
+}
+
+/**
+ * The next character from probabilities, as rnnkit's sampler draws it (temperature 0.8: p^(1/0.8),
+ * normalised, one uniform draw from a seeded generator).
+ */
+function sampler(seed: number): (p: ArrayLike<number>) => number {
+  let s = seed >>> 0;
+  const next = () => { s = (s + 0x6d2b79f5) >>> 0; let t = s; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+  const w = new Float64Array(256);
+  return (p) => {
+    let sum = 0;
+    for (let j = 0; j < p.length; j++) { w[j] = Math.exp(Math.log(Math.max(p[j]!, 1e-30)) / 0.8); sum += w[j]!; }
+    let u = next() * sum;
+    for (let j = 0; j < p.length; j++) { u -= w[j]!; if (u < 0) return j; }
+    return p.length - 1;
   };
 }
 
