@@ -650,7 +650,6 @@ export function stack_step_mt(tid: i32, sync: usize, desc: usize, nl: i32, head:
     }
     wait_done(sync, tid, target);
     phase++;
-    b1_plan(kind, H);
     if ((G & 7) != 0 && !byGemv) {
       target++;
       if (claim(sync, tid, phase, 1) >= 0) {

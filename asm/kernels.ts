@@ -2190,7 +2190,6 @@ export function stack_step(desc: usize, nl: i32, head: usize, x0: usize): void {
     const xg = sl_ptr(desc, l, 9), ch = sl_ptr(desc, l, 10), cc = sl_ptr(desc, l, 11);
     if ((sl_word(desc, l, 1) & SL_GEMV) != 0) stack_project_gemv(desc, l, kind, H, sl_x(desc, l, x0));
     else b1_project(kind, H, sl_word(desc, l, 3), 0, sl_ptr(desc, l, 4), B1_CURRENT, sl_x(desc, l, x0), sl_ptr(desc, l, 6), xg);
-    b1_plan(kind, H);
     fwd_step(kind, (sl_word(desc, l, 1) & 1) != 0, 1, 1, H, 0, false, true, 0, xg, 0, sl_ptr(desc, l, 7), sl_ptr(desc, l, 14), H4, H4,
       ch, cc, sl_ptr(desc, l, 12), sl_ptr(desc, l, 13), 0, 0, sl_ptr(desc, l, 15), sl_ptr(desc, l, 5), 0, 1, 0, 0);
     memory.copy(ch, ch + H4, H4);
