@@ -224,3 +224,37 @@ test('Backend.stackStepper refuses a spec that does not fit, naming the layer an
   st.dispose(); // (twice: nothing more)
   assert.throws(() => st.getState(0, h2, null), /used after dispose/);
 });
+
+test('a worker killed without notice while a stepper steps: the steps go on on one thread, with the same bits', { timeout: 60_000 }, async () => {
+  if (!variant) return; // (the test above fails)
+  const be = ThreadedWasmBackend.createSync({ variant, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 300 });
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => { warnings.push(w.message); };
+  process.on('warning', onWarning);
+  try {
+    using(be, () => {
+      const m = charModel(CASES[0]!.layers(), 7);
+      m.resetStates();
+      const want = withFixedWeights(() => ids.map((id) => [...m.predictInPlace(one(id)).data]));
+      m.resetStates();
+      const got: number[][] = [];
+      withFixedWeights(() => {
+        const st = rnn.modelStepper(m)!;
+        for (const id of ids.slice(0, 10)) got.push([...st.step(id)]);
+        assert.ok(be.calls.threaded > 0 && !be.lostReason, 'two threads before');
+        // Killed behind the backend's back: the calling thread claims every chunk itself (it
+        // learns of the loss once the event loop turns, from the worker's exit).
+        (be as unknown as { worker: { terminate(): void } }).worker.terminate();
+        for (const id of ids.slice(10)) got.push([...st.step(id)]);
+        st.close();
+      });
+      assert.deepEqual(got, want);
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(be.lostReason, 'the worker was given up');
+    assert.ok(warnings.some((m) => /kernel worker thread was lost/.test(m)), `one warning: ${warnings.join(' | ')}`);
+  } finally {
+    process.off('warning', onWarning);
+    be.terminate();
+  }
+});

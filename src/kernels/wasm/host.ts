@@ -961,6 +961,8 @@ export abstract class WasmHost implements Backend {
         live();
         if (!(Number.isInteger(id) && id >= 0 && id < rows)) fail(`step(id): id must be an integer in [0, ${rows}), got ${id}`);
         args[3] = tablePtr + id * I0 * 4;
+        // (A step is redone on one thread only when the worker was lost inside it, before thread
+        // 0 moved the new states into the slots the step reads: the redo reads what it read.)
         this.session(par, (mt) => this.runStackStep(mt, args));
         return new Float32Array(this.memory.buffer, A(pY), U);
       },
