@@ -5,7 +5,7 @@
 // a module Web Worker on a shared WebAssembly.Memory). The page posts each result back; the same
 // workloads then run in Node.js for comparison (one process each, as `npm run bench` runs them).
 //
-//   npm run bench:browser                                  W1, W1-layer, W5a, W5b; 1 and 2 threads; Node too
+//   npm run bench:browser                                  W1, W1-layer, W5a, W5b, generate; 1 and 2 threads; Node too
 //   npm run bench:browser -- --workloads W5a,W5b --threads 1 --no-node --json
 //
 // Chromium: /usr/bin/chromium (Debian: apt-get install chromium) or the CHROMIUM environment
@@ -19,7 +19,7 @@ import { textTable } from './report.js';
 import { WORKLOADS } from './workloads.js';
 
 const USAGE = `Usage: npm run bench:browser [-- --workloads LIST] [--threads 1,2] [--no-node] [--json] [--timeout S]
-  --workloads   comma-separated, of: ${Object.keys(WORKLOADS).join(', ')} (default W1,W1-layer,W5a,W5b)
+  --workloads   comma-separated, of: ${Object.keys(WORKLOADS).join(', ')} (default W1,W1-layer,W5a,W5b,generate)
   --threads     kernel threads to run in the browser: 1, 2 or 1,2 (default 1,2; 2 needs the
                 page's cross-origin isolation, which this script's server provides)
   --no-node     skip the Node.js runs of the same workloads (default: run them, for comparison)
@@ -111,7 +111,7 @@ function list<T>(s: string, what: string, parse: (x: string) => T, ok: (x: T) =>
 async function main(): Promise<void> {
   const { values: v } = parseArgs({
     options: {
-      workloads: { type: 'string', default: 'W1,W1-layer,W5a,W5b' }, threads: { type: 'string', default: '1,2' },
+      workloads: { type: 'string', default: 'W1,W1-layer,W5a,W5b,generate' }, threads: { type: 'string', default: '1,2' },
       'no-node': { type: 'boolean' }, json: { type: 'boolean' }, timeout: { type: 'string', default: '600' },
       help: { type: 'boolean', short: 'h' },
     },
