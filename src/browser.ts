@@ -29,7 +29,7 @@ export type { ClassWeight } from './models/sample-weights.js';
 export { GraphModel, type GraphModelOptions } from './models/functional.js';
 /** Runs a causal model a few steps at a time with a key/value cache: Transformer generation without re-running the past. */
 export { IncrementalDecoder, incrementalDecoder, beamSearch, type IncrementalDecoderOptions, type BeamSearchOptions, type Hypothesis } from './models/decoder.js';
-/** A character-level language model (Embedding, stateful recurrent layers, softmax Dense) run a token per kernel call: predict's bits, about twice as fast (generateText uses it). */
+/** A character-level language model (Embedding, stateful recurrent layers, softmax Dense; Sequential or a functional chain) run a token per kernel call: predict's bits, about twice as fast (generateText uses it). */
 export { modelStepper, type ModelStepper } from './models/stack-step.js';
 /** Saved models without a file system: from the URL of a saved directory, or from its files' bytes (saveModel and loadModel: Node.js). */
 export { loadModelFromUrl, loadTfjsModelFromUrl, modelFromFiles, type LoadFromUrlOptions } from './models/model-fetch.js';

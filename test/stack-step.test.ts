@@ -118,6 +118,37 @@ for (const c of CASES) {
   });
 }
 
+test('a functional model that is one chain steps as the Sequential does; a branch is refused (null)', () => {
+  type Sym = rnn.SymbolicTensor;
+  const ap = (l: { apply(x: Sym | Sym[]): Sym | Sym[] }, x: Sym | Sym[]): Sym => l.apply(x) as Sym;
+  const build = (f: (x: Sym) => Sym) => {
+    const x = rnn.input({ shape: [null] });
+    const m = rnn.model({ inputs: x, outputs: f(x) });
+    m.predict([[1]]); // (builds it)
+    m.resetStates();
+    const r = rnn.rng(11);
+    for (let i = 0; i < m.params.length; i++) m.params[i] = r.uniform(-0.4, 0.4);
+    return m;
+  };
+  const emb = () => rnn.layers.embedding({ inputDim: 2800, outputDim: 24 });
+  const head = () => rnn.layers.dense({ units: V, activation: 'softmax' });
+  const chain = build((x) => ap(head(), ap(rnn.layers.gru({ units: 40, ...stateful }), ap(rnn.layers.lstm({ units: 37, ...stateful }), ap(emb(), x)))));
+  const want = withFixedWeights(() => ids.map((id) => [...chain.predictInPlace(one(id)).data]));
+  chain.resetStates();
+  const got = withFixedWeights(() => {
+    const st = rnn.modelStepper(chain);
+    assert.ok(st, 'a stepper for the chain');
+    const out = ids.map((id) => [...st.step(id)]);
+    st.close();
+    return out;
+  });
+  assert.deepEqual(got, want);
+  assert.equal(rnn.modelStepper(build((x) => {
+    const e = ap(emb(), x);
+    return ap(head(), ap(rnn.layers.add(), [ap(rnn.layers.lstm({ units: 24, ...stateful }), e), e]));
+  })), null, 'a branch');
+});
+
 test('a stepper carries on from the state the layers carry, and a model can step on after it closed', () => {
   const m = charModel(CASES[0]!.layers(), 3);
   const rest = ids.slice(10);

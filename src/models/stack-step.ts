@@ -1,14 +1,16 @@
 // A model run a token at a time in one kernel call per token: an Embedding, stateful recurrent
-// layers and a softmax Dense — a character-level language model — through the backend's stack
-// stepper (Backend.stackStepper), which computes every value with the code and in the order of
-// the layers' own forward calls, so each step's probabilities are predict's bits. Text generation
-// uses it (apps/charrnn.ts); models of any other shape, and backends without a stepper, go
-// through predictInPlace.
+// layers and a softmax Dense (a Sequential, or a functional model that is one chain) — a
+// character-level language model — through the backend's stack stepper (Backend.stackStepper),
+// which computes every value with the code and in the order of the layers' own forward calls, so
+// each step's probabilities are predict's bits. Text generation uses it (apps/charrnn.ts); models
+// of any other shape, and backends without a stepper, go through predictInPlace.
 import { getBackend } from '../kernels/index.js';
 import type { StackStepLayer, StackStepper } from '../kernels/types.js';
 import { Dense, Embedding } from '../layers/core.js';
+import type { Layer } from '../layers/layer.js';
 import type { Recurrent } from '../layers/recurrent.js';
 import { RecurrentLayer } from '../layers/rnn-layers.js';
+import { GraphModel } from './functional.js';
 import { Sequential, type Model } from './sequential.js';
 
 export interface ModelStepper {
@@ -19,7 +21,23 @@ export interface ModelStepper {
 }
 
 /**
- * A stepper for `model` when it is a Sequential of an Embedding (without maskZero), stateful
+ * The layers a model applies one after the other: a Sequential's, or a functional model's when
+ * its graph is one chain from its one input to its output (a functional model applies each
+ * layer once); else null.
+ */
+function layerChain(model: Model): Layer[] | null {
+  if (model instanceof Sequential) return model.layers;
+  if (!(model instanceof GraphModel) || model.numInputs !== 1) return null;
+  let t = model.inputs[0]!;
+  for (const n of model.nodes) {
+    if (n.inputs.length !== 1 || n.inputs[0] !== t || n.outputs.length !== 1) return null;
+    t = n.outputs[0]!;
+  }
+  return t === model.output ? model.nodes.map((n) => n.layer) : null;
+}
+
+/**
+ * A stepper for `model` when it is a Sequential (or a functional chain) of an Embedding (without maskZero), stateful
  * single-direction recurrent layers returning sequences (Dropout between them is inactive in
  * inference), and a Dense with a softmax, and the backend has a stack stepper; null otherwise.
  * It starts from the states the layers carry (batch 1, or none: zeros). Use it inside
@@ -27,8 +45,9 @@ export interface ModelStepper {
  */
 export function modelStepper(model: Model): ModelStepper | null {
   const backend = getBackend();
-  if (!backend.stackStepper || !(model instanceof Sequential) || !model.isBuilt) return null;
-  const all = model.layers.filter((l) => l.className !== 'Dropout');
+  const chain = layerChain(model);
+  if (!backend.stackStepper || !chain || !model.isBuilt) return null;
+  const all = chain.filter((l) => l.className !== 'Dropout');
   const emb = all[0], head = all[all.length - 1], rec = all.slice(1, -1);
   if (!(emb instanceof Embedding) || emb.options.maskZero || !(head instanceof Dense) || head.activation !== 'softmax' || rec.length === 0) return null;
   const cores: { core: Recurrent; carried: ReturnType<Recurrent['getCarriedState']> }[] = [];
