@@ -2149,14 +2149,15 @@ const SL_GEMV: i32 = 2;
 @inline function sl_ptr(desc: usize, l: i32, w: i32): usize { return <usize>load<u32>(desc + <usize>l * SL_BYTES + (<usize>w << 2)); }
 
 /**
- * Packs a G x K weight matrix W (W_hh: K = H; W_ih: K = I) for batch 1 by the plan of (kind, H)
- * into P, with its row-major copy after the packing (packed_b1_copy_bytes): what b1_project,
- * seq_forward (whhP) and stack_step read.
+ * Packs for batch 1, by the plan of (kind, H), the G x K weight matrix (W_hh: K = H; W_ih: K = I)
+ * the caller has written row-major into the copy area after P (b1_copy_at; the block is
+ * packed_b1_copy_bytes): what b1_project, seq_forward (whhP) and stack_step read.
  */
-export function b1_pack(kind: i32, H: i32, K: i32, W: usize, P: usize): void {
+export function b1_pack(kind: i32, H: i32, K: i32, P: usize): void {
   kind = cell_kind(kind);
   b1_plan(kind, H);
-  for (let c = 0; c < b1_chunks(); c++) b1_refresh(kind, H, K, W, P, c, B1_COPY);
+  const W = b1_copy_at(kind, K, P);
+  for (let c = 0; c < b1_chunks(); c++) b1_refresh(kind, H, K, W, P, c, B1_PACK);
 }
 
 /** Layer l's input projection by gemv (SL_GEMV): y = bias + W_ih·x from the copy after the packing. */

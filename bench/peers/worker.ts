@@ -16,6 +16,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { attr, DataType, encodeModel, type NodeSpec, type TensorSpec, type ValueInfoSpec } from '../../src/export/onnx-proto.js';
+import { rng } from '../../src/tensor/rng.js';
 import type { Command, Hello, WorkerInfo, WorkloadSpec } from './spec.js';
 
 /** bench/peers in the source tree (this file runs from dist/bench/peers). */
@@ -317,17 +318,15 @@ async function buildOrtGenerate(spec: Extract<WorkloadSpec, { kind: 'generate' }
 }
 
 /**
- * The next character from probabilities, as rnnkit's sampler draws it (temperature 0.8: p^(1/0.8),
- * normalised, one uniform draw from a seeded generator).
+ * The next character from probabilities, drawn as rnnkit's sampler (apps/charrnn.ts) draws it:
+ * temperature 0.8 (log, divided, exp), one uniform draw from rnnkit's seeded generator.
  */
 function sampler(seed: number): (p: ArrayLike<number>) => number {
-  let s = seed >>> 0;
-  const next = () => { s = (s + 0x6d2b79f5) >>> 0; let t = s; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
-  const w = new Float64Array(256);
+  const r = rng(seed), w = new Float64Array(256);
   return (p) => {
     let sum = 0;
     for (let j = 0; j < p.length; j++) { w[j] = Math.exp(Math.log(Math.max(p[j]!, 1e-30)) / 0.8); sum += w[j]!; }
-    let u = next() * sum;
+    let u = r.next() * sum;
     for (let j = 0; j < p.length; j++) { u -= w[j]!; if (u < 0) return j; }
     return p.length - 1;
   };

@@ -60,19 +60,18 @@ export function modelStepper(model: Model): ModelStepper | null {
     if (carried && carried.B !== 1) return null; // (predict refuses it by name)
     cores.push({ core, carried });
   }
-  const f32 = (a: unknown): Float32Array | null => (a instanceof Float32Array ? a : null);
-  const layers: StackStepLayer[] = [];
-  for (const { core } of cores) {
-    const p = core.params, wih = f32(p.value('weight_ih_l0')), whh = f32(p.value('weight_hh_l0'));
-    if (!wih || !whh) return null;
-    layers.push({
-      kind: core.kind, resetAfter: core.resetAfter, hardSigmoid: core.hardSigmoid, H: core.hiddenSize, I: core.inputSize, wih, whh,
+  // (A built model's parameters are float32: the cores checked above, the embedding and head with them.)
+  const f32 = (a: unknown): Float32Array => a as Float32Array;
+  const layers: StackStepLayer[] = cores.map(({ core }) => {
+    const p = core.params;
+    return {
+      kind: core.kind, resetAfter: core.resetAfter, hardSigmoid: core.hardSigmoid, H: core.hiddenSize, I: core.inputSize,
+      wih: f32(p.value('weight_ih_l0')), whh: f32(p.value('weight_hh_l0')),
       bih: core.bias ? f32(p.value('bias_ih_l0')) : null, bhh: core.bias ? f32(p.value('bias_hh_l0')) : null,
-    });
-  }
-  const table = f32(emb.params!.value('embeddings')), hp = head.params!;
-  const w = f32(hp.value('kernel')), b = hp.byName.has('bias') ? f32(hp.value('bias')) : null;
-  if (!table || !w || (hp.byName.has('bias') && !b)) return null;
+    };
+  });
+  const hp = head.params!;
+  const table = f32(emb.params!.value('embeddings')), w = f32(hp.value('kernel')), b = hp.byName.has('bias') ? f32(hp.value('bias')) : null;
   const stepper: StackStepper = backend.stackStepper({ table, layers, head: { U: head.options.units, w, b } });
   cores.forEach(({ carried }, l) => stepper.setState(l, carried ? carried.h as Float32Array : null, carried ? carried.c as Float32Array | null : null));
   return {

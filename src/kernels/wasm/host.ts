@@ -19,7 +19,7 @@
 // Subclasses decide where each kernel runs through the hooks at the bottom (the two-thread
 // backend sends large ones to both threads and reruns a call on one thread if its worker is lost).
 import {
-  denseBackwardComposed, denseForwardComposed, foldBias, layerBackwardComposed, layerForwardComposed, tableIds,
+  denseBackwardComposed, denseForwardComposed, foldBias, gruBhn, layerBackwardComposed, layerForwardComposed, tableIds,
 } from '../layer-ops.js';
 import { seqBackwardRef, seqForwardRef } from '../reference.js';
 import type {
@@ -49,8 +49,8 @@ export interface CoreExports {
   packed_b1_copy_bytes(kind: number, H: number, K: number): number;
   /** One row's input projection by W_ih packed for batch 1: (kind, H, K, W, P, mode, x, bias, y). */
   b1_project(...a: number[]): void;
-  /** Packs a G x K matrix for batch 1 with its copy after (kind, H, K, W, P; packed_b1_copy_bytes). */
-  b1_pack(kind: number, H: number, K: number, W: number, P: number): void;
+  /** Packs the G x K matrix lying in its copy area after P (packed_b1_copy_bytes) for batch 1: (kind, H, K, P). */
+  b1_pack(kind: number, H: number, K: number, P: number): void;
   /** One token through a stack of layer records and its head (desc, layers, head, the first layer's input row; see asm). */
   stack_step(desc: number, nl: number, head: number, x0: number): void;
   col_sum(m: number, rows: number, cols: number, acc: number): void;
@@ -910,7 +910,7 @@ export abstract class WasmHost implements Backend {
     });
     const pW = take(K * U * 4), pWp = take(this.k.packed_bytes(K, U)), pB = head.b ? take(padTo8(U) * 4) : -1;
     const pZ = take(U * 4), pY = take(U * 4), pP = take(this.k.gemm_scratch_bytes(1, U, K)), pSums = take(16);
-    const block = this.allocBlock(size), base = block;
+    const base = this.allocBlock(size);
     const A = (o: number): number => (o < 0 ? 0 : base + o);
 
     const f32 = new Float32Array(this.memory.buffer), i32 = new Int32Array(this.memory.buffer);
@@ -919,15 +919,16 @@ export abstract class WasmHost implements Backend {
     if (ownTable < 0) f32.set(table.subarray(0, rows * I0), tablePtr >> 2);
     layers.forEach((l, i) => {
       const a = at[i]!, H = l.H;
-      // Each matrix into its packing's copy area, then packed from there (b1_pack copies onto itself).
+      // Each matrix into its packing's copy area (where edge rows and a gemv projection read it), then packed from there.
       const ihCopy = A(a.pIh) + a.ih - a.G * l.I * 4, hhCopy = A(a.pHh) + a.hh - a.G * H * 4;
       f32.set(l.wih.subarray(0, a.G * l.I), ihCopy >> 2);
-      this.k.b1_pack(a.code, H, l.I, ihCopy, A(a.pIh));
+      this.k.b1_pack(a.code, H, l.I, A(a.pIh));
       f32.set(l.whh.subarray(0, a.G * H), hhCopy >> 2);
-      this.k.b1_pack(a.code, H, H, hhCopy, A(a.pHh));
+      this.k.b1_pack(a.code, H, H, A(a.pHh));
       if (l.bih) {
         foldBias(l.kind, H, l.bih, l.bhh!, f32.subarray(A(a.pBias) >> 2, (A(a.pBias) >> 2) + a.G));
-        if (l.kind === 'gru') f32.set(l.bhh!.subarray(2 * H, 3 * H), A(a.pBhn) >> 2);
+        const bhn = gruBhn(l.kind, H, l.bhh);
+        if (bhn) f32.set(bhn, A(a.pBhn) >> 2);
       }
       const r = (pDesc + i * 64 + base) >> 2;
       i32.set([
@@ -945,7 +946,7 @@ export abstract class WasmHost implements Backend {
     const args = [base + pDesc, nl, base + pHead, 0];
     let disposed = false;
     const token = {};
-    blocksOfCollected?.register(token, { host: this, ptr: block, bytes: size, join: true }, token);
+    blocksOfCollected?.register(token, { host: this, ptr: base, bytes: size, join: true }, token);
     const live = (): void => { if (disposed) throw new Error(`${this.label}: stackStepper: used after dispose()`); };
     /** Layer l's first state slots (float indices; c -1 without a memory cell), its arrays checked. */
     const slots = (l: number, h: Float32Array | null, c: Float32Array | null) => {
@@ -980,7 +981,7 @@ export abstract class WasmHost implements Backend {
         if (disposed) return;
         disposed = true;
         blocksOfCollected?.unregister(token);
-        this.releaseBlockAfterCalls(block, size);
+        this.releaseBlockAfterCalls(base, size);
       },
     };
   }
