@@ -394,6 +394,22 @@ function gemm_run(
     return;
   }
   const ldcB = <usize>ldc << 2;
+  if (M <= 4 && side == 0) {
+    // One to four rows (a decoder's step): one block of rows, so by blocks of three panels
+    // instead, thread 0 the first half of the columns and thread 1 the second (more only from a
+    // late partner) — each core keeps its half of a weight matrix in its own L2 from call to
+    // call. Every column is computed alone, in k order, whatever block it is in (gemm_packed's
+    // 4-row tiles and lone-row panels), so the bits are those of the one-block product.
+    const pstride = <usize>K * 32, nc = (np + 2) / 3, mid = (nc + 1) >> 1;
+    for (let c0 = claim(sync, tid, 1, nc, 2, mid); c0 >= 0; c0 = claim(sync, tid, 1, nc, 2, mid)) {
+      const run = claimedRun, p0 = c0 * 3, j0 = p0 << 3, j1 = min(N, (c0 + run) * 24);
+      const bj = accumulate || bias == 0 ? 0 : bias + (<usize>j0 << 2);
+      gemm_packed(M, j1 - j0, K, A, rs, ks, panels + <usize>p0 * pstride, pstride, C + (<usize>j0 << 2), ldc, accumulate, bj, !transA);
+      chunk_done(sync, tid, run);
+    }
+    wait_done(sync, tid, n0 + nc);
+    return;
+  }
   for (let c = claim(sync, tid, 1, side + n1); c >= 0; c = claim(sync, tid, 1, side + n1)) {
     if (c < side) scatter_add_rows(src, ids, n, w, dst, rows);
     else {

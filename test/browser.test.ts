@@ -51,7 +51,7 @@ try {
   let two = null, threaded = null, workerChunks = 0;
   if (globalThis.crossOriginIsolated) {
     // Size gates at zero: every call the backend can split runs on both threads.
-    const t = await rnn.ThreadedWasmBackend.create({ gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20000 });
+    const t = await rnn.ThreadedWasmBackend.create({ gemmMinWork: 0, gemmMinRows: 1, fewRowsMinWork: 0, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20000 });
     rnn.setBackend(t);
     two = workload(rnn);
     // The worker's share is up to the scheduler: on a busy machine the page's thread can claim

@@ -45,7 +45,7 @@ for (const variant of wasmVariants) {
     variant,
     single: loadWasmBackend(variant),
     // Every call on two threads, however small (the kernels handle a thread with no rows/units).
-    forced: ThreadedWasmBackend.createSync({ variant, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 }),
+    forced: ThreadedWasmBackend.createSync({ variant, gemmMinWork: 0, gemmMinRows: 1, fewRowsMinWork: 0, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 }),
     gated: ThreadedWasmBackend.createSync({ variant }),
   });
 }
@@ -137,6 +137,33 @@ for (const s of setups) {
     assert.ok(s.forced.workerChunks > before, 'the worker computed some of the column blocks');
   });
 
+  test(`${s.variant} two threads: Dense products of 1-4 rows by packed panels (inside fixedWeights), split by columns, equal one thread bit for bit (N's tails, two K blocks, bias or none, a late worker)`, TIMEOUT, () => {
+    const rnd = prng(0x1e4);
+    // A worker that sleeps at every wait comes late: its partner takes part of its half.
+    const sleepy = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 0, gemmMinRows: 1, fewRowsMinWork: 0, seqMinWork: 0, seqMinHidden: 1, spin: 1, timeoutMs: 20_000 });
+    try {
+      const before = [s.forced.workerChunks, sleepy.workerChunks], calls = [s.forced.calls.threaded, sleepy.calls.threaded];
+      for (const rows of [1, 2, 3, 4]) for (const U of [1, 7, 24, 25, 65, 200, 769]) for (const K of [1, 5, 192, 700]) {
+        const x = randArray(rows * K, rnd), w = randArray(K * U, rnd), b = (rows + U + K) % 2 ? randArray(U, rnd) : null;
+        // The first call in a scope packs W in the product's scratch; the next ones read it packed once.
+        const run = (be: WasmBackend | ThreadedWasmBackend): Float32Array[] => be.fixedWeights!(() => [0, 1, 2].map(() => {
+          const z = nanArray(rows * U);
+          denseForward(be, { rows, K, U, x, w, b, z });
+          return z;
+        }));
+        const want = run(s.single);
+        for (const [name, be] of [['forced', s.forced], ['late worker', sleepy]] as const) {
+          run(be).forEach((z, i) => assertSame(z, want[i]!, `${name}: dense rows=${rows} K=${K} U=${U} bias=${b !== null}, call ${i + 1}`));
+        }
+      }
+      assert.ok(s.forced.calls.threaded > calls[0]! && sleepy.calls.threaded > calls[1]!, 'ran on two threads');
+      assert.ok(s.forced.workerChunks > before[0]! && sleepy.workerChunks > before[1]!, 'the worker computed some of the column blocks');
+      assert.ok(s.forced.threaded && sleepy.threaded, 'the workers are alive');
+    } finally {
+      sleepy.terminate();
+    }
+  });
+
   test(`${s.variant} two threads: gemm size gate (default ${s.gated.options.gemmMinWork} = M·N·K), both sides`, TIMEOUT, () => {
     const rnd = prng(3);
     const { gemmMinWork } = s.gated.options;
@@ -148,8 +175,8 @@ for (const s of setups) {
     assert.equal(s.gated.calls.threaded, t + 1, 'above the gate: two threads');
     assert.ok(256 ** 3 >= gemmMinWork);
     one = s.gated.calls.single; t = s.gated.calls.threaded;
-    gemmCheck(s, s.gated, true, false, 4, 1024, 1024, true, 1, rnd, false); // M < 8: one thread
-    assert.equal(s.gated.calls.single, one + 1, 'fewer than 8 rows: one thread');
+    gemmCheck(s, s.gated, true, false, 7, 1024, 1024, true, 1, rnd, false); // 5-7 rows: one thread
+    assert.equal(s.gated.calls.single, one + 1, '5 to 7 rows: one thread');
     gemmCheck(s, s.gated, true, false, 1024, 256, 640, true, 1, rnd, false);
     gemmCheck(s, s.gated, false, false, 640, 64, 1024, false, 0, rnd, false);
     assert.equal(s.gated.calls.threaded, t + 2);
@@ -162,10 +189,20 @@ for (const s of setups) {
     assert.ok(1024 * 256 >= seqMinWork && 2 * 512 * 256 >= seqMinWork);
     assert.equal(s.gated.calls.threaded, t + 2, 'one or two rows by gemv, at least seqMinWork: two threads');
     gemmCheck(s, s.gated, false, true, 1, 256, 256, false, 0, rnd, false);
-    gemmCheck(s, s.gated, false, false, 1, 1024, 1024, false, 0, rnd, false);
-    gemmCheck(s, s.gated, true, true, 2, 1024, 1024, false, 0, rnd, false);
     assert.ok(256 * 256 < seqMinWork);
-    assert.equal(s.gated.calls.single, one + 3, 'by gemv below seqMinWork, or packed with fewer than 8 rows: one thread');
+    assert.equal(s.gated.calls.single, one + 1, 'by gemv below seqMinWork: one thread');
+    // Other products of 1-4 rows: by columns on two threads from fewRowsMinWork multiply-adds.
+    const { fewRowsMinWork } = s.gated.options;
+    one = s.gated.calls.single; t = s.gated.calls.threaded;
+    gemmCheck(s, s.gated, false, false, 1, 192, 192, false, 0, rnd, false);
+    gemmCheck(s, s.gated, true, true, 2, 1024, 1024, false, 0, rnd, false);
+    gemmCheck(s, s.gated, false, false, 4, 96, 96, true, 1, rnd, false);
+    assert.ok(192 * 192 >= fewRowsMinWork && 4 * 96 * 96 >= fewRowsMinWork);
+    assert.equal(s.gated.calls.threaded, t + 3, '1-4 rows packed, at least fewRowsMinWork: two threads');
+    gemmCheck(s, s.gated, false, false, 1, 128, 128, false, 0, rnd, false);
+    gemmCheck(s, s.gated, true, false, 3, 64, 128, true, 0, rnd, false);
+    assert.ok(128 * 128 < fewRowsMinWork && 3 * 64 * 128 < fewRowsMinWork);
+    assert.equal(s.gated.calls.single, one + 2, '1-4 rows packed, below fewRowsMinWork: one thread');
     const a = new Float64Array(4);
     assert.throws(() => s.gated.gemm(false, false, 2, 2, 2, a, 2, a, 2, a, 2, false), /float32 only/);
   });
@@ -765,7 +802,7 @@ function layerInPlaceCheck(be: Backend, rnd: () => number, what: string): void {
 // chunks twice, and the partner would pass the next barrier early (wrong results or a trap).
 for (const s of setups) {
   test(`${s.variant} two threads that sleep at every wait: batch-1 steps (halves claimed first, then what is left) equal one thread bit for bit`, TIMEOUT, () => {
-    const be = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, spin: 1, timeoutMs: 20_000 });
+    const be = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 0, gemmMinRows: 1, fewRowsMinWork: 0, seqMinWork: 0, seqMinHidden: 1, spin: 1, timeoutMs: 20_000 });
     try {
       const rnd = prng(77);
       const before = be.calls.threaded;
@@ -782,7 +819,7 @@ for (const s of setups) {
 for (const s of setups) {
   test(`${s.variant}: activation buffers are used in place, with the results of ordinary arrays (two threads, one, after the memory grew)`, TIMEOUT, () => {
     assert.equal(s.single.activationBuffer, undefined, 'unshared memory (its views would be detached as it grows): none');
-    const be = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 });
+    const be = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 0, gemmMinRows: 1, fewRowsMinWork: 0, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 });
     try {
       const rnd = prng(21);
       const a = be.activationBuffer!(1000), b = be.activationBuffer!(1000);
@@ -1128,7 +1165,7 @@ if (setups.length > 0) {
     const onWarning = (w: Error): void => { warnings.push(w.message); };
     process.on('warning', onWarning);
     const be = ThreadedWasmBackend.createSync({
-      variant: s.variant, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, elementwiseMin: 0, timeoutMs: 300,
+      variant: s.variant, gemmMinWork: 0, gemmMinRows: 1, fewRowsMinWork: 0, seqMinWork: 0, seqMinHidden: 1, elementwiseMin: 0, timeoutMs: 300,
     });
     try {
       const rnd = prng(5);
@@ -1214,7 +1251,7 @@ if (setups.length > 0) {
   test(`${s.variant} two threads: a projection lost after a block of W_ih's rows was copied but not packed is redone with the panels packed again`, TIMEOUT, () => {
     // The same hazard for W_ih's panels, which the product checks against the copy (gemm_checked):
     // the copy is the product's B (its 8th argument). From the second call the panels are current.
-    const be = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 });
+    const be = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 0, gemmMinRows: 1, fewRowsMinWork: 0, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 });
     lostAfterCopy(s, be, 'weight_ih_l0', 'runGemmChecked', 3, () => (args) => args[7]!);
   });
 

@@ -32,7 +32,7 @@ for (const v of wasmVariants) {
   const b = tryLoadWasmBackend(v);
   if (b) backends.push(b);
   if (threadedUnavailableReason(v) === null) {
-    const t = ThreadedWasmBackend.createSync({ variant: v, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 });
+    const t = ThreadedWasmBackend.createSync({ variant: v, gemmMinWork: 0, gemmMinRows: 1, fewRowsMinWork: 0, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 });
     threaded.push(t);
     backends.push(t);
   }

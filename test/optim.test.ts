@@ -563,7 +563,7 @@ for (const v of wasmVariants) {
   const b = tryLoadWasmBackend(v);
   if (b) gateBackends.push({ name: b.name, be: b });
   if (threadedUnavailableReason(v) === null) {
-    const t = ThreadedWasmBackend.createSync({ variant: v, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 });
+    const t = ThreadedWasmBackend.createSync({ variant: v, gemmMinWork: 0, gemmMinRows: 1, fewRowsMinWork: 0, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 });
     gateBackends.push({ name: `${t.name} (forced)`, be: t, stop: () => t.terminate() });
   }
 }

@@ -65,7 +65,7 @@ function checkStepper(m: ReturnType<typeof charModel>, scoped: boolean, what: st
  * memory holds no model's weights: each layer's row projected from W_ih as it lies).
  */
 const variant: WasmVariant | null = threadedUnavailableReason('wasm-relaxed-simd') === null ? 'wasm-relaxed-simd' : threadedUnavailableReason('wasm-simd') === null ? 'wasm-simd' : null;
-const forced = variant ? ThreadedWasmBackend.createSync({ variant, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 }) : null;
+const forced = variant ? ThreadedWasmBackend.createSync({ variant, gemmMinWork: 0, gemmMinRows: 1, fewRowsMinWork: 0, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 20_000 }) : null;
 const single = variant ? loadWasmBackend(variant) : null;
 after(() => { forced?.terminate(); });
 
@@ -258,7 +258,7 @@ test('Backend.stackStepper refuses a spec that does not fit, naming the layer an
 
 test('a worker killed without notice while a stepper steps: the steps go on on one thread, with the same bits', { timeout: 60_000 }, async () => {
   if (!variant) return; // (the test above fails)
-  const be = ThreadedWasmBackend.createSync({ variant, gemmMinWork: 0, gemmMinRows: 1, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 300 });
+  const be = ThreadedWasmBackend.createSync({ variant, gemmMinWork: 0, gemmMinRows: 1, fewRowsMinWork: 0, seqMinWork: 0, seqMinHidden: 1, timeoutMs: 300 });
   const warnings: string[] = [];
   const onWarning = (w: Error): void => { warnings.push(w.message); };
   process.on('warning', onWarning);

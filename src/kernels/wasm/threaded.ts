@@ -50,6 +50,15 @@ export interface ThreadedOptions {
   /** GEMMs with fewer rows M than this run on one thread (default 8; rows are split by 4s). */
   gemmMinRows?: number;
   /**
+   * GEMMs of 1-4 rows (a decoder's step, one token's Dense layers) with M·N·K at least this run
+   * on two threads, each thread on its half of the columns (default 2^15, a 192 x 192 layer).
+   * Alone, a layer whose weights stay in one core's L2 gains little (its product runs about as
+   * fast as the hand-over costs), but a model whose layers' weights overflow one L2 — a
+   * Transformer's 3.6 MB — keeps half of every layer in each core's L2 instead of reading them
+   * all from L3: its one-row step's products ran twice as fast.
+   */
+  fewRowsMinWork?: number;
+  /**
    * Sequence calls whose per-step recurrent product B·G·H is below this run on one thread
    * (default 2^17: from an LSTM with H = 182, a GRU with H = 209, a vanilla RNN with H = 363 at
    * batch 1 — where each thread's half of W_hh starts to pay for the per-step hand-over).
@@ -76,7 +85,7 @@ export interface ThreadedOptions {
 
 type Opts = Required<Omit<ThreadedOptions, 'variant' | 'workerUrl'>>;
 const DEFAULTS: Opts = {
-  gemmMinWork: 2 ** 23, gemmMinRows: 8, seqMinWork: 2 ** 17, seqMinHidden: 16, elementwiseMin: 2 ** 16, spin: 200_000, timeoutMs: 30000,
+  gemmMinWork: 2 ** 23, gemmMinRows: 8, fewRowsMinWork: 2 ** 15, seqMinWork: 2 ** 17, seqMinHidden: 16, elementwiseMin: 2 ** 16, spin: 200_000, timeoutMs: 30000,
 };
 
 /** The exports of the threaded build (pointers are byte addresses into the shared memory). */
@@ -498,6 +507,8 @@ export class ThreadedWasmBackend extends WasmHost {
   protected override gemmParallel(M: number, N: number, K: number, engaged = false, byGemv = false): boolean {
     // One or two rows computed by gemv (nothing packed): split like a batch-1 sequence step.
     if (byGemv) return M * N * K >= this.options.seqMinWork;
+    // 1-4 rows: one block of rows, split by columns (gemm_mt).
+    if (M <= 4) return M * N * K >= this.options.fewRowsMinWork;
     // With the partner awake for the sequence loop, splitting pays from an eighth of the size.
     return M >= this.options.gemmMinRows && M * N * K >= this.options.gemmMinWork / (engaged ? 8 : 1);
   }
