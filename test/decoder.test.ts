@@ -207,6 +207,35 @@ test('an encoder-decoder (source given once to reset: the encoder runs once, its
   assert.throws(() => rnn.incrementalDecoder(model, { stepInput: 0 }), /the output of .* does not depend on its input 'source'|cannot decode incrementally/);
 });
 
+test('two decoders of one model, and predict calls between their steps: every step gives predict\'s outputs (the steps\' layers write buffers of their own, read within the call; the encoder\'s outputs, computed once, are kept apart)', () => {
+  // An encoder computed once (Embedding, Dense) that a Transformer decoder block attends to.
+  const src = rnn.input({ shape: [null], name: 'source' }), tgt = rnn.input({ shape: [null], name: 'target' });
+  const enc = rnn.layers.dense({ units: 12, activation: 'tanh', seed: 1 })
+    .apply(rnn.layers.embedding({ inputDim: V, outputDim: 12, seed: 2 }).apply(src) as rnn.SymbolicTensor) as rnn.SymbolicTensor;
+  const x0 = rnn.layers.positionEncoding().apply(rnn.layers.embedding({ inputDim: V, outputDim: 12, seed: 3 }).apply(tgt) as rnn.SymbolicTensor) as rnn.SymbolicTensor;
+  const x1 = rnn.layers.add().apply([x0, rnn.layers.multiHeadAttention({ numHeads: 2, keyDim: 6, causal: true, seed: 4 }).apply([x0, x0]) as rnn.SymbolicTensor]) as rnn.SymbolicTensor;
+  const x2 = rnn.layers.add().apply([x1, rnn.layers.multiHeadAttention({ numHeads: 2, keyDim: 6, seed: 5 }).apply([x1, enc]) as rnn.SymbolicTensor]) as rnn.SymbolicTensor;
+  const h = rnn.layers.dense({ units: 48, activation: 'relu', seed: 6 }).apply(rnn.layers.layerNormalization().apply(x2) as rnn.SymbolicTensor) as rnn.SymbolicTensor;
+  const y = rnn.layers.dense({ units: V, activation: 'softmax', seed: 7 }).apply(rnn.layers.add().apply([x2, rnn.layers.dense({ units: 12, seed: 8 }).apply(h) as rnn.SymbolicTensor]) as rnn.SymbolicTensor) as rnn.SymbolicTensor;
+  const model = rnn.model({ inputs: [src, tgt], outputs: y });
+  const B = 2, T = 6;
+  const srcA = tokenRows(B, 5, 1), tgtA = tokenRows(B, T, 2), srcB = tokenRows(B, 7, 3), tgtB = tokenRows(B, T, 4);
+  const wantA = model.predict([srcA, tgtA]).data, wantB = model.predict([srcB, tgtB]).data;
+  const a = rnn.incrementalDecoder(model), b = rnn.incrementalDecoder(model);
+  a.reset(srcA);
+  b.reset(srcB);
+  const check = (got: Float32Array, want: Float32Array, t: number, what: string): void => {
+    for (let r = 0; r < B; r++) assertClose(got.subarray(r * V, (r + 1) * V), want.subarray((r * T + t) * V, (r * T + t + 1) * V), 1e-6, 0, `${what}: row ${r}, step ${t}`);
+  };
+  for (let t = 0; t < T; t++) {
+    const ya = a.step(tgtA.map((r) => r.slice(t, t + 1))).data;
+    model.predict([tokenRows(B, 4, 5 + t), tokenRows(B, 3, 9 + t)]); // every layer runs on other rows
+    const yb = b.step(tgtB.map((r) => r.slice(t, t + 1))).data;
+    check(ya, wantA, t, 'first decoder');
+    check(yb, wantB, t, 'second decoder');
+  }
+});
+
 test('a recurrent layer that is not stateful carries its state across a decoder\'s calls all the same (and keeps its own mode)', () => {
   const model = rnn.sequential({ layers: [
     rnn.layers.embedding({ inputDim: V, outputDim: 6, seed: 1 }),

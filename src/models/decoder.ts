@@ -54,6 +54,13 @@ export class IncrementalDecoder {
   private readonly steps: Step[];
   private readonly caches = new Map<MultiHeadAttention | Attention, KeyValueCache>();
   private readonly ctx: CallContext = { training: false, rng: rng(0) };
+  /**
+   * The steps' calls: each layer's output is consumed within the call (the next layers read it,
+   * step() copies the model's out), so the layers write into buffers of their own, reused from
+   * call to call (in the backend's memory, read there by the next layer's kernels) instead of
+   * fresh arrays. reset's layers (computed once, read at every step) keep fresh ones.
+   */
+  private readonly stepCtx: CallContext = { training: false, rng: this.ctx.rng, reuse: true };
   /** The stepped input (a functional model), and the others, given to reset(). */
   private readonly stepped: SymbolicTensor | null = null;
   private readonly others: SymbolicTensor[] = [];
@@ -248,16 +255,16 @@ export class IncrementalDecoder {
       }
       case 'carried': {
         const r = l as RecurrentLayer, first = this.fresh.delete(r);
-        return r.forwardCarried(ins[0]!, this.ctx, first ? ins.slice(1) : []);
+        return r.forwardCarried(ins[0]!, this.stepCtx, first ? ins.slice(1) : []);
       }
       case 'position': return [(l as PositionEncoding).forwardAt(ins[0]!, this.offset)];
       default: {
         if (l instanceof Embedding) {
-          const y = l.forward(ins[0]!, this.ctx);
+          const y = l.forward(ins[0]!, this.stepCtx);
           if (y.mask && y.mask.includes(0)) configError(l.name, 'cannot decode incrementally: id 0 is padding (maskZero), and a decoder takes no padded steps');
           return [y];
         }
-        return isMultiLayer(l) ? l.forwardMulti(ins, this.ctx) : [l.forward(ins[0]!, this.ctx)];
+        return isMultiLayer(l) ? l.forwardMulti(ins, this.stepCtx) : [l.forward(ins[0]!, this.stepCtx)];
       }
     }
   }
