@@ -71,6 +71,13 @@ function assertSame(got: Float32Array, want: Float32Array, what: string, names =
 // GEMM
 // ---------------------------------------------------------------------------------------------
 
+/** Waits (up to 10 s) until the backend's worker has gone to sleep after its last call. */
+function untilAsleep(be: ThreadedWasmBackend): void {
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 10_000 && be.workerAwake; i++) Atomics.wait(cell, 0, 0, 1);
+  assert.ok(!be.workerAwake, 'the worker went to sleep');
+}
+
 const SIZES = [1, 3, 4, 5, 8, 17, 64];
 
 function gemmCheck(
@@ -168,12 +175,31 @@ for (const s of setups) {
     const rnd = prng(3);
     const { gemmMinWork } = s.gated.options;
     let t = s.gated.calls.threaded, one = s.gated.calls.single;
+    untilAsleep(s.gated);
     gemmCheck(s, s.gated, false, true, 128, 128, 128, false, 0, rnd, false); // 2^21 < gate
-    assert.equal(s.gated.calls.single, one + 1, 'below the gate: one thread');
+    assert.equal(s.gated.calls.single, one + 1, 'below the gate, the worker asleep: one thread');
     assert.ok(128 ** 3 < gemmMinWork);
     gemmCheck(s, s.gated, false, true, 256, 256, 256, false, 0, rnd, false); // 2^24 >= gate
     assert.equal(s.gated.calls.threaded, t + 1, 'above the gate: two threads');
     assert.ok(256 ** 3 >= gemmMinWork);
+    // A worker still spinning after its last call takes products from gemmMinWorkAwake (2^20).
+    const { gemmMinWorkAwake } = s.gated.options;
+    assert.ok(gemmMinWorkAwake <= 128 ** 3 && 64 ** 3 < gemmMinWorkAwake);
+    const spinning = ThreadedWasmBackend.createSync({ variant: s.variant, spin: 2 ** 30 });
+    try {
+      gemmCheck(s, spinning, false, true, 256, 256, 256, false, 0, rnd, false);
+      assert.ok(spinning.workerAwake, 'the worker spins after a call');
+      one = spinning.calls.single; t = spinning.calls.threaded;
+      gemmCheck(s, spinning, false, true, 128, 128, 128, false, 0, rnd, false);
+      assert.equal(spinning.calls.threaded, t + 1, 'the worker awake, from gemmMinWorkAwake: two threads');
+      gemmCheck(s, spinning, false, true, 64, 64, 64, false, 0, rnd, false);
+      assert.equal(spinning.calls.single, one + 1, 'below gemmMinWorkAwake: one thread');
+    } finally {
+      spinning.terminate();
+    }
+    const low = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 5000 });
+    low.terminate();
+    assert.equal(low.options.gemmMinWorkAwake, 5000, 'never above gemmMinWork');
     one = s.gated.calls.single; t = s.gated.calls.threaded;
     gemmCheck(s, s.gated, true, false, 7, 1024, 1024, true, 1, rnd, false); // 5-7 rows: one thread
     assert.equal(s.gated.calls.single, one + 1, '5 to 7 rows: one thread');

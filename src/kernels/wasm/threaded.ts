@@ -47,6 +47,12 @@ export interface ThreadedOptions {
   variant?: WasmVariant;
   /** GEMMs with M·N·K below this run on one thread (default 2^23: below that, waking the worker costs more than it saves). */
   gemmMinWork?: number;
+  /**
+   * The same for a worker that is awake — spinning after its last call, or busy with the call's
+   * sequence loop (default 2^20, or gemmMinWork if lower): a hand-over then costs ~0.2 µs
+   * instead of a wake-up's 44-90.
+   */
+  gemmMinWorkAwake?: number;
   /** GEMMs with fewer rows M than this run on one thread (default 8; rows are split by 4s). */
   gemmMinRows?: number;
   /**
@@ -85,7 +91,7 @@ export interface ThreadedOptions {
 
 type Opts = Required<Omit<ThreadedOptions, 'variant' | 'workerUrl'>>;
 const DEFAULTS: Opts = {
-  gemmMinWork: 2 ** 23, gemmMinRows: 8, fewRowsMinWork: 2 ** 15, seqMinWork: 2 ** 17, seqMinHidden: 16, elementwiseMin: 2 ** 16, spin: 200_000, timeoutMs: 30000,
+  gemmMinWork: 2 ** 23, gemmMinWorkAwake: 2 ** 20, gemmMinRows: 8, fewRowsMinWork: 2 ** 15, seqMinWork: 2 ** 17, seqMinHidden: 16, elementwiseMin: 2 ** 16, spin: 200_000, timeoutMs: 30000,
 };
 
 /** The exports of the threaded build (pointers are byte addresses into the shared memory). */
@@ -262,6 +268,8 @@ export class ThreadedWasmBackend extends WasmHost {
         opts[key] = v;
       }
     }
+    // (A lower gemmMinWork lowers it too: gemmMinWork 0 puts every product on two threads.)
+    if (options.gemmMinWorkAwake === undefined) opts.gemmMinWorkAwake = Math.min(opts.gemmMinWorkAwake, opts.gemmMinWork);
     // The module declares a minimum of a few pages; start there and grow once the layout is known.
     const memory = ThreadedWasmBackend.sharedMemory();
     const instance = new WebAssembly.Instance(module, { env: { memory } });
@@ -350,6 +358,14 @@ export class ThreadedWasmBackend extends WasmHost {
   /** Whether calls can still use the worker (false once it was lost or terminated). */
   get threaded(): boolean {
     return (this.worker !== null || this.deferred !== null) && this.lost === null;
+  }
+
+  /**
+   * Whether the worker is up and spinning, ready for a call without a wake-up: it spins for
+   * `spin` iterations (~1 ms by default) after each call, then sleeps until the next.
+   */
+  get workerAwake(): boolean {
+    return this.worker !== null && this.lost === null && Atomics.load(this.ctl, C_STATE) === ST_READY && Atomics.load(this.ctl, C_WSLEEP) === 0;
   }
 
   /**
@@ -509,8 +525,9 @@ export class ThreadedWasmBackend extends WasmHost {
     if (byGemv) return M * N * K >= this.options.seqMinWork;
     // 1-4 rows: one block of rows, split by columns (gemm_mt).
     if (M <= 4) return M * N * K >= this.options.fewRowsMinWork;
-    // With the partner awake for the sequence loop, splitting pays from an eighth of the size.
-    return M >= this.options.gemmMinRows && M * N * K >= this.options.gemmMinWork / (engaged ? 8 : 1);
+    // With the partner awake — a sequence loop on both threads, or the worker still spinning
+    // after the last call — splitting pays from gemmMinWorkAwake.
+    return M >= this.options.gemmMinRows && M * N * K >= (engaged || this.workerAwake ? this.options.gemmMinWorkAwake : this.options.gemmMinWork);
   }
 
   protected override seqParallel(B: number, G: number, H: number): boolean {
