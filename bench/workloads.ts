@@ -2,7 +2,7 @@
 // browser-safe (only the library's browser entry), so that bench.ts (Node.js) and the page of
 // browser.ts (headless Chromium) run the very same code.
 import * as rnn from '../src/browser.js';
-import { buildCharModel, DEFAULT_CHARRNN } from '../src/apps/charrnn.js';
+import { buildCharModel, DEFAULT_CHARRNN, transformerCharModel } from '../src/apps/charrnn.js';
 import type { Dense as DenseData } from '../src/models/data-input.js';
 import { median } from './report.js';
 
@@ -96,6 +96,18 @@ export const WORKLOADS: Record<string, Workload> = {
       return { step: () => { rnn.generateText(model, vocab, { length, temperature: 0.8, seed: seed++ }); }, tokens: length, sequences: 1, flops };
     },
     warmup: 3, reps: 15,
+  },
+  'generate-transformer': {
+    description: 'text generation: charrnn\'s Transformer (--cell transformer --hidden 192: 2 pre-norm blocks, 4 heads, window 64), generateText of 512 characters from its key/value cache',
+    setup: () => {
+      const V = 65, length = 512;
+      const vocab = new rnn.CharVocab(Array.from({ length: V }, (_, i) => String.fromCharCode(32 + i)));
+      const { model } = transformerCharModel(V, { hidden: 192, layers: 2, heads: 4, dropout: 0, seed: 1 });
+      let seed = 0;
+      // (No flops: the window's restarts from its last 48 characters add a varying share.)
+      return { step: () => { rnn.generateText(model, vocab, { length, temperature: 0.8, seed: seed++, window: 64 }); }, tokens: length, sequences: 1 };
+    },
+    warmup: 2, reps: 10,
   },
 };
 
