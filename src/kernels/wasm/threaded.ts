@@ -53,7 +53,7 @@ export interface ThreadedOptions {
    * instead of a wake-up's 44-90.
    */
   gemmMinWorkAwake?: number;
-  /** GEMMs with fewer rows M than this run on one thread (default 8; rows are split by 4s). */
+  /** GEMMs of 5 or more rows with fewer rows M than this run on one thread (default 8; rows are split by 4s). */
   gemmMinRows?: number;
   /**
    * GEMMs of 1-4 rows (a decoder's step, one token's Dense layers) with M·N·K at least this run
