@@ -182,7 +182,7 @@ for (const s of setups) {
     gemmCheck(s, s.gated, false, true, 256, 256, 256, false, 0, rnd, false); // 2^24 >= gate
     assert.equal(s.gated.calls.threaded, t + 1, 'above the gate: two threads');
     assert.ok(256 ** 3 >= gemmMinWork);
-    // A worker still spinning after its last call takes products from gemmMinWorkAwake (2^20).
+    // A worker still spinning after its last call takes products from gemmMinWorkAwake (2^21).
     const { gemmMinWorkAwake } = s.gated.options;
     assert.ok(gemmMinWorkAwake <= 128 ** 3 && 64 ** 3 < gemmMinWorkAwake);
     const spinning = ThreadedWasmBackend.createSync({ variant: s.variant, spin: 2 ** 30 });
@@ -194,6 +194,20 @@ for (const s of setups) {
       assert.equal(spinning.calls.threaded, t + 1, 'the worker awake, from gemmMinWorkAwake: two threads');
       gemmCheck(s, spinning, false, true, 64, 64, 64, false, 0, rnd, false);
       assert.equal(spinning.calls.single, one + 1, 'below gemmMinWorkAwake: one thread');
+      // A Dense layer's kernel inside withFixedWeights (packed once): from a quarter of it.
+      const rows = 16, K = 192, U = 256, x = randArray(rows * K, rnd), w = randArray(K * U, rnd), b = randArray(U, rnd);
+      assert.ok(rows * K * U >= gemmMinWorkAwake / 4 && rows * K * U < gemmMinWorkAwake);
+      const dense = (be: WasmBackend | ThreadedWasmBackend): Float32Array => {
+        const z = nanArray(rows * U);
+        denseForward(be, { rows, K, U, x, w, b, z });
+        return z;
+      };
+      const want = dense(s.single);
+      one = spinning.calls.single; t = spinning.calls.threaded;
+      assertSame(dense(spinning), want, 'dense, weights not fixed');
+      assert.equal(spinning.calls.single, one + 1, 'a Dense product packing its kernel, below gemmMinWorkAwake: one thread');
+      spinning.fixedWeights!(() => { for (let i = 0; i < 2; i++) assertSame(dense(spinning), want, `dense inside fixedWeights, call ${i + 1}`); });
+      assert.equal(spinning.calls.threaded, t + 2, 'inside fixedWeights, from a quarter of gemmMinWorkAwake: two threads');
     } finally {
       spinning.terminate();
     }

@@ -993,7 +993,8 @@ export abstract class WasmHost implements Backend {
     if (rows <= 0 || K <= 0 || U <= 0) { denseForwardComposed(this, a); return; }
     this.need(x, rows * K, 'dense x'); this.need(w, K * U, 'dense kernel'); this.need(z, rows * U, 'dense z');
     if (b) this.need(b, U, 'dense bias');
-    const par = this.gemmParallel(rows, U, K);
+    // (Inside withFixedWeights the kernel is packed once, at the scope's first call.)
+    const par = this.gemmParallel(rows, U, K, false, false, this.fixedDepth !== 0);
     this.session(par, (mt) => {
       const pW = this.denseKernel(w, K, U);
       this.reset();
@@ -1710,9 +1711,10 @@ export abstract class WasmHost implements Backend {
   /**
    * Whether a gemm of this size is worth two threads (never, on one thread); `engaged`: the call
    * runs its sequence loop on both threads anyway, so the partner is awake already; `byGemv`: the
-   * kernels compute it row by row with gemv (rowsByGemv).
+   * kernels compute it row by row with gemv (rowsByGemv); `packedB`: op(B) is packed already (a
+   * Dense layer's weights inside withFixedWeights), so the call does not pack it.
    */
-  protected gemmParallel(_M: number, _N: number, _K: number, _engaged = false, _byGemv = false): boolean {
+  protected gemmParallel(_M: number, _N: number, _K: number, _engaged = false, _byGemv = false, _packedB = false): boolean {
     return false;
   }
 

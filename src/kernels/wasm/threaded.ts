@@ -48,9 +48,10 @@ export interface ThreadedOptions {
   /** GEMMs with M·N·K below this run on one thread (default 2^23: below that, waking the worker costs more than it saves). */
   gemmMinWork?: number;
   /**
-   * The same for a worker that is awake — spinning after its last call, or busy with the call's
-   * sequence loop (default 2^20, or gemmMinWork if lower): a hand-over then costs ~0.2 µs
-   * instead of a wake-up's 44-90.
+   * The same while the worker is still spinning after its last call (default 2^21, or gemmMinWork
+   * if lower; a quarter of it for a product whose op(B) is packed already, a Dense layer's
+   * weights inside withFixedWeights): a hand-over then costs ~0.2 µs instead of a wake-up's
+   * 44-90. (While the call's own sequence loop keeps it busy: from gemmMinWork / 8.)
    */
   gemmMinWorkAwake?: number;
   /** GEMMs of 5 or more rows with fewer rows M than this run on one thread (default 8; rows are split by 4s). */
@@ -91,7 +92,7 @@ export interface ThreadedOptions {
 
 type Opts = Required<Omit<ThreadedOptions, 'variant' | 'workerUrl'>>;
 const DEFAULTS: Opts = {
-  gemmMinWork: 2 ** 23, gemmMinWorkAwake: 2 ** 20, gemmMinRows: 8, fewRowsMinWork: 2 ** 15, seqMinWork: 2 ** 17, seqMinHidden: 16, elementwiseMin: 2 ** 16, spin: 200_000, timeoutMs: 30000,
+  gemmMinWork: 2 ** 23, gemmMinWorkAwake: 2 ** 21, gemmMinRows: 8, fewRowsMinWork: 2 ** 15, seqMinWork: 2 ** 17, seqMinHidden: 16, elementwiseMin: 2 ** 16, spin: 200_000, timeoutMs: 30000,
 };
 
 /** The exports of the threaded build (pointers are byte addresses into the shared memory). */
@@ -520,14 +521,19 @@ export class ThreadedWasmBackend extends WasmHost {
     this.withFallback(mt, body);
   }
 
-  protected override gemmParallel(M: number, N: number, K: number, engaged = false, byGemv = false): boolean {
+  protected override gemmParallel(M: number, N: number, K: number, engaged = false, byGemv = false, packedB = false): boolean {
+    const work = M * N * K, o = this.options;
     // One or two rows computed by gemv (nothing packed): split like a batch-1 sequence step.
-    if (byGemv) return M * N * K >= this.options.seqMinWork;
+    if (byGemv) return work >= o.seqMinWork;
     // 1-4 rows: one block of rows, split by columns (gemm_mt).
-    if (M <= 4) return M * N * K >= this.options.fewRowsMinWork;
-    // With the partner awake — a sequence loop on both threads, or the worker still spinning
-    // after the last call — splitting pays from gemmMinWorkAwake.
-    return M >= this.options.gemmMinRows && M * N * K >= (engaged || this.workerAwake ? this.options.gemmMinWorkAwake : this.options.gemmMinWork);
+    if (M <= 4) return work >= o.fewRowsMinWork;
+    if (M < o.gemmMinRows) return false;
+    // With the partner busy with the call's sequence loop, splitting pays from an eighth of the size.
+    if (engaged) return work >= o.gemmMinWork / 8;
+    // A worker still spinning after its last call: from gemmMinWorkAwake, or a quarter of it when
+    // op(B) is packed already (the product is then all the call does).
+    if (this.workerAwake) return work >= (packedB ? o.gemmMinWorkAwake / 4 : o.gemmMinWorkAwake);
+    return work >= o.gemmMinWork;
   }
 
   protected override seqParallel(B: number, G: number, H: number): boolean {
