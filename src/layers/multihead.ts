@@ -153,7 +153,7 @@ export class MultiHeadAttention extends LayerBase implements MultiLayer {
    * steps `cache` holds (newCache) and to themselves, as forwardMulti([x, x]) over the whole
    * sequence gives for these rows; their keys and values join the cache.
    */
-  forwardCached(x: Act, cache: KeyValueCache): Act {
+  forwardCached(x: Act, cache: KeyValueCache, ctx?: CallContext): Act {
     if (!this.built) configError(this.name, 'forwardCached before the layer is built');
     if (!this.causal) configError(this.name, 'forwardCached needs causal self-attention (causal: true)');
     const [B, n, D] = x.shape as [number, number, number];
@@ -161,7 +161,7 @@ export class MultiHeadAttention extends LayerBase implements MultiLayer {
     if (x.shape.length !== 3 || D !== Dq) configError(this.name, `expected input [batch, time, ${Dq}], got [${x.shape.join(', ')}]`);
     if (x.mask && x.mask.includes(0)) configError(this.name, 'forwardCached takes no padded steps (a mask with zeros)');
     const bias = (k: string): Float32Array | null => (this.useBias ? p.value(`${k}_bias`) as Float32Array : null);
-    const y = new Float32Array(B * n * this.Do);
+    const y = reusesBuffers(ctx) ? this.ySlot.get(B * n * this.Do) : new Float32Array(B * n * this.Do);
     multiHeadStep(getBackend(), {
       B, n, x: x.data, Dq, Dk: Dq, Dv: Dq, heads: this.numHeads, keyDim: this.keyDim, valueDim: this.valueDim, Do: this.Do,
       wq: p.value('query_kernel'), bq: bias('query'), wk: p.value('key_kernel'), bk: bias('key'),

@@ -8,7 +8,7 @@
 import { ActivationSlot, getBackend } from '../kernels/index.js';
 import type { Backend, F } from '../kernels/types.js';
 import { ParamStore } from '../tensor/params.js';
-import { configError, shapeStr, uniqueName, shown, type Act, type Layer, type Shape, LayerBase } from './layer.js';
+import { configError, reusesBuffers, shapeStr, uniqueName, shown, type Act, type CallContext, type Layer, type Shape, LayerBase } from './layer.js';
 import { applyLayer, type SymbolicTensor } from './symbolic.js';
 
 /**
@@ -104,6 +104,8 @@ export class LayerNormalization extends LayerBase implements Layer {
   private D = 0;
   /** The last forward's x̂ (in the backend's memory where it offers that) and each row's r = 1/√(σ² + ε). */
   private readonly xhatSlot = new ActivationSlot();
+  /** The output, reused from call to call inside a model (CallContext.reuse), as Dense's. */
+  private readonly ySlot = new ActivationSlot();
   private xhat: Float32Array = new Float32Array(0);
   private r: Float64Array = new Float64Array(0);
 
@@ -135,11 +137,11 @@ export class LayerNormalization extends LayerBase implements Layer {
 
   computeOutputShape(s: Shape): Shape { return s; }
 
-  forward(x: Act): Act {
+  forward(x: Act, ctx?: CallContext): Act {
     const D = this.D, n = x.data.length, rows = n / D;
     if (x.shape[x.shape.length - 1] !== D) configError(this.name, `expected inputs with ${D} features in the last dimension, got [${x.shape.join(', ')}]`);
     const gamma = this.scale ? this.params!.value('gamma') : null, beta = this.center ? this.params!.value('beta') : null;
-    const y = new Float32Array(n), xhat = this.xhatSlot.get(n);
+    const y = reusesBuffers(ctx) ? this.ySlot.get(n) : new Float32Array(n), xhat = this.xhatSlot.get(n);
     const rs = this.r.length === rows ? this.r : new Float64Array(rows);
     layerNormForwardOn(getBackend(), x.data, D, this.epsilon, gamma, beta, y, xhat, rs);
     this.xhat = xhat; this.r = rs;

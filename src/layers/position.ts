@@ -9,7 +9,7 @@
 import { uniformInit } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
-import { configError, shapeStr, uniqueName, shown, type Act, type Layer, type Shape, LayerBase } from './layer.js';
+import { configError, reusesBuffers, shapeStr, uniqueName, shown, type Act, type CallContext, type Layer, type Shape, LayerBase } from './layer.js';
 import { applyLayer, type SymbolicTensor } from './symbolic.js';
 
 export interface PositionEncodingOptions {
@@ -45,6 +45,8 @@ export class PositionEncoding extends LayerBase implements Layer {
   private B = 0;
   /** 'sine': P for the longest T seen so far. */
   private table: Float32Array = new Float32Array(0);
+  /** The output, reused from call to call inside a model (CallContext.reuse). */
+  private outBuf: Float32Array = new Float32Array(0);
 
   constructor(readonly options: PositionEncodingOptions = {}) {
     super();
@@ -86,8 +88,8 @@ export class PositionEncoding extends LayerBase implements Layer {
     return this.table;
   }
 
-  forward(x: Act): Act {
-    const y = this.addPositions(x, 0);
+  forward(x: Act, ctx?: CallContext): Act {
+    const y = this.addPositions(x, 0, reusesBuffers(ctx));
     this.B = x.shape[0]!; this.T = x.shape[1]!;
     return y;
   }
@@ -96,12 +98,12 @@ export class PositionEncoding extends LayerBase implements Layer {
    * x [B, T, D] as steps offset … offset + T − 1 of a longer sequence (a decoder's new steps):
    * y[b, t] = x[b, t] + P[offset + t]. Inference only (no backward).
    */
-  forwardAt(x: Act, offset: number): Act {
+  forwardAt(x: Act, offset: number, ctx?: CallContext): Act {
     if (!(Number.isInteger(offset) && offset >= 0)) configError(this.name, `offset must be a non-negative integer, got ${shown(offset)}`);
-    return this.addPositions(x, offset);
+    return this.addPositions(x, offset, reusesBuffers(ctx));
   }
 
-  private addPositions(x: Act, offset: number): Act {
+  private addPositions(x: Act, offset: number, reuse: boolean): Act {
     const D = this.D;
     if (x.shape.length !== 3 || x.shape[2] !== D) configError(this.name, `expected input [batch, time, ${D}], got [${x.shape.join(', ')}]`);
     const [B, T] = x.shape as [number, number, number];
@@ -109,7 +111,9 @@ export class PositionEncoding extends LayerBase implements Layer {
     if (this.maxLength !== null && end > this.maxLength) {
       configError(this.name, offset === 0 ? `the input has ${T} steps, more than maxLength ${this.maxLength}` : `steps up to ${end} are more than maxLength ${this.maxLength}`);
     }
-    const P = this.positions(end).subarray(offset * D), y = new Float32Array(B * T * D), xs = x.data;
+    const n = B * T * D;
+    if (reuse && this.outBuf.length !== n) this.outBuf = new Float32Array(n);
+    const P = this.positions(end).subarray(offset * D), y = reuse ? this.outBuf : new Float32Array(n), xs = x.data;
     for (let b = 0; b < B; b++) {
       const o = b * T * D;
       for (let i = 0; i < T * D; i++) y[o + i] = xs[o + i]! + P[i]!;

@@ -251,13 +251,13 @@ export class IncrementalDecoder {
           cache = m instanceof MultiHeadAttention ? m.newCache(this.batch, this.capacity) : m.newCache(this.batch, ins[0]!.shape[2]!, this.capacity);
           this.caches.set(m, cache);
         }
-        return [m.forwardCached(ins[0]!, cache)];
+        return [m instanceof MultiHeadAttention ? m.forwardCached(ins[0]!, cache, this.stepCtx) : m.forwardCached(ins[0]!, cache)];
       }
       case 'carried': {
         const r = l as RecurrentLayer, first = this.fresh.delete(r);
         return r.forwardCarried(ins[0]!, this.stepCtx, first ? ins.slice(1) : []);
       }
-      case 'position': return [(l as PositionEncoding).forwardAt(ins[0]!, this.offset)];
+      case 'position': return [(l as PositionEncoding).forwardAt(ins[0]!, this.offset, this.stepCtx)];
       default: {
         if (l instanceof Embedding) {
           const y = l.forward(ins[0]!, this.stepCtx);
