@@ -10,6 +10,7 @@ import { transformerCharModel, sample } from '../src/apps/charrnn.js';
 import { CharVocab } from '../src/data/vocab.js';
 import { attentionForward, type AttentionArgs } from '../src/kernels/attention-ops.js';
 import { referenceBackend } from '../src/kernels/index.js';
+import { ThreadedWasmBackend } from '../src/kernels/wasm/threaded.js';
 import { assertClose, randomArray } from './helpers.js';
 
 const V = 11;
@@ -233,6 +234,35 @@ test('two decoders of one model, and predict calls between their steps: every st
     const yb = b.step(tgtB.map((r) => r.slice(t, t + 1))).data;
     check(ya, wantA, t, 'first decoder');
     check(yb, wantB, t, 'second decoder');
+  }
+});
+
+test('a decoder keeps its key/value caches in the two-thread backend\'s memory (activation buffers, read there by the attention products) and gives their blocks back as they grow and at each reset', () => {
+  const be = ThreadedWasmBackend.createSync({ timeoutMs: 20_000 }), prev = rnn.getBackend();
+  rnn.setBackend(be);
+  try {
+    const { model } = transformerCharModel(V, { hidden: 32, layers: 2, heads: 4, dropout: 0, seed: 3 });
+    const ids = tokenRows(1, 12)[0]!, want = model.predict([ids]).data;
+    // Count the backend's live activation buffers (the layers' own slots settle after a call or two).
+    const arrays = new Set<Float32Array>();
+    let made = 0;
+    const alloc = be.activationBuffer!, release = be.releaseActivation.bind(be);
+    (be as { activationBuffer: (n: number) => Float32Array }).activationBuffer = (n) => { const a = alloc(n); arrays.add(a); made++; return a; };
+    be.releaseActivation = (a) => { arrays.delete(a); release(a); };
+    const dec = rnn.incrementalDecoder(model, { capacity: 4 });
+    const run = (): void => {
+      dec.reset();
+      ids.forEach((id, t) => assertClose(dec.step([[id]]).data, want.subarray(t * V, (t + 1) * V), 1e-6, 0, `step ${t}`));
+    };
+    run(); run();
+    const live = arrays.size, before = made;
+    for (let i = 0; i < 30; i++) run();
+    // Per sequence each layer's keys and values grow 4 -> 8 -> 16 steps: 12 arrays, each given back.
+    assert.ok(made - before >= 30 * 12, `the caches are activation buffers (${made - before} made in 30 sequences)`);
+    assert.equal(arrays.size, live, 'as many live as after the second sequence');
+  } finally {
+    rnn.setBackend(prev);
+    be.terminate();
   }
 });
 

@@ -11,6 +11,7 @@
 // a padded key (keyMask 0) or, causal, a key ahead gets weight exactly 0, in every head.
 import { attentionBackward, attentionForward, maskedSoftmax, type AttentionArgs, type AttentionSaved, type SequenceDims } from './attention-ops.js';
 import { denseBackward, denseForward, gemmBatched, swapAxes } from './layer-ops.js';
+import { getBackend } from './index.js';
 import type { Backend, F } from './types.js';
 
 /** Dq, Dk and Dv (SequenceDims) are the inputs' widths. */
@@ -158,6 +159,19 @@ export function multiHeadBackward(be: Backend, a: MultiHeadArgs, s: MultiHeadSav
 }
 
 /**
+ * n zeros for a cache, in the current backend's memory where it offers that (activationBuffer), so
+ * that the attention products of every step read the cache where it lies instead of copying it in.
+ */
+function cacheArray(n: number): Float32Array {
+  return getBackend().activationBuffer?.(n) ?? new Float32Array(n);
+}
+
+/** Gives a replaced cache array's block back at once (else when it is collected). */
+function dropCacheArray(a: Float32Array): void {
+  getBackend().releaseActivation?.(a);
+}
+
+/**
  * A decoder's keys and values so far, per head: K [B·H, capacity, dk] and V [B·H, capacity, dv],
  * the first `length` steps of each sequence filled. It grows (doubling) as steps come.
  */
@@ -174,8 +188,9 @@ export class KeyValueCache {
   selectRows(rows: ArrayLike<number>): void {
     const { heads: H, capacity: cap } = this, n = rows.length;
     const pick = (old: Float32Array, d: number): Float32Array => {
-      const a = new Float32Array(n * H * cap * d), block = H * cap * d;
+      const a = cacheArray(n * H * cap * d), block = H * cap * d;
       for (let i = 0; i < n; i++) a.set(old.subarray(rows[i]! * block, (rows[i]! + 1) * block), i * block);
+      dropCacheArray(old);
       return a;
     };
     this.k = pick(this.k, this.keyDim);
@@ -188,8 +203,9 @@ export class KeyValueCache {
     if (steps <= this.capacity) return;
     const cap = Math.max(steps, 2 * this.capacity), BH = this.B * this.heads;
     const grow = (old: Float32Array, d: number): Float32Array => {
-      const a = new Float32Array(BH * cap * d);
+      const a = cacheArray(BH * cap * d);
       for (let s = 0; s < BH; s++) a.set(old.subarray(s * this.capacity * d, (s * this.capacity + this.length) * d), s * cap * d);
+      dropCacheArray(old);
       return a;
     };
     this.k = grow(this.k, this.keyDim);
@@ -198,6 +214,14 @@ export class KeyValueCache {
   }
 
   get stride(): number { return this.capacity; }
+
+  /** Empties the cache and gives its arrays' blocks back (a decoder starting a new sequence). */
+  release(): void {
+    dropCacheArray(this.k);
+    dropCacheArray(this.v);
+    this.k = this.v = new Float32Array(0);
+    this.capacity = this.length = 0;
+  }
 
   /** Appends n steps of projected rows z [B, n, H, d] (keys: d = keyDim, else values) at step `length`. */
   put(z: Float32Array, n: number, keys: boolean): void {

@@ -143,6 +143,7 @@ export class IncrementalDecoder {
    * the layers that read only them run now.
    */
   reset(context?: ArrayInput | ArrayInput[]): void {
+    for (const c of this.caches.values()) c.release();
     this.caches.clear();
     this.fixed.clear();
     this.fresh.clear();
