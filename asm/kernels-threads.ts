@@ -647,33 +647,37 @@ export function stack_step_mt(tid: i32, sync: usize, desc: usize, nl: i32, head:
   for (let l = 0; l < nl; l++) {
     const kind = cell_kind(sl_word(desc, l, 0)), resetAfter = (sl_word(desc, l, 1) & 1) != 0;
     const H = sl_word(desc, l, 2), K = sl_word(desc, l, 3), H4 = <usize>H << 2, G = gate_width(kind, H);
-    const pih = sl_ptr(desc, l, 4), whhP = sl_ptr(desc, l, 5), bias = sl_ptr(desc, l, 6), x = sl_x(desc, l, x0), xg = sl_ptr(desc, l, 9);
+    // SL_TABLE: x is the token's row of the projected table, the step's xg: no projection phases.
+    const fromTable = (sl_word(desc, l, 1) & SL_TABLE) != 0;
+    const pih = sl_ptr(desc, l, 4), whhP = sl_ptr(desc, l, 5), bias = sl_ptr(desc, l, 6), x = sl_x(desc, l, x0), xg = fromTable ? x : sl_ptr(desc, l, 9);
     const ch = sl_ptr(desc, l, 10), cc = sl_ptr(desc, l, 11), gates = sl_ptr(desc, l, 12), aux = sl_ptr(desc, l, 13);
     const out = sl_ptr(desc, l, 14), gh = sl_ptr(desc, l, 15), bhn = sl_ptr(desc, l, 7);
     b1_plan(kind, H);
     const nc = b1_chunks(), mid = b1Qa + 1, byGemv = (sl_word(desc, l, 1) & SL_GEMV) != 0;
-    if (byGemv) {
+    if (byGemv && !fromTable) {
       // (A layer whose own call reads W_ih as it lies: one chunk, as its one-row product.)
       target++;
       if (claim(sync, tid, phase, 1) >= 0) { stack_project_gemv(desc, l, kind, H, x); chunk_done(sync, tid); }
-    } else {
+      wait_done(sync, tid, target);
+      phase++;
+    } else if (!fromTable) {
       target += nc;
       for (let c0 = claim(sync, tid, phase, nc, 2, mid); c0 >= 0; c0 = claim(sync, tid, phase, nc, 2, mid)) {
         const run = claimedRun;
         gemv_b1(kind, H, K, pih, c0, c0 + run, 0, gate_blocks(kind), x, xg, bias);
         chunk_done(sync, tid, run);
       }
-    }
-    wait_done(sync, tid, target);
-    phase++;
-    if ((G & 7) != 0 && !byGemv) {
-      target++;
-      if (claim(sync, tid, phase, 1) >= 0) {
-        b1_edge_rows(G, K, b1_copy_at(kind, K, pih), x, bias, xg);
-        chunk_done(sync, tid);
-      }
       wait_done(sync, tid, target);
       phase++;
+      if ((G & 7) != 0) {
+        target++;
+        if (claim(sync, tid, phase, 1) >= 0) {
+          b1_edge_rows(G, K, b1_copy_at(kind, K, pih), x, bias, xg);
+          chunk_done(sync, tid);
+        }
+        wait_done(sync, tid, target);
+        phase++;
+      }
     }
     const split = kind == GRU && !resetAfter, nFirst = split ? 2 : gate_blocks(kind), passes = split ? 2 : 1;
     for (let pass = 0; pass < passes; pass++) {

@@ -2121,7 +2121,7 @@ function fwd_gates(
 // phases inside the call instead of once per call of every layer.
 //
 // A layer's record, SL_WORDS 32-bit words at desc + l·SL_BYTES (addresses into this memory):
-//    0 cell kind (with HARD_GATES)   1 resetAfter (1) | SL_GEMV (2)   2 H   3 K, the input width
+//    0 cell kind (with HARD_GATES)   1 resetAfter (1) | SL_GEMV (2) | SL_TABLE (4)   2 H   3 K, the input width
 //    4 W_ih packed for batch 1 with its copy after it (b1_pack; b1_project's P); with SL_GEMV the
 //      projection reads the copy as it lies, as gemm computes one row (gemm_by_gemv): where the
 //      layer's own call does (a backend whose memory does not hold the model's weights)
@@ -2135,6 +2135,9 @@ function fwd_gates(
 // The head's record, 9 words: 0 U  1 K  2 W (K x U, row-major)  3 W packed as op(B) (pack_b_nr8)
 //   4 the bias (U floats, padded to 8), or 0   5 z (U floats)   6 the probabilities (U floats)
 //   7 gemm's scratch (gemm_scratch_bytes(1, U, K))   8 softmax_rows' sums (8 bytes)
+// SL_TABLE (the first layer only): its projections of every row of the token table were computed
+// once by the step's own projection code (stack_project_rows); x0 is then the token's projected
+// row, read as xg, and the step projects nothing for the layer.
 // The head's input row is the last layer's output row. The records do not change from call to
 // call (the token's row comes as an argument): a late partner thread may still read them while the
 // calling thread has returned, until the host joins it (before the next call, or before the
@@ -2142,6 +2145,7 @@ function fwd_gates(
 const SL_WORDS: i32 = 16;
 const SL_BYTES: usize = <usize>SL_WORDS << 2;
 const SL_GEMV: i32 = 2;
+const SL_TABLE: i32 = 4;
 
 // @ts-ignore: decorator
 @inline function sl_word(desc: usize, l: i32, w: i32): i32 { return load<i32>(desc + <usize>l * SL_BYTES + (<usize>w << 2)); }
@@ -2167,6 +2171,22 @@ function stack_project_gemv(desc: usize, l: i32, kind: i32, H: i32, x: usize): v
   gemm_by_gemv(1, K, x, K, b1_copy_at(kind, K, sl_ptr(desc, l, 4)), K, sl_ptr(desc, l, 9), gate_width(kind, H), false, sl_ptr(desc, l, 6), 0, gate_width(kind, H));
 }
 
+/**
+ * Layer l's input projections of `rows` rows of x (K floats each) into out (G floats each), each
+ * by the code and in the order of the layer's projection in a stack step (SL_GEMV or b1_project),
+ * through the record's xg row: the first layer's table for SL_TABLE.
+ */
+export function stack_project_rows(desc: usize, l: i32, x: usize, rows: i32, out: usize): void {
+  const kind = cell_kind(sl_word(desc, l, 0)), H = sl_word(desc, l, 2), K = sl_word(desc, l, 3);
+  const G4 = <usize>gate_width(kind, H) << 2, xg = sl_ptr(desc, l, 9);
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>r * (<usize>K << 2);
+    if ((sl_word(desc, l, 1) & SL_GEMV) != 0) stack_project_gemv(desc, l, kind, H, xr);
+    else b1_project(kind, H, K, 0, sl_ptr(desc, l, 4), B1_CURRENT, xr, sl_ptr(desc, l, 6), xg);
+    memory.copy(out + <usize>r * G4, xg, G4);
+  }
+}
+
 /** The head of a stack step (its record at `head`, its input row x): z = x·W + b, then the softmax. */
 function stack_head(head: usize, x: usize): void {
   const U = load<i32>(head), K = load<i32>(head, 4);
@@ -2188,8 +2208,12 @@ function stack_head(head: usize, x: usize): void {
 export function stack_step(desc: usize, nl: i32, head: usize, x0: usize): void {
   for (let l = 0; l < nl; l++) {
     const kind = cell_kind(sl_word(desc, l, 0)), H = sl_word(desc, l, 2), H4 = <usize>H << 2;
-    const xg = sl_ptr(desc, l, 9), ch = sl_ptr(desc, l, 10), cc = sl_ptr(desc, l, 11);
-    if ((sl_word(desc, l, 1) & SL_GEMV) != 0) stack_project_gemv(desc, l, kind, H, sl_x(desc, l, x0));
+    const fromTable = (sl_word(desc, l, 1) & SL_TABLE) != 0;
+    const xg = fromTable ? x0 : sl_ptr(desc, l, 9), ch = sl_ptr(desc, l, 10), cc = sl_ptr(desc, l, 11);
+    // The projection sets the layer's batch-1 plan, which the step's product reads; from the
+    // projected table (xg: the token's row) there is none to set it.
+    if (fromTable) b1_plan(kind, H);
+    else if ((sl_word(desc, l, 1) & SL_GEMV) != 0) stack_project_gemv(desc, l, kind, H, sl_x(desc, l, x0));
     else b1_project(kind, H, sl_word(desc, l, 3), 0, sl_ptr(desc, l, 4), B1_CURRENT, sl_x(desc, l, x0), sl_ptr(desc, l, 6), xg);
     fwd_step(kind, (sl_word(desc, l, 1) & 1) != 0, 1, 1, H, 0, false, true, 0, xg, 0, sl_ptr(desc, l, 7), sl_ptr(desc, l, 14), H4, H4,
       ch, cc, sl_ptr(desc, l, 12), sl_ptr(desc, l, 13), 0, 0, sl_ptr(desc, l, 15), sl_ptr(desc, l, 5), 0, 1, 0, 0);

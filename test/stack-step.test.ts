@@ -41,16 +41,22 @@ function charModel(layers: Layer[], seed = 1) {
 
 const one = (id: number) => ({ data: Float32Array.of(id), shape: [1, 1], mask: null });
 
-/** Each step's probabilities through predictInPlace, then through a stepper: equal bit for bit; the states carried after both equal. */
-function checkStepper(m: ReturnType<typeof charModel>, scoped: boolean, what: string): void {
+/**
+ * Each step's probabilities through predictInPlace, then through a stepper: equal bit for bit; the
+ * states carried after both equal. `table`: the stepper told that as many steps will come as the
+ * embedding has rows, so that its first layer reads projected rows (when they fit in 4 MB).
+ */
+function checkStepper(m: ReturnType<typeof charModel>, scoped: boolean, what: string, table = false): void {
   const run = <T>(fn: () => T): T => (scoped ? withFixedWeights(fn) : fn());
   m.resetStates();
   const want = run(() => ids.map((id) => [...m.predictInPlace(one(id)).data]));
   const wantStates = JSON.stringify(m.getStates());
   m.resetStates();
   const got = run(() => {
-    const st = rnn.modelStepper(m);
+    const st = rnn.modelStepper(m, table ? { steps: 2800 } : {});
     assert.ok(st, `${what}: a stepper`);
+    const G = m.layers[1]!.getWeights()[0]!.shape[0]!;
+    assert.equal(st.projectedTable, table && 2800 * G * 4 <= 4 << 20, `${what}: the projected table used where asked and small enough`);
     const out = ids.map((id) => [...st.step(id)]);
     st.close();
     return out;
@@ -88,9 +94,12 @@ for (const c of CASES) {
       for (const [name, be] of [['default gates', gated], ['one-thread build', single]] as const) {
         using(be, () => {
           const m = charModel(c.layers());
-          checkStepper(m, true, `${name}, in a scope`);
-          // (Outside a scope the layers project a row from W_ih as it lies: so does the stepper.)
-          checkStepper(m, false, `${name}, no scope`);
+          for (const table of [false, true]) {
+            const t = table ? ', projected table' : '';
+            checkStepper(m, true, `${name}, in a scope${t}`, table);
+            // (Outside a scope the layers project a row from W_ih as it lies: so does the stepper.)
+            checkStepper(m, false, `${name}, no scope${t}`, table);
+          }
         });
       }
     } finally {
@@ -99,12 +108,15 @@ for (const c of CASES) {
     const calls = forced.calls.threaded, chunks = forced.workerChunks;
     using(forced, () => {
       const m = charModel(c.layers());
-      checkStepper(m, true, 'two threads, in a scope');
-      checkStepper(m, false, 'two threads, no scope');
+      for (const table of [false, true]) {
+        checkStepper(m, true, `two threads, in a scope${table ? ', projected table' : ''}`, table);
+        checkStepper(m, false, `two threads, no scope${table ? ', projected table' : ''}`, table);
+      }
     });
     // Weights in another backend's memory: read from copies (the projection as it lies) on two threads.
     const elsewhere = using(single, () => charModel(c.layers(), 2));
     using(forced, () => checkStepper(elsewhere, true, 'two threads, weights elsewhere'));
+    using(forced, () => checkStepper(elsewhere, true, 'two threads, weights elsewhere, projected table', true));
     assert.ok(forced.threaded, `the worker is alive (${forced.lostReason})`);
     assert.ok(forced.calls.threaded >= calls + 3 * ids.length, `the steps ran on two threads (${forced.calls.threaded - calls} calls; ${forced.lostReason})`);
     // A step is short: on a busy machine the worker may arrive after the calling thread took
@@ -176,6 +188,24 @@ test('generateText: the same text with the stepper as without it (fused: false),
   assert.equal(JSON.stringify(m.getStates()), before);
   assert.equal(fast, generateText(m, vocab, { ...opts, fused: false }));
   assert.equal(fast.length, 200);
+});
+
+test('generateText of more characters than the embedding has rows: the first layer reads its projected rows, and writes the text it writes without the stepper', () => {
+  for (const layers of [CASES[0]!.layers(), CASES[1]!.layers()]) {
+    const m = rnn.sequential({ inputShape: [null], layers: [rnn.layers.embedding({ inputDim: V, outputDim: 24, seed: 3 }), ...layers, rnn.layers.dense({ units: V, activation: 'softmax', seed: 4 })] });
+    m.build([null]);
+    const r = rnn.rng(12);
+    for (let i = 0; i < m.params.length; i++) m.params[i] = r.uniform(-0.4, 0.4);
+    const vocab = new CharVocab('abcdefghij\n'.split(''));
+    const opts = { length: 300, temperature: 0.8, prime: 'ab', seed: 5 };
+    const st = withFixedWeights(() => rnn.modelStepper(m, { steps: 2 + opts.length }));
+    assert.ok(st?.projectedTable, 'the projected table, for 302 steps over 11 rows');
+    st.close();
+    m.resetStates();
+    const fast = generateText(m, vocab, opts);
+    assert.equal(fast, generateText(m, vocab, { ...opts, fused: false }));
+    assert.equal(fast.length, 300);
+  }
 });
 
 test('modelStepper: null for what it cannot run (the caller predicts instead); bad ids and use after close are clear errors', () => {

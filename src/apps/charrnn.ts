@@ -247,7 +247,7 @@ function sampleFixed(model: Model, vocab: CharVocab, opts: SampleOptions): strin
   const lastRow = (p: Float32Array): Float32Array => p.subarray(p.length - V);
   // A stateful model takes one character per call; its output is read before the next call.
   const one: DenseData = { data: new Float32Array(1), shape: [1, 1], mask: null };
-  const stepper = window === undefined && (opts.fused ?? true) ? modelStepper(model) : null;
+  const stepper = window === undefined && (opts.fused ?? true) ? modelStepper(model, { steps: ids.length + opts.length }) : null;
   /** The next character's probabilities after `id`. */
   const next = (id: number): Float32Array => {
     if (stepper) return stepper.step(id);

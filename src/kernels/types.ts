@@ -482,6 +482,12 @@ export interface StackStepSpec {
   table: Float32Array;
   layers: StackStepLayer[];
   head: { U: number; w: Float32Array; b: Float32Array | null };
+  /**
+   * Project every row of the table for the first layer once, when the stepper is made (by the
+   * step's own projection code: the same bits), so that each step reads its token's projected
+   * row instead of multiplying by W_ih: worth it when the steps will outnumber the table's rows.
+   */
+  projectTable?: boolean;
 }
 
 export interface StackStepper {

@@ -5,7 +5,7 @@
 // each step's probabilities are predict's bits. Text generation uses it (apps/charrnn.ts); models
 // of any other shape, and backends without a stepper, go through predictInPlace.
 import { getBackend } from '../kernels/index.js';
-import type { StackStepLayer, StackStepper } from '../kernels/types.js';
+import { gateWidth, type StackStepLayer, type StackStepper } from '../kernels/types.js';
 import { Dense, Embedding } from '../layers/core.js';
 import type { Layer } from '../layers/layer.js';
 import type { Recurrent } from '../layers/recurrent.js';
@@ -16,6 +16,8 @@ import { Sequential, type Model } from './sequential.js';
 export interface ModelStepper {
   /** The model's output after token `id` (from the state the last step left): valid until the next step. */
   step(id: number): Float32Array;
+  /** Whether the first layer's input projections of every token were made once (`steps`). */
+  readonly projectedTable: boolean;
   /** Writes the layers' states back into the model's stateful layers and gives the stepper's memory back. */
   close(): void;
 }
@@ -41,9 +43,11 @@ function layerChain(model: Model): Layer[] | null {
  * single-direction recurrent layers returning sequences (Dropout between them is inactive in
  * inference), and a Dense with a softmax, and the backend has a stack stepper; null otherwise.
  * It starts from the states the layers carry (batch 1, or none: zeros). Use it inside
- * withFixedWeights: it copies the weights when made.
+ * withFixedWeights: it copies the weights when made. `steps`: how many steps are to come, if
+ * known — from as many as the embedding has rows, the first layer's input projections of every
+ * row are made once (the same bits) and a step reads its token's.
  */
-export function modelStepper(model: Model): ModelStepper | null {
+export function modelStepper(model: Model, options: { steps?: number } = {}): ModelStepper | null {
   const backend = getBackend();
   const chain = layerChain(model);
   if (!backend.stackStepper || !chain || !model.isBuilt) return null;
@@ -72,10 +76,15 @@ export function modelStepper(model: Model): ModelStepper | null {
   });
   const hp = head.params!;
   const table = f32(emb.params!.value('embeddings')), w = f32(hp.value('kernel')), b = hp.byName.has('bias') ? f32(hp.value('bias')) : null;
-  const stepper: StackStepper = backend.stackStepper({ table, layers, head: { U: head.options.units, w, b } });
+  // With at least as many steps to come as the table has rows (`steps`, a caller's estimate), the
+  // first layer's projections of every row are computed once (up to 4 MB of them).
+  const rows = table.length / layers[0]!.I, G0 = gateWidth(layers[0]!.kind, layers[0]!.H);
+  const projectTable = (options.steps ?? 0) >= rows && rows * G0 * 4 <= 4 << 20;
+  const stepper: StackStepper = backend.stackStepper({ table, layers, head: { U: head.options.units, w, b }, projectTable });
   cores.forEach(({ carried }, l) => stepper.setState(l, carried ? carried.h as Float32Array : null, carried ? carried.c as Float32Array | null : null));
   return {
     step: (id) => stepper.step(id),
+    projectedTable: projectTable,
     close: () => {
       cores.forEach(({ core }, l) => {
         const H = core.hiddenSize, h = new Float32Array(H), c = core.kind === 'lstm' ? new Float32Array(H) : null;

@@ -53,6 +53,7 @@ export interface CoreExports {
   b1_pack(kind: number, H: number, K: number, P: number): void;
   /** One token through a stack of layer records and its head (desc, layers, head, the first layer's input row; see asm). */
   stack_step(desc: number, nl: number, head: number, x0: number): void;
+  stack_project_rows(desc: number, l: number, x: number, rows: number, out: number): void;
   col_sum(m: number, rows: number, cols: number, acc: number): void;
   /** Σ g_i² in optim/clip.ts's order (float64). */
   sum_squares(g: number, n: number): number;
@@ -151,6 +152,9 @@ interface WhhForLoop { pW: number; pWP: number; repack: number; packed: () => vo
 
 /** What the loop does to its batch-1 packing first: seq_forward's `repack` (b1_refresh in asm/kernels.ts). */
 const B1_CURRENT = 0, B1_PACK = 1, B1_CHECK = 2, B1_COPY = 3;
+
+/** Flags in word 1 of a stack step's layer record (asm/kernels.ts, "stack steps"). */
+const SL_GEMV = 2, SL_TABLE = 4;
 
 type Compare = (a: Uint8Array, b: Uint8Array) => number;
 const nativeCompare = (globalThis as { Buffer?: { compare: Compare } }).Buffer?.compare;
@@ -908,6 +912,8 @@ export abstract class WasmHost implements Backend {
         pAux: l.kind === 'gru' ? take(H * 4) : -1, pOut: take(H * 4), pGh: take(this.k.seq_forward_scratch_bytes(code, +l.resetAfter, 1, H)),
       };
     });
+    // The first layer's projections of every table row (spec.projectTable): what each step reads.
+    const G0 = gateWidth(layers[0]!.kind, layers[0]!.H), pProj = spec.projectTable ? take(rows * G0 * 4) : -1;
     const pW = take(K * U * 4), pWp = take(this.k.packed_bytes(K, U)), pB = head.b ? take(padTo8(U) * 4) : -1;
     const pZ = take(U * 4), pY = take(U * 4), pP = take(this.k.gemm_scratch_bytes(1, U, K)), pSums = take(16);
     const base = this.allocBlock(size);
@@ -933,7 +939,7 @@ export abstract class WasmHost implements Backend {
       const r = (pDesc + i * 64 + base) >> 2;
       i32.set([
         // SL_GEMV where the layer's own call projects one row by gemv from W_ih as it lies (layerForward's ownIh < 0).
-        gateCode(l), +l.resetAfter | (this.fixedDepth === 0 || this.addressOf(l.wih) < 0 ? 2 : 0), H, l.I, A(a.pIh), A(a.pHh), A(a.pBias), A(a.pBhn),
+        gateCode(l), +l.resetAfter | (this.fixedDepth === 0 || this.addressOf(l.wih) < 0 ? SL_GEMV : 0), H, l.I, A(a.pIh), A(a.pHh), A(a.pBias), A(a.pBhn),
         i === 0 ? 0 : A(at[i - 1]!.pOut), A(a.pXg), A(a.pH), A(a.pC), A(a.pGates), A(a.pAux), A(a.pOut), A(a.pGh),
       ], r);
     });
@@ -941,6 +947,13 @@ export abstract class WasmHost implements Backend {
     this.k.pack_b_nr8(0, K, U, A(pW), U, A(pWp));
     if (head.b) f32.set(head.b.subarray(0, U), A(pB) >> 2);
     i32.set([U, K, A(pW), A(pWp), A(pB), A(pZ), A(pY), A(pP), A(pSums)], (base + pHead) >> 2);
+    if (pProj >= 0) {
+      this.k.stack_project_rows(base + pDesc, 0, tablePtr, rows, A(pProj));
+      const w1 = ((base + pDesc) >> 2) + 1;
+      i32[w1] = i32[w1]! | SL_TABLE;
+    }
+    /** The first layer's input for token id: its row of the table, or of its projections. */
+    const rowOf = pProj >= 0 ? (id: number): number => A(pProj) + id * G0 * 4 : (id: number): number => tablePtr + id * I0 * 4;
 
     const par = layers.some((l) => this.seqParallel(1, gateWidth(l.kind, l.H), l.H));
     const args = [base + pDesc, nl, base + pHead, 0];
@@ -961,7 +974,7 @@ export abstract class WasmHost implements Backend {
       step: (id: number): Float32Array => {
         live();
         if (!(Number.isInteger(id) && id >= 0 && id < rows)) fail(`step(id): id must be an integer in [0, ${rows}), got ${id}`);
-        args[3] = tablePtr + id * I0 * 4;
+        args[3] = rowOf(id);
         // (A step is redone on one thread only when the worker was lost inside it, before thread
         // 0 moved the new states into the slots the step reads: the redo reads what it read.)
         this.session(par, (mt) => this.runStackStep(mt, args));
