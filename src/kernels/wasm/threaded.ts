@@ -59,10 +59,10 @@ export interface ThreadedOptions {
   /**
    * GEMMs of 1-4 rows (a decoder's step, one token's Dense layers) with M·N·K at least this run
    * on two threads, each thread on its half of the columns (default 2^15, a 192 x 192 layer).
-   * Alone, a layer whose weights stay in one core's L2 gains little (its product runs about as
-   * fast as the hand-over costs), but a model whose layers' weights overflow one L2 — a
-   * Transformer's 3.6 MB — keeps half of every layer in each core's L2 instead of reading them
-   * all from L3: its one-row step's products ran twice as fast.
+   * Alone, a layer whose weights stay in one core's L2 gains little or nothing (the worker
+   * starts a little later and first pulls the row from the calling core), but a model whose
+   * layers' weights overflow one L2 — a Transformer's 3.6 MB — keeps half of every layer in each
+   * core's L2 instead of reading them all from L3: its one-row step's products ran twice as fast.
    */
   fewRowsMinWork?: number;
   /**
