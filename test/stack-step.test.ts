@@ -208,6 +208,43 @@ test('generateText of more characters than the embedding has rows: the first lay
   }
 });
 
+test('a model\'s next stepper is its last one again while its weights, options and backend are as they were (nothing copied or packed), with predict\'s bits; a change makes a new one', () => {
+  const m = charModel(CASES[0]!.layers(), 6);
+  /** A stepper's outputs for ids against predictInPlace's, bit for bit; whether it was reused. */
+  const run = (o: { steps?: number } = {}, scoped = true): boolean => {
+    const go = <T>(fn: () => T): T => (scoped ? withFixedWeights(fn) : fn());
+    m.resetStates();
+    const want = go(() => ids.map((id) => [...m.predictInPlace(one(id)).data]));
+    m.resetStates();
+    return go(() => {
+      const st = rnn.modelStepper(m, o)!;
+      assert.deepEqual(ids.map((id) => [...st.step(id)]), want, `steps ${o.steps ?? 0}, ${scoped ? 'in' : 'outside'} a scope, reused ${st.reused}`);
+      st.close();
+      return st.reused;
+    });
+  };
+  assert.equal(run(), false, 'the first');
+  assert.equal(run(), true, 'the same weights: the same stepper');
+  m.params[0]! += 0.25; // the table, read where it lies
+  assert.equal(run(), true, 'a table read where it lies needs no new stepper');
+  m.params[m.params.length - 1]! += 0.25; // the head's bias
+  assert.equal(run(), false, 'the head changed');
+  assert.equal(run({ steps: 2800 }), false, 'the projected table asked for');
+  assert.equal(run({ steps: 2800 }), true);
+  m.params[0]! -= 0.25;
+  assert.equal(run({ steps: 2800 }), false, 'the table changed under its projections');
+  assert.equal(run({ steps: 2800 }, false), false, 'outside a scope (the projections by gemv)');
+  assert.equal(run(), false, 'back in a scope, without the table');
+  assert.equal(run(), true);
+  const core = (m.layers[2] as unknown as { core: { params: { value(n: string): Float32Array } } }).core;
+  core.params.value('weight_hh_l0')[7]! += 0.25; // the second LSTM's W_hh, in place
+  assert.equal(run(), false, 'a recurrent weight changed in place');
+  assert.equal(run(), true);
+  if (!single) return;
+  assert.equal(using(single, () => run()), false, 'another backend');
+  assert.equal(run(), false, 'and back');
+});
+
 test('modelStepper: null for what it cannot run (the caller predicts instead); bad ids and use after close are clear errors', () => {
   const emb = () => rnn.layers.embedding({ inputDim: V, outputDim: 8 });
   const head = (activation: 'softmax' | 'linear' = 'softmax') => rnn.layers.dense({ units: V, activation });
@@ -227,7 +264,7 @@ test('modelStepper: null for what it cannot run (the caller predicts instead); b
   assert.throws(() => st.step(V), /step\(id\): id must be an integer in \[0, 11\), got 11/);
   assert.throws(() => st.step(1.5), /got 1.5/);
   st.close();
-  assert.throws(() => st.step(1), /used after dispose/);
+  assert.throws(() => st.step(1), /modelStepper: used after close\(\)/);
 });
 
 test('closing a stepper joins a worker late for its last step before its memory goes back: filled with garbage at once, the worker lives on', { timeout: 60_000 }, () => {

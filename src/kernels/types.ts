@@ -501,6 +501,12 @@ export interface StackStepper {
   getState(l: number, h: Float32Array, c: Float32Array | null): void;
   /** Sets layer l's state (null: zeros). */
   setState(l: number, h: Float32Array | null, c: Float32Array | null): void;
+  /**
+   * Whether this stepper runs `spec` as a new one would: the same shapes and options and, byte
+   * for byte, the same weights and table as its copies (compared natively where the platform
+   * can: in Node.js; elsewhere false). Its states are whatever the last steps left.
+   */
+  current(spec: StackStepSpec): boolean;
   /** Gives its memory back; the stepper must not be used after. */
   dispose(): void;
 }

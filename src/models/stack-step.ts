@@ -5,7 +5,7 @@
 // each step's probabilities are predict's bits. Text generation uses it (apps/charrnn.ts); models
 // of any other shape, and backends without a stepper, go through predictInPlace.
 import { getBackend } from '../kernels/index.js';
-import { gateWidth, type StackStepLayer, type StackStepper } from '../kernels/types.js';
+import { gateWidth, type Backend, type StackStepLayer, type StackStepper } from '../kernels/types.js';
 import { Dense, Embedding } from '../layers/core.js';
 import type { Layer } from '../layers/layer.js';
 import type { Recurrent } from '../layers/recurrent.js';
@@ -18,9 +18,21 @@ export interface ModelStepper {
   step(id: number): Float32Array;
   /** Whether the first layer's input projections of every token were made once (`steps`). */
   readonly projectedTable: boolean;
-  /** Writes the layers' states back into the model's stateful layers and gives the stepper's memory back. */
+  /** Whether this is the model's last stepper again (its weights unchanged since: nothing copied or packed). */
+  readonly reused: boolean;
+  /**
+   * Writes the layers' states back into the model's stateful layers; the stepper's memory is kept
+   * for the model's next one (and given back when that one cannot use it, or with the model).
+   */
   close(): void;
 }
+
+/**
+ * Each model's last stepper, closed: the next modelStepper for the model takes it when its
+ * weights, options and backend are as they were (StackStepper.current: a byte comparison, a
+ * fraction of copying and packing them again), else gives its memory back.
+ */
+const parked = new WeakMap<Model, { stepper: StackStepper; backend: Backend }>();
 
 /**
  * The layers a model applies one after the other: a Sequential's, or a functional model's when
@@ -80,18 +92,32 @@ export function modelStepper(model: Model, options: { steps?: number } = {}): Mo
   // first layer's projections of every row are computed once (up to 4 MB of them).
   const rows = table.length / layers[0]!.I, G0 = gateWidth(layers[0]!.kind, layers[0]!.H);
   const projectTable = (options.steps ?? 0) >= rows && rows * G0 * 4 <= 4 << 20;
-  const stepper: StackStepper = backend.stackStepper({ table, layers, head: { U: head.options.units, w, b }, projectTable });
+  const spec = { table, layers, head: { U: head.options.units, w, b }, projectTable };
+  const last = parked.get(model);
+  parked.delete(model);
+  const reused = last !== undefined && last.backend === backend && last.stepper.current(spec);
+  if (last && !reused) last.stepper.dispose();
+  const stepper: StackStepper = reused ? last.stepper : backend.stackStepper(spec);
   cores.forEach(({ carried }, l) => stepper.setState(l, carried ? carried.h as Float32Array : null, carried ? carried.c as Float32Array | null : null));
+  let closed = false;
   return {
-    step: (id) => stepper.step(id),
+    step: (id) => {
+      if (closed) throw new Error('rnnkit: modelStepper: used after close()');
+      return stepper.step(id);
+    },
     projectedTable: projectTable,
+    reused,
     close: () => {
+      if (closed) return;
+      closed = true;
       cores.forEach(({ core }, l) => {
         const H = core.hiddenSize, h = new Float32Array(H), c = core.kind === 'lstm' ? new Float32Array(H) : null;
         stepper.getState(l, h, c);
         core.setCarriedState({ h, c, B: 1 });
       });
-      stepper.dispose();
+      // (A stepper made for the model meanwhile, and closed first, gives way to this one.)
+      parked.get(model)?.stepper.dispose();
+      parked.set(model, { stepper, backend });
     },
   };
 }

@@ -24,7 +24,7 @@ import {
 import { seqBackwardRef, seqForwardRef } from '../reference.js';
 import type {
   AdamUpdateArgs, Backend, CellKind, DenseBackwardArgs, DenseForwardArgs, F, LayerBackwardArgs, LayerForwardArgs, PoolBackwardArgs, PoolForwardArgs, ResidentCache, SeqBackwardArgs,
-  SeqCache, SeqForwardArgs, StackStepper, StackStepSpec,
+  SeqCache, SeqForwardArgs, StackStepLayer, StackStepper, StackStepSpec,
 } from '../types.js';
 import { gateWidth, isResident } from '../types.js';
 
@@ -901,7 +901,9 @@ export abstract class WasmHost implements Backend {
     let size = 0;
     const take = (bytes: number): number => { const at = size; size += align64(Math.max(bytes, 4)); return at; };
     const pDesc = take(nl * 64), pHead = take(64);
-    const ownTable = this.addressOf(table);
+    // The table is read where it lies when it lies in this memory — but copied when its rows are
+    // projected once (spec.projectTable), so that current() can tell whether they still hold.
+    const ownTable = spec.projectTable ? -1 : this.addressOf(table);
     const pTable = ownTable >= 0 ? -1 : take(rows * I0 * 4);
     const at = layers.map((l) => {
       const code = KIND_CODE[l.kind], G = gateWidth(l.kind, l.H), H = l.H;
@@ -918,6 +920,9 @@ export abstract class WasmHost implements Backend {
     const pZ = take(U * 4), pY = take(U * 4), pP = take(this.k.gemm_scratch_bytes(1, U, K)), pSums = take(16);
     const base = this.allocBlock(size);
     const A = (o: number): number => (o < 0 ? 0 : base + o);
+    // SL_GEMV where the layer's own call projects one row by gemv from W_ih as it lies (layerForward's ownIh < 0).
+    const gemvFlag = (l: StackStepLayer): number => (this.fixedDepth === 0 || this.addressOf(l.wih) < 0 ? SL_GEMV : 0);
+    const flags = layers.map(gemvFlag);
 
     const f32 = new Float32Array(this.memory.buffer), i32 = new Int32Array(this.memory.buffer);
     f32.fill(0, base >> 2, (base + size) >> 2);
@@ -938,8 +943,7 @@ export abstract class WasmHost implements Backend {
       }
       const r = (pDesc + i * 64 + base) >> 2;
       i32.set([
-        // SL_GEMV where the layer's own call projects one row by gemv from W_ih as it lies (layerForward's ownIh < 0).
-        gateCode(l), +l.resetAfter | (this.fixedDepth === 0 || this.addressOf(l.wih) < 0 ? SL_GEMV : 0), H, l.I, A(a.pIh), A(a.pHh), A(a.pBias), A(a.pBhn),
+        gateCode(l), +l.resetAfter | gemvFlag(l), H, l.I, A(a.pIh), A(a.pHh), A(a.pBias), A(a.pBhn),
         i === 0 ? 0 : A(at[i - 1]!.pOut), A(a.pXg), A(a.pH), A(a.pC), A(a.pGates), A(a.pAux), A(a.pOut), A(a.pGh),
       ], r);
     });
@@ -989,6 +993,27 @@ export abstract class WasmHost implements Backend {
         const s = slots(l, h, c);
         if (h) s.mem.set(h.subarray(0, s.H), s.h); else s.mem.fill(0, s.h, s.h + s.H);
         if (s.c >= 0) { if (c) s.mem.set(c.subarray(0, s.H), s.c); else s.mem.fill(0, s.c, s.c + s.H); }
+      },
+      current: (next) => {
+        live();
+        // Bytes compared natively (Node's Buffer.compare); elsewhere false (the caller makes a new one).
+        const same = (a: Float32Array, at: number, n: number): boolean =>
+          a.length >= n && sameBytes(new Uint8Array(a.buffer, a.byteOffset, n * 4), new Uint8Array(this.memory.buffer, at, n * 4));
+        const L = next.layers;
+        if (L.length !== nl || next.head.U !== U || !!next.projectTable !== pProj >= 0 || (next.head.b === null) !== (pB < 0)) return false;
+        if (next.table.length < rows * I0 || (ownTable >= 0 ? this.addressOf(next.table) !== ownTable : !same(next.table, tablePtr, rows * I0))) return false;
+        if (!same(next.head.w, A(pW), K * U) || (next.head.b !== null && !same(next.head.b, A(pB), U))) return false;
+        return L.every((l, i) => {
+          const was = layers[i]!, a = at[i]!, H = was.H;
+          if (l.kind !== was.kind || l.resetAfter !== was.resetAfter || !!l.hardSigmoid !== !!was.hardSigmoid || l.H !== H || l.I !== was.I) return false;
+          if (gemvFlag(l) !== flags[i] || (l.bih === null) !== (was.bih === null)) return false;
+          if (!same(l.wih, A(a.pIh) + a.ih - a.G * l.I * 4, a.G * l.I) || !same(l.whh, A(a.pHh) + a.hh - a.G * H * 4, a.G * H)) return false;
+          if (!l.bih) return true;
+          const folded = new Float32Array(a.G);
+          foldBias(l.kind, H, l.bih, l.bhh!, folded);
+          const bhn = gruBhn(l.kind, H, l.bhh);
+          return same(folded, A(a.pBias), a.G) && (!bhn || same(bhn as Float32Array, A(a.pBhn), H));
+        });
       },
       dispose: () => {
         if (disposed) return;
