@@ -2171,18 +2171,21 @@ function stack_project_gemv(desc: usize, l: i32, kind: i32, H: i32, x: usize): v
   gemm_by_gemv(1, K, x, K, b1_copy_at(kind, K, sl_ptr(desc, l, 4)), K, sl_ptr(desc, l, 9), gate_width(kind, H), false, sl_ptr(desc, l, 6), 0, gate_width(kind, H));
 }
 
+/** Layer l's input projection of the row x into its record's xg row, as a one-thread stack step makes it. */
+function stack_project(desc: usize, l: i32, kind: i32, H: i32, x: usize): void {
+  if ((sl_word(desc, l, 1) & SL_GEMV) != 0) stack_project_gemv(desc, l, kind, H, x);
+  else b1_project(kind, H, sl_word(desc, l, 3), 0, sl_ptr(desc, l, 4), B1_CURRENT, x, sl_ptr(desc, l, 6), sl_ptr(desc, l, 9));
+}
+
 /**
  * Layer l's input projections of `rows` rows of x (K floats each) into out (G floats each), each
- * by the code and in the order of the layer's projection in a stack step (SL_GEMV or b1_project),
- * through the record's xg row: the first layer's table for SL_TABLE.
+ * made by stack_project (a stack step's own): the first layer's table for SL_TABLE.
  */
 export function stack_project_rows(desc: usize, l: i32, x: usize, rows: i32, out: usize): void {
   const kind = cell_kind(sl_word(desc, l, 0)), H = sl_word(desc, l, 2), K = sl_word(desc, l, 3);
   const G4 = <usize>gate_width(kind, H) << 2, xg = sl_ptr(desc, l, 9);
   for (let r = 0; r < rows; r++) {
-    const xr = x + <usize>r * (<usize>K << 2);
-    if ((sl_word(desc, l, 1) & SL_GEMV) != 0) stack_project_gemv(desc, l, kind, H, xr);
-    else b1_project(kind, H, K, 0, sl_ptr(desc, l, 4), B1_CURRENT, xr, sl_ptr(desc, l, 6), xg);
+    stack_project(desc, l, kind, H, x + <usize>r * (<usize>K << 2));
     memory.copy(out + <usize>r * G4, xg, G4);
   }
 }
@@ -2213,8 +2216,7 @@ export function stack_step(desc: usize, nl: i32, head: usize, x0: usize): void {
     // The projection sets the layer's batch-1 plan, which the step's product reads; from the
     // projected table (xg: the token's row) there is none to set it.
     if (fromTable) b1_plan(kind, H);
-    else if ((sl_word(desc, l, 1) & SL_GEMV) != 0) stack_project_gemv(desc, l, kind, H, sl_x(desc, l, x0));
-    else b1_project(kind, H, sl_word(desc, l, 3), 0, sl_ptr(desc, l, 4), B1_CURRENT, sl_x(desc, l, x0), sl_ptr(desc, l, 6), xg);
+    else stack_project(desc, l, kind, H, sl_x(desc, l, x0));
     fwd_step(kind, (sl_word(desc, l, 1) & 1) != 0, 1, 1, H, 0, false, true, 0, xg, 0, sl_ptr(desc, l, 7), sl_ptr(desc, l, 14), H4, H4,
       ch, cc, sl_ptr(desc, l, 12), sl_ptr(desc, l, 13), 0, 0, sl_ptr(desc, l, 15), sl_ptr(desc, l, 5), 0, 1, 0, 0);
     memory.copy(ch, ch + H4, H4);

@@ -920,6 +920,11 @@ export abstract class WasmHost implements Backend {
     const pZ = take(U * 4), pY = take(U * 4), pP = take(this.k.gemm_scratch_bytes(1, U, K)), pSums = take(16);
     const base = this.allocBlock(size);
     const A = (o: number): number => (o < 0 ? 0 : base + o);
+    // Each matrix's copy area, after its packing (where edge rows and a gemv projection read it).
+    const copies = layers.map((l, i) => {
+      const a = at[i]!;
+      return { ih: A(a.pIh) + a.ih - a.G * l.I * 4, hh: A(a.pHh) + a.hh - a.G * l.H * 4 };
+    });
     // SL_GEMV where the layer's own call projects one row by gemv from W_ih as it lies (layerForward's ownIh < 0).
     const gemvFlag = (l: StackStepLayer): number => (this.fixedDepth === 0 || this.addressOf(l.wih) < 0 ? SL_GEMV : 0);
     const flags = layers.map(gemvFlag);
@@ -930,11 +935,10 @@ export abstract class WasmHost implements Backend {
     if (ownTable < 0) f32.set(table.subarray(0, rows * I0), tablePtr >> 2);
     layers.forEach((l, i) => {
       const a = at[i]!, H = l.H;
-      // Each matrix into its packing's copy area (where edge rows and a gemv projection read it), then packed from there.
-      const ihCopy = A(a.pIh) + a.ih - a.G * l.I * 4, hhCopy = A(a.pHh) + a.hh - a.G * H * 4;
-      f32.set(l.wih.subarray(0, a.G * l.I), ihCopy >> 2);
+      // Each matrix into its copy area, then packed from there.
+      f32.set(l.wih.subarray(0, a.G * l.I), copies[i]!.ih >> 2);
       this.k.b1_pack(a.code, H, l.I, A(a.pIh));
-      f32.set(l.whh.subarray(0, a.G * H), hhCopy >> 2);
+      f32.set(l.whh.subarray(0, a.G * H), copies[i]!.hh >> 2);
       this.k.b1_pack(a.code, H, H, A(a.pHh));
       if (l.bih) {
         foldBias(l.kind, H, l.bih, l.bhh!, f32.subarray(A(a.pBias) >> 2, (A(a.pBias) >> 2) + a.G));
@@ -961,7 +965,7 @@ export abstract class WasmHost implements Backend {
 
     const par = layers.some((l) => this.seqParallel(1, gateWidth(l.kind, l.H), l.H));
     const args = [base + pDesc, nl, base + pHead, 0];
-    let disposed = false;
+    let disposed = false, probs = new Float32Array(0);
     const token = {};
     blocksOfCollected?.register(token, { host: this, ptr: base, bytes: size, join: true }, token);
     const live = (): void => { if (disposed) throw new Error(`${this.label}: stackStepper: used after dispose()`); };
@@ -982,7 +986,8 @@ export abstract class WasmHost implements Backend {
         // (A step is redone on one thread only when the worker was lost inside it, before thread
         // 0 moved the new states into the slots the step reads: the redo reads what it read.)
         this.session(par, (mt) => this.runStackStep(mt, args));
-        return new Float32Array(this.memory.buffer, A(pY), U);
+        if (probs.buffer !== this.memory.buffer) probs = new Float32Array(this.memory.buffer, A(pY), U);
+        return probs;
       },
       getState: (l, h, c) => {
         const s = slots(l, h, c);
@@ -1007,7 +1012,7 @@ export abstract class WasmHost implements Backend {
           const was = layers[i]!, a = at[i]!, H = was.H;
           if (l.kind !== was.kind || l.resetAfter !== was.resetAfter || !!l.hardSigmoid !== !!was.hardSigmoid || l.H !== H || l.I !== was.I) return false;
           if (gemvFlag(l) !== flags[i] || (l.bih === null) !== (was.bih === null)) return false;
-          if (!same(l.wih, A(a.pIh) + a.ih - a.G * l.I * 4, a.G * l.I) || !same(l.whh, A(a.pHh) + a.hh - a.G * H * 4, a.G * H)) return false;
+          if (!same(l.wih, copies[i]!.ih, a.G * l.I) || !same(l.whh, copies[i]!.hh, a.G * H)) return false;
           if (!l.bih) return true;
           const folded = new Float32Array(a.G);
           foldBias(l.kind, H, l.bih, l.bhh!, folded);
