@@ -20,25 +20,30 @@ const tokenRows = (B: number, T: number, salt = 0): number[][] =>
 
 /**
  * Feeds rows in chunks of `chunks` steps through a fresh decoder and checks every output row
- * against predict on the whole rows (atol 0: the same bits).
+ * against predict on the whole rows (atol 0: the same bits). Then again with { last: true }: each
+ * call's one output row per batch row is predict's at the chunk's last step — and the steps after
+ * it show that the chunk's every step went into the caches and states.
  */
 function checkDecoder(model: rnn.Model, rows: number[][], chunks: number[], atol: number, what: string, opts?: rnn.IncrementalDecoderOptions, source?: number[][]): void {
   const B = rows.length, T = rows[0]!.length;
   assert.equal(chunks.reduce((a, b) => a + b, 0), T);
   model.resetStates();
   const full = model.predict(source ? [source, rows] : rows).data, U = full.length / (B * T);
-  const dec = rnn.incrementalDecoder(model, opts);
-  if (source) dec.reset(source);
-  let t0 = 0;
-  for (const n of chunks) {
-    const out = dec.step(rows.map((r) => r.slice(t0, t0 + n)));
-    assert.deepEqual(out.shape, [B, n, U], `${what}: shape at step ${t0}`);
-    for (let b = 0; b < B; b++) {
-      const want = full.subarray((b * T + t0) * U, (b * T + t0 + n) * U);
-      assertClose(out.data.subarray(b * n * U, (b + 1) * n * U), want, atol, 0, `${what}: batch row ${b}, steps ${t0}..${t0 + n - 1}`);
+  for (const last of [false, true]) {
+    const dec = rnn.incrementalDecoder(model, opts);
+    if (source) dec.reset(source);
+    let t0 = 0;
+    for (const n of chunks) {
+      const out = dec.step(rows.map((r) => r.slice(t0, t0 + n)), { last });
+      const k = last ? 1 : n, at = `${what}${last ? ' (last)' : ''}`;
+      assert.deepEqual(out.shape, [B, k, U], `${at}: shape at step ${t0}`);
+      for (let b = 0; b < B; b++) {
+        const want = full.subarray((b * T + t0 + n - k) * U, (b * T + t0 + n) * U);
+        assertClose(out.data.subarray(b * k * U, (b + 1) * k * U), want, atol, 0, `${at}: batch row ${b}, steps ${t0 + n - k}..${t0 + n - 1}`);
+      }
+      t0 += n;
+      assert.equal(dec.position, t0);
     }
-    t0 += n;
-    assert.equal(dec.position, t0);
   }
 }
 
@@ -148,15 +153,17 @@ test('float sequences through a Masking layer decode a step at a time as predict
   }
 });
 
-test('a Sequential of per-step layers and a stateful GRU decodes a step at a time as predict runs the whole sequence', () => {
+test('a Sequential of per-step layers and a stateful GRU decodes a step at a time as predict runs the whole sequence (with last: the positions after the GRU at the last step\'s)', () => {
   const model = rnn.sequential({ layers: [
     rnn.layers.embedding({ inputDim: V, outputDim: 6, seed: 1 }),
-    rnn.layers.gru({ units: 7, returnSequences: true, stateful: true, seed: 2 }),
+    rnn.layers.gru({ units: 8, returnSequences: true, stateful: true, seed: 2 }),
+    rnn.layers.positionEncoding(),
     rnn.layers.layerNormalization(),
     rnn.layers.dense({ units: V, activation: 'softmax', seed: 3 }),
   ] });
   const rows = tokenRows(2, 12, 1);
   model.predict(rows);
+  onReference(() => checkDecoder(model, rows, [4, 1, 1, 6], 0, 'sequential, reference'));
   checkDecoder(model, rows, [4, 1, 1, 6], 1e-6, 'sequential');
 });
 

@@ -258,7 +258,7 @@ function sampleFixed(model: Model, vocab: CharVocab, opts: SampleOptions): strin
       // The window is full: start again from its last 3/4.
       dec.reset();
       const keep = context.slice(-(window - Math.floor(window / 4)));
-      return lastRow(dec.step({ data: keep, shape: [1, keep.length] }).data);
+      return lastRow(dec.step({ data: keep, shape: [1, keep.length] }, { last: true }).data);
     }
     const w = context.slice(-window);
     return lastRow(model.predict({ data: w, shape: [1, w.length] }).data);
@@ -271,7 +271,7 @@ function sampleFixed(model: Model, vocab: CharVocab, opts: SampleOptions): strin
     else if (dec) {
       context.push(...ids);
       const w = context.slice(-window);
-      probs = lastRow(dec.step({ data: w, shape: [1, w.length] }).data);
+      probs = lastRow(dec.step({ data: w, shape: [1, w.length] }, { last: true }).data);
     } else { context.push(...ids.slice(0, -1)); probs = next(ids[ids.length - 1]!); }
     const logits = new Float64Array(V);
     for (let i = 0; i < opts.length; i++) {

@@ -241,36 +241,46 @@ export class KeyValueCache {
  * Self-attention of n new steps x [B, n, D] (q, k and v all x; causal) over the steps the cache
  * holds and themselves: their keys and values are appended to the cache, and y [B, n, Do] is
  * what multiHeadForward writes for these rows given the whole sequence so far (the queries see
- * the keys up to their own step). Float32, inference only: nothing is kept for a backward.
+ * the keys up to their own step). With `last`, only the last new step's query: y is [B, 1, Do]
+ * (a decoder that wants the last step's outputs alone: every step's keys and values, one query
+ * per row). Float32, inference only: nothing is kept for a backward.
  */
-export function multiHeadStep(be: Backend, a: Omit<MultiHeadArgs, 'q' | 'k' | 'v' | 'keyMask' | 'causal' | 'dropMask' | 'Tq' | 'Tv'> & { x: Float32Array; n: number },
+export function multiHeadStep(be: Backend, a: Omit<MultiHeadArgs, 'q' | 'k' | 'v' | 'keyMask' | 'causal' | 'dropMask' | 'Tq' | 'Tv'> & { x: Float32Array; n: number; last?: boolean },
   cache: KeyValueCache, y: Float32Array, buf: MultiHeadBuffers = (_, n) => new Float32Array(n)): void {
   const { B, n, heads: H, keyDim: dk, valueDim: dv, Do } = a;
+  // Queries per batch row: the n new steps, or the last of them.
+  const nq = a.last ? 1 : n;
   if (cache.B !== B || cache.heads !== H || cache.keyDim !== dk || cache.valueDim !== dv) throw new RangeError('multiHeadStep: the cache was made for other shapes');
   if (a.x.length !== B * n * a.Dq) throw new RangeError(`multiHeadStep: x has ${a.x.length} values, expected ${B * n * a.Dq}`);
-  if (y.length !== B * n * Do) throw new RangeError(`multiHeadStep: y has ${y.length} values, expected ${B * n * Do}`);
+  if (y.length !== B * nq * Do) throw new RangeError(`multiHeadStep: y has ${y.length} values, expected ${B * nq * Do}`);
   const rows = B * n, Tv = cache.length + n;
   cache.reserve(Tv);
-  const project = (key: string, K: number, w: F, b: F | null, d: number): Float32Array => {
+  const project = (key: string, x: Float32Array, rows: number, K: number, w: F, b: F | null, d: number): Float32Array => {
     const z = buf(key, rows * H * d) as Float32Array;
-    denseForward(be, { rows, K, U: H * d, x: a.x, w, b, z });
+    denseForward(be, { rows, K, U: H * d, x, w, b, z });
     return z;
   };
-  cache.put(project('kp', a.Dk, a.wk, a.bk, dk), n, true);
-  cache.put(project('vp', a.Dv, a.wv, a.bv, dv), n, false);
-  const qp = project('qp', a.Dq, a.wq, a.bq, dk), qh = buf('qh', qp.length) as Float32Array;
-  regroup(be, qp, qh, B, n, H, dk, true);
-  // Scores [B·H, n, Tv] against the cached keys (rows `stride` apart), scaled, the causal softmax
-  // (query i sees keys up to cache.length + i), then the weighted sums of the cached values.
-  const BH = B * H, cap = cache.stride, s = buf('s', BH * n * Tv) as Float32Array;
-  gemmBatched(be, BH, false, true, n, Tv, dk, qh, n * dk, dk, cache.k, cap * dk, dk, s, n * Tv, Tv, false);
+  cache.put(project('kp', a.x, rows, a.Dk, a.wk, a.bk, dk), n, true);
+  cache.put(project('vp', a.x, rows, a.Dv, a.wv, a.bv, dv), n, false);
+  let xq = a.x;
+  if (nq < n) {
+    xq = buf('xq', B * a.Dq) as Float32Array;
+    for (let b = 0; b < B; b++) xq.set(a.x.subarray(((b + 1) * n - 1) * a.Dq, (b + 1) * n * a.Dq), b * a.Dq);
+  }
+  const qp = project('qp', xq, B * nq, a.Dq, a.wq, a.bq, dk), qh = buf('qh', qp.length) as Float32Array;
+  regroup(be, qp, qh, B, nq, H, dk, true);
+  // Scores [B·H, nq, Tv] against the cached keys (rows `stride` apart), scaled, the causal softmax
+  // (query i sees keys up to Tv - nq + i: the last query every key), then the weighted sums of
+  // the cached values.
+  const BH = B * H, cap = cache.stride, s = buf('s', BH * nq * Tv) as Float32Array;
+  gemmBatched(be, BH, false, true, nq, Tv, dk, qh, nq * dk, dk, cache.k, cap * dk, dk, s, nq * Tv, Tv, false);
   const c = 1 / Math.sqrt(dk);
   for (let i = 0; i < s.length; i++) s[i]! *= c;
-  maskedSoftmax(be, { score: 'scaledDot', B: BH, Tq: n, Tv, Dq: dk, Dk: dk, Dv: dv, q: qh, k: cache.k, v: cache.v, keyMask: null, causal: true }, s);
-  const oh = buf('oh', BH * n * dv) as Float32Array;
-  gemmBatched(be, BH, false, false, n, dv, Tv, s, n * Tv, Tv, cache.v, cap * dv, dv, oh, n * dv, dv, false);
+  maskedSoftmax(be, { score: 'scaledDot', B: BH, Tq: nq, Tv, Dq: dk, Dk: dk, Dv: dv, q: qh, k: cache.k, v: cache.v, keyMask: null, causal: true }, s);
+  const oh = buf('oh', BH * nq * dv) as Float32Array;
+  gemmBatched(be, BH, false, false, nq, dv, Tv, s, nq * Tv, Tv, cache.v, cap * dv, dv, oh, nq * dv, dv, false);
   cache.length = Tv;
-  const o = buf('o', rows * H * dv) as Float32Array;
-  regroup(be, oh, o, B, n, H, dv, false);
-  denseForward(be, { rows, K: H * dv, U: Do, x: o, w: a.wo, b: a.bo, z: y });
+  const o = buf('o', B * nq * H * dv) as Float32Array;
+  regroup(be, oh, o, B, nq, H, dv, false);
+  denseForward(be, { rows: B * nq, K: H * dv, U: Do, x: o, w: a.wo, b: a.bo, z: y });
 }

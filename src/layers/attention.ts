@@ -285,10 +285,11 @@ export class Attention extends LayerBase implements MultiLayer {
   /**
    * Causal self-attention (apply([x, x])) of n new steps x [B, n, D] over the steps `cache` holds
    * (newCache) and themselves: what forwardMulti([x, x]) over the whole sequence gives for these
-   * rows. The new steps join the cache (the keys and values are the steps themselves). Inference
-   * only: nothing is kept for a backward.
+   * rows. The new steps join the cache (the keys and values are the steps themselves). `last`:
+   * the output of the last new step alone, [B, 1, D] (its query over every step). Inference only:
+   * nothing is kept for a backward.
    */
-  forwardCached(x: Act, cache: KeyValueCache): Act {
+  forwardCached(x: Act, cache: KeyValueCache, last = false): Act {
     if (!this.built) configError(this.name, 'forwardCached before the layer is built');
     if (!this.causal) configError(this.name, 'forwardCached needs causal self-attention (causal: true)');
     const [B, n, D] = x.shape as [number, number, number];
@@ -306,13 +307,18 @@ export class Attention extends LayerBase implements MultiLayer {
       kv = new Float32Array(B * L * D);
       for (let b = 0; b < B; b++) kv.set(cache.k.subarray(b * stride * D, (b * stride + L) * D), b * L * D);
     }
-    const p = this.params;
-    const y = new Float32Array(B * n * D);
+    const p = this.params, nq = last ? 1 : n;
+    let q = x.data;
+    if (last) {
+      q = new Float32Array(B * D);
+      for (let b = 0; b < B; b++) q.set(x.data.subarray(((b + 1) * n - 1) * D, (b + 1) * n * D), b * D);
+    }
+    const y = new Float32Array(B * nq * D);
     attentionForward(getBackend(), {
-      score: this.score, B, Tq: n, Tv: L, Dq: D, Dk: D, Dv: D, q: x.data, k: kv, v: kv, keyMask: null, causal: true, dropMask: null,
+      score: this.score, B, Tq: nq, Tv: L, Dq: D, Dk: D, Dv: D, q, k: kv, v: kv, keyMask: null, causal: true, dropMask: null,
       ...(p ? { wq: p.value('query_kernel'), wk: p.value('key_kernel'), b: p.value('bias'), w: p.value('score_vector') } : {}),
     }, y);
-    return { data: y, shape: [B, n, D], mask: x.mask };
+    return { data: y, shape: [B, nq, D], mask: last && x.mask ? new Uint8Array(B).fill(1) : x.mask }; // (x's mask has no zeros)
   }
 
   /** An empty cache of steps for forwardCached over batches of B sequences of width D. */

@@ -151,9 +151,10 @@ export class MultiHeadAttention extends LayerBase implements MultiLayer {
   /**
    * A decoder's step (causal self-attention, inference): the new steps x [B, n, D] attend to the
    * steps `cache` holds (newCache) and to themselves, as forwardMulti([x, x]) over the whole
-   * sequence gives for these rows; their keys and values join the cache.
+   * sequence gives for these rows; their keys and values join the cache. `last`: the output of
+   * the last new step alone, [B, 1, outputDim] (every step's keys and values still join).
    */
-  forwardCached(x: Act, cache: KeyValueCache, ctx?: CallContext): Act {
+  forwardCached(x: Act, cache: KeyValueCache, ctx?: CallContext, last = false): Act {
     if (!this.built) configError(this.name, 'forwardCached before the layer is built');
     if (!this.causal) configError(this.name, 'forwardCached needs causal self-attention (causal: true)');
     const [B, n, D] = x.shape as [number, number, number];
@@ -161,13 +162,13 @@ export class MultiHeadAttention extends LayerBase implements MultiLayer {
     if (x.shape.length !== 3 || D !== Dq) configError(this.name, `expected input [batch, time, ${Dq}], got [${x.shape.join(', ')}]`);
     if (x.mask && x.mask.includes(0)) configError(this.name, 'forwardCached takes no padded steps (a mask with zeros)');
     const bias = (k: string): Float32Array | null => (this.useBias ? p.value(`${k}_bias`) as Float32Array : null);
-    const y = reusesBuffers(ctx) ? this.ySlot.get(B * n * this.Do) : new Float32Array(B * n * this.Do);
+    const nq = last ? 1 : n, y = reusesBuffers(ctx) ? this.ySlot.get(B * nq * this.Do) : new Float32Array(B * nq * this.Do);
     multiHeadStep(getBackend(), {
-      B, n, x: x.data, Dq, Dk: Dq, Dv: Dq, heads: this.numHeads, keyDim: this.keyDim, valueDim: this.valueDim, Do: this.Do,
+      B, n, last, x: x.data, Dq, Dk: Dq, Dv: Dq, heads: this.numHeads, keyDim: this.keyDim, valueDim: this.valueDim, Do: this.Do,
       wq: p.value('query_kernel'), bq: bias('query'), wk: p.value('key_kernel'), bk: bias('key'),
       wv: p.value('value_kernel'), bv: bias('value'), wo: p.value('output_kernel'), bo: bias('output'),
     }, cache, y, (key, n) => this.buf(`step:${key}`, n));
-    return { data: y, shape: [B, n, this.Do], mask: x.mask };
+    return { data: y, shape: [B, nq, this.Do], mask: last && x.mask ? new Uint8Array(B).fill(1) : x.mask }; // (x's mask has no zeros)
   }
 
   /** An empty key/value cache for forwardCached over batches of B sequences. */

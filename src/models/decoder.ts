@@ -72,6 +72,13 @@ export class IncrementalDecoder {
   private batch = 0;
   private ready = false;
   private readonly capacity: number;
+  /**
+   * Per step of `steps`: whether only its output at the last new step is read in a call that
+   * wants the last step's outputs alone (step(x, { last: true })) — true from the end of the
+   * model back to the last layer that reads every new step (a cached attention's keys and values,
+   * a recurrent layer's state), and for that layer's own output.
+   */
+  private readonly lastOut: boolean[];
 
   /** The model's stateful layers start again from zeros (the decoder starts a sequence). */
   constructor(readonly model: Model, options: IncrementalDecoderOptions = {}) {
@@ -97,8 +104,25 @@ export class IncrementalDecoder {
         return s;
       });
       if (!steppedTensors.has(model.output)) throw new RangeError(`incrementalDecoder: the output of '${model.name}' does not depend on its input '${this.stepped.name}'`);
+      // Backwards from the output: a tensor is read at every new step when a layer that needs
+      // every step reads it (its cached keys and values, its carried state), or a layer whose
+      // own output is read at every step.
+      const full = new Set<SymbolicTensor>();
+      this.lastOut = this.steps.map(() => false);
+      for (let i = this.steps.length - 1; i >= 0; i--) {
+        const s = this.steps[i]!;
+        if (s.mode === 'once') continue;
+        const last = !s.outputs!.some((t) => full.has(t));
+        this.lastOut[i] = last;
+        for (const t of s.inputs!) {
+          if (steppedTensors.has(t) && (!last || s.mode === 'cached' || s.mode === 'carried')) full.add(t);
+        }
+      }
     } else if (model instanceof Sequential) {
       this.steps = model.layers.map((layer) => ({ layer, inputs: null, outputs: null, mode: this.modeOf(layer, [true], null) }));
+      let lastFull = -1;
+      this.steps.forEach((s, i) => { if (s.mode === 'cached' || s.mode === 'carried') lastFull = i; });
+      this.lastOut = this.steps.map((_, i) => i >= lastFull);
     } else {
       throw new RangeError('incrementalDecoder: takes a Sequential or functional model');
     }
@@ -212,9 +236,12 @@ export class IncrementalDecoder {
   /**
    * The model's outputs [B, n, ...] for n new steps x [B, n] (token ids, or [B, n, F] features)
    * that follow the steps fed before; the batch size stays what the first call (or reset's
-   * context) set until reset.
+   * context) set until reset. `last`: the outputs of the last new step alone, [B, 1, ...] (a
+   * prompt, or a window started again, of which only the next step's prediction is read): the
+   * layers after the last one that reads every step run on that step alone, and that layer
+   * (causal attention) computes its last query only.
    */
-  step(xIn: ArrayInput): Tensor {
+  step(xIn: ArrayInput, options: { last?: boolean } = {}): Tensor {
     if (!this.ready) {
       throw new RangeError(`incrementalDecoder.step: '${this.model.name}' also reads ${this.others.map((t) => `'${t.name}'`).join(', ')}: give ${this.others.length === 1 ? 'it' : 'them'} to reset(...) first`);
     }
@@ -226,23 +253,42 @@ export class IncrementalDecoder {
     if (x.mask) throw new RangeError('incrementalDecoder.step: ragged rows; every row must have the same number of new steps');
     if (this.steps.some((s) => !s.layer.built)) throw new RangeError(`incrementalDecoder: '${this.model.name}' is not built; predict or fit once first`);
     this.batch = B;
+    // (One new step: its outputs are the last step's.)
+    const last = options.last === true && n > 1;
     let a: Act = { data: x.data, shape: x.shape, mask: null };
     const values = new Map(this.fixed);
     if (this.stepped) values.set(this.stepped, a);
-    for (const s of this.steps) {
-      if (s.mode === 'once') continue;
+    this.steps.forEach((s, i) => {
+      if (s.mode === 'once') return;
       const ins = s.inputs ? s.inputs.map((t) => values.get(t)!) : [a];
-      const outs = this.run(s, ins);
-      if (s.outputs) s.outputs.forEach((t, i) => values.set(t, outs[i]!));
+      const outs = last && this.lastOut[i] ? this.runLast(s, ins, n) : this.run(s, ins);
+      if (s.outputs) s.outputs.forEach((t, j) => values.set(t, outs[j]!));
       else a = outs[0]!;
-    }
+    });
     const model = this.model;
     if (model instanceof GraphModel) a = values.get(model.output)!;
     this.offset += n;
     return new Tensor(Float32Array.from(a.data), [...a.shape]);
   }
 
-  private run(s: Step, ins: Act[]): Act[] {
+  /**
+   * A layer whose output is read at the last of the n new steps alone (lastOut): a cached
+   * attention takes every step and computes the last query; a recurrent layer runs every step
+   * and passes its last output on; any other layer runs on the last step of its stepped inputs.
+   * (An input with one step, of the n > 1, is a last step already.)
+   */
+  private runLast(s: Step, ins: Act[], n: number): Act[] {
+    if (s.mode === 'cached') return this.run(s, ins, true);
+    if (s.mode === 'carried') {
+      const outs = this.run(s, ins);
+      return [lastStep(outs[0]!), ...outs.slice(1)]; // (the sequence, then any states)
+    }
+    const stepped = ins.map((v, j) => (s.inputs === null || !this.fixed.has(s.inputs[j]!) ? lastStep(v) : v)); // (fixed: computed once)
+    if (s.mode === 'position') return [(s.layer as PositionEncoding).forwardAt(stepped[0]!, this.offset + n - 1, this.stepCtx)];
+    return this.run(s, stepped);
+  }
+
+  private run(s: Step, ins: Act[], last = false): Act[] {
     const l = s.layer;
     switch (s.mode) {
       case 'cached': {
@@ -252,7 +298,7 @@ export class IncrementalDecoder {
           cache = m instanceof MultiHeadAttention ? m.newCache(this.batch, this.capacity) : m.newCache(this.batch, ins[0]!.shape[2]!, this.capacity);
           this.caches.set(m, cache);
         }
-        return [m instanceof MultiHeadAttention ? m.forwardCached(ins[0]!, cache, this.stepCtx) : m.forwardCached(ins[0]!, cache)];
+        return [m instanceof MultiHeadAttention ? m.forwardCached(ins[0]!, cache, this.stepCtx, last) : m.forwardCached(ins[0]!, cache, last)];
       }
       case 'carried': {
         const r = l as RecurrentLayer, first = this.fresh.delete(r);
@@ -367,6 +413,21 @@ export function beamSearch(dec: IncrementalDecoder, o: BeamSearchOptions): Hypot
     if (done.includes(0) && step < o.maxLength - 1) dec.selectRows(parents);
   }
   return finished.map((f) => f.sort((a, b) => b.score - a.score).slice(0, K));
+}
+
+/** The last step of each row of a batch-first activation [B, n, ...] (itself when n is 1). */
+function lastStep(a: Act): Act {
+  const [B, n] = a.shape as [number, number];
+  if (n === 1) return a;
+  const per = a.data.length / (B * n), data = new Float32Array(B * per);
+  for (let b = 0; b < B; b++) data.set(a.data.subarray(((b + 1) * n - 1) * per, (b + 1) * n * per), b * per);
+  let mask: Uint8Array | null = null;
+  if (a.mask) {
+    const m = a.mask.length / (B * n);
+    mask = new Uint8Array(B * m);
+    for (let b = 0; b < B; b++) mask.set(a.mask.subarray(((b + 1) * n - 1) * m, (b + 1) * n * m), b * m);
+  }
+  return { data, shape: [B, 1, ...a.shape.slice(2)], mask };
 }
 
 /** Rows of a batch-first activation (and of its mask) in the given order. */
