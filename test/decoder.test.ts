@@ -424,5 +424,6 @@ test('a decoder refuses, by layer name, what cannot run a step at a time, and ba
   dec.step([[1, 2], [3, 4]]);
   assert.throws(() => dec.step([[5]]), /batch 1, but this sequence started with batch 2/);
   assert.throws(() => dec.step([[1], [2, 3]]), /ragged rows/);
+  assert.throws(() => dec.step([[1], [2]], { last: 1 as unknown as boolean }), /step: options.last must be true or false, got 1/);
   assert.throws(() => rnn.incrementalDecoder(m, { capacity: 0 }), /capacity must be a positive integer, got 0/);
 });

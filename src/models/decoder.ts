@@ -245,6 +245,7 @@ export class IncrementalDecoder {
     if (!this.ready) {
       throw new RangeError(`incrementalDecoder.step: '${this.model.name}' also reads ${this.others.map((t) => `'${t.name}'`).join(', ')}: give ${this.others.length === 1 ? 'it' : 'them'} to reset(...) first`);
     }
+    if (options.last !== undefined && typeof options.last !== 'boolean') throw new RangeError(`incrementalDecoder.step: options.last must be true or false, got ${String(options.last)}`);
     const x = toDense(xIn, 'step(x)');
     if (x.shape.length < 2) throw new RangeError(`incrementalDecoder.step: x must be [batch, steps, ...], got [${x.shape.join(', ')}]`);
     const [B, n] = x.shape as [number, number];
