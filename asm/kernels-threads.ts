@@ -43,6 +43,9 @@
 //   +136 spin iterations before sleeping     +140 sleep slices (1 ms) without progress before
 //                                                  giving up, 0 = never (threads that may block)
 //   +144 thread 0 may block (1/0)            +148 thread 1 may block (1/0)
+//   +152 rows of the first row group of a sequence loop (see row_split; 0: row_group's groups)
+//   +192, +256 thread 0's and thread 1's line: steps its row group has run, the partner's count
+//        when it finished its first group, and the groups it ran (reset by the loader per call)
 const SY_DONE: usize = 0;
 const SY_WORKER_CHUNKS: usize = 4;
 const SY_CLAIM: usize = 64;
@@ -51,6 +54,8 @@ const SY_ABORT: usize = 132;
 const SY_SPIN: usize = 136;
 const SY_SLICES: usize = 140;
 const SY_CANWAIT: usize = 144;
+const SY_SPLIT: usize = 152;
+const SY_PROG: usize = 192;
 
 /** Bytes of per-thread scratch: the packed-A block and the edge tile (TILE_BYTES). */
 export function thread_scratch_bytes(): usize { return align64(<usize>APACK_BYTES) + <usize>TILE_BYTES; }
@@ -469,6 +474,41 @@ export function seq_forward_mt_scratch_bytes(kind: i32, resetAfter: bool, B: i32
 }
 
 /**
+ * The rows of the first of two row groups when the loader set them (SY_SPLIT: a multiple of 4,
+ * at least 4 rows in each group), else 0 (row_group's groups). The loader moves the split toward
+ * the threads' speeds as the last calls measured them (row_progress): on this shared machine one
+ * core can run 20-30% slower than the other for seconds at a time, and with fixed halves its
+ * partner then waits that long at the end of every sequence loop. The first group's rows are a
+ * multiple of 4, so that every row lies in the 4-row tile it lies in when one thread runs all the
+ * rows: with K in several blocks (an LSTM's backward product by W_hh, K = 4H > KC) a full tile
+ * continues each chain from C while a partial tile or a lone row adds its block's chain to C, so
+ * a row moved into another kind of tile would change its bits (measured: a split at 13 of 32 rows
+ * changed dxg at H = 256). So aligned, the split changes no bits.
+ */
+// @ts-ignore: decorator
+@inline function row_split(sync: usize, B: i32): i32 {
+  const sp = atomic.load<i32>(sync, SY_SPLIT);
+  return sp >= 4 && sp <= B - 4 && (sp & 3) == 0 ? sp : 0;
+}
+
+/** Records that thread tid's row group has run `steps` steps (its partner reads it). */
+// @ts-ignore: decorator
+@inline function row_progress(sync: usize, tid: i32, steps: i32): void {
+  atomic.store<i32>(sync + SY_PROG + (<usize>tid << 6), steps);
+}
+
+/**
+ * Thread tid has finished a row group: counts it and, for its first, records how many steps the
+ * partner's group had run then (before chunk_done, so the loader reads both once the call returns).
+ */
+function row_group_done(sync: usize, tid: i32): void {
+  const mine = sync + SY_PROG + (<usize>tid << 6);
+  const groups = atomic.load<i32>(mine, 8) + 1;
+  if (groups == 1) atomic.store<i32>(mine, atomic.load<i32>(sync + SY_PROG + (<usize>(1 - tid) << 6)), 4);
+  atomic.store<i32>(mine, groups, 8);
+}
+
+/**
  * Units [c0·U, c1·U) of forward step s (chunks c0 <= c < c1; batch 1: the chunks of b1_plan,
  * [b1_start(c0), b1_start(c1))), every batch row: the recurrent products of those units in the
  * first `nFirst` gate blocks (the product's input hIn — h_prev, or aux for `nOnly` — read as it
@@ -544,14 +584,16 @@ export function seq_forward_mt(
       chunk_done(sync, tid);
     }
     wait_done(sync, tid, target);
-    const ng = (B + RG - 1) / RG;
+    const sp = row_split(sync, B), ng = sp > 0 ? 2 : (B + RG - 1) / RG;
     phase++; target += ng;
     for (let gi = claim(sync, tid, phase, ng); gi >= 0; gi = claim(sync, tid, phase, ng)) {
-      const r0 = gi * RG, r1 = min(B, r0 + RG);
+      const r0 = sp > 0 ? (gi == 0 ? 0 : sp) : gi * RG, r1 = sp > 0 ? (gi == 0 ? sp : B) : min(B, r0 + RG);
       for (let s = 0; s < T; s++) {
         fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
           ch, cc, cgates, caux, P, Pn, gh, whhP, r0, r1, hmask, gh + align64(<usize>B * G4));
+        row_progress(sync, tid, s + 1);
       }
+      row_group_done(sync, tid);
       chunk_done(sync, tid);
     }
     wait_done(sync, tid, target);
@@ -795,14 +837,16 @@ export function seq_backward_mt(
       chunk_done(sync, tid);
     }
     wait_done(sync, tid, n0);
-    const ng = (B + RG - 1) / RG;
+    const sp = row_split(sync, B), ng = sp > 0 ? 2 : (B + RG - 1) / RG;
     for (let gi = claim(sync, tid, 1, ng); gi >= 0; gi = claim(sync, tid, 1, ng)) {
-      const r0 = gi * RG, r1 = min(B, r0 + RG);
+      const r0 = sp > 0 ? (gi == 0 ? 0 : sp) : gi * RG, r1 = sp > 0 ? (gi == 0 ? sp : B) : min(B, r0 + RG);
       bwd_rows_begin(B, H, dhN, dcN, dh, r0, r1);
       for (let s = 0; s < T; s++) {
         bwd_step(kind, resetAfter, T, B, H, lengths, reverse, s, ch, cc, cgates, caux, dOut, ldD4, dStep4, dxg, dgh, P, dh, r0, r1, hmask);
+        row_progress(sync, tid, s + 1);
       }
       bwd_rows_end(B, H, dh0, dc0, dh, r0, r1);
+      row_group_done(sync, tid);
       chunk_done(sync, tid);
     }
     wait_done(sync, tid, n0 + ng);

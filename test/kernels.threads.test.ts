@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os';
 import { gemmRef } from '../src/kernels/reference.js';
 import { allocCache, gateWidth, type Backend, type CellKind, type SeqCache } from '../src/kernels/types.js';
 import { loadWasmBackend, wasmVariants, type WasmBackend, type WasmVariant } from '../src/kernels/wasm/backend.js';
-import { ThreadedWasmBackend, threadedUnavailableReason, WorkerLost } from '../src/kernels/wasm/threaded.js';
+import { measuredShare, rowSplit, ThreadedWasmBackend, threadedUnavailableReason, WorkerLost } from '../src/kernels/wasm/threaded.js';
 import { S_ABORT, S_CLAIM_LO, S_CLAIM_PHASE, S_DONE } from '../src/kernels/wasm/threads-protocol.js';
 import { ActivationSlot, getBackend, getThreads, referenceBackend, setBackend, setThreads, withFixedWeights } from '../src/kernels/index.js';
 import { denseBackward, denseForward, softmaxRows } from '../src/kernels/layer-ops.js';
@@ -453,6 +453,54 @@ for (const s of setups) {
     seqCheck(s, s.gated, { cell: lstm, T: 6, B: 32, H: 64, lengths: makeLengths('partial', 32, 6, rnd), reverse: true, withRef: true }, rnd);
     seqCheck(s, s.gated, { cell: gruRb, T: 6, B: 32, H: 80, lengths: null, reverse: false, withRef: true }, rnd);
     assert.equal(s.gated.calls.threaded, t + 4, 'above the gates: two threads');
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row groups split by the threads' measured speeds
+// ---------------------------------------------------------------------------------------------
+
+test('row groups: rowSplit gives the multiple of 4 that finishes first at a speed share; measuredShare reads a loop\'s end', () => {
+  assert.equal(rowSplit(32, 0.5), 16);
+  assert.equal(rowSplit(64, 0.5), 32);
+  assert.equal(rowSplit(32, 0.6), 20, 'thread 0 faster: more rows');
+  assert.equal(rowSplit(32, 0.4), 12);
+  assert.equal(rowSplit(32, 0.54), 16, 'within a tile of balance: halves');
+  assert.equal(rowSplit(32, 0.2), 4, '4 rows: max(4 / 0.2, 28 / 0.8) = 35, against 40 for 8');
+  assert.equal(rowSplit(8, 0.9), 4, 'at least 4 rows each');
+  assert.equal(rowSplit(17, 0.5), 8);
+  for (const B of [8, 9, 17, 32, 33, 64, 100]) {
+    for (const sh of [0.2, 0.35, 0.5, 0.65, 0.8]) {
+      const r = rowSplit(B, sh);
+      assert.ok(r % 4 === 0 && r >= 4 && B - r >= 4, `B=${B} share ${sh}: ${r}`);
+    }
+  }
+  // Thread 0 finished its 16 rows x 64 steps while thread 1 had run 48 of its 16: 64 / (64 + 48).
+  assert.equal(measuredShare(16, 32, 64, 48, 64), 64 / 112);
+  // Thread 1 first, thread 0 at 32 of 64 steps with 20 rows against 12: 20·32 / (20·32 + 12·64).
+  assert.equal(measuredShare(20, 32, 64, 64, 32), 640 / (640 + 768));
+  assert.equal(measuredShare(16, 32, 64, 64, 64), 0.5, 'both done together: the split was right');
+  assert.equal(measuredShare(12, 32, 64, 64, 64), 12 / 32);
+  assert.equal(measuredShare(16, 32, 64, 0, 64), null, 'a partner that had not begun: a late start, not a speed');
+});
+
+for (const s of setups) {
+  test(`${s.variant} two threads: sequence loops with row groups split unevenly (rowShare 0.3, 0.7; H = 256, K in two blocks backward) equal one thread bit for bit`, TIMEOUT, () => {
+    assert.throws(() => ThreadedWasmBackend.createSync({ variant: s.variant, rowShare: 1 }), /rowShare must be below 1 \(0: measured\), got 1/);
+    for (const share of [0.3, 0.7]) {
+      const be = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 0, seqMinWork: 0, seqMinHidden: 1, rowShare: share, timeoutMs: 20_000 });
+      try {
+        const rnd = prng(Math.round(share * 100));
+        for (const cell of [CELLS[0]!, CELLS[1]!, CELLS[2]!, CELLS[3]!]) {
+          seqCheck(s, be, { cell, T: 4, B: 32, H: cell.kind === 'rnn_tanh' ? 40 : 256, lengths: makeLengths('partial', 32, 4, rnd), reverse: share > 0.5, withRef: false }, rnd);
+          seqCheck(s, be, { cell, T: 5, B: 17, H: 33, lengths: null, reverse: false, withRef: true, masked: true }, rnd);
+        }
+        assert.equal(be.rowShareEstimate, 0.5, 'a fixed share: nothing measured');
+        assert.ok(be.calls.threaded >= 16, 'two threads');
+      } finally {
+        be.terminate();
+      }
+    }
   });
 }
 

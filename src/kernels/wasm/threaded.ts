@@ -38,7 +38,7 @@ import {
   C_ARGS, C_DONE, C_MWAIT, C_OP, C_SEQ, C_STATE, C_TAKEN, C_WSLEEP, CTL_BYTES, OP_ADAM, OP_ARGC, OP_B1_PROJECT, OP_GEMM, OP_STACK_STEP, OP_GEMM_BATCHED, OP_GEMM_CHECKED, OP_GEMM_SCATTER, OP_QUIT, OP_SOFTMAX,
   OP_SEQ_BACKWARD, OP_SEQ_FORWARD, S_ABORT, S_CANWAIT, S_CLAIM_LO, S_CLAIM_PHASE, S_DONE, S_SLICES, S_SPIN, S_WORKER_CHUNKS,
   ST_DEAD, ST_READY, ST_STARTING,
-  SYNC_BYTES, type WorkerInit,
+  S_PROG, S_SPLIT, SYNC_BYTES, type WorkerInit,
 } from './threads-protocol.js';
 import { align64, decodeBase64, MAX_PAGES, PAGE, WasmHost, type CoreExports } from './host.js';
 
@@ -84,6 +84,13 @@ export interface ThreadedOptions {
    * left it asleep for nearly every call).
    */
   spin?: number;
+  /**
+   * Thread 0's share of a sequence loop's batch rows (from 8 rows, where each thread runs a group
+   * of rows through every step), fixed; default 0: measured. Each call then splits the rows by the
+   * threads' speeds in the calls before (rowSplit, measuredShare): on a shared machine one core can
+   * run 20-30% slower than the other for seconds at a time.
+   */
+  rowShare?: number;
   /** A worker silent for this long is given up (the call is then recomputed on one thread). */
   timeoutMs?: number;
   /** Where worker.js is (default: next to this file). */
@@ -92,8 +99,37 @@ export interface ThreadedOptions {
 
 type Opts = Required<Omit<ThreadedOptions, 'variant' | 'workerUrl'>>;
 const DEFAULTS: Opts = {
-  gemmMinWork: 2 ** 23, gemmMinWorkAwake: 2 ** 21, gemmMinRows: 8, fewRowsMinWork: 2 ** 15, seqMinWork: 2 ** 17, seqMinHidden: 16, elementwiseMin: 2 ** 16, spin: 200_000, timeoutMs: 30000,
+  gemmMinWork: 2 ** 23, gemmMinWorkAwake: 2 ** 21, gemmMinRows: 8, fewRowsMinWork: 2 ** 15, seqMinWork: 2 ** 17, seqMinHidden: 16, elementwiseMin: 2 ** 16, spin: 200_000, rowShare: 0, timeoutMs: 30000,
 };
+
+/**
+ * The rows of the first of a sequence loop's two row groups (thread 0's) for B >= 8 rows when
+ * thread 0 runs `share` of the two threads' rows per unit of time: the multiple of 4, with at
+ * least 4 rows in each group, that finishes soonest — max(r / share, (B - r) / (1 - share)) —
+ * the nearer to half on a tie. (A multiple of 4 keeps each row in its 4-row tile: its bits.)
+ */
+export function rowSplit(B: number, share: number): number {
+  let best = 0, bestT = Infinity;
+  for (let r = 4; r <= B - 4; r += 4) {
+    const t = Math.max(r / share, (B - r) / (1 - share));
+    if (t < bestT - 1e-9 || (Math.abs(t - bestT) <= 1e-9 && Math.abs(2 * r - B) < Math.abs(2 * best - B))) { bestT = t; best = r; }
+  }
+  return best;
+}
+
+/**
+ * Thread 0's share of the two threads' speed, measured by a sequence loop of T steps whose row
+ * groups were r0 and B - r0 rows: seen0 is how many steps thread 1's group had run when thread 0
+ * finished its group, seen1 the reverse. The first to finish ran T steps of its rows while its
+ * partner ran `seen` of its own. Null when it tells nothing: the partner had not begun (a late
+ * start, not a slow core).
+ */
+export function measuredShare(r0: number, B: number, T: number, seen0: number, seen1: number): number | null {
+  const r1 = B - r0;
+  if (seen0 > 0 && seen0 < T) return (r0 * T) / (r0 * T + r1 * seen0);
+  if (seen1 > 0 && seen1 < T) return (r0 * seen1) / (r0 * seen1 + r1 * T);
+  return seen0 >= T && seen1 >= T ? r0 / B : null;
+}
 
 /** The exports of the threaded build (pointers are byte addresses into the shared memory). */
 interface ThreadedExports extends CoreExports {
@@ -269,6 +305,7 @@ export class ThreadedWasmBackend extends WasmHost {
         opts[key] = v;
       }
     }
+    if (opts.rowShare >= 1) throw new RangeError(`rnnkit: threads option rowShare must be below 1 (0: measured), got ${opts.rowShare}`);
     // (A lower gemmMinWork lowers it too: gemmMinWork 0 puts every product on two threads.)
     if (options.gemmMinWorkAwake === undefined) opts.gemmMinWorkAwake = Math.min(opts.gemmMinWorkAwake, opts.gemmMinWork);
     // The module declares a minimum of a few pages; start there and grow once the layout is known.
@@ -597,14 +634,39 @@ export class ThreadedWasmBackend extends WasmHost {
   }
 
   protected override runSeqForward(mt: boolean, args: number[]): void {
-    if (mt) this.both(OP_SEQ_FORWARD, this.kt.seq_forward_mt, args);
+    if (mt) this.rowLoop(OP_SEQ_FORWARD, this.kt.seq_forward_mt, args);
     else this.kt.seq_forward(...args);
   }
 
   protected override runSeqBackward(mt: boolean, args: number[]): void {
-    if (mt) this.both(OP_SEQ_BACKWARD, this.kt.seq_backward_mt, args);
+    if (mt) this.rowLoop(OP_SEQ_BACKWARD, this.kt.seq_backward_mt, args);
     else this.kt.seq_backward(...args);
   }
+
+  /** Thread 0's share of the threads' speed, as the sequence loops measured it (see rowSplit). */
+  private share = 0.5;
+
+  /**
+   * A two-thread sequence loop (arguments: kind, resetAfter, T, B, ...): from 8 rows, the row
+   * groups split by the threads' measured speeds (or options.rowShare), and the speeds this call
+   * shows folded into the estimate — half of the way to it, and within [0.2, 0.8].
+   */
+  private rowLoop(op: number, exp: (...a: number[]) => void, args: number[]): void {
+    const T = args[2]!, B = args[3]!, fixed = this.options.rowShare > 0, sync = this.sync;
+    const r0 = B >= 8 ? rowSplit(B, fixed ? this.options.rowShare : this.share) : 0;
+    this.join(); // (the worker has left the last call: it reads and writes these words)
+    sync[S_SPLIT] = r0;
+    sync.fill(0, S_PROG, S_PROG + 3);
+    sync.fill(0, S_PROG + 16, S_PROG + 19);
+    this.both(op, exp, args);
+    // Each thread ran one group, or the measure tells nothing.
+    if (r0 === 0 || fixed || sync[S_PROG + 2] !== 1 || sync[S_PROG + 18] !== 1) return;
+    const m = measuredShare(r0, B, T, sync[S_PROG + 1]!, sync[S_PROG + 17]!);
+    if (m !== null) this.share = Math.min(0.8, Math.max(0.2, this.share + 0.5 * (m - this.share)));
+  }
+
+  /** Thread 0's share of the threads' speed as the sequence loops measured it (0.5 until one has). */
+  get rowShareEstimate(): number { return this.share; }
 
   protected override seqForwardScratch(mt: boolean, code: number, resetAfter: number, B: number, H: number): number {
     return mt ? this.kt.seq_forward_mt_scratch_bytes(code, resetAfter, B, H) : this.kt.seq_forward_scratch_bytes(code, resetAfter, B, H);

@@ -63,8 +63,8 @@ export const ST_STARTING = 0;
 export const ST_READY = 1;
 export const ST_DEAD = 2;
 
-/** Sync block, Int32 indexes (byte offsets x4 in asm/kernels-threads.ts): three cache lines. */
-export const SYNC_BYTES = 192;
+/** Sync block, Int32 indexes (byte offsets x4 in asm/kernels-threads.ts): five cache lines. */
+export const SYNC_BYTES = 320;
 export const S_DONE = 0; // chunks finished in the current call
 export const S_WORKER_CHUNKS = 1; // chunks the worker finished, cumulative (a statistic)
 /** The i64 claim word (phase << 32 | hi << 16 | lo) as two Int32s: low half, high half (phase). */
@@ -75,6 +75,10 @@ export const S_ABORT = 33;
 export const S_SPIN = 34;
 export const S_SLICES = 35;
 export const S_CANWAIT = 36; // + tid
+/** Rows of the first row group of a sequence loop (0: the kernels' halves). */
+export const S_SPLIT = 38;
+/** Thread t's line, at S_PROG + 16t: steps its row group has run, the partner's when it finished its first, groups run. */
+export const S_PROG = 48;
 
 /** What the worker receives (postMessage / the first message), all structured-cloneable. */
 export interface WorkerInit {
