@@ -119,6 +119,15 @@ export function tableIds(a: LayerForwardArgs | LayerBackwardArgs, owner: string)
   return { ids: out, rows };
 }
 
+/**
+ * dst row b = the last of the n steps of batch row b of a batch-first src [B, n, w] (a decoder that
+ * wants the last step alone), for values or a mask; dst: B·w values. Returns dst.
+ */
+export function lastSteps<T extends Float32Array | Uint8Array>(src: T, B: number, n: number, w: number, dst: T): T {
+  for (let b = 0; b < B; b++) dst.set(src.subarray(((b + 1) * n - 1) * w, (b + 1) * n * w), b * w);
+  return dst;
+}
+
 /** dst row r = src row ids[r], for n rows of w values. */
 export function gatherRows(src: F, ids: Int32Array, n: number, w: number, dst: F): void {
   for (let r = 0; r < n; r++) dst.set(src.subarray(ids[r]! * w, (ids[r]! + 1) * w), r * w);

@@ -10,7 +10,7 @@
 // ([B, T, H, d] -> [B, H, T, d]) before and back after. Masks and causality as attention-ops.ts:
 // a padded key (keyMask 0) or, causal, a key ahead gets weight exactly 0, in every head.
 import { attentionBackward, attentionForward, maskedSoftmax, type AttentionArgs, type AttentionSaved, type SequenceDims } from './attention-ops.js';
-import { denseBackward, denseForward, gemmBatched, swapAxes } from './layer-ops.js';
+import { denseBackward, denseForward, gemmBatched, lastSteps, swapAxes } from './layer-ops.js';
 import { getBackend } from './index.js';
 import type { Backend, F } from './types.js';
 
@@ -262,11 +262,7 @@ export function multiHeadStep(be: Backend, a: Omit<MultiHeadArgs, 'q' | 'k' | 'v
   };
   cache.put(project('kp', a.x, rows, a.Dk, a.wk, a.bk, dk), n, true);
   cache.put(project('vp', a.x, rows, a.Dv, a.wv, a.bv, dv), n, false);
-  let xq = a.x;
-  if (nq < n) {
-    xq = buf('xq', B * a.Dq) as Float32Array;
-    for (let b = 0; b < B; b++) xq.set(a.x.subarray(((b + 1) * n - 1) * a.Dq, (b + 1) * n * a.Dq), b * a.Dq);
-  }
+  const xq = nq < n ? lastSteps(a.x, B, n, a.Dq, buf('xq', B * a.Dq) as Float32Array) : a.x;
   const qp = project('qp', xq, B * nq, a.Dq, a.wq, a.bq, dk), qh = buf('qh', qp.length) as Float32Array;
   regroup(be, qp, qh, B, nq, H, dk, true);
   // Scores [B·H, nq, Tv] against the cached keys (rows `stride` apart), scaled, the causal softmax

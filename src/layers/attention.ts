@@ -13,6 +13,7 @@
 import { ATTENTION_SCORES, attentionBackward, attentionForward, type AttentionArgs, type AttentionSaved, type AttentionScore } from '../kernels/attention-ops.js';
 import { ActivationSlot, getBackend } from '../kernels/index.js';
 import { KeyValueCache } from '../kernels/multihead-ops.js';
+import { lastSteps } from '../kernels/layer-ops.js';
 import { glorotUniform } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
@@ -308,11 +309,7 @@ export class Attention extends LayerBase implements MultiLayer {
       for (let b = 0; b < B; b++) kv.set(cache.k.subarray(b * stride * D, (b * stride + L) * D), b * L * D);
     }
     const p = this.params, nq = last ? 1 : n;
-    let q = x.data;
-    if (last) {
-      q = new Float32Array(B * D);
-      for (let b = 0; b < B; b++) q.set(x.data.subarray(((b + 1) * n - 1) * D, (b + 1) * n * D), b * D);
-    }
+    const q = last ? lastSteps(x.data as Float32Array, B, n, D, new Float32Array(B * D)) : x.data;
     const y = new Float32Array(B * nq * D);
     attentionForward(getBackend(), {
       score: this.score, B, Tq: nq, Tv: L, Dq: D, Dk: D, Dv: D, q, k: kv, v: kv, keyMask: null, causal: true, dropMask: null,

@@ -16,6 +16,7 @@
 //   dec.reset();                          // a new sequence (an encoder-decoder: reset(source))
 import { withFixedWeights } from '../kernels/index.js';
 import { KeyValueCache } from '../kernels/multihead-ops.js';
+import { lastSteps } from '../kernels/layer-ops.js';
 import { Attention } from '../layers/attention.js';
 import { Embedding } from '../layers/core.js';
 import { configError, PER_STEP_LAYERS, type Act, type CallContext, type Layer } from '../layers/layer.js';
@@ -428,14 +429,9 @@ function search(dec: IncrementalDecoder, o: BeamSearchOptions): Hypothesis[][] {
 function lastStep(a: Act): Act {
   const [B, n] = a.shape as [number, number];
   if (n === 1) return a;
-  const per = a.data.length / (B * n), data = new Float32Array(B * per);
-  for (let b = 0; b < B; b++) data.set(a.data.subarray(((b + 1) * n - 1) * per, (b + 1) * n * per), b * per);
-  let mask: Uint8Array | null = null;
-  if (a.mask) {
-    const m = a.mask.length / (B * n);
-    mask = new Uint8Array(B * m);
-    for (let b = 0; b < B; b++) mask.set(a.mask.subarray(((b + 1) * n - 1) * m, (b + 1) * n * m), b * m);
-  }
+  const per = a.data.length / (B * n), m = a.mask ? a.mask.length / (B * n) : 0;
+  const data = lastSteps(a.data as Float32Array, B, n, per, new Float32Array(B * per));
+  const mask = a.mask ? lastSteps(a.mask, B, n, m, new Uint8Array(B * m)) : null;
   return { data, shape: [B, 1, ...a.shape.slice(2)], mask };
 }
 
