@@ -791,7 +791,7 @@ export function seq_backward_mt_scratch_bytes(kind: i32, B: i32, H: i32): usize 
     const dhb = dh + bo;
     if (dOut != 0) add_row(dhb + u0, dOut + <usize>t * dStep4 + <usize>b * ldD4 + u0, w);
     const gt = gatesT + <usize>b * G4;
-    bwd_row(kind, resetAfter, j0, jv, j1, H4, gt, cCur + bo, cPrev + bo, dhb, dc + bo, auxT + bo, hPrev + bo, hCur + bo, dx, dg);
+    bwd_row(kind, resetAfter, j0, jv, j1, H4, gt, cCur + bo, cPrev + bo, dhb, dc + bo, auxT + bo, hPrev + bo, hCur + bo, dx, dg, gt);
     if (kind == LSTM && dg != dx) {
       for (let g = 0; g < nb; g++) {
         const col = (<usize>g * H + j0) << 2;
