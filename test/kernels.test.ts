@@ -90,9 +90,10 @@ for (const { variant, backend } of runnable) {
     assert.equal(at(sg, 3), 0.5, 'sigmoid(0) = 1/2 exactly');
     assert.ok(Math.abs(at(th, 4) - 1e-30) <= 1e-36, 'tanh(x) ≈ x for tiny x');
     assert.ok(Math.abs(at(th, 5) + 1) < 1e-6, 'tanh(-1e30) = -1');
-    // Near 0 the error is relative too (x·P/Q: 1.3e-7 from α1/β0), so that small activations keep
-    // their digits: a floor of 2^-20 or more on x² (as an Estrin form of the polynomials would need
-    // against subnormal powers) shows here (measured 5.7e-7 with 2^-20).
+    // Near 0 the error is relative too (at most 2.4e-7 over this range, 1.3e-7 toward 0 from
+    // α1/β0), so that small activations keep their digits: a floor of 2^-20 or more on x² (as an
+    // Estrin form of the polynomials would need against subnormal powers) shows here (measured
+    // 5.7e-7 with 2^-20).
     const tiny: number[] = [];
     for (let e = -30; e <= -2; e += 0.01) tiny.push(10 ** e, -(10 ** e));
     const xt = Float32Array.from(tiny), tt = backend.approx('tanh', xt);
