@@ -128,6 +128,13 @@ export function lastSteps<T extends Float32Array | Uint8Array>(src: T, B: number
   return dst;
 }
 
+/** The mask of lastSteps' rows: each batch row's mask values at its last of n steps (null: none). */
+export function lastStepMask(mask: Uint8Array | null, B: number, n: number): Uint8Array | null {
+  if (!mask) return null;
+  const m = mask.length / (B * n);
+  return lastSteps(mask, B, n, m, new Uint8Array(B * m));
+}
+
 /** dst row r = src row ids[r], for n rows of w values. */
 export function gatherRows(src: F, ids: Int32Array, n: number, w: number, dst: F): void {
   for (let r = 0; r < n; r++) dst.set(src.subarray(ids[r]! * w, (ids[r]! + 1) * w), r * w);

@@ -13,7 +13,7 @@
 import { ATTENTION_SCORES, attentionBackward, attentionForward, type AttentionArgs, type AttentionSaved, type AttentionScore } from '../kernels/attention-ops.js';
 import { ActivationSlot, getBackend } from '../kernels/index.js';
 import { KeyValueCache } from '../kernels/multihead-ops.js';
-import { lastSteps } from '../kernels/layer-ops.js';
+import { lastStepMask, lastSteps } from '../kernels/layer-ops.js';
 import { glorotUniform } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
@@ -315,7 +315,7 @@ export class Attention extends LayerBase implements MultiLayer {
       score: this.score, B, Tq: nq, Tv: L, Dq: D, Dk: D, Dv: D, q, k: kv, v: kv, keyMask: null, causal: true, dropMask: null,
       ...(p ? { wq: p.value('query_kernel'), wk: p.value('key_kernel'), b: p.value('bias'), w: p.value('score_vector') } : {}),
     }, y);
-    return { data: y, shape: [B, nq, D], mask: last && x.mask ? new Uint8Array(B).fill(1) : x.mask }; // (x's mask has no zeros)
+    return { data: y, shape: [B, nq, D], mask: last ? lastStepMask(x.mask, B, n) : x.mask };
   }
 
   /** An empty cache of steps for forwardCached over batches of B sequences of width D. */

@@ -4,6 +4,7 @@
 // of the value (the mask an Embedding with maskZero made) get weight 0 in every head.
 import { ActivationSlot, getBackend } from '../kernels/index.js';
 import { KeyValueCache, multiHeadBackward, multiHeadForward, multiHeadStep, type MultiHeadArgs, type MultiHeadSaved } from '../kernels/multihead-ops.js';
+import { lastStepMask } from '../kernels/layer-ops.js';
 import { glorotUniform } from '../tensor/init.js';
 import { ParamStore } from '../tensor/params.js';
 import { rng } from '../tensor/rng.js';
@@ -168,7 +169,7 @@ export class MultiHeadAttention extends LayerBase implements MultiLayer {
       wq: p.value('query_kernel'), bq: bias('query'), wk: p.value('key_kernel'), bk: bias('key'),
       wv: p.value('value_kernel'), bv: bias('value'), wo: p.value('output_kernel'), bo: bias('output'),
     }, cache, y, (key, n) => this.buf(`step:${key}`, n));
-    return { data: y, shape: [B, nq, this.Do], mask: last && x.mask ? new Uint8Array(B).fill(1) : x.mask }; // (x's mask has no zeros)
+    return { data: y, shape: [B, nq, this.Do], mask: last ? lastStepMask(x.mask, B, n) : x.mask };
   }
 
   /** An empty key/value cache for forwardCached over batches of B sequences. */

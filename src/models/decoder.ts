@@ -16,7 +16,7 @@
 //   dec.reset();                          // a new sequence (an encoder-decoder: reset(source))
 import { withFixedWeights } from '../kernels/index.js';
 import { KeyValueCache } from '../kernels/multihead-ops.js';
-import { lastSteps } from '../kernels/layer-ops.js';
+import { lastStepMask, lastSteps } from '../kernels/layer-ops.js';
 import { Attention } from '../layers/attention.js';
 import { Embedding } from '../layers/core.js';
 import { configError, PER_STEP_LAYERS, type Act, type CallContext, type Layer } from '../layers/layer.js';
@@ -429,10 +429,9 @@ function search(dec: IncrementalDecoder, o: BeamSearchOptions): Hypothesis[][] {
 function lastStep(a: Act): Act {
   const [B, n] = a.shape as [number, number];
   if (n === 1) return a;
-  const per = a.data.length / (B * n), m = a.mask ? a.mask.length / (B * n) : 0;
+  const per = a.data.length / (B * n);
   const data = lastSteps(a.data as Float32Array, B, n, per, new Float32Array(B * per));
-  const mask = a.mask ? lastSteps(a.mask, B, n, m, new Uint8Array(B * m)) : null;
-  return { data, shape: [B, 1, ...a.shape.slice(2)], mask };
+  return { data, shape: [B, 1, ...a.shape.slice(2)], mask: lastStepMask(a.mask, B, n) };
 }
 
 /** Rows of a batch-first activation (and of its mask) in the given order. */
