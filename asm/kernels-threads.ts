@@ -12,7 +12,8 @@
 //
 // Work is a sequence of phases, each cut into chunks (row blocks of a GEMM; groups of batch rows
 // of a sequence, each run through every step — rows are independent sequences, so from 8 rows
-// the threads need not meet per step; below that, blocks of 8·k hidden units of one step). Threads claim chunks dynamically from the two ends of a phase —
+// the threads need not meet per step, and a thread out of rows takes half of what its partner
+// has left, see give_rows; below that, blocks of 8·k hidden units of one step). Threads claim chunks dynamically from the two ends of a phase —
 // thread 0 from the front, thread 1 from the back, so with equal speeds each keeps the same half
 // (and its weight panels stay in its core's cache) — and count finished chunks; a phase starts
 // once every chunk of the previous one is finished. So a thread never waits for its partner
@@ -44,8 +45,11 @@
 //                                                  giving up, 0 = never (threads that may block)
 //   +144 thread 0 may block (1/0)            +148 thread 1 may block (1/0)
 //   +152 rows of the first row group of a sequence loop (see row_split; 0: row_group's groups)
-//   +192, +256 thread 0's and thread 1's line: steps its row group has run, the partner's count
-//        when it finished its first group, and the groups it ran (reset by the loader per call)
+//   +192, +256 thread 0's and thread 1's line (reset by the loader per call): steps its first
+//        row group has run, the partner's count when it finished that group, the groups it ran;
+//        then the rows it gives its partner (see give_rows): +12 a request (set by the partner),
+//        +16 the answer (1 rows given, 2 refused), +20 and +24 the rows [lo, hi) given and +28
+//        the step they start at; +32 the ranges it took from its partner (a statistic)
 const SY_DONE: usize = 0;
 const SY_WORKER_CHUNKS: usize = 4;
 const SY_CLAIM: usize = 64;
@@ -56,6 +60,14 @@ const SY_SLICES: usize = 140;
 const SY_CANWAIT: usize = 144;
 const SY_SPLIT: usize = 152;
 const SY_PROG: usize = 192;
+// Words of a thread's line, at SY_PROG + 64·tid.
+const LN_REQ: usize = 12;
+const LN_ANS: usize = 16;
+const LN_LO: usize = 20;
+const LN_HI: usize = 24;
+const LN_STEP: usize = 28;
+const LN_TAKEN: usize = 32;
+const ANS_GIVEN = 1, ANS_REFUSED = 2;
 
 /** Bytes of per-thread scratch: the packed-A block and the edge tile (TILE_BYTES). */
 export function thread_scratch_bytes(): usize { return align64(<usize>APACK_BYTES) + <usize>TILE_BYTES; }
@@ -508,6 +520,97 @@ function row_group_done(sync: usize, tid: i32): void {
   atomic.store<i32>(mine, groups, 8);
 }
 
+// ---- Sharing a row group's remaining steps ----
+// A thread that has run its row groups and finds none left asks its partner for rows (take_rows)
+// instead of waiting for it: the partner, at the end of its current step, gives away the upper
+// half of the rows it runs (give_rows) — their state lies in shared memory, so the remaining
+// steps of those rows can run on either core — and both go on, each with its part. On this
+// shared machine one core often runs 10-30% slower than the other for a whole call, and with
+// fixed groups the faster thread then waited for that long. The part given starts at a multiple
+// of 4 rows from the group's first row (itself a multiple of 4), so every row stays in the tile
+// kind it has when one thread runs every row (see row_split): the same bits.
+
+/** Rows a running range must have, and steps it must have left, to give half of them away. */
+const GIVE_MIN_ROWS = 8;
+const GIVE_MIN_STEPS = 2;
+
+/** Set by take_rows: the rows [takenLo, takenHi) taken from the partner and the step they start at. */
+let takenLo = 0, takenHi = 0, takenStep = 0;
+
+/**
+ * After step s of a range of rows [r0, r1) (T steps in all): if the partner asked for rows, gives
+ * it the upper half, [m, r1) from step s + 1 on, or refuses (too few rows or steps left). Returns
+ * the end of the rows this thread goes on with, r1 or m.
+ */
+// @ts-ignore: decorator
+@inline function answer_request(sync: usize, tid: i32, r0: i32, r1: i32, s: i32, T: i32): i32 {
+  const mine = sync + SY_PROG + (<usize>tid << 6);
+  return atomic.load<i32>(mine, LN_REQ) == 0 ? r1 : give_rows(sync, mine, r0, r1, s, T);
+}
+
+function give_rows(sync: usize, mine: usize, r0: i32, r1: i32, s: i32, T: i32): i32 {
+  atomic.store<i32>(mine, 0, LN_REQ);
+  let keep = r1;
+  if (r1 - r0 >= GIVE_MIN_ROWS && T - s - 1 >= GIVE_MIN_STEPS) {
+    keep = r0 + (((r1 - r0) >> 3) << 2);
+    store<i32>(mine, keep, LN_LO);
+    store<i32>(mine, r1, LN_HI);
+    store<i32>(mine, s + 1, LN_STEP);
+    atomic.store<i32>(mine, ANS_GIVEN, LN_ANS); // (after the rows' state and the words above)
+  } else {
+    atomic.store<i32>(mine, ANS_REFUSED, LN_ANS);
+  }
+  if (atomic.load<i32>(sync, SY_SLEEP) != 0) atomic.notify(mine + LN_ANS, 1);
+  return keep;
+}
+
+/**
+ * A thread with no row group left asks its partner for part of the rows it runs and waits for
+ * the answer, spinning and then sleeping as wait_done does, or until `target` rows are finished
+ * (the partner ended its rows without seeing the request). Returns whether rows were taken (then
+ * takenLo, takenHi, takenStep say which).
+ */
+function take_rows(sync: usize, tid: i32, target: i32): bool {
+  const theirs = sync + SY_PROG + (<usize>(1 - tid) << 6);
+  let d = atomic.load<i32>(sync, SY_DONE);
+  if (d >= target) return false;
+  atomic.store<i32>(theirs, 1, LN_REQ);
+  const spin = atomic.load<i32>(sync, SY_SPIN);
+  const slices = atomic.load<i32>(sync, SY_SLICES);
+  const canWait = atomic.load<i32>(sync + (<usize>tid << 2), SY_CANWAIT) != 0;
+  let i = 0, slept = 0, seen = d;
+  for (;;) {
+    const a = atomic.load<i32>(theirs, LN_ANS);
+    if (a != 0) {
+      atomic.store<i32>(theirs, 0, LN_ANS);
+      if (a != ANS_GIVEN) return false;
+      takenLo = load<i32>(theirs, LN_LO);
+      takenHi = load<i32>(theirs, LN_HI);
+      takenStep = load<i32>(theirs, LN_STEP);
+      const mine = sync + SY_PROG + (<usize>tid << 6);
+      atomic.store<i32>(mine, atomic.load<i32>(mine, LN_TAKEN) + 1, LN_TAKEN);
+      return true;
+    }
+    d = atomic.load<i32>(sync, SY_DONE);
+    if (d >= target) return false;
+    if (atomic.load<i32>(sync, SY_ABORT) != 0) unreachable();
+    if (++i < spin) continue;
+    i = 0;
+    if (!canWait) continue;
+    // Sleeps on the answer word: either give_rows sees the sleeper and notifies, or wait32 sees
+    // the answer and returns at once. (Rows finished without an answer: seen within a slice.)
+    atomic.add<i32>(sync, 1, SY_SLEEP);
+    memory.atomic.wait32(theirs + LN_ANS, 0, 1_000_000);
+    atomic.sub<i32>(sync, 1, SY_SLEEP);
+    if (d != seen) { seen = d; slept = 0; }
+    if (slices > 0 && ++slept > slices) {
+      atomic.store<i32>(sync, 1, SY_ABORT);
+      unreachable();
+    }
+  }
+  return false; // not reached
+}
+
 /**
  * Units [c0·U, c1·U) of forward step s (chunks c0 <= c < c1; batch 1: the chunks of b1_plan,
  * [b1_start(c0), b1_start(c1))), every batch row: the recurrent products of those units in the
@@ -541,12 +644,33 @@ function fwd_chunks(
 }
 
 /**
+ * Rows [r0, r1) of a row-group forward loop from step s0 to the end (`own`: the thread's claimed
+ * group, whose steps are counted for the speed measure), giving rows to the partner when it asks.
+ * Returns the end of the rows this thread ran to the last step.
+ */
+function fwd_rows(
+  tid: i32, sync: usize, kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool,
+  xg: usize, xids: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
+  ch: usize, cc: usize, cgates: usize, caux: usize, P: usize, Pn: usize, gh: usize, whhP: usize, hmask: usize, hm: usize,
+  r0: i32, r1: i32, s0: i32, own: bool,
+): i32 {
+  for (let s = s0; s < T; s++) {
+    fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
+      ch, cc, cgates, caux, P, Pn, gh, whhP, r0, r1, hmask, hm);
+    if (own) row_progress(sync, tid, s + 1);
+    r1 = answer_request(sync, tid, r0, r1, s, T);
+  }
+  return r1;
+}
+
+/**
  * seq_forward for thread `tid` of 2 (same arguments on both threads; see seq_forward).
  *
  * From 8 batch rows the batch is split: rows are independent sequences, so a group of rows
  * (row_group) runs through all T steps on the thread that claimed it (seq_forward's step on those
  * rows), with no hand-over between the threads per step; each thread reads all of W_hhᵀ, packed
- * once, and a late partner leaves its groups to the running thread. Below 8 rows each step is
+ * once; a late partner leaves its groups to the running thread, and a thread out of groups takes
+ * half of the rows its partner runs from its next step on (give_rows). Below 8 rows each step is
  * split by hidden units instead: every thread computes its chunks' units for every row, and the
  * threads meet once per step (batch 1: W_hh packed in blocks of rows by the caller, whhP, each
  * thread keeping its blocks in its own core's cache).
@@ -584,17 +708,22 @@ export function seq_forward_mt(
       chunk_done(sync, tid);
     }
     wait_done(sync, tid, target);
+    // Phase 1 counts finished rows (a group's may end on the other thread, see give_rows).
     const sp = row_split(sync, B), ng = sp > 0 ? 2 : (B + RG - 1) / RG;
-    phase++; target += ng;
+    phase++; target += B;
+    const hm = gh + align64(<usize>B * G4);
     for (let gi = claim(sync, tid, phase, ng); gi >= 0; gi = claim(sync, tid, phase, ng)) {
       const r0 = sp > 0 ? (gi == 0 ? 0 : sp) : gi * RG, r1 = sp > 0 ? (gi == 0 ? sp : B) : min(B, r0 + RG);
-      for (let s = 0; s < T; s++) {
-        fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
-          ch, cc, cgates, caux, P, Pn, gh, whhP, r0, r1, hmask, gh + align64(<usize>B * G4));
-        row_progress(sync, tid, s + 1);
-      }
+      const end = fwd_rows(tid, sync, kind, resetAfter, T, B, H, lengths, reverse, slim, xg, xids, bhn, out, ldOut4, outStep4,
+        ch, cc, cgates, caux, P, Pn, gh, whhP, hmask, hm, r0, r1, 0, true);
       row_group_done(sync, tid);
-      chunk_done(sync, tid);
+      chunk_done(sync, tid, end - r0);
+    }
+    while (take_rows(sync, tid, target)) {
+      const lo = takenLo;
+      const end = fwd_rows(tid, sync, kind, resetAfter, T, B, H, lengths, reverse, slim, xg, xids, bhn, out, ldOut4, outStep4,
+        ch, cc, cgates, caux, P, Pn, gh, whhP, hmask, hm, lo, takenHi, takenStep, false);
+      chunk_done(sync, tid, end - lo);
     }
     wait_done(sync, tid, target);
     return;
@@ -803,6 +932,20 @@ export function seq_backward_mt_scratch_bytes(kind: i32, B: i32, H: i32): usize 
   }
 }
 
+/** Rows [r0, r1) of a row-group backward loop from step s0 on: as fwd_rows. */
+function bwd_rows(
+  tid: i32, sync: usize, kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
+  ch: usize, cc: usize, cgates: usize, caux: usize, dOut: usize, ldD4: usize, dStep4: usize,
+  dxg: usize, dgh: usize, P: usize, dh: usize, hmask: usize, r0: i32, r1: i32, s0: i32, own: bool,
+): i32 {
+  for (let s = s0; s < T; s++) {
+    bwd_step(kind, resetAfter, T, B, H, lengths, reverse, s, ch, cc, cgates, caux, dOut, ldD4, dStep4, dxg, dgh, P, dh, r0, r1, hmask);
+    if (own) row_progress(sync, tid, s + 1);
+    r1 = answer_request(sync, tid, r0, r1, s, T);
+  }
+  return r1;
+}
+
 /**
  * seq_backward for thread `tid` of 2 (same arguments on both threads; see seq_backward).
  * Phases: (0) pack a chunk's columns of W_hh, initialize its dh/dc, gate pass of the first step;
@@ -837,19 +980,25 @@ export function seq_backward_mt(
       chunk_done(sync, tid);
     }
     wait_done(sync, tid, n0);
+    // Phase 1 counts finished rows (a group's may end on the other thread, see give_rows).
     const sp = row_split(sync, B), ng = sp > 0 ? 2 : (B + RG - 1) / RG;
     for (let gi = claim(sync, tid, 1, ng); gi >= 0; gi = claim(sync, tid, 1, ng)) {
       const r0 = sp > 0 ? (gi == 0 ? 0 : sp) : gi * RG, r1 = sp > 0 ? (gi == 0 ? sp : B) : min(B, r0 + RG);
       bwd_rows_begin(B, H, dhN, dcN, dh, r0, r1);
-      for (let s = 0; s < T; s++) {
-        bwd_step(kind, resetAfter, T, B, H, lengths, reverse, s, ch, cc, cgates, caux, dOut, ldD4, dStep4, dxg, dgh, P, dh, r0, r1, hmask);
-        row_progress(sync, tid, s + 1);
-      }
-      bwd_rows_end(B, H, dh0, dc0, dh, r0, r1);
+      const end = bwd_rows(tid, sync, kind, resetAfter, T, B, H, lengths, reverse, ch, cc, cgates, caux, dOut, ldD4, dStep4,
+        dxg, dgh, P, dh, hmask, r0, r1, 0, true);
+      bwd_rows_end(B, H, dh0, dc0, dh, r0, end);
       row_group_done(sync, tid);
-      chunk_done(sync, tid);
+      chunk_done(sync, tid, end - r0);
     }
-    wait_done(sync, tid, n0 + ng);
+    while (take_rows(sync, tid, n0 + B)) {
+      const lo = takenLo;
+      const end = bwd_rows(tid, sync, kind, resetAfter, T, B, H, lengths, reverse, ch, cc, cgates, caux, dOut, ldD4, dStep4,
+        dxg, dgh, P, dh, hmask, lo, takenHi, takenStep, false);
+      bwd_rows_end(B, H, dh0, dc0, dh, lo, end);
+      chunk_done(sync, tid, end - lo);
+    }
+    wait_done(sync, tid, n0 + B);
     return;
   }
 

@@ -15,7 +15,7 @@ import { loadWasmBackend, wasmVariants, type WasmBackend, type WasmVariant } fro
 import { measuredShare, rowSplit, ThreadedWasmBackend, threadedUnavailableReason, WorkerLost } from '../src/kernels/wasm/threaded.js';
 import { S_ABORT, S_CLAIM_LO, S_CLAIM_PHASE, S_DONE } from '../src/kernels/wasm/threads-protocol.js';
 import { ActivationSlot, getBackend, getThreads, referenceBackend, setBackend, setThreads, withFixedWeights } from '../src/kernels/index.js';
-import { denseBackward, denseForward, softmaxRows } from '../src/kernels/layer-ops.js';
+import { denseBackward, denseForward, layerForward, softmaxRows } from '../src/kernels/layer-ops.js';
 import { GRU, LSTM, RNN } from '../src/layers/recurrent.js';
 import { getOptimizer } from '../src/optim/index.js';
 import { clipGate } from '../src/optim/clip.js';
@@ -499,6 +499,48 @@ for (const s of setups) {
         assert.ok(be.calls.threaded >= 16, 'two threads');
       } finally {
         be.terminate();
+      }
+    }
+  });
+}
+
+// A thread that has run its row group and finds none left takes the upper half of the rows its
+// partner runs, from the partner's next step on (give_rows in asm/kernels-threads.ts); the partner
+// may take part of those back in turn. With a fifth of the rows on one thread, that thread is out
+// of rows early in every call. B = 46: the rows given include the partial tile (rows 44, 45); the
+// LSTM's H = 160 puts the backward product's K = 640 in two blocks, where a row moved into
+// another kind of tile would change its bits.
+for (const s of setups) {
+  test(`${s.variant} two threads: a thread out of row groups takes half of its partner's remaining rows (rowShare 0.2, 0.8; spinning and sleeping threads; training and inference loops), and every result keeps one thread's bits`, TIMEOUT, () => {
+    for (const spin of [200_000, 1]) {
+      for (const share of [0.2, 0.8]) {
+        const be = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 0, seqMinWork: 0, seqMinHidden: 1, rowShare: share, spin, timeoutMs: 20_000 });
+        try {
+          const rnd = prng(share * 10 + (spin === 1 ? 1 : 0));
+          const [T, B, I] = [48, 46, 8];
+          for (const cell of CELLS.slice(0, 4)) {
+            const H = cell.kind === 'lstm' ? 160 : cell.kind === 'rnn_tanh' ? 128 : 64;
+            const lengths = makeLengths('partial', B, T, rnd);
+            seqCheck(s, be, { cell, T, B, H, lengths, reverse: share > 0.5, withRef: false, masked: cell.kind === 'gru' }, rnd);
+            // Inference: the loop keeps two state slots used in turn, nothing for a backward pass.
+            const G = gateWidth(cell.kind, H);
+            const x = randArray(T * B * I, rnd), wih = randArray(G * I, rnd, 0.3), whh = randArray(G * H, rnd, 1 / Math.sqrt(H));
+            const bih = randArray(G, rnd, 0.1), bhh = randArray(G, rnd, 0.1), h0 = randArray(B * H, rnd), c0 = randArray(B * H, rnd);
+            const infer = (b: Backend) => {
+              const out = nanArray(T * B * H), hN = nanArray(B * H), cN = nanArray(B * H);
+              layerForward(b, { kind: cell.kind, resetAfter: cell.resetAfter, T, B, H, I, lengths, reverse: false, batchFirst: false, x, wih, whh, bih, bhh, h0, c0: cell.kind === 'lstm' ? c0 : null, out, outOffset: 0, ldOut: H, cache: null, hN, cN: cell.kind === 'lstm' ? cN : null });
+              return { out, hN, cN };
+            };
+            const two = infer(be), one = infer(s.single);
+            assertSame(two.out, one.out, `${cell.label} inference: out`);
+            assertSame(two.hN, one.hN, `${cell.label} inference: hN`);
+            if (cell.kind === 'lstm') assertSame(two.cN, one.cN, `${cell.label} inference: cN`);
+          }
+          assert.ok(be.calls.threaded >= 12, 'two threads');
+          assert.ok(be.rangesTaken > 0, `rows taken from the partner (rowShare ${share}, spin ${spin}): ${be.rangesTaken}`);
+        } finally {
+          be.terminate();
+        }
       }
     }
   });

@@ -38,7 +38,7 @@ import {
   C_ARGS, C_DONE, C_MWAIT, C_OP, C_SEQ, C_STATE, C_TAKEN, C_WSLEEP, CTL_BYTES, OP_ADAM, OP_ARGC, OP_B1_PROJECT, OP_GEMM, OP_STACK_STEP, OP_GEMM_BATCHED, OP_GEMM_CHECKED, OP_GEMM_SCATTER, OP_QUIT, OP_SOFTMAX,
   OP_SEQ_BACKWARD, OP_SEQ_FORWARD, S_ABORT, S_CANWAIT, S_CLAIM_LO, S_CLAIM_PHASE, S_DONE, S_SLICES, S_SPIN, S_WORKER_CHUNKS,
   ST_DEAD, ST_READY, ST_STARTING,
-  S_PROG, S_SPLIT, SYNC_BYTES, type WorkerInit,
+  S_LINE_WORDS, S_PROG, S_SPLIT, S_TAKEN, SYNC_BYTES, type WorkerInit,
 } from './threads-protocol.js';
 import { align64, decodeBase64, MAX_PAGES, PAGE, WasmHost, type CoreExports } from './host.js';
 
@@ -645,6 +645,12 @@ export class ThreadedWasmBackend extends WasmHost {
 
   /** Thread 0's share of the threads' speed, as the sequence loops measured it (see rowSplit). */
   private share = 0.5;
+  /**
+   * Times a thread of a sequence loop, out of row groups, took part of the rows its partner was
+   * running (their remaining steps) instead of waiting for it (a statistic).
+   */
+  get rangesTaken(): number { return this.taken; }
+  private taken = 0;
 
   /**
    * A two-thread sequence loop (arguments: kind, resetAfter, T, B, ...): from 8 rows, the row
@@ -656,9 +662,10 @@ export class ThreadedWasmBackend extends WasmHost {
     const r0 = B >= 8 ? rowSplit(B, fixed ? this.options.rowShare : this.share) : 0;
     this.join(); // (the worker has left the last call: it reads and writes these words)
     sync[S_SPLIT] = r0;
-    sync.fill(0, S_PROG, S_PROG + 3);
-    sync.fill(0, S_PROG + 16, S_PROG + 19);
+    sync.fill(0, S_PROG, S_PROG + S_LINE_WORDS);
+    sync.fill(0, S_PROG + 16, S_PROG + 16 + S_LINE_WORDS);
     this.both(op, exp, args);
+    this.taken += sync[S_PROG + S_TAKEN]! + sync[S_PROG + 16 + S_TAKEN]!;
     // Each thread ran one group, or the measure tells nothing.
     if (r0 === 0 || fixed || sync[S_PROG + 2] !== 1 || sync[S_PROG + 18] !== 1) return;
     const m = measuredShare(r0, B, T, sync[S_PROG + 1]!, sync[S_PROG + 17]!);

@@ -77,8 +77,15 @@ export const S_SLICES = 35;
 export const S_CANWAIT = 36; // + tid
 /** Rows of the first row group of a sequence loop (0: the kernels' halves). */
 export const S_SPLIT = 38;
-/** Thread t's line, at S_PROG + 16t: steps its row group has run, the partner's when it finished its first, groups run. */
+/**
+ * Thread t's line, at S_PROG + 16t: steps its first row group has run, the partner's when it
+ * finished that group, groups run; then the rows it gives its partner (request, answer, rows, step:
+ * asm/kernels-threads.ts's give_rows) and, at S_TAKEN, the ranges it took from its partner.
+ */
 export const S_PROG = 48;
+export const S_TAKEN = 8;
+/** The words of a thread's line that the loader resets per sequence call. */
+export const S_LINE_WORDS = 9;
 
 /** What the worker receives (postMessage / the first message), all structured-cloneable. */
 export interface WorkerInit {
