@@ -534,8 +534,22 @@ function row_group_done(sync: usize, tid: i32): void {
 const GIVE_MIN_ROWS = 8;
 const GIVE_MIN_STEPS = 2;
 
-/** Set by take_rows: the rows [takenLo, takenHi) taken from the partner and the step they start at. */
-let takenLo = 0, takenHi = 0, takenStep = 0;
+/** Set by next_rows (and take_rows): the rows [rowsLo, rowsHi) to run from step rowsStep on. */
+let rowsLo = 0, rowsHi = 0, rowsStep = 0;
+
+/**
+ * The next rows of a row-group loop's phase p for this thread: a group it claims (rowsStep 0; ng
+ * groups, split at sp or every RG rows as row_split and row_group say), else rows taken from its
+ * partner (rowsStep > 0). False when neither is left: `target` rows of the call are finished.
+ */
+function next_rows(sync: usize, tid: i32, p: i32, ng: i32, sp: i32, RG: i32, B: i32, target: i32): bool {
+  const gi = claim(sync, tid, p, ng);
+  if (gi < 0) return take_rows(sync, tid, target);
+  rowsLo = sp > 0 ? (gi == 0 ? 0 : sp) : gi * RG;
+  rowsHi = sp > 0 ? (gi == 0 ? sp : B) : min(B, rowsLo + RG);
+  rowsStep = 0;
+  return true;
+}
 
 /**
  * After step s of a range of rows [r0, r1) (T steps in all): if the partner asked for rows, gives
@@ -568,7 +582,7 @@ function give_rows(sync: usize, mine: usize, r0: i32, r1: i32, s: i32, T: i32): 
  * A thread with no row group left asks its partner for part of the rows it runs and waits for
  * the answer, spinning and then sleeping as wait_done does, or until `target` rows are finished
  * (the partner ended its rows without seeing the request). Returns whether rows were taken (then
- * takenLo, takenHi, takenStep say which).
+ * rowsLo, rowsHi, rowsStep say which).
  */
 function take_rows(sync: usize, tid: i32, target: i32): bool {
   const theirs = sync + SY_PROG + (<usize>(1 - tid) << 6);
@@ -584,11 +598,10 @@ function take_rows(sync: usize, tid: i32, target: i32): bool {
     if (a != 0) {
       atomic.store<i32>(theirs, 0, LN_ANS);
       if (a != ANS_GIVEN) return false;
-      takenLo = load<i32>(theirs, LN_LO);
-      takenHi = load<i32>(theirs, LN_HI);
-      takenStep = load<i32>(theirs, LN_STEP);
-      const mine = sync + SY_PROG + (<usize>tid << 6);
-      atomic.store<i32>(mine, atomic.load<i32>(mine, LN_TAKEN) + 1, LN_TAKEN);
+      rowsLo = load<i32>(theirs, LN_LO);
+      rowsHi = load<i32>(theirs, LN_HI);
+      rowsStep = load<i32>(theirs, LN_STEP); // (>= 1: given after a step)
+      atomic.add<i32>(sync + SY_PROG + (<usize>tid << 6), 1, LN_TAKEN);
       return true;
     }
     d = atomic.load<i32>(sync, SY_DONE);
@@ -712,18 +725,12 @@ export function seq_forward_mt(
     const sp = row_split(sync, B), ng = sp > 0 ? 2 : (B + RG - 1) / RG;
     phase++; target += B;
     const hm = gh + align64(<usize>B * G4);
-    for (let gi = claim(sync, tid, phase, ng); gi >= 0; gi = claim(sync, tid, phase, ng)) {
-      const r0 = sp > 0 ? (gi == 0 ? 0 : sp) : gi * RG, r1 = sp > 0 ? (gi == 0 ? sp : B) : min(B, r0 + RG);
+    while (next_rows(sync, tid, phase, ng, sp, RG, B, target)) {
+      const r0 = rowsLo, own = rowsStep == 0;
       const end = fwd_rows(tid, sync, kind, resetAfter, T, B, H, lengths, reverse, slim, xg, xids, bhn, out, ldOut4, outStep4,
-        ch, cc, cgates, caux, P, Pn, gh, whhP, hmask, hm, r0, r1, 0, true);
-      row_group_done(sync, tid);
+        ch, cc, cgates, caux, P, Pn, gh, whhP, hmask, hm, r0, rowsHi, rowsStep, own);
+      if (own) row_group_done(sync, tid);
       chunk_done(sync, tid, end - r0);
-    }
-    while (take_rows(sync, tid, target)) {
-      const lo = takenLo;
-      const end = fwd_rows(tid, sync, kind, resetAfter, T, B, H, lengths, reverse, slim, xg, xids, bhn, out, ldOut4, outStep4,
-        ch, cc, cgates, caux, P, Pn, gh, whhP, hmask, hm, lo, takenHi, takenStep, false);
-      chunk_done(sync, tid, end - lo);
     }
     wait_done(sync, tid, target);
     return;
@@ -982,21 +989,14 @@ export function seq_backward_mt(
     wait_done(sync, tid, n0);
     // Phase 1 counts finished rows (a group's may end on the other thread, see give_rows).
     const sp = row_split(sync, B), ng = sp > 0 ? 2 : (B + RG - 1) / RG;
-    for (let gi = claim(sync, tid, 1, ng); gi >= 0; gi = claim(sync, tid, 1, ng)) {
-      const r0 = sp > 0 ? (gi == 0 ? 0 : sp) : gi * RG, r1 = sp > 0 ? (gi == 0 ? sp : B) : min(B, r0 + RG);
-      bwd_rows_begin(B, H, dhN, dcN, dh, r0, r1);
+    while (next_rows(sync, tid, 1, ng, sp, RG, B, n0 + B)) {
+      const r0 = rowsLo, own = rowsStep == 0;
+      if (own) bwd_rows_begin(B, H, dhN, dcN, dh, r0, rowsHi);
       const end = bwd_rows(tid, sync, kind, resetAfter, T, B, H, lengths, reverse, ch, cc, cgates, caux, dOut, ldD4, dStep4,
-        dxg, dgh, P, dh, hmask, r0, r1, 0, true);
+        dxg, dgh, P, dh, hmask, r0, rowsHi, rowsStep, own);
       bwd_rows_end(B, H, dh0, dc0, dh, r0, end);
-      row_group_done(sync, tid);
+      if (own) row_group_done(sync, tid);
       chunk_done(sync, tid, end - r0);
-    }
-    while (take_rows(sync, tid, n0 + B)) {
-      const lo = takenLo;
-      const end = bwd_rows(tid, sync, kind, resetAfter, T, B, H, lengths, reverse, ch, cc, cgates, caux, dOut, ldD4, dStep4,
-        dxg, dgh, P, dh, hmask, lo, takenHi, takenStep, false);
-      bwd_rows_end(B, H, dh0, dc0, dh, lo, end);
-      chunk_done(sync, tid, end - lo);
     }
     wait_done(sync, tid, n0 + B);
     return;
