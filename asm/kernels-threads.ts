@@ -927,7 +927,8 @@ export function seq_backward_mt_scratch_bytes(kind: i32, B: i32, H: i32): usize 
     const dhb = dh + bo;
     if (dOut != 0) add_row(dhb + u0, dOut + <usize>t * dStep4 + <usize>b * ldD4 + u0, w);
     const gt = gatesT + <usize>b * G4;
-    bwd_row(kind, resetAfter, j0, jv, j1, H4, gt, cCur + bo, cPrev + bo, dhb, dc + bo, auxT + bo, hPrev + bo, hCur + bo, dx, dg, gt);
+    if (hardGates) bwd_row(kind, resetAfter, j0, jv, j1, H4, gt, cCur + bo, cPrev + bo, dhb, dc + bo, auxT + bo, hPrev + bo, hCur + bo, dx, dg, gt, true);
+    else bwd_row(kind, resetAfter, j0, jv, j1, H4, gt, cCur + bo, cPrev + bo, dhb, dc + bo, auxT + bo, hPrev + bo, hCur + bo, dx, dg, gt, false);
     if (kind == LSTM && dg != dx) {
       for (let g = 0; g < nb; g++) {
         const col = (<usize>g * H + j0) << 2;
@@ -1059,11 +1060,11 @@ export function seq_backward_mt(
           let j = j0;
           for (; j < jv; j += 4) {
             const u = <usize>j << 2;
-            gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, true);
+            gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, true, hardGates);
           }
           for (; j < j1; j++) {
             const u = <usize>j << 2;
-            gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, false);
+            gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, false, hardGates);
           }
         }
         chunk_done(sync, tid);

@@ -95,6 +95,9 @@ let touchSink: u32 = 0;
  * The gates' activation of the sequence loop running now: the hard sigmoid clip(0.2·x + 0.5, 0, 1)
  * when the cell kind passed to seq_forward / seq_backward (and their two-thread forms) carries
  * HARD_GATES, else σ. Set by those entry points for the call (each thread's instance its own).
+ * The gate passes test it once per batch row and run a copy of the row's loop compiled for each
+ * value (gate4's and dgate4's `hard` a constant there): tested inside the loop, per gate, it cost
+ * the LSTM forward of W3's shape 3.5% (one thread, I=64 H=128 B=64 T=200, same-process A/B).
  */
 const HARD_GATES: i32 = 8;
 let hardGates: bool = false;
@@ -107,14 +110,14 @@ function cell_kind(kind: i32): i32 {
 
 /** A gate: σ(x), or clip(0.2·x + 0.5, 0, 1). */
 // @ts-ignore: decorator
-@inline function gate4(x: v128): v128 {
-  return hardGates ? f32x4.pmin(splat(1), f32x4.pmax(splat(0), fmadd(splat(0.2), x, splat(0.5)))) : sigmoid4(x);
+@inline function gate4(x: v128, hard: bool): v128 {
+  return hard ? f32x4.pmin(splat(1), f32x4.pmax(splat(0), fmadd(splat(0.2), x, splat(0.5)))) : sigmoid4(x);
 }
 
 /** A gate's derivative from its value s: s(1 - s), or 0.2 where 0 < s < 1 and 0 elsewhere. */
 // @ts-ignore: decorator
-@inline function dgate4(s: v128): v128 {
-  return hardGates
+@inline function dgate4(s: v128, hard: bool): v128 {
+  return hard
     ? v128.and(splat(0.2), v128.and(f32x4.gt(s, splat(0)), f32x4.lt(s, splat(1))))
     : f32x4.mul(s, f32x4.sub(splat(1), s));
 }
@@ -1818,12 +1821,12 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
 /** LSTM: i,f,o = σ, g = tanh; c' = f⊙c + i⊙g; h' = o⊙tanh(c'). Pointers are at unit j. */
 // @ts-ignore: decorator
 @inline function lstm_fwd_units(
-  x: usize, gh: usize, H4: usize, cp: usize, gates: usize, cn: usize, hn: usize, out: usize, full: bool,
+  x: usize, gh: usize, H4: usize, cp: usize, gates: usize, cn: usize, hn: usize, out: usize, full: bool, hard: bool,
 ): void {
-  const i = gate4(f32x4.add(ld(x, full), ld(gh, full)));
-  const f = gate4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)));
+  const i = gate4(f32x4.add(ld(x, full), ld(gh, full)), hard);
+  const f = gate4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)), hard);
   const g = tanh4(f32x4.add(ld(x + 2 * H4, full), ld(gh + 2 * H4, full)));
-  const o = gate4(f32x4.add(ld(x + 3 * H4, full), ld(gh + 3 * H4, full)));
+  const o = gate4(f32x4.add(ld(x + 3 * H4, full), ld(gh + 3 * H4, full)), hard);
   const c = ftz(fmadd(f, ld(cp, full), f32x4.mul(i, g)));
   const h = ftz(f32x4.mul(o, tanh4(c)));
   st(gates, i, full); st(gates + H4, f, full); st(gates + 2 * H4, g, full); st(gates + 3 * H4, o, full);
@@ -1833,10 +1836,10 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
 /** GRU, reset after the product: aux = gh_n + b_hn; n = tanh(x_n + r⊙aux); h' = n + z⊙(h - n). */
 // @ts-ignore: decorator
 @inline function gru_ra_fwd_units(
-  x: usize, gh: usize, H4: usize, bhn: usize, hp: usize, gates: usize, aux: usize, hn: usize, out: usize, full: bool,
+  x: usize, gh: usize, H4: usize, bhn: usize, hp: usize, gates: usize, aux: usize, hn: usize, out: usize, full: bool, hard: bool,
 ): void {
-  const r = gate4(f32x4.add(ld(x, full), ld(gh, full)));
-  const z = gate4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)));
+  const r = gate4(f32x4.add(ld(x, full), ld(gh, full)), hard);
+  const z = gate4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)), hard);
   const a = f32x4.add(ld(gh + 2 * H4, full), ld(bhn, full));
   const n = tanh4(fmadd(r, a, ld(x + 2 * H4, full)));
   const h = ftz(fmadd(z, f32x4.sub(ld(hp, full), n), n));
@@ -1847,10 +1850,10 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
 /** GRU, reset before the product, first half: r, z and aux = r⊙h_prev (the n product's operand). */
 // @ts-ignore: decorator
 @inline function gru_rb_fwd_rz_units(
-  x: usize, gh: usize, H4: usize, hp: usize, gates: usize, aux: usize, full: bool,
+  x: usize, gh: usize, H4: usize, hp: usize, gates: usize, aux: usize, full: bool, hard: bool,
 ): void {
-  const r = gate4(f32x4.add(ld(x, full), ld(gh, full)));
-  const z = gate4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)));
+  const r = gate4(f32x4.add(ld(x, full), ld(gh, full)), hard);
+  const z = gate4(f32x4.add(ld(x + H4, full), ld(gh + H4, full)), hard);
   st(gates, r, full); st(gates + H4, z, full);
   stz(aux, f32x4.mul(r, ld(hp, full)), full);
 }
@@ -1886,7 +1889,7 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
 @inline function fwd_row(
   kind: i32, resetAfter: bool, j0: i32, jv: i32, j1: i32, H4: usize,
   x: usize, g: usize, bhn: usize, hp: usize, hq: usize, cp: usize, cn: usize, gt: usize, a: usize, hn: usize, o: usize,
-  xn: usize,
+  xn: usize, hard: bool,
 ): void {
   let j = j0;
   let seen: u32 = 0;
@@ -1894,31 +1897,31 @@ export function seq_backward_scratch_bytes(kind: i32, B: i32, H: i32): usize {
     for (; j < jv; j += 4) {
       const u = <usize>j << 2;
       seen |= load<u32>(xn + (u << 2));
-      lstm_fwd_units(x + u, g + u, H4, cp + u, gt + u, cn + u, hn + u, o + u, true);
+      lstm_fwd_units(x + u, g + u, H4, cp + u, gt + u, cn + u, hn + u, o + u, true, hard);
     }
     for (; j < j1; j++) {
       const u = <usize>j << 2;
-      lstm_fwd_units(x + u, g + u, H4, cp + u, gt + u, cn + u, hn + u, o + u, false);
+      lstm_fwd_units(x + u, g + u, H4, cp + u, gt + u, cn + u, hn + u, o + u, false, hard);
     }
   } else if (kind == GRU && resetAfter) {
     for (; j < jv; j += 4) {
       const u = <usize>j << 2;
       seen |= load<u32>(xn + 3 * u);
-      gru_ra_fwd_units(x + u, g + u, H4, bhn + u, hp + u, gt + u, a + u, hn + u, o + u, true);
+      gru_ra_fwd_units(x + u, g + u, H4, bhn + u, hp + u, gt + u, a + u, hn + u, o + u, true, hard);
     }
     for (; j < j1; j++) {
       const u = <usize>j << 2;
-      gru_ra_fwd_units(x + u, g + u, H4, bhn + u, hp + u, gt + u, a + u, hn + u, o + u, false);
+      gru_ra_fwd_units(x + u, g + u, H4, bhn + u, hp + u, gt + u, a + u, hn + u, o + u, false, hard);
     }
   } else if (kind == GRU) {
     for (; j < jv; j += 4) {
       const u = <usize>j << 2;
       seen |= load<u32>(xn + 3 * u);
-      gru_rb_fwd_rz_units(x + u, g + u, H4, hq + u, gt + u, a + u, true);
+      gru_rb_fwd_rz_units(x + u, g + u, H4, hq + u, gt + u, a + u, true, hard);
     }
     for (; j < j1; j++) {
       const u = <usize>j << 2;
-      gru_rb_fwd_rz_units(x + u, g + u, H4, hq + u, gt + u, a + u, false);
+      gru_rb_fwd_rz_units(x + u, g + u, H4, hq + u, gt + u, a + u, false, hard);
     }
   } else {
     const relu = kind == RNN_RELU;
@@ -2077,11 +2080,12 @@ function touch_next_rows(xg: usize, xids: usize, B: i32, G: i32, tn: i32, r0: i3
  * gates. nOnly: GRU without resetAfter's candidate pass, after its separate n product. hIn: the
  * B×H state the products read (h_prev, or h_prev ⊙ mask; see fwd_row's hq).
  */
-function fwd_gates(
+// @ts-ignore: decorator
+@inline function fwd_gates_rows(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
   xg: usize, xids: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
   ch: usize, cc: usize, cgates: usize, caux: usize, gh: usize, r0: i32, r1: i32, j0: i32, j1: i32, nOnly: bool,
-  hIn: usize,
+  hIn: usize, hard: bool,
 ): void {
   const G = gate_width(kind, H), nb = gate_blocks(kind);
   const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
@@ -2121,8 +2125,35 @@ function fwd_gates(
       continue;
     }
     if (nOnly) fwd_row_n(j0, jv, j1, H4, x, g, bhn, hp, gt, hn, o);
-    else fwd_row(kind, resetAfter, j0, jv, j1, H4, x, g, bhn, hp, hIn + bo, cPrev + bo, cCur + bo, gt, auxT + bo, hn, o, xn);
+    else fwd_row(kind, resetAfter, j0, jv, j1, H4, x, g, bhn, hp, hIn + bo, cPrev + bo, cCur + bo, gt, auxT + bo, hn, o, xn, hard);
   }
+}
+
+/**
+ * fwd_gates_rows with the gates' activation fixed (see hardGates): one function for each, so that
+ * neither the σ pass nor the hard one carries the other's code or a test per gate.
+ */
+function fwd_gates_sigmoid(kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
+  xg: usize, xids: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
+  ch: usize, cc: usize, cgates: usize, caux: usize, gh: usize, r0: i32, r1: i32, j0: i32, j1: i32, nOnly: bool,
+  hIn: usize): void {
+  fwd_gates_rows(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, j0, j1, nOnly, hIn, false);
+}
+
+function fwd_gates_hard(kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
+  xg: usize, xids: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
+  ch: usize, cc: usize, cgates: usize, caux: usize, gh: usize, r0: i32, r1: i32, j0: i32, j1: i32, nOnly: bool,
+  hIn: usize): void {
+  fwd_gates_rows(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, j0, j1, nOnly, hIn, true);
+}
+
+/** See fwd_gates_rows. */
+function fwd_gates(kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
+  xg: usize, xids: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
+  ch: usize, cc: usize, cgates: usize, caux: usize, gh: usize, r0: i32, r1: i32, j0: i32, j1: i32, nOnly: bool,
+  hIn: usize): void {
+  if (hardGates) fwd_gates_hard(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, j0, j1, nOnly, hIn);
+  else fwd_gates_sigmoid(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, j0, j1, nOnly, hIn);
 }
 
 // ---- stack steps: one token through a stack of stateful layers and its softmax head ----
@@ -2249,17 +2280,17 @@ export function stack_step(desc: usize, nl: i32, head: usize, x0: usize): void {
  */
 // @ts-ignore: decorator
 @inline function lstm_bwd_units(
-  gates: usize, H4: usize, cCur: usize, cPrev: usize, dh: usize, dc: usize, dx: usize, full: bool,
+  gates: usize, H4: usize, cCur: usize, cPrev: usize, dh: usize, dc: usize, dx: usize, full: bool, hard: bool,
 ): void {
   const one = splat(1);
   const i = ld(gates, full), f = ld(gates + H4, full), g = ld(gates + 2 * H4, full), o = ld(gates + 3 * H4, full);
   const tc = tanh4(ld(cCur, full));
   const dhv = ldz(dh, full);
   const dcv = fmadd(f32x4.mul(dhv, o), fnmadd(tc, tc, one), ld(dc, full));
-  stz(dx, f32x4.mul(f32x4.mul(dcv, g), dgate4(i)), full);
-  stz(dx + H4, f32x4.mul(f32x4.mul(dcv, ld(cPrev, full)), dgate4(f)), full);
+  stz(dx, f32x4.mul(f32x4.mul(dcv, g), dgate4(i, hard)), full);
+  stz(dx + H4, f32x4.mul(f32x4.mul(dcv, ld(cPrev, full)), dgate4(f, hard)), full);
   stz(dx + 2 * H4, f32x4.mul(f32x4.mul(dcv, i), fnmadd(g, g, one)), full);
-  stz(dx + 3 * H4, f32x4.mul(f32x4.mul(dhv, tc), dgate4(o)), full);
+  stz(dx + 3 * H4, f32x4.mul(f32x4.mul(dhv, tc), dgate4(o, hard)), full);
   stz(dc, f32x4.mul(dcv, f), full);
 }
 
@@ -2270,17 +2301,17 @@ export function stack_step(desc: usize, nl: i32, head: usize, x0: usize): void {
  */
 // @ts-ignore: decorator
 @inline function gru_bwd_units(
-  gates: usize, H4: usize, aux: usize, hp: usize, dh: usize, dx: usize, dg: usize, resetAfter: bool, full: bool,
+  gates: usize, H4: usize, aux: usize, hp: usize, dh: usize, dx: usize, dg: usize, resetAfter: bool, full: bool, hard: bool,
 ): void {
   const one = splat(1);
   const r = ld(gates, full), z = ld(gates + H4, full), n = ld(gates + 2 * H4, full);
   const dhv = ldz(dh, full);
   const dan = ftz(f32x4.mul(f32x4.mul(dhv, f32x4.sub(one, z)), fnmadd(n, n, one)));
-  const daz = ftz(f32x4.mul(f32x4.mul(dhv, f32x4.sub(ld(hp, full), n)), dgate4(z)));
+  const daz = ftz(f32x4.mul(f32x4.mul(dhv, f32x4.sub(ld(hp, full), n)), dgate4(z, hard)));
   st(dx + H4, daz, full); st(dg + H4, daz, full);
   st(dx + 2 * H4, dan, full);
   if (resetAfter) {
-    const dar = ftz(f32x4.mul(f32x4.mul(dan, ld(aux, full)), dgate4(r)));
+    const dar = ftz(f32x4.mul(f32x4.mul(dan, ld(aux, full)), dgate4(r, hard)));
     st(dx, dar, full); st(dg, dar, full);
     stz(dg + 2 * H4, f32x4.mul(dan, r), full);
   } else {
@@ -2290,9 +2321,9 @@ export function stack_step(desc: usize, nl: i32, head: usize, x0: usize): void {
 
 /** GRU !resetAfter, after drh = d_an·W_hn: d_ar = drh⊙h_prev⊙r(1-r). */
 // @ts-ignore: decorator
-@inline function gru_rb_bwd_r_units(gates: usize, hp: usize, drh: usize, dx: usize, dg: usize, full: bool): void {
+@inline function gru_rb_bwd_r_units(gates: usize, hp: usize, drh: usize, dx: usize, dg: usize, full: bool, hard: bool): void {
   const r = ld(gates, full);
-  const dar = ftz(f32x4.mul(f32x4.mul(ld(drh, full), ld(hp, full)), dgate4(r)));
+  const dar = ftz(f32x4.mul(f32x4.mul(ld(drh, full), ld(hp, full)), dgate4(r, hard)));
   st(dx, dar, full); st(dg, dar, full);
 }
 
@@ -2316,7 +2347,7 @@ export function stack_step(desc: usize, nl: i32, head: usize, x0: usize): void {
 @inline function bwd_row(
   kind: i32, resetAfter: bool, j0: i32, jv: i32, j1: i32, H4: usize,
   gt: usize, cn: usize, cp: usize, dhb: usize, dcb: usize, a: usize, hp: usize, hn: usize, dx: usize, dg: usize,
-  gn: usize,
+  gn: usize, hard: bool,
 ): void {
   let j = j0;
   let seen: u32 = 0;
@@ -2324,31 +2355,31 @@ export function stack_step(desc: usize, nl: i32, head: usize, x0: usize): void {
     for (; j < jv; j += 4) {
       const u = <usize>j << 2;
       seen |= load<u32>(gn + (u << 2));
-      lstm_bwd_units(gt + u, H4, cn + u, cp + u, dhb + u, dcb + u, dx + u, true);
+      lstm_bwd_units(gt + u, H4, cn + u, cp + u, dhb + u, dcb + u, dx + u, true, hard);
     }
     for (; j < j1; j++) {
       const u = <usize>j << 2;
-      lstm_bwd_units(gt + u, H4, cn + u, cp + u, dhb + u, dcb + u, dx + u, false);
+      lstm_bwd_units(gt + u, H4, cn + u, cp + u, dhb + u, dcb + u, dx + u, false, hard);
     }
   } else if (kind == GRU && resetAfter) {
     for (; j < jv; j += 4) {
       const u = <usize>j << 2;
       seen |= load<u32>(gn + 3 * u);
-      gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, true, true);
+      gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, true, true, hard);
     }
     for (; j < j1; j++) {
       const u = <usize>j << 2;
-      gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, true, false);
+      gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, true, false, hard);
     }
   } else if (kind == GRU) {
     for (; j < jv; j += 4) {
       const u = <usize>j << 2;
       seen |= load<u32>(gn + 3 * u);
-      gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, false, true);
+      gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, false, true, hard);
     }
     for (; j < j1; j++) {
       const u = <usize>j << 2;
-      gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, false, false);
+      gru_bwd_units(gt + u, H4, a + u, hp + u, dhb + u, dx + u, dg + u, false, false, hard);
     }
   } else {
     const relu = kind == RNN_RELU;
@@ -2420,6 +2451,52 @@ function bwd_rows_end(B: i32, H: i32, dh0: usize, dc0: usize, dh: usize, r0: i32
 }
 
 /**
+ * The backward gate pass of step t (bwd_step's first loop) for batch rows [r0, r1): dh (+ dOut's
+ * row) -> the rows of dxg (dxT) and dgh (dgT), dc updated. One function for each gates'
+ * activation, as fwd_gates_sigmoid and fwd_gates_hard.
+ */
+// @ts-ignore: decorator
+@inline function bwd_gate_rows(
+  kind: i32, resetAfter: bool, B: i32, H: i32, lengths: usize, t: i32, r0: i32, r1: i32,
+  gatesT: usize, cCur: usize, cPrev: usize, auxT: usize, hPrev: usize, hCur: usize, dh: usize, dc: usize,
+  dOut: usize, ldD4: usize, dStep4: usize, dxT: usize, dgT: usize, hard: bool,
+): void {
+  const G = gate_width(kind, H), H4 = <usize>H << 2, G4 = <usize>G << 2, hv = H & ~3;
+  for (let b = r0; b < r1; b++) {
+    const bo = <usize>b * H4;
+    const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
+    if (!row_valid(lengths, b, t)) {
+      memory.fill(dx, 0, G4);
+      if (dg != dx) memory.fill(dg, 0, G4);
+      continue;
+    }
+    const dhb = dh + bo;
+    if (dOut != 0) add_row(dhb, dOut + <usize>t * dStep4 + <usize>b * ldD4, H);
+    const gt = gatesT + <usize>b * G4;
+    // The next row's gates, read a line per 4 units while this row runs (see fwd_gates' xn).
+    const gn = b + 1 < r1 ? gt + G4 : gt;
+    bwd_row(kind, resetAfter, 0, hv, H, H4, gt, cCur + bo, cPrev + bo, dhb, dc + bo, auxT + bo, hPrev + bo, hCur + bo, dx, dg, gn, hard);
+    if (kind != GRU && dg != dx) memory.copy(dg, dx, G4);
+  }
+}
+
+function bwd_gate_rows_sigmoid(
+  kind: i32, resetAfter: bool, B: i32, H: i32, lengths: usize, t: i32, r0: i32, r1: i32,
+  gatesT: usize, cCur: usize, cPrev: usize, auxT: usize, hPrev: usize, hCur: usize, dh: usize, dc: usize,
+  dOut: usize, ldD4: usize, dStep4: usize, dxT: usize, dgT: usize,
+): void {
+  bwd_gate_rows(kind, resetAfter, B, H, lengths, t, r0, r1, gatesT, cCur, cPrev, auxT, hPrev, hCur, dh, dc, dOut, ldD4, dStep4, dxT, dgT, false);
+}
+
+function bwd_gate_rows_hard(
+  kind: i32, resetAfter: bool, B: i32, H: i32, lengths: usize, t: i32, r0: i32, r1: i32,
+  gatesT: usize, cCur: usize, cPrev: usize, auxT: usize, hPrev: usize, hCur: usize, dh: usize, dc: usize,
+  dOut: usize, ldD4: usize, dStep4: usize, dxT: usize, dgT: usize,
+): void {
+  bwd_gate_rows(kind, resetAfter, B, H, lengths, t, r0, r1, gatesT, cCur, cPrev, auxT, hPrev, hCur, dh, dc, dOut, ldD4, dStep4, dxT, dgT, true);
+}
+
+/**
  * Step s of seq_backward for batch rows [r0, r1) (r0 a multiple of 4; see fwd_step): the fused
  * gate-backward pass per row, then dh_prev = dgh_t · W_hh (W_hh packed at P as K = G × N = H;
  * GRU without resetAfter first d(r⊙h) = d_an·W_hn and the r gradients). The two-thread loop runs
@@ -2443,22 +2520,8 @@ function bwd_step(
   const gatesT = cgates + <usize>t * B * G4, auxT = caux + <usize>t * BH4;
   const dxT = dxg + <usize>t * B * G4, dgT = dgh + <usize>t * B * G4;
 
-  for (let b = r0; b < r1; b++) {
-    const bo = <usize>b * H4;
-    const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
-    if (!row_valid(lengths, b, t)) {
-      memory.fill(dx, 0, G4);
-      if (dg != dx) memory.fill(dg, 0, G4);
-      continue;
-    }
-    const dhb = dh + bo;
-    if (dOut != 0) add_row(dhb, dOut + <usize>t * dStep4 + <usize>b * ldD4, H);
-    const gt = gatesT + <usize>b * G4;
-    // The next row's gates, read a line per 4 units while this row runs (see fwd_gates' xn).
-    bwd_row(kind, resetAfter, 0, hv, H, H4, gt, cCur + bo, cPrev + bo, dhb, dc + bo, auxT + bo, hPrev + bo, hCur + bo, dx, dg,
-      b + 1 < r1 ? gt + G4 : gt);
-    if (kind != GRU && dg != dx) memory.copy(dg, dx, G4);
-  }
+  if (hardGates) bwd_gate_rows_hard(kind, resetAfter, B, H, lengths, t, r0, r1, gatesT, cCur, cPrev, auxT, hPrev, hCur, dh, dc, dOut, ldD4, dStep4, dxT, dgT);
+  else bwd_gate_rows_sigmoid(kind, resetAfter, B, H, lengths, t, r0, r1, gatesT, cCur, cPrev, auxT, hPrev, hCur, dh, dc, dOut, ldD4, dStep4, dxT, dgT);
 
   if (split) {
     // d(r⊙h) = d_an · W_hn (rows [2H, 3H) of W_hh), then the r gradients.
@@ -2477,11 +2540,11 @@ function bwd_step(
       let j = 0;
       for (; j < hv; j += 4) {
         const u = <usize>j << 2;
-        gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, true);
+        gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, true, hardGates);
       }
       for (; j < H; j++) {
         const u = <usize>j << 2;
-        gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, false);
+        gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, false, hardGates);
       }
     }
   }
