@@ -95,9 +95,11 @@ let touchSink: u32 = 0;
  * The gates' activation of the sequence loop running now: the hard sigmoid clip(0.2·x + 0.5, 0, 1)
  * when the cell kind passed to seq_forward / seq_backward (and their two-thread forms) carries
  * HARD_GATES, else σ. Set by those entry points for the call (each thread's instance its own).
- * The gate passes test it once per batch row and run a copy of the row's loop compiled for each
- * value (gate4's and dgate4's `hard` a constant there): tested inside the loop, per gate, it cost
- * the LSTM forward of W3's shape 3.5% (one thread, I=64 H=128 B=64 T=200, same-process A/B).
+ * The gate passes test it once per step: fwd_gates and bwd_step call one of two functions, each
+ * compiled for one value (fwd_gates_sigmoid/_hard, bwd_gate_rows_sigmoid/_hard; gate4's and
+ * dgate4's `hard` a constant in each); the two-thread unit-split backward tests it per row.
+ * Tested per gate inside the unit loops it cost an LSTM layer's forward and backward 2-4% (one
+ * thread; docs/performance.md), and once per row with both copies in one function no less.
  */
 const HARD_GATES: i32 = 8;
 let hardGates: bool = false;
