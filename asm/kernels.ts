@@ -95,8 +95,8 @@ let touchSink: u32 = 0;
  * The gates' activation of the sequence loop running now: the hard sigmoid clip(0.2·x + 0.5, 0, 1)
  * when the cell kind passed to seq_forward / seq_backward (and their two-thread forms) carries
  * HARD_GATES, else σ. Set by those entry points for the call (each thread's instance its own).
- * The gate passes test it once per step: fwd_gates and bwd_step call one of two functions, each
- * compiled for one value (fwd_gates_sigmoid/_hard, bwd_gate_rows_sigmoid/_hard; gate4's and
+ * The gate passes test it once per step: fwd_gates and bwd_step call one of the pass's two
+ * instantiations (fwd_gates_rows<Sigmoid> or <HardSigmoid>, bwd_gate_rows<...>; gate4's and
  * dgate4's `hard` a constant in each); the two-thread unit-split backward tests it per row.
  * Tested per gate inside the unit loops it cost an LSTM layer's forward and backward 2-4% (one
  * thread; docs/performance.md), and once per row with both copies in one function no less.
@@ -109,6 +109,15 @@ function cell_kind(kind: i32): i32 {
   hardGates = (kind & HARD_GATES) != 0;
   return kind & ~HARD_GATES;
 }
+
+/**
+ * The gates' activation a compiled copy of a gate pass is for, as its type argument
+ * (fwd_gates_rows<G>, bwd_gate_rows<G>): each instantiation has `hard` as a constant.
+ */
+type Sigmoid = u8;
+type HardSigmoid = u16;
+// @ts-ignore: decorator
+@inline function is_hard<G>(): bool { return sizeof<G>() == sizeof<HardSigmoid>(); }
 
 /** A gate: σ(x), or clip(0.2·x + 0.5, 0, 1). */
 // @ts-ignore: decorator
@@ -2082,13 +2091,13 @@ function touch_next_rows(xg: usize, xids: usize, B: i32, G: i32, tn: i32, r0: i3
  * gates. nOnly: GRU without resetAfter's candidate pass, after its separate n product. hIn: the
  * B×H state the products read (h_prev, or h_prev ⊙ mask; see fwd_row's hq).
  */
-// @ts-ignore: decorator
-@inline function fwd_gates_rows(
+function fwd_gates_rows<Gate>(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
   xg: usize, xids: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
   ch: usize, cc: usize, cgates: usize, caux: usize, gh: usize, r0: i32, r1: i32, j0: i32, j1: i32, nOnly: bool,
-  hIn: usize, hard: bool,
+  hIn: usize,
 ): void {
+  const hard = is_hard<Gate>();
   const G = gate_width(kind, H), nb = gate_blocks(kind);
   const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
   const t = reverse ? T - 1 - s : s;
@@ -2132,30 +2141,17 @@ function touch_next_rows(xg: usize, xids: usize, B: i32, G: i32, tn: i32, r0: i3
 }
 
 /**
- * fwd_gates_rows with the gates' activation fixed (see hardGates): one function for each, so that
- * neither the σ pass nor the hard one carries the other's code or a test per gate.
+ * fwd_gates_rows compiled for the gates' activation of this call (see hardGates): each copy is a
+ * function of its own, so that neither carries the other's code or a test per gate.
  */
-function fwd_gates_sigmoid(kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
+function fwd_gates(
+  kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
   xg: usize, xids: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
   ch: usize, cc: usize, cgates: usize, caux: usize, gh: usize, r0: i32, r1: i32, j0: i32, j1: i32, nOnly: bool,
-  hIn: usize): void {
-  fwd_gates_rows(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, j0, j1, nOnly, hIn, false);
-}
-
-function fwd_gates_hard(kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
-  xg: usize, xids: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
-  ch: usize, cc: usize, cgates: usize, caux: usize, gh: usize, r0: i32, r1: i32, j0: i32, j1: i32, nOnly: bool,
-  hIn: usize): void {
-  fwd_gates_rows(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, j0, j1, nOnly, hIn, true);
-}
-
-/** See fwd_gates_rows. */
-function fwd_gates(kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
-  xg: usize, xids: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
-  ch: usize, cc: usize, cgates: usize, caux: usize, gh: usize, r0: i32, r1: i32, j0: i32, j1: i32, nOnly: bool,
-  hIn: usize): void {
-  if (hardGates) fwd_gates_hard(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, j0, j1, nOnly, hIn);
-  else fwd_gates_sigmoid(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, j0, j1, nOnly, hIn);
+  hIn: usize,
+): void {
+  if (hardGates) fwd_gates_rows<HardSigmoid>(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, j0, j1, nOnly, hIn);
+  else fwd_gates_rows<Sigmoid>(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4, ch, cc, cgates, caux, gh, r0, r1, j0, j1, nOnly, hIn);
 }
 
 // ---- stack steps: one token through a stack of stateful layers and its softmax head ----
@@ -2454,15 +2450,15 @@ function bwd_rows_end(B: i32, H: i32, dh0: usize, dc0: usize, dh: usize, r0: i32
 
 /**
  * The backward gate pass of step t (bwd_step's first loop) for batch rows [r0, r1): dh (+ dOut's
- * row) -> the rows of dxg (dxT) and dgh (dgT), dc updated. One function for each gates'
- * activation, as fwd_gates_sigmoid and fwd_gates_hard.
+ * row) -> the rows of dxg (dxT) and dgh (dgT), dc updated. Compiled once for each gates'
+ * activation, as fwd_gates_rows.
  */
-// @ts-ignore: decorator
-@inline function bwd_gate_rows(
+function bwd_gate_rows<Gate>(
   kind: i32, resetAfter: bool, B: i32, H: i32, lengths: usize, t: i32, r0: i32, r1: i32,
   gatesT: usize, cCur: usize, cPrev: usize, auxT: usize, hPrev: usize, hCur: usize, dh: usize, dc: usize,
-  dOut: usize, ldD4: usize, dStep4: usize, dxT: usize, dgT: usize, hard: bool,
+  dOut: usize, ldD4: usize, dStep4: usize, dxT: usize, dgT: usize,
 ): void {
+  const hard = is_hard<Gate>();
   const G = gate_width(kind, H), H4 = <usize>H << 2, G4 = <usize>G << 2, hv = H & ~3;
   for (let b = r0; b < r1; b++) {
     const bo = <usize>b * H4;
@@ -2480,22 +2476,6 @@ function bwd_rows_end(B: i32, H: i32, dh0: usize, dc0: usize, dh: usize, r0: i32
     bwd_row(kind, resetAfter, 0, hv, H, H4, gt, cCur + bo, cPrev + bo, dhb, dc + bo, auxT + bo, hPrev + bo, hCur + bo, dx, dg, gn, hard);
     if (kind != GRU && dg != dx) memory.copy(dg, dx, G4);
   }
-}
-
-function bwd_gate_rows_sigmoid(
-  kind: i32, resetAfter: bool, B: i32, H: i32, lengths: usize, t: i32, r0: i32, r1: i32,
-  gatesT: usize, cCur: usize, cPrev: usize, auxT: usize, hPrev: usize, hCur: usize, dh: usize, dc: usize,
-  dOut: usize, ldD4: usize, dStep4: usize, dxT: usize, dgT: usize,
-): void {
-  bwd_gate_rows(kind, resetAfter, B, H, lengths, t, r0, r1, gatesT, cCur, cPrev, auxT, hPrev, hCur, dh, dc, dOut, ldD4, dStep4, dxT, dgT, false);
-}
-
-function bwd_gate_rows_hard(
-  kind: i32, resetAfter: bool, B: i32, H: i32, lengths: usize, t: i32, r0: i32, r1: i32,
-  gatesT: usize, cCur: usize, cPrev: usize, auxT: usize, hPrev: usize, hCur: usize, dh: usize, dc: usize,
-  dOut: usize, ldD4: usize, dStep4: usize, dxT: usize, dgT: usize,
-): void {
-  bwd_gate_rows(kind, resetAfter, B, H, lengths, t, r0, r1, gatesT, cCur, cPrev, auxT, hPrev, hCur, dh, dc, dOut, ldD4, dStep4, dxT, dgT, true);
 }
 
 /**
@@ -2522,8 +2502,8 @@ function bwd_step(
   const gatesT = cgates + <usize>t * B * G4, auxT = caux + <usize>t * BH4;
   const dxT = dxg + <usize>t * B * G4, dgT = dgh + <usize>t * B * G4;
 
-  if (hardGates) bwd_gate_rows_hard(kind, resetAfter, B, H, lengths, t, r0, r1, gatesT, cCur, cPrev, auxT, hPrev, hCur, dh, dc, dOut, ldD4, dStep4, dxT, dgT);
-  else bwd_gate_rows_sigmoid(kind, resetAfter, B, H, lengths, t, r0, r1, gatesT, cCur, cPrev, auxT, hPrev, hCur, dh, dc, dOut, ldD4, dStep4, dxT, dgT);
+  if (hardGates) bwd_gate_rows<HardSigmoid>(kind, resetAfter, B, H, lengths, t, r0, r1, gatesT, cCur, cPrev, auxT, hPrev, hCur, dh, dc, dOut, ldD4, dStep4, dxT, dgT);
+  else bwd_gate_rows<Sigmoid>(kind, resetAfter, B, H, lengths, t, r0, r1, gatesT, cCur, cPrev, auxT, hPrev, hCur, dh, dc, dOut, ldD4, dStep4, dxT, dgT);
 
   if (split) {
     // d(r⊙h) = d_an · W_hn (rows [2H, 3H) of W_hh), then the r gradients.
