@@ -163,6 +163,14 @@ export interface Entry {
   cpuPerWall?: number;
   /** This entry's speed / rnnkit's speed (above 1: faster than rnnkit). */
   vsRnnkit?: number;
+  /**
+   * The same ratio round by round: this entry's median step in round r against rnnkit's round r
+   * (null where either has no step in that round). With the host's speed drifting between
+   * rounds, their spread says how far one run's vsRnnkit can be trusted.
+   */
+  vsRnnkitRounds?: (number | null)[];
+  /** The median step of each round (ms; null: no step in that round). */
+  roundMs?: (number | null)[];
   notes?: string[];
   /** How this entry was timed when it departs from the method (slow peers). */
   note?: string;
@@ -237,7 +245,7 @@ interface Options {
 /** Warm-up steps (as bench/bench.ts) before timing. */
 const WARMUP: Record<string, number> = { W1: 3, 'W2-GRU': 3, 'W2-RNN': 3, W3: 2, W4: 1, 'W1-layer': 3, W5a: 10, W5b: 3, generate: 3 };
 
-interface Live { def: PeerDef; proc: PeerProcess; info: WorkerInfo; perRound: number; rounds: number; times: number[]; cpuMs: number; wallMs: number; note?: string }
+interface Live { def: PeerDef; proc: PeerProcess; info: WorkerInfo; perRound: number; rounds: number; times: number[]; roundMs: (number | null)[]; cpuMs: number; wallMs: number; note?: string }
 
 function log(s: string): void { process.stderr.write(`${s}\n`); }
 
@@ -267,7 +275,7 @@ async function runWorkload(name: string, o: Options, peerPackages: string | null
     try {
       const hello = await proc.next<Hello>(180_000);
       if ('skip' in hello) { entries.set(def.id, { ...base, status: 'skipped', reason: hello.skip }); proc.quit(); continue; }
-      live.push({ def, proc, info: hello.info, perRound: 1, rounds: o.rounds, times: [], cpuMs: 0, wallMs: 0 });
+      live.push({ def, proc, info: hello.info, perRound: 1, rounds: o.rounds, times: [], roundMs: [], cpuMs: 0, wallMs: 0 });
       const blas = hello.info.blas;
       if (blas && !OPTIMIZED_BLAS.test(blas) && !warnedBlas) {
         log(`warning: PyTorch uses ${blas}, not an optimized BLAS: its figures are several times below what it reaches with OpenBLAS (apt install libopenblas0-pthread)`);
@@ -305,16 +313,17 @@ async function runWorkload(name: string, o: Options, peerPackages: string | null
 
   // 3. Interleaved rounds.
   const rk = new Map(rnnkitVariants.map((v) => [v.id, {
-    steps: [] as number[], rss: 0, threads: 1, backend: '', cpu: 0, wall: 0, errors: [] as string[], breakdown: undefined as BreakdownRow[] | undefined,
+    steps: [] as number[], roundMs: [] as (number | null)[], rss: 0, threads: 1, backend: '', cpu: 0, wall: 0, errors: [] as string[], breakdown: undefined as BreakdownRow[] | undefined,
   }]));
   for (let round = 0; round < o.rounds; round++) {
     for (const v of rnnkitVariants) {
       const acc = rk.get(v.id)!;
+      acc.roundMs[round] = null;
       try {
         const r = runRnnkit(name, v, v.breakdown === true && round === o.rounds - 1);
         const tokens = r.json.tokensPerSecond * r.json.msPerStep / 1000;
         if (Math.abs(tokens - tokensPerStep) > 0.02 * tokensPerStep) throw new Error(`bench/bench.ts ${name} runs ${tokens.toFixed(0)} tokens per step, bench/peers/spec.ts says ${tokensPerStep}: update spec.ts`);
-        acc.steps.push(r.json.msPerStep); acc.rss = Math.max(acc.rss, r.json.peakRssMB); acc.threads = r.json.threads; acc.backend = r.json.backend; acc.cpu += r.cpuMs; acc.wall += r.wallMs;
+        acc.steps.push(r.json.msPerStep); acc.roundMs[round] = r.json.msPerStep; acc.rss = Math.max(acc.rss, r.json.peakRssMB); acc.threads = r.json.threads; acc.backend = r.json.backend; acc.cpu += r.cpuMs; acc.wall += r.wallMs;
         if (r.json.breakdown) acc.breakdown = r.json.breakdown;
         log(`  round ${round + 1} ${v.label}: ${r.json.msPerStep.toFixed(2)} ms/step`);
       } catch (e) { acc.errors.push((e as Error).message); log(`  ${v.label}: ${(e as Error).message}`); }
@@ -325,7 +334,7 @@ async function runWorkload(name: string, o: Options, peerPackages: string | null
       if (round >= l.rounds || !live.includes(l)) continue;
       try {
         const r = await l.proc.request<RunReply>({ cmd: 'run', n: l.perRound }, o.maxStepMs * l.perRound + 30_000);
-        l.times.push(...r.times); l.cpuMs += r.cpuMs; l.wallMs += r.wallMs;
+        l.times.push(...r.times); l.roundMs[round] = median(r.times); l.cpuMs += r.cpuMs; l.wallMs += r.wallMs;
         log(`  round ${round + 1} ${l.def.label}: ${median(r.times).toFixed(2)} ms/step (${r.times.length})`);
       } catch (e) {
         l.proc.kill(); live.splice(live.indexOf(l), 1);
@@ -343,7 +352,7 @@ async function runWorkload(name: string, o: Options, peerPackages: string | null
     out.push({
       id: v.id, label: v.label, status: 'ok', version: readVersion(ROOT), backend: a.backend, threads: String(a.threads),
       tokensPerSecond: Math.round(tokensPerStep / ms * 1000), msPerStep: r3(ms), msPerSequence: r3(ms / spec.B), stepsTimed: a.steps.length,
-      peakRssMB: a.rss, cpuPerWall: +(a.cpu / a.wall).toFixed(2), stepTimesMs: a.steps.map(r3),
+      peakRssMB: a.rss, cpuPerWall: +(a.cpu / a.wall).toFixed(2), stepTimesMs: a.steps.map(r3), roundMs: a.roundMs.map((x) => x === null ? null : r3(x)),
       note: `backend ${a.backend}${a.errors.length ? `; ${a.errors.length} of ${a.errors.length + a.steps.length} rounds failed: ${a.errors[0]}` : ''}`,
       notes: [`median of ${a.steps.length} rounds, each the median of bench/bench.ts's own timed steps`, ...(v.flags.length ? [`node ${v.flags.join(' ')}`] : []), ...(v.args.length ? [`bench.js ${v.args.join(' ')}`] : [])],
       ...(a.breakdown ? { breakdown: a.breakdown } : {}),
@@ -360,6 +369,7 @@ async function runWorkload(name: string, o: Options, peerPackages: string | null
       id: l.def.id, label: l.def.label, status: 'ok', version: i.version, threads,
       tokensPerSecond: Math.round(i.tokensPerStep / ms * 1000), msPerStep: r3(ms), msPerSequence: r3(ms / i.sequencesPerStep), stepsTimed: l.times.length,
       cpuPerWall: +(l.cpuMs / l.wallMs).toFixed(2), stepTimesMs: l.times.map(r3), notes: [...(i.notes ?? [])],
+      ...(l.roundMs.length > 0 ? { roundMs: l.roundMs.map((x) => x === null ? null : r3(x)) } : {}),
     };
     if (i.backend) e.backend = i.backend;
     if (i.blas) e.backend = `BLAS ${i.blas}`;
@@ -378,6 +388,17 @@ async function runWorkload(name: string, o: Options, peerPackages: string | null
   out.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
   const base = out.find((e) => e.id === 'rnnkit' && e.status === 'ok');
   if (base) for (const e of out) if (e.status === 'ok') e.vsRnnkit = +(base.msPerSequence! / e.msPerSequence!).toFixed(3);
+  // Round by round, per sequence as above (a peer's step may hold other sequences than rnnkit's).
+  if (base?.roundMs) {
+    const perSeq = (e: Entry, ms: number | null | undefined) => ms == null ? null : ms * e.msPerSequence! / e.msPerStep!;
+    for (const e of out) {
+      if (e.status !== 'ok' || e === base || !e.roundMs) continue;
+      e.vsRnnkitRounds = base.roundMs.map((b, r) => {
+        const pb = perSeq(base, b), pe = perSeq(e, e.roundMs![r]);
+        return pb === null || pe === null ? null : +(pb / pe).toFixed(3);
+      });
+    }
+  }
   return { workload: name, description: describe(name, spec), spec, tokensPerStep, loadAvgAtStart, wallSeconds: Math.round((performance.now() - t0) / 1000), entries: out };
 }
 
@@ -402,16 +423,23 @@ function describe(name: string, s: WorkloadSpec): string {
 const fmtInt = (x: number) => Math.round(x).toLocaleString('en-US');
 function fmtMs(x: number): string { return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3); }
 function fmtRatio(x: number): string { return x >= 10 ? `${x.toFixed(0)}x` : x >= 0.1 ? `${x.toFixed(2)}x` : `${x.toFixed(3)}x`; }
+/** The lowest and highest of the round-by-round ratios ("0.70-0.82x"), or '' below two rounds. */
+function fmtRoundRange(r: (number | null)[] | undefined): string {
+  const v = (r ?? []).filter((x): x is number => x !== null);
+  if (v.length < 2) return '';
+  const [lo, hi] = [Math.min(...v), Math.max(...v)];
+  return `${fmtRatio(lo).slice(0, -1)}-${fmtRatio(hi)}`;
+}
 
 function rows(w: WorkloadReport): string[][] {
   const latency = w.workload === 'W5a';
   const head = latency
-    ? ['library', 'ms/sequence', 'tokens/s', 'vs rnnkit', 'peak RSS MB', 'threads', 'CPU/wall', 'steps timed', 'note']
-    : ['library', 'tokens/s', 'ms/step', 'vs rnnkit', 'peak RSS MB', 'threads', 'CPU/wall', 'steps timed', 'note'];
+    ? ['library', 'ms/sequence', 'tokens/s', 'vs rnnkit', 'by round', 'peak RSS MB', 'threads', 'CPU/wall', 'steps timed', 'note']
+    : ['library', 'tokens/s', 'ms/step', 'vs rnnkit', 'by round', 'peak RSS MB', 'threads', 'CPU/wall', 'steps timed', 'note'];
   const body = w.entries.map((e) => {
-    if (e.status !== 'ok') return [e.label, e.status, '', '', '', '', '', '', e.reason ?? ''];
+    if (e.status !== 'ok') return [e.label, e.status, '', '', '', '', '', '', '', e.reason ?? ''];
     const speed = latency ? [fmtMs(e.msPerSequence!), fmtInt(e.tokensPerSecond!)] : [fmtInt(e.tokensPerSecond!), fmtMs(e.msPerStep!)];
-    return [e.label, ...speed, e.vsRnnkit === undefined ? '' : fmtRatio(e.vsRnnkit), String(e.peakRssMB ?? ''), e.threads ?? '', e.cpuPerWall === undefined || Number.isNaN(e.cpuPerWall) ? '' : e.cpuPerWall.toFixed(2), String(e.stepsTimed ?? ''), e.note ?? ''];
+    return [e.label, ...speed, e.vsRnnkit === undefined ? '' : fmtRatio(e.vsRnnkit), fmtRoundRange(e.vsRnnkitRounds), String(e.peakRssMB ?? ''), e.threads ?? '', e.cpuPerWall === undefined || Number.isNaN(e.cpuPerWall) ? '' : e.cpuPerWall.toFixed(2), String(e.stepsTimed ?? ''), e.note ?? ''];
   });
   return [head, ...body];
 }
@@ -509,7 +537,7 @@ function markdown(report: Report): string {
   L.push('- Workloads: the standard ones of shared/measurements.md, with the shapes of `bench/bench.ts` (restated in `bench/peers/spec.ts`; the run checks the tokens per step agree). Random data of identical shapes for every library, fixed across steps.');
   L.push(`- Each library runs in its own process, built and warmed up first (warm-up steps as in bench/bench.ts, fewer for slow peers). Then ${report.options.rounds} interleaved rounds: rnnkit's own bench (\`node dist/bench/bench.js --workload W --json\`, a fresh process with its standard warm-up and repetitions), then every peer times a block of steps, in an order rotated each round.`);
   L.push(`- Each peer times about ${report.options.budgetMs / 1000} s of steps per workload (at least one per round). Slow peers run fewer steps ("steps timed", and the note column): slower than ${report.options.slowStepMs / 1000} s per step, one timed step after one warm-up step; a first step over ${report.options.singleStepMs / 1000} s is itself the measurement; a step not done within ${report.options.maxStepMs / 1000} s counts as failed.`);
-  L.push('- Reported: the median step time (rnnkit: the median of its rounds\' medians). tokens/s = batch x T / step time; ms/sequence = step time / batch. **vs rnnkit** = the library\'s speed / rnnkit\'s: below 1x rnnkit is faster, above 1x the peer is.');
+  L.push('- Reported: the median step time (rnnkit: the median of its rounds\' medians). tokens/s = batch x T / step time; ms/sequence = step time / batch. **vs rnnkit** = the library\'s speed / rnnkit\'s: below 1x rnnkit is faster, above 1x the peer is. **by round**: the lowest and highest of the same ratio taken round by round (the peer\'s median step in a round against rnnkit\'s run in that round), which shows how much of a ratio is the host drifting between rounds.');
   L.push('- peak RSS: the process\'s maximum resident set (rnnkit: sampled by its bench; Node peers: `process.resourceUsage().maxRSS`; PyTorch: `ru_maxrss`), each runtime\'s own baseline included (Python with PyTorch alone is ~230 MB).');
   L.push('- threads: the compute threads the library was set up with. CPU/wall: CPU time / wall time over the timed steps (rnnkit: over its whole bench process), the cores actually kept busy; on a loaded machine it also drops while the process waits for a core.');
   L.push('');
