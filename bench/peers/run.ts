@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { BreakdownRow } from '../breakdown.js';
 import { median, textTable } from '../report.js';
+import { fmtRatio, fmtRoundRange, roundRatios } from './rounds.js';
 import { SPECS, type Hello, type RunReply, type StatsReply, type WorkerInfo, type WorkloadSpec } from './spec.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench/peers
@@ -388,15 +389,10 @@ async function runWorkload(name: string, o: Options, peerPackages: string | null
   out.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
   const base = out.find((e) => e.id === 'rnnkit' && e.status === 'ok');
   if (base) for (const e of out) if (e.status === 'ok') e.vsRnnkit = +(base.msPerSequence! / e.msPerSequence!).toFixed(3);
-  // Round by round, per sequence as above (a peer's step may hold other sequences than rnnkit's).
-  if (base?.roundMs) {
-    const perSeq = (e: Entry, ms: number | null | undefined) => ms == null ? null : ms * e.msPerSequence! / e.msPerStep!;
+  if (base) {
     for (const e of out) {
-      if (e.status !== 'ok' || e === base || !e.roundMs) continue;
-      e.vsRnnkitRounds = base.roundMs.map((b, r) => {
-        const pb = perSeq(base, b), pe = perSeq(e, e.roundMs![r]);
-        return pb === null || pe === null ? null : +(pb / pe).toFixed(3);
-      });
+      const r = e.status === 'ok' && e !== base ? roundRatios(base, e) : undefined;
+      if (r) e.vsRnnkitRounds = r;
     }
   }
   return { workload: name, description: describe(name, spec), spec, tokensPerStep, loadAvgAtStart, wallSeconds: Math.round((performance.now() - t0) / 1000), entries: out };
@@ -422,14 +418,6 @@ function describe(name: string, s: WorkloadSpec): string {
 
 const fmtInt = (x: number) => Math.round(x).toLocaleString('en-US');
 function fmtMs(x: number): string { return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3); }
-function fmtRatio(x: number): string { return x >= 10 ? `${x.toFixed(0)}x` : x >= 0.1 ? `${x.toFixed(2)}x` : `${x.toFixed(3)}x`; }
-/** The lowest and highest of the round-by-round ratios ("0.70-0.82x"), or '' below two rounds. */
-function fmtRoundRange(r: (number | null)[] | undefined): string {
-  const v = (r ?? []).filter((x): x is number => x !== null);
-  if (v.length < 2) return '';
-  const [lo, hi] = [Math.min(...v), Math.max(...v)];
-  return `${fmtRatio(lo).slice(0, -1)}-${fmtRatio(hi)}`;
-}
 
 function rows(w: WorkloadReport): string[][] {
   const latency = w.workload === 'W5a';
