@@ -96,12 +96,13 @@ let claimedRun: i32 = 1;
  * One chunk, or with `den` > 0 a run of max(1, (unclaimed + 1) / den) chunks (fewer claims per
  * phase: each is a round trip of a cache line between the cores); with `mid` >= 0 a thread's
  * run reaches `mid` while its side of it has unclaimed chunks (thread 0 [lo, mid), thread 1
- * [mid, hi), each cut to what is left: a late thread's partner may have taken some of them).
- * Returns the run's first chunk and sets claimedRun to its length; -1 when none is left. The
- * first thread to ask for a phase opens it (the caller has waited for the previous phase to
- * finish, so it is fully claimed).
+ * [mid, hi), each cut to what is left: a late thread's partner may have taken some of them),
+ * short of the `keep` chunks next to `mid` on its side, which its next claims take one at a time
+ * unless the partner, done first, took them. Returns the run's first chunk and sets claimedRun to
+ * its length; -1 when none is left. The first thread to ask for a phase opens it (the caller has
+ * waited for the previous phase to finish, so it is fully claimed).
  */
-function claim(sync: usize, tid: i32, p: i32, n: i32, den: i32 = 0, mid: i32 = -1): i32 {
+function claim(sync: usize, tid: i32, p: i32, n: i32, den: i32 = 0, mid: i32 = -1, keep: i32 = 0): i32 {
   for (;;) {
     const w = atomic.load<i64>(sync, SY_CLAIM);
     const wp = <i32>(w >> 32);
@@ -114,8 +115,8 @@ function claim(sync: usize, tid: i32, p: i32, n: i32, den: i32 = 0, mid: i32 = -
     if (lo >= hi) return -1;
     let k = den > 0 ? max(1, (hi - lo + 1) / den) : 1;
     // Up to mid, but never past what is left: the partner may have taken chunks of this side.
-    if (tid == 0 && lo < mid) k = min(mid, hi) - lo;
-    else if (tid != 0 && mid >= 0 && hi > mid) k = hi - max(mid, lo);
+    if (tid == 0 && lo < mid - keep) k = min(mid - keep, hi) - lo;
+    else if (tid != 0 && mid >= 0 && hi > mid + keep) k = hi - max(mid + keep, lo);
     const nw = tid == 0 ? w + k : w - (<i64>k << 16);
     if (atomic.cmpxchg<i64>(sync, w, nw, SY_CLAIM) == w) {
       claimedRun = k;
@@ -754,6 +755,10 @@ export function seq_forward_mt(
   // partner is late, half of what is left of the partner's (with the halves of what was left
   // from the start, a third of it measured 3-7% slower on W5a).
   const den = gemv1row ? 2 : 0, mid = gemv1row ? b1Qa + 1 : -1;
+  // A step's chunk next to the middle on each side (the mixed chunks M0 and M1, 2-3 passes each)
+  // is claimed after the thread's other chunks, so that a thread done first takes its partner's
+  // if the partner has not come to it yet.
+  const keep = gemv1row ? 1 : 0;
   if (gemv1row && repack != B1_CURRENT) {
     // W_hh changed since it was packed (B1_PACK), or may have (B1_CHECK, B1_COPY): claimed as the
     // steps claim (each thread its half of the plan first), so that each thread packs or checks
@@ -795,7 +800,9 @@ export function seq_forward_mt(
       // Recurrent dropout: the products read h_prev ⊙ mask, this thread's own copy (made with
       // its packing, on its first chunk).
       const masked = hmask != 0 && !nOnly;
-      for (let c0 = claim(sync, tid, phase, nc, den, mid); c0 >= 0; c0 = claim(sync, tid, phase, nc, den, mid)) {
+      // Batch 1 counts its chunks once, after its last claim (one atomic add per step).
+      let done = 0;
+      for (let c0 = claim(sync, tid, phase, nc, den, mid, keep); c0 >= 0; c0 = claim(sync, tid, phase, nc, den, mid, keep)) {
         const run = claimedRun;
         if (!packed) {
           if (masked) { mul_row(hm, hIn, hmask, B * H); hIn = hm; }
@@ -804,8 +811,10 @@ export function seq_forward_mt(
         }
         fwd_chunks(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
           ch, cc, cgates, caux, c0, c0 + run, U, nFirst, nOnly, hIn, gh, Ap, scratch, blk, whhP);
-        chunk_done(sync, tid, run);
+        if (gemv1row) done += run;
+        else chunk_done(sync, tid, run);
       }
+      if (done > 0) chunk_done(sync, tid, done);
       wait_done(sync, tid, target);
     }
   }
@@ -862,12 +871,15 @@ export function stack_step_mt(tid: i32, sync: usize, desc: usize, nl: i32, head:
       const nOnly = pass == 1, hIn = nOnly ? aux : ch;
       target += nc;
       touched = touch_lines(hIn, H4);
-      for (let c0 = claim(sync, tid, phase, nc, 2, mid); c0 >= 0; c0 = claim(sync, tid, phase, nc, 2, mid)) {
+      // As seq_forward_mt's batch-1 steps: the chunk next to the middle last, the count once.
+      let done = 0;
+      for (let c0 = claim(sync, tid, phase, nc, 2, mid, 1); c0 >= 0; c0 = claim(sync, tid, phase, nc, 2, mid, 1)) {
         const run = claimedRun;
         fwd_chunks(kind, resetAfter, 1, 1, H, 0, false, true, 0, xg, 0, bhn, out, H4, H4,
           ch, cc, gates, aux, c0, c0 + run, 0, nFirst, nOnly, hIn, gh, 0, 0, 0, whhP);
-        chunk_done(sync, tid, run);
+        done += run;
       }
+      if (done > 0) chunk_done(sync, tid, done);
       wait_done(sync, tid, target);
       phase++;
     }
