@@ -5,7 +5,8 @@
 //
 // Both builds' dist/bench/bench.js are imported into this one process (each with its own
 // kernels and kernel worker), warmed up, and then their steps alternate in rounds (A B, B A, ...);
-// printed: the median of each build's round medians and B/A. On a shared machine whose speed
+// printed: the median of each build's round medians and B/A, and B/A round by round (each round's
+// pair: median, geometric mean, range). On a shared machine whose speed
 // drifts by 10-20% from minute to minute, two builds measured in separate processes or runs are
 // not comparable at the 2-5% level; measured side by side in one process they are, because each
 // slow phase hits both. Speed only: the tests decide correctness.
@@ -13,7 +14,7 @@ import { resolve, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { median } from './report.js';
+import { median, pairedRatios } from './report.js';
 
 interface Build { label: string; step: () => void }
 
@@ -80,9 +81,11 @@ async function main(): Promise<void> {
     }
   }
   const [a, b] = roundMedians.map(median) as [number, number];
+  const p = pairedRatios(roundMedians[0]!, roundMedians[1]!);
   const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(x < 10 ? 3 : 1)).join(' ');
   process.stdout.write(
     `${v.workload}: A ${a.toFixed(3)} ms/step  B ${b.toFixed(3)} ms/step  B/A ${(b / a).toFixed(3)}\n` +
+    `  round by round B/A: median ${p.median.toFixed(3)}, geometric mean ${p.geomean.toFixed(3)}, ${p.min.toFixed(3)}-${p.max.toFixed(3)}\n` +
     `  A = ${builds[0]!.label}, rounds: ${fmt(roundMedians[0]!)}\n  B = ${builds[1]!.label}, rounds: ${fmt(roundMedians[1]!)}\n`,
   );
 }

@@ -7,6 +7,21 @@ export function median(xs: number[]): number {
 }
 
 /**
+ * B/A taken round by round from two builds' (or libraries') per-round times, paired by index: their
+ * median, geometric mean and range. On a host whose speed drifts between rounds, a pair timed
+ * side by side shares the drift, so these describe the difference better than the ratio of the
+ * two overall medians alone, and the range shows how far single rounds stray.
+ */
+export function pairedRatios(a: number[], b: number[]): { n: number; median: number; geomean: number; min: number; max: number } {
+  if (a.length !== b.length || a.length === 0) throw new RangeError(`pairedRatios: two equal, non-empty lists expected, got ${a.length} and ${b.length}`);
+  const r = a.map((x, i) => b[i]! / x);
+  return {
+    n: r.length, median: median(r), geomean: Math.exp(r.reduce((s, x) => s + Math.log(x), 0) / r.length),
+    min: Math.min(...r), max: Math.max(...r),
+  };
+}
+
+/**
  * `| a | b |` rows padded to each column's width, a `|---|` rule under the first (header) row.
  * Columns are left-aligned unless `rightAlign(column)` says otherwise.
  */
