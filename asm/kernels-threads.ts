@@ -800,7 +800,7 @@ export function seq_forward_mt(
       // Recurrent dropout: the products read h_prev ⊙ mask, this thread's own copy (made with
       // its packing, on its first chunk).
       const masked = hmask != 0 && !nOnly;
-      // Batch 1 counts its chunks once, after its last claim (one atomic add per step).
+      // The step's chunks counted once, after the last claim (one atomic add per step).
       let done = 0;
       for (let c0 = claim(sync, tid, phase, nc, den, mid, keep); c0 >= 0; c0 = claim(sync, tid, phase, nc, den, mid, keep)) {
         const run = claimedRun;
@@ -811,8 +811,7 @@ export function seq_forward_mt(
         }
         fwd_chunks(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
           ch, cc, cgates, caux, c0, c0 + run, U, nFirst, nOnly, hIn, gh, Ap, scratch, blk, whhP);
-        if (gemv1row) done += run;
-        else chunk_done(sync, tid, run);
+        done += run;
       }
       if (done > 0) chunk_done(sync, tid, done);
       wait_done(sync, tid, target);
