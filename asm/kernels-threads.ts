@@ -462,9 +462,10 @@ function gemm_run(
  * chunk, gate block), the per-step product gh (B×G), and per thread a private packed-A buffer
  * (B×H) and h_prev ⊙ mask (B×H, recurrent dropout).
  */
-export function seq_forward_mt_scratch_bytes(kind: i32, resetAfter: bool, B: i32, H: i32): usize {
-  // Row groups: seq_forward's layout (W_hhᵀ packed whole, gh), the A blocks being per thread.
-  if (row_group(B) > 0) return seq_forward_scratch_bytes(kind, resetAfter, B, H);
+export function seq_forward_mt_scratch_bytes(kind: i32, resetAfter: bool, B: i32, H: i32, I: i32): usize {
+  // Row groups: seq_forward's layout (W_hhᵀ packed whole, gh, the per-step projection's), the A
+  // blocks being per thread. (Below 8 rows there is no per-step projection: I is not used.)
+  if (row_group(B) > 0) return seq_forward_scratch_bytes(kind, resetAfter, B, H, I);
   const U = unit_chunk(B, gate_width(kind, H), H), nc = (H + U - 1) / U;
   const packed = B == 1 ? 0 : <usize>(nc * gate_blocks(kind)) * align64(packed_bytes(H, U)); // batch 1: W_hh packed by the caller
   return packed + align64(<usize>B * gate_width(kind, H) * 4) + 2 * apack_bytes(B, H) + 2 * align64(<usize>B * H * 4);
@@ -666,11 +667,11 @@ function fwd_rows(
   tid: i32, sync: usize, kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool,
   xg: usize, xids: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
   ch: usize, cc: usize, cgates: usize, caux: usize, P: usize, Pn: usize, gh: usize, whhP: usize, hmask: usize, hm: usize,
-  r0: i32, r1: i32, s0: i32, own: bool,
+  r0: i32, r1: i32, s0: i32, own: bool, xp: usize, I: i32, Pih: usize, bias: usize,
 ): i32 {
   for (let s = s0; s < T; s++) {
     fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
-      ch, cc, cgates, caux, P, Pn, gh, whhP, r0, r1, hmask, hm);
+      ch, cc, cgates, caux, P, Pn, gh, whhP, r0, r1, hmask, hm, xp, I, Pih, bias);
     if (own) row_progress(sync, tid, s + 1);
     r1 = answer_request(sync, tid, r0, r1, s, T);
   }
@@ -687,14 +688,15 @@ function fwd_rows(
  * half of the rows its partner runs from its next step on (give_rows). Below 8 rows each step is
  * split by hidden units instead: every thread computes its chunks' units for every row, and the
  * threads meet once per step (batch 1: W_hh packed in blocks of rows by the caller, whhP, each
- * thread keeping its blocks in its own core's cache).
+ * thread keeping its blocks in its own core's cache). A per-step projection (xp) only with row
+ * groups: each thread projects its rows of each step.
  */
 export function seq_forward_mt(
   tid: i32, sync: usize,
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
   xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
   ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize, repack: i32,
-  hmask: usize,
+  hmask: usize, xp: usize, I: i32, wih: usize, bias: usize,
 ): void {
   kind = cell_kind(kind);
   const G = gate_width(kind, H), nb = gate_blocks(kind);
@@ -705,15 +707,22 @@ export function seq_forward_mt(
 
   const RG = row_group(B);
   if (RG > 0) {
-    // Phase 0: pack W_hhᵀ as seq_forward does (r|z and n apart for GRU without resetAfter), by
-    // chunks of 8-column panels; phase 1: the row groups.
-    const N1 = split ? 2 * H : G, np1 = (N1 + 7) >> 3, np = np1 + (split ? (H + 7) >> 3 : 0);
+    // Phase 0: pack W_hhᵀ as seq_forward does (r|z and n apart for GRU without resetAfter), and
+    // W_ihᵀ for a per-step projection, by chunks of 8-column panels; phase 1: the row groups.
+    const N1 = split ? 2 * H : G, np1 = (N1 + 7) >> 3, np2 = np1 + (split ? (H + 7) >> 3 : 0);
+    const np = np2 + (xp != 0 ? (G + 7) >> 3 : 0);
     const P = scratch, Pn = split ? P + align64(packed_bytes(H, 2 * H)) : 0;
     const gh = split ? Pn + align64(packed_bytes(H, H)) : P + align64(packed_bytes(H, G));
+    const Pih = xp != 0 ? xp_panels_at(kind, resetAfter, B, H, scratch) : 0;
     const pstride = <usize>H * 32, ppc = max(1, (np + 15) / 16), n0 = (np + ppc - 1) / ppc;
     target = n0;
     for (let c = claim(sync, tid, phase, n0); c >= 0; c = claim(sync, tid, phase, n0)) {
       for (let p = c * ppc; p < min(np, (c + 1) * ppc); p++) {
+        if (p >= np2) { // panel q of W_ihᵀ
+          const q = p - np2, c0 = q << 3;
+          pack_b_nr8(true, I, min(G, c0 + 8) - c0, wih + <usize>c0 * (<usize>I << 2), I, Pih + <usize>q * <usize>I * 32);
+          continue;
+        }
         const n = p < np1, q = n ? p : p - np1, c0 = q << 3; // panel q of the r|z (or only) block, or of the n block
         const cols = min(n ? N1 : H, c0 + 8) - c0;
         const src = whh + (<usize>((n ? 0 : 2 * H) + c0)) * H4;
@@ -729,7 +738,7 @@ export function seq_forward_mt(
     while (next_rows(sync, tid, phase, ng, sp, RG, B, target)) {
       const r0 = rowsLo, own = rowsStep == 0;
       const end = fwd_rows(tid, sync, kind, resetAfter, T, B, H, lengths, reverse, slim, xg, xids, bhn, out, ldOut4, outStep4,
-        ch, cc, cgates, caux, P, Pn, gh, whhP, hmask, hm, r0, rowsHi, rowsStep, own);
+        ch, cc, cgates, caux, P, Pn, gh, whhP, hmask, hm, r0, rowsHi, rowsStep, own, xp, I, Pih, bias);
       if (own) row_group_done(sync, tid);
       chunk_done(sync, tid, end - r0);
     }

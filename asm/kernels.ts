@@ -1791,16 +1791,23 @@ function gate_width(kind: i32, H: i32): i32 {
 /**
  * Scratch bytes seq_forward needs: the packed W_hhᵀ (one K=H × N=G packing, or for GRU without
  * resetAfter separate r|z and n packings, since the candidate's product runs after the reset),
- * the per-step recurrent product gh (B×G) and the step's h_prev ⊙ mask (B×H, recurrent dropout).
+ * the per-step recurrent product gh (B×G) and the step's h_prev ⊙ mask (B×H, recurrent dropout);
+ * with inputs of I > 0 features projected step by step (seq_forward's xp), W_ihᵀ packed and the
+ * step's projected rows (B×G).
  */
-export function seq_forward_scratch_bytes(kind: i32, resetAfter: bool, B: i32, H: i32): usize {
+export function seq_forward_scratch_bytes(kind: i32, resetAfter: bool, B: i32, H: i32, I: i32): usize {
   const G = gate_width(kind, H);
   const hm = align64(<usize>B * H * 4);
   if (B == 1) return align64(<usize>G * 4) + hm; // gh: W_hh packed by the caller, the passes' vectors in the edge tile
   const packed = kind == GRU && !resetAfter
     ? align64(packed_bytes(H, 2 * H)) + align64(packed_bytes(H, H))
     : align64(packed_bytes(H, G));
-  return packed + align64(<usize>B * G * 4) + hm;
+  return packed + align64(<usize>B * G * 4) + hm + (I > 0 ? align64(packed_bytes(I, G)) + align64(<usize>B * G * 4) : 0);
+}
+
+/** Where seq_forward's scratch holds W_ihᵀ packed for its per-step projection (see seq_forward_scratch_bytes). */
+function xp_panels_at(kind: i32, resetAfter: bool, B: i32, H: i32, scratch: usize): usize {
+  return scratch + seq_forward_scratch_bytes(kind, resetAfter, B, H, 0);
 }
 
 /**
@@ -1988,7 +1995,7 @@ export function seq_forward(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool,
   xg: usize, xids: usize, whh: usize, bhn: usize, out: usize, ldOut: i32, outStep: i32,
   ch: usize, cc: usize, cgates: usize, caux: usize, scratch: usize, slim: bool, whhP: usize, repack: i32,
-  hmask: usize,
+  hmask: usize, xp: usize, I: i32, wih: usize, bias: usize,
 ): void {
   kind = cell_kind(kind);
   const G = gate_width(kind, H), H4 = <usize>H << 2;
@@ -2014,9 +2021,11 @@ export function seq_forward(
     gh = P + align64(packed_bytes(H, G));
   }
   const hm = gh + align64(<usize>B * G * 4);
+  const Pih = xp != 0 ? xp_panels_at(kind, resetAfter, B, H, scratch) : 0;
+  if (xp != 0) pack_b_nr8(true, I, G, wih, I, Pih);
   for (let s = 0; s < T; s++) {
     fwd_step(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
-      ch, cc, cgates, caux, P, Pn, gh, whhP, 0, B, hmask, hm);
+      ch, cc, cgates, caux, P, Pn, gh, whhP, 0, B, hmask, hm, xp, I, Pih, bias);
   }
 }
 
@@ -2027,13 +2036,15 @@ export function seq_forward(
  * pass per row. Batch 1 (B == 1) multiplies by W_hh packed for it at whhP (gemv_b1, on the plan
  * seq_forward set). The two-thread loop runs groups of rows through it, so both builds compute
  * every row the same way. hmask (0: none): the recurrent-dropout mask (see seq_forward), h_prev ⊙
- * mask going into hm (B×H, rows [r0, r1)) for the products.
+ * mask going into hm (B×H, rows [r0, r1)) for the products. xp (0: none): the step's xg rows are
+ * projected here from the input rows x (T·B rows of I, time-major) by W_ihᵀ packed at Pih, from
+ * the bias row (0: none), into the rows after Pih's packing (see seq_forward).
  */
 function fwd_step(
   kind: i32, resetAfter: bool, T: i32, B: i32, H: i32, lengths: usize, reverse: bool, slim: bool, s: i32,
   xg: usize, xids: usize, bhn: usize, out: usize, ldOut4: usize, outStep4: usize,
   ch: usize, cc: usize, cgates: usize, caux: usize, P: usize, Pn: usize, gh: usize, whhP: usize, r0: i32, r1: i32,
-  hmask: usize, hm: usize,
+  hmask: usize, hm: usize, xp: usize, I: i32, Pih: usize, bias: usize,
 ): void {
   const G = gate_width(kind, H);
   const H4 = <usize>H << 2, BH4 = <usize>B * H4;
@@ -2042,6 +2053,15 @@ function fwd_step(
   const t = reverse ? T - 1 - s : s;
   const hPrev = ch + <usize>slot_prev(slim, reverse, s, t) * BH4, auxT = caux + (slim ? 0 : <usize>t * BH4);
   if (xids != 0 && s + 1 < T) touch_next_rows(xg, xids, B, G, reverse ? t - 1 : t + 1, r0, r1);
+  if (xp != 0) {
+    // This step's rows of xg = bias + x_t·W_ihᵀ, into B×G rows that stay near for the gate pass:
+    // with r0 and r1 multiples of 4 (or B) every row lies in a full tile, as in the product over
+    // all T·B rows before the loop, so the same bits. The gate pass reads row (t, b) at
+    // xg + (t·B + b)·G, so xg is set back by t·B rows (wrapping, as usize arithmetic does).
+    const I4 = <usize>I << 2, G4 = <usize>G << 2, xs = Pih + align64(packed_bytes(I, G));
+    gemm_packed(m, G, I, xp + (<usize>t * B + r0) * I4, I4, 4, Pih, <usize>I * 32, xs + R0G, G, false, bias);
+    xg = xs - <usize>t * B * G4;
+  }
   // The products' operand: h_prev, or h_prev ⊙ mask.
   let hIn = hPrev;
   if (hmask != 0) {
@@ -2262,7 +2282,7 @@ export function stack_step(desc: usize, nl: i32, head: usize, x0: usize): void {
     if (fromTable) b1_plan(kind, H);
     else stack_project(desc, l, kind, H, sl_x(desc, l, x0));
     fwd_step(kind, (sl_word(desc, l, 1) & 1) != 0, 1, 1, H, 0, false, true, 0, xg, 0, sl_ptr(desc, l, 7), sl_ptr(desc, l, 14), H4, H4,
-      ch, cc, sl_ptr(desc, l, 12), sl_ptr(desc, l, 13), 0, 0, sl_ptr(desc, l, 15), sl_ptr(desc, l, 5), 0, 1, 0, 0);
+      ch, cc, sl_ptr(desc, l, 12), sl_ptr(desc, l, 13), 0, 0, sl_ptr(desc, l, 15), sl_ptr(desc, l, 5), 0, 1, 0, 0, 0, 0, 0, 0);
     memory.copy(ch, ch + H4, H4);
     if (kind == LSTM) memory.copy(cc, cc + H4, H4);
   }

@@ -14,10 +14,10 @@ import {
 } from '../src/kernels/layer-ops.js';
 import { referenceBackend } from '../src/kernels/reference.js';
 import {
-  allocCache, gateWidth, type Backend, type CellKind, type DenseBackwardArgs, type DenseForwardArgs, type F,
+  allocCache, gateWidth, type CellKind, type DenseBackwardArgs, type DenseForwardArgs, type F,
   type LayerBackwardArgs, type LayerForwardArgs, type SeqCache,
 } from '../src/kernels/types.js';
-import { tryLoadWasmBackend, wasmVariants } from '../src/kernels/wasm/backend.js';
+import { tryLoadWasmBackend, wasmVariants, type WasmBackend } from '../src/kernels/wasm/backend.js';
 import { ThreadedWasmBackend, threadedUnavailableReason } from '../src/kernels/wasm/threaded.js';
 import { LSTM } from '../src/layers/recurrent.js';
 import { Tensor } from '../src/tensor/tensor.js';
@@ -26,7 +26,7 @@ import { layerNormBackward, layerNormBackwardOn, layerNormForward, layerNormForw
 import { activationBackward, activationForward } from '../src/layers/core.js';
 import { assertClose, randomArray } from './helpers.js';
 
-const backends: Backend[] = [];
+const backends: (WasmBackend | ThreadedWasmBackend)[] = [];
 const threaded: ThreadedWasmBackend[] = [];
 for (const v of wasmVariants) {
   const b = tryLoadWasmBackend(v);
@@ -59,6 +59,14 @@ for (const kind of ['lstm', 'gru', 'rnn_tanh', 'rnn_relu'] as CellKind[]) {
   }
 }
 cases.push({ kind: 'lstm', resetAfter: true, T: 5, B: 8, H: 64, I: 33, lengths: null, reverse: false, bias: true });
+// Dense inputs over 8+ rows, a multiple of 4: the loop projects each step's rows itself
+// (layerForward's per-step projection); two row groups on two threads from 16 rows.
+for (const kind of ['lstm', 'gru', 'rnn_tanh'] as CellKind[]) {
+  for (const resetAfter of kind === 'gru' ? [true, false] : [true]) {
+    cases.push({ kind, resetAfter, T: 6, B: 12, H: 17, I: 10, lengths: [6, 1, 0, 3, 6, 2, 5, 4, 6, 6, 2, 3], reverse: true, bias: false, batchFirst: true });
+    cases.push({ kind, resetAfter, T: 5, B: 16, H: 24, I: 40, lengths: null, reverse: false, bias: true });
+  }
+}
 // One or two rows to project (one step at a time at batch 1: by gemv, W_ih read as it lies).
 for (const kind of ['lstm', 'gru'] as CellKind[]) {
   cases.push({ kind, resetAfter: true, T: 1, B: 1, H: 40, I: 300, lengths: null, reverse: false, bias: true });
@@ -120,7 +128,10 @@ for (const backend of backends) {
     for (const c of cases) {
       const what = `${backend.name} ${name(c)}`;
       const fused = forwardArgs(c, 'float32', true), comp = forwardArgs(c, 'float32', true);
+      const projected = backend.perStepProjections;
       layerForward(backend, fused);
+      // The per-step projection where it applies (the composed forward projects every row first).
+      assert.equal(backend.perStepProjections - projected, c.B >= 8 && c.B % 4 === 0 ? 1 : 0, `${what}: per-step projection`);
       layerForwardComposed(backend, comp);
       for (const k of F_OUT) assert.deepEqual(fused[k], comp[k], `${what}: forward ${k}`);
       for (const k of ['h', 'c', 'gates', 'aux'] as const) assert.deepEqual((fused.cache as SeqCache)[k], (comp.cache as SeqCache)[k], `${what}: cache.${k}`);

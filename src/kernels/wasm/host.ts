@@ -39,7 +39,7 @@ export interface CoreExports {
   /** Bytes of op(B) (K x N) packed by pack_b_nr8, the layout of gemm's `PB`. */
   packed_bytes(K: number, N: number): number;
   pack_b_nr8(transB: number, K: number, N: number, B: number, ldb: number, P: number): void;
-  seq_forward_scratch_bytes(kind: number, resetAfter: number, B: number, H: number): number;
+  seq_forward_scratch_bytes(kind: number, resetAfter: number, B: number, H: number, I: number): number;
   seq_backward_scratch_bytes(kind: number, B: number, H: number): number;
   seq_forward(...a: number[]): void;
   seq_backward(...a: number[]): void;
@@ -424,6 +424,8 @@ export abstract class WasmHost implements Backend {
   /** fixedWeights: scopes open, and the number of the outermost one (counts up from 1). */
   private fixedDepth = 0;
   private fixedScope = 0;
+  /** layerForward calls whose loop projected the input rows step by step (a statistic; tests read it). */
+  perStepProjections = 0;
 
   /**
    * Runs fn with the weights taken as fixed: each weight array is compared with its copy in linear
@@ -742,20 +744,29 @@ export abstract class WasmHost implements Backend {
     // it is packed once per scope instead of read row by row at every step.
     const byGemv = this.rowsByGemv(false, true, U, I);
     const ownIh = U === 1 && this.fixedDepth !== 0 ? this.addressOf(wih) : -1;
-    const parS = this.seqParallel(B, G, H), parG = ownIh >= 0 ? parS : this.gemmParallel(U, G, I, parS, byGemv);
+    // Dense input rows over a batch of 8 or more, a multiple of 4: the loop projects each step's
+    // rows just before its recurrent product (seq_forward's xp), where the rows it writes stay
+    // near for the gate pass, instead of one product over all T·B rows before the loop, whose
+    // output (W5b: 16 MB) went out to memory and came back a row at a time. Every row of the
+    // steps' products lies in a full tile, as in the one product (whose tiles chain each row from
+    // its bias over k in order; K split in two for I >= 1024 >= T·B rows is left to it), so the
+    // bits are the same.
+    const perStep = !table && B >= 8 && B % 4 === 0 && !(I >= 1024 && I >= TB);
+    const parS = this.seqParallel(B, G, H), parG = ownIh >= 0 || perStep ? parS : this.gemmParallel(U, G, I, parS, byGemv);
     this.session(parG || parS, (mt) => {
       // With the projection on two threads, W_hh is compared with its copy while the worker starts
       // on the projection (which does not read it): at batch 1 the compare of its megabyte is an
       // eighth of the call. So is W_ih, when its last compare found it unchanged (wihForward).
-      const ih = ownIh >= 0 ? null : this.wihForward(wih, G, I, mt && parG, !byGemv);
+      const ih = ownIh >= 0 || perStep ? null : this.wihForward(wih, G, I, mt && parG, !byGemv);
+      const pWih = perStep ? this.weightPtr(wih, G * I) : 0;
       const ihB1 = ownIh >= 0 ? this.b1InPlace(ownIh, kind, H, I) : null;
-      const whh = this.whhForward(args, mt && parG);
+      const whh = this.whhForward(args, mt && parG && !perStep);
       this.reset();
       // With a table the loop reads its projected rows through the ids (no T·B rows of xg).
-      const pX = this.alloc(U * I * 4), pXg = this.alloc(U * G * 4), pIds = table ? this.alloc(TB * 4) : 0;
-      const pP = this.alloc(this.k.gemm_scratch_bytes(U, G, I)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
+      const pX = this.alloc(U * I * 4), pXg = perStep ? 0 : this.alloc(U * G * 4), pIds = table ? this.alloc(TB * 4) : 0;
+      const pP = perStep ? 0 : this.alloc(this.k.gemm_scratch_bytes(U, G, I)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
       // Nothing kept for backward (predict, evaluate): the slim loop.
-      const L = this.layoutForward(args, mt && parS, whh, resident, !resident && !cache);
+      const L = this.layoutForward(args, mt && parS, whh, resident, !resident && !cache, perStep ? I : 0);
       const pStage = isBatchFirst(args) && !table ? this.alloc(TB * I * 4) : 0;
       const pFlag = ih?.check ? this.alloc(64) : 0;
       const { f32, i32 } = this.commit();
@@ -769,7 +780,9 @@ export abstract class WasmHost implements Backend {
       // accumulated onto it: the order of layer-ops.ts, without writing the rows first.
       if (bih && bhh) foldBias(kind, H, bih, bhh, f32.subarray(pBias >> 2, (pBias >> 2) + G));
       // (whh.settle, run beside the projection, sets whh.repack, which forwardArgs reads.)
-      if (ihB1) {
+      if (perStep) {
+        this.perStepProjections++; // (projected by the loop)
+      } else if (ihB1) {
         whh.settle();
         this.runB1Project(mt && parG, [KIND_CODE[kind], H, I, ownIh, ihB1.pWP, ihB1.repack, pX, pBias, pXg]);
         ihB1.packed();
@@ -787,7 +800,7 @@ export abstract class WasmHost implements Backend {
         }
       }
       this.loadForward(args, L, f32, i32);
-      this.runSeqForward(mt && parS, this.forwardArgs(args, L, pXg, pIds));
+      this.runSeqForward(mt && parS, this.forwardArgs(args, L, pXg, pIds, perStep ? { pX, I, pWih, pBias } : null));
       whh.packed();
       const fin = (L.slim ? T & 1 : args.reverse ? 0 : T) * BH;
       hN.set(f32.subarray((L.pH >> 2) + fin, (L.pH >> 2) + fin + BH));
@@ -911,7 +924,7 @@ export abstract class WasmHost implements Backend {
       return {
         code, G, ih, hh, pIh: take(ih), pHh: take(hh), pBias: l.bih ? take(G * 4) : -1, pBhn: take(H * 4),
         pXg: take(G * 4), pH: take(2 * H * 4), pC: l.kind === 'lstm' ? take(2 * H * 4) : -1, pGates: take(G * 4),
-        pAux: l.kind === 'gru' ? take(H * 4) : -1, pOut: take(H * 4), pGh: take(this.k.seq_forward_scratch_bytes(code, +l.resetAfter, 1, H)),
+        pAux: l.kind === 'gru' ? take(H * 4) : -1, pOut: take(H * 4), pGh: take(this.k.seq_forward_scratch_bytes(code, +l.resetAfter, 1, H, 0)),
       };
     });
     // The first layer's projections of every table row (spec.projectTable): what each step reads.
@@ -1581,9 +1594,10 @@ export abstract class WasmHost implements Backend {
     return { pW: slot.ptr, pWP: 0, repack: B1_CURRENT, packed: () => {}, settle: () => { if (defer) this.checkSlot(slot, whh); } };
   }
 
+  /** I > 0: the loop projects its input rows of I features step by step (forwardArgs' `project`). */
   private layoutForward(
     a: SeqForwardArgs | LayerForwardArgs, mt: boolean, whh: WhhForLoop,
-    resident: CachePtrs | null = null, slim = false,
+    resident: CachePtrs | null = null, slim = false, I = 0,
   ) {
     const { kind, T, B, H, lengths } = a;
     const TB = T * B, code = KIND_CODE[kind];
@@ -1597,7 +1611,7 @@ export abstract class WasmHost implements Backend {
       pMask: a.hMask ? this.alloc(B * H * 4) : 0,
       pOut: out.p,
       ...this.cachePtrs(kind, T, B, H, resident, slim),
-      pS: this.alloc(this.seqForwardScratch(mt, code, +a.resetAfter, B, H)),
+      pS: this.alloc(this.seqForwardScratch(mt, code, +a.resetAfter, B, H, I)),
     };
   }
 
@@ -1615,9 +1629,17 @@ export abstract class WasmHost implements Backend {
     if (kind === 'lstm') f32.set(a.c0!.subarray(0, BH) as Float32Array, (L.pC >> 2) + slot0);
   }
 
-  /** seq_forward's arguments; pXids: time-major row ids into the xg rows at pXg (0 = none). */
-  private forwardArgs(a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, pXg: number, pXids = 0): number[] {
-    return [gateCode(a), +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, pXids, L.whh.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim, L.whh.pWP, L.whh.repack, L.pMask];
+  /**
+   * seq_forward's arguments; pXids: time-major row ids into the xg rows at pXg (0 = none);
+   * `project`: the loop projects each step's rows itself (then pXg is 0) from the input rows at
+   * pX (time-major, I floats each) by W_ih (G x I, at pWih) from the folded bias (pBias, 0: none).
+   */
+  private forwardArgs(
+    a: SeqForwardArgs | LayerForwardArgs, L: ReturnType<WasmHost['layoutForward']>, pXg: number, pXids = 0,
+    project: { pX: number; I: number; pWih: number; pBias: number } | null = null,
+  ): number[] {
+    const p = project ?? { pX: 0, I: 0, pWih: 0, pBias: 0 };
+    return [gateCode(a), +a.resetAfter, a.T, a.B, a.H, L.pLen, +a.reverse, pXg, pXids, L.whh.pW, L.pBhn, L.pOut, L.rowStride, L.stepStride, L.pH, L.pC, L.pG, L.pAux, L.pS, +L.slim, L.whh.pWP, L.whh.repack, L.pMask, p.pX, p.I, p.pWih, p.pBias];
   }
 
   private storeForward(
@@ -1835,8 +1857,8 @@ export abstract class WasmHost implements Backend {
     this.k.seq_backward(...args);
   }
 
-  protected seqForwardScratch(_mt: boolean, code: number, resetAfter: number, B: number, H: number): number {
-    return this.k.seq_forward_scratch_bytes(code, resetAfter, B, H);
+  protected seqForwardScratch(_mt: boolean, code: number, resetAfter: number, B: number, H: number, I: number): number {
+    return this.k.seq_forward_scratch_bytes(code, resetAfter, B, H, I);
   }
 
   protected seqBackwardScratch(_mt: boolean, code: number, B: number, H: number): number {

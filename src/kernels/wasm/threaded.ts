@@ -143,7 +143,7 @@ interface ThreadedExports extends CoreExports {
   gemm_checked_mt(...a: number[]): void;
   b1_project_mt(...a: number[]): void;
   stack_step_mt(...a: number[]): void;
-  seq_forward_mt_scratch_bytes(kind: number, resetAfter: number, B: number, H: number): number;
+  seq_forward_mt_scratch_bytes(kind: number, resetAfter: number, B: number, H: number, I: number): number;
   seq_backward_mt_scratch_bytes(kind: number, B: number, H: number): number;
   seq_forward_mt(...a: number[]): void;
   seq_backward_mt(...a: number[]): void;
@@ -675,8 +675,8 @@ export class ThreadedWasmBackend extends WasmHost {
   /** Thread 0's share of the threads' speed as the sequence loops measured it (0.5 until one has). */
   get rowShareEstimate(): number { return this.share; }
 
-  protected override seqForwardScratch(mt: boolean, code: number, resetAfter: number, B: number, H: number): number {
-    return mt ? this.kt.seq_forward_mt_scratch_bytes(code, resetAfter, B, H) : this.kt.seq_forward_scratch_bytes(code, resetAfter, B, H);
+  protected override seqForwardScratch(mt: boolean, code: number, resetAfter: number, B: number, H: number, I: number): number {
+    return mt ? this.kt.seq_forward_mt_scratch_bytes(code, resetAfter, B, H, I) : this.kt.seq_forward_scratch_bytes(code, resetAfter, B, H, I);
   }
 
   protected override seqBackwardScratch(mt: boolean, code: number, B: number, H: number): number {

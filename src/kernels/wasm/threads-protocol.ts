@@ -27,7 +27,7 @@ export const CTL_BYTES = 256;
 export const C_SEQ = 0;
 export const C_OP = 1;
 export const C_ARGS = 2;
-export const MAX_ARGS = 24;
+export const MAX_ARGS = 30; // (C_ARGS + MAX_ARGS <= C_DONE)
 export const C_DONE = 32;
 export const C_WSLEEP = 33;
 export const C_STATE = 34;
@@ -48,7 +48,7 @@ export const OP_STACK_STEP = 11;
 
 /** Number of i32 arguments after (tid, sync) of each operation's export. */
 export const OP_ARGC: Record<number, number> = {
-  [OP_GEMM]: 15, [OP_SEQ_FORWARD]: 23, [OP_SEQ_BACKWARD]: 23, [OP_GEMM_SCATTER]: 21, [OP_ADAM]: 10, [OP_SOFTMAX]: 5, [OP_GEMM_BATCHED]: 18,
+  [OP_GEMM]: 15, [OP_SEQ_FORWARD]: 27, [OP_SEQ_BACKWARD]: 23, [OP_GEMM_SCATTER]: 21, [OP_ADAM]: 10, [OP_SOFTMAX]: 5, [OP_GEMM_BATCHED]: 18,
   [OP_GEMM_CHECKED]: 17, [OP_B1_PROJECT]: 9, [OP_STACK_STEP]: 4,
 };
 /** The wasm export each operation runs. */
