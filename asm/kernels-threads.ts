@@ -706,6 +706,8 @@ export function seq_forward_mt(
   let phase = 0, target = 0;
 
   const RG = row_group(B);
+  // (The host projects step by step only with row groups, 8+ rows: the unit chunks read xg.)
+  if (xp != 0 && RG == 0) unreachable();
   if (RG > 0) {
     // Phase 0: pack W_hhᵀ as seq_forward does (r|z and n apart for GRU without resetAfter), and
     // W_ihᵀ for a per-step projection, by chunks of 8-column panels; phase 1: the row groups.
