@@ -706,7 +706,7 @@ export function seq_forward_mt(
   let phase = 0, target = 0;
 
   const RG = row_group(B);
-  // (The host projects step by step only with row groups, 8+ rows: the unit chunks read xg.)
+  // (Per-step projections only with row groups, seq_projects_steps: the unit chunks read xg.)
   if (xp != 0 && RG == 0) unreachable();
   if (RG > 0) {
     // Phase 0: pack W_hhᵀ as seq_forward does (r|z and n apart for GRU without resetAfter), and

@@ -1805,6 +1805,17 @@ export function seq_forward_scratch_bytes(kind: i32, resetAfter: bool, B: i32, H
   return packed + align64(<usize>B * G * 4) + hm + (I > 0 ? align64(packed_bytes(I, G)) + align64(<usize>B * G * 4) : 0);
 }
 
+/**
+ * Whether a sequence loop over B rows, T steps, projects dense inputs of I features step by step
+ * (seq_forward's xp): from 8 rows (the two-thread loop's row groups, row_group) in multiples of 4,
+ * so that every row of a step's product lies in a full tile, as in one product over all T·B rows
+ * — unless that product would be split along K (k_split), which the steps' products are not.
+ * Then the bits are the same either way.
+ */
+export function seq_projects_steps(B: i32, T: i32, I: i32): bool {
+  return B >= 8 && (B & 3) == 0 && !k_split(T * B, I);
+}
+
 /** Where seq_forward's scratch holds W_ihᵀ packed for its per-step projection (see seq_forward_scratch_bytes). */
 function xp_panels_at(kind: i32, resetAfter: bool, B: i32, H: i32, scratch: usize): usize {
   return scratch + seq_forward_scratch_bytes(kind, resetAfter, B, H, 0);

@@ -34,6 +34,7 @@ export interface CoreExports {
   gemm_scratch_bytes(M: number, N: number, K: number): number;
   /** Whether gemm computes the product row by row with gemv (one or two rows of A times Bᵀ). */
   gemm_rows_by_gemv(transA: number, transB: number, M: number, K: number): number;
+  seq_projects_steps(B: number, T: number, I: number): number;
   gemm(...a: number[]): void;
   gemm_checked(...a: number[]): void;
   /** Bytes of op(B) (K x N) packed by pack_b_nr8, the layout of gemm's `PB`. */
@@ -744,14 +745,12 @@ export abstract class WasmHost implements Backend {
     // it is packed once per scope instead of read row by row at every step.
     const byGemv = this.rowsByGemv(false, true, U, I);
     const ownIh = U === 1 && this.fixedDepth !== 0 ? this.addressOf(wih) : -1;
-    // Dense input rows over a batch of 8 or more, a multiple of 4: the loop projects each step's
-    // rows just before its recurrent product (seq_forward's xp), where the rows it writes stay
-    // near for the gate pass, instead of one product over all T·B rows before the loop: no T·B x G
-    // rows to hold (an LSTM 256 over 2,000 steps at batch 64: 524 MB). Every row of the
-    // steps' products lies in a full tile, as in the one product (whose tiles chain each row from
-    // its bias over k in order; K split in two for I >= 1024 >= T·B rows is left to it), so the
-    // bits are the same.
-    const perStep = !table && B >= 8 && B % 4 === 0 && !(I >= 1024 && I >= TB);
+    // Dense input rows where the kernels allow it (seq_projects_steps: 8+ rows, a multiple of 4,
+    // the same bits as one product): the loop projects each step's rows just before its
+    // recurrent product (seq_forward's xp), where the rows it writes stay near for the gate pass,
+    // instead of one product over all T·B rows before the loop: no T·B x G rows to hold (an LSTM
+    // 256 over 2,000 steps at batch 64: 524 MB).
+    const perStep = !table && this.k.seq_projects_steps(B, T, I) !== 0;
     const parS = this.seqParallel(B, G, H), parG = ownIh >= 0 || perStep ? parS : this.gemmParallel(U, G, I, parS, byGemv);
     this.session(parG || parS, (mt) => {
       // With the projection on two threads, W_hh is compared with its copy while the worker starts
