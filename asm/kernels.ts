@@ -2335,17 +2335,29 @@ export function stack_step(desc: usize, nl: i32, head: usize, x0: usize): void {
 // ---- backward gate passes (derivatives of the forward equations above) ----
 
 /**
+ * tc[j] = tanh(c[j]) for units [j0, j1) of a row (4 at a time up to jv): LSTM's backward gate
+ * pass first, where the row's d_ag will go (see lstm_bwd_units). A function of its own, as
+ * gate_block: in the pass's loop body V8 rebuilt tanh's constants every iteration.
+ */
+function tanh_units(j0: i32, jv: i32, j1: i32, c: usize, tc: usize): void {
+  let u = <usize>j0 << 2;
+  const uv = <usize>jv << 2, u1 = <usize>j1 << 2;
+  for (; u < uv; u += 16) v128.store(tc + u, tanh4(v128.load(c + u)));
+  for (; u < u1; u += 4) v128.store32_lane(tc + u, tanh4(v128.load32_splat(c + u)), 0);
+}
+
+/**
  * LSTM: with tc = tanh(c'), dc += dh⊙o⊙(1-tc²);
  *   d_ai = dc⊙g⊙i(1-i), d_af = dc⊙c⊙f(1-f), d_ag = dc⊙i⊙(1-g²), d_ao = dh⊙tc⊙o(1-o); dc <- dc⊙f.
- * dx: the dxg (= dgh) row at unit j.
+ * dx: the dxg (= dgh) row at unit j, whose d_ag holds tc on entry (tanh_units).
  */
 // @ts-ignore: decorator
 @inline function lstm_bwd_units(
-  gates: usize, H4: usize, cCur: usize, cPrev: usize, dh: usize, dc: usize, dx: usize, full: bool, hard: bool,
+  gates: usize, H4: usize, cPrev: usize, dh: usize, dc: usize, dx: usize, full: bool, hard: bool,
 ): void {
   const one = splat(1);
   const i = ld(gates, full), f = ld(gates + H4, full), g = ld(gates + 2 * H4, full), o = ld(gates + 3 * H4, full);
-  const tc = tanh4(ld(cCur, full));
+  const tc = ld(dx + 2 * H4, full);
   const dhv = ldz(dh, full);
   const dcv = fmadd(f32x4.mul(dhv, o), fnmadd(tc, tc, one), ld(dc, full));
   stz(dx, f32x4.mul(f32x4.mul(dcv, g), dgate4(i, hard)), full);
@@ -2413,14 +2425,15 @@ export function stack_step(desc: usize, nl: i32, head: usize, x0: usize): void {
   let j = j0;
   let seen: u32 = 0;
   if (kind == LSTM) {
+    tanh_units(j0, jv, j1, cn, dx + 2 * H4);
     for (; j < jv; j += 4) {
       const u = <usize>j << 2;
       seen |= load<u32>(gn + (u << 2));
-      lstm_bwd_units(gt + u, H4, cn + u, cp + u, dhb + u, dcb + u, dx + u, true, hard);
+      lstm_bwd_units(gt + u, H4, cp + u, dhb + u, dcb + u, dx + u, true, hard);
     }
     for (; j < j1; j++) {
       const u = <usize>j << 2;
-      lstm_bwd_units(gt + u, H4, cn + u, cp + u, dhb + u, dcb + u, dx + u, false, hard);
+      lstm_bwd_units(gt + u, H4, cp + u, dhb + u, dcb + u, dx + u, false, hard);
     }
   } else if (kind == GRU && resetAfter) {
     for (; j < jv; j += 4) {
