@@ -1930,7 +1930,8 @@ function gate_block<Act>(j0: i32, jv: i32, j1: i32, x: usize, gh: usize, gates: 
 /**
  * The fused forward gate pass of one batch row for hidden units [j0, j1): 4 at a time up to jv,
  * then one at a time; the gates first, block by block, then the state (see gate_block). The one-
- * and two-thread drivers both run this very code (so their results agree bit for bit). GRU without resetAfter: the r|z part; fwd_row_n is its candidate part.
+ * and two-thread drivers both run this very code (so their results agree bit for bit). GRU
+ * without resetAfter: the r|z part; fwd_row_n is its candidate part.
  * hq: the state the recurrent products saw (h_prev, or h_prev ⊙ mask under recurrent dropout),
  * whose reset r ⊙ hq is the candidate product's operand (GRU without resetAfter). xn: a row read
  * ahead, a cache line per 4 units (the next row's xg row; see fwd_gates).
