@@ -2336,21 +2336,9 @@ export function stack_step(desc: usize, nl: i32, head: usize, x0: usize): void {
 // ---- backward gate passes (derivatives of the forward equations above) ----
 
 /**
- * tc[j] = tanh(c[j]) for units [j0, j1) of a row (4 at a time up to jv): LSTM's backward gate
- * pass first, where the row's d_ag will go (see lstm_bwd_units). A function of its own, as
- * gate_block: in the pass's loop body V8 rebuilt tanh's constants every iteration.
- */
-function tanh_units(j0: i32, jv: i32, j1: i32, c: usize, tc: usize): void {
-  let u = <usize>j0 << 2;
-  const uv = <usize>jv << 2, u1 = <usize>j1 << 2;
-  for (; u < uv; u += 16) v128.store(tc + u, tanh4(v128.load(c + u)));
-  for (; u < u1; u += 4) v128.store32_lane(tc + u, tanh4(v128.load32_splat(c + u)), 0);
-}
-
-/**
  * LSTM: with tc = tanh(c'), dc += dh⊙o⊙(1-tc²);
  *   d_ai = dc⊙g⊙i(1-i), d_af = dc⊙c⊙f(1-f), d_ag = dc⊙i⊙(1-g²), d_ao = dh⊙tc⊙o(1-o); dc <- dc⊙f.
- * dx: the dxg (= dgh) row at unit j, whose d_ag holds tc on entry (tanh_units).
+ * dx: the dxg (= dgh) row at unit j, whose d_ag holds tc on entry (see bwd_row).
  */
 // @ts-ignore: decorator
 @inline function lstm_bwd_units(
@@ -2426,7 +2414,10 @@ function tanh_units(j0: i32, jv: i32, j1: i32, c: usize, tc: usize): void {
   let j = j0;
   let seen: u32 = 0;
   if (kind == LSTM) {
-    tanh_units(j0, jv, j1, cn, dx + 2 * H4);
+    // tanh(c') of the row's units first, where d_ag will go (approx_activation, a function of its
+    // own, as gate_block: in the pass's loop body V8 rebuilt tanh's constants every iteration).
+    const u0 = <usize>j0 << 2;
+    approx_activation(0, cn + u0, dx + 2 * H4 + u0, j1 - j0);
     for (; j < jv; j += 4) {
       const u = <usize>j << 2;
       seen |= load<u32>(gn + (u << 2));
