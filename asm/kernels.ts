@@ -530,7 +530,8 @@ export function fma_peak(n: i32, xs: f32, ys: f32): f32 {
 // tiles, Aᵀ products split by rows on two threads (see gemm_mt) and the whole plain-SIMD build
 // (see rows_5).
 // Per k step of 4x8: two panel vectors, four broadcast A elements (v128.load32_splat), 8
-// multiply-adds.
+// multiply-adds. A last panel of 1-3 columns (a Dense head of 65 or 9 outputs) goes column by
+// column with the rows as lanes instead (gemm_narrow_col), the same chains as the edge tiles.
 //
 // op(A)[i,k] is read at A + i*rs + k*ks (bytes): rs/ks = (4*lda, 4) for A, (4, 4*lda) for Aᵀ.
 // Cache blocking: K is cut into blocks of <= KC and M into blocks of MC rows; the packed MC×KC
@@ -943,6 +944,112 @@ function gemm_row_panels(kc: i32, a: usize, bK: usize, pstride: usize, np: i32, 
   else if (left == 1) gemm_row_panels_n(1, kc, a, bK + <usize>jp * pstride, pstride, c + o, acc, nr, bj);
 }
 
+/** A last panel of at most this many columns goes to gemm_narrow_panel instead of the tiles. */
+const NARROW_COLS: i32 = 3;
+
+/**
+ * Writes one narrow-panel result to C[r, j] as store_edge_tile writes an edge tile's: C + v when
+ * acc, else bias[j] + v (bias: the panel's first column, or 0), else v.
+ */
+// @ts-ignore: decorator
+@inline function store_narrow(c: usize, acc: bool, bias: usize, v: f32): void {
+  store<f32>(c, acc ? load<f32>(c) + v : bias != 0 ? load<f32>(bias) + v : v);
+}
+
+/**
+ * Column j of a narrow last panel (nr <= NARROW_COLS valid columns of 8) for the block's packed
+ * groups: rows as lanes, where a register tile would compute eight columns to keep one to three.
+ * A 5-row group's rows 0-3 are one vector per k (s) and row 4 the first lane of another (t), a
+ * 4-row group's rows one vector; four groups at a time (eight or four multiply-add chains), each
+ * chain times the splatted B[k, j]. Every element is the chain an edge tile computes for it —
+ * from zero over k in order, then added to C or the bias (store_narrow) — so the bits are the
+ * tiles'. g5: 5-row groups at a (group5_bytes(kc) apart), then g4 4-row groups (kc·16 bytes
+ * apart) whose last has mr4 valid rows; b: the panel's K slice; c: C at the block's first row
+ * and the panel's first column.
+ */
+function gemm_narrow_col(
+  kc: i32, a: usize, g5: i32, g4: i32, mr4: i32, b: usize, j: i32, c: usize, ldcB: usize, acc: bool, bias: usize,
+): void {
+  const G5 = group5_bytes(kc), G4 = <usize>kc << 4;
+  const bj = b + (<usize>j << 2), bEnd = bj + (<usize>kc << 5);
+  const cj = c + (<usize>j << 2), biasj = bias != 0 ? bias + (<usize>j << 2) : 0;
+  let g = 0;
+  for (; g + 4 <= g5; g += 4) {
+    let s0 = splat(0), s1 = splat(0), s2 = splat(0), s3 = splat(0);
+    let t0 = splat(0), t1 = splat(0), t2 = splat(0), t3 = splat(0);
+    let p0 = a + <usize>g * G5, p1 = p0 + G5, p2 = p1 + G5, p3 = p2 + G5;
+    let q = bj;
+    do {
+      const x = v128.load32_splat(q);
+      s0 = fmadd(v128.load(p0), x, s0); t0 = fmadd(v128.load32_zero(p0, 16), x, t0);
+      s1 = fmadd(v128.load(p1), x, s1); t1 = fmadd(v128.load32_zero(p1, 16), x, t1);
+      s2 = fmadd(v128.load(p2), x, s2); t2 = fmadd(v128.load32_zero(p2, 16), x, t2);
+      s3 = fmadd(v128.load(p3), x, s3); t3 = fmadd(v128.load32_zero(p3, 16), x, t3);
+      p0 += 20; p1 += 20; p2 += 20; p3 += 20; q += 32;
+    } while (q < bEnd);
+    store_group5(cj + <usize>(g * 5) * ldcB, ldcB, acc, biasj, s0, t0);
+    store_group5(cj + <usize>(g * 5 + 5) * ldcB, ldcB, acc, biasj, s1, t1);
+    store_group5(cj + <usize>(g * 5 + 10) * ldcB, ldcB, acc, biasj, s2, t2);
+    store_group5(cj + <usize>(g * 5 + 15) * ldcB, ldcB, acc, biasj, s3, t3);
+  }
+  for (; g < g5; g++) {
+    let s = splat(0), t = splat(0);
+    let p = a + <usize>g * G5, q = bj;
+    do {
+      const x = v128.load32_splat(q);
+      s = fmadd(v128.load(p), x, s); t = fmadd(v128.load32_zero(p, 16), x, t);
+      p += 20; q += 32;
+    } while (q < bEnd);
+    store_group5(cj + <usize>(g * 5) * ldcB, ldcB, acc, biasj, s, t);
+  }
+  const a4 = a + <usize>g5 * G5, c4 = cj + <usize>(g5 * 5) * ldcB;
+  g = 0;
+  for (; g + 4 <= g4; g += 4) {
+    let s0 = splat(0), s1 = splat(0), s2 = splat(0), s3 = splat(0);
+    let p0 = a4 + <usize>g * G4, p1 = p0 + G4, p2 = p1 + G4, p3 = p2 + G4;
+    let q = bj;
+    do {
+      const x = v128.load32_splat(q);
+      s0 = fmadd(v128.load(p0), x, s0); s1 = fmadd(v128.load(p1), x, s1);
+      s2 = fmadd(v128.load(p2), x, s2); s3 = fmadd(v128.load(p3), x, s3);
+      p0 += 16; p1 += 16; p2 += 16; p3 += 16; q += 32;
+    } while (q < bEnd);
+    const cg = c4 + <usize>(g << 2) * ldcB, last = g + 4 == g4 ? mr4 : 4;
+    store_group4(cg, ldcB, acc, biasj, s0, 4);
+    store_group4(cg + 4 * ldcB, ldcB, acc, biasj, s1, 4);
+    store_group4(cg + 8 * ldcB, ldcB, acc, biasj, s2, 4);
+    store_group4(cg + 12 * ldcB, ldcB, acc, biasj, s3, last);
+  }
+  for (; g < g4; g++) {
+    let s = splat(0);
+    let p = a4 + <usize>g * G4, q = bj;
+    do {
+      s = fmadd(v128.load(p), v128.load32_splat(q), s);
+      p += 16; q += 32;
+    } while (q < bEnd);
+    store_group4(c4 + <usize>(g << 2) * ldcB, ldcB, acc, biasj, s, g + 1 == g4 ? mr4 : 4);
+  }
+}
+
+/** A 5-row group's column: rows 0-3 from s's lanes, row 4 from t's first (store_narrow). */
+// @ts-ignore: decorator
+@inline function store_group5(c: usize, ldcB: usize, acc: bool, bias: usize, s: v128, t: v128): void {
+  store_narrow(c, acc, bias, f32x4.extract_lane(s, 0));
+  store_narrow(c + ldcB, acc, bias, f32x4.extract_lane(s, 1));
+  store_narrow(c + 2 * ldcB, acc, bias, f32x4.extract_lane(s, 2));
+  store_narrow(c + 3 * ldcB, acc, bias, f32x4.extract_lane(s, 3));
+  store_narrow(c + 4 * ldcB, acc, bias, f32x4.extract_lane(t, 0));
+}
+
+/** A 4-row group's column, its first mr rows (store_narrow). */
+// @ts-ignore: decorator
+@inline function store_group4(c: usize, ldcB: usize, acc: bool, bias: usize, s: v128, mr: i32): void {
+  store_narrow(c, acc, bias, f32x4.extract_lane(s, 0));
+  if (mr > 1) store_narrow(c + ldcB, acc, bias, f32x4.extract_lane(s, 1));
+  if (mr > 2) store_narrow(c + 2 * ldcB, acc, bias, f32x4.extract_lane(s, 2));
+  if (mr > 3) store_narrow(c + 3 * ldcB, acc, bias, f32x4.extract_lane(s, 3));
+}
+
 /**
  * C[M,N] (+)= op(A)·op(B) with op(B) already packed (pack_b_nr8). The panels may be a K-range
  * of a larger packing: panel p starts at P + p*pstride and row k of the range at +32k, so the
@@ -987,6 +1094,12 @@ export function gemm_packed(
         const b = bK + <usize>jp * pstride;
         const cj = C + <usize>ic * ldcB + (<usize>jp << 5);
         const bj = bias != 0 ? bias + (<usize>jp << 5) : 0;
+        if (nr <= NARROW_COLS) {
+          // (A lone last row, (mc - m5) % 4 == 1, is not a group here: it goes after the panels.)
+          const rest = mc - m5, g4 = (rest >> 2) + ((rest & 3) >= 2 ? 1 : 0), mr4 = (rest & 3) >= 2 ? rest & 3 : 4;
+          for (let j = 0; j < nr; j++) gemm_narrow_col(kc, apack(), m5 / 5, g4, mr4, b, j, cj, ldcB, acc, bj);
+          continue;
+        }
         let a = apack();
         for (let i = 0; i < m5; i += 5) {
           gemm_f32_5x8(kc, a, b, cj + <usize>i * ldcB, ldcB, acc, nr, bj);
