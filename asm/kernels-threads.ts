@@ -302,7 +302,7 @@ export function gemm_mt(
   tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,
   A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize, PB: usize,
 ): void {
-  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, PB, 0, 0, 0, 0, 0, 0, 0, 0);
+  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, PB, 0, 0, 0, 0, 0, 0, 0);
 }
 
 /**
@@ -315,11 +315,11 @@ export function gemm_checked_mt(
   A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize, PB: usize,
   W: usize, flag: usize,
 ): void {
-  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, PB, 0, 0, 0, 0, 0, 0, W, flag);
+  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, PB, 0, 0, 0, 0, 0, W, flag);
 }
 
 /**
- * gemm_mt, and scatter_add_rows(src, ids, n, w, dst, rows) as the first chunk of the products'
+ * gemm_mt, and scatter_add_rows(src, ids, n, w, dst) as the first chunk of the products'
  * phase: the main thread sums the gate gradients per table row (a pass over memory, the worker
  * idle while it ran alone) while the worker starts on the product, then joins it. Both must be
  * independent: the scatter reads src and writes dst only, which the product neither writes nor
@@ -328,9 +328,9 @@ export function gemm_checked_mt(
 export function gemm_scatter_mt(
   tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,
   A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize, PB: usize,
-  src: usize, ids: usize, n: i32, w: i32, dst: usize, rows: i32,
+  src: usize, ids: usize, n: i32, w: i32, dst: usize,
 ): void {
-  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, PB, src, ids, n, w, dst, rows, 0, 0);
+  gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, PB, src, ids, n, w, dst, 0, 0);
 }
 
 /**
@@ -340,18 +340,18 @@ export function gemm_scatter_mt(
 function gemm_run(
   tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,
   A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize, PB: usize,
-  src: usize, ids: usize, n: i32, w: i32, dst: usize, rows: i32, W: usize, flag: usize,
+  src: usize, ids: usize, n: i32, w: i32, dst: usize, W: usize, flag: usize,
 ): void {
   const side = src != 0 ? 1 : 0;
   if (M <= 0 || N <= 0) { // both threads return (same arguments), thread 0 after the side job
-    if (side && tid == 0) scatter_add_rows(src, ids, n, w, dst, rows);
+    if (side && tid == 0) scatter_add_rows(src, ids, n, w, dst);
     return;
   }
   if (rows_by_gemv(transA, transB, M, K)) {
     // Blocks of columns, each a gemv over rows of B as it lies (nothing packed).
     const nc = (N + GEMV_COLS - 1) / GEMV_COLS;
     for (let c = claim(sync, tid, 0, side + nc); c >= 0; c = claim(sync, tid, 0, side + nc)) {
-      if (c < side) scatter_add_rows(src, ids, n, w, dst, rows);
+      if (c < side) scatter_add_rows(src, ids, n, w, dst);
       else {
         const j0 = (c - side) * GEMV_COLS;
         gemm_by_gemv(M, K, A, lda, B, ldb, C, ldc, accumulate, bias, j0, min(N, j0 + GEMV_COLS));
@@ -395,7 +395,7 @@ function gemm_run(
     const qs = side ? 8 : 4;
     const rb = (((M + 3) >> 2) + qs - 1) / qs * 4, nb = (M + rb - 1) / rb, n1k = side + 2 * nb;
     for (let c = claim(sync, tid, 1, n1k); c >= 0; c = claim(sync, tid, 1, n1k)) {
-      if (c < side) scatter_add_rows(src, ids, n, w, dst, rows);
+      if (c < side) scatter_add_rows(src, ids, n, w, dst);
       else {
         const p = (c - side) / nb, m0 = ((c - side) % nb) * rb;
         gemm_part(p, m0, min(rb, M - m0), N, K, A, rs, ks, panels, C, ldc, accumulate, bias, Q);
@@ -429,7 +429,7 @@ function gemm_run(
     return;
   }
   for (let c = claim(sync, tid, 1, side + n1); c >= 0; c = claim(sync, tid, 1, side + n1)) {
-    if (c < side) scatter_add_rows(src, ids, n, w, dst, rows);
+    if (c < side) scatter_add_rows(src, ids, n, w, dst);
     else {
       const m0 = (c - side) * rpc, m = min(M, m0 + rpc) - m0;
       // Aᵀ keeps to 4-row tiles here: with two threads, 5-row tiles measured 5-10% slower on the

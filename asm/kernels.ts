@@ -1822,14 +1822,21 @@ export function col_sum(M: usize, rows: i32, cols: i32, acc: usize): void {
 }
 
 /**
- * dst (rows, w) = 0, then dst row ids[r] += src row r for r = 0 .. n-1 in that order: the gate
- * gradients summed per table row (the order of layer-ops.ts' scatterAddRows).
+ * The gate gradients summed per table row, in row order (layer-ops.ts' scatterAddRows): for r = 0
+ * .. n-1, dst row u += src row r, where ids[r] = u — or, for u's first occurrence, which the host
+ * marks ~u (negative), dst row u = 0 + src row r: what adding it to a zeroed row gives, without
+ * zeroing the table first (W3: 7,200 rows of 2 KB) and reading the zeros back. Rows that no id
+ * names are the host's to zero.
  */
-export function scatter_add_rows(src: usize, ids: usize, n: i32, w: i32, dst: usize, rows: i32): void {
-  const rowB = <usize>w << 2;
-  memory.fill(dst, 0, <usize>rows * rowB);
+export function scatter_add_rows(src: usize, ids: usize, n: i32, w: i32, dst: usize): void {
+  const rowB = <usize>w << 2, vB = <usize>(w & ~3) << 2, zero = f32x4.splat(0);
   for (let r = 0; r < n; r++) {
-    add_row(dst + <usize>load<i32>(ids + (<usize>r << 2)) * rowB, src + <usize>r * rowB, w);
+    const u = load<i32>(ids + (<usize>r << 2)), s = src + <usize>r * rowB;
+    if (u >= 0) { add_row(dst + <usize>u * rowB, s, w); continue; }
+    const d = dst + <usize>(~u) * rowB;
+    let o: usize = 0;
+    for (; o < vB; o += 16) v128.store(d + o, f32x4.add(zero, v128.load(s + o)));
+    for (; o < rowB; o += 4) store<f32>(d + o, <f32>0 + load<f32>(s + o));
   }
 }
 

@@ -62,7 +62,7 @@ export interface CoreExports {
   scale_f64(g: number, n: number, s: number): void;
   /** dst row r = src row r ⊙ m (rows of n floats, one mask row). */
   mul_rows(src: number, m: number, dst: number, rows: number, n: number): void;
-  scatter_add_rows(src: number, ids: number, n: number, w: number, dst: number, rows: number): void;
+  scatter_add_rows(src: number, ids: number, n: number, w: number, dst: number): void;
   softmax_rows(x: number, y: number, rows: number, k: number, sums: number): void;
   xent_grad(p: number, t: number, rows: number, k: number, s: number, g: number): void;
   swap_axes(src: number, dst: number, outer: number, n1: number, n2: number, w: number): void;
@@ -841,7 +841,7 @@ export abstract class WasmHost implements Backend {
       this.loadBackward(args, L, f32, i32, cache);
       if (table) {
         f32.set(x.subarray(0, U * I), pX >> 2);
-        i32.set(table.ids, pIds >> 2);
+        this.scatterIds(table.ids, TB, U, G, i32, pIds, f32, pS);
         if (dx && args.accumulateDx) f32.set(dx.subarray(0, U * I), pDx >> 2);
       } else {
         this.rowsIn(x, pX, pStage, T, B, I, f32);
@@ -859,7 +859,7 @@ export abstract class WasmHost implements Backend {
       const whh = [1, 0, split ? 2 * H : G, H, TB, pDgh, G, pHprev, H, pDWhh, H, 1, pP, 0, 0];
       // With a table the input side's gate gradients are dxg's rows summed per table row: summed
       // while the first dW_hh product runs (it reads neither dxg's sums nor writes dxg).
-      if (table) this.runGemmScatter(mt && parWhh, whh, [L.pDxg, pIds, TB, G, pS, U]);
+      if (table) this.runGemmScatter(mt && parWhh, whh, [L.pDxg, pIds, TB, G, pS]);
       else this.runGemm(mt && parWhh, whh);
       if (split) this.runGemm(mt && parWhh, [1, 0, H, H, TB, pDgh + 2 * H * 4, G, L.pAux, H, pDWhh + 2 * H * H * 4, H, 1, pP, 0, 0]);
       const pDxg = table ? pS : L.pDxg;
@@ -882,6 +882,21 @@ export abstract class WasmHost implements Backend {
       dWhh.set(f32.subarray(pDWhh >> 2, (pDWhh >> 2) + G * H));
       this.storeBackward(args, L, f32);
     });
+  }
+
+  /**
+   * The row ids of scatter_add_rows at pIds, each table row's first occurrence marked ~u (the
+   * kernel sets that row rather than adding to it), and the sums' rows that no id names (a table
+   * of the whole vocabulary) zeroed at pS here.
+   */
+  private scatterIds(ids: Int32Array, n: number, rows: number, w: number, i32: Int32Array, pIds: number, f32: Float32Array, pS: number): void {
+    const seen = new Uint8Array(rows), o = pIds >> 2;
+    for (let r = 0; r < n; r++) {
+      const u = ids[r]!;
+      if (seen[u] === 1) i32[o + r] = u;
+      else { seen[u] = 1; i32[o + r] = ~u; }
+    }
+    for (let u = 0; u < rows; u++) if (seen[u] === 0) f32.fill(0, (pS >> 2) + u * w, (pS >> 2) + (u + 1) * w);
   }
 
   /**
@@ -1844,7 +1859,7 @@ export abstract class WasmHost implements Backend {
    * backend runs the scatter on the main thread while the worker starts on the product.
    */
   protected runGemmScatter(_mt: boolean, gemmArgs: number[], scatterArgs: number[]): void {
-    this.k.scatter_add_rows(...(scatterArgs as [number, number, number, number, number, number]));
+    this.k.scatter_add_rows(...(scatterArgs as [number, number, number, number, number]));
     this.k.gemm(...gemmArgs);
   }
 

@@ -48,7 +48,7 @@ export const OP_STACK_STEP = 11;
 
 /** Number of i32 arguments after (tid, sync) of each operation's export. */
 export const OP_ARGC: Record<number, number> = {
-  [OP_GEMM]: 15, [OP_SEQ_FORWARD]: 27, [OP_SEQ_BACKWARD]: 23, [OP_GEMM_SCATTER]: 21, [OP_ADAM]: 10, [OP_SOFTMAX]: 5, [OP_GEMM_BATCHED]: 18,
+  [OP_GEMM]: 15, [OP_SEQ_FORWARD]: 27, [OP_SEQ_BACKWARD]: 23, [OP_GEMM_SCATTER]: 20, [OP_ADAM]: 10, [OP_SOFTMAX]: 5, [OP_GEMM_BATCHED]: 18,
   [OP_GEMM_CHECKED]: 17, [OP_B1_PROJECT]: 9, [OP_STACK_STEP]: 4,
 };
 /** The wasm export each operation runs. */
