@@ -319,13 +319,14 @@ export function gemm_checked_mt(
 }
 
 /**
- * gemm_mt, and scatter_add_rows(src, ids, n, w, dst) as the first chunk of the products'
- * phase: the main thread sums the gate gradients per table row (a pass over memory, the worker
- * idle while it ran alone) while the worker starts on the product, then joins it. Both must be
- * independent: the scatter reads src and writes dst only, which the product neither writes nor
- * reads. The results are those of the scatter, then the gemm.
+ * gemm_mt with a side job as the first chunk of the products' phase: the per-token sums of the
+ * gate gradients (ids != 0: scatter_add_rows(src, ids, n, w, dst)) or the column sums of n rows of
+ * w floats (ids == 0: col_sum(src, n, w, dst), a bias gradient). The main thread runs it (a pass
+ * over memory, the worker idle while it ran alone) while the worker starts on the product, then
+ * joins it. Both must be independent: the side job reads src and writes dst only, which the
+ * product neither writes nor reads. The results are those of the side job, then the gemm.
  */
-export function gemm_scatter_mt(
+export function gemm_side_mt(
   tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,
   A: usize, lda: i32, B: usize, ldb: i32, C: usize, ldc: i32, accumulate: bool, P: usize, bias: usize, PB: usize,
   src: usize, ids: usize, n: i32, w: i32, dst: usize,
@@ -333,8 +334,14 @@ export function gemm_scatter_mt(
   gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, PB, src, ids, n, w, dst, 0, 0);
 }
 
+/** gemm_side_mt's side job. */
+function side_job(src: usize, ids: usize, n: i32, w: i32, dst: usize): void {
+  if (ids != 0) scatter_add_rows(src, ids, n, w, dst);
+  else col_sum(src, n, w, dst);
+}
+
 /**
- * gemm_mt with an optional side job (src != 0: see gemm_scatter_mt), or with the packed op(B)
+ * gemm_mt with an optional side job (src != 0: see gemm_side_mt), or with the packed op(B)
  * checked against weights W first (W != 0: see gemm_checked_mt).
  */
 function gemm_run(
@@ -344,14 +351,14 @@ function gemm_run(
 ): void {
   const side = src != 0 ? 1 : 0;
   if (M <= 0 || N <= 0) { // both threads return (same arguments), thread 0 after the side job
-    if (side && tid == 0) scatter_add_rows(src, ids, n, w, dst);
+    if (side && tid == 0) side_job(src, ids, n, w, dst);
     return;
   }
   if (rows_by_gemv(transA, transB, M, K)) {
     // Blocks of columns, each a gemv over rows of B as it lies (nothing packed).
     const nc = (N + GEMV_COLS - 1) / GEMV_COLS;
     for (let c = claim(sync, tid, 0, side + nc); c >= 0; c = claim(sync, tid, 0, side + nc)) {
-      if (c < side) scatter_add_rows(src, ids, n, w, dst);
+      if (c < side) side_job(src, ids, n, w, dst);
       else {
         const j0 = (c - side) * GEMV_COLS;
         gemm_by_gemv(M, K, A, lda, B, ldb, C, ldc, accumulate, bias, j0, min(N, j0 + GEMV_COLS));
@@ -395,7 +402,7 @@ function gemm_run(
     const qs = side ? 8 : 4;
     const rb = (((M + 3) >> 2) + qs - 1) / qs * 4, nb = (M + rb - 1) / rb, n1k = side + 2 * nb;
     for (let c = claim(sync, tid, 1, n1k); c >= 0; c = claim(sync, tid, 1, n1k)) {
-      if (c < side) scatter_add_rows(src, ids, n, w, dst);
+      if (c < side) side_job(src, ids, n, w, dst);
       else {
         const p = (c - side) / nb, m0 = ((c - side) % nb) * rb;
         gemm_part(p, m0, min(rb, M - m0), N, K, A, rs, ks, panels, C, ldc, accumulate, bias, Q);
@@ -429,7 +436,7 @@ function gemm_run(
     return;
   }
   for (let c = claim(sync, tid, 1, side + n1); c >= 0; c = claim(sync, tid, 1, side + n1)) {
-    if (c < side) scatter_add_rows(src, ids, n, w, dst);
+    if (c < side) side_job(src, ids, n, w, dst);
     else {
       const m0 = (c - side) * rpc, m = min(M, m0 + rpc) - m0;
       // Aᵀ keeps to 4-row tiles here: with two threads, 5-row tiles measured 5-10% slower on the

@@ -859,18 +859,23 @@ export abstract class WasmHost implements Backend {
       const whh = [1, 0, split ? 2 * H : G, H, TB, pDgh, G, pHprev, H, pDWhh, H, 1, pP, 0, 0];
       // With a table the input side's gate gradients are dxg's rows summed per table row: summed
       // while the first dW_hh product runs (it reads neither dxg's sums nor writes dxg).
-      if (table) this.runGemmScatter(mt && parWhh, whh, [L.pDxg, pIds, TB, G, pS]);
+      if (table) this.runGemmSide(mt && parWhh, whh, [L.pDxg, pIds, TB, G, pS]);
       else this.runGemm(mt && parWhh, whh);
       if (split) this.runGemm(mt && parWhh, [1, 0, H, H, TB, pDgh + 2 * H * 4, G, L.pAux, H, pDWhh + 2 * H * H * 4, H, 1, pP, 0, 0]);
       const pDxg = table ? pS : L.pDxg;
-      this.runGemm(mt && parWih, [1, 0, G, I, U, pDxg, G, pX, I, pDWih, I, 1, pP, 0, 0]);
+      // The bias gradients are column sums, each summed beside a product that does not read or
+      // write it: dxg's (or its per-token sums') beside dW_ih's, GRU's own dgh's beside dx's.
       // LSTM and RNN: dgh is dxg, and both biases get the input side's sums.
       const ownDgh = pDgh !== L.pDxg;
-      if (dbih) {
-        this.k.col_sum(pDxg, U, G, pDb);
-        if (ownDgh) this.k.col_sum(pDgh, TB, G, pDb + G * 4);
-      }
-      if (dx) this.runGemm(mt && parDx, [0, 0, U, I, G, pDxg, G, pWih, I, pDx, I, +args.accumulateDx, pP, 0, 0]);
+      const dWihArgs = [1, 0, G, I, U, pDxg, G, pX, I, pDWih, I, 1, pP, 0, 0];
+      if (dbih) this.runGemmSide(mt && parWih, dWihArgs, [pDxg, 0, U, G, pDb]);
+      else this.runGemm(mt && parWih, dWihArgs);
+      const dghSums = dbih && ownDgh ? [pDgh, 0, TB, G, pDb + G * 4] : null;
+      if (dx) {
+        const dxArgs = [0, 0, U, I, G, pDxg, G, pWih, I, pDx, I, +args.accumulateDx, pP, 0, 0];
+        if (dghSums) this.runGemmSide(mt && parDx, dxArgs, dghSums);
+        else this.runGemm(mt && parDx, dxArgs);
+      } else if (dghSums) this.k.col_sum(pDgh, TB, G, pDb + G * 4);
       // Outputs only from here on: a call rerun on one thread (lost worker) must not add twice.
       if (dbih && dbhh) {
         const sx = pDb >> 2, sh = ownDgh ? sx + G : sx;
@@ -1854,12 +1859,15 @@ export abstract class WasmHost implements Backend {
   }
 
   /**
-   * scatter_add_rows(...scatterArgs), then gemm(...gemmArgs): two independent kernels (the
-   * scatter's source and destination are neither read nor written by the product). The threaded
-   * backend runs the scatter on the main thread while the worker starts on the product.
+   * A side job, then gemm(...gemmArgs): two independent kernels (the side job's source and
+   * destination are neither read nor written by the product). sideArgs [src, ids, n, w, dst]:
+   * scatter_add_rows with ids, col_sum(src, n, w, dst) with ids = 0. The threaded backend runs the
+   * side job on the main thread while the worker starts on the product.
    */
-  protected runGemmScatter(_mt: boolean, gemmArgs: number[], scatterArgs: number[]): void {
-    this.k.scatter_add_rows(...(scatterArgs as [number, number, number, number, number]));
+  protected runGemmSide(_mt: boolean, gemmArgs: number[], sideArgs: number[]): void {
+    const [src, ids, n, w, dst] = sideArgs as [number, number, number, number, number];
+    if (ids !== 0) this.k.scatter_add_rows(src, ids, n, w, dst);
+    else this.k.col_sum(src, n, w, dst);
     this.k.gemm(...gemmArgs);
   }
 

@@ -35,7 +35,7 @@ import { unavailableReason, type WasmVariant } from './backend.js';
 import { wasmBase64 as relaxedThreadsBase64 } from './generated/relaxed-threads.js';
 import { wasmBase64 as simdThreadsBase64 } from './generated/simd-threads.js';
 import {
-  C_ARGS, C_DONE, C_MWAIT, C_OP, C_SEQ, C_STATE, C_TAKEN, C_WSLEEP, CTL_BYTES, OP_ADAM, OP_ARGC, OP_B1_PROJECT, OP_GEMM, OP_STACK_STEP, OP_GEMM_BATCHED, OP_GEMM_CHECKED, OP_GEMM_SCATTER, OP_QUIT, OP_SOFTMAX,
+  C_ARGS, C_DONE, C_MWAIT, C_OP, C_SEQ, C_STATE, C_TAKEN, C_WSLEEP, CTL_BYTES, OP_ADAM, OP_ARGC, OP_B1_PROJECT, OP_GEMM, OP_STACK_STEP, OP_GEMM_BATCHED, OP_GEMM_CHECKED, OP_GEMM_SIDE, OP_QUIT, OP_SOFTMAX,
   OP_SEQ_BACKWARD, OP_SEQ_FORWARD, S_ABORT, S_CANWAIT, S_CLAIM_LO, S_CLAIM_PHASE, S_DONE, S_SLICES, S_SPIN, S_WORKER_CHUNKS,
   ST_DEAD, ST_READY, ST_STARTING,
   S_LINE_WORDS, S_PROG, S_SPLIT, S_TAKEN, SYNC_BYTES, type WorkerInit,
@@ -136,7 +136,7 @@ interface ThreadedExports extends CoreExports {
   thread_scratch_bytes(): number;
   set_thread_scratch(p: number): void;
   gemm_mt(...a: number[]): void;
-  gemm_scatter_mt(...a: number[]): void;
+  gemm_side_mt(...a: number[]): void;
   adam_mt(...a: number[]): void;
   softmax_rows_mt(...a: number[]): void;
   gemm_batched_mt(...a: number[]): void;
@@ -628,9 +628,9 @@ export class ThreadedWasmBackend extends WasmHost {
     else super.runGemmBatched(false, args);
   }
 
-  protected override runGemmScatter(mt: boolean, gemmArgs: number[], scatterArgs: number[]): void {
-    if (mt) this.both(OP_GEMM_SCATTER, this.kt.gemm_scatter_mt, [...gemmArgs, ...scatterArgs]);
-    else super.runGemmScatter(false, gemmArgs, scatterArgs);
+  protected override runGemmSide(mt: boolean, gemmArgs: number[], sideArgs: number[]): void {
+    if (mt) this.both(OP_GEMM_SIDE, this.kt.gemm_side_mt, [...gemmArgs, ...sideArgs]);
+    else super.runGemmSide(false, gemmArgs, sideArgs);
   }
 
   protected override runSeqForward(mt: boolean, args: number[]): void {

@@ -38,7 +38,7 @@ export const OP_GEMM = 1;
 export const OP_SEQ_FORWARD = 2;
 export const OP_SEQ_BACKWARD = 3;
 export const OP_QUIT = 4;
-export const OP_GEMM_SCATTER = 5;
+export const OP_GEMM_SIDE = 5;
 export const OP_ADAM = 6;
 export const OP_SOFTMAX = 7;
 export const OP_GEMM_BATCHED = 8;
@@ -48,13 +48,13 @@ export const OP_STACK_STEP = 11;
 
 /** Number of i32 arguments after (tid, sync) of each operation's export. */
 export const OP_ARGC: Record<number, number> = {
-  [OP_GEMM]: 15, [OP_SEQ_FORWARD]: 27, [OP_SEQ_BACKWARD]: 23, [OP_GEMM_SCATTER]: 20, [OP_ADAM]: 10, [OP_SOFTMAX]: 5, [OP_GEMM_BATCHED]: 18,
+  [OP_GEMM]: 15, [OP_SEQ_FORWARD]: 27, [OP_SEQ_BACKWARD]: 23, [OP_GEMM_SIDE]: 20, [OP_ADAM]: 10, [OP_SOFTMAX]: 5, [OP_GEMM_BATCHED]: 18,
   [OP_GEMM_CHECKED]: 17, [OP_B1_PROJECT]: 9, [OP_STACK_STEP]: 4,
 };
 /** The wasm export each operation runs. */
 export const OP_EXPORT: Record<number, string> = {
   [OP_GEMM]: 'gemm_mt', [OP_SEQ_FORWARD]: 'seq_forward_mt', [OP_SEQ_BACKWARD]: 'seq_backward_mt',
-  [OP_GEMM_SCATTER]: 'gemm_scatter_mt', [OP_ADAM]: 'adam_mt', [OP_SOFTMAX]: 'softmax_rows_mt',
+  [OP_GEMM_SIDE]: 'gemm_side_mt', [OP_ADAM]: 'adam_mt', [OP_SOFTMAX]: 'softmax_rows_mt',
   [OP_GEMM_BATCHED]: 'gemm_batched_mt', [OP_GEMM_CHECKED]: 'gemm_checked_mt', [OP_B1_PROJECT]: 'b1_project_mt',
   [OP_STACK_STEP]: 'stack_step_mt',
 };
