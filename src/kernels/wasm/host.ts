@@ -1121,10 +1121,17 @@ export abstract class WasmHost implements Backend {
       if (!X.inPlace) f32.set(x.subarray(0, rows * K), X.p >> 2);
       if (!DZ.inPlace) f32.set(dz.subarray(0, rows * U), DZ.p >> 2);
       f32.set(dW.subarray(0, K * U), pDW >> 2);
-      this.runGemm(mt && parW, [1, 0, K, U, rows, X.p, K, DZ.p, U, pDW, U, 1, pP, 0, 0]);
-      if (db) this.k.col_sum(DZ.p, rows, U, pDb);
+      const dbSums = db ? [DZ.p, 0, rows, U, pDb] : null;
+      // db (dz's column sums) beside dx's product, or beside dW's.
+      const dWArgs = [1, 0, K, U, rows, X.p, K, DZ.p, U, pDW, U, 1, pP, 0, 0];
+      if (dbSums && !DX) this.runGemmSide(mt && parW, dWArgs, dbSums);
+      else this.runGemm(mt && parW, dWArgs);
       // dx is written whole (where it lies, for an activationBuffer view): a rerun writes it again.
-      if (DX) this.runGemm(mt && parX, [0, 1, rows, K, U, DZ.p, U, pW, U, DX.p, K, 0, pP, 0, 0]);
+      if (DX) {
+        const dxArgs = [0, 1, rows, K, U, DZ.p, U, pW, U, DX.p, K, 0, pP, 0, 0];
+        if (dbSums) this.runGemmSide(mt && parX, dxArgs, dbSums);
+        else this.runGemm(mt && parX, dxArgs);
+      }
       // Outputs only from here on (a call rerun on one thread must not add twice).
       dW.set(f32.subarray(pDW >> 2, (pDW >> 2) + K * U));
       if (db) for (let j = 0; j < U; j++) db[j] += f32[(pDb >> 2) + j]!;
