@@ -944,7 +944,7 @@ function gemm_row_panels(kc: i32, a: usize, bK: usize, pstride: usize, np: i32, 
   else if (left == 1) gemm_row_panels_n(1, kc, a, bK + <usize>jp * pstride, pstride, c + o, acc, nr, bj);
 }
 
-/** A last panel of at most this many columns goes to gemm_narrow_panel instead of the tiles. */
+/** A last panel of at most this many columns goes to gemm_narrow_col instead of the tiles. */
 const NARROW_COLS: i32 = 3;
 
 /**

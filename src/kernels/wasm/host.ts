@@ -859,23 +859,17 @@ export abstract class WasmHost implements Backend {
       const whh = [1, 0, split ? 2 * H : G, H, TB, pDgh, G, pHprev, H, pDWhh, H, 1, pP, 0, 0];
       // With a table the input side's gate gradients are dxg's rows summed per table row: summed
       // while the first dW_hh product runs (it reads neither dxg's sums nor writes dxg).
-      if (table) this.runGemmSide(mt && parWhh, whh, [L.pDxg, pIds, TB, G, pS]);
-      else this.runGemm(mt && parWhh, whh);
+      this.runGemmSide(mt && parWhh, whh, table ? [L.pDxg, pIds, TB, G, pS] : null);
       if (split) this.runGemm(mt && parWhh, [1, 0, H, H, TB, pDgh + 2 * H * 4, G, L.pAux, H, pDWhh + 2 * H * H * 4, H, 1, pP, 0, 0]);
       const pDxg = table ? pS : L.pDxg;
       // The bias gradients are column sums, each summed beside a product that does not read or
       // write it: dxg's (or its per-token sums') beside dW_ih's, GRU's own dgh's beside dx's.
       // LSTM and RNN: dgh is dxg, and both biases get the input side's sums.
       const ownDgh = pDgh !== L.pDxg;
-      const dWihArgs = [1, 0, G, I, U, pDxg, G, pX, I, pDWih, I, 1, pP, 0, 0];
-      if (dbih) this.runGemmSide(mt && parWih, dWihArgs, [pDxg, 0, U, G, pDb]);
-      else this.runGemm(mt && parWih, dWihArgs);
+      this.runGemmSide(mt && parWih, [1, 0, G, I, U, pDxg, G, pX, I, pDWih, I, 1, pP, 0, 0], dbih ? [pDxg, 0, U, G, pDb] : null);
       const dghSums = dbih && ownDgh ? [pDgh, 0, TB, G, pDb + G * 4] : null;
-      if (dx) {
-        const dxArgs = [0, 0, U, I, G, pDxg, G, pWih, I, pDx, I, +args.accumulateDx, pP, 0, 0];
-        if (dghSums) this.runGemmSide(mt && parDx, dxArgs, dghSums);
-        else this.runGemm(mt && parDx, dxArgs);
-      } else if (dghSums) this.k.col_sum(pDgh, TB, G, pDb + G * 4);
+      if (dx) this.runGemmSide(mt && parDx, [0, 0, U, I, G, pDxg, G, pWih, I, pDx, I, +args.accumulateDx, pP, 0, 0], dghSums);
+      else if (dghSums) this.k.col_sum(pDgh, TB, G, pDb + G * 4);
       // Outputs only from here on: a call rerun on one thread (lost worker) must not add twice.
       if (dbih && dbhh) {
         const sx = pDb >> 2, sh = ownDgh ? sx + G : sx;
@@ -1121,17 +1115,11 @@ export abstract class WasmHost implements Backend {
       if (!X.inPlace) f32.set(x.subarray(0, rows * K), X.p >> 2);
       if (!DZ.inPlace) f32.set(dz.subarray(0, rows * U), DZ.p >> 2);
       f32.set(dW.subarray(0, K * U), pDW >> 2);
-      const dbSums = db ? [DZ.p, 0, rows, U, pDb] : null;
       // db (dz's column sums) beside dx's product, or beside dW's.
-      const dWArgs = [1, 0, K, U, rows, X.p, K, DZ.p, U, pDW, U, 1, pP, 0, 0];
-      if (dbSums && !DX) this.runGemmSide(mt && parW, dWArgs, dbSums);
-      else this.runGemm(mt && parW, dWArgs);
+      const dbSums = db ? [DZ.p, 0, rows, U, pDb] : null;
+      this.runGemmSide(mt && parW, [1, 0, K, U, rows, X.p, K, DZ.p, U, pDW, U, 1, pP, 0, 0], DX ? null : dbSums);
       // dx is written whole (where it lies, for an activationBuffer view): a rerun writes it again.
-      if (DX) {
-        const dxArgs = [0, 1, rows, K, U, DZ.p, U, pW, U, DX.p, K, 0, pP, 0, 0];
-        if (dbSums) this.runGemmSide(mt && parX, dxArgs, dbSums);
-        else this.runGemm(mt && parX, dxArgs);
-      }
+      if (DX) this.runGemmSide(mt && parX, [0, 1, rows, K, U, DZ.p, U, pW, U, DX.p, K, 0, pP, 0, 0], dbSums);
       // Outputs only from here on (a call rerun on one thread must not add twice).
       dW.set(f32.subarray(pDW >> 2, (pDW >> 2) + K * U));
       if (db) for (let j = 0; j < U; j++) db[j] += f32[(pDb >> 2) + j]!;
@@ -1868,10 +1856,12 @@ export abstract class WasmHost implements Backend {
   /**
    * A side job, then gemm(...gemmArgs): two independent kernels (the side job's source and
    * destination are neither read nor written by the product). sideArgs [src, ids, n, w, dst]:
-   * scatter_add_rows with ids, col_sum(src, n, w, dst) with ids = 0. The threaded backend runs the
-   * side job on the main thread while the worker starts on the product.
+   * scatter_add_rows with ids, col_sum(src, n, w, dst) with ids = 0; null: the product alone
+   * (runGemm). The threaded backend runs the side job on the main thread while the worker starts
+   * on the product.
    */
-  protected runGemmSide(_mt: boolean, gemmArgs: number[], sideArgs: number[]): void {
+  protected runGemmSide(mt: boolean, gemmArgs: number[], sideArgs: number[] | null): void {
+    if (!sideArgs) { this.runGemm(mt, gemmArgs); return; }
     const [src, ids, n, w, dst] = sideArgs as [number, number, number, number, number];
     if (ids !== 0) this.k.scatter_add_rows(src, ids, n, w, dst);
     else this.k.col_sum(src, n, w, dst);

@@ -628,8 +628,9 @@ export class ThreadedWasmBackend extends WasmHost {
     else super.runGemmBatched(false, args);
   }
 
-  protected override runGemmSide(mt: boolean, gemmArgs: number[], sideArgs: number[]): void {
-    if (mt) this.both(OP_GEMM_SIDE, this.kt.gemm_side_mt, [...gemmArgs, ...sideArgs]);
+  protected override runGemmSide(mt: boolean, gemmArgs: number[], sideArgs: number[] | null): void {
+    if (!sideArgs) this.runGemm(mt, gemmArgs);
+    else if (mt) this.both(OP_GEMM_SIDE, this.kt.gemm_side_mt, [...gemmArgs, ...sideArgs]);
     else super.runGemmSide(false, gemmArgs, sideArgs);
   }
 
