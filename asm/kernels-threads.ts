@@ -70,12 +70,13 @@ const LN_TAKEN: usize = 32;
 const ANS_GIVEN = 1, ANS_REFUSED = 2;
 
 /** Bytes of per-thread scratch: the packed-A block and the edge tile (TILE_BYTES). */
-export function thread_scratch_bytes(): usize { return align64(<usize>APACK_BYTES) + <usize>TILE_BYTES; }
+export function thread_scratch_bytes(): usize { return align64(<usize>APACK_BYTES) + align64(<usize>TILE_BYTES) + <usize>WIDE_BYTES; }
 
 /** Points this instance's packed-A block and edge tile at `p` (thread_scratch_bytes() bytes). */
 export function set_thread_scratch(p: usize): void {
   threadApack = p;
   threadTile = p + align64(<usize>APACK_BYTES);
+  threadWide = threadTile + align64(<usize>TILE_BYTES);
 }
 
 /** Sink of touch_lines (a global, so that the loads are not dead code). */
@@ -397,10 +398,13 @@ function gemm_run(
     // A long K in two parts (see gemm_part), each in blocks of rows (four; eight after a side
     // job, whose thread then takes fewer): phase 1, thread 0 takes part 0's blocks from the front
     // and thread 1 part 1's from the back (each its own part, more only from a late partner);
-    // phase 2 sums part 1 into C by blocks of rows.
+    // phase 2 sums part 1 into C by blocks of rows. Rows that gemm_packed packs a K block at a
+    // time (packs_wide) go whole, one chunk per part: with blocks of a quarter or an eighth of
+    // them, each packing read 128-256 rows' share of every 2 KB row again. W3's dW_hh (512 x 128
+    // x 12800, one thread the per-token sums first) 39 -> 34 ms with its two other products.
     const Q = part1_c(P, N, K);
     const qs = side ? 8 : 4;
-    const rb = (((M + 3) >> 2) + qs - 1) / qs * 4, nb = (M + rb - 1) / rb, n1k = side + 2 * nb;
+    const rb = packs_wide(rs, M) ? M : (((M + 3) >> 2) + qs - 1) / qs * 4, nb = (M + rb - 1) / rb, n1k = side + 2 * nb;
     for (let c = claim(sync, tid, 1, n1k); c >= 0; c = claim(sync, tid, 1, n1k)) {
       if (c < side) side_job(src, ids, n, w, dst);
       else {

@@ -556,6 +556,7 @@ const APACK: usize = memory.data(APACK_BYTES, 64);
 // so the single-threaded builds compile exactly as before (static buffers, no globals).
 let threadApack: usize = 0;
 let threadTile: usize = 0;
+let threadWide: usize = 0;
 // @ts-ignore: decorator
 @inline function apack(): usize { return ASC_FEATURE_THREADS ? threadApack : APACK; }
 
@@ -724,26 +725,71 @@ function pack_a_5(m5: i32, kc: i32, a: usize, rs: usize, ks: usize, dst: usize):
  * 16 rows, one line, per pass for the same reason).
  */
 function pack_a_5t(mc: i32, m5: i32, kc: i32, a: usize, ks: usize, dst: usize): void {
+  for (let k = 0; k < kc; k++) pack_a_5t_k(mc, m5, kc, k, a + <usize>k * ks, dst);
+}
+
+/** pack_a_5t's step k: the block's mc values of op(A)'s column k (contiguous at s) into their groups. */
+// @ts-ignore: decorator
+@inline function pack_a_5t_k(mc: i32, m5: i32, kc: i32, k: i32, s: usize, dst: usize): void {
   const g5 = group5_bytes(kc), g4 = <usize>kc << 4;
   const end5 = dst + <usize>(m5 / 5) * g5;
   const full4 = (mc - m5) >> 2, tail = (mc - m5) & 3;
+  for (let o = dst + <usize>k * 20; o < end5; o += g5) {
+    v128.store(o, v128.load(s));
+    store<f32>(o, load<f32>(s, 16), 16);
+    s += 20;
+  }
+  let o = end5 + (<usize>k << 4);
+  for (let j = 0; j < full4; j++) {
+    v128.store(o, v128.load(s));
+    s += 16; o += g4;
+  }
+  if (tail) {
+    for (let r = 0; r < 4; r++) store<f32>(o + (<usize>r << 2), r < tail ? load<f32>(s + (<usize>r << 2)) : 0);
+  }
+}
+
+/** Bytes of a packed full MC-row block of kc steps (5- and 4-row groups alike: 4 bytes per row and k). */
+// @ts-ignore: decorator
+@inline function block_bytes(kc: i32): usize { return <usize>MC * <usize>kc * 4; }
+
+/**
+ * Every MC-row block of Aᵀ's rows [0, M) packed as pack_a_5t (or, !tiles5, pack_a_4) packs one,
+ * block b at dst + b·block_bytes(kc), in one pass over k: each k reads its M values, contiguous,
+ * at once. A weight gradient dW = dGᵀ·X with 512 gate columns reads dG's 2 KB rows: packed one
+ * block of 64 rows at a time, each k read 256 bytes of a row 2 KB from the last, a pattern the
+ * hardware prefetchers do not follow (W3's 26 MB of gate gradients came in at ~4.4 GB/s, 13% of
+ * the product on one thread); whole rows in order stream. The K block's packed blocks (up to
+ * 2 MB) then leave L2 and come back one block at a time, in order, from L3.
+ */
+function pack_a_5t_wide(M: i32, kc: i32, a: usize, ks: usize, dst: usize, tiles5: bool): void {
+  const bb = block_bytes(kc);
   for (let k = 0; k < kc; k++) {
-    let s = a + <usize>k * ks;
-    for (let o = dst + <usize>k * 20; o < end5; o += g5) {
-      v128.store(o, v128.load(s));
-      store<f32>(o, load<f32>(s, 16), 16);
-      s += 20;
-    }
-    let o = end5 + (<usize>k << 4);
-    for (let j = 0; j < full4; j++) {
-      v128.store(o, v128.load(s));
-      s += 16; o += g4;
-    }
-    if (tail) {
-      for (let r = 0; r < 4; r++) store<f32>(o + (<usize>r << 2), r < tail ? load<f32>(s + (<usize>r << 2)) : 0);
+    const s = a + <usize>k * ks;
+    let d = dst;
+    for (let ic = 0; ic < M; ic += MC) {
+      const mc = min(MC, M - ic);
+      pack_a_5t_k(mc, tiles5 ? rows_5(mc) : 0, kc, k, s + (<usize>ic << 2), d);
+      d += bb;
     }
   }
 }
+
+/**
+ * Rows of Aᵀ packed a K block at a time (pack_a_5t_wide) by gemm_packed: from 512 to WIDE_ROWS.
+ * Measured on the AMD host (one thread, best of 15 calls): 512 x 128 x 12800 40.6 -> 37.6 ms,
+ * 512 x 64 x 7200 13.4 -> 11.9; 768 x 256 x 2048 and 1024 x 256 x 2048 the same; with 256 rows
+ * (1 KB rows, whose K block stays in L2) 7% slower at 256 x 65 x 2048.
+ */
+const WIDE_ROWS: i32 = 1024;
+const WIDE_BYTES: i32 = WIDE_ROWS * KC * 4;
+/** Whether gemm_packed packs op(A) (element [i,k] at A + i·rs + k·ks) a K block at a time. */
+// @ts-ignore: decorator
+@inline function packs_wide(rs: usize, M: i32): bool { return rs == 4 && M >= 512 && M <= WIDE_ROWS; }
+/** The one-thread builds' buffer of pack_a_5t_wide (the threaded build's lies in each thread's scratch). */
+const WIDE: usize = ASC_FEATURE_THREADS ? 0 : memory.data(WIDE_BYTES, 64);
+// @ts-ignore: decorator
+@inline function wide_buf(): usize { return ASC_FEATURE_THREADS ? threadWide : WIDE; }
 
 /**
  * Rows of a gemm_packed block that go to 5-row tiles: the largest multiple of 20 up to mc. The
@@ -1080,11 +1126,16 @@ export function gemm_packed(
     const acc = accumulate || pc > 0;
     const bK = P + (<usize>pc << 5);
     const groupBytes = <usize>kc << 4;
+    const wide = packs_wide(rs, M);
+    if (wide) pack_a_5t_wide(M, kc, A + <usize>pc * ks, ks, wide_buf(), tiles5);
     for (let ic = 0; ic < M; ic += MC) {
       const mc = min(MC, M - ic);
       const m5 = tiles5 ? rows_5(mc) : 0;
       const a0 = A + <usize>ic * rs + <usize>pc * ks;
-      if (m5 > 0 && rs == 4) pack_a_5t(mc, m5, kc, a0, ks, apack());
+      const ap = wide ? wide_buf() + <usize>(ic / MC) * block_bytes(kc) : apack();
+      if (wide) {
+        // packed above with the K block's other blocks
+      } else if (m5 > 0 && rs == 4) pack_a_5t(mc, m5, kc, a0, ks, apack());
       else {
         pack_a_5(m5, kc, a0, rs, ks, apack());
         pack_a_4(mc - m5, kc, a0 + <usize>m5 * rs, rs, ks, apack() + <usize>(m5 / 5) * group5_bytes(kc));
@@ -1097,10 +1148,10 @@ export function gemm_packed(
         if (nr <= NARROW_COLS) {
           // (A lone last row, (mc - m5) % 4 == 1, is not a group here: it goes after the panels.)
           const rest = mc - m5, g4 = (rest >> 2) + ((rest & 3) >= 2 ? 1 : 0), mr4 = (rest & 3) >= 2 ? rest & 3 : 4;
-          for (let j = 0; j < nr; j++) gemm_narrow_col(kc, apack(), m5 / 5, g4, mr4, b, j, cj, ldcB, acc, bj);
+          for (let j = 0; j < nr; j++) gemm_narrow_col(kc, ap, m5 / 5, g4, mr4, b, j, cj, ldcB, acc, bj);
           continue;
         }
-        let a = apack();
+        let a = ap;
         for (let i = 0; i < m5; i += 5) {
           gemm_f32_5x8(kc, a, b, cj + <usize>i * ldcB, ldcB, acc, nr, bj);
           a += group5_bytes(kc);
@@ -1111,7 +1162,7 @@ export function gemm_packed(
         }
       }
       if ((mc - m5) % 4 == 1) {
-        const a1 = apack() + <usize>(m5 / 5) * group5_bytes(kc) + <usize>((mc - m5) >> 2) * groupBytes;
+        const a1 = ap + <usize>(m5 / 5) * group5_bytes(kc) + <usize>((mc - m5) >> 2) * groupBytes;
         gemm_row_panels(kc, a1, bK, pstride, np, N, C + <usize>(ic + mc - 1) * ldcB, acc, bias);
       }
     }

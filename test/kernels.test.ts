@@ -235,9 +235,12 @@ for (const { variant, backend } of runnable) {
     // 4-row one: each element must be the same k-ordered chain of multiply-adds either way, which
     // the two-thread split by rows relies on. M = 143 and 141: blocks of 64 (60 + 4 rows) and a
     // last block of 15 or 13 rows (141: a lone last row, summed by the 1-row kernel both ways).
+    // M = 517 and 770 with Aᵀ: every block of a K block packed in one pass (512-1024 rows), then
+    // the tiles of each block — 517: a last block of 5 rows (a 4-row group and a lone row), two K
+    // blocks; 770: a last block of 2 rows, K in two parts, a narrow last panel (N = 9).
     const rnd = prng(0x5eed);
     for (const transA of [false, true]) {
-      for (const [M, N, K, accumulate] of [[143, 21, 600, false], [141, 40, 70, true]] as const) {
+      for (const [M, N, K, accumulate] of [[143, 21, 600, false], [141, 40, 70, true], [517, 21, 600, true], [770, 9, 1100, false]] as const) {
         const lda = (transA ? M : K) + 1, ldb = N + 2, ldc = N + 3;
         const A = randArray((transA ? K : M) * lda, rnd), B = randArray(K * ldb, rnd);
         const C0 = randArray(M * ldc, rnd);
