@@ -335,6 +335,22 @@ export function gemm_side_mt(
   gemm_run(tid, sync, transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate, P, bias, PB, src, ids, n, w, dst, 0, 0);
 }
 
+/**
+ * Rows of part 0 of a product split along K (M x N, K) that thread 1 takes after part 1 when
+ * thread 0 runs a side job first (per-token sums, ids != 0, or the column sums of n rows of w
+ * floats): the job's cost in rows of part 0, halved (4 to M/2), so that both threads end
+ * together. The other rows are a multiple of 4 (the tail starts where a 4-row tile of the whole
+ * would: a lone last row stays the last row of a chunk), so the bits are those of one chunk. The
+ * job's cost per element in multiply-adds of the product, measured on the AMD host: W3's 12,800 x
+ * 512 per-token sums 3.1 ms beside 36 ms for dW_hh's 839 M multiply-adds (11 each); 7,228 x 512
+ * column sums 1.2 ms beside dW_ih's 10.7 ms for 237 M (8 each). A row of part 0 costs N·K/2.
+ */
+function side_tail_rows(M: i32, N: i32, K: i32, n: i32, w: i32, ids: usize): i32 {
+  const cost = <i64>max(n, 0) * <i64>max(w, 0) * (ids != 0 ? 11 : 8);
+  const rows = max(4, min(M >> 1, <i32>min<i64>(<i64>M, cost / (<i64>N * <i64>K))));
+  return M - ((M - rows) & ~3);
+}
+
 /** gemm_side_mt's side job. */
 function side_job(src: usize, ids: usize, n: i32, w: i32, dst: usize): void {
   if (ids != 0) scatter_add_rows(src, ids, n, w, dst);
@@ -402,13 +418,24 @@ function gemm_run(
     // time (packs_wide) go whole, one chunk per part: with blocks of a quarter or an eighth of
     // them, each packing read 128-256 rows' share of every 2 KB row again. W3's dW_hh (512 x 128
     // x 12800, one thread the per-token sums first) 39 -> 34 ms with its two other products.
+    // Beside a side job, part 0's last rows (side_tail_rows) are a chunk of their own, between
+    // part 0's other rows and part 1: thread 0 runs the side job and then part 0's other rows
+    // while thread 1 runs part 1 and then, unless thread 0 came to them first, those rows.
     const Q = part1_c(P, N, K);
     const qs = side ? 8 : 4;
-    const rb = packs_wide(rs, M) ? M : (((M + 3) >> 2) + qs - 1) / qs * 4, nb = (M + rb - 1) / rb, n1k = side + 2 * nb;
+    const wide = packs_wide(rs, ks, M);
+    const tail = side && wide ? side_tail_rows(M, N, K, n, w, ids) : 0;
+    const rb = wide ? M : (((M + 3) >> 2) + qs - 1) / qs * 4, nb = (M + rb - 1) / rb;
+    const n1k = side + (tail > 0 ? 3 : 2 * nb);
     for (let c = claim(sync, tid, 1, n1k); c >= 0; c = claim(sync, tid, 1, n1k)) {
-      if (c < side) side_job(src, ids, n, w, dst);
-      else {
-        const p = (c - side) / nb, m0 = ((c - side) % nb) * rb;
+      const q = c - side;
+      if (q < 0) side_job(src, ids, n, w, dst);
+      else if (tail > 0) {
+        // chunks: part 0's rows [0, M - tail), part 0's rows [M - tail, M), part 1's rows
+        const p = q >> 1, m0 = q == 1 ? M - tail : 0, m = q == 0 ? M - tail : q == 1 ? tail : M;
+        gemm_part(p, m0, m, N, K, A, rs, ks, panels, C, ldc, accumulate, bias, Q);
+      } else {
+        const p = q / nb, m0 = (q % nb) * rb;
         gemm_part(p, m0, min(rb, M - m0), N, K, A, rs, ks, panels, C, ldc, accumulate, bias, Q);
       }
       chunk_done(sync, tid);

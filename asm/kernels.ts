@@ -776,16 +776,20 @@ function pack_a_5t_wide(M: i32, kc: i32, a: usize, ks: usize, dst: usize, tiles5
 }
 
 /**
- * Rows of Aᵀ packed a K block at a time (pack_a_5t_wide) by gemm_packed: from 512 to WIDE_ROWS.
+ * Rows of Aᵀ packed a K block at a time (pack_a_5t_wide) by gemm_packed: at most WIDE_ROWS.
  * Measured on the AMD host (one thread, best of 15 calls): 512 x 128 x 12800 40.6 -> 37.6 ms,
  * 512 x 64 x 7200 13.4 -> 11.9; 768 x 256 x 2048 and 1024 x 256 x 2048 the same; with 256 rows
  * (1 KB rows, whose K block stays in L2) 7% slower at 256 x 65 x 2048.
  */
 const WIDE_ROWS: i32 = 1024;
 const WIDE_BYTES: i32 = WIDE_ROWS * KC * 4;
-/** Whether gemm_packed packs op(A) (element [i,k] at A + i·rs + k·ks) a K block at a time. */
+/**
+ * Whether gemm_packed packs op(A) (element [i,k] at A + i·rs + k·ks) a K block at a time: Aᵀ of
+ * more than one block of rows, at most WIDE_ROWS, whose rows in memory (the k stride) are 2 KB or
+ * longer — shorter ones' K block stays in L2 for the per-block packing.
+ */
 // @ts-ignore: decorator
-@inline function packs_wide(rs: usize, M: i32): bool { return rs == 4 && M >= 512 && M <= WIDE_ROWS; }
+@inline function packs_wide(rs: usize, ks: usize, M: i32): bool { return rs == 4 && ks >= 2048 && M > MC && M <= WIDE_ROWS; }
 /** The one-thread builds' buffer of pack_a_5t_wide (the threaded build's lies in each thread's scratch). */
 const WIDE: usize = ASC_FEATURE_THREADS ? 0 : memory.data(WIDE_BYTES, 64);
 // @ts-ignore: decorator
@@ -1126,7 +1130,7 @@ export function gemm_packed(
     const acc = accumulate || pc > 0;
     const bK = P + (<usize>pc << 5);
     const groupBytes = <usize>kc << 4;
-    const wide = packs_wide(rs, M);
+    const wide = packs_wide(rs, ks, M);
     if (wide) pack_a_5t_wide(M, kc, A + <usize>pc * ks, ks, wide_buf(), tiles5);
     for (let ic = 0; ic < M; ic += MC) {
       const mc = min(MC, M - ic);

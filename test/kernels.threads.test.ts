@@ -1071,6 +1071,48 @@ if (setups.length > 0) {
   });
 }
 
+for (const s of setups) {
+  test(`${s.variant} two threads: weight gradients beside a side job (per-token sums, column sums), K in two parts, rows packed a K block at a time, part 0's last rows a chunk of their own: one thread's bits`, TIMEOUT, () => {
+    // Embedding -> recurrent layer -> Dense over every step, T·B >= 1024, each weight gradient
+    // split along K with 2 KB+ rows of Aᵀ (G >= 512) and the rows of part 0 in two chunks. LSTM:
+    // the table path (~1,100 distinct tokens of 1,536), dW_hh's product (G x H x T·B) beside the
+    // per-token sums, dW_ih's (G x E x distinct tokens) beside their column sums. GRU 171 (G = 513,
+    // a lone last row, in the tail chunk): too many distinct tokens for a table, so dW_ih's product
+    // over the T·B rows beside the column sums of the gate gradients.
+    const cases: [string, () => ReturnType<typeof sequential>, number, number, number][] = [
+      ['LSTM 128 (G = 512)', () => sequential({ inputShape: [null], layers: [
+        layers.embedding({ inputDim: 2200, outputDim: 12, seed: 1 }), layers.lstm({ units: 128, returnSequences: true, seed: 2 }),
+        layers.dense({ units: 6, activation: 'softmax', seed: 3 })] }), 2200, 32, 48],
+      ['GRU 171 (G = 513)', () => sequential({ inputShape: [null], layers: [
+        layers.embedding({ inputDim: 3000, outputDim: 8, seed: 4 }), layers.gru({ units: 171, returnSequences: true, seed: 5 }),
+        layers.dense({ units: 6, activation: 'softmax', seed: 6 })] }), 3000, 16, 80],
+    ];
+    for (const [label, make, V, B, T] of cases) {
+      const rnd = prng(V + B);
+      const x = { data: Float32Array.from({ length: B * T }, () => Math.floor(rnd() * V)), shape: [B, T], mask: null };
+      const y = { data: Float32Array.from({ length: B * T }, () => Math.floor(rnd() * 6)), shape: [B, T], mask: null };
+      const train = (be: Backend): { params: Float32Array; losses: number[] } => {
+        const prev = getBackend();
+        setBackend(be);
+        try {
+          const m = make();
+          m.build([null]);
+          m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+          const losses = [0, 1].map(() => m.trainOnBatch(x, y).loss);
+          return { params: m.params.slice(), losses };
+        } finally {
+          setBackend(prev);
+        }
+      };
+      const before = s.forced.calls.threaded;
+      const two = train(s.forced), one = train(s.single);
+      assert.ok(s.forced.calls.threaded > before, `${label}: ran on two threads`);
+      assert.deepEqual(two.losses, one.losses, `${label}: losses`);
+      assertSame(two.params, one.params, `${label}: parameters after 2 steps`, ['two threads', 'one thread']);
+    }
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Adam's update in the backends: the JavaScript loop's results, bit for bit
 // ---------------------------------------------------------------------------------------------
