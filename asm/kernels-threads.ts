@@ -69,10 +69,10 @@ const LN_STEP: usize = 28;
 const LN_TAKEN: usize = 32;
 const ANS_GIVEN = 1, ANS_REFUSED = 2;
 
-/** Bytes of per-thread scratch: the packed-A block and the edge tile (TILE_BYTES). */
+/** Bytes of per-thread scratch: the packed-A block, the edge tile (TILE_BYTES) and pack_a_5t_wide's buffer. */
 export function thread_scratch_bytes(): usize { return align64(<usize>APACK_BYTES) + align64(<usize>TILE_BYTES) + <usize>WIDE_BYTES; }
 
-/** Points this instance's packed-A block and edge tile at `p` (thread_scratch_bytes() bytes). */
+/** Points this instance's packed-A block, edge tile and wide buffer at `p` (thread_scratch_bytes() bytes). */
 export function set_thread_scratch(p: usize): void {
   threadApack = p;
   threadTile = p + align64(<usize>APACK_BYTES);

@@ -538,7 +538,8 @@ export function fma_peak(n: i32, xs: f32, ys: f32): f32 {
 // A block (128 KiB) stays in L2 across all panels, the current 8×KC panel slice (16 KiB) in L1
 // while it is swept over the MC rows. (KC = 256 and MC = 32/128 measured the same or up to 10%
 // slower on the shapes of bench/kernels.ts; MC = 80, all 5-row tiles, the same as 64 within the
-// noise.)
+// noise.) Aᵀ with rows of 2 KB or more (a weight gradient's dGᵀ) is packed for all its MC blocks
+// of a K block in one pass instead (pack_a_5t_wide), reading each row in order.
 // ------------------------------------------------------------------------------------------
 
 const KC: i32 = 512;
