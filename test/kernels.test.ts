@@ -235,7 +235,7 @@ for (const { variant, backend } of runnable) {
     // 4-row one: each element must be the same k-ordered chain of multiply-adds either way, which
     // the two-thread split by rows relies on. M = 143 and 141: blocks of 64 (60 + 4 rows) and a
     // last block of 15 or 13 rows (141: a lone last row, summed by the 1-row kernel both ways).
-    // M = 517 and 770 with Aᵀ: every block of a K block packed in one pass (512-1024 rows), then
+    // M = 517 and 770 with Aᵀ (rows over 2 KB apart): every block of a K block packed in one pass, then
     // the tiles of each block — 517: a last block of 5 rows (a 4-row group and a lone row), two K
     // blocks; 770: a last block of 2 rows, K in two parts, a narrow last panel (N = 9).
     const rnd = prng(0x5eed);

@@ -1032,35 +1032,47 @@ if (setups.length > 0) {
   });
 }
 
+type Model = ReturnType<typeof sequential>;
+type Batch = { x: { data: Float32Array; shape: number[]; mask: null }; y: { data: Float32Array; shape: number[]; mask: null } };
+
+/** A model built and compiled (Adam, sparse categorical cross-entropy) from `layerList`. */
+function compiled(layerList: NonNullable<Parameters<typeof sequential>[0]>['layers']): Model {
+  const m = sequential({ inputShape: [null], layers: layerList });
+  m.build([null]);
+  m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+  return m;
+}
+
+/** A fresh model from `make` trained on `batches` under backend `be`: the model and each step's result. */
+function trainUnder(be: Backend, make: () => Model, batches: Batch[], fit?: { clipNorm: number }) {
+  const prev = getBackend();
+  setBackend(be);
+  try {
+    const m = make();
+    const steps = batches.map((b) => m.trainOnBatch(b.x, b.y, fit));
+    return { m, steps };
+  } finally {
+    setBackend(prev);
+  }
+}
+
 if (setups.length > 0) {
   const s = setups[0]!;
   test(`${s.variant}: a large model's parameters and gradients lie in the two-thread backend's memory, and it trains (clipped) to the bits of one thread's ordinary arrays`, TIMEOUT, () => {
-    const make = (): ReturnType<typeof sequential> => {
-      const m = sequential({ inputShape: [null], layers: [
-        layers.embedding({ inputDim: 2000, outputDim: 40, seed: 1 }), // 80,000 parameters: above the 65,536 of residentArray
-        layers.gru({ units: 24, seed: 2 }),
-        layers.dense({ units: 5, activation: 'softmax', seed: 3 }),
-      ] });
-      m.build([null]);
-      m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
-      return m;
-    };
+    const make = (): Model => compiled([
+      layers.embedding({ inputDim: 2000, outputDim: 40, seed: 1 }), // 80,000 parameters: above the 65,536 of residentArray
+      layers.gru({ units: 24, seed: 2 }),
+      layers.dense({ units: 5, activation: 'softmax', seed: 3 }),
+    ]);
     const rnd = prng(12), B = 16, T = 30;
     const batches = [0, 1, 2].map(() => ({
       x: { data: Float32Array.from({ length: B * T }, () => Math.floor(rnd() * 2000)), shape: [B, T], mask: null },
       y: { data: Float32Array.from({ length: B }, () => Math.floor(rnd() * 5)), shape: [B, 1], mask: null },
     }));
     const train = (be: Backend): { params: Float32Array; resident: boolean; norms: number[] } => {
-      const prev = getBackend();
-      setBackend(be);
-      try {
-        const m = make(), norms: number[] = [];
-        const resident = m.params.buffer instanceof SharedArrayBuffer && m.grads.buffer instanceof SharedArrayBuffer;
-        for (const b of batches) norms.push(m.trainOnBatch(b.x, b.y, { clipNorm: 0.05 }).gradNorm);
-        return { params: m.params.slice(), resident, norms };
-      } finally {
-        setBackend(prev);
-      }
+      const { m, steps } = trainUnder(be, make, batches, { clipNorm: 0.05 });
+      const resident = m.params.buffer instanceof SharedArrayBuffer && m.grads.buffer instanceof SharedArrayBuffer;
+      return { params: m.params.slice(), resident, norms: steps.map((r) => r.gradNorm) };
     };
     const two = train(s.forced), one = train(s.single);
     assert.ok(two.resident, 'two threads: the flat buffers are in the backend\'s (shared) memory');
@@ -1079,30 +1091,21 @@ for (const s of setups) {
     // per-token sums, dW_ih's (G x E x distinct tokens) beside their column sums. GRU 171 (G = 513,
     // a lone last row, in the tail chunk): too many distinct tokens for a table, so dW_ih's product
     // over the T·B rows beside the column sums of the gate gradients.
-    const cases: [string, () => ReturnType<typeof sequential>, number, number, number][] = [
-      ['LSTM 128 (G = 512)', () => sequential({ inputShape: [null], layers: [
+    const cases: [string, () => Model, number, number, number][] = [
+      ['LSTM 128 (G = 512)', () => compiled([
         layers.embedding({ inputDim: 2200, outputDim: 12, seed: 1 }), layers.lstm({ units: 128, returnSequences: true, seed: 2 }),
-        layers.dense({ units: 6, activation: 'softmax', seed: 3 })] }), 2200, 32, 48],
-      ['GRU 171 (G = 513)', () => sequential({ inputShape: [null], layers: [
+        layers.dense({ units: 6, activation: 'softmax', seed: 3 })]), 2200, 32, 48],
+      ['GRU 171 (G = 513)', () => compiled([
         layers.embedding({ inputDim: 3000, outputDim: 8, seed: 4 }), layers.gru({ units: 171, returnSequences: true, seed: 5 }),
-        layers.dense({ units: 6, activation: 'softmax', seed: 6 })] }), 3000, 16, 80],
+        layers.dense({ units: 6, activation: 'softmax', seed: 6 })]), 3000, 16, 80],
     ];
     for (const [label, make, V, B, T] of cases) {
       const rnd = prng(V + B);
       const x = { data: Float32Array.from({ length: B * T }, () => Math.floor(rnd() * V)), shape: [B, T], mask: null };
       const y = { data: Float32Array.from({ length: B * T }, () => Math.floor(rnd() * 6)), shape: [B, T], mask: null };
       const train = (be: Backend): { params: Float32Array; losses: number[] } => {
-        const prev = getBackend();
-        setBackend(be);
-        try {
-          const m = make();
-          m.build([null]);
-          m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
-          const losses = [0, 1].map(() => m.trainOnBatch(x, y).loss);
-          return { params: m.params.slice(), losses };
-        } finally {
-          setBackend(prev);
-        }
+        const { m, steps } = trainUnder(be, make, [{ x, y }, { x, y }]);
+        return { params: m.params.slice(), losses: steps.map((r) => r.loss) };
       };
       const before = s.forced.calls.threaded;
       const two = train(s.forced), one = train(s.single);
