@@ -1896,6 +1896,15 @@ export function scatter_add_rows(src: usize, ids: usize, n: i32, w: i32, dst: us
 }
 
 /**
+ * dst row r = src row ids[r] for r < n (rows of w floats; ids checked by the host): an embedding's
+ * table rows gathered from its matrix where both lie in this memory, a row a copy.
+ */
+export function gather_rows(src: usize, ids: usize, n: i32, w: i32, dst: usize): void {
+  const rowB = <usize>w << 2;
+  for (let r = 0; r < n; r++) memory.copy(dst + <usize>r * rowB, src + <usize>load<i32>(ids + (<usize>r << 2)) * rowB, rowB);
+}
+
+/**
  * Adam's update of elements [i0, i1) of the flat buffers p (parameters), g (gradients), m, v (and
  * vh with amsgrad; 0 without), the new m and v written to mo and vo (m and v themselves, or the
  * other pair of the host's kept slots, so that a call redone on one thread reads what the first

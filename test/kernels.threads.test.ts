@@ -15,7 +15,7 @@ import { loadWasmBackend, wasmVariants, type WasmBackend, type WasmVariant } fro
 import { measuredShare, rowSplit, ThreadedWasmBackend, threadedUnavailableReason, WorkerLost } from '../src/kernels/wasm/threaded.js';
 import { S_ABORT, S_CLAIM_LO, S_CLAIM_PHASE, S_DONE } from '../src/kernels/wasm/threads-protocol.js';
 import { ActivationSlot, getBackend, getThreads, referenceBackend, setBackend, setThreads, withFixedWeights } from '../src/kernels/index.js';
-import { denseBackward, denseForward, layerForward, softmaxRows } from '../src/kernels/layer-ops.js';
+import { addRowsAt, denseBackward, denseForward, gatherRows, layerForward, softmaxRows } from '../src/kernels/layer-ops.js';
 import { GRU, LSTM, RNN } from '../src/layers/recurrent.js';
 import { getOptimizer } from '../src/optim/index.js';
 import { clipGate } from '../src/optim/clip.js';
@@ -982,6 +982,52 @@ for (const s of setups) {
     } finally {
       be.terminate();
     }
+  });
+}
+
+for (const s of setups) {
+  test(`${s.variant}: rows gathered from and added to arrays in the backend's memory equal the JavaScript loops bit for bit; elsewhere the backend declines`, TIMEOUT, () => {
+    const be = s.gated, rnd = prng(31);
+    for (const w of [1, 5, 64]) {
+      const V = 40, n = 23, table = randArray(V * w, rnd), rows = randArray(n * w, rnd);
+      // Repeated ids: the additions must run in row order (float32 sums are not associative).
+      const ids = Int32Array.from({ length: n }, (_, r) => (r * 7 + (r % 3 === 0 ? 0 : 11)) % V);
+      ids[5] = ids[2]!; ids[9] = ids[2]!;
+      const gathered = new Float32Array(n * w);
+      for (let r = 0; r < n; r++) for (let j = 0; j < w; j++) gathered[r * w + j] = table[ids[r]! * w + j]!;
+      const summed = table.slice();
+      for (let r = 0; r < n; r++) for (let j = 0; j < w; j++) summed[ids[r]! * w + j] = Math.fround(summed[ids[r]! * w + j]! + rows[r * w + j]!);
+      assert.notDeepEqual(summed, table, 'the sums change the table');
+      const T = arrayOf(be, true, V * w, table), R = arrayOf(be, true, n * w);
+      assert.equal(be.gatherRows!(T, ids, n, w, R), true, 'gathered in place');
+      assertSame(R, gathered, `w=${w}: gathered rows`, ['kernel', 'loop']);
+      R.set(rows);
+      assert.equal(be.addRowsAt!(T, ids, n, w, R), true, 'added in place');
+      assertSame(T, summed, `w=${w}: rows added`, ['kernel', 'loop']);
+      assertSame(R, rows, `w=${w}: the added rows unchanged`, ['after', 'before']);
+      // Either array an ordinary one: declined, nothing written (the caller's loop runs instead).
+      const plain = new Float32Array(n * w), T2 = arrayOf(be, true, V * w, table);
+      assert.equal(be.gatherRows!(T2, ids, n, w, plain), false);
+      assert.ok(plain.every((e) => e === 0), 'nothing gathered into an ordinary array');
+      assert.equal(be.addRowsAt!(new Float32Array(table), ids, n, w, R), false);
+      assert.equal(be.addRowsAt!(T2, ids, n, w, new Float32Array(rows)), false);
+      assertSame(T2, table, `w=${w}: nothing added from an ordinary array`, ['after', 'before']);
+      // The layer-ops entry points: the kernel in place, the loops elsewhere — the same bits.
+      const viaOps = arrayOf(be, true, V * w, table), out = arrayOf(be, true, n * w), plainOut = new Float32Array(n * w);
+      gatherRows(viaOps, ids, n, w, out, be);
+      gatherRows(table, ids, n, w, plainOut, be);
+      assertSame(out, gathered, `w=${w}: gatherRows in place`, ['ops', 'loop']);
+      assertSame(plainOut, gathered, `w=${w}: gatherRows elsewhere`, ['ops', 'loop']);
+      const plainTable = table.slice();
+      addRowsAt(viaOps, ids, n, w, rows, be);
+      addRowsAt(plainTable, ids, n, w, rows, be);
+      assertSame(viaOps, summed, `w=${w}: addRowsAt with ordinary rows`, ['ops', 'loop']);
+      assertSame(plainTable, summed, `w=${w}: addRowsAt elsewhere`, ['ops', 'loop']);
+    }
+    // A row id outside the table: a clear error, nothing read or written.
+    const T = arrayOf(be, true, 10 * 4), R = arrayOf(be, true, 2 * 4);
+    assert.throws(() => be.gatherRows!(T, Int32Array.of(3, 10), 2, 4, R), /gatherRows ids\[1\] = 10 is outside the table's rows \[0, 10\)/);
+    assert.throws(() => be.addRowsAt!(T, Int32Array.of(-1, 0), 2, 4, R), /addRowsAt ids\[0\] = -1 is outside/);
   });
 }
 

@@ -135,9 +135,31 @@ export function lastStepMask(mask: Uint8Array | null, B: number, n: number): Uin
   return lastSteps(mask, B, n, m, new Uint8Array(B * m));
 }
 
-/** dst row r = src row ids[r], for n rows of w values. */
-export function gatherRows(src: F, ids: Int32Array, n: number, w: number, dst: F): void {
+/**
+ * dst row r = src row ids[r], for n rows of w values: on the backend's kernel where it has one and
+ * both arrays lie in its memory (Backend.gatherRows), else here — rows of up to 16 values by a
+ * plain loop, longer ones by a subarray + set per row (ad hoc, 7,200 rows: 8 values 0.14 against
+ * 0.60 ms, 64 values 1.04 against 0.60, 128 1.37 against 0.36).
+ */
+export function gatherRows(src: F, ids: Int32Array, n: number, w: number, dst: F, backend: Backend | null = null): void {
+  if (backend?.gatherRows && src instanceof Float32Array && dst instanceof Float32Array && backend.gatherRows(src, ids, n, w, dst)) return;
+  if (w <= 16) {
+    for (let r = 0, o = 0; r < n; r++) {
+      const s = ids[r]! * w;
+      for (let j = 0; j < w; j++, o++) dst[o] = src[s + j]!;
+    }
+    return;
+  }
   for (let r = 0; r < n; r++) dst.set(src.subarray(ids[r]! * w, (ids[r]! + 1) * w), r * w);
+}
+
+/**
+ * dst row ids[r] += src row r for r = 0 .. n-1, in that order: on the backend's kernel where it
+ * has one and both arrays lie in its memory (Backend.addRowsAt: the same bits), else here.
+ */
+export function addRowsAt(dst: F, ids: Int32Array, n: number, w: number, src: F, backend: Backend | null = null): void {
+  if (backend?.addRowsAt && src instanceof Float32Array && dst instanceof Float32Array && backend.addRowsAt(dst, ids, n, w, src)) return;
+  for (let r = 0; r < n; r++) addRow(dst, ids[r]! * w, src, r * w, w);
 }
 
 /** dst (rows, w) = 0, then dst row ids[r] += src row r for r = 0 .. n-1, in that order. */

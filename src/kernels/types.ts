@@ -382,6 +382,17 @@ export interface Backend {
   relu?(x: Float32Array, y: Float32Array): void;
   reluBackward?(x: Float32Array, dy: Float32Array, dz: Float32Array): void;
   swapAxes?(src: Float32Array, dst: Float32Array, outer: number, n1: number, n2: number, w: number): void;
+  /**
+   * Optional (float32): rows of w values moved where both arrays lie in the backend's own memory
+   * (activationBuffer views, a model's resident parameters), with no copy in or out.
+   * gatherRows: dst row r = src row ids[r] for r < n. addRowsAt: dst row ids[r] += src row r for
+   * r = 0 .. n-1 in that order, each sum rounded once to float32 (the bits of JavaScript's += on a
+   * Float32Array). Each returns false, doing nothing, when an array lies elsewhere: copying a whole
+   * matrix in to move a few rows would cost more than the caller's own loop (layer-ops.ts has both).
+   * Row ids outside src (gatherRows) or dst (addRowsAt) throw a RangeError.
+   */
+  gatherRows?(src: Float32Array, ids: Int32Array, n: number, w: number, dst: Float32Array): boolean;
+  addRowsAt?(dst: Float32Array, ids: Int32Array, n: number, w: number, src: Float32Array): boolean;
   sparseXentGrad?(probs: Float32Array, targets: Int32Array, rows: number, k: number, scale: number, grad: Float32Array): void;
   /**
    * Optional: y = tanh(x) elementwise (float32, x and y of one length; y may be x) with the gate

@@ -368,7 +368,8 @@ export class RecurrentLayer extends LayerBase implements Layer {
 
   /** The output when reused (read in place by the next layer's kernels). */
   private readonly outSlot = new ActivationSlot();
-  private dxBuf = new Float32Array(0);
+  /** The input's gradient (reused: consumed before the next backward), written in place by the kernels. */
+  private readonly dxSlot = new ActivationSlot();
 
   /** (rows, 2H) -> (rows, outWidth) by the merge mode; identity for one direction or concat. */
   private mergeCache: Float32Array | null = null;
@@ -439,8 +440,8 @@ export class RecurrentLayer extends LayerBase implements Layer {
       }
     }
     const inRows = pairs ? pairs.rows : table && !spelled ? table.rows : B * T;
-    if (wantDx && this.dxBuf.length !== inRows * F) this.dxBuf = new Float32Array(inRows * F);
-    const res = core.backward(dOut, { dhN: new Tensor(dhN, [D, B, H]), ...(S === 2 ? { dcN: new Tensor(dcN, [D, B, H]) } : {}), dx: wantDx ? this.dxBuf : false });
+    const dxBuf = wantDx ? this.dxSlot.get(inRows * F) : false;
+    const res = core.backward(dOut, { dhN: new Tensor(dhN, [D, B, H]), ...(S === 2 ? { dcN: new Tensor(dcN, [D, B, H]) } : {}), dx: dxBuf });
     let dx = res.dx ? res.dx.data as Float32Array : null;
     if (dx && pairs) {
       // The pairs' gradient -> the table's: dTable[u] += mask_b ⊙ dPair, pair by pair.

@@ -63,6 +63,7 @@ export interface CoreExports {
   /** dst row r = src row r ⊙ m (rows of n floats, one mask row). */
   mul_rows(src: number, m: number, dst: number, rows: number, n: number): void;
   scatter_add_rows(src: number, ids: number, n: number, w: number, dst: number): void;
+  gather_rows(src: number, ids: number, n: number, w: number, dst: number): void;
   softmax_rows(x: number, y: number, rows: number, k: number, sums: number): void;
   xent_grad(p: number, t: number, rows: number, k: number, s: number, g: number): void;
   swap_axes(src: number, dst: number, outer: number, n1: number, n2: number, w: number): void;
@@ -1325,6 +1326,39 @@ export abstract class WasmHost implements Backend {
     if (n <= 0) return;
     this.need(src, n, 'swapAxes src'); this.need(dst, n, 'swapAxes dst');
     this.mapInto([src], dst, n, ([ps], pd) => this.k.swap_axes(ps!, pd, outer, n1, n2, w));
+  }
+
+  gatherRows(src: Float32Array, ids: Int32Array, n: number, w: number, dst: Float32Array): boolean {
+    return this.rowsAt(src, ids, n, w, dst, 'gatherRows', false);
+  }
+
+  addRowsAt(dst: Float32Array, ids: Int32Array, n: number, w: number, src: Float32Array): boolean {
+    return this.rowsAt(dst, ids, n, w, src, 'addRowsAt', true);
+  }
+
+  /**
+   * gatherRows (rows `ids` of `table` into `rows`) and addRowsAt (`rows` added to rows `ids` of
+   * `table`), where both arrays lie in this memory: false, doing nothing, for any other array.
+   */
+  private rowsAt(table: Float32Array, ids: Int32Array, n: number, w: number, rows: Float32Array, what: string, add: boolean): boolean {
+    const pTable = this.addressOf(this.f32(table, `${what} table`)), pRows = this.addressOf(this.f32(rows, `${what} rows`));
+    if (pTable < 0 || pRows < 0) return false;
+    if (n <= 0 || w <= 0) return true;
+    this.need(ids, n, `${what} ids`); this.need(rows, n * w, `${what} rows`);
+    const tableRows = Math.floor(table.length / w);
+    for (let r = 0; r < n; r++) {
+      const u = ids[r]!;
+      if (!(u >= 0 && u < tableRows)) throw new RangeError(`${this.label}: ${what} ids[${r}] = ${u} is outside the table's rows [0, ${tableRows})`);
+    }
+    this.session(false, () => {
+      this.reset();
+      const pIds = this.alloc(n * 4);
+      const { i32 } = this.commit();
+      i32.set(ids.subarray(0, n), pIds >> 2);
+      if (add) this.k.scatter_add_rows(pRows, pIds, n, w, pTable);
+      else this.k.gather_rows(pTable, pIds, n, w, pRows);
+    });
+    return true;
   }
 
   sparseXentGrad(probs: Float32Array, targets: Int32Array, rows: number, k: number, scale: number, grad: Float32Array): void {
