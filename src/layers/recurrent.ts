@@ -18,7 +18,7 @@
 // (xg = X·W_ihᵀ + biases), then the backend's sequence loop (one recurrent product and one
 // fused gate pass per step). Backward runs the reverse loop, then the weight gradients as big
 // products: dW_ih += dxgᵀ·X, dW_hh += dghᵀ·Hprev, dX = dxg·W_ih.
-import { allocCache, backendFor, gateWidth, residentArray } from '../kernels/index.js';
+import { ActivationSlot, allocCache, backendFor, gateWidth, residentArray } from '../kernels/index.js';
 import { layerBackward, layerForward } from '../kernels/layer-ops.js';
 import type { CellKind, F, ResidentCache, SeqCache } from '../kernels/types.js';
 import { glorotUniform, orthogonal, uniformInit } from '../tensor/init.js';
@@ -311,6 +311,8 @@ export class Recurrent {
    * state at a time, so the next call may overwrite the last one's buffers.
    */
   private scratchBufs = new Map<string, F>();
+  /** forward's float32 copy of its input, kept for backward. */
+  private readonly xSlot = new ActivationSlot();
   /** Per direction (key: parameter suffix), the backend-resident cache of the last forward. */
   private resident = new Map<string, ResidentCache>();
   private scratch(key: string, n: number): F {
@@ -366,11 +368,13 @@ export class Recurrent {
     const backend = backendFor(this.params.data);
     const recMasks = this.recurrentMasks(opts.recurrentMask, B);
     const grad = opts.grad ?? true;
-    // Kept for backward as a copy (the caller may reuse its array); inference reads it in place
-    // when it already has the layer's element type.
+    // Kept for backward as a copy (the caller may reuse its array) — float32 in the kernels'
+    // memory where they offer it, which their calls then read in place (an embedding's table
+    // rows: copied there from its own slot, W3 1.8 MB); inference reads it in place when it
+    // already has the layer's element type.
     let input = x.data;
     if (grad || !(input instanceof (this.dtype === 'float64' ? Float64Array : Float32Array))) {
-      input = this.scratch('x', x.data.length);
+      input = this.dtype === 'float32' ? this.xSlot.get(x.data.length) : this.scratch('x', x.data.length);
       input.set(x.data);
     }
     const hN = this.make(L * D * BH);

@@ -763,7 +763,9 @@ export abstract class WasmHost implements Backend {
       const whh = this.whhForward(args, mt && parG && !perStep);
       this.reset();
       // With a table the loop reads its projected rows through the ids (no T·B rows of xg).
-      const pX = this.alloc(U * I * 4), pXg = perStep ? 0 : this.alloc(U * G * 4), pIds = table ? this.alloc(TB * 4) : 0;
+      // A table lying in this memory (an embedding's activation slot) is read where it lies.
+      const X = table ? this.placed(x, 0, U * I) : { p: this.alloc(U * I * 4), inPlace: false }, pX = X.p;
+      const pXg = perStep ? 0 : this.alloc(U * G * 4), pIds = table ? this.alloc(TB * 4) : 0;
       const pP = perStep ? 0 : this.alloc(this.k.gemm_scratch_bytes(U, G, I)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
       // Nothing kept for backward (predict, evaluate): the slim loop.
       const L = this.layoutForward(args, mt && parS, whh, resident, !resident && !cache, perStep ? I : 0);
@@ -771,7 +773,7 @@ export abstract class WasmHost implements Backend {
       const pFlag = ih?.check ? this.alloc(64) : 0;
       const { f32, i32 } = this.commit();
       if (table) {
-        f32.set(x.subarray(0, U * I), pX >> 2);
+        if (!X.inPlace) f32.set(x.subarray(0, U * I), pX >> 2);
         i32.set(table.ids, pIds >> 2);
       } else {
         this.rowsIn(x, pX, pStage, T, B, I, f32);
@@ -832,7 +834,11 @@ export abstract class WasmHost implements Backend {
       const pWih = this.weightPtr(wih, G * I), pW = this.weightPtr(this.f32(args.whh, 'whh'), G * H);
       this.reset();
       const L = this.layoutBackward(args, mt && parS, pW, resident);
-      const pX = this.alloc(U * I * 4), pDx = dx ? this.alloc(U * I * 4) : 0;
+      // A table (and its gradient, when not added to) lying in this memory is read (written)
+      // where it lies: the dx product overwrites every row, so a call rerun on one thread (lost
+      // worker) writes the same values again.
+      const X = table ? this.placed(x, 0, U * I) : { p: this.alloc(U * I * 4), inPlace: false }, pX = X.p;
+      const DX = dx && table && !args.accumulateDx ? this.placed(dx, 0, U * I) : { p: dx ? this.alloc(U * I * 4) : 0, inPlace: false }, pDx = DX.p;
       const pDWih = this.alloc(G * I * 4), pDWhh = this.alloc(G * H * 4), pDb = this.alloc(2 * G * 4);
       const pP = this.alloc(Math.max(this.k.gemm_scratch_bytes(G, I, U), this.k.gemm_scratch_bytes(G, H, TB), this.k.gemm_scratch_bytes(U, I, G)));
       const pStage = isBatchFirst(args) && !table ? this.alloc(TB * I * 4) : 0;
@@ -841,7 +847,7 @@ export abstract class WasmHost implements Backend {
       const { f32, i32 } = this.commit();
       this.loadBackward(args, L, f32, i32, cache);
       if (table) {
-        f32.set(x.subarray(0, U * I), pX >> 2);
+        if (!X.inPlace) f32.set(x.subarray(0, U * I), pX >> 2);
         this.scatterIds(table.ids, TB, U, G, i32, pIds, f32, pS);
         if (dx && args.accumulateDx) f32.set(dx.subarray(0, U * I), pDx >> 2);
       } else {
@@ -876,7 +882,7 @@ export abstract class WasmHost implements Backend {
         const sx = pDb >> 2, sh = ownDgh ? sx + G : sx;
         for (let j = 0; j < G; j++) { dbih[j] += f32[sx + j]!; dbhh[j] += f32[sh + j]!; }
       }
-      if (dx && table) dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + U * I));
+      if (dx && table) { if (!DX.inPlace) dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + U * I)); }
       else if (dx) this.rowsOut(pDx, dx, pStage, T, B, I, f32);
       dWih.set(f32.subarray(pDWih >> 2, (pDWih >> 2) + G * I));
       dWhh.set(f32.subarray(pDWhh >> 2, (pDWhh >> 2) + G * H));
