@@ -31,6 +31,10 @@ export const KERNEL_FLOPS: Record<string, (...a: never[]) => number> = {
   denseBackward: (a: DenseBackwardArgs) => 2 * a.rows * a.K * a.U * (a.dx ? 2 : 1),
   softmaxRows: () => 0,
   adamUpdate: () => 0,
+  // An embedding's table rows gathered and its gradient rows added, where the arrays lie in the
+  // backend's memory (Backend.gatherRows / addRowsAt; elsewhere the layer's own loops, outside).
+  gatherRows: () => 0,
+  addRowsAt: () => 0,
   // A stack stepper's step (text generation: every layer and the head for one token; the host's
   // hook, each call one token). Its arguments are addresses: no flops counted.
   runStackStep: () => 0,
