@@ -324,8 +324,9 @@ export function gemm_checked_mt(
  * gate gradients (ids != 0: scatter_add_rows(src, ids, n, w, dst)) or the column sums of n rows of
  * w floats (ids == 0: col_sum(src, n, w, dst), a bias gradient). The main thread runs it (a pass
  * over memory, the worker idle while it ran alone) while the worker starts on the product, then
- * joins it (with K in two parts, the worker then takes part 0's last rows: side_tail_rows). Both must be independent: the side job reads src and writes dst only, which the
- * product neither writes nor reads. The results are those of the side job, then the gemm.
+ * joins it (with K in two parts, the worker then takes part 0's last rows: side_tail_rows). Both
+ * must be independent: the side job reads src and writes dst only, which the product neither
+ * writes nor reads. The results are those of the side job, then the gemm.
  */
 export function gemm_side_mt(
   tid: i32, sync: usize, transA: bool, transB: bool, M: i32, N: i32, K: i32,

@@ -1139,10 +1139,12 @@ export function gemm_packed(
       const a0 = A + <usize>ic * rs + <usize>pc * ks;
       // (A wide block was packed above, with the K block's other blocks.)
       const ap = wide ? wide_buf() + <usize>(ic / MC) * block_bytes(kc) : apack();
-      if (!wide && m5 > 0 && rs == 4) pack_a_5t(mc, m5, kc, a0, ks, ap);
-      else if (!wide) {
-        pack_a_5(m5, kc, a0, rs, ks, ap);
-        pack_a_4(mc - m5, kc, a0 + <usize>m5 * rs, rs, ks, ap + <usize>(m5 / 5) * group5_bytes(kc));
+      if (!wide) {
+        if (m5 > 0 && rs == 4) pack_a_5t(mc, m5, kc, a0, ks, ap);
+        else {
+          pack_a_5(m5, kc, a0, rs, ks, ap);
+          pack_a_4(mc - m5, kc, a0 + <usize>m5 * rs, rs, ks, ap + <usize>(m5 / 5) * group5_bytes(kc));
+        }
       }
       for (let jp = 0; jp < np; jp++) {
         const nr = min(8, N - (jp << 3));

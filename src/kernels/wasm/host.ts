@@ -289,6 +289,11 @@ export abstract class WasmHost implements Backend {
     return own >= 0 ? { p: own + offset * 4, inPlace: true } : { p: this.alloc(floats * 4), inPlace: false };
   }
 
+  /** placed(a, 0, floats) when `where` (the call can use `a` as it lies), else a block of this call's region. */
+  private placedIf(where: boolean, a: Float32Array, floats: number): { p: number; inPlace: boolean } {
+    return where ? this.placed(a, 0, floats) : { p: this.alloc(floats * 4), inPlace: false };
+  }
+
   // ---- checks ----
 
   protected f32(x: F, what: string): Float32Array {
@@ -764,7 +769,7 @@ export abstract class WasmHost implements Backend {
       this.reset();
       // With a table the loop reads its projected rows through the ids (no T·B rows of xg).
       // A table lying in this memory (an embedding's activation slot) is read where it lies.
-      const X = table ? this.placed(x, 0, U * I) : { p: this.alloc(U * I * 4), inPlace: false }, pX = X.p;
+      const X = this.placedIf(table !== null, x, U * I), pX = X.p;
       const pXg = perStep ? 0 : this.alloc(U * G * 4), pIds = table ? this.alloc(TB * 4) : 0;
       const pP = perStep ? 0 : this.alloc(this.k.gemm_scratch_bytes(U, G, I)), pBias = bih ? this.alloc(padTo8(G) * 4) : 0;
       // Nothing kept for backward (predict, evaluate): the slim loop.
@@ -837,8 +842,8 @@ export abstract class WasmHost implements Backend {
       // A table (and its gradient, when not added to) lying in this memory is read (written)
       // where it lies: the dx product overwrites every row, so a call rerun on one thread (lost
       // worker) writes the same values again.
-      const X = table ? this.placed(x, 0, U * I) : { p: this.alloc(U * I * 4), inPlace: false }, pX = X.p;
-      const DX = dx && table && !args.accumulateDx ? this.placed(dx, 0, U * I) : { p: dx ? this.alloc(U * I * 4) : 0, inPlace: false }, pDx = DX.p;
+      const X = this.placedIf(table !== null, x, U * I), pX = X.p;
+      const DX = dx ? this.placedIf(table !== null && !args.accumulateDx, dx, U * I) : null, pDx = DX?.p ?? 0;
       const pDWih = this.alloc(G * I * 4), pDWhh = this.alloc(G * H * 4), pDb = this.alloc(2 * G * 4);
       const pP = this.alloc(Math.max(this.k.gemm_scratch_bytes(G, I, U), this.k.gemm_scratch_bytes(G, H, TB), this.k.gemm_scratch_bytes(U, I, G)));
       const pStage = isBatchFirst(args) && !table ? this.alloc(TB * I * 4) : 0;
@@ -882,7 +887,7 @@ export abstract class WasmHost implements Backend {
         const sx = pDb >> 2, sh = ownDgh ? sx + G : sx;
         for (let j = 0; j < G; j++) { dbih[j] += f32[sx + j]!; dbhh[j] += f32[sh + j]!; }
       }
-      if (dx && table) { if (!DX.inPlace) dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + U * I)); }
+      if (dx && table) { if (!DX!.inPlace) dx.set(f32.subarray(pDx >> 2, (pDx >> 2) + U * I)); }
       else if (dx) this.rowsOut(pDx, dx, pStage, T, B, I, f32);
       dWih.set(f32.subarray(pDWih >> 2, (pDWih >> 2) + G * I));
       dWhh.set(f32.subarray(pDWhh >> 2, (pDWhh >> 2) + G * H));
