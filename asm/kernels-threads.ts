@@ -50,6 +50,12 @@
 //        then the rows it gives its partner (see give_rows): +12 a request (set by the partner),
 //        +16 the answer (1 rows given, 2 refused), +20 and +24 the rows [lo, hi) given and +28
 //        the step they start at; +32 the ranges it took from its partner (a statistic)
+//   +320, +384 the batch-1 steps' halves (see b1_next_half): the last step whose half h was
+//        claimed, by thread h or taken by its partner — written by its owner at every step, so
+//        on a line of its own, which the partner reads only when it would take the half; +4 the
+//        halves thread h took from its partner (a statistic)
+//   +448, +512 the last step whose half h is finished (b1_half_done), spun on by the partner
+//        (the loader zeroes these lines' words before each call)
 const SY_DONE: usize = 0;
 const SY_WORKER_CHUNKS: usize = 4;
 const SY_CLAIM: usize = 64;
@@ -60,6 +66,8 @@ const SY_SLICES: usize = 140;
 const SY_CANWAIT: usize = 144;
 const SY_SPLIT: usize = 152;
 const SY_PROG: usize = 192;
+const SY_HALF: usize = 320;
+const SY_HALF_DONE: usize = 448;
 // Words of a thread's line, at SY_PROG + 64·tid.
 const LN_REQ: usize = 12;
 const LN_ANS: usize = 16;
@@ -97,13 +105,12 @@ let claimedRun: i32 = 1;
  * One chunk, or with `den` > 0 a run of max(1, (unclaimed + 1) / den) chunks (fewer claims per
  * phase: each is a round trip of a cache line between the cores); with `mid` >= 0 a thread's
  * run reaches `mid` while its side of it has unclaimed chunks (thread 0 [lo, mid), thread 1
- * [mid, hi), each cut to what is left: a late thread's partner may have taken some of them),
- * short of the `keep` chunks next to `mid` on its side, which its next claims take one at a time
- * unless the partner, done first, took them. Returns the run's first chunk and sets claimedRun to
- * its length; -1 when none is left. The first thread to ask for a phase opens it (the caller has
- * waited for the previous phase to finish, so it is fully claimed).
+ * [mid, hi), each cut to what is left: a late thread's partner may have taken some of them).
+ * Returns the run's first chunk and sets claimedRun to its length; -1 when none is left. The
+ * first thread to ask for a phase opens it (the caller has waited for the previous phase to
+ * finish, so it is fully claimed).
  */
-function claim(sync: usize, tid: i32, p: i32, n: i32, den: i32 = 0, mid: i32 = -1, keep: i32 = 0): i32 {
+function claim(sync: usize, tid: i32, p: i32, n: i32, den: i32 = 0, mid: i32 = -1): i32 {
   for (;;) {
     const w = atomic.load<i64>(sync, SY_CLAIM);
     const wp = <i32>(w >> 32);
@@ -116,8 +123,8 @@ function claim(sync: usize, tid: i32, p: i32, n: i32, den: i32 = 0, mid: i32 = -
     if (lo >= hi) return -1;
     let k = den > 0 ? max(1, (hi - lo + 1) / den) : 1;
     // Up to mid, but never past what is left: the partner may have taken chunks of this side.
-    if (tid == 0 && lo < mid - keep) k = min(mid - keep, hi) - lo;
-    else if (tid != 0 && mid >= 0 && hi > mid + keep) k = hi - max(mid + keep, lo);
+    if (tid == 0 && lo < mid) k = min(mid, hi) - lo;
+    else if (tid != 0 && mid >= 0 && hi > mid) k = hi - max(mid, lo);
     const nw = tid == 0 ? w + k : w - (<i64>k << 16);
     if (atomic.cmpxchg<i64>(sync, w, nw, SY_CLAIM) == w) {
       claimedRun = k;
@@ -132,6 +139,16 @@ function chunk_done(sync: usize, tid: i32, n: i32 = 1): void {
   if (tid != 0) atomic.add<i32>(sync, n, SY_WORKER_CHUNKS);
   atomic.add<i32>(sync, n, SY_DONE);
   if (atomic.load<i32>(sync, SY_SLEEP) != 0) atomic.notify(sync + SY_DONE, 2);
+}
+
+/**
+ * Sleeps one slice (1 ms) on the word at `at` while it holds `v`, counted as a sleeper, so that
+ * whoever changes the word sees the sleeper and notifies (or wait32 sees the change and returns).
+ */
+function nap(sync: usize, at: usize, v: i32): void {
+  atomic.add<i32>(sync, 1, SY_SLEEP);
+  memory.atomic.wait32(at, v, 1_000_000);
+  atomic.sub<i32>(sync, 1, SY_SLEEP);
 }
 
 /**
@@ -156,15 +173,102 @@ function wait_done(sync: usize, tid: i32, target: i32): void {
     if (!canWait) continue;
     // Announce the sleeper before wait32 checks the count: either the finisher sees the sleeper
     // and notifies, or wait32 sees the new count and returns at once.
-    atomic.add<i32>(sync, 1, SY_SLEEP);
-    memory.atomic.wait32(sync + SY_DONE, d, 1_000_000);
-    atomic.sub<i32>(sync, 1, SY_SLEEP);
+    nap(sync, sync + SY_DONE, d);
     if (d != seen) { seen = d; slept = 0; }
     if (slices > 0 && ++slept > slices) {
       atomic.store<i32>(sync, 1, SY_ABORT);
       unreachable();
     }
   }
+}
+
+// ---- Batch-1 steps: a half for each thread ----
+// A batch-1 step lasts a few microseconds (LSTM H = 256: 18 and 19 passes of ~0.35 µs on the two
+// threads), so how the threads meet shows in it: claiming chunks from the shared claim word and
+// counting them in the shared done count moved those lines between the cores at every claim and
+// count, each a locked operation waiting for the line (W5a, bench:ab: 0.955 of the time with the
+// fixed halves below). So a batch-1 step is cut into two fixed halves, thread 0's the plan's
+// chunks before its middle (through M0), thread 1's the rest — what the claims gave each when
+// neither was late — and a thread claims its own half on a line that only it writes (a locked
+// operation on a line in its own cache), computes it, publishes it finished on a second line, and
+// waits on its partner's. A partner late to a step (not yet in the call, waking from its sleep;
+// descheduled) leaves its half to be taken: after B1_PATIENCE spins without it, the waiting thread
+// claims that half itself if it is still unclaimed, and the owner, arriving, finds it taken and
+// waits for it as for the other half. Every unit is computed by the same code whichever thread
+// runs it: the same bits.
+
+/** Spins of a thread waiting at a batch-1 step before it tries to take its partner's half (~2 µs). */
+const B1_PATIENCE: i32 = 400;
+
+/** Claims half h of batch-1 step n (n >= 1, counted within the call): false when it was claimed already. */
+function b1_half_claim(sync: usize, h: i32, n: i32): bool {
+  const at = sync + SY_HALF + (<usize>h << 6);
+  for (;;) {
+    const w = atomic.load<i32>(at);
+    if (w >= n) return false;
+    if (atomic.cmpxchg<i32>(at, w, n) == w) return true;
+  }
+  return false; // not reached
+}
+
+/**
+ * The half of batch-1 step n that thread tid computes first: its own, unless its partner took it
+ * (then as b1_next_half). Each half computed is published (b1_half_done), then b1_next_half says
+ * what is next:
+ *   for (let h = b1_first_half(sync, tid, n); h >= 0; h = b1_next_half(sync, tid, n)) { ...; b1_half_done(...); }
+ */
+// @ts-ignore: decorator
+@inline function b1_first_half(sync: usize, tid: i32, n: i32): i32 {
+  return b1_half_claim(sync, tid, n) ? tid : b1_next_half(sync, tid, n);
+}
+
+/**
+ * Publishes half h of batch-1 step n finished (after all of its writes) and wakes a sleeping
+ * partner; the worker (tid 1) counts the half's `chunks` in its statistic as chunk_done does.
+ */
+function b1_half_done(sync: usize, tid: i32, h: i32, n: i32, chunks: i32): void {
+  if (tid != 0) atomic.add<i32>(sync, chunks, SY_WORKER_CHUNKS);
+  const at = sync + SY_HALF_DONE + (<usize>h << 6);
+  atomic.store<i32>(at, n);
+  if (atomic.load<i32>(sync, SY_SLEEP) != 0) atomic.notify(at, 2);
+}
+
+/**
+ * The half of batch-1 step n that thread tid computes next: waits until both halves are finished
+ * (-1) — spinning, then sleeping, trapping on the abort flag or a partner without progress, as
+ * wait_done — unless, after B1_PATIENCE spins, it claims its partner's unfinished half (1 - tid).
+ */
+function b1_next_half(sync: usize, tid: i32, n: i32): i32 {
+  const spin = atomic.load<i32>(sync, SY_SPIN);
+  const slices = atomic.load<i32>(sync, SY_SLICES);
+  const canWait = atomic.load<i32>(sync + (<usize>tid << 2), SY_CANWAIT) != 0;
+  let i = 0, patience = 0, slept = 0, seen = -1, tried = false;
+  for (;;) {
+    const d0 = atomic.load<i32>(sync, SY_HALF_DONE), d1 = atomic.load<i32>(sync, SY_HALF_DONE + 64);
+    if (d0 >= n && d1 >= n) return -1;
+    // The half not finished: the partner's, or this thread's own when the partner took it. The
+    // partner's is tried once, after B1_PATIENCE spins or before the first sleep, if sooner.
+    const h = d0 < n ? 0 : 1;
+    if (h != tid && !tried && (++patience >= B1_PATIENCE || i + 1 >= spin)) {
+      tried = true;
+      if (b1_half_claim(sync, h, n)) {
+        atomic.add<i32>(sync + SY_HALF + (<usize>tid << 6), 1, 4); // (a statistic)
+        return h;
+      }
+    }
+    if (atomic.load<i32>(sync, SY_ABORT) != 0) unreachable();
+    if (++i < spin) continue;
+    i = 0;
+    if (!canWait) continue;
+    const at = SY_HALF_DONE + (<usize>h << 6), d = h == 0 ? d0 : d1;
+    nap(sync, sync + at, d);
+    if (d0 + d1 != seen) { seen = d0 + d1; slept = 0; }
+    if (slices > 0 && ++slept > slices) {
+      atomic.store<i32>(sync, 1, SY_ABORT);
+      unreachable();
+    }
+  }
+  return -1; // not reached
 }
 
 // ---- products with a pre-packed A operand ----
@@ -653,9 +757,7 @@ function take_rows(sync: usize, tid: i32, target: i32): bool {
     if (!canWait) continue;
     // Sleeps on the answer word: either give_rows sees the sleeper and notifies, or wait32 sees
     // the answer and returns at once. (Rows finished without an answer: seen within a slice.)
-    atomic.add<i32>(sync, 1, SY_SLEEP);
-    memory.atomic.wait32(theirs + LN_ANS, 0, 1_000_000);
-    atomic.sub<i32>(sync, 1, SY_SLEEP);
+    nap(sync, theirs + LN_ANS, 0);
     if (d != seen) { seen = d; slept = 0; }
     if (slices > 0 && ++slept > slices) {
       atomic.store<i32>(sync, 1, SY_ABORT);
@@ -797,24 +899,17 @@ export function seq_forward_mt(
   const nFirst = split ? 2 : nb; // GRU without resetAfter: the n block after the reset
 
   // Phase 0: pack W_hhᵀ for each chunk's units in each gate block (rows g*H + j of W_hh).
-  // Batch 1 reads W_hh packed by b1_plan's chunks (gemv_b1), packed here only when it changed.
-  // Its short steps claim runs of chunks (fewer claims, each a round trip of the claim word
-  // between the cores; each run computed as one range of units: W5a 4.6-9.6% faster than a call
-  // per chunk, measured with gemv on W_hh as it lies): each thread first its half of the plan
-  // (thread 0 the chunks through M0, thread 1 the rest: the passes balance there), then, if its
-  // partner is late, half of what is left of the partner's (with the halves of what was left
-  // from the start, a third of it measured 3-7% slower on W5a).
-  const den = gemv1row ? 2 : 0, mid = gemv1row ? b1Qa + 1 : -1;
-  // A step's chunk next to the middle on each side (the mixed chunks M0 and M1, 2-3 passes each)
-  // is claimed after the thread's other chunks, so that a thread done first takes its partner's
-  // if the partner has not come to it yet.
-  const keep = gemv1row ? 1 : 0;
+  // Batch 1 reads W_hh packed by b1_plan's chunks (gemv_b1), packed here only when it changed;
+  // its steps are split in the plan's halves (thread 0 the chunks through M0, thread 1 the rest:
+  // the passes balance there; see b1_next_half), each half computed as one range of units.
+  const mid = gemv1row ? b1Qa + 1 : -1;
   if (gemv1row && repack != B1_CURRENT) {
-    // W_hh changed since it was packed (B1_PACK), or may have (B1_CHECK, B1_COPY): claimed as the
-    // steps claim (each thread its half of the plan first), so that each thread packs or checks
-    // the chunks it then multiplies by, in its own core's cache.
+    // W_hh changed since it was packed (B1_PACK), or may have (B1_CHECK, B1_COPY): claimed in
+    // runs, each thread its half of the plan first (then half of what is left of a late
+    // partner's), so that each thread packs or checks the chunks it then multiplies by, in its
+    // own core's cache.
     target = nc;
-    for (let c0 = claim(sync, tid, phase, nc, den, mid); c0 >= 0; c0 = claim(sync, tid, phase, nc, den, mid)) {
+    for (let c0 = claim(sync, tid, phase, nc, 2, mid); c0 >= 0; c0 = claim(sync, tid, phase, nc, 2, mid)) {
       const run = claimedRun;
       for (let c = c0; c < c0 + run; c++) b1_refresh(kind, H, H, whh, whhP, c, repack);
       chunk_done(sync, tid, run);
@@ -840,7 +935,6 @@ export function seq_forward_mt(
     const passes = split ? 2 : 1;
     for (let pass = 0; pass < passes; pass++) {
       const nOnly = pass == 1;
-      phase++; target += nc;
       let packed = false;
       // The step's product input: h_prev, or this step's aux = r ⊙ h_prev for the n block.
       let hIn = nOnly ? caux + (slim ? 0 : <usize>t * B * H4) : ch + <usize>slot_prev(slim, reverse, s, t) * B * H4;
@@ -850,18 +944,32 @@ export function seq_forward_mt(
       // Recurrent dropout: the products read h_prev ⊙ mask, this thread's own copy (made with
       // its packing, on its first chunk).
       const masked = hmask != 0 && !nOnly;
+      if (gemv1row) {
+        // The step's halves (see b1_next_half), step n of the call's batch-1 steps.
+        const n = s * passes + pass + 1;
+        for (let h = b1_first_half(sync, tid, n); h >= 0; h = b1_next_half(sync, tid, n)) {
+          if (!packed) {
+            if (masked) { mul_row(hm, hIn, hmask, H); hIn = hm; }
+            packed = true;
+          }
+          fwd_chunks(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
+            ch, cc, cgates, caux, h == 0 ? 0 : mid, h == 0 ? mid : nc, U, nFirst, nOnly, hIn, gh, Ap, scratch, blk, whhP);
+          b1_half_done(sync, tid, h, n, h == 0 ? mid : nc - mid);
+        }
+        continue;
+      }
+      phase++; target += nc;
       // The step's chunks counted once, after the last claim (one atomic add per step).
       let done = 0;
-      for (let c0 = claim(sync, tid, phase, nc, den, mid, keep); c0 >= 0; c0 = claim(sync, tid, phase, nc, den, mid, keep)) {
-        const run = claimedRun;
+      for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
         if (!packed) {
           if (masked) { mul_row(hm, hIn, hmask, B * H); hIn = hm; }
-          if (!gemv1row) pack_a_all(B, H, hIn, H4, 4, Ap);
+          pack_a_all(B, H, hIn, H4, 4, Ap);
           packed = true;
         }
         fwd_chunks(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
-          ch, cc, cgates, caux, c0, c0 + run, U, nFirst, nOnly, hIn, gh, Ap, scratch, blk, whhP);
-        done += run;
+          ch, cc, cgates, caux, c, c + 1, U, nFirst, nOnly, hIn, gh, Ap, scratch, blk, whhP);
+        done++;
       }
       if (done > 0) chunk_done(sync, tid, done);
       wait_done(sync, tid, target);
@@ -870,16 +978,15 @@ export function seq_forward_mt(
 }
 
 /**
- * stack_step for thread `tid` of 2 (same arguments on both threads). Per layer: the projection's
- * chunks of the batch-1 plan, claimed as b1_project_mt claims them (each thread its half first),
- * its edge rows (G mod 8 of them) as one chunk of their own, then the step's chunks as
- * seq_forward_mt's batch-1 steps claim them (GRU without resetAfter: its two passes), each a phase
- * that starts once the one before is finished. Then thread 0 moves the new states into the slots
+ * stack_step for thread `tid` of 2 (same arguments on both threads). Per layer: the projection by
+ * the batch-1 plan's halves (b1_next_half), its edge rows (G mod 8 of them) as one chunk claimed
+ * by either thread, then the step by the halves as seq_forward_mt's batch-1 steps (GRU without
+ * resetAfter: its two passes), each starting once the one before is finished. Then thread 0 moves the new states into the slots
  * the next step reads and runs the head (the threads have finished every chunk; the host reads
  * the probabilities when this thread returns).
  */
 export function stack_step_mt(tid: i32, sync: usize, desc: usize, nl: i32, head: usize, x0: usize): void {
-  let phase = 0, target = 0;
+  let phase = 0, target = 0, halfSteps = 0;
   for (let l = 0; l < nl; l++) {
     const kind = cell_kind(sl_word(desc, l, 0)), resetAfter = (sl_word(desc, l, 1) & 1) != 0;
     const H = sl_word(desc, l, 2), K = sl_word(desc, l, 3), H4 = <usize>H << 2, G = gate_width(kind, H);
@@ -897,14 +1004,11 @@ export function stack_step_mt(tid: i32, sync: usize, desc: usize, nl: i32, head:
       wait_done(sync, tid, target);
       phase++;
     } else if (!fromTable) {
-      target += nc;
-      for (let c0 = claim(sync, tid, phase, nc, 2, mid); c0 >= 0; c0 = claim(sync, tid, phase, nc, 2, mid)) {
-        const run = claimedRun;
-        gemv_b1(kind, H, K, pih, c0, c0 + run, 0, gate_blocks(kind), x, xg, bias);
-        chunk_done(sync, tid, run);
+      const n = ++halfSteps;
+      for (let h = b1_first_half(sync, tid, n); h >= 0; h = b1_next_half(sync, tid, n)) {
+        gemv_b1(kind, H, K, pih, h == 0 ? 0 : mid, h == 0 ? mid : nc, 0, gate_blocks(kind), x, xg, bias);
+        b1_half_done(sync, tid, h, n, h == 0 ? mid : nc - mid);
       }
-      wait_done(sync, tid, target);
-      phase++;
       if ((G & 7) != 0) {
         target++;
         if (claim(sync, tid, phase, 1) >= 0) {
@@ -918,19 +1022,14 @@ export function stack_step_mt(tid: i32, sync: usize, desc: usize, nl: i32, head:
     const split = kind == GRU && !resetAfter, nFirst = split ? 2 : gate_blocks(kind), passes = split ? 2 : 1;
     for (let pass = 0; pass < passes; pass++) {
       const nOnly = pass == 1, hIn = nOnly ? aux : ch;
-      target += nc;
       touched = touch_lines(hIn, H4);
-      // As seq_forward_mt's batch-1 steps: the chunk next to the middle last, the count once.
-      let done = 0;
-      for (let c0 = claim(sync, tid, phase, nc, 2, mid, 1); c0 >= 0; c0 = claim(sync, tid, phase, nc, 2, mid, 1)) {
-        const run = claimedRun;
+      // As seq_forward_mt's batch-1 steps: the plan's halves.
+      const n = ++halfSteps;
+      for (let h = b1_first_half(sync, tid, n); h >= 0; h = b1_next_half(sync, tid, n)) {
         fwd_chunks(kind, resetAfter, 1, 1, H, 0, false, true, 0, xg, 0, bhn, out, H4, H4,
-          ch, cc, gates, aux, c0, c0 + run, 0, nFirst, nOnly, hIn, gh, 0, 0, 0, whhP);
-        done += run;
+          ch, cc, gates, aux, h == 0 ? 0 : mid, h == 0 ? mid : nc, 0, nFirst, nOnly, hIn, gh, 0, 0, 0, whhP);
+        b1_half_done(sync, tid, h, n, h == 0 ? mid : nc - mid);
       }
-      if (done > 0) chunk_done(sync, tid, done);
-      wait_done(sync, tid, target);
-      phase++;
     }
   }
   if (tid != 0) return;

@@ -926,20 +926,21 @@ function layerInPlaceCheck(be: Backend, rnd: () => number, what: string): void {
   }
 }
 
-// Threads that sleep almost at once (spin 1) often come late to a phase, after the partner has
-// taken its own half of a batch-1 step's chunks and then part of the other half: the late one's
-// first claim must take only what is left. A claim that took its whole half again would count
-// chunks twice, and the partner would pass the next barrier early (wrong results or a trap).
+// Threads that sleep almost at once (spin 1) often come late to a step, after the partner has
+// computed its own half and taken theirs: the late one must find its half taken and wait for it,
+// not compute it again — or pass the step on its own half alone (wrong results) — and a thread
+// that took a half must publish it finished for its owner.
 for (const s of setups) {
-  test(`${s.variant} two threads that sleep at every wait: batch-1 steps (halves claimed first, then what is left) equal one thread bit for bit`, TIMEOUT, () => {
+  test(`${s.variant} two threads that sleep at every wait: batch-1 steps (each thread its half, a late partner's taken) equal one thread bit for bit`, TIMEOUT, () => {
     const be = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 0, gemmMinRows: 1, fewRowsMinWork: 0, seqMinWork: 0, seqMinHidden: 1, spin: 1, timeoutMs: 20_000 });
     try {
       const rnd = prng(77);
-      const before = be.calls.threaded;
+      const before = be.calls.threaded, taken = be.halvesTaken;
       for (const cell of CELLS) for (const H of [100, 256]) {
         seqCheck(s, be, { cell, T: 24, B: 1, H, lengths: null, reverse: H === 100, withRef: false }, rnd);
       }
       assert.ok(be.calls.threaded > before, 'ran on two threads');
+      assert.ok(be.halvesTaken > taken, 'halves of late partners were taken');
     } finally {
       be.terminate();
     }

@@ -38,7 +38,7 @@ import {
   C_ARGS, C_DONE, C_MWAIT, C_OP, C_SEQ, C_STATE, C_TAKEN, C_WSLEEP, CTL_BYTES, OP_ADAM, OP_ARGC, OP_B1_PROJECT, OP_GEMM, OP_STACK_STEP, OP_GEMM_BATCHED, OP_GEMM_CHECKED, OP_GEMM_SIDE, OP_QUIT, OP_SOFTMAX,
   OP_SEQ_BACKWARD, OP_SEQ_FORWARD, S_ABORT, S_CANWAIT, S_CLAIM_LO, S_CLAIM_PHASE, S_DONE, S_SLICES, S_SPIN, S_WORKER_CHUNKS,
   ST_DEAD, ST_READY, ST_STARTING,
-  S_LINE_WORDS, S_PROG, S_SPLIT, S_TAKEN, SYNC_BYTES, type WorkerInit,
+  S_HALF, S_HALF_TAKEN, S_LINE_WORDS, S_PROG, S_SPLIT, S_TAKEN, SYNC_BYTES, type WorkerInit,
 } from './threads-protocol.js';
 import { align64, decodeBase64, MAX_PAGES, PAGE, WasmHost, type CoreExports } from './host.js';
 
@@ -483,6 +483,7 @@ export class ThreadedWasmBackend extends WasmHost {
     sync[S_DONE] = 0;
     sync[S_CLAIM_LO] = 0;
     sync[S_CLAIM_PHASE] = -1; // no phase opened yet
+    for (let line = 0; line < 4; line++) sync.fill(0, S_HALF + 16 * line, S_HALF + 16 * line + 2);
     for (let i = 0; i < args.length; i++) ctl[C_ARGS + i] = args[i]! | 0;
     ctl[C_OP] = op;
     const seq = this.seq = (this.seq + 1) | 0;
@@ -502,6 +503,8 @@ export class ThreadedWasmBackend extends WasmHost {
       this.giveUp(`main thread error: ${(e as Error).message}`);
       throw e;
     }
+    // (Each half a thread took was counted before it was computed, so before this call returned.)
+    this.halves += sync[S_HALF + S_HALF_TAKEN]! + sync[S_HALF + 16 + S_HALF_TAKEN]!;
     if (beforeError) throw beforeError.e;
   }
 
@@ -652,6 +655,9 @@ export class ThreadedWasmBackend extends WasmHost {
    */
   get rangesTaken(): number { return this.taken; }
   private taken = 0;
+  /** Halves of batch-1 steps a thread took from its partner, late to the step (a statistic). */
+  get halvesTaken(): number { return this.halves; }
+  private halves = 0;
 
   /**
    * A two-thread sequence loop (arguments: kind, resetAfter, T, B, ...): from 8 rows, the row

@@ -63,8 +63,8 @@ export const ST_STARTING = 0;
 export const ST_READY = 1;
 export const ST_DEAD = 2;
 
-/** Sync block, Int32 indexes (byte offsets x4 in asm/kernels-threads.ts): five cache lines. */
-export const SYNC_BYTES = 320;
+/** Sync block, Int32 indexes (byte offsets x4 in asm/kernels-threads.ts): nine cache lines. */
+export const SYNC_BYTES = 576;
 export const S_DONE = 0; // chunks finished in the current call
 export const S_WORKER_CHUNKS = 1; // chunks the worker finished, cumulative (a statistic)
 /** The i64 claim word (phase << 32 | hi << 16 | lo) as two Int32s: low half, high half (phase). */
@@ -86,6 +86,14 @@ export const S_PROG = 48;
 export const S_TAKEN = 8;
 /** The words of a thread's line that the loader resets per sequence call. */
 export const S_LINE_WORDS = 9;
+/**
+ * The batch-1 steps' halves (asm/kernels-threads.ts, b1_next_half): at S_HALF + 16h the last step
+ * whose half h was claimed and, at S_HALF_TAKEN after it, the halves thread h took from its
+ * partner in the call; at S_HALF + 32 + 16h the last step whose half h is finished. A line each,
+ * reset per call.
+ */
+export const S_HALF = 80;
+export const S_HALF_TAKEN = 1;
 
 /** What the worker receives (postMessage / the first message), all structured-cloneable. */
 export interface WorkerInit {
