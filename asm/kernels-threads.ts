@@ -50,7 +50,7 @@
 //        then the rows it gives its partner (see give_rows): +12 a request (set by the partner),
 //        +16 the answer (1 rows given, 2 refused), +20 and +24 the rows [lo, hi) given and +28
 //        the step they start at; +32 the ranges it took from its partner (a statistic)
-//   +320, +384 the batch-1 steps' halves (see b1_next_half): the last step whose half h was
+//   +320, +384 the halves of steps split by units (see b1_next_half): the last step whose half h was
 //        claimed, by thread h or taken by its partner — written by its owner at every step, so
 //        on a line of its own, which the partner reads only when it would take the half; +4 the
 //        halves thread h took from its partner (a statistic)
@@ -182,14 +182,15 @@ function wait_done(sync: usize, tid: i32, target: i32): void {
   }
 }
 
-// ---- Batch-1 steps: a half for each thread ----
+// ---- Steps split by hidden units (below 8 rows): a half for each thread ----
 // A batch-1 step lasts a few microseconds (LSTM H = 256: 18 and 19 passes of ~0.35 µs on the two
 // threads), so how the threads meet shows in it: claiming chunks from the shared claim word and
 // counting them in the shared done count moved those lines between the cores at every claim and
 // count, each a locked operation waiting for the line (W5a, bench:ab: 0.955 of the time with the
-// fixed halves below). So a batch-1 step is cut into two fixed halves, thread 0's the plan's
-// chunks before its middle (through M0), thread 1's the rest — what the claims gave each when
-// neither was late — and a thread claims its own half on a line that only it writes (a locked
+// fixed halves below). So a step split by units is cut into two fixed halves — at batch 1 thread
+// 0's the plan's chunks before its middle (through M0), thread 1's the rest, what the claims gave
+// each when neither was late; at 2-7 rows the first and the second half of the unit chunks — and
+// a thread claims its own half on a line that only it writes (a locked
 // operation on a line in its own cache), computes it, publishes it finished on a second line, and
 // waits on its partner's. A partner late to a step (not yet in the call, waking from its sleep;
 // descheduled) leaves its half to be taken: after B1_PATIENCE spins without it, the waiting thread
@@ -197,10 +198,10 @@ function wait_done(sync: usize, tid: i32, target: i32): void {
 // waits for it as for the other half. Every unit is computed by the same code whichever thread
 // runs it: the same bits.
 
-/** Spins of a thread waiting at a batch-1 step before it tries to take its partner's half (~2 µs). */
+/** Spins of a thread waiting at a step before it tries to take its partner's half (~2 µs). */
 const B1_PATIENCE: i32 = 400;
 
-/** Claims half h of batch-1 step n (n >= 1, counted within the call): false when it was claimed already. */
+/** Claims half h of step n (n >= 1, counted within the call): false when it was claimed already. */
 function b1_half_claim(sync: usize, h: i32, n: i32): bool {
   const at = sync + SY_HALF + (<usize>h << 6);
   for (;;) {
@@ -212,7 +213,7 @@ function b1_half_claim(sync: usize, h: i32, n: i32): bool {
 }
 
 /**
- * The half of batch-1 step n that thread tid computes first: its own, unless its partner took it
+ * The half of step n that thread tid computes first: its own, unless its partner took it
  * (then as b1_next_half). Each half computed is published (b1_half_done), then b1_next_half says
  * what is next:
  *   for (let h = b1_first_half(sync, tid, n); h >= 0; h = b1_next_half(sync, tid, n)) { ...; b1_half_done(...); }
@@ -223,7 +224,7 @@ function b1_half_claim(sync: usize, h: i32, n: i32): bool {
 }
 
 /**
- * Publishes half h of batch-1 step n finished (after all of its writes) and wakes a sleeping
+ * Publishes half h of step n finished (after all of its writes) and wakes a sleeping
  * partner; the worker (tid 1) counts the half's `chunks` in its statistic as chunk_done does.
  */
 function b1_half_done(sync: usize, tid: i32, h: i32, n: i32, chunks: i32): void {
@@ -234,7 +235,7 @@ function b1_half_done(sync: usize, tid: i32, h: i32, n: i32, chunks: i32): void 
 }
 
 /**
- * The half of batch-1 step n that thread tid computes next: waits until both halves are finished
+ * The half of step n that thread tid computes next: waits until both halves are finished
  * (-1) — spinning, then sleeping, trapping on the abort flag or a partner without progress, as
  * wait_done — unless, after B1_PATIENCE spins, it claims its partner's unfinished half (1 - tid).
  */
@@ -357,10 +358,10 @@ export function softmax_rows_mt(tid: i32, sync: usize, x: usize, y: usize, rows:
 // ---- batch-1 input projection ----
 
 /**
- * b1_project for thread `tid` of 2: the chunks of the plan claimed as seq_forward's batch-1 steps
- * claim them (each thread its half first), each brought up to date (`mode`) and multiplied by the
- * thread that claims it; then the edge rows on thread 0 (the calling thread: the host reads y
- * when its call returns). A row's bits do not depend on who computes it.
+ * b1_project for thread `tid` of 2: the chunks of the plan claimed in runs, each thread its half
+ * first (then half of what is left of a late partner's), each brought up to date (`mode`) and
+ * multiplied by the thread that claims it; then the edge rows on thread 0 (the calling thread:
+ * the host reads y when its call returns). A row's bits do not depend on who computes it.
  */
 export function b1_project_mt(tid: i32, sync: usize, kind: i32, H: i32, K: i32, W: usize, P: usize, mode: i32, x: usize, bias: usize, y: usize): void {
   b1_plan(kind, H);
@@ -588,11 +589,11 @@ function gemm_run(
 // ---- sequences ----
 
 /**
- * Hidden units per chunk: a multiple of 8 giving 8 to 32 chunks per phase (fewer when H < 64),
- * about one per 2^17 multiply-adds of the step's recurrent product (B·G·H), so that claiming
- * stays cheap against the work of a chunk. At least 8: the threads then split a step finely
- * enough that a late thread costs the other a small chunk, not half the step (batch 1 measured
- * 0.84 ms per W5a sequence with 8 chunks, 1.07 with 4, 1.3 with 2).
+ * Hidden units per chunk of the unit-split loops below 8 rows (W_hhᵀ packed per chunk, the packing
+ * claimed by chunks, the steps split in halves of them): a multiple of 8 giving 8 to 32 chunks
+ * (fewer when H < 64), about one per 2^17 multiply-adds of the step's recurrent product (B·G·H).
+ * (Chosen when the steps' chunks were claimed one at a time: batch 1 measured 0.84 ms per W5a
+ * sequence with 8 chunks, 1.07 with 4, 1.3 with 2; batch 1 has its own plan since.)
  */
 // @ts-ignore: decorator
 @inline function unit_chunk(B: i32, G: i32, H: i32): i32 {
@@ -827,10 +828,10 @@ function fwd_rows(
  * rows), with no hand-over between the threads per step; each thread reads all of W_hhᵀ, packed
  * once; a late partner leaves its groups to the running thread, and a thread out of groups takes
  * half of the rows its partner runs from its next step on (give_rows). Below 8 rows each step is
- * split by hidden units instead: every thread computes its chunks' units for every row, and the
- * threads meet once per step (batch 1: W_hh packed in blocks of rows by the caller, whhP, each
- * thread keeping its blocks in its own core's cache). A per-step projection (xp) only with row
- * groups: each thread projects its rows of each step.
+ * split by hidden units instead: each thread computes its half of the unit chunks for every row,
+ * and the threads meet once per step (b1_next_half; batch 1: W_hh packed in blocks of rows by the
+ * caller, whhP, each thread keeping its blocks in its own core's cache). A per-step projection
+ * (xp) only with row groups: each thread projects its rows of each step.
  */
 export function seq_forward_mt(
   tid: i32, sync: usize,
@@ -899,10 +900,11 @@ export function seq_forward_mt(
   const nFirst = split ? 2 : nb; // GRU without resetAfter: the n block after the reset
 
   // Phase 0: pack W_hhᵀ for each chunk's units in each gate block (rows g*H + j of W_hh).
-  // Batch 1 reads W_hh packed by b1_plan's chunks (gemv_b1), packed here only when it changed;
-  // its steps are split in the plan's halves (thread 0 the chunks through M0, thread 1 the rest:
-  // the passes balance there; see b1_next_half), each half computed as one range of units.
-  const mid = gemv1row ? b1Qa + 1 : -1;
+  // Batch 1 reads W_hh packed by b1_plan's chunks (gemv_b1), packed here only when it changed.
+  // The steps are split in halves of the chunks (batch 1: the plan's, thread 0 the chunks through
+  // M0, thread 1 the rest, where the passes balance; see b1_next_half), each half computed as one
+  // range of units.
+  const mid = gemv1row ? b1Qa + 1 : nc >> 1;
   if (gemv1row && repack != B1_CURRENT) {
     // W_hh changed since it was packed (B1_PACK), or may have (B1_CHECK, B1_COPY): claimed in
     // runs, each thread its half of the plan first (then half of what is left of a late
@@ -944,35 +946,18 @@ export function seq_forward_mt(
       // Recurrent dropout: the products read h_prev ⊙ mask, this thread's own copy (made with
       // its packing, on its first chunk).
       const masked = hmask != 0 && !nOnly;
-      if (gemv1row) {
-        // The step's halves (see b1_next_half), step n of the call's batch-1 steps.
-        const n = s * passes + pass + 1;
-        for (let h = b1_first_half(sync, tid, n); h >= 0; h = b1_next_half(sync, tid, n)) {
-          if (!packed) {
-            if (masked) { mul_row(hm, hIn, hmask, H); hIn = hm; }
-            packed = true;
-          }
-          fwd_chunks(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
-            ch, cc, cgates, caux, h == 0 ? 0 : mid, h == 0 ? mid : nc, U, nFirst, nOnly, hIn, gh, Ap, scratch, blk, whhP);
-          b1_half_done(sync, tid, h, n, h == 0 ? mid : nc - mid);
-        }
-        continue;
-      }
-      phase++; target += nc;
-      // The step's chunks counted once, after the last claim (one atomic add per step).
-      let done = 0;
-      for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
+      // The step's halves (see b1_next_half), step n of the call's steps.
+      const n = s * passes + pass + 1;
+      for (let h = b1_first_half(sync, tid, n); h >= 0; h = b1_next_half(sync, tid, n)) {
         if (!packed) {
           if (masked) { mul_row(hm, hIn, hmask, B * H); hIn = hm; }
-          pack_a_all(B, H, hIn, H4, 4, Ap);
+          if (!gemv1row) pack_a_all(B, H, hIn, H4, 4, Ap);
           packed = true;
         }
         fwd_chunks(kind, resetAfter, T, B, H, lengths, reverse, slim, s, xg, xids, bhn, out, ldOut4, outStep4,
-          ch, cc, cgates, caux, c, c + 1, U, nFirst, nOnly, hIn, gh, Ap, scratch, blk, whhP);
-        done++;
+          ch, cc, cgates, caux, h == 0 ? 0 : mid, h == 0 ? mid : nc, U, nFirst, nOnly, hIn, gh, Ap, scratch, blk, whhP);
+        b1_half_done(sync, tid, h, n, h == 0 ? mid : nc - mid);
       }
-      if (done > 0) chunk_done(sync, tid, done);
-      wait_done(sync, tid, target);
     }
   }
 }

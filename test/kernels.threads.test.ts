@@ -931,13 +931,13 @@ function layerInPlaceCheck(be: Backend, rnd: () => number, what: string): void {
 // not compute it again — or pass the step on its own half alone (wrong results) — and a thread
 // that took a half must publish it finished for its owner.
 for (const s of setups) {
-  test(`${s.variant} two threads that sleep at every wait: batch-1 steps (each thread its half, a late partner's taken) equal one thread bit for bit`, TIMEOUT, () => {
+  test(`${s.variant} two threads that sleep at every wait: steps split by units, batch 1 and 3 (each thread its half, a late partner's taken) equal one thread bit for bit`, TIMEOUT, () => {
     const be = ThreadedWasmBackend.createSync({ variant: s.variant, gemmMinWork: 0, gemmMinRows: 1, fewRowsMinWork: 0, seqMinWork: 0, seqMinHidden: 1, spin: 1, timeoutMs: 20_000 });
     try {
       const rnd = prng(77);
       const before = be.calls.threaded, taken = be.halvesTaken;
-      for (const cell of CELLS) for (const H of [100, 256]) {
-        seqCheck(s, be, { cell, T: 24, B: 1, H, lengths: null, reverse: H === 100, withRef: false }, rnd);
+      for (const cell of CELLS) for (const H of [100, 256]) for (const B of [1, 3]) {
+        seqCheck(s, be, { cell, T: 24, B, H, lengths: null, reverse: H === 100, withRef: false }, rnd);
       }
       assert.ok(be.calls.threaded > before, 'ran on two threads');
       assert.ok(be.halvesTaken > taken, 'halves of late partners were taken');

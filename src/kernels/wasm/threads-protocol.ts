@@ -87,10 +87,10 @@ export const S_TAKEN = 8;
 /** The words of a thread's line that the loader resets per sequence call. */
 export const S_LINE_WORDS = 9;
 /**
- * The batch-1 steps' halves (asm/kernels-threads.ts, b1_next_half): at S_HALF + 16h the last step
- * whose half h was claimed and, at S_HALF_TAKEN after it, the halves thread h took from its
- * partner in the call; at S_HALF + 32 + 16h the last step whose half h is finished. A line each,
- * reset per call.
+ * The halves of the steps split by units, below 8 rows (asm/kernels-threads.ts, b1_next_half): at
+ * S_HALF + 16h the last step whose half h was claimed and, at S_HALF_TAKEN after it, the halves
+ * thread h took from its partner in the call; at S_HALF + 32 + 16h the last step whose half h is
+ * finished. A line each, reset per call.
  */
 export const S_HALF = 80;
 export const S_HALF_TAKEN = 1;
