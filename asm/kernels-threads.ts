@@ -1159,10 +1159,9 @@ export function seq_backward_mt(
   const hm = drh + align64(BH4) + 2 * apack_bytes(B, G) + <usize>tid * align64(BH4); // this thread's h_prev ⊙ mask
   const Kd = split ? 2 * H : G; // K of the dh_prev product
 
-  // Phase 0.
-  let phase = 0, target = nc;
+  // Phase 0: W_hh packed by chunks, and the first step's gate pass.
   const tFirst = reverse ? 0 : T - 1;
-  for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
+  for (let c = claim(sync, tid, 0, nc); c >= 0; c = claim(sync, tid, 0, nc)) {
     const j0 = c * U, j1 = min(H, j0 + U), w4 = <usize>(j1 - j0) << 2;
     pack_b_nr8(false, G, j1 - j0, whh + (<usize>j0 << 2), H, scratch + <usize>c * blk);
     for (let b = 0; b < B; b++) {
@@ -1173,8 +1172,11 @@ export function seq_backward_mt(
     bwd_gate_units(kind, resetAfter, tFirst, B, H, lengths, ch, cc, cgates, caux, dOut, ldD4, dStep4, dxg, dgh, dh, dc, reverse, j0, j1);
     chunk_done(sync, tid);
   }
-  wait_done(sync, tid, target);
+  wait_done(sync, tid, nc);
 
+  // The steps' phases split in halves of the unit chunks (see b1_next_half), n counting them.
+  const mid = nc >> 1;
+  let n = 0;
   for (let s = 0; s < T; s++) {
     const t = reverse ? s : T - 1 - s;
     const prev = slot_prev(false, reverse, s, t);
@@ -1184,70 +1186,72 @@ export function seq_backward_mt(
 
     if (split) {
       // Phase: d(r⊙h) = d_an · W_hn (rows [2H, 3H) of W_hh) reads every column of d_an.
-      phase++; target += nc;
+      n++;
       let packed = false;
       // The reset multiplied the state the products saw: h_prev, or (recurrent dropout) this
       // thread's copy of h_prev ⊙ mask, made with its packing.
       let hIn = hPrev;
-      for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
+      for (let h = b1_first_half(sync, tid, n); h >= 0; h = b1_next_half(sync, tid, n)) {
         if (!packed) {
           pack_a_all(B, H, dxT + 2 * H4, G4, 4, Ap);
           if (hmask != 0) { mul_row(hm, hPrev, hmask, B * H); hIn = hm; }
           packed = true;
         }
-        const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0, jv = j0 + (w & ~3);
-        gemm_prepacked(B, w, H, Ap, scratch + <usize>c * blk + 2 * H4 * 8, pstride, drh + (<usize>j0 << 2), H);
-        for (let b = 0; b < B; b++) {
-          if (!row_valid(lengths, b, t)) continue;
-          const bo = <usize>b * H4;
-          const gt = gatesT + <usize>b * G4, hp = hIn + bo, d = drh + bo;
-          const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
-          let j = j0;
-          for (; j < jv; j += 4) {
-            const u = <usize>j << 2;
-            gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, true, hardGates);
-          }
-          for (; j < j1; j++) {
-            const u = <usize>j << 2;
-            gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, false, hardGates);
+        for (let c = h == 0 ? 0 : mid; c < (h == 0 ? mid : nc); c++) {
+          const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0, jv = j0 + (w & ~3);
+          gemm_prepacked(B, w, H, Ap, scratch + <usize>c * blk + 2 * H4 * 8, pstride, drh + (<usize>j0 << 2), H);
+          for (let b = 0; b < B; b++) {
+            if (!row_valid(lengths, b, t)) continue;
+            const bo = <usize>b * H4;
+            const gt = gatesT + <usize>b * G4, hp = hIn + bo, d = drh + bo;
+            const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
+            let j = j0;
+            for (; j < jv; j += 4) {
+              const u = <usize>j << 2;
+              gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, true, hardGates);
+            }
+            for (; j < j1; j++) {
+              const u = <usize>j << 2;
+              gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, false, hardGates);
+            }
           }
         }
-        chunk_done(sync, tid);
+        b1_half_done(sync, tid, h, n, h == 0 ? mid : nc - mid);
       }
-      wait_done(sync, tid, target);
     }
 
     // Phase: dh_prev = dgh_t · W_hh reads every gate column of dgh_t; then the chunk's next gate pass.
-    phase++; target += nc;
+    n++;
     let packed = false;
-    for (let c = claim(sync, tid, phase, nc); c >= 0; c = claim(sync, tid, phase, nc)) {
+    for (let h = b1_first_half(sync, tid, n); h >= 0; h = b1_next_half(sync, tid, n)) {
       if (!packed) { pack_a_all(B, Kd, dgT, G4, 4, Ap); packed = true; }
-      const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0;
-      const u0 = <usize>j0 << 2, w4 = <usize>w << 2;
-      gemm_prepacked(B, w, Kd, Ap, scratch + <usize>c * blk, pstride, dhp + u0, H);
-      for (let b = 0; b < B; b++) {
-        if (!row_valid(lengths, b, t)) continue; // padded rows keep dh unchanged
-        const bo = <usize>b * H4;
-        if (kind != GRU) {
-          if (hmask != 0) mul_row(dh + bo + u0, dhp + bo + u0, hmask + bo + u0, w);
-          else memory.copy(dh + bo + u0, dhp + bo + u0, w4);
-          continue;
-        }
-        const z = gatesT + <usize>b * G4 + H4, r = gatesT + <usize>b * G4;
-        gru_dh_prev(dh + bo, dhp + bo, z, drh + bo, r, j0, j1, split, hmask != 0 ? hmask + bo : 0);
-      }
-      if (s + 1 < T) {
-        const tNext = reverse ? t + 1 : t - 1;
-        bwd_gate_units(kind, resetAfter, tNext, B, H, lengths, ch, cc, cgates, caux, dOut, ldD4, dStep4, dxg, dgh, dh, dc, reverse, j0, j1);
-      } else {
+      for (let c = h == 0 ? 0 : mid; c < (h == 0 ? mid : nc); c++) {
+        const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0;
+        const u0 = <usize>j0 << 2, w4 = <usize>w << 2;
+        gemm_prepacked(B, w, Kd, Ap, scratch + <usize>c * blk, pstride, dhp + u0, H);
         for (let b = 0; b < B; b++) {
-          const bo = <usize>b * H4 + u0;
-          memory.copy(dh0 + bo, dh + bo, w4);
-          if (dc0 != 0) memory.copy(dc0 + bo, dc + bo, w4);
+          if (!row_valid(lengths, b, t)) continue; // padded rows keep dh unchanged
+          const bo = <usize>b * H4;
+          if (kind != GRU) {
+            if (hmask != 0) mul_row(dh + bo + u0, dhp + bo + u0, hmask + bo + u0, w);
+            else memory.copy(dh + bo + u0, dhp + bo + u0, w4);
+            continue;
+          }
+          const z = gatesT + <usize>b * G4 + H4, r = gatesT + <usize>b * G4;
+          gru_dh_prev(dh + bo, dhp + bo, z, drh + bo, r, j0, j1, split, hmask != 0 ? hmask + bo : 0);
+        }
+        if (s + 1 < T) {
+          const tNext = reverse ? t + 1 : t - 1;
+          bwd_gate_units(kind, resetAfter, tNext, B, H, lengths, ch, cc, cgates, caux, dOut, ldD4, dStep4, dxg, dgh, dh, dc, reverse, j0, j1);
+        } else {
+          for (let b = 0; b < B; b++) {
+            const bo = <usize>b * H4 + u0;
+            memory.copy(dh0 + bo, dh + bo, w4);
+            if (dc0 != 0) memory.copy(dc0 + bo, dc + bo, w4);
+          }
         }
       }
-      chunk_done(sync, tid);
+      b1_half_done(sync, tid, h, n, h == 0 ? mid : nc - mid);
     }
-    wait_done(sync, tid, target);
   }
 }
