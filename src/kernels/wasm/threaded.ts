@@ -655,7 +655,7 @@ export class ThreadedWasmBackend extends WasmHost {
    */
   get rangesTaken(): number { return this.taken; }
   private taken = 0;
-  /** Halves of batch-1 steps a thread took from its partner, late to the step (a statistic). */
+  /** Halves of steps split by units (below 8 rows) a thread took from its partner, late to the step (a statistic). */
   get halvesTaken(): number { return this.halves; }
   private halves = 0;
 
