@@ -1198,23 +1198,9 @@ export function seq_backward_mt(
           packed = true;
         }
         for (let c = h == 0 ? 0 : mid; c < (h == 0 ? mid : nc); c++) {
-          const j0 = c * U, j1 = min(H, j0 + U), w = j1 - j0, jv = j0 + (w & ~3);
-          gemm_prepacked(B, w, H, Ap, scratch + <usize>c * blk + 2 * H4 * 8, pstride, drh + (<usize>j0 << 2), H);
-          for (let b = 0; b < B; b++) {
-            if (!row_valid(lengths, b, t)) continue;
-            const bo = <usize>b * H4;
-            const gt = gatesT + <usize>b * G4, hp = hIn + bo, d = drh + bo;
-            const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
-            let j = j0;
-            for (; j < jv; j += 4) {
-              const u = <usize>j << 2;
-              gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, true, hardGates);
-            }
-            for (; j < j1; j++) {
-              const u = <usize>j << 2;
-              gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, false, hardGates);
-            }
-          }
+          const j0 = c * U, j1 = min(H, j0 + U);
+          gemm_prepacked(B, j1 - j0, H, Ap, scratch + <usize>c * blk + 2 * H4 * 8, pstride, drh + (<usize>j0 << 2), H);
+          gru_rb_bwd_r_rows(B, H, lengths, t, 0, B, j0, j1, gatesT, hIn, drh, dxT, dgT);
         }
         b1_half_done(sync, tid, h, n, h == 0 ? mid : nc - mid);
       }

@@ -2575,6 +2575,32 @@ export function stack_step(desc: usize, nl: i32, head: usize, x0: usize): void {
   st(dx, dar, full); st(dg, dar, full);
 }
 
+/**
+ * The GRU (reset before the product) r gradients of rows [r0, r1) and units [j0, j1) of step t,
+ * from d(r⊙h) (drh) and the state the products saw (hIn): gru_rb_bwd_r_units, 4 units at a time.
+ */
+function gru_rb_bwd_r_rows(
+  B: i32, H: i32, lengths: usize, t: i32, r0: i32, r1: i32, j0: i32, j1: i32,
+  gatesT: usize, hIn: usize, drh: usize, dxT: usize, dgT: usize,
+): void {
+  const H4 = <usize>H << 2, G4 = 3 * H4, jv = j0 + ((j1 - j0) & ~3);
+  for (let b = r0; b < r1; b++) {
+    if (!row_valid(lengths, b, t)) continue;
+    const bo = <usize>b * H4;
+    const gt = gatesT + <usize>b * G4, hp = hIn + bo, d = drh + bo;
+    const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
+    let j = j0;
+    for (; j < jv; j += 4) {
+      const u = <usize>j << 2;
+      gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, true, hardGates);
+    }
+    for (; j < j1; j++) {
+      const u = <usize>j << 2;
+      gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, false, hardGates);
+    }
+  }
+}
+
 /** RNN: d = dh⊙(1-h'²) (tanh) or h' > 0 ? dh : 0 (relu), from the stored output h'. */
 // @ts-ignore: decorator
 @inline function rnn_bwd_units(hc: usize, dh: usize, dx: usize, relu: bool, full: bool): void {
@@ -2746,7 +2772,6 @@ function bwd_step(
   const G = gate_width(kind, H);
   const H4 = <usize>H << 2, G4 = <usize>G << 2, BH4 = <usize>B * H4;
   const split = kind == GRU && !resetAfter;
-  const hv = H & ~3;
   const pstride = <usize>G * 32, m = r1 - r0, R0H = <usize>r0 * H4, R0G = <usize>r0 * G4;
   const dc = bwd_row_buf(dh, B, H, 1), dhp = bwd_row_buf(dh, B, H, 2), drh = bwd_row_buf(dh, B, H, 3);
   const t = reverse ? s : T - 1 - s;
@@ -2768,21 +2793,7 @@ function bwd_step(
       hIn = bwd_row_buf(dh, B, H, 4);
       mul_row(hIn + R0H, hPrev + R0H, hmask + R0H, m * H);
     }
-    for (let b = r0; b < r1; b++) {
-      if (!row_valid(lengths, b, t)) continue;
-      const bo = <usize>b * H4;
-      const gt = gatesT + <usize>b * G4, hp = hIn + bo, d = drh + bo;
-      const dx = dxT + <usize>b * G4, dg = dgT + <usize>b * G4;
-      let j = 0;
-      for (; j < hv; j += 4) {
-        const u = <usize>j << 2;
-        gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, true, hardGates);
-      }
-      for (; j < H; j++) {
-        const u = <usize>j << 2;
-        gru_rb_bwd_r_units(gt + u, hp + u, d + u, dx + u, dg + u, false, hardGates);
-      }
-    }
+    gru_rb_bwd_r_rows(B, H, lengths, t, r0, r1, 0, H, gatesT, hIn, drh, dxT, dgT);
   }
 
   // dh_prev = dgh_t · W_hh (+ the direct paths of GRU); padded rows keep dh unchanged.
