@@ -144,11 +144,18 @@ function chunk_done(sync: usize, tid: i32, n: i32 = 1): void {
 /**
  * Sleeps one slice (1 ms) on the word at `at` while it holds `v`, counted as a sleeper, so that
  * whoever changes the word sees the sleeper and notifies (or wait32 sees the change and returns).
+ * Returns `slept` + 1, the slices slept since the waiter last saw progress (the caller resets it
+ * to 0 then); past `slices` (> 0) without progress the partner is given up: abort flag, trap.
  */
-function nap(sync: usize, at: usize, v: i32): void {
+function nap(sync: usize, at: usize, v: i32, slices: i32, slept: i32): i32 {
   atomic.add<i32>(sync, 1, SY_SLEEP);
   memory.atomic.wait32(at, v, 1_000_000);
   atomic.sub<i32>(sync, 1, SY_SLEEP);
+  if (slices > 0 && ++slept > slices) {
+    atomic.store<i32>(sync, 1, SY_ABORT);
+    unreachable();
+  }
+  return slept;
 }
 
 /**
@@ -173,12 +180,8 @@ function wait_done(sync: usize, tid: i32, target: i32): void {
     if (!canWait) continue;
     // Announce the sleeper before wait32 checks the count: either the finisher sees the sleeper
     // and notifies, or wait32 sees the new count and returns at once.
-    nap(sync, sync + SY_DONE, d);
     if (d != seen) { seen = d; slept = 0; }
-    if (slices > 0 && ++slept > slices) {
-      atomic.store<i32>(sync, 1, SY_ABORT);
-      unreachable();
-    }
+    slept = nap(sync, sync + SY_DONE, d, slices, slept);
   }
 }
 
@@ -240,6 +243,7 @@ function b1_half_done(sync: usize, tid: i32, h: i32, n: i32, chunks: i32): void 
  * wait_done — unless, after B1_PATIENCE spins, it claims its partner's unfinished half (1 - tid).
  */
 function b1_next_half(sync: usize, tid: i32, n: i32): i32 {
+  if (atomic.load<i32>(sync, SY_HALF_DONE) >= n && atomic.load<i32>(sync, SY_HALF_DONE + 64) >= n) return -1;
   const spin = atomic.load<i32>(sync, SY_SPIN);
   const slices = atomic.load<i32>(sync, SY_SLICES);
   const canWait = atomic.load<i32>(sync + (<usize>tid << 2), SY_CANWAIT) != 0;
@@ -261,13 +265,8 @@ function b1_next_half(sync: usize, tid: i32, n: i32): i32 {
     if (++i < spin) continue;
     i = 0;
     if (!canWait) continue;
-    const at = SY_HALF_DONE + (<usize>h << 6), d = h == 0 ? d0 : d1;
-    nap(sync, sync + at, d);
     if (d0 + d1 != seen) { seen = d0 + d1; slept = 0; }
-    if (slices > 0 && ++slept > slices) {
-      atomic.store<i32>(sync, 1, SY_ABORT);
-      unreachable();
-    }
+    slept = nap(sync, sync + SY_HALF_DONE + (<usize>h << 6), h == 0 ? d0 : d1, slices, slept);
   }
   return -1; // not reached
 }
@@ -758,12 +757,8 @@ function take_rows(sync: usize, tid: i32, target: i32): bool {
     if (!canWait) continue;
     // Sleeps on the answer word: either give_rows sees the sleeper and notifies, or wait32 sees
     // the answer and returns at once. (Rows finished without an answer: seen within a slice.)
-    nap(sync, theirs + LN_ANS, 0);
     if (d != seen) { seen = d; slept = 0; }
-    if (slices > 0 && ++slept > slices) {
-      atomic.store<i32>(sync, 1, SY_ABORT);
-      unreachable();
-    }
+    slept = nap(sync, theirs + LN_ANS, 0, slices, slept);
   }
   return false; // not reached
 }

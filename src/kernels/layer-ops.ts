@@ -165,7 +165,7 @@ export function addRowsAt(dst: F, ids: Int32Array, n: number, w: number, src: F,
 /** dst (rows, w) = 0, then dst row ids[r] += src row r for r = 0 .. n-1, in that order. */
 export function scatterAddRows(src: F, ids: Int32Array, n: number, w: number, dst: F, rows: number): void {
   dst.fill(0, 0, rows * w);
-  for (let r = 0; r < n; r++) addRow(dst, ids[r]! * w, src, r * w, w);
+  addRowsAt(dst, ids, n, w, src);
 }
 
 /**
